@@ -1,0 +1,237 @@
+//! Writing a bundle: a byte-reproducible `tar.gz` (sorted members, fixed mtime, uid/gid 0, fixed
+//! modes, no gzip timestamp), written to a temporary file beside the output, synced, then renamed;
+//! a `<bundle>.sha256` in `sha256sum` format is written the same way.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::{BundleIndex, INDEX_FILE, INSTALLER_FILE, PACKAGES_DIR, SUMS_FILE};
+use crate::manifest::Family;
+use crate::types::{HashingWriter, Sha256};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PackError {
+    #[error("could not write the bundle {}: check that the directory exists and is writable", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("could not read package file {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What was written.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Packed {
+    pub path: PathBuf,
+    pub sha256: Sha256,
+    pub size: u64,
+}
+
+enum Body<'a> {
+    Bytes(Vec<u8>),
+    File(&'a Path),
+}
+
+/// Packs the index and the package files (`files[i]` is the file of `index.packages[i]`).
+pub fn write_bundle(
+    index: &BundleIndex,
+    files: &[PathBuf],
+    stem: &str,
+    output: &Path,
+) -> Result<Packed, PackError> {
+    let werr = |source| PackError::Write {
+        path: output.to_path_buf(),
+        source,
+    };
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs_err::create_dir_all(&dir).map_err(werr)?;
+
+    // Members and their digests first: SHA256SUMS covers every other file.
+    let index_json = {
+        let mut v = serde_json::to_vec_pretty(index).expect("the index serializes");
+        v.push(b'\n');
+        v
+    };
+    let installer = install_script(index).into_bytes();
+    let mut members: Vec<(String, Body<'_>, u32)> = vec![
+        (INDEX_FILE.to_string(), Body::Bytes(index_json), 0o644),
+        (INSTALLER_FILE.to_string(), Body::Bytes(installer), 0o755),
+    ];
+    for (p, f) in index.packages.iter().zip(files) {
+        members.push((format!("{PACKAGES_DIR}/{}", p.file), Body::File(f), 0o644));
+    }
+    let mut sums: Vec<(String, String)> = Vec::new();
+    for (path, body, _) in &members {
+        let digest = match body {
+            Body::Bytes(b) => Sha256::digest(b),
+            Body::File(_) => {
+                let p = index
+                    .packages
+                    .iter()
+                    .find(|p| format!("{PACKAGES_DIR}/{}", p.file) == *path);
+                p.map(|p| p.sha256)
+                    .expect("every package member has an index entry")
+            }
+        };
+        sums.push((path.clone(), digest.to_hex()));
+    }
+    sums.sort();
+    let sums_text: String = sums.iter().map(|(p, h)| format!("{h}  {p}\n")).collect();
+    members.push((
+        SUMS_FILE.to_string(),
+        Body::Bytes(sums_text.into_bytes()),
+        0o644,
+    ));
+    members.sort_by(|a, b| a.0.cmp(&b.0));
+
+    let tmp = tempfile::Builder::new()
+        .prefix(".moa-bundle-")
+        .suffix(".partial")
+        .tempfile_in(&dir)
+        .map_err(werr)?;
+    let (file, tmp_path) = tmp.into_parts();
+    let hashing = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, file));
+    let gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(hashing, flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    tar.mode(tar::HeaderMode::Deterministic);
+    let mtime = index.source_date_epoch;
+    let dir_entry = |tar: &mut tar::Builder<_>, path: &str| -> std::io::Result<()> {
+        let mut h = header(tar::EntryType::Directory, 0o755, mtime, 0);
+        tar.append_data(&mut h, path, std::io::empty())
+    };
+    dir_entry(&mut tar, &format!("{stem}/")).map_err(werr)?;
+    let mut packages_dir_written = false;
+    for (path, body, mode) in &members {
+        if path.starts_with(&format!("{PACKAGES_DIR}/")) && !packages_dir_written {
+            dir_entry(&mut tar, &format!("{stem}/{PACKAGES_DIR}/")).map_err(werr)?;
+            packages_dir_written = true;
+        }
+        let full = format!("{stem}/{path}");
+        match body {
+            Body::Bytes(b) => {
+                let mut h = header(tar::EntryType::Regular, *mode, mtime, b.len() as u64);
+                tar.append_data(&mut h, &full, &b[..]).map_err(werr)?;
+            }
+            Body::File(f) => {
+                let rerr = |source| PackError::Read {
+                    path: f.to_path_buf(),
+                    source,
+                };
+                let file = fs_err::File::open(f).map_err(rerr)?;
+                let len = file.metadata().map_err(rerr)?.len();
+                let mut h = header(tar::EntryType::Regular, *mode, mtime, len);
+                tar.append_data(&mut h, &full, file).map_err(werr)?;
+            }
+        }
+    }
+    let gz = tar.into_inner().map_err(werr)?;
+    let hashing = gz.finish().map_err(werr)?;
+    let (sha256, size, buf) = hashing.finish();
+    let file = buf.into_inner().map_err(|e| werr(e.into_error()))?;
+    file.sync_all().map_err(werr)?;
+    tmp_path.persist(output).map_err(|e| werr(e.error))?;
+
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    write_atomic(
+        &sidecar_path(output),
+        format!("{sha256}  {name}\n").as_bytes(),
+    )?;
+    Ok(Packed {
+        path: output.to_path_buf(),
+        sha256,
+        size,
+    })
+}
+
+/// `<bundle>.sha256`.
+pub fn sidecar_path(bundle: &Path) -> PathBuf {
+    let mut s = bundle.as_os_str().to_owned();
+    s.push(".sha256");
+    PathBuf::from(s)
+}
+
+fn header(kind: tar::EntryType, mode: u32, mtime: u64, size: u64) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_mtime(mtime);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_size(size);
+    h
+}
+
+/// Writes a small file through a synced temporary file and a rename.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), PackError> {
+    let werr = |source| PackError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".moa-bundle-")
+        .tempfile_in(&dir)
+        .map_err(werr)?;
+    tmp.write_all(data).map_err(werr)?;
+    tmp.as_file().sync_all().map_err(werr)?;
+    tmp.persist(path).map_err(|e| werr(e.error))?;
+    Ok(())
+}
+
+/// `install.sh`: a POSIX sh fallback for a node without moa-bundle.
+fn install_script(index: &BundleIndex) -> String {
+    let mut s = String::new();
+    s.push_str(&format!(
+        "#!/bin/sh\n# Fallback installer for {name} ({distro}, {arch}), written by moa-bundle {ver}.\n\
+         # Prefer `moa-bundle install BUNDLE`: it also checks the node and skips installed packages.\n\
+         # Usage: sh install.sh [--force]   (--force: {force})\n\
+         set -eu\ncd \"$(dirname \"$0\")\"\n\
+         sha256sum -c --quiet {SUMS_FILE}\n\
+         FORCE=\"\"\nif [ \"${{1:-}}\" = \"--force\" ]; then FORCE=\"{force}\"; fi\n",
+        name = index.name,
+        distro = index.distro,
+        arch = index.arch,
+        ver = index.tool_version,
+        force = match index.family {
+            Family::Rpm => "--force --nodeps",
+            Family::Deb => "--force-depends",
+        },
+    ));
+    let max_stage = index.packages.iter().map(|p| p.stage).max().unwrap_or(0);
+    for stage in 0..=max_stage {
+        let files: Vec<String> = index
+            .packages
+            .iter()
+            .filter(|p| p.stage == stage)
+            .map(|p| format!("{PACKAGES_DIR}/{}", p.file))
+            .collect();
+        if files.is_empty() {
+            continue;
+        }
+        match index.family {
+            Family::Rpm => s.push_str(&format!(
+                "rpm -Uvh --replacepkgs $FORCE {}\n",
+                files.join(" ")
+            )),
+            Family::Deb => s.push_str(&format!("dpkg $FORCE -i {}\n", files.join(" "))),
+        }
+    }
+    s
+}

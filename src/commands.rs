@@ -1,0 +1,403 @@
+//! One function per CLI command, stringing the stages together: `resolve`, `build`, `inspect`,
+//! `verify`, `install`, `distros`. Each returns a serializable report; printing is `main`'s job.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::bundle::verify::{self, VerifyError};
+use crate::bundle::{pack, BundleIndex, BundlePackage, SourceDigest, SCHEMA_VERSION};
+use crate::fetch::{self, Cache, FetchError};
+use crate::install::{self, Action, InstallError, InstallOptions};
+use crate::manifest::{Manifest, ManifestError};
+use crate::repo::{self, Metadata, RepoError};
+use crate::report::Reporter;
+use crate::resolve::{self, Goal, Plan, ResolveError, Universe};
+use crate::transport::{Transport, TransportError};
+use crate::{family, types::Sha256};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error(transparent)]
+    Pack(#[from] pack::PackError),
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    #[error(transparent)]
+    Install(#[from] InstallError),
+    #[error("--no-scripts is not available for deb bundles: dpkg cannot skip maintainer scripts. Use --root with a throwaway root that can run them instead")]
+    NoScriptsDeb,
+}
+
+/// One package of a plan, as shown to people and scripts.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanItem {
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+    pub size: u64,
+    pub repository: String,
+    pub file: String,
+    pub requested: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upgrades: Option<String>,
+    pub why: Vec<String>,
+}
+
+/// What `resolve` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResolveReport {
+    pub distro: String,
+    pub manifest: String,
+    pub packages: Vec<PlanItem>,
+    pub total_size: u64,
+    pub base_packages: usize,
+    pub notes: Vec<String>,
+}
+
+/// Manifest in, metadata loaded and plan resolved.
+pub struct Resolved {
+    pub metadata: Metadata,
+    pub plan: Plan,
+    pub stages: Vec<u32>,
+}
+
+pub fn load_and_resolve(
+    manifest: &Manifest,
+    no_base: bool,
+    reporter: &dyn Reporter,
+) -> Result<Resolved, CommandError> {
+    let transport = Transport::new()?;
+    let metadata = repo::load(manifest, &transport, reporter)?;
+    reporter.status(&format!("resolving {} packages", metadata.packages.len()));
+    let syntax = family::dep_syntax(manifest.family);
+    let u = Universe::new(&metadata, syntax, manifest.arch.as_str());
+    let plan = resolve::resolve(
+        &u,
+        &Goal::from_manifest(manifest, no_base),
+        &manifest.origin,
+    )?;
+    let stages = resolve::install_stages(&u, &plan)?;
+    drop(u);
+    Ok(Resolved {
+        metadata,
+        plan,
+        stages,
+    })
+}
+
+fn plan_items(r: &Resolved) -> Vec<PlanItem> {
+    r.plan
+        .entries
+        .iter()
+        .map(|e| {
+            let p = &r.metadata.packages[e.package];
+            PlanItem {
+                name: p.name.to_string(),
+                version: p.version.to_string(),
+                arch: p.arch.to_string(),
+                size: p.size,
+                repository: r.metadata.repos[p.repo].name.clone(),
+                file: p.file_name().to_string(),
+                requested: e.requested,
+                upgrades: e.upgrades.clone(),
+                why: e.why.clone(),
+            }
+        })
+        .collect()
+}
+
+pub fn resolve_cmd(
+    manifest: &Manifest,
+    no_base: bool,
+    reporter: &dyn Reporter,
+) -> Result<ResolveReport, CommandError> {
+    let r = load_and_resolve(manifest, no_base, reporter)?;
+    let packages = plan_items(&r);
+    Ok(ResolveReport {
+        distro: manifest.distro.clone(),
+        manifest: manifest.origin.clone(),
+        total_size: packages.iter().map(|p| p.size).sum(),
+        packages,
+        base_packages: r.plan.base_count,
+        notes: r.plan.notes.clone(),
+    })
+}
+
+/// How to build.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub output: PathBuf,
+    pub jobs: usize,
+    pub no_base: bool,
+    pub cache_dir: PathBuf,
+    pub offline: bool,
+    /// Fixed mtime; defaults to the metadata's newest timestamp.
+    pub source_date_epoch: Option<u64>,
+}
+
+/// What `build` wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildReport {
+    pub bundle: PathBuf,
+    pub sha256: Sha256,
+    pub size: u64,
+    pub packages: Vec<PlanItem>,
+    pub notes: Vec<String>,
+}
+
+pub fn build(
+    manifest: &Manifest,
+    opts: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> Result<BuildReport, CommandError> {
+    let r = load_and_resolve(manifest, opts.no_base, reporter)?;
+    let transport = Transport::new()?;
+    let cache = Cache::open(&opts.cache_dir)?;
+    let records: Vec<_> = r
+        .plan
+        .entries
+        .iter()
+        .map(|e| &r.metadata.packages[e.package])
+        .collect();
+    let files = fetch::fetch_all(
+        &records,
+        &r.metadata.repos,
+        &transport,
+        &cache,
+        opts.jobs,
+        opts.offline,
+        reporter,
+    )?;
+
+    // Install order: by stage, then name.
+    let mut order: Vec<usize> = (0..records.len()).collect();
+    order.sort_by(|&a, &b| {
+        r.stages[a]
+            .cmp(&r.stages[b])
+            .then_with(|| records[a].name.cmp(&records[b].name))
+    });
+    let packages: Vec<BundlePackage> = order
+        .iter()
+        .map(|&i| {
+            let (p, e) = (records[i], &r.plan.entries[i]);
+            BundlePackage {
+                name: p.name.clone(),
+                version: p.version.to_string(),
+                arch: p.arch.clone(),
+                file: p.file_name().to_string(),
+                size: p.size,
+                sha256: p.sha256,
+                requested: e.requested,
+                upgrades: e.upgrades.clone(),
+                why: e.why.clone(),
+                stage: r.stages[i],
+                requires: p.requires.clone(),
+                provides: p.provides.clone(),
+            }
+        })
+        .collect();
+    let ordered_files: Vec<PathBuf> = order.iter().map(|&i| files[i].clone()).collect();
+    let sources = r
+        .metadata
+        .repos
+        .iter()
+        .flat_map(|repo| {
+            repo.sources.iter().map(|(file, sha256)| SourceDigest {
+                repository: repo.name.clone(),
+                file: file.clone(),
+                sha256: *sha256,
+            })
+        })
+        .collect();
+    let index = BundleIndex {
+        schema_version: SCHEMA_VERSION,
+        name: manifest.name.clone(),
+        distro: manifest.distro.clone(),
+        family: manifest.family,
+        arch: manifest.arch.clone(),
+        os_release: manifest.os_release.clone(),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        source_date_epoch: opts
+            .source_date_epoch
+            .or(r.metadata.timestamp())
+            .unwrap_or(0),
+        requested: manifest
+            .packages
+            .iter()
+            .chain(&manifest.optional)
+            .map(|r| r.to_string())
+            .collect(),
+        packages,
+        sources,
+    };
+    reporter.status(&format!("packing {}", opts.output.display()));
+    let packed = pack::write_bundle(
+        &index,
+        &ordered_files,
+        &manifest.bundle_stem(),
+        &opts.output,
+    )?;
+    Ok(BuildReport {
+        bundle: packed.path,
+        sha256: packed.sha256,
+        size: packed.size,
+        packages: plan_items(&r),
+        notes: r.plan.notes.clone(),
+    })
+}
+
+/// What `verify` and `inspect` report.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub bundle: PathBuf,
+    pub sha256: Sha256,
+    /// Whether `<bundle>.sha256` was there and matched.
+    pub sidecar_checked: bool,
+    /// Whether the node (under `root`) was checked against the bundle's os-release and arch.
+    pub node_checked: bool,
+    pub index: BundleIndex,
+}
+
+pub fn verify_cmd(bundle: &Path, node_root: Option<&Path>) -> Result<VerifyReport, CommandError> {
+    let u = verify::verify_bundle(bundle)?;
+    let sidecar_checked = verify::check_sidecar(bundle, &u.bundle_sha256)?;
+    if let Some(root) = node_root {
+        verify::check_node(bundle, &u.index, root)?;
+    }
+    Ok(VerifyReport {
+        bundle: bundle.to_path_buf(),
+        sha256: u.bundle_sha256,
+        sidecar_checked,
+        node_checked: node_root.is_some(),
+        index: u.index.clone(),
+    })
+}
+
+/// How to install.
+#[derive(Debug, Clone)]
+pub struct InstallCmdOptions {
+    pub install: InstallOptions,
+    pub dry_run: bool,
+    /// Install even if the node's os-release or arch differ from the bundle's.
+    pub skip_node_check: bool,
+}
+
+/// What `install` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstallReport {
+    pub bundle: PathBuf,
+    pub root: PathBuf,
+    pub dry_run: bool,
+    pub actions: Vec<Action>,
+    /// Dependencies the node lacks (only reported, and installed anyway, with --force).
+    pub preflight_problems: Vec<String>,
+    /// The package tool's output.
+    pub output: Vec<String>,
+}
+
+pub fn install_cmd(
+    bundle: &Path,
+    opts: &InstallCmdOptions,
+    reporter: &dyn Reporter,
+) -> Result<InstallReport, CommandError> {
+    reporter.status(&format!("verifying {}", bundle.display()));
+    let u = verify::verify_bundle(bundle)?;
+    verify::check_sidecar(bundle, &u.bundle_sha256)?;
+    if !opts.skip_node_check {
+        verify::check_node(bundle, &u.index, &opts.install.root)?;
+    }
+    let family = u.index.family;
+    if opts.install.no_scripts && family == crate::manifest::Family::Deb {
+        return Err(CommandError::NoScriptsDeb);
+    }
+    if !opts.dry_run && !install::is_root() {
+        return Err(InstallError::NotRoot.into());
+    }
+    let installer = family::installer(family);
+    let installed = installer.installed(&opts.install)?;
+    let actions = install::plan(&u.index, &installed, family::dep_syntax(family));
+    let todo: Vec<(&BundlePackage, PathBuf)> = u
+        .index
+        .packages
+        .iter()
+        .zip(&actions)
+        .filter(|(_, a)| a.action != "skip")
+        .map(|(p, _)| (p, u.package_path(&p.file)))
+        .collect();
+    let problems = installer.preflight(&todo, &installed, &opts.install)?;
+    if !problems.is_empty() && !opts.install.force {
+        return Err(InstallError::Preflight {
+            problems,
+            force_means: installer.force_means().into(),
+        }
+        .into());
+    }
+    let mut output = Vec::new();
+    if !opts.dry_run && !todo.is_empty() {
+        let max_stage = todo.iter().map(|(p, _)| p.stage).max().unwrap_or(0);
+        for stage in 0..=max_stage {
+            let files: Vec<PathBuf> = todo
+                .iter()
+                .filter(|(p, _)| p.stage == stage)
+                .map(|(_, f)| f.clone())
+                .collect();
+            if files.is_empty() {
+                continue;
+            }
+            reporter.status(&format!(
+                "{}: installing {} package(s), stage {stage}",
+                installer.tool(),
+                files.len()
+            ));
+            output.push(installer.install(&files, &opts.install)?);
+        }
+    }
+    Ok(InstallReport {
+        bundle: bundle.to_path_buf(),
+        root: opts.install.root.clone(),
+        dry_run: opts.dry_run,
+        actions,
+        preflight_problems: problems,
+        output,
+    })
+}
+
+/// A built-in manifest, for `distros`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DistroInfo {
+    pub distro: String,
+    pub family: String,
+    pub arch: String,
+    pub os_release: String,
+    pub packages: Vec<String>,
+    pub bundle: String,
+    pub description: String,
+}
+
+pub fn distros() -> Result<Vec<DistroInfo>, CommandError> {
+    crate::manifest::builtin_names()
+        .into_iter()
+        .map(|d| {
+            let m = Manifest::builtin(d)?;
+            Ok(DistroInfo {
+                distro: m.distro.clone(),
+                family: m.family.to_string(),
+                arch: m.arch.to_string(),
+                os_release: format!("{} {}", m.os_release.id, m.os_release.version_id),
+                packages: m.packages.iter().map(|r| r.to_string()).collect(),
+                bundle: m.bundle_file_name(),
+                description: m.description.clone(),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,28 @@
+//! The one place that maps a package [`Family`] to its implementations: repository format,
+//! dependency syntax and installer. Every stage asks here instead of branching on the family.
+
+use crate::install::{dpkg::Dpkg, rpm::Rpm, Installer};
+use crate::manifest::Family;
+use crate::repo::{apt::Apt, yum::Yum, MetadataFormat};
+use crate::resolve::deps::{DebSyntax, DepSyntax, RpmSyntax};
+
+pub fn metadata_format(f: Family) -> &'static dyn MetadataFormat {
+    match f {
+        Family::Rpm => &Yum,
+        Family::Deb => &Apt,
+    }
+}
+
+pub fn dep_syntax(f: Family) -> &'static dyn DepSyntax {
+    match f {
+        Family::Rpm => &RpmSyntax,
+        Family::Deb => &DebSyntax,
+    }
+}
+
+pub fn installer(f: Family) -> &'static dyn Installer {
+    match f {
+        Family::Rpm => &Rpm,
+        Family::Deb => &Dpkg,
+    }
+}

@@ -1,0 +1,156 @@
+//! dpkg: the status file read directly, a preflight that checks every Depends/Pre-Depends against
+//! installed packages plus the bundle, and `dpkg -i` once per Pre-Depends stage. With `--root`,
+//! dpkg runs maintainer scripts chrooted into that root, never on the host.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::{root_is_host, run, InstallError, InstallOptions, Installed, Installer};
+use crate::bundle::BundlePackage;
+use crate::resolve::deps::{DebSyntax, DepSyntax};
+
+pub struct Dpkg;
+
+/// Packages whose status is `install ok installed` in a dpkg status file.
+pub fn read_status(path: &Path) -> Result<Vec<Installed>, InstallError> {
+    let text = match fs_err::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(source) => {
+            return Err(InstallError::Database {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut out = Vec::new();
+    for stanza in text.split("\n\n") {
+        let field = |k: &str| {
+            stanza
+                .lines()
+                .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix(':')))
+                .map(|v| v.trim().to_string())
+        };
+        if !field("Status").is_some_and(|s| s.ends_with(" installed")) {
+            continue;
+        }
+        let (Some(name), Some(version)) = (field("Package"), field("Version")) else {
+            continue;
+        };
+        out.push(Installed {
+            name,
+            version,
+            arch: field("Architecture").unwrap_or_default(),
+            provides: field("Provides")
+                .map(|p| crate::repo::apt::split_relations(&p).collect())
+                .unwrap_or_default(),
+        });
+    }
+    Ok(out)
+}
+
+impl Installer for Dpkg {
+    fn tool(&self) -> &'static str {
+        "dpkg"
+    }
+    fn force_means(&self) -> &'static str {
+        "dpkg --force-depends: missing dependencies become warnings"
+    }
+
+    fn installed(&self, opts: &InstallOptions) -> Result<Vec<Installed>, InstallError> {
+        read_status(&opts.root.join("var/lib/dpkg/status"))
+    }
+
+    fn preflight(
+        &self,
+        todo: &[(&BundlePackage, PathBuf)],
+        installed: &[Installed],
+        _opts: &InstallOptions,
+    ) -> Result<Vec<String>, InstallError> {
+        // Everything that will be there afterwards: (name, version, provides).
+        let mut world: Vec<(String, String, Vec<String>)> = installed
+            .iter()
+            .filter(|i| !todo.iter().any(|(p, _)| p.name.as_str() == i.name))
+            .map(|i| (i.name.clone(), i.version.clone(), i.provides.clone()))
+            .collect();
+        world.extend(
+            todo.iter()
+                .map(|(p, _)| (p.name.to_string(), p.version.clone(), p.provides.clone())),
+        );
+        let syntax = DebSyntax;
+        let mut problems = Vec::new();
+        for (p, _) in todo {
+            for raw in &p.requires {
+                let Ok(alts) = syntax.parse_requirement(raw) else {
+                    problems.push(format!("{} has an unreadable dependency `{raw}`", p.name));
+                    continue;
+                };
+                let met = alts.iter().any(|rel| {
+                    world.iter().any(|(name, version, provides)| {
+                        (name == rel.name
+                            && syntax
+                                .parse_version(version)
+                                .is_ok_and(|v| rel.accepts(Some(&v), false)))
+                            || provides.iter().any(|pr| {
+                                syntax.parse_provide(pr).is_ok_and(|pv| {
+                                    pv.name == rel.name
+                                        && rel
+                                            .accepts(pv.constraint.as_ref().map(|(_, v)| v), false)
+                                })
+                            })
+                    })
+                });
+                if !met {
+                    problems.push(format!("{} {} needs `{raw}`", p.name, p.version));
+                }
+            }
+        }
+        Ok(problems)
+    }
+
+    fn install(&self, files: &[PathBuf], opts: &InstallOptions) -> Result<String, InstallError> {
+        let mut c = Command::new("dpkg");
+        if !root_is_host(&opts.root) {
+            c.arg(format!("--root={}", opts.root.display()));
+            let log_dir = opts.root.join("var/log");
+            let _ = fs_err::create_dir_all(&log_dir);
+            c.arg(format!("--log={}", log_dir.join("dpkg.log").display()));
+        }
+        if opts.force {
+            c.arg("--force-depends");
+        }
+        c.env("DEBIAN_FRONTEND", "noninteractive");
+        let path = std::env::var("PATH").unwrap_or_default();
+        if !path.split(':').any(|p| p == "/usr/sbin") {
+            c.env(
+                "PATH",
+                format!("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:{path}"),
+            );
+        }
+        c.arg("-i").args(files);
+        run(&mut c, "dpkg")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_keeps_only_installed_packages() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("status");
+        fs_err::write(
+            &p,
+            "Package: libc6\nStatus: install ok installed\nVersion: 2.36-9\nArchitecture: amd64\nProvides: libc6-x (= 1)\n\nPackage: gone\nStatus: deinstall ok config-files\nVersion: 1\n\n",
+        )
+        .unwrap();
+        let got = read_status(&p).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].name.as_str(), got[0].version.as_str()),
+            ("libc6", "2.36-9")
+        );
+        assert_eq!(got[0].provides, vec!["libc6-x (= 1)"]);
+    }
+}

@@ -1,0 +1,189 @@
+//! Installing a verified bundle on the node with the node's own package tool, behind
+//! [`Installer`]: [`rpm`] (one `rpm -U` transaction) and [`dpkg`] (`dpkg -i` per Pre-Depends
+//! stage). Packages already installed at the same version and arch are skipped; a preflight finds
+//! dependencies the node lacks before anything is changed.
+
+pub mod dpkg;
+pub mod rpm;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::Serialize;
+
+use crate::bundle::{BundleIndex, BundlePackage};
+use crate::resolve::deps::DepSyntax;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error("could not run `{command}`: is {tool} installed on this node?")]
+    Spawn {
+        command: String,
+        tool: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{command}` failed ({status}):\n{output}")]
+    Failed {
+        command: String,
+        status: String,
+        output: String,
+    },
+    #[error("the node lacks what these packages need:\n{}\nInstall the missing packages first, rebuild the bundle against this node's base, or pass --force to install anyway ({force_means})", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Preflight {
+        problems: Vec<String>,
+        force_means: String,
+    },
+    #[error("could not read the package database {}", path.display())]
+    Database {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("installing needs root: run as root (sudo moa-bundle install …), or use --dry-run to see the plan")]
+    NotRoot,
+}
+
+/// How to install.
+#[derive(Debug, Clone)]
+pub struct InstallOptions {
+    /// The root the package tool works on (`/` for the node itself).
+    pub root: PathBuf,
+    /// The seed's force semantics: `rpm --force --nodeps` / `dpkg --force-depends`.
+    pub force: bool,
+    /// Run no package scripts (`rpm --noscripts`); dpkg has no such mode and refuses it.
+    pub no_scripts: bool,
+}
+
+/// One installed package as the node's database reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installed {
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+    pub provides: Vec<String>,
+}
+
+/// One package tool.
+pub trait Installer: Sync {
+    /// `rpm` or `dpkg`.
+    fn tool(&self) -> &'static str;
+    /// What `--force` gives up, in words.
+    fn force_means(&self) -> &'static str;
+    fn installed(&self, opts: &InstallOptions) -> Result<Vec<Installed>, InstallError>;
+    /// Dependencies the node would lack after installing `todo`; empty when all is well.
+    fn preflight(
+        &self,
+        todo: &[(&BundlePackage, PathBuf)],
+        installed: &[Installed],
+        opts: &InstallOptions,
+    ) -> Result<Vec<String>, InstallError>;
+    /// Installs one stage of files in one transaction.
+    fn install(&self, files: &[PathBuf], opts: &InstallOptions) -> Result<String, InstallError>;
+}
+
+/// What install did (or, with --dry-run, would do) with each package.
+#[derive(Debug, Clone, Serialize)]
+pub struct Action {
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+    /// `install`, `upgrade`, or `skip` (already installed at this version).
+    pub action: &'static str,
+    pub stage: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub installed_version: Option<String>,
+}
+
+/// Decides what to install: everything not already installed at the same version and arch.
+pub fn plan(index: &BundleIndex, installed: &[Installed], syntax: &dyn DepSyntax) -> Vec<Action> {
+    index
+        .packages
+        .iter()
+        .map(|p| {
+            let same_name: Vec<&Installed> = installed
+                .iter()
+                .filter(|i| i.name == p.name.as_str() && arch_compatible(&i.arch, p.arch.as_str()))
+                .collect();
+            let same = same_name
+                .iter()
+                .any(|i| same_version(syntax, &i.version, &p.version) && i.arch == p.arch.as_str());
+            let action = if same {
+                "skip"
+            } else if same_name.is_empty() {
+                "install"
+            } else {
+                "upgrade"
+            };
+            Action {
+                name: p.name.to_string(),
+                version: p.version.clone(),
+                arch: p.arch.to_string(),
+                action,
+                stage: p.stage,
+                installed_version: same_name.first().map(|i| i.version.clone()),
+            }
+        })
+        .collect()
+}
+
+fn arch_compatible(installed: &str, bundled: &str) -> bool {
+    installed == bundled
+        || matches!(installed, "noarch" | "all")
+        || matches!(bundled, "noarch" | "all")
+}
+
+fn same_version(syntax: &dyn DepSyntax, a: &str, b: &str) -> bool {
+    match (syntax.parse_version(a), syntax.parse_version(b)) {
+        (Ok(x), Ok(y)) => x == y || x.cmp(&y).is_eq(),
+        _ => a == b,
+    }
+}
+
+/// Whether this process runs as root (the owner of `/proc/self` is the effective uid).
+pub fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}
+
+/// Runs a command, capturing its output; a non-zero exit is an error carrying that output.
+pub(crate) fn run(cmd: &mut Command, tool: &str) -> Result<String, InstallError> {
+    let shown = format!("{cmd:?}").replace('"', "");
+    let out = cmd.output().map_err(|source| InstallError::Spawn {
+        command: shown.clone(),
+        tool: tool.to_string(),
+        source,
+    })?;
+    let text = clean_output(&out.stdout, &out.stderr);
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(InstallError::Failed {
+            command: shown,
+            status: out.status.to_string(),
+            output: text,
+        })
+    }
+}
+
+/// stdout then stderr, without Debian rpm's "use alien" nag.
+fn clean_output(stdout: &[u8], stderr: &[u8]) -> String {
+    let mut s = String::from_utf8_lossy(stdout).into_owned();
+    for line in String::from_utf8_lossy(stderr).lines() {
+        if line.contains("should not be used directly")
+            || line.contains("alien")
+            || line.contains("Debian package system")
+        {
+            continue;
+        }
+        s.push_str(line);
+        s.push('\n');
+    }
+    s.trim_end().to_string()
+}
+
+pub(crate) fn root_is_host(root: &Path) -> bool {
+    root == Path::new("/") || root.as_os_str().is_empty()
+}

@@ -1,0 +1,20 @@
+//! moa-bundle: pack Linux packages (rpm or deb) with exactly the dependencies a node lacks into a
+//! verifiable, reproducible bundle, and install it on air-gapped nodes.
+//!
+//! The pipeline, one module per stage, data flowing one way:
+//! [`manifest`] → [`repo`] (metadata) → [`resolve`] → [`fetch`] → [`bundle`] (pack) → on the node
+//! [`bundle::verify`] → [`install`]. [`family`] is the only place that maps rpm/deb to the
+//! implementations of each concern. [`commands`] strings stages together for the CLI.
+
+pub mod bundle;
+pub mod commands;
+pub mod family;
+pub mod fetch;
+pub mod install;
+pub mod manifest;
+pub mod repo;
+pub mod report;
+pub mod resolve;
+pub mod transport;
+pub mod types;
+pub mod version;

@@ -1,0 +1,445 @@
+//! apt repositories: `dists/<suite>/InRelease` (or `Release`) lists every index with its sha256;
+//! `<component>/binary-<arch>/Packages.{xz,gz}` is checked against it and parsed as deb822.
+//!
+//! Signatures are not checked yet (the Release digests are): see the README's limits.
+
+use std::io::BufRead;
+
+use super::{
+    check_digest, decompressor, fetch_first, LoadedRepo, MetadataFormat, PackageRecord, RepoError,
+};
+use crate::manifest::Repository;
+use crate::report::Reporter;
+use crate::transport::Transport;
+use crate::types::{Arch, PackageName, Sha256};
+use crate::version::{DebVersion, Version};
+
+/// The apt repository format.
+pub struct Apt;
+
+/// What a `Release` file says: its date and the sha256 of every index file.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Release {
+    pub date: Option<u64>,
+    /// (path relative to `dists/<suite>/`, size, sha256)
+    pub files: Vec<(String, u64, Sha256)>,
+}
+
+impl Release {
+    /// The best `Packages` index of a component and arch: `.xz`, then `.gz`, then plain.
+    pub fn packages_index(&self, component: &str, arch: &str) -> Option<&(String, u64, Sha256)> {
+        let stem = format!("{component}/binary-{arch}/Packages");
+        ["xz", "gz", ""].iter().find_map(|ext| {
+            let want = if ext.is_empty() {
+                stem.clone()
+            } else {
+                format!("{stem}.{ext}")
+            };
+            self.files.iter().find(|(p, _, _)| *p == want)
+        })
+    }
+}
+
+impl MetadataFormat for Apt {
+    fn load(
+        &self,
+        transport: &Transport,
+        repo: &Repository,
+        repo_index: usize,
+        arch: &Arch,
+        reporter: &dyn Reporter,
+        out: &mut Vec<PackageRecord>,
+    ) -> Result<LoadedRepo, RepoError> {
+        let mut mirrors = repo.mirrors.clone();
+        let mut sources = Vec::new();
+        let mut newest = None;
+        for suite in &repo.suites {
+            reporter.status(&format!("{}: fetching dists/{suite}/InRelease", repo.name));
+            let (text, url) = match fetch_first(
+                transport,
+                &repo.name,
+                &mut mirrors,
+                &format!("dists/{suite}/InRelease"),
+            ) {
+                Ok((bytes, url)) => (bytes, url),
+                Err(_) => fetch_first(
+                    transport,
+                    &repo.name,
+                    &mut mirrors,
+                    &format!("dists/{suite}/Release"),
+                )?,
+            };
+            let release_name = url.rsplit('/').next().unwrap_or("Release").to_string();
+            sources.push((
+                format!("dists/{suite}/{release_name}"),
+                Sha256::digest(&text),
+            ));
+            let text = String::from_utf8(text).map_err(|_| RepoError::Malformed {
+                url: url.clone(),
+                message: "Release is not UTF-8 text".into(),
+            })?;
+            let release = parse_release(&text, &url)?;
+            newest = newest.max(release.date);
+            for component in &repo.components {
+                let Some((path, size, sha)) = release.packages_index(component, arch.as_str())
+                else {
+                    return Err(RepoError::Malformed {
+                        url,
+                        message: format!(
+                            "lists no {component}/binary-{arch}/Packages index: check `components` and `arch` in the manifest"
+                        ),
+                    });
+                };
+                let rel = format!("dists/{suite}/{path}");
+                reporter.status(&format!("{}: fetching {rel}", repo.name));
+                let (bytes, purl) = fetch_first(transport, &repo.name, &mut mirrors, &rel)?;
+                if bytes.len() as u64 != *size {
+                    return Err(RepoError::Checksum {
+                        url: purl,
+                        expected: format!("{} ({size} bytes)", sha.to_hex()),
+                        actual: format!("{} bytes", bytes.len()),
+                    });
+                }
+                check_digest(&purl, &bytes, sha)?;
+                sources.push((rel, *sha));
+                let before = out.len();
+                parse_packages(
+                    decompressor(path, &purl, &bytes)?,
+                    &purl,
+                    repo_index,
+                    arch,
+                    out,
+                )?;
+                reporter.status(&format!(
+                    "{}: {suite}/{component}: {} packages",
+                    repo.name,
+                    out.len() - before
+                ));
+            }
+        }
+        Ok(LoadedRepo {
+            name: repo.name.clone(),
+            mirrors,
+            base_path: String::new(),
+            sources,
+            timestamp: newest,
+        })
+    }
+}
+
+/// The signed text of an `InRelease` (or a plain `Release` as it is).
+pub fn strip_clearsign(text: &str) -> String {
+    if !text.starts_with("-----BEGIN PGP SIGNED MESSAGE-----") {
+        return text.to_string();
+    }
+    let mut lines = text.lines();
+    // Armor headers ("Hash: SHA512") end at the first empty line.
+    for l in lines.by_ref() {
+        if l.trim().is_empty() {
+            break;
+        }
+    }
+    let mut out = String::new();
+    for l in lines {
+        if l.starts_with("-----BEGIN PGP SIGNATURE-----") {
+            break;
+        }
+        out.push_str(l.strip_prefix("- ").unwrap_or(l));
+        out.push('\n');
+    }
+    out
+}
+
+/// Parses `Release`/`InRelease`: the `Date` and the `SHA256` file list.
+pub fn parse_release(text: &str, url: &str) -> Result<Release, RepoError> {
+    let body = strip_clearsign(text);
+    let mut rel = Release::default();
+    let mut in_sha = false;
+    for line in body.lines() {
+        if let Some(rest) = line.strip_prefix(' ') {
+            if in_sha {
+                let parts: Vec<&str> = rest.split_whitespace().collect();
+                if let [hash, size, path] = parts[..] {
+                    let sha = Sha256::from_hex(hash).map_err(|e| RepoError::Malformed {
+                        url: url.to_string(),
+                        message: e.to_string(),
+                    })?;
+                    let size = size.parse().map_err(|_| RepoError::Malformed {
+                        url: url.to_string(),
+                        message: format!("bad size `{size}` for {path}"),
+                    })?;
+                    rel.files.push((path.to_string(), size, sha));
+                }
+            }
+            continue;
+        }
+        in_sha = line.starts_with("SHA256:");
+        if let Some(d) = line.strip_prefix("Date:") {
+            rel.date = parse_rfc2822(d.trim());
+        }
+    }
+    if rel.files.is_empty() {
+        return Err(RepoError::Malformed {
+            url: url.to_string(),
+            message: "has no SHA256 file list, so its indexes cannot be checked".into(),
+        });
+    }
+    Ok(rel)
+}
+
+/// `Thu, 21 Apr 2016 23:23:46 UTC` → seconds since the epoch.
+pub fn parse_rfc2822(s: &str) -> Option<u64> {
+    let s = s.split_once(',').map_or(s, |(_, r)| r).trim();
+    let p: Vec<&str> = s.split_whitespace().collect();
+    let [day, mon, year, time, ..] = p[..] else {
+        return None;
+    };
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| *m == mon)? as i64
+        + 1;
+    let (d, y): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
+    let t: Vec<i64> = time
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let [hh, mm, ss] = t[..] else { return None };
+    // Days from civil (Howard Hinnant's algorithm).
+    let (y2, m2) = if month <= 2 {
+        (y - 1, month + 9)
+    } else {
+        (y, month - 3)
+    };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * m2 + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe - 719468;
+    u64::try_from(days * 86400 + hh * 3600 + mm * 60 + ss).ok()
+}
+
+/// Splits a comma-separated relation field into its groups (`a (>= 1)`, `b | c`).
+pub fn split_relations(field: &str) -> impl Iterator<Item = String> + '_ {
+    field
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+#[derive(Default)]
+struct Stanza {
+    fields: Vec<(String, String)>,
+}
+
+impl Stanza {
+    fn get(&self, k: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(f, _)| f.eq_ignore_ascii_case(k))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+const KEPT: &[&str] = &[
+    "Package",
+    "Version",
+    "Architecture",
+    "Filename",
+    "Size",
+    "SHA256",
+    "Depends",
+    "Pre-Depends",
+    "Provides",
+    "Conflicts",
+    "Breaks",
+    "Priority",
+    "Essential",
+];
+
+/// Parses a `Packages` file, keeping packages for `arch` and `all`.
+pub fn parse_packages(
+    input: Box<dyn BufRead + '_>,
+    url: &str,
+    repo_index: usize,
+    arch: &Arch,
+    out: &mut Vec<PackageRecord>,
+) -> Result<(), RepoError> {
+    let mut st = Stanza::default();
+    let mut keep_cont = false;
+    let mut lineno = 0usize;
+    for line in input.lines() {
+        lineno += 1;
+        let line = line.map_err(|e| RepoError::Malformed {
+            url: url.to_string(),
+            message: format!("could not decompress or read line {lineno}: {e}"),
+        })?;
+        if line.trim().is_empty() {
+            flush(&mut st, url, repo_index, arch, out)?;
+            continue;
+        }
+        if line.starts_with([' ', '\t']) {
+            if keep_cont {
+                if let Some((_, v)) = st.fields.last_mut() {
+                    v.push(' ');
+                    v.push_str(line.trim());
+                }
+            }
+            continue;
+        }
+        let Some((k, v)) = line.split_once(':') else {
+            return Err(RepoError::Malformed {
+                url: url.to_string(),
+                message: format!("line {lineno} is not `Field: value`"),
+            });
+        };
+        keep_cont = KEPT.iter().any(|f| f.eq_ignore_ascii_case(k));
+        if keep_cont {
+            st.fields.push((k.to_string(), v.trim().to_string()));
+        }
+    }
+    flush(&mut st, url, repo_index, arch, out)
+}
+
+fn flush(
+    st: &mut Stanza,
+    url: &str,
+    repo: usize,
+    arch: &Arch,
+    out: &mut Vec<PackageRecord>,
+) -> Result<(), RepoError> {
+    let s = std::mem::take(st);
+    if s.fields.is_empty() {
+        return Ok(());
+    }
+    let pkg_arch = s.get("Architecture").unwrap_or("");
+    if pkg_arch != arch.as_str() && pkg_arch != "all" {
+        return Ok(());
+    }
+    let name = s.get("Package").unwrap_or("");
+    let what = format!("package `{name}` ({})", s.get("Version").unwrap_or("?"));
+    let bad = |m: String| RepoError::Malformed {
+        url: url.to_string(),
+        message: format!("{what}: {m}"),
+    };
+    let need = |k: &str| s.get(k).ok_or_else(|| bad(format!("has no {k} field")));
+    let location = need("Filename")?.to_string();
+    if location.starts_with('/') || location.split('/').any(|c| c == "..") {
+        return Err(bad(format!("Filename `{location}` leaves the archive")));
+    }
+    crate::types::safe_file_name(location.rsplit('/').next().unwrap_or(""))
+        .map_err(|e| bad(e.to_string()))?;
+    let version: DebVersion = need("Version")?
+        .parse()
+        .map_err(|e: crate::version::DebVersionError| bad(e.to_string()))?;
+    let list = |k: &str| {
+        s.get(k)
+            .map(|v| split_relations(v).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    let pre = list("Pre-Depends");
+    let mut requires = pre.clone();
+    requires.extend(list("Depends"));
+    let mut conflicts = list("Conflicts");
+    conflicts.extend(list("Breaks"));
+    out.push(PackageRecord {
+        name: PackageName::new(name).map_err(|e| bad(e.to_string()))?,
+        version: Version::Deb(version),
+        arch: Arch::new(pkg_arch).map_err(|e| bad(e.to_string()))?,
+        repo,
+        location,
+        size: need("Size")?
+            .parse()
+            .map_err(|_| bad("Size is not a number".into()))?,
+        sha256: Sha256::from_hex(need("SHA256")?).map_err(|e| bad(e.to_string()))?,
+        provides: list("Provides"),
+        requires,
+        pre_requires: pre,
+        conflicts,
+        files: Vec::new(),
+        priority: s.get("Priority").map(str::to_string),
+        essential: s.get("Essential") == Some("yes"),
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc2822_dates() {
+        assert_eq!(
+            parse_rfc2822("Thu, 21 Apr 2016 23:23:46 UTC"),
+            Some(1461281026)
+        );
+        assert_eq!(
+            parse_rfc2822("Sat, 10 Jun 2023 08:53:33 UTC"),
+            Some(1686387213)
+        );
+        assert_eq!(parse_rfc2822("garbage"), None);
+    }
+
+    #[test]
+    fn inrelease_is_unwrapped_and_indexes_listed() {
+        let text = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nOrigin: Ubuntu\nDate: Thu, 21 Apr 2016 23:23:46 UTC\nSHA256:\n 2b479c0f3efa73f75b7fb76c82687744275fff78e4a138b5b3efba95f91e099e 1234 main/binary-amd64/Packages.gz\n 310c1dd3974815282998dd1acb0b2c14c934ad19e196e16956531d57efac86c4 99 main/binary-amd64/Packages.xz\n- -dash escaped\n-----BEGIN PGP SIGNATURE-----\nxx\n-----END PGP SIGNATURE-----\n";
+        let r = parse_release(text, "u").unwrap();
+        assert_eq!(r.date, Some(1461281026));
+        assert_eq!(r.files.len(), 2);
+        assert_eq!(
+            r.packages_index("main", "amd64").unwrap().0,
+            "main/binary-amd64/Packages.xz"
+        );
+        assert!(r.packages_index("universe", "amd64").is_none());
+    }
+
+    #[test]
+    fn packages_stanzas_become_records() {
+        let text = "Package: ntp\nVersion: 1:4.2.8p4+dfsg-3ubuntu5.9\nArchitecture: amd64\nPre-Depends: dpkg (>= 1.15.7.2)\nDepends: adduser, lsb-base (>= 3.2-13),\n libopts25 (>= 1:5.18.7)\nBreaks: dhcp3-client (<< 4.1.0-1)\nPriority: optional\nFilename: pool/main/n/ntp/ntp_4.2.8p4+dfsg-3ubuntu5.9_amd64.deb\nSize: 518548\nSHA256: 2b479c0f3efa73f75b7fb76c82687744275fff78e4a138b5b3efba95f91e099e\nDescription: x\n more\n\nPackage: other\nVersion: 1\nArchitecture: i386\nFilename: pool/o.deb\nSize: 1\nSHA256: 2b479c0f3efa73f75b7fb76c82687744275fff78e4a138b5b3efba95f91e099e\n";
+        let mut out = Vec::new();
+        parse_packages(
+            Box::new(text.as_bytes()),
+            "u",
+            0,
+            &Arch::new("amd64").unwrap(),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(out.len(), 1);
+        let p = &out[0];
+        assert_eq!(
+            p.requires,
+            vec![
+                "dpkg (>= 1.15.7.2)",
+                "adduser",
+                "lsb-base (>= 3.2-13)",
+                "libopts25 (>= 1:5.18.7)"
+            ]
+        );
+        assert_eq!(p.pre_requires, vec!["dpkg (>= 1.15.7.2)"]);
+        assert_eq!(p.conflicts, vec!["dhcp3-client (<< 4.1.0-1)"]);
+        assert_eq!(p.file_name(), "ntp_4.2.8p4+dfsg-3ubuntu5.9_amd64.deb");
+    }
+
+    #[test]
+    fn a_stanza_without_sha256_names_the_package() {
+        let text =
+            "Package: ntp\nVersion: 1.0\nArchitecture: amd64\nFilename: pool/n.deb\nSize: 1\n";
+        let mut out = Vec::new();
+        let e = parse_packages(
+            Box::new(text.as_bytes()),
+            "http://m/P",
+            0,
+            &Arch::new("amd64").unwrap(),
+            &mut out,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("`ntp`") && e.contains("SHA256") && e.contains("http://m/P"),
+            "{e}"
+        );
+    }
+}

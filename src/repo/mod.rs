@@ -1,0 +1,206 @@
+//! Repository metadata: fetch a repository's index, check it against the checksums its root file
+//! publishes, and parse it into [`PackageRecord`]s. One reader per format behind
+//! [`MetadataFormat`]: [`yum`] (`repomd.xml` → `primary.xml.*`) and [`apt`] (`InRelease`/`Release`
+//! → `Packages.*`).
+//!
+//! Records keep dependency fields as raw strings in the family's own syntax; [`crate::resolve`]
+//! parses them. Nothing here decides which package wins.
+
+pub mod apt;
+pub mod yum;
+
+use std::io::{BufRead, BufReader, Read};
+
+use serde::Serialize;
+
+use crate::manifest::{Manifest, Repository};
+use crate::report::Reporter;
+use crate::transport::{Transport, TransportError};
+use crate::types::{Arch, PackageName, Sha256};
+use crate::version::Version;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error("repository `{repo}`: could not fetch its metadata")]
+    Fetch {
+        repo: String,
+        #[source]
+        source: TransportError,
+    },
+    #[error("{url}: checksum mismatch (expected sha256 {expected}, got {actual}). The mirror is corrupt or mid-sync: try again later or use another --mirror")]
+    Checksum {
+        url: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("{url}: {message}")]
+    Malformed { url: String, message: String },
+    #[error("{url}: {message}")]
+    Unsupported { url: String, message: String },
+}
+
+/// One package as a repository describes it.
+#[derive(Debug, Clone)]
+pub struct PackageRecord {
+    pub name: PackageName,
+    pub version: Version,
+    pub arch: Arch,
+    /// Index of the repository in [`Metadata::repos`].
+    pub repo: usize,
+    /// Path of the package file relative to the repository's root under a mirror.
+    pub location: String,
+    pub size: u64,
+    pub sha256: Sha256,
+    /// Raw capability strings this package provides (its own name is implied).
+    pub provides: Vec<String>,
+    /// Raw requirements (rpm: one capability each; deb: one `a | b` group each), pre-requirements included.
+    pub requires: Vec<String>,
+    /// Raw pre-requirements (rpm `Requires(pre)`, deb `Pre-Depends`): also in `requires`.
+    pub pre_requires: Vec<String>,
+    /// Raw conflicts (deb: Conflicts and Breaks).
+    pub conflicts: Vec<String>,
+    /// rpm: paths the package owns, as listed in primary (a subset for big packages).
+    pub files: Vec<String>,
+    /// deb: `Priority`.
+    pub priority: Option<String>,
+    /// deb: `Essential: yes`.
+    pub essential: bool,
+}
+
+impl PackageRecord {
+    /// The file name the package has in a bundle: the last component of its location.
+    pub fn file_name(&self) -> &str {
+        self.location.rsplit('/').next().unwrap_or(&self.location)
+    }
+}
+
+/// A repository as loaded: where it lives and digests of the metadata that described it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadedRepo {
+    pub name: String,
+    /// Mirror roots, best first (the one that answered first is moved to the front).
+    pub mirrors: Vec<String>,
+    /// Path under a mirror root that package locations are relative to.
+    pub base_path: String,
+    /// (metadata file, sha256) pairs: what this build was resolved from.
+    pub sources: Vec<(String, Sha256)>,
+    /// Newest timestamp the metadata carries (seconds since the epoch).
+    pub timestamp: Option<u64>,
+}
+
+/// Every package of every repository of a manifest.
+#[derive(Debug, Default)]
+pub struct Metadata {
+    pub repos: Vec<LoadedRepo>,
+    pub packages: Vec<PackageRecord>,
+}
+
+impl Metadata {
+    /// Newest metadata timestamp across repositories: the default bundle mtime.
+    pub fn timestamp(&self) -> Option<u64> {
+        self.repos.iter().filter_map(|r| r.timestamp).max()
+    }
+}
+
+/// A repository format: fetches and parses one repository of a manifest.
+pub trait MetadataFormat {
+    fn load(
+        &self,
+        transport: &Transport,
+        repo: &Repository,
+        repo_index: usize,
+        arch: &Arch,
+        reporter: &dyn Reporter,
+        out: &mut Vec<PackageRecord>,
+    ) -> Result<LoadedRepo, RepoError>;
+}
+
+/// Loads every repository of the manifest, in manifest order.
+pub fn load(
+    manifest: &Manifest,
+    transport: &Transport,
+    reporter: &dyn Reporter,
+) -> Result<Metadata, RepoError> {
+    let format = crate::family::metadata_format(manifest.family);
+    let mut md = Metadata::default();
+    for (i, repo) in manifest.repositories.iter().enumerate() {
+        let loaded = format.load(
+            transport,
+            repo,
+            i,
+            &manifest.arch,
+            reporter,
+            &mut md.packages,
+        )?;
+        md.repos.push(loaded);
+    }
+    Ok(md)
+}
+
+/// Fetches `rel` from the first mirror that has it; moves that mirror to the front.
+pub(crate) fn fetch_first(
+    transport: &Transport,
+    repo: &str,
+    mirrors: &mut Vec<String>,
+    rel: &str,
+) -> Result<(Vec<u8>, String), RepoError> {
+    let (bytes, url) =
+        transport
+            .get_from_mirrors(mirrors, rel)
+            .map_err(|source| RepoError::Fetch {
+                repo: repo.to_string(),
+                source,
+            })?;
+    let shown = crate::transport::redact(&url);
+    if let Some(pos) = mirrors
+        .iter()
+        .position(|m| url.as_str().starts_with(m.trim_end_matches('/')))
+    {
+        let m = mirrors.remove(pos);
+        mirrors.insert(0, m);
+    }
+    Ok((bytes, shown))
+}
+
+/// Checks a downloaded metadata file against the digest its parent index gave.
+pub(crate) fn check_digest(url: &str, bytes: &[u8], expected: &Sha256) -> Result<(), RepoError> {
+    let actual = Sha256::digest(bytes);
+    if &actual == expected {
+        Ok(())
+    } else {
+        Err(RepoError::Checksum {
+            url: url.to_string(),
+            expected: expected.to_hex(),
+            actual: actual.to_hex(),
+        })
+    }
+}
+
+/// A reader that decompresses by file name: `.gz`, `.xz`, `.zst`, or nothing.
+pub(crate) fn decompressor<'a>(
+    name: &str,
+    url: &str,
+    bytes: &'a [u8],
+) -> Result<Box<dyn BufRead + 'a>, RepoError> {
+    let inner: Box<dyn Read + 'a> = if name.ends_with(".gz") {
+        Box::new(flate2::read::MultiGzDecoder::new(bytes))
+    } else if name.ends_with(".xz") {
+        Box::new(liblzma::read::XzDecoder::new_multi_decoder(bytes))
+    } else if name.ends_with(".zst") {
+        Box::new(ruzstd::decoding::StreamingDecoder::new(bytes).map_err(|e| {
+            RepoError::Malformed {
+                url: url.to_string(),
+                message: format!("not a zstd stream: {e}"),
+            }
+        })?)
+    } else if name.ends_with(".bz2") {
+        return Err(RepoError::Unsupported {
+            url: url.to_string(),
+            message: "bzip2-compressed metadata is not supported; the repository also needs a .gz, .xz or .zst copy"
+                .into(),
+        });
+    } else {
+        Box::new(bytes)
+    };
+    Ok(Box::new(BufReader::with_capacity(256 * 1024, inner)))
+}

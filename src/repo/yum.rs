@@ -1,0 +1,510 @@
+//! yum/dnf repositories: `repodata/repomd.xml` names `primary.xml.{gz,xz,zst}` with its sha256;
+//! primary is parsed streaming (the CentOS 7 base primary is 28 MB of XML) into records.
+//!
+//! Only what resolving and fetching need is kept: name, EVR, arch, location, size, sha256,
+//! provides/requires/conflicts/obsoletes as `name [OP [E:]V[-R]]` strings, and the file list.
+
+use std::io::BufRead;
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+
+use super::{
+    check_digest, decompressor, fetch_first, LoadedRepo, MetadataFormat, PackageRecord, RepoError,
+};
+use crate::manifest::Repository;
+use crate::report::Reporter;
+use crate::transport::Transport;
+use crate::types::{Arch, PackageName, Sha256};
+use crate::version::{Evr, Version};
+
+/// The yum repository format.
+pub struct Yum;
+
+/// Architectures a node of `target` installs; `i686` on x86_64 only when asked (not yet).
+pub fn compatible_arches(target: &Arch) -> Vec<&str> {
+    vec![target.as_str(), "noarch"]
+}
+
+/// What `repomd.xml` says about the primary file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrimaryRef {
+    pub href: String,
+    pub sha256: Sha256,
+    pub timestamp: Option<u64>,
+}
+
+impl MetadataFormat for Yum {
+    fn load(
+        &self,
+        transport: &Transport,
+        repo: &Repository,
+        repo_index: usize,
+        arch: &Arch,
+        reporter: &dyn Reporter,
+        out: &mut Vec<PackageRecord>,
+    ) -> Result<LoadedRepo, RepoError> {
+        let base_path = repo
+            .path
+            .clone()
+            .unwrap_or_default()
+            .trim_matches('/')
+            .to_string();
+        let mut mirrors = repo.mirrors.clone();
+        reporter.status(&format!("{}: fetching repodata/repomd.xml", repo.name));
+        let (repomd, repomd_url) = fetch_first(
+            transport,
+            &repo.name,
+            &mut mirrors,
+            &format!("{base_path}/repodata/repomd.xml"),
+        )?;
+        let primary = parse_repomd(&repomd, &repomd_url)?;
+        reporter.status(&format!("{}: fetching {}", repo.name, primary.href));
+        let (bytes, url) = fetch_first(
+            transport,
+            &repo.name,
+            &mut mirrors,
+            &format!("{base_path}/{}", primary.href),
+        )?;
+        check_digest(&url, &bytes, &primary.sha256)?;
+        let before = out.len();
+        parse_primary(
+            decompressor(&primary.href, &url, &bytes)?,
+            &url,
+            repo_index,
+            arch,
+            out,
+        )?;
+        reporter.status(&format!(
+            "{}: {} packages for {arch}",
+            repo.name,
+            out.len() - before
+        ));
+        Ok(LoadedRepo {
+            name: repo.name.clone(),
+            mirrors,
+            base_path,
+            sources: vec![
+                ("repodata/repomd.xml".into(), Sha256::digest(&repomd)),
+                (primary.href.clone(), primary.sha256),
+            ],
+            timestamp: primary.timestamp,
+        })
+    }
+}
+
+fn malformed(url: &str, message: impl Into<String>) -> RepoError {
+    RepoError::Malformed {
+        url: url.to_string(),
+        message: message.into(),
+    }
+}
+
+fn attr(e: &BytesStart<'_>, key: &str) -> Option<String> {
+    e.attributes()
+        .flatten()
+        .find(|a| a.key.into_inner() == key)
+        .and_then(|a| {
+            a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .ok()
+                .map(|v| v.into_owned())
+        })
+}
+
+/// Finds the primary entry of `repomd.xml`.
+pub fn parse_repomd(xml: &[u8], url: &str) -> Result<PrimaryRef, RepoError> {
+    let mut r = Reader::from_reader(xml);
+    let mut buf = Vec::new();
+    let (mut in_primary, mut field, mut text) = (false, "", String::new());
+    let (mut href, mut sum, mut sum_type, mut ts) = (None, None, None, None);
+    loop {
+        buf.clear();
+        let ev = r
+            .read_event_into(&mut buf)
+            .map_err(|e| malformed(url, format!("not valid XML: {e}")))?;
+        match ev {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let name = e.name().into_inner();
+                let empty = matches!(ev, Event::Empty(_));
+                if name == "data" {
+                    in_primary = attr(e, "type").as_deref() == Some("primary");
+                } else if in_primary && name == "location" {
+                    href = attr(e, "href");
+                } else if in_primary && name == "checksum" && !empty {
+                    sum_type = attr(e, "type");
+                    field = "checksum";
+                    text.clear();
+                } else if in_primary && name == "timestamp" && !empty {
+                    field = "timestamp";
+                    text.clear();
+                }
+            }
+            Event::Text(t) if !field.is_empty() => text.push_str(&t.xml10_content()),
+            Event::End(e) => {
+                let name = e.name().into_inner();
+                if name == "data" && in_primary {
+                    break;
+                }
+                match (field, name) {
+                    ("checksum", "checksum") => sum = Some(text.trim().to_string()),
+                    ("timestamp", "timestamp") => {
+                        ts = text.trim().parse::<f64>().ok().map(|t| t as u64)
+                    }
+                    _ => {}
+                }
+                field = "";
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    let href = href.ok_or_else(|| {
+        malformed(
+            url,
+            "repomd.xml has no <data type=\"primary\"> with a location",
+        )
+    })?;
+    if href.contains("..") || href.starts_with('/') {
+        return Err(malformed(
+            url,
+            format!("primary location `{href}` leaves the repository"),
+        ));
+    }
+    let sum = sum.ok_or_else(|| malformed(url, "the primary entry has no checksum"))?;
+    match sum_type.as_deref() {
+        Some("sha256") => {}
+        other => {
+            return Err(RepoError::Unsupported {
+                url: url.to_string(),
+                message: format!(
+                    "the primary checksum is {}, moa-bundle checks sha256 only: regenerate the repository with createrepo_c (default sha256)",
+                    other.unwrap_or("untyped")
+                ),
+            })
+        }
+    }
+    let sha256 = Sha256::from_hex(&sum).map_err(|e| malformed(url, e.to_string()))?;
+    Ok(PrimaryRef {
+        href,
+        sha256,
+        timestamp: ts,
+    })
+}
+
+#[derive(Default)]
+struct Builder {
+    name: String,
+    arch: String,
+    epoch: u64,
+    ver: String,
+    rel: Option<String>,
+    checksum_type: String,
+    checksum: String,
+    size: u64,
+    location: String,
+    provides: Vec<String>,
+    requires: Vec<String>,
+    pre: Vec<String>,
+    conflicts: Vec<String>,
+    files: Vec<String>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Text {
+    None,
+    Name,
+    Arch,
+    Checksum,
+    File,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum DepList {
+    None,
+    Provides,
+    Requires,
+    Conflicts,
+    Obsoletes,
+}
+
+/// `name`, or `name OP [E:]V[-R]` from an `rpm:entry` element.
+fn entry_string(e: &BytesStart<'_>) -> Option<String> {
+    let name = attr(e, "name")?;
+    let Some(flags) = attr(e, "flags") else {
+        return Some(name);
+    };
+    let op = match flags.as_str() {
+        "EQ" => "=",
+        "LT" => "<",
+        "LE" => "<=",
+        "GT" => ">",
+        "GE" => ">=",
+        _ => return Some(name),
+    };
+    let mut s = format!("{name} {op} ");
+    if let Some(ep) = attr(e, "epoch") {
+        s.push_str(&ep);
+        s.push(':');
+    }
+    s.push_str(&attr(e, "ver").unwrap_or_default());
+    if let Some(rel) = attr(e, "rel") {
+        s.push('-');
+        s.push_str(&rel);
+    }
+    Some(s)
+}
+
+/// Parses primary XML, keeping packages of an architecture a `target` node installs.
+pub fn parse_primary(
+    input: Box<dyn BufRead + '_>,
+    url: &str,
+    repo_index: usize,
+    target: &Arch,
+    out: &mut Vec<PackageRecord>,
+) -> Result<(), RepoError> {
+    let arches = compatible_arches(target);
+    let mut r = Reader::from_reader(input);
+    let mut buf = Vec::with_capacity(4096);
+    let mut pkg: Option<Builder> = None;
+    let (mut text_field, mut list, mut text) = (Text::None, DepList::None, String::new());
+    loop {
+        buf.clear();
+        let ev = r.read_event_into(&mut buf).map_err(|e| {
+            malformed(
+                url,
+                format!(
+                    "not valid primary XML near byte {}: {e}",
+                    r.buffer_position()
+                ),
+            )
+        })?;
+        match ev {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let empty = matches!(ev, Event::Empty(_));
+                let name = e.name().into_inner();
+                if name == "package" {
+                    pkg = (attr(e, "type").as_deref() != Some("srpm") && !empty)
+                        .then(Builder::default);
+                    continue;
+                }
+                let Some(p) = pkg.as_mut() else { continue };
+                match name {
+                    "name" if !empty => text_field = Text::Name,
+                    "arch" if !empty => text_field = Text::Arch,
+                    "checksum" if !empty => {
+                        p.checksum_type = attr(e, "type").unwrap_or_default();
+                        text_field = Text::Checksum;
+                    }
+                    "file" if !empty => text_field = Text::File,
+                    "version" => {
+                        p.epoch = attr(e, "epoch").and_then(|s| s.parse().ok()).unwrap_or(0);
+                        p.ver = attr(e, "ver").unwrap_or_default();
+                        p.rel = attr(e, "rel");
+                    }
+                    "size" => p.size = attr(e, "package").and_then(|s| s.parse().ok()).unwrap_or(0),
+                    "location" => p.location = attr(e, "href").unwrap_or_default(),
+                    "rpm:provides" => list = DepList::Provides,
+                    "rpm:requires" => list = DepList::Requires,
+                    "rpm:conflicts" => list = DepList::Conflicts,
+                    "rpm:obsoletes" => list = DepList::Obsoletes,
+                    "rpm:entry" => {
+                        let Some(s) = entry_string(e) else { continue };
+                        match list {
+                            DepList::Provides => p.provides.push(s),
+                            DepList::Requires => {
+                                if s.starts_with("rpmlib(") {
+                                    continue;
+                                }
+                                if attr(e, "pre").as_deref() == Some("1") {
+                                    p.pre.push(s.clone());
+                                }
+                                if !p.requires.contains(&s) {
+                                    p.requires.push(s);
+                                }
+                            }
+                            DepList::Conflicts => p.conflicts.push(s),
+                            DepList::Obsoletes | DepList::None => {}
+                        }
+                    }
+                    _ => {}
+                }
+                if text_field != Text::None {
+                    text.clear();
+                }
+            }
+            Event::Text(t) if text_field != Text::None => text.push_str(&t.xml10_content()),
+            Event::GeneralRef(g) if text_field != Text::None => {
+                let name = g.into_inner();
+                if let Some(s) = quick_xml::escape::resolve_predefined_entity(&name) {
+                    text.push_str(s);
+                }
+            }
+            Event::End(e) => {
+                let name = e.name().into_inner();
+                if name == "package" {
+                    if let Some(p) = pkg.take() {
+                        if arches.contains(&p.arch.as_str()) {
+                            out.push(finish(p, url, repo_index)?);
+                        }
+                    }
+                    continue;
+                }
+                if name.starts_with("rpm:") && name != "rpm:entry" {
+                    list = DepList::None;
+                }
+                if let Some(p) = pkg.as_mut() {
+                    let value = std::mem::take(&mut text);
+                    match (text_field, name) {
+                        (Text::Name, "name") => p.name = value,
+                        (Text::Arch, "arch") => p.arch = value,
+                        (Text::Checksum, "checksum") => p.checksum = value,
+                        (Text::File, "file") => p.files.push(value),
+                        _ => {}
+                    }
+                }
+                text_field = Text::None;
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn finish(p: Builder, url: &str, repo: usize) -> Result<PackageRecord, RepoError> {
+    let what = format!(
+        "package `{}-{}-{}.{}`",
+        p.name,
+        p.ver,
+        p.rel.as_deref().unwrap_or(""),
+        p.arch
+    );
+    let bad = |m: String| malformed(url, format!("{what}: {m}"));
+    if p.checksum_type != "sha256" {
+        return Err(RepoError::Unsupported {
+            url: url.to_string(),
+            message: format!(
+                "{what} has a `{}` checksum; moa-bundle verifies sha256 only",
+                p.checksum_type
+            ),
+        });
+    }
+    let location = p.location.trim_start_matches("./").to_string();
+    if location.is_empty() || location.starts_with('/') || location.split('/').any(|c| c == "..") {
+        return Err(bad(format!(
+            "location `{location}` is empty or leaves the repository"
+        )));
+    }
+    crate::types::safe_file_name(location.rsplit('/').next().unwrap_or(""))
+        .map_err(|e| bad(e.to_string()))?;
+    Ok(PackageRecord {
+        name: PackageName::new(&p.name).map_err(|e| bad(e.to_string()))?,
+        version: Version::Rpm(
+            Evr::new(p.epoch, &p.ver, p.rel.as_deref()).map_err(|e| bad(e.to_string()))?,
+        ),
+        arch: Arch::new(&p.arch).map_err(|e| bad(e.to_string()))?,
+        repo,
+        location,
+        size: p.size,
+        sha256: Sha256::from_hex(&p.checksum).map_err(|e| bad(e.to_string()))?,
+        provides: p.provides,
+        requires: p.requires,
+        pre_requires: p.pre,
+        conflicts: p.conflicts,
+        files: p.files,
+        priority: None,
+        essential: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REPOMD: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<repomd xmlns="http://linux.duke.edu/metadata/repo" xmlns:rpm="http://linux.duke.edu/metadata/rpm">
+  <revision>1700000000</revision>
+  <data type="filelists">
+    <checksum type="sha256">1111111111111111111111111111111111111111111111111111111111111111</checksum>
+    <location href="repodata/x-filelists.xml.gz"/>
+  </data>
+  <data type="primary">
+    <checksum type="sha256">2b479c0f3efa73f75b7fb76c82687744275fff78e4a138b5b3efba95f91e099e</checksum>
+    <open-checksum type="sha256">310c1dd3974815282998dd1acb0b2c14c934ad19e196e16956531d57efac86c4</open-checksum>
+    <location href="repodata/2b47-primary.xml.gz"/>
+    <timestamp>1587512243</timestamp>
+  </data>
+</repomd>"#;
+
+    #[test]
+    fn repomd_names_primary_with_its_digest() {
+        let p = parse_repomd(REPOMD.as_bytes(), "u").unwrap();
+        assert_eq!(p.href, "repodata/2b47-primary.xml.gz");
+        assert_eq!(
+            p.sha256.to_hex(),
+            "2b479c0f3efa73f75b7fb76c82687744275fff78e4a138b5b3efba95f91e099e"
+        );
+        assert_eq!(p.timestamp, Some(1587512243));
+    }
+
+    #[test]
+    fn repomd_with_sha1_is_refused_clearly() {
+        let text = REPOMD.replace("type=\"sha256\">2b47", "type=\"sha1\">2b47");
+        let e = parse_repomd(text.as_bytes(), "http://m/repomd.xml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("sha1") && e.contains("http://m/repomd.xml"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn primary_entries_keep_flags_versions_files_and_skip_other_arches() {
+        let xml = r#"<metadata packages="2">
+<package type="rpm"><name>ntp</name><arch>x86_64</arch><version epoch="0" ver="4.2.6p5" rel="29.el7"/>
+<checksum type="sha256" pkgid="YES">17b8b7fb5bc2f60797d15288cbf7fb16b1e1679974495b7e3ffafccba9afc421</checksum>
+<summary>a &lt;b&gt;</summary><size package="561812" installed="1" archive="2"/><location href="Packages/ntp-4.2.6p5-29.el7.x86_64.rpm"/>
+<format><rpm:provides><rpm:entry name="ntp" flags="EQ" epoch="0" ver="4.2.6p5" rel="29.el7"/></rpm:provides>
+<rpm:requires><rpm:entry name="rpmlib(CompressedFileNames)" flags="LE" epoch="0" ver="3.0.4" rel="1"/>
+<rpm:entry name="/bin/sh"/><rpm:entry name="/bin/sh" pre="1"/><rpm:entry name="ntpdate" flags="EQ" epoch="0" ver="4.2.6p5" rel="29.el7"/></rpm:requires>
+<file>/usr/sbin/ntpd</file><file>/etc/a&amp;b</file></format></package>
+<package type="rpm"><name>glibc</name><arch>i686</arch><version epoch="0" ver="2.17" rel="317.el7"/>
+<checksum type="sha256">17b8b7fb5bc2f60797d15288cbf7fb16b1e1679974495b7e3ffafccba9afc421</checksum><location href="Packages/glibc.i686.rpm"/></package>
+</metadata>"#;
+        let mut out = Vec::new();
+        parse_primary(
+            Box::new(xml.as_bytes()),
+            "u",
+            0,
+            &Arch::new("x86_64").unwrap(),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(out.len(), 1, "the i686 package is not for an x86_64 node");
+        let p = &out[0];
+        assert_eq!(p.name.as_str(), "ntp");
+        assert_eq!(p.version.to_string(), "4.2.6p5-29.el7");
+        assert_eq!(p.size, 561812);
+        assert_eq!(p.requires, vec!["/bin/sh", "ntpdate = 0:4.2.6p5-29.el7"]);
+        assert_eq!(p.pre_requires, vec!["/bin/sh"]);
+        assert_eq!(p.files, vec!["/usr/sbin/ntpd", "/etc/a&b"]);
+        assert_eq!(p.file_name(), "ntp-4.2.6p5-29.el7.x86_64.rpm");
+    }
+
+    #[test]
+    fn locations_that_escape_are_refused() {
+        let xml = r#"<metadata><package type="rpm"><name>x</name><arch>noarch</arch><version epoch="0" ver="1" rel="1"/>
+<checksum type="sha256">17b8b7fb5bc2f60797d15288cbf7fb16b1e1679974495b7e3ffafccba9afc421</checksum><location href="../../etc/passwd"/></package></metadata>"#;
+        let mut out = Vec::new();
+        let e = parse_primary(
+            Box::new(xml.as_bytes()),
+            "u",
+            0,
+            &Arch::new("x86_64").unwrap(),
+            &mut out,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("leaves the repository"), "{e}");
+    }
+}

@@ -1,0 +1,312 @@
+//! Getting bytes from a URL: http(s) through one shared client, or `file://` from a local tree
+//! (a mounted DVD, an internal NFS mirror). Retries transient failures with backoff and fails over
+//! across the mirrors of a repository, in order.
+//!
+//! This module does not know what it fetches: checksums are the caller's (metadata, fetch).
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+
+/// How many times one URL is tried before moving to the next mirror.
+pub const ATTEMPTS: u32 = 3;
+const BACKOFF: Duration = Duration::from_millis(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("{url} was not found (HTTP 404 or no such file): check the mirror URL and the repository path in the manifest")]
+    NotFound { url: String },
+    #[error("{url} answered HTTP {status}")]
+    Status { url: String, status: u16 },
+    #[error("could not download {url}")]
+    Http {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("could not read {}", path.display())]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the download of {url} broke off")]
+    Interrupted {
+        url: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("could not write what {url} sent")]
+    Write {
+        url: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{url}` is not a URL moa-bundle can fetch: use http://, https:// or file://")]
+    BadUrl { url: String },
+    #[error("could not set up the HTTP client")]
+    Client(#[source] reqwest::Error),
+    #[error("every mirror failed for {what}: {}. Check the network or pass --mirror with a reachable mirror", .errors.join("; "))]
+    AllMirrorsFailed { what: String, errors: Vec<String> },
+}
+
+impl TransportError {
+    /// Worth another try on the same URL (server errors, resets, timeouts).
+    fn is_transient(&self) -> bool {
+        match self {
+            TransportError::Status { status, .. } => {
+                *status >= 500 || *status == 429 || *status == 408
+            }
+            TransportError::Http { .. } | TransportError::Interrupted { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// Removes `user:password@` from a URL before it is shown.
+pub fn redact(url: &Url) -> String {
+    let mut u = url.clone();
+    if !u.username().is_empty() || u.password().is_some() {
+        let _ = u.set_username("***");
+        let _ = u.set_password(None);
+    }
+    u.to_string()
+}
+
+/// Joins a mirror root and a relative path, keeping the root's own path.
+pub fn join(root: &str, rel: &str) -> Result<Url, TransportError> {
+    let text = format!(
+        "{}/{}",
+        root.trim_end_matches('/'),
+        rel.trim_start_matches('/')
+    );
+    let url = Url::parse(&text).map_err(|_| TransportError::BadUrl { url: text.clone() })?;
+    match url.scheme() {
+        "http" | "https" | "file" => Ok(url),
+        _ => Err(TransportError::BadUrl { url: text }),
+    }
+}
+
+/// Where a download goes: something that can be emptied before a retry.
+pub trait Sink: Write {
+    fn reset(&mut self) -> std::io::Result<()>;
+}
+
+impl Sink for Vec<u8> {
+    fn reset(&mut self) -> std::io::Result<()> {
+        self.clear();
+        Ok(())
+    }
+}
+
+impl Sink for std::fs::File {
+    fn reset(&mut self) -> std::io::Result<()> {
+        use std::io::Seek;
+        self.set_len(0)?;
+        self.seek(std::io::SeekFrom::Start(0)).map(|_| ())
+    }
+}
+
+impl<W: Sink> Sink for crate::types::HashingWriter<W> {
+    fn reset(&mut self) -> std::io::Result<()> {
+        self.reset_hash();
+        self.inner_mut().reset()
+    }
+}
+
+/// A shared HTTP client and the retry policy.
+pub struct Transport {
+    client: reqwest::blocking::Client,
+}
+
+impl Transport {
+    pub fn new() -> Result<Self, TransportError> {
+        // reqwest is built without a bundled crypto provider: use ring (no C toolchain for aws-lc).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::blocking::Client::builder()
+            .user_agent(concat!("moa-bundle/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(15))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(TransportError::Client)?;
+        Ok(Self { client })
+    }
+
+    /// Streams one URL into `out`, retrying transient failures (emptying `out` first).
+    /// Returns the byte count.
+    pub fn download(
+        &self,
+        url: &Url,
+        out: &mut dyn Sink,
+        progress: &dyn Fn(u64),
+    ) -> Result<u64, TransportError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.download_once(url, out, progress) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.is_transient() && attempt < ATTEMPTS => {
+                    std::thread::sleep(BACKOFF * 2u32.pow(attempt - 1));
+                    out.reset().map_err(|source| TransportError::Write {
+                        url: redact(url),
+                        source,
+                    })?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn download_once(
+        &self,
+        url: &Url,
+        out: &mut dyn Write,
+        progress: &dyn Fn(u64),
+    ) -> Result<u64, TransportError> {
+        let shown = redact(url);
+        let mut reader: Box<dyn Read> =
+            match url.scheme() {
+                "file" => {
+                    let path = url
+                        .to_file_path()
+                        .map_err(|_| TransportError::BadUrl { url: shown.clone() })?;
+                    match fs_err::File::open(&path) {
+                        Ok(f) => Box::new(f),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                            return Err(TransportError::NotFound { url: shown })
+                        }
+                        Err(source) => return Err(TransportError::File { path, source }),
+                    }
+                }
+                "http" | "https" => {
+                    let resp = self.client.get(url.clone()).send().map_err(|source| {
+                        TransportError::Http {
+                            url: shown.clone(),
+                            source,
+                        }
+                    })?;
+                    match resp.status().as_u16() {
+                        200 => Box::new(resp),
+                        404 | 410 => return Err(TransportError::NotFound { url: shown }),
+                        status => return Err(TransportError::Status { url: shown, status }),
+                    }
+                }
+                _ => return Err(TransportError::BadUrl { url: shown }),
+            };
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0u64;
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // A body cut short (reset, timeout) is transient; a local read error is not.
+                    return Err(match url.scheme() {
+                        "file" => TransportError::File {
+                            path: url.path().into(),
+                            source: e,
+                        },
+                        _ => TransportError::Interrupted {
+                            url: shown,
+                            source: e,
+                        },
+                    });
+                }
+            };
+            out.write_all(&buf[..n])
+                .map_err(|source| TransportError::Write {
+                    url: shown.clone(),
+                    source,
+                })?;
+            total += n as u64;
+            progress(n as u64);
+        }
+        Ok(total)
+    }
+
+    /// Fetches a small file (metadata) into memory.
+    pub fn get(&self, url: &Url) -> Result<Vec<u8>, TransportError> {
+        let mut buf = Vec::new();
+        self.download(url, &mut buf, &|_| {})?;
+        Ok(buf)
+    }
+
+    /// Tries `rel` under each mirror root in order; returns the first success and the URL it came from.
+    pub fn get_from_mirrors(
+        &self,
+        mirrors: &[String],
+        rel: &str,
+    ) -> Result<(Vec<u8>, Url), TransportError> {
+        let mut errors = Vec::new();
+        for root in mirrors {
+            let url = join(root, rel)?;
+            match self.get(&url) {
+                Ok(bytes) => return Ok((bytes, url)),
+                Err(e) => errors.push(error_chain(&e)),
+            }
+        }
+        Err(TransportError::AllMirrorsFailed {
+            what: rel.to_string(),
+            errors,
+        })
+    }
+}
+
+/// `error: a: b: c` on one line, for lists of mirror failures.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_keeps_the_mirror_path() {
+        let u = join(
+            "https://vault.centos.org/centos/",
+            "7.9.2009/os/x86_64/repodata/repomd.xml",
+        )
+        .unwrap();
+        assert_eq!(
+            u.as_str(),
+            "https://vault.centos.org/centos/7.9.2009/os/x86_64/repodata/repomd.xml"
+        );
+        assert!(join("ftp://x", "a").is_err());
+    }
+
+    #[test]
+    fn redact_hides_credentials() {
+        let u = Url::parse("https://user:secret@mirror.example/x").unwrap();
+        let shown = redact(&u);
+        assert!(
+            !shown.contains("secret") && !shown.contains("user:"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn file_urls_read_local_trees_and_report_missing_files() {
+        let dir = tempfile::tempdir().unwrap();
+        fs_err::write(dir.path().join("a.txt"), b"hello").unwrap();
+        let t = Transport::new().unwrap();
+        let root = Url::from_directory_path(dir.path()).unwrap().to_string();
+        let (bytes, _) = t.get_from_mirrors(&[root.clone()], "a.txt").unwrap();
+        assert_eq!(bytes, b"hello");
+        let e = t
+            .get_from_mirrors(&[root], "missing.txt")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing.txt") && e.contains("--mirror"), "{e}");
+    }
+}

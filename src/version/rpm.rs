@@ -1,0 +1,352 @@
+//! rpm's `[epoch:]version[-release]` and its ordering, a port of `rpmvercmp()` from rpm 4.18
+//! (`rpmio/rpmvercmp.c`), including `~` (sorts before everything) and `^` (after the end, before
+//! anything else).
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::str::FromStr;
+
+/// Why an EVR string was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("`{text}` is not an rpm version: {why} (expected [epoch:]version[-release], e.g. 0:4.2.6p5-29.el7)")]
+pub struct EvrError {
+    text: String,
+    why: &'static str,
+}
+
+/// An rpm epoch-version-release. A missing epoch is 0; a missing release matters only in
+/// requirements, where it matches any release.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Evr {
+    pub epoch: u64,
+    pub version: Box<str>,
+    pub release: Option<Box<str>>,
+}
+
+impl Evr {
+    pub fn new(epoch: u64, version: &str, release: Option<&str>) -> Result<Self, EvrError> {
+        let bad = |why| EvrError {
+            text: format!("{epoch}:{version}-{}", release.unwrap_or("")),
+            why,
+        };
+        if version.is_empty() {
+            return Err(bad("the version is empty"));
+        }
+        if version.contains(['-', ' ']) {
+            return Err(bad("the version contains `-` or a space"));
+        }
+        if release.is_some_and(|r| r.is_empty() || r.contains(['-', ' '])) {
+            return Err(bad("the release is empty or contains `-` or a space"));
+        }
+        Ok(Self {
+            epoch,
+            version: version.into(),
+            release: release.map(Into::into),
+        })
+    }
+
+    /// Compares like rpm's `rpmdsCompare`: the release counts only when both sides have one.
+    pub fn cmp_for_requirement(&self, required: &Evr) -> Ordering {
+        self.epoch
+            .cmp(&required.epoch)
+            .then_with(|| rpmvercmp(&self.version, &required.version))
+            .then_with(|| match (&self.release, &required.release) {
+                (Some(a), Some(b)) => rpmvercmp(a, b),
+                _ => Ordering::Equal,
+            })
+    }
+}
+
+impl FromStr for Evr {
+    type Err = EvrError;
+    fn from_str(s: &str) -> Result<Self, EvrError> {
+        let bad = |why| EvrError {
+            text: s.to_string(),
+            why,
+        };
+        let (epoch, rest) = match s.split_once(':') {
+            Some((e, rest)) if e.is_empty() => (0, rest),
+            Some((e, rest)) => (
+                e.parse::<u64>()
+                    .map_err(|_| bad("the epoch is not a number"))?,
+                rest,
+            ),
+            None => (0, s),
+        };
+        let (version, release) = match rest.rsplit_once('-') {
+            Some((v, r)) => (v, Some(r)),
+            None => (rest, None),
+        };
+        Evr::new(epoch, version, release).map_err(|e| EvrError {
+            text: s.to_string(),
+            why: e.why,
+        })
+    }
+}
+
+impl Ord for Evr {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.epoch
+            .cmp(&other.epoch)
+            .then_with(|| rpmvercmp(&self.version, &other.version))
+            .then_with(|| {
+                rpmvercmp(
+                    self.release.as_deref().unwrap_or(""),
+                    other.release.as_deref().unwrap_or(""),
+                )
+            })
+    }
+}
+impl PartialOrd for Evr {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for Evr {
+    /// `version-release`, with `epoch:` in front only when it is not 0 (as rpm prints it).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.epoch != 0 {
+            write!(f, "{}:", self.epoch)?;
+        }
+        f.write_str(&self.version)?;
+        if let Some(r) = &self.release {
+            write!(f, "-{r}")?;
+        }
+        Ok(())
+    }
+}
+
+/// rpm's segment-wise version comparison.
+pub fn rpmvercmp(a: &str, b: &str) -> Ordering {
+    if a == b {
+        return Ordering::Equal;
+    }
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0usize, 0usize);
+    let at = |s: &[u8], k: usize| s.get(k).copied().unwrap_or(0);
+    let is_sep = |c: u8| c != 0 && !c.is_ascii_alphanumeric() && c != b'~' && c != b'^';
+    while i < a.len() || j < b.len() {
+        while is_sep(at(a, i)) {
+            i += 1;
+        }
+        while is_sep(at(b, j)) {
+            j += 1;
+        }
+        let (ca, cb) = (at(a, i), at(b, j));
+        if ca == b'~' || cb == b'~' {
+            if ca != b'~' {
+                return Ordering::Greater;
+            }
+            if cb != b'~' {
+                return Ordering::Less;
+            }
+            i += 1;
+            j += 1;
+            continue;
+        }
+        if ca == b'^' || cb == b'^' {
+            if ca == 0 {
+                return Ordering::Less;
+            }
+            if cb == 0 {
+                return Ordering::Greater;
+            }
+            if ca != b'^' {
+                return Ordering::Greater;
+            }
+            if cb != b'^' {
+                return Ordering::Less;
+            }
+            i += 1;
+            j += 1;
+            continue;
+        }
+        if ca == 0 || cb == 0 {
+            break;
+        }
+        let numeric = ca.is_ascii_digit();
+        let class = |c: u8| {
+            if numeric {
+                c.is_ascii_digit()
+            } else {
+                c.is_ascii_alphabetic()
+            }
+        };
+        let (si, sj) = (i, j);
+        while class(at(a, i)) {
+            i += 1;
+        }
+        while class(at(b, j)) {
+            j += 1;
+        }
+        let (mut seg_a, mut seg_b) = (&a[si..i], &b[sj..j]);
+        // `si == i` cannot happen: `ca` is alphanumeric and starts its own segment.
+        if seg_b.is_empty() {
+            return if numeric {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            };
+        }
+        if numeric {
+            while seg_a.first() == Some(&b'0') {
+                seg_a = &seg_a[1..];
+            }
+            while seg_b.first() == Some(&b'0') {
+                seg_b = &seg_b[1..];
+            }
+            match seg_a.len().cmp(&seg_b.len()) {
+                Ordering::Equal => {}
+                other => return other,
+            }
+        }
+        match seg_a.cmp(seg_b) {
+            Ordering::Equal => {}
+            other => return other,
+        }
+    }
+    match (i >= a.len(), j >= b.len()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Less,
+        _ => Ordering::Greater,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    /// The cases of rpm's own `tests/rpmvercmp.at` (rpm 4.18).
+    #[rstest]
+    #[case("1.0", "1.0", 0)]
+    #[case("1.0", "2.0", -1)]
+    #[case("2.0", "1.0", 1)]
+    #[case("2.0.1", "2.0.1", 0)]
+    #[case("2.0", "2.0.1", -1)]
+    #[case("2.0.1", "2.0", 1)]
+    #[case("2.0.1a", "2.0.1a", 0)]
+    #[case("2.0.1a", "2.0.1", 1)]
+    #[case("2.0.1", "2.0.1a", -1)]
+    #[case("5.5p1", "5.5p1", 0)]
+    #[case("5.5p1", "5.5p2", -1)]
+    #[case("5.5p2", "5.5p1", 1)]
+    #[case("5.5p10", "5.5p10", 0)]
+    #[case("5.5p1", "5.5p10", -1)]
+    #[case("5.5p10", "5.5p1", 1)]
+    #[case("10xyz", "10.1xyz", -1)]
+    #[case("10.1xyz", "10xyz", 1)]
+    #[case("xyz10", "xyz10", 0)]
+    #[case("xyz10", "xyz10.1", -1)]
+    #[case("xyz10.1", "xyz10", 1)]
+    #[case("xyz.4", "xyz.4", 0)]
+    #[case("xyz.4", "8", -1)]
+    #[case("8", "xyz.4", 1)]
+    #[case("xyz.4", "2", -1)]
+    #[case("2", "xyz.4", 1)]
+    #[case("5.5p2", "5.6p1", -1)]
+    #[case("5.6p1", "5.5p2", 1)]
+    #[case("5.6p1", "6.5p1", -1)]
+    #[case("6.5p1", "5.6p1", 1)]
+    #[case("6.0.rc1", "6.0", 1)]
+    #[case("6.0", "6.0.rc1", -1)]
+    #[case("10b2", "10a1", 1)]
+    #[case("10a2", "10b2", -1)]
+    #[case("1.0aa", "1.0aa", 0)]
+    #[case("1.0a", "1.0aa", -1)]
+    #[case("1.0aa", "1.0a", 1)]
+    #[case("10.0001", "10.0001", 0)]
+    #[case("10.0001", "10.1", 0)]
+    #[case("10.1", "10.0001", 0)]
+    #[case("10.0001", "10.0039", -1)]
+    #[case("10.0039", "10.0001", 1)]
+    #[case("4.999.9", "5.0", -1)]
+    #[case("5.0", "4.999.9", 1)]
+    #[case("20101121", "20101121", 0)]
+    #[case("20101121", "20101122", -1)]
+    #[case("20101122", "20101121", 1)]
+    #[case("2_0", "2_0", 0)]
+    #[case("2.0", "2_0", 0)]
+    #[case("2_0", "2.0", 0)]
+    #[case("a", "a", 0)]
+    #[case("a+", "a+", 0)]
+    #[case("a+", "a_", 0)]
+    #[case("a_", "a+", 0)]
+    #[case("+a", "+a", 0)]
+    #[case("+a", "_a", 0)]
+    #[case("_a", "+a", 0)]
+    #[case("+_", "+_", 0)]
+    #[case("_+", "+_", 0)]
+    #[case("_+", "_+", 0)]
+    #[case("+", "_", 0)]
+    #[case("_", "+", 0)]
+    #[case("1.0~rc1", "1.0~rc1", 0)]
+    #[case("1.0~rc1", "1.0", -1)]
+    #[case("1.0", "1.0~rc1", 1)]
+    #[case("1.0~rc1", "1.0~rc2", -1)]
+    #[case("1.0~rc2", "1.0~rc1", 1)]
+    #[case("1.0~rc1~git123", "1.0~rc1~git123", 0)]
+    #[case("1.0~rc1~git123", "1.0~rc1", -1)]
+    #[case("1.0~rc1", "1.0~rc1~git123", 1)]
+    #[case("1.0^", "1.0^", 0)]
+    #[case("1.0^", "1.0", 1)]
+    #[case("1.0", "1.0^", -1)]
+    #[case("1.0^git1", "1.0^git1", 0)]
+    #[case("1.0^git1", "1.0", 1)]
+    #[case("1.0", "1.0^git1", -1)]
+    #[case("1.0^git1", "1.0^git2", -1)]
+    #[case("1.0^git2", "1.0^git1", 1)]
+    #[case("1.0^git1", "1.01", -1)]
+    #[case("1.01", "1.0^git1", 1)]
+    #[case("1.0^20160101", "1.0^20160101", 0)]
+    #[case("1.0^20160101", "1.0.1", -1)]
+    #[case("1.0.1", "1.0^20160101", 1)]
+    #[case("1.0^20160101^git1", "1.0^20160101^git1", 0)]
+    #[case("1.0^20160102", "1.0^20160101^git1", 1)]
+    #[case("1.0^20160101^git1", "1.0^20160102", -1)]
+    #[case("1.0~rc1^git1", "1.0~rc1^git1", 0)]
+    #[case("1.0~rc1^git1", "1.0~rc1", 1)]
+    #[case("1.0~rc1", "1.0~rc1^git1", -1)]
+    #[case("1.0^git1~pre", "1.0^git1~pre", 0)]
+    #[case("1.0^git1", "1.0^git1~pre", 1)]
+    #[case("1.0^git1~pre", "1.0^git1", -1)]
+    #[case("1b.fc17", "1b.fc17", 0)]
+    #[case("1b.fc17", "1.fc17", -1)]
+    #[case("1.fc17", "1b.fc17", 1)]
+    #[case("1g.fc17", "1g.fc17", 0)]
+    #[case("1g.fc17", "1.fc17", 1)]
+    #[case("1.fc17", "1g.fc17", -1)]
+    fn rpmvercmp_matches_rpm_test_suite(#[case] a: &str, #[case] b: &str, #[case] expected: i8) {
+        assert_eq!(rpmvercmp(a, b), expected.cmp(&0), "rpmvercmp({a}, {b})");
+    }
+
+    #[rstest]
+    #[case("0:4.2.6p5-29.el7.centos.2", "4.2.6p5-28.el7.centos", 1)]
+    #[case("1:1.0-1", "2.0-1", 1)]
+    #[case("5.18-5.el7", "0:5.18-5.el7", 0)]
+    #[case("4.2.6p5-29.el7", "4.2.6p5-29.el7.centos.2", -1)]
+    fn evr_orders_epoch_then_version_then_release(
+        #[case] a: &str,
+        #[case] b: &str,
+        #[case] expected: i8,
+    ) {
+        let (a, b): (Evr, Evr) = (a.parse().unwrap(), b.parse().unwrap());
+        assert_eq!(a.cmp(&b), expected.cmp(&0));
+    }
+
+    #[test]
+    fn requirement_without_release_matches_any_release() {
+        let have: Evr = "4.2.6p5-29.el7".parse().unwrap();
+        let want: Evr = "4.2.6p5".parse().unwrap();
+        assert_eq!(have.cmp_for_requirement(&want), Ordering::Equal);
+        assert_eq!(have.cmp(&want), Ordering::Greater);
+    }
+
+    #[test]
+    fn bad_evrs_are_refused_with_the_text() {
+        let e = "x:1.0".parse::<Evr>().unwrap_err().to_string();
+        assert!(e.contains("`x:1.0`") && e.contains("epoch"), "{e}");
+        assert!("".parse::<Evr>().is_err());
+    }
+}
