@@ -1,0 +1,191 @@
+//! The real CentOS 7.9 base metadata (`../shared/fixtures`), served from a loopback mirror in the
+//! standard layout with the repomd.xml createrepo_c would write for it, resolves to exactly the
+//! seed's bundle: ntp, ntpdate, autogen-libopts.
+
+mod common;
+
+use std::path::Path;
+
+use common::{createrepo, moa, require_tools, shared_fixtures, Mirror};
+
+const PRIMARY: &str =
+    "2b479c0f3efa73f75b7fb76c82687744275fff78e4a138b5b3efba95f91e099e-primary.xml.gz";
+
+/// `<root>/7.9.2009/os/x86_64` with the real primary; `updates` as an empty createrepo_c repo.
+fn centos7_tree(fixtures: &Path, root: &Path) {
+    let repodata = root.join("7.9.2009/os/x86_64/repodata");
+    std::fs::create_dir_all(&repodata).unwrap();
+    let src = fixtures.join("centos7-7.9.2009-os-x86_64").join(PRIMARY);
+    std::fs::copy(&src, repodata.join(PRIMARY)).unwrap();
+    let size = std::fs::metadata(&src).unwrap().len();
+    std::fs::write(
+        repodata.join("repomd.xml"),
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<repomd xmlns="http://linux.duke.edu/metadata/repo" xmlns:rpm="http://linux.duke.edu/metadata/rpm">
+  <revision>1587512243</revision>
+  <data type="primary">
+    <checksum type="sha256">2b479c0f3efa73f75b7fb76c82687744275fff78e4a138b5b3efba95f91e099e</checksum>
+    <open-checksum type="sha256">310c1dd3974815282998dd1acb0b2c14c934ad19e196e16956531d57efac86c4</open-checksum>
+    <location href="repodata/{PRIMARY}"/>
+    <timestamp>1587512243</timestamp>
+    <size>{size}</size>
+    <open-size>28033731</open-size>
+  </data>
+</repomd>
+"#
+        ),
+    )
+    .unwrap();
+    createrepo(&root.join("7.9.2009/updates/x86_64"));
+}
+
+#[test]
+fn real_centos7_base_resolves_to_the_seeds_three_packages() {
+    let Some(fixtures) = shared_fixtures() else {
+        return;
+    };
+    require_tools(&["createrepo_c"]);
+    let tmp = tempfile::tempdir().unwrap();
+    centos7_tree(&fixtures, &tmp.path().join("mirror"));
+    let mirror = Mirror::serve(&tmp.path().join("mirror"));
+
+    let out = moa(tmp.path())
+        .args([
+            "resolve",
+            "--distro",
+            "centos7",
+            "--json",
+            "--mirror",
+            &mirror.url,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut got: Vec<(String, String, String)> = report["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().into(),
+                p["version"].as_str().unwrap().into(),
+                p["arch"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    got.sort();
+    // Versions as the fixture's README states them for the 7.9.2009 os repository.
+    assert_eq!(
+        got,
+        vec![
+            (
+                "autogen-libopts".into(),
+                "5.18-5.el7".into(),
+                "x86_64".into()
+            ),
+            (
+                "ntp".into(),
+                "4.2.6p5-29.el7.centos.2".into(),
+                "x86_64".into()
+            ),
+            (
+                "ntpdate".into(),
+                "4.2.6p5-29.el7.centos.2".into(),
+                "x86_64".into()
+            ),
+        ]
+    );
+    let libopts = report["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "autogen-libopts")
+        .unwrap();
+    assert_eq!(libopts["requested"], false);
+    assert_eq!(
+        libopts["why"][1], "ntp needs libopts.so.25()(64bit)",
+        "why: {}",
+        libopts["why"]
+    );
+    assert!(
+        report["base_packages"].as_u64().unwrap() > 200,
+        "the @core base closure is a few hundred packages"
+    );
+    assert_eq!(mirror.requested(PRIMARY), 1, "primary is fetched once");
+}
+
+#[test]
+fn without_a_base_the_full_closure_includes_glibc_x86_64_never_i686() {
+    let Some(fixtures) = shared_fixtures() else {
+        return;
+    };
+    require_tools(&["createrepo_c"]);
+    let tmp = tempfile::tempdir().unwrap();
+    centos7_tree(&fixtures, &tmp.path().join("mirror"));
+    let url = url::Url::from_directory_path(tmp.path().join("mirror"))
+        .unwrap()
+        .to_string();
+
+    // A file:// mirror (a mounted DVD) works with no network at all.
+    let out = moa(tmp.path())
+        .args([
+            "resolve",
+            "--distro",
+            "centos7",
+            "--json",
+            "--no-base",
+            "--mirror",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pkgs = report["packages"].as_array().unwrap();
+    let glibc: Vec<&serde_json::Value> = pkgs.iter().filter(|p| p["name"] == "glibc").collect();
+    assert_eq!(glibc.len(), 1);
+    assert_eq!(glibc[0]["arch"], "x86_64");
+    assert!(pkgs
+        .iter()
+        .all(|p| p["arch"] == "x86_64" || p["arch"] == "noarch"));
+    assert!(
+        pkgs.iter().any(|p| p["name"] == "systemd"),
+        "ntp requires systemd-units, which systemd provides"
+    );
+    assert!(
+        pkgs.iter().any(|p| p["name"] == "bash"),
+        "/bin/sh is a file provide of bash"
+    );
+}
+
+#[test]
+fn a_corrupt_primary_is_refused_with_the_url_and_the_fix() {
+    let Some(fixtures) = shared_fixtures() else {
+        return;
+    };
+    require_tools(&["createrepo_c"]);
+    let tmp = tempfile::tempdir().unwrap();
+    centos7_tree(&fixtures, &tmp.path().join("mirror"));
+    let mirror = Mirror::serve(&tmp.path().join("mirror"));
+    mirror.fault(PRIMARY, common::Fault::Corrupt);
+    let out = moa(tmp.path())
+        .args(["resolve", "--distro", "centos7", "--mirror", &mirror.url])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("checksum mismatch") && err.contains(PRIMARY) && err.contains("--mirror"),
+        "{err}"
+    );
+}

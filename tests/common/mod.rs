@@ -1,0 +1,434 @@
+//! Shared test helpers: a loopback HTTP mirror (127.0.0.1, random port, stopped on drop, with
+//! injectable faults), and builders that make real packages and repositories with the real tools
+//! (rpmbuild + createrepo_c, dpkg-deb + apt-ftparchive).
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+/// Fixed time for reproducible test artifacts.
+pub const EPOCH: &str = "1700000000";
+
+/// Fails with a clear message when a system tool the tests need is missing.
+pub fn require_tools(tools: &[&str]) {
+    for t in tools {
+        let found = Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {t}"))
+            .output()
+            .map(|o| o.status.success());
+        assert!(
+            found.unwrap_or(false),
+            "`{t}` is not installed: run the README's test command (scripts/test.sh), which installs the system tools the tests use"
+        );
+    }
+}
+
+/// `../shared/fixtures` beside the project, when present.
+pub fn shared_fixtures() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("SKIP: ../shared/fixtures is absent (a clone of the project alone has no ../shared); this test needs the real upstream data");
+        None
+    }
+}
+
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What the mirror does to a request whose path ends with `suffix`.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Answer this status instead of the file.
+    Status(u16),
+    /// Answer this status the first `n` times, then serve normally.
+    StatusTimes(u16, usize),
+    /// Serve the file with one byte flipped.
+    Corrupt,
+    /// Send only half of the file, then close.
+    Truncate,
+}
+
+/// A static file server on 127.0.0.1 for one directory: HTTP/1.1, one request per connection
+/// (`Connection: close`), so a fault like a truncated body really ends the connection.
+pub struct Mirror {
+    pub url: String,
+    stop: Arc<AtomicBool>,
+    addr: std::net::SocketAddr,
+    thread: Option<JoinHandle<()>>,
+    faults: Arc<Mutex<Vec<(String, Fault)>>>,
+    pub requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl Mirror {
+    pub fn serve(dir: &Path) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let faults: Arc<Mutex<Vec<(String, Fault)>>> = Arc::default();
+        let requests: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (st, f, r, root) = (
+            stop.clone(),
+            faults.clone(),
+            requests.clone(),
+            dir.to_path_buf(),
+        );
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if st.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (f, r, root) = (f.clone(), r.clone(), root.clone());
+                std::thread::spawn(move || handle(conn, &root, &f, &r));
+            }
+        });
+        Self {
+            url: format!("http://{addr}"),
+            stop,
+            addr,
+            thread: Some(thread),
+            faults,
+            requests,
+        }
+    }
+
+    pub fn fault(&self, suffix: &str, fault: Fault) {
+        self.faults
+            .lock()
+            .unwrap()
+            .push((suffix.to_string(), fault));
+    }
+
+    pub fn requested(&self, suffix: &str) -> usize {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| p.ends_with(suffix))
+            .count()
+    }
+}
+
+impl Drop for Mirror {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr); // wakes the accept loop
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn handle(
+    mut conn: TcpStream,
+    root: &Path,
+    faults: &Mutex<Vec<(String, Fault)>>,
+    requests: &Mutex<Vec<String>>,
+) {
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match conn.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+    let head = String::from_utf8_lossy(&head);
+    let target = head.split_whitespace().nth(1).unwrap_or("/");
+    let path = percent_decode(target.split('?').next().unwrap_or(""));
+    requests.lock().unwrap().push(path.clone());
+    let fault = {
+        let mut faults = faults.lock().unwrap();
+        let pos = faults
+            .iter()
+            .position(|(suffix, _)| path.ends_with(suffix.as_str()));
+        match pos.map(|i| (i, faults[i].1.clone())) {
+            Some((i, Fault::StatusTimes(code, n))) => {
+                if n <= 1 {
+                    faults.remove(i);
+                } else {
+                    faults[i].1 = Fault::StatusTimes(code, n - 1);
+                }
+                Some(Fault::Status(code))
+            }
+            other => other.map(|(_, f)| f),
+        }
+    };
+    let file = root.join(path.trim_start_matches('/'));
+    let respond = |conn: &mut TcpStream, status: &str, body: &[u8], claimed: usize| {
+        let _ = write!(
+            conn,
+            "HTTP/1.1 {status}\r\nContent-Length: {claimed}\r\nConnection: close\r\n\r\n"
+        );
+        let _ = conn.write_all(body);
+        let _ = conn.flush();
+    };
+    if path.split('/').any(|c| c == "..") || !file.is_file() {
+        return respond(&mut conn, "404 Not Found", b"", 0);
+    }
+    let mut data = std::fs::read(&file).unwrap();
+    match fault {
+        Some(Fault::Status(code)) => respond(&mut conn, &format!("{code} Injected"), b"", 0),
+        Some(Fault::Corrupt) => {
+            let mid = data.len() / 2;
+            data[mid] ^= 0xff;
+            respond(&mut conn, "200 OK", &data, data.len())
+        }
+        Some(Fault::Truncate) => respond(&mut conn, "200 OK", &data[..data.len() / 2], data.len()),
+        _ => respond(&mut conn, "200 OK", &data, data.len()),
+    }
+    let _ = conn.shutdown(std::net::Shutdown::Both);
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 3 <= b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The `moa-bundle` binary with a private cache and no proxy.
+pub fn moa(cache: &Path) -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("moa-bundle").unwrap();
+    c.env("XDG_CACHE_HOME", cache)
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env_remove("http_proxy")
+        .env_remove("https_proxy")
+        .env_remove("HTTP_PROXY")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("SOURCE_DATE_EPOCH");
+    c
+}
+
+/// One test RPM.
+pub struct RpmSpec<'a> {
+    pub name: &'a str,
+    pub version: &'a str,
+    pub release: &'a str,
+    pub arch: &'a str,
+    pub requires: &'a [&'a str],
+    pub provides: &'a [&'a str],
+    pub files: &'a [(&'a str, &'a str)],
+}
+
+impl Default for RpmSpec<'_> {
+    fn default() -> Self {
+        Self {
+            name: "x",
+            version: "1.0",
+            release: "1",
+            arch: "x86_64",
+            requires: &[],
+            provides: &[],
+            files: &[],
+        }
+    }
+}
+
+/// Builds an RPM with rpmbuild (gzip payload, as CentOS 7 needs) into `out`.
+pub fn build_rpm(out: &Path, s: &RpmSpec<'_>) -> PathBuf {
+    let top = tempfile::tempdir().unwrap();
+    let mut spec = format!(
+        "Name: {}\nVersion: {}\nRelease: {}\nSummary: moa-bundle test package\nLicense: MIT\nAutoReqProv: no\n",
+        s.name, s.version, s.release
+    );
+    // noarch is a BuildArch; a machine arch comes from --target alone (BuildArch: i686 is
+    // refused on an x86_64 build host).
+    if s.arch == "noarch" {
+        spec.push_str("BuildArch: noarch\n");
+    }
+    for r in s.requires {
+        spec.push_str(&format!("Requires: {r}\n"));
+    }
+    for p in s.provides {
+        spec.push_str(&format!("Provides: {p}\n"));
+    }
+    spec.push_str("%description\nA package made by the moa-bundle tests.\n%install\n");
+    for (path, content) in s.files {
+        spec.push_str(&format!(
+            "mkdir -p %{{buildroot}}$(dirname {path})\nprintf '%s\\n' '{content}' > %{{buildroot}}{path}\n"
+        ));
+    }
+    spec.push_str("%files\n");
+    for (path, _) in s.files {
+        spec.push_str(&format!("{path}\n"));
+    }
+    let spec_path = top.path().join(format!("{}.spec", s.name));
+    std::fs::write(&spec_path, spec).unwrap();
+    std::fs::create_dir_all(out).unwrap();
+    run(Command::new("rpmbuild")
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .arg("-bb")
+        .arg("--quiet")
+        .args(["--define", &format!("_topdir {}", top.path().display())])
+        .args(["--define", &format!("_rpmdir {}", out.display())])
+        .args([
+            "--define",
+            "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm",
+        ])
+        .args(["--define", "_binary_payload w9.gzdio"])
+        .args(["--define", "_buildhost moa-test"])
+        .args(["--define", "use_source_date_epoch_as_buildtime 1"])
+        .args(["--define", "clamp_mtime_to_source_date_epoch 1"])
+        .args(["--define", "__gpg /usr/bin/gpg"])
+        .args(["--target", s.arch])
+        .arg(&spec_path));
+    out.join(format!(
+        "{}-{}-{}.{}.rpm",
+        s.name, s.version, s.release, s.arch
+    ))
+}
+
+/// Turns a directory of RPMs into a yum repository with createrepo_c (reproducible).
+pub fn createrepo(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    run(Command::new("sh").arg("-c").arg(format!(
+        "cd '{}' && for f in *.rpm; do [ -e \"$f\" ] && touch -d @{EPOCH} \"$f\"; done; createrepo_c -q --revision {EPOCH} --set-timestamp-to-revision .",
+        dir.display()
+    )));
+}
+
+/// A test deb built with dpkg-deb: control fields beyond the basics go in `extra`.
+pub struct DebSpec<'a> {
+    pub name: &'a str,
+    pub version: &'a str,
+    pub arch: &'a str,
+    /// Extra control lines: `Depends: …`, `Priority: required`…
+    pub extra: &'a str,
+    pub files: &'a [(&'a str, &'a str)],
+    /// Maintainer scripts: (`postinst`, body).
+    pub scripts: &'a [(&'a str, &'a str)],
+}
+
+impl Default for DebSpec<'_> {
+    fn default() -> Self {
+        Self {
+            name: "x",
+            version: "1.0",
+            arch: "amd64",
+            extra: "",
+            files: &[],
+            scripts: &[],
+        }
+    }
+}
+
+pub fn build_deb(out: &Path, s: &DebSpec<'_>) -> PathBuf {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("pkg");
+    std::fs::create_dir_all(root.join("DEBIAN")).unwrap();
+    let mut control = format!(
+        "Package: {}\nVersion: {}\nArchitecture: {}\nMaintainer: moa-bundle tests <tests@invalid>\nDescription: moa-bundle test package\n",
+        s.name, s.version, s.arch
+    );
+    for l in s.extra.lines().filter(|l| !l.trim().is_empty()) {
+        control.push_str(l.trim());
+        control.push('\n');
+    }
+    std::fs::write(root.join("DEBIAN/control"), control).unwrap();
+    for (name, body) in s.scripts {
+        let p = root.join("DEBIAN").join(name);
+        std::fs::write(&p, body).unwrap();
+        run(Command::new("chmod").arg("0755").arg(&p));
+    }
+    for (path, content) in s.files {
+        let p = root.join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, format!("{content}\n")).unwrap();
+    }
+    std::fs::create_dir_all(out).unwrap();
+    let file = out.join(format!(
+        "{}_{}_{}.deb",
+        s.name,
+        s.version.split(':').next_back().unwrap(),
+        s.arch
+    ));
+    run(Command::new("dpkg-deb")
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .args(["--root-owner-group", "-Zgzip", "-b"])
+        .arg(&root)
+        .arg(&file));
+    file
+}
+
+/// An apt archive under `root`: for each suite, its debs in `pool/<suite>/` and
+/// `dists/<suite>/{Release, main/binary-amd64/Packages{,.gz,.xz}}` made by apt-ftparchive.
+pub fn apt_repo(root: &Path, suites: &[(&str, Vec<PathBuf>)]) {
+    for (suite, debs) in suites {
+        let pool = root.join("pool").join(suite);
+        std::fs::create_dir_all(&pool).unwrap();
+        for d in debs {
+            std::fs::copy(d, pool.join(d.file_name().unwrap())).unwrap();
+        }
+        let bin = root.join("dists").join(suite).join("main/binary-amd64");
+        std::fs::create_dir_all(&bin).unwrap();
+        let packages = run(Command::new("apt-ftparchive")
+            .current_dir(root)
+            .arg("packages")
+            .arg(format!("pool/{suite}")));
+        std::fs::write(bin.join("Packages"), &packages).unwrap();
+        run(Command::new("sh").arg("-c").arg(format!(
+            "cd '{}' && gzip -9nkf Packages && xz -kf Packages",
+            bin.display()
+        )));
+        // apt-ftparchive would index its own half-written Release: write it outside, then move it in.
+        let release = run(Command::new("apt-ftparchive")
+            .current_dir(root.join("dists").join(suite))
+            .args(["-o", &format!("APT::FTPArchive::Release::Suite={suite}")])
+            .args(["-o", &format!("APT::FTPArchive::Release::Codename={suite}")])
+            .args(["-o", "APT::FTPArchive::Release::Components=main"])
+            .args(["-o", "APT::FTPArchive::Release::Architectures=amd64"])
+            .args([
+                "-o",
+                "APT::FTPArchive::Release::Date=Tue, 14 Nov 2023 22:13:20 UTC",
+            ])
+            .args(["release", "."]));
+        std::fs::write(root.join("dists").join(suite).join("Release"), release).unwrap();
+    }
+}
+
+/// Writes `<root>/etc/os-release` for a pretend node.
+pub fn fake_os_release(root: &Path, id: &str, version_id: &str) {
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(
+        root.join("etc/os-release"),
+        format!("NAME=\"test\"\nID={id}\nVERSION_ID=\"{version_id}\"\n"),
+    )
+    .unwrap();
+}
+
+pub fn sha256_file(p: &Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(p).unwrap()))
+}

@@ -1,0 +1,503 @@
+//! yum family end to end: RPMs made by rpmbuild, a repository made by createrepo_c, served on
+//! 127.0.0.1; `moa-bundle build` resolves and packs; `moa-bundle install --root` installs into a
+//! throwaway root with `rpm --noscripts` (no package script runs anywhere); the root's rpm
+//! database shows the packages.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{
+    build_rpm, createrepo, fake_os_release, moa, require_tools, run, Fault, Mirror, RpmSpec,
+};
+
+const TOOLS: &[&str] = &["rpm", "rpmbuild", "createrepo_c"];
+
+/// `<root>/el/os/x86_64` and `<root>/el/updates/x86_64`; returns the path of the base RPM.
+fn make_repos(root: &Path) -> PathBuf {
+    let os = root.join("el/os/x86_64/Packages");
+    let updates = root.join("el/updates/x86_64/Packages");
+    let base = build_rpm(
+        &os,
+        &RpmSpec {
+            name: "base-sh",
+            files: &[("/bin/sh", "#!/bin/true")],
+            ..Default::default()
+        },
+    );
+    build_rpm(
+        &os,
+        &RpmSpec {
+            name: "base-sh",
+            arch: "i686",
+            files: &[("/bin/sh", "#!/bin/true")],
+            ..Default::default()
+        },
+    );
+    build_rpm(
+        &os,
+        &RpmSpec {
+            name: "libgreet",
+            provides: &["libgreet.so.1()(64bit)"],
+            files: &[("/usr/lib64/libgreet.so.1", "lib")],
+            ..Default::default()
+        },
+    );
+    build_rpm(
+        &os,
+        &RpmSpec {
+            name: "greet-data",
+            version: "1.0",
+            arch: "noarch",
+            files: &[("/usr/share/greet/v1", "1")],
+            ..Default::default()
+        },
+    );
+    build_rpm(
+        &os,
+        &RpmSpec {
+            name: "greet-data",
+            version: "2.1",
+            arch: "noarch",
+            files: &[("/usr/share/greet/v2", "2")],
+            ..Default::default()
+        },
+    );
+    build_rpm(
+        &os,
+        &RpmSpec {
+            name: "hello",
+            version: "0.9",
+            requires: &["libgreet.so.1()(64bit)"],
+            files: &[("/usr/bin/hello", "old")],
+            ..Default::default()
+        },
+    );
+    build_rpm(
+        &os,
+        &RpmSpec {
+            name: "unrelated",
+            files: &[("/usr/bin/unrelated", "x")],
+            ..Default::default()
+        },
+    );
+    // The newest hello lives in updates, as on a real CentOS mirror.
+    build_rpm(
+        &updates,
+        &RpmSpec {
+            name: "hello",
+            version: "1.0",
+            requires: &["libgreet.so.1()(64bit)", "greet-data >= 2", "/bin/sh"],
+            files: &[("/usr/bin/hello", "new")],
+            ..Default::default()
+        },
+    );
+    createrepo(&root.join("el/os/x86_64"));
+    createrepo(&root.join("el/updates/x86_64"));
+    base
+}
+
+fn manifest(dir: &Path, mirror: &str) -> PathBuf {
+    let p = dir.join("el-test.toml");
+    std::fs::write(
+        &p,
+        format!(
+            r#"name = "hello"
+distro = "eltest"
+family = "rpm"
+arch = "x86_64"
+os_release = {{ id = "centos", version_id = "7" }}
+packages = ["hello"]
+
+[[repository]]
+name = "os"
+path = "el/os/x86_64"
+mirrors = ["{mirror}"]
+
+[[repository]]
+name = "updates"
+path = "el/updates/x86_64"
+mirrors = ["{mirror}"]
+
+[base]
+roots = ["base-sh"]
+"#
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn rpm_q(root: &Path, names: &[&str]) -> String {
+    let out = Command::new("rpm")
+        .arg("--root")
+        .arg(root)
+        .args([
+            "--dbpath",
+            "/var/lib/rpm",
+            "-q",
+            "--qf",
+            "%{NAME}-%{VERSION}.%{ARCH}\\n",
+        ])
+        .args(names)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn bundle_names(bundle: &Path) -> Vec<String> {
+    let out = run(Command::new("tar").arg("-tzf").arg(bundle));
+    let mut v: Vec<String> = out.lines().map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn build_then_install_into_a_temp_root() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let base_rpm = make_repos(&tmp.path().join("mirror"));
+    let mirror = Mirror::serve(&tmp.path().join("mirror"));
+    let m = manifest(tmp.path(), &mirror.url);
+    let out_dir = tmp.path().join("out");
+
+    let out = moa(tmp.path())
+        .arg("build")
+        .arg("--manifest")
+        .arg(&m)
+        .arg("-o")
+        .arg(&out_dir)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bundle = out_dir.join("hello-eltest-x86_64.tar.gz");
+    assert_eq!(report["bundle"], bundle.to_str().unwrap());
+
+    // The closure minus the base; newest versions; the node's arch; nothing unrelated.
+    assert_eq!(
+        bundle_names(&bundle),
+        vec![
+            "hello-eltest-x86_64/",
+            "hello-eltest-x86_64/SHA256SUMS",
+            "hello-eltest-x86_64/bundle.json",
+            "hello-eltest-x86_64/install.sh",
+            "hello-eltest-x86_64/packages/",
+            "hello-eltest-x86_64/packages/greet-data-2.1-1.noarch.rpm",
+            "hello-eltest-x86_64/packages/hello-1.0-1.x86_64.rpm",
+            "hello-eltest-x86_64/packages/libgreet-1.0-1.x86_64.rpm",
+        ]
+    );
+    // The sidecar is what sha256sum says of the bundle.
+    let side = std::fs::read_to_string(out_dir.join("hello-eltest-x86_64.tar.gz.sha256")).unwrap();
+    assert_eq!(
+        side,
+        format!(
+            "{}  hello-eltest-x86_64.tar.gz\n",
+            common::sha256_file(&bundle)
+        )
+    );
+
+    // A node with the base installed (as a minimal install would have it).
+    let root = tmp.path().join("root");
+    fake_os_release(&root, "centos", "7");
+    run(Command::new("rpm")
+        .arg("--root")
+        .arg(&root)
+        .args(["--dbpath", "/var/lib/rpm", "-i", "--noscripts"])
+        .arg(&base_rpm));
+
+    let dry = moa(tmp.path())
+        .arg("install")
+        .arg(&bundle)
+        .arg("--root")
+        .arg(&root)
+        .args(["--no-scripts", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    assert_eq!(
+        rpm_q(&root, &["hello"]).trim(),
+        "package hello is not installed",
+        "dry run changed nothing"
+    );
+
+    let inst = moa(tmp.path())
+        .arg("install")
+        .arg(&bundle)
+        .arg("--root")
+        .arg(&root)
+        .args(["--no-scripts", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        inst.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inst.stderr)
+    );
+    let q = rpm_q(&root, &["hello", "libgreet", "greet-data"]);
+    assert_eq!(
+        q,
+        "hello-1.0.x86_64\nlibgreet-1.0.x86_64\ngreet-data-2.1.noarch\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("usr/bin/hello")).unwrap(),
+        "new\n"
+    );
+
+    // Idempotent: a second run installs nothing.
+    let again = moa(tmp.path())
+        .arg("install")
+        .arg(&bundle)
+        .arg("--root")
+        .arg(&root)
+        .args(["--no-scripts", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert!(
+        r["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["action"] == "skip"),
+        "{}",
+        r["actions"]
+    );
+}
+
+#[test]
+fn two_builds_are_byte_identical() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    make_repos(&tmp.path().join("mirror"));
+    let mirror = Mirror::serve(&tmp.path().join("mirror"));
+    let m = manifest(tmp.path(), &mirror.url);
+    let mut digests = Vec::new();
+    for i in 0..2 {
+        // Separate caches: the second build downloads again, and still matches.
+        let cache = tmp.path().join(format!("cache{i}"));
+        let out = tmp.path().join(format!("out{i}/b.tar.gz"));
+        moa(&cache)
+            .arg("build")
+            .arg("--manifest")
+            .arg(&m)
+            .arg("-o")
+            .arg(&out)
+            .assert()
+            .success();
+        digests.push(common::sha256_file(&out));
+    }
+    assert_eq!(digests[0], digests[1]);
+}
+
+#[test]
+fn the_base_is_not_installed_so_preflight_refuses_and_force_installs() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    make_repos(&tmp.path().join("mirror"));
+    let mirror = Mirror::serve(&tmp.path().join("mirror"));
+    let m = manifest(tmp.path(), &mirror.url);
+    let bundle = tmp.path().join("b.tar.gz");
+    moa(tmp.path())
+        .arg("build")
+        .arg("--manifest")
+        .arg(&m)
+        .arg("-o")
+        .arg(&bundle)
+        .assert()
+        .success();
+
+    // An empty node lacks /bin/sh (the base): nothing may change, and the error says why.
+    let root = tmp.path().join("root");
+    fake_os_release(&root, "centos", "7");
+    let out = moa(tmp.path())
+        .arg("install")
+        .arg(&bundle)
+        .arg("--root")
+        .arg(&root)
+        .arg("--no-scripts")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/bin/sh") && err.contains("--force"), "{err}");
+    assert_eq!(
+        rpm_q(&root, &["hello"]).trim(),
+        "package hello is not installed",
+        "nothing was installed"
+    );
+
+    // The seed's force semantics install anyway.
+    moa(tmp.path())
+        .arg("install")
+        .arg(&bundle)
+        .arg("--root")
+        .arg(&root)
+        .args(["--no-scripts", "--force"])
+        .assert()
+        .success();
+    assert_eq!(rpm_q(&root, &["hello"]), "hello-1.0.x86_64\n");
+}
+
+#[test]
+fn a_bundle_for_another_distro_is_refused_before_anything_changes() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    make_repos(&tmp.path().join("mirror"));
+    let mirror = Mirror::serve(&tmp.path().join("mirror"));
+    let m = manifest(tmp.path(), &mirror.url);
+    let bundle = tmp.path().join("b.tar.gz");
+    moa(tmp.path())
+        .arg("build")
+        .arg("--manifest")
+        .arg(&m)
+        .arg("-o")
+        .arg(&bundle)
+        .assert()
+        .success();
+    let root = tmp.path().join("root");
+    fake_os_release(&root, "ubuntu", "16.04");
+    let out = moa(tmp.path())
+        .arg("install")
+        .arg(&bundle)
+        .arg("--root")
+        .arg(&root)
+        .arg("--no-scripts")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("centos 7") && err.contains("ubuntu 16.04") && err.contains("b.tar.gz"),
+        "{err}"
+    );
+    assert!(
+        !root.join("var/lib/rpm").exists(),
+        "no rpm database was created"
+    );
+}
+
+#[test]
+fn mirror_faults_fail_over_retry_or_fail_cleanly() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    make_repos(&tmp.path().join("mirror"));
+    let good = Mirror::serve(&tmp.path().join("mirror"));
+    let bad = Mirror::serve(&tmp.path().join("mirror"));
+    // The first mirror serves a corrupt hello and truncates libgreet; the second is fine.
+    bad.fault("hello-1.0-1.x86_64.rpm", Fault::Corrupt);
+    bad.fault("libgreet-1.0-1.x86_64.rpm", Fault::Truncate);
+    // One transient 503 on the good mirror is retried.
+    good.fault("greet-data-2.1-1.noarch.rpm", Fault::StatusTimes(503, 1));
+    let m = tmp.path().join("two.toml");
+    let text = std::fs::read_to_string(manifest(tmp.path(), &bad.url))
+        .unwrap()
+        .replace(
+            &format!("mirrors = [\"{}\"]", bad.url),
+            &format!("mirrors = [\"{}\", \"{}\"]", bad.url, good.url),
+        );
+    std::fs::write(&m, text).unwrap();
+    let bundle = tmp.path().join("b.tar.gz");
+    moa(tmp.path())
+        .arg("build")
+        .arg("--manifest")
+        .arg(&m)
+        .arg("-o")
+        .arg(&bundle)
+        .assert()
+        .success();
+    assert!(
+        good.requested("hello-1.0-1.x86_64.rpm") >= 1,
+        "failed over to the good mirror"
+    );
+    assert!(good.requested("libgreet-1.0-1.x86_64.rpm") >= 1);
+    moa(tmp.path())
+        .arg("verify")
+        .arg(&bundle)
+        .assert()
+        .success();
+
+    // With only the bad mirror: a clear error naming the package, and no bundle left behind.
+    let only_bad = manifest(tmp.path(), &bad.url);
+    let out_path = tmp.path().join("bad/b.tar.gz");
+    let out = moa(&tmp.path().join("fresh-cache"))
+        .arg("build")
+        .arg("--manifest")
+        .arg(&only_bad)
+        .arg("-o")
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("hello-1.0-1.x86_64") || err.contains("libgreet-1.0-1.x86_64"),
+        "{err}"
+    );
+    assert!(err.contains("sha256") || err.contains("bytes"), "{err}");
+    assert!(!out_path.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path().join("bad"))
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "nothing half-written: {leftovers:?}");
+}
+
+#[test]
+fn an_unsatisfiable_dependency_names_the_chain_and_the_fix() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("mirror/el/os/x86_64");
+    build_rpm(
+        &repo.join("Packages"),
+        &RpmSpec {
+            name: "top",
+            requires: &["middle"],
+            ..Default::default()
+        },
+    );
+    build_rpm(
+        &repo.join("Packages"),
+        &RpmSpec {
+            name: "middle",
+            requires: &["libmissing.so.3()(64bit)"],
+            ..Default::default()
+        },
+    );
+    createrepo(&repo);
+    createrepo(&tmp.path().join("mirror/el/updates/x86_64"));
+    let mirror = Mirror::serve(&tmp.path().join("mirror"));
+    let m = manifest(tmp.path(), &mirror.url);
+    let text = std::fs::read_to_string(&m)
+        .unwrap()
+        .replace("packages = [\"hello\"]", "packages = [\"top\"]");
+    std::fs::write(&m, text).unwrap();
+    let out = moa(tmp.path())
+        .arg("resolve")
+        .arg("--manifest")
+        .arg(&m)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("top (requested) → top needs middle"), "{err}");
+    assert!(
+        err.contains("libmissing.so.3()(64bit)") && err.contains("Add the repository"),
+        "{err}"
+    );
+}
