@@ -65,7 +65,7 @@ impl FromStr for Evr {
             why,
         };
         let (epoch, rest) = match s.split_once(':') {
-            Some((e, rest)) if e.is_empty() => (0, rest),
+            Some(("", rest)) => (0, rest),
             Some((e, rest)) => (
                 e.parse::<u64>()
                     .map_err(|_| bad("the epoch is not a number"))?,

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): installs the system tools the tests drive when they are
+# missing (Debian/Ubuntu, as root), then checks formatting and lints and runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+tools=(rpm rpmbuild createrepo_c dpkg-deb dpkg-query apt-ftparchive busybox xz gzip tar)
+missing=()
+for t in "${tools[@]}"; do command -v "$t" >/dev/null 2>&1 || missing+=("$t"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "test.sh: installing system tools for the tests (missing: ${missing[*]})" >&2
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends \
+      rpm createrepo-c dpkg-dev apt-utils busybox-static xz-utils gzip tar >/dev/null
+  else
+    echo "test.sh: run as root on Debian/Ubuntu, or install: rpm createrepo-c dpkg-dev apt-utils busybox-static xz-utils" >&2
+    exit 1
+  fi
+fi
+
+cargo fmt --all -- --check
+cargo clippy --locked --all-targets -- -D warnings
+cargo test --locked
