@@ -26,7 +26,7 @@ pub enum FetchError {
         #[source]
         source: std::io::Error,
     },
-    #[error("could not download {package} from any mirror of repository `{repo}`: {}. Check the mirrors, or retry: files already fetched are cached", .errors.join("; "))]
+    #[error("could not download {package} from any mirror of repository `{repo}`: {}. Retry (packages already fetched stay in the cache), or pass --mirror with a mirror that has it", .errors.join("; "))]
     AllMirrorsFailed {
         package: String,
         repo: String,

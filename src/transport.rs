@@ -301,7 +301,9 @@ mod tests {
         fs_err::write(dir.path().join("a.txt"), b"hello").unwrap();
         let t = Transport::new().unwrap();
         let root = Url::from_directory_path(dir.path()).unwrap().to_string();
-        let (bytes, _) = t.get_from_mirrors(std::slice::from_ref(&root), "a.txt").unwrap();
+        let (bytes, _) = t
+            .get_from_mirrors(std::slice::from_ref(&root), "a.txt")
+            .unwrap();
         assert_eq!(bytes, b"hello");
         let e = t
             .get_from_mirrors(&[root], "missing.txt")

@@ -189,3 +189,40 @@ fn a_corrupt_primary_is_refused_with_the_url_and_the_fix() {
         "{err}"
     );
 }
+
+#[test]
+fn the_real_primary_parses_to_the_fixtures_documented_counts() {
+    use moa_bundle::types::Arch;
+    let Some(fixtures) = shared_fixtures() else {
+        return;
+    };
+    let bytes = std::fs::read(fixtures.join("centos7-7.9.2009-os-x86_64").join(PRIMARY)).unwrap();
+    let reader = Box::new(std::io::BufReader::new(flate2::read::GzDecoder::new(
+        &bytes[..],
+    )));
+    let mut out = Vec::new();
+    moa_bundle::repo::yum::parse_primary(
+        reader,
+        "fixture",
+        0,
+        &Arch::new("x86_64").unwrap(),
+        &mut out,
+    )
+    .unwrap();
+    // The fixture README: 4,650 x86_64 + 3,154 noarch (+ 2,268 i686, not for an x86_64 node).
+    let count = |a: &str| out.iter().filter(|p| p.arch.as_str() == a).count();
+    assert_eq!(
+        (count("x86_64"), count("noarch"), out.len()),
+        (4650, 3154, 7804)
+    );
+    let ntp = out.iter().find(|p| p.name.as_str() == "ntp").unwrap();
+    assert_eq!(
+        ntp.sha256.to_hex(),
+        "17b8b7fb5bc2f60797d15288cbf7fb16b1e1679974495b7e3ffafccba9afc421"
+    );
+    assert!(ntp
+        .requires
+        .contains(&"ntpdate = 0:4.2.6p5-29.el7.centos.2".to_string()));
+    assert!(ntp.requires.contains(&"libopts.so.25()(64bit)".to_string()));
+    assert!(ntp.pre_requires.contains(&"systemd-units".to_string()));
+}

@@ -392,19 +392,19 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
         ));
     }
     if !goal.base_priorities.is_empty() {
-        let mut names: Vec<&str> =
-            u.md.packages
-                .iter()
-                .filter(|p| {
-                    p.priority
-                        .as_ref()
-                        .is_some_and(|pr| goal.base_priorities.contains(pr))
-                })
-                .map(|p| p.name.as_str())
-                .collect();
+        // Per name, the best of the records that carry one of those priorities.
+        let mut by_prio: HashMap<&str, Vec<u32>> = HashMap::new();
+        for (i, p) in u.md.packages.iter().enumerate() {
+            if p.priority
+                .as_ref()
+                .is_some_and(|pr| goal.base_priorities.contains(pr))
+            {
+                by_prio.entry(p.name.as_str()).or_default().push(i as u32);
+            }
+        }
+        let mut names: Vec<&str> = by_prio.keys().copied().collect();
         names.sort_unstable();
-        names.dedup();
-        base_seeds.extend(names.iter().filter_map(|n| u.best(&u.by_name[n], n)));
+        base_seeds.extend(names.iter().filter_map(|n| u.best(&by_prio[n], n)));
     }
     for p in base_seeds {
         if !c.chosen_set.contains(&p) {
@@ -584,3 +584,6 @@ pub fn install_stages(u: &Universe<'_>, plan: &Plan) -> Result<Vec<u32>, Resolve
     }
     Ok(stage)
 }
+
+#[cfg(test)]
+mod tests;

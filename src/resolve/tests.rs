@@ -1,0 +1,286 @@
+//! Resolver cases on small in-memory repositories, one semantic per test.
+
+use super::*;
+use crate::repo::{LoadedRepo, Metadata, PackageRecord};
+use crate::types::{Arch, PackageName, Sha256};
+use crate::version::Version;
+use deps::{DebSyntax, RpmSyntax};
+
+fn deb(name: &str, version: &str, fields: &[(&str, &str)]) -> PackageRecord {
+    let get = |k: &str| fields.iter().find(|(f, _)| *f == k).map(|(_, v)| *v);
+    let list = |k: &str| {
+        get(k)
+            .map(|v| crate::repo::apt::split_relations(v).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    let pre = list("Pre-Depends");
+    let mut requires = pre.clone();
+    requires.extend(list("Depends"));
+    PackageRecord {
+        name: PackageName::new(name).unwrap(),
+        version: Version::Deb(version.parse().unwrap()),
+        arch: Arch::new(get("Architecture").unwrap_or("amd64")).unwrap(),
+        repo: 0,
+        location: format!("pool/{name}_{version}.deb"),
+        size: 1,
+        sha256: Sha256::digest(name.as_bytes()),
+        provides: list("Provides"),
+        requires,
+        pre_requires: pre,
+        conflicts: vec![],
+        files: vec![],
+        priority: get("Priority").map(str::to_string),
+        essential: false,
+    }
+}
+
+fn rpm(
+    name: &str,
+    evr: &str,
+    arch: &str,
+    requires: &[&str],
+    provides: &[&str],
+    files: &[&str],
+) -> PackageRecord {
+    PackageRecord {
+        name: PackageName::new(name).unwrap(),
+        version: Version::Rpm(evr.parse().unwrap()),
+        arch: Arch::new(arch).unwrap(),
+        repo: 0,
+        location: format!("Packages/{name}-{evr}.{arch}.rpm"),
+        size: 1,
+        sha256: Sha256::digest(name.as_bytes()),
+        provides: provides.iter().map(|s| s.to_string()).collect(),
+        requires: requires.iter().map(|s| s.to_string()).collect(),
+        pre_requires: vec![],
+        conflicts: vec![],
+        files: files.iter().map(|s| s.to_string()).collect(),
+        priority: None,
+        essential: false,
+    }
+}
+
+fn md(packages: Vec<PackageRecord>) -> Metadata {
+    Metadata {
+        repos: vec![LoadedRepo {
+            name: "test".into(),
+            mirrors: vec![],
+            base_path: String::new(),
+            sources: vec![],
+            timestamp: None,
+        }],
+        packages,
+    }
+}
+
+fn goal(requests: &[&str]) -> Goal {
+    Goal {
+        requests: requests
+            .iter()
+            .map(|r| crate::manifest::Request::parse(r).unwrap())
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn names(m: &Metadata, plan: &Plan) -> Vec<String> {
+    plan.entries
+        .iter()
+        .map(|e| {
+            format!(
+                "{}={}",
+                m.packages[e.package].name, m.packages[e.package].version
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn deb_alternatives_take_the_first_available_and_respect_what_is_there() {
+    let m = md(vec![
+        deb(
+            "mailer",
+            "1",
+            &[("Depends", "default-mta | mail-transport-agent")],
+        ),
+        deb("postfix", "3", &[("Provides", "mail-transport-agent")]),
+        deb("exim4", "4", &[("Provides", "mail-transport-agent")]),
+    ]);
+    let u = Universe::new(&m, &DebSyntax, "amd64");
+    // default-mta does not exist: the virtual package's best provider (shortest name) is taken.
+    let plan = resolve(&u, &goal(&["mailer"]), "t").unwrap();
+    assert_eq!(names(&m, &plan), vec!["exim4=4", "mailer=1"]);
+    // With postfix in the base, the alternative is already met: nothing more is packed.
+    let g = Goal {
+        base_roots: vec!["postfix".into()],
+        ..goal(&["mailer"])
+    };
+    let plan = resolve(&u, &g, "t").unwrap();
+    assert_eq!(names(&m, &plan), vec!["mailer=1"]);
+}
+
+#[test]
+fn deb_versioned_dependencies_skip_unversioned_provides_and_old_versions() {
+    let m = md(vec![
+        deb("app", "1", &[("Depends", "libfoo (>= 2.0)")]),
+        deb("libfoo", "1.5", &[]),
+        deb("libfoo", "2.1", &[]),
+        deb("fake-foo", "9", &[("Provides", "libfoo")]),
+    ]);
+    let u = Universe::new(&m, &DebSyntax, "amd64");
+    let plan = resolve(&u, &goal(&["app"]), "t").unwrap();
+    assert_eq!(names(&m, &plan), vec!["app=1", "libfoo=2.1"]);
+}
+
+#[test]
+fn deb_versioned_provides_satisfy_versioned_dependencies() {
+    let m = md(vec![
+        deb("app", "1", &[("Depends", "virt (>= 2)")]),
+        deb("old-impl", "1", &[("Provides", "virt (= 1)")]),
+        deb("new-impl", "1", &[("Provides", "virt (= 3)")]),
+    ]);
+    let u = Universe::new(&m, &DebSyntax, "amd64");
+    let plan = resolve(&u, &goal(&["app"]), "t").unwrap();
+    assert_eq!(names(&m, &plan), vec!["app=1", "new-impl=1"]);
+}
+
+#[test]
+fn base_packages_too_old_for_a_dependency_are_upgraded_and_marked() {
+    let m = md(vec![
+        deb("app", "1", &[("Depends", "libc6 (>= 2.23)")]),
+        deb("libc6", "2.19", &[("Priority", "required")]),
+        deb("libc6", "2.23", &[("Priority", "optional")]),
+    ]);
+    let u = Universe::new(&m, &DebSyntax, "amd64");
+    // The base holds libc6 2.19 (pinned by the node's state, here: only the old one is required).
+    let g = Goal {
+        base_roots: vec![],
+        base_priorities: vec!["required".into()],
+        ..goal(&["app"])
+    };
+    let plan = resolve(&u, &g, "t").unwrap();
+    assert_eq!(names(&m, &plan), vec!["app=1", "libc6=2.23"]);
+    let libc = plan
+        .entries
+        .iter()
+        .find(|e| m.packages[e.package].name.as_str() == "libc6")
+        .unwrap();
+    assert!(
+        libc.upgrades.is_some(),
+        "libc6 replaces a base version: {:?}",
+        libc.upgrades
+    );
+}
+
+#[test]
+fn pre_depends_put_the_pre_dependency_in_an_earlier_stage() {
+    let m = md(vec![
+        deb("app", "1", &[("Pre-Depends", "helper"), ("Depends", "lib")]),
+        deb("helper", "1", &[("Depends", "lib")]),
+        deb("lib", "1", &[]),
+    ]);
+    let u = Universe::new(&m, &DebSyntax, "amd64");
+    let plan = resolve(&u, &goal(&["app"]), "t").unwrap();
+    let stages = install_stages(&u, &plan).unwrap();
+    let stage_of = |n: &str| {
+        stages[plan
+            .entries
+            .iter()
+            .position(|e| m.packages[e.package].name.as_str() == n)
+            .unwrap()]
+    };
+    assert_eq!(
+        (stage_of("lib"), stage_of("helper"), stage_of("app")),
+        (0, 0, 1)
+    );
+}
+
+#[test]
+fn rpm_file_and_soname_provides_prefer_the_node_arch_and_the_newest_version() {
+    let m = md(vec![
+        rpm(
+            "tool",
+            "1.0-1",
+            "x86_64",
+            &["/usr/bin/python", "libz.so.1()(64bit)", "data >= 0:2"],
+            &[],
+            &[],
+        ),
+        rpm("python", "2.7-1", "x86_64", &[], &[], &["/usr/bin/python"]),
+        rpm("zlib", "1.2-1", "x86_64", &[], &["libz.so.1()(64bit)"], &[]),
+        rpm("data", "1.0-1", "noarch", &[], &["data = 1.0-1"], &[]),
+        rpm("data", "2.0-1", "noarch", &[], &["data = 2.0-1"], &[]),
+        rpm("data", "2.0-3", "noarch", &[], &["data = 2.0-3"], &[]),
+    ]);
+    let u = Universe::new(&m, &RpmSyntax, "x86_64");
+    let plan = resolve(&u, &goal(&["tool"]), "t").unwrap();
+    assert_eq!(
+        names(&m, &plan),
+        vec!["data=2.0-3", "python=2.7-1", "tool=1.0-1", "zlib=1.2-1"]
+    );
+    let py = plan
+        .entries
+        .iter()
+        .find(|e| m.packages[e.package].name.as_str() == "python")
+        .unwrap();
+    assert_eq!(
+        py.why,
+        vec!["tool (requested)", "tool needs /usr/bin/python"]
+    );
+}
+
+#[test]
+fn rpm_pinned_request_takes_that_version_or_lists_the_available_ones() {
+    let m = md(vec![
+        rpm("ntp", "4.2.6p5-28.el7", "x86_64", &[], &[], &[]),
+        rpm("ntp", "4.2.6p5-29.el7", "x86_64", &[], &[], &[]),
+    ]);
+    let u = Universe::new(&m, &RpmSyntax, "x86_64");
+    let plan = resolve(&u, &goal(&["ntp = 4.2.6p5-28.el7"]), "t").unwrap();
+    assert_eq!(names(&m, &plan), vec!["ntp=4.2.6p5-28.el7"]);
+    let e = resolve(&u, &goal(&["ntp = 9.9"]), "m.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("`ntp = 9.9`")
+            && e.contains("4.2.6p5-28.el7, 4.2.6p5-29.el7")
+            && e.contains("m.toml"),
+        "{e}"
+    );
+}
+
+#[test]
+fn optional_requests_are_skipped_with_a_note_and_missing_ones_fail() {
+    let m = md(vec![deb("ntp", "1", &[])]);
+    let u = Universe::new(&m, &DebSyntax, "amd64");
+    let g = Goal {
+        optional: vec![crate::manifest::Request::parse("ntpdate").unwrap()],
+        ..goal(&["ntp"])
+    };
+    let plan = resolve(&u, &g, "t").unwrap();
+    assert_eq!(names(&m, &plan), vec!["ntp=1"]);
+    assert!(
+        plan.notes.iter().any(|n| n.contains("ntpdate")),
+        "{:?}",
+        plan.notes
+    );
+    let e = resolve(&u, &goal(&["chrony"]), "t")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`chrony` is not in any repository"), "{e}");
+}
+
+#[test]
+fn an_unmet_requirement_reports_near_misses() {
+    let m = md(vec![
+        deb("app", "1", &[("Depends", "libssl1.0.0 (>= 1.0.2)")]),
+        deb("libssl1.0.0", "1.0.1f-1", &[]),
+    ]);
+    let u = Universe::new(&m, &DebSyntax, "amd64");
+    let e = resolve(&u, &goal(&["app"]), "t").unwrap_err().to_string();
+    assert!(
+        e.contains("app (requested) needs `libssl1.0.0 (>= 1.0.2)`"),
+        "{e}"
+    );
+    assert!(e.contains("only libssl1.0.0-1.0.1f-1"), "{e}");
+}
