@@ -226,3 +226,83 @@ fn the_real_primary_parses_to_the_fixtures_documented_counts() {
     assert!(ntp.requires.contains(&"libopts.so.25()(64bit)".to_string()));
     assert!(ntp.pre_requires.contains(&"systemd-units".to_string()));
 }
+
+/// The full closure of ntp + ntpdate on the real metadata equals libsolv's (the solver behind
+/// dnf and zypper) for an empty system: the same 115 package names.
+#[test]
+fn full_closure_matches_libsolv_on_the_real_metadata() {
+    let Some(fixtures) = shared_fixtures() else {
+        return;
+    };
+    require_tools(&["createrepo_c", "rpmmd2solv", "testsolv"]);
+    let tmp = tempfile::tempdir().unwrap();
+    centos7_tree(&fixtures, &tmp.path().join("mirror"));
+    let url = url::Url::from_directory_path(tmp.path().join("mirror"))
+        .unwrap()
+        .to_string();
+    let out = moa(tmp.path())
+        .args([
+            "resolve",
+            "--distro",
+            "centos7",
+            "--json",
+            "--no-base",
+            "--mirror",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut ours: Vec<String> = report["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            format!(
+                "{}-{}.{}",
+                p["name"].as_str().unwrap(),
+                p["version"].as_str().unwrap(),
+                p["arch"].as_str().unwrap()
+            )
+        })
+        .collect();
+    ours.sort();
+
+    let primary = fixtures.join("centos7-7.9.2009-os-x86_64").join(PRIMARY);
+    let solv = tmp.path().join("os.solv");
+    common::run(std::process::Command::new("sh").arg("-c").arg(format!(
+        "zcat '{}' | rpmmd2solv > '{}'",
+        primary.display(),
+        solv.display()
+    )));
+    let case = tmp.path().join("ntp.testcase");
+    std::fs::write(
+        &case,
+        format!(
+            // testsolv resolves repo files relative to the testcase's directory.
+            "repo system 0 empty\nrepo os 0 solv {}\nsystem x86_64 rpm system\njob install name ntp\njob install name ntpdate\nresult transaction,problems <inline>\n",
+            solv.file_name().unwrap().to_string_lossy()
+        ),
+    )
+    .unwrap();
+    // testsolv exits 1 because the inline result differs from the (empty) expected one.
+    let out = std::process::Command::new("testsolv")
+        .arg(&case)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut theirs: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("+install "))
+        .map(|l| l.trim_end_matches("@os").to_string())
+        .collect();
+    theirs.sort();
+    assert_eq!(theirs.len(), 115, "libsolv's closure: {text}");
+    // libsolv prints epochs (`dbus-1:1.10.24-15.el7`); we print them too when non-zero.
+    assert_eq!(ours, theirs);
+}
