@@ -32,11 +32,13 @@ impl Evr {
         if version.is_empty() {
             return Err(bad("the version is empty"));
         }
-        if version.contains(['-', ' ']) {
-            return Err(bad("the version contains `-` or a space"));
+        // rpm splits an EVR string at the last `-` and accepts what is left (CentOS 7's httpd
+        // provides `httpd-mmn = 20120211-x86-64`), so only whitespace is refused here.
+        if version.contains(char::is_whitespace) {
+            return Err(bad("the version contains whitespace"));
         }
-        if release.is_some_and(|r| r.is_empty() || r.contains(['-', ' '])) {
-            return Err(bad("the release is empty or contains `-` or a space"));
+        if release.is_some_and(|r| r.is_empty() || r.contains(char::is_whitespace)) {
+            return Err(bad("the release is empty or contains whitespace"));
         }
         Ok(Self {
             epoch,
@@ -341,6 +343,19 @@ mod tests {
         let want: Evr = "4.2.6p5".parse().unwrap();
         assert_eq!(have.cmp_for_requirement(&want), Ordering::Equal);
         assert_eq!(have.cmp(&want), Ordering::Greater);
+    }
+
+    /// Regression: httpd in CentOS 7.9 provides `httpd-mmn = 0:20120211-x86-64`; refusing the
+    /// `-` in what rpm reads as the version made every request that pulls httpd fail.
+    #[test]
+    fn evr_strings_split_at_the_last_dash_like_rpm() {
+        let e: Evr = "0:20120211-x86-64".parse().unwrap();
+        assert_eq!(
+            (&*e.version, e.release.as_deref()),
+            ("20120211-x86", Some("64"))
+        );
+        let want: Evr = "20120211-x86-64".parse().unwrap();
+        assert_eq!(e.cmp_for_requirement(&want), Ordering::Equal);
     }
 
     #[test]
