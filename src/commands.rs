@@ -7,10 +7,11 @@ use serde::Serialize;
 
 use crate::bundle::verify::{self, VerifyError};
 use crate::bundle::{pack, BundleIndex, BundlePackage, SourceDigest, SCHEMA_VERSION};
-use crate::fetch::{self, Cache, FetchError};
+use crate::cache::{Cache, CacheError};
+use crate::fetch::{self, FetchError};
 use crate::install::{self, Action, InstallError, InstallOptions};
 use crate::manifest::{Manifest, ManifestError};
-use crate::repo::{self, Metadata, RepoError};
+use crate::repo::{self, Metadata, MetadataSource, RepoError};
 use crate::report::Reporter;
 use crate::resolve::{self, Goal, Plan, ResolveError, Universe};
 use crate::transport::{Transport, TransportError};
@@ -28,6 +29,8 @@ pub enum CommandError {
     Resolve(#[from] ResolveError),
     #[error(transparent)]
     Fetch(#[from] FetchError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
     #[error(transparent)]
     Pack(#[from] pack::PackError),
     #[error(transparent)]
@@ -71,28 +74,30 @@ pub struct Resolved {
     pub stages: Vec<u32>,
 }
 
+/// Where a command gets repository data: the cache directory, and whether the network is off.
+#[derive(Debug, Clone)]
+pub struct SourceOptions {
+    pub cache_dir: PathBuf,
+    pub offline: bool,
+    pub no_base: bool,
+}
+
 pub fn load_and_resolve(
     manifest: &Manifest,
-    no_base: bool,
+    opts: &SourceOptions,
+    transport: &Transport,
+    cache: &Cache,
     reporter: &dyn Reporter,
 ) -> Result<Resolved, CommandError> {
-    let transport = Transport::new()?;
-    let metadata = repo::load(manifest, &transport, reporter)?;
+    let source = MetadataSource { transport, cache: Some(cache), offline: opts.offline, distro: &manifest.distro };
+    let metadata = repo::load(manifest, &source, reporter)?;
     reporter.status(&format!("resolving {} packages", metadata.packages.len()));
     let syntax = family::dep_syntax(manifest.family);
     let u = Universe::new(&metadata, syntax, manifest.arch.as_str());
-    let plan = resolve::resolve(
-        &u,
-        &Goal::from_manifest(manifest, no_base),
-        &manifest.origin,
-    )?;
+    let plan = resolve::resolve(&u, &Goal::from_manifest(manifest, opts.no_base), &manifest.origin)?;
     let stages = resolve::install_stages(&u, &plan)?;
     drop(u);
-    Ok(Resolved {
-        metadata,
-        plan,
-        stages,
-    })
+    Ok(Resolved { metadata, plan, stages })
 }
 
 fn plan_items(r: &Resolved) -> Vec<PlanItem> {
@@ -118,10 +123,11 @@ fn plan_items(r: &Resolved) -> Vec<PlanItem> {
 
 pub fn resolve_cmd(
     manifest: &Manifest,
-    no_base: bool,
+    opts: &SourceOptions,
     reporter: &dyn Reporter,
 ) -> Result<ResolveReport, CommandError> {
-    let r = load_and_resolve(manifest, no_base, reporter)?;
+    let cache = Cache::open(&opts.cache_dir)?;
+    let r = load_and_resolve(manifest, opts, &Transport::new()?, &cache, reporter)?;
     let packages = plan_items(&r);
     Ok(ResolveReport {
         distro: manifest.distro.clone(),
@@ -138,9 +144,7 @@ pub fn resolve_cmd(
 pub struct BuildOptions {
     pub output: PathBuf,
     pub jobs: usize,
-    pub no_base: bool,
-    pub cache_dir: PathBuf,
-    pub offline: bool,
+    pub source: SourceOptions,
     /// Fixed mtime; defaults to the metadata's newest timestamp.
     pub source_date_epoch: Option<u64>,
 }
@@ -155,37 +159,17 @@ pub struct BuildReport {
     pub notes: Vec<String>,
 }
 
-pub fn build(
-    manifest: &Manifest,
-    opts: &BuildOptions,
-    reporter: &dyn Reporter,
-) -> Result<BuildReport, CommandError> {
-    let r = load_and_resolve(manifest, opts.no_base, reporter)?;
+pub fn build(manifest: &Manifest, opts: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildReport, CommandError> {
     let transport = Transport::new()?;
-    let cache = Cache::open(&opts.cache_dir)?;
-    let records: Vec<_> = r
-        .plan
-        .entries
-        .iter()
-        .map(|e| &r.metadata.packages[e.package])
-        .collect();
-    let files = fetch::fetch_all(
-        &records,
-        &r.metadata.repos,
-        &transport,
-        &cache,
-        opts.jobs,
-        opts.offline,
-        reporter,
-    )?;
+    let cache = Cache::open(&opts.source.cache_dir)?;
+    let r = load_and_resolve(manifest, &opts.source, &transport, &cache, reporter)?;
+    let records: Vec<_> = r.plan.entries.iter().map(|e| &r.metadata.packages[e.package]).collect();
+    let files =
+        fetch::fetch_all(&records, &r.metadata.repos, &transport, &cache, opts.jobs, opts.source.offline, reporter)?;
 
     // Install order: by stage, then name.
     let mut order: Vec<usize> = (0..records.len()).collect();
-    order.sort_by(|&a, &b| {
-        r.stages[a]
-            .cmp(&r.stages[b])
-            .then_with(|| records[a].name.cmp(&records[b].name))
-    });
+    order.sort_by(|&a, &b| r.stages[a].cmp(&r.stages[b]).then_with(|| records[a].name.cmp(&records[b].name)));
     let packages: Vec<BundlePackage> = order
         .iter()
         .map(|&i| {
@@ -227,26 +211,13 @@ pub fn build(
         arch: manifest.arch.clone(),
         os_release: manifest.os_release.clone(),
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        source_date_epoch: opts
-            .source_date_epoch
-            .or(r.metadata.timestamp())
-            .unwrap_or(0),
-        requested: manifest
-            .packages
-            .iter()
-            .chain(&manifest.optional)
-            .map(|r| r.to_string())
-            .collect(),
+        source_date_epoch: opts.source_date_epoch.or(r.metadata.timestamp()).unwrap_or(0),
+        requested: manifest.packages.iter().chain(&manifest.optional).map(|r| r.to_string()).collect(),
         packages,
         sources,
     };
     reporter.status(&format!("packing {}", opts.output.display()));
-    let packed = pack::write_bundle(
-        &index,
-        &ordered_files,
-        &manifest.bundle_stem(),
-        &opts.output,
-    )?;
+    let packed = pack::write_bundle(&index, &ordered_files, &manifest.bundle_stem(), &opts.output)?;
     Ok(BuildReport {
         bundle: packed.path,
         sha256: packed.sha256,
@@ -336,29 +307,17 @@ pub fn install_cmd(
         .collect();
     let problems = installer.preflight(&todo, &installed, &opts.install)?;
     if !problems.is_empty() && !opts.install.force {
-        return Err(InstallError::Preflight {
-            problems,
-            force_means: installer.force_means().into(),
-        }
-        .into());
+        return Err(InstallError::Preflight { problems, force_means: installer.force_means().into() }.into());
     }
     let mut output = Vec::new();
     if !opts.dry_run && !todo.is_empty() {
         let max_stage = todo.iter().map(|(p, _)| p.stage).max().unwrap_or(0);
         for stage in 0..=max_stage {
-            let files: Vec<PathBuf> = todo
-                .iter()
-                .filter(|(p, _)| p.stage == stage)
-                .map(|(_, f)| f.clone())
-                .collect();
+            let files: Vec<PathBuf> = todo.iter().filter(|(p, _)| p.stage == stage).map(|(_, f)| f.clone()).collect();
             if files.is_empty() {
                 continue;
             }
-            reporter.status(&format!(
-                "{}: installing {} package(s), stage {stage}",
-                installer.tool(),
-                files.len()
-            ));
+            reporter.status(&format!("{}: installing {} package(s), stage {stage}", installer.tool(), files.len()));
             output.push(installer.install(&files, &opts.install)?);
         }
     }

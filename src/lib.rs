@@ -7,6 +7,7 @@
 //! implementations of each concern. [`commands`] strings stages together for the CLI.
 
 pub mod bundle;
+pub mod cache;
 pub mod commands;
 pub mod family;
 pub mod fetch;

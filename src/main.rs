@@ -8,8 +8,9 @@ use std::sync::Mutex;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use moa_bundle::commands::{self, BuildOptions, InstallCmdOptions, PlanItem};
-use moa_bundle::fetch::{Cache, DEFAULT_JOBS};
+use moa_bundle::cache::Cache;
+use moa_bundle::commands::{self, BuildOptions, InstallCmdOptions, PlanItem, SourceOptions};
+use moa_bundle::fetch::DEFAULT_JOBS;
 use moa_bundle::install::InstallOptions;
 use moa_bundle::manifest::Manifest;
 use moa_bundle::report::{Reporter, Silent};
@@ -61,12 +62,7 @@ struct JsonArg {
 #[derive(Args)]
 struct ManifestArgs {
     /// Built-in manifest to use (see `moa-bundle distros`).
-    #[arg(
-        long,
-        short = 'd',
-        required_unless_present = "manifest",
-        conflicts_with = "manifest"
-    )]
+    #[arg(long, short = 'd', required_unless_present = "manifest", conflicts_with = "manifest")]
     distro: Option<String>,
     /// A manifest file instead of a built-in one.
     #[arg(long, value_name = "PATH")]
@@ -78,6 +74,12 @@ struct ManifestArgs {
     /// Pack the full closure instead of only what a minimal node lacks (repotrack-style).
     #[arg(long)]
     no_base: bool,
+    /// Download cache [default: $XDG_CACHE_HOME/moa-bundle or ~/.cache/moa-bundle].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Use only the cache (metadata and packages from an earlier run); never touch the network.
+    #[arg(long)]
+    offline: bool,
 }
 
 impl ManifestArgs {
@@ -89,6 +91,14 @@ impl ManifestArgs {
         };
         m.override_mirrors(&self.mirror);
         Ok(m)
+    }
+
+    fn source(&self) -> SourceOptions {
+        SourceOptions {
+            cache_dir: self.cache_dir.clone().unwrap_or_else(Cache::default_dir),
+            offline: self.offline,
+            no_base: self.no_base,
+        }
     }
 }
 
@@ -110,12 +120,6 @@ struct BuildArgs {
     /// Parallel downloads.
     #[arg(long, short = 'j', default_value_t = DEFAULT_JOBS as u16, value_parser = clap::value_parser!(u16).range(1..=32))]
     jobs: u16,
-    /// Download cache [default: $XDG_CACHE_HOME/moa-bundle or ~/.cache/moa-bundle].
-    #[arg(long, value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
-    /// Take every package from the cache; fail instead of downloading.
-    #[arg(long)]
-    offline: bool,
     #[command(flatten)]
     out: JsonArg,
 }
@@ -184,23 +188,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 return print_json(&d);
             }
             for x in d {
-                println!(
-                    "{:<12} {:<4} {:<7} {:<14} {}",
-                    x.distro, x.family, x.arch, x.os_release, x.bundle
-                );
-                println!(
-                    "{:<12} {} (packages: {})",
-                    "",
-                    x.description,
-                    x.packages.join(", ")
-                );
+                println!("{:<12} {:<4} {:<7} {:<14} {}", x.distro, x.family, x.arch, x.os_release, x.bundle);
+                println!("{:<12} {} (packages: {})", "", x.description, x.packages.join(", "));
             }
             Ok(())
         }
         Command::Resolve(a) => {
             let m = a.manifest.load()?;
             let rep = make_reporter(a.out.json);
-            let r = commands::resolve_cmd(&m, a.manifest.no_base, rep.as_ref())?;
+            let r = commands::resolve_cmd(&m, &a.manifest.source(), rep.as_ref())?;
             drop(rep);
             if a.out.json {
                 return print_json(&r);
@@ -214,10 +210,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 human(r.total_size)
             );
             print_plan(&r.packages);
-            println!(
-                "base: {} package(s) a minimal node already has (not packed)",
-                r.base_packages
-            );
+            println!("base: {} package(s) a minimal node already has (not packed)", r.base_packages);
             for n in &r.notes {
                 println!("note: {n}");
             }
@@ -229,12 +222,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let opts = BuildOptions {
                 output,
                 jobs: a.jobs.into(),
-                no_base: a.manifest.no_base,
-                cache_dir: a.cache_dir.unwrap_or_else(Cache::default_dir),
-                offline: a.offline,
-                source_date_epoch: std::env::var("SOURCE_DATE_EPOCH")
-                    .ok()
-                    .and_then(|s| s.trim().parse().ok()),
+                source: a.manifest.source(),
+                source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.trim().parse().ok()),
             };
             let rep = make_reporter(a.out.json);
             let r = commands::build(&m, &opts, rep.as_ref())?;
@@ -246,12 +235,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             for n in &r.notes {
                 eprintln!("note: {n}");
             }
-            println!(
-                "wrote {} ({}, sha256 {})",
-                r.bundle.display(),
-                human(r.size),
-                r.sha256
-            );
+            println!("wrote {} ({}, sha256 {})", r.bundle.display(), human(r.size), r.sha256);
             Ok(())
         }
         Command::Inspect(a) => {
@@ -297,26 +281,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 a.bundle.bundle.display(),
                 r.index.packages.len() + 3,
                 r.sha256,
-                if r.sidecar_checked {
-                    ", matches .sha256"
-                } else {
-                    ""
-                },
-                if r.node_checked {
-                    ", fits this node"
-                } else {
-                    ""
-                }
+                if r.sidecar_checked { ", matches .sha256" } else { "" },
+                if r.node_checked { ", fits this node" } else { "" }
             );
             Ok(())
         }
         Command::Install(a) => {
             let opts = InstallCmdOptions {
-                install: InstallOptions {
-                    root: a.root.clone(),
-                    force: a.force,
-                    no_scripts: a.no_scripts,
-                },
+                install: InstallOptions { root: a.root.clone(), force: a.force, no_scripts: a.no_scripts },
                 dry_run: a.dry_run,
                 skip_node_check: a.skip_node_check,
             };
@@ -340,10 +312,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let n = r.actions.iter().filter(|a| a.action != "skip").count();
             if r.dry_run {
-                println!(
-                    "dry run: {n} package(s) would be installed into {}; nothing changed",
-                    r.root.display()
-                );
+                println!("dry run: {n} package(s) would be installed into {}; nothing changed", r.root.display());
             } else {
                 println!("done: {n} package(s) installed into {}", r.root.display());
             }
@@ -363,16 +332,8 @@ fn output_path(arg: &Path, m: &Manifest) -> PathBuf {
 
 fn print_plan(packages: &[PlanItem]) {
     for p in packages {
-        let why = if p.requested {
-            "requested".to_string()
-        } else {
-            p.why.last().cloned().unwrap_or_default()
-        };
-        let up = p
-            .upgrades
-            .as_ref()
-            .map(|v| format!(" (upgrades {v})"))
-            .unwrap_or_default();
+        let why = if p.requested { "requested".to_string() } else { p.why.last().cloned().unwrap_or_default() };
+        let up = p.upgrades.as_ref().map(|v| format!(" (upgrades {v})")).unwrap_or_default();
         println!(
             "  {:<28} {:<30} {:<7} {:>10}  {:<10} {why}{up}",
             p.name,
@@ -410,10 +371,7 @@ fn make_reporter(json: bool) -> Box<dyn Reporter> {
     if json || !std::io::stderr().is_terminal() {
         return Box::new(Silent);
     }
-    Box::new(Progress {
-        bar: Mutex::new(None),
-        spinner: indicatif::ProgressBar::new_spinner(),
-    })
+    Box::new(Progress { bar: Mutex::new(None), spinner: indicatif::ProgressBar::new_spinner() })
 }
 
 struct Progress {
@@ -423,8 +381,7 @@ struct Progress {
 
 impl Reporter for Progress {
     fn status(&self, message: &str) {
-        self.spinner
-            .enable_steady_tick(std::time::Duration::from_millis(120));
+        self.spinner.enable_steady_tick(std::time::Duration::from_millis(120));
         self.spinner.set_message(message.to_string());
     }
     fn download_start(&self, count: usize, total: u64) {

@@ -98,14 +98,8 @@ pub struct Request {
 impl Request {
     pub fn parse(s: &str) -> Result<Self, TypeError> {
         match s.split_once('=') {
-            Some((n, v)) => Ok(Self {
-                name: PackageName::new(n.trim())?,
-                version: Some(v.trim().to_string()),
-            }),
-            None => Ok(Self {
-                name: PackageName::new(s.trim())?,
-                version: None,
-            }),
+            Some((n, v)) => Ok(Self { name: PackageName::new(n.trim())?, version: Some(v.trim().to_string()) }),
+            None => Ok(Self { name: PackageName::new(s.trim())?, version: None }),
         }
     }
 }
@@ -155,53 +149,32 @@ pub struct Manifest {
 impl Manifest {
     /// The built-in manifest of a distro.
     pub fn builtin(distro: &str) -> Result<Self, ManifestError> {
-        let text = BUILTIN
-            .iter()
-            .find(|(d, _)| *d == distro)
-            .map(|(_, t)| *t)
-            .ok_or_else(|| ManifestError::UnknownDistro {
-                distro: distro.to_string(),
-                known: builtin_names().join(", "),
-            })?;
+        let text = BUILTIN.iter().find(|(d, _)| *d == distro).map(|(_, t)| *t).ok_or_else(|| {
+            ManifestError::UnknownDistro { distro: distro.to_string(), known: builtin_names().join(", ") }
+        })?;
         Self::parse(text, &format!("built-in manifests/{distro}.toml"))
     }
 
     /// A manifest file.
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
-        let text = fs_err::read_to_string(path).map_err(|source| ManifestError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            fs_err::read_to_string(path).map_err(|source| ManifestError::Read { path: path.to_path_buf(), source })?;
         Self::parse(&text, &path.display().to_string())
     }
 
     pub fn parse(text: &str, origin: &str) -> Result<Self, ManifestError> {
-        let mut m: Manifest = toml::from_str(text).map_err(|e| ManifestError::Parse {
-            origin: origin.to_string(),
-            message: e.to_string(),
-        })?;
+        let mut m: Manifest = toml::from_str(text)
+            .map_err(|e| ManifestError::Parse { origin: origin.to_string(), message: e.to_string() })?;
         m.origin = origin.to_string();
         m.validate()?;
         Ok(m)
     }
 
     fn validate(&self) -> Result<(), ManifestError> {
-        let bad = |message: String| {
-            Err(ManifestError::Invalid {
-                origin: self.origin.clone(),
-                message,
-            })
-        };
-        let plain = |s: &str| {
-            !s.is_empty()
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-        };
+        let bad = |message: String| Err(ManifestError::Invalid { origin: self.origin.clone(), message });
+        let plain = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
         if !plain(&self.name) || !plain(&self.distro) {
-            return bad(
-                "`name` and `distro` must be non-empty and use only letters, digits, `.`, `_`, `-`"
-                    .into(),
-            );
+            return bad("`name` and `distro` must be non-empty and use only letters, digits, `.`, `_`, `-`".into());
         }
         if self.packages.is_empty() {
             return bad("`packages` is empty: list at least one package to bundle".into());
@@ -214,10 +187,7 @@ impl Manifest {
                 return bad(format!("repository `{}` has no mirrors", r.name));
             }
             for m in &r.mirrors {
-                if !(m.starts_with("http://")
-                    || m.starts_with("https://")
-                    || m.starts_with("file://"))
-                {
+                if !(m.starts_with("http://") || m.starts_with("https://") || m.starts_with("file://")) {
                     return bad(format!(
                         "repository `{}`: mirror `{m}` is not an http://, https:// or file:// URL",
                         r.name
@@ -259,10 +229,7 @@ impl Manifest {
             return;
         }
         for r in &mut self.repositories {
-            r.mirrors = mirrors
-                .iter()
-                .map(|m| m.trim_end_matches('/').to_string())
-                .collect();
+            r.mirrors = mirrors.iter().map(|m| m.trim_end_matches('/').to_string()).collect();
         }
     }
 }
@@ -290,19 +257,13 @@ mod tests {
     #[test]
     fn unknown_distro_names_the_known_ones() {
         let e = Manifest::builtin("centos9").unwrap_err().to_string();
-        assert!(
-            e.contains("centos9") && e.contains("centos7") && e.contains("--manifest"),
-            "{e}"
-        );
+        assert!(e.contains("centos9") && e.contains("centos7") && e.contains("--manifest"), "{e}");
     }
 
     #[test]
     fn requests_may_pin_a_version() {
         let r = Request::parse("ntp = 4.2.6p5-29.el7").unwrap();
-        assert_eq!(
-            (r.name.as_str(), r.version.as_deref()),
-            ("ntp", Some("4.2.6p5-29.el7"))
-        );
+        assert_eq!((r.name.as_str(), r.version.as_deref()), ("ntp", Some("4.2.6p5-29.el7")));
         assert!(Request::parse("bad name").is_err());
     }
 
@@ -320,10 +281,7 @@ name = "os"
 mirrors = ["http://127.0.0.1/"]
 "#;
         let e = Manifest::parse(text, "t.toml").unwrap_err().to_string();
-        assert!(
-            e.contains("t.toml") && e.contains("`os`") && e.contains("path"),
-            "{e}"
-        );
+        assert!(e.contains("t.toml") && e.contains("`os`") && e.contains("path"), "{e}");
     }
 
     #[test]

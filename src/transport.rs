@@ -16,7 +16,9 @@ const BACKOFF: Duration = Duration::from_millis(300);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
-    #[error("{url} was not found (HTTP 404 or no such file): check the mirror URL and the repository path in the manifest")]
+    #[error(
+        "{url} was not found (HTTP 404 or no such file): check the mirror URL and the repository path in the manifest"
+    )]
     NotFound { url: String },
     #[error("{url} answered HTTP {status}")]
     Status { url: String, status: u16 },
@@ -56,9 +58,7 @@ impl TransportError {
     /// Worth another try on the same URL (server errors, resets, timeouts).
     fn is_transient(&self) -> bool {
         match self {
-            TransportError::Status { status, .. } => {
-                *status >= 500 || *status == 429 || *status == 408
-            }
+            TransportError::Status { status, .. } => *status >= 500 || *status == 429 || *status == 408,
             TransportError::Http { .. } | TransportError::Interrupted { .. } => true,
             _ => false,
         }
@@ -77,11 +77,7 @@ pub fn redact(url: &Url) -> String {
 
 /// Joins a mirror root and a relative path, keeping the root's own path.
 pub fn join(root: &str, rel: &str) -> Result<Url, TransportError> {
-    let text = format!(
-        "{}/{}",
-        root.trim_end_matches('/'),
-        rel.trim_start_matches('/')
-    );
+    let text = format!("{}/{}", root.trim_end_matches('/'), rel.trim_start_matches('/'));
     let url = Url::parse(&text).map_err(|_| TransportError::BadUrl { url: text.clone() })?;
     match url.scheme() {
         "http" | "https" | "file" => Ok(url),
@@ -136,12 +132,7 @@ impl Transport {
 
     /// Streams one URL into `out`, retrying transient failures (emptying `out` first).
     /// Returns the byte count.
-    pub fn download(
-        &self,
-        url: &Url,
-        out: &mut dyn Sink,
-        progress: &dyn Fn(u64),
-    ) -> Result<u64, TransportError> {
+    pub fn download(&self, url: &Url, out: &mut dyn Sink, progress: &dyn Fn(u64)) -> Result<u64, TransportError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -149,52 +140,40 @@ impl Transport {
                 Ok(n) => return Ok(n),
                 Err(e) if e.is_transient() && attempt < ATTEMPTS => {
                     std::thread::sleep(BACKOFF * 2u32.pow(attempt - 1));
-                    out.reset().map_err(|source| TransportError::Write {
-                        url: redact(url),
-                        source,
-                    })?;
+                    out.reset().map_err(|source| TransportError::Write { url: redact(url), source })?;
                 }
                 Err(e) => return Err(e),
             }
         }
     }
 
-    fn download_once(
-        &self,
-        url: &Url,
-        out: &mut dyn Write,
-        progress: &dyn Fn(u64),
-    ) -> Result<u64, TransportError> {
+    fn download_once(&self, url: &Url, out: &mut dyn Write, progress: &dyn Fn(u64)) -> Result<u64, TransportError> {
         let shown = redact(url);
-        let mut reader: Box<dyn Read> =
-            match url.scheme() {
-                "file" => {
-                    let path = url
-                        .to_file_path()
-                        .map_err(|_| TransportError::BadUrl { url: shown.clone() })?;
-                    match fs_err::File::open(&path) {
-                        Ok(f) => Box::new(f),
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                            return Err(TransportError::NotFound { url: shown })
-                        }
-                        Err(source) => return Err(TransportError::File { path, source }),
+        let mut reader: Box<dyn Read> = match url.scheme() {
+            "file" => {
+                let path = url.to_file_path().map_err(|_| TransportError::BadUrl { url: shown.clone() })?;
+                match fs_err::File::open(&path) {
+                    Ok(f) => Box::new(f),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return Err(TransportError::NotFound { url: shown })
                     }
+                    Err(source) => return Err(TransportError::File { path, source }),
                 }
-                "http" | "https" => {
-                    let resp = self.client.get(url.clone()).send().map_err(|source| {
-                        TransportError::Http {
-                            url: shown.clone(),
-                            source,
-                        }
-                    })?;
-                    match resp.status().as_u16() {
-                        200 => Box::new(resp),
-                        404 | 410 => return Err(TransportError::NotFound { url: shown }),
-                        status => return Err(TransportError::Status { url: shown, status }),
-                    }
+            }
+            "http" | "https" => {
+                let resp = self
+                    .client
+                    .get(url.clone())
+                    .send()
+                    .map_err(|source| TransportError::Http { url: shown.clone(), source })?;
+                match resp.status().as_u16() {
+                    200 => Box::new(resp),
+                    404 | 410 => return Err(TransportError::NotFound { url: shown }),
+                    status => return Err(TransportError::Status { url: shown, status }),
                 }
-                _ => return Err(TransportError::BadUrl { url: shown }),
-            };
+            }
+            _ => return Err(TransportError::BadUrl { url: shown }),
+        };
         let mut buf = vec![0u8; 64 * 1024];
         let mut total = 0u64;
         loop {
@@ -205,22 +184,12 @@ impl Transport {
                 Err(e) => {
                     // A body cut short (reset, timeout) is transient; a local read error is not.
                     return Err(match url.scheme() {
-                        "file" => TransportError::File {
-                            path: url.path().into(),
-                            source: e,
-                        },
-                        _ => TransportError::Interrupted {
-                            url: shown,
-                            source: e,
-                        },
+                        "file" => TransportError::File { path: url.path().into(), source: e },
+                        _ => TransportError::Interrupted { url: shown, source: e },
                     });
                 }
             };
-            out.write_all(&buf[..n])
-                .map_err(|source| TransportError::Write {
-                    url: shown.clone(),
-                    source,
-                })?;
+            out.write_all(&buf[..n]).map_err(|source| TransportError::Write { url: shown.clone(), source })?;
             total += n as u64;
             progress(n as u64);
         }
@@ -235,11 +204,7 @@ impl Transport {
     }
 
     /// Tries `rel` under each mirror root in order; returns the first success and the URL it came from.
-    pub fn get_from_mirrors(
-        &self,
-        mirrors: &[String],
-        rel: &str,
-    ) -> Result<(Vec<u8>, Url), TransportError> {
+    pub fn get_from_mirrors(&self, mirrors: &[String], rel: &str) -> Result<(Vec<u8>, Url), TransportError> {
         let mut errors = Vec::new();
         for root in mirrors {
             let url = join(root, rel)?;
@@ -248,10 +213,7 @@ impl Transport {
                 Err(e) => errors.push(error_chain(&e)),
             }
         }
-        Err(TransportError::AllMirrorsFailed {
-            what: rel.to_string(),
-            errors,
-        })
+        Err(TransportError::AllMirrorsFailed { what: rel.to_string(), errors })
     }
 }
 
@@ -273,15 +235,8 @@ mod tests {
 
     #[test]
     fn join_keeps_the_mirror_path() {
-        let u = join(
-            "https://vault.centos.org/centos/",
-            "7.9.2009/os/x86_64/repodata/repomd.xml",
-        )
-        .unwrap();
-        assert_eq!(
-            u.as_str(),
-            "https://vault.centos.org/centos/7.9.2009/os/x86_64/repodata/repomd.xml"
-        );
+        let u = join("https://vault.centos.org/centos/", "7.9.2009/os/x86_64/repodata/repomd.xml").unwrap();
+        assert_eq!(u.as_str(), "https://vault.centos.org/centos/7.9.2009/os/x86_64/repodata/repomd.xml");
         assert!(join("ftp://x", "a").is_err());
     }
 
@@ -289,10 +244,7 @@ mod tests {
     fn redact_hides_credentials() {
         let u = Url::parse("https://user:secret@mirror.example/x").unwrap();
         let shown = redact(&u);
-        assert!(
-            !shown.contains("secret") && !shown.contains("user:"),
-            "{shown}"
-        );
+        assert!(!shown.contains("secret") && !shown.contains("user:"), "{shown}");
     }
 
     #[test]
@@ -301,14 +253,9 @@ mod tests {
         fs_err::write(dir.path().join("a.txt"), b"hello").unwrap();
         let t = Transport::new().unwrap();
         let root = Url::from_directory_path(dir.path()).unwrap().to_string();
-        let (bytes, _) = t
-            .get_from_mirrors(std::slice::from_ref(&root), "a.txt")
-            .unwrap();
+        let (bytes, _) = t.get_from_mirrors(std::slice::from_ref(&root), "a.txt").unwrap();
         assert_eq!(bytes, b"hello");
-        let e = t
-            .get_from_mirrors(&[root], "missing.txt")
-            .unwrap_err()
-            .to_string();
+        let e = t.get_from_mirrors(&[root], "missing.txt").unwrap_err().to_string();
         assert!(e.contains("missing.txt") && e.contains("--mirror"), "{e}");
     }
 }

@@ -18,9 +18,7 @@ pub enum TypeError {
     Arch(String),
     #[error("`{0}` is not a sha256 digest: expected 64 hexadecimal characters")]
     Sha256(String),
-    #[error(
-        "`{0}` is not a safe file name: it must be a plain name without `/`, `\\`, `..` or NUL"
-    )]
+    #[error("`{0}` is not a safe file name: it must be a plain name without `/`, `\\`, `..` or NUL")]
     FileName(String),
 }
 
@@ -33,8 +31,7 @@ impl PackageName {
     pub fn new(s: &str) -> Result<Self, TypeError> {
         let ok = !s.is_empty()
             && s.len() <= 256
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+-._~^@".contains(c))
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-._~^@".contains(c))
             && !s.starts_with('-');
         if ok {
             Ok(Self(s.into()))
@@ -82,11 +79,7 @@ pub struct Arch(Box<str>);
 
 impl Arch {
     pub fn new(s: &str) -> Result<Self, TypeError> {
-        if !s.is_empty()
-            && s.len() <= 32
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
+        if !s.is_empty() && s.len() <= 32 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             Ok(Self(s.into()))
         } else {
             Err(TypeError::Arch(s.to_string()))
@@ -168,11 +161,7 @@ pub struct HashingWriter<W> {
 impl<W: std::io::Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
         use sha2::Digest;
-        Self {
-            inner,
-            hasher: sha2::Sha256::new(),
-            written: 0,
-        }
+        Self { inner, hasher: sha2::Sha256::new(), written: 0 }
     }
     /// Forgets what was hashed so far (before a retry).
     pub fn reset_hash(&mut self) {
@@ -186,11 +175,7 @@ impl<W: std::io::Write> HashingWriter<W> {
     /// The digest and byte count so far, and the inner writer.
     pub fn finish(self) -> (Sha256, u64, W) {
         use sha2::Digest;
-        (
-            Sha256(self.hasher.finalize().into()),
-            self.written,
-            self.inner,
-        )
+        (Sha256(self.hasher.finalize().into()), self.written, self.inner)
     }
 }
 
@@ -232,10 +217,7 @@ mod tests {
     #[test]
     fn sha256_round_trips_and_rejects_garbage() {
         let d = Sha256::digest(b"abc");
-        assert_eq!(
-            d.to_hex(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(d.to_hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert_eq!(Sha256::from_hex(&d.to_hex()).unwrap(), d);
         assert!(Sha256::from_hex("abc").is_err());
     }

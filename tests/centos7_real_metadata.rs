@@ -8,8 +8,7 @@ use std::path::Path;
 
 use common::{createrepo, moa, require_tools, shared_fixtures, Mirror};
 
-const PRIMARY: &str =
-    "2b479c0f3efa73f75b7fb76c82687744275fff78e4a138b5b3efba95f91e099e-primary.xml.gz";
+const PRIMARY: &str = "2b479c0f3efa73f75b7fb76c82687744275fff78e4a138b5b3efba95f91e099e-primary.xml.gz";
 
 /// `<root>/7.9.2009/os/x86_64` with the real primary; `updates` as an empty createrepo_c repo.
 fn centos7_tree(fixtures: &Path, root: &Path) {
@@ -50,22 +49,9 @@ fn real_centos7_base_resolves_to_the_seeds_three_packages() {
     centos7_tree(&fixtures, &tmp.path().join("mirror"));
     let mirror = Mirror::serve(&tmp.path().join("mirror"));
 
-    let out = moa(tmp.path())
-        .args([
-            "resolve",
-            "--distro",
-            "centos7",
-            "--json",
-            "--mirror",
-            &mirror.url,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out =
+        moa(tmp.path()).args(["resolve", "--distro", "centos7", "--json", "--mirror", &mirror.url]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut got: Vec<(String, String, String)> = report["packages"]
         .as_array()
@@ -84,39 +70,15 @@ fn real_centos7_base_resolves_to_the_seeds_three_packages() {
     assert_eq!(
         got,
         vec![
-            (
-                "autogen-libopts".into(),
-                "5.18-5.el7".into(),
-                "x86_64".into()
-            ),
-            (
-                "ntp".into(),
-                "4.2.6p5-29.el7.centos.2".into(),
-                "x86_64".into()
-            ),
-            (
-                "ntpdate".into(),
-                "4.2.6p5-29.el7.centos.2".into(),
-                "x86_64".into()
-            ),
+            ("autogen-libopts".into(), "5.18-5.el7".into(), "x86_64".into()),
+            ("ntp".into(), "4.2.6p5-29.el7.centos.2".into(), "x86_64".into()),
+            ("ntpdate".into(), "4.2.6p5-29.el7.centos.2".into(), "x86_64".into()),
         ]
     );
-    let libopts = report["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "autogen-libopts")
-        .unwrap();
+    let libopts = report["packages"].as_array().unwrap().iter().find(|p| p["name"] == "autogen-libopts").unwrap();
     assert_eq!(libopts["requested"], false);
-    assert_eq!(
-        libopts["why"][1], "ntp needs libopts.so.25()(64bit)",
-        "why: {}",
-        libopts["why"]
-    );
-    assert!(
-        report["base_packages"].as_u64().unwrap() > 200,
-        "the @core base closure is a few hundred packages"
-    );
+    assert_eq!(libopts["why"][1], "ntp needs libopts.so.25()(64bit)", "why: {}", libopts["why"]);
+    assert!(report["base_packages"].as_u64().unwrap() > 200, "the @core base closure is a few hundred packages");
     assert_eq!(mirror.requested(PRIMARY), 1, "primary is fetched once");
 }
 
@@ -128,44 +90,22 @@ fn without_a_base_the_full_closure_includes_glibc_x86_64_never_i686() {
     require_tools(&["createrepo_c"]);
     let tmp = tempfile::tempdir().unwrap();
     centos7_tree(&fixtures, &tmp.path().join("mirror"));
-    let url = url::Url::from_directory_path(tmp.path().join("mirror"))
-        .unwrap()
-        .to_string();
+    let url = url::Url::from_directory_path(tmp.path().join("mirror")).unwrap().to_string();
 
     // A file:// mirror (a mounted DVD) works with no network at all.
     let out = moa(tmp.path())
-        .args([
-            "resolve",
-            "--distro",
-            "centos7",
-            "--json",
-            "--no-base",
-            "--mirror",
-            &url,
-        ])
+        .args(["resolve", "--distro", "centos7", "--json", "--no-base", "--mirror", &url])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let pkgs = report["packages"].as_array().unwrap();
     let glibc: Vec<&serde_json::Value> = pkgs.iter().filter(|p| p["name"] == "glibc").collect();
     assert_eq!(glibc.len(), 1);
     assert_eq!(glibc[0]["arch"], "x86_64");
-    assert!(pkgs
-        .iter()
-        .all(|p| p["arch"] == "x86_64" || p["arch"] == "noarch"));
-    assert!(
-        pkgs.iter().any(|p| p["name"] == "systemd"),
-        "ntp requires systemd-units, which systemd provides"
-    );
-    assert!(
-        pkgs.iter().any(|p| p["name"] == "bash"),
-        "/bin/sh is a file provide of bash"
-    );
+    assert!(pkgs.iter().all(|p| p["arch"] == "x86_64" || p["arch"] == "noarch"));
+    assert!(pkgs.iter().any(|p| p["name"] == "systemd"), "ntp requires systemd-units, which systemd provides");
+    assert!(pkgs.iter().any(|p| p["name"] == "bash"), "/bin/sh is a file provide of bash");
 }
 
 #[test]
@@ -178,16 +118,10 @@ fn a_corrupt_primary_is_refused_with_the_url_and_the_fix() {
     centos7_tree(&fixtures, &tmp.path().join("mirror"));
     let mirror = Mirror::serve(&tmp.path().join("mirror"));
     mirror.fault(PRIMARY, common::Fault::Corrupt);
-    let out = moa(tmp.path())
-        .args(["resolve", "--distro", "centos7", "--mirror", &mirror.url])
-        .output()
-        .unwrap();
+    let out = moa(tmp.path()).args(["resolve", "--distro", "centos7", "--mirror", &mirror.url]).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("checksum mismatch") && err.contains(PRIMARY) && err.contains("--mirror"),
-        "{err}"
-    );
+    assert!(err.contains("checksum mismatch") && err.contains(PRIMARY) && err.contains("--mirror"), "{err}");
 }
 
 #[test]
@@ -197,32 +131,15 @@ fn the_real_primary_parses_to_the_fixtures_documented_counts() {
         return;
     };
     let bytes = std::fs::read(fixtures.join("centos7-7.9.2009-os-x86_64").join(PRIMARY)).unwrap();
-    let reader = Box::new(std::io::BufReader::new(flate2::read::GzDecoder::new(
-        &bytes[..],
-    )));
+    let reader = Box::new(std::io::BufReader::new(flate2::read::GzDecoder::new(&bytes[..])));
     let mut out = Vec::new();
-    moa_bundle::repo::yum::parse_primary(
-        reader,
-        "fixture",
-        0,
-        &Arch::new("x86_64").unwrap(),
-        &mut out,
-    )
-    .unwrap();
+    moa_bundle::repo::yum::parse_primary(reader, "fixture", 0, &Arch::new("x86_64").unwrap(), &mut out).unwrap();
     // The fixture README: 4,650 x86_64 + 3,154 noarch (+ 2,268 i686, not for an x86_64 node).
     let count = |a: &str| out.iter().filter(|p| p.arch.as_str() == a).count();
-    assert_eq!(
-        (count("x86_64"), count("noarch"), out.len()),
-        (4650, 3154, 7804)
-    );
+    assert_eq!((count("x86_64"), count("noarch"), out.len()), (4650, 3154, 7804));
     let ntp = out.iter().find(|p| p.name.as_str() == "ntp").unwrap();
-    assert_eq!(
-        ntp.sha256.to_hex(),
-        "17b8b7fb5bc2f60797d15288cbf7fb16b1e1679974495b7e3ffafccba9afc421"
-    );
-    assert!(ntp
-        .requires
-        .contains(&"ntpdate = 0:4.2.6p5-29.el7.centos.2".to_string()));
+    assert_eq!(ntp.sha256.to_hex(), "17b8b7fb5bc2f60797d15288cbf7fb16b1e1679974495b7e3ffafccba9afc421");
+    assert!(ntp.requires.contains(&"ntpdate = 0:4.2.6p5-29.el7.centos.2".to_string()));
     assert!(ntp.requires.contains(&"libopts.so.25()(64bit)".to_string()));
     assert!(ntp.pre_requires.contains(&"systemd-units".to_string()));
 }
@@ -237,26 +154,12 @@ fn full_closure_matches_libsolv_on_the_real_metadata() {
     require_tools(&["createrepo_c", "rpmmd2solv", "testsolv"]);
     let tmp = tempfile::tempdir().unwrap();
     centos7_tree(&fixtures, &tmp.path().join("mirror"));
-    let url = url::Url::from_directory_path(tmp.path().join("mirror"))
-        .unwrap()
-        .to_string();
+    let url = url::Url::from_directory_path(tmp.path().join("mirror")).unwrap().to_string();
     let out = moa(tmp.path())
-        .args([
-            "resolve",
-            "--distro",
-            "centos7",
-            "--json",
-            "--no-base",
-            "--mirror",
-            &url,
-        ])
+        .args(["resolve", "--distro", "centos7", "--json", "--no-base", "--mirror", &url])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut ours: Vec<String> = report["packages"]
         .as_array()
@@ -291,10 +194,7 @@ fn full_closure_matches_libsolv_on_the_real_metadata() {
     )
     .unwrap();
     // testsolv exits 1 because the inline result differs from the (empty) expected one.
-    let out = std::process::Command::new("testsolv")
-        .arg(&case)
-        .output()
-        .unwrap();
+    let out = std::process::Command::new("testsolv").arg(&case).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let mut theirs: Vec<String> = text
         .lines()

@@ -7,10 +7,7 @@ use common::moa;
 
 fn stderr_of(args: &[&str], cache: &std::path::Path) -> (bool, String) {
     let out = moa(cache).args(args).output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 #[test]
@@ -18,38 +15,22 @@ fn help_lists_every_command_with_an_example() {
     let tmp = tempfile::tempdir().unwrap();
     let out = moa(tmp.path()).arg("--help").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    for cmd in [
-        "build", "resolve", "install", "inspect", "verify", "distros",
-    ] {
+    for cmd in ["build", "resolve", "install", "inspect", "verify", "distros"] {
         assert!(text.contains(cmd), "{cmd} missing from --help:\n{text}");
     }
     assert!(text.contains("moa-bundle build --distro centos7"), "{text}");
-    let out = moa(tmp.path())
-        .args(["install", "--help"])
-        .output()
-        .unwrap();
+    let out = moa(tmp.path()).args(["install", "--help"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("--force") && text.contains("--nodeps") && text.contains("--dry-run"),
-        "{text}"
-    );
+    assert!(text.contains("--force") && text.contains("--nodeps") && text.contains("--dry-run"), "{text}");
 }
 
 #[test]
 fn distros_lists_the_builtin_manifests_as_json() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = moa(tmp.path())
-        .args(["distros", "--json"])
-        .output()
-        .unwrap();
+    let out = moa(tmp.path()).args(["distros", "--json"]).output().unwrap();
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let names: Vec<&str> = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["distro"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = v.as_array().unwrap().iter().map(|d| d["distro"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["centos7", "ubuntu1604"]);
     assert_eq!(v[0]["bundle"], "ntp-centos7-x86_64.tar.gz");
 }
@@ -59,10 +40,7 @@ fn an_unknown_distro_names_the_known_ones() {
     let tmp = tempfile::tempdir().unwrap();
     let (ok, err) = stderr_of(&["resolve", "--distro", "centos6"], tmp.path());
     assert!(!ok);
-    assert!(
-        err.starts_with("error: unknown distro `centos6`") && err.contains("centos7, ubuntu1604"),
-        "{err}"
-    );
+    assert!(err.starts_with("error: unknown distro `centos6`") && err.contains("centos7, ubuntu1604"), "{err}");
 }
 
 #[test]
@@ -73,10 +51,7 @@ fn a_malformed_manifest_names_the_file_and_the_problem() {
     let (ok, err) = stderr_of(&["resolve", "--manifest", m.to_str().unwrap()], tmp.path());
     assert!(!ok);
     assert!(err.contains("bad.toml") && err.contains("zip"), "{err}");
-    let (ok, err) = stderr_of(
-        &["resolve", "--manifest", "/nonexistent/m.toml"],
-        tmp.path(),
-    );
+    let (ok, err) = stderr_of(&["resolve", "--manifest", "/nonexistent/m.toml"], tmp.path());
     assert!(!ok);
     assert!(err.contains("/nonexistent/m.toml"), "{err}");
 }
@@ -85,30 +60,13 @@ fn a_malformed_manifest_names_the_file_and_the_problem() {
 fn an_unreachable_mirror_names_the_url_and_suggests_another_mirror() {
     let tmp = tempfile::tempdir().unwrap();
     // A port nothing listens on: bind one, note it, close it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mirror = format!("http://127.0.0.1:{port}");
     let out_path = tmp.path().join("out/b.tar.gz");
-    let (ok, err) = stderr_of(
-        &[
-            "build",
-            "--distro",
-            "centos7",
-            "--mirror",
-            &mirror,
-            "-o",
-            out_path.to_str().unwrap(),
-        ],
-        tmp.path(),
-    );
+    let (ok, err) =
+        stderr_of(&["build", "--distro", "centos7", "--mirror", &mirror, "-o", out_path.to_str().unwrap()], tmp.path());
     assert!(!ok);
-    assert!(
-        err.contains(&format!("{mirror}/7.9.2009/os/x86_64/repodata/repomd.xml")),
-        "{err}"
-    );
+    assert!(err.contains(&format!("{mirror}/7.9.2009/os/x86_64/repodata/repomd.xml")), "{err}");
     assert!(err.contains("--mirror"), "{err}");
     assert!(!out_path.exists());
 }
@@ -120,10 +78,7 @@ fn a_missing_or_garbage_bundle_is_refused() {
     assert!(!ok && err.contains("/nonexistent/b.tar.gz"), "{err}");
     let junk = tmp.path().join("junk.tar.gz");
     std::fs::write(&junk, b"this is not a bundle").unwrap();
-    let (ok, err) = stderr_of(
-        &["install", junk.to_str().unwrap(), "--dry-run"],
-        tmp.path(),
-    );
+    let (ok, err) = stderr_of(&["install", junk.to_str().unwrap(), "--dry-run"], tmp.path());
     assert!(!ok && err.contains("junk.tar.gz is damaged"), "{err}");
 }
 
@@ -134,14 +89,7 @@ fn a_bundle_with_a_link_member_is_refused() {
     std::fs::create_dir_all(dir.join("x")).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", dir.join("x/evil")).unwrap();
     let bundle = tmp.path().join("evil.tar.gz");
-    common::run(
-        std::process::Command::new("tar")
-            .arg("-czf")
-            .arg(&bundle)
-            .arg("-C")
-            .arg(&dir)
-            .arg("x"),
-    );
+    common::run(std::process::Command::new("tar").arg("-czf").arg(&bundle).arg("-C").arg(&dir).arg("x"));
     let (ok, err) = stderr_of(&["verify", bundle.to_str().unwrap()], tmp.path());
     assert!(!ok && err.contains("not a plain file"), "{err}");
 }

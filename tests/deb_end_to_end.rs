@@ -10,57 +10,21 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{
-    apt_repo, build_deb, fake_os_release, moa, require_tools, run, shared_fixtures, DebSpec, Mirror,
-};
+use common::{apt_repo, build_deb, fake_os_release, moa, require_tools, run, shared_fixtures, DebSpec, Mirror};
 
-const TOOLS: &[&str] = &[
-    "dpkg",
-    "dpkg-deb",
-    "dpkg-query",
-    "apt-ftparchive",
-    "busybox",
-    "xz",
-    "gzip",
-];
+const TOOLS: &[&str] = &["dpkg", "dpkg-deb", "dpkg-query", "apt-ftparchive", "busybox", "xz", "gzip"];
 
 /// What a xenial server has that ntp needs, as scriptless stubs (priorities as in xenial).
 fn base_stubs(out: &Path) -> Vec<PathBuf> {
     let stub = |name: &str, version: &str, extra: &str| {
-        let arch = if extra.contains("Architecture: all") {
-            "all"
-        } else {
-            "amd64"
-        };
+        let arch = if extra.contains("Architecture: all") { "all" } else { "amd64" };
         let extra = extra.replace("Architecture: all", "");
-        build_deb(
-            out,
-            &DebSpec {
-                name,
-                version,
-                arch,
-                extra: &extra,
-                files: &[],
-                ..Default::default()
-            },
-        )
+        build_deb(out, &DebSpec { name, version, arch, extra: &extra, files: &[], ..Default::default() })
     };
     vec![
-        stub(
-            "dpkg",
-            "1.18.4ubuntu1.4",
-            "Priority: required\nEssential: yes",
-        ),
-        stub(
-            "libc6",
-            "2.23-0ubuntu10",
-            "Priority: required\nMulti-Arch: same",
-        ),
-        stub(
-            "lsb-base",
-            "9.20160110ubuntu0.2",
-            "Priority: required\nArchitecture: all",
-        ),
+        stub("dpkg", "1.18.4ubuntu1.4", "Priority: required\nEssential: yes"),
+        stub("libc6", "2.23-0ubuntu10", "Priority: required\nMulti-Arch: same"),
+        stub("lsb-base", "9.20160110ubuntu0.2", "Priority: required\nArchitecture: all"),
         stub("adduser", "3.113+nmu3ubuntu4", "Priority: important"),
         stub("netbase", "5.3", "Priority: important"),
         stub("libcap2", "1:2.24-12", "Priority: important"),
@@ -72,23 +36,13 @@ fn base_stubs(out: &Path) -> Vec<PathBuf> {
 /// A throwaway root that can run maintainer scripts: busybox as /bin/sh and its applets, stub
 /// adduser/addgroup/update-rc.d/invoke-rc.d that only touch the root, the base stubs installed.
 fn node_root(root: &Path, stubs: &[PathBuf]) {
-    for d in [
-        "bin",
-        "usr/sbin",
-        "usr/bin",
-        "sbin",
-        "etc",
-        "tmp",
-        "var/lib/dpkg/info",
-        "var/lib/dpkg/updates",
-        "var/log",
-    ] {
+    for d in
+        ["bin", "usr/sbin", "usr/bin", "sbin", "etc", "tmp", "var/lib/dpkg/info", "var/lib/dpkg/updates", "var/log"]
+    {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
     std::fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
-    let busybox = run(Command::new("sh").arg("-c").arg("command -v busybox"))
-        .trim()
-        .to_string();
+    let busybox = run(Command::new("sh").arg("-c").arg("command -v busybox")).trim().to_string();
     std::fs::copy(&busybox, root.join("bin/busybox")).unwrap();
     for applet in run(Command::new(&busybox).arg("--list")).lines() {
         let link = root.join("bin").join(applet);
@@ -104,10 +58,7 @@ fn node_root(root: &Path, stubs: &[PathBuf]) {
         run(Command::new("chmod").arg("0755").arg(&p));
     };
     // `addgroup --system --quiet ntp`; `adduser --system --quiet --ingroup ntp --no-create-home ntp`
-    script(
-        "addgroup",
-        r#"for a; do g="$a"; done; grep -q "^$g:" /etc/group || echo "$g:x:120:" >> /etc/group"#,
-    );
+    script("addgroup", r#"for a; do g="$a"; done; grep -q "^$g:" /etc/group || echo "$g:x:120:" >> /etc/group"#);
     script(
         "adduser",
         r#"for a; do u="$a"; done; grep -q "^$u:" /etc/passwd || echo "$u:x:120:120::/nonexistent:/bin/false" >> /etc/passwd"#,
@@ -115,14 +66,8 @@ fn node_root(root: &Path, stubs: &[PathBuf]) {
     script("update-rc.d", "exit 0");
     script("dpkg-maintscript-helper", "exit 1");
     std::fs::create_dir_all(root.join("dev")).unwrap();
-    run(Command::new("mknod")
-        .args(["-m", "666"])
-        .arg(root.join("dev/null"))
-        .args(["c", "1", "3"]));
-    script(
-        "invoke-rc.d",
-        "echo \"invoke-rc.d $* (not started: test root)\" >> /var/log/invoke-rc.d.log; exit 0",
-    );
+    run(Command::new("mknod").args(["-m", "666"]).arg(root.join("dev/null")).args(["c", "1", "3"]));
+    script("invoke-rc.d", "echo \"invoke-rc.d $* (not started: test root)\" >> /var/log/invoke-rc.d.log; exit 0");
     fake_os_release(root, "ubuntu", "16.04");
     run(Command::new("dpkg")
         .arg(format!("--root={}", root.display()))
@@ -133,10 +78,7 @@ fn node_root(root: &Path, stubs: &[PathBuf]) {
 
 fn dpkg_query(root: &Path, names: &[&str]) -> String {
     let out = Command::new("dpkg-query")
-        .arg(format!(
-            "--admindir={}",
-            root.join("var/lib/dpkg").display()
-        ))
+        .arg(format!("--admindir={}", root.join("var/lib/dpkg").display()))
         .args(["-W", "-f=${Package} ${Version} ${db:Status-Status}\n"])
         .args(names)
         .output()
@@ -154,14 +96,7 @@ fn archive(tmp: &Path, fixtures: &Path) -> (PathBuf, Vec<PathBuf>) {
         debs.join("ntpdate_4.2.8p4+dfsg-3ubuntu5.9_amd64.deb"),
     ];
     let root = tmp.join("mirror");
-    apt_repo(
-        &root,
-        &[
-            ("xenial", xenial),
-            ("xenial-updates", vec![]),
-            ("xenial-security", security),
-        ],
-    );
+    apt_repo(&root, &[("xenial", xenial), ("xenial-updates", vec![]), ("xenial-security", security)]);
     (root, stubs)
 }
 
@@ -177,116 +112,51 @@ fn ubuntu1604_builds_the_seeds_debs_and_installs_them_into_a_temp_root() {
 
     let out_dir = tmp.path().join("out");
     let out = moa(tmp.path())
-        .args([
-            "build",
-            "--distro",
-            "ubuntu1604",
-            "--json",
-            "--mirror",
-            &mirror.url,
-            "-o",
-        ])
+        .args(["build", "--distro", "ubuntu1604", "--json", "--mirror", &mirror.url, "-o"])
         .arg(&out_dir)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut names: Vec<String> = report["packages"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| {
-            format!(
-                "{} {}",
-                p["name"].as_str().unwrap(),
-                p["version"].as_str().unwrap()
-            )
-        })
+        .map(|p| format!("{} {}", p["name"].as_str().unwrap(), p["version"].as_str().unwrap()))
         .collect();
     names.sort();
     // The seed's `apt-get install ntp` downloads: ntp from xenial-security and libopts25; ntpdate is optional.
     assert_eq!(
         names,
-        vec![
-            "libopts25 1:5.18.7-3",
-            "ntp 1:4.2.8p4+dfsg-3ubuntu5.9",
-            "ntpdate 1:4.2.8p4+dfsg-3ubuntu5.9"
-        ]
+        vec!["libopts25 1:5.18.7-3", "ntp 1:4.2.8p4+dfsg-3ubuntu5.9", "ntpdate 1:4.2.8p4+dfsg-3ubuntu5.9"]
     );
     // Release came without InRelease (unsigned test archive): the fallback worked.
     assert!(mirror.requested("dists/xenial/Release") >= 1);
     // Packages.xz was preferred over .gz.
-    assert!(
-        mirror.requested("main/binary-amd64/Packages.xz") >= 1
-            && mirror.requested("Packages.gz") == 0
-    );
+    assert!(mirror.requested("main/binary-amd64/Packages.xz") >= 1 && mirror.requested("Packages.gz") == 0);
 
     let bundle = out_dir.join("ntp-ubuntu1604-amd64.tar.gz");
     let root = tmp.path().join("root");
     node_root(&root, &stubs);
     let host_passwd = std::fs::read("/etc/passwd").unwrap();
 
-    let inst = moa(tmp.path())
-        .arg("install")
-        .arg(&bundle)
-        .arg("--root")
-        .arg(&root)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        inst.status.success(),
-        "{}",
-        String::from_utf8_lossy(&inst.stderr)
-    );
+    let inst = moa(tmp.path()).arg("install").arg(&bundle).arg("--root").arg(&root).arg("--json").output().unwrap();
+    assert!(inst.status.success(), "{}", String::from_utf8_lossy(&inst.stderr));
     assert_eq!(
         dpkg_query(&root, &["ntp", "ntpdate", "libopts25"]),
         "libopts25 1:5.18.7-3 installed\nntp 1:4.2.8p4+dfsg-3ubuntu5.9 installed\nntpdate 1:4.2.8p4+dfsg-3ubuntu5.9 installed\n"
     );
     assert!(root.join("usr/sbin/ntpd").is_file());
     // ntp's postinst ran inside the root (it created the ntp user there), not on this machine.
-    assert!(std::fs::read_to_string(root.join("etc/passwd"))
-        .unwrap()
-        .contains("\nntp:"));
-    assert_eq!(
-        std::fs::read("/etc/passwd").unwrap(),
-        host_passwd,
-        "the host was not touched"
-    );
-    assert!(
-        std::fs::read_to_string(root.join("var/log/invoke-rc.d.log"))
-            .unwrap()
-            .contains("ntp start")
-    );
+    assert!(std::fs::read_to_string(root.join("etc/passwd")).unwrap().contains("\nntp:"));
+    assert_eq!(std::fs::read("/etc/passwd").unwrap(), host_passwd, "the host was not touched");
+    assert!(std::fs::read_to_string(root.join("var/log/invoke-rc.d.log")).unwrap().contains("ntp start"));
 
     // Re-running changes nothing.
-    let again = moa(tmp.path())
-        .arg("install")
-        .arg(&bundle)
-        .arg("--root")
-        .arg(&root)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        again.status.success(),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
+    let again = moa(tmp.path()).arg("install").arg(&bundle).arg("--root").arg(&root).arg("--json").output().unwrap();
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     let r: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
-    assert!(
-        r["actions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|a| a["action"] == "skip"),
-        "{}",
-        r["actions"]
-    );
+    assert!(r["actions"].as_array().unwrap().iter().all(|a| a["action"] == "skip"), "{}", r["actions"]);
 }
 
 #[test]
@@ -300,42 +170,20 @@ fn a_node_missing_a_dependency_is_refused_by_the_preflight() {
     let mirror = Mirror::serve(&mirror_dir);
     let bundle = tmp.path().join("b.tar.gz");
     moa(tmp.path())
-        .args([
-            "build",
-            "--distro",
-            "ubuntu1604",
-            "--mirror",
-            &mirror.url,
-            "-o",
-        ])
+        .args(["build", "--distro", "ubuntu1604", "--mirror", &mirror.url, "-o"])
         .arg(&bundle)
         .assert()
         .success();
 
     // This node lacks libssl1.0.0.
     let root = tmp.path().join("root");
-    let without: Vec<PathBuf> = stubs
-        .into_iter()
-        .filter(|s| !s.to_string_lossy().contains("libssl"))
-        .collect();
+    let without: Vec<PathBuf> = stubs.into_iter().filter(|s| !s.to_string_lossy().contains("libssl")).collect();
     node_root(&root, &without);
-    let out = moa(tmp.path())
-        .arg("install")
-        .arg(&bundle)
-        .arg("--root")
-        .arg(&root)
-        .output()
-        .unwrap();
+    let out = moa(tmp.path()).arg("install").arg(&bundle).arg("--root").arg(&root).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("ntp 1:4.2.8p4+dfsg-3ubuntu5.9 needs `libssl1.0.0 (>= 1.0.1d)`"),
-        "{err}"
-    );
-    assert!(
-        err.contains("--force") && err.contains("--force-depends"),
-        "{err}"
-    );
+    assert!(err.contains("ntp 1:4.2.8p4+dfsg-3ubuntu5.9 needs `libssl1.0.0 (>= 1.0.1d)`"), "{err}");
+    assert!(err.contains("--force") && err.contains("--force-depends"), "{err}");
     assert_eq!(dpkg_query(&root, &["ntp"]), "", "nothing was installed");
 }
 
@@ -350,14 +198,7 @@ fn a_tampered_bundle_is_refused_before_anything_changes() {
     let mirror = Mirror::serve(&mirror_dir);
     let bundle = tmp.path().join("b.tar.gz");
     moa(tmp.path())
-        .args([
-            "build",
-            "--distro",
-            "ubuntu1604",
-            "--mirror",
-            &mirror.url,
-            "-o",
-        ])
+        .args(["build", "--distro", "ubuntu1604", "--mirror", &mirror.url, "-o"])
         .arg(&bundle)
         .assert()
         .success();
@@ -365,44 +206,24 @@ fn a_tampered_bundle_is_refused_before_anything_changes() {
     // Swap ntp's deb for another file and repack: SHA256SUMS no longer matches.
     let work = tmp.path().join("unpacked");
     std::fs::create_dir_all(&work).unwrap();
-    run(Command::new("tar")
-        .arg("-xzf")
-        .arg(&bundle)
-        .arg("-C")
-        .arg(&work));
+    run(Command::new("tar").arg("-xzf").arg(&bundle).arg("-C").arg(&work));
     let deb = work.join("ntp-ubuntu1604-amd64/packages/ntp_4.2.8p4+dfsg-3ubuntu5.9_amd64.deb");
     std::fs::copy(&stubs[0], &deb).unwrap();
     let tampered = tmp.path().join("tampered.tar.gz");
-    run(Command::new("tar")
-        .arg("-czf")
-        .arg(&tampered)
-        .arg("-C")
-        .arg(&work)
-        .arg("ntp-ubuntu1604-amd64"));
+    run(Command::new("tar").arg("-czf").arg(&tampered).arg("-C").arg(&work).arg("ntp-ubuntu1604-amd64"));
 
     let root = tmp.path().join("root");
     node_root(&root, &stubs);
-    let out = moa(tmp.path())
-        .arg("install")
-        .arg(&tampered)
-        .arg("--root")
-        .arg(&root)
-        .output()
-        .unwrap();
+    let out = moa(tmp.path()).arg("install").arg(&tampered).arg("--root").arg(&root).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("tampered.tar.gz is damaged")
-            && err.contains("packages/ntp_4.2.8p4+dfsg-3ubuntu5.9_amd64.deb"),
+        err.contains("tampered.tar.gz is damaged") && err.contains("packages/ntp_4.2.8p4+dfsg-3ubuntu5.9_amd64.deb"),
         "{err}"
     );
     assert_eq!(dpkg_query(&root, &["ntp"]), "");
 
     // `verify` says the same without a node.
-    let v = moa(tmp.path())
-        .arg("verify")
-        .arg(&tampered)
-        .output()
-        .unwrap();
+    let v = moa(tmp.path()).arg("verify").arg(&tampered).output().unwrap();
     assert!(!v.status.success());
 }

@@ -8,9 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{
-    build_rpm, createrepo, fake_os_release, moa, require_tools, run, Fault, Mirror, RpmSpec,
-};
+use common::{build_rpm, createrepo, fake_os_release, moa, require_tools, run, Fault, Mirror, RpmSpec};
 
 const TOOLS: &[&str] = &["rpm", "rpmbuild", "createrepo_c"];
 
@@ -18,22 +16,10 @@ const TOOLS: &[&str] = &["rpm", "rpmbuild", "createrepo_c"];
 fn make_repos(root: &Path) -> PathBuf {
     let os = root.join("el/os/x86_64/Packages");
     let updates = root.join("el/updates/x86_64/Packages");
-    let base = build_rpm(
-        &os,
-        &RpmSpec {
-            name: "base-sh",
-            files: &[("/bin/sh", "#!/bin/true")],
-            ..Default::default()
-        },
-    );
+    let base = build_rpm(&os, &RpmSpec { name: "base-sh", files: &[("/bin/sh", "#!/bin/true")], ..Default::default() });
     build_rpm(
         &os,
-        &RpmSpec {
-            name: "base-sh",
-            arch: "i686",
-            files: &[("/bin/sh", "#!/bin/true")],
-            ..Default::default()
-        },
+        &RpmSpec { name: "base-sh", arch: "i686", files: &[("/bin/sh", "#!/bin/true")], ..Default::default() },
     );
     build_rpm(
         &os,
@@ -74,14 +60,7 @@ fn make_repos(root: &Path) -> PathBuf {
             ..Default::default()
         },
     );
-    build_rpm(
-        &os,
-        &RpmSpec {
-            name: "unrelated",
-            files: &[("/usr/bin/unrelated", "x")],
-            ..Default::default()
-        },
-    );
+    build_rpm(&os, &RpmSpec { name: "unrelated", files: &[("/usr/bin/unrelated", "x")], ..Default::default() });
     // The newest hello lives in updates, as on a real CentOS mirror.
     build_rpm(
         &updates,
@@ -133,13 +112,7 @@ fn rpm_q(root: &Path, names: &[&str]) -> String {
     let out = Command::new("rpm")
         .arg("--root")
         .arg(root)
-        .args([
-            "--dbpath",
-            "/var/lib/rpm",
-            "-q",
-            "--qf",
-            "%{NAME}-%{VERSION}.%{ARCH}\\n",
-        ])
+        .args(["--dbpath", "/var/lib/rpm", "-q", "--qf", "%{NAME}-%{VERSION}.%{ARCH}\\n"])
         .args(names)
         .output()
         .unwrap();
@@ -162,20 +135,9 @@ fn build_then_install_into_a_temp_root() {
     let m = manifest(tmp.path(), &mirror.url);
     let out_dir = tmp.path().join("out");
 
-    let out = moa(tmp.path())
-        .arg("build")
-        .arg("--manifest")
-        .arg(&m)
-        .arg("-o")
-        .arg(&out_dir)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out =
+        moa(tmp.path()).arg("build").arg("--manifest").arg(&m).arg("-o").arg(&out_dir).arg("--json").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let bundle = out_dir.join("hello-eltest-x86_64.tar.gz");
     assert_eq!(report["bundle"], bundle.to_str().unwrap());
@@ -196,13 +158,7 @@ fn build_then_install_into_a_temp_root() {
     );
     // The sidecar is what sha256sum says of the bundle.
     let side = std::fs::read_to_string(out_dir.join("hello-eltest-x86_64.tar.gz.sha256")).unwrap();
-    assert_eq!(
-        side,
-        format!(
-            "{}  hello-eltest-x86_64.tar.gz\n",
-            common::sha256_file(&bundle)
-        )
-    );
+    assert_eq!(side, format!("{}  hello-eltest-x86_64.tar.gz\n", common::sha256_file(&bundle)));
 
     // A node with the base installed (as a minimal install would have it).
     let root = tmp.path().join("root");
@@ -221,16 +177,8 @@ fn build_then_install_into_a_temp_root() {
         .args(["--no-scripts", "--dry-run"])
         .output()
         .unwrap();
-    assert!(
-        dry.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dry.stderr)
-    );
-    assert_eq!(
-        rpm_q(&root, &["hello"]).trim(),
-        "package hello is not installed",
-        "dry run changed nothing"
-    );
+    assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
+    assert_eq!(rpm_q(&root, &["hello"]).trim(), "package hello is not installed", "dry run changed nothing");
 
     let inst = moa(tmp.path())
         .arg("install")
@@ -240,20 +188,10 @@ fn build_then_install_into_a_temp_root() {
         .args(["--no-scripts", "--json"])
         .output()
         .unwrap();
-    assert!(
-        inst.status.success(),
-        "{}",
-        String::from_utf8_lossy(&inst.stderr)
-    );
+    assert!(inst.status.success(), "{}", String::from_utf8_lossy(&inst.stderr));
     let q = rpm_q(&root, &["hello", "libgreet", "greet-data"]);
-    assert_eq!(
-        q,
-        "hello-1.0.x86_64\nlibgreet-1.0.x86_64\ngreet-data-2.1.noarch\n"
-    );
-    assert_eq!(
-        std::fs::read_to_string(root.join("usr/bin/hello")).unwrap(),
-        "new\n"
-    );
+    assert_eq!(q, "hello-1.0.x86_64\nlibgreet-1.0.x86_64\ngreet-data-2.1.noarch\n");
+    assert_eq!(std::fs::read_to_string(root.join("usr/bin/hello")).unwrap(), "new\n");
 
     // Idempotent: a second run installs nothing.
     let again = moa(tmp.path())
@@ -264,21 +202,9 @@ fn build_then_install_into_a_temp_root() {
         .args(["--no-scripts", "--json"])
         .output()
         .unwrap();
-    assert!(
-        again.status.success(),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     let r: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
-    assert!(
-        r["actions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|a| a["action"] == "skip"),
-        "{}",
-        r["actions"]
-    );
+    assert!(r["actions"].as_array().unwrap().iter().all(|a| a["action"] == "skip"), "{}", r["actions"]);
 }
 
 #[test]
@@ -293,14 +219,7 @@ fn two_builds_are_byte_identical() {
         // Separate caches: the second build downloads again, and still matches.
         let cache = tmp.path().join(format!("cache{i}"));
         let out = tmp.path().join(format!("out{i}/b.tar.gz"));
-        moa(&cache)
-            .arg("build")
-            .arg("--manifest")
-            .arg(&m)
-            .arg("-o")
-            .arg(&out)
-            .assert()
-            .success();
+        moa(&cache).arg("build").arg("--manifest").arg(&m).arg("-o").arg(&out).assert().success();
         digests.push(common::sha256_file(&out));
     }
     assert_eq!(digests[0], digests[1]);
@@ -314,34 +233,17 @@ fn the_base_is_not_installed_so_preflight_refuses_and_force_installs() {
     let mirror = Mirror::serve(&tmp.path().join("mirror"));
     let m = manifest(tmp.path(), &mirror.url);
     let bundle = tmp.path().join("b.tar.gz");
-    moa(tmp.path())
-        .arg("build")
-        .arg("--manifest")
-        .arg(&m)
-        .arg("-o")
-        .arg(&bundle)
-        .assert()
-        .success();
+    moa(tmp.path()).arg("build").arg("--manifest").arg(&m).arg("-o").arg(&bundle).assert().success();
 
     // An empty node lacks /bin/sh (the base): nothing may change, and the error says why.
     let root = tmp.path().join("root");
     fake_os_release(&root, "centos", "7");
-    let out = moa(tmp.path())
-        .arg("install")
-        .arg(&bundle)
-        .arg("--root")
-        .arg(&root)
-        .arg("--no-scripts")
-        .output()
-        .unwrap();
+    let out =
+        moa(tmp.path()).arg("install").arg(&bundle).arg("--root").arg(&root).arg("--no-scripts").output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/bin/sh") && err.contains("--force"), "{err}");
-    assert_eq!(
-        rpm_q(&root, &["hello"]).trim(),
-        "package hello is not installed",
-        "nothing was installed"
-    );
+    assert_eq!(rpm_q(&root, &["hello"]).trim(), "package hello is not installed", "nothing was installed");
 
     // The seed's force semantics install anyway.
     moa(tmp.path())
@@ -363,34 +265,15 @@ fn a_bundle_for_another_distro_is_refused_before_anything_changes() {
     let mirror = Mirror::serve(&tmp.path().join("mirror"));
     let m = manifest(tmp.path(), &mirror.url);
     let bundle = tmp.path().join("b.tar.gz");
-    moa(tmp.path())
-        .arg("build")
-        .arg("--manifest")
-        .arg(&m)
-        .arg("-o")
-        .arg(&bundle)
-        .assert()
-        .success();
+    moa(tmp.path()).arg("build").arg("--manifest").arg(&m).arg("-o").arg(&bundle).assert().success();
     let root = tmp.path().join("root");
     fake_os_release(&root, "ubuntu", "16.04");
-    let out = moa(tmp.path())
-        .arg("install")
-        .arg(&bundle)
-        .arg("--root")
-        .arg(&root)
-        .arg("--no-scripts")
-        .output()
-        .unwrap();
+    let out =
+        moa(tmp.path()).arg("install").arg(&bundle).arg("--root").arg(&root).arg("--no-scripts").output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("centos 7") && err.contains("ubuntu 16.04") && err.contains("b.tar.gz"),
-        "{err}"
-    );
-    assert!(
-        !root.join("var/lib/rpm").exists(),
-        "no rpm database was created"
-    );
+    assert!(err.contains("centos 7") && err.contains("ubuntu 16.04") && err.contains("b.tar.gz"), "{err}");
+    assert!(!root.join("var/lib/rpm").exists(), "no rpm database was created");
 }
 
 #[test]
@@ -408,30 +291,13 @@ fn mirror_faults_fail_over_retry_or_fail_cleanly() {
     let m = tmp.path().join("two.toml");
     let text = std::fs::read_to_string(manifest(tmp.path(), &bad.url))
         .unwrap()
-        .replace(
-            &format!("mirrors = [\"{}\"]", bad.url),
-            &format!("mirrors = [\"{}\", \"{}\"]", bad.url, good.url),
-        );
+        .replace(&format!("mirrors = [\"{}\"]", bad.url), &format!("mirrors = [\"{}\", \"{}\"]", bad.url, good.url));
     std::fs::write(&m, text).unwrap();
     let bundle = tmp.path().join("b.tar.gz");
-    moa(tmp.path())
-        .arg("build")
-        .arg("--manifest")
-        .arg(&m)
-        .arg("-o")
-        .arg(&bundle)
-        .assert()
-        .success();
-    assert!(
-        good.requested("hello-1.0-1.x86_64.rpm") >= 1,
-        "failed over to the good mirror"
-    );
+    moa(tmp.path()).arg("build").arg("--manifest").arg(&m).arg("-o").arg(&bundle).assert().success();
+    assert!(good.requested("hello-1.0-1.x86_64.rpm") >= 1, "failed over to the good mirror");
     assert!(good.requested("libgreet-1.0-1.x86_64.rpm") >= 1);
-    moa(tmp.path())
-        .arg("verify")
-        .arg(&bundle)
-        .assert()
-        .success();
+    moa(tmp.path()).arg("verify").arg(&bundle).assert().success();
 
     // With only the bad mirror: a clear error naming the package, and no bundle left behind.
     let only_bad = manifest(tmp.path(), &bad.url);
@@ -446,15 +312,11 @@ fn mirror_faults_fail_over_retry_or_fail_cleanly() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("hello-1.0-1.x86_64") || err.contains("libgreet-1.0-1.x86_64"),
-        "{err}"
-    );
+    assert!(err.contains("hello-1.0-1.x86_64") || err.contains("libgreet-1.0-1.x86_64"), "{err}");
     assert!(err.contains("sha256") || err.contains("bytes"), "{err}");
     assert!(!out_path.exists());
-    let leftovers: Vec<_> = std::fs::read_dir(tmp.path().join("bad"))
-        .map(|d| d.flatten().collect())
-        .unwrap_or_default();
+    let leftovers: Vec<_> =
+        std::fs::read_dir(tmp.path().join("bad")).map(|d| d.flatten().collect()).unwrap_or_default();
     assert!(leftovers.is_empty(), "nothing half-written: {leftovers:?}");
 }
 
@@ -463,41 +325,74 @@ fn an_unsatisfiable_dependency_names_the_chain_and_the_fix() {
     require_tools(TOOLS);
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("mirror/el/os/x86_64");
+    build_rpm(&repo.join("Packages"), &RpmSpec { name: "top", requires: &["middle"], ..Default::default() });
     build_rpm(
         &repo.join("Packages"),
-        &RpmSpec {
-            name: "top",
-            requires: &["middle"],
-            ..Default::default()
-        },
-    );
-    build_rpm(
-        &repo.join("Packages"),
-        &RpmSpec {
-            name: "middle",
-            requires: &["libmissing.so.3()(64bit)"],
-            ..Default::default()
-        },
+        &RpmSpec { name: "middle", requires: &["libmissing.so.3()(64bit)"], ..Default::default() },
     );
     createrepo(&repo);
     createrepo(&tmp.path().join("mirror/el/updates/x86_64"));
     let mirror = Mirror::serve(&tmp.path().join("mirror"));
     let m = manifest(tmp.path(), &mirror.url);
-    let text = std::fs::read_to_string(&m)
-        .unwrap()
-        .replace("packages = [\"hello\"]", "packages = [\"top\"]");
+    let text = std::fs::read_to_string(&m).unwrap().replace("packages = [\"hello\"]", "packages = [\"top\"]");
     std::fs::write(&m, text).unwrap();
-    let out = moa(tmp.path())
-        .arg("resolve")
+    let out = moa(tmp.path()).arg("resolve").arg("--manifest").arg(&m).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("top (requested) → top needs middle"), "{err}");
+    assert!(err.contains("libmissing.so.3()(64bit)") && err.contains("Add the repository"), "{err}");
+}
+
+#[test]
+fn offline_rebuilds_from_the_cache_alone_identically() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    make_repos(&tmp.path().join("mirror"));
+    let mirror = Mirror::serve(&tmp.path().join("mirror"));
+    let m = manifest(tmp.path(), &mirror.url);
+    let cache = tmp.path().join("cache");
+    let online = tmp.path().join("online.tar.gz");
+    moa(tmp.path())
+        .arg("build")
         .arg("--manifest")
         .arg(&m)
+        .arg("--cache-dir")
+        .arg(&cache)
+        .arg("-o")
+        .arg(&online)
+        .assert()
+        .success();
+    drop(mirror); // the network is gone
+
+    let offline = tmp.path().join("offline.tar.gz");
+    let out = moa(tmp.path())
+        .arg("build")
+        .arg("--manifest")
+        .arg(&m)
+        .arg("--cache-dir")
+        .arg(&cache)
+        .arg("--offline")
+        .arg("-o")
+        .arg(&offline)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(common::sha256_file(&online), common::sha256_file(&offline));
+
+    // An empty cache offline: a clear error, nothing written.
+    let out = moa(tmp.path())
+        .arg("build")
+        .arg("--manifest")
+        .arg(&m)
+        .arg("--cache-dir")
+        .arg(tmp.path().join("empty-cache"))
+        .arg("--offline")
+        .arg("-o")
+        .arg(tmp.path().join("never.tar.gz"))
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("top (requested) → top needs middle"), "{err}");
-    assert!(
-        err.contains("libmissing.so.3()(64bit)") && err.contains("Add the repository"),
-        "{err}"
-    );
+    assert!(err.contains("--offline") && err.contains("repomd.xml"), "{err}");
+    assert!(!tmp.path().join("never.tar.gz").exists());
 }

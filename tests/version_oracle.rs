@@ -82,9 +82,7 @@ fn rpm_evr_ordering_matches_rpm() {
     }
     lua.push('}');
     let out = common::run(Command::new("rpm").arg("--eval").arg(&lua));
-    let mut results = out
-        .split_whitespace()
-        .map(|l| l.parse::<i64>().expect("rpm.vercmp prints a number"));
+    let mut results = out.split_whitespace().map(|l| l.parse::<i64>().expect("rpm.vercmp prints a number"));
     let mut checked = 0;
     for a in RPM_VERSIONS {
         for b in RPM_VERSIONS {

@@ -39,16 +39,8 @@ enum Body<'a> {
 }
 
 /// Packs the index and the package files (`files[i]` is the file of `index.packages[i]`).
-pub fn write_bundle(
-    index: &BundleIndex,
-    files: &[PathBuf],
-    stem: &str,
-    output: &Path,
-) -> Result<Packed, PackError> {
-    let werr = |source| PackError::Write {
-        path: output.to_path_buf(),
-        source,
-    };
+pub fn write_bundle(index: &BundleIndex, files: &[PathBuf], stem: &str, output: &Path) -> Result<Packed, PackError> {
+    let werr = |source| PackError::Write { path: output.to_path_buf(), source };
     let dir = match output.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -74,35 +66,21 @@ pub fn write_bundle(
         let digest = match body {
             Body::Bytes(b) => Sha256::digest(b),
             Body::File(_) => {
-                let p = index
-                    .packages
-                    .iter()
-                    .find(|p| format!("{PACKAGES_DIR}/{}", p.file) == *path);
-                p.map(|p| p.sha256)
-                    .expect("every package member has an index entry")
+                let p = index.packages.iter().find(|p| format!("{PACKAGES_DIR}/{}", p.file) == *path);
+                p.map(|p| p.sha256).expect("every package member has an index entry")
             }
         };
         sums.push((path.clone(), digest.to_hex()));
     }
     sums.sort();
     let sums_text: String = sums.iter().map(|(p, h)| format!("{h}  {p}\n")).collect();
-    members.push((
-        SUMS_FILE.to_string(),
-        Body::Bytes(sums_text.into_bytes()),
-        0o644,
-    ));
+    members.push((SUMS_FILE.to_string(), Body::Bytes(sums_text.into_bytes()), 0o644));
     members.sort_by(|a, b| a.0.cmp(&b.0));
 
-    let tmp = tempfile::Builder::new()
-        .prefix(".moa-bundle-")
-        .suffix(".partial")
-        .tempfile_in(&dir)
-        .map_err(werr)?;
+    let tmp = tempfile::Builder::new().prefix(".moa-bundle-").suffix(".partial").tempfile_in(&dir).map_err(werr)?;
     let (file, tmp_path) = tmp.into_parts();
     let hashing = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, file));
-    let gz = flate2::GzBuilder::new()
-        .mtime(0)
-        .write(hashing, flate2::Compression::fast());
+    let gz = flate2::GzBuilder::new().mtime(0).write(hashing, flate2::Compression::fast());
     let mut tar = tar::Builder::new(gz);
     tar.mode(tar::HeaderMode::Deterministic);
     let mtime = index.source_date_epoch;
@@ -124,10 +102,7 @@ pub fn write_bundle(
                 tar.append_data(&mut h, &full, &b[..]).map_err(werr)?;
             }
             Body::File(f) => {
-                let rerr = |source| PackError::Read {
-                    path: f.to_path_buf(),
-                    source,
-                };
+                let rerr = |source| PackError::Read { path: f.to_path_buf(), source };
                 let file = fs_err::File::open(f).map_err(rerr)?;
                 let len = file.metadata().map_err(rerr)?.len();
                 let mut h = header(tar::EntryType::Regular, *mode, mtime, len);
@@ -142,19 +117,9 @@ pub fn write_bundle(
     file.sync_all().map_err(werr)?;
     tmp_path.persist(output).map_err(|e| werr(e.error))?;
 
-    let name = output
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    write_atomic(
-        &sidecar_path(output),
-        format!("{sha256}  {name}\n").as_bytes(),
-    )?;
-    Ok(Packed {
-        path: output.to_path_buf(),
-        sha256,
-        size,
-    })
+    let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    write_atomic(&sidecar_path(output), format!("{sha256}  {name}\n").as_bytes())?;
+    Ok(Packed { path: output.to_path_buf(), sha256, size })
 }
 
 /// `<bundle>.sha256`.
@@ -177,18 +142,12 @@ fn header(kind: tar::EntryType, mode: u32, mtime: u64, size: u64) -> tar::Header
 
 /// Writes a small file through a synced temporary file and a rename.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), PackError> {
-    let werr = |source| PackError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
+    let werr = |source| PackError::Write { path: path.to_path_buf(), source };
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".moa-bundle-")
-        .tempfile_in(&dir)
-        .map_err(werr)?;
+    let mut tmp = tempfile::Builder::new().prefix(".moa-bundle-").tempfile_in(&dir).map_err(werr)?;
     tmp.write_all(data).map_err(werr)?;
     tmp.as_file().sync_all().map_err(werr)?;
     tmp.persist(path).map_err(|e| werr(e.error))?;
@@ -216,20 +175,13 @@ fn install_script(index: &BundleIndex) -> String {
     ));
     let max_stage = index.packages.iter().map(|p| p.stage).max().unwrap_or(0);
     for stage in 0..=max_stage {
-        let files: Vec<String> = index
-            .packages
-            .iter()
-            .filter(|p| p.stage == stage)
-            .map(|p| format!("{PACKAGES_DIR}/{}", p.file))
-            .collect();
+        let files: Vec<String> =
+            index.packages.iter().filter(|p| p.stage == stage).map(|p| format!("{PACKAGES_DIR}/{}", p.file)).collect();
         if files.is_empty() {
             continue;
         }
         match index.family {
-            Family::Rpm => s.push_str(&format!(
-                "rpm -Uvh --replacepkgs $FORCE {}\n",
-                files.join(" ")
-            )),
+            Family::Rpm => s.push_str(&format!("rpm -Uvh --replacepkgs $FORCE {}\n", files.join(" "))),
             Family::Deb => s.push_str(&format!("dpkg $FORCE -i {}\n", files.join(" "))),
         }
     }

@@ -16,12 +16,7 @@ pub fn read_status(path: &Path) -> Result<Vec<Installed>, InstallError> {
     let text = match fs_err::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-        Err(source) => {
-            return Err(InstallError::Database {
-                path: path.to_path_buf(),
-                source,
-            })
-        }
+        Err(source) => return Err(InstallError::Database { path: path.to_path_buf(), source }),
     };
     let mut out = Vec::new();
     for stanza in text.split("\n\n") {
@@ -41,9 +36,7 @@ pub fn read_status(path: &Path) -> Result<Vec<Installed>, InstallError> {
             name,
             version,
             arch: field("Architecture").unwrap_or_default(),
-            provides: field("Provides")
-                .map(|p| crate::repo::apt::split_relations(&p).collect())
-                .unwrap_or_default(),
+            provides: field("Provides").map(|p| crate::repo::apt::split_relations(&p).collect()).unwrap_or_default(),
         });
     }
     Ok(out)
@@ -73,10 +66,7 @@ impl Installer for Dpkg {
             .filter(|i| !todo.iter().any(|(p, _)| p.name.as_str() == i.name))
             .map(|i| (i.name.clone(), i.version.clone(), i.provides.clone()))
             .collect();
-        world.extend(
-            todo.iter()
-                .map(|(p, _)| (p.name.to_string(), p.version.clone(), p.provides.clone())),
-        );
+        world.extend(todo.iter().map(|(p, _)| (p.name.to_string(), p.version.clone(), p.provides.clone())));
         let syntax = DebSyntax;
         let mut problems = Vec::new();
         for (p, _) in todo {
@@ -87,15 +77,10 @@ impl Installer for Dpkg {
                 };
                 let met = alts.iter().any(|rel| {
                     world.iter().any(|(name, version, provides)| {
-                        (name == rel.name
-                            && syntax
-                                .parse_version(version)
-                                .is_ok_and(|v| rel.accepts(Some(&v), false)))
+                        (name == rel.name && syntax.parse_version(version).is_ok_and(|v| rel.accepts(Some(&v), false)))
                             || provides.iter().any(|pr| {
                                 syntax.parse_provide(pr).is_ok_and(|pv| {
-                                    pv.name == rel.name
-                                        && rel
-                                            .accepts(pv.constraint.as_ref().map(|(_, v)| v), false)
+                                    pv.name == rel.name && rel.accepts(pv.constraint.as_ref().map(|(_, v)| v), false)
                                 })
                             })
                     })
@@ -122,10 +107,7 @@ impl Installer for Dpkg {
         c.env("DEBIAN_FRONTEND", "noninteractive");
         let path = std::env::var("PATH").unwrap_or_default();
         if !path.split(':').any(|p| p == "/usr/sbin") {
-            c.env(
-                "PATH",
-                format!("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:{path}"),
-            );
+            c.env("PATH", format!("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:{path}"));
         }
         c.arg("-i").args(files);
         run(&mut c, "dpkg")
@@ -147,10 +129,7 @@ mod tests {
         .unwrap();
         let got = read_status(&p).unwrap();
         assert_eq!(got.len(), 1);
-        assert_eq!(
-            (got[0].name.as_str(), got[0].version.as_str()),
-            ("libc6", "2.36-9")
-        );
+        assert_eq!((got[0].name.as_str(), got[0].version.as_str()), ("libc6", "2.36-9"));
         assert_eq!(got[0].provides, vec!["libc6-x (= 1)"]);
     }
 }

@@ -24,16 +24,9 @@ pub enum InstallError {
         source: std::io::Error,
     },
     #[error("`{command}` failed ({status}):\n{output}")]
-    Failed {
-        command: String,
-        status: String,
-        output: String,
-    },
+    Failed { command: String, status: String, output: String },
     #[error("the node lacks what these packages need:\n{}\nInstall the missing packages first, rebuild the bundle against this node's base, or pass --force to install anyway ({force_means})", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
-    Preflight {
-        problems: Vec<String>,
-        force_means: String,
-    },
+    Preflight { problems: Vec<String>, force_means: String },
     #[error("could not read the package database {}", path.display())]
     Database {
         path: PathBuf,
@@ -105,9 +98,8 @@ pub fn plan(index: &BundleIndex, installed: &[Installed], syntax: &dyn DepSyntax
                 .iter()
                 .filter(|i| i.name == p.name.as_str() && arch_compatible(&i.arch, p.arch.as_str()))
                 .collect();
-            let same = same_name
-                .iter()
-                .any(|i| same_version(syntax, &i.version, &p.version) && i.arch == p.arch.as_str());
+            let same =
+                same_name.iter().any(|i| same_version(syntax, &i.version, &p.version) && i.arch == p.arch.as_str());
             let action = if same {
                 "skip"
             } else if same_name.is_empty() {
@@ -128,9 +120,7 @@ pub fn plan(index: &BundleIndex, installed: &[Installed], syntax: &dyn DepSyntax
 }
 
 fn arch_compatible(installed: &str, bundled: &str) -> bool {
-    installed == bundled
-        || matches!(installed, "noarch" | "all")
-        || matches!(bundled, "noarch" | "all")
+    installed == bundled || matches!(installed, "noarch" | "all") || matches!(bundled, "noarch" | "all")
 }
 
 fn same_version(syntax: &dyn DepSyntax, a: &str, b: &str) -> bool {
@@ -143,9 +133,7 @@ fn same_version(syntax: &dyn DepSyntax, a: &str, b: &str) -> bool {
 /// Whether this process runs as root (the owner of `/proc/self` is the effective uid).
 pub fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
+    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
 }
 
 /// Runs a command, capturing its output; a non-zero exit is an error carrying that output.
@@ -160,11 +148,7 @@ pub(crate) fn run(cmd: &mut Command, tool: &str) -> Result<String, InstallError>
     if out.status.success() {
         Ok(text)
     } else {
-        Err(InstallError::Failed {
-            command: shown,
-            status: out.status.to_string(),
-            output: text,
-        })
+        Err(InstallError::Failed { command: shown, status: out.status.to_string(), output: text })
     }
 }
 

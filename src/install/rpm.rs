@@ -27,26 +27,15 @@ impl Installer for Rpm {
     }
 
     fn installed(&self, opts: &InstallOptions) -> Result<Vec<Installed>, InstallError> {
-        let out = run(
-            rpm(opts).args([
-                "-qa",
-                "--qf",
-                "%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\t%{ARCH}\\n",
-            ]),
-            "rpm",
-        )?;
+        let out =
+            run(rpm(opts).args(["-qa", "--qf", "%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\t%{ARCH}\\n"]), "rpm")?;
         Ok(out
             .lines()
             .filter_map(|l| {
                 let mut f = l.split('\t');
                 let (name, ver, arch) = (f.next()?, f.next()?, f.next()?);
                 let ver = ver.strip_prefix("0:").unwrap_or(ver);
-                Some(Installed {
-                    name: name.into(),
-                    version: ver.into(),
-                    arch: arch.into(),
-                    provides: vec![],
-                })
+                Some(Installed { name: name.into(), version: ver.into(), arch: arch.into(), provides: vec![] })
             })
             .collect())
     }

@@ -5,12 +5,9 @@
 
 use std::io::BufRead;
 
-use super::{
-    check_digest, decompressor, fetch_first, LoadedRepo, MetadataFormat, PackageRecord, RepoError,
-};
+use super::{check_digest, decompressor, LoadedRepo, MetadataFormat, MetadataSource, PackageRecord, RepoError};
 use crate::manifest::Repository;
 use crate::report::Reporter;
-use crate::transport::Transport;
 use crate::types::{Arch, PackageName, Sha256};
 use crate::version::{DebVersion, Version};
 
@@ -30,11 +27,7 @@ impl Release {
     pub fn packages_index(&self, component: &str, arch: &str) -> Option<&(String, u64, Sha256)> {
         let stem = format!("{component}/binary-{arch}/Packages");
         ["xz", "gz", ""].iter().find_map(|ext| {
-            let want = if ext.is_empty() {
-                stem.clone()
-            } else {
-                format!("{stem}.{ext}")
-            };
+            let want = if ext.is_empty() { stem.clone() } else { format!("{stem}.{ext}") };
             self.files.iter().find(|(p, _, _)| *p == want)
         })
     }
@@ -43,7 +36,7 @@ impl Release {
 impl MetadataFormat for Apt {
     fn load(
         &self,
-        transport: &Transport,
+        source: &MetadataSource<'_>,
         repo: &Repository,
         repo_index: usize,
         arch: &Arch,
@@ -55,34 +48,18 @@ impl MetadataFormat for Apt {
         let mut newest = None;
         for suite in &repo.suites {
             reporter.status(&format!("{}: fetching dists/{suite}/InRelease", repo.name));
-            let (text, url) = match fetch_first(
-                transport,
-                &repo.name,
-                &mut mirrors,
-                &format!("dists/{suite}/InRelease"),
-            ) {
+            let (text, url) = match source.fetch_first(&repo.name, &mut mirrors, &format!("dists/{suite}/InRelease")) {
                 Ok((bytes, url)) => (bytes, url),
-                Err(_) => fetch_first(
-                    transport,
-                    &repo.name,
-                    &mut mirrors,
-                    &format!("dists/{suite}/Release"),
-                )?,
+                Err(_) => source.fetch_first(&repo.name, &mut mirrors, &format!("dists/{suite}/Release"))?,
             };
             let release_name = url.rsplit('/').next().unwrap_or("Release").to_string();
-            sources.push((
-                format!("dists/{suite}/{release_name}"),
-                Sha256::digest(&text),
-            ));
-            let text = String::from_utf8(text).map_err(|_| RepoError::Malformed {
-                url: url.clone(),
-                message: "Release is not UTF-8 text".into(),
-            })?;
+            sources.push((format!("dists/{suite}/{release_name}"), Sha256::digest(&text)));
+            let text = String::from_utf8(text)
+                .map_err(|_| RepoError::Malformed { url: url.clone(), message: "Release is not UTF-8 text".into() })?;
             let release = parse_release(&text, &url)?;
             newest = newest.max(release.date);
             for component in &repo.components {
-                let Some((path, size, sha)) = release.packages_index(component, arch.as_str())
-                else {
+                let Some((path, size, sha)) = release.packages_index(component, arch.as_str()) else {
                     return Err(RepoError::Malformed {
                         url,
                         message: format!(
@@ -92,7 +69,7 @@ impl MetadataFormat for Apt {
                 };
                 let rel = format!("dists/{suite}/{path}");
                 reporter.status(&format!("{}: fetching {rel}", repo.name));
-                let (bytes, purl) = fetch_first(transport, &repo.name, &mut mirrors, &rel)?;
+                let (bytes, purl) = source.fetch_first(&repo.name, &mut mirrors, &rel)?;
                 if bytes.len() as u64 != *size {
                     return Err(RepoError::Checksum {
                         url: purl,
@@ -103,27 +80,11 @@ impl MetadataFormat for Apt {
                 check_digest(&purl, &bytes, sha)?;
                 sources.push((rel, *sha));
                 let before = out.len();
-                parse_packages(
-                    decompressor(path, &purl, &bytes)?,
-                    &purl,
-                    repo_index,
-                    arch,
-                    out,
-                )?;
-                reporter.status(&format!(
-                    "{}: {suite}/{component}: {} packages",
-                    repo.name,
-                    out.len() - before
-                ));
+                parse_packages(decompressor(path, &purl, &bytes)?, &purl, repo_index, arch, out)?;
+                reporter.status(&format!("{}: {suite}/{component}: {} packages", repo.name, out.len() - before));
             }
         }
-        Ok(LoadedRepo {
-            name: repo.name.clone(),
-            mirrors,
-            base_path: String::new(),
-            sources,
-            timestamp: newest,
-        })
+        Ok(LoadedRepo { name: repo.name.clone(), mirrors, base_path: String::new(), sources, timestamp: newest })
     }
 }
 
@@ -160,10 +121,8 @@ pub fn parse_release(text: &str, url: &str) -> Result<Release, RepoError> {
             if in_sha {
                 let parts: Vec<&str> = rest.split_whitespace().collect();
                 if let [hash, size, path] = parts[..] {
-                    let sha = Sha256::from_hex(hash).map_err(|e| RepoError::Malformed {
-                        url: url.to_string(),
-                        message: e.to_string(),
-                    })?;
+                    let sha = Sha256::from_hex(hash)
+                        .map_err(|e| RepoError::Malformed { url: url.to_string(), message: e.to_string() })?;
                     let size = size.parse().map_err(|_| RepoError::Malformed {
                         url: url.to_string(),
                         message: format!("bad size `{size}` for {path}"),
@@ -194,24 +153,15 @@ pub fn parse_rfc2822(s: &str) -> Option<u64> {
     let [day, mon, year, time, ..] = p[..] else {
         return None;
     };
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| *m == mon)? as i64
+    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        .iter()
+        .position(|m| *m == mon)? as i64
         + 1;
     let (d, y): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
-    let t: Vec<i64> = time
-        .split(':')
-        .map(|x| x.parse().ok())
-        .collect::<Option<_>>()?;
+    let t: Vec<i64> = time.split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
     let [hh, mm, ss] = t[..] else { return None };
     // Days from civil (Howard Hinnant's algorithm).
-    let (y2, m2) = if month <= 2 {
-        (y - 1, month + 9)
-    } else {
-        (y, month - 3)
-    };
+    let (y2, m2) = if month <= 2 { (y - 1, month + 9) } else { (y, month - 3) };
     let era = y2.div_euclid(400);
     let yoe = y2 - era * 400;
     let doy = (153 * m2 + 2) / 5 + d - 1;
@@ -222,11 +172,7 @@ pub fn parse_rfc2822(s: &str) -> Option<u64> {
 
 /// Splits a comma-separated relation field into its groups (`a (>= 1)`, `b | c`).
 pub fn split_relations(field: &str) -> impl Iterator<Item = String> + '_ {
-    field
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
+    field.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
 }
 
 #[derive(Default)]
@@ -236,10 +182,7 @@ struct Stanza {
 
 impl Stanza {
     fn get(&self, k: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(f, _)| f.eq_ignore_ascii_case(k))
-            .map(|(_, v)| v.as_str())
+        self.fields.iter().find(|(f, _)| f.eq_ignore_ascii_case(k)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -303,13 +246,7 @@ pub fn parse_packages(
     flush(&mut st, url, repo_index, arch, out)
 }
 
-fn flush(
-    st: &mut Stanza,
-    url: &str,
-    repo: usize,
-    arch: &Arch,
-    out: &mut Vec<PackageRecord>,
-) -> Result<(), RepoError> {
+fn flush(st: &mut Stanza, url: &str, repo: usize, arch: &Arch, out: &mut Vec<PackageRecord>) -> Result<(), RepoError> {
     let s = std::mem::take(st);
     if s.fields.is_empty() {
         return Ok(());
@@ -320,25 +257,16 @@ fn flush(
     }
     let name = s.get("Package").unwrap_or("");
     let what = format!("package `{name}` ({})", s.get("Version").unwrap_or("?"));
-    let bad = |m: String| RepoError::Malformed {
-        url: url.to_string(),
-        message: format!("{what}: {m}"),
-    };
+    let bad = |m: String| RepoError::Malformed { url: url.to_string(), message: format!("{what}: {m}") };
     let need = |k: &str| s.get(k).ok_or_else(|| bad(format!("has no {k} field")));
     let location = need("Filename")?.to_string();
     if location.starts_with('/') || location.split('/').any(|c| c == "..") {
         return Err(bad(format!("Filename `{location}` leaves the archive")));
     }
-    crate::types::safe_file_name(location.rsplit('/').next().unwrap_or(""))
-        .map_err(|e| bad(e.to_string()))?;
-    let version: DebVersion = need("Version")?
-        .parse()
-        .map_err(|e: crate::version::DebVersionError| bad(e.to_string()))?;
-    let list = |k: &str| {
-        s.get(k)
-            .map(|v| split_relations(v).collect::<Vec<_>>())
-            .unwrap_or_default()
-    };
+    crate::types::safe_file_name(location.rsplit('/').next().unwrap_or("")).map_err(|e| bad(e.to_string()))?;
+    let version: DebVersion =
+        need("Version")?.parse().map_err(|e: crate::version::DebVersionError| bad(e.to_string()))?;
+    let list = |k: &str| s.get(k).map(|v| split_relations(v).collect::<Vec<_>>()).unwrap_or_default();
     let pre = list("Pre-Depends");
     let mut requires = pre.clone();
     requires.extend(list("Depends"));
@@ -350,9 +278,7 @@ fn flush(
         arch: Arch::new(pkg_arch).map_err(|e| bad(e.to_string()))?,
         repo,
         location,
-        size: need("Size")?
-            .parse()
-            .map_err(|_| bad("Size is not a number".into()))?,
+        size: need("Size")?.parse().map_err(|_| bad("Size is not a number".into()))?,
         sha256: Sha256::from_hex(need("SHA256")?).map_err(|e| bad(e.to_string()))?,
         provides: list("Provides"),
         requires,
@@ -371,14 +297,8 @@ mod tests {
 
     #[test]
     fn rfc2822_dates() {
-        assert_eq!(
-            parse_rfc2822("Thu, 21 Apr 2016 23:23:46 UTC"),
-            Some(1461281026)
-        );
-        assert_eq!(
-            parse_rfc2822("Sat, 10 Jun 2023 08:53:33 UTC"),
-            Some(1686387213)
-        );
+        assert_eq!(parse_rfc2822("Thu, 21 Apr 2016 23:23:46 UTC"), Some(1461281026));
+        assert_eq!(parse_rfc2822("Sat, 10 Jun 2023 08:53:33 UTC"), Some(1686387213));
         assert_eq!(parse_rfc2822("garbage"), None);
     }
 
@@ -388,10 +308,7 @@ mod tests {
         let r = parse_release(text, "u").unwrap();
         assert_eq!(r.date, Some(1461281026));
         assert_eq!(r.files.len(), 2);
-        assert_eq!(
-            r.packages_index("main", "amd64").unwrap().0,
-            "main/binary-amd64/Packages.xz"
-        );
+        assert_eq!(r.packages_index("main", "amd64").unwrap().0, "main/binary-amd64/Packages.xz");
         assert!(r.packages_index("universe", "amd64").is_none());
     }
 
@@ -399,24 +316,12 @@ mod tests {
     fn packages_stanzas_become_records() {
         let text = "Package: ntp\nVersion: 1:4.2.8p4+dfsg-3ubuntu5.9\nArchitecture: amd64\nPre-Depends: dpkg (>= 1.15.7.2)\nDepends: adduser, lsb-base (>= 3.2-13),\n libopts25 (>= 1:5.18.7)\nBreaks: dhcp3-client (<< 4.1.0-1)\nPriority: optional\nFilename: pool/main/n/ntp/ntp_4.2.8p4+dfsg-3ubuntu5.9_amd64.deb\nSize: 518548\nSHA256: 2b479c0f3efa73f75b7fb76c82687744275fff78e4a138b5b3efba95f91e099e\nDescription: x\n more\n\nPackage: other\nVersion: 1\nArchitecture: i386\nFilename: pool/o.deb\nSize: 1\nSHA256: 2b479c0f3efa73f75b7fb76c82687744275fff78e4a138b5b3efba95f91e099e\n";
         let mut out = Vec::new();
-        parse_packages(
-            Box::new(text.as_bytes()),
-            "u",
-            0,
-            &Arch::new("amd64").unwrap(),
-            &mut out,
-        )
-        .unwrap();
+        parse_packages(Box::new(text.as_bytes()), "u", 0, &Arch::new("amd64").unwrap(), &mut out).unwrap();
         assert_eq!(out.len(), 1);
         let p = &out[0];
         assert_eq!(
             p.requires,
-            vec![
-                "dpkg (>= 1.15.7.2)",
-                "adduser",
-                "lsb-base (>= 3.2-13)",
-                "libopts25 (>= 1:5.18.7)"
-            ]
+            vec!["dpkg (>= 1.15.7.2)", "adduser", "lsb-base (>= 3.2-13)", "libopts25 (>= 1:5.18.7)"]
         );
         assert_eq!(p.pre_requires, vec!["dpkg (>= 1.15.7.2)"]);
         assert_eq!(p.conflicts, vec!["dhcp3-client (<< 4.1.0-1)"]);
@@ -425,21 +330,11 @@ mod tests {
 
     #[test]
     fn a_stanza_without_sha256_names_the_package() {
-        let text =
-            "Package: ntp\nVersion: 1.0\nArchitecture: amd64\nFilename: pool/n.deb\nSize: 1\n";
+        let text = "Package: ntp\nVersion: 1.0\nArchitecture: amd64\nFilename: pool/n.deb\nSize: 1\n";
         let mut out = Vec::new();
-        let e = parse_packages(
-            Box::new(text.as_bytes()),
-            "http://m/P",
-            0,
-            &Arch::new("amd64").unwrap(),
-            &mut out,
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            e.contains("`ntp`") && e.contains("SHA256") && e.contains("http://m/P"),
-            "{e}"
-        );
+        let e = parse_packages(Box::new(text.as_bytes()), "http://m/P", 0, &Arch::new("amd64").unwrap(), &mut out)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`ntp`") && e.contains("SHA256") && e.contains("http://m/P"), "{e}");
     }
 }

@@ -13,6 +13,7 @@ use std::io::{BufRead, BufReader, Read};
 
 use serde::Serialize;
 
+use crate::cache::Cache;
 use crate::manifest::{Manifest, Repository};
 use crate::report::Reporter;
 use crate::transport::{Transport, TransportError};
@@ -28,15 +29,13 @@ pub enum RepoError {
         source: TransportError,
     },
     #[error("{url}: checksum mismatch (expected sha256 {expected}, got {actual}). The mirror is corrupt or mid-sync: try again later or use another --mirror")]
-    Checksum {
-        url: String,
-        expected: String,
-        actual: String,
-    },
+    Checksum { url: String, expected: String, actual: String },
     #[error("{url}: {message}")]
     Malformed { url: String, message: String },
     #[error("{url}: {message}")]
     Unsupported { url: String, message: String },
+    #[error("repository `{repo}`: {rel} is not in the cache and --offline forbids fetching it: run the build once with network access (same --cache-dir)")]
+    Offline { repo: String, rel: String },
 }
 
 /// One package as a repository describes it.
@@ -102,11 +101,52 @@ impl Metadata {
     }
 }
 
+/// Where metadata comes from: the mirrors, through the transport, each file remembered in the
+/// cache; with `offline`, the cache alone.
+pub struct MetadataSource<'a> {
+    pub transport: &'a Transport,
+    pub cache: Option<&'a Cache>,
+    pub offline: bool,
+    /// Namespaces the cache keys (two distros may both have a repository `os`).
+    pub distro: &'a str,
+}
+
+impl MetadataSource<'_> {
+    /// Fetches `rel` from the first mirror that has it (moving that mirror to the front), or
+    /// offline from the cache. Returns the bytes and where they came from, for messages.
+    pub(crate) fn fetch_first(
+        &self,
+        repo: &str,
+        mirrors: &mut Vec<String>,
+        rel: &str,
+    ) -> Result<(Vec<u8>, String), RepoError> {
+        let key = format!("{}/{repo}/{rel}", self.distro);
+        if self.offline {
+            return match self.cache.and_then(|c| c.metadata(&key)) {
+                Some(bytes) => Ok((bytes, format!("{rel} (cached)"))),
+                None => Err(RepoError::Offline { repo: repo.to_string(), rel: rel.to_string() }),
+            };
+        }
+        let (bytes, url) = self
+            .transport
+            .get_from_mirrors(mirrors, rel)
+            .map_err(|source| RepoError::Fetch { repo: repo.to_string(), source })?;
+        if let Some(c) = self.cache {
+            c.put_metadata(&key, &bytes);
+        }
+        if let Some(pos) = mirrors.iter().position(|m| url.as_str().starts_with(m.trim_end_matches('/'))) {
+            let m = mirrors.remove(pos);
+            mirrors.insert(0, m);
+        }
+        Ok((bytes, crate::transport::redact(&url)))
+    }
+}
+
 /// A repository format: fetches and parses one repository of a manifest.
 pub trait MetadataFormat {
     fn load(
         &self,
-        transport: &Transport,
+        source: &MetadataSource<'_>,
         repo: &Repository,
         repo_index: usize,
         arch: &Arch,
@@ -116,50 +156,14 @@ pub trait MetadataFormat {
 }
 
 /// Loads every repository of the manifest, in manifest order.
-pub fn load(
-    manifest: &Manifest,
-    transport: &Transport,
-    reporter: &dyn Reporter,
-) -> Result<Metadata, RepoError> {
+pub fn load(manifest: &Manifest, source: &MetadataSource<'_>, reporter: &dyn Reporter) -> Result<Metadata, RepoError> {
     let format = crate::family::metadata_format(manifest.family);
     let mut md = Metadata::default();
     for (i, repo) in manifest.repositories.iter().enumerate() {
-        let loaded = format.load(
-            transport,
-            repo,
-            i,
-            &manifest.arch,
-            reporter,
-            &mut md.packages,
-        )?;
+        let loaded = format.load(source, repo, i, &manifest.arch, reporter, &mut md.packages)?;
         md.repos.push(loaded);
     }
     Ok(md)
-}
-
-/// Fetches `rel` from the first mirror that has it; moves that mirror to the front.
-pub(crate) fn fetch_first(
-    transport: &Transport,
-    repo: &str,
-    mirrors: &mut Vec<String>,
-    rel: &str,
-) -> Result<(Vec<u8>, String), RepoError> {
-    let (bytes, url) =
-        transport
-            .get_from_mirrors(mirrors, rel)
-            .map_err(|source| RepoError::Fetch {
-                repo: repo.to_string(),
-                source,
-            })?;
-    let shown = crate::transport::redact(&url);
-    if let Some(pos) = mirrors
-        .iter()
-        .position(|m| url.as_str().starts_with(m.trim_end_matches('/')))
-    {
-        let m = mirrors.remove(pos);
-        mirrors.insert(0, m);
-    }
-    Ok((bytes, shown))
 }
 
 /// Checks a downloaded metadata file against the digest its parent index gave.
@@ -168,31 +172,23 @@ pub(crate) fn check_digest(url: &str, bytes: &[u8], expected: &Sha256) -> Result
     if &actual == expected {
         Ok(())
     } else {
-        Err(RepoError::Checksum {
-            url: url.to_string(),
-            expected: expected.to_hex(),
-            actual: actual.to_hex(),
-        })
+        Err(RepoError::Checksum { url: url.to_string(), expected: expected.to_hex(), actual: actual.to_hex() })
     }
 }
 
 /// A reader that decompresses by file name: `.gz`, `.xz`, `.zst`, or nothing.
-pub(crate) fn decompressor<'a>(
-    name: &str,
-    url: &str,
-    bytes: &'a [u8],
-) -> Result<Box<dyn BufRead + 'a>, RepoError> {
+pub(crate) fn decompressor<'a>(name: &str, url: &str, bytes: &'a [u8]) -> Result<Box<dyn BufRead + 'a>, RepoError> {
     let inner: Box<dyn Read + 'a> = if name.ends_with(".gz") {
         Box::new(flate2::read::MultiGzDecoder::new(bytes))
     } else if name.ends_with(".xz") {
         Box::new(liblzma::read::XzDecoder::new_multi_decoder(bytes))
     } else if name.ends_with(".zst") {
-        Box::new(ruzstd::decoding::StreamingDecoder::new(bytes).map_err(|e| {
-            RepoError::Malformed {
+        Box::new(
+            ruzstd::decoding::StreamingDecoder::new(bytes).map_err(|e| RepoError::Malformed {
                 url: url.to_string(),
                 message: format!("not a zstd stream: {e}"),
-            }
-        })?)
+            })?,
+        )
     } else if name.ends_with(".bz2") {
         return Err(RepoError::Unsupported {
             url: url.to_string(),

@@ -9,12 +9,9 @@ use std::io::BufRead;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
-use super::{
-    check_digest, decompressor, fetch_first, LoadedRepo, MetadataFormat, PackageRecord, RepoError,
-};
+use super::{check_digest, decompressor, LoadedRepo, MetadataFormat, MetadataSource, PackageRecord, RepoError};
 use crate::manifest::Repository;
 use crate::report::Reporter;
-use crate::transport::Transport;
 use crate::types::{Arch, PackageName, Sha256};
 use crate::version::{Evr, Version};
 
@@ -37,49 +34,25 @@ pub struct PrimaryRef {
 impl MetadataFormat for Yum {
     fn load(
         &self,
-        transport: &Transport,
+        source: &MetadataSource<'_>,
         repo: &Repository,
         repo_index: usize,
         arch: &Arch,
         reporter: &dyn Reporter,
         out: &mut Vec<PackageRecord>,
     ) -> Result<LoadedRepo, RepoError> {
-        let base_path = repo
-            .path
-            .clone()
-            .unwrap_or_default()
-            .trim_matches('/')
-            .to_string();
+        let base_path = repo.path.clone().unwrap_or_default().trim_matches('/').to_string();
         let mut mirrors = repo.mirrors.clone();
         reporter.status(&format!("{}: fetching repodata/repomd.xml", repo.name));
-        let (repomd, repomd_url) = fetch_first(
-            transport,
-            &repo.name,
-            &mut mirrors,
-            &format!("{base_path}/repodata/repomd.xml"),
-        )?;
+        let (repomd, repomd_url) =
+            source.fetch_first(&repo.name, &mut mirrors, &format!("{base_path}/repodata/repomd.xml"))?;
         let primary = parse_repomd(&repomd, &repomd_url)?;
         reporter.status(&format!("{}: fetching {}", repo.name, primary.href));
-        let (bytes, url) = fetch_first(
-            transport,
-            &repo.name,
-            &mut mirrors,
-            &format!("{base_path}/{}", primary.href),
-        )?;
+        let (bytes, url) = source.fetch_first(&repo.name, &mut mirrors, &format!("{base_path}/{}", primary.href))?;
         check_digest(&url, &bytes, &primary.sha256)?;
         let before = out.len();
-        parse_primary(
-            decompressor(&primary.href, &url, &bytes)?,
-            &url,
-            repo_index,
-            arch,
-            out,
-        )?;
-        reporter.status(&format!(
-            "{}: {} packages for {arch}",
-            repo.name,
-            out.len() - before
-        ));
+        parse_primary(decompressor(&primary.href, &url, &bytes)?, &url, repo_index, arch, out)?;
+        reporter.status(&format!("{}: {} packages for {arch}", repo.name, out.len() - before));
         Ok(LoadedRepo {
             name: repo.name.clone(),
             mirrors,
@@ -94,21 +67,14 @@ impl MetadataFormat for Yum {
 }
 
 fn malformed(url: &str, message: impl Into<String>) -> RepoError {
-    RepoError::Malformed {
-        url: url.to_string(),
-        message: message.into(),
-    }
+    RepoError::Malformed { url: url.to_string(), message: message.into() }
 }
 
 fn attr(e: &BytesStart<'_>, key: &str) -> Option<String> {
     e.attributes()
         .flatten()
         .find(|a| a.key.into_inner() == key)
-        .and_then(|a| {
-            a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                .ok()
-                .map(|v| v.into_owned())
-        })
+        .and_then(|a| a.normalized_value(quick_xml::XmlVersion::Implicit1_0).ok().map(|v| v.into_owned()))
 }
 
 /// Finds the primary entry of `repomd.xml`.
@@ -119,9 +85,7 @@ pub fn parse_repomd(xml: &[u8], url: &str) -> Result<PrimaryRef, RepoError> {
     let (mut href, mut sum, mut sum_type, mut ts) = (None, None, None, None);
     loop {
         buf.clear();
-        let ev = r
-            .read_event_into(&mut buf)
-            .map_err(|e| malformed(url, format!("not valid XML: {e}")))?;
+        let ev = r.read_event_into(&mut buf).map_err(|e| malformed(url, format!("not valid XML: {e}")))?;
         match ev {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let name = e.name().into_inner();
@@ -147,9 +111,7 @@ pub fn parse_repomd(xml: &[u8], url: &str) -> Result<PrimaryRef, RepoError> {
                 }
                 match (field, name) {
                     ("checksum", "checksum") => sum = Some(text.trim().to_string()),
-                    ("timestamp", "timestamp") => {
-                        ts = text.trim().parse::<f64>().ok().map(|t| t as u64)
-                    }
+                    ("timestamp", "timestamp") => ts = text.trim().parse::<f64>().ok().map(|t| t as u64),
                     _ => {}
                 }
                 field = "";
@@ -158,17 +120,9 @@ pub fn parse_repomd(xml: &[u8], url: &str) -> Result<PrimaryRef, RepoError> {
             _ => {}
         }
     }
-    let href = href.ok_or_else(|| {
-        malformed(
-            url,
-            "repomd.xml has no <data type=\"primary\"> with a location",
-        )
-    })?;
+    let href = href.ok_or_else(|| malformed(url, "repomd.xml has no <data type=\"primary\"> with a location"))?;
     if href.contains("..") || href.starts_with('/') {
-        return Err(malformed(
-            url,
-            format!("primary location `{href}` leaves the repository"),
-        ));
+        return Err(malformed(url, format!("primary location `{href}` leaves the repository")));
     }
     let sum = sum.ok_or_else(|| malformed(url, "the primary entry has no checksum"))?;
     match sum_type.as_deref() {
@@ -184,11 +138,7 @@ pub fn parse_repomd(xml: &[u8], url: &str) -> Result<PrimaryRef, RepoError> {
         }
     }
     let sha256 = Sha256::from_hex(&sum).map_err(|e| malformed(url, e.to_string()))?;
-    Ok(PrimaryRef {
-        href,
-        sha256,
-        timestamp: ts,
-    })
+    Ok(PrimaryRef { href, sha256, timestamp: ts })
 }
 
 #[derive(Default)]
@@ -269,22 +219,15 @@ pub fn parse_primary(
     let (mut text_field, mut list, mut text) = (Text::None, DepList::None, String::new());
     loop {
         buf.clear();
-        let ev = r.read_event_into(&mut buf).map_err(|e| {
-            malformed(
-                url,
-                format!(
-                    "not valid primary XML near byte {}: {e}",
-                    r.buffer_position()
-                ),
-            )
-        })?;
+        let ev = r
+            .read_event_into(&mut buf)
+            .map_err(|e| malformed(url, format!("not valid primary XML near byte {}: {e}", r.buffer_position())))?;
         match ev {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(ev, Event::Empty(_));
                 let name = e.name().into_inner();
                 if name == "package" {
-                    pkg = (attr(e, "type").as_deref() != Some("srpm") && !empty)
-                        .then(Builder::default);
+                    pkg = (attr(e, "type").as_deref() != Some("srpm") && !empty).then(Builder::default);
                     continue;
                 }
                 let Some(p) = pkg.as_mut() else { continue };
@@ -372,36 +315,22 @@ pub fn parse_primary(
 }
 
 fn finish(p: Builder, url: &str, repo: usize) -> Result<PackageRecord, RepoError> {
-    let what = format!(
-        "package `{}-{}-{}.{}`",
-        p.name,
-        p.ver,
-        p.rel.as_deref().unwrap_or(""),
-        p.arch
-    );
+    let what = format!("package `{}-{}-{}.{}`", p.name, p.ver, p.rel.as_deref().unwrap_or(""), p.arch);
     let bad = |m: String| malformed(url, format!("{what}: {m}"));
     if p.checksum_type != "sha256" {
         return Err(RepoError::Unsupported {
             url: url.to_string(),
-            message: format!(
-                "{what} has a `{}` checksum; moa-bundle verifies sha256 only",
-                p.checksum_type
-            ),
+            message: format!("{what} has a `{}` checksum; moa-bundle verifies sha256 only", p.checksum_type),
         });
     }
     let location = p.location.trim_start_matches("./").to_string();
     if location.is_empty() || location.starts_with('/') || location.split('/').any(|c| c == "..") {
-        return Err(bad(format!(
-            "location `{location}` is empty or leaves the repository"
-        )));
+        return Err(bad(format!("location `{location}` is empty or leaves the repository")));
     }
-    crate::types::safe_file_name(location.rsplit('/').next().unwrap_or(""))
-        .map_err(|e| bad(e.to_string()))?;
+    crate::types::safe_file_name(location.rsplit('/').next().unwrap_or("")).map_err(|e| bad(e.to_string()))?;
     Ok(PackageRecord {
         name: PackageName::new(&p.name).map_err(|e| bad(e.to_string()))?,
-        version: Version::Rpm(
-            Evr::new(p.epoch, &p.ver, p.rel.as_deref()).map_err(|e| bad(e.to_string()))?,
-        ),
+        version: Version::Rpm(Evr::new(p.epoch, &p.ver, p.rel.as_deref()).map_err(|e| bad(e.to_string()))?),
         arch: Arch::new(&p.arch).map_err(|e| bad(e.to_string()))?,
         repo,
         location,
@@ -440,23 +369,15 @@ mod tests {
     fn repomd_names_primary_with_its_digest() {
         let p = parse_repomd(REPOMD.as_bytes(), "u").unwrap();
         assert_eq!(p.href, "repodata/2b47-primary.xml.gz");
-        assert_eq!(
-            p.sha256.to_hex(),
-            "2b479c0f3efa73f75b7fb76c82687744275fff78e4a138b5b3efba95f91e099e"
-        );
+        assert_eq!(p.sha256.to_hex(), "2b479c0f3efa73f75b7fb76c82687744275fff78e4a138b5b3efba95f91e099e");
         assert_eq!(p.timestamp, Some(1587512243));
     }
 
     #[test]
     fn repomd_with_sha1_is_refused_clearly() {
         let text = REPOMD.replace("type=\"sha256\">2b47", "type=\"sha1\">2b47");
-        let e = parse_repomd(text.as_bytes(), "http://m/repomd.xml")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("sha1") && e.contains("http://m/repomd.xml"),
-            "{e}"
-        );
+        let e = parse_repomd(text.as_bytes(), "http://m/repomd.xml").unwrap_err().to_string();
+        assert!(e.contains("sha1") && e.contains("http://m/repomd.xml"), "{e}");
     }
 
     #[test]
@@ -473,14 +394,7 @@ mod tests {
 <checksum type="sha256">17b8b7fb5bc2f60797d15288cbf7fb16b1e1679974495b7e3ffafccba9afc421</checksum><location href="Packages/glibc.i686.rpm"/></package>
 </metadata>"#;
         let mut out = Vec::new();
-        parse_primary(
-            Box::new(xml.as_bytes()),
-            "u",
-            0,
-            &Arch::new("x86_64").unwrap(),
-            &mut out,
-        )
-        .unwrap();
+        parse_primary(Box::new(xml.as_bytes()), "u", 0, &Arch::new("x86_64").unwrap(), &mut out).unwrap();
         assert_eq!(out.len(), 1, "the i686 package is not for an x86_64 node");
         let p = &out[0];
         assert_eq!(p.name.as_str(), "ntp");
@@ -497,14 +411,7 @@ mod tests {
         let xml = r#"<metadata><package type="rpm"><name>x</name><arch>noarch</arch><version epoch="0" ver="1" rel="1"/>
 <checksum type="sha256">17b8b7fb5bc2f60797d15288cbf7fb16b1e1679974495b7e3ffafccba9afc421</checksum><location href="../../etc/passwd"/></package></metadata>"#;
         let mut out = Vec::new();
-        let e = parse_primary(
-            Box::new(xml.as_bytes()),
-            "u",
-            0,
-            &Arch::new("x86_64").unwrap(),
-            &mut out,
-        )
-        .unwrap_err();
+        let e = parse_primary(Box::new(xml.as_bytes()), "u", 0, &Arch::new("x86_64").unwrap(), &mut out).unwrap_err();
         assert!(e.to_string().contains("leaves the repository"), "{e}");
     }
 }

@@ -97,8 +97,7 @@ impl DepSyntax for RpmSyntax {
         if raw.starts_with('(') {
             return Err(DepError {
                 raw: raw.into(),
-                why: "rich (boolean) dependencies are not supported yet (rpm >= 4.13 repositories)"
-                    .into(),
+                why: "rich (boolean) dependencies are not supported yet (rpm >= 4.13 repositories)".into(),
             });
         }
         Ok(vec![self.parse_provide(raw)?])
@@ -107,10 +106,7 @@ impl DepSyntax for RpmSyntax {
         let mut parts = raw.split(' ');
         let name = parts.next().unwrap_or("");
         let (Some(op), Some(ver)) = (parts.next(), parts.next()) else {
-            return Ok(Relation {
-                name: raw,
-                constraint: None,
-            });
+            return Ok(Relation { name: raw, constraint: None });
         };
         let op = match op {
             "<" => Op::Lt,
@@ -118,26 +114,15 @@ impl DepSyntax for RpmSyntax {
             "=" => Op::Eq,
             ">=" => Op::Ge,
             ">" => Op::Gt,
-            _ => {
-                return Err(DepError {
-                    raw: raw.into(),
-                    why: format!("unknown operator `{op}`"),
-                })
-            }
+            _ => return Err(DepError { raw: raw.into(), why: format!("unknown operator `{op}`") }),
         };
-        Ok(Relation {
-            name,
-            constraint: Some((op, self.parse_version(ver)?)),
-        })
+        Ok(Relation { name, constraint: Some((op, self.parse_version(ver)?)) })
     }
     fn provide_name<'a>(&self, raw: &'a str) -> &'a str {
         raw.split(' ').next().unwrap_or(raw)
     }
     fn parse_version(&self, raw: &str) -> Result<Version, DepError> {
-        raw.parse::<Evr>().map(Version::Rpm).map_err(|e| DepError {
-            raw: raw.into(),
-            why: e.to_string(),
-        })
+        raw.parse::<Evr>().map(Version::Rpm).map_err(|e| DepError { raw: raw.into(), why: e.to_string() })
     }
     fn unversioned_provide_satisfies(&self) -> bool {
         true
@@ -152,14 +137,12 @@ impl DebSyntax {
         let raw = raw.trim();
         let (head, constraint) = match raw.split_once('(') {
             Some((head, rest)) => {
-                let inner = rest.trim_end().strip_suffix(')').ok_or_else(|| DepError {
-                    raw: whole.into(),
-                    why: "a `(` without its `)`".into(),
-                })?;
+                let inner = rest
+                    .trim_end()
+                    .strip_suffix(')')
+                    .ok_or_else(|| DepError { raw: whole.into(), why: "a `(` without its `)`".into() })?;
                 let inner = inner.trim();
-                let split = inner
-                    .find(|c: char| c.is_ascii_alphanumeric())
-                    .unwrap_or(inner.len());
+                let split = inner.find(|c: char| c.is_ascii_alphanumeric()).unwrap_or(inner.len());
                 let (op, ver) = inner.split_at(split);
                 let op = match op.trim() {
                     "<<" => Op::Lt,
@@ -167,12 +150,7 @@ impl DebSyntax {
                     "=" => Op::Eq,
                     ">=" | ">" => Op::Ge,
                     ">>" => Op::Gt,
-                    other => {
-                        return Err(DepError {
-                            raw: whole.into(),
-                            why: format!("unknown operator `{other}`"),
-                        })
-                    }
+                    other => return Err(DepError { raw: whole.into(), why: format!("unknown operator `{other}`") }),
                 };
                 (head.trim(), Some((op, self.parse_version(ver.trim())?)))
             }
@@ -183,10 +161,7 @@ impl DebSyntax {
         // `name:any`, `name:amd64`: single-arch bundles treat the qualifier as the name.
         let name = head.split(':').next().unwrap_or(head);
         if name.is_empty() || name.contains(char::is_whitespace) {
-            return Err(DepError {
-                raw: whole.into(),
-                why: "a relation without a package name".into(),
-            });
+            return Err(DepError { raw: whole.into(), why: "a relation without a package name".into() });
         }
         Ok(Relation { name, constraint })
     }
@@ -204,12 +179,7 @@ impl DepSyntax for DebSyntax {
         head.split(':').next().unwrap_or(head)
     }
     fn parse_version(&self, raw: &str) -> Result<Version, DepError> {
-        raw.parse::<DebVersion>()
-            .map(Version::Deb)
-            .map_err(|e| DepError {
-                raw: raw.into(),
-                why: e.to_string(),
-            })
+        raw.parse::<DebVersion>().map(Version::Deb).map_err(|e| DepError { raw: raw.into(), why: e.to_string() })
     }
     fn unversioned_provide_satisfies(&self) -> bool {
         false
@@ -223,31 +193,18 @@ mod tests {
 
     #[rstest]
     #[case("libopts.so.25()(64bit)", "libopts.so.25()(64bit)", None)]
-    #[case(
-        "ntpdate = 0:4.2.6p5-29.el7.centos.2",
-        "ntpdate",
-        Some("= 4.2.6p5-29.el7.centos.2")
-    )]
+    #[case("ntpdate = 0:4.2.6p5-29.el7.centos.2", "ntpdate", Some("= 4.2.6p5-29.el7.centos.2"))]
     #[case("systemd-units >= 1:2-3", "systemd-units", Some(">= 1:2-3"))]
     fn rpm_requirements(#[case] raw: &str, #[case] name: &str, #[case] constraint: Option<&str>) {
         let r = RpmSyntax.parse_requirement(raw).unwrap();
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].name, name);
-        assert_eq!(
-            r[0].constraint
-                .as_ref()
-                .map(|(op, v)| format!("{op} {v}"))
-                .as_deref(),
-            constraint
-        );
+        assert_eq!(r[0].constraint.as_ref().map(|(op, v)| format!("{op} {v}")).as_deref(), constraint);
     }
 
     #[test]
     fn rpm_rich_dependencies_are_refused_by_name() {
-        let e = RpmSyntax
-            .parse_requirement("(a if b)")
-            .unwrap_err()
-            .to_string();
+        let e = RpmSyntax.parse_requirement("(a if b)").unwrap_err().to_string();
         assert!(e.contains("(a if b)") && e.contains("rich"), "{e}");
     }
 
@@ -258,12 +215,7 @@ mod tests {
     #[case("dhcp3-client (<< 4.1.0-1)", &["dhcp3-client < 4.1.0-1"])]
     #[case("libfoo (>>1.0)|bar", &["libfoo > 1.0", "bar"])]
     fn deb_requirements(#[case] raw: &str, #[case] expected: &[&str]) {
-        let alts: Vec<String> = DebSyntax
-            .parse_requirement(raw)
-            .unwrap()
-            .iter()
-            .map(|r| r.to_string())
-            .collect();
+        let alts: Vec<String> = DebSyntax.parse_requirement(raw).unwrap().iter().map(|r| r.to_string()).collect();
         assert_eq!(alts, expected);
     }
 

@@ -23,19 +23,9 @@ use deps::{DepSyntax, Relation};
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
     #[error("`{request}` is not in any repository of {origin}{hint}. Check the name (it is case-sensitive) or add the repository that has it")]
-    NotFound {
-        request: String,
-        origin: String,
-        hint: String,
-    },
+    NotFound { request: String, origin: String, hint: String },
     #[error("{chain} needs `{requirement}`, which no repository of {origin} provides{detail}. Add the repository that has it, pin another version of `{package}`, or pass --no-base to see the full closure")]
-    Unsatisfiable {
-        chain: String,
-        requirement: String,
-        package: String,
-        origin: String,
-        detail: String,
-    },
+    Unsatisfiable { chain: String, requirement: String, package: String, origin: String, detail: String },
     #[error("{package} from {origin} has a dependency moa-bundle cannot read")]
     Syntax {
         package: String,
@@ -62,16 +52,8 @@ impl Goal {
         Self {
             requests: m.packages.clone(),
             optional: m.optional.clone(),
-            base_roots: if no_base {
-                vec![]
-            } else {
-                m.base.roots.iter().map(|r| r.to_string()).collect()
-            },
-            base_priorities: if no_base {
-                vec![]
-            } else {
-                m.base.priorities.clone()
-            },
+            base_roots: if no_base { vec![] } else { m.base.roots.iter().map(|r| r.to_string()).collect() },
+            base_priorities: if no_base { vec![] } else { m.base.priorities.clone() },
         }
     }
 }
@@ -113,25 +95,14 @@ pub struct Universe<'a> {
 impl<'a> Universe<'a> {
     pub fn new(md: &'a Metadata, syntax: &'a dyn DepSyntax, target_arch: &str) -> Self {
         let mut by_name: HashMap<&str, Vec<u32>> = HashMap::with_capacity(md.packages.len());
-        let mut provides: HashMap<&str, Vec<(u32, &str)>> =
-            HashMap::with_capacity(md.packages.len() * 4);
+        let mut provides: HashMap<&str, Vec<(u32, &str)>> = HashMap::with_capacity(md.packages.len() * 4);
         for (i, p) in md.packages.iter().enumerate() {
             by_name.entry(p.name.as_str()).or_default().push(i as u32);
             for raw in &p.provides {
-                provides
-                    .entry(syntax.provide_name(raw))
-                    .or_default()
-                    .push((i as u32, raw.as_str()));
+                provides.entry(syntax.provide_name(raw)).or_default().push((i as u32, raw.as_str()));
             }
         }
-        Self {
-            md,
-            syntax,
-            target_arch: target_arch.to_string(),
-            by_name,
-            provides,
-            files: OnceLock::new(),
-        }
+        Self { md, syntax, target_arch: target_arch.to_string(), by_name, provides, files: OnceLock::new() }
     }
 
     fn pkg(&self, i: u32) -> &'a PackageRecord {
@@ -166,10 +137,7 @@ impl<'a> Universe<'a> {
             let ok = if rel.constraint.is_none() {
                 true
             } else {
-                let p = self
-                    .syntax
-                    .parse_provide(raw)
-                    .map_err(|source| self.syntax_error(i, source))?;
+                let p = self.syntax.parse_provide(raw).map_err(|source| self.syntax_error(i, source))?;
                 rel.accepts(p.constraint.as_ref().map(|(_, v)| v), unversioned_ok)
             };
             if ok {
@@ -191,12 +159,7 @@ impl<'a> Universe<'a> {
         let p = self.pkg(i);
         ResolveError::Syntax {
             package: format!("{}-{}.{}", p.name, p.version, p.arch),
-            origin: self
-                .md
-                .repos
-                .get(p.repo)
-                .map(|r| r.name.clone())
-                .unwrap_or_default(),
+            origin: self.md.repos.get(p.repo).map(|r| r.name.clone()).unwrap_or_default(),
             source,
         }
     }
@@ -206,20 +169,11 @@ impl<'a> Universe<'a> {
     fn best(&self, candidates: &[u32], wanted_name: &str) -> Option<u32> {
         candidates.iter().copied().min_by(|&a, &b| {
             let (pa, pb) = (self.pkg(a), self.pkg(b));
-            let key = |p: &PackageRecord| {
-                (
-                    p.name.as_str() != wanted_name,
-                    p.name.as_str().len(),
-                    p.name.clone(),
-                )
-            };
+            let key = |p: &PackageRecord| (p.name.as_str() != wanted_name, p.name.as_str().len(), p.name.clone());
             key(pa)
                 .cmp(&key(pb))
                 .then_with(|| pb.version.cmp(&pa.version))
-                .then_with(|| {
-                    (pa.arch.as_str() != self.target_arch)
-                        .cmp(&(pb.arch.as_str() != self.target_arch))
-                })
+                .then_with(|| (pa.arch.as_str() != self.target_arch).cmp(&(pb.arch.as_str() != self.target_arch)))
                 .then_with(|| pa.repo.cmp(&pb.repo))
                 .then_with(|| a.cmp(&b))
         })
@@ -245,13 +199,7 @@ struct Closure<'u, 'a> {
 
 impl<'u, 'a> Closure<'u, 'a> {
     fn new(u: &'u Universe<'a>) -> Self {
-        Self {
-            u,
-            chosen: Vec::new(),
-            chosen_set: HashSet::new(),
-            by_name: HashMap::new(),
-            queue: VecDeque::new(),
-        }
+        Self { u, chosen: Vec::new(), chosen_set: HashSet::new(), by_name: HashMap::new(), queue: VecDeque::new() }
     }
 
     /// Adds a package (replacing a chosen one of the same name) and queues its requirements.
@@ -261,11 +209,7 @@ impl<'u, 'a> Closure<'u, 'a> {
             self.chosen_set.remove(&self.chosen[old].package);
         }
         let idx = self.chosen.len();
-        self.chosen.push(Chosen {
-            package,
-            parent,
-            via,
-        });
+        self.chosen.push(Chosen { package, parent, via });
         self.chosen_set.insert(package);
         self.by_name.insert(name, idx);
         self.queue.push_back(idx);
@@ -294,12 +238,7 @@ impl<'u, 'a> Closure<'u, 'a> {
     }
 
     /// Drains the queue. `strict`: an unmet requirement is an error; otherwise it becomes a note.
-    fn run(
-        &mut self,
-        origin: &str,
-        strict: bool,
-        notes: &mut Vec<String>,
-    ) -> Result<(), ResolveError> {
+    fn run(&mut self, origin: &str, strict: bool, notes: &mut Vec<String>) -> Result<(), ResolveError> {
         while let Some(idx) = self.queue.pop_front() {
             let pkg = self.u.pkg(self.chosen[idx].package);
             if self.by_name.get(pkg.name.as_str()) != Some(&idx) {
@@ -324,10 +263,7 @@ impl<'u, 'a> Closure<'u, 'a> {
                 if met {
                     continue;
                 }
-                let pick = alts
-                    .iter()
-                    .zip(&per_alt)
-                    .find_map(|(rel, provs)| self.u.best(provs, rel.name));
+                let pick = alts.iter().zip(&per_alt).find_map(|(rel, provs)| self.u.best(provs, rel.name));
                 match pick {
                     Some(p) => {
                         self.add(p, Some(idx), raw.clone());
@@ -386,19 +322,13 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
         }
     }
     if !missing_roots.is_empty() {
-        notes.push(format!(
-            "base roots not in any repository (ignored): {}",
-            missing_roots.join(", ")
-        ));
+        notes.push(format!("base roots not in any repository (ignored): {}", missing_roots.join(", ")));
     }
     if !goal.base_priorities.is_empty() {
         // Per name, the best of the records that carry one of those priorities.
         let mut by_prio: HashMap<&str, Vec<u32>> = HashMap::new();
         for (i, p) in u.md.packages.iter().enumerate() {
-            if p.priority
-                .as_ref()
-                .is_some_and(|pr| goal.base_priorities.contains(pr))
-            {
+            if p.priority.as_ref().is_some_and(|pr| goal.base_priorities.contains(pr)) {
                 by_prio.entry(p.name.as_str()).or_default().push(i as u32);
             }
         }
@@ -413,19 +343,12 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
     }
     c.run(origin, false, &mut notes)?;
     let base_count = c.chosen.len();
-    let base_versions: HashMap<&str, String> = c
-        .by_name
-        .iter()
-        .map(|(n, &i)| (*n, u.pkg(c.chosen[i].package).version.to_string()))
-        .collect();
+    let base_versions: HashMap<&str, String> =
+        c.by_name.iter().map(|(n, &i)| (*n, u.pkg(c.chosen[i].package).version.to_string())).collect();
 
     // The requests, on top of the base.
     let mut requested = HashSet::new();
-    let all = goal
-        .requests
-        .iter()
-        .map(|r| (r, true))
-        .chain(goal.optional.iter().map(|r| (r, false)));
+    let all = goal.requests.iter().map(|r| (r, true)).chain(goal.optional.iter().map(|r| (r, false)));
     for (req, required) in all {
         match pick_request(u, req)? {
             Some(p) => {
@@ -443,9 +366,7 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
                     },
                 })
             }
-            None => notes.push(format!(
-                "optional package `{req}` is not in any repository: skipped"
-            )),
+            None => notes.push(format!("optional package `{req}` is not in any repository: skipped")),
         }
     }
     c.run(origin, true, &mut notes)?;
@@ -458,9 +379,7 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
         .filter(|(i, ch)| c.by_name.get(u.pkg(ch.package).name.as_str()) == Some(i))
         .map(|(i, ch)| {
             let p = u.pkg(ch.package);
-            let old = base_versions
-                .get(p.name.as_str())
-                .filter(|v| **v != p.version.to_string());
+            let old = base_versions.get(p.name.as_str()).filter(|v| **v != p.version.to_string());
             PlanEntry {
                 package: ch.package as usize,
                 requested: requested.contains(&ch.package),
@@ -473,21 +392,11 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
         let p = &u.md.packages[e.package];
         (p.name.clone(), Reverse(p.version.clone()))
     });
-    Ok(Plan {
-        entries,
-        base_count,
-        notes,
-    })
+    Ok(Plan { entries, base_count, notes })
 }
 
 fn versions_hint(u: &Universe<'_>, name: &str) -> String {
-    let mut v: Vec<String> = u
-        .by_name
-        .get(name)
-        .into_iter()
-        .flatten()
-        .map(|&i| u.pkg(i).version.to_string())
-        .collect();
+    let mut v: Vec<String> = u.by_name.get(name).into_iter().flatten().map(|&i| u.pkg(i).version.to_string()).collect();
     v.sort();
     v.dedup();
     if v.is_empty() {
@@ -503,23 +412,14 @@ fn pick_request(u: &Universe<'_>, req: &Request) -> Result<Option<u32>, ResolveE
     let by_name: Vec<u32> = u.by_name.get(name).cloned().unwrap_or_default();
     let candidates: Vec<u32> = match &req.version {
         Some(v) => {
-            let want = u
-                .syntax
-                .parse_version(v)
-                .map_err(|source| ResolveError::Syntax {
-                    package: req.to_string(),
-                    origin: "the manifest".into(),
-                    source,
-                })?;
-            by_name
-                .into_iter()
-                .filter(|&i| u.pkg(i).version.cmp_for_requirement(&want).is_eq())
-                .collect()
+            let want = u.syntax.parse_version(v).map_err(|source| ResolveError::Syntax {
+                package: req.to_string(),
+                origin: "the manifest".into(),
+                source,
+            })?;
+            by_name.into_iter().filter(|&i| u.pkg(i).version.cmp_for_requirement(&want).is_eq()).collect()
         }
-        None if by_name.is_empty() => u.providers(&Relation {
-            name,
-            constraint: None,
-        })?,
+        None if by_name.is_empty() => u.providers(&Relation { name, constraint: None })?,
         None => by_name,
     };
     Ok(u.best(&candidates, name))
@@ -529,12 +429,7 @@ fn pick_request(u: &Universe<'_>, req: &Request) -> Result<Option<u32>, ResolveE
 /// that satisfies one of its pre-requirements, and no earlier than what it depends on (dpkg must
 /// have a pre-dependency configured before it unpacks the package that needs it).
 pub fn install_stages(u: &Universe<'_>, plan: &Plan) -> Result<Vec<u32>, ResolveError> {
-    let idx_of: HashMap<u32, usize> = plan
-        .entries
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.package as u32, i))
-        .collect();
+    let idx_of: HashMap<u32, usize> = plan.entries.iter().enumerate().map(|(i, e)| (e.package as u32, i)).collect();
     // For each entry: (bundled deps, bundled pre-deps).
     let mut edges: Vec<(Vec<usize>, Vec<usize>)> = Vec::with_capacity(plan.entries.len());
     for e in &plan.entries {
@@ -542,10 +437,7 @@ pub fn install_stages(u: &Universe<'_>, plan: &Plan) -> Result<Vec<u32>, Resolve
         let mut deps = Vec::new();
         let mut pre = Vec::new();
         for raw in &p.requires {
-            let alts = u
-                .syntax
-                .parse_requirement(raw)
-                .map_err(|source| u.syntax_error(e.package as u32, source))?;
+            let alts = u.syntax.parse_requirement(raw).map_err(|source| u.syntax_error(e.package as u32, source))?;
             for rel in &alts {
                 for prov in u.providers(rel)? {
                     if let Some(&j) = idx_of.get(&prov) {

@@ -8,11 +8,7 @@ use deps::{DebSyntax, RpmSyntax};
 
 fn deb(name: &str, version: &str, fields: &[(&str, &str)]) -> PackageRecord {
     let get = |k: &str| fields.iter().find(|(f, _)| *f == k).map(|(_, v)| *v);
-    let list = |k: &str| {
-        get(k)
-            .map(|v| crate::repo::apt::split_relations(v).collect::<Vec<_>>())
-            .unwrap_or_default()
-    };
+    let list = |k: &str| get(k).map(|v| crate::repo::apt::split_relations(v).collect::<Vec<_>>()).unwrap_or_default();
     let pre = list("Pre-Depends");
     let mut requires = pre.clone();
     requires.extend(list("Depends"));
@@ -34,14 +30,7 @@ fn deb(name: &str, version: &str, fields: &[(&str, &str)]) -> PackageRecord {
     }
 }
 
-fn rpm(
-    name: &str,
-    evr: &str,
-    arch: &str,
-    requires: &[&str],
-    provides: &[&str],
-    files: &[&str],
-) -> PackageRecord {
+fn rpm(name: &str, evr: &str, arch: &str, requires: &[&str], provides: &[&str], files: &[&str]) -> PackageRecord {
     PackageRecord {
         name: PackageName::new(name).unwrap(),
         version: Version::Rpm(evr.parse().unwrap()),
@@ -75,34 +64,19 @@ fn md(packages: Vec<PackageRecord>) -> Metadata {
 
 fn goal(requests: &[&str]) -> Goal {
     Goal {
-        requests: requests
-            .iter()
-            .map(|r| crate::manifest::Request::parse(r).unwrap())
-            .collect(),
+        requests: requests.iter().map(|r| crate::manifest::Request::parse(r).unwrap()).collect(),
         ..Default::default()
     }
 }
 
 fn names(m: &Metadata, plan: &Plan) -> Vec<String> {
-    plan.entries
-        .iter()
-        .map(|e| {
-            format!(
-                "{}={}",
-                m.packages[e.package].name, m.packages[e.package].version
-            )
-        })
-        .collect()
+    plan.entries.iter().map(|e| format!("{}={}", m.packages[e.package].name, m.packages[e.package].version)).collect()
 }
 
 #[test]
 fn deb_alternatives_take_the_first_available_and_respect_what_is_there() {
     let m = md(vec![
-        deb(
-            "mailer",
-            "1",
-            &[("Depends", "default-mta | mail-transport-agent")],
-        ),
+        deb("mailer", "1", &[("Depends", "default-mta | mail-transport-agent")]),
         deb("postfix", "3", &[("Provides", "mail-transport-agent")]),
         deb("exim4", "4", &[("Provides", "mail-transport-agent")]),
     ]);
@@ -111,10 +85,7 @@ fn deb_alternatives_take_the_first_available_and_respect_what_is_there() {
     let plan = resolve(&u, &goal(&["mailer"]), "t").unwrap();
     assert_eq!(names(&m, &plan), vec!["exim4=4", "mailer=1"]);
     // With postfix in the base, the alternative is already met: nothing more is packed.
-    let g = Goal {
-        base_roots: vec!["postfix".into()],
-        ..goal(&["mailer"])
-    };
+    let g = Goal { base_roots: vec!["postfix".into()], ..goal(&["mailer"]) };
     let plan = resolve(&u, &g, "t").unwrap();
     assert_eq!(names(&m, &plan), vec!["mailer=1"]);
 }
@@ -153,23 +124,11 @@ fn base_packages_too_old_for_a_dependency_are_upgraded_and_marked() {
     ]);
     let u = Universe::new(&m, &DebSyntax, "amd64");
     // The base holds libc6 2.19 (pinned by the node's state, here: only the old one is required).
-    let g = Goal {
-        base_roots: vec![],
-        base_priorities: vec!["required".into()],
-        ..goal(&["app"])
-    };
+    let g = Goal { base_roots: vec![], base_priorities: vec!["required".into()], ..goal(&["app"]) };
     let plan = resolve(&u, &g, "t").unwrap();
     assert_eq!(names(&m, &plan), vec!["app=1", "libc6=2.23"]);
-    let libc = plan
-        .entries
-        .iter()
-        .find(|e| m.packages[e.package].name.as_str() == "libc6")
-        .unwrap();
-    assert!(
-        libc.upgrades.is_some(),
-        "libc6 replaces a base version: {:?}",
-        libc.upgrades
-    );
+    let libc = plan.entries.iter().find(|e| m.packages[e.package].name.as_str() == "libc6").unwrap();
+    assert!(libc.upgrades.is_some(), "libc6 replaces a base version: {:?}", libc.upgrades);
 }
 
 #[test]
@@ -182,30 +141,15 @@ fn pre_depends_put_the_pre_dependency_in_an_earlier_stage() {
     let u = Universe::new(&m, &DebSyntax, "amd64");
     let plan = resolve(&u, &goal(&["app"]), "t").unwrap();
     let stages = install_stages(&u, &plan).unwrap();
-    let stage_of = |n: &str| {
-        stages[plan
-            .entries
-            .iter()
-            .position(|e| m.packages[e.package].name.as_str() == n)
-            .unwrap()]
-    };
-    assert_eq!(
-        (stage_of("lib"), stage_of("helper"), stage_of("app")),
-        (0, 0, 1)
-    );
+    let stage_of =
+        |n: &str| stages[plan.entries.iter().position(|e| m.packages[e.package].name.as_str() == n).unwrap()];
+    assert_eq!((stage_of("lib"), stage_of("helper"), stage_of("app")), (0, 0, 1));
 }
 
 #[test]
 fn rpm_file_and_soname_provides_prefer_the_node_arch_and_the_newest_version() {
     let m = md(vec![
-        rpm(
-            "tool",
-            "1.0-1",
-            "x86_64",
-            &["/usr/bin/python", "libz.so.1()(64bit)", "data >= 0:2"],
-            &[],
-            &[],
-        ),
+        rpm("tool", "1.0-1", "x86_64", &["/usr/bin/python", "libz.so.1()(64bit)", "data >= 0:2"], &[], &[]),
         rpm("python", "2.7-1", "x86_64", &[], &[], &["/usr/bin/python"]),
         rpm("zlib", "1.2-1", "x86_64", &[], &["libz.so.1()(64bit)"], &[]),
         rpm("data", "1.0-1", "noarch", &[], &["data = 1.0-1"], &[]),
@@ -214,19 +158,9 @@ fn rpm_file_and_soname_provides_prefer_the_node_arch_and_the_newest_version() {
     ]);
     let u = Universe::new(&m, &RpmSyntax, "x86_64");
     let plan = resolve(&u, &goal(&["tool"]), "t").unwrap();
-    assert_eq!(
-        names(&m, &plan),
-        vec!["data=2.0-3", "python=2.7-1", "tool=1.0-1", "zlib=1.2-1"]
-    );
-    let py = plan
-        .entries
-        .iter()
-        .find(|e| m.packages[e.package].name.as_str() == "python")
-        .unwrap();
-    assert_eq!(
-        py.why,
-        vec!["tool (requested)", "tool needs /usr/bin/python"]
-    );
+    assert_eq!(names(&m, &plan), vec!["data=2.0-3", "python=2.7-1", "tool=1.0-1", "zlib=1.2-1"]);
+    let py = plan.entries.iter().find(|e| m.packages[e.package].name.as_str() == "python").unwrap();
+    assert_eq!(py.why, vec!["tool (requested)", "tool needs /usr/bin/python"]);
 }
 
 #[test]
@@ -238,49 +172,27 @@ fn rpm_pinned_request_takes_that_version_or_lists_the_available_ones() {
     let u = Universe::new(&m, &RpmSyntax, "x86_64");
     let plan = resolve(&u, &goal(&["ntp = 4.2.6p5-28.el7"]), "t").unwrap();
     assert_eq!(names(&m, &plan), vec!["ntp=4.2.6p5-28.el7"]);
-    let e = resolve(&u, &goal(&["ntp = 9.9"]), "m.toml")
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("`ntp = 9.9`")
-            && e.contains("4.2.6p5-28.el7, 4.2.6p5-29.el7")
-            && e.contains("m.toml"),
-        "{e}"
-    );
+    let e = resolve(&u, &goal(&["ntp = 9.9"]), "m.toml").unwrap_err().to_string();
+    assert!(e.contains("`ntp = 9.9`") && e.contains("4.2.6p5-28.el7, 4.2.6p5-29.el7") && e.contains("m.toml"), "{e}");
 }
 
 #[test]
 fn optional_requests_are_skipped_with_a_note_and_missing_ones_fail() {
     let m = md(vec![deb("ntp", "1", &[])]);
     let u = Universe::new(&m, &DebSyntax, "amd64");
-    let g = Goal {
-        optional: vec![crate::manifest::Request::parse("ntpdate").unwrap()],
-        ..goal(&["ntp"])
-    };
+    let g = Goal { optional: vec![crate::manifest::Request::parse("ntpdate").unwrap()], ..goal(&["ntp"]) };
     let plan = resolve(&u, &g, "t").unwrap();
     assert_eq!(names(&m, &plan), vec!["ntp=1"]);
-    assert!(
-        plan.notes.iter().any(|n| n.contains("ntpdate")),
-        "{:?}",
-        plan.notes
-    );
-    let e = resolve(&u, &goal(&["chrony"]), "t")
-        .unwrap_err()
-        .to_string();
+    assert!(plan.notes.iter().any(|n| n.contains("ntpdate")), "{:?}", plan.notes);
+    let e = resolve(&u, &goal(&["chrony"]), "t").unwrap_err().to_string();
     assert!(e.contains("`chrony` is not in any repository"), "{e}");
 }
 
 #[test]
 fn an_unmet_requirement_reports_near_misses() {
-    let m = md(vec![
-        deb("app", "1", &[("Depends", "libssl1.0.0 (>= 1.0.2)")]),
-        deb("libssl1.0.0", "1.0.1f-1", &[]),
-    ]);
+    let m = md(vec![deb("app", "1", &[("Depends", "libssl1.0.0 (>= 1.0.2)")]), deb("libssl1.0.0", "1.0.1f-1", &[])]);
     let u = Universe::new(&m, &DebSyntax, "amd64");
     let e = resolve(&u, &goal(&["app"]), "t").unwrap_err().to_string();
-    assert!(
-        e.contains("app (requested) needs `libssl1.0.0 (>= 1.0.2)`"),
-        "{e}"
-    );
+    assert!(e.contains("app (requested) needs `libssl1.0.0 (>= 1.0.2)`"), "{e}");
     assert!(e.contains("only libssl1.0.0-1.0.1f-1"), "{e}");
 }

@@ -8,7 +8,9 @@ use std::str::FromStr;
 
 /// Why a Debian version string was refused.
 #[derive(Debug, thiserror::Error)]
-#[error("`{text}` is not a Debian version: {why} (expected [epoch:]upstream[-revision], e.g. 1:4.2.8p4+dfsg-3ubuntu5.9)")]
+#[error(
+    "`{text}` is not a Debian version: {why} (expected [epoch:]upstream[-revision], e.g. 1:4.2.8p4+dfsg-3ubuntu5.9)"
+)]
 pub struct DebVersionError {
     text: String,
     why: &'static str,
@@ -25,10 +27,7 @@ pub struct DebVersion {
 impl FromStr for DebVersion {
     type Err = DebVersionError;
     fn from_str(s: &str) -> Result<Self, DebVersionError> {
-        let bad = |why| DebVersionError {
-            text: s.to_string(),
-            why,
-        };
+        let bad = |why| DebVersionError { text: s.to_string(), why };
         let t = s.trim();
         if t.is_empty() {
             return Err(bad("it is empty"));
@@ -37,11 +36,7 @@ impl FromStr for DebVersion {
             return Err(bad("it contains whitespace"));
         }
         let (epoch, rest) = match t.split_once(':') {
-            Some((e, rest)) => (
-                e.parse::<u32>()
-                    .map_err(|_| bad("the epoch is not a number"))?,
-                rest,
-            ),
+            Some((e, rest)) => (e.parse::<u32>().map_err(|_| bad("the epoch is not a number"))?, rest),
             None => (0, t),
         };
         let (upstream, revision) = match rest.rsplit_once('-') {
@@ -58,11 +53,7 @@ impl FromStr for DebVersion {
         if !upstream.chars().all(ok) || !revision.chars().all(|c| c != '-' && c != ':' && ok(c)) {
             return Err(bad("it contains a character dpkg does not allow"));
         }
-        Ok(Self {
-            epoch,
-            upstream: upstream.into(),
-            revision: revision.into(),
-        })
+        Ok(Self { epoch, upstream: upstream.into(), revision: revision.into() })
     }
 }
 
@@ -181,10 +172,7 @@ mod tests {
     #[test]
     fn parses_epoch_upstream_revision() {
         let v: DebVersion = "1:4.2.8p4+dfsg-3ubuntu5.9".parse().unwrap();
-        assert_eq!(
-            (v.epoch, &*v.upstream, &*v.revision),
-            (1, "4.2.8p4+dfsg", "3ubuntu5.9")
-        );
+        assert_eq!((v.epoch, &*v.upstream, &*v.revision), (1, "4.2.8p4+dfsg", "3ubuntu5.9"));
         assert_eq!(v.to_string(), "1:4.2.8p4+dfsg-3ubuntu5.9");
         let v: DebVersion = "2.11-20080614-1".parse().unwrap();
         assert_eq!(&*v.upstream, "2.11-20080614");

@@ -25,10 +25,7 @@ pub struct Evr {
 
 impl Evr {
     pub fn new(epoch: u64, version: &str, release: Option<&str>) -> Result<Self, EvrError> {
-        let bad = |why| EvrError {
-            text: format!("{epoch}:{version}-{}", release.unwrap_or("")),
-            why,
-        };
+        let bad = |why| EvrError { text: format!("{epoch}:{version}-{}", release.unwrap_or("")), why };
         if version.is_empty() {
             return Err(bad("the version is empty"));
         }
@@ -40,49 +37,34 @@ impl Evr {
         if release.is_some_and(|r| r.is_empty() || r.contains(char::is_whitespace)) {
             return Err(bad("the release is empty or contains whitespace"));
         }
-        Ok(Self {
-            epoch,
-            version: version.into(),
-            release: release.map(Into::into),
-        })
+        Ok(Self { epoch, version: version.into(), release: release.map(Into::into) })
     }
 
     /// Compares like rpm's `rpmdsCompare`: the release counts only when both sides have one.
     pub fn cmp_for_requirement(&self, required: &Evr) -> Ordering {
-        self.epoch
-            .cmp(&required.epoch)
-            .then_with(|| rpmvercmp(&self.version, &required.version))
-            .then_with(|| match (&self.release, &required.release) {
+        self.epoch.cmp(&required.epoch).then_with(|| rpmvercmp(&self.version, &required.version)).then_with(|| {
+            match (&self.release, &required.release) {
                 (Some(a), Some(b)) => rpmvercmp(a, b),
                 _ => Ordering::Equal,
-            })
+            }
+        })
     }
 }
 
 impl FromStr for Evr {
     type Err = EvrError;
     fn from_str(s: &str) -> Result<Self, EvrError> {
-        let bad = |why| EvrError {
-            text: s.to_string(),
-            why,
-        };
+        let bad = |why| EvrError { text: s.to_string(), why };
         let (epoch, rest) = match s.split_once(':') {
             Some(("", rest)) => (0, rest),
-            Some((e, rest)) => (
-                e.parse::<u64>()
-                    .map_err(|_| bad("the epoch is not a number"))?,
-                rest,
-            ),
+            Some((e, rest)) => (e.parse::<u64>().map_err(|_| bad("the epoch is not a number"))?, rest),
             None => (0, s),
         };
         let (version, release) = match rest.rsplit_once('-') {
             Some((v, r)) => (v, Some(r)),
             None => (rest, None),
         };
-        Evr::new(epoch, version, release).map_err(|e| EvrError {
-            text: s.to_string(),
-            why: e.why,
-        })
+        Evr::new(epoch, version, release).map_err(|e| EvrError { text: s.to_string(), why: e.why })
     }
 }
 
@@ -91,12 +73,7 @@ impl Ord for Evr {
         self.epoch
             .cmp(&other.epoch)
             .then_with(|| rpmvercmp(&self.version, &other.version))
-            .then_with(|| {
-                rpmvercmp(
-                    self.release.as_deref().unwrap_or(""),
-                    other.release.as_deref().unwrap_or(""),
-                )
-            })
+            .then_with(|| rpmvercmp(self.release.as_deref().unwrap_or(""), other.release.as_deref().unwrap_or("")))
     }
 }
 impl PartialOrd for Evr {
@@ -185,11 +162,7 @@ pub fn rpmvercmp(a: &str, b: &str) -> Ordering {
         let (mut seg_a, mut seg_b) = (&a[si..i], &b[sj..j]);
         // `si == i` cannot happen: `ca` is alphanumeric and starts its own segment.
         if seg_b.is_empty() {
-            return if numeric {
-                Ordering::Greater
-            } else {
-                Ordering::Less
-            };
+            return if numeric { Ordering::Greater } else { Ordering::Less };
         }
         if numeric {
             while seg_a.first() == Some(&b'0') {
@@ -328,11 +301,7 @@ mod tests {
     #[case("1:1.0-1", "2.0-1", 1)]
     #[case("5.18-5.el7", "0:5.18-5.el7", 0)]
     #[case("4.2.6p5-29.el7", "4.2.6p5-29.el7.centos.2", -1)]
-    fn evr_orders_epoch_then_version_then_release(
-        #[case] a: &str,
-        #[case] b: &str,
-        #[case] expected: i8,
-    ) {
+    fn evr_orders_epoch_then_version_then_release(#[case] a: &str, #[case] b: &str, #[case] expected: i8) {
         let (a, b): (Evr, Evr) = (a.parse().unwrap(), b.parse().unwrap());
         assert_eq!(a.cmp(&b), expected.cmp(&0));
     }
@@ -350,10 +319,7 @@ mod tests {
     #[test]
     fn evr_strings_split_at_the_last_dash_like_rpm() {
         let e: Evr = "0:20120211-x86-64".parse().unwrap();
-        assert_eq!(
-            (&*e.version, e.release.as_deref()),
-            ("20120211-x86", Some("64"))
-        );
+        assert_eq!((&*e.version, e.release.as_deref()), ("20120211-x86", Some("64")));
         let want: Evr = "20120211-x86-64".parse().unwrap();
         assert_eq!(e.cmp_for_requirement(&want), Ordering::Equal);
     }

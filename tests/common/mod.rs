@@ -17,11 +17,7 @@ pub const EPOCH: &str = "1700000000";
 /// Fails with a clear message when a system tool the tests need is missing.
 pub fn require_tools(tools: &[&str]) {
     for t in tools {
-        let found = Command::new("sh")
-            .arg("-c")
-            .arg(format!("command -v {t}"))
-            .output()
-            .map(|o| o.status.success());
+        let found = Command::new("sh").arg("-c").arg(format!("command -v {t}")).output().map(|o| o.status.success());
         assert!(
             found.unwrap_or(false),
             "`{t}` is not installed: run the README's test command (scripts/test.sh), which installs the system tools the tests use"
@@ -41,9 +37,7 @@ pub fn shared_fixtures() -> Option<PathBuf> {
 }
 
 pub fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"));
+    let out = cmd.output().unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed: {}\n{}",
@@ -84,12 +78,7 @@ impl Mirror {
         let stop = Arc::new(AtomicBool::new(false));
         let faults: Arc<Mutex<Vec<(String, Fault)>>> = Arc::default();
         let requests: Arc<Mutex<Vec<String>>> = Arc::default();
-        let (st, f, r, root) = (
-            stop.clone(),
-            faults.clone(),
-            requests.clone(),
-            dir.to_path_buf(),
-        );
+        let (st, f, r, root) = (stop.clone(), faults.clone(), requests.clone(), dir.to_path_buf());
         let thread = std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if st.load(Ordering::SeqCst) {
@@ -100,30 +89,15 @@ impl Mirror {
                 std::thread::spawn(move || handle(conn, &root, &f, &r));
             }
         });
-        Self {
-            url: format!("http://{addr}"),
-            stop,
-            addr,
-            thread: Some(thread),
-            faults,
-            requests,
-        }
+        Self { url: format!("http://{addr}"), stop, addr, thread: Some(thread), faults, requests }
     }
 
     pub fn fault(&self, suffix: &str, fault: Fault) {
-        self.faults
-            .lock()
-            .unwrap()
-            .push((suffix.to_string(), fault));
+        self.faults.lock().unwrap().push((suffix.to_string(), fault));
     }
 
     pub fn requested(&self, suffix: &str) -> usize {
-        self.requests
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|p| p.ends_with(suffix))
-            .count()
+        self.requests.lock().unwrap().iter().filter(|p| p.ends_with(suffix)).count()
     }
 }
 
@@ -137,14 +111,8 @@ impl Drop for Mirror {
     }
 }
 
-fn handle(
-    mut conn: TcpStream,
-    root: &Path,
-    faults: &Mutex<Vec<(String, Fault)>>,
-    requests: &Mutex<Vec<String>>,
-) {
-    conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .ok();
+fn handle(mut conn: TcpStream, root: &Path, faults: &Mutex<Vec<(String, Fault)>>, requests: &Mutex<Vec<String>>) {
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(10))).ok();
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -159,9 +127,7 @@ fn handle(
     requests.lock().unwrap().push(path.clone());
     let fault = {
         let mut faults = faults.lock().unwrap();
-        let pos = faults
-            .iter()
-            .position(|(suffix, _)| path.ends_with(suffix.as_str()));
+        let pos = faults.iter().position(|(suffix, _)| path.ends_with(suffix.as_str()));
         match pos.map(|i| (i, faults[i].1.clone())) {
             Some((i, Fault::StatusTimes(code, n))) => {
                 if n <= 1 {
@@ -176,10 +142,7 @@ fn handle(
     };
     let file = root.join(path.trim_start_matches('/'));
     let respond = |conn: &mut TcpStream, status: &str, body: &[u8], claimed: usize| {
-        let _ = write!(
-            conn,
-            "HTTP/1.1 {status}\r\nContent-Length: {claimed}\r\nConnection: close\r\n\r\n"
-        );
+        let _ = write!(conn, "HTTP/1.1 {status}\r\nContent-Length: {claimed}\r\nConnection: close\r\n\r\n");
         let _ = conn.write_all(body);
         let _ = conn.flush();
     };
@@ -244,15 +207,7 @@ pub struct RpmSpec<'a> {
 
 impl Default for RpmSpec<'_> {
     fn default() -> Self {
-        Self {
-            name: "x",
-            version: "1.0",
-            release: "1",
-            arch: "x86_64",
-            requires: &[],
-            provides: &[],
-            files: &[],
-        }
+        Self { name: "x", version: "1.0", release: "1", arch: "x86_64", requires: &[], provides: &[], files: &[] }
     }
 }
 
@@ -293,10 +248,7 @@ pub fn build_rpm(out: &Path, s: &RpmSpec<'_>) -> PathBuf {
         .arg("--quiet")
         .args(["--define", &format!("_topdir {}", top.path().display())])
         .args(["--define", &format!("_rpmdir {}", out.display())])
-        .args([
-            "--define",
-            "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm",
-        ])
+        .args(["--define", "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm"])
         .args(["--define", "_binary_payload w9.gzdio"])
         .args(["--define", "_buildhost moa-test"])
         .args(["--define", "use_source_date_epoch_as_buildtime 1"])
@@ -304,10 +256,7 @@ pub fn build_rpm(out: &Path, s: &RpmSpec<'_>) -> PathBuf {
         .args(["--define", "__gpg /usr/bin/gpg"])
         .args(["--target", s.arch])
         .arg(&spec_path));
-    out.join(format!(
-        "{}-{}-{}.{}.rpm",
-        s.name, s.version, s.release, s.arch
-    ))
+    out.join(format!("{}-{}-{}.{}.rpm", s.name, s.version, s.release, s.arch))
 }
 
 /// Turns a directory of RPMs into a yum repository with createrepo_c (reproducible).
@@ -333,14 +282,7 @@ pub struct DebSpec<'a> {
 
 impl Default for DebSpec<'_> {
     fn default() -> Self {
-        Self {
-            name: "x",
-            version: "1.0",
-            arch: "amd64",
-            extra: "",
-            files: &[],
-            scripts: &[],
-        }
+        Self { name: "x", version: "1.0", arch: "amd64", extra: "", files: &[], scripts: &[] }
     }
 }
 
@@ -368,12 +310,7 @@ pub fn build_deb(out: &Path, s: &DebSpec<'_>) -> PathBuf {
         std::fs::write(&p, format!("{content}\n")).unwrap();
     }
     std::fs::create_dir_all(out).unwrap();
-    let file = out.join(format!(
-        "{}_{}_{}.deb",
-        s.name,
-        s.version.split(':').next_back().unwrap(),
-        s.arch
-    ));
+    let file = out.join(format!("{}_{}_{}.deb", s.name, s.version.split(':').next_back().unwrap(), s.arch));
     run(Command::new("dpkg-deb")
         .env("SOURCE_DATE_EPOCH", EPOCH)
         .args(["--root-owner-group", "-Zgzip", "-b"])
@@ -393,15 +330,12 @@ pub fn apt_repo(root: &Path, suites: &[(&str, Vec<PathBuf>)]) {
         }
         let bin = root.join("dists").join(suite).join("main/binary-amd64");
         std::fs::create_dir_all(&bin).unwrap();
-        let packages = run(Command::new("apt-ftparchive")
-            .current_dir(root)
-            .arg("packages")
-            .arg(format!("pool/{suite}")));
+        let packages =
+            run(Command::new("apt-ftparchive").current_dir(root).arg("packages").arg(format!("pool/{suite}")));
         std::fs::write(bin.join("Packages"), &packages).unwrap();
-        run(Command::new("sh").arg("-c").arg(format!(
-            "cd '{}' && gzip -9nkf Packages && xz -kf Packages",
-            bin.display()
-        )));
+        run(Command::new("sh")
+            .arg("-c")
+            .arg(format!("cd '{}' && gzip -9nkf Packages && xz -kf Packages", bin.display())));
         // apt-ftparchive would index its own half-written Release: write it outside, then move it in.
         let release = run(Command::new("apt-ftparchive")
             .current_dir(root.join("dists").join(suite))
@@ -409,10 +343,7 @@ pub fn apt_repo(root: &Path, suites: &[(&str, Vec<PathBuf>)]) {
             .args(["-o", &format!("APT::FTPArchive::Release::Codename={suite}")])
             .args(["-o", "APT::FTPArchive::Release::Components=main"])
             .args(["-o", "APT::FTPArchive::Release::Architectures=amd64"])
-            .args([
-                "-o",
-                "APT::FTPArchive::Release::Date=Tue, 14 Nov 2023 22:13:20 UTC",
-            ])
+            .args(["-o", "APT::FTPArchive::Release::Date=Tue, 14 Nov 2023 22:13:20 UTC"])
             .args(["release", "."]));
         std::fs::write(root.join("dists").join(suite).join("Release"), release).unwrap();
     }
@@ -421,11 +352,8 @@ pub fn apt_repo(root: &Path, suites: &[(&str, Vec<PathBuf>)]) {
 /// Writes `<root>/etc/os-release` for a pretend node.
 pub fn fake_os_release(root: &Path, id: &str, version_id: &str) {
     std::fs::create_dir_all(root.join("etc")).unwrap();
-    std::fs::write(
-        root.join("etc/os-release"),
-        format!("NAME=\"test\"\nID={id}\nVERSION_ID=\"{version_id}\"\n"),
-    )
-    .unwrap();
+    std::fs::write(root.join("etc/os-release"), format!("NAME=\"test\"\nID={id}\nVERSION_ID=\"{version_id}\"\n"))
+        .unwrap();
 }
 
 pub fn sha256_file(p: &Path) -> String {

@@ -1,0 +1,129 @@
+//! The download cache, shared by the metadata and fetch stages: packages by content
+//! (`packages-v1/sha256/ab/<digest>`, re-verified on every hit) and the last copy of each
+//! repository metadata file (`metadata-v1/<sha256 of distro/repository/path>`), so `--offline`
+//! builds need nothing but the cache. A `CACHEDIR.TAG` marks it for backup tools; a change of
+//! layout bumps the `-v1`.
+//!
+//! Every write goes to a temporary file in the cache, is synced, then renamed into place.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::transport::{error_chain, Transport};
+use crate::types::{HashingWriter, Sha256};
+
+const PACKAGES: &str = "packages-v1";
+const METADATA: &str = "metadata-v1";
+
+#[derive(Debug, thiserror::Error)]
+#[error("could not use the cache directory {}: pass --cache-dir with a writable directory", path.display())]
+pub struct CacheError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// The cache directory.
+pub struct Cache {
+    dir: PathBuf,
+}
+
+impl Cache {
+    /// `$XDG_CACHE_HOME/moa-bundle`, else `~/.cache/moa-bundle`, else a `moa-bundle` dir in the temp dir.
+    pub fn default_dir() -> PathBuf {
+        if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
+            return PathBuf::from(x).join("moa-bundle");
+        }
+        if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+            return PathBuf::from(h).join(".cache").join("moa-bundle");
+        }
+        std::env::temp_dir().join("moa-bundle")
+    }
+
+    pub fn open(dir: &Path) -> Result<Self, CacheError> {
+        let err = |source| CacheError { path: dir.to_path_buf(), source };
+        for sub in [PACKAGES, METADATA, "tmp"] {
+            fs_err::create_dir_all(dir.join(sub)).map_err(err)?;
+        }
+        let tag = dir.join("CACHEDIR.TAG");
+        if !tag.exists() {
+            fs_err::write(
+                &tag,
+                "Signature: 8a477f597d28d172789f06886806bc55\n# This file marks the moa-bundle download cache.\n",
+            )
+            .map_err(err)?;
+        }
+        Ok(Self { dir: dir.to_path_buf() })
+    }
+
+    fn path_of(&self, sha: &Sha256) -> PathBuf {
+        let hex = sha.to_hex();
+        self.dir.join(PACKAGES).join("sha256").join(&hex[..2]).join(&hex)
+    }
+
+    fn temp(&self) -> Result<tempfile::NamedTempFile, String> {
+        let tmp_dir = self.dir.join("tmp");
+        tempfile::NamedTempFile::new_in(&tmp_dir).map_err(|e| format!("{}: {e}", tmp_dir.display()))
+    }
+
+    /// A cached package with this digest, checked again; a damaged entry is removed.
+    pub fn package(&self, sha: &Sha256) -> Option<PathBuf> {
+        let path = self.path_of(sha);
+        let mut f = std::fs::File::open(&path).ok()?;
+        let mut h = HashingWriter::new(std::io::sink());
+        std::io::copy(&mut f, &mut h).ok()?;
+        if h.finish().0 == *sha {
+            Some(path)
+        } else {
+            let _ = std::fs::remove_file(&path);
+            None
+        }
+    }
+
+    /// Downloads `url` into the cache if it has exactly `size` bytes and digest `sha`. The error
+    /// says what was wrong with this mirror's copy.
+    pub fn put_package(
+        &self,
+        transport: &Transport,
+        url: &url::Url,
+        sha: &Sha256,
+        size: u64,
+        progress: &dyn Fn(u64),
+    ) -> Result<PathBuf, String> {
+        let (file, tmp_path) = self.temp()?.into_parts();
+        let mut w = HashingWriter::new(file);
+        let shown = crate::transport::redact(url);
+        transport.download(url, &mut w, progress).map_err(|e| error_chain(&e))?;
+        let (got, n, file) = w.finish();
+        if n != size && size != 0 {
+            return Err(format!("{shown}: got {n} bytes, the metadata says {size} (truncated or wrong file)"));
+        }
+        if got != *sha {
+            return Err(format!("{shown}: sha256 {got} does not match the metadata's {sha} (corrupt mirror or file)"));
+        }
+        file.sync_all().map_err(|e| format!("{}: {e}", tmp_path.display()))?;
+        let dest = self.path_of(sha);
+        let parent = dest.parent().unwrap_or(&self.dir);
+        fs_err::create_dir_all(parent).map_err(|e| e.to_string())?;
+        tmp_path.persist(&dest).map_err(|e| format!("{}: {}", dest.display(), e.error))?;
+        Ok(dest)
+    }
+
+    fn metadata_path(&self, key: &str) -> PathBuf {
+        self.dir.join(METADATA).join(Sha256::digest(key.as_bytes()).to_hex())
+    }
+
+    /// The last copy of a metadata file stored under `key`.
+    pub fn metadata(&self, key: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.metadata_path(key)).ok()
+    }
+
+    /// Stores a metadata file under `key` (best effort: a cache that cannot be written only
+    /// costs a later `--offline` build).
+    pub fn put_metadata(&self, key: &str, bytes: &[u8]) {
+        let Ok(mut tmp) = self.temp() else { return };
+        if tmp.write_all(bytes).and_then(|_| tmp.as_file().sync_all()).is_ok() {
+            let _ = tmp.persist(self.metadata_path(key));
+        }
+    }
+}
