@@ -227,3 +227,28 @@ fn a_tampered_bundle_is_refused_before_anything_changes() {
     let v = moa(tmp.path()).arg("verify").arg(&tampered).output().unwrap();
     assert!(!v.status.success());
 }
+
+#[test]
+fn the_fallback_install_sh_installs_with_dpkg_into_a_root() {
+    let Some(fixtures) = shared_fixtures() else { return };
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let (mirror_dir, stubs) = archive(tmp.path(), &fixtures);
+    let mirror = Mirror::serve(&mirror_dir);
+    let bundle = tmp.path().join("b.tar.gz");
+    moa(tmp.path())
+        .args(["build", "--distro", "ubuntu1604", "--mirror", &mirror.url, "-o"])
+        .arg(&bundle)
+        .assert()
+        .success();
+    let root = tmp.path().join("root");
+    node_root(&root, &stubs);
+    let unpacked = tmp.path().join("u");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    run(Command::new("tar").arg("-xzf").arg(&bundle).arg("-C").arg(&unpacked));
+    run(Command::new("sh").arg(unpacked.join("ntp-ubuntu1604-amd64/install.sh")).arg("--root").arg(&root));
+    assert_eq!(
+        dpkg_query(&root, &["ntp", "libopts25"]),
+        "libopts25 1:5.18.7-3 installed\nntp 1:4.2.8p4+dfsg-3ubuntu5.9 installed\n"
+    );
+}

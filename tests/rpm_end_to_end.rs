@@ -396,3 +396,35 @@ fn offline_rebuilds_from_the_cache_alone_identically() {
     assert!(err.contains("--offline") && err.contains("repomd.xml"), "{err}");
     assert!(!tmp.path().join("never.tar.gz").exists());
 }
+
+#[test]
+fn the_fallback_install_sh_installs_into_a_root() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let base_rpm = make_repos(&tmp.path().join("mirror"));
+    let mirror = Mirror::serve(&tmp.path().join("mirror"));
+    let m = manifest(tmp.path(), &mirror.url);
+    let bundle = tmp.path().join("b.tar.gz");
+    moa(tmp.path()).arg("build").arg("--manifest").arg(&m).arg("-o").arg(&bundle).assert().success();
+    let root = tmp.path().join("node root"); // a space in the path, on purpose
+    run(Command::new("rpm")
+        .arg("--root")
+        .arg(&root)
+        .args(["--dbpath", "/var/lib/rpm", "-i", "--noscripts"])
+        .arg(&base_rpm));
+    let unpacked = tmp.path().join("u");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    run(Command::new("tar").arg("-xzf").arg(&bundle).arg("-C").arg(&unpacked));
+    let script = unpacked.join("hello-eltest-x86_64/install.sh");
+    run(Command::new("sh").arg(&script).arg("--root").arg(&root).arg("--noscripts"));
+    assert_eq!(
+        rpm_q(&root, &["hello", "libgreet", "greet-data"]),
+        "hello-1.0.x86_64\nlibgreet-1.0.x86_64\ngreet-data-2.1.noarch\n"
+    );
+
+    // A damaged file stops it before rpm runs.
+    std::fs::write(unpacked.join("hello-eltest-x86_64/packages/hello-1.0-1.x86_64.rpm"), b"junk").unwrap();
+    let out = Command::new("sh").arg(&script).arg("--root").arg(tmp.path().join("other")).output().unwrap();
+    assert!(!out.status.success());
+    assert!(!tmp.path().join("other/var/lib/rpm").exists(), "rpm never ran");
+}

@@ -156,33 +156,52 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), PackError> {
 
 /// `install.sh`: a POSIX sh fallback for a node without moa-bundle.
 fn install_script(index: &BundleIndex) -> String {
-    let mut s = String::new();
-    s.push_str(&format!(
-        "#!/bin/sh\n# Fallback installer for {name} ({distro}, {arch}), written by moa-bundle {ver}.\n\
-         # Prefer `moa-bundle install BUNDLE`: it also checks the node and skips installed packages.\n\
-         # Usage: sh install.sh [--force]   (--force: {force})\n\
-         set -eu\ncd \"$(dirname \"$0\")\"\n\
-         sha256sum -c --quiet {SUMS_FILE}\n\
-         FORCE=\"\"\nif [ \"${{1:-}}\" = \"--force\" ]; then FORCE=\"{force}\"; fi\n",
+    let (force, tool_line) = match index.family {
+        Family::Rpm => (
+            "--force --nodeps",
+            r#"rpm ${ROOT:+--root "$ROOT"} --dbpath /var/lib/rpm -Uvh --replacepkgs $FORCE $NOSCRIPTS"#,
+        ),
+        Family::Deb => ("--force-depends", r#"dpkg ${ROOT:+--root="$ROOT" --log="$ROOT/var/log/dpkg.log"} $FORCE -i"#),
+    };
+    let mut s = format!(
+        r#"#!/bin/sh
+# Fallback installer for {name} ({distro}, {arch}), written by moa-bundle {ver}.
+# Prefer `moa-bundle install BUNDLE`: it also checks the node's os-release, skips installed
+# packages and reports missing dependencies before it changes anything.
+# Usage: sh install.sh [--force] [--root DIR] [--noscripts]
+#   --force       {force}: install despite missing dependencies
+#   --root DIR    install into DIR instead of /
+#   --noscripts   rpm only: run no package scripts
+set -eu
+cd "$(dirname "$0")"
+FORCE="" ROOT="" NOSCRIPTS=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --force) FORCE="{force}" ;;
+    --root) ROOT="${{2:?--root needs a directory}}"; shift ;;
+    --noscripts) NOSCRIPTS="--noscripts" ;;
+    *) echo "install.sh: unknown option $1 (see the header of this file)" >&2; exit 2 ;;
+  esac
+  shift
+done
+sha256sum -c --quiet {SUMS_FILE}
+"#,
         name = index.name,
         distro = index.distro,
         arch = index.arch,
         ver = index.tool_version,
-        force = match index.family {
-            Family::Rpm => "--force --nodeps",
-            Family::Deb => "--force-depends",
-        },
-    ));
+    );
+    if index.family == Family::Deb {
+        s.push_str(
+            "[ -z \"$NOSCRIPTS\" ] || { echo \"install.sh: dpkg cannot skip maintainer scripts\" >&2; exit 2; }\n",
+        );
+    }
     let max_stage = index.packages.iter().map(|p| p.stage).max().unwrap_or(0);
     for stage in 0..=max_stage {
         let files: Vec<String> =
             index.packages.iter().filter(|p| p.stage == stage).map(|p| format!("{PACKAGES_DIR}/{}", p.file)).collect();
-        if files.is_empty() {
-            continue;
-        }
-        match index.family {
-            Family::Rpm => s.push_str(&format!("rpm -Uvh --replacepkgs $FORCE {}\n", files.join(" "))),
-            Family::Deb => s.push_str(&format!("dpkg $FORCE -i {}\n", files.join(" "))),
+        if !files.is_empty() {
+            s.push_str(&format!("{tool_line} {}\n", files.join(" ")));
         }
     }
     s
