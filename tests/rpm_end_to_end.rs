@@ -428,3 +428,40 @@ fn the_fallback_install_sh_installs_into_a_root() {
     assert!(!out.status.success());
     assert!(!tmp.path().join("other/var/lib/rpm").exists(), "rpm never ran");
 }
+
+#[test]
+fn install_as_a_normal_user_says_it_needs_root_and_changes_nothing() {
+    require_tools(&["rpm", "rpmbuild", "createrepo_c", "setpriv"]);
+    if !run(Command::new("id").arg("-u")).trim().eq("0") {
+        eprintln!("SKIP: needs root to switch to an unprivileged user");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    make_repos(&tmp.path().join("mirror"));
+    let mirror = Mirror::serve(&tmp.path().join("mirror"));
+    let m = manifest(tmp.path(), &mirror.url);
+    let shared = tmp.path().join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    let bundle = shared.join("b.tar.gz");
+    moa(tmp.path()).arg("build").arg("--manifest").arg(&m).arg("-o").arg(&bundle).assert().success();
+    run(Command::new("chmod").args(["0755"]).arg(tmp.path()).arg(&shared));
+    // Regression: bundles were written 0600 (the temporary file's mode), unreadable to others.
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&bundle).unwrap().permissions().mode() & 0o777, 0o644);
+    let root = tmp.path().join("root");
+    fake_os_release(&root, "centos", "7");
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(assert_cmd::cargo::cargo_bin("moa-bundle"))
+        .arg("install")
+        .arg(&bundle)
+        .arg("--root")
+        .arg(&root)
+        .arg("--no-scripts")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("installing needs root") && err.contains("--dry-run"), "{err}");
+    assert!(!root.join("var/lib/rpm").exists());
+}

@@ -114,6 +114,7 @@ pub fn write_bundle(index: &BundleIndex, files: &[PathBuf], stem: &str, output: 
     let hashing = gz.finish().map_err(werr)?;
     let (sha256, size, buf) = hashing.finish();
     let file = buf.into_inner().map_err(|e| werr(e.into_error()))?;
+    publishable(&file).map_err(werr)?;
     file.sync_all().map_err(werr)?;
     tmp_path.persist(output).map_err(|e| werr(e.error))?;
 
@@ -127,6 +128,12 @@ pub fn sidecar_path(bundle: &Path) -> PathBuf {
     let mut s = bundle.as_os_str().to_owned();
     s.push(".sha256");
     PathBuf::from(s)
+}
+
+/// Temporary files are created 0600; a bundle is meant to be copied around: 0644.
+fn publishable(f: &std::fs::File) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    f.set_permissions(std::fs::Permissions::from_mode(0o644))
 }
 
 fn header(kind: tar::EntryType, mode: u32, mtime: u64, size: u64) -> tar::Header {
@@ -149,6 +156,7 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), PackError> {
     };
     let mut tmp = tempfile::Builder::new().prefix(".moa-bundle-").tempfile_in(&dir).map_err(werr)?;
     tmp.write_all(data).map_err(werr)?;
+    publishable(tmp.as_file()).map_err(werr)?;
     tmp.as_file().sync_all().map_err(werr)?;
     tmp.persist(path).map_err(|e| werr(e.error))?;
     Ok(())
