@@ -136,6 +136,14 @@ fn ubuntu1604_builds_the_seeds_debs_and_installs_them_into_a_temp_root() {
     assert!(mirror.requested("main/binary-amd64/Packages.xz") >= 1 && mirror.requested("Packages.gz") == 0);
 
     let bundle = out_dir.join("ntp-ubuntu1604-amd64.tar.gz");
+    // Reproducible: a second build with a fresh cache gives the same bytes.
+    let again = tmp.path().join("again.tar.gz");
+    moa(&tmp.path().join("cache2"))
+        .args(["build", "--distro", "ubuntu1604", "--mirror", &mirror.url, "-o"])
+        .arg(&again)
+        .assert()
+        .success();
+    assert_eq!(common::sha256_file(&again), common::sha256_file(&bundle));
     let root = tmp.path().join("root");
     node_root(&root, &stubs);
     let host_passwd = std::fs::read("/etc/passwd").unwrap();

@@ -223,6 +223,19 @@ fn two_builds_are_byte_identical() {
         digests.push(common::sha256_file(&out));
     }
     assert_eq!(digests[0], digests[1]);
+    // The same repository as a local directory (a mounted DVD): no network, the same bytes.
+    let dir_url = url::Url::from_directory_path(tmp.path().join("mirror")).unwrap().to_string();
+    let out = tmp.path().join("out-file/b.tar.gz");
+    moa(&tmp.path().join("cache-file"))
+        .arg("build")
+        .arg("--manifest")
+        .arg(&m)
+        .args(["--mirror", &dir_url])
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .success();
+    assert_eq!(common::sha256_file(&out), digests[0]);
 }
 
 #[test]
@@ -286,6 +299,8 @@ fn mirror_faults_fail_over_retry_or_fail_cleanly() {
     // The first mirror serves a corrupt hello and truncates libgreet; the second is fine.
     bad.fault("hello-1.0-1.x86_64.rpm", Fault::Corrupt);
     bad.fault("libgreet-1.0-1.x86_64.rpm", Fault::Truncate);
+    // The first mirror lacks greet-data (404): the second has it.
+    bad.fault("greet-data-2.1-1.noarch.rpm", Fault::Status(404));
     // One transient 503 on the good mirror is retried.
     good.fault("greet-data-2.1-1.noarch.rpm", Fault::StatusTimes(503, 1));
     let m = tmp.path().join("two.toml");
@@ -312,8 +327,12 @@ fn mirror_faults_fail_over_retry_or_fail_cleanly() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("hello-1.0-1.x86_64") || err.contains("libgreet-1.0-1.x86_64"), "{err}");
-    assert!(err.contains("sha256") || err.contains("bytes"), "{err}");
+    let (corrupt, short, missing) = (
+        err.contains("hello-1.0-1.x86_64") && err.contains("sha256"),
+        err.contains("libgreet-1.0-1.x86_64") && err.contains("bytes"),
+        err.contains("greet-data-2.1-1.noarch") && err.contains("not found"),
+    );
+    assert!(corrupt || short || missing, "the error names the package and what was wrong: {err}");
     assert!(!out_path.exists());
     let leftovers: Vec<_> =
         std::fs::read_dir(tmp.path().join("bad")).map(|d| d.flatten().collect()).unwrap_or_default();
