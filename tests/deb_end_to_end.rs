@@ -100,6 +100,15 @@ fn archive(tmp: &Path, fixtures: &Path) -> (PathBuf, Vec<PathBuf>) {
     (root, stubs)
 }
 
+/// The archive on a loopback mirror and a bundle built from it with the shipped manifest.
+fn built_bundle(tmp: &Path, fixtures: &Path) -> (Mirror, PathBuf, Vec<PathBuf>) {
+    let (mirror_dir, stubs) = archive(tmp, fixtures);
+    let mirror = Mirror::serve(&mirror_dir);
+    let bundle = tmp.join("b.tar.gz");
+    moa(tmp).args(["build", "--distro", "ubuntu1604", "--mirror", &mirror.url, "-o"]).arg(&bundle).assert().success();
+    (mirror, bundle, stubs)
+}
+
 #[test]
 fn ubuntu1604_builds_the_seeds_debs_and_installs_them_into_a_temp_root() {
     let Some(fixtures) = shared_fixtures() else {
@@ -174,14 +183,7 @@ fn a_node_missing_a_dependency_is_refused_by_the_preflight() {
     };
     require_tools(TOOLS);
     let tmp = tempfile::tempdir().unwrap();
-    let (mirror_dir, stubs) = archive(tmp.path(), &fixtures);
-    let mirror = Mirror::serve(&mirror_dir);
-    let bundle = tmp.path().join("b.tar.gz");
-    moa(tmp.path())
-        .args(["build", "--distro", "ubuntu1604", "--mirror", &mirror.url, "-o"])
-        .arg(&bundle)
-        .assert()
-        .success();
+    let (_mirror, bundle, stubs) = built_bundle(tmp.path(), &fixtures);
 
     // This node lacks libssl1.0.0.
     let root = tmp.path().join("root");
@@ -202,14 +204,7 @@ fn a_tampered_bundle_is_refused_before_anything_changes() {
     };
     require_tools(TOOLS);
     let tmp = tempfile::tempdir().unwrap();
-    let (mirror_dir, stubs) = archive(tmp.path(), &fixtures);
-    let mirror = Mirror::serve(&mirror_dir);
-    let bundle = tmp.path().join("b.tar.gz");
-    moa(tmp.path())
-        .args(["build", "--distro", "ubuntu1604", "--mirror", &mirror.url, "-o"])
-        .arg(&bundle)
-        .assert()
-        .success();
+    let (_mirror, bundle, stubs) = built_bundle(tmp.path(), &fixtures);
 
     // Swap ntp's deb for another file and repack: SHA256SUMS no longer matches.
     let work = tmp.path().join("unpacked");
@@ -241,14 +236,7 @@ fn the_fallback_install_sh_installs_with_dpkg_into_a_root() {
     let Some(fixtures) = shared_fixtures() else { return };
     require_tools(TOOLS);
     let tmp = tempfile::tempdir().unwrap();
-    let (mirror_dir, stubs) = archive(tmp.path(), &fixtures);
-    let mirror = Mirror::serve(&mirror_dir);
-    let bundle = tmp.path().join("b.tar.gz");
-    moa(tmp.path())
-        .args(["build", "--distro", "ubuntu1604", "--mirror", &mirror.url, "-o"])
-        .arg(&bundle)
-        .assert()
-        .success();
+    let (_mirror, bundle, stubs) = built_bundle(tmp.path(), &fixtures);
     let root = tmp.path().join("root");
     node_root(&root, &stubs);
     let unpacked = tmp.path().join("u");

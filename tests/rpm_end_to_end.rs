@@ -108,6 +108,25 @@ roots = ["base-sh"]
     p
 }
 
+/// The test repositories on a loopback mirror and a manifest pointing at it.
+struct Setup {
+    mirror: Mirror,
+    manifest: PathBuf,
+    base_rpm: PathBuf,
+}
+
+fn setup(tmp: &Path) -> Setup {
+    let base_rpm = make_repos(&tmp.join("mirror"));
+    let mirror = Mirror::serve(&tmp.join("mirror"));
+    let manifest = manifest(tmp, &mirror.url);
+    Setup { mirror, manifest, base_rpm }
+}
+
+/// `moa-bundle build --manifest M -o OUT`, which must succeed.
+fn build(cache: &Path, manifest: &Path, out: &Path) {
+    moa(cache).arg("build").arg("--manifest").arg(manifest).arg("-o").arg(out).assert().success();
+}
+
 fn rpm_q(root: &Path, names: &[&str]) -> String {
     let out = Command::new("rpm")
         .arg("--root")
@@ -130,9 +149,7 @@ fn bundle_names(bundle: &Path) -> Vec<String> {
 fn build_then_install_into_a_temp_root() {
     require_tools(TOOLS);
     let tmp = tempfile::tempdir().unwrap();
-    let base_rpm = make_repos(&tmp.path().join("mirror"));
-    let mirror = Mirror::serve(&tmp.path().join("mirror"));
-    let m = manifest(tmp.path(), &mirror.url);
+    let Setup { mirror: _mirror, manifest: m, base_rpm } = setup(tmp.path());
     let out_dir = tmp.path().join("out");
 
     let out =
@@ -211,9 +228,7 @@ fn build_then_install_into_a_temp_root() {
 fn two_builds_are_byte_identical() {
     require_tools(TOOLS);
     let tmp = tempfile::tempdir().unwrap();
-    make_repos(&tmp.path().join("mirror"));
-    let mirror = Mirror::serve(&tmp.path().join("mirror"));
-    let m = manifest(tmp.path(), &mirror.url);
+    let Setup { mirror: _mirror, manifest: m, .. } = setup(tmp.path());
     let mut digests = Vec::new();
     for i in 0..2 {
         // Separate caches: the second build downloads again, and still matches.
@@ -242,11 +257,9 @@ fn two_builds_are_byte_identical() {
 fn the_base_is_not_installed_so_preflight_refuses_and_force_installs() {
     require_tools(TOOLS);
     let tmp = tempfile::tempdir().unwrap();
-    make_repos(&tmp.path().join("mirror"));
-    let mirror = Mirror::serve(&tmp.path().join("mirror"));
-    let m = manifest(tmp.path(), &mirror.url);
+    let Setup { mirror: _mirror, manifest: m, .. } = setup(tmp.path());
     let bundle = tmp.path().join("b.tar.gz");
-    moa(tmp.path()).arg("build").arg("--manifest").arg(&m).arg("-o").arg(&bundle).assert().success();
+    build(tmp.path(), &m, &bundle);
 
     // An empty node lacks /bin/sh (the base): nothing may change, and the error says why.
     let root = tmp.path().join("root");
@@ -274,11 +287,9 @@ fn the_base_is_not_installed_so_preflight_refuses_and_force_installs() {
 fn a_bundle_for_another_distro_is_refused_before_anything_changes() {
     require_tools(TOOLS);
     let tmp = tempfile::tempdir().unwrap();
-    make_repos(&tmp.path().join("mirror"));
-    let mirror = Mirror::serve(&tmp.path().join("mirror"));
-    let m = manifest(tmp.path(), &mirror.url);
+    let Setup { mirror: _mirror, manifest: m, .. } = setup(tmp.path());
     let bundle = tmp.path().join("b.tar.gz");
-    moa(tmp.path()).arg("build").arg("--manifest").arg(&m).arg("-o").arg(&bundle).assert().success();
+    build(tmp.path(), &m, &bundle);
     let root = tmp.path().join("root");
     fake_os_release(&root, "ubuntu", "16.04");
     let out =
@@ -309,7 +320,7 @@ fn mirror_faults_fail_over_retry_or_fail_cleanly() {
         .replace(&format!("mirrors = [\"{}\"]", bad.url), &format!("mirrors = [\"{}\", \"{}\"]", bad.url, good.url));
     std::fs::write(&m, text).unwrap();
     let bundle = tmp.path().join("b.tar.gz");
-    moa(tmp.path()).arg("build").arg("--manifest").arg(&m).arg("-o").arg(&bundle).assert().success();
+    build(tmp.path(), &m, &bundle);
     assert!(good.requested("hello-1.0-1.x86_64.rpm") >= 1, "failed over to the good mirror");
     assert!(good.requested("libgreet-1.0-1.x86_64.rpm") >= 1);
     moa(tmp.path()).arg("verify").arg(&bundle).assert().success();
@@ -366,9 +377,7 @@ fn an_unsatisfiable_dependency_names_the_chain_and_the_fix() {
 fn offline_rebuilds_from_the_cache_alone_identically() {
     require_tools(TOOLS);
     let tmp = tempfile::tempdir().unwrap();
-    make_repos(&tmp.path().join("mirror"));
-    let mirror = Mirror::serve(&tmp.path().join("mirror"));
-    let m = manifest(tmp.path(), &mirror.url);
+    let Setup { mirror, manifest: m, .. } = setup(tmp.path());
     let cache = tmp.path().join("cache");
     let online = tmp.path().join("online.tar.gz");
     moa(tmp.path())
@@ -420,11 +429,9 @@ fn offline_rebuilds_from_the_cache_alone_identically() {
 fn the_fallback_install_sh_installs_into_a_root() {
     require_tools(TOOLS);
     let tmp = tempfile::tempdir().unwrap();
-    let base_rpm = make_repos(&tmp.path().join("mirror"));
-    let mirror = Mirror::serve(&tmp.path().join("mirror"));
-    let m = manifest(tmp.path(), &mirror.url);
+    let Setup { mirror: _mirror, manifest: m, base_rpm } = setup(tmp.path());
     let bundle = tmp.path().join("b.tar.gz");
-    moa(tmp.path()).arg("build").arg("--manifest").arg(&m).arg("-o").arg(&bundle).assert().success();
+    build(tmp.path(), &m, &bundle);
     let root = tmp.path().join("node root"); // a space in the path, on purpose
     run(Command::new("rpm")
         .arg("--root")
@@ -456,13 +463,11 @@ fn install_as_a_normal_user_says_it_needs_root_and_changes_nothing() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    make_repos(&tmp.path().join("mirror"));
-    let mirror = Mirror::serve(&tmp.path().join("mirror"));
-    let m = manifest(tmp.path(), &mirror.url);
+    let Setup { mirror: _mirror, manifest: m, .. } = setup(tmp.path());
     let shared = tmp.path().join("shared");
     std::fs::create_dir_all(&shared).unwrap();
     let bundle = shared.join("b.tar.gz");
-    moa(tmp.path()).arg("build").arg("--manifest").arg(&m).arg("-o").arg(&bundle).assert().success();
+    build(tmp.path(), &m, &bundle);
     run(Command::new("chmod").args(["0755"]).arg(tmp.path()).arg(&shared));
     // Regression: bundles were written 0600 (the temporary file's mode), unreadable to others.
     use std::os::unix::fs::PermissionsExt;
