@@ -8,6 +8,7 @@
 
 pub mod bundle;
 pub mod cache;
+pub mod check;
 pub mod commands;
 pub mod family;
 pub mod fetch;

@@ -1,0 +1,325 @@
+//! `moa-bundle check`: the time service's health for people and for monitoring. Runs `ntpq -pn`
+//! and `ntpstat` (or `chronyc -n sources` where chronyd is the daemon), parses them, and judges the
+//! result with the Nagios plugin convention: exit 0 ok, 1 warning, 2 critical, 3 unknown.
+//!
+//! Parsing and judging are pure functions over the tools' text, tested on the seed's real output.
+
+use std::process::Command;
+
+use serde::Serialize;
+
+/// Nagios plugin states, in order of severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warning,
+    Critical,
+    Unknown,
+}
+
+impl Status {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Status::Ok => 0,
+            Status::Warning => 1,
+            Status::Critical => 2,
+            Status::Unknown => 3,
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::Warning => "WARNING",
+            Status::Critical => "CRITICAL",
+            Status::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+/// One line of `ntpq -pn` (or `chronyc -n sources`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Peer {
+    /// Tally code: `*` system peer, `+` candidate, `-` outlier, `x` falseticker, ` ` rejected…
+    pub tally: char,
+    pub remote: String,
+    pub refid: String,
+    pub stratum: u8,
+    /// Reachability register, octal as printed (377 = the last 8 polls answered).
+    pub reach: u16,
+    /// Milliseconds.
+    pub offset_ms: f64,
+    pub jitter_ms: f64,
+    /// The local clock driver (`127.127.1.0`, `LOCAL(0)`).
+    pub local_clock: bool,
+}
+
+impl Peer {
+    pub fn selected(&self) -> bool {
+        matches!(self.tally, '*' | 'o')
+    }
+    /// Never answered: ntpd shows refid `.INIT.` until the first reply.
+    pub fn unreachable(&self) -> bool {
+        self.refid == ".INIT." || self.reach == 0
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("could not parse line {line} of `{tool}` output: `{text}`")]
+pub struct ParseError {
+    pub tool: &'static str,
+    pub line: usize,
+    pub text: String,
+}
+
+/// Parses `ntpq -p` / `ntpq -pn` output.
+pub fn parse_ntpq(text: &str) -> Result<Vec<Peer>, ParseError> {
+    let mut peers = Vec::new();
+    let mut in_table = false;
+    for (i, line) in text.lines().enumerate() {
+        if line.starts_with("====") {
+            in_table = true;
+            continue;
+        }
+        if !in_table || line.trim().is_empty() {
+            continue;
+        }
+        let bad = || ParseError { tool: "ntpq", line: i + 1, text: line.to_string() };
+        let tally = line.chars().next().ok_or_else(bad)?;
+        let f: Vec<&str> = line[tally.len_utf8()..].split_whitespace().collect();
+        // remote refid st t when poll reach delay offset jitter
+        if f.len() != 10 {
+            return Err(bad());
+        }
+        let num = |s: &str| s.trim_start_matches('+').parse::<f64>().map_err(|_| bad());
+        let remote = f[0].to_string();
+        peers.push(Peer {
+            tally,
+            local_clock: remote.starts_with("127.127.1.") || remote.starts_with("LOCAL("),
+            refid: f[1].to_string(),
+            stratum: f[2].parse().map_err(|_| bad())?,
+            reach: u16::from_str_radix(f[6], 8).map_err(|_| bad())?,
+            offset_ms: num(f[8])?,
+            jitter_ms: num(f[9])?,
+            remote,
+        });
+    }
+    Ok(peers)
+}
+
+/// What `ntpstat` said.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NtpStat {
+    pub synchronised: bool,
+    pub stratum: Option<u8>,
+    /// "time correct to within N ms".
+    pub within_ms: Option<u64>,
+    pub text: String,
+}
+
+pub fn parse_ntpstat(text: &str) -> NtpStat {
+    let t = text.trim();
+    let synchronised = t.starts_with("synchronised");
+    let after =
+        |key: &str| t.split(key).nth(1).and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse::<u64>().ok());
+    NtpStat {
+        synchronised,
+        stratum: after("at stratum ").and_then(|s| u8::try_from(s).ok()),
+        within_ms: after("correct to within "),
+        text: t.to_string(),
+    }
+}
+
+/// Parses `chronyc -n sources`.
+pub fn parse_chronyc_sources(text: &str) -> Result<Vec<Peer>, ParseError> {
+    let mut peers = Vec::new();
+    let mut in_table = false;
+    for (i, line) in text.lines().enumerate() {
+        if line.starts_with("====") {
+            in_table = true;
+            continue;
+        }
+        if !in_table || line.trim().is_empty() {
+            continue;
+        }
+        let bad = || ParseError { tool: "chronyc", line: i + 1, text: line.to_string() };
+        let mut chars = line.chars();
+        let (_mode, state) = (chars.next().ok_or_else(bad)?, chars.next().ok_or_else(bad)?);
+        let f: Vec<&str> = line.get(2..).ok_or_else(bad)?.split_whitespace().collect();
+        // name stratum poll reach lastrx sample…  e.g. `-123us[ -200us] +/- 15ms`
+        if f.len() < 6 {
+            return Err(bad());
+        }
+        let offset = f[5].split('[').next().unwrap_or("");
+        peers.push(Peer {
+            tally: match state {
+                '*' => '*',
+                '+' => '+',
+                '-' => '-',
+                'x' => 'x',
+                _ => ' ',
+            },
+            remote: f[0].to_string(),
+            refid: String::new(),
+            stratum: f[1].parse().map_err(|_| bad())?,
+            reach: u16::from_str_radix(f[3], 8).map_err(|_| bad())?,
+            offset_ms: chrony_duration_ms(offset).ok_or_else(bad)?,
+            jitter_ms: f.iter().rev().find_map(|s| chrony_duration_ms(s)).unwrap_or(0.0),
+            local_clock: false,
+        });
+    }
+    Ok(peers)
+}
+
+/// `-123us`, `+5ms`, `2s`, `40ns` → milliseconds.
+fn chrony_duration_ms(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let split = s.find(|c: char| c.is_ascii_alphabetic())?;
+    let (n, unit) = s.split_at(split);
+    let v: f64 = n.trim_start_matches('+').parse().ok()?;
+    Some(match unit {
+        "ns" => v / 1e6,
+        "us" => v / 1e3,
+        "ms" => v,
+        "s" => v * 1e3,
+        _ => return None,
+    })
+}
+
+/// Thresholds for the selected peer's offset.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Thresholds {
+    pub warn_offset_ms: f64,
+    pub crit_offset_ms: f64,
+}
+
+impl Default for Thresholds {
+    /// ntpd steps the clock beyond 128 ms; a second is far out of bounds for a cluster.
+    fn default() -> Self {
+        Self { warn_offset_ms: 128.0, crit_offset_ms: 1000.0 }
+    }
+}
+
+/// The verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct Health {
+    pub status: Status,
+    pub daemon: String,
+    pub peers: Vec<Peer>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ntpstat: Option<NtpStat>,
+    /// One line per finding, most severe first.
+    pub findings: Vec<(Status, String)>,
+}
+
+impl Health {
+    /// `NTP OK: synchronised to 10.0.0.5, offset 0.3 ms | …` (first line, Nagios style).
+    pub fn summary(&self) -> String {
+        let head = self.findings.first().map(|(_, m)| m.clone()).unwrap_or_else(|| "no findings".into());
+        format!("NTP {}: {head}", self.status.label())
+    }
+}
+
+/// Judges peers (and ntpstat, when there is one).
+pub fn judge(daemon: &str, peers: Vec<Peer>, stat: Option<NtpStat>, t: Thresholds) -> Health {
+    let mut f: Vec<(Status, String)> = Vec::new();
+    let selected = peers.iter().find(|p| p.selected());
+    let upstream: Vec<&Peer> = peers.iter().filter(|p| !p.local_clock).collect();
+    if peers.is_empty() {
+        f.push((Status::Critical, format!("{daemon} has no peers configured")));
+    }
+    match selected {
+        Some(p) if p.local_clock => f.push((
+            Status::Warning,
+            format!(
+                "only the local clock is selected ({}): no upstream server is usable{}",
+                p.remote,
+                if upstream.iter().any(|u| !u.unreachable()) {
+                    " although one answers — is `prefer` set on the local clock?"
+                } else {
+                    ""
+                }
+            ),
+        )),
+        Some(p) => {
+            let off = p.offset_ms.abs();
+            let msg = format!("synchronised to {} (stratum {}), offset {:.3} ms", p.remote, p.stratum, p.offset_ms);
+            if off >= t.crit_offset_ms {
+                f.push((Status::Critical, format!("{msg}, beyond {} ms", t.crit_offset_ms)));
+            } else if off >= t.warn_offset_ms {
+                f.push((Status::Warning, format!("{msg}, beyond {} ms", t.warn_offset_ms)));
+            } else {
+                f.push((Status::Ok, msg));
+            }
+        }
+        None if !peers.is_empty() && peers.iter().all(|p| p.unreachable()) => {
+            f.push((Status::Critical, "no peer has ever answered (all .INIT. or reach 0)".into()))
+        }
+        None if !peers.is_empty() => {
+            f.push((Status::Warning, "no peer is selected yet (ntpd may still be starting)".into()))
+        }
+        None => {}
+    }
+    let init: Vec<&str> = upstream.iter().filter(|p| p.unreachable()).map(|p| p.remote.as_str()).collect();
+    if !init.is_empty() && init.len() < peers.len() {
+        f.push((Status::Warning, format!("unreachable peers (.INIT. or reach 0): {}", init.join(", "))));
+    }
+    if let Some(s) = &stat {
+        if !s.synchronised && selected.is_some() {
+            f.push((Status::Warning, format!("ntpstat: {}", s.text.lines().next().unwrap_or(""))));
+        }
+    }
+    f.sort_by(|a, b| b.0.cmp(&a.0));
+    let status = f.iter().map(|(s, _)| *s).max().unwrap_or(Status::Ok);
+    Health { status, daemon: daemon.to_string(), peers, ntpstat: stat, findings: f }
+}
+
+/// Runs the tools on this node and judges the result.
+pub fn check(t: Thresholds) -> Health {
+    let unknown = |daemon: &str, msg: String| Health {
+        status: Status::Unknown,
+        daemon: daemon.into(),
+        peers: vec![],
+        ntpstat: None,
+        findings: vec![(Status::Unknown, msg)],
+    };
+    let critical = |daemon: &str, msg: String| Health {
+        status: Status::Critical,
+        daemon: daemon.into(),
+        peers: vec![],
+        ntpstat: None,
+        findings: vec![(Status::Critical, msg)],
+    };
+    match Command::new("ntpq").arg("-pn").output() {
+        Ok(out) => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            let err = String::from_utf8_lossy(&out.stderr);
+            if !out.status.success() || text.trim().is_empty() || err.contains("refused") {
+                return critical(
+                    "ntpd",
+                    format!("ntpd is not answering ntpq ({}): start it (systemctl start ntpd or ntp)", err.trim()),
+                );
+            }
+            let stat =
+                Command::new("ntpstat").output().ok().map(|o| parse_ntpstat(&String::from_utf8_lossy(&o.stdout)));
+            match parse_ntpq(&text) {
+                Ok(peers) => judge("ntpd", peers, stat, t),
+                Err(e) => unknown("ntpd", e.to_string()),
+            }
+        }
+        Err(_) => match Command::new("chronyc").args(["-n", "sources"]).output() {
+            Ok(out) if out.status.success() => match parse_chronyc_sources(&String::from_utf8_lossy(&out.stdout)) {
+                Ok(peers) => judge("chronyd", peers, None, t),
+                Err(e) => unknown("chronyd", e.to_string()),
+            },
+            Ok(out) => critical(
+                "chronyd",
+                format!("chronyd is not answering chronyc: {}", String::from_utf8_lossy(&out.stderr).trim()),
+            ),
+            Err(_) => unknown("none", "neither ntpq nor chronyc is installed: install the time service first".into()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,141 @@
+//! The seed's real `ntpq -p` and `ntpstat` outputs are the first vectors; other states follow.
+
+use super::*;
+
+/// From the seed (runbook §1.3), de-indented: ntpd with `server 127.127.1.0 prefer`.
+const SEED_NTPQ: &str = "     remote           refid      st t when poll reach   delay   offset  jitter
+==============================================================================
+ h199-182-204-19 23.252.63.82     2 u    1   64    1  193.201  5926868   0.216
+ 203.107.6.88    .INIT.          16 u    -   64    0    0.000    0.000   0.000
+ 120.25.115.20   .INIT.          16 u    -   64    0    0.000    0.000   0.000
+*LOCAL(0)       .LOCL.          10 l   11   64    1    0.000    0.000   0.000
+";
+
+const SEED_NTPSTAT: &str = "synchronised to unspecified at stratum 11
+   time correct to within 7949 ms
+   polling server every 64 s
+";
+
+#[test]
+fn the_embedded_vectors_are_the_seeds_own_text() {
+    let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/runbook-000_0c362d036f5f4b1a.txt");
+    let Ok(text) = std::fs::read_to_string(&seed) else {
+        eprintln!("SKIP: {} is absent", seed.display());
+        return;
+    };
+    let dedented: String = text.lines().map(|l| l.strip_prefix("  ").unwrap_or(l)).collect::<Vec<_>>().join("\n");
+    for vector in [SEED_NTPQ, SEED_NTPSTAT] {
+        for line in vector.lines() {
+            assert!(dedented.contains(line), "not in the seed: {line:?}");
+        }
+    }
+}
+
+#[test]
+fn seed_ntpq_parses_every_column() {
+    let peers = parse_ntpq(SEED_NTPQ).unwrap();
+    assert_eq!(peers.len(), 4);
+    let p = &peers[0];
+    assert_eq!(
+        (p.tally, p.remote.as_str(), p.refid.as_str(), p.stratum, p.reach),
+        (' ', "h199-182-204-19", "23.252.63.82", 2, 1)
+    );
+    assert_eq!((p.offset_ms, p.jitter_ms), (5926868.0, 0.216));
+    assert!(peers[1].unreachable() && peers[2].unreachable());
+    let local = &peers[3];
+    assert!(local.selected() && local.local_clock);
+    assert_eq!((local.refid.as_str(), local.stratum), (".LOCL.", 10));
+}
+
+#[test]
+fn seed_state_warns_that_only_the_local_clock_is_selected() {
+    let h = judge("ntpd", parse_ntpq(SEED_NTPQ).unwrap(), Some(parse_ntpstat(SEED_NTPSTAT)), Thresholds::default());
+    assert_eq!(h.status, Status::Warning);
+    assert!(h.findings[0].1.contains("only the local clock is selected (LOCAL(0))"), "{:?}", h.findings);
+    // An upstream server answers (reach 1), so the cause is the seed's `prefer` on the local clock.
+    assert!(h.findings[0].1.contains("prefer"), "{:?}", h.findings);
+    assert!(h.findings.iter().any(|(_, m)| m.contains("203.107.6.88, 120.25.115.20")), "{:?}", h.findings);
+    assert_eq!(h.status.exit_code(), 1);
+}
+
+#[test]
+fn seed_ntpstat_parses() {
+    let s = parse_ntpstat(SEED_NTPSTAT);
+    assert!(s.synchronised);
+    assert_eq!((s.stratum, s.within_ms), (Some(11), Some(7949)));
+    let u = parse_ntpstat("unsynchronised\n  time server re-starting\n   polling server every 8 s\n");
+    assert!(!u.synchronised && u.stratum.is_none());
+}
+
+#[test]
+fn a_healthy_server_is_ok() {
+    let text = "     remote           refid      st t when poll reach   delay   offset  jitter
+==============================================================================
+*10.0.0.5        203.107.6.88     3 u   33   64  377    0.412    0.318   0.102
++10.0.0.6        120.25.115.20    3 u   12   64  377    0.501   -0.870   0.211
+ 127.127.1.0     .LOCL.          10 l  240   64  377    0.000    0.000   0.000
+";
+    let h = judge("ntpd", parse_ntpq(text).unwrap(), None, Thresholds::default());
+    assert_eq!(h.status, Status::Ok, "{:?}", h.findings);
+    assert!(
+        h.summary().starts_with("NTP OK: synchronised to 10.0.0.5 (stratum 3), offset 0.318 ms"),
+        "{}",
+        h.summary()
+    );
+}
+
+#[test]
+fn offsets_beyond_the_thresholds_warn_then_go_critical() {
+    let line = |off: &str| {
+        format!("     remote           refid      st t when poll reach   delay   offset  jitter\n====\n*10.0.0.5 1.2.3.4 3 u 1 64 377 0.4 {off} 0.1\n")
+    };
+    let t = Thresholds::default();
+    assert_eq!(judge("ntpd", parse_ntpq(&line("-200.5")).unwrap(), None, t).status, Status::Warning);
+    assert_eq!(judge("ntpd", parse_ntpq(&line("+1500")).unwrap(), None, t).status, Status::Critical);
+    assert_eq!(judge("ntpd", parse_ntpq(&line("12")).unwrap(), None, t).status, Status::Ok);
+}
+
+#[test]
+fn all_init_is_critical_and_no_peers_is_critical() {
+    let all_init = "     remote           refid      st t when poll reach   delay   offset  jitter
+==============================================================================
+ 203.107.6.88    .INIT.          16 u    -   64    0    0.000    0.000   0.000
+ 120.25.115.20   .INIT.          16 u    -   64    0    0.000    0.000   0.000
+";
+    let h = judge("ntpd", parse_ntpq(all_init).unwrap(), None, Thresholds::default());
+    assert_eq!(h.status, Status::Critical);
+    assert!(h.findings[0].1.contains("no peer has ever answered"), "{:?}", h.findings);
+    let empty = "     remote           refid      st t when poll reach   delay   offset  jitter\n==============================================================================\n";
+    let h = judge("ntpd", parse_ntpq(empty).unwrap(), None, Thresholds::default());
+    assert_eq!((h.status, h.status.exit_code()), (Status::Critical, 2));
+}
+
+#[test]
+fn starting_up_with_no_selection_warns() {
+    let text = "     remote           refid      st t when poll reach   delay   offset  jitter
+==============================================================================
+ 10.0.0.5        203.107.6.88     3 u    5   64    1    0.412    0.318   0.102
+";
+    assert_eq!(judge("ntpd", parse_ntpq(text).unwrap(), None, Thresholds::default()).status, Status::Warning);
+}
+
+#[test]
+fn garbage_is_a_parse_error_naming_the_line() {
+    let e = parse_ntpq("header\n====\n*only three fields\n").unwrap_err().to_string();
+    assert!(e.contains("line 3") && e.contains("only three fields"), "{e}");
+}
+
+#[test]
+fn chronyc_sources_parse() {
+    let text = "MS Name/IP address         Stratum Poll Reach LastRx Last sample
+===============================================================================
+^* 10.0.0.5                      2   6   377    10   -123us[ -200us] +/-   15ms
+^- 10.0.0.6                      3   6     0     -     +0ns[   +0ns] +/-    0ns
+";
+    let peers = parse_chronyc_sources(text).unwrap();
+    assert_eq!(peers.len(), 2);
+    assert!(peers[0].selected());
+    assert_eq!((peers[0].stratum, peers[0].reach), (2, 0o377));
+    assert!((peers[0].offset_ms - -0.123).abs() < 1e-9);
+    assert_eq!(judge("chronyd", peers, None, Thresholds::default()).status, Status::Warning);
+}
