@@ -269,7 +269,7 @@ pub fn judge(daemon: &str, peers: Vec<Peer>, stat: Option<NtpStat>, t: Threshold
             f.push((Status::Warning, format!("ntpstat: {}", s.text.lines().next().unwrap_or(""))));
         }
     }
-    f.sort_by(|a, b| b.0.cmp(&a.0));
+    f.sort_by_key(|b| std::cmp::Reverse(b.0));
     let status = f.iter().map(|(s, _)| *s).max().unwrap_or(Status::Ok);
     Health { status, daemon: daemon.to_string(), peers, ntpstat: stat, findings: f }
 }
