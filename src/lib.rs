@@ -17,6 +17,7 @@ pub mod manifest;
 pub mod repo;
 pub mod report;
 pub mod resolve;
+pub mod roles;
 pub mod transport;
 pub mod types;
 pub mod version;

@@ -88,6 +88,64 @@ pub struct Base {
     pub priorities: Vec<String>,
 }
 
+/// Which ntpd the distro ships: the classic one (with the local-clock driver `127.127.1.0`) or
+/// ntpsec (no refclock for the local clock: orphan mode serves time when upstream is gone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeFlavor {
+    Ntp,
+    Ntpsec,
+}
+
+impl TimeFlavor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeFlavor::Ntp => "ntp",
+            TimeFlavor::Ntpsec => "ntpsec",
+        }
+    }
+}
+
+/// `[time]`: how the bundle's time service is configured on this distro (the roles).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeSpec {
+    pub flavor: TimeFlavor,
+    /// The daemon's service (systemd unit or init script) name: `ntpd`, `ntp`, `ntpsec`.
+    pub service: String,
+    /// The daemon's configuration file.
+    #[serde(default = "default_ntp_conf")]
+    pub config: String,
+    pub driftfile: String,
+    /// Default upstream servers of the server role (`--upstream` replaces them).
+    pub upstream: Vec<String>,
+    /// Services that hold port 123 or discipline the clock too, stopped and disabled by the
+    /// server role and the daemon client (CentOS 7 minimal runs `chronyd`).
+    #[serde(default)]
+    pub conflicting_services: Vec<String>,
+    /// The one-shot sync tool of the cron client (`ntpdate` or `ntpdig`), as a command line
+    /// that takes the server as its last argument.
+    pub sync_command: String,
+    /// Debian and Ubuntu also keep the zone's name in `/etc/timezone`.
+    #[serde(default)]
+    pub timezone_file: bool,
+    /// Default time zone of both roles (`--timezone` replaces it).
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// ntpsec: seconds without any source before the server serves its own clock (ntpd's
+    /// `tos orphanwait`, 300 when unset).
+    #[serde(default)]
+    pub orphan_wait: Option<u32>,
+}
+
+fn default_ntp_conf() -> String {
+    "/etc/ntp.conf".into()
+}
+
+fn default_timezone() -> String {
+    "Asia/Shanghai".into()
+}
+
 /// A requested package: a name, optionally pinned to one exact version (`"ntp = 4.2.6p5-29.el7"`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Request {
@@ -141,6 +199,9 @@ pub struct Manifest {
     pub repositories: Vec<Repository>,
     #[serde(default)]
     pub base: Base,
+    /// The time service's roles; a manifest without it packs packages only.
+    #[serde(default)]
+    pub time: Option<TimeSpec>,
     /// Where the manifest came from, for messages (`built-in centos7`, a path).
     #[serde(skip)]
     pub origin: String,
@@ -208,6 +269,20 @@ impl Manifest {
                     ))
                 }
                 _ => {}
+            }
+        }
+        if let Some(t) = &self.time {
+            let abs = |p: &str| p.starts_with('/') && !p.split('/').any(|c| c == "..");
+            if !abs(&t.config) || !abs(&t.driftfile) {
+                return bad("[time]: `config` and `driftfile` must be absolute paths without `..`".into());
+            }
+            if t.upstream.is_empty() {
+                return bad("[time]: `upstream` is empty: list the servers the server role follows".into());
+            }
+            if t.sync_command.split_whitespace().next().is_none_or(|c| !c.starts_with('/')) {
+                return bad(
+                    "[time]: `sync_command` must start with an absolute path, e.g. \"/usr/sbin/ntpdate -u\"".into()
+                );
             }
         }
         Ok(())

@@ -1,0 +1,273 @@
+//! Roles on temporary roots: the exact files for centos7 and ubuntu1604, backups, idempotence,
+//! `--dry-run`, and refusals. Expected files are written out by hand from the runbook and ntp.conf(5).
+
+use super::*;
+use crate::manifest::Manifest;
+
+const V: &str = env!("CARGO_PKG_VERSION");
+
+/// A node root with what the roles look for: /etc, a zone file, cron.d, the sync tool.
+fn node(distro_files: &[&str]) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for dir in ["etc/cron.d", "usr/share/zoneinfo/Asia", "usr/share/zoneinfo/Europe", "usr/sbin"] {
+        std::fs::create_dir_all(d.path().join(dir)).unwrap();
+    }
+    for z in ["Asia/Shanghai", "Europe/Berlin", "UTC"] {
+        std::fs::write(d.path().join("usr/share/zoneinfo").join(z), b"TZif2 fake zone").unwrap();
+    }
+    for f in distro_files {
+        std::fs::write(d.path().join(f.trim_start_matches('/')), "x").unwrap();
+    }
+    d
+}
+
+fn opts(root: &Path, role: Role) -> RoleOptions {
+    RoleOptions {
+        role,
+        upstream: vec![],
+        allow: vec![],
+        server: None,
+        client_mode: ClientMode::Cron,
+        timezone: None,
+        root: root.to_path_buf(),
+        dry_run: false,
+    }
+}
+
+fn run(distro: &str, o: &RoleOptions) -> Result<RoleReport, RoleError> {
+    let m = Manifest::builtin(distro).unwrap();
+    let time = m.time.clone().unwrap();
+    let templates = Templates::builtin(time.flavor);
+    apply(&RoleSource { distro, time: &time, templates: &templates }, o)
+}
+
+fn read(root: &Path, p: &str) -> String {
+    std::fs::read_to_string(root.join(p.trim_start_matches('/'))).unwrap()
+}
+
+#[test]
+fn centos7_server_writes_the_runbooks_config_without_prefer() {
+    let n = node(&[]);
+    std::fs::write(n.path().join("etc/ntp.conf"), "# CentOS default\nserver 0.centos.pool.ntp.org iburst\n").unwrap();
+    let mut o = opts(n.path(), Role::Server);
+    o.allow = vec![Network::new("192.168.1.0/24").unwrap()];
+    let r = run("centos7", &o).unwrap();
+    let expected = format!(
+        "# /etc/ntp.conf: the moa time server (role: server), written by moa-bundle {V} for centos7.
+# `moa-bundle configure --role server` rewrites it; the file it first replaced is /etc/ntp.conf.moa-bak.
+
+driftfile /var/lib/ntp/drift
+
+# Anyone may ask for the time; nobody may change this server, peer with it or query its state.
+restrict default nomodify notrap nopeer noquery
+restrict -6 default nomodify notrap nopeer noquery
+# This host may query and control it (ntpq -p, moa-bundle check).
+restrict 127.0.0.1
+restrict -6 ::1
+# --allow 192.168.1.0/24: may query (ntpq), may not modify.
+restrict 192.168.1.0 mask 255.255.255.0 nomodify notrap
+
+# Upstream time sources.
+server 0.centos.pool.ntp.org iburst
+server 1.centos.pool.ntp.org iburst
+server 2.centos.pool.ntp.org iburst
+server 3.centos.pool.ntp.org iburst
+
+# When every upstream is unreachable, serve the local clock at stratum 10 so the
+# cluster keeps one time. No `prefer` here: with it ntpd follows its own clock even while an
+# upstream server answers (`ntpq -p` then shows `*LOCAL(0)`).
+server 127.127.1.0
+fudge 127.127.1.0 stratum 10
+"
+    );
+    assert_eq!(read(n.path(), "/etc/ntp.conf"), expected);
+    // The local clock is never preferred (the seed's mistake).
+    assert!(!expected.lines().any(|l| l.starts_with("server 127.127.1.0") && l.contains("prefer")));
+    assert_eq!(read(n.path(), "/etc/ntp.conf.moa-bak"), "# CentOS default\nserver 0.centos.pool.ntp.org iburst\n");
+    let link = std::fs::read_link(n.path().join("etc/localtime")).unwrap();
+    assert_eq!(link, Path::new("../usr/share/zoneinfo/Asia/Shanghai"));
+    // CentOS keeps no /etc/timezone.
+    assert!(!n.path().join("etc/timezone").exists());
+    assert_eq!(r.files.iter().map(|f| f.status).collect::<Vec<_>>(), [FileStatus::Changed, FileStatus::Created]);
+    // chronyd stopped and disabled, ntpd enabled and restarted; not run under --root.
+    let cmds: Vec<String> = r.steps.iter().map(|s| s.step.command_line()).collect();
+    if r.init == "systemd" {
+        assert_eq!(
+            cmds,
+            [
+                "systemctl disable --now chronyd",
+                "systemctl enable ntpd",
+                "systemctl restart ntpd",
+                "timedatectl set-timezone Asia/Shanghai"
+            ]
+        );
+    } else {
+        assert_eq!(cmds, ["service chronyd stop", "service ntpd restart"]);
+    }
+    assert!(r.steps.iter().all(|s| s.status == "skipped (--root)"), "{:?}", r.steps);
+}
+
+#[test]
+fn second_run_changes_nothing_and_keeps_the_first_backup() {
+    let n = node(&[]);
+    std::fs::write(n.path().join("etc/ntp.conf"), "original\n").unwrap();
+    let o = opts(n.path(), Role::Server);
+    let first = run("centos7", &o).unwrap();
+    assert!(first.changed);
+    let written = read(n.path(), "/etc/ntp.conf");
+    let second = run("centos7", &o).unwrap();
+    assert!(!second.changed, "{:?}", second.files);
+    assert!(second.files.iter().all(|f| f.status == FileStatus::Unchanged && f.diff.is_empty()));
+    // No restart when the configuration did not change: a plain start (a no-op when running).
+    let cmds: Vec<String> = second.steps.iter().map(|s| s.step.command_line()).collect();
+    assert!(!cmds.iter().any(|c| c.contains("restart") || c.contains("timedatectl")), "{cmds:?}");
+    // A third run with another upstream changes the file, but the backup stays the original.
+    let mut o3 = o.clone();
+    o3.upstream = vec![Host::new("10.0.0.1").unwrap()];
+    run("centos7", &o3).unwrap();
+    assert_eq!(read(n.path(), "/etc/ntp.conf.moa-bak"), "original\n");
+    assert_ne!(read(n.path(), "/etc/ntp.conf"), written);
+    assert!(read(n.path(), "/etc/ntp.conf").contains("\nserver 10.0.0.1 iburst\n"));
+    assert!(!read(n.path(), "/etc/ntp.conf").contains("pool.ntp.org"));
+}
+
+#[test]
+fn dry_run_shows_a_diff_and_writes_nothing() {
+    let n = node(&[]);
+    std::fs::write(n.path().join("etc/ntp.conf"), "server 127.127.1.0 prefer\n").unwrap();
+    let mut o = opts(n.path(), Role::Server);
+    o.dry_run = true;
+    let r = run("centos7", &o).unwrap();
+    assert!(r.changed);
+    let d = &r.files[0].diff;
+    assert!(d.starts_with("--- /etc/ntp.conf\n+++ /etc/ntp.conf\n"), "{d}");
+    assert!(d.contains("\n-server 127.127.1.0 prefer\n") && d.contains("\n+fudge 127.127.1.0 stratum 10\n"), "{d}");
+    assert!(r.files[1].diff.contains("+-> ../usr/share/zoneinfo/Asia/Shanghai"), "{}", r.files[1].diff);
+    assert_eq!(read(n.path(), "/etc/ntp.conf"), "server 127.127.1.0 prefer\n");
+    assert!(!n.path().join("etc/ntp.conf.moa-bak").exists() && !n.path().join("etc/localtime").exists());
+    assert!(r.steps.iter().all(|s| s.status == "would run"));
+}
+
+#[test]
+fn ubuntu1604_client_cron_writes_cron_d_and_etc_timezone() {
+    let n = node(&["/usr/sbin/ntpdate"]);
+    let mut o = opts(n.path(), Role::Client);
+    o.server = Some(Host::new("192.168.1.10").unwrap());
+    o.timezone = Some(ZoneName::new("Europe/Berlin").unwrap());
+    let r = run("ubuntu1604", &o).unwrap();
+    assert_eq!(
+        read(n.path(), CRON_FILE),
+        format!(
+            "# /etc/cron.d/moa-ntpdate: a moa time client (role: client), written by moa-bundle {V} for ubuntu1604.
+# Sets this host's clock from the moa time server 192.168.1.10 at the top of every hour.
+SHELL=/bin/sh
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+0 * * * * root /usr/sbin/ntpdate -u 192.168.1.10 2>&1 | logger -t moa-ntpdate
+"
+        )
+    );
+    // cron.d runs files that are 0644 and owned by root; group/other-writable ones are ignored.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(n.path().join("etc/cron.d/moa-ntpdate")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o644);
+    assert_eq!(read(n.path(), "/etc/timezone"), "Europe/Berlin\n");
+    assert_eq!(
+        std::fs::read_link(n.path().join("etc/localtime")).unwrap(),
+        Path::new("../usr/share/zoneinfo/Europe/Berlin")
+    );
+    // The client does not touch ntp.conf in cron mode; it syncs once now.
+    assert!(!n.path().join("etc/ntp.conf").exists());
+    let now: Vec<String> = r.steps.iter().map(|s| s.step.command_line()).collect();
+    assert_eq!(now[0], "/usr/sbin/ntpdate -u 192.168.1.10");
+}
+
+#[test]
+fn ubuntu1604_daemon_client_follows_only_the_server() {
+    let n = node(&[]);
+    let mut o = opts(n.path(), Role::Client);
+    o.server = Some(Host::new("ntp1.moa.local").unwrap());
+    o.client_mode = ClientMode::Daemon;
+    let r = run("ubuntu1604", &o).unwrap();
+    let conf = read(n.path(), "/etc/ntp.conf");
+    let servers: Vec<&str> = conf.lines().filter(|l| l.starts_with("server") || l.starts_with("pool")).collect();
+    assert_eq!(servers, ["server ntp1.moa.local iburst prefer"]);
+    assert!(conf.contains("driftfile /var/lib/ntp/ntp.drift\n"));
+    let cmds: Vec<String> = r.steps.iter().map(|s| s.step.command_line()).collect();
+    let has = |w: &str| cmds.iter().any(|c| c.split(" ").any(|x| x == w));
+    assert!(has("ntp") && has("systemd-timesyncd") && !has("ntpd"), "{cmds:?}");
+}
+
+#[test]
+fn refusals_name_the_problem_before_anything_is_written() {
+    let n = node(&[]);
+    // Client without --server.
+    let e = run("centos7", &opts(n.path(), Role::Client)).unwrap_err();
+    assert!(e.to_string().contains("--server HOST"), "{e}");
+    // Cron client without ntpdate in the root.
+    let mut o = opts(n.path(), Role::Client);
+    o.server = Some(Host::new("10.0.0.1").unwrap());
+    let e = run("centos7", &o).unwrap_err().to_string();
+    assert!(e.contains("usr/sbin/ntpdate") && e.contains("--client-mode daemon"), "{e}");
+    // Unknown zone.
+    let mut o = opts(n.path(), Role::Server);
+    o.timezone = Some(ZoneName::new("Mars/Olympus").unwrap());
+    let e = run("centos7", &o).unwrap_err().to_string();
+    assert!(e.contains("Mars/Olympus") && e.contains("zoneinfo"), "{e}");
+    // --upstream/--allow for a client, --server for a server.
+    let mut o = opts(n.path(), Role::Client);
+    o.server = Some(Host::new("10.0.0.1").unwrap());
+    o.allow = vec![Network::new("10.0.0.0/8").unwrap()];
+    assert!(run("centos7", &o).unwrap_err().to_string().contains("--allow"));
+    let mut o = opts(n.path(), Role::Server);
+    o.server = Some(Host::new("10.0.0.1").unwrap());
+    assert!(run("centos7", &o).unwrap_err().to_string().contains("--upstream"));
+    // None of that wrote a file.
+    assert!(std::fs::read_dir(n.path().join("etc")).unwrap().all(|e| e.unwrap().file_name() == "cron.d"));
+    // No cron.d: say what to install.
+    std::fs::remove_dir(n.path().join("etc/cron.d")).unwrap();
+    std::fs::write(n.path().join("usr/sbin/ntpdate"), "").unwrap();
+    let mut o = opts(n.path(), Role::Client);
+    o.server = Some(Host::new("10.0.0.1").unwrap());
+    let e = run("centos7", &o).unwrap_err().to_string();
+    assert!(e.contains("cron.d") && e.contains("cronie"), "{e}");
+}
+
+#[test]
+fn ntpsec_server_uses_orphan_mode_instead_of_the_local_driver() {
+    let time = TimeSpec {
+        flavor: crate::manifest::TimeFlavor::Ntpsec,
+        service: "ntpsec".into(),
+        config: "/etc/ntpsec/ntp.conf".into(),
+        driftfile: "/var/lib/ntpsec/ntp.drift".into(),
+        upstream: vec!["0.debian.pool.ntp.org".into()],
+        conflicting_services: vec![],
+        sync_command: "/usr/sbin/ntpdate -u".into(),
+        timezone_file: true,
+        timezone: "UTC".into(),
+        orphan_wait: Some(30),
+    };
+    let n = node(&[]);
+    std::fs::create_dir_all(n.path().join("etc/ntpsec")).unwrap();
+    let mut o = opts(n.path(), Role::Server);
+    o.allow = vec![Network::new("fd00::/8").unwrap()];
+    let templates = Templates::builtin(time.flavor);
+    apply(&RoleSource { distro: "debian12", time: &time, templates: &templates }, &o).unwrap();
+    let conf = read(n.path(), "/etc/ntpsec/ntp.conf");
+    assert!(conf.ends_with("\ntos orphan 10 orphanwait 30\n"), "{conf}");
+    assert!(!conf.contains("127.127.1.0"), "ntpsec has no local-clock driver");
+    assert!(conf.contains("\nrestrict fd00:: mask ff00:: nomodify\n"), "{conf}");
+    assert!(conf.contains("\nserver 0.debian.pool.ntp.org iburst\n"), "{conf}");
+}
+
+#[test]
+fn a_template_typo_is_an_error_not_a_missing_line() {
+    let mut t = Templates::builtin(crate::manifest::TimeFlavor::Ntp);
+    t.files.insert("ntp/server.conf.j2".into(), "server {{ upstreem }}\n".into());
+    let m = Manifest::builtin("centos7").unwrap();
+    let time = m.time.unwrap();
+    let n = node(&[]);
+    let e = apply(&RoleSource { distro: "centos7", time: &time, templates: &t }, &opts(n.path(), Role::Server))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("upstreem") || e.contains("undefined"), "{e}");
+}
