@@ -20,6 +20,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+# The live time-service test runs Debian 12's ntpsec from its unpacked debs (never installed on
+# this machine: installing would start a daemon that disciplines the host clock).
+debs=target/test-debs/ntpsec
+if ! ls "$debs"/ntpsec_*.deb >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  mkdir -p "$debs"
+  fetch() { (cd "$debs" && apt-get download -qq ntpsec python3-ntp ntpsec-ntpdig 2>/dev/null); }
+  fetch || { [ "$(id -u)" = 0 ] && apt-get update -qq && fetch; } ||
+    echo "test.sh: could not download ntpsec debs; the live ntpsec test will skip" >&2
+fi
+
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked

@@ -14,6 +14,8 @@ use crate::manifest::{Manifest, ManifestError};
 use crate::repo::{self, Metadata, MetadataSource, RepoError};
 use crate::report::Reporter;
 use crate::resolve::{self, Goal, Plan, ResolveError, Universe};
+use crate::roles::render::{Templates, ROLES_DIR};
+use crate::roles::{RoleError, RoleOptions, RoleReport, RoleSource};
 use crate::transport::{Transport, TransportError};
 use crate::{family, types::Sha256};
 
@@ -37,6 +39,10 @@ pub enum CommandError {
     Verify(#[from] VerifyError),
     #[error(transparent)]
     Install(#[from] InstallError),
+    #[error(transparent)]
+    Role(#[from] RoleError),
+    #[error("{root}/etc/os-release says `{id} {version_id}`, which no built-in manifest is for (built-in: {known}): pass --distro or --manifest")]
+    NoManifestForNode { root: String, id: String, version_id: String, known: String },
     #[error("--no-scripts is not available for deb bundles: dpkg cannot skip maintainer scripts. Use --root with a throwaway root that can run them instead")]
     NoScriptsDeb,
 }
@@ -215,9 +221,11 @@ pub fn build(manifest: &Manifest, opts: &BuildOptions, reporter: &dyn Reporter) 
         requested: manifest.packages.iter().chain(&manifest.optional).map(|r| r.to_string()).collect(),
         packages,
         sources,
+        time: manifest.time.clone(),
     };
+    let roles = manifest.time.as_ref().map(|t| crate::roles::render::bundle_files(t.flavor)).unwrap_or_default();
     reporter.status(&format!("packing {}", opts.output.display()));
-    let packed = pack::write_bundle(&index, &ordered_files, &manifest.bundle_stem(), &opts.output)?;
+    let packed = pack::write_bundle(&index, &ordered_files, &roles, &manifest.bundle_stem(), &opts.output)?;
     Ok(BuildReport {
         bundle: packed.path,
         sha256: packed.sha256,
@@ -261,6 +269,8 @@ pub struct InstallCmdOptions {
     pub dry_run: bool,
     /// Install even if the node's os-release or arch differ from the bundle's.
     pub skip_node_check: bool,
+    /// After the packages, apply this time service role (its root and dry run are the install's).
+    pub role: Option<RoleOptions>,
 }
 
 /// What `install` did.
@@ -274,6 +284,8 @@ pub struct InstallReport {
     pub preflight_problems: Vec<String>,
     /// The package tool's output.
     pub output: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<RoleReport>,
 }
 
 pub fn install_cmd(
@@ -286,6 +298,12 @@ pub fn install_cmd(
     verify::check_sidecar(bundle, &u.bundle_sha256)?;
     if !opts.skip_node_check {
         verify::check_node(bundle, &u.index, &opts.install.root)?;
+    }
+    if let Some(r) = &opts.role {
+        crate::roles::check_flags(r)?;
+        if u.index.time.is_none() {
+            return Err(RoleError::NoTimeSpec { origin: format!("bundle {}", bundle.display()) }.into());
+        }
     }
     let family = u.index.family;
     if opts.install.no_scripts && family == crate::manifest::Family::Deb {
@@ -321,6 +339,14 @@ pub fn install_cmd(
             output.push(installer.install(&files, &opts.install)?);
         }
     }
+    let role = match &opts.role {
+        Some(r) => {
+            let r = RoleOptions { root: opts.install.root.clone(), dry_run: opts.dry_run, ..r.clone() };
+            reporter.status(&format!("configuring the {:?} role", r.role));
+            Some(apply_bundle_role(bundle, &u, &r)?)
+        }
+        None => None,
+    };
     Ok(InstallReport {
         bundle: bundle.to_path_buf(),
         root: opts.install.root.clone(),
@@ -328,7 +354,62 @@ pub fn install_cmd(
         actions,
         preflight_problems: problems,
         output,
+        role,
     })
+}
+
+fn apply_bundle_role(bundle: &Path, u: &verify::Unpacked, opts: &RoleOptions) -> Result<RoleReport, CommandError> {
+    let time = u
+        .index
+        .time
+        .as_ref()
+        .ok_or_else(|| RoleError::NoTimeSpec { origin: format!("bundle {}", bundle.display()) })?;
+    let templates = Templates::from_dir(&u.dir.join(ROLES_DIR), time.flavor)?;
+    Ok(crate::roles::apply(&RoleSource { distro: &u.index.distro, time, templates: &templates }, opts)?)
+}
+
+/// Where `configure` takes the role's definition from.
+pub enum RoleFrom<'a> {
+    /// A bundle's `bundle.json` and `roles/` (checked whole first).
+    Bundle(&'a Path),
+    /// A manifest (`--distro`, `--manifest`) and the built-in templates.
+    Manifest(&'a Manifest),
+    /// The built-in manifest whose os-release matches the node under the role's root.
+    Detect,
+}
+
+/// `configure --role`: applies a role without installing anything.
+pub fn configure_cmd(from: RoleFrom<'_>, opts: &RoleOptions) -> Result<RoleReport, CommandError> {
+    match from {
+        RoleFrom::Bundle(b) => {
+            let u = verify::verify_bundle(b)?;
+            verify::check_sidecar(b, &u.bundle_sha256)?;
+            verify::check_node(b, &u.index, &opts.root)?;
+            apply_bundle_role(b, &u, opts)
+        }
+        RoleFrom::Manifest(m) => manifest_role(m, opts),
+        RoleFrom::Detect => {
+            let (id, version_id) = verify::node_os_release(&opts.root)?;
+            for d in crate::manifest::builtin_names() {
+                let m = Manifest::builtin(d)?;
+                if m.os_release.id == id && m.os_release.version_id == version_id {
+                    return manifest_role(&m, opts);
+                }
+            }
+            Err(CommandError::NoManifestForNode {
+                root: opts.root.display().to_string().trim_end_matches('/').to_string(),
+                id,
+                version_id,
+                known: crate::manifest::builtin_names().join(", "),
+            })
+        }
+    }
+}
+
+fn manifest_role(m: &Manifest, opts: &RoleOptions) -> Result<RoleReport, CommandError> {
+    let time = m.time.as_ref().ok_or_else(|| RoleError::NoTimeSpec { origin: format!("manifest {}", m.origin) })?;
+    let templates = Templates::builtin(time.flavor);
+    Ok(crate::roles::apply(&RoleSource { distro: &m.distro, time, templates: &templates }, opts)?)
 }
 
 /// A built-in manifest, for `distros`.

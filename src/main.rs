@@ -14,6 +14,8 @@ use moa_bundle::fetch::DEFAULT_JOBS;
 use moa_bundle::install::InstallOptions;
 use moa_bundle::manifest::Manifest;
 use moa_bundle::report::{Reporter, Silent};
+use moa_bundle::roles::params::{Host, Network, ZoneName};
+use moa_bundle::roles::{ClientMode, FileStatus, Role, RoleOptions, RoleReport};
 
 /// Pack Linux packages with exactly the dependencies a node lacks into one verifiable bundle,
 /// and install it on servers that have no internet.
@@ -48,8 +50,100 @@ enum Command {
     Inspect(BundleArgs),
     /// Check a bundle's integrity (and, with --node, that it fits this node) without installing.
     Verify(VerifyArgs),
+    /// Configure the time service role (server or client) without installing packages.
+    ///
+    /// Takes the role's definition from --bundle, --distro or --manifest, or else from the
+    /// built-in manifest matching the node's /etc/os-release. Every file written is backed up
+    /// once (FILE.moa-bak); re-running changes nothing; --dry-run prints a diff.
+    ///
+    ///   moa-bundle configure --role server --allow 192.168.1.0/24
+    ///   moa-bundle configure --role client --server 192.168.1.10
+    #[command(verbatim_doc_comment)]
+    Configure(ConfigureArgs),
+    /// Check the time service, for people and monitoring (Nagios exit codes).
+    ///
+    /// Runs `ntpq -pn`, `ntpq -c rv` and `ntpstat` (or `chronyc -n sources`), lists the peers and
+    /// flags what is wrong: daemon down, no peer ever answered (.INIT.), only the local clock
+    /// selected, offset beyond a threshold. Exit 0 ok, 1 warning, 2 critical, 3 unknown.
+    Check(CheckArgs),
     /// List the distros with a built-in manifest.
     Distros(JsonArg),
+}
+
+/// The time service role's flags, shared by `install --role` and `configure`.
+#[derive(Args, Clone)]
+struct RoleFlags {
+    /// server: upstream servers to follow, replacing the manifest's pool (repeatable or
+    /// comma-separated).
+    #[arg(long, value_name = "HOST", value_delimiter = ',')]
+    upstream: Vec<Host>,
+    /// server: a network whose hosts may query the server (ntpq) but not modify it, e.g.
+    /// 192.168.1.0/24 (repeatable). Every host may ask for the time.
+    #[arg(long, value_name = "CIDR", value_delimiter = ',')]
+    allow: Vec<Network>,
+    /// client: the moa time server to follow.
+    #[arg(long, value_name = "HOST")]
+    server: Option<Host>,
+    /// client: `cron` syncs hourly from /etc/cron.d/moa-ntpdate (and once now); `daemon` runs
+    /// ntpd following only --server.
+    #[arg(long, value_enum, default_value_t, value_name = "MODE")]
+    client_mode: ClientMode,
+    /// Time zone for /etc/localtime (default: the manifest's, Asia/Shanghai).
+    #[arg(long, value_name = "ZONE")]
+    timezone: Option<ZoneName>,
+}
+
+impl RoleFlags {
+    fn options(&self, role: Role, root: &Path, dry_run: bool) -> RoleOptions {
+        RoleOptions {
+            role,
+            upstream: self.upstream.clone(),
+            allow: self.allow.clone(),
+            server: self.server.clone(),
+            client_mode: self.client_mode,
+            timezone: self.timezone.clone(),
+            root: root.to_path_buf(),
+            dry_run,
+        }
+    }
+}
+
+#[derive(Args)]
+struct ConfigureArgs {
+    /// The role: `server` (ntpd with upstream + local-clock fallback) or `client`.
+    #[arg(long, value_enum)]
+    role: Role,
+    #[command(flatten)]
+    flags: RoleFlags,
+    /// Take the role from this bundle (its bundle.json and roles/).
+    #[arg(long, value_name = "BUNDLE", conflicts_with_all = ["distro", "manifest"])]
+    bundle: Option<PathBuf>,
+    /// Take the role from this built-in manifest (see `moa-bundle distros`).
+    #[arg(long, conflicts_with = "manifest")]
+    distro: Option<String>,
+    /// Take the role from this manifest file.
+    #[arg(long, value_name = "PATH")]
+    manifest: Option<PathBuf>,
+    /// Configure the node under this root; service actions are printed, not run.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    root: PathBuf,
+    /// Show the diff and the service actions; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    out: JsonArg,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// Warn when the selected peer's offset is beyond this many milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 128.0)]
+    warn_offset: f64,
+    /// Critical when the selected peer's offset is beyond this many milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000.0)]
+    crit_offset: f64,
+    #[command(flatten)]
+    out: JsonArg,
 }
 
 #[derive(Args)]
@@ -164,10 +258,18 @@ struct InstallArgs {
     /// Install even if the node's os-release or architecture differ from the bundle's.
     #[arg(long)]
     skip_node_check: bool,
+    /// Then configure the time service: `server` or `client` (see `moa-bundle configure`).
+    #[arg(long, value_enum)]
+    role: Option<Role>,
+    #[command(flatten)]
+    role_flags: RoleFlags,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Check(a) = &cli.command {
+        return run_check(a);
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -291,6 +393,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 install: InstallOptions { root: a.root.clone(), force: a.force, no_scripts: a.no_scripts },
                 dry_run: a.dry_run,
                 skip_node_check: a.skip_node_check,
+                role: a.role.map(|r| a.role_flags.options(r, &a.root, a.dry_run)),
             };
             let rep = make_reporter(a.bundle.out.json);
             let r = commands::install_cmd(&a.bundle.bundle, &opts, rep.as_ref())?;
@@ -316,9 +419,96 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 println!("done: {n} package(s) installed into {}", r.root.display());
             }
+            if let Some(role) = &r.role {
+                print_role(role);
+            }
             Ok(())
         }
+        Command::Configure(a) => {
+            let opts = a.flags.options(a.role, &a.root, a.dry_run);
+            let manifest = match (&a.distro, &a.manifest) {
+                (Some(d), _) => Some(Manifest::builtin(d)?),
+                (None, Some(p)) => Some(Manifest::load(p)?),
+                (None, None) => None,
+            };
+            let from = match (&a.bundle, &manifest) {
+                (Some(b), _) => commands::RoleFrom::Bundle(b),
+                (None, Some(m)) => commands::RoleFrom::Manifest(m),
+                (None, None) => commands::RoleFrom::Detect,
+            };
+            let r = commands::configure_cmd(from, &opts)?;
+            if a.out.json {
+                return print_json(&r);
+            }
+            print_role(&r);
+            Ok(())
+        }
+        Command::Check(_) => unreachable!("handled in main"),
     }
+}
+
+fn print_role(r: &RoleReport) {
+    let mode = r.client_mode.map(|m| format!(", {m:?} mode").to_lowercase()).unwrap_or_default();
+    let role = format!("{:?}", r.role).to_lowercase();
+    println!("role {role}{mode} for {} in {} ({}):", r.distro, r.root.display(), r.init);
+    for f in &r.files {
+        let verb = match (f.status, r.dry_run) {
+            (FileStatus::Unchanged, _) => "unchanged",
+            (FileStatus::Created, true) => "would create",
+            (FileStatus::Changed, true) => "would change",
+            (FileStatus::Created, false) => "created",
+            (FileStatus::Changed, false) => "changed",
+        };
+        let bak = f.backup.as_ref().map(|b| format!(" (original kept as {})", b.display())).unwrap_or_default();
+        println!("  {verb:<13} {}{bak}", f.path.display());
+        if r.dry_run && !f.diff.is_empty() {
+            for l in f.diff.lines() {
+                println!("      {l}");
+            }
+        }
+    }
+    for s in &r.steps {
+        println!("  {:<13} {}   # {}", s.status, s.step.command_line(), s.step.purpose);
+    }
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
+    let n = r.files.iter().filter(|f| f.status != FileStatus::Unchanged).count();
+    match (r.dry_run, n) {
+        (_, 0) => println!("time zone {}; nothing to change (already configured)", r.timezone),
+        (true, n) => println!("dry run: time zone {}; {n} file(s) would change; nothing changed", r.timezone),
+        (false, n) => println!("time zone {}; {n} file(s) changed", r.timezone),
+    }
+}
+
+/// `check`: prints the verdict and exits with the Nagios code.
+fn run_check(a: &CheckArgs) -> ExitCode {
+    let t = moa_bundle::check::Thresholds { warn_offset_ms: a.warn_offset, crit_offset_ms: a.crit_offset };
+    let h = moa_bundle::check::check(t);
+    if a.out.json {
+        if let Err(e) = print_json(&h) {
+            eprintln!("error: {e}");
+            return ExitCode::from(3);
+        }
+    } else {
+        println!("{}", h.summary());
+        for (s, m) in h.findings.iter().skip(1) {
+            println!("  {}: {m}", s.label());
+        }
+        if !h.peers.is_empty() {
+            println!(
+                "  {:<1} {:<24} {:<16} {:>2} {:>5} {:>12} {:>10}",
+                "", "remote", "refid", "st", "reach", "offset ms", "jitter"
+            );
+            for p in &h.peers {
+                println!(
+                    "  {:<1} {:<24} {:<16} {:>2} {:>5o} {:>12.3} {:>10.3}",
+                    p.tally, p.remote, p.refid, p.stratum, p.reach, p.offset_ms, p.jitter_ms
+                );
+            }
+        }
+    }
+    ExitCode::from(h.status.exit_code())
 }
 
 fn output_path(arg: &Path, m: &Manifest) -> PathBuf {

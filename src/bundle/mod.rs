@@ -1,5 +1,6 @@
 //! The bundle: a reproducible `tar.gz` with one top directory `<name>-<distro>-<arch>/` holding
-//! `bundle.json` (this module's [`BundleIndex`]), `packages/`, `install.sh` and `SHA256SUMS`.
+//! `bundle.json` (this module's [`BundleIndex`]), `packages/`, `roles/` (time service templates, when
+//! the manifest has a `[time]` section), `install.sh` and `SHA256SUMS`.
 //! [`pack`] writes one; [`verify`] checks and unpacks one on the node.
 
 pub mod pack;
@@ -7,7 +8,7 @@ pub mod verify;
 
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::{Family, OsRelease};
+use crate::manifest::{Family, OsRelease, TimeSpec};
 use crate::types::{Arch, PackageName, Sha256};
 
 /// The `bundle.json` format version; an installer refuses bundles with a newer one.
@@ -36,6 +37,10 @@ pub struct BundleIndex {
     pub packages: Vec<BundlePackage>,
     /// The repository metadata the build resolved from.
     pub sources: Vec<SourceDigest>,
+    /// The manifest's `[time]` section: the roles `install --role` applies, with the templates
+    /// under `roles/`. Absent in bundles of manifests without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<TimeSpec>,
 }
 
 /// One package file in the bundle.

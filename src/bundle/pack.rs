@@ -38,8 +38,15 @@ enum Body<'a> {
     File(&'a Path),
 }
 
-/// Packs the index and the package files (`files[i]` is the file of `index.packages[i]`).
-pub fn write_bundle(index: &BundleIndex, files: &[PathBuf], stem: &str, output: &Path) -> Result<Packed, PackError> {
+/// Packs the index, the package files (`files[i]` is the file of `index.packages[i]`) and `extra`
+/// members (path inside the bundle, content), e.g. the role templates under `roles/`.
+pub fn write_bundle(
+    index: &BundleIndex,
+    files: &[PathBuf],
+    extra: &[(String, Vec<u8>)],
+    stem: &str,
+    output: &Path,
+) -> Result<Packed, PackError> {
     let werr = |source| PackError::Write { path: output.to_path_buf(), source };
     let dir = match output.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -60,6 +67,9 @@ pub fn write_bundle(index: &BundleIndex, files: &[PathBuf], stem: &str, output: 
     ];
     for (p, f) in index.packages.iter().zip(files) {
         members.push((format!("{PACKAGES_DIR}/{}", p.file), Body::File(f), 0o644));
+    }
+    for (path, bytes) in extra {
+        members.push((path.clone(), Body::Bytes(bytes.clone()), 0o644));
     }
     let mut sums: Vec<(String, String)> = Vec::new();
     for (path, body, _) in &members {
@@ -89,11 +99,13 @@ pub fn write_bundle(index: &BundleIndex, files: &[PathBuf], stem: &str, output: 
         tar.append_data(&mut h, path, std::io::empty())
     };
     dir_entry(&mut tar, &format!("{stem}/")).map_err(werr)?;
-    let mut packages_dir_written = false;
+    let mut dirs_written = std::collections::BTreeSet::new();
     for (path, body, mode) in &members {
-        if path.starts_with(&format!("{PACKAGES_DIR}/")) && !packages_dir_written {
-            dir_entry(&mut tar, &format!("{stem}/{PACKAGES_DIR}/")).map_err(werr)?;
-            packages_dir_written = true;
+        // Each directory once, before its first member (members are sorted by path).
+        for (i, _) in path.match_indices('/') {
+            if dirs_written.insert(path[..i].to_string()) {
+                dir_entry(&mut tar, &format!("{stem}/{}/", &path[..i])).map_err(werr)?;
+            }
         }
         let full = format!("{stem}/{path}");
         match body {

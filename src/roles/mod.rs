@@ -75,6 +75,18 @@ pub enum RoleError {
     NotRoot,
 }
 
+/// Checks that need no files: the flags fit the role. `install --role` calls this before it
+/// installs anything.
+pub fn check_flags(opts: &RoleOptions) -> Result<(), RoleError> {
+    match opts.role {
+        Role::Server if opts.server.is_some() => Err(RoleError::ClientFlag),
+        Role::Client if opts.server.is_none() => Err(RoleError::NeedServer),
+        Role::Client if !opts.upstream.is_empty() => Err(RoleError::ServerFlag { flag: "--upstream" }),
+        Role::Client if !opts.allow.is_empty() => Err(RoleError::ServerFlag { flag: "--allow" }),
+        _ => Ok(()),
+    }
+}
+
 /// What the user asked for.
 #[derive(Debug, Clone)]
 pub struct RoleOptions {
@@ -169,13 +181,7 @@ impl Planned {
 /// Plans and (unless `--dry-run`) applies a role.
 pub fn apply(src: &RoleSource<'_>, opts: &RoleOptions) -> Result<RoleReport, RoleError> {
     let t = src.time;
-    match opts.role {
-        Role::Server if opts.server.is_some() => return Err(RoleError::ClientFlag),
-        Role::Client if opts.server.is_none() => return Err(RoleError::NeedServer),
-        Role::Client if !opts.upstream.is_empty() => return Err(RoleError::ServerFlag { flag: "--upstream" }),
-        Role::Client if !opts.allow.is_empty() => return Err(RoleError::ServerFlag { flag: "--allow" }),
-        _ => {}
-    }
+    check_flags(opts)?;
     let on_host = opts.root == Path::new("/");
     if on_host && !opts.dry_run && !crate::install::is_root() {
         return Err(RoleError::NotRoot);
@@ -214,6 +220,7 @@ pub fn apply(src: &RoleSource<'_>, opts: &RoleOptions) -> Result<RoleReport, Rol
     let tpl = src.templates;
 
     // Plan: render every file and check every precondition before anything changes.
+    let mut early_warnings = Vec::new();
     let mut want: Vec<(String, Desired)> = Vec::new();
     let daemon = match (opts.role, opts.client_mode) {
         (Role::Server, _) => {
@@ -227,7 +234,12 @@ pub fn apply(src: &RoleSource<'_>, opts: &RoleOptions) -> Result<RoleReport, Rol
         (Role::Client, ClientMode::Cron) => {
             let tool = t.sync_command.split_whitespace().next().unwrap_or_default();
             if !under(tool).exists() {
-                return Err(RoleError::SyncTool { path: under(tool) });
+                // A dry run of `install --role` comes before the package that brings the tool.
+                if !opts.dry_run {
+                    return Err(RoleError::SyncTool { path: under(tool) });
+                }
+                early_warnings
+                    .push(format!("{} is not there yet: install the bundle's packages first", under(tool).display()));
             }
             want.push((CRON_FILE.into(), Desired::Text(render::render(tpl, "cron", tpl.cron(), &ctx)?)));
             false
@@ -291,7 +303,7 @@ pub fn apply(src: &RoleSource<'_>, opts: &RoleOptions) -> Result<RoleReport, Rol
         files.push(FileReport { node_path: p.node_path.clone(), path: p.path.clone(), status, backup: bak, diff });
     }
     let mut reports = Vec::new();
-    let mut warnings = Vec::new();
+    let mut warnings = early_warnings;
     for s in steps {
         let r = if opts.dry_run {
             StepReport { step: s, status: "would run".into(), output: String::new() }
