@@ -15,6 +15,7 @@ use crate::types::{Arch, PackageName, TypeError};
 pub const BUILTIN: &[(&str, &str)] = &[
     ("centos7", include_str!("../manifests/centos7.toml")),
     ("ubuntu1604", include_str!("../manifests/ubuntu1604.toml")),
+    ("debian12", include_str!("../manifests/debian12.toml")),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -130,6 +130,54 @@ pub fn parse_ntpstat(text: &str) -> NtpStat {
     }
 }
 
+/// The system variables of `ntpq -c rv` that say what the daemon itself serves.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SysVars {
+    /// `00`..`10` synchronised, `11` not.
+    pub leap: Option<String>,
+    pub stratum: Option<u8>,
+    pub refid: Option<String>,
+    pub offset_ms: Option<f64>,
+}
+
+impl SysVars {
+    pub fn synchronised(&self) -> bool {
+        self.leap.as_deref().is_some_and(|l| l != "11") && self.stratum.is_some_and(|s| s < 16)
+    }
+    /// Serving its own clock: ntpsec's orphan mode (refid 127.0.0.1) or the `LOCL` driver.
+    pub fn own_clock(&self) -> bool {
+        self.synchronised() && matches!(self.refid.as_deref(), Some("127.0.0.1" | "LOOP" | "LOCL" | ".LOCL."))
+    }
+}
+
+/// Parses `ntpq -c rv` (`associd=0 status=… leap=00, stratum=10, …, refid=127.0.0.1, …`).
+/// Values may contain spaces and commas (`reftime`, `clock`), so each key is looked up where it
+/// starts a field.
+pub fn parse_sysvars(text: &str) -> SysVars {
+    let flat = text.replace('\n', " ");
+    let field = |key: &str| -> Option<String> {
+        let pat = format!("{key}=");
+        let mut from = 0;
+        while let Some(i) = flat[from..].find(&pat) {
+            let at = from + i;
+            let starts_field = at == 0 || matches!(flat.as_bytes()[at - 1], b' ' | b',' | b'\t');
+            if starts_field {
+                let v = &flat[at + pat.len()..];
+                let end = v.find([',', ' ', '\t']).unwrap_or(v.len());
+                return Some(v[..end].trim_matches('"').to_string());
+            }
+            from = at + pat.len();
+        }
+        None
+    };
+    SysVars {
+        leap: field("leap"),
+        stratum: field("stratum").and_then(|s| s.parse().ok()),
+        refid: field("refid"),
+        offset_ms: field("offset").and_then(|s| s.parse().ok()),
+    }
+}
+
 /// Parses `chronyc -n sources`.
 pub fn parse_chronyc_sources(text: &str) -> Result<Vec<Peer>, ParseError> {
     let mut peers = Vec::new();
@@ -208,6 +256,8 @@ pub struct Health {
     pub peers: Vec<Peer>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ntpstat: Option<NtpStat>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<SysVars>,
     /// One line per finding, most severe first.
     pub findings: Vec<(Status, String)>,
 }
@@ -222,6 +272,17 @@ impl Health {
 
 /// Judges peers (and ntpstat, when there is one).
 pub fn judge(daemon: &str, peers: Vec<Peer>, stat: Option<NtpStat>, t: Thresholds) -> Health {
+    judge_system(daemon, peers, stat, None, t)
+}
+
+/// Judges peers, ntpstat and the daemon's system variables (`ntpq -c rv`).
+pub fn judge_system(
+    daemon: &str,
+    peers: Vec<Peer>,
+    stat: Option<NtpStat>,
+    system: Option<SysVars>,
+    t: Thresholds,
+) -> Health {
     let mut f: Vec<(Status, String)> = Vec::new();
     let selected = peers.iter().find(|p| p.selected());
     let upstream: Vec<&Peer> = peers.iter().filter(|p| !p.local_clock).collect();
@@ -252,6 +313,14 @@ pub fn judge(daemon: &str, peers: Vec<Peer>, stat: Option<NtpStat>, t: Threshold
                 f.push((Status::Ok, msg));
             }
         }
+        // No peer selected, yet the daemon serves time: its own clock (ntpsec orphan mode).
+        None if system.as_ref().is_some_and(SysVars::own_clock) => f.push((
+            Status::Warning,
+            format!(
+                "serving its own clock at stratum {} (orphan mode): no upstream server is usable",
+                system.as_ref().and_then(|s| s.stratum).unwrap_or(0)
+            ),
+        )),
         None if !peers.is_empty() && peers.iter().all(|p| p.unreachable()) => {
             f.push((Status::Critical, "no peer has ever answered (all .INIT. or reach 0)".into()))
         }
@@ -271,7 +340,7 @@ pub fn judge(daemon: &str, peers: Vec<Peer>, stat: Option<NtpStat>, t: Threshold
     }
     f.sort_by_key(|b| std::cmp::Reverse(b.0));
     let status = f.iter().map(|(s, _)| *s).max().unwrap_or(Status::Ok);
-    Health { status, daemon: daemon.to_string(), peers, ntpstat: stat, findings: f }
+    Health { status, daemon: daemon.to_string(), peers, ntpstat: stat, system, findings: f }
 }
 
 /// Runs the tools on this node and judges the result.
@@ -281,6 +350,7 @@ pub fn check(t: Thresholds) -> Health {
         daemon: daemon.into(),
         peers: vec![],
         ntpstat: None,
+        system: None,
         findings: vec![(Status::Unknown, msg)],
     };
     let critical = |daemon: &str, msg: String| Health {
@@ -288,6 +358,7 @@ pub fn check(t: Thresholds) -> Health {
         daemon: daemon.into(),
         peers: vec![],
         ntpstat: None,
+        system: None,
         findings: vec![(Status::Critical, msg)],
     };
     match Command::new("ntpq").arg("-pn").output() {
@@ -302,8 +373,14 @@ pub fn check(t: Thresholds) -> Health {
             }
             let stat =
                 Command::new("ntpstat").output().ok().map(|o| parse_ntpstat(&String::from_utf8_lossy(&o.stdout)));
+            let system = Command::new("ntpq")
+                .args(["-c", "rv"])
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| parse_sysvars(&String::from_utf8_lossy(&o.stdout)));
             match parse_ntpq(&text) {
-                Ok(peers) => judge("ntpd", peers, stat, t),
+                Ok(peers) => judge_system("ntpd", peers, stat, system, t),
                 Err(e) => unknown("ntpd", e.to_string()),
             }
         }

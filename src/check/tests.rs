@@ -139,3 +139,46 @@ fn chronyc_sources_parse() {
     assert!((peers[0].offset_ms - -0.123).abs() < 1e-9);
     assert_eq!(judge("chronyd", peers, None, Thresholds::default()).status, Status::Warning);
 }
+
+/// `ntpq -c rv` of Debian 12's ntpsec 1.2.2 serving in orphan mode with no upstream (captured
+/// from the daemon the live test runs, config from the server role).
+const NTPSEC_ORPHAN_RV: &str = "associd=0 status=0016 leap_none, sync_unspec, 1 event, restart,
+leap=00, stratum=10, precision=-24, rootdelay=0.0, rootdisp=0.0,
+refid=127.0.0.1, reftime=00000000.00000000 2036-02-07T06:28:16.000Z, tc=0,
+peer=0, offset=0.0, frequency=0.0, sys_jitter=0.0, clk_jitter=6e-05,
+clock=eeb18e69.b4faf2a9 2026-11-25T16:42:17.706Z, processor=\"x86_64\",
+system=\"Linux/6.18.44-fc-v669\", version=\"ntpd ntpsec-1.2.2\", clk_wander=0.0,
+mintc=0
+";
+
+const NTPSEC_ORPHAN_PEERS: &str = "     remote           refid      st t when poll reach   delay   offset   jitter
+===============================================================================
+ 192.0.2.1       .INIT.          16 u    -   64    0   0.0000   0.0000   0.0001
+";
+
+#[test]
+fn ntpsec_rv_parses_the_fields_that_matter() {
+    let s = parse_sysvars(NTPSEC_ORPHAN_RV);
+    assert_eq!(s.leap.as_deref(), Some("00"));
+    assert_eq!(s.stratum, Some(10));
+    assert_eq!(s.refid.as_deref(), Some("127.0.0.1"));
+    assert_eq!(s.offset_ms, Some(0.0));
+    assert!(s.synchronised() && s.own_clock());
+    // `clk_jitter=` or `sys_jitter=` never answer for a shorter key.
+    let t = parse_sysvars("leap=11, stratum=16, refid=INIT, clk_offset=5.0, offset=-1.5");
+    assert_eq!((t.offset_ms, t.synchronised(), t.own_clock()), (Some(-1.5), false, false));
+}
+
+#[test]
+fn orphan_mode_is_a_warning_not_a_dead_server() {
+    let peers = parse_ntpq(NTPSEC_ORPHAN_PEERS).unwrap();
+    // Without the system variables this looks like nothing ever answered.
+    assert_eq!(judge("ntpd", peers.clone(), None, Thresholds::default()).status, Status::Critical);
+    let h = judge_system("ntpd", peers, None, Some(parse_sysvars(NTPSEC_ORPHAN_RV)), Thresholds::default());
+    assert_eq!(h.status, Status::Warning, "{:?}", h.findings);
+    assert!(h.findings[0].1.contains("own clock at stratum 10 (orphan mode)"), "{:?}", h.findings);
+    // An unsynchronised daemon (leap 11) with no answer stays critical.
+    let unsync = parse_sysvars("leap=11, stratum=16, refid=INIT");
+    let peers = parse_ntpq(NTPSEC_ORPHAN_PEERS).unwrap();
+    assert_eq!(judge_system("ntpd", peers, None, Some(unsync), Thresholds::default()).status, Status::Critical);
+}
