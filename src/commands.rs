@@ -11,6 +11,7 @@ use crate::cache::{Cache, CacheError};
 use crate::fetch::{self, FetchError};
 use crate::install::{self, Action, InstallError, InstallOptions};
 use crate::manifest::{Manifest, ManifestError};
+use crate::probe::{NodeProfile, ProbeError};
 use crate::repo::{self, Metadata, MetadataSource, RepoError};
 use crate::report::Reporter;
 use crate::resolve::{self, Goal, Plan, ResolveError, Universe};
@@ -41,6 +42,8 @@ pub enum CommandError {
     Install(#[from] InstallError),
     #[error(transparent)]
     Role(#[from] RoleError),
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
     #[error("{root}/etc/os-release says `{id} {version_id}`, which no built-in manifest is for (built-in: {known}): pass --distro or --manifest")]
     NoManifestForNode { root: String, id: String, version_id: String, known: String },
     #[error("--no-scripts is not available for deb bundles: dpkg cannot skip maintainer scripts. Use --root with a throwaway root that can run them instead")]
@@ -86,6 +89,9 @@ pub struct SourceOptions {
     pub cache_dir: PathBuf,
     pub offline: bool,
     pub no_base: bool,
+    /// Node profiles (`probe -o`): resolve against each node's real packages instead of the
+    /// manifest's base, and pack the union of what any of them lacks.
+    pub targets: Vec<PathBuf>,
 }
 
 pub fn load_and_resolve(
@@ -99,11 +105,58 @@ pub fn load_and_resolve(
     let metadata = repo::load(manifest, &source, reporter)?;
     reporter.status(&format!("resolving {} packages", metadata.packages.len()));
     let syntax = family::dep_syntax(manifest.family);
+    let plan = if opts.targets.is_empty() {
+        let u = Universe::new(&metadata, syntax, manifest.arch.as_str());
+        resolve::resolve(&u, &Goal::from_manifest(manifest, opts.no_base), &manifest.origin)?
+    } else {
+        resolve_for_targets(manifest, &metadata, &opts.targets)?
+    };
     let u = Universe::new(&metadata, syntax, manifest.arch.as_str());
-    let plan = resolve::resolve(&u, &Goal::from_manifest(manifest, opts.no_base), &manifest.origin)?;
     let stages = resolve::install_stages(&u, &plan)?;
     drop(u);
     Ok(Resolved { metadata, plan, stages })
+}
+
+/// One resolve per node profile, each against that node's packages; the plan is the union, with
+/// the newest version where two nodes need different ones.
+fn resolve_for_targets(manifest: &Manifest, metadata: &Metadata, targets: &[PathBuf]) -> Result<Plan, CommandError> {
+    let syntax = family::dep_syntax(manifest.family);
+    let mut merged = Plan::default();
+    let mut by_name: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for path in targets {
+        let profile = NodeProfile::load(path)?;
+        profile.check_fits(path, manifest)?;
+        let node = format!("{} ({})", profile.source, path.display());
+        let mut md = metadata.clone();
+        let repo = resolve::add_installed(&mut md, &node, &profile.packages, syntax)?;
+        let u = Universe::new(&md, syntax, manifest.arch.as_str());
+        let plan = resolve::resolve(&u, &Goal::against_node(manifest, repo), &manifest.origin)?;
+        merged.base_count = merged.base_count.max(plan.base_count);
+        merged.notes.extend(plan.notes.into_iter().map(|n| format!("{node}: {n}")));
+        for e in plan.entries {
+            // Entries index repository packages, which come before the added ones, so an index
+            // means the same package in `metadata`.
+            let name = md.packages[e.package].name.to_string();
+            match by_name.get(&name) {
+                None => {
+                    by_name.insert(name, merged.entries.len());
+                    merged.entries.push(e);
+                }
+                Some(&i)
+                    if metadata.packages[e.package].version > metadata.packages[merged.entries[i].package].version =>
+                {
+                    merged.notes.push(format!(
+                        "{node} needs {name} {}: packed instead of {}",
+                        metadata.packages[e.package].version, metadata.packages[merged.entries[i].package].version
+                    ));
+                    merged.entries[i] = e;
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    merged.entries.sort_by(|a, b| metadata.packages[a.package].name.cmp(&metadata.packages[b.package].name));
+    Ok(merged)
 }
 
 fn plan_items(r: &Resolved) -> Vec<PlanItem> {

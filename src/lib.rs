@@ -14,6 +14,7 @@ pub mod family;
 pub mod fetch;
 pub mod install;
 pub mod manifest;
+pub mod probe;
 pub mod repo;
 pub mod report;
 pub mod resolve;

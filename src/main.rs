@@ -60,6 +60,13 @@ enum Command {
     ///   moa-bundle configure --role client --server 192.168.1.10
     #[command(verbatim_doc_comment)]
     Configure(ConfigureArgs),
+    /// Record this node's packages (a profile for `build --target`), reading only.
+    ///
+    /// Writes os-release, arch and every installed package with its version, arch and provides
+    /// (rpm: `rpm -qa`; dpkg: /var/lib/dpkg/status). Run it on the node, copy the file to the
+    /// build machine, and `moa-bundle build --distro … --target node.json` packs exactly what
+    /// that node lacks.
+    Probe(ProbeArgs),
     /// Check the time service, for people and monitoring (Nagios exit codes).
     ///
     /// Runs `ntpq -pn`, `ntpq -c rv` and `ntpstat` (or `chronyc -n sources`), lists the peers and
@@ -135,6 +142,25 @@ struct ConfigureArgs {
 }
 
 #[derive(Args)]
+struct ProbeArgs {
+    /// Write the profile here (atomically) instead of printing it.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Probe the node under this root instead of this system.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    root: PathBuf,
+    /// Package family, when both databases exist under the root (default: dpkg's if present).
+    #[arg(long, value_enum)]
+    family: Option<FamilyArg>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FamilyArg {
+    Rpm,
+    Deb,
+}
+
+#[derive(Args)]
 struct CheckArgs {
     /// Warn when the selected peer's offset is beyond this many milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 128.0)]
@@ -166,8 +192,13 @@ struct ManifestArgs {
     #[arg(long, value_name = "URL")]
     mirror: Vec<String>,
     /// Pack the full closure instead of only what a minimal node lacks (repotrack-style).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "target")]
     no_base: bool,
+    /// Resolve against this node's real packages (a profile from `moa-bundle probe -o FILE`)
+    /// instead of the manifest's minimal base. Repeat for several nodes: the bundle holds what
+    /// any of them lacks.
+    #[arg(long, value_name = "NODE.json")]
+    target: Vec<PathBuf>,
     /// Download cache [default: $XDG_CACHE_HOME/moa-bundle or ~/.cache/moa-bundle].
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
@@ -192,6 +223,7 @@ impl ManifestArgs {
             cache_dir: self.cache_dir.clone().unwrap_or_else(Cache::default_dir),
             offline: self.offline,
             no_base: self.no_base,
+            targets: self.target.clone(),
         }
     }
 }
@@ -444,6 +476,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Check(_) => unreachable!("handled in main"),
+        Command::Probe(a) => {
+            let family = a.family.map(|f| match f {
+                FamilyArg::Rpm => moa_bundle::manifest::Family::Rpm,
+                FamilyArg::Deb => moa_bundle::manifest::Family::Deb,
+            });
+            let p = moa_bundle::probe::probe(&a.root, family)?;
+            let mut json = serde_json::to_vec_pretty(&p).context("could not serialize the profile")?;
+            json.push(b'\n');
+            match &a.output {
+                Some(o) => {
+                    moa_bundle::bundle::pack::write_atomic(o, &json)?;
+                    eprintln!(
+                        "wrote {}: {} {} {} ({}), {} packages",
+                        o.display(),
+                        p.os_release.id,
+                        p.os_release.version_id,
+                        p.arch,
+                        p.family,
+                        p.packages.len()
+                    );
+                }
+                None => print!("{}", String::from_utf8_lossy(&json)),
+            }
+            Ok(())
+        }
     }
 }
 

@@ -93,3 +93,44 @@ fn a_bundle_with_a_link_member_is_refused() {
     let (ok, err) = stderr_of(&["verify", bundle.to_str().unwrap()], tmp.path());
     assert!(!ok && err.contains("not a plain file"), "{err}");
 }
+
+#[test]
+fn probe_of_this_machine_lists_what_dpkg_query_lists() {
+    if !std::path::Path::new("/var/lib/dpkg/status").is_file() {
+        eprintln!("SKIP: this machine has no dpkg database");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // Reads only; the profile goes to stdout.
+    let out = moa(tmp.path()).args(["probe"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["family"], "deb");
+    let mut ours: Vec<String> = v["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            format!(
+                "{}:{} {}",
+                p["name"].as_str().unwrap(),
+                p["arch"].as_str().unwrap(),
+                p["version"].as_str().unwrap()
+            )
+        })
+        .collect();
+    // dpkg's own view: packages whose current state is installed (second letter `i`).
+    let q = std::process::Command::new("dpkg-query")
+        .args(["-W", "-f", "${db:Status-Abbrev}\t${Package}:${Architecture} ${Version}\n"])
+        .output()
+        .unwrap();
+    let mut theirs: Vec<String> = String::from_utf8_lossy(&q.stdout)
+        .lines()
+        .filter(|l| l.as_bytes().get(1) == Some(&b'i'))
+        .map(|l| l.split_once('\t').unwrap().1.to_string())
+        .collect();
+    ours.sort();
+    theirs.sort();
+    assert!(theirs.len() > 50, "{theirs:?}");
+    assert_eq!(ours, theirs);
+}

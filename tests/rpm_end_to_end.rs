@@ -489,3 +489,106 @@ fn install_as_a_normal_user_says_it_needs_root_and_changes_nothing() {
     assert!(err.contains("installing needs root") && err.contains("--dry-run"), "{err}");
     assert!(!root.join("var/lib/rpm").exists());
 }
+
+#[test]
+fn probe_a_root_then_build_for_it_packs_exactly_what_it_lacks() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let Setup { mirror: _mirror, manifest: m, base_rpm } = setup(tmp.path());
+    let pkgs = tmp.path().join("mirror/el/os/x86_64/Packages");
+    // The node has the shell, the library, and an old greet-data; not hello.
+    let root = tmp.path().join("root");
+    fake_os_release(&root, "centos", "7");
+    run(Command::new("rpm")
+        .arg("--root")
+        .arg(&root)
+        .args(["--dbpath", "/var/lib/rpm", "-i", "--noscripts", "--nodeps"])
+        .arg(&base_rpm)
+        .arg(pkgs.join("libgreet-1.0-1.x86_64.rpm"))
+        .arg(pkgs.join("greet-data-1.0-1.noarch.rpm")));
+
+    let profile = tmp.path().join("node.json");
+    let out = moa(tmp.path()).arg("probe").arg("--root").arg(&root).arg("-o").arg(&profile).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let p: serde_json::Value = serde_json::from_slice(&std::fs::read(&profile).unwrap()).unwrap();
+    assert_eq!((p["family"].as_str(), p["os_release"]["id"].as_str()), (Some("rpm"), Some("centos")));
+    let names: Vec<&str> = p["packages"].as_array().unwrap().iter().map(|x| x["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["base-sh", "greet-data", "libgreet"]);
+    let lib = &p["packages"][2];
+    assert!(lib["provides"].as_array().unwrap().iter().any(|v| v == "libgreet.so.1()(64bit)"), "{lib}");
+    let sh = &p["packages"][0];
+    assert!(sh["files"].as_array().unwrap().iter().any(|v| v == "/bin/sh"), "{sh}");
+
+    // Against that node: hello, and greet-data upgraded (hello needs >= 2); the library and the
+    // shell are there already.
+    let r = moa(tmp.path())
+        .arg("resolve")
+        .arg("--manifest")
+        .arg(&m)
+        .arg("--target")
+        .arg(&profile)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    let plan: Vec<(String, String, String)> = r["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["name"].as_str().unwrap().into(),
+                x["version"].as_str().unwrap().into(),
+                x["upgrades"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        plan,
+        [("greet-data".into(), "2.1-1".into(), "1.0-1".into()), ("hello".into(), "1.0-1".into(), String::new())]
+    );
+
+    // Built and installed: the root then has everything, with the node's own rpm checking it.
+    let bundle = tmp.path().join("b.tar.gz");
+    moa(tmp.path())
+        .arg("build")
+        .arg("--manifest")
+        .arg(&m)
+        .arg("--target")
+        .arg(&profile)
+        .arg("-o")
+        .arg(&bundle)
+        .assert()
+        .success();
+    let inst =
+        moa(tmp.path()).arg("install").arg(&bundle).arg("--root").arg(&root).arg("--no-scripts").output().unwrap();
+    assert!(inst.status.success(), "{}", String::from_utf8_lossy(&inst.stderr));
+    assert_eq!(rpm_q(&root, &["hello", "greet-data"]), "hello-1.0.x86_64\ngreet-data-2.1.noarch\n");
+
+    // Probed again, the node lacks nothing: the request is noted as installed, nothing packed.
+    moa(tmp.path()).arg("probe").arg("--root").arg(&root).arg("-o").arg(&profile).assert().success();
+    let again = moa(tmp.path())
+        .arg("resolve")
+        .arg("--manifest")
+        .arg(&m)
+        .arg("--target")
+        .arg(&profile)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(again["packages"].as_array().unwrap().len(), 0, "{again}");
+    assert!(
+        again["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("`hello` is already installed")),
+        "{again}"
+    );
+
+    // A profile of another distro is refused, naming both.
+    let text = std::fs::read_to_string(&profile).unwrap().replace("\"centos\"", "\"ubuntu\"");
+    std::fs::write(&profile, text).unwrap();
+    let bad = moa(tmp.path()).arg("resolve").arg("--manifest").arg(&m).arg("--target").arg(&profile).output().unwrap();
+    assert!(!bad.status.success());
+    let e = String::from_utf8_lossy(&bad.stderr);
+    assert!(e.contains("is for ubuntu 7") && e.contains("centos 7"), "{e}");
+}

@@ -37,6 +37,7 @@ pub fn read_status(path: &Path) -> Result<Vec<Installed>, InstallError> {
             version,
             arch: field("Architecture").unwrap_or_default(),
             provides: field("Provides").map(|p| crate::repo::apt::split_relations(&p).collect()).unwrap_or_default(),
+            files: vec![],
         });
     }
     Ok(out)
@@ -52,6 +53,10 @@ impl Installer for Dpkg {
 
     fn installed(&self, opts: &InstallOptions) -> Result<Vec<Installed>, InstallError> {
         read_status(&opts.root.join("var/lib/dpkg/status"))
+    }
+
+    fn inventory(&self, root: &Path) -> Result<Vec<Installed>, InstallError> {
+        read_status(&root.join("var/lib/dpkg/status"))
     }
 
     fn preflight(

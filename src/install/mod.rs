@@ -49,12 +49,17 @@ pub struct InstallOptions {
 }
 
 /// One installed package as the node's database reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Installed {
     pub name: String,
     pub version: String,
     pub arch: String,
+    /// Raw capabilities, in the family's metadata syntax (`libc.so.6()(64bit)`, `mail-transport-agent`).
+    #[serde(default)]
     pub provides: Vec<String>,
+    /// rpm: owned paths that file requirements can name (yum primary's rule: `/etc/…`, `…bin/…`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
 }
 
 /// One package tool.
@@ -64,6 +69,9 @@ pub trait Installer: Sync {
     /// What `--force` gives up, in words.
     fn force_means(&self) -> &'static str;
     fn installed(&self, opts: &InstallOptions) -> Result<Vec<Installed>, InstallError>;
+    /// Every installed package with its provides (and, for rpm, the files requirements can
+    /// name): the node profile `probe` writes.
+    fn inventory(&self, root: &Path) -> Result<Vec<Installed>, InstallError>;
     /// Dependencies the node would lack after installing `todo`; empty when all is well.
     fn preflight(
         &self,

@@ -1,7 +1,7 @@
 //! rpm: query with `rpm -qa`, preflight with `rpm -U --test`, install in one `rpm -U` transaction.
 //! Always `--dbpath /var/lib/rpm` (Debian's rpm otherwise keeps its database in `~/.rpmdb`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::{root_is_host, run, InstallError, InstallOptions, Installed, Installer};
@@ -35,9 +35,24 @@ impl Installer for Rpm {
                 let mut f = l.split('\t');
                 let (name, ver, arch) = (f.next()?, f.next()?, f.next()?);
                 let ver = ver.strip_prefix("0:").unwrap_or(ver);
-                Some(Installed { name: name.into(), version: ver.into(), arch: arch.into(), provides: vec![] })
+                Some(Installed {
+                    name: name.into(),
+                    version: ver.into(),
+                    arch: arch.into(),
+                    provides: vec![],
+                    files: vec![],
+                })
             })
             .collect())
+    }
+
+    fn inventory(&self, root: &Path) -> Result<Vec<Installed>, InstallError> {
+        let opts = InstallOptions { root: root.to_path_buf(), force: false, no_scripts: false };
+        // One `@` line per package, then `P` (provide) and `F` (file) lines.
+        let qf =
+            "@\\t%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\t%{ARCH}\\n[P\\t%{PROVIDENEVRS}\\n][F\\t%{FILENAMES}\\n]";
+        let out = run(rpm(&opts).args(["-qa", "--qf", qf]), "rpm")?;
+        Ok(parse_inventory(&out))
     }
 
     fn preflight(
@@ -75,5 +90,55 @@ impl Installer for Rpm {
         }
         c.args(files);
         run(&mut c, "rpm")
+    }
+}
+
+/// Parses the `inventory` query. Files are kept where yum's primary lists them too, since those
+/// are the only paths a requirement resolved from primary can name.
+fn parse_inventory(out: &str) -> Vec<Installed> {
+    let mut pkgs: Vec<Installed> = Vec::new();
+    for line in out.lines() {
+        let mut f = line.splitn(2, '\t');
+        let (tag, rest) = (f.next().unwrap_or(""), f.next().unwrap_or(""));
+        match tag {
+            "@" => {
+                let mut p = rest.split('\t');
+                let (Some(name), Some(ver), Some(arch)) = (p.next(), p.next(), p.next()) else { continue };
+                pkgs.push(Installed {
+                    name: name.into(),
+                    version: ver.strip_prefix("0:").unwrap_or(ver).into(),
+                    arch: arch.into(),
+                    provides: vec![],
+                    files: vec![],
+                });
+            }
+            "P" => {
+                if let Some(last) = pkgs.last_mut() {
+                    // PROVIDENEVRS prints `name = 0:1.0-1`; primary omits a zero epoch.
+                    last.provides.push(rest.replacen(" 0:", " ", 1));
+                }
+            }
+            "F" if crate::repo::yum::primary_lists_file(rest) => {
+                if let Some(last) = pkgs.last_mut() {
+                    last.files.push(rest.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    pkgs
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn inventory_lines_become_packages_with_provides_and_primary_files() {
+        let out = "@\tbash\t0:4.2.46-34.el7\tx86_64\nP\tbash = 4.2.46-34.el7\nP\tconfig(bash) = 0:4.2.46-34.el7\nF\t/usr/bin/bash\nF\t/usr/share/doc/bash/README\nF\t/etc/skel/.bashrc\n@\tntp\t1:4.2.6p5-29.el7\tx86_64\n";
+        let p = super::parse_inventory(out);
+        assert_eq!(p.len(), 2);
+        assert_eq!((p[0].name.as_str(), p[0].version.as_str()), ("bash", "4.2.46-34.el7"));
+        assert_eq!(p[0].provides, ["bash = 4.2.46-34.el7", "config(bash) = 4.2.46-34.el7"]);
+        assert_eq!(p[0].files, ["/usr/bin/bash", "/etc/skel/.bashrc"]);
+        assert_eq!(p[1].version, "1:4.2.6p5-29.el7");
     }
 }

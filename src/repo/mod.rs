@@ -88,7 +88,7 @@ pub struct LoadedRepo {
 }
 
 /// Every package of every repository of a manifest.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Metadata {
     pub repos: Vec<LoadedRepo>,
     pub packages: Vec<PackageRecord>,

@@ -177,6 +177,12 @@ enum DepList {
     Obsoletes,
 }
 
+/// Whether createrepo lists `path` in primary.xml (the rest is only in filelists.xml): files in
+/// `/etc`, in any `bin/` directory, and `/usr/lib/sendmail`.
+pub fn primary_lists_file(path: &str) -> bool {
+    path.starts_with("/etc/") || path.contains("bin/") || path == "/usr/lib/sendmail"
+}
+
 /// `name`, or `name OP [E:]V[-R]` from an `rpm:entry` element.
 fn entry_string(e: &BytesStart<'_>) -> Option<String> {
     let name = attr(e, "name")?;

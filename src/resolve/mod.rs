@@ -45,6 +45,9 @@ pub struct Goal {
     pub base_roots: Vec<String>,
     /// apt: every package with one of these priorities is base.
     pub base_priorities: Vec<String>,
+    /// A node profile's packages, added to the metadata as this repository (see
+    /// [`add_installed`]): they are the base, exactly, instead of roots and priorities.
+    pub installed_repo: Option<usize>,
 }
 
 impl Goal {
@@ -54,8 +57,63 @@ impl Goal {
             optional: m.optional.clone(),
             base_roots: if no_base { vec![] } else { m.base.roots.iter().map(|r| r.to_string()).collect() },
             base_priorities: if no_base { vec![] } else { m.base.priorities.clone() },
+            installed_repo: None,
         }
     }
+
+    /// Resolving against a node profile added with [`add_installed`].
+    pub fn against_node(m: &Manifest, installed_repo: usize) -> Self {
+        Self {
+            requests: m.packages.clone(),
+            optional: m.optional.clone(),
+            base_roots: vec![],
+            base_priorities: vec![],
+            installed_repo: Some(installed_repo),
+        }
+    }
+}
+
+/// Adds a node's installed packages to the metadata as one more repository (`installed on
+/// NODE`), so they satisfy requirements like any package, with their real versions and provides.
+/// They have no location: a plan never packs them. Returns the repository's index.
+pub fn add_installed(
+    md: &mut Metadata,
+    node: &str,
+    packages: &[crate::install::Installed],
+    syntax: &dyn DepSyntax,
+) -> Result<usize, ResolveError> {
+    let repo = md.repos.len();
+    md.repos.push(crate::repo::LoadedRepo {
+        name: format!("installed on {node}"),
+        mirrors: vec![],
+        base_path: String::new(),
+        sources: vec![],
+        timestamp: None,
+    });
+    for p in packages {
+        let bad = |why: String| ResolveError::Syntax {
+            package: format!("{}-{}.{}", p.name, p.version, p.arch),
+            origin: format!("the profile of {node}"),
+            source: deps::DepError { raw: p.version.clone(), why },
+        };
+        md.packages.push(PackageRecord {
+            name: crate::types::PackageName::new(&p.name).map_err(|e| bad(e.to_string()))?,
+            version: syntax.parse_version(&p.version).map_err(|e| bad(e.why))?,
+            arch: crate::types::Arch::new(&p.arch).map_err(|e| bad(e.to_string()))?,
+            repo,
+            location: String::new(),
+            size: 0,
+            sha256: crate::types::Sha256::digest(b""),
+            provides: p.provides.clone(),
+            requires: vec![],
+            pre_requires: vec![],
+            conflicts: vec![],
+            files: p.files.clone(),
+            priority: None,
+            essential: false,
+        });
+    }
+    Ok(repo)
 }
 
 /// One package the bundle carries.
@@ -336,6 +394,9 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
         names.sort_unstable();
         base_seeds.extend(names.iter().filter_map(|n| u.best(&by_prio[n], n)));
     }
+    if let Some(r) = goal.installed_repo {
+        base_seeds.extend((0..u.md.packages.len() as u32).filter(|&i| u.pkg(i).repo == r));
+    }
     for p in base_seeds {
         if !c.chosen_set.contains(&p) {
             c.add(p, None, "base".into());
@@ -351,6 +412,11 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
     let all = goal.requests.iter().map(|r| (r, true)).chain(goal.optional.iter().map(|r| (r, false)));
     for (req, required) in all {
         match pick_request(u, req)? {
+            // Against a node: what it already has at the best version is not packed.
+            Some(p) if goal.installed_repo.is_some() && installed_at(u, &c, p) => {
+                let pk = u.pkg(p);
+                notes.push(format!("`{req}` is already installed on the node at {}: not packed", pk.version));
+            }
             Some(p) => {
                 // Packed even when the base already has it: the user asked for it.
                 requested.insert(p);
@@ -393,6 +459,12 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
         (p.name.clone(), Reverse(p.version.clone()))
     });
     Ok(Plan { entries, base_count, notes })
+}
+
+/// Whether the base (a node's packages) has this package's name at this version (or newer).
+fn installed_at(u: &Universe<'_>, c: &Closure<'_, '_>, p: u32) -> bool {
+    let pk = u.pkg(p);
+    c.by_name.get(pk.name.as_str()).is_some_and(|&i| u.pkg(c.chosen[i].package).version >= pk.version)
 }
 
 fn versions_hint(u: &Universe<'_>, name: &str) -> String {

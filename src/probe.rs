@@ -1,0 +1,110 @@
+//! `probe`, run on a node: what it is (os-release, arch, package family) and every package it has,
+//! with versions and provides: the *node profile* that `build --target` resolves against, so a
+//! bundle carries exactly what that node lacks instead of what the build host lacks.
+//!
+//! Reads only: the rpm database through `rpm -qa`, dpkg's status file directly. No network.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::bundle::verify::{self, VerifyError};
+use crate::install::{InstallError, Installed};
+use crate::manifest::{Family, Manifest, OsRelease};
+
+/// The profile format version; a newer one is refused by an older moa-bundle.
+pub const PROFILE_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error(transparent)]
+    OsRelease(#[from] VerifyError),
+    #[error(transparent)]
+    Database(#[from] InstallError),
+    #[error("{} has neither a dpkg status file (var/lib/dpkg/status) nor an rpm database (var/lib/rpm): is it a node's root? Pass --family if the database is elsewhere", root.display())]
+    NoDatabase { root: PathBuf },
+    #[error("could not read node profile {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("node profile {} is not valid: {message}. Make it with `moa-bundle probe -o FILE` on the node", path.display())]
+    Invalid { path: PathBuf, message: String },
+    #[error("node profile {} is for {node}, but manifest {manifest_origin} is for {manifest}: build with the manifest for that node's distro (`moa-bundle distros`)", path.display())]
+    Mismatch { path: PathBuf, node: String, manifest: String, manifest_origin: String },
+}
+
+/// A node as `probe` saw it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NodeProfile {
+    pub profile_version: u32,
+    pub tool_version: String,
+    /// The host name or `--root` it was taken from, for messages.
+    pub source: String,
+    pub os_release: OsRelease,
+    pub family: Family,
+    pub arch: String,
+    pub packages: Vec<Installed>,
+}
+
+impl NodeProfile {
+    /// Reads a profile written by `probe`.
+    pub fn load(path: &Path) -> Result<Self, ProbeError> {
+        let text = fs_err::read(path).map_err(|source| ProbeError::Read { path: path.to_path_buf(), source })?;
+        let p: NodeProfile = serde_json::from_slice(&text)
+            .map_err(|e| ProbeError::Invalid { path: path.to_path_buf(), message: e.to_string() })?;
+        if p.profile_version > PROFILE_VERSION {
+            return Err(ProbeError::Invalid {
+                path: path.to_path_buf(),
+                message: format!(
+                    "profile version {} is newer than this moa-bundle reads ({PROFILE_VERSION}); use moa-bundle {} or newer",
+                    p.profile_version, p.tool_version
+                ),
+            });
+        }
+        Ok(p)
+    }
+
+    /// Refuses a profile of another distro release, family or arch than the manifest's.
+    pub fn check_fits(&self, path: &Path, m: &Manifest) -> Result<(), ProbeError> {
+        let arch_ok = self.arch == m.arch.as_str();
+        if self.os_release != m.os_release || self.family != m.family || !arch_ok {
+            return Err(ProbeError::Mismatch {
+                path: path.to_path_buf(),
+                node: format!("{} {} {} ({})", self.os_release.id, self.os_release.version_id, self.arch, self.family),
+                manifest: format!("{} {} {} ({})", m.os_release.id, m.os_release.version_id, m.arch, m.family),
+                manifest_origin: m.origin.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Probes the node under `root`. The family is the one whose database is there (dpkg first),
+/// unless given.
+pub fn probe(root: &Path, family: Option<Family>) -> Result<NodeProfile, ProbeError> {
+    let (id, version_id) = verify::node_os_release(root)?;
+    let family = match family {
+        Some(f) => f,
+        None if root.join("var/lib/dpkg/status").is_file() => Family::Deb,
+        None if root.join("var/lib/rpm").is_dir() => Family::Rpm,
+        None => return Err(ProbeError::NoDatabase { root: root.to_path_buf() }),
+    };
+    let mut packages = crate::family::installer(family).inventory(root)?;
+    packages.sort_by(|a, b| (&a.name, &a.arch, &a.version).cmp(&(&b.name, &b.arch, &b.version)));
+    let source = if root == Path::new("/") {
+        std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "/".into())
+    } else {
+        root.display().to_string()
+    };
+    Ok(NodeProfile {
+        profile_version: PROFILE_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        source,
+        os_release: OsRelease { id, version_id },
+        family,
+        arch: verify::node_arch(family),
+        packages,
+    })
+}
