@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Same closure as apt? For each package, compares what `moa-bundle resolve --target` packs with
+# what `apt-get -s install --no-install-recommends` would install, both against THIS machine's
+# installed packages (moa-bundle reads them from a `probe` profile; apt from its own status).
+# apt-get -s only simulates: nothing is installed. Needs this machine to be Debian 12 with apt
+# lists (apt-get update) and network access to deb.debian.org for moa-bundle's metadata.
+#
+# Usage: scripts/compare-apt.sh [PACKAGE…]     (default: 20 packages of different shapes)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+pkgs=("$@")
+[ ${#pkgs[@]} -gt 0 ] || pkgs=(ntpsec chrony nginx apache2 postgresql redis-server git vim-nox tmux
+  rsync curl openssh-server python3-requests haproxy keepalived nfs-kernel-server samba bind9 squid mariadb-server)
+bin=target/release/moa-bundle
+[ -x "$bin" ] || cargo build --release --quiet
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+"$bin" probe -o "$work/node.json" 2>/dev/null
+same=0; differ=0; offline=
+for p in "${pkgs[@]}"; do
+  # The built-in debian12 manifest with this one package and no time roles.
+  sed -e "s/^packages = .*/packages = [\"$p\"]/" -e 's/^optional = .*/optional = []/' -e '/^\[time\]/,$d' \
+    manifests/debian12.toml > "$work/m.toml"
+  "$bin" resolve --manifest "$work/m.toml" --target "$work/node.json" $offline --json 2>"$work/err" |
+    python3 -c 'import json,sys; [print(x["name"], x["version"]) for x in json.load(sys.stdin)["packages"]]' |
+    sort > "$work/moa" || { echo "$p: moa-bundle failed: $(cat "$work/err")"; differ=$((differ+1)); continue; }
+  offline=--offline
+  apt-get -s install --no-install-recommends "$p" 2>/dev/null |
+    sed -n 's/^Inst \([^ ]*\) \(\[[^]]*\] \)\{0,1\}(\([^ ]*\) .*/\1 \3/p' | sort > "$work/apt"
+  if cmp -s "$work/moa" "$work/apt"; then
+    same=$((same+1)); echo "$p: same ($(wc -l < "$work/apt") packages)"
+  else
+    differ=$((differ+1)); echo "$p: DIFFERENT"; diff "$work/apt" "$work/moa" | sed 's/^</  apt only:/; s/^>/  moa only:/' | grep only || true
+  fi
+done
+echo "same closure as apt: $same of $((same+differ))"
