@@ -74,6 +74,12 @@ pub struct ResolveReport {
     pub total_size: u64,
     pub base_packages: usize,
     pub notes: Vec<String>,
+    /// `--why PKG`: every chain from a requested package to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<Vec<Vec<String>>>,
+    /// `--why-not PKG`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why_not: Option<resolve::why::WhyNot>,
 }
 
 /// Manifest in, metadata loaded and plan resolved.
@@ -180,15 +186,35 @@ fn plan_items(r: &Resolved) -> Vec<PlanItem> {
         .collect()
 }
 
+/// `resolve --why PKG` / `--why-not PKG`.
+#[derive(Debug, Clone, Default)]
+pub struct Explain {
+    pub why: Option<String>,
+    pub why_not: Option<String>,
+}
+
 pub fn resolve_cmd(
     manifest: &Manifest,
     opts: &SourceOptions,
+    explain: &Explain,
     reporter: &dyn Reporter,
 ) -> Result<ResolveReport, CommandError> {
     let cache = Cache::open(&opts.cache_dir)?;
     let r = load_and_resolve(manifest, opts, &Transport::new()?, &cache, reporter)?;
     let packages = plan_items(&r);
+    let u = Universe::new(&r.metadata, family::dep_syntax(manifest.family), manifest.arch.as_str());
+    let why = match &explain.why {
+        Some(n) => Some(resolve::why::why(&u, &r.plan, n)?),
+        None => None,
+    };
+    let why_not = match &explain.why_not {
+        Some(n) => Some(resolve::why::why_not(&u, &r.plan, n)?),
+        None => None,
+    };
+    drop(u);
     Ok(ResolveReport {
+        why,
+        why_not,
         distro: manifest.distro.clone(),
         manifest: manifest.origin.clone(),
         total_size: packages.iter().map(|p| p.size).sum(),

@@ -232,6 +232,12 @@ impl ManifestArgs {
 struct ResolveArgs {
     #[command(flatten)]
     manifest: ManifestArgs,
+    /// Show every chain from a requested package to PKG (instead of the whole plan).
+    #[arg(long, value_name = "PKG")]
+    why: Option<String>,
+    /// Say why PKG is not packed: in the base, met by another provider, or needed by nothing.
+    #[arg(long, value_name = "PKG", conflicts_with = "why")]
+    why_not: Option<String>,
     #[command(flatten)]
     out: JsonArg,
 }
@@ -330,10 +336,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Resolve(a) => {
             let m = a.manifest.load()?;
             let rep = make_reporter(a.out.json);
-            let r = commands::resolve_cmd(&m, &a.manifest.source(), rep.as_ref())?;
+            let explain = commands::Explain { why: a.why.clone(), why_not: a.why_not.clone() };
+            let r = commands::resolve_cmd(&m, &a.manifest.source(), &explain, rep.as_ref())?;
             drop(rep);
             if a.out.json {
                 return print_json(&r);
+            }
+            if let (Some(name), Some(chains)) = (&a.why, &r.why) {
+                if chains.is_empty() {
+                    println!("{name} is not packed (try --why-not {name})");
+                }
+                for c in chains {
+                    println!("{}", c.join(" → "));
+                }
+                return Ok(());
+            }
+            if let Some(w) = &r.why_not {
+                for reason in &w.reasons {
+                    println!("{reason}");
+                }
+                return Ok(());
             }
             println!(
                 "{} for {} ({}): {} package(s), {}",

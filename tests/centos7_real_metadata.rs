@@ -206,3 +206,36 @@ fn full_closure_matches_libsolv_on_the_real_metadata() {
     // libsolv prints epochs (`dbus-1:1.10.24-15.el7`); we print them too when non-zero.
     assert_eq!(ours, theirs);
 }
+
+#[test]
+fn why_and_why_not_explain_the_plan_on_the_real_metadata() {
+    require_tools(&["createrepo_c"]);
+    let Some(fixtures) = shared_fixtures() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    centos7_tree(&fixtures, &tmp.path().join("mirror"));
+    let url = url::Url::from_directory_path(tmp.path().join("mirror")).unwrap().to_string();
+    let ask = |args: &[&str]| {
+        let out =
+            moa(tmp.path()).args(["resolve", "--distro", "centos7", "--mirror", &url]).args(args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // ntp's spec: `Requires: libopts.so.25()(64bit)`, provided by autogen-libopts; ntpdate is
+    // requested itself, and ntp requires it too (`ntpdate = 4.2.6p5-29.el7`).
+    assert_eq!(ask(&["--why", "autogen-libopts"]), "ntp (requested) → ntp needs libopts.so.25()(64bit)\n");
+    let chains = ask(&["--why", "ntpdate"]);
+    assert!(chains.lines().any(|l| l == "ntpdate (requested)"), "{chains}");
+    assert!(chains.lines().any(|l| l.starts_with("ntp (requested) → ntp needs ntpdate = ")), "{chains}");
+    // chrony is in @core, so a minimal node has it; glibc too (through the base closure).
+    let chrony = ask(&["--why-not", "chrony"]);
+    assert!(chrony.starts_with("chrony 3.4-1.el7") && chrony.contains("part of the node's base"), "{chrony}");
+    assert!(ask(&["--why-not", "glibc"]).contains("part of the node's base"));
+    // ntp-doc exists, but nothing needs it.
+    assert_eq!(ask(&["--why-not", "ntp-doc"]), "nothing in the plan requires ntp-doc (nor anything it provides)\n");
+    assert_eq!(
+        ask(&["--why-not", "no-such-package"]),
+        "no repository of the manifest has a package named no-such-package\n"
+    );
+}

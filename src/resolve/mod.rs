@@ -9,6 +9,7 @@
 //! conflict it walked into; conflicts and obsoletes are not evaluated yet.
 
 pub mod deps;
+pub mod why;
 
 use std::cmp::Reverse;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -136,6 +137,8 @@ pub struct Plan {
     pub entries: Vec<PlanEntry>,
     /// How many packages the base closure has.
     pub base_count: usize,
+    /// The base closure's packages (indices into [`Metadata::packages`]), for `--why-not`.
+    pub base: Vec<usize>,
     /// Things the user should know: base roots not found, optional packages skipped.
     pub notes: Vec<String>,
 }
@@ -404,6 +407,7 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
     }
     c.run(origin, false, &mut notes)?;
     let base_count = c.chosen.len();
+    let base: Vec<usize> = c.by_name.values().map(|&i| c.chosen[i].package as usize).collect();
     let base_versions: HashMap<&str, String> =
         c.by_name.iter().map(|(n, &i)| (*n, u.pkg(c.chosen[i].package).version.to_string())).collect();
 
@@ -458,7 +462,7 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
         let p = &u.md.packages[e.package];
         (p.name.clone(), Reverse(p.version.clone()))
     });
-    Ok(Plan { entries, base_count, notes })
+    Ok(Plan { entries, base_count, base, notes })
 }
 
 /// Whether the base (a node's packages) has this package's name at this version (or newer).

@@ -1,0 +1,130 @@
+//! `resolve --why PKG` (every chain from a requested package to PKG) and `--why-not PKG` (why a
+//! package is not packed), computed from a finished plan: the edges are the requirements of
+//! planned packages that planned packages satisfy.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::{Plan, ResolveError, Universe};
+
+/// At most this many chains are listed; a dense graph has exponentially many.
+pub const MAX_CHAINS: usize = 50;
+
+/// A requirement of a planned package and the planned packages (by plan position) that meet it.
+type Edge = (String, Vec<usize>);
+
+/// For each planned package (by plan position): its requirements and their planned providers.
+fn edges(u: &Universe<'_>, plan: &Plan) -> Result<Vec<Vec<Edge>>, ResolveError> {
+    let pos: HashMap<u32, usize> = plan.entries.iter().enumerate().map(|(i, e)| (e.package as u32, i)).collect();
+    let mut out = Vec::with_capacity(plan.entries.len());
+    for e in &plan.entries {
+        let p = &u.md.packages[e.package];
+        let mut reqs = Vec::new();
+        for raw in &p.requires {
+            let alts = u.syntax.parse_requirement(raw).map_err(|source| u.syntax_error(e.package as u32, source))?;
+            let mut provs = Vec::new();
+            for rel in &alts {
+                for prov in u.providers(rel)? {
+                    if let Some(&j) = pos.get(&prov) {
+                        if !provs.contains(&j) {
+                            provs.push(j);
+                        }
+                    }
+                }
+            }
+            reqs.push((raw.clone(), provs));
+        }
+        out.push(reqs);
+    }
+    Ok(out)
+}
+
+/// Every chain (up to [`MAX_CHAINS`]) from a requested package to `name`, each step written
+/// `a needs REQUIREMENT`. Empty when `name` is not planned.
+pub fn why(u: &Universe<'_>, plan: &Plan, name: &str) -> Result<Vec<Vec<String>>, ResolveError> {
+    let Some(target) = plan.entries.iter().position(|e| u.md.packages[e.package].name.as_str() == name) else {
+        return Ok(vec![]);
+    };
+    let edges = edges(u, plan)?;
+    let pname = |i: usize| u.md.packages[plan.entries[i].package].name.to_string();
+    let mut chains = Vec::new();
+    for (start, e) in plan.entries.iter().enumerate() {
+        if !e.requested {
+            continue;
+        }
+        // Depth-first over simple paths.
+        let mut stack: Vec<(usize, Vec<String>, Vec<usize>)> =
+            vec![(start, vec![format!("{} (requested)", pname(start))], vec![start])];
+        while let Some((at, steps, seen)) = stack.pop() {
+            if chains.len() >= MAX_CHAINS {
+                return Ok(chains);
+            }
+            if at == target {
+                chains.push(steps);
+                continue;
+            }
+            for (raw, provs) in edges[at].iter().rev() {
+                for &next in provs {
+                    if !seen.contains(&next) {
+                        let mut s = steps.clone();
+                        s.push(format!("{} needs {raw}", pname(at)));
+                        let mut v = seen.clone();
+                        v.push(next);
+                        stack.push((next, s, v));
+                    }
+                }
+            }
+        }
+    }
+    Ok(chains)
+}
+
+/// Why a package is not packed.
+#[derive(Debug, Clone, Serialize)]
+pub struct WhyNot {
+    pub package: String,
+    pub reasons: Vec<String>,
+}
+
+pub fn why_not(u: &Universe<'_>, plan: &Plan, name: &str) -> Result<WhyNot, ResolveError> {
+    let mut reasons = Vec::new();
+    let records: Vec<usize> = (0..u.md.packages.len()).filter(|&i| u.md.packages[i].name.as_str() == name).collect();
+    if plan.entries.iter().any(|e| u.md.packages[e.package].name.as_str() == name) {
+        reasons.push(format!("{name} is packed: see --why {name}"));
+    } else if records.is_empty() {
+        reasons.push(format!("no repository of the manifest has a package named {name}"));
+    } else if let Some(&b) = plan.base.iter().find(|&&b| u.md.packages[b].name.as_str() == name) {
+        let p = &u.md.packages[b];
+        let repo = &u.md.repos[p.repo].name;
+        reasons.push(format!("{name} {} is part of the node's base ({repo}), so the node has it already", p.version));
+    } else {
+        // Requirements of planned packages it would satisfy, met by something else.
+        let edges = edges(u, plan)?;
+        for (i, reqs) in edges.iter().enumerate() {
+            for (raw, provs) in reqs {
+                let alts = u
+                    .syntax
+                    .parse_requirement(raw)
+                    .map_err(|source| u.syntax_error(plan.entries[i].package as u32, source))?;
+                let mut would = false;
+                for rel in &alts {
+                    if u.providers(rel)?.iter().any(|&p| records.contains(&(p as usize))) {
+                        would = true;
+                    }
+                }
+                if would {
+                    let by: Vec<String> =
+                        provs.iter().map(|&j| u.md.packages[plan.entries[j].package].name.to_string()).collect();
+                    let by = if by.is_empty() { "the base".to_string() } else { by.join(", ") };
+                    let needer = &u.md.packages[plan.entries[i].package].name;
+                    reasons.push(format!("{needer} needs `{raw}`, which {name} could satisfy, but {by} already does"));
+                }
+            }
+        }
+        if reasons.is_empty() {
+            reasons.push(format!("nothing in the plan requires {name} (nor anything it provides)"));
+        }
+    }
+    Ok(WhyNot { package: name.to_string(), reasons })
+}
