@@ -12,7 +12,7 @@ pkgs=("$@")
 [ ${#pkgs[@]} -gt 0 ] || pkgs=(ntpsec chrony nginx apache2 postgresql redis-server git vim-nox tmux
   rsync curl openssh-server python3-requests haproxy keepalived nfs-kernel-server samba bind9 squid mariadb-server)
 bin=target/release/moa-bundle
-[ -x "$bin" ] || cargo build --release --quiet
+cargo build --release --quiet
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 "$bin" probe -o "$work/node.json" 2>/dev/null
 same=0; differ=0; offline=

@@ -592,3 +592,88 @@ fn probe_a_root_then_build_for_it_packs_exactly_what_it_lacks() {
     let e = String::from_utf8_lossy(&bad.stderr);
     assert!(e.contains("is for ubuntu 7") && e.contains("centos 7"), "{e}");
 }
+
+#[test]
+fn a_conflict_with_the_nodes_old_version_is_refused_until_the_upgrade_is_requested() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("mirror/el/os/x86_64/Packages");
+    let old = build_rpm(
+        &repo,
+        &RpmSpec { name: "oldlib", version: "1.0", files: &[("/usr/lib64/oldlib", "1")], ..Default::default() },
+    );
+    build_rpm(
+        &repo,
+        &RpmSpec { name: "oldlib", version: "2.0", files: &[("/usr/lib64/oldlib", "2")], ..Default::default() },
+    );
+    build_rpm(
+        &repo,
+        &RpmSpec {
+            name: "newtool",
+            conflicts: &["oldlib < 2.0"],
+            files: &[("/usr/bin/newtool", "n")],
+            ..Default::default()
+        },
+    );
+    createrepo(&tmp.path().join("mirror/el/os/x86_64"));
+    let mirror = Mirror::serve(&tmp.path().join("mirror"));
+    let write_manifest = |packages: &str| {
+        let p = tmp.path().join("m.toml");
+        std::fs::write(&p, format!("name = \"t\"\ndistro = \"eltest\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"centos\", version_id = \"7\" }}\npackages = [{packages}]\n[[repository]]\nname = \"os\"\npath = \"el/os/x86_64\"\nmirrors = [\"{}\"]\n", mirror.url)).unwrap();
+        p
+    };
+    // The node has oldlib 1.0.
+    let root = tmp.path().join("root");
+    fake_os_release(&root, "centos", "7");
+    run(Command::new("rpm").arg("--root").arg(&root).args(["--dbpath", "/var/lib/rpm", "-i", "--noscripts"]).arg(&old));
+    let profile = tmp.path().join("node.json");
+    moa(tmp.path()).arg("probe").arg("--root").arg(&root).arg("-o").arg(&profile).assert().success();
+
+    let m = write_manifest("\"newtool\"");
+    let out = moa(tmp.path()).arg("resolve").arg("--manifest").arg(&m).arg("--target").arg(&profile).output().unwrap();
+    assert!(!out.status.success());
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains(
+            "newtool-1.0-1.x86_64 (in the bundle) conflicts with oldlib-1.0-1.x86_64 (on the node) (`oldlib < 0:2.0`)"
+        ),
+        "{e}"
+    );
+    assert!(e.contains("add `oldlib` to the manifest's packages"), "{e}");
+
+    // Following the advice packs the upgrade, and rpm agrees the result installs.
+    let m = write_manifest("\"newtool\", \"oldlib\"");
+    let out = moa(tmp.path())
+        .arg("resolve")
+        .arg("--manifest")
+        .arg(&m)
+        .arg("--target")
+        .arg(&profile)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let got: Vec<String> = r["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{} {} {}", p["name"], p["version"], p["upgrades"]))
+        .collect();
+    assert_eq!(got, ["\"newtool\" \"1.0-1\" null", "\"oldlib\" \"2.0-1\" \"1.0-1\""]);
+    let bundle = tmp.path().join("b.tar.gz");
+    moa(tmp.path())
+        .arg("build")
+        .arg("--manifest")
+        .arg(&m)
+        .arg("--target")
+        .arg(&profile)
+        .arg("-o")
+        .arg(&bundle)
+        .assert()
+        .success();
+    let inst =
+        moa(tmp.path()).arg("install").arg(&bundle).arg("--root").arg(&root).arg("--no-scripts").output().unwrap();
+    assert!(inst.status.success(), "{}", String::from_utf8_lossy(&inst.stderr));
+    assert_eq!(rpm_q(&root, &["newtool", "oldlib"]), "newtool-1.0.x86_64\noldlib-2.0.x86_64\n");
+}

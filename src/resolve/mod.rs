@@ -27,6 +27,8 @@ pub enum ResolveError {
     NotFound { request: String, origin: String, hint: String },
     #[error("{chain} needs `{requirement}`, which no repository of {origin} provides{detail}. Add the repository that has it, pin another version of `{package}`, or pass --no-base to see the full closure")]
     Unsatisfiable { chain: String, requirement: String, package: String, origin: String, detail: String },
+    #[error("{a} conflicts with {b} (`{relation}`), so a node cannot have both. {fix}")]
+    Conflict { a: String, b: String, relation: String, fix: String },
     #[error("{package} from {origin} has a dependency moa-bundle cannot read")]
     Syntax {
         package: String,
@@ -440,6 +442,7 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
         }
     }
     c.run(origin, true, &mut notes)?;
+    check_conflicts(u, &c, base_count)?;
 
     let mut entries: Vec<PlanEntry> = c
         .chosen
@@ -463,6 +466,47 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
         (p.name.clone(), Reverse(p.version.clone()))
     });
     Ok(Plan { entries, base_count, base, notes })
+}
+
+/// Refuses a result with a conflict (rpm Conflicts, deb Conflicts/Breaks) between two packages
+/// the node would have: a planned one against another planned one or the base, and a base one
+/// against a planned one. A package never conflicts with itself (Debian packages conflict with
+/// the virtual names they provide).
+fn check_conflicts(u: &Universe<'_>, c: &Closure<'_, '_>, base_count: usize) -> Result<(), ResolveError> {
+    let current: HashMap<u32, bool> = c.by_name.values().map(|&i| (c.chosen[i].package, i >= base_count)).collect();
+    let show = |i: u32| {
+        let p = u.pkg(i);
+        format!("{}-{}.{}", p.name, p.version, p.arch)
+    };
+    for (&p, &planned) in &current {
+        for raw in &u.pkg(p).conflicts {
+            let alts = u.syntax.parse_requirement(raw).map_err(|source| u.syntax_error(p, source))?;
+            for rel in &alts {
+                for q in u.providers(rel)? {
+                    let Some(&q_planned) = current.get(&q) else { continue };
+                    if q == p || u.pkg(q).name == u.pkg(p).name || !(planned || q_planned) {
+                        continue;
+                    }
+                    let (a, b) = (show(p), show(q));
+                    let fix = match (planned, q_planned) {
+                        (true, true) => format!("Pin another version of {} or {} in the manifest", u.pkg(p).name, u.pkg(q).name),
+                        (true, false) => format!(
+                            "{} is on the node: add `{}` to the manifest's packages so a version without the conflict is packed, or pin another version of {}",
+                            b, u.pkg(q).name, u.pkg(p).name
+                        ),
+                        _ => format!(
+                            "{a} is on the node: add `{}` to the manifest's packages so a version without the conflict is packed, or pin another version of {}",
+                            u.pkg(p).name, u.pkg(q).name
+                        ),
+                    };
+                    let b = if q_planned { format!("{b} (in the bundle)") } else { format!("{b} (on the node)") };
+                    let a = if planned { format!("{a} (in the bundle)") } else { format!("{a} (on the node)") };
+                    return Err(ResolveError::Conflict { a, b, relation: raw.clone(), fix });
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether the base (a node's packages) has this package's name at this version (or newer).

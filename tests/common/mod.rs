@@ -202,12 +202,22 @@ pub struct RpmSpec<'a> {
     pub arch: &'a str,
     pub requires: &'a [&'a str],
     pub provides: &'a [&'a str],
+    pub conflicts: &'a [&'a str],
     pub files: &'a [(&'a str, &'a str)],
 }
 
 impl Default for RpmSpec<'_> {
     fn default() -> Self {
-        Self { name: "x", version: "1.0", release: "1", arch: "x86_64", requires: &[], provides: &[], files: &[] }
+        Self {
+            name: "x",
+            version: "1.0",
+            release: "1",
+            arch: "x86_64",
+            requires: &[],
+            provides: &[],
+            conflicts: &[],
+            files: &[],
+        }
     }
 }
 
@@ -228,6 +238,9 @@ pub fn build_rpm(out: &Path, s: &RpmSpec<'_>) -> PathBuf {
     }
     for p in s.provides {
         spec.push_str(&format!("Provides: {p}\n"));
+    }
+    for c in s.conflicts {
+        spec.push_str(&format!("Conflicts: {c}\n"));
     }
     spec.push_str("%description\nA package made by the moa-bundle tests.\n%install\n");
     for (path, content) in s.files {
