@@ -198,6 +198,7 @@ const KEPT: &[&str] = &[
     "Provides",
     "Conflicts",
     "Breaks",
+    "Replaces",
     "Priority",
     "Essential",
 ];
@@ -284,6 +285,7 @@ fn flush(st: &mut Stanza, url: &str, repo: usize, arch: &Arch, out: &mut Vec<Pac
         requires,
         pre_requires: pre,
         conflicts,
+        replaces: list("Replaces"),
         files: Vec::new(),
         priority: s.get("Priority").map(str::to_string),
         essential: s.get("Essential") == Some("yes"),

@@ -58,6 +58,9 @@ pub struct PackageRecord {
     pub pre_requires: Vec<String>,
     /// Raw conflicts (deb: Conflicts and Breaks).
     pub conflicts: Vec<String>,
+    /// deb: `Replaces`. A conflicting installed package that this one replaces is removed by
+    /// dpkg when this one is installed, so that conflict is a removal, not an error.
+    pub replaces: Vec<String>,
     /// rpm: paths the package owns, as listed in primary (a subset for big packages).
     pub files: Vec<String>,
     /// deb: `Priority`.

@@ -349,6 +349,7 @@ fn finish(p: Builder, url: &str, repo: usize) -> Result<PackageRecord, RepoError
         files: p.files,
         priority: None,
         essential: false,
+        replaces: Vec::new(),
     })
 }
 

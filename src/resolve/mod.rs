@@ -114,6 +114,7 @@ pub fn add_installed(
             files: p.files.clone(),
             priority: None,
             essential: false,
+            replaces: vec![],
         });
     }
     Ok(repo)
@@ -442,7 +443,7 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
         }
     }
     c.run(origin, true, &mut notes)?;
-    check_conflicts(u, &c, base_count)?;
+    check_conflicts(u, &c, base_count, &mut notes)?;
 
     let mut entries: Vec<PlanEntry> = c
         .chosen
@@ -472,13 +473,32 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
 /// the node would have: a planned one against another planned one or the base, and a base one
 /// against a planned one. A package never conflicts with itself (Debian packages conflict with
 /// the virtual names they provide).
-fn check_conflicts(u: &Universe<'_>, c: &Closure<'_, '_>, base_count: usize) -> Result<(), ResolveError> {
+fn check_conflicts(
+    u: &Universe<'_>,
+    c: &Closure<'_, '_>,
+    base_count: usize,
+    notes: &mut Vec<String>,
+) -> Result<(), ResolveError> {
+    // Does `by` (planned) replace `q` (on the node)? Then dpkg removes `q` instead of failing.
+    let replaces = |by: u32, q: u32| -> Result<bool, ResolveError> {
+        for raw in &u.pkg(by).replaces {
+            for rel in u.syntax.parse_requirement(raw).map_err(|source| u.syntax_error(by, source))? {
+                if u.providers(&rel)?.contains(&q) {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    };
     let current: HashMap<u32, bool> = c.by_name.values().map(|&i| (c.chosen[i].package, i >= base_count)).collect();
     let show = |i: u32| {
         let p = u.pkg(i);
         format!("{}-{}.{}", p.name, p.version, p.arch)
     };
-    for (&p, &planned) in &current {
+    // In index order, so the first conflict reported and the notes are the same on every run.
+    let mut order: Vec<(u32, bool)> = current.iter().map(|(&p, &planned)| (p, planned)).collect();
+    order.sort_unstable();
+    for (p, planned) in order {
         for raw in &u.pkg(p).conflicts {
             let alts = u.syntax.parse_requirement(raw).map_err(|source| u.syntax_error(p, source))?;
             for rel in &alts {
@@ -488,6 +508,20 @@ fn check_conflicts(u: &Universe<'_>, c: &Closure<'_, '_>, base_count: usize) -> 
                         continue;
                     }
                     let (a, b) = (show(p), show(q));
+                    let removal = match (planned, q_planned) {
+                        (true, false) => replaces(p, q)?.then(|| (a.clone(), b.clone())),
+                        (false, true) => replaces(q, p)?.then(|| (b.clone(), a.clone())),
+                        _ => None,
+                    };
+                    if let Some((new, old)) = removal {
+                        let n = format!(
+                            "installing {new} removes {old} from the node (it conflicts with and replaces it, `{raw}`)"
+                        );
+                        if !notes.contains(&n) {
+                            notes.push(n);
+                        }
+                        continue;
+                    }
                     let fix = match (planned, q_planned) {
                         (true, true) => format!("Pin another version of {} or {} in the manifest", u.pkg(p).name, u.pkg(q).name),
                         (true, false) => format!(

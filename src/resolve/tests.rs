@@ -23,10 +23,11 @@ fn deb(name: &str, version: &str, fields: &[(&str, &str)]) -> PackageRecord {
         provides: list("Provides"),
         requires,
         pre_requires: pre,
-        conflicts: vec![],
+        conflicts: [list("Conflicts"), list("Breaks")].concat(),
         files: vec![],
         priority: get("Priority").map(str::to_string),
         essential: false,
+        replaces: list("Replaces"),
     }
 }
 
@@ -46,6 +47,7 @@ fn rpm(name: &str, evr: &str, arch: &str, requires: &[&str], provides: &[&str], 
         files: files.iter().map(|s| s.to_string()).collect(),
         priority: None,
         essential: false,
+        replaces: vec![],
     }
 }
 
@@ -195,4 +197,46 @@ fn an_unmet_requirement_reports_near_misses() {
     let e = resolve(&u, &goal(&["app"]), "t").unwrap_err().to_string();
     assert!(e.contains("app (requested) needs `libssl1.0.0 (>= 1.0.2)`"), "{e}");
     assert!(e.contains("only libssl1.0.0-1.0.1f-1"), "{e}");
+}
+
+/// bookworm's shape: systemd-timesyncd (priority important) provides time-daemon; chrony
+/// Conflicts with and Replaces time-daemon, so dpkg removes timesyncd when chrony comes.
+#[test]
+fn a_deb_conflict_with_a_base_package_it_replaces_is_a_removal_note() {
+    let timesyncd = deb("systemd-timesyncd", "252.38-1", &[("Priority", "important"), ("Provides", "time-daemon")]);
+    let chrony = |replaces: bool| {
+        let mut f = vec![("Provides", "time-daemon"), ("Conflicts", "time-daemon")];
+        if replaces {
+            f.push(("Replaces", "time-daemon"));
+        }
+        deb("chrony", "4.3-2", &f)
+    };
+    let g = Goal { base_priorities: vec!["important".into()], ..goal(&["chrony"]) };
+
+    let m = md(vec![timesyncd.clone(), chrony(true)]);
+    let plan = resolve(&Universe::new(&m, &DebSyntax, "amd64"), &g, "t").unwrap();
+    assert_eq!(names(&m, &plan), ["chrony=4.3-2"]);
+    assert!(
+        plan.notes.iter().any(|n| n.contains("chrony-4.3-2.amd64 removes systemd-timesyncd-252.38-1.amd64")),
+        "{:?}",
+        plan.notes
+    );
+
+    // Without Replaces dpkg refuses, and so does the resolver, naming both and the relation.
+    let m = md(vec![timesyncd, chrony(false)]);
+    let e = resolve(&Universe::new(&m, &DebSyntax, "amd64"), &g, "t").unwrap_err().to_string();
+    assert!(e.contains("chrony-4.3-2.amd64 (in the bundle) conflicts with systemd-timesyncd-252.38-1.amd64 (on the node) (`time-daemon`)"), "{e}");
+}
+
+/// Breaks with a version: only the versions it names conflict.
+#[test]
+fn a_versioned_breaks_against_the_base_is_refused_only_in_range() {
+    let lib = |v: &str| deb("libfoo1", v, &[("Priority", "required")]);
+    let app = deb("app", "1.0", &[("Breaks", "libfoo1 (<< 2.0)")]);
+    let g = Goal { base_priorities: vec!["required".into()], ..goal(&["app"]) };
+    let m = md(vec![lib("1.5"), app.clone()]);
+    let e = resolve(&Universe::new(&m, &DebSyntax, "amd64"), &g, "t").unwrap_err().to_string();
+    assert!(e.contains("`libfoo1 (<< 2.0)`") && e.contains("add `libfoo1` to the manifest's packages"), "{e}");
+    let m = md(vec![lib("2.1"), app]);
+    assert_eq!(names(&m, &resolve(&Universe::new(&m, &DebSyntax, "amd64"), &g, "t").unwrap()), ["app=1.0"]);
 }
