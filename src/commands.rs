@@ -111,13 +111,12 @@ pub fn load_and_resolve(
     let metadata = repo::load(manifest, &source, reporter)?;
     reporter.status(&format!("resolving {} packages", metadata.packages.len()));
     let syntax = family::dep_syntax(manifest.family);
+    let u = Universe::new(&metadata, syntax, manifest.arch.as_str());
     let plan = if opts.targets.is_empty() {
-        let u = Universe::new(&metadata, syntax, manifest.arch.as_str());
         resolve::resolve(&u, &Goal::from_manifest(manifest, opts.no_base), &manifest.origin)?
     } else {
         resolve_for_targets(manifest, &metadata, &opts.targets)?
     };
-    let u = Universe::new(&metadata, syntax, manifest.arch.as_str());
     let stages = resolve::install_stages(&u, &plan)?;
     drop(u);
     Ok(Resolved { metadata, plan, stages })
@@ -202,16 +201,16 @@ pub fn resolve_cmd(
     let cache = Cache::open(&opts.cache_dir)?;
     let r = load_and_resolve(manifest, opts, &Transport::new()?, &cache, reporter)?;
     let packages = plan_items(&r);
-    let u = Universe::new(&r.metadata, family::dep_syntax(manifest.family), manifest.arch.as_str());
-    let why = match &explain.why {
-        Some(n) => Some(resolve::why::why(&u, &r.plan, n)?),
-        None => None,
-    };
-    let why_not = match &explain.why_not {
-        Some(n) => Some(resolve::why::why_not(&u, &r.plan, n)?),
-        None => None,
-    };
-    drop(u);
+    let (mut why, mut why_not) = (None, None);
+    if explain.why.is_some() || explain.why_not.is_some() {
+        let u = Universe::new(&r.metadata, family::dep_syntax(manifest.family), manifest.arch.as_str());
+        if let Some(n) = &explain.why {
+            why = Some(resolve::why::why(&u, &r.plan, n)?);
+        }
+        if let Some(n) = &explain.why_not {
+            why_not = Some(resolve::why::why_not(&u, &r.plan, n)?);
+        }
+    }
     Ok(ResolveReport {
         why,
         why_not,

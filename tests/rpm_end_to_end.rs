@@ -138,6 +138,36 @@ fn rpm_q(root: &Path, names: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `moa-bundle resolve --manifest M --target NODE [extra…]`.
+fn resolve_for(cache: &Path, manifest: &Path, profile: &Path, extra: &[&str]) -> std::process::Output {
+    moa(cache).arg("resolve").arg("--manifest").arg(manifest).arg("--target").arg(profile).args(extra).output().unwrap()
+}
+
+/// `resolve … --target NODE --json`, which must succeed.
+fn resolve_for_json(cache: &Path, manifest: &Path, profile: &Path) -> serde_json::Value {
+    let out = resolve_for(cache, manifest, profile, &["--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `build --target NODE -o OUT`, then `install OUT --root ROOT --no-scripts`; both must succeed.
+fn build_for_and_install(cache: &Path, manifest: &Path, profile: &Path, root: &Path) {
+    let bundle = cache.join("b.tar.gz");
+    let b = moa(cache)
+        .arg("build")
+        .arg("--manifest")
+        .arg(manifest)
+        .arg("--target")
+        .arg(profile)
+        .arg("-o")
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let inst = moa(cache).arg("install").arg(&bundle).arg("--root").arg(root).arg("--no-scripts").output().unwrap();
+    assert!(inst.status.success(), "{}", String::from_utf8_lossy(&inst.stderr));
+}
+
 fn bundle_names(bundle: &Path) -> Vec<String> {
     let out = run(Command::new("tar").arg("-tzf").arg(bundle));
     let mut v: Vec<String> = out.lines().map(str::to_string).collect();
@@ -521,17 +551,7 @@ fn probe_a_root_then_build_for_it_packs_exactly_what_it_lacks() {
 
     // Against that node: hello, and greet-data upgraded (hello needs >= 2); the library and the
     // shell are there already.
-    let r = moa(tmp.path())
-        .arg("resolve")
-        .arg("--manifest")
-        .arg(&m)
-        .arg("--target")
-        .arg(&profile)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    let r: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    let r = resolve_for_json(tmp.path(), &m, &profile);
     let plan: Vec<(String, String, String)> = r["packages"]
         .as_array()
         .unwrap()
@@ -550,34 +570,12 @@ fn probe_a_root_then_build_for_it_packs_exactly_what_it_lacks() {
     );
 
     // Built and installed: the root then has everything, with the node's own rpm checking it.
-    let bundle = tmp.path().join("b.tar.gz");
-    moa(tmp.path())
-        .arg("build")
-        .arg("--manifest")
-        .arg(&m)
-        .arg("--target")
-        .arg(&profile)
-        .arg("-o")
-        .arg(&bundle)
-        .assert()
-        .success();
-    let inst =
-        moa(tmp.path()).arg("install").arg(&bundle).arg("--root").arg(&root).arg("--no-scripts").output().unwrap();
-    assert!(inst.status.success(), "{}", String::from_utf8_lossy(&inst.stderr));
+    build_for_and_install(tmp.path(), &m, &profile, &root);
     assert_eq!(rpm_q(&root, &["hello", "greet-data"]), "hello-1.0.x86_64\ngreet-data-2.1.noarch\n");
 
     // Probed again, the node lacks nothing: the request is noted as installed, nothing packed.
     moa(tmp.path()).arg("probe").arg("--root").arg(&root).arg("-o").arg(&profile).assert().success();
-    let again = moa(tmp.path())
-        .arg("resolve")
-        .arg("--manifest")
-        .arg(&m)
-        .arg("--target")
-        .arg(&profile)
-        .arg("--json")
-        .output()
-        .unwrap();
-    let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    let again = resolve_for_json(tmp.path(), &m, &profile);
     assert_eq!(again["packages"].as_array().unwrap().len(), 0, "{again}");
     assert!(
         again["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("`hello` is already installed")),
@@ -587,7 +585,7 @@ fn probe_a_root_then_build_for_it_packs_exactly_what_it_lacks() {
     // A profile of another distro is refused, naming both.
     let text = std::fs::read_to_string(&profile).unwrap().replace("\"centos\"", "\"ubuntu\"");
     std::fs::write(&profile, text).unwrap();
-    let bad = moa(tmp.path()).arg("resolve").arg("--manifest").arg(&m).arg("--target").arg(&profile).output().unwrap();
+    let bad = resolve_for(tmp.path(), &m, &profile, &[]);
     assert!(!bad.status.success());
     let e = String::from_utf8_lossy(&bad.stderr);
     assert!(e.contains("is for ubuntu 7") && e.contains("centos 7"), "{e}");
@@ -630,7 +628,7 @@ fn a_conflict_with_the_nodes_old_version_is_refused_until_the_upgrade_is_request
     moa(tmp.path()).arg("probe").arg("--root").arg(&root).arg("-o").arg(&profile).assert().success();
 
     let m = write_manifest("\"newtool\"");
-    let out = moa(tmp.path()).arg("resolve").arg("--manifest").arg(&m).arg("--target").arg(&profile).output().unwrap();
+    let out = resolve_for(tmp.path(), &m, &profile, &[]);
     assert!(!out.status.success());
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -643,17 +641,7 @@ fn a_conflict_with_the_nodes_old_version_is_refused_until_the_upgrade_is_request
 
     // Following the advice packs the upgrade, and rpm agrees the result installs.
     let m = write_manifest("\"newtool\", \"oldlib\"");
-    let out = moa(tmp.path())
-        .arg("resolve")
-        .arg("--manifest")
-        .arg(&m)
-        .arg("--target")
-        .arg(&profile)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = resolve_for_json(tmp.path(), &m, &profile);
     let got: Vec<String> = r["packages"]
         .as_array()
         .unwrap()
@@ -661,19 +649,6 @@ fn a_conflict_with_the_nodes_old_version_is_refused_until_the_upgrade_is_request
         .map(|p| format!("{} {} {}", p["name"], p["version"], p["upgrades"]))
         .collect();
     assert_eq!(got, ["\"newtool\" \"1.0-1\" null", "\"oldlib\" \"2.0-1\" \"1.0-1\""]);
-    let bundle = tmp.path().join("b.tar.gz");
-    moa(tmp.path())
-        .arg("build")
-        .arg("--manifest")
-        .arg(&m)
-        .arg("--target")
-        .arg(&profile)
-        .arg("-o")
-        .arg(&bundle)
-        .assert()
-        .success();
-    let inst =
-        moa(tmp.path()).arg("install").arg(&bundle).arg("--root").arg(&root).arg("--no-scripts").output().unwrap();
-    assert!(inst.status.success(), "{}", String::from_utf8_lossy(&inst.stderr));
+    build_for_and_install(tmp.path(), &m, &profile, &root);
     assert_eq!(rpm_q(&root, &["newtool", "oldlib"]), "newtool-1.0.x86_64\noldlib-2.0.x86_64\n");
 }

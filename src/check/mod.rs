@@ -72,18 +72,16 @@ pub struct ParseError {
     pub text: String,
 }
 
+/// The non-empty lines below the `=====` rule of an `ntpq -p` or `chronyc sources` table, with
+/// their 0-based line numbers.
+fn table_rows(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines().enumerate().skip_while(|(_, l)| !l.starts_with("====")).skip(1).filter(|(_, l)| !l.trim().is_empty())
+}
+
 /// Parses `ntpq -p` / `ntpq -pn` output.
 pub fn parse_ntpq(text: &str) -> Result<Vec<Peer>, ParseError> {
     let mut peers = Vec::new();
-    let mut in_table = false;
-    for (i, line) in text.lines().enumerate() {
-        if line.starts_with("====") {
-            in_table = true;
-            continue;
-        }
-        if !in_table || line.trim().is_empty() {
-            continue;
-        }
+    for (i, line) in table_rows(text) {
         let bad = || ParseError { tool: "ntpq", line: i + 1, text: line.to_string() };
         let tally = line.chars().next().ok_or_else(bad)?;
         let f: Vec<&str> = line[tally.len_utf8()..].split_whitespace().collect();
@@ -181,15 +179,7 @@ pub fn parse_sysvars(text: &str) -> SysVars {
 /// Parses `chronyc -n sources`.
 pub fn parse_chronyc_sources(text: &str) -> Result<Vec<Peer>, ParseError> {
     let mut peers = Vec::new();
-    let mut in_table = false;
-    for (i, line) in text.lines().enumerate() {
-        if line.starts_with("====") {
-            in_table = true;
-            continue;
-        }
-        if !in_table || line.trim().is_empty() {
-            continue;
-        }
+    for (i, line) in table_rows(text) {
         let bad = || ParseError { tool: "chronyc", line: i + 1, text: line.to_string() };
         let mut chars = line.chars();
         let (_mode, state) = (chars.next().ok_or_else(bad)?, chars.next().ok_or_else(bad)?);
