@@ -107,15 +107,25 @@ pub fn load_and_resolve(
     cache: &Cache,
     reporter: &dyn Reporter,
 ) -> Result<Resolved, CommandError> {
+    // Profiles first: a missing or mismatched one fails before any download.
+    let targets = opts
+        .targets
+        .iter()
+        .map(|path| {
+            let p = NodeProfile::load(path)?;
+            p.check_fits(path, manifest)?;
+            Ok((path.clone(), p))
+        })
+        .collect::<Result<Vec<_>, ProbeError>>()?;
     let source = MetadataSource { transport, cache: Some(cache), offline: opts.offline, distro: &manifest.distro };
     let metadata = repo::load(manifest, &source, reporter)?;
     reporter.status(&format!("resolving {} packages", metadata.packages.len()));
     let syntax = family::dep_syntax(manifest.family);
     let u = Universe::new(&metadata, syntax, manifest.arch.as_str());
-    let plan = if opts.targets.is_empty() {
+    let plan = if targets.is_empty() {
         resolve::resolve(&u, &Goal::from_manifest(manifest, opts.no_base), &manifest.origin)?
     } else {
-        resolve_for_targets(manifest, &metadata, &opts.targets)?
+        resolve_for_targets(manifest, &metadata, &targets)?
     };
     let stages = resolve::install_stages(&u, &plan)?;
     drop(u);
@@ -124,13 +134,15 @@ pub fn load_and_resolve(
 
 /// One resolve per node profile, each against that node's packages; the plan is the union, with
 /// the newest version where two nodes need different ones.
-fn resolve_for_targets(manifest: &Manifest, metadata: &Metadata, targets: &[PathBuf]) -> Result<Plan, CommandError> {
+fn resolve_for_targets(
+    manifest: &Manifest,
+    metadata: &Metadata,
+    targets: &[(PathBuf, NodeProfile)],
+) -> Result<Plan, CommandError> {
     let syntax = family::dep_syntax(manifest.family);
     let mut merged = Plan::default();
     let mut by_name: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for path in targets {
-        let profile = NodeProfile::load(path)?;
-        profile.check_fits(path, manifest)?;
+    for (path, profile) in targets {
         let node = format!("{} ({})", profile.source, path.display());
         let mut md = metadata.clone();
         let repo = resolve::add_installed(&mut md, &node, &profile.packages, syntax)?;

@@ -134,3 +134,28 @@ fn probe_of_this_machine_lists_what_dpkg_query_lists() {
     assert!(theirs.len() > 50, "{theirs:?}");
     assert_eq!(ours, theirs);
 }
+
+#[test]
+fn a_missing_or_broken_target_profile_fails_before_any_download() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Port 9 (discard) on loopback: nothing answers; the profile must be refused first.
+    let dead = "http://127.0.0.1:9/";
+    let missing = tmp.path().join("missing.json");
+    let out = moa(tmp.path())
+        .args(["resolve", "--distro", "centos7", "--mirror", dead, "--target"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("could not read node profile") && e.contains("missing.json") && !e.contains("mirror"), "{e}");
+    let broken = tmp.path().join("broken.json");
+    std::fs::write(&broken, "not json").unwrap();
+    let out = moa(tmp.path())
+        .args(["build", "--distro", "centos7", "--mirror", dead, "--target"])
+        .arg(&broken)
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("broken.json is not valid") && e.contains("moa-bundle probe -o FILE"), "{e}");
+}
