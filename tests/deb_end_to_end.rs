@@ -248,3 +248,63 @@ fn the_fallback_install_sh_installs_with_dpkg_into_a_root() {
         "libopts25 1:5.18.7-3 installed\nntp 1:4.2.8p4+dfsg-3ubuntu5.9 installed\n"
     );
 }
+
+/// Acceptance 1 on the apt side: a dpkg root made by real `dpkg --root` installs (scriptless
+/// stubs, minus adduser and libedit2), probed; the bundle built for it holds exactly what it lacks,
+/// installs there, and a second probe leaves nothing to pack.
+#[test]
+fn probe_a_dpkg_root_then_build_for_it_packs_exactly_what_it_lacks() {
+    let Some(fixtures) = shared_fixtures() else {
+        return;
+    };
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let (mirror_dir, stubs) = archive(tmp.path(), &fixtures);
+    let mirror = Mirror::serve(&mirror_dir);
+    let root = tmp.path().join("root");
+    let lacking = ["adduser_", "libedit2_"];
+    let have: Vec<PathBuf> = stubs
+        .iter()
+        .filter(|s| !lacking.iter().any(|l| s.file_name().unwrap().to_str().unwrap().starts_with(l)))
+        .cloned()
+        .collect();
+    assert_eq!(have.len(), stubs.len() - 2);
+    node_root(&root, &have);
+
+    let profile = tmp.path().join("node.json");
+    let probe = |p: &Path| moa(tmp.path()).arg("probe").arg("--root").arg(&root).arg("-o").arg(p).assert().success();
+    probe(&profile);
+    let resolve = |p: &Path| -> serde_json::Value {
+        let out = moa(tmp.path())
+            .args(["resolve", "--distro", "ubuntu1604", "--json", "--mirror", &mirror.url, "--target"])
+            .arg(p)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let r = resolve(&profile);
+    let mut names: Vec<&str> = r["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["adduser", "libedit2", "libopts25", "ntp", "ntpdate"], "{r}");
+
+    let bundle = tmp.path().join("b.tar.gz");
+    moa(tmp.path())
+        .args(["build", "--distro", "ubuntu1604", "--mirror", &mirror.url, "--target"])
+        .arg(&profile)
+        .arg("-o")
+        .arg(&bundle)
+        .assert()
+        .success();
+    let inst = moa(tmp.path()).arg("install").arg(&bundle).arg("--root").arg(&root).output().unwrap();
+    assert!(inst.status.success(), "{}", String::from_utf8_lossy(&inst.stderr));
+    assert_eq!(
+        dpkg_query(&root, &["adduser", "ntp"]),
+        "adduser 3.113+nmu3ubuntu4 installed\nntp 1:4.2.8p4+dfsg-3ubuntu5.9 installed\n"
+    );
+
+    let again = tmp.path().join("again.json");
+    probe(&again);
+    let r = resolve(&again);
+    assert_eq!(r["packages"].as_array().unwrap().len(), 0, "{r}");
+}

@@ -592,7 +592,7 @@ fn probe_a_root_then_build_for_it_packs_exactly_what_it_lacks() {
 }
 
 #[test]
-fn a_conflict_with_the_nodes_old_version_is_refused_until_the_upgrade_is_requested() {
+fn a_conflict_with_the_nodes_old_version_upgrades_it_or_is_refused_naming_both() {
     require_tools(TOOLS);
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("mirror/el/os/x86_64/Packages");
@@ -613,6 +613,10 @@ fn a_conflict_with_the_nodes_old_version_is_refused_until_the_upgrade_is_request
             ..Default::default()
         },
     );
+    build_rpm(
+        &repo,
+        &RpmSpec { name: "strict", conflicts: &["oldlib"], files: &[("/usr/bin/strict", "s")], ..Default::default() },
+    );
     createrepo(&tmp.path().join("mirror/el/os/x86_64"));
     let mirror = Mirror::serve(&tmp.path().join("mirror"));
     let write_manifest = |packages: &str| {
@@ -627,20 +631,20 @@ fn a_conflict_with_the_nodes_old_version_is_refused_until_the_upgrade_is_request
     let profile = tmp.path().join("node.json");
     moa(tmp.path()).arg("probe").arg("--root").arg(&root).arg("-o").arg(&profile).assert().success();
 
-    let m = write_manifest("\"newtool\"");
+    // Every version of oldlib conflicts with `strict`: refused, naming both, the relation, the fix.
+    let m = write_manifest("\"strict\"");
     let out = resolve_for(tmp.path(), &m, &profile, &[]);
     assert!(!out.status.success());
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(
-        e.contains(
-            "newtool-1.0-1.x86_64 (in the bundle) conflicts with oldlib-1.0-1.x86_64 (on the node) (`oldlib < 0:2.0`)"
-        ),
+        e.contains("strict-1.0-1.x86_64 (in the bundle) conflicts with oldlib-1.0-1.x86_64 (on the node) (`oldlib`)"),
         "{e}"
     );
-    assert!(e.contains("add `oldlib` to the manifest's packages"), "{e}");
+    assert!(e.contains("remove oldlib from the node first"), "{e}");
 
-    // Following the advice packs the upgrade, and rpm agrees the result installs.
-    let m = write_manifest("\"newtool\", \"oldlib\"");
+    // newtool conflicts only with oldlib < 2.0, and 2.0 exists: the solver packs the upgrade
+    // (the greedy resolver before it refused here), and rpm agrees the result installs.
+    let m = write_manifest("\"newtool\"");
     let r = resolve_for_json(tmp.path(), &m, &profile);
     let got: Vec<String> = r["packages"]
         .as_array()

@@ -38,6 +38,8 @@ pub fn read_status(path: &Path) -> Result<Vec<Installed>, InstallError> {
             arch: field("Architecture").unwrap_or_default(),
             provides: field("Provides").map(|p| crate::repo::apt::split_relations(&p).collect()).unwrap_or_default(),
             files: vec![],
+            multi_arch: Some(field("Multi-Arch").map(|m| crate::repo::MultiArch::parse(&m)).unwrap_or_default()),
+            essential: field("Essential").as_deref() == Some("yes"),
         });
     }
     Ok(out)

@@ -60,6 +60,12 @@ pub struct Installed {
     /// rpm: owned paths that file requirements can name (yum primary's rule: `/etc/…`, `…bin/…`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<String>,
+    /// dpkg: `Multi-Arch` (absent in older profiles: then treated as `allowed`, never wrongly unmet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_arch: Option<crate::repo::MultiArch>,
+    /// dpkg: `Essential: yes` (never removed to make room for a bundled package).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub essential: bool,
 }
 
 /// One package tool.

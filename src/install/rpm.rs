@@ -41,6 +41,8 @@ impl Installer for Rpm {
                     arch: arch.into(),
                     provides: vec![],
                     files: vec![],
+                    multi_arch: None,
+                    essential: false,
                 })
             })
             .collect())
@@ -110,6 +112,8 @@ fn parse_inventory(out: &str) -> Vec<Installed> {
                     arch: arch.into(),
                     provides: vec![],
                     files: vec![],
+                    multi_arch: None,
+                    essential: false,
                 });
             }
             "P" => {

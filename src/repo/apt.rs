@@ -5,7 +5,9 @@
 
 use std::io::BufRead;
 
-use super::{check_digest, decompressor, LoadedRepo, MetadataFormat, MetadataSource, PackageRecord, RepoError};
+use super::{
+    check_digest, decompressor, LoadedRepo, MetadataFormat, MetadataSource, MultiArch, PackageRecord, RepoError,
+};
 use crate::manifest::Repository;
 use crate::report::Reporter;
 use crate::types::{Arch, PackageName, Sha256};
@@ -201,6 +203,7 @@ const KEPT: &[&str] = &[
     "Replaces",
     "Priority",
     "Essential",
+    "Multi-Arch",
 ];
 
 /// Parses a `Packages` file, keeping packages for `arch` and `all`.
@@ -286,6 +289,8 @@ fn flush(st: &mut Stanza, url: &str, repo: usize, arch: &Arch, out: &mut Vec<Pac
         pre_requires: pre,
         conflicts,
         replaces: list("Replaces"),
+        obsoletes: Vec::new(),
+        multi_arch: s.get("Multi-Arch").map(MultiArch::parse).unwrap_or_default(),
         files: Vec::new(),
         priority: s.get("Priority").map(str::to_string),
         essential: s.get("Essential") == Some("yes"),

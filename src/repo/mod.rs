@@ -67,6 +67,32 @@ pub struct PackageRecord {
     pub priority: Option<String>,
     /// deb: `Essential: yes`.
     pub essential: bool,
+    /// rpm: `Obsoletes` (matched against package names only, as rpm does).
+    pub obsoletes: Vec<String>,
+    /// deb: `Multi-Arch`. Only `allowed` matters to a single-arch node: it is what `pkg:any` needs.
+    pub multi_arch: MultiArch,
+}
+
+/// Debian's `Multi-Arch` field.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MultiArch {
+    #[default]
+    No,
+    Same,
+    Foreign,
+    Allowed,
+}
+
+impl MultiArch {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "same" => Self::Same,
+            "foreign" => Self::Foreign,
+            "allowed" => Self::Allowed,
+            _ => Self::No,
+        }
+    }
 }
 
 impl PackageRecord {

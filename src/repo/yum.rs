@@ -156,6 +156,7 @@ struct Builder {
     requires: Vec<String>,
     pre: Vec<String>,
     conflicts: Vec<String>,
+    obsoletes: Vec<String>,
     files: Vec<String>,
 }
 
@@ -272,7 +273,8 @@ pub fn parse_primary(
                                 }
                             }
                             DepList::Conflicts => p.conflicts.push(s),
-                            DepList::Obsoletes | DepList::None => {}
+                            DepList::Obsoletes => p.obsoletes.push(s),
+                            DepList::None => {}
                         }
                     }
                     _ => {}
@@ -350,6 +352,8 @@ fn finish(p: Builder, url: &str, repo: usize) -> Result<PackageRecord, RepoError
         priority: None,
         essential: false,
         replaces: Vec::new(),
+        obsoletes: p.obsoletes,
+        multi_arch: Default::default(),
     })
 }
 

@@ -8,7 +8,9 @@
 //! version, the node's arch before `noarch`). It does not backtrack, so it cannot escape a
 //! conflict it walked into; conflicts and obsoletes are not evaluated yet.
 
+mod conflicts;
 pub mod deps;
+mod sat;
 pub mod why;
 
 use std::cmp::Reverse;
@@ -27,6 +29,8 @@ pub enum ResolveError {
     NotFound { request: String, origin: String, hint: String },
     #[error("{chain} needs `{requirement}`, which no repository of {origin} provides{detail}. Add the repository that has it, pin another version of `{package}`, or pass --no-base to see the full closure")]
     Unsatisfiable { chain: String, requirement: String, package: String, origin: String, detail: String },
+    #[error("no set of packages from {origin} meets every requirement at once; the solver's reasoning:\n{tree}\nPin another version in the manifest, add the repository with the missing package, or pass --target with the node's profile so its real packages are used")]
+    NoSolution { origin: String, tree: String },
     #[error("{a} conflicts with {b} (`{relation}`), so a node cannot have both. {fix}")]
     Conflict { a: String, b: String, relation: String, fix: String },
     #[error("{package} from {origin} has a dependency moa-bundle cannot read")]
@@ -78,7 +82,9 @@ impl Goal {
 
 /// Adds a node's installed packages to the metadata as one more repository (`installed on
 /// NODE`), so they satisfy requirements like any package, with their real versions and provides.
-/// They have no location: a plan never packs them. Returns the repository's index.
+/// They have no location: a plan never packs them. Where a repository has the very same package
+/// (name, version, arch), its conflicts come along, so a bundled package cannot walk into them.
+/// Returns the repository's index.
 pub fn add_installed(
     md: &mut Metadata,
     node: &str,
@@ -86,22 +92,27 @@ pub fn add_installed(
     syntax: &dyn DepSyntax,
 ) -> Result<usize, ResolveError> {
     let repo = md.repos.len();
-    md.repos.push(crate::repo::LoadedRepo {
-        name: format!("installed on {node}"),
-        mirrors: vec![],
-        base_path: String::new(),
-        sources: vec![],
-        timestamp: None,
-    });
+    // Repository records with conflicts, by (name, arch): an installed twin lends its conflicts.
+    let mut with_conflicts: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+    for (i, p) in md.packages.iter().enumerate().filter(|(_, p)| !p.conflicts.is_empty()) {
+        with_conflicts.entry((p.name.as_str(), p.arch.as_str())).or_default().push(i);
+    }
+    let mut records = Vec::with_capacity(packages.len());
     for p in packages {
         let bad = |why: String| ResolveError::Syntax {
             package: format!("{}-{}.{}", p.name, p.version, p.arch),
             origin: format!("the profile of {node}"),
             source: deps::DepError { raw: p.version.clone(), why },
         };
-        md.packages.push(PackageRecord {
+        let version = syntax.parse_version(&p.version).map_err(|e| bad(e.why))?;
+        let conflicts = with_conflicts
+            .get(&(p.name.as_str(), p.arch.as_str()))
+            .and_then(|v| v.iter().find(|&&i| md.packages[i].version == version))
+            .map(|&i| md.packages[i].conflicts.clone())
+            .unwrap_or_default();
+        records.push(PackageRecord {
             name: crate::types::PackageName::new(&p.name).map_err(|e| bad(e.to_string()))?,
-            version: syntax.parse_version(&p.version).map_err(|e| bad(e.why))?,
+            version,
             arch: crate::types::Arch::new(&p.arch).map_err(|e| bad(e.to_string()))?,
             repo,
             location: String::new(),
@@ -110,13 +121,24 @@ pub fn add_installed(
             provides: p.provides.clone(),
             requires: vec![],
             pre_requires: vec![],
-            conflicts: vec![],
+            conflicts,
             files: p.files.clone(),
             priority: None,
-            essential: false,
+            essential: p.essential,
             replaces: vec![],
+            obsoletes: vec![],
+            // An older profile does not say: then never call a `pkg:any` unmet because of it.
+            multi_arch: p.multi_arch.unwrap_or(crate::repo::MultiArch::Allowed),
         });
     }
+    md.repos.push(crate::repo::LoadedRepo {
+        name: format!("installed on {node}"),
+        mirrors: vec![],
+        base_path: String::new(),
+        sources: vec![],
+        timestamp: None,
+    });
+    md.packages.extend(records);
     Ok(repo)
 }
 
@@ -154,6 +176,7 @@ pub struct Universe<'a> {
     by_name: HashMap<&'a str, Vec<u32>>,
     provides: HashMap<&'a str, Vec<(u32, &'a str)>>,
     files: OnceLock<HashMap<&'a str, Vec<u32>>>,
+    obsoleted: OnceLock<HashMap<&'a str, Vec<(u32, &'a str)>>>,
 }
 
 impl<'a> Universe<'a> {
@@ -166,7 +189,15 @@ impl<'a> Universe<'a> {
                 provides.entry(syntax.provide_name(raw)).or_default().push((i as u32, raw.as_str()));
             }
         }
-        Self { md, syntax, target_arch: target_arch.to_string(), by_name, provides, files: OnceLock::new() }
+        Self {
+            md,
+            syntax,
+            target_arch: target_arch.to_string(),
+            by_name,
+            provides,
+            files: OnceLock::new(),
+            obsoleted: OnceLock::new(),
+        }
     }
 
     fn pkg(&self, i: u32) -> &'a PackageRecord {
@@ -185,12 +216,33 @@ impl<'a> Universe<'a> {
         })
     }
 
+    /// rpm `Obsoletes`, by the name they obsolete: (obsoleting package, raw relation).
+    fn obsoleted(&self) -> &HashMap<&'a str, Vec<(u32, &'a str)>> {
+        self.obsoleted.get_or_init(|| {
+            let mut m: HashMap<&str, Vec<(u32, &str)>> = HashMap::new();
+            for (i, p) in self.md.packages.iter().enumerate() {
+                for raw in &p.obsoletes {
+                    m.entry(self.syntax.provide_name(raw)).or_default().push((i as u32, raw.as_str()));
+                }
+            }
+            m
+        })
+    }
+
     /// Packages that satisfy one relation, without duplicates, in index order.
     pub fn providers(&self, rel: &Relation<'_>) -> Result<Vec<u32>, ResolveError> {
         let mut out = Vec::new();
         let unversioned_ok = self.syntax.unversioned_provide_satisfies();
         for &i in self.by_name.get(rel.name).into_iter().flatten() {
-            if rel.accepts(Some(&self.pkg(i).version), unversioned_ok) {
+            let p = self.pkg(i);
+            // `pkg:any` needs `Multi-Arch: allowed` (dpkg's rule, whatever the arch); `pkg:ARCH`
+            // that arch. Provides are not filtered: apt lets them meet `:any`.
+            let arch_ok = match rel.qualifier {
+                None | Some("native") => true,
+                Some("any") => p.multi_arch == crate::repo::MultiArch::Allowed,
+                Some(a) => p.arch.as_str() == a || p.arch.as_str() == "all",
+            };
+            if arch_ok && rel.accepts(Some(&p.version), unversioned_ok) {
                 out.push(i);
             }
         }
@@ -392,7 +444,8 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
         // Per name, the best of the records that carry one of those priorities.
         let mut by_prio: HashMap<&str, Vec<u32>> = HashMap::new();
         for (i, p) in u.md.packages.iter().enumerate() {
-            if p.priority.as_ref().is_some_and(|pr| goal.base_priorities.contains(pr)) {
+            // Essential packages are on every Debian node, whatever their priority says.
+            if p.essential || p.priority.as_ref().is_some_and(|pr| goal.base_priorities.contains(pr)) {
                 by_prio.entry(p.name.as_str()).or_default().push(i as u32);
             }
         }
@@ -409,25 +462,27 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
         }
     }
     c.run(origin, false, &mut notes)?;
-    let base_count = c.chosen.len();
-    let base: Vec<usize> = c.by_name.values().map(|&i| c.chosen[i].package as usize).collect();
+    let mut base: Vec<u32> = c.by_name.values().map(|&i| c.chosen[i].package).collect();
+    base.sort_unstable();
     let base_versions: HashMap<&str, String> =
-        c.by_name.iter().map(|(n, &i)| (*n, u.pkg(c.chosen[i].package).version.to_string())).collect();
+        base.iter().map(|&p| (u.pkg(p).name.as_str(), u.pkg(p).version.to_string())).collect();
 
-    // The requests, on top of the base.
-    let mut requested = HashSet::new();
+    // The requests: for each, the records that would do.
+    let mut requests: Vec<Vec<u32>> = Vec::new();
+    let mut requested_names: HashSet<&str> = HashSet::new();
+    let mut greedy_picks = Vec::new();
     let all = goal.requests.iter().map(|r| (r, true)).chain(goal.optional.iter().map(|r| (r, false)));
     for (req, required) in all {
-        match pick_request(u, req)? {
+        let candidates = request_candidates(u, req, &mut notes)?;
+        match u.best(&candidates, req.name.as_str()) {
             // Against a node: what it already has at the best version is not packed.
             Some(p) if goal.installed_repo.is_some() && installed_at(u, &c, p) => {
-                let pk = u.pkg(p);
-                notes.push(format!("`{req}` is already installed on the node at {}: not packed", pk.version));
+                notes.push(format!("`{req}` is already installed on the node at {}: not packed", u.pkg(p).version));
             }
             Some(p) => {
-                // Packed even when the base already has it: the user asked for it.
-                requested.insert(p);
-                c.add(p, None, "requested".into());
+                requested_names.extend(candidates.iter().map(|&i| u.pkg(i).name.as_str()));
+                requests.push(candidates);
+                greedy_picks.push(p);
             }
             None if required => {
                 return Err(ResolveError::NotFound {
@@ -442,23 +497,94 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
             None => notes.push(format!("optional package `{req}` is not in any repository: skipped")),
         }
     }
-    c.run(origin, true, &mut notes)?;
-    check_conflicts(u, &c, base_count, &mut notes)?;
 
-    let mut entries: Vec<PlanEntry> = c
-        .chosen
+    // The SAT step: the base stays (upgraded where needed), the requests join it.
+    let replaceable = conflicts::replaceable(u, &base, goal.installed_repo)?;
+    let is_requested = |p: u32| requested_names.contains(u.pkg(p).name.as_str());
+    let (soft, hard): (Vec<u32>, Vec<u32>) = base.iter().partition(|&&p| replaceable.contains(&p) && !is_requested(p));
+    let favored: Vec<u32> = base.iter().copied().filter(|&p| !is_requested(p)).collect();
+    // Each request at its best version first (dnf's `best`); only if that has no answer, any
+    // version, with a note saying which request settled for less.
+    let newest: Vec<Vec<u32>> = requests
         .iter()
-        .enumerate()
-        .skip(base_count)
-        .filter(|(i, ch)| c.by_name.get(u.pkg(ch.package).name.as_str()) == Some(i))
-        .map(|(i, ch)| {
-            let p = u.pkg(ch.package);
-            let old = base_versions.get(p.name.as_str()).filter(|v| **v != p.version.to_string());
+        .zip(&greedy_picks)
+        .map(|(c, &b)| {
+            c.iter()
+                .copied()
+                .filter(|&p| u.pkg(p).name == u.pkg(b).name && u.pkg(p).version == u.pkg(b).version)
+                .collect()
+        })
+        .collect();
+    let job = |requests| sat::Job {
+        hard_base: &hard,
+        soft_base: &soft,
+        requests,
+        favored: &favored,
+        installed_repo: goal.installed_repo,
+    };
+    let first = sat::solve(u, &job(&newest))?;
+    let second = match first {
+        Ok(s) => Ok(s),
+        Err(_) if newest != requests => sat::solve(u, &job(&requests))?,
+        Err(e) => Err(e),
+    };
+    let solution = match second {
+        Ok(s) => s,
+        Err(sat::NoSolution(tree)) => {
+            // The greedy walk names the first unmet requirement with its chain, when that is the
+            // cause; otherwise the solver's own tree says what clashes.
+            let base_count = c.chosen.len();
+            for p in greedy_picks {
+                c.add(p, None, "requested".into());
+            }
+            c.run(origin, true, &mut Vec::new())?;
+            let current: HashMap<u32, bool> =
+                c.by_name.values().map(|&i| (c.chosen[i].package, i >= base_count)).collect();
+            conflicts::check_conflicts(u, &current, &mut Vec::new())?;
+            return Err(ResolveError::NoSolution { origin: origin.to_string(), tree });
+        }
+    };
+
+    for &best in &greedy_picks {
+        let bp = u.pkg(best);
+        if let Some(&got) = solution.iter().find(|&&p| u.pkg(p).name == bp.name && u.pkg(p).version != bp.version) {
+            notes.push(format!(
+                "{n} {v} cannot be installed together with the node's packages and the rest of the plan: {} is packed instead (pin `{n} = {v}` in the manifest to see why)",
+                u.pkg(got).version,
+                n = bp.name,
+                v = bp.version,
+            ));
+        }
+    }
+    let base_set: HashSet<u32> = base.iter().copied().collect();
+    let installed = |p: u32| goal.installed_repo == Some(u.pkg(p).repo);
+    // Packed: what the node lacks; a requested package even when the estimated base has it.
+    let planned: Vec<u32> =
+        solution.iter().copied().filter(|&p| !installed(p) && (!base_set.contains(&p) || is_requested(p))).collect();
+    let in_solution: HashSet<&str> = solution.iter().map(|&p| u.pkg(p).name.as_str()).collect();
+    for &x in &soft {
+        if !in_solution.contains(u.pkg(x).name.as_str()) {
+            notes.push(conflicts::removal(u, x, &planned)?);
+        }
+    }
+    let planned_set: HashSet<u32> = planned.iter().copied().collect();
+    let current: HashMap<u32, bool> = solution.iter().map(|&p| (p, planned_set.contains(&p))).collect();
+    conflicts::check_conflicts(u, &current, &mut notes)?;
+
+    let chains = chains(u, &planned, &is_requested)?;
+    let mut entries: Vec<PlanEntry> = planned
+        .iter()
+        .map(|&p| {
+            let pk = u.pkg(p);
+            let old = base_versions.get(pk.name.as_str()).filter(|v| **v != pk.version.to_string());
             PlanEntry {
-                package: ch.package as usize,
-                requested: requested.contains(&ch.package),
+                package: p as usize,
+                requested: is_requested(p),
                 upgrades: old.cloned(),
-                why: c.chain(i),
+                why: chains
+                    .get(&p)
+                    .cloned()
+                    .unwrap_or_else(|| vec![format!("{} (keeps the node's packages consistent)", pk.name)]),
             }
         })
         .collect();
@@ -466,81 +592,48 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
         let p = &u.md.packages[e.package];
         (p.name.clone(), Reverse(p.version.clone()))
     });
-    Ok(Plan { entries, base_count, base, notes })
+    Ok(Plan { entries, base_count: base.len(), base: base.iter().map(|&p| p as usize).collect(), notes })
 }
 
-/// Refuses a result with a conflict (rpm Conflicts, deb Conflicts/Breaks) between two packages
-/// the node would have: a planned one against another planned one or the base, and a base one
-/// against a planned one. A package never conflicts with itself (Debian packages conflict with
-/// the virtual names they provide).
-fn check_conflicts(
+/// For each planned package, the shortest chain from a requested one: breadth first over the
+/// requirements of planned packages that planned packages meet.
+fn chains(
     u: &Universe<'_>,
-    c: &Closure<'_, '_>,
-    base_count: usize,
-    notes: &mut Vec<String>,
-) -> Result<(), ResolveError> {
-    // Does `by` (planned) replace `q` (on the node)? Then dpkg removes `q` instead of failing.
-    let replaces = |by: u32, q: u32| -> Result<bool, ResolveError> {
-        for raw in &u.pkg(by).replaces {
-            for rel in u.syntax.parse_requirement(raw).map_err(|source| u.syntax_error(by, source))? {
-                if u.providers(&rel)?.contains(&q) {
-                    return Ok(true);
-                }
-            }
-        }
-        Ok(false)
-    };
-    let current: HashMap<u32, bool> = c.by_name.values().map(|&i| (c.chosen[i].package, i >= base_count)).collect();
-    let show = |i: u32| {
-        let p = u.pkg(i);
-        format!("{}-{}.{}", p.name, p.version, p.arch)
-    };
-    // In index order, so the first conflict reported and the notes are the same on every run.
-    let mut order: Vec<(u32, bool)> = current.iter().map(|(&p, &planned)| (p, planned)).collect();
-    order.sort_unstable();
-    for (p, planned) in order {
-        for raw in &u.pkg(p).conflicts {
-            let alts = u.syntax.parse_requirement(raw).map_err(|source| u.syntax_error(p, source))?;
-            for rel in &alts {
-                for q in u.providers(rel)? {
-                    let Some(&q_planned) = current.get(&q) else { continue };
-                    if q == p || u.pkg(q).name == u.pkg(p).name || !(planned || q_planned) {
-                        continue;
+    planned: &[u32],
+    is_requested: &dyn Fn(u32) -> bool,
+) -> Result<HashMap<u32, Vec<String>>, ResolveError> {
+    let set: HashSet<u32> = planned.iter().copied().collect();
+    let mut parent: HashMap<u32, Option<(u32, String)>> = HashMap::new();
+    let mut queue: VecDeque<u32> = VecDeque::new();
+    for &p in planned.iter().filter(|&&p| is_requested(p)) {
+        parent.insert(p, None);
+        queue.push_back(p);
+    }
+    while let Some(p) = queue.pop_front() {
+        for raw in &u.pkg(p).requires {
+            for rel in u.syntax.parse_requirement(raw).map_err(|source| u.syntax_error(p, source))? {
+                for q in u.providers(&rel)? {
+                    if set.contains(&q) && !parent.contains_key(&q) {
+                        parent.insert(q, Some((p, raw.clone())));
+                        queue.push_back(q);
                     }
-                    let (a, b) = (show(p), show(q));
-                    let removal = match (planned, q_planned) {
-                        (true, false) => replaces(p, q)?.then(|| (a.clone(), b.clone())),
-                        (false, true) => replaces(q, p)?.then(|| (b.clone(), a.clone())),
-                        _ => None,
-                    };
-                    if let Some((new, old)) = removal {
-                        let n = format!(
-                            "installing {new} removes {old} from the node (it conflicts with and replaces it, `{raw}`)"
-                        );
-                        if !notes.contains(&n) {
-                            notes.push(n);
-                        }
-                        continue;
-                    }
-                    let fix = match (planned, q_planned) {
-                        (true, true) => format!("Pin another version of {} or {} in the manifest", u.pkg(p).name, u.pkg(q).name),
-                        (true, false) => format!(
-                            "{} is on the node: add `{}` to the manifest's packages so a version without the conflict is packed, or pin another version of {}",
-                            b, u.pkg(q).name, u.pkg(p).name
-                        ),
-                        _ => format!(
-                            "{a} is on the node: add `{}` to the manifest's packages so a version without the conflict is packed, or pin another version of {}",
-                            u.pkg(p).name, u.pkg(q).name
-                        ),
-                    };
-                    let b = if q_planned { format!("{b} (in the bundle)") } else { format!("{b} (on the node)") };
-                    let a = if planned { format!("{a} (in the bundle)") } else { format!("{a} (on the node)") };
-                    return Err(ResolveError::Conflict { a, b, relation: raw.clone(), fix });
                 }
             }
         }
     }
-    Ok(())
+    let mut out = HashMap::with_capacity(parent.len());
+    for &p in parent.keys() {
+        let mut steps = Vec::new();
+        let mut at = p;
+        while let Some(Some((up, raw))) = parent.get(&at) {
+            steps.push(format!("{} needs {raw}", u.pkg(*up).name));
+            at = *up;
+        }
+        steps.push(format!("{} (requested)", u.pkg(at).name));
+        steps.reverse();
+        out.insert(p, steps);
+    }
+    Ok(out)
 }
 
 /// Whether the base (a node's packages) has this package's name at this version (or newer).
@@ -560,8 +653,10 @@ fn versions_hint(u: &Universe<'_>, name: &str) -> String {
     }
 }
 
-/// The package a request names: by name (pinned version if given), else by a provided capability.
-fn pick_request(u: &Universe<'_>, req: &Request) -> Result<Option<u32>, ResolveError> {
+/// The records a request accepts: by name (the pinned version if given), else by a provided
+/// capability. An unpinned name that a package of another name obsoletes (rpm) resolves to that
+/// package, as yum does.
+fn request_candidates(u: &Universe<'_>, req: &Request, notes: &mut Vec<String>) -> Result<Vec<u32>, ResolveError> {
     let name = req.name.as_str();
     let by_name: Vec<u32> = u.by_name.get(name).cloned().unwrap_or_default();
     let candidates: Vec<u32> = match &req.version {
@@ -571,12 +666,29 @@ fn pick_request(u: &Universe<'_>, req: &Request) -> Result<Option<u32>, ResolveE
                 origin: "the manifest".into(),
                 source,
             })?;
-            by_name.into_iter().filter(|&i| u.pkg(i).version.cmp_for_requirement(&want).is_eq()).collect()
+            return Ok(by_name.into_iter().filter(|&i| u.pkg(i).version.cmp_for_requirement(&want).is_eq()).collect());
         }
-        None if by_name.is_empty() => u.providers(&Relation { name, constraint: None })?,
+        None if by_name.is_empty() => u.providers(&Relation::plain(name))?,
         None => by_name,
     };
-    Ok(u.best(&candidates, name))
+    let best = u.best(&candidates, name).map(|p| &u.pkg(p).version);
+    let mut by = Vec::new();
+    for &(p, raw) in u.obsoleted().get(name).into_iter().flatten() {
+        if u.pkg(p).name.as_str() == name {
+            continue;
+        }
+        let rel = u.syntax.parse_provide(raw).map_err(|source| u.syntax_error(p, source))?;
+        if best.is_none_or(|v| rel.accepts(Some(v), true)) {
+            by.push(p);
+        }
+    }
+    let Some(winner) = u.best(&by, name) else { return Ok(candidates) };
+    let wname = u.pkg(winner).name.as_str();
+    notes.push(format!(
+        "`{name}` is obsoleted by {wname} {}: packing {wname} instead (as yum does)",
+        u.pkg(winner).version
+    ));
+    Ok(by.into_iter().filter(|&p| u.pkg(p).name.as_str() == wname).collect())
 }
 
 /// Install stages for the plan's entries: a package comes one stage after every bundled package

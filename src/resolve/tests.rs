@@ -26,8 +26,10 @@ fn deb(name: &str, version: &str, fields: &[(&str, &str)]) -> PackageRecord {
         conflicts: [list("Conflicts"), list("Breaks")].concat(),
         files: vec![],
         priority: get("Priority").map(str::to_string),
-        essential: false,
+        essential: get("Essential") == Some("yes"),
         replaces: list("Replaces"),
+        obsoletes: vec![],
+        multi_arch: get("Multi-Arch").map(crate::repo::MultiArch::parse).unwrap_or_default(),
     }
 }
 
@@ -48,6 +50,20 @@ fn rpm(name: &str, evr: &str, arch: &str, requires: &[&str], provides: &[&str], 
         priority: None,
         essential: false,
         replaces: vec![],
+        obsoletes: vec![],
+        multi_arch: Default::default(),
+    }
+}
+
+fn node_pkg(name: &str, version: &str) -> crate::install::Installed {
+    crate::install::Installed {
+        name: name.into(),
+        version: version.into(),
+        arch: "amd64".into(),
+        provides: vec![],
+        files: vec![],
+        multi_arch: None,
+        essential: false,
     }
 }
 
@@ -236,7 +252,101 @@ fn a_versioned_breaks_against_the_base_is_refused_only_in_range() {
     let g = Goal { base_priorities: vec!["required".into()], ..goal(&["app"]) };
     let m = md(vec![lib("1.5"), app.clone()]);
     let e = resolve(&Universe::new(&m, &DebSyntax, "amd64"), &g, "t").unwrap_err().to_string();
-    assert!(e.contains("`libfoo1 (<< 2.0)`") && e.contains("add `libfoo1` to the manifest's packages"), "{e}");
+    assert!(e.contains("`libfoo1 (<< 2.0)`") && e.contains("remove libfoo1 from the node first"), "{e}");
+    // A node with libfoo1 1.5 and a repository that also has 2.0: the node's copy is upgraded.
+    let mut m = md(vec![lib("1.5"), lib("2.0"), app.clone()]);
+    let repo = add_installed(&mut m, "n", &[node_pkg("libfoo1", "1.5")], &DebSyntax).unwrap();
+    let g2 = Goal { base_priorities: vec![], installed_repo: Some(repo), ..goal(&["app"]) };
+    let plan = resolve(&Universe::new(&m, &DebSyntax, "amd64"), &g2, "t").unwrap();
+    assert_eq!(names(&m, &plan), ["app=1.0", "libfoo1=2.0"]);
+    assert_eq!(plan.entries[1].upgrades.as_deref(), Some("1.5"));
     let m = md(vec![lib("2.1"), app]);
     assert_eq!(names(&m, &resolve(&Universe::new(&m, &DebSyntax, "amd64"), &g, "t").unwrap()), ["app=1.0"]);
+}
+
+/// `a | b` where `a` Breaks another request: the solver takes `b`. (A greedy closure took `a`
+/// and then failed on the conflict.)
+#[test]
+fn deb_alternative_is_backed_out_of_when_it_breaks_another_request() {
+    let m = md(vec![
+        deb("app", "1", &[("Depends", "mta-a | mta-b")]),
+        deb("mta-a", "1", &[("Breaks", "legacy (<< 2)")]),
+        deb("mta-b", "1", &[]),
+        deb("legacy", "1", &[]),
+    ]);
+    let u = Universe::new(&m, &DebSyntax, "amd64");
+    assert_eq!(names(&m, &resolve(&u, &goal(&["app"]), "t").unwrap()), ["app=1", "mta-a=1"]);
+    let plan = resolve(&u, &goal(&["app", "legacy"]), "t").unwrap();
+    assert_eq!(names(&m, &plan), ["app=1", "legacy=1", "mta-b=1"]);
+    let b = plan.entries.iter().find(|e| m.packages[e.package].name.as_str() == "mta-b").unwrap();
+    assert_eq!(b.why, ["app (requested)", "app needs mta-a | mta-b"]);
+}
+
+/// Two providers of a virtual package that both conflict with it (Debian's MTA pattern): one of
+/// them, never both, and a request for both is refused with the solver's reasoning.
+#[test]
+fn deb_mutually_exclusive_providers_of_a_virtual_package() {
+    let mta = |n: &str| deb(n, "1", &[("Provides", "mail-transport-agent"), ("Conflicts", "mail-transport-agent")]);
+    let m = md(vec![deb("mailx", "1", &[("Depends", "mail-transport-agent")]), mta("postfix"), mta("exim4")]);
+    let u = Universe::new(&m, &DebSyntax, "amd64");
+    let plan = resolve(&u, &goal(&["mailx"]), "t").unwrap();
+    assert_eq!(names(&m, &plan), ["exim4=1", "mailx=1"]);
+    let e = resolve(&u, &goal(&["postfix", "exim4"]), "t").unwrap_err().to_string();
+    assert!(e.contains("conflicts with") && e.contains("mail-transport-agent"), "{e}");
+}
+
+/// `python3:any` is met only by a `Multi-Arch: allowed` python3 (dpkg's rule).
+#[test]
+fn deb_any_qualifier_needs_multi_arch_allowed() {
+    let tool = deb("tool", "1", &[("Depends", "python3:any (>= 3.9)")]);
+    let m = md(vec![tool.clone(), deb("python3", "3.11.2-1", &[("Multi-Arch", "allowed")])]);
+    let u = Universe::new(&m, &DebSyntax, "amd64");
+    assert_eq!(names(&m, &resolve(&u, &goal(&["tool"]), "t").unwrap()), ["python3=3.11.2-1", "tool=1"]);
+    let m = md(vec![tool, deb("python3", "3.11.2-1", &[])]);
+    let u = Universe::new(&m, &DebSyntax, "amd64");
+    let e = resolve(&u, &goal(&["tool"]), "t").unwrap_err().to_string();
+    assert!(e.contains("python3:any (>= 3.9)"), "{e}");
+}
+
+/// Essential packages are base whatever their priority; the base never loses one to Replaces.
+#[test]
+fn deb_essential_packages_are_base_and_are_never_removed() {
+    let g = Goal { base_priorities: vec!["required".into()], ..goal(&["newsh"]) };
+    let m = md(vec![
+        deb("dash", "0.5", &[("Priority", "optional"), ("Essential", "yes"), ("Provides", "sh")]),
+        deb("newsh", "1", &[("Conflicts", "dash"), ("Replaces", "dash")]),
+        deb("uses-sh", "1", &[("Depends", "sh")]),
+    ]);
+    let u = Universe::new(&m, &DebSyntax, "amd64");
+    let plan =
+        resolve(&u, &Goal { requests: vec![crate::manifest::Request::parse("uses-sh").unwrap()], ..g.clone() }, "t")
+            .unwrap();
+    assert_eq!(names(&m, &plan), ["uses-sh=1"], "dash is base although its priority is optional");
+    let e = resolve(&u, &g, "t").unwrap_err().to_string();
+    assert!(e.contains("dash-0.5.amd64 (on the node)") && e.contains("dash is Essential"), "{e}");
+}
+
+/// rpm: a requested name obsoleted by another package resolves to it; `Conflicts` in the plan is
+/// avoided by choosing another version.
+#[test]
+fn rpm_obsoletes_and_conflicts_choose_versions() {
+    let mut newer = rpm("ntpsec", "1.2-1", "x86_64", &[], &["ntp = 1.2-1"], &[]);
+    newer.obsoletes = vec!["ntp < 4.3".into()];
+    let mut tool = rpm("tool", "1.0-1", "x86_64", &["lib"], &[], &[]);
+    tool.conflicts = vec!["lib >= 2.0".into()];
+    let m = md(vec![
+        rpm("ntp", "4.2.6p5-29.el7", "x86_64", &[], &[], &[]),
+        newer,
+        tool,
+        rpm("lib", "1.0-1", "x86_64", &[], &[], &[]),
+        rpm("lib", "2.0-1", "x86_64", &[], &[], &[]),
+    ]);
+    let u = Universe::new(&m, &RpmSyntax, "x86_64");
+    let plan = resolve(&u, &goal(&["ntp"]), "t").unwrap();
+    assert_eq!(names(&m, &plan), ["ntpsec=1.2-1"]);
+    assert!(plan.notes.iter().any(|n| n.contains("`ntp` is obsoleted by ntpsec")), "{:?}", plan.notes);
+    // A pinned request is what the user asked for: no redirect.
+    assert_eq!(names(&m, &resolve(&u, &goal(&["ntp = 4.2.6p5-29.el7"]), "t").unwrap()), ["ntp=4.2.6p5-29.el7"]);
+    // tool needs lib but conflicts with lib >= 2.0: lib 1.0, not the newest.
+    assert_eq!(names(&m, &resolve(&u, &goal(&["tool"]), "t").unwrap()), ["lib=1.0-1", "tool=1.0-1"]);
 }

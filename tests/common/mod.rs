@@ -203,6 +203,7 @@ pub struct RpmSpec<'a> {
     pub requires: &'a [&'a str],
     pub provides: &'a [&'a str],
     pub conflicts: &'a [&'a str],
+    pub obsoletes: &'a [&'a str],
     pub files: &'a [(&'a str, &'a str)],
 }
 
@@ -216,6 +217,7 @@ impl Default for RpmSpec<'_> {
             requires: &[],
             provides: &[],
             conflicts: &[],
+            obsoletes: &[],
             files: &[],
         }
     }
@@ -241,6 +243,9 @@ pub fn build_rpm(out: &Path, s: &RpmSpec<'_>) -> PathBuf {
     }
     for c in s.conflicts {
         spec.push_str(&format!("Conflicts: {c}\n"));
+    }
+    for o in s.obsoletes {
+        spec.push_str(&format!("Obsoletes: {o}\n"));
     }
     spec.push_str("%description\nA package made by the moa-bundle tests.\n%install\n");
     for (path, content) in s.files {

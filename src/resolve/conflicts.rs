@@ -1,0 +1,162 @@
+//! Conflicts between what a node would have: which base packages a new one may remove (deb
+//! `Conflicts` + `Replaces`, rpm `Obsoletes`, as dpkg and rpm remove them), and the final check
+//! that names both sides of a conflict and the fix.
+
+use std::collections::{HashMap, HashSet};
+
+use super::{ResolveError, Universe};
+
+/// Does `by` replace `q`: deb `Replaces`, or rpm `Obsoletes` (which match package names only)?
+/// Then installing `by` removes `q` instead of failing on the conflict.
+pub(super) fn replaces(u: &Universe<'_>, by: u32, q: u32) -> Result<bool, ResolveError> {
+    let p = u.pkg(by);
+    for (raw, names_only) in p.replaces.iter().map(|r| (r, false)).chain(p.obsoletes.iter().map(|r| (r, true))) {
+        for rel in u.syntax.parse_requirement(raw).map_err(|source| u.syntax_error(by, source))? {
+            if (!names_only || u.pkg(q).name.as_str() == rel.name) && u.providers(&rel)?.contains(&q) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Whether `by` conflicts with `q` (Conflicts/Breaks, or rpm Obsoletes).
+pub(super) fn conflicts_with(u: &Universe<'_>, by: u32, q: u32) -> Result<Option<String>, ResolveError> {
+    let p = u.pkg(by);
+    for raw in p.conflicts.iter().chain(&p.obsoletes) {
+        for rel in u.syntax.parse_requirement(raw).map_err(|source| u.syntax_error(by, source))? {
+            if u.providers(&rel)?.contains(&q) {
+                return Ok(Some(raw.clone()));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Base records that some repository package both conflicts with and replaces (or obsoletes):
+/// the node keeps them only if nothing chosen removes them. Essential packages are never among
+/// them (apt will not remove one either).
+pub(super) fn replaceable(
+    u: &Universe<'_>,
+    base: &[u32],
+    installed_repo: Option<usize>,
+) -> Result<HashSet<u32>, ResolveError> {
+    let base_set: HashSet<u32> = base.iter().copied().collect();
+    let mut out = HashSet::new();
+    for (i, p) in u.md.packages.iter().enumerate() {
+        let i = i as u32;
+        if Some(p.repo) == installed_repo || (p.replaces.is_empty() && p.obsoletes.is_empty()) {
+            continue;
+        }
+        for raw in p.conflicts.iter().chain(&p.obsoletes) {
+            for rel in u.syntax.parse_requirement(raw).map_err(|source| u.syntax_error(i, source))? {
+                for q in u.providers(&rel)? {
+                    if base_set.contains(&q) && !u.pkg(q).essential && u.pkg(q).name != p.name && replaces(u, i, q)? {
+                        out.insert(q);
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// For a base record the solution left out: the planned package that removes it, as a note, or
+/// the conflict as an error when none of them replaces it.
+pub(super) fn removal(u: &Universe<'_>, dropped: u32, planned: &[u32]) -> Result<String, ResolveError> {
+    let show = |i: u32| {
+        let p = u.pkg(i);
+        format!("{}-{}.{}", p.name, p.version, p.arch)
+    };
+    let mut first_conflict = None;
+    for &p in planned {
+        if let Some(raw) = conflicts_with(u, p, dropped)? {
+            if replaces(u, p, dropped)? {
+                return Ok(format!(
+                    "installing {} removes {} from the node (it conflicts with and replaces it, `{raw}`)",
+                    show(p),
+                    show(dropped)
+                ));
+            }
+            first_conflict.get_or_insert((p, raw));
+        }
+    }
+    let (p, raw) = first_conflict.unwrap_or((dropped, String::from("?")));
+    Err(ResolveError::Conflict {
+        a: format!("{} (in the bundle)", show(p)),
+        b: format!("{} (on the node)", show(dropped)),
+        relation: raw,
+        fix: on_node_fix(u, dropped, p),
+    })
+}
+
+/// Refuses a result with a conflict (rpm Conflicts, deb Conflicts/Breaks) between two packages
+/// the node would have (`current`: record → planned): a planned one against another planned one
+/// or the base, and a base one against a planned one. The SAT step already keeps these apart;
+/// this pass is the safety net and writes the notes for deb `Replaces` removals. A package never conflicts with itself (Debian packages conflict with
+/// the virtual names they provide).
+pub(super) fn check_conflicts(
+    u: &Universe<'_>,
+    current: &HashMap<u32, bool>,
+    notes: &mut Vec<String>,
+) -> Result<(), ResolveError> {
+    let show = |i: u32| {
+        let p = u.pkg(i);
+        format!("{}-{}.{}", p.name, p.version, p.arch)
+    };
+    // In index order, so the first conflict reported and the notes are the same on every run.
+    let mut order: Vec<(u32, bool)> = current.iter().map(|(&p, &planned)| (p, planned)).collect();
+    order.sort_unstable();
+    for (p, planned) in order {
+        for raw in &u.pkg(p).conflicts {
+            let alts = u.syntax.parse_requirement(raw).map_err(|source| u.syntax_error(p, source))?;
+            for rel in &alts {
+                for q in u.providers(rel)? {
+                    let Some(&q_planned) = current.get(&q) else { continue };
+                    if q == p || u.pkg(q).name == u.pkg(p).name || !(planned || q_planned) {
+                        continue;
+                    }
+                    let (a, b) = (show(p), show(q));
+                    let removal = match (planned, q_planned) {
+                        (true, false) if !u.pkg(q).essential => replaces(u, p, q)?.then(|| (a.clone(), b.clone())),
+                        (false, true) if !u.pkg(p).essential => replaces(u, q, p)?.then(|| (b.clone(), a.clone())),
+                        _ => None,
+                    };
+                    if let Some((new, old)) = removal {
+                        let n = format!(
+                            "installing {new} removes {old} from the node (it conflicts with and replaces it, `{raw}`)"
+                        );
+                        if !notes.contains(&n) {
+                            notes.push(n);
+                        }
+                        continue;
+                    }
+                    // The SAT step already tried every version: none avoids this.
+                    let fix = match (planned, q_planned) {
+                        (true, true) => format!(
+                            "No versions in the repositories let both be installed: leave {} or {} out of the manifest, or add a repository with a version that does not conflict",
+                            u.pkg(p).name, u.pkg(q).name
+                        ),
+                        (true, false) => on_node_fix(u, q, p),
+                        _ => on_node_fix(u, p, q),
+                    };
+                    let b = if q_planned { format!("{b} (in the bundle)") } else { format!("{b} (on the node)") };
+                    let a = if planned { format!("{a} (in the bundle)") } else { format!("{a} (on the node)") };
+                    return Err(ResolveError::Conflict { a, b, relation: raw.clone(), fix });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What to do when a bundled package clashes with one on the node and no version avoids it.
+fn on_node_fix(u: &Universe<'_>, on_node: u32, bundled: u32) -> String {
+    let (n, b) = (&u.pkg(on_node).name, &u.pkg(bundled).name);
+    if u.pkg(on_node).essential {
+        return format!("{n} is Essential on the node and is never removed: leave {b} out of the manifest");
+    }
+    format!(
+        "No version in the repositories avoids it: remove {n} from the node first, leave {b} out of the manifest, or add a repository with a version of either that does not conflict"
+    )
+}
