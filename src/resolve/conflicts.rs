@@ -2,7 +2,7 @@
 //! `Conflicts` + `Replaces`, rpm `Obsoletes`, as dpkg and rpm remove them), and the final check
 //! that names both sides of a conflict and the fix.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::{ResolveError, Universe};
 
@@ -31,63 +31,6 @@ pub(super) fn conflicts_with(u: &Universe<'_>, by: u32, q: u32) -> Result<Option
         }
     }
     Ok(None)
-}
-
-/// Base records that some repository package both conflicts with and replaces (or obsoletes):
-/// the node keeps them only if nothing chosen removes them. Essential packages are never among
-/// them (apt will not remove one either).
-pub(super) fn replaceable(
-    u: &Universe<'_>,
-    base: &[u32],
-    installed_repo: Option<usize>,
-) -> Result<HashSet<u32>, ResolveError> {
-    let base_set: HashSet<u32> = base.iter().copied().collect();
-    let mut out = HashSet::new();
-    for (i, p) in u.md.packages.iter().enumerate() {
-        let i = i as u32;
-        if Some(p.repo) == installed_repo || (p.replaces.is_empty() && p.obsoletes.is_empty()) {
-            continue;
-        }
-        for raw in p.conflicts.iter().chain(&p.obsoletes) {
-            for rel in u.syntax.parse_requirement(raw).map_err(|source| u.syntax_error(i, source))? {
-                for q in u.providers(&rel)? {
-                    if base_set.contains(&q) && !u.pkg(q).essential && u.pkg(q).name != p.name && replaces(u, i, q)? {
-                        out.insert(q);
-                    }
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// For a base record the solution left out: the planned package that removes it, as a note, or
-/// the conflict as an error when none of them replaces it.
-pub(super) fn removal(u: &Universe<'_>, dropped: u32, planned: &[u32]) -> Result<String, ResolveError> {
-    let show = |i: u32| {
-        let p = u.pkg(i);
-        format!("{}-{}.{}", p.name, p.version, p.arch)
-    };
-    let mut first_conflict = None;
-    for &p in planned {
-        if let Some(raw) = conflicts_with(u, p, dropped)? {
-            if replaces(u, p, dropped)? {
-                return Ok(format!(
-                    "installing {} removes {} from the node (it conflicts with and replaces it, `{raw}`)",
-                    show(p),
-                    show(dropped)
-                ));
-            }
-            first_conflict.get_or_insert((p, raw));
-        }
-    }
-    let (p, raw) = first_conflict.unwrap_or((dropped, String::from("?")));
-    Err(ResolveError::Conflict {
-        a: format!("{} (in the bundle)", show(p)),
-        b: format!("{} (on the node)", show(dropped)),
-        relation: raw,
-        fix: on_node_fix(u, dropped, p),
-    })
 }
 
 /// Refuses a result with a conflict (rpm Conflicts, deb Conflicts/Breaks) between two packages

@@ -8,6 +8,7 @@
 //! version, the node's arch before `noarch`). It does not backtrack, so it cannot escape a
 //! conflict it walked into; conflicts and obsoletes are not evaluated yet.
 
+mod base;
 mod conflicts;
 pub mod deps;
 mod sat;
@@ -83,7 +84,8 @@ impl Goal {
 /// Adds a node's installed packages to the metadata as one more repository (`installed on
 /// NODE`), so they satisfy requirements like any package, with their real versions and provides.
 /// They have no location: a plan never packs them. Where a repository has the very same package
-/// (name, version, arch), its conflicts come along, so a bundled package cannot walk into them.
+/// (name, version, arch), its requirements and conflicts come along, so neither a bundled package
+/// nor an upgrade can break them unseen.
 /// Returns the repository's index.
 pub fn add_installed(
     md: &mut Metadata,
@@ -92,10 +94,11 @@ pub fn add_installed(
     syntax: &dyn DepSyntax,
 ) -> Result<usize, ResolveError> {
     let repo = md.repos.len();
-    // Repository records with conflicts, by (name, arch): an installed twin lends its conflicts.
-    let mut with_conflicts: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
-    for (i, p) in md.packages.iter().enumerate().filter(|(_, p)| !p.conflicts.is_empty()) {
-        with_conflicts.entry((p.name.as_str(), p.arch.as_str())).or_default().push(i);
+    // Repository records by (name, arch): an installed twin (same version) lends its
+    // requirements and conflicts, so the solver can tell what an upgrade would break.
+    let mut twins: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+    for (i, p) in md.packages.iter().enumerate() {
+        twins.entry((p.name.as_str(), p.arch.as_str())).or_default().push(i);
     }
     let mut records = Vec::with_capacity(packages.len());
     for p in packages {
@@ -105,11 +108,11 @@ pub fn add_installed(
             source: deps::DepError { raw: p.version.clone(), why },
         };
         let version = syntax.parse_version(&p.version).map_err(|e| bad(e.why))?;
-        let conflicts = with_conflicts
+        let twin = twins
             .get(&(p.name.as_str(), p.arch.as_str()))
             .and_then(|v| v.iter().find(|&&i| md.packages[i].version == version))
-            .map(|&i| md.packages[i].conflicts.clone())
-            .unwrap_or_default();
+            .map(|&i| &md.packages[i]);
+        let (requires, conflicts) = twin.map(|t| (t.requires.clone(), t.conflicts.clone())).unwrap_or_default();
         records.push(PackageRecord {
             name: crate::types::PackageName::new(&p.name).map_err(|e| bad(e.to_string()))?,
             version,
@@ -119,7 +122,7 @@ pub fn add_installed(
             size: 0,
             sha256: crate::types::Sha256::digest(b""),
             provides: p.provides.clone(),
-            requires: vec![],
+            requires,
             pre_requires: vec![],
             conflicts,
             files: p.files.clone(),
@@ -498,11 +501,11 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
         }
     }
 
-    // The SAT step: the base stays (upgraded where needed), the requests join it.
-    let replaceable = conflicts::replaceable(u, &base, goal.installed_repo)?;
+    // The SAT step: the requests on the node's base, which changes only where it must.
     let is_requested = |p: u32| requested_names.contains(u.pkg(p).name.as_str());
-    let (soft, hard): (Vec<u32>, Vec<u32>) = base.iter().partition(|&&p| replaceable.contains(&p) && !is_requested(p));
+    let base_set: HashSet<u32> = base.iter().copied().collect();
     let favored: Vec<u32> = base.iter().copied().filter(|&p| !is_requested(p)).collect();
+    let cx = base::Context { base: &base, base_set: &base_set, favored: &favored, installed_repo: goal.installed_repo };
     // Each request at its best version first (dnf's `best`); only if that has no answer, any
     // version, with a note saying which request settled for less.
     let newest: Vec<Vec<u32>> = requests
@@ -515,21 +518,12 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
                 .collect()
         })
         .collect();
-    let job = |requests| sat::Job {
-        hard_base: &hard,
-        soft_base: &soft,
-        requests,
-        favored: &favored,
-        installed_repo: goal.installed_repo,
+    let outcome = match base::solve(u, &cx, &newest)? {
+        Err(_) if newest != requests => base::solve(u, &cx, &requests)?,
+        first => first,
     };
-    let first = sat::solve(u, &job(&newest))?;
-    let second = match first {
-        Ok(s) => Ok(s),
-        Err(_) if newest != requests => sat::solve(u, &job(&requests))?,
-        Err(e) => Err(e),
-    };
-    let solution = match second {
-        Ok(s) => s,
+    let outcome = match outcome {
+        Ok(o) => o,
         Err(sat::NoSolution(tree)) => {
             // The greedy walk names the first unmet requirement with its chain, when that is the
             // cause; otherwise the solver's own tree says what clashes.
@@ -544,6 +538,14 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
             return Err(ResolveError::NoSolution { origin: origin.to_string(), tree });
         }
     };
+    notes.extend(outcome.removals);
+    // In the solution: the new packages, plus requested ones the estimated base already has.
+    let mut solution = outcome.solution;
+    let new_names: HashSet<&str> = solution.iter().map(|&p| u.pkg(p).name.as_str()).collect();
+    solution.extend(base.iter().copied().filter(|&p| {
+        is_requested(p) && goal.installed_repo != Some(u.pkg(p).repo) && !new_names.contains(u.pkg(p).name.as_str())
+    }));
+    solution.sort_unstable();
 
     for &best in &greedy_picks {
         let bp = u.pkg(best);
@@ -556,19 +558,14 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
             ));
         }
     }
-    let base_set: HashSet<u32> = base.iter().copied().collect();
-    let installed = |p: u32| goal.installed_repo == Some(u.pkg(p).repo);
-    // Packed: what the node lacks; a requested package even when the estimated base has it.
-    let planned: Vec<u32> =
-        solution.iter().copied().filter(|&p| !installed(p) && (!base_set.contains(&p) || is_requested(p))).collect();
-    let in_solution: HashSet<&str> = solution.iter().map(|&p| u.pkg(p).name.as_str()).collect();
-    for &x in &soft {
-        if !in_solution.contains(u.pkg(x).name.as_str()) {
-            notes.push(conflicts::removal(u, x, &planned)?);
-        }
-    }
-    let planned_set: HashSet<u32> = planned.iter().copied().collect();
-    let current: HashMap<u32, bool> = solution.iter().map(|&p| (p, planned_set.contains(&p))).collect();
+    // Packed: all of it. The safety net sees it with the base it leaves in place.
+    let planned = solution;
+    let planned_names: HashSet<&str> = planned.iter().map(|&p| u.pkg(p).name.as_str()).collect();
+    let current: HashMap<u32, bool> = planned
+        .iter()
+        .map(|&p| (p, true))
+        .chain(base.iter().filter(|&&b| !planned_names.contains(u.pkg(b).name.as_str())).map(|&b| (b, false)))
+        .collect();
     conflicts::check_conflicts(u, &current, &mut notes)?;
 
     let chains = chains(u, &planned, &is_requested)?;

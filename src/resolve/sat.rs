@@ -10,13 +10,13 @@
 //! `(a if b)` is a conditional requirement, `(a unless b)` the union `a or b`, `(a with b)` and
 //! `(a without b)` the intersection and difference of provider lists.
 //!
-//! The node's base is required by name (any version, the installed one favoured), so it stays
-//! and may be upgraded; a base package that some package both conflicts with and replaces
-//! (deb `Replaces`, rpm `Obsoletes`) is only a *soft* requirement, kept unless the solution
-//! needs its removal, as apt and yum would remove it.
+//! The node's base enters as preferences: its record is the favoured one of its name, and a
+//! union lists the providers the node has first (`a | b` with `b` installed is met, as apt
+//! has it). Base packages that must stay whatever happens are required by name (any version):
+//! [`super::base`] adds those that the solution would otherwise break.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use resolvo::{
     Candidates, Condition, ConditionId, ConditionalRequirement, Dependencies, DependencyProvider, Interner,
@@ -39,8 +39,8 @@ struct VSet {
 pub(super) struct Job<'j> {
     /// Base records kept by name (any version may replace them).
     pub hard_base: &'j [u32],
-    /// Base records kept only if nothing that replaces them is chosen.
-    pub soft_base: &'j [u32],
+    /// Every base record: providers among them come first in a union.
+    pub base: &'j HashSet<u32>,
     /// One requirement per request: the records that would do.
     pub requests: &'j [Vec<u32>],
     /// Names whose installed/base record is preferred (not the requested ones).
@@ -57,6 +57,7 @@ pub(super) struct Sat<'u, 'a> {
     missing: RefCell<HashMap<String, u32>>,
     members: Vec<Vec<u32>>,
     favored: HashMap<u32, u32>,
+    base: &'u HashSet<u32>,
     installed_repo: Option<usize>,
     sets: RefCell<Vec<VSet>>,
     set_ids: RefCell<HashMap<(u32, Vec<u32>), u32>>,
@@ -68,7 +69,7 @@ pub(super) struct Sat<'u, 'a> {
 }
 
 impl<'u, 'a> Sat<'u, 'a> {
-    fn new(u: &'u Universe<'a>, job: &Job<'_>) -> Self {
+    fn new(u: &'u Universe<'a>, job: &Job<'u>) -> Self {
         let mut names: Vec<&str> = u.by_name.keys().copied().collect();
         names.sort_unstable();
         let mut name_of = vec![0u32; u.md.packages.len()];
@@ -88,6 +89,7 @@ impl<'u, 'a> Sat<'u, 'a> {
             missing: RefCell::default(),
             members,
             favored,
+            base: job.base,
             installed_repo: job.installed_repo,
             sets: RefCell::default(),
             set_ids: RefCell::default(),
@@ -229,9 +231,15 @@ impl<'u, 'a> Sat<'u, 'a> {
         }
     }
 
-    fn requirement(&self, sets: Vec<VersionSetId>) -> Requirement {
+    /// A requirement met by any of `sets`; those holding a base record first, so that an
+    /// alternative the node already has is what the solver settles on (apt's rule).
+    fn requirement(&self, mut sets: Vec<VersionSetId>) -> Requirement {
         if sets.len() == 1 {
             return Requirement::Single(sets[0]);
+        }
+        {
+            let all = self.sets.borrow();
+            sets.sort_by_key(|s| !all[s.0 as usize].allowed.iter().any(|p| self.base.contains(p)));
         }
         let mut unions = self.unions.borrow_mut();
         unions.push(sets);
@@ -431,7 +439,7 @@ impl DependencyProvider for Sat<'_, '_> {
 pub(super) struct NoSolution(pub String);
 
 /// Solves a job. Returns the records the node would have: base (kept or upgraded) and new.
-pub(super) fn solve(u: &Universe<'_>, job: &Job<'_>) -> Result<Result<Vec<u32>, NoSolution>, ResolveError> {
+pub(super) fn solve<'u>(u: &'u Universe<'_>, job: &Job<'u>) -> Result<Result<Vec<u32>, NoSolution>, ResolveError> {
     let sat = Sat::new(u, job);
     // Requests first: the solver decides root clauses in order, so a request gets its newest
     // version and the base follows (upgraded if it must), as yum and apt do; base first would
@@ -447,9 +455,7 @@ pub(super) fn solve(u: &Universe<'_>, job: &Job<'_>) -> Result<Result<Vec<u32>, 
         let all = sat.members[n as usize].clone();
         requirements.push(Requirement::Single(sat.set(n, all, "* (on the node)".into())).into());
     }
-    let problem = Problem::new()
-        .requirements(requirements)
-        .soft_requirements(job.soft_base.iter().map(|&i| SolvableId::from_raw(i)).collect::<Vec<_>>());
+    let problem = Problem::new().requirements(requirements);
     let mut solver = Solver::new(sat);
     match solver.solve(problem) {
         Ok(s) => {

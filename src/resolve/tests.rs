@@ -219,7 +219,17 @@ fn an_unmet_requirement_reports_near_misses() {
 /// Conflicts with and Replaces time-daemon, so dpkg removes timesyncd when chrony comes.
 #[test]
 fn a_deb_conflict_with_a_base_package_it_replaces_is_a_removal_note() {
-    let timesyncd = deb("systemd-timesyncd", "252.38-1", &[("Priority", "important"), ("Provides", "time-daemon")]);
+    // As in bookworm, timesyncd itself also conflicts with and replaces time-daemon.
+    let timesyncd = deb(
+        "systemd-timesyncd",
+        "252.38-1",
+        &[
+            ("Priority", "important"),
+            ("Provides", "time-daemon"),
+            ("Conflicts", "time-daemon"),
+            ("Replaces", "time-daemon"),
+        ],
+    );
     let chrony = |replaces: bool| {
         let mut f = vec![("Provides", "time-daemon"), ("Conflicts", "time-daemon")];
         if replaces {
@@ -241,7 +251,11 @@ fn a_deb_conflict_with_a_base_package_it_replaces_is_a_removal_note() {
     // Without Replaces dpkg refuses, and so does the resolver, naming both and the relation.
     let m = md(vec![timesyncd, chrony(false)]);
     let e = resolve(&Universe::new(&m, &DebSyntax, "amd64"), &g, "t").unwrap_err().to_string();
-    assert!(e.contains("chrony-4.3-2.amd64 (in the bundle) conflicts with systemd-timesyncd-252.38-1.amd64 (on the node) (`time-daemon`)"), "{e}");
+    // (Both conflict with time-daemon; the first in metadata order is named first.)
+    assert!(
+        e.contains("systemd-timesyncd-252.38-1.amd64 (on the node) conflicts with chrony-4.3-2.amd64 (in the bundle) (`time-daemon`)"),
+        "{e}"
+    );
 }
 
 /// Breaks with a version: only the versions it names conflict.
@@ -349,4 +363,25 @@ fn rpm_obsoletes_and_conflicts_choose_versions() {
     assert_eq!(names(&m, &resolve(&u, &goal(&["ntp = 4.2.6p5-29.el7"]), "t").unwrap()), ["ntp=4.2.6p5-29.el7"]);
     // tool needs lib but conflicts with lib >= 2.0: lib 1.0, not the newest.
     assert_eq!(names(&m, &resolve(&u, &goal(&["tool"]), "t").unwrap()), ["lib=1.0-1", "tool=1.0-1"]);
+}
+
+/// bookworm's init-system-helpers: `usrmerge | usr-is-merged`, with usr-is-merged on the node.
+/// The alternative the node has meets it (apt's rule); the first one written is not packed.
+#[test]
+fn deb_an_alternative_the_node_has_meets_the_requirement() {
+    let mut m = md(vec![
+        deb("init-system-helpers", "1.65", &[("Depends", "usrmerge | usr-is-merged"), ("Architecture", "all")]),
+        deb("usrmerge", "37", &[("Depends", "perl:any")]),
+        deb("usr-is-merged", "37", &[("Architecture", "all")]),
+        deb("perl", "5.36", &[("Multi-Arch", "allowed")]),
+        deb("app", "1", &[("Depends", "init-system-helpers")]),
+    ]);
+    let mut a = node_pkg("init-system-helpers", "1.65");
+    a.arch = "all".into();
+    let mut b = node_pkg("usr-is-merged", "37");
+    b.arch = "all".into();
+    let repo = add_installed(&mut m, "n", &[a, b], &DebSyntax).unwrap();
+    let g = Goal { installed_repo: Some(repo), ..goal(&["app"]) };
+    let plan = resolve(&Universe::new(&m, &DebSyntax, "amd64"), &g, "t").unwrap();
+    assert_eq!(names(&m, &plan), ["app=1"]);
 }

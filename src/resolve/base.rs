@@ -1,0 +1,158 @@
+//! Keeping the node's base intact around a solution, the way apt and yum do: new packages come
+//! at their best versions, and a base package is upgraded only when something needs it; a base
+//! package is removed only when a new one conflicts with it and replaces (deb) or obsoletes
+//! (rpm) it, and never when it is Essential.
+//!
+//! The SAT step sees the base only as preferences (see [`super::sat`]), so a solution may
+//! clash with a base package it did not touch: a conflict, or a dependency of a base package
+//! that an upgrade broke. Each such package is then required by name (any version) and the
+//! problem solved again, until nothing clashes: a counterexample loop, bounded by the base size.
+
+use std::collections::HashSet;
+
+use super::conflicts::{conflicts_with, replaces};
+use super::sat::{self, NoSolution};
+use super::{ResolveError, Universe};
+
+/// A solution that the base survives.
+pub(super) struct Outcome {
+    /// What the node would have that the base does not: new packages and upgrades.
+    pub solution: Vec<u32>,
+    /// Notes for the base packages that new ones remove.
+    pub removals: Vec<String>,
+}
+
+/// What the problem is, apart from which requests (newest only, or any version).
+pub(super) struct Context<'x> {
+    pub base: &'x [u32],
+    pub base_set: &'x HashSet<u32>,
+    pub favored: &'x [u32],
+    pub installed_repo: Option<usize>,
+}
+
+pub(super) fn solve<'u>(
+    u: &'u Universe<'_>,
+    cx: &Context<'u>,
+    requests: &[Vec<u32>],
+) -> Result<Result<Outcome, NoSolution>, ResolveError> {
+    let base_names: HashSet<&str> = cx.base.iter().map(|&b| u.pkg(b).name.as_str()).collect();
+    let mut hard: Vec<u32> = Vec::new();
+    loop {
+        let job = sat::Job {
+            hard_base: &hard,
+            base: cx.base_set,
+            requests,
+            favored: cx.favored,
+            installed_repo: cx.installed_repo,
+        };
+        let solution = match sat::solve(u, &job)? {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
+        let names: HashSet<&str> = solution.iter().map(|&p| u.pkg(p).name.as_str()).collect();
+        let new: Vec<u32> = solution.iter().copied().filter(|p| !cx.base_set.contains(p)).collect();
+        // Base packages the solution leaves as they are.
+        let untouched: Vec<u32> =
+            cx.base.iter().copied().filter(|&b| !names.contains(u.pkg(b).name.as_str())).collect();
+
+        // A clashing base package goes when a new package conflicts with it and replaces it
+        // (dpkg's and rpm's rule; a conflict from the other side too then disappears with it);
+        // otherwise it must stay, and the solver must work around it.
+        let found = clashes(u, &untouched, &new)?;
+        let mut removals = Vec::new();
+        let mut removed = HashSet::new();
+        for (x, p, raw, p_conflicts) in &found {
+            if *p_conflicts && !u.pkg(*x).essential && !removed.contains(x) && replaces(u, *p, *x)? {
+                removed.insert(*x);
+                removals.push(format!(
+                    "installing {} removes {} from the node (it conflicts with and replaces it, `{raw}`)",
+                    show(u, *p),
+                    show(u, *x)
+                ));
+            }
+        }
+        let mut keep: Vec<u32> = found.iter().map(|c| c.0).filter(|x| !removed.contains(x)).collect();
+        // Base packages whose dependencies the new set no longer meets (an upgrade with an
+        // exact-version dependency, a removal).
+        let upgraded_or_removed =
+            !removed.is_empty() || new.iter().any(|&p| base_names.contains(u.pkg(p).name.as_str()));
+        if upgraded_or_removed {
+            let after: HashSet<u32> =
+                solution.iter().copied().chain(untouched.iter().copied().filter(|x| !removed.contains(x))).collect();
+            for &x in untouched.iter().filter(|x| !removed.contains(x)) {
+                if broken(u, x, cx.base_set, &after)? {
+                    keep.push(x);
+                }
+            }
+        }
+        keep.retain(|x| !hard.contains(x));
+        if keep.is_empty() {
+            return Ok(Ok(Outcome { solution: new, removals }));
+        }
+        hard.extend(keep);
+        hard.sort_unstable();
+        hard.dedup();
+    }
+}
+
+fn show(u: &Universe<'_>, i: u32) -> String {
+    let p = u.pkg(i);
+    format!("{}-{}.{}", p.name, p.version, p.arch)
+}
+
+/// (base package, new package, relation, whether the new one is the side that conflicts) for
+/// every conflict between the two sets, from either side.
+fn clashes(u: &Universe<'_>, base: &[u32], new: &[u32]) -> Result<Vec<(u32, u32, String, bool)>, ResolveError> {
+    let base_set: HashSet<u32> = base.iter().copied().collect();
+    let new_set: HashSet<u32> = new.iter().copied().collect();
+    let mut out = Vec::new();
+    for &p in new {
+        for &x in targets(u, p, &base_set)?.iter() {
+            if let Some(raw) = conflicts_with(u, p, x)? {
+                out.push((x, p, raw, true));
+            }
+        }
+    }
+    for &x in base.iter().filter(|&&x| !u.pkg(x).conflicts.is_empty()) {
+        for &p in targets(u, x, &new_set)?.iter() {
+            if let Some(raw) = conflicts_with(u, x, p)? {
+                out.push((x, p, raw, false));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Packages in `among` that `p`'s Conflicts/Breaks/Obsoletes name (not `p`'s own name).
+fn targets(u: &Universe<'_>, p: u32, among: &HashSet<u32>) -> Result<Vec<u32>, ResolveError> {
+    let pk = u.pkg(p);
+    let mut out = Vec::new();
+    for raw in pk.conflicts.iter().chain(&pk.obsoletes) {
+        for rel in u.syntax.parse_requirement(raw).map_err(|source| u.syntax_error(p, source))? {
+            for q in u.providers(&rel)? {
+                if among.contains(&q) && u.pkg(q).name != pk.name && !out.contains(&q) {
+                    out.push(q);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a requirement of `x` that the base met is met by nothing in `after`.
+fn broken(u: &Universe<'_>, x: u32, before: &HashSet<u32>, after: &HashSet<u32>) -> Result<bool, ResolveError> {
+    for raw in &u.pkg(x).requires {
+        let mut met_before = false;
+        let mut met_after = false;
+        for rel in u.syntax.parse_requirement(raw).map_err(|source| u.syntax_error(x, source))? {
+            for q in u.providers(&rel)? {
+                met_before |= before.contains(&q);
+                met_after |= after.contains(&q);
+            }
+        }
+        if met_before && !met_after {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
