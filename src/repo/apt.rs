@@ -204,6 +204,7 @@ const KEPT: &[&str] = &[
     "Priority",
     "Essential",
     "Multi-Arch",
+    "Source",
 ];
 
 /// Parses a `Packages` file, keeping packages for `arch` and `all`.
@@ -291,6 +292,7 @@ fn flush(st: &mut Stanza, url: &str, repo: usize, arch: &Arch, out: &mut Vec<Pac
         replaces: list("Replaces"),
         obsoletes: Vec::new(),
         multi_arch: s.get("Multi-Arch").map(MultiArch::parse).unwrap_or_default(),
+        source: s.get("Source").map(str::to_string),
         files: Vec::new(),
         priority: s.get("Priority").map(str::to_string),
         essential: s.get("Essential") == Some("yes"),

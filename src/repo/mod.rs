@@ -71,6 +71,9 @@ pub struct PackageRecord {
     pub obsoletes: Vec<String>,
     /// deb: `Multi-Arch`. Only `allowed` matters to a single-arch node: it is what `pkg:any` needs.
     pub multi_arch: MultiArch,
+    /// deb: `Source` as written (`perl (5.36.0-7+deb12u4)`, `openssl`); absent when the source
+    /// package has the binary's name and version. See [`PackageRecord::source`].
+    pub source: Option<String>,
 }
 
 /// Debian's `Multi-Arch` field.
@@ -96,6 +99,18 @@ impl MultiArch {
 }
 
 impl PackageRecord {
+    /// The source package it was built from and that source's version: apt upgrades installed
+    /// binaries of the same source along with a new one.
+    pub fn source(&self) -> (&str, String) {
+        match self.source.as_deref() {
+            None => (self.name.as_str(), self.version.to_string()),
+            Some(s) => match s.split_once(" (") {
+                Some((n, v)) => (n.trim(), v.trim_end_matches(')').trim().to_string()),
+                None => (s.trim(), self.version.to_string()),
+            },
+        }
+    }
+
     /// The file name the package has in a bundle: the last component of its location.
     pub fn file_name(&self) -> &str {
         self.location.rsplit('/').next().unwrap_or(&self.location)

@@ -354,6 +354,7 @@ fn finish(p: Builder, url: &str, repo: usize) -> Result<PackageRecord, RepoError
         replaces: Vec::new(),
         obsoletes: p.obsoletes,
         multi_arch: Default::default(),
+        source: None,
     })
 }
 

@@ -8,7 +8,7 @@
 //! that an upgrade broke. Each such package is then required by name (any version) and the
 //! problem solved again, until nothing clashes: a counterexample loop, bounded by the base size.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::conflicts::{conflicts_with, replaces};
 use super::sat::{self, NoSolution};
@@ -155,4 +155,42 @@ fn broken(u: &Universe<'_>, x: u32, before: &HashSet<u32>, after: &HashSet<u32>)
         }
     }
     Ok(false)
+}
+
+/// apt's upgrade-by-source-package policy: for each new package, the installed binaries built
+/// from the same source that the solution leaves alone, whose newest version comes from the very
+/// same source version: (that version, the new package that calls for it). Those in `done` are
+/// not offered again.
+pub(super) fn same_source(
+    u: &Universe<'_>,
+    cx: &Context<'_>,
+    solution: &[u32],
+    done: &HashMap<u32, u32>,
+) -> Vec<(u32, u32)> {
+    let in_solution: HashSet<&str> = solution.iter().map(|&p| u.pkg(p).name.as_str()).collect();
+    let mut by_source: HashMap<&str, Vec<u32>> = HashMap::new();
+    for &b in cx.base {
+        if !in_solution.contains(u.pkg(b).name.as_str()) {
+            by_source.entry(u.pkg(b).source().0).or_default().push(b);
+        }
+    }
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    for &p in solution {
+        let (src, ver) = u.pkg(p).source();
+        for &x in by_source.get(src).into_iter().flatten() {
+            let name = u.pkg(x).name.as_str();
+            let Some(cand) = u.by_name.get(name).and_then(|c| u.best(c, name)) else { continue };
+            let (csrc, cver) = u.pkg(cand).source();
+            if cand != x
+                && csrc == src
+                && cver == ver
+                && u.pkg(cand).version != u.pkg(x).version
+                && !done.contains_key(&cand)
+                && !out.iter().any(|o| o.0 == cand)
+            {
+                out.push((cand, p));
+            }
+        }
+    }
+    out
 }

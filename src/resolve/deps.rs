@@ -149,6 +149,10 @@ pub trait DepSyntax: Sync {
     fn parse_version(&self, raw: &str) -> Result<Version, DepError>;
     /// rpm: an unversioned provide satisfies a versioned requirement; Debian: it does not.
     fn unversioned_provide_satisfies(&self) -> bool;
+    /// apt upgrades installed binaries of a new package's source along with it; yum does not.
+    fn upgrades_by_source(&self) -> bool {
+        false
+    }
 }
 
 /// rpm dependencies.
@@ -381,6 +385,9 @@ impl DepSyntax for DebSyntax {
     }
     fn unversioned_provide_satisfies(&self) -> bool {
         false
+    }
+    fn upgrades_by_source(&self) -> bool {
+        true
     }
 }
 

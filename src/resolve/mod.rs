@@ -132,6 +132,7 @@ pub fn add_installed(
             obsoletes: vec![],
             // An older profile does not say: then never call a `pkg:any` unmet because of it.
             multi_arch: p.multi_arch.unwrap_or(crate::repo::MultiArch::Allowed),
+            source: twin.and_then(|t| t.source.clone()),
         });
     }
     md.repos.push(crate::repo::LoadedRepo {
@@ -508,7 +509,7 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
     let cx = base::Context { base: &base, base_set: &base_set, favored: &favored, installed_repo: goal.installed_repo };
     // Each request at its best version first (dnf's `best`); only if that has no answer, any
     // version, with a note saying which request settled for less.
-    let newest: Vec<Vec<u32>> = requests
+    let mut newest: Vec<Vec<u32>> = requests
         .iter()
         .zip(&greedy_picks)
         .map(|(c, &b)| {
@@ -518,11 +519,13 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
                 .collect()
         })
         .collect();
-    let outcome = match base::solve(u, &cx, &newest)? {
-        Err(_) if newest != requests => base::solve(u, &cx, &requests)?,
-        first => first,
+    let solve = |newest: &Vec<Vec<u32>>, requests: &Vec<Vec<u32>>| -> Result<_, ResolveError> {
+        Ok(match base::solve(u, &cx, newest)? {
+            Err(_) if newest != requests => base::solve(u, &cx, requests)?,
+            first => first,
+        })
     };
-    let outcome = match outcome {
+    let mut outcome = match solve(&newest, &requests)? {
         Ok(o) => o,
         Err(sat::NoSolution(tree)) => {
             // The greedy walk names the first unmet requirement with its chain, when that is the
@@ -538,6 +541,31 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
             return Err(ResolveError::NoSolution { origin: origin.to_string(), tree });
         }
     };
+    // apt also upgrades installed binaries built from the same source as a new package, when
+    // their candidate comes from that same source version (libssl3 with a new openssl).
+    let mut synced: HashMap<u32, u32> = HashMap::new();
+    if u.syntax.upgrades_by_source() {
+        loop {
+            let extra = base::same_source(u, &cx, &outcome.solution, &synced);
+            if extra.is_empty() {
+                break;
+            }
+            let (mut n2, mut r2) = (newest.clone(), requests.clone());
+            for &(cand, _) in &extra {
+                n2.push(vec![cand]);
+                r2.push(vec![cand]);
+            }
+            match solve(&n2, &r2)? {
+                Ok(o) => {
+                    outcome = o;
+                    synced.extend(extra);
+                    (newest, requests) = (n2, r2);
+                }
+                // A policy, not a requirement: where it cannot be followed, it is not.
+                Err(_) => break,
+            }
+        }
+    }
     notes.extend(outcome.removals);
     // In the solution: the new packages, plus requested ones the estimated base already has.
     let mut solution = outcome.solution;
@@ -578,10 +606,16 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
                 package: p as usize,
                 requested: is_requested(p),
                 upgrades: old.cloned(),
-                why: chains
-                    .get(&p)
-                    .cloned()
-                    .unwrap_or_else(|| vec![format!("{} (keeps the node's packages consistent)", pk.name)]),
+                why: match (synced.get(&p), chains.get(&p)) {
+                    (Some(&by), _) => vec![format!(
+                        "{} (upgraded with {}, built from the same source {}, as apt does)",
+                        pk.name,
+                        u.pkg(by).name,
+                        pk.source().0
+                    )],
+                    (None, Some(chain)) => chain.clone(),
+                    (None, None) => vec![format!("{} (keeps the node's packages consistent)", pk.name)],
+                },
             }
         })
         .collect();

@@ -30,6 +30,7 @@ fn deb(name: &str, version: &str, fields: &[(&str, &str)]) -> PackageRecord {
         replaces: list("Replaces"),
         obsoletes: vec![],
         multi_arch: get("Multi-Arch").map(crate::repo::MultiArch::parse).unwrap_or_default(),
+        source: get("Source").map(str::to_string),
     }
 }
 
@@ -52,6 +53,7 @@ fn rpm(name: &str, evr: &str, arch: &str, requires: &[&str], provides: &[&str], 
         replaces: vec![],
         obsoletes: vec![],
         multi_arch: Default::default(),
+        source: None,
     }
 }
 
@@ -384,4 +386,30 @@ fn deb_an_alternative_the_node_has_meets_the_requirement() {
     let g = Goal { installed_repo: Some(repo), ..goal(&["app"]) };
     let plan = resolve(&Universe::new(&m, &DebSyntax, "amd64"), &g, "t").unwrap();
     assert_eq!(names(&m, &plan), ["app=1"]);
+}
+
+/// apt's upgrade-by-source-package: a new openssl brings the node's libssl3 to the version built
+/// from the same openssl source, which no dependency asks for. (A libssl3 whose newest version
+/// comes from another source version stays.)
+#[test]
+fn deb_installed_binaries_of_a_new_packages_source_are_upgraded_with_it() {
+    let ssl = |v: &str| deb("libssl3", v, &[("Source", "openssl")]);
+    let mut m = md(vec![
+        deb("ca-certificates", "20230311", &[("Depends", "openssl (>= 1.1.1)")]),
+        deb("openssl", "3.0.22-1", &[("Depends", "libssl3 (>= 3.0.0)")]),
+        ssl("3.0.20-1"),
+        ssl("3.0.22-1"),
+    ]);
+    let repo = add_installed(&mut m, "n", &[node_pkg("libssl3", "3.0.20-1")], &DebSyntax).unwrap();
+    let g = Goal { installed_repo: Some(repo), ..goal(&["ca-certificates"]) };
+    let plan = resolve(&Universe::new(&m, &DebSyntax, "amd64"), &g, "t").unwrap();
+    assert_eq!(names(&m, &plan), ["ca-certificates=20230311", "libssl3=3.0.22-1", "openssl=3.0.22-1"]);
+    let lib = &plan.entries[1];
+    assert_eq!(lib.upgrades.as_deref(), Some("3.0.20-1"));
+    assert_eq!(lib.why, ["libssl3 (upgraded with openssl, built from the same source openssl, as apt does)"]);
+
+    // The newest libssl3 from another build of openssl: left alone.
+    m.packages[3] = deb("libssl3", "3.0.22-1", &[("Source", "openssl (3.0.22-1+b1)")]);
+    let plan = resolve(&Universe::new(&m, &DebSyntax, "amd64"), &g, "t").unwrap();
+    assert_eq!(names(&m, &plan), ["ca-certificates=20230311", "openssl=3.0.22-1"]);
 }
