@@ -1,12 +1,15 @@
-//! Resolving: which packages a bundle must carry. The closure of the requested packages over
-//! their dependencies, minus what the node already has (the *base*), each chosen package with the
-//! chain that pulled it in.
+//! Resolving: which packages a bundle must carry. What the node needs on top of what it already
+//! has (the *base*) so that every requested package installs: new packages and upgrades, each
+//! with the chain that pulled it in.
 //!
-//! The algorithm is a deterministic greedy closure, breadth first so chains are shortest: a
-//! requirement already met by a chosen or base package is done; otherwise the best candidate is
-//! taken (the alternative written first, a provider named like the capability, the highest
-//! version, the node's arch before `noarch`). It does not backtrack, so it cannot escape a
-//! conflict it walked into; conflicts and obsoletes are not evaluated yet.
+//! The answer comes from a SAT solver ([`sat`], resolvo's CDCL): alternatives, virtual packages,
+//! conflicts, obsoletes and rich dependencies are choices it can back out of. Around it:
+//! requests are tried at their newest version first (dnf's `best`), the base changes only where
+//! the solution forces it ([`base`]: kept, upgraded, or removed where a new package replaces
+//! it, as dpkg and rpm do), and for deb, apt's upgrade-by-source-package policy. The base itself
+//! is either a node's real packages (`--target`) or estimated from the manifest (roots and
+//! priorities) by a greedy closure, which also names the first unmet requirement, with its
+//! chain, when the solver finds no answer.
 
 mod base;
 mod conflicts;
