@@ -286,8 +286,8 @@ pub fn build(manifest: &Manifest, opts: &BuildOptions, reporter: &dyn Reporter) 
                 upgrades: e.upgrades.clone(),
                 why: e.why.clone(),
                 stage: r.stages[i],
-                requires: p.requires.clone(),
-                provides: p.provides.clone(),
+                requires: p.requires.to_vec(),
+                provides: p.provides.to_vec(),
             }
         })
         .collect();

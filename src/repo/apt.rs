@@ -285,15 +285,15 @@ fn flush(st: &mut Stanza, url: &str, repo: usize, arch: &Arch, out: &mut Vec<Pac
         location,
         size: need("Size")?.parse().map_err(|_| bad("Size is not a number".into()))?,
         sha256: Sha256::from_hex(need("SHA256")?).map_err(|e| bad(e.to_string()))?,
-        provides: list("Provides"),
-        requires,
-        pre_requires: pre,
-        conflicts,
-        replaces: list("Replaces"),
-        obsoletes: Vec::new(),
+        provides: list("Provides").into(),
+        requires: requires.into(),
+        pre_requires: pre.into(),
+        conflicts: conflicts.into(),
+        replaces: list("Replaces").into(),
+        obsoletes: Default::default(),
         multi_arch: s.get("Multi-Arch").map(MultiArch::parse).unwrap_or_default(),
         source: s.get("Source").map(str::to_string),
-        files: Vec::new(),
+        files: Default::default(),
         priority: s.get("Priority").map(str::to_string),
         essential: s.get("Essential") == Some("yes"),
     });
@@ -329,11 +329,11 @@ mod tests {
         assert_eq!(out.len(), 1);
         let p = &out[0];
         assert_eq!(
-            p.requires,
+            p.requires.to_vec(),
             vec!["dpkg (>= 1.15.7.2)", "adduser", "lsb-base (>= 3.2-13)", "libopts25 (>= 1:5.18.7)"]
         );
-        assert_eq!(p.pre_requires, vec!["dpkg (>= 1.15.7.2)"]);
-        assert_eq!(p.conflicts, vec!["dhcp3-client (<< 4.1.0-1)"]);
+        assert_eq!(p.pre_requires.to_vec(), vec!["dpkg (>= 1.15.7.2)"]);
+        assert_eq!(p.conflicts.to_vec(), vec!["dhcp3-client (<< 4.1.0-1)"]);
         assert_eq!(p.file_name(), "ntp_4.2.8p4+dfsg-3ubuntu5.9_amd64.deb");
     }
 

@@ -344,15 +344,15 @@ fn finish(p: Builder, url: &str, repo: usize) -> Result<PackageRecord, RepoError
         location,
         size: p.size,
         sha256: Sha256::from_hex(&p.checksum).map_err(|e| bad(e.to_string()))?,
-        provides: p.provides,
-        requires: p.requires,
-        pre_requires: p.pre,
-        conflicts: p.conflicts,
-        files: p.files,
+        provides: p.provides.into(),
+        requires: p.requires.into(),
+        pre_requires: p.pre.into(),
+        conflicts: p.conflicts.into(),
+        files: p.files.into(),
         priority: None,
         essential: false,
-        replaces: Vec::new(),
-        obsoletes: p.obsoletes,
+        replaces: Default::default(),
+        obsoletes: p.obsoletes.into(),
         multi_arch: Default::default(),
         source: None,
     })
@@ -412,9 +412,9 @@ mod tests {
         assert_eq!(p.name.as_str(), "ntp");
         assert_eq!(p.version.to_string(), "4.2.6p5-29.el7");
         assert_eq!(p.size, 561812);
-        assert_eq!(p.requires, vec!["/bin/sh", "ntpdate = 0:4.2.6p5-29.el7"]);
-        assert_eq!(p.pre_requires, vec!["/bin/sh"]);
-        assert_eq!(p.files, vec!["/usr/sbin/ntpd", "/etc/a&b"]);
+        assert_eq!(p.requires.to_vec(), vec!["/bin/sh", "ntpdate = 0:4.2.6p5-29.el7"]);
+        assert_eq!(p.pre_requires.to_vec(), vec!["/bin/sh"]);
+        assert_eq!(p.files.to_vec(), vec!["/usr/sbin/ntpd", "/etc/a&b"]);
         assert_eq!(p.file_name(), "ntp-4.2.6p5-29.el7.x86_64.rpm");
     }
 

@@ -26,7 +26,7 @@ pub(super) fn conflicts_with(u: &Universe<'_>, by: u32, q: u32) -> Result<Option
     for raw in p.conflicts.iter().chain(&p.obsoletes) {
         for rel in u.syntax.parse_requirement(raw).map_err(|source| u.syntax_error(by, source))? {
             if u.providers(&rel)?.contains(&q) {
-                return Ok(Some(raw.clone()));
+                return Ok(Some(raw.to_string()));
             }
         }
     }
@@ -85,7 +85,7 @@ pub(super) fn check_conflicts(
                     };
                     let b = if q_planned { format!("{b} (in the bundle)") } else { format!("{b} (on the node)") };
                     let a = if planned { format!("{a} (in the bundle)") } else { format!("{a} (on the node)") };
-                    return Err(ResolveError::Conflict { a, b, relation: raw.clone(), fix });
+                    return Err(ResolveError::Conflict { a, b, relation: raw.to_string(), fix });
                 }
             }
         }

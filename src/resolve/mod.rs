@@ -124,15 +124,15 @@ pub fn add_installed(
             location: String::new(),
             size: 0,
             sha256: crate::types::Sha256::digest(b""),
-            provides: p.provides.clone(),
+            provides: p.provides.iter().collect(),
             requires,
-            pre_requires: vec![],
+            pre_requires: Default::default(),
             conflicts,
-            files: p.files.clone(),
+            files: p.files.iter().collect(),
             priority: None,
             essential: p.essential,
-            replaces: vec![],
-            obsoletes: vec![],
+            replaces: Default::default(),
+            obsoletes: Default::default(),
             // An older profile does not say: then never call a `pkg:any` unmet because of it.
             multi_arch: p.multi_arch.unwrap_or(crate::repo::MultiArch::Allowed),
             source: twin.and_then(|t| t.source.clone()),
@@ -193,7 +193,7 @@ impl<'a> Universe<'a> {
         for (i, p) in md.packages.iter().enumerate() {
             by_name.entry(p.name.as_str()).or_default().push(i as u32);
             for raw in &p.provides {
-                provides.entry(syntax.provide_name(raw)).or_default().push((i as u32, raw.as_str()));
+                provides.entry(syntax.provide_name(raw)).or_default().push((i as u32, raw));
             }
         }
         Self {
@@ -216,7 +216,7 @@ impl<'a> Universe<'a> {
             let mut m: HashMap<&str, Vec<u32>> = HashMap::new();
             for (i, p) in self.md.packages.iter().enumerate() {
                 for f in &p.files {
-                    m.entry(f.as_str()).or_default().push(i as u32);
+                    m.entry(f).or_default().push(i as u32);
                 }
             }
             m
@@ -229,7 +229,7 @@ impl<'a> Universe<'a> {
             let mut m: HashMap<&str, Vec<(u32, &str)>> = HashMap::new();
             for (i, p) in self.md.packages.iter().enumerate() {
                 for raw in &p.obsoletes {
-                    m.entry(self.syntax.provide_name(raw)).or_default().push((i as u32, raw.as_str()));
+                    m.entry(self.syntax.provide_name(raw)).or_default().push((i as u32, raw));
                 }
             }
             m
@@ -389,14 +389,14 @@ impl<'u, 'a> Closure<'u, 'a> {
                 let pick = alts.iter().zip(&per_alt).find_map(|(rel, provs)| self.u.best(provs, rel.name));
                 match pick {
                     Some(p) => {
-                        self.add(p, Some(idx), raw.clone());
+                        self.add(p, Some(idx), raw.to_string());
                     }
                     None if strict => {
                         let chain = self.chain(idx).join(" → ");
                         let detail = self.near_misses(&alts);
                         return Err(ResolveError::Unsatisfiable {
                             chain,
-                            requirement: raw.clone(),
+                            requirement: raw.to_string(),
                             package: pkg.name.to_string(),
                             origin: origin.to_string(),
                             detail,
@@ -648,7 +648,7 @@ fn chains(
             for rel in u.syntax.parse_requirement(raw).map_err(|source| u.syntax_error(p, source))? {
                 for q in u.providers(&rel)? {
                     if set.contains(&q) && !parent.contains_key(&q) {
-                        parent.insert(q, Some((p, raw.clone())));
+                        parent.insert(q, Some((p, raw.to_string())));
                         queue.push_back(q);
                     }
                 }

@@ -20,15 +20,15 @@ fn deb(name: &str, version: &str, fields: &[(&str, &str)]) -> PackageRecord {
         location: format!("pool/{name}_{version}.deb"),
         size: 1,
         sha256: Sha256::digest(name.as_bytes()),
-        provides: list("Provides"),
-        requires,
-        pre_requires: pre,
-        conflicts: [list("Conflicts"), list("Breaks")].concat(),
-        files: vec![],
+        provides: list("Provides").into(),
+        requires: requires.into(),
+        pre_requires: pre.into(),
+        conflicts: [list("Conflicts"), list("Breaks")].concat().into(),
+        files: Default::default(),
         priority: get("Priority").map(str::to_string),
         essential: get("Essential") == Some("yes"),
-        replaces: list("Replaces"),
-        obsoletes: vec![],
+        replaces: list("Replaces").into(),
+        obsoletes: Default::default(),
         multi_arch: get("Multi-Arch").map(crate::repo::MultiArch::parse).unwrap_or_default(),
         source: get("Source").map(str::to_string),
     }
@@ -45,13 +45,13 @@ fn rpm(name: &str, evr: &str, arch: &str, requires: &[&str], provides: &[&str], 
         sha256: Sha256::digest(name.as_bytes()),
         provides: provides.iter().map(|s| s.to_string()).collect(),
         requires: requires.iter().map(|s| s.to_string()).collect(),
-        pre_requires: vec![],
-        conflicts: vec![],
+        pre_requires: Default::default(),
+        conflicts: Default::default(),
         files: files.iter().map(|s| s.to_string()).collect(),
         priority: None,
         essential: false,
-        replaces: vec![],
-        obsoletes: vec![],
+        replaces: Default::default(),
+        obsoletes: Default::default(),
         multi_arch: Default::default(),
         source: None,
     }
@@ -347,9 +347,9 @@ fn deb_essential_packages_are_base_and_are_never_removed() {
 #[test]
 fn rpm_obsoletes_and_conflicts_choose_versions() {
     let mut newer = rpm("ntpsec", "1.2-1", "x86_64", &[], &["ntp = 1.2-1"], &[]);
-    newer.obsoletes = vec!["ntp < 4.3".into()];
+    newer.obsoletes = ["ntp < 4.3"].into_iter().collect();
     let mut tool = rpm("tool", "1.0-1", "x86_64", &["lib"], &[], &[]);
-    tool.conflicts = vec!["lib >= 2.0".into()];
+    tool.conflicts = ["lib >= 2.0"].into_iter().collect();
     let m = md(vec![
         rpm("ntp", "4.2.6p5-29.el7", "x86_64", &[], &[], &[]),
         newer,

@@ -33,7 +33,7 @@ fn edges(u: &Universe<'_>, plan: &Plan) -> Result<Vec<Vec<Edge>>, ResolveError> 
                     }
                 }
             }
-            reqs.push((raw.clone(), provs));
+            reqs.push((raw.to_string(), provs));
         }
         out.push(reqs);
     }
