@@ -413,3 +413,55 @@ fn deb_installed_binaries_of_a_new_packages_source_are_upgraded_with_it() {
     let plan = resolve(&Universe::new(&m, &DebSyntax, "amd64"), &g, "t").unwrap();
     assert_eq!(names(&m, &plan), ["ca-certificates=20230311", "openssl=3.0.22-1"]);
 }
+
+/// A request gets its newest version when that can be installed; when not, an older one, with a
+/// note that says so and how to see why.
+#[test]
+fn a_request_settles_for_an_older_version_only_when_the_newest_cannot_be_installed() {
+    let m = md(vec![
+        deb("app", "2", &[("Depends", "libx (>= 2)")]),
+        deb("app", "1", &[("Depends", "libx")]),
+        deb("libx", "1", &[]),
+    ]);
+    let u = Universe::new(&m, &DebSyntax, "amd64");
+    let plan = resolve(&u, &goal(&["app"]), "t").unwrap();
+    assert_eq!(names(&m, &plan), ["app=1", "libx=1"]);
+    assert!(
+        plan.notes.iter().any(|n| n.contains("app 2 cannot be installed") && n.contains("pin `app = 2`")),
+        "{:?}",
+        plan.notes
+    );
+    let m = md(vec![deb("app", "2", &[("Depends", "libx (>= 2)")]), deb("app", "1", &[]), deb("libx", "2", &[])]);
+    let plan = resolve(&Universe::new(&m, &DebSyntax, "amd64"), &goal(&["app"]), "t").unwrap();
+    assert_eq!(names(&m, &plan), ["app=2", "libx=2"]);
+    assert!(plan.notes.is_empty(), "{:?}", plan.notes);
+}
+
+/// The node has libfoo 1 and libfoo-tools 1, which needs libfoo (= 1). A request needs libfoo 2:
+/// libfoo is upgraded, and so is libfoo-tools, which the upgrade would otherwise break (apt
+/// does the same); the node's requirements come from the repository twin of each package.
+#[test]
+fn an_upgrade_takes_along_the_node_packages_it_would_break() {
+    let mut m = md(vec![
+        deb("libfoo", "1", &[]),
+        deb("libfoo", "2", &[]),
+        deb("libfoo-tools", "1", &[("Depends", "libfoo (= 1)")]),
+        deb("libfoo-tools", "2", &[("Depends", "libfoo (= 2)")]),
+        deb("app", "1", &[("Depends", "libfoo (>= 2)")]),
+    ]);
+    let repo =
+        add_installed(&mut m, "n", &[node_pkg("libfoo", "1"), node_pkg("libfoo-tools", "1")], &DebSyntax).unwrap();
+    let g = Goal { installed_repo: Some(repo), ..goal(&["app"]) };
+    let plan = resolve(&Universe::new(&m, &DebSyntax, "amd64"), &g, "t").unwrap();
+    assert_eq!(names(&m, &plan), ["app=1", "libfoo=2", "libfoo-tools=2"]);
+    assert_eq!(plan.entries[2].upgrades.as_deref(), Some("1"));
+
+    // Without a libfoo-tools 2 nothing keeps both: refused, not a silently broken node.
+    m.packages.remove(3);
+    let mut m2 = md(m.packages.iter().filter(|p| p.repo == 0).cloned().collect());
+    let repo =
+        add_installed(&mut m2, "n", &[node_pkg("libfoo", "1"), node_pkg("libfoo-tools", "1")], &DebSyntax).unwrap();
+    let g = Goal { installed_repo: Some(repo), ..goal(&["app"]) };
+    let e = resolve(&Universe::new(&m2, &DebSyntax, "amd64"), &g, "t").unwrap_err().to_string();
+    assert!(e.contains("libfoo-tools * (on the node) cannot be installed") && e.contains("libfoo = 1"), "{e}");
+}
