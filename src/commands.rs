@@ -288,6 +288,8 @@ pub fn build(manifest: &Manifest, opts: &BuildOptions, reporter: &dyn Reporter) 
                 stage: r.stages[i],
                 requires: p.requires.to_vec(),
                 provides: p.provides.to_vec(),
+                conflicts: p.conflicts.to_vec(),
+                replaces: p.replaces.to_vec(),
             }
         })
         .collect();
@@ -375,6 +377,9 @@ pub struct InstallReport {
     pub root: PathBuf,
     pub dry_run: bool,
     pub actions: Vec<Action>,
+    /// Node packages removed first because a bundled package conflicts with and replaces them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub removes: Vec<install::Removal>,
     /// Dependencies the node lacks (only reported, and installed anyway, with --force).
     pub preflight_problems: Vec<String>,
     /// The package tool's output.
@@ -418,11 +423,19 @@ pub fn install_cmd(
         .filter(|(_, a)| a.action != "skip")
         .map(|(p, _)| (p, u.package_path(&p.file)))
         .collect();
+    let removes = installer.removals(&todo, &installed);
     let problems = installer.preflight(&todo, &installed, &opts.install)?;
     if !problems.is_empty() && !opts.install.force {
         return Err(InstallError::Preflight { problems, force_means: installer.force_means().into() }.into());
     }
     let mut output = Vec::new();
+    if !opts.dry_run && !removes.is_empty() {
+        // As apt does (`Remv` before `Inst`): dpkg alone refuses when the node's package is the
+        // side that declares the conflict.
+        let names: Vec<String> = removes.iter().map(|r| r.name.clone()).collect();
+        reporter.status(&format!("{}: removing {} (replaced by the bundle)", installer.tool(), names.join(", ")));
+        output.push(installer.remove(&names, &opts.install)?);
+    }
     if !opts.dry_run && !todo.is_empty() {
         let max_stage = todo.iter().map(|(p, _)| p.stage).max().unwrap_or(0);
         for stage in 0..=max_stage {
@@ -447,6 +460,7 @@ pub fn install_cmd(
         root: opts.install.root.clone(),
         dry_run: opts.dry_run,
         actions,
+        removes,
         preflight_problems: problems,
         output,
         role,

@@ -458,6 +458,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             for p in &r.preflight_problems {
                 eprintln!("warning (--force): {p}");
             }
+            for rm in &r.removes {
+                let verb = if r.dry_run { "would remove" } else { "removed" };
+                println!("{:<20} {:<28} {} (replaced by {})", verb, rm.name, rm.version, rm.by);
+            }
             for act in &r.actions {
                 let verb = match (act.action, r.dry_run) {
                     ("skip", _) => "already installed".to_string(),

@@ -308,3 +308,95 @@ fn probe_a_dpkg_root_then_build_for_it_packs_exactly_what_it_lacks() {
     let r = resolve(&again);
     assert_eq!(r["packages"].as_array().unwrap().len(), 0, "{r}");
 }
+
+/// A node package that a bundled one Conflicts with and Replaces (bookworm's time-daemon
+/// pattern): the resolver notes the removal, and dpkg, installing the bundle into the root,
+/// does remove it.
+#[test]
+fn a_replacing_package_removes_the_nodes_conflicting_one_when_dpkg_installs_it() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let debs = tmp.path().join("debs");
+    let timed = |name: &'static str, file: &'static [(&'static str, &'static str)]| {
+        build_deb(
+            &debs,
+            &DebSpec {
+                name,
+                extra: "Provides: time-daemon\nConflicts: time-daemon\nReplaces: time-daemon",
+                files: file,
+                ..Default::default()
+            },
+        )
+    };
+    let old = timed("old-timed", &[("/usr/sbin/old-timed", "old")]);
+    let new = timed("new-timed", &[("/usr/sbin/new-timed", "new")]);
+    let mirror_dir = tmp.path().join("mirror");
+    apt_repo(&mirror_dir, &[("stable", vec![old.clone(), new])]);
+    let mirror = Mirror::serve(&mirror_dir);
+    let manifest = tmp.path().join("m.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "name = \"t\"\ndistro = \"debtest\"\nfamily = \"deb\"\narch = \"amd64\"\nos_release = {{ id = \"ubuntu\", version_id = \"16.04\" }}\npackages = [\"new-timed\"]\n[[repository]]\nname = \"main\"\nsuites = [\"stable\"]\ncomponents = [\"main\"]\nmirrors = [\"{}\"]\n",
+            mirror.url
+        ),
+    )
+    .unwrap();
+    let root = tmp.path().join("root");
+    node_root(&root, &[old]);
+    let profile = tmp.path().join("node.json");
+    moa(tmp.path()).arg("probe").arg("--root").arg(&root).arg("-o").arg(&profile).assert().success();
+
+    let out = moa(tmp.path())
+        .arg("resolve")
+        .arg("--json")
+        .arg("--manifest")
+        .arg(&manifest)
+        .arg("--target")
+        .arg(&profile)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = r["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["new-timed"]);
+    assert!(
+        r["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("removes old-timed-1.0.amd64")),
+        "{r}"
+    );
+
+    let bundle = tmp.path().join("b.tar.gz");
+    moa(tmp.path())
+        .arg("build")
+        .arg("--manifest")
+        .arg(&manifest)
+        .arg("--target")
+        .arg(&profile)
+        .arg("-o")
+        .arg(&bundle)
+        .assert()
+        .success();
+    // --dry-run says what goes, and changes nothing.
+    let dry = moa(tmp.path())
+        .arg("install")
+        .arg(&bundle)
+        .arg("--root")
+        .arg(&root)
+        .args(["--dry-run", "--json"])
+        .output()
+        .unwrap();
+    assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
+    let d: serde_json::Value = serde_json::from_slice(&dry.stdout).unwrap();
+    assert_eq!(
+        (d["removes"][0]["name"].as_str(), d["removes"][0]["by"].as_str()),
+        (Some("old-timed"), Some("new-timed")),
+        "{d}"
+    );
+    assert_eq!(dpkg_query(&root, &["old-timed"]), "old-timed 1.0 installed\n");
+
+    let inst = moa(tmp.path()).arg("install").arg(&bundle).arg("--root").arg(&root).output().unwrap();
+    assert!(inst.status.success(), "{}", String::from_utf8_lossy(&inst.stderr));
+    assert_eq!(dpkg_query(&root, &["new-timed"]), "new-timed 1.0 installed\n");
+    assert!(!dpkg_query(&root, &["old-timed"]).contains("installed\n"), "{}", dpkg_query(&root, &["old-timed"]));
+    assert!(root.join("usr/sbin/new-timed").is_file() && !root.join("usr/sbin/old-timed").exists());
+}

@@ -65,6 +65,13 @@ pub struct BundlePackage {
     pub requires: Vec<String>,
     #[serde(default)]
     pub provides: Vec<String>,
+    /// deb: Conflicts/Breaks and Replaces, so the installer removes what a package replaces
+    /// before dpkg installs it, as apt does (dpkg alone refuses when the node's package is the
+    /// side that declares the conflict).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaces: Vec<String>,
 }
 
 /// A metadata file the build resolved from, with its digest.

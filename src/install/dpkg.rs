@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{root_is_host, run, InstallError, InstallOptions, Installed, Installer};
+use super::{root_is_host, run, InstallError, InstallOptions, Installed, Installer, Removal};
 use crate::bundle::BundlePackage;
 use crate::resolve::deps::{DebSyntax, DepSyntax};
 
@@ -40,6 +40,11 @@ pub fn read_status(path: &Path) -> Result<Vec<Installed>, InstallError> {
             files: vec![],
             multi_arch: Some(field("Multi-Arch").map(|m| crate::repo::MultiArch::parse(&m)).unwrap_or_default()),
             essential: field("Essential").as_deref() == Some("yes"),
+            conflicts: ["Conflicts", "Breaks"]
+                .iter()
+                .filter_map(|k| field(k))
+                .flat_map(|v| crate::repo::apt::split_relations(&v).collect::<Vec<_>>())
+                .collect(),
         });
     }
     Ok(out)
@@ -68,9 +73,10 @@ impl Installer for Dpkg {
         _opts: &InstallOptions,
     ) -> Result<Vec<String>, InstallError> {
         // Everything that will be there afterwards: (name, version, provides).
+        let removed: Vec<String> = self.removals(todo, installed).into_iter().map(|r| r.name).collect();
         let mut world: Vec<(String, String, Vec<String>)> = installed
             .iter()
-            .filter(|i| !todo.iter().any(|(p, _)| p.name.as_str() == i.name))
+            .filter(|i| !todo.iter().any(|(p, _)| p.name.as_str() == i.name) && !removed.contains(&i.name))
             .map(|i| (i.name.clone(), i.version.clone(), i.provides.clone()))
             .collect();
         world.extend(todo.iter().map(|(p, _)| (p.name.to_string(), p.version.clone(), p.provides.clone())));
@@ -82,16 +88,7 @@ impl Installer for Dpkg {
                     problems.push(format!("{} has an unreadable dependency `{raw}`", p.name));
                     continue;
                 };
-                let met = alts.iter().any(|rel| {
-                    world.iter().any(|(name, version, provides)| {
-                        (name == rel.name && syntax.parse_version(version).is_ok_and(|v| rel.accepts(Some(&v), false)))
-                            || provides.iter().any(|pr| {
-                                syntax.parse_provide(pr).is_ok_and(|pv| {
-                                    pv.name == rel.name && rel.accepts(pv.constraint.as_ref().map(|(_, v)| v), false)
-                                })
-                            })
-                    })
-                });
+                let met = alts.iter().any(|rel| world.iter().any(|(n, v, pr)| meets(rel, n, v, pr)));
                 if !met {
                     problems.push(format!("{} {} needs `{raw}`", p.name, p.version));
                 }
@@ -101,24 +98,70 @@ impl Installer for Dpkg {
     }
 
     fn install(&self, files: &[PathBuf], opts: &InstallOptions) -> Result<String, InstallError> {
-        let mut c = Command::new("dpkg");
-        if !root_is_host(&opts.root) {
-            c.arg(format!("--root={}", opts.root.display()));
-            let log_dir = opts.root.join("var/log");
-            let _ = fs_err::create_dir_all(&log_dir);
-            c.arg(format!("--log={}", log_dir.join("dpkg.log").display()));
-        }
-        if opts.force {
-            c.arg("--force-depends");
-        }
-        c.env("DEBIAN_FRONTEND", "noninteractive");
-        let path = std::env::var("PATH").unwrap_or_default();
-        if !path.split(':').any(|p| p == "/usr/sbin") {
-            c.env("PATH", format!("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:{path}"));
-        }
+        let mut c = dpkg_command(opts);
         c.arg("-i").args(files);
         run(&mut c, "dpkg")
     }
+
+    fn removals(&self, todo: &[(&BundlePackage, PathBuf)], installed: &[Installed]) -> Vec<Removal> {
+        let syntax = DebSyntax;
+        // Does any relation of `raws` name the package (name, version, provides)?
+        let names = |raws: &[String], name: &str, version: &str, provides: &[String]| {
+            raws.iter().any(|raw| {
+                syntax.parse_requirement(raw).is_ok_and(|alts| alts.iter().any(|r| meets(r, name, version, provides)))
+            })
+        };
+        let mut out: Vec<Removal> = Vec::new();
+        for i in installed.iter().filter(|i| !i.essential && !todo.iter().any(|(p, _)| p.name.as_str() == i.name)) {
+            for (p, _) in todo {
+                let conflict = names(&p.conflicts, &i.name, &i.version, &i.provides)
+                    || names(&i.conflicts, p.name.as_str(), &p.version, &p.provides);
+                if conflict && names(&p.replaces, &i.name, &i.version, &i.provides) {
+                    out.push(Removal { name: i.name.clone(), version: i.version.clone(), by: p.name.to_string() });
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    fn remove(&self, names: &[String], opts: &InstallOptions) -> Result<String, InstallError> {
+        let mut c = dpkg_command(opts);
+        c.arg("--remove").args(names);
+        run(&mut c, "dpkg")
+    }
+}
+
+/// `dpkg` for the node: `--root` and a log there unless it is this machine, the sbin
+/// directories maintainer scripts expect on PATH, no questions asked.
+fn dpkg_command(opts: &InstallOptions) -> Command {
+    let mut c = Command::new("dpkg");
+    if !root_is_host(&opts.root) {
+        c.arg(format!("--root={}", opts.root.display()));
+        let log_dir = opts.root.join("var/log");
+        let _ = fs_err::create_dir_all(&log_dir);
+        c.arg(format!("--log={}", log_dir.join("dpkg.log").display()));
+    }
+    if opts.force {
+        c.arg("--force-depends");
+    }
+    c.env("DEBIAN_FRONTEND", "noninteractive");
+    let path = std::env::var("PATH").unwrap_or_default();
+    if !path.split(':').any(|p| p == "/usr/sbin") {
+        c.env("PATH", format!("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:{path}"));
+    }
+    c
+}
+
+/// Whether a package (name, version, provides) meets one relation, as dpkg reads them.
+fn meets(rel: &crate::resolve::deps::Relation<'_>, name: &str, version: &str, provides: &[String]) -> bool {
+    let syntax = DebSyntax;
+    (name == rel.name && syntax.parse_version(version).is_ok_and(|v| rel.accepts(Some(&v), false)))
+        || provides.iter().any(|pr| {
+            syntax
+                .parse_provide(pr)
+                .is_ok_and(|pv| pv.name == rel.name && rel.accepts(pv.constraint.as_ref().map(|(_, v)| v), false))
+        })
 }
 
 #[cfg(test)]

@@ -66,6 +66,19 @@ pub struct Installed {
     /// dpkg: `Essential: yes` (never removed to make room for a bundled package).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub essential: bool,
+    /// dpkg: Conflicts and Breaks (a conflict the node's package declares matters as much as
+    /// one the new package declares).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<String>,
+}
+
+/// A node package that installing a bundled one removes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Removal {
+    pub name: String,
+    pub version: String,
+    /// The bundled package that conflicts with and replaces it.
+    pub by: String,
 }
 
 /// One package tool.
@@ -87,6 +100,16 @@ pub trait Installer: Sync {
     ) -> Result<Vec<String>, InstallError>;
     /// Installs one stage of files in one transaction.
     fn install(&self, files: &[PathBuf], opts: &InstallOptions) -> Result<String, InstallError>;
+    /// Node packages to remove before installing `todo` because a bundled package conflicts
+    /// with and replaces them. rpm removes what a package obsoletes in its own transaction, so
+    /// only dpkg has any.
+    fn removals(&self, _todo: &[(&BundlePackage, PathBuf)], _installed: &[Installed]) -> Vec<Removal> {
+        Vec::new()
+    }
+    /// Removes packages (their configuration files stay, as `apt-get remove` leaves them).
+    fn remove(&self, _names: &[String], _opts: &InstallOptions) -> Result<String, InstallError> {
+        Ok(String::new())
+    }
 }
 
 /// What install did (or, with --dry-run, would do) with each package.

@@ -43,6 +43,7 @@ impl Installer for Rpm {
                     files: vec![],
                     multi_arch: None,
                     essential: false,
+                    conflicts: vec![],
                 })
             })
             .collect())
@@ -114,6 +115,7 @@ fn parse_inventory(out: &str) -> Vec<Installed> {
                     files: vec![],
                     multi_arch: None,
                     essential: false,
+                    conflicts: vec![],
                 });
             }
             "P" => {

@@ -66,6 +66,7 @@ fn node_pkg(name: &str, version: &str) -> crate::install::Installed {
         files: vec![],
         multi_arch: None,
         essential: false,
+        conflicts: vec![],
     }
 }
 
