@@ -6,7 +6,8 @@
 use std::io::BufRead;
 
 use super::{
-    check_digest, decompressor, LoadedRepo, MetadataFormat, MetadataSource, MultiArch, PackageRecord, RepoError,
+    check_digest, decompressor, LoadedRepo, MetadataFormat, MetadataSource, MultiArch, PackageRecord, Priority,
+    RepoError,
 };
 use crate::manifest::Repository;
 use crate::report::Reporter;
@@ -294,7 +295,7 @@ fn flush(st: &mut Stanza, url: &str, repo: usize, arch: &Arch, out: &mut Vec<Pac
         multi_arch: s.get("Multi-Arch").map(MultiArch::parse).unwrap_or_default(),
         source: s.get("Source").map(str::to_string),
         files: Default::default(),
-        priority: s.get("Priority").map(str::to_string),
+        priority: s.get("Priority").map(Priority::parse),
         essential: s.get("Essential") == Some("yes"),
     });
     Ok(())

@@ -125,7 +125,7 @@ pub struct PackageRecord {
     /// rpm: paths the package owns, as listed in primary (a subset for big packages).
     pub files: DepList,
     /// deb: `Priority`.
-    pub priority: Option<String>,
+    pub priority: Option<Priority>,
     /// deb: `Essential: yes`.
     pub essential: bool,
     /// rpm: `Obsoletes` (matched against package names only, as rpm does).
@@ -135,6 +135,41 @@ pub struct PackageRecord {
     /// deb: `Source` as written (`perl (5.36.0-7+deb12u4)`, `openssl`); absent when the source
     /// package has the binary's name and version. See [`PackageRecord::source`].
     pub source: Option<String>,
+}
+
+/// Debian's `Priority` field (one byte, not a string per record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    Required,
+    Important,
+    Standard,
+    Optional,
+    Extra,
+    /// Anything else (not one a manifest's base can name).
+    Other,
+}
+
+impl Priority {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "required" => Self::Required,
+            "important" => Self::Important,
+            "standard" => Self::Standard,
+            "optional" => Self::Optional,
+            "extra" => Self::Extra,
+            _ => Self::Other,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Required => "required",
+            Self::Important => "important",
+            Self::Standard => "standard",
+            Self::Optional => "optional",
+            Self::Extra => "extra",
+            Self::Other => "other",
+        }
+    }
 }
 
 /// Debian's `Multi-Arch` field.
@@ -268,6 +303,8 @@ pub fn load(manifest: &Manifest, source: &MetadataSource<'_>, reporter: &dyn Rep
         let loaded = format.load(source, repo, i, &manifest.arch, reporter, &mut md.packages)?;
         md.repos.push(loaded);
     }
+    // The vector doubled while growing; the records stay for the whole run.
+    md.packages.shrink_to_fit();
     Ok(md)
 }
 

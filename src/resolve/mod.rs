@@ -189,7 +189,7 @@ pub struct Universe<'a> {
 impl<'a> Universe<'a> {
     pub fn new(md: &'a Metadata, syntax: &'a dyn DepSyntax, target_arch: &str) -> Self {
         let mut by_name: HashMap<&str, Vec<u32>> = HashMap::with_capacity(md.packages.len());
-        let mut provides: HashMap<&str, Vec<(u32, &str)>> = HashMap::with_capacity(md.packages.len() * 4);
+        let mut provides: HashMap<&str, Vec<(u32, &str)>> = HashMap::with_capacity(md.packages.len());
         for (i, p) in md.packages.iter().enumerate() {
             by_name.entry(p.name.as_str()).or_default().push(i as u32);
             for raw in &p.provides {
@@ -452,7 +452,7 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
         let mut by_prio: HashMap<&str, Vec<u32>> = HashMap::new();
         for (i, p) in u.md.packages.iter().enumerate() {
             // Essential packages are on every Debian node, whatever their priority says.
-            if p.essential || p.priority.as_ref().is_some_and(|pr| goal.base_priorities.contains(pr)) {
+            if p.essential || p.priority.is_some_and(|pr| goal.base_priorities.iter().any(|b| b == pr.as_str())) {
                 by_prio.entry(p.name.as_str()).or_default().push(i as u32);
             }
         }

@@ -55,7 +55,7 @@ pub(super) struct Sat<'u, 'a> {
     names: RefCell<Vec<String>>,
     /// Missing capabilities get a name with no records, so the solver can say what is missing.
     missing: RefCell<HashMap<String, u32>>,
-    members: Vec<Vec<u32>>,
+    members: Vec<&'u [u32]>,
     favored: HashMap<u32, u32>,
     base: &'u HashSet<u32>,
     installed_repo: Option<usize>,
@@ -75,8 +75,8 @@ impl<'u, 'a> Sat<'u, 'a> {
         let mut name_of = vec![0u32; u.md.packages.len()];
         let mut members = Vec::with_capacity(names.len());
         for (id, n) in names.iter().enumerate() {
-            let m = u.by_name[n].clone();
-            for &i in &m {
+            let m = u.by_name[n].as_slice();
+            for &i in m {
                 name_of[i as usize] = id as u32;
             }
             members.push(m);
@@ -414,7 +414,7 @@ impl DependencyProvider for Sat<'_, '_> {
 
     async fn get_candidates(&self, name: NameId) -> Option<Candidates<SolvableId>> {
         let n = name.into_raw();
-        let members = self.members.get(n as usize).map(Vec::as_slice).unwrap_or(&[]);
+        let members: &[u32] = self.members.get(n as usize).copied().unwrap_or(&[]);
         Some(Candidates {
             candidates: members.iter().map(|&i| SolvableId::from_raw(i)).collect(),
             favored: self.favored.get(&n).map(|&i| SolvableId::from_raw(i)),
@@ -452,7 +452,7 @@ pub(super) fn solve<'u>(u: &'u Universe<'_>, job: &Job<'u>) -> Result<Result<Vec
     }
     for &b in job.hard_base {
         let n = sat.name_of[b as usize];
-        let all = sat.members[n as usize].clone();
+        let all = sat.members[n as usize].to_vec();
         requirements.push(Requirement::Single(sat.set(n, all, "* (on the node)".into())).into());
     }
     let problem = Problem::new().requirements(requirements);

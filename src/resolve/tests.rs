@@ -25,7 +25,7 @@ fn deb(name: &str, version: &str, fields: &[(&str, &str)]) -> PackageRecord {
         pre_requires: pre.into(),
         conflicts: [list("Conflicts"), list("Breaks")].concat().into(),
         files: Default::default(),
-        priority: get("Priority").map(str::to_string),
+        priority: get("Priority").map(crate::repo::Priority::parse),
         essential: get("Essential") == Some("yes"),
         replaces: list("Replaces").into(),
         obsoletes: Default::default(),
