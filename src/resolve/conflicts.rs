@@ -38,11 +38,19 @@ pub(super) fn conflicts_with(u: &Universe<'_>, by: u32, q: u32) -> Result<Option
 /// or the base, and a base one against a planned one. The SAT step already keeps these apart;
 /// this pass is the safety net and writes the notes for deb `Replaces` removals. A package never conflicts with itself (Debian packages conflict with
 /// the virtual names they provide).
+///
+/// `roots` maps a planned package to the manifest request that pulled it in, so the fix names
+/// what the user can leave out.
 pub(super) fn check_conflicts(
     u: &Universe<'_>,
     current: &HashMap<u32, bool>,
+    roots: &HashMap<u32, u32>,
     notes: &mut Vec<String>,
 ) -> Result<(), ResolveError> {
+    let request = |i: u32| match roots.get(&i) {
+        Some(&r) if r != i => format!("{} (which needs {})", u.pkg(r).name, u.pkg(i).name),
+        _ => u.pkg(i).name.to_string(),
+    };
     let show = |i: u32| {
         let p = u.pkg(i);
         format!("{}-{}.{}", p.name, p.version, p.arch)
@@ -78,10 +86,10 @@ pub(super) fn check_conflicts(
                     let fix = match (planned, q_planned) {
                         (true, true) => format!(
                             "No versions in the repositories let both be installed: leave {} or {} out of the manifest, or add a repository with a version that does not conflict",
-                            u.pkg(p).name, u.pkg(q).name
+                            request(p), request(q)
                         ),
-                        (true, false) => on_node_fix(u, q, p),
-                        _ => on_node_fix(u, p, q),
+                        (true, false) => on_node_fix(u, q, &request(p)),
+                        _ => on_node_fix(u, p, &request(q)),
                     };
                     let b = if q_planned { format!("{b} (in the bundle)") } else { format!("{b} (on the node)") };
                     let a = if planned { format!("{a} (in the bundle)") } else { format!("{a} (on the node)") };
@@ -94,8 +102,8 @@ pub(super) fn check_conflicts(
 }
 
 /// What to do when a bundled package clashes with one on the node and no version avoids it.
-fn on_node_fix(u: &Universe<'_>, on_node: u32, bundled: u32) -> String {
-    let (n, b) = (&u.pkg(on_node).name, &u.pkg(bundled).name);
+fn on_node_fix(u: &Universe<'_>, on_node: u32, b: &str) -> String {
+    let n = &u.pkg(on_node).name;
     if u.pkg(on_node).essential {
         return format!("{n} is Essential on the node and is never removed: leave {b} out of the manifest");
     }

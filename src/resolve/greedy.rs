@@ -44,6 +44,20 @@ impl<'u, 'a> Closure<'u, 'a> {
         idx
     }
 
+    /// Each chosen package past `from` (by index into the chosen list) with the request at the
+    /// root of its chain.
+    pub(super) fn roots(&self, from: usize) -> HashMap<u32, u32> {
+        let mut out = HashMap::new();
+        for (i, c) in self.chosen.iter().enumerate().skip(from) {
+            let mut at = i;
+            while let Some(p) = self.chosen[at].parent {
+                at = p;
+            }
+            out.insert(c.package, self.chosen[at].package);
+        }
+        out
+    }
+
     pub(super) fn chain(&self, mut idx: usize) -> Vec<String> {
         let mut steps = Vec::new();
         loop {

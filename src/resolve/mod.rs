@@ -415,7 +415,7 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
             c.run(origin, true, &mut Vec::new())?;
             let current: HashMap<u32, bool> =
                 c.by_name.values().map(|&i| (c.chosen[i].package, i >= base_count)).collect();
-            conflicts::check_conflicts(u, &current, &mut Vec::new())?;
+            conflicts::check_conflicts(u, &current, &c.roots(base_count), &mut Vec::new())?;
             return Err(ResolveError::NoSolution { origin: origin.to_string(), tree });
         }
     };
@@ -472,9 +472,9 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
         .map(|&p| (p, true))
         .chain(base.iter().filter(|&&b| !planned_names.contains(u.pkg(b).name.as_str())).map(|&b| (b, false)))
         .collect();
-    conflicts::check_conflicts(u, &current, &mut notes)?;
+    let (chains, roots) = chains(u, &planned, &is_requested)?;
+    conflicts::check_conflicts(u, &current, &roots, &mut notes)?;
 
-    let chains = chains(u, &planned, &is_requested)?;
     let mut entries: Vec<PlanEntry> = planned
         .iter()
         .map(|&p| {
@@ -504,13 +504,16 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
     Ok(Plan { entries, base_count: base.len(), base: base.iter().map(|&p| p as usize).collect(), notes })
 }
 
-/// For each planned package, the shortest chain from a requested one: breadth first over the
-/// requirements of planned packages that planned packages meet.
+/// Per planned package: its chain from a request, each step written `a needs REQUIREMENT`.
+type Chains = HashMap<u32, Vec<String>>;
+
+/// For each planned package, the shortest chain from a requested one (and that request):
+/// breadth first over the requirements of planned packages that planned packages meet.
 fn chains(
     u: &Universe<'_>,
     planned: &[u32],
     is_requested: &dyn Fn(u32) -> bool,
-) -> Result<HashMap<u32, Vec<String>>, ResolveError> {
+) -> Result<(Chains, HashMap<u32, u32>), ResolveError> {
     let set: HashSet<u32> = planned.iter().copied().collect();
     let mut parent: HashMap<u32, Option<(u32, String)>> = HashMap::new();
     let mut queue: VecDeque<u32> = VecDeque::new();
@@ -531,6 +534,7 @@ fn chains(
         }
     }
     let mut out = HashMap::with_capacity(parent.len());
+    let mut roots = HashMap::with_capacity(parent.len());
     for &p in parent.keys() {
         let mut steps = Vec::new();
         let mut at = p;
@@ -539,10 +543,11 @@ fn chains(
             at = *up;
         }
         steps.push(format!("{} (requested)", u.pkg(at).name));
+        roots.insert(p, at);
         steps.reverse();
         out.insert(p, steps);
     }
-    Ok(out)
+    Ok((out, roots))
 }
 
 /// Whether the base (a node's packages) has this package's name at this version (or newer).

@@ -310,6 +310,12 @@ fn deb_mutually_exclusive_providers_of_a_virtual_package() {
     assert_eq!(names(&m, &plan), ["exim4=1", "mailx=1"]);
     let e = resolve(&u, &goal(&["postfix", "exim4"]), "t").unwrap_err().to_string();
     assert!(e.contains("conflicts with") && e.contains("mail-transport-agent"), "{e}");
+    // Pulled in by another request: the fix names the request the user wrote.
+    let mut m = m;
+    m.packages.push(deb("mail-stack", "1", &[("Depends", "exim4")]));
+    let u = Universe::new(&m, &DebSyntax, "amd64");
+    let e = resolve(&u, &goal(&["mail-stack", "postfix"]), "t").unwrap_err().to_string();
+    assert!(e.contains("leave postfix or mail-stack (which needs exim4) out of the manifest"), "{e}");
 }
 
 /// `python3:any` is met only by a `Multi-Arch: allowed` python3 (dpkg's rule).
