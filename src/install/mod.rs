@@ -49,7 +49,7 @@ pub struct InstallOptions {
 }
 
 /// One installed package as the node's database reports it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Installed {
     pub name: String,
     pub version: String,

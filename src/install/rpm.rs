@@ -35,16 +35,7 @@ impl Installer for Rpm {
                 let mut f = l.split('\t');
                 let (name, ver, arch) = (f.next()?, f.next()?, f.next()?);
                 let ver = ver.strip_prefix("0:").unwrap_or(ver);
-                Some(Installed {
-                    name: name.into(),
-                    version: ver.into(),
-                    arch: arch.into(),
-                    provides: vec![],
-                    files: vec![],
-                    multi_arch: None,
-                    essential: false,
-                    conflicts: vec![],
-                })
+                Some(Installed { name: name.into(), version: ver.into(), arch: arch.into(), ..Default::default() })
             })
             .collect())
     }
@@ -111,11 +102,7 @@ fn parse_inventory(out: &str) -> Vec<Installed> {
                     name: name.into(),
                     version: ver.strip_prefix("0:").unwrap_or(ver).into(),
                     arch: arch.into(),
-                    provides: vec![],
-                    files: vec![],
-                    multi_arch: None,
-                    essential: false,
-                    conflicts: vec![],
+                    ..Default::default()
                 });
             }
             "P" => {

@@ -58,16 +58,7 @@ fn rpm(name: &str, evr: &str, arch: &str, requires: &[&str], provides: &[&str], 
 }
 
 fn node_pkg(name: &str, version: &str) -> crate::install::Installed {
-    crate::install::Installed {
-        name: name.into(),
-        version: version.into(),
-        arch: "amd64".into(),
-        provides: vec![],
-        files: vec![],
-        multi_arch: None,
-        essential: false,
-        conflicts: vec![],
-    }
+    crate::install::Installed { name: name.into(), version: version.into(), arch: "amd64".into(), ..Default::default() }
 }
 
 fn md(packages: Vec<PackageRecord>) -> Metadata {
