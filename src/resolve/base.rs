@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::conflicts::{conflicts_with, replaces};
+use super::conflicts::replaces;
 use super::sat::{self, NoSolution};
 use super::{ResolveError, Universe};
 
@@ -107,31 +107,28 @@ fn clashes(u: &Universe<'_>, base: &[u32], new: &[u32]) -> Result<Vec<(u32, u32,
     let new_set: HashSet<u32> = new.iter().copied().collect();
     let mut out = Vec::new();
     for &p in new {
-        for &x in targets(u, p, &base_set)?.iter() {
-            if let Some(raw) = conflicts_with(u, p, x)? {
-                out.push((x, p, raw, true));
-            }
+        for (x, raw) in targets(u, p, &base_set)? {
+            out.push((x, p, raw, true));
         }
     }
     for &x in base.iter().filter(|&&x| !u.pkg(x).conflicts.is_empty()) {
-        for &p in targets(u, x, &new_set)?.iter() {
-            if let Some(raw) = conflicts_with(u, x, p)? {
-                out.push((x, p, raw, false));
-            }
+        for (p, raw) in targets(u, x, &new_set)? {
+            out.push((x, p, raw, false));
         }
     }
     Ok(out)
 }
 
-/// Packages in `among` that `p`'s Conflicts/Breaks/Obsoletes name (not `p`'s own name).
-fn targets(u: &Universe<'_>, p: u32, among: &HashSet<u32>) -> Result<Vec<u32>, ResolveError> {
+/// Packages in `among` that `p`'s Conflicts/Breaks/Obsoletes name (not `p`'s own name), each
+/// with the first relation that names it.
+fn targets(u: &Universe<'_>, p: u32, among: &HashSet<u32>) -> Result<Vec<(u32, String)>, ResolveError> {
     let pk = u.pkg(p);
-    let mut out = Vec::new();
+    let mut out: Vec<(u32, String)> = Vec::new();
     for raw in pk.conflicts.iter().chain(&pk.obsoletes) {
         for rel in u.syntax.parse_requirement(raw).map_err(|source| u.syntax_error(p, source))? {
             for q in u.providers(&rel)? {
-                if among.contains(&q) && u.pkg(q).name != pk.name && !out.contains(&q) {
-                    out.push(q);
+                if among.contains(&q) && u.pkg(q).name != pk.name && !out.iter().any(|(o, _)| *o == q) {
+                    out.push((q, raw.to_string()));
                 }
             }
         }

@@ -20,19 +20,6 @@ pub(super) fn replaces(u: &Universe<'_>, by: u32, q: u32) -> Result<bool, Resolv
     Ok(false)
 }
 
-/// Whether `by` conflicts with `q` (Conflicts/Breaks, or rpm Obsoletes).
-pub(super) fn conflicts_with(u: &Universe<'_>, by: u32, q: u32) -> Result<Option<String>, ResolveError> {
-    let p = u.pkg(by);
-    for raw in p.conflicts.iter().chain(&p.obsoletes) {
-        for rel in u.syntax.parse_requirement(raw).map_err(|source| u.syntax_error(by, source))? {
-            if u.providers(&rel)?.contains(&q) {
-                return Ok(Some(raw.to_string()));
-            }
-        }
-    }
-    Ok(None)
-}
-
 /// Refuses a result with a conflict (rpm Conflicts, deb Conflicts/Breaks) between two packages
 /// the node would have (`current`: record → planned): a planned one against another planned one
 /// or the base, and a base one against a planned one. The SAT step already keeps these apart;
