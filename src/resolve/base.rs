@@ -24,6 +24,7 @@ pub(super) struct Outcome {
 
 /// What the problem is, apart from which requests (newest only, or any version).
 pub(super) struct Context<'x> {
+    pub names: &'x sat::Names<'x>,
     pub base: &'x [u32],
     pub base_set: &'x HashSet<u32>,
     pub favored: &'x [u32],
@@ -39,6 +40,7 @@ pub(super) fn solve<'u>(
     let mut hard: Vec<u32> = Vec::new();
     loop {
         let job = sat::Job {
+            names: cx.names,
             hard_base: &hard,
             base: cx.base_set,
             requests,

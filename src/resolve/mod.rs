@@ -384,7 +384,14 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
     let is_requested = |p: u32| requested_names.contains(u.pkg(p).name.as_str());
     let base_set: HashSet<u32> = base.iter().copied().collect();
     let favored: Vec<u32> = base.iter().copied().filter(|&p| !is_requested(p)).collect();
-    let cx = base::Context { base: &base, base_set: &base_set, favored: &favored, installed_repo: goal.installed_repo };
+    let names = sat::Names::new(u);
+    let cx = base::Context {
+        names: &names,
+        base: &base,
+        base_set: &base_set,
+        favored: &favored,
+        installed_repo: goal.installed_repo,
+    };
     // Each request at its best version first (dnf's `best`); only if that has no answer, any
     // version, with a note saying which request settled for less.
     let mut newest: Vec<Vec<u32>> = requests

@@ -35,8 +35,34 @@ struct VSet {
     label: String,
 }
 
+/// Package names as solver names, with each record's name and each name's records. Built once
+/// per resolve: every solve of it (newest first, then any version, the base loop) shares it.
+pub(super) struct Names<'u> {
+    names: Vec<&'u str>,
+    name_of: Vec<u32>,
+    members: Vec<&'u [u32]>,
+}
+
+impl<'u> Names<'u> {
+    pub(super) fn new(u: &'u Universe<'_>) -> Self {
+        let mut names: Vec<&str> = u.by_name.keys().copied().collect();
+        names.sort_unstable();
+        let mut name_of = vec![0u32; u.md.packages.len()];
+        let mut members = Vec::with_capacity(names.len());
+        for (id, n) in names.iter().enumerate() {
+            let m = u.by_name[n].as_slice();
+            for &i in m {
+                name_of[i as usize] = id as u32;
+            }
+            members.push(m);
+        }
+        Self { names, name_of, members }
+    }
+}
+
 /// What to solve: the base by name, the requests, and preferences.
 pub(super) struct Job<'j> {
+    pub names: &'j Names<'j>,
     /// Base records kept by name (any version may replace them).
     pub hard_base: &'j [u32],
     /// Every base record: providers among them come first in a union.
@@ -51,11 +77,13 @@ pub(super) struct Job<'j> {
 
 pub(super) struct Sat<'u, 'a> {
     u: &'u Universe<'a>,
-    name_of: Vec<u32>,
-    names: RefCell<Vec<String>>,
-    /// Missing capabilities get a name with no records, so the solver can say what is missing.
-    missing: RefCell<HashMap<String, u32>>,
-    members: Vec<&'u [u32]>,
+    name_of: &'u [u32],
+    names: &'u [&'u str],
+    members: &'u [&'u [u32]],
+    /// Missing capabilities get a name with no records (numbered after the real ones), so the
+    /// solver can say what is missing.
+    missing: RefCell<Vec<String>>,
+    missing_ids: RefCell<HashMap<String, u32>>,
     favored: HashMap<u32, u32>,
     base: &'u HashSet<u32>,
     installed_repo: Option<usize>,
@@ -70,24 +98,15 @@ pub(super) struct Sat<'u, 'a> {
 
 impl<'u, 'a> Sat<'u, 'a> {
     fn new(u: &'u Universe<'a>, job: &Job<'u>) -> Self {
-        let mut names: Vec<&str> = u.by_name.keys().copied().collect();
-        names.sort_unstable();
-        let mut name_of = vec![0u32; u.md.packages.len()];
-        let mut members = Vec::with_capacity(names.len());
-        for (id, n) in names.iter().enumerate() {
-            let m = u.by_name[n].as_slice();
-            for &i in m {
-                name_of[i as usize] = id as u32;
-            }
-            members.push(m);
-        }
-        let favored = job.favored.iter().map(|&p| (name_of[p as usize], p)).collect();
+        let t = job.names;
+        let favored = job.favored.iter().map(|&p| (t.name_of[p as usize], p)).collect();
         Self {
             u,
-            name_of,
-            names: RefCell::new(names.iter().map(|s| s.to_string()).collect()),
+            name_of: &t.name_of,
+            names: &t.names,
+            members: &t.members,
             missing: RefCell::default(),
-            members,
+            missing_ids: RefCell::default(),
             favored,
             base: job.base,
             installed_repo: job.installed_repo,
@@ -122,14 +141,21 @@ impl<'u, 'a> Sat<'u, 'a> {
 
     fn missing_name(&self, rel: &Relation<'_>) -> u32 {
         let key = rel.name.to_string();
-        if let Some(&id) = self.missing.borrow().get(&key) {
+        if let Some(&id) = self.missing_ids.borrow().get(&key) {
             return id;
         }
-        let mut names = self.names.borrow_mut();
-        let id = names.len() as u32;
-        names.push(key.clone());
-        self.missing.borrow_mut().insert(key, id);
+        let mut missing = self.missing.borrow_mut();
+        let id = (self.names.len() + missing.len()) as u32;
+        missing.push(key.clone());
+        self.missing_ids.borrow_mut().insert(key, id);
         id
+    }
+
+    fn name(&self, id: u32) -> String {
+        match self.names.get(id as usize) {
+            Some(n) => n.to_string(),
+            None => self.missing.borrow()[id as usize - self.names.len()].clone(),
+        }
     }
 
     /// One version set per package name among `provs`, the name most like `wanted` first.
@@ -142,10 +168,11 @@ impl<'u, 'a> Sat<'u, 'a> {
                 None => by_name.push((n, vec![p])),
             }
         }
-        let names = self.names.borrow();
+        // Providers are packages: their names are all real ones.
+        let names = self.names;
         by_name.sort_by(|(a, _), (b, _)| {
             let key = |n: u32| {
-                let s = names[n as usize].as_str();
+                let s = names[n as usize];
                 (s != rel.name, s.len(), s)
             };
             key(*a).cmp(&key(*b))
@@ -160,7 +187,6 @@ impl<'u, 'a> Sat<'u, 'a> {
                 }
             })
             .collect();
-        drop(names);
         by_name.into_iter().zip(labels).map(|((n, v), l)| self.set(n, v, l)).collect()
     }
 
@@ -383,7 +409,7 @@ impl Interner for Sat<'_, '_> {
         format!("{}.{} ({repo})", p.version, p.arch)
     }
     fn display_name(&self, name: NameId) -> impl std::fmt::Display + '_ {
-        self.names.borrow()[name.into_raw() as usize].clone()
+        self.name(name.into_raw())
     }
     fn display_version_set(&self, vs: VersionSetId) -> impl std::fmt::Display + '_ {
         self.sets.borrow()[vs.0 as usize].label.clone()
