@@ -373,6 +373,11 @@ impl DepSyntax for DebSyntax {
             raw.split('|').map(|alt| self.one(alt, raw).map(Dep::Rel)).collect::<Result<_, _>>()?;
         Ok(if alts.len() == 1 { alts.remove(0) } else { Dep::Or(alts) })
     }
+    // Debian has only alternatives: the flat list directly, no tree (this runs for every
+    // requirement the base estimate, `--why` and install staging look at).
+    fn parse_requirement<'a>(&self, raw: &'a str) -> Result<Vec<Relation<'a>>, DepError> {
+        raw.split('|').map(|alt| self.one(alt, raw)).collect()
+    }
     fn parse_provide<'a>(&self, raw: &'a str) -> Result<Relation<'a>, DepError> {
         self.one(raw, raw)
     }
