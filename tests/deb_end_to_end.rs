@@ -365,17 +365,7 @@ fn a_replacing_package_removes_the_nodes_conflicting_one_when_dpkg_installs_it()
         "{r}"
     );
 
-    let bundle = tmp.path().join("b.tar.gz");
-    moa(tmp.path())
-        .arg("build")
-        .arg("--manifest")
-        .arg(&manifest)
-        .arg("--target")
-        .arg(&profile)
-        .arg("-o")
-        .arg(&bundle)
-        .assert()
-        .success();
+    let bundle = common::build_for(tmp.path(), &manifest, &profile);
     // --dry-run says what goes, and changes nothing.
     let dry = moa(tmp.path())
         .arg("install")

@@ -152,18 +152,7 @@ fn resolve_for_json(cache: &Path, manifest: &Path, profile: &Path) -> serde_json
 
 /// `build --target NODE -o OUT`, then `install OUT --root ROOT --no-scripts`; both must succeed.
 fn build_for_and_install(cache: &Path, manifest: &Path, profile: &Path, root: &Path) {
-    let bundle = cache.join("b.tar.gz");
-    let b = moa(cache)
-        .arg("build")
-        .arg("--manifest")
-        .arg(manifest)
-        .arg("--target")
-        .arg(profile)
-        .arg("-o")
-        .arg(&bundle)
-        .output()
-        .unwrap();
-    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let bundle = common::build_for(cache, manifest, profile);
     let inst = moa(cache).arg("install").arg(&bundle).arg("--root").arg(root).arg("--no-scripts").output().unwrap();
     assert!(inst.status.success(), "{}", String::from_utf8_lossy(&inst.stderr));
 }

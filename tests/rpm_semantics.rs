@@ -109,17 +109,7 @@ fn obsoletes_redirect_a_request_and_remove_the_nodes_package() {
         "{notes:?}"
     );
     // … and rpm, installing the bundle, does remove it.
-    let bundle = r.dir.join("b.tar.gz");
-    moa(&r.dir)
-        .arg("build")
-        .arg("--manifest")
-        .arg(r.manifest(&["newname"]))
-        .arg("--target")
-        .arg(&profile)
-        .arg("-o")
-        .arg(&bundle)
-        .assert()
-        .success();
+    let bundle = common::build_for(&r.dir, &r.manifest(&["newname"]), &profile);
     let inst = moa(&r.dir).arg("install").arg(&bundle).arg("--root").arg(&root).arg("--no-scripts").output().unwrap();
     assert!(inst.status.success(), "{}", String::from_utf8_lossy(&inst.stderr));
     let q = Command::new("rpm")

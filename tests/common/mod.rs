@@ -378,3 +378,21 @@ pub fn sha256_file(p: &Path) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(std::fs::read(p).unwrap()))
 }
+
+/// `moa-bundle build --manifest M --target NODE -o <cache>/b.tar.gz`, which must succeed; the
+/// bundle's path.
+pub fn build_for(cache: &Path, manifest: &Path, profile: &Path) -> PathBuf {
+    let bundle = cache.join("b.tar.gz");
+    let b = moa(cache)
+        .arg("build")
+        .arg("--manifest")
+        .arg(manifest)
+        .arg("--target")
+        .arg(profile)
+        .arg("-o")
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    bundle
+}
