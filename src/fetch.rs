@@ -76,7 +76,7 @@ fn fetch_one(
     offline: bool,
     reporter: &dyn Reporter,
 ) -> Result<PathBuf, FetchError> {
-    let what = format!("{}-{}.{}", p.name, p.version, p.arch);
+    let what = p.nevra();
     if let Some(path) = cache.package(&p.sha256) {
         reporter.download_progress(p.size);
         return Ok(path);

@@ -207,6 +207,11 @@ impl PackageRecord {
         }
     }
 
+    /// `name-version.arch`, as messages name a package.
+    pub fn nevra(&self) -> String {
+        format!("{}-{}.{}", self.name, self.version, self.arch)
+    }
+
     /// The file name the package has in a bundle: the last component of its location.
     pub fn file_name(&self) -> &str {
         self.location.rsplit('/').next().unwrap_or(&self.location)

@@ -68,8 +68,8 @@ pub(super) fn solve<'u>(
                 removed.insert(*x);
                 removals.push(format!(
                     "installing {} removes {} from the node (it conflicts with and replaces it, `{raw}`)",
-                    show(u, *p),
-                    show(u, *x)
+                    u.pkg(*p).nevra(),
+                    u.pkg(*x).nevra()
                 ));
             }
         }
@@ -95,11 +95,6 @@ pub(super) fn solve<'u>(
         hard.sort_unstable();
         hard.dedup();
     }
-}
-
-fn show(u: &Universe<'_>, i: u32) -> String {
-    let p = u.pkg(i);
-    format!("{}-{}.{}", p.name, p.version, p.arch)
 }
 
 /// (base package, new package, relation, whether the new one is the side that conflicts) for

@@ -38,10 +38,7 @@ pub(super) fn check_conflicts(
         Some(&r) if r != i => format!("{} (which needs {})", u.pkg(r).name, u.pkg(i).name),
         _ => u.pkg(i).name.to_string(),
     };
-    let show = |i: u32| {
-        let p = u.pkg(i);
-        format!("{}-{}.{}", p.name, p.version, p.arch)
-    };
+    let show = |i: u32| u.pkg(i).nevra();
     // In index order, so the first conflict reported and the notes are the same on every run.
     let mut order: Vec<(u32, bool)> = current.iter().map(|(&p, &planned)| (p, planned)).collect();
     order.sort_unstable();

@@ -283,7 +283,7 @@ impl<'a> Universe<'a> {
     fn syntax_error(&self, i: u32, source: deps::DepError) -> ResolveError {
         let p = self.pkg(i);
         ResolveError::Syntax {
-            package: format!("{}-{}.{}", p.name, p.version, p.arch),
+            package: p.nevra(),
             origin: self.md.repos.get(p.repo).map(|r| r.name.clone()).unwrap_or_default(),
             source,
         }
