@@ -4,11 +4,15 @@
 //! builds need nothing but the cache. A `CACHEDIR.TAG` marks it for backup tools; a change of
 //! layout bumps the `-v1`.
 //!
-//! Every write goes to a temporary file in the cache, is synced, then renamed into place.
+//! Every write goes to a locked temporary file in the cache's `tmp/`, is checked and synced,
+//! then renamed into place, so two builds can share one cache; what killed runs left in `tmp/`
+//! is swept when the cache is opened.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::files::{self, Partial};
+use crate::report::{Event, Reporter};
 use crate::transport::{error_chain, Transport};
 use crate::types::{HashingWriter, Sha256};
 
@@ -40,7 +44,8 @@ impl Cache {
         std::env::temp_dir().join("moa-bundle")
     }
 
-    pub fn open(dir: &Path) -> Result<Self, CacheError> {
+    /// Opens (creating) the cache and sweeps the leftovers of interrupted runs from it.
+    pub fn open(dir: &Path, reporter: &dyn Reporter) -> Result<Self, CacheError> {
         let err = |source| CacheError { path: dir.to_path_buf(), source };
         for sub in [PACKAGES, METADATA, "tmp"] {
             fs_err::create_dir_all(dir.join(sub)).map_err(err)?;
@@ -53,6 +58,10 @@ impl Cache {
             )
             .map_err(err)?;
         }
+        let count = files::sweep_partials(&dir.join("tmp"));
+        if count > 0 {
+            reporter.event(&Event::Swept { what: dir.join("tmp").display().to_string(), count });
+        }
         Ok(Self { dir: dir.to_path_buf() })
     }
 
@@ -61,9 +70,9 @@ impl Cache {
         self.dir.join(PACKAGES).join("sha256").join(&hex[..2]).join(&hex)
     }
 
-    fn temp(&self) -> Result<tempfile::NamedTempFile, String> {
+    fn temp(&self) -> Result<Partial, String> {
         let tmp_dir = self.dir.join("tmp");
-        tempfile::NamedTempFile::new_in(&tmp_dir).map_err(|e| format!("{}: {e}", tmp_dir.display()))
+        Partial::new_in(&tmp_dir).map_err(|e| format!("{}: {e}", tmp_dir.display()))
     }
 
     /// A cached package with this digest, checked again; a damaged entry is removed.
@@ -80,8 +89,8 @@ impl Cache {
         }
     }
 
-    /// Downloads `url` into the cache if it has exactly `size` bytes and digest `sha`. The error
-    /// says what was wrong with this mirror's copy.
+    /// Downloads `url` into the cache if it has exactly `size` bytes and digest `sha` (nothing
+    /// else is ever kept). The error says what was wrong with this mirror's copy.
     pub fn put_package(
         &self,
         transport: &Transport,
@@ -89,23 +98,25 @@ impl Cache {
         sha: &Sha256,
         size: u64,
         progress: &dyn Fn(u64),
+        reporter: &dyn Reporter,
     ) -> Result<PathBuf, String> {
-        let (file, tmp_path) = self.temp()?.into_parts();
+        let partial = self.temp()?;
+        let file = partial.file().try_clone().map_err(|e| format!("{}: {e}", partial.path().display()))?;
         let mut w = HashingWriter::new(file);
         let shown = crate::transport::redact(url);
-        transport.download(url, &mut w, progress).map_err(|e| error_chain(&e))?;
-        let (got, n, file) = w.finish();
+        let max = if size == 0 { crate::limits::PACKAGE_BYTES } else { size };
+        transport.download(url, &mut w, max, progress, reporter).map_err(|e| error_chain(&e))?;
+        let (got, n, _) = w.finish();
         if n != size && size != 0 {
             return Err(format!("{shown}: got {n} bytes, the metadata says {size} (truncated or wrong file)"));
         }
         if got != *sha {
             return Err(format!("{shown}: sha256 {got} does not match the metadata's {sha} (corrupt mirror or file)"));
         }
-        file.sync_all().map_err(|e| format!("{}: {e}", tmp_path.display()))?;
         let dest = self.path_of(sha);
         let parent = dest.parent().unwrap_or(&self.dir);
         fs_err::create_dir_all(parent).map_err(|e| e.to_string())?;
-        tmp_path.persist(&dest).map_err(|e| format!("{}: {}", dest.display(), e.error))?;
+        partial.persist(&dest, 0o644).map_err(|e| format!("{}: {e}", dest.display()))?;
         Ok(dest)
     }
 
@@ -118,12 +129,12 @@ impl Cache {
         std::fs::read(self.metadata_path(key)).ok()
     }
 
-    /// Stores a metadata file under `key` (best effort: a cache that cannot be written only
-    /// costs a later `--offline` build).
+    /// Stores a metadata file that passed its check under `key` (best effort: a cache that
+    /// cannot be written only costs a later `--offline` build).
     pub fn put_metadata(&self, key: &str, bytes: &[u8]) {
         let Ok(mut tmp) = self.temp() else { return };
-        if tmp.write_all(bytes).and_then(|_| tmp.as_file().sync_all()).is_ok() {
-            let _ = tmp.persist(self.metadata_path(key));
+        if tmp.file_mut().write_all(bytes).is_ok() {
+            let _ = tmp.persist(&self.metadata_path(key), 0o644);
         }
     }
 }

@@ -8,17 +8,18 @@ use serde::Serialize;
 use crate::bundle::verify::{self, VerifyError};
 use crate::bundle::{pack, BundleIndex, BundlePackage, SourceDigest, SCHEMA_VERSION};
 use crate::cache::{Cache, CacheError};
+use crate::family;
 use crate::fetch::{self, FetchError};
 use crate::install::{self, Action, InstallError, InstallOptions};
 use crate::manifest::{Manifest, ManifestError};
 use crate::probe::{NodeProfile, ProbeError};
-use crate::repo::{self, Metadata, MetadataSource, RepoError};
+use crate::repo::{self, Metadata, MetadataSource, PackageRecord, RepoError};
 use crate::report::Reporter;
 use crate::resolve::{self, Goal, Plan, ResolveError, Universe};
 use crate::roles::render::{Templates, ROLES_DIR};
 use crate::roles::{RoleError, RoleOptions, RoleReport, RoleSource};
 use crate::transport::{Transport, TransportError};
-use crate::{family, types::Sha256};
+use crate::types::{Label, Line, RepoPath, Sha256};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
@@ -48,6 +49,20 @@ pub enum CommandError {
     NoManifestForNode { root: String, id: String, version_id: String, known: String },
     #[error("--no-scripts is not available for deb bundles: dpkg cannot skip maintainer scripts. Use --root with a throwaway root that can run them instead")]
     NoScriptsDeb,
+    #[error("another moa-bundle install or configure is running on {}: wait for it to finish, then run this again", root.display())]
+    Busy { root: PathBuf },
+    #[error("could not lock {} for the install", root.display())]
+    Lock {
+        root: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what}: {source}. The repository's metadata is malformed or hostile: use another --mirror")]
+    BadMetadataValue {
+        what: String,
+        #[source]
+        source: crate::types::TypeError,
+    },
 }
 
 /// One package of a plan, as shown to people and scripts.
@@ -98,6 +113,8 @@ pub struct SourceOptions {
     /// Node profiles (`probe -o`): resolve against each node's real packages instead of the
     /// manifest's base, and pack the union of what any of them lacks.
     pub targets: Vec<PathBuf>,
+    /// How long a transfer may make no progress before the next mirror is tried.
+    pub stall: std::time::Duration,
 }
 
 pub fn load_and_resolve(
@@ -117,7 +134,13 @@ pub fn load_and_resolve(
             Ok((path.clone(), p))
         })
         .collect::<Result<Vec<_>, ProbeError>>()?;
-    let source = MetadataSource { transport, cache: Some(cache), offline: opts.offline, distro: &manifest.distro };
+    let source = MetadataSource {
+        transport,
+        cache: Some(cache),
+        offline: opts.offline,
+        distro: manifest.distro.as_str(),
+        reporter,
+    };
     let mut metadata = repo::load(manifest, &source, reporter)?;
     reporter.status(&format!("resolving {} packages", metadata.packages.len()));
     let syntax = family::dep_syntax(manifest.family);
@@ -215,8 +238,8 @@ pub fn resolve_cmd(
     explain: &Explain,
     reporter: &dyn Reporter,
 ) -> Result<ResolveReport, CommandError> {
-    let cache = Cache::open(&opts.cache_dir)?;
-    let r = load_and_resolve(manifest, opts, &Transport::new()?, &cache, reporter)?;
+    let cache = Cache::open(&opts.cache_dir, reporter)?;
+    let r = load_and_resolve(manifest, opts, &Transport::new(opts.stall)?, &cache, reporter)?;
     let packages = plan_items(&r);
     let (mut why, mut why_not) = (None, None);
     if explain.why.is_some() || explain.why_not.is_some() {
@@ -231,7 +254,7 @@ pub fn resolve_cmd(
     Ok(ResolveReport {
         why,
         why_not,
-        distro: manifest.distro.clone(),
+        distro: manifest.distro.to_string(),
         manifest: manifest.origin.clone(),
         total_size: packages.iter().map(|p| p.size).sum(),
         packages,
@@ -261,8 +284,8 @@ pub struct BuildReport {
 }
 
 pub fn build(manifest: &Manifest, opts: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildReport, CommandError> {
-    let transport = Transport::new()?;
-    let cache = Cache::open(&opts.source.cache_dir)?;
+    let transport = Transport::new(opts.source.stall)?;
+    let cache = Cache::open(&opts.source.cache_dir, reporter)?;
     let r = load_and_resolve(manifest, &opts.source, &transport, &cache, reporter)?;
     let records: Vec<_> = r.plan.entries.iter().map(|e| &r.metadata.packages[e.package]).collect();
     let files =
@@ -271,41 +294,24 @@ pub fn build(manifest: &Manifest, opts: &BuildOptions, reporter: &dyn Reporter) 
     // Install order: by stage, then name.
     let mut order: Vec<usize> = (0..records.len()).collect();
     order.sort_by(|&a, &b| r.stages[a].cmp(&r.stages[b]).then_with(|| records[a].name.cmp(&records[b].name)));
-    let packages: Vec<BundlePackage> = order
+    let packages = order
         .iter()
-        .map(|&i| {
-            let (p, e) = (records[i], &r.plan.entries[i]);
-            BundlePackage {
-                name: p.name.clone(),
-                version: p.version.to_string(),
-                arch: p.arch.clone(),
-                file: p.file_name().to_string(),
-                size: p.size,
-                sha256: p.sha256,
-                requested: e.requested,
-                upgrades: e.upgrades.clone(),
-                why: e.why.clone(),
-                stage: r.stages[i],
-                requires: p.requires.to_vec(),
-                provides: p.provides.to_vec(),
-                conflicts: p.conflicts.to_vec(),
-                replaces: p.replaces.to_vec(),
-            }
-        })
-        .collect();
+        .map(|&i| bundle_package(records[i], &r.plan.entries[i], r.stages[i]))
+        .collect::<Result<Vec<_>, _>>()?;
     let ordered_files: Vec<PathBuf> = order.iter().map(|&i| files[i].clone()).collect();
-    let sources = r
-        .metadata
-        .repos
-        .iter()
-        .flat_map(|repo| {
-            repo.sources.iter().map(|(file, sha256)| SourceDigest {
-                repository: repo.name.clone(),
-                file: file.clone(),
+    let mut sources = Vec::new();
+    for repo in &r.metadata.repos {
+        for (file, sha256) in &repo.sources {
+            let what = || format!("repository `{}`: metadata file `{}`", repo.name, crate::types::shown(file));
+            let bad = |source| CommandError::BadMetadataValue { what: what(), source };
+            sources.push(SourceDigest {
+                repository: Label::new(&repo.name).map_err(bad)?,
+                file: RepoPath::new(file).map_err(bad)?,
                 sha256: *sha256,
-            })
-        })
-        .collect();
+            });
+        }
+    }
+    let requested = manifest.packages.iter().chain(&manifest.optional).map(|r| line(&r.to_string(), "a request"));
     let index = BundleIndex {
         schema_version: SCHEMA_VERSION,
         name: manifest.name.clone(),
@@ -313,9 +319,9 @@ pub fn build(manifest: &Manifest, opts: &BuildOptions, reporter: &dyn Reporter) 
         family: manifest.family,
         arch: manifest.arch.clone(),
         os_release: manifest.os_release.clone(),
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        tool_version: line(env!("CARGO_PKG_VERSION"), "the tool version")?,
         source_date_epoch: opts.source_date_epoch.or(r.metadata.timestamp()).unwrap_or(0),
-        requested: manifest.packages.iter().chain(&manifest.optional).map(|r| r.to_string()).collect(),
+        requested: requested.collect::<Result<_, _>>()?,
         packages,
         sources,
         time: manifest.time.clone(),
@@ -332,6 +338,36 @@ pub fn build(manifest: &Manifest, opts: &BuildOptions, reporter: &dyn Reporter) 
     })
 }
 
+fn line(s: &str, what: &str) -> Result<Line, CommandError> {
+    Line::new(s).map_err(|source| CommandError::BadMetadataValue { what: what.to_string(), source })
+}
+
+/// A planned package as bundle.json lists it; every string from the metadata becomes a [`Line`].
+fn bundle_package(p: &PackageRecord, e: &resolve::PlanEntry, stage: u32) -> Result<BundlePackage, CommandError> {
+    let what = |field: &str| format!("package {} from the metadata, field {field}", p.nevra());
+    let lines = |field: &str, list: &crate::repo::DepList| -> Result<Vec<Line>, CommandError> {
+        list.iter().map(|s| line(s, &what(field))).collect()
+    };
+    crate::types::safe_file_name(p.file_name())
+        .map_err(|source| CommandError::BadMetadataValue { what: what("location"), source })?;
+    Ok(BundlePackage {
+        name: p.name.clone(),
+        version: line(&p.version.to_string(), &what("version"))?,
+        arch: p.arch.clone(),
+        file: p.file_name().to_string(),
+        size: p.size,
+        sha256: p.sha256,
+        requested: e.requested,
+        upgrades: e.upgrades.as_deref().map(|u| line(u, &what("upgrades"))).transpose()?,
+        why: e.why.iter().map(|w| line(w, &what("why"))).collect::<Result<_, _>>()?,
+        stage,
+        requires: lines("requires", &p.requires)?,
+        provides: lines("provides", &p.provides)?,
+        conflicts: lines("conflicts", &p.conflicts)?,
+        replaces: lines("replaces", &p.replaces)?,
+    })
+}
+
 /// What `verify` and `inspect` report.
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
@@ -341,6 +377,8 @@ pub struct VerifyReport {
     pub sidecar_checked: bool,
     /// Whether the node (under `root`) was checked against the bundle's os-release and arch.
     pub node_checked: bool,
+    /// Files checked against SHA256SUMS and bundle.json (those two included).
+    pub files_checked: usize,
     pub index: BundleIndex,
 }
 
@@ -355,6 +393,7 @@ pub fn verify_cmd(bundle: &Path, node_root: Option<&Path>) -> Result<VerifyRepor
         sha256: u.bundle_sha256,
         sidecar_checked,
         node_checked: node_root.is_some(),
+        files_checked: u.files_checked,
         index: u.index.clone(),
     })
 }
@@ -399,12 +438,6 @@ pub fn install_cmd(
     if !opts.skip_node_check {
         verify::check_node(bundle, &u.index, &opts.install.root)?;
     }
-    if let Some(r) = &opts.role {
-        crate::roles::check_flags(r)?;
-        if u.index.time.is_none() {
-            return Err(RoleError::NoTimeSpec { origin: format!("bundle {}", bundle.display()) }.into());
-        }
-    }
     let family = u.index.family;
     if opts.install.no_scripts && family == crate::manifest::Family::Deb {
         return Err(CommandError::NoScriptsDeb);
@@ -412,6 +445,12 @@ pub fn install_cmd(
     if !opts.dry_run && !install::is_root() {
         return Err(InstallError::NotRoot.into());
     }
+    // The role is planned first (a dry run of it): one that cannot apply — no such zone, no
+    // cron directory, a path that leaves the root — fails before any package is installed.
+    let role_of =
+        |dry_run| opts.role.as_ref().map(|r| RoleOptions { root: opts.install.root.clone(), dry_run, ..r.clone() });
+    let role_plan = role_of(true).map(|r| apply_bundle_role(bundle, &u, &r)).transpose()?;
+    let _lock = if opts.dry_run { None } else { Some(lock_root(&opts.install.root)?) };
     let installer = family::installer(family);
     let installed = installer.installed(&opts.install)?;
     let actions = install::plan(&u.index, &installed, family::dep_syntax(family));
@@ -428,32 +467,13 @@ pub fn install_cmd(
     if !problems.is_empty() && !opts.install.force {
         return Err(InstallError::Preflight { problems, force_means: installer.force_means().into() }.into());
     }
-    let mut output = Vec::new();
-    if !opts.dry_run && !removes.is_empty() {
-        // As apt does (`Remv` before `Inst`): dpkg alone refuses when the node's package is the
-        // side that declares the conflict.
-        let names: Vec<String> = removes.iter().map(|r| r.name.clone()).collect();
-        reporter.status(&format!("{}: removing {} (replaced by the bundle)", installer.tool(), names.join(", ")));
-        output.push(installer.remove(&names, &opts.install)?);
-    }
-    if !opts.dry_run && !todo.is_empty() {
-        let max_stage = todo.iter().map(|(p, _)| p.stage).max().unwrap_or(0);
-        for stage in 0..=max_stage {
-            let files: Vec<PathBuf> = todo.iter().filter(|(p, _)| p.stage == stage).map(|(_, f)| f.clone()).collect();
-            if files.is_empty() {
-                continue;
-            }
-            reporter.status(&format!("{}: installing {} package(s), stage {stage}", installer.tool(), files.len()));
-            output.push(installer.install(&files, &opts.install)?);
-        }
-    }
-    let role = match &opts.role {
-        Some(r) => {
-            let r = RoleOptions { root: opts.install.root.clone(), dry_run: opts.dry_run, ..r.clone() };
+    let output = if opts.dry_run { Vec::new() } else { run_installer(installer, &todo, &removes, opts, reporter)? };
+    let role = match role_of(opts.dry_run) {
+        Some(r) if !opts.dry_run => {
             reporter.status(&format!("configuring the {:?} role", r.role));
             Some(apply_bundle_role(bundle, &u, &r)?)
         }
-        None => None,
+        _ => role_plan,
     };
     Ok(InstallReport {
         bundle: bundle.to_path_buf(),
@@ -467,14 +487,58 @@ pub fn install_cmd(
     })
 }
 
+/// Removes what the bundle replaces, then installs stage by stage; the tool's output.
+fn run_installer(
+    installer: &dyn install::Installer,
+    todo: &[(&BundlePackage, PathBuf)],
+    removes: &[install::Removal],
+    opts: &InstallCmdOptions,
+    reporter: &dyn Reporter,
+) -> Result<Vec<String>, CommandError> {
+    let mut output = Vec::new();
+    if !removes.is_empty() {
+        // As apt does (`Remv` before `Inst`): dpkg alone refuses when the node's package is the
+        // side that declares the conflict.
+        let names: Vec<String> = removes.iter().map(|r| r.name.clone()).collect();
+        reporter.status(&format!("{}: removing {} (replaced by the bundle)", installer.tool(), names.join(", ")));
+        output.push(installer.remove(&names, &opts.install)?);
+    }
+    let stages: std::collections::BTreeSet<u32> = todo.iter().map(|(p, _)| p.stage).collect();
+    for stage in stages {
+        let files: Vec<PathBuf> = todo.iter().filter(|(p, _)| p.stage == stage).map(|(_, f)| f.clone()).collect();
+        reporter.status(&format!("{}: installing {} package(s), stage {stage}", installer.tool(), files.len()));
+        output.push(installer.install(&files, &opts.install)?);
+    }
+    Ok(output)
+}
+
+/// One install or configure at a time per root: the loser is told, instead of meeting a package
+/// tool's lock error half-way.
+fn lock_root(root: &Path) -> Result<crate::files::DirLock, CommandError> {
+    let err = |source| CommandError::Lock { root: root.to_path_buf(), source };
+    crate::files::DirLock::try_take(root).map_err(err)?.ok_or_else(|| CommandError::Busy { root: root.to_path_buf() })
+}
+
+/// Applies a role with the bundle's `[time]` values (validated like flags when bundle.json was
+/// read) and this binary's templates; a bundle whose `roles/` differ is named in a warning.
 fn apply_bundle_role(bundle: &Path, u: &verify::Unpacked, opts: &RoleOptions) -> Result<RoleReport, CommandError> {
     let time = u
         .index
         .time
         .as_ref()
         .ok_or_else(|| RoleError::NoTimeSpec { origin: format!("bundle {}", bundle.display()) })?;
-    let templates = Templates::from_dir(&u.dir.join(ROLES_DIR), time.flavor)?;
-    Ok(crate::roles::apply(&RoleSource { distro: &u.index.distro, time, templates: &templates }, opts)?)
+    let templates = Templates::builtin(time.flavor);
+    let differs = templates.differs_from(&u.dir.join(ROLES_DIR));
+    let mut report =
+        crate::roles::apply(&RoleSource { distro: u.index.distro.as_str(), time, templates: &templates }, opts)?;
+    if !differs.is_empty() {
+        report.warnings.push(format!(
+            "the bundle's roles/{} differ from this moa-bundle's templates (bundle built by moa-bundle {}): this moa-bundle's were used; a bundle's own templates are rendered only once bundle signatures can prove who wrote them",
+            differs.join(", roles/"),
+            u.index.tool_version
+        ));
+    }
+    Ok(report)
 }
 
 /// Where `configure` takes the role's definition from.
@@ -489,6 +553,7 @@ pub enum RoleFrom<'a> {
 
 /// `configure --role`: applies a role without installing anything.
 pub fn configure_cmd(from: RoleFrom<'_>, opts: &RoleOptions) -> Result<RoleReport, CommandError> {
+    let _lock = if opts.dry_run || !opts.root.is_dir() { None } else { Some(lock_root(&opts.root)?) };
     match from {
         RoleFrom::Bundle(b) => {
             let u = verify::verify_bundle(b)?;
@@ -501,7 +566,7 @@ pub fn configure_cmd(from: RoleFrom<'_>, opts: &RoleOptions) -> Result<RoleRepor
             let (id, version_id) = verify::node_os_release(&opts.root)?;
             for d in crate::manifest::builtin_names() {
                 let m = Manifest::builtin(d)?;
-                if m.os_release.id == id && m.os_release.version_id == version_id {
+                if m.os_release.id.as_str() == id && m.os_release.version_id.as_str() == version_id {
                     return manifest_role(&m, opts);
                 }
             }
@@ -518,7 +583,7 @@ pub fn configure_cmd(from: RoleFrom<'_>, opts: &RoleOptions) -> Result<RoleRepor
 fn manifest_role(m: &Manifest, opts: &RoleOptions) -> Result<RoleReport, CommandError> {
     let time = m.time.as_ref().ok_or_else(|| RoleError::NoTimeSpec { origin: format!("manifest {}", m.origin) })?;
     let templates = Templates::builtin(time.flavor);
-    Ok(crate::roles::apply(&RoleSource { distro: &m.distro, time, templates: &templates }, opts)?)
+    Ok(crate::roles::apply(&RoleSource { distro: m.distro.as_str(), time, templates: &templates }, opts)?)
 }
 
 /// A built-in manifest, for `distros`.
@@ -539,13 +604,13 @@ pub fn distros() -> Result<Vec<DistroInfo>, CommandError> {
         .map(|d| {
             let m = Manifest::builtin(d)?;
             Ok(DistroInfo {
-                distro: m.distro.clone(),
+                distro: m.distro.to_string(),
                 family: m.family.to_string(),
                 arch: m.arch.to_string(),
                 os_release: format!("{} {}", m.os_release.id, m.os_release.version_id),
                 packages: m.packages.iter().map(|r| r.to_string()).collect(),
                 bundle: m.bundle_file_name(),
-                description: m.description.clone(),
+                description: m.description.as_ref().map(ToString::to_string).unwrap_or_default(),
             })
         })
         .collect()

@@ -1,8 +1,10 @@
 //! The one place that maps a package [`Family`] to its implementations: repository format,
-//! dependency syntax and installer. Every stage asks here instead of branching on the family.
+//! dependency syntax, package files and installer. Every stage asks here instead of branching on
+//! the family.
 
 use crate::install::{dpkg::Dpkg, rpm::Rpm, Installer};
 use crate::manifest::Family;
+use crate::pkgfile::{deb::DebFile, rpm::RpmFile, PackageFile};
 use crate::repo::{apt::Apt, yum::Yum, MetadataFormat};
 use crate::resolve::deps::{DebSyntax, DepSyntax, RpmSyntax};
 
@@ -24,5 +26,12 @@ pub fn installer(f: Family) -> &'static dyn Installer {
     match f {
         Family::Rpm => &Rpm,
         Family::Deb => &Dpkg,
+    }
+}
+
+pub fn package_file(f: Family) -> &'static dyn PackageFile {
+    match f {
+        Family::Rpm => &RpmFile,
+        Family::Deb => &DebFile,
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use crate::cache::Cache;
 use crate::repo::{LoadedRepo, PackageRecord};
-use crate::report::Reporter;
+use crate::report::{Event, Reporter};
 use crate::transport::{join, Transport};
 
 /// Parallel downloads by default: enough to hide latency, few enough to be polite to mirrors.
@@ -39,6 +39,7 @@ pub fn fetch_all(
     let results: Vec<Mutex<Option<Result<PathBuf, FetchError>>>> = packages.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
+    let (cached, downloaded_bytes) = (AtomicUsize::new(0), std::sync::atomic::AtomicU64::new(0));
     std::thread::scope(|s| {
         for _ in 0..jobs.clamp(1, 32).min(packages.len().max(1)) {
             s.spawn(|| loop {
@@ -47,16 +48,27 @@ pub fn fetch_all(
                     break;
                 }
                 let r = fetch_one(packages[i], &repos[packages[i].repo], transport, cache, offline, reporter);
-                if r.is_err() {
-                    failed.store(true, Ordering::Relaxed);
-                } else {
-                    reporter.download_done(packages[i].file_name());
+                match &r {
+                    Err(_) => failed.store(true, Ordering::Relaxed),
+                    Ok((_, from_cache)) => {
+                        if *from_cache {
+                            cached.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            downloaded_bytes.fetch_add(packages[i].size, Ordering::Relaxed);
+                        }
+                        reporter.download_done(packages[i].file_name());
+                    }
                 }
+                let r = r.map(|(p, _)| p);
                 *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
             });
         }
     });
     reporter.download_finish();
+    let cached = cached.into_inner();
+    let downloaded = packages.len().saturating_sub(cached);
+    let downloaded_bytes = downloaded_bytes.into_inner();
+    reporter.event(&crate::report::Event::CacheSummary { cached, downloaded, downloaded_bytes });
     let mut out = Vec::with_capacity(packages.len());
     for r in results {
         match r.into_inner().unwrap_or_else(|e| e.into_inner()) {
@@ -68,6 +80,7 @@ pub fn fetch_all(
     Ok(out)
 }
 
+/// One package into the cache; the path, and whether the cache had it already.
 fn fetch_one(
     p: &PackageRecord,
     repo: &LoadedRepo,
@@ -75,28 +88,36 @@ fn fetch_one(
     cache: &Cache,
     offline: bool,
     reporter: &dyn Reporter,
-) -> Result<PathBuf, FetchError> {
+) -> Result<(PathBuf, bool), FetchError> {
     let what = p.nevra();
     if let Some(path) = cache.package(&p.sha256) {
         reporter.download_progress(p.size);
-        return Ok(path);
+        return Ok((path, true));
     }
     if offline {
         return Err(FetchError::Offline { package: what });
     }
     let rel = if repo.base_path.is_empty() { p.location.clone() } else { format!("{}/{}", repo.base_path, p.location) };
     let mut errors = Vec::new();
-    for mirror in &repo.mirrors {
-        let url = match join(mirror, &rel) {
+    for (i, mirror) in repo.mirrors.iter().enumerate() {
+        let url = match join(mirror.as_str(), &rel) {
             Ok(u) => u,
             Err(e) => {
                 errors.push(e.to_string());
                 continue;
             }
         };
-        match cache.put_package(transport, &url, &p.sha256, p.size, &|n| reporter.download_progress(n)) {
-            Ok(path) => return Ok(path),
-            Err(e) => errors.push(e),
+        match cache.put_package(transport, &url, &p.sha256, p.size, &|n| reporter.download_progress(n), reporter) {
+            Ok(path) => {
+                if i > 0 {
+                    reporter.event(&Event::Recovered { what: what.clone(), mirror: mirror.to_string(), failed: i });
+                }
+                return Ok((path, false));
+            }
+            Err(e) => {
+                reporter.event(&Event::Failover { what: what.clone(), mirror: mirror.to_string(), error: e.clone() });
+                errors.push(e);
+            }
         }
     }
     Err(FetchError::AllMirrorsFailed { package: what, repo: repo.name.clone(), errors })

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::types::{Arch, PackageName, TypeError};
+use crate::limits;
+use crate::types::node::{Host, NodePath, ServiceName, SyncCommand, ZoneName};
+use crate::types::{Arch, Label, Line, MirrorUrl, PackageName, RepoPath, TypeError};
 
 /// The manifests shipped inside the binary, by distro id.
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -55,27 +57,30 @@ impl fmt::Display for Family {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OsRelease {
-    pub id: String,
-    pub version_id: String,
+    pub id: Label,
+    pub version_id: Label,
 }
 
 /// One repository: an ordered list of mirror roots and where the repository lives under each.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Repository {
-    pub name: String,
+    pub name: Label,
     /// Mirror roots (http, https or file URLs), best first.
-    pub mirrors: Vec<String>,
+    pub mirrors: Vec<MirrorUrl>,
     /// yum: the path of the repository under a mirror root (`7.9.2009/os/x86_64`).
     #[serde(default)]
-    pub path: Option<String>,
+    pub path: Option<RepoPath>,
     /// apt: suites under `dists/` (`xenial`, `xenial-updates`).
     #[serde(default)]
-    pub suites: Vec<String>,
+    pub suites: Vec<RepoPath>,
     /// apt: components of each suite (`main`).
     #[serde(default)]
-    pub components: Vec<String>,
+    pub components: Vec<RepoPath>,
 }
+
+/// The Debian priorities a manifest's base may name.
+pub const BASE_PRIORITIES: &[&str] = &["required", "important", "standard", "optional", "extra"];
 
 /// What a minimal node of this distro already has.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -107,44 +112,70 @@ impl TimeFlavor {
     }
 }
 
-/// `[time]`: how the bundle's time service is configured on this distro (the roles).
+/// `[time]`: how the bundle's time service is configured on this distro (the roles). Read from a
+/// manifest or from a bundle's `bundle.json`, and trusted from neither: every field is a
+/// validated type, and [`TimeSpec::validate`] bounds the rest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TimeSpec {
     pub flavor: TimeFlavor,
     /// The daemon's service (systemd unit or init script) name: `ntpd`, `ntp`, `ntpsec`.
-    pub service: String,
-    /// The daemon's configuration file.
+    pub service: ServiceName,
+    /// The daemon's configuration file: a `.conf` file under `/etc/`.
     #[serde(default = "default_ntp_conf")]
-    pub config: String,
-    pub driftfile: String,
+    pub config: NodePath,
+    /// Where the daemon keeps its drift (a directive value; moa-bundle never writes it).
+    pub driftfile: NodePath,
     /// Default upstream servers of the server role (`--upstream` replaces them).
-    pub upstream: Vec<String>,
+    pub upstream: Vec<Host>,
     /// Services that hold port 123 or discipline the clock too, stopped and disabled by the
     /// server role and the daemon client (CentOS 7 minimal runs `chronyd`).
     #[serde(default)]
-    pub conflicting_services: Vec<String>,
+    pub conflicting_services: Vec<ServiceName>,
     /// The one-shot sync tool of the cron client (`ntpdate` or `ntpdig`), as a command line
     /// that takes the server as its last argument.
-    pub sync_command: String,
+    pub sync_command: SyncCommand,
     /// Debian and Ubuntu also keep the zone's name in `/etc/timezone`.
     #[serde(default)]
     pub timezone_file: bool,
     /// Default time zone of both roles (`--timezone` replaces it).
     #[serde(default = "default_timezone")]
-    pub timezone: String,
+    pub timezone: ZoneName,
     /// ntpsec: seconds without any source before the server serves its own clock (ntpd's
     /// `tos orphanwait`, 300 when unset).
     #[serde(default)]
     pub orphan_wait: Option<u32>,
 }
 
-fn default_ntp_conf() -> String {
-    "/etc/ntp.conf".into()
+fn default_ntp_conf() -> NodePath {
+    NodePath::new("/etc/ntp.conf").expect("a valid path")
 }
 
-fn default_timezone() -> String {
-    "Asia/Shanghai".into()
+fn default_timezone() -> ZoneName {
+    ZoneName::new("Asia/Shanghai").expect("a valid zone")
+}
+
+impl TimeSpec {
+    /// What the types cannot say alone: the one file the roles write must be a configuration
+    /// file (a `.conf` under `/etc/`), and how many of everything.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.config.is_in("/etc/") || !self.config.as_str().ends_with(".conf") {
+            return Err(format!("[time].config `{}` must be a .conf file under /etc/", self.config));
+        }
+        if self.upstream.is_empty() {
+            return Err("[time].upstream is empty: list the servers the server role follows".into());
+        }
+        limits::check("[time].upstream's length", self.upstream.len() as u64, limits::UPSTREAMS as u64)?;
+        limits::check(
+            "[time].conflicting_services' length",
+            self.conflicting_services.len() as u64,
+            limits::SERVICES as u64,
+        )?;
+        if let Some(w) = self.orphan_wait {
+            limits::check("[time].orphan_wait", w.into(), limits::ORPHAN_WAIT_SECS.into())?;
+        }
+        Ok(())
+    }
 }
 
 /// A requested package: a name, optionally pinned to one exact version (`"ntp = 4.2.6p5-29.el7"`).
@@ -157,7 +188,17 @@ pub struct Request {
 impl Request {
     pub fn parse(s: &str) -> Result<Self, TypeError> {
         match s.split_once('=') {
-            Some((n, v)) => Ok(Self { name: PackageName::new(n.trim())?, version: Some(v.trim().to_string()) }),
+            Some((n, v)) => {
+                let v = v.trim();
+                // A version is one word of the characters rpm and dpkg versions use.
+                let ok = !v.is_empty()
+                    && v.len() <= 256
+                    && v.chars().all(|c| c.is_ascii_alphanumeric() || ".+~:_-^".contains(c));
+                if !ok {
+                    return Err(TypeError::Line(crate::types::shown(s)));
+                }
+                Ok(Self { name: PackageName::new(n.trim())?, version: Some(v.to_string()) })
+            }
             None => Ok(Self { name: PackageName::new(s.trim())?, version: None }),
         }
     }
@@ -184,10 +225,10 @@ impl fmt::Display for Request {
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     /// Bundle name: the first part of the bundle's file name.
-    pub name: String,
-    pub distro: String,
+    pub name: Label,
+    pub distro: Label,
     #[serde(default)]
-    pub description: String,
+    pub description: Option<Line>,
     pub family: Family,
     pub arch: Arch,
     pub os_release: OsRelease,
@@ -217,11 +258,19 @@ impl Manifest {
         Self::parse(text, &format!("built-in manifests/{distro}.toml"))
     }
 
-    /// A manifest file.
+    /// A manifest file (at most [`limits::MANIFEST_BYTES`]).
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
-        let text =
-            fs_err::read_to_string(path).map_err(|source| ManifestError::Read { path: path.to_path_buf(), source })?;
-        Self::parse(&text, &path.display().to_string())
+        // A path with a newline must not forge an output line.
+        let origin = path.display().to_string().escape_debug().to_string();
+        let rerr = |source| ManifestError::Read { path: path.to_path_buf(), source };
+        let bytes = crate::files::read_at_most(path, limits::MANIFEST_BYTES).map_err(rerr)?;
+        let Some(bytes) = bytes else {
+            let message = format!("it is larger than {} bytes: a manifest is a few KiB", limits::MANIFEST_BYTES);
+            return Err(ManifestError::Invalid { origin, message });
+        };
+        let text = String::from_utf8(bytes)
+            .map_err(|_| ManifestError::Invalid { origin: origin.clone(), message: "it is not UTF-8 text".into() })?;
+        Self::parse(&text, &origin)
     }
 
     pub fn parse(text: &str, origin: &str) -> Result<Self, ManifestError> {
@@ -234,57 +283,43 @@ impl Manifest {
 
     fn validate(&self) -> Result<(), ManifestError> {
         let bad = |message: String| Err(ManifestError::Invalid { origin: self.origin.clone(), message });
-        let plain = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-        if !plain(&self.name) || !plain(&self.distro) {
-            return bad("`name` and `distro` must be non-empty and use only letters, digits, `.`, `_`, `-`".into());
-        }
         if self.packages.is_empty() {
             return bad("`packages` is empty: list at least one package to bundle".into());
+        }
+        let requests = self.packages.len() + self.optional.len() + self.base.roots.len();
+        if let Err(m) = limits::check(
+            "the number of packages, optional packages and base roots",
+            requests as u64,
+            limits::REQUESTS as u64,
+        ) {
+            return bad(m);
         }
         if self.repositories.is_empty() {
             return bad("no [[repository]]: add at least one repository with its mirrors".into());
         }
+        if let Err(m) =
+            limits::check("the number of repositories", self.repositories.len() as u64, limits::REPOSITORIES as u64)
+        {
+            return bad(m);
+        }
+        let mut seen = std::collections::HashSet::new();
         for r in &self.repositories {
-            if r.mirrors.is_empty() {
-                return bad(format!("repository `{}` has no mirrors", r.name));
+            if !seen.insert(r.name.as_str()) {
+                return bad(format!("two repositories are named `{}`: give each its own name", r.name));
             }
-            for m in &r.mirrors {
-                if !(m.starts_with("http://") || m.starts_with("https://") || m.starts_with("file://")) {
-                    return bad(format!(
-                        "repository `{}`: mirror `{m}` is not an http://, https:// or file:// URL",
-                        r.name
-                    ));
-                }
-            }
-            match self.family {
-                Family::Rpm if r.path.is_none() || !r.suites.is_empty() => {
-                    return bad(format!(
-                        "repository `{}`: an rpm repository needs `path` (e.g. \"7.9.2009/os/x86_64\") and no `suites`",
-                        r.name
-                    ))
-                }
-                Family::Deb if r.suites.is_empty() || r.components.is_empty() || r.path.is_some() => {
-                    return bad(format!(
-                        "repository `{}`: an apt repository needs `suites` and `components`, and no `path`",
-                        r.name
-                    ))
-                }
-                _ => {}
+            if let Err(m) = r.validate(self.family) {
+                return bad(format!("repository `{}`: {m}", r.name));
             }
         }
+        if let Some(p) = self.base.priorities.iter().find(|p| !BASE_PRIORITIES.contains(&p.as_str())) {
+            return bad(format!(
+                "[base].priorities: `{}` is not one of {}",
+                crate::types::shown(p),
+                BASE_PRIORITIES.join(", ")
+            ));
+        }
         if let Some(t) = &self.time {
-            let abs = |p: &str| p.starts_with('/') && !p.split('/').any(|c| c == "..");
-            if !abs(&t.config) || !abs(&t.driftfile) {
-                return bad("[time]: `config` and `driftfile` must be absolute paths without `..`".into());
-            }
-            if t.upstream.is_empty() {
-                return bad("[time]: `upstream` is empty: list the servers the server role follows".into());
-            }
-            if t.sync_command.split_whitespace().next().is_none_or(|c| !c.starts_with('/')) {
-                return bad(
-                    "[time]: `sync_command` must start with an absolute path, e.g. \"/usr/sbin/ntpdate -u\"".into()
-                );
-            }
+            t.validate().or_else(bad)?;
         }
         Ok(())
     }
@@ -300,12 +335,34 @@ impl Manifest {
     }
 
     /// Replaces every repository's mirrors with these roots (`--mirror`).
-    pub fn override_mirrors(&mut self, mirrors: &[String]) {
+    pub fn override_mirrors(&mut self, mirrors: &[MirrorUrl]) {
         if mirrors.is_empty() {
             return;
         }
         for r in &mut self.repositories {
-            r.mirrors = mirrors.iter().map(|m| m.trim_end_matches('/').to_string()).collect();
+            r.mirrors = mirrors.to_vec();
+        }
+    }
+}
+
+impl Repository {
+    /// The fields each family needs, and bounds on the lists.
+    fn validate(&self, family: Family) -> Result<(), String> {
+        if self.mirrors.is_empty() {
+            return Err("it has no mirrors".into());
+        }
+        limits::check("the number of mirrors", self.mirrors.len() as u64, limits::MIRRORS as u64)?;
+        limits::check("the number of suites", self.suites.len() as u64, limits::SUITES as u64)?;
+        limits::check("the number of components", self.components.len() as u64, limits::SUITES as u64)?;
+        match family {
+            Family::Rpm if self.path.is_none() || !self.suites.is_empty() || !self.components.is_empty() => {
+                Err("an rpm repository needs `path` (e.g. \"7.9.2009/os/x86_64\") and no `suites` or `components`"
+                    .into())
+            }
+            Family::Deb if self.suites.is_empty() || self.components.is_empty() || self.path.is_some() => {
+                Err("an apt repository needs `suites` and `components`, and no `path`".into())
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -323,7 +380,7 @@ mod tests {
     fn builtin_manifests_parse() {
         for name in builtin_names() {
             let m = Manifest::builtin(name).unwrap();
-            assert_eq!(m.distro, name);
+            assert_eq!(m.distro.as_str(), name);
         }
         let c = Manifest::builtin("centos7").unwrap();
         assert_eq!(c.bundle_file_name(), "ntp-centos7-x86_64.tar.gz");

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::bundle::verify::{self, VerifyError};
 use crate::install::{InstallError, Installed};
+use crate::limits;
 use crate::manifest::{Family, Manifest, OsRelease};
+use crate::types::{is_line, Label, PackageName};
 
 /// The profile format version; a newer one is refused by an older moa-bundle.
 pub const PROFILE_VERSION: u32 = 1;
@@ -33,6 +35,13 @@ pub enum ProbeError {
     Invalid { path: PathBuf, message: String },
     #[error("node profile {} is for {node}, but manifest {manifest_origin} is for {manifest}: build with the manifest for that node's distro (`moa-bundle distros`)", path.display())]
     Mismatch { path: PathBuf, node: String, manifest: String, manifest_origin: String },
+    #[error("{} has an os-release {field} that is not a plain name: {source}", root.display())]
+    NodeOsRelease {
+        root: PathBuf,
+        field: &'static str,
+        #[source]
+        source: crate::types::TypeError,
+    },
 }
 
 /// A node as `probe` saw it.
@@ -49,21 +58,51 @@ pub struct NodeProfile {
 }
 
 impl NodeProfile {
-    /// Reads a profile written by `probe`.
+    /// Reads a profile written by `probe`, within [`limits::PROFILE_BYTES`], and validates it.
     pub fn load(path: &Path) -> Result<Self, ProbeError> {
-        let text = fs_err::read(path).map_err(|source| ProbeError::Read { path: path.to_path_buf(), source })?;
-        let p: NodeProfile = serde_json::from_slice(&text)
-            .map_err(|e| ProbeError::Invalid { path: path.to_path_buf(), message: e.to_string() })?;
+        let invalid = |message: String| ProbeError::Invalid { path: path.to_path_buf(), message };
+        let text = crate::files::read_at_most(path, limits::PROFILE_BYTES)
+            .map_err(|source| ProbeError::Read { path: path.to_path_buf(), source })?
+            .ok_or_else(|| invalid(format!("it is larger than {} bytes", limits::PROFILE_BYTES)))?;
+        let p: NodeProfile = serde_json::from_slice(&text).map_err(|e| invalid(e.to_string()))?;
         if p.profile_version > PROFILE_VERSION {
-            return Err(ProbeError::Invalid {
-                path: path.to_path_buf(),
-                message: format!(
-                    "profile version {} is newer than this moa-bundle reads ({PROFILE_VERSION}); use moa-bundle {} or newer",
-                    p.profile_version, p.tool_version
-                ),
-            });
+            return Err(invalid(format!(
+                "profile version {} is newer than this moa-bundle reads ({PROFILE_VERSION}); use moa-bundle {} or newer",
+                p.profile_version,
+                crate::types::shown(&p.tool_version)
+            )));
         }
+        p.validate().map_err(invalid)?;
         Ok(p)
+    }
+
+    /// Every string is one line of bounded length, every list bounded: a profile's values reach
+    /// the resolver and its messages.
+    fn validate(&self) -> Result<(), String> {
+        if self.profile_version == 0 {
+            return Err("profile_version is 0: no moa-bundle writes that".into());
+        }
+        limits::check("the number of packages", self.packages.len() as u64, limits::PROFILE_PACKAGES as u64)?;
+        let line = |what: &str, s: &str| {
+            if is_line(s, 4096) {
+                Ok(())
+            } else {
+                Err(format!("{what} `{}` is not one line of text", crate::types::shown(s)))
+            }
+        };
+        line("tool_version", &self.tool_version)?;
+        line("source", &self.source)?;
+        line("arch", &self.arch)?;
+        for p in &self.packages {
+            PackageName::new(&p.name).map_err(|e| e.to_string())?;
+            line("a version", &p.version)?;
+            line("an arch", &p.arch)?;
+            for list in [&p.provides, &p.files, &p.conflicts] {
+                limits::check(&format!("{}'s list length", p.name), list.len() as u64, limits::DEPS_PER_FIELD as u64)?;
+                list.iter().try_for_each(|s| line("a capability", s))?;
+            }
+        }
+        Ok(())
     }
 
     /// Refuses a profile of another distro release, family or arch than the manifest's.
@@ -98,13 +137,16 @@ pub fn probe(root: &Path, family: Option<Family>) -> Result<NodeProfile, ProbeEr
     } else {
         root.display().to_string()
     };
+    let label = |field, v: &str| {
+        Label::new(v).map_err(|source| ProbeError::NodeOsRelease { root: root.to_path_buf(), field, source })
+    };
     Ok(NodeProfile {
         profile_version: PROFILE_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         source,
-        os_release: OsRelease { id, version_id },
+        os_release: OsRelease { id: label("ID", &id)?, version_id: label("VERSION_ID", &version_id)? },
         family,
-        arch: verify::node_arch(family),
+        arch: verify::node_arch(root, family),
         packages,
     })
 }

@@ -1,5 +1,45 @@
-//! Progress reporting. The library speaks to a [`Reporter`]; only `main` knows how to draw it
-//! (indicatif on a terminal, nothing with `--json` or when output is not a terminal).
+//! Progress and events. The library speaks to a [`Reporter`]; only `main` knows how to show it:
+//! indicatif on a terminal, one log line per status and [`Event`] when stderr is not a terminal
+//! (a CI log, a file), nothing with `--json` but warnings.
+//!
+//! Events are data (retries, mirror failovers, cache use, leftovers removed); their English is
+//! made here, in one place, from the same values a script could read.
+
+use std::fmt;
+
+/// Something worth one line in a log.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A transient failure; the same URL is tried again.
+    Retry { url: String, attempt: u32, of: u32, error: String },
+    /// A mirror failed for a file; the next one is tried.
+    Failover { what: String, mirror: String, error: String },
+    /// A file came from a later mirror after earlier ones failed.
+    Recovered { what: String, mirror: String, failed: usize },
+    /// Packages found in the cache and downloaded, when a fetch ends.
+    CacheSummary { cached: usize, downloaded: usize, downloaded_bytes: u64 },
+    /// Leftovers of interrupted runs removed.
+    Swept { what: String, count: usize },
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Retry { url, attempt, of, error } => write!(f, "retry {attempt}/{of}: {url}: {error}"),
+            Event::Failover { what, mirror, error } => {
+                write!(f, "mirror {mirror} failed for {what} ({error}); trying the next mirror")
+            }
+            Event::Recovered { what, mirror, failed } => {
+                write!(f, "{what}: fetched from {mirror} after {failed} mirror(s) failed")
+            }
+            Event::CacheSummary { cached, downloaded, downloaded_bytes } => {
+                write!(f, "packages: {cached} from the cache, {downloaded} downloaded ({downloaded_bytes} bytes)")
+            }
+            Event::Swept { what, count } => write!(f, "removed {count} leftover(s) of interrupted runs: {what}"),
+        }
+    }
+}
 
 /// Receives progress from long-running stages.
 pub trait Reporter: Sync {
@@ -15,8 +55,24 @@ pub trait Reporter: Sync {
     fn download_finish(&self) {}
     /// A warning the user should see even without progress output.
     fn warn(&self, _message: &str) {}
+    /// Something happened that a log should record.
+    fn event(&self, _event: &Event) {}
 }
 
 /// Reports nothing.
 pub struct Silent;
 impl Reporter for Silent {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_read_as_one_line_each() {
+        let e =
+            Event::Failover { what: "repodata/repomd.xml".into(), mirror: "http://a".into(), error: "HTTP 503".into() };
+        assert_eq!(e.to_string(), "mirror http://a failed for repodata/repomd.xml (HTTP 503); trying the next mirror");
+        let j = serde_json::to_value(&e).unwrap();
+        assert_eq!(j["event"], "failover");
+    }
+}

@@ -1,18 +1,27 @@
 //! Getting bytes from a URL: http(s) through one shared client, or `file://` from a local tree
-//! (a mounted DVD, an internal NFS mirror). Retries transient failures with backoff and fails over
-//! across the mirrors of a repository, in order.
+//! (a mounted DVD, an internal NFS mirror). Retries transient failures (5xx, resets) with
+//! backoff; a stalled transfer — no data for the stall time, or less than [`LOW_SPEED`] bytes a
+//! second over it — is not retried on the same mirror, so the caller moves to the next one
+//! quickly. Every retry is reported as an [`Event`].
 //!
-//! This module does not know what it fetches: checksums are the caller's (metadata, fetch).
+//! This module does not know what it fetches: checksums and mirror order are the caller's
+//! (metadata, fetch). It only bounds how much it accepts (`max`).
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use url::Url;
+
+use crate::report::{Event, Reporter};
 
 /// How many times one URL is tried before moving to the next mirror.
 pub const ATTEMPTS: u32 = 3;
 const BACKOFF: Duration = Duration::from_millis(300);
+/// Default seconds without progress before a transfer counts as stalled (`--stall-timeout`).
+pub const DEFAULT_STALL_SECS: u64 = 30;
+/// Bytes a second a transfer must average over the stall time (a mirror that drips is stalled).
+pub const LOW_SPEED: u64 = 512;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -34,6 +43,10 @@ pub enum TransportError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{url} stalled: less than {LOW_SPEED} bytes a second for {secs} s. The mirror is overloaded or unreachable; the next mirror is tried (--stall-timeout sets the wait)")]
+    Stalled { url: String, secs: u64 },
+    #[error("{url} sent more than {max} bytes, more than expected: the mirror serves the wrong file")]
+    TooLarge { url: String, max: u64 },
     #[error("the download of {url} broke off")]
     Interrupted {
         url: String,
@@ -50,8 +63,6 @@ pub enum TransportError {
     BadUrl { url: String },
     #[error("could not set up the HTTP client")]
     Client(#[source] reqwest::Error),
-    #[error("every mirror failed for {what}: {}. Check the network or pass --mirror with a reachable mirror", .errors.join("; "))]
-    AllMirrorsFailed { what: String, errors: Vec<String> },
 }
 
 impl TransportError {
@@ -115,30 +126,42 @@ impl<W: Sink> Sink for crate::types::HashingWriter<W> {
 /// A shared HTTP client and the retry policy.
 pub struct Transport {
     client: reqwest::blocking::Client,
+    stall: Duration,
 }
 
 impl Transport {
-    pub fn new() -> Result<Self, TransportError> {
+    /// A client that calls a transfer stalled after `stall` without enough progress.
+    pub fn new(stall: Duration) -> Result<Self, TransportError> {
         // reqwest is built without a bundled crypto provider: use ring (no C toolchain for aws-lc).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::blocking::Client::builder()
             .user_agent(concat!("moa-bundle/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(15))
-            .timeout(Duration::from_secs(60))
+            .connect_timeout(stall.min(Duration::from_secs(15)))
+            // In the blocking client this bounds the wait for the headers and for each read.
+            .timeout(stall)
             .build()
             .map_err(TransportError::Client)?;
-        Ok(Self { client })
+        Ok(Self { client, stall })
     }
 
-    /// Streams one URL into `out`, retrying transient failures (emptying `out` first).
-    /// Returns the byte count.
-    pub fn download(&self, url: &Url, out: &mut dyn Sink, progress: &dyn Fn(u64)) -> Result<u64, TransportError> {
+    /// Streams one URL into `out` (at most `max` bytes), retrying transient failures (emptying
+    /// `out` first). Returns the byte count.
+    pub fn download(
+        &self,
+        url: &Url,
+        out: &mut dyn Sink,
+        max: u64,
+        progress: &dyn Fn(u64),
+        reporter: &dyn Reporter,
+    ) -> Result<u64, TransportError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.download_once(url, out, progress) {
+            match self.download_once(url, out, max, progress) {
                 Ok(n) => return Ok(n),
                 Err(e) if e.is_transient() && attempt < ATTEMPTS => {
+                    let error = error_chain(&e);
+                    reporter.event(&Event::Retry { url: redact(url), attempt, of: ATTEMPTS, error });
                     std::thread::sleep(BACKOFF * 2u32.pow(attempt - 1));
                     out.reset().map_err(|source| TransportError::Write { url: redact(url), source })?;
                 }
@@ -147,7 +170,22 @@ impl Transport {
         }
     }
 
-    fn download_once(&self, url: &Url, out: &mut dyn Write, progress: &dyn Fn(u64)) -> Result<u64, TransportError> {
+    /// A timeout, from reqwest or from a body read, is a stall.
+    fn stalled_or(&self, url: &str, e: reqwest::Error) -> TransportError {
+        if e.is_timeout() {
+            TransportError::Stalled { url: url.to_string(), secs: self.stall.as_secs() }
+        } else {
+            TransportError::Http { url: url.to_string(), source: e }
+        }
+    }
+
+    fn download_once(
+        &self,
+        url: &Url,
+        out: &mut dyn Write,
+        max: u64,
+        progress: &dyn Fn(u64),
+    ) -> Result<u64, TransportError> {
         let shown = redact(url);
         let mut reader: Box<dyn Read> = match url.scheme() {
             "file" => {
@@ -161,11 +199,7 @@ impl Transport {
                 }
             }
             "http" | "https" => {
-                let resp = self
-                    .client
-                    .get(url.clone())
-                    .send()
-                    .map_err(|source| TransportError::Http { url: shown.clone(), source })?;
+                let resp = self.client.get(url.clone()).send().map_err(|e| self.stalled_or(&shown, e))?;
                 match resp.status().as_u16() {
                     200 => Box::new(resp),
                     404 | 410 => return Err(TransportError::NotFound { url: shown }),
@@ -176,45 +210,49 @@ impl Transport {
         };
         let mut buf = vec![0u8; 64 * 1024];
         let mut total = 0u64;
+        let (mut window_start, mut window_bytes) = (Instant::now(), 0u64);
         loop {
             let n = match reader.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    // A body cut short (reset, timeout) is transient; a local read error is not.
-                    return Err(match url.scheme() {
-                        "file" => TransportError::File { path: url.path().into(), source: e },
-                        _ => TransportError::Interrupted { url: shown, source: e },
-                    });
+                Err(e) if url.scheme() == "file" => {
+                    return Err(TransportError::File { path: url.path().into(), source: e })
                 }
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut || is_timeout(&e) => {
+                    return Err(TransportError::Stalled { url: shown, secs: self.stall.as_secs() })
+                }
+                // A body cut short (reset) is transient; a local read error is not.
+                Err(e) => return Err(TransportError::Interrupted { url: shown, source: e }),
             };
-            out.write_all(&buf[..n]).map_err(|source| TransportError::Write { url: shown.clone(), source })?;
             total += n as u64;
+            if total > max {
+                return Err(TransportError::TooLarge { url: shown, max });
+            }
+            out.write_all(&buf[..n]).map_err(|source| TransportError::Write { url: shown.clone(), source })?;
             progress(n as u64);
+            window_bytes += n as u64;
+            if window_start.elapsed() >= self.stall && url.scheme() != "file" {
+                if window_bytes < LOW_SPEED * self.stall.as_secs().max(1) {
+                    return Err(TransportError::Stalled { url: shown, secs: self.stall.as_secs() });
+                }
+                (window_start, window_bytes) = (Instant::now(), 0);
+            }
         }
         Ok(total)
     }
 
-    /// Fetches a small file (metadata) into memory.
-    pub fn get(&self, url: &Url) -> Result<Vec<u8>, TransportError> {
+    /// Fetches a small file (metadata) of at most `max` bytes into memory.
+    pub fn get(&self, url: &Url, max: u64, reporter: &dyn Reporter) -> Result<Vec<u8>, TransportError> {
         let mut buf = Vec::new();
-        self.download(url, &mut buf, &|_| {})?;
+        self.download(url, &mut buf, max, &|_| {}, reporter)?;
         Ok(buf)
     }
+}
 
-    /// Tries `rel` under each mirror root in order; returns the first success and the URL it came from.
-    pub fn get_from_mirrors(&self, mirrors: &[String], rel: &str) -> Result<(Vec<u8>, Url), TransportError> {
-        let mut errors = Vec::new();
-        for root in mirrors {
-            let url = join(root, rel)?;
-            match self.get(&url) {
-                Ok(bytes) => return Ok((bytes, url)),
-                Err(e) => errors.push(error_chain(&e)),
-            }
-        }
-        Err(TransportError::AllMirrorsFailed { what: rel.to_string(), errors })
-    }
+/// Whether an I/O error wraps a reqwest timeout (how the blocking body reports one).
+fn is_timeout(e: &std::io::Error) -> bool {
+    e.get_ref().and_then(|i| i.downcast_ref::<reqwest::Error>()).is_some_and(reqwest::Error::is_timeout)
 }
 
 /// `error: a: b: c` on one line, for lists of mirror failures.
@@ -251,11 +289,13 @@ mod tests {
     fn file_urls_read_local_trees_and_report_missing_files() {
         let dir = tempfile::tempdir().unwrap();
         fs_err::write(dir.path().join("a.txt"), b"hello").unwrap();
-        let t = Transport::new().unwrap();
+        let t = Transport::new(Duration::from_secs(5)).unwrap();
         let root = Url::from_directory_path(dir.path()).unwrap().to_string();
-        let (bytes, _) = t.get_from_mirrors(std::slice::from_ref(&root), "a.txt").unwrap();
-        assert_eq!(bytes, b"hello");
-        let e = t.get_from_mirrors(&[root], "missing.txt").unwrap_err().to_string();
-        assert!(e.contains("missing.txt") && e.contains("--mirror"), "{e}");
+        let silent = crate::report::Silent;
+        assert_eq!(t.get(&join(&root, "a.txt").unwrap(), 100, &silent).unwrap(), b"hello");
+        let e = t.get(&join(&root, "a.txt").unwrap(), 4, &silent).unwrap_err().to_string();
+        assert!(e.contains("more than 4 bytes"), "{e}");
+        let e = t.get(&join(&root, "missing.txt").unwrap(), 100, &silent).unwrap_err().to_string();
+        assert!(e.contains("missing.txt") && e.contains("not found"), "{e}");
     }
 }

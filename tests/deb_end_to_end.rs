@@ -206,14 +206,25 @@ fn a_tampered_bundle_is_refused_before_anything_changes() {
     let tmp = tempfile::tempdir().unwrap();
     let (_mirror, bundle, stubs) = built_bundle(tmp.path(), &fixtures);
 
-    // Swap ntp's deb for another file and repack: SHA256SUMS no longer matches.
+    // Swap ntp's deb for another file and repack in moa-bundle's member order: SHA256SUMS no
+    // longer matches.
     let work = tmp.path().join("unpacked");
     std::fs::create_dir_all(&work).unwrap();
     run(Command::new("tar").arg("-xzf").arg(&bundle).arg("-C").arg(&work));
     let deb = work.join("ntp-ubuntu1604-amd64/packages/ntp_4.2.8p4+dfsg-3ubuntu5.9_amd64.deb");
     std::fs::copy(&stubs[0], &deb).unwrap();
     let tampered = tmp.path().join("tampered.tar.gz");
-    run(Command::new("tar").arg("-czf").arg(&tampered).arg("-C").arg(&work).arg("ntp-ubuntu1604-amd64"));
+    let tar = |out: &std::path::Path, sort: &str| {
+        run(Command::new("tar")
+            .env("LC_ALL", "C")
+            .arg(sort)
+            .arg("-czf")
+            .arg(out)
+            .arg("-C")
+            .arg(&work)
+            .arg("ntp-ubuntu1604-amd64"))
+    };
+    tar(&tampered, "--sort=name");
 
     let root = tmp.path().join("root");
     node_root(&root, &stubs);
@@ -229,6 +240,13 @@ fn a_tampered_bundle_is_refused_before_anything_changes() {
     // `verify` says the same without a node.
     let v = moa(tmp.path()).arg("verify").arg(&tampered).output().unwrap();
     assert!(!v.status.success());
+
+    // Repacked in directory order (plain `tar -czf`): refused, and the message says so.
+    let repacked = tmp.path().join("repacked.tar.gz");
+    tar(&repacked, "--sort=none");
+    let v = moa(tmp.path()).arg("verify").arg(&repacked).output().unwrap();
+    let err = String::from_utf8_lossy(&v.stderr);
+    assert!(!v.status.success() && err.contains("packed again"), "{err}");
 }
 
 #[test]

@@ -8,8 +8,9 @@ pub mod verify;
 
 use serde::{Deserialize, Serialize};
 
+use crate::limits;
 use crate::manifest::{Family, OsRelease, TimeSpec};
-use crate::types::{Arch, PackageName, Sha256};
+use crate::types::{safe_file_name, Arch, Label, Line, PackageName, RepoPath, Sha256};
 
 /// The `bundle.json` format version; an installer refuses bundles with a newer one.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -18,21 +19,23 @@ pub const SUMS_FILE: &str = "SHA256SUMS";
 pub const INSTALLER_FILE: &str = "install.sh";
 pub const PACKAGES_DIR: &str = "packages";
 
-/// `bundle.json`: what the bundle is for and what it holds.
+/// `bundle.json`: what the bundle is for and what it holds. Read on the node from a bundle that
+/// anyone may have written, so every field is a validated type and [`BundleIndex::validate`]
+/// checks the rest before anything uses it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BundleIndex {
     pub schema_version: u32,
-    pub name: String,
-    pub distro: String,
+    pub name: Label,
+    pub distro: Label,
     pub family: Family,
     pub arch: Arch,
     pub os_release: OsRelease,
     /// The moa-bundle version that built it.
-    pub tool_version: String,
+    pub tool_version: Line,
     /// The fixed mtime of every member (SOURCE_DATE_EPOCH or the metadata's newest timestamp).
     pub source_date_epoch: u64,
     /// The manifest's requests, as written.
-    pub requested: Vec<String>,
+    pub requested: Vec<Line>,
     /// In install order: a package's pre-dependencies come in an earlier stage.
     pub packages: Vec<BundlePackage>,
     /// The repository metadata the build resolved from.
@@ -47,7 +50,7 @@ pub struct BundleIndex {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BundlePackage {
     pub name: PackageName,
-    pub version: String,
+    pub version: Line,
     pub arch: Arch,
     /// File name under `packages/`.
     pub file: String,
@@ -55,29 +58,81 @@ pub struct BundlePackage {
     pub sha256: Sha256,
     pub requested: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upgrades: Option<String>,
+    pub upgrades: Option<Line>,
     /// Chain from a requested package to this one.
-    pub why: Vec<String>,
+    pub why: Vec<Line>,
     /// Install stage: stage N is installed (and configured) before stage N+1.
     pub stage: u32,
     /// Raw requirements and provides, for the installer's preflight.
     #[serde(default)]
-    pub requires: Vec<String>,
+    pub requires: Vec<Line>,
     #[serde(default)]
-    pub provides: Vec<String>,
+    pub provides: Vec<Line>,
     /// deb: Conflicts/Breaks and Replaces, so the installer removes what a package replaces
     /// before dpkg installs it, as apt does (dpkg alone refuses when the node's package is the
     /// side that declares the conflict).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conflicts: Vec<String>,
+    pub conflicts: Vec<Line>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub replaces: Vec<String>,
+    pub replaces: Vec<Line>,
 }
 
 /// A metadata file the build resolved from, with its digest.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SourceDigest {
-    pub repository: String,
-    pub file: String,
+    pub repository: Label,
+    pub file: RepoPath,
     pub sha256: Sha256,
+}
+
+impl BundleIndex {
+    /// `<name>-<distro>-<arch>`: the bundle's top directory.
+    pub fn stem(&self) -> String {
+        format!("{}-{}-{}", self.name, self.distro, self.arch)
+    }
+
+    /// What the field types cannot check alone: the schema, counts and sizes within
+    /// [`crate::limits`], stages within the package count, file names plain and unique, the
+    /// `[time]` section. The error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.schema_version == 0 {
+            return Err("schema_version is 0: no moa-bundle writes that".into());
+        }
+        let n = self.packages.len();
+        limits::check("the number of packages", n as u64, limits::PACKAGES as u64)?;
+        limits::check("the number of requests", self.requested.len() as u64, limits::REQUESTS as u64)?;
+        limits::check("the number of sources", self.sources.len() as u64, limits::PACKAGES as u64)?;
+        let mut files = std::collections::HashSet::new();
+        for p in &self.packages {
+            p.validate(n).map_err(|m| format!("package `{}`: {m}", p.name))?;
+            if !files.insert(p.file.as_str()) {
+                return Err(format!("two packages have the file name `{}`", p.file));
+            }
+        }
+        if let Some(t) = &self.time {
+            t.validate()?;
+        }
+        Ok(())
+    }
+}
+
+impl BundlePackage {
+    fn validate(&self, packages: usize) -> Result<(), String> {
+        safe_file_name(&self.file).map_err(|e| e.to_string())?;
+        if self.size == 0 {
+            return Err("its size is 0: a package file is never empty".into());
+        }
+        limits::check("its size", self.size, limits::PACKAGE_BYTES)?;
+        limits::check("its install stage", self.stage.into(), packages as u64)?;
+        limits::check("its why-chain's length", self.why.len() as u64, limits::WHY_STEPS as u64)?;
+        for (field, list) in [
+            ("requires", &self.requires),
+            ("provides", &self.provides),
+            ("conflicts", &self.conflicts),
+            ("replaces", &self.replaces),
+        ] {
+            limits::check(&format!("the length of {field}"), list.len() as u64, limits::DEPS_PER_FIELD as u64)?;
+        }
+        Ok(())
+    }
 }

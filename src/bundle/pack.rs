@@ -1,11 +1,13 @@
 //! Writing a bundle: a byte-reproducible `tar.gz` (sorted members, fixed mtime, uid/gid 0, fixed
-//! modes, no gzip timestamp), written to a temporary file beside the output, synced, then renamed;
-//! a `<bundle>.sha256` in `sha256sum` format is written the same way.
+//! modes, no gzip timestamp), written to a locked temporary file beside the output, synced, then
+//! renamed; a `<bundle>.sha256` in `sha256sum` format is written the same way. The two renames
+//! happen under a lock on the output directory, so concurrent builds to one path leave a bundle
+//! and a sidecar of the same build.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::{BundleIndex, INDEX_FILE, INSTALLER_FILE, PACKAGES_DIR, SUMS_FILE};
+use crate::files::{self, DirLock, Partial};
 use crate::manifest::Family;
 use crate::types::{HashingWriter, Sha256};
 
@@ -48,11 +50,9 @@ pub fn write_bundle(
     output: &Path,
 ) -> Result<Packed, PackError> {
     let werr = |source| PackError::Write { path: output.to_path_buf(), source };
-    let dir = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = files::parent_dir(output);
     fs_err::create_dir_all(&dir).map_err(werr)?;
+    files::sweep_partials(&dir);
 
     // Members and their digests first: SHA256SUMS covers every other file.
     let index_json = {
@@ -87,8 +87,8 @@ pub fn write_bundle(
     members.push((SUMS_FILE.to_string(), Body::Bytes(sums_text.into_bytes()), 0o644));
     members.sort_by(|a, b| a.0.cmp(&b.0));
 
-    let tmp = tempfile::Builder::new().prefix(".moa-bundle-").suffix(".partial").tempfile_in(&dir).map_err(werr)?;
-    let (file, tmp_path) = tmp.into_parts();
+    let mut partial = Partial::new_in(&dir).map_err(werr)?;
+    let file = partial.file_mut().try_clone().map_err(werr)?;
     let hashing = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, file));
     let gz = flate2::GzBuilder::new().mtime(0).write(hashing, flate2::Compression::fast());
     let mut tar = tar::Builder::new(gz);
@@ -125,13 +125,16 @@ pub fn write_bundle(
     let gz = tar.into_inner().map_err(werr)?;
     let hashing = gz.finish().map_err(werr)?;
     let (sha256, size, buf) = hashing.finish();
-    let file = buf.into_inner().map_err(|e| werr(e.into_error()))?;
-    publishable(&file).map_err(werr)?;
-    file.sync_all().map_err(werr)?;
-    tmp_path.persist(output).map_err(|e| werr(e.error))?;
+    drop(buf.into_inner().map_err(|e| werr(e.into_error()))?);
 
+    // Bundle and sidecar are renamed into place under one lock: another build to the same
+    // path waits, so the pair is always one build's.
+    let _lock = DirLock::wait(&dir).map_err(werr)?;
+    partial.persist(output, 0o644).map_err(werr)?;
     let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    write_atomic(&sidecar_path(output), format!("{sha256}  {name}\n").as_bytes())?;
+    let side = sidecar_path(output);
+    files::write_atomic(&side, format!("{sha256}  {name}\n").as_bytes(), 0o644)
+        .map_err(|source| PackError::Write { path: side.clone(), source })?;
     Ok(Packed { path: output.to_path_buf(), sha256, size })
 }
 
@@ -140,12 +143,6 @@ pub fn sidecar_path(bundle: &Path) -> PathBuf {
     let mut s = bundle.as_os_str().to_owned();
     s.push(".sha256");
     PathBuf::from(s)
-}
-
-/// Temporary files are created 0600; a bundle is meant to be copied around: 0644.
-fn publishable(f: &std::fs::File) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    f.set_permissions(std::fs::Permissions::from_mode(0o644))
 }
 
 fn header(kind: tar::EntryType, mode: u32, mtime: u64, size: u64) -> tar::Header {
@@ -157,21 +154,6 @@ fn header(kind: tar::EntryType, mode: u32, mtime: u64, size: u64) -> tar::Header
     h.set_gid(0);
     h.set_size(size);
     h
-}
-
-/// Writes a small file through a synced temporary file and a rename.
-pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), PackError> {
-    let werr = |source| PackError::Write { path: path.to_path_buf(), source };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::Builder::new().prefix(".moa-bundle-").tempfile_in(&dir).map_err(werr)?;
-    tmp.write_all(data).map_err(werr)?;
-    publishable(tmp.as_file()).map_err(werr)?;
-    tmp.as_file().sync_all().map_err(werr)?;
-    tmp.persist(path).map_err(|e| werr(e.error))?;
-    Ok(())
 }
 
 /// `install.sh`: a POSIX sh fallback for a node without moa-bundle.

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{root_is_host, run, InstallError, InstallOptions, Installed, Installer, Removal};
+use super::{root_is_host, run, tool_command, InstallError, InstallOptions, Installed, Installer, Removal};
 use crate::bundle::BundlePackage;
 use crate::resolve::deps::{DebSyntax, DepSyntax};
 
@@ -79,12 +79,14 @@ impl Installer for Dpkg {
             .filter(|i| !todo.iter().any(|(p, _)| p.name.as_str() == i.name) && !removed.contains(&i.name))
             .map(|i| (i.name.clone(), i.version.clone(), i.provides.clone()))
             .collect();
-        world.extend(todo.iter().map(|(p, _)| (p.name.to_string(), p.version.clone(), p.provides.clone())));
+        world.extend(todo.iter().map(|(p, _)| {
+            (p.name.to_string(), p.version.to_string(), p.provides.iter().map(ToString::to_string).collect())
+        }));
         let syntax = DebSyntax;
         let mut problems = Vec::new();
         for (p, _) in todo {
             for raw in &p.requires {
-                let Ok(alts) = syntax.parse_requirement(raw) else {
+                let Ok(alts) = syntax.parse_requirement(raw.as_str()) else {
                     problems.push(format!("{} has an unreadable dependency `{raw}`", p.name));
                     continue;
                 };
@@ -104,18 +106,19 @@ impl Installer for Dpkg {
     }
 
     fn removals(&self, todo: &[(&BundlePackage, PathBuf)], installed: &[Installed]) -> Vec<Removal> {
-        let syntax = DebSyntax;
         // Does any relation of `raws` name the package (name, version, provides)?
-        let names = |raws: &[String], name: &str, version: &str, provides: &[String]| {
+        fn names<S: AsRef<str>, P: AsRef<str>>(raws: &[S], name: &str, version: &str, provides: &[P]) -> bool {
             raws.iter().any(|raw| {
-                syntax.parse_requirement(raw).is_ok_and(|alts| alts.iter().any(|r| meets(r, name, version, provides)))
+                DebSyntax
+                    .parse_requirement(raw.as_ref())
+                    .is_ok_and(|alts| alts.iter().any(|r| meets(r, name, version, provides)))
             })
-        };
+        }
         let mut out: Vec<Removal> = Vec::new();
         for i in installed.iter().filter(|i| !i.essential && !todo.iter().any(|(p, _)| p.name.as_str() == i.name)) {
             for (p, _) in todo {
                 let conflict = names(&p.conflicts, &i.name, &i.version, &i.provides)
-                    || names(&i.conflicts, p.name.as_str(), &p.version, &p.provides);
+                    || names(&i.conflicts, p.name.as_str(), p.version.as_str(), &p.provides);
                 if conflict && names(&p.replaces, &i.name, &i.version, &i.provides) {
                     out.push(Removal { name: i.name.clone(), version: i.version.clone(), by: p.name.to_string() });
                     break;
@@ -132,10 +135,10 @@ impl Installer for Dpkg {
     }
 }
 
-/// `dpkg` for the node: `--root` and a log there unless it is this machine, the sbin
-/// directories maintainer scripts expect on PATH, no questions asked.
+/// `dpkg` for the node: `--root` and a log there unless it is this machine, and the clean
+/// environment of [`super::SCRIPT_ENV`] for the maintainer scripts.
 fn dpkg_command(opts: &InstallOptions) -> Command {
-    let mut c = Command::new("dpkg");
+    let mut c = tool_command("dpkg");
     if !root_is_host(&opts.root) {
         c.arg(format!("--root={}", opts.root.display()));
         let log_dir = opts.root.join("var/log");
@@ -145,21 +148,16 @@ fn dpkg_command(opts: &InstallOptions) -> Command {
     if opts.force {
         c.arg("--force-depends");
     }
-    c.env("DEBIAN_FRONTEND", "noninteractive");
-    let path = std::env::var("PATH").unwrap_or_default();
-    if !path.split(':').any(|p| p == "/usr/sbin") {
-        c.env("PATH", format!("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:{path}"));
-    }
     c
 }
 
 /// Whether a package (name, version, provides) meets one relation, as dpkg reads them.
-fn meets(rel: &crate::resolve::deps::Relation<'_>, name: &str, version: &str, provides: &[String]) -> bool {
+fn meets<P: AsRef<str>>(rel: &crate::resolve::deps::Relation<'_>, name: &str, version: &str, provides: &[P]) -> bool {
     let syntax = DebSyntax;
     (name == rel.name && syntax.parse_version(version).is_ok_and(|v| rel.accepts(Some(&v), false)))
         || provides.iter().any(|pr| {
             syntax
-                .parse_provide(pr)
+                .parse_provide(pr.as_ref())
                 .is_ok_and(|pv| pv.name == rel.name && rel.accepts(pv.constraint.as_ref().map(|(_, v)| v), false))
         })
 }

@@ -35,6 +35,8 @@ pub enum InstallError {
     },
     #[error("installing needs root: run as root (sudo moa-bundle install …), or use --dry-run to see the plan")]
     NotRoot,
+    #[error("{tool}'s database is locked by another program (apt, yum, dnf, another {tool}): wait for it to finish, then run this again.\n{output}")]
+    Locked { tool: String, output: String },
 }
 
 /// How to install.
@@ -135,8 +137,9 @@ pub fn plan(index: &BundleIndex, installed: &[Installed], syntax: &dyn DepSyntax
                 .iter()
                 .filter(|i| i.name == p.name.as_str() && arch_compatible(&i.arch, p.arch.as_str()))
                 .collect();
-            let same =
-                same_name.iter().any(|i| same_version(syntax, &i.version, &p.version) && i.arch == p.arch.as_str());
+            let same = same_name
+                .iter()
+                .any(|i| same_version(syntax, &i.version, p.version.as_str()) && i.arch == p.arch.as_str());
             let action = if same {
                 "skip"
             } else if same_name.is_empty() {
@@ -146,7 +149,7 @@ pub fn plan(index: &BundleIndex, installed: &[Installed], syntax: &dyn DepSyntax
             };
             Action {
                 name: p.name.to_string(),
-                version: p.version.clone(),
+                version: p.version.to_string(),
                 arch: p.arch.to_string(),
                 action,
                 stage: p.stage,
@@ -173,6 +176,24 @@ pub fn is_root() -> bool {
     std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
 }
 
+/// The environment package tools and the maintainer scripts they run get, whatever this
+/// process has: a fixed PATH with the sbin directories, the C locale, no questions asked, root's
+/// home. Nothing else of the caller's (TMPDIR, LD_*, proxies) leaks into a chroot.
+pub const SCRIPT_ENV: &[(&str, &str)] = &[
+    ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+    ("LC_ALL", "C"),
+    ("LANG", "C"),
+    ("HOME", "/root"),
+    ("DEBIAN_FRONTEND", "noninteractive"),
+];
+
+/// A package tool's command with [`SCRIPT_ENV`] only.
+pub(crate) fn tool_command(program: &str) -> Command {
+    let mut c = Command::new(program);
+    c.env_clear().envs(SCRIPT_ENV.iter().copied());
+    c
+}
+
 /// Runs a command, capturing its output; a non-zero exit is an error carrying that output.
 pub(crate) fn run(cmd: &mut Command, tool: &str) -> Result<String, InstallError> {
     let shown = format!("{cmd:?}").replace('"', "");
@@ -182,8 +203,11 @@ pub(crate) fn run(cmd: &mut Command, tool: &str) -> Result<String, InstallError>
         source,
     })?;
     let text = clean_output(&out.stdout, &out.stderr);
+    let locked = ["locked by another process", "lock was locked", "transaction lock", "unable to acquire the dpkg"];
     if out.status.success() {
         Ok(text)
+    } else if locked.iter().any(|l| text.contains(l)) {
+        Err(InstallError::Locked { tool: tool.to_string(), output: text })
     } else {
         Err(InstallError::Failed { command: shown, status: out.status.to_string(), output: text })
     }

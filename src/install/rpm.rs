@@ -4,13 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{root_is_host, run, InstallError, InstallOptions, Installed, Installer};
+use super::{root_is_host, run, tool_command, InstallError, InstallOptions, Installed, Installer};
 use crate::bundle::BundlePackage;
 
 pub struct Rpm;
 
 fn rpm(opts: &InstallOptions) -> Command {
-    let mut c = Command::new("rpm");
+    let mut c = tool_command("rpm");
     if !root_is_host(&opts.root) {
         c.arg("--root").arg(&opts.root);
     }

@@ -7,7 +7,7 @@ use std::io::BufRead;
 
 use super::{
     check_digest, decompressor, LoadedRepo, MetadataFormat, MetadataSource, MultiArch, PackageRecord, Priority,
-    RepoError,
+    RepoError, FILE_BYTES, INDEX_BYTES,
 };
 use crate::manifest::Repository;
 use crate::report::Reporter;
@@ -46,23 +46,33 @@ impl MetadataFormat for Apt {
         reporter: &dyn Reporter,
         out: &mut Vec<PackageRecord>,
     ) -> Result<LoadedRepo, RepoError> {
+        let name = repo.name.as_str();
         let mut mirrors = repo.mirrors.clone();
         let mut sources = Vec::new();
         let mut newest = None;
         for suite in &repo.suites {
-            reporter.status(&format!("{}: fetching dists/{suite}/InRelease", repo.name));
-            let (text, url) = match source.fetch_first(&repo.name, &mut mirrors, &format!("dists/{suite}/InRelease")) {
-                Ok((bytes, url)) => (bytes, url),
-                Err(_) => source.fetch_first(&repo.name, &mut mirrors, &format!("dists/{suite}/Release"))?,
+            reporter.status(&format!("{name}: fetching dists/{suite}/InRelease"));
+            let parse = |b: &[u8], url: &str| {
+                let text = std::str::from_utf8(b).map_err(|_| RepoError::Malformed {
+                    url: url.to_string(),
+                    message: "Release is not UTF-8 text".into(),
+                })?;
+                parse_release(text, url)
             };
-            let release_name = url.rsplit('/').next().unwrap_or("Release").to_string();
+            // apt falls back from InRelease to Release only when the mirrors do not have it.
+            let inrelease = format!("dists/{suite}/InRelease");
+            let (release, text, url) = match source.fetch_checked(name, &mut mirrors, &inrelease, INDEX_BYTES, &parse) {
+                Err(e) if e.is_not_found() => {
+                    let rel = format!("dists/{suite}/Release");
+                    source.fetch_checked(name, &mut mirrors, &rel, INDEX_BYTES, &parse)?
+                }
+                other => other?,
+            };
+            let release_name = url.rsplit('/').next().unwrap_or("Release").trim_end_matches(" (cached)").to_string();
             sources.push((format!("dists/{suite}/{release_name}"), Sha256::digest(&text)));
-            let text = String::from_utf8(text)
-                .map_err(|_| RepoError::Malformed { url: url.clone(), message: "Release is not UTF-8 text".into() })?;
-            let release = parse_release(&text, &url)?;
             newest = newest.max(release.date);
             for component in &repo.components {
-                let Some((path, size, sha)) = release.packages_index(component, arch.as_str()) else {
+                let Some((path, size, sha)) = release.packages_index(component.as_str(), arch.as_str()) else {
                     return Err(RepoError::Malformed {
                         url,
                         message: format!(
@@ -71,23 +81,25 @@ impl MetadataFormat for Apt {
                     });
                 };
                 let rel = format!("dists/{suite}/{path}");
-                reporter.status(&format!("{}: fetching {rel}", repo.name));
-                let (bytes, purl) = source.fetch_first(&repo.name, &mut mirrors, &rel)?;
-                if bytes.len() as u64 != *size {
-                    return Err(RepoError::Checksum {
-                        url: purl,
-                        expected: format!("{} ({size} bytes)", sha.to_hex()),
-                        actual: format!("{} bytes", bytes.len()),
-                    });
-                }
-                check_digest(&purl, &bytes, sha)?;
+                reporter.status(&format!("{name}: fetching {rel}"));
+                let check = |b: &[u8], url: &str| {
+                    if b.len() as u64 != *size {
+                        return Err(RepoError::Checksum {
+                            url: url.to_string(),
+                            expected: format!("{} ({size} bytes)", sha.to_hex()),
+                            actual: format!("{} bytes", b.len()),
+                        });
+                    }
+                    check_digest(url, b, sha)
+                };
+                let ((), bytes, purl) = source.fetch_checked(name, &mut mirrors, &rel, FILE_BYTES, &check)?;
                 sources.push((rel, *sha));
                 let before = out.len();
                 parse_packages(decompressor(path, &purl, &bytes)?, &purl, repo_index, arch, out)?;
-                reporter.status(&format!("{}: {suite}/{component}: {} packages", repo.name, out.len() - before));
+                reporter.status(&format!("{name}: {suite}/{component}: {} packages", out.len() - before));
             }
         }
-        Ok(LoadedRepo { name: repo.name.clone(), mirrors, base_path: String::new(), sources, timestamp: newest })
+        Ok(LoadedRepo { name: name.to_string(), mirrors, base_path: String::new(), sources, timestamp: newest })
     }
 }
 
@@ -266,8 +278,11 @@ fn flush(st: &mut Stanza, url: &str, repo: usize, arch: &Arch, out: &mut Vec<Pac
     let bad = |m: String| RepoError::Malformed { url: url.to_string(), message: format!("{what}: {m}") };
     let need = |k: &str| s.get(k).ok_or_else(|| bad(format!("has no {k} field")));
     let location = need("Filename")?.to_string();
-    if location.starts_with('/') || location.split('/').any(|c| c == "..") {
-        return Err(bad(format!("Filename `{location}` leaves the archive")));
+    if crate::types::RepoPath::new(&location).is_err() {
+        return Err(bad(format!(
+            "Filename `{}` is not a plain path inside the archive",
+            crate::types::shown(&location)
+        )));
     }
     crate::types::safe_file_name(location.rsplit('/').next().unwrap_or("")).map_err(|e| bad(e.to_string()))?;
     let version: DebVersion =

@@ -15,19 +15,25 @@ use serde::Serialize;
 
 use crate::cache::Cache;
 use crate::manifest::{Manifest, Repository};
-use crate::report::Reporter;
-use crate::transport::{Transport, TransportError};
-use crate::types::{Arch, PackageName, Sha256};
+use crate::report::{Event, Reporter};
+use crate::transport::{error_chain, join, redact, Transport, TransportError};
+use crate::types::{Arch, MirrorUrl, PackageName, Sha256};
 use crate::version::Version;
+
+/// A repository's root index (`repomd.xml`, `InRelease`): at most this many bytes.
+pub const INDEX_BYTES: u64 = 16 << 20;
+/// A metadata file it names (`primary.xml.gz`, `Packages.xz`), compressed (bookworm's main
+/// `Packages.xz`: 9 MiB; CentOS Stream 9 AppStream's primary: 3.6 MiB).
+pub const FILE_BYTES: u64 = 512 << 20;
+/// The same, decompressed (AppStream's primary: 51 MiB).
+pub const DECOMPRESSED_BYTES: u64 = 4 << 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
-    #[error("repository `{repo}`: could not fetch its metadata")]
-    Fetch {
-        repo: String,
-        #[source]
-        source: TransportError,
-    },
+    #[error("repository `{repo}`: every mirror failed for {what}: {}. Check the network and the manifest's `path`/`suites`, or pass --mirror with a good mirror", .errors.join("; "))]
+    AllMirrorsFailed { repo: String, what: String, errors: Vec<String>, not_found: bool },
+    #[error(transparent)]
+    Transport(#[from] TransportError),
     #[error("{url}: checksum mismatch (expected sha256 {expected}, got {actual}). The mirror is corrupt or mid-sync: try again later or use another --mirror")]
     Checksum { url: String, expected: String, actual: String },
     #[error("{url}: {message}")]
@@ -36,6 +42,14 @@ pub enum RepoError {
     Unsupported { url: String, message: String },
     #[error("repository `{repo}`: {rel} is not in the cache and --offline forbids fetching it: run the build once with network access (same --cache-dir)")]
     Offline { repo: String, rel: String },
+}
+
+impl RepoError {
+    /// Whether every mirror said "no such file" (the only failure that justifies trying another
+    /// file name, as apt does from `InRelease` to `Release`).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, RepoError::AllMirrorsFailed { not_found: true, .. } | RepoError::Offline { .. })
+    }
 }
 
 /// The dependency strings of one field of one package (`requires`, `provides`…), in one
@@ -223,7 +237,7 @@ impl PackageRecord {
 pub struct LoadedRepo {
     pub name: String,
     /// Mirror roots, best first (the one that answered first is moved to the front).
-    pub mirrors: Vec<String>,
+    pub mirrors: Vec<MirrorUrl>,
     /// Path under a mirror root that package locations are relative to.
     pub base_path: String,
     /// (metadata file, sha256) pairs: what this build was resolved from.
@@ -247,43 +261,76 @@ impl Metadata {
 }
 
 /// Where metadata comes from: the mirrors, through the transport, each file remembered in the
-/// cache; with `offline`, the cache alone.
+/// cache once it has passed its check; with `offline`, the cache alone.
 pub struct MetadataSource<'a> {
     pub transport: &'a Transport,
     pub cache: Option<&'a Cache>,
     pub offline: bool,
     /// Namespaces the cache keys (two distros may both have a repository `os`).
     pub distro: &'a str,
+    pub reporter: &'a dyn Reporter,
 }
 
+/// What a fetched metadata file must pass before it is used or cached: its digest, and that it
+/// parses. Given the bytes and the URL they came from (for messages).
+pub(crate) type Check<'c, T> = &'c dyn Fn(&[u8], &str) -> Result<T, RepoError>;
+
 impl MetadataSource<'_> {
-    /// Fetches `rel` from the first mirror that has it (moving that mirror to the front), or
-    /// offline from the cache. Returns the bytes and where they came from, for messages.
-    pub(crate) fn fetch_first(
+    /// Fetches `rel` (at most `max` bytes) from the first mirror whose copy passes `check`,
+    /// moving that mirror to the front; a mirror whose copy fails, for any reason, is reported
+    /// and the next one tried. Offline, the cached copy must pass the same check.
+    pub(crate) fn fetch_checked<T>(
         &self,
         repo: &str,
-        mirrors: &mut Vec<String>,
+        mirrors: &mut Vec<MirrorUrl>,
         rel: &str,
-    ) -> Result<(Vec<u8>, String), RepoError> {
+        max: u64,
+        check: Check<'_, T>,
+    ) -> Result<(T, Vec<u8>, String), RepoError> {
         let key = format!("{}/{repo}/{rel}", self.distro);
         if self.offline {
-            return match self.cache.and_then(|c| c.metadata(&key)) {
-                Some(bytes) => Ok((bytes, format!("{rel} (cached)"))),
-                None => Err(RepoError::Offline { repo: repo.to_string(), rel: rel.to_string() }),
-            };
+            let bytes = self
+                .cache
+                .and_then(|c| c.metadata(&key))
+                .ok_or_else(|| RepoError::Offline { repo: repo.to_string(), rel: rel.to_string() })?;
+            let shown = format!("{rel} (cached)");
+            return Ok((check(&bytes, &shown)?, bytes, shown));
         }
-        let (bytes, url) = self
-            .transport
-            .get_from_mirrors(mirrors, rel)
-            .map_err(|source| RepoError::Fetch { repo: repo.to_string(), source })?;
-        if let Some(c) = self.cache {
-            c.put_metadata(&key, &bytes);
+        let mut errors = Vec::new();
+        let mut not_found = true;
+        for (i, root) in mirrors.iter().enumerate() {
+            let url = join(root.as_str(), rel)?;
+            let shown = redact(&url);
+            let got = self.transport.get(&url, max, self.reporter).map_err(RepoError::from);
+            match got.and_then(|bytes| check(&bytes, &shown).map(|t| (t, bytes))) {
+                Ok((t, bytes)) => {
+                    if let Some(c) = self.cache {
+                        c.put_metadata(&key, &bytes);
+                    }
+                    if i > 0 {
+                        self.reporter.event(&Event::Recovered {
+                            what: rel.to_string(),
+                            mirror: root.to_string(),
+                            failed: i,
+                        });
+                        let m = mirrors.remove(i);
+                        mirrors.insert(0, m);
+                    }
+                    return Ok((t, bytes, shown));
+                }
+                Err(e) => {
+                    not_found &= matches!(e, RepoError::Transport(TransportError::NotFound { .. }));
+                    let error = error_chain(&e);
+                    self.reporter.event(&Event::Failover {
+                        what: rel.to_string(),
+                        mirror: root.to_string(),
+                        error: error.clone(),
+                    });
+                    errors.push(error);
+                }
+            }
         }
-        if let Some(pos) = mirrors.iter().position(|m| url.as_str().starts_with(m.trim_end_matches('/'))) {
-            let m = mirrors.remove(pos);
-            mirrors.insert(0, m);
-        }
-        Ok((bytes, crate::transport::redact(&url)))
+        Err(RepoError::AllMirrorsFailed { repo: repo.to_string(), what: rel.to_string(), errors, not_found })
     }
 }
 
@@ -323,7 +370,8 @@ pub(crate) fn check_digest(url: &str, bytes: &[u8], expected: &Sha256) -> Result
     }
 }
 
-/// A reader that decompresses by file name: `.gz`, `.xz`, `.zst`, or nothing.
+/// A reader that decompresses by file name: `.gz`, `.xz`, `.zst`, or nothing; it ends (with an
+/// error from the parser reading it) after [`DECOMPRESSED_BYTES`].
 pub(crate) fn decompressor<'a>(name: &str, url: &str, bytes: &'a [u8]) -> Result<Box<dyn BufRead + 'a>, RepoError> {
     let inner: Box<dyn Read + 'a> = if name.ends_with(".gz") {
         Box::new(flate2::read::MultiGzDecoder::new(bytes))
@@ -345,5 +393,22 @@ pub(crate) fn decompressor<'a>(name: &str, url: &str, bytes: &'a [u8]) -> Result
     } else {
         Box::new(bytes)
     };
-    Ok(Box::new(BufReader::with_capacity(256 * 1024, inner)))
+    Ok(Box::new(BufReader::with_capacity(256 * 1024, Bounded { inner, left: DECOMPRESSED_BYTES })))
+}
+
+/// A reader that fails, rather than ends, once more than `left` bytes came through.
+struct Bounded<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self
+            .left
+            .checked_sub(n as u64)
+            .ok_or_else(|| std::io::Error::other(format!("it decompresses to more than {DECOMPRESSED_BYTES} bytes")))?;
+        Ok(n)
+    }
 }

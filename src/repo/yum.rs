@@ -9,7 +9,10 @@ use std::io::BufRead;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
-use super::{check_digest, decompressor, LoadedRepo, MetadataFormat, MetadataSource, PackageRecord, RepoError};
+use super::{
+    check_digest, decompressor, LoadedRepo, MetadataFormat, MetadataSource, PackageRecord, RepoError, FILE_BYTES,
+    INDEX_BYTES,
+};
 use crate::manifest::Repository;
 use crate::report::Reporter;
 use crate::types::{Arch, PackageName, Sha256};
@@ -41,20 +44,21 @@ impl MetadataFormat for Yum {
         reporter: &dyn Reporter,
         out: &mut Vec<PackageRecord>,
     ) -> Result<LoadedRepo, RepoError> {
-        let base_path = repo.path.clone().unwrap_or_default().trim_matches('/').to_string();
+        let base_path = repo.path.as_ref().map(|p| p.to_string()).unwrap_or_default();
+        let name = repo.name.as_str();
         let mut mirrors = repo.mirrors.clone();
-        reporter.status(&format!("{}: fetching repodata/repomd.xml", repo.name));
-        let (repomd, repomd_url) =
-            source.fetch_first(&repo.name, &mut mirrors, &format!("{base_path}/repodata/repomd.xml"))?;
-        let primary = parse_repomd(&repomd, &repomd_url)?;
-        reporter.status(&format!("{}: fetching {}", repo.name, primary.href));
-        let (bytes, url) = source.fetch_first(&repo.name, &mut mirrors, &format!("{base_path}/{}", primary.href))?;
-        check_digest(&url, &bytes, &primary.sha256)?;
+        reporter.status(&format!("{name}: fetching repodata/repomd.xml"));
+        let rel = format!("{base_path}/repodata/repomd.xml");
+        let (primary, repomd, _) = source.fetch_checked(name, &mut mirrors, &rel, INDEX_BYTES, &parse_repomd)?;
+        reporter.status(&format!("{name}: fetching {}", primary.href));
+        let rel = format!("{base_path}/{}", primary.href);
+        let digest = |b: &[u8], url: &str| check_digest(url, b, &primary.sha256);
+        let ((), bytes, url) = source.fetch_checked(name, &mut mirrors, &rel, FILE_BYTES, &digest)?;
         let before = out.len();
         parse_primary(decompressor(&primary.href, &url, &bytes)?, &url, repo_index, arch, out)?;
-        reporter.status(&format!("{}: {} packages for {arch}", repo.name, out.len() - before));
+        reporter.status(&format!("{name}: {} packages for {arch}", out.len() - before));
         Ok(LoadedRepo {
-            name: repo.name.clone(),
+            name: name.to_string(),
             mirrors,
             base_path,
             sources: vec![
@@ -121,8 +125,9 @@ pub fn parse_repomd(xml: &[u8], url: &str) -> Result<PrimaryRef, RepoError> {
         }
     }
     let href = href.ok_or_else(|| malformed(url, "repomd.xml has no <data type=\"primary\"> with a location"))?;
-    if href.contains("..") || href.starts_with('/') {
-        return Err(malformed(url, format!("primary location `{href}` leaves the repository")));
+    if crate::types::RepoPath::new(&href).is_err() {
+        let href = crate::types::shown(&href);
+        return Err(malformed(url, format!("primary location `{href}` is not a plain path inside the repository")));
     }
     let sum = sum.ok_or_else(|| malformed(url, "the primary entry has no checksum"))?;
     match sum_type.as_deref() {
@@ -332,8 +337,9 @@ fn finish(p: Builder, url: &str, repo: usize) -> Result<PackageRecord, RepoError
         });
     }
     let location = p.location.trim_start_matches("./").to_string();
-    if location.is_empty() || location.starts_with('/') || location.split('/').any(|c| c == "..") {
-        return Err(bad(format!("location `{location}` is empty or leaves the repository")));
+    if crate::types::RepoPath::new(&location).is_err() {
+        let location = crate::types::shown(&location);
+        return Err(bad(format!("location `{location}` is not a plain path inside the repository")));
     }
     crate::types::safe_file_name(location.rsplit('/').next().unwrap_or("")).map_err(|e| bad(e.to_string()))?;
     Ok(PackageRecord {
@@ -424,6 +430,6 @@ mod tests {
 <checksum type="sha256">17b8b7fb5bc2f60797d15288cbf7fb16b1e1679974495b7e3ffafccba9afc421</checksum><location href="../../etc/passwd"/></package></metadata>"#;
         let mut out = Vec::new();
         let e = parse_primary(Box::new(xml.as_bytes()), "u", 0, &Arch::new("x86_64").unwrap(), &mut out).unwrap_err();
-        assert!(e.to_string().contains("leaves the repository"), "{e}");
+        assert!(e.to_string().contains("not a plain path inside the repository"), "{e}");
     }
 }

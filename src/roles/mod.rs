@@ -7,17 +7,16 @@
 //! already says the same, so re-running changes nothing. Service actions are [`system::Step`]s:
 //! run on `/`, printed under `--root` or `--dry-run`.
 
-pub mod params;
 pub mod render;
 pub mod system;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::files::resolve_in_root;
 use crate::manifest::TimeSpec;
-use params::{Host, Network, ZoneName};
+use crate::types::node::{Host, Network, NodePath, ZoneName};
 use render::{Context, Templates};
 use system::{Step, StepReport};
 
@@ -53,6 +52,10 @@ pub enum RoleError {
     NeedServer,
     #[error("{flag} only applies to the server role; the client follows --server")]
     ServerFlag { flag: &'static str },
+    #[error("--client-mode only applies to the client role; the server role always runs the daemon")]
+    ClientMode,
+    #[error("{} would be written outside the root {}: {message}. Check the node's symbolic links there", path.display(), root.display())]
+    Outside { path: PathBuf, root: PathBuf, message: String },
     #[error("--server is the client role's server; the server role follows --upstream HOST (default: the manifest's upstream servers)")]
     ClientFlag,
     #[error("template {origin}: {message}")]
@@ -80,6 +83,7 @@ pub enum RoleError {
 pub fn check_flags(opts: &RoleOptions) -> Result<(), RoleError> {
     match opts.role {
         Role::Server if opts.server.is_some() => Err(RoleError::ClientFlag),
+        Role::Server if opts.client_mode.is_some() => Err(RoleError::ClientMode),
         Role::Client if opts.server.is_none() => Err(RoleError::NeedServer),
         Role::Client if !opts.upstream.is_empty() => Err(RoleError::ServerFlag { flag: "--upstream" }),
         Role::Client if !opts.allow.is_empty() => Err(RoleError::ServerFlag { flag: "--allow" }),
@@ -97,7 +101,8 @@ pub struct RoleOptions {
     pub allow: Vec<Network>,
     /// Client: the server to follow.
     pub server: Option<Host>,
-    pub client_mode: ClientMode,
+    /// Client: how to follow it (`None`: the default, cron).
+    pub client_mode: Option<ClientMode>,
     /// Replaces the manifest's time zone.
     pub timezone: Option<ZoneName>,
     pub root: PathBuf,
@@ -178,6 +183,20 @@ impl Planned {
     }
 }
 
+/// The host path of a node path under `root`, following the root's symbolic links as the node
+/// would (the last component excepted: it is what gets replaced), refusing any way out of it.
+fn confine(root: &Path, p: &NodePath) -> Result<PathBuf, RoleError> {
+    resolve_in_root(root, Path::new(&p.as_str()[1..]), false).map_err(|e| RoleError::Outside {
+        path: p.under(root),
+        root: root.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+fn node_path(p: &str) -> NodePath {
+    NodePath::new(p).expect("a path this module spells is valid")
+}
+
 /// Plans and (unless `--dry-run`) applies a role.
 pub fn apply(src: &RoleSource<'_>, opts: &RoleOptions) -> Result<RoleReport, RoleError> {
     let t = src.time;
@@ -186,20 +205,8 @@ pub fn apply(src: &RoleSource<'_>, opts: &RoleOptions) -> Result<RoleReport, Rol
     if on_host && !opts.dry_run && !crate::install::is_root() {
         return Err(RoleError::NotRoot);
     }
-    let zone = match &opts.timezone {
-        Some(z) => z.clone(),
-        None => ZoneName::new(&t.timezone)
-            .map_err(|e| RoleError::Template { origin: "[time].timezone".into(), message: e.to_string() })?,
-    };
-    let upstream = if opts.upstream.is_empty() {
-        t.upstream
-            .iter()
-            .map(|h| Host::new(h))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| RoleError::Template { origin: "[time].upstream".into(), message: e.to_string() })?
-    } else {
-        opts.upstream.clone()
-    };
+    let zone = opts.timezone.clone().unwrap_or_else(|| t.timezone.clone());
+    let upstream = if opts.upstream.is_empty() { t.upstream.clone() } else { opts.upstream.clone() };
     let ctx = Context {
         tool: env!("CARGO_PKG_VERSION").to_string(),
         distro: src.distro.to_string(),
@@ -216,13 +223,13 @@ pub fn apply(src: &RoleSource<'_>, opts: &RoleOptions) -> Result<RoleReport, Rol
         orphan_stratum: FALLBACK_STRATUM,
         orphan_wait: t.orphan_wait,
     };
-    let under = |p: &str| opts.root.join(p.trim_start_matches('/'));
     let tpl = src.templates;
+    let mode = opts.client_mode.unwrap_or_default();
 
     // Plan: render every file and check every precondition before anything changes.
     let mut early_warnings = Vec::new();
-    let mut want: Vec<(String, Desired)> = Vec::new();
-    let daemon = match (opts.role, opts.client_mode) {
+    let mut want: Vec<(NodePath, Desired)> = Vec::new();
+    let daemon = match (opts.role, mode) {
         (Role::Server, _) => {
             want.push((t.config.clone(), Desired::Text(render::render(tpl, "server", tpl.server(), &ctx)?)));
             true
@@ -232,78 +239,112 @@ pub fn apply(src: &RoleSource<'_>, opts: &RoleOptions) -> Result<RoleReport, Rol
             true
         }
         (Role::Client, ClientMode::Cron) => {
-            let tool = t.sync_command.split_whitespace().next().unwrap_or_default();
-            if !under(tool).exists() {
+            let tool = t.sync_command.program.under(&opts.root);
+            let present = resolve_in_root(&opts.root, Path::new(&t.sync_command.program.as_str()[1..]), true)
+                .is_ok_and(|p| p.is_file());
+            if !present {
                 // A dry run of `install --role` comes before the package that brings the tool.
                 if !opts.dry_run {
-                    return Err(RoleError::SyncTool { path: under(tool) });
+                    return Err(RoleError::SyncTool { path: tool });
                 }
                 early_warnings
-                    .push(format!("{} is not there yet: install the bundle's packages first", under(tool).display()));
+                    .push(format!("{} is not there yet: install the bundle's packages first", tool.display()));
             }
-            want.push((CRON_FILE.into(), Desired::Text(render::render(tpl, "cron", tpl.cron(), &ctx)?)));
+            want.push((node_path(CRON_FILE), Desired::Text(render::render(tpl, "cron", tpl.cron(), &ctx)?)));
             false
         }
     };
-    let zoneinfo = under("/usr/share/zoneinfo");
-    if !zoneinfo.join(zone.as_str()).is_file() {
+    let zoneinfo = opts.root.join("usr/share/zoneinfo");
+    let zone_file = resolve_in_root(&opts.root, &Path::new("usr/share/zoneinfo").join(zone.as_str()), true);
+    if !zone_file.is_ok_and(|z| z.is_file()) {
         return Err(RoleError::ZoneMissing { zone: zone.to_string(), dir: zoneinfo });
     }
-    want.push(("/etc/localtime".into(), Desired::Link(format!("../usr/share/zoneinfo/{zone}"))));
+    want.push((node_path("/etc/localtime"), Desired::Link(format!("../usr/share/zoneinfo/{zone}"))));
     if t.timezone_file {
-        want.push(("/etc/timezone".into(), Desired::Text(format!("{zone}\n"))));
+        want.push((node_path("/etc/timezone"), Desired::Text(format!("{zone}\n"))));
     }
-    let mut planned = Vec::new();
-    for (node_path, desired) in want {
-        let path = under(&node_path);
-        let parent = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        if !parent.is_dir() {
-            let hint = if node_path.starts_with("/etc/cron.d/") {
-                "install cron (cronie on CentOS, cron on Ubuntu), or use --client-mode daemon".to_string()
-            } else {
-                format!("is {} the root of a node?", opts.root.display())
-            };
-            return Err(RoleError::MissingDir { path: parent, hint });
-        }
-        let current = read_current(&path, &desired);
-        planned.push(Planned { node_path, path, desired, current });
-    }
+    let planned = plan_files(want, &opts.root)?;
 
     // Steps, decided by what changes.
-    let sm = system::service_manager();
+    let sm = system::service_manager(&opts.root);
     let config_changed = daemon && planned[0].status() != FileStatus::Unchanged;
     let zone_changed = planned.iter().any(|p| p.node_path == "/etc/localtime" && p.status() != FileStatus::Unchanged);
     let mut steps: Vec<Step> = Vec::new();
     if daemon {
         for s in &t.conflicting_services {
-            steps.extend(sm.stop_disable(s));
+            steps.extend(sm.stop_disable(s.as_str()));
         }
-        steps.extend(sm.enable_start(&t.service, config_changed));
+        steps.extend(sm.enable_start(t.service.as_str(), config_changed));
     } else if let Some(server) = &opts.server {
-        let mut argv: Vec<String> = t.sync_command.split_whitespace().map(String::from).collect();
-        argv.push(server.to_string());
+        let argv = t.sync_command.argv(server);
         steps.push(Step { purpose: format!("one sync with {server} now"), argv, may_fail: true });
     }
     if zone_changed {
         steps.extend(sm.set_timezone(zone.as_str()));
     }
-
-    // Apply.
-    let mut files = Vec::new();
     let changed = planned.iter().any(|p| p.status() != FileStatus::Unchanged);
-    for p in &planned {
+    let files = write_files(&planned, opts.dry_run)?;
+    let (steps, warnings) = run_steps(steps, opts, on_host, early_warnings)?;
+    Ok(RoleReport {
+        role: opts.role,
+        client_mode: (opts.role == Role::Client).then_some(mode),
+        distro: src.distro.to_string(),
+        root: opts.root.clone(),
+        dry_run: opts.dry_run,
+        timezone: zone.to_string(),
+        init: sm.name().to_string(),
+        files,
+        steps,
+        changed,
+        warnings,
+    })
+}
+
+/// Where each file goes (confined under the root), with what is there now.
+fn plan_files(want: Vec<(NodePath, Desired)>, root: &Path) -> Result<Vec<Planned>, RoleError> {
+    let mut planned = Vec::new();
+    for (node_path, desired) in want {
+        let path = confine(root, &node_path)?;
+        let parent = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        if !parent.is_dir() {
+            let hint = if node_path.is_in("/etc/cron.d/") {
+                "install cron (cronie on CentOS, cron on Ubuntu), or use --client-mode daemon".to_string()
+            } else {
+                format!("is {} the root of a node?", root.display())
+            };
+            return Err(RoleError::MissingDir { path: parent, hint });
+        }
+        let current = read_current(&path);
+        planned.push(Planned { node_path: node_path.to_string(), path, desired, current });
+    }
+    Ok(planned)
+}
+
+/// Backs up and writes what changes (unless a dry run); the report of each file.
+fn write_files(planned: &[Planned], dry_run: bool) -> Result<Vec<FileReport>, RoleError> {
+    let mut files = Vec::new();
+    for p in planned {
         let status = p.status();
         let diff = if status == FileStatus::Unchanged { String::new() } else { diff(p) };
         let mut backup = None;
-        if status != FileStatus::Unchanged && !opts.dry_run {
+        if status != FileStatus::Unchanged && !dry_run {
             backup = backup_once(&p.path)?;
             write(&p.path, &p.desired)?;
         }
         let bak = backup.or_else(|| Some(backup_path(&p.path)).filter(|b| b.symlink_metadata().is_ok()));
         files.push(FileReport { node_path: p.node_path.clone(), path: p.path.clone(), status, backup: bak, diff });
     }
+    Ok(files)
+}
+
+/// Runs the steps on this machine, or reports them (dry run, or `--root`).
+fn run_steps(
+    steps: Vec<Step>,
+    opts: &RoleOptions,
+    on_host: bool,
+    mut warnings: Vec<String>,
+) -> Result<(Vec<StepReport>, Vec<String>), RoleError> {
     let mut reports = Vec::new();
-    let mut warnings = early_warnings;
     for s in steps {
         let r = if opts.dry_run {
             StepReport { step: s, status: "would run".into(), output: String::new() }
@@ -318,31 +359,23 @@ pub fn apply(src: &RoleSource<'_>, opts: &RoleOptions) -> Result<RoleReport, Rol
         };
         reports.push(r);
     }
-    Ok(RoleReport {
-        role: opts.role,
-        client_mode: (opts.role == Role::Client).then_some(opts.client_mode),
-        distro: src.distro.to_string(),
-        root: opts.root.clone(),
-        dry_run: opts.dry_run,
-        timezone: zone.to_string(),
-        init: sm.name().to_string(),
-        files,
-        steps: reports,
-        changed,
-        warnings,
-    })
+    Ok((reports, warnings))
 }
 
-fn read_current(path: &Path, desired: &Desired) -> Option<Desired> {
+/// What is at `path` now. A symbolic link is read as a link, never followed: on a node root its
+/// target would be resolved on this machine.
+fn read_current(path: &Path) -> Option<Desired> {
     let meta = path.symlink_metadata().ok()?;
-    match desired {
-        Desired::Link(_) if meta.file_type().is_symlink() => {
-            std::fs::read_link(path).ok().map(|t| Desired::Link(t.to_string_lossy().into_owned()))
-        }
-        // A regular /etc/localtime (a copy of a zone file) differs from the link we want.
-        Desired::Link(_) => Some(Desired::Text(String::from_utf8_lossy(&std::fs::read(path).ok()?).into_owned())),
-        Desired::Text(_) => Some(Desired::Text(String::from_utf8_lossy(&std::fs::read(path).ok()?).into_owned())),
+    if meta.file_type().is_symlink() {
+        return std::fs::read_link(path).ok().map(|t| Desired::Link(t.to_string_lossy().into_owned()));
     }
+    let bytes = crate::files::read_at_most(path, 1 << 20).ok()?;
+    let text = match bytes {
+        Some(b) => String::from_utf8_lossy(&b).into_owned(),
+        None => "(a file larger than 1 MiB)\n".into(),
+    };
+    // A regular /etc/localtime (a copy of a zone file) is text here: it differs from the link.
+    Some(Desired::Text(text))
 }
 
 fn diff(p: &Planned) -> String {
@@ -382,21 +415,15 @@ fn backup_once(path: &Path) -> Result<Option<PathBuf>, RoleError> {
     Ok(Some(bak))
 }
 
-/// Writes through a temporary file in the same directory and renames it over `path`.
+/// Writes whole or not at all: text through [`crate::files::write_atomic`], a link made beside
+/// the path and renamed over it.
 fn write(path: &Path, d: &Desired) -> Result<(), RoleError> {
     let werr = |source| RoleError::Write { path: path.to_path_buf(), source };
-    let dir = path.parent().unwrap_or(Path::new("/"));
     match d {
-        Desired::Text(t) => {
-            let mut tmp = tempfile::Builder::new().prefix(".moa-").tempfile_in(dir).map_err(werr)?;
-            tmp.write_all(t.as_bytes()).map_err(werr)?;
-            use std::os::unix::fs::PermissionsExt;
-            tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(werr)?;
-            tmp.as_file().sync_all().map_err(werr)?;
-            tmp.persist(path).map_err(|e| werr(e.error))?;
-        }
+        Desired::Text(t) => crate::files::write_atomic(path, t.as_bytes(), 0o644).map_err(werr)?,
         Desired::Link(target) => {
-            let tmp = dir.join(format!(".moa-link-{}", std::process::id()));
+            let tmp =
+                crate::files::parent_dir(path).join(format!("{}link-{}", crate::files::PREFIX, std::process::id()));
             let _ = std::fs::remove_file(&tmp);
             std::os::unix::fs::symlink(target, &tmp).map_err(werr)?;
             std::fs::rename(&tmp, path).map_err(werr)?;

@@ -1,6 +1,11 @@
-//! The role templates (`roles/` in the source tree, `<bundle>/roles/` in a bundle) and their
-//! rendering with minijinja. Which template a role uses is decided here; what the files say is
-//! decided by the templates.
+//! The role templates (`roles/` in the source tree, built into the binary and packed into
+//! `<bundle>/roles/`) and their rendering with minijinja. Which template a role uses is decided
+//! here; what the files say is decided by the templates.
+//!
+//! Only the binary's own templates are rendered: a bundle's `roles/` is compared with them and a
+//! difference reported ([`Templates::differs_from`]), because nothing yet proves who wrote a
+//! bundle's templates (bundle signatures will). Rendering runs on a fuel budget
+//! ([`crate::limits::TEMPLATE_FUEL`]), so a template that loops is refused, not run forever.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -9,9 +14,10 @@ use minijinja::syntax::SyntaxConfig;
 use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
+use crate::limits;
 use crate::manifest::TimeFlavor;
+use crate::types::node::{Host, Network, NodePath, SyncCommand};
 
-use super::params::{Host, Network};
 use super::RoleError;
 
 /// The directory of the templates inside a bundle.
@@ -55,18 +61,19 @@ impl Templates {
         Self { flavor, files, origin: "built-in roles/".into() }
     }
 
-    /// The templates packed in an unpacked bundle's `roles/` directory.
-    pub fn from_dir(dir: &Path, flavor: TimeFlavor) -> Result<Self, RoleError> {
-        let mut files = BTreeMap::new();
-        for n in Self::names(flavor) {
-            let path = dir.join(&n);
-            let text = fs_err::read_to_string(&path).map_err(|source| RoleError::Template {
-                origin: dir.display().to_string(),
-                message: format!("cannot read {n}: {source}; rebuild the bundle with this moa-bundle"),
-            })?;
-            files.insert(n, text);
-        }
-        Ok(Self { flavor, files, origin: dir.display().to_string() })
+    /// Whether an unpacked bundle's `roles/` directory holds other templates than these: the
+    /// names of the files that differ or are missing (read within [`limits::TEMPLATE_BYTES`]).
+    pub fn differs_from(&self, dir: &Path) -> Vec<String> {
+        self.files
+            .iter()
+            .filter(|(n, text)| {
+                crate::files::read_at_most(&dir.join(n), limits::TEMPLATE_BYTES as u64)
+                    .ok()
+                    .flatten()
+                    .is_none_or(|b| b != text.as_bytes())
+            })
+            .map(|(n, _)| n.clone())
+            .collect()
     }
 
     pub fn server(&self) -> &str {
@@ -86,12 +93,12 @@ pub struct Context {
     pub tool: String,
     pub distro: String,
     pub role: String,
-    pub config: String,
-    pub driftfile: String,
+    pub config: NodePath,
+    pub driftfile: NodePath,
     pub upstream: Vec<Host>,
     pub allow: Vec<Network>,
     pub server: Option<Host>,
-    pub sync_command: String,
+    pub sync_command: SyncCommand,
     pub orphan_stratum: u8,
     pub orphan_wait: Option<u32>,
 }
@@ -103,7 +110,14 @@ pub fn render(templates: &Templates, name: &str, source: &str, ctx: &Context) ->
         origin: format!("{}{name}", templates.origin.trim_end_matches('/').to_string() + "/"),
         message: e.to_string(),
     };
+    if source.len() > limits::TEMPLATE_BYTES {
+        return Err(RoleError::Template {
+            origin: format!("{}/{name}", templates.origin.trim_end_matches('/')),
+            message: format!("it is larger than {} bytes", limits::TEMPLATE_BYTES),
+        });
+    }
     let mut env = Environment::new();
+    env.set_fuel(Some(limits::TEMPLATE_FUEL));
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_syntax(
         SyntaxConfig::builder()

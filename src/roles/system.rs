@@ -87,9 +87,18 @@ impl ServiceManager for SysV {
     }
 }
 
-/// The node's init system: systemd when `/run/systemd/system` exists (what `sd_booted` checks).
-pub fn service_manager() -> &'static dyn ServiceManager {
-    if Path::new("/run/systemd/system").is_dir() {
+/// The node's init system. On this machine, systemd when `/run/systemd/system` exists (what
+/// `sd_booted` checks); under another root, which is not running, systemd when the root has it
+/// installed as its init (`lib/systemd/systemd` or `usr/lib/systemd/systemd`).
+pub fn service_manager(root: &Path) -> &'static dyn ServiceManager {
+    let systemd = if root == Path::new("/") {
+        Path::new("/run/systemd/system").is_dir()
+    } else {
+        ["usr/lib/systemd/systemd", "lib/systemd/systemd"]
+            .iter()
+            .any(|p| crate::files::resolve_in_root(root, Path::new(p), true).is_ok_and(|p| p.is_file()))
+    };
+    if systemd {
         &Systemd
     } else {
         &SysV

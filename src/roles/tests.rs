@@ -27,7 +27,7 @@ fn opts(root: &Path, role: Role) -> RoleOptions {
         upstream: vec![],
         allow: vec![],
         server: None,
-        client_mode: ClientMode::Cron,
+        client_mode: None,
         timezone: None,
         root: root.to_path_buf(),
         dry_run: false,
@@ -186,7 +186,7 @@ fn ubuntu1604_daemon_client_follows_only_the_server() {
     let n = node(&[]);
     let mut o = opts(n.path(), Role::Client);
     o.server = Some(Host::new("ntp1.moa.local").unwrap());
-    o.client_mode = ClientMode::Daemon;
+    o.client_mode = Some(ClientMode::Daemon);
     let r = run("ubuntu1604", &o).unwrap();
     let conf = read(n.path(), "/etc/ntp.conf");
     let servers: Vec<&str> = conf.lines().filter(|l| l.starts_with("server") || l.starts_with("pool")).collect();
@@ -234,18 +234,18 @@ fn refusals_name_the_problem_before_anything_is_written() {
 
 #[test]
 fn ntpsec_server_uses_orphan_mode_instead_of_the_local_driver() {
-    let time = TimeSpec {
-        flavor: crate::manifest::TimeFlavor::Ntpsec,
-        service: "ntpsec".into(),
-        config: "/etc/ntpsec/ntp.conf".into(),
-        driftfile: "/var/lib/ntpsec/ntp.drift".into(),
-        upstream: vec!["0.debian.pool.ntp.org".into()],
-        conflicting_services: vec![],
-        sync_command: "/usr/sbin/ntpdate -u".into(),
-        timezone_file: true,
-        timezone: "UTC".into(),
-        orphan_wait: Some(30),
-    };
+    let time: TimeSpec = serde_json::from_value(serde_json::json!({
+        "flavor": "ntpsec",
+        "service": "ntpsec",
+        "config": "/etc/ntpsec/ntp.conf",
+        "driftfile": "/var/lib/ntpsec/ntp.drift",
+        "upstream": ["0.debian.pool.ntp.org"],
+        "sync_command": "/usr/sbin/ntpdate -u",
+        "timezone_file": true,
+        "timezone": "UTC",
+        "orphan_wait": 30,
+    }))
+    .unwrap();
     let n = node(&[]);
     std::fs::create_dir_all(n.path().join("etc/ntpsec")).unwrap();
     let mut o = opts(n.path(), Role::Server);
@@ -270,4 +270,65 @@ fn a_template_typo_is_an_error_not_a_missing_line() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("upstreem") || e.contains("undefined"), "{e}");
+}
+
+/// Regression (issue 9): a bundle's `[time].config` of `../../x` overwrote a file outside
+/// `--root`. Paths are validated types now, and every write is resolved inside the root.
+#[test]
+fn writes_stay_inside_the_root_whatever_its_links_say() {
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    // The node's /etc/cron.d is a link that climbs out of the root.
+    let n = node(&["/usr/sbin/ntpdate"]);
+    std::fs::remove_dir(n.path().join("etc/cron.d")).unwrap();
+    let up = "../".repeat(n.path().components().count() + 2);
+    std::os::unix::fs::symlink(format!("{up}{}", outside.path().display()), n.path().join("etc/cron.d")).unwrap();
+    let mut o = opts(n.path(), Role::Client);
+    o.server = Some(Host::new("10.0.0.1").unwrap());
+    let e = run("centos7", &o).unwrap_err().to_string();
+    assert!(e.contains("outside the root"), "{e}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert!(!outside.path().join("moa-ntpdate").exists());
+
+    // An absolute link is the node's own path: it is followed inside the root.
+    std::fs::remove_file(n.path().join("etc/cron.d")).unwrap();
+    std::fs::create_dir_all(n.path().join("real/cron.d")).unwrap();
+    std::os::unix::fs::symlink("/real/cron.d", n.path().join("etc/cron.d")).unwrap();
+    run("centos7", &o).unwrap();
+    assert!(n.path().join("real/cron.d/moa-ntpdate").is_file());
+
+    // A config that is a link to this machine's file is replaced, never read or written through.
+    let n = node(&[]);
+    std::os::unix::fs::symlink(&victim, n.path().join("etc/ntp.conf")).unwrap();
+    let r = run("centos7", &opts(n.path(), Role::Server)).unwrap();
+    assert!(!r.files[0].diff.contains("precious") && r.files[0].diff.contains("-> "), "{}", r.files[0].diff);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert!(n.path().join("etc/ntp.conf").symlink_metadata().unwrap().is_file());
+}
+
+#[test]
+fn a_template_that_loops_runs_out_of_fuel() {
+    let mut t = Templates::builtin(crate::manifest::TimeFlavor::Ntp);
+    t.files.insert(
+        "ntp/server.conf.j2".into(),
+        "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}".into(),
+    );
+    let time = Manifest::builtin("centos7").unwrap().time.unwrap();
+    let n = node(&[]);
+    let started = std::time::Instant::now();
+    let e = apply(&RoleSource { distro: "centos7", time: &time, templates: &t }, &opts(n.path(), Role::Server))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("fuel"), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+#[test]
+fn client_mode_is_refused_for_the_server_role() {
+    let n = node(&[]);
+    let mut o = opts(n.path(), Role::Server);
+    o.client_mode = Some(ClientMode::Daemon);
+    let e = run("centos7", &o).unwrap_err().to_string();
+    assert!(e.contains("--client-mode only applies to the client role"), "{e}");
 }

@@ -1,0 +1,173 @@
+//! Checking a bundle before anything on the node changes. [`stream`] reads it member by member:
+//! plain files and directories under one top directory (no absolute paths, `..`, links or
+//! devices), every file listed in `SHA256SUMS` and `bundle.json` with its size and digest,
+//! nothing after the archive, everything within [`crate::limits`]. Then every package file's
+//! own header must name the package, version and architecture `bundle.json` gives it. [`node`]
+//! checks that the bundle fits the node (os-release and architecture read from the root).
+
+mod node;
+mod stream;
+
+use std::io::{BufReader, Read, Seek};
+use std::path::{Path, PathBuf};
+
+pub use node::{check_node, node_arch, node_os_release};
+
+use super::{BundleIndex, PACKAGES_DIR, SCHEMA_VERSION};
+use crate::files::WorkDir;
+use crate::types::{HashingWriter, Sha256};
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("could not read bundle {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} {what}", path.display())]
+    NotABundle { path: PathBuf, what: String },
+    #[error("bundle {} is damaged or was altered: {message}. Copy it again from the build machine (compare its .sha256)", path.display())]
+    Corrupt { path: PathBuf, message: String },
+    #[error("bundle {}: {member} is not the package bundle.json says: {message}. Copy the bundle again from the build machine", path.display())]
+    Package { path: PathBuf, member: String, message: String },
+    #[error("bundle {} was made by a newer moa-bundle (bundle.json schema {found}, this one reads {SCHEMA_VERSION}): use moa-bundle {tool} or newer", path.display())]
+    Schema { path: PathBuf, found: u32, tool: String },
+    #[error("bundle {} is for {bundle_os} {bundle_arch}, but this node is {node_os} {node_arch}: build one with the node's manifest (moa-bundle distros), or install with --skip-node-check to skip this check", path.display())]
+    WrongNode { path: PathBuf, bundle_os: String, bundle_arch: String, node_os: String, node_arch: String },
+    #[error("could not read the node's {}: is the root right (--root)?", path.display())]
+    OsRelease {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("could not unpack into {}", path.display())]
+    Unpack {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("unpacking needs {need} bytes in {}, which has {free} free: free some space or set TMPDIR to a larger file system", path.display())]
+    Space { path: PathBuf, need: u64, free: u64 },
+}
+
+/// A verified bundle, unpacked into a directory that lives as long as this value.
+pub struct Unpacked {
+    pub index: BundleIndex,
+    /// The bundle's top directory inside the unpack directory.
+    pub dir: PathBuf,
+    /// sha256 of the bundle file itself.
+    pub bundle_sha256: Sha256,
+    /// How many files were checked (SHA256SUMS, bundle.json and every member they list).
+    pub files_checked: usize,
+    _work: Option<WorkDir>,
+}
+
+impl Unpacked {
+    pub fn package_path(&self, file: &str) -> PathBuf {
+        self.dir.join(PACKAGES_DIR).join(file)
+    }
+}
+
+/// Unpacks `bundle` into a fresh private work directory and checks it whole.
+pub fn verify_bundle(bundle: &Path) -> Result<Unpacked, VerifyError> {
+    let work = WorkDir::new().map_err(|source| VerifyError::Unpack { path: std::env::temp_dir(), source })?;
+    let mut u = unpack_and_check(bundle, work.path())?;
+    u._work = Some(work);
+    Ok(u)
+}
+
+fn corrupt(path: &Path, message: impl Into<String>) -> VerifyError {
+    VerifyError::Corrupt { path: path.to_path_buf(), message: message.into() }
+}
+
+/// Opens the bundle and says what it is when it is not a gzip file (a directory, a plain tar).
+fn open(bundle: &Path) -> Result<(std::fs::File, u64), VerifyError> {
+    let rerr = |source| VerifyError::Read { path: bundle.to_path_buf(), source };
+    let not = |what: &str| VerifyError::NotABundle { path: bundle.to_path_buf(), what: what.into() };
+    let meta = fs_err::metadata(bundle).map_err(rerr)?;
+    if meta.is_dir() {
+        return Err(not("is a directory: pass the bundle file (.tar.gz) itself, not an unpacked copy of it"));
+    }
+    let mut file = std::fs::File::open(bundle).map_err(rerr)?;
+    let mut head = Vec::new();
+    (&mut file).take(512).read_to_end(&mut head).map_err(rerr)?;
+    file.rewind().map_err(rerr)?;
+    if !head.starts_with(&[0x1f, 0x8b]) {
+        if head.get(257..262) == Some(b"ustar") {
+            return Err(not("is a plain tar archive, not the gzip-compressed bundle: copy the original .tar.gz again"));
+        }
+        return Err(not("is not a gzip file: a bundle is the .tar.gz that `moa-bundle build` writes"));
+    }
+    Ok((file, meta.len()))
+}
+
+/// Unpacks into `dest` (which must exist and be empty), checking each member as it goes.
+pub fn unpack_and_check(bundle: &Path, dest: &Path) -> Result<Unpacked, VerifyError> {
+    let (file, compressed) = open(bundle)?;
+    let mut outer = HashingWriter::new(std::io::sink());
+    let tee = TeeReader { inner: file, hash: &mut outer };
+    let gz = flate2::bufread::GzDecoder::new(BufReader::with_capacity(256 * 1024, tee));
+    let mut ar = tar::Archive::new(gz);
+    let mut st = stream::Stream::new(bundle, dest, compressed);
+    let entries = ar.entries().map_err(|e| corrupt(bundle, format!("not a tar.gz: {e}")))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| corrupt(bundle, format!("unreadable member: {e}")))?;
+        st.member(entry)?;
+    }
+    let dir = st.finish()?;
+    drop(stream::check_tail(bundle, ar.into_inner())?);
+    let bundle_sha256 = outer.finish().0;
+    let index = st.index.take().expect("finish checked the index");
+    let u = Unpacked { index, dir, bundle_sha256, files_checked: st.files, _work: None };
+    check_packages(bundle, &u)?;
+    Ok(u)
+}
+
+/// Every package file's header names the package bundle.json gives it.
+fn check_packages(bundle: &Path, u: &Unpacked) -> Result<(), VerifyError> {
+    let reader = crate::family::package_file(u.index.family);
+    let syntax = crate::family::dep_syntax(u.index.family);
+    for p in &u.index.packages {
+        let member = format!("{PACKAGES_DIR}/{}", p.file);
+        let fail =
+            |message: String| VerifyError::Package { path: bundle.to_path_buf(), member: member.clone(), message };
+        let id = reader.identify(&u.package_path(&p.file)).map_err(|e| fail(crate::transport::error_chain(&e)))?;
+        let version = syntax.parse_version(p.version.as_str()).map_err(|e| fail(e.to_string()))?;
+        if id.name != p.name.as_str() || id.arch != p.arch.as_str() || id.version != version {
+            return Err(fail(format!("its header says {id}, bundle.json says {} {} {}", p.name, p.version, p.arch)));
+        }
+    }
+    Ok(())
+}
+
+/// Checks `<bundle>.sha256` beside the bundle, when there is one. Returns whether it was checked.
+pub fn check_sidecar(bundle: &Path, actual: &Sha256) -> Result<bool, VerifyError> {
+    let side = super::pack::sidecar_path(bundle);
+    let Ok(Some(bytes)) = crate::files::read_at_most(&side, 4096) else {
+        return Ok(false);
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let want = text.split_whitespace().next().unwrap_or("");
+    match Sha256::from_hex(want) {
+        Ok(w) if w == *actual => Ok(true),
+        _ => Err(corrupt(
+            bundle,
+            format!("its sha256 is {actual}, but {} says `{}`", side.display(), crate::types::shown(want)),
+        )),
+    }
+}
+
+struct TeeReader<'a, R> {
+    inner: R,
+    hash: &'a mut HashingWriter<std::io::Sink>,
+}
+
+impl<R: Read> Read for TeeReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::Write;
+        let n = self.inner.read(buf)?;
+        self.hash.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}

@@ -1,0 +1,129 @@
+//! Does a bundle fit the node under a root? Its `/etc/os-release` (read with a bound, symbolic
+//! links resolved inside the root) and its architecture, read from the root's own executables
+//! rather than from the machine moa-bundle runs on, so `--root` judges the root.
+
+use std::io::Read;
+use std::path::Path;
+
+use super::VerifyError;
+use crate::bundle::BundleIndex;
+use crate::files::resolve_in_root;
+use crate::manifest::Family;
+use crate::types::shown;
+
+/// `ID` and `VERSION_ID` of `<root>/etc/os-release` (falling back to `usr/lib/os-release`).
+pub fn node_os_release(root: &Path) -> Result<(String, String), VerifyError> {
+    let read = |rel: &str| -> std::io::Result<String> {
+        let path = resolve_in_root(root, Path::new(rel), true)?;
+        let bytes = crate::files::read_at_most(&path, 64 * 1024)?
+            .ok_or_else(|| std::io::Error::other("larger than 64 KiB: not an os-release file"))?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    };
+    let primary = root.join("etc/os-release");
+    let text = match read("etc/os-release") {
+        Ok(t) => t,
+        Err(source) => {
+            read("usr/lib/os-release").map_err(|_| VerifyError::OsRelease { path: primary.clone(), source })?
+        }
+    };
+    let field = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .map(|v| shown(v.trim().trim_matches('"').trim_matches('\'')))
+            .unwrap_or_default()
+    };
+    Ok((field("ID"), field("VERSION_ID")))
+}
+
+/// The architecture of an ELF file's machine, as rpm names it.
+fn elf_arch(path: &Path) -> Option<&'static str> {
+    let mut h = [0u8; 20];
+    std::fs::File::open(path).ok()?.read_exact(&mut h).ok()?;
+    if h[..4] != *b"\x7fELF" {
+        return None;
+    }
+    let little = h[5] == 1;
+    let machine = if little { u16::from_le_bytes([h[18], h[19]]) } else { u16::from_be_bytes([h[18], h[19]]) };
+    Some(match (machine, h[4], little) {
+        (62, 2, _) => "x86_64",
+        (183, 2, _) => "aarch64",
+        (3, 1, _) => "i686",
+        (40, 1, _) => "armv7hl",
+        (21, 2, true) => "ppc64le",
+        (22, 2, _) => "s390x",
+        (243, 2, _) => "riscv64",
+        _ => return None,
+    })
+}
+
+/// The node's architecture as the family names it: from the root's own executables
+/// (`bin/sh`, `usr/bin/env`…), else — for a root with none, such as an empty test root — from
+/// this machine.
+pub fn node_arch(root: &Path, family: Family) -> String {
+    let from_root = ["bin/sh", "usr/bin/sh", "usr/bin/env", "bin/ls", "usr/bin/ls"]
+        .iter()
+        .filter_map(|rel| resolve_in_root(root, Path::new(rel), true).ok())
+        .find_map(|p| elf_arch(&p));
+    let rpm_name = from_root.unwrap_or(match std::env::consts::ARCH {
+        "x86" => "i686",
+        "arm" => "armv7hl",
+        "powerpc64" => "ppc64le",
+        other => other,
+    });
+    match (family, rpm_name) {
+        (Family::Rpm, a) => a.to_string(),
+        (Family::Deb, "x86_64") => "amd64".into(),
+        (Family::Deb, "aarch64") => "arm64".into(),
+        (Family::Deb, "i686") => "i386".into(),
+        (Family::Deb, "armv7hl") => "armhf".into(),
+        (Family::Deb, "ppc64le") => "ppc64el".into(),
+        (Family::Deb, a) => a.to_string(),
+    }
+}
+
+/// Refuses a bundle built for another distro release or architecture than the node under `root`.
+pub fn check_node(bundle: &Path, index: &BundleIndex, root: &Path) -> Result<(), VerifyError> {
+    let (id, version_id) = node_os_release(root)?;
+    let arch = node_arch(root, index.family);
+    let arch_ok = matches!(index.arch.as_str(), "noarch" | "all") || index.arch.as_str() == arch;
+    // VERSION_ID "7" matches a bundle for "7"; a bundle for "16.04" needs exactly "16.04".
+    if id != index.os_release.id.as_str() || version_id != index.os_release.version_id.as_str() || !arch_ok {
+        return Err(VerifyError::WrongNode {
+            path: bundle.to_path_buf(),
+            bundle_os: format!("{} {}", index.os_release.id, index.os_release.version_id),
+            bundle_arch: index.arch.to_string(),
+            node_os: format!("{id} {version_id}"),
+            node_arch: arch,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_arch_comes_from_the_roots_executables() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("usr/bin")).unwrap();
+        // An aarch64 ELF header: class 64, little-endian, e_machine 183.
+        let mut elf = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0];
+        elf.extend_from_slice(&183u16.to_le_bytes());
+        std::fs::write(d.path().join("usr/bin/dash"), &elf).unwrap();
+        std::fs::create_dir_all(d.path().join("bin")).unwrap();
+        // An absolute link is followed inside the root, not on this machine.
+        std::os::unix::fs::symlink("/usr/bin/dash", d.path().join("bin/sh")).unwrap();
+        assert_eq!(node_arch(d.path(), Family::Deb), "arm64");
+        assert_eq!(node_arch(d.path(), Family::Rpm), "aarch64");
+    }
+
+    #[test]
+    fn os_release_values_cannot_forge_lines() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("etc")).unwrap();
+        std::fs::write(d.path().join("etc/os-release"), "ID=\"deb\\nian\"\nVERSION_ID=\"12\x1b[31m\"\n").unwrap();
+        let (id, v) = node_os_release(d.path()).unwrap();
+        assert!(!id.contains('\n') && !v.contains('\x1b'), "{id:?} {v:?}");
+    }
+}

@@ -1,0 +1,322 @@
+//! The command line's arguments: clap types that parse and validate flags into the library's
+//! option types ([`Host`], [`Network`], [`ZoneName`], [`MirrorUrl`] are the same validated types
+//! a manifest or a bundle goes through).
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use moa_bundle::cache::Cache;
+use moa_bundle::commands::SourceOptions;
+use moa_bundle::fetch::DEFAULT_JOBS;
+use moa_bundle::manifest::Manifest;
+use moa_bundle::roles::{ClientMode, Role, RoleOptions};
+use moa_bundle::transport::DEFAULT_STALL_SECS;
+use moa_bundle::types::node::{Host, Network, ZoneName};
+use moa_bundle::types::MirrorUrl;
+
+/// Pack Linux packages with exactly the dependencies a node lacks into one verifiable bundle,
+/// and install it on servers that have no internet.
+///
+/// On a connected machine:   moa-bundle build --distro centos7
+/// On the air-gapped node:   moa-bundle install ntp-centos7-x86_64.tar.gz
+#[derive(Parser)]
+#[command(name = "moa-bundle", version, about, long_about, max_term_width = 100, verbatim_doc_comment)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Command {
+    /// Whether the user asked for JSON: then errors are printed as JSON too.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Build(a) => a.out.json,
+            Command::Resolve(a) => a.out.json,
+            Command::Install(a) => a.bundle.out.json,
+            Command::Inspect(a) => a.out.json,
+            Command::Verify(a) => a.bundle.out.json,
+            Command::Configure(a) => a.out.json,
+            Command::Check(a) => a.out.json,
+            Command::Distros(a) => a.json,
+            Command::Probe(_) => false,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Resolve, download, verify and pack a bundle (on a machine that reaches a mirror).
+    ///
+    /// Reads the manifest, fetches the repositories' metadata (checksums checked), resolves the
+    /// requested packages minus what a minimal node already has, downloads them (sha256 checked,
+    /// cached) and writes bundles/<name>-<distro>-<arch>.tar.gz plus a .sha256 beside it.
+    /// Two builds from the same metadata give byte-identical bundles.
+    Build(BuildArgs),
+    /// Print what a build would pack, and why each package is needed, without downloading.
+    Resolve(ResolveArgs),
+    /// Verify a bundle and install its packages on this node (or into --root).
+    ///
+    /// Everything is checked before anything changes: every file's sha256, the bundle's
+    /// os-release and arch against the node's, and the dependencies the node lacks (preflight).
+    /// Packages already installed at the same version are skipped, so re-running is safe.
+    Install(InstallArgs),
+    /// Show what a bundle holds.
+    Inspect(BundleArgs),
+    /// Check a bundle's integrity (and, with --node, that it fits this node) without installing.
+    Verify(VerifyArgs),
+    /// Configure the time service role (server or client) without installing packages.
+    ///
+    /// Takes the role's definition from --bundle, --distro or --manifest, or else from the
+    /// built-in manifest matching the node's /etc/os-release. Every file written is backed up
+    /// once (FILE.moa-bak); re-running changes nothing; --dry-run prints a diff.
+    ///
+    ///   moa-bundle configure --role server --allow 192.168.1.0/24
+    ///   moa-bundle configure --role client --server 192.168.1.10
+    #[command(verbatim_doc_comment)]
+    Configure(ConfigureArgs),
+    /// Record this node's packages (a profile for `build --target`), reading only.
+    ///
+    /// Writes os-release, arch and every installed package with its version, arch and provides
+    /// (rpm: `rpm -qa`; dpkg: /var/lib/dpkg/status). Run it on the node, copy the file to the
+    /// build machine, and `moa-bundle build --distro … --target node.json` packs exactly what
+    /// that node lacks.
+    Probe(ProbeArgs),
+    /// Check the time service, for people and monitoring (Nagios exit codes).
+    ///
+    /// Runs `ntpq -pn`, `ntpq -c rv` and `ntpstat` (or `chronyc -n sources`), lists the peers and
+    /// flags what is wrong: daemon down, no peer ever answered (.INIT.), only the local clock
+    /// selected, offset beyond a threshold. Exit 0 ok, 1 warning, 2 critical, 3 unknown.
+    Check(CheckArgs),
+    /// List the distros with a built-in manifest.
+    Distros(JsonArg),
+}
+
+/// The time service role's flags, shared by `install --role` and `configure`.
+#[derive(Args, Clone)]
+pub struct RoleFlags {
+    /// server: upstream servers to follow, replacing the manifest's pool (repeatable or
+    /// comma-separated).
+    #[arg(long, value_name = "HOST", value_delimiter = ',')]
+    pub upstream: Vec<Host>,
+    /// server: a network whose hosts may query the server (ntpq) but not modify it, e.g.
+    /// 192.168.1.0/24 (repeatable). Every host may ask for the time.
+    #[arg(long, value_name = "CIDR", value_delimiter = ',')]
+    pub allow: Vec<Network>,
+    /// client: the moa time server to follow.
+    #[arg(long, value_name = "HOST")]
+    pub server: Option<Host>,
+    /// client: `cron` (the default) syncs hourly from /etc/cron.d/moa-ntpdate (and once now);
+    /// `daemon` runs ntpd following only --server.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub client_mode: Option<ClientMode>,
+    /// Time zone for /etc/localtime (default: the manifest's, Asia/Shanghai).
+    #[arg(long, value_name = "ZONE")]
+    pub timezone: Option<ZoneName>,
+}
+
+impl RoleFlags {
+    pub fn options(&self, role: Role, root: &Path, dry_run: bool) -> RoleOptions {
+        RoleOptions {
+            role,
+            upstream: self.upstream.clone(),
+            allow: self.allow.clone(),
+            server: self.server.clone(),
+            client_mode: self.client_mode,
+            timezone: self.timezone.clone(),
+            root: root.to_path_buf(),
+            dry_run,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct ConfigureArgs {
+    /// The role: `server` (ntpd with upstream + local-clock fallback) or `client`.
+    #[arg(long, value_enum)]
+    pub role: Role,
+    #[command(flatten)]
+    pub flags: RoleFlags,
+    /// Take the role from this bundle (its bundle.json and roles/).
+    #[arg(long, value_name = "BUNDLE", conflicts_with_all = ["distro", "manifest"])]
+    pub bundle: Option<PathBuf>,
+    /// Take the role from this built-in manifest (see `moa-bundle distros`).
+    #[arg(long, conflicts_with = "manifest")]
+    pub distro: Option<String>,
+    /// Take the role from this manifest file.
+    #[arg(long, value_name = "PATH")]
+    pub manifest: Option<PathBuf>,
+    /// Configure the node under this root; service actions are printed, not run.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// Show the diff and the service actions; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub out: JsonArg,
+}
+
+#[derive(Args)]
+pub struct ProbeArgs {
+    /// Write the profile here (atomically) instead of printing it.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Probe the node under this root instead of this system.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// Package family, when both databases exist under the root (default: dpkg's if present).
+    #[arg(long, value_enum)]
+    pub family: Option<FamilyArg>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum FamilyArg {
+    Rpm,
+    Deb,
+}
+
+#[derive(Args)]
+pub struct CheckArgs {
+    /// Warn when the selected peer's offset is beyond this many milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 128.0)]
+    pub warn_offset: f64,
+    /// Critical when the selected peer's offset is beyond this many milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000.0)]
+    pub crit_offset: f64,
+    #[command(flatten)]
+    pub out: JsonArg,
+}
+
+#[derive(Args)]
+pub struct JsonArg {
+    /// Print a JSON report on stdout instead of text (for scripts).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct ManifestArgs {
+    /// Built-in manifest to use (see `moa-bundle distros`).
+    #[arg(long, short = 'd', required_unless_present = "manifest", conflicts_with = "manifest")]
+    pub distro: Option<String>,
+    /// A manifest file instead of a built-in one.
+    #[arg(long, value_name = "PATH")]
+    pub manifest: Option<PathBuf>,
+    /// Mirror root replacing the manifest's mirrors for every repository (repeatable, best
+    /// first): http://, https:// or file:// (e.g. file:///mnt/cdrom for a mounted DVD).
+    #[arg(long, value_name = "URL", value_parser = MirrorUrl::parse)]
+    pub mirror: Vec<MirrorUrl>,
+    /// Pack the full closure instead of only what a minimal node lacks (repotrack-style).
+    #[arg(long, conflicts_with = "target")]
+    pub no_base: bool,
+    /// Resolve against this node's real packages (a profile from `moa-bundle probe -o FILE`)
+    /// instead of the manifest's minimal base. Repeat for several nodes: the bundle holds what
+    /// any of them lacks.
+    #[arg(long, value_name = "NODE.json")]
+    pub target: Vec<PathBuf>,
+    /// Download cache [default: $XDG_CACHE_HOME/moa-bundle or ~/.cache/moa-bundle].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Use only the cache (metadata and packages from an earlier run); never touch the network.
+    #[arg(long)]
+    pub offline: bool,
+    /// Seconds a download may make (almost) no progress before the next mirror is tried.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_STALL_SECS, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub stall_timeout: u64,
+}
+
+impl ManifestArgs {
+    pub fn load(&self) -> anyhow::Result<Manifest> {
+        let mut m = match (&self.manifest, &self.distro) {
+            (Some(p), _) => Manifest::load(p)?,
+            (None, Some(d)) => Manifest::builtin(d)?,
+            (None, None) => unreachable!("clap requires one"),
+        };
+        m.override_mirrors(&self.mirror);
+        Ok(m)
+    }
+
+    pub fn source(&self) -> SourceOptions {
+        SourceOptions {
+            cache_dir: self.cache_dir.clone().unwrap_or_else(Cache::default_dir),
+            offline: self.offline,
+            no_base: self.no_base,
+            targets: self.target.clone(),
+            stall: std::time::Duration::from_secs(self.stall_timeout),
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct ResolveArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+    /// Show every chain from a requested package to PKG (instead of the whole plan).
+    #[arg(long, value_name = "PKG")]
+    pub why: Option<String>,
+    /// Say why PKG is not packed: in the base, met by another provider, or needed by nothing.
+    #[arg(long, value_name = "PKG", conflicts_with = "why")]
+    pub why_not: Option<String>,
+    #[command(flatten)]
+    pub out: JsonArg,
+}
+
+#[derive(Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+    /// Output file, or a directory to put <name>-<distro>-<arch>.tar.gz in.
+    #[arg(long, short = 'o', value_name = "PATH", default_value = "bundles")]
+    pub output: PathBuf,
+    /// Parallel downloads.
+    #[arg(long, short = 'j', default_value_t = DEFAULT_JOBS as u16, value_parser = clap::value_parser!(u16).range(1..=32))]
+    pub jobs: u16,
+    #[command(flatten)]
+    pub out: JsonArg,
+}
+
+#[derive(Args)]
+pub struct BundleArgs {
+    /// The bundle (.tar.gz).
+    pub bundle: PathBuf,
+    #[command(flatten)]
+    pub out: JsonArg,
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub bundle: BundleArgs,
+    /// Also check that the bundle fits this node (os-release under --root, and arch).
+    #[arg(long)]
+    pub node: bool,
+    /// Root whose /etc/os-release --node checks.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+}
+
+#[derive(Args)]
+pub struct InstallArgs {
+    #[command(flatten)]
+    pub bundle: BundleArgs,
+    /// Install into this root instead of / (rpm --root, dpkg --root; scripts run chrooted there).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// Verify and print the plan; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The runbook's force: rpm --force --nodeps / dpkg --force-depends. Installs even when the
+    /// preflight finds missing dependencies, which may leave packages that do not run.
+    #[arg(long)]
+    pub force: bool,
+    /// rpm only: run no package scripts (rpm --noscripts), e.g. into an empty --root.
+    #[arg(long)]
+    pub no_scripts: bool,
+    /// Install even if the node's os-release or architecture differ from the bundle's.
+    #[arg(long)]
+    pub skip_node_check: bool,
+    /// Then configure the time service: `server` or `client` (see `moa-bundle configure`).
+    #[arg(long, value_enum)]
+    pub role: Option<Role>,
+    #[command(flatten)]
+    pub role_flags: RoleFlags,
+}

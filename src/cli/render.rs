@@ -1,0 +1,212 @@
+//! Reports as text for people: one function per report, writing to any `io::Write`, so a closed
+//! pipe (`moa-bundle resolve … | head`) is an error value the caller treats as success, never a
+//! panic. JSON output is the same reports through serde.
+
+use std::io::{self, Write};
+
+use moa_bundle::commands::{BuildReport, DistroInfo, InstallReport, PlanItem, ResolveReport, VerifyReport};
+use moa_bundle::manifest::Manifest;
+use moa_bundle::roles::{FileStatus, RoleReport};
+
+pub type Out<'a> = &'a mut dyn Write;
+
+pub fn json<T: serde::Serialize>(out: Out<'_>, v: &T) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, v).map_err(io::Error::other)?;
+    writeln!(out)
+}
+
+pub fn human(n: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
+}
+
+pub fn distros(out: Out<'_>, d: &[DistroInfo]) -> io::Result<()> {
+    for x in d {
+        writeln!(out, "{:<12} {:<4} {:<7} {:<14} {}", x.distro, x.family, x.arch, x.os_release, x.bundle)?;
+        writeln!(out, "{:<12} {} (packages: {})", "", x.description, x.packages.join(", "))?;
+    }
+    Ok(())
+}
+
+pub fn plan(out: Out<'_>, packages: &[PlanItem]) -> io::Result<()> {
+    for p in packages {
+        let why = if p.requested { "requested".to_string() } else { p.why.last().cloned().unwrap_or_default() };
+        let up = p.upgrades.as_ref().map(|v| format!(" (upgrades {v})")).unwrap_or_default();
+        writeln!(
+            out,
+            "  {:<28} {:<30} {:<7} {:>10}  {:<10} {why}{up}",
+            p.name,
+            p.version,
+            p.arch,
+            human(p.size),
+            p.repository
+        )?;
+    }
+    Ok(())
+}
+
+pub fn resolve(out: Out<'_>, m: &Manifest, r: &ResolveReport, why: Option<&str>) -> io::Result<()> {
+    if let (Some(name), Some(chains)) = (why, &r.why) {
+        if chains.is_empty() {
+            writeln!(out, "{name} is not packed (try --why-not {name})")?;
+        }
+        for c in chains {
+            writeln!(out, "{}", c.join(" → "))?;
+        }
+        return Ok(());
+    }
+    if let Some(w) = &r.why_not {
+        for reason in &w.reasons {
+            writeln!(out, "{reason}")?;
+        }
+        return Ok(());
+    }
+    let size = human(r.total_size);
+    let n = r.packages.len();
+    writeln!(out, "{} for {} ({}): {n} package(s), {size}", m.bundle_file_name(), m.distro, r.manifest)?;
+    plan(out, &r.packages)?;
+    writeln!(out, "base: {} package(s) a minimal node already has (not packed)", r.base_packages)?;
+    for n in &r.notes {
+        writeln!(out, "note: {n}")?;
+    }
+    Ok(())
+}
+
+pub fn build(out: Out<'_>, r: &BuildReport) -> io::Result<()> {
+    plan(out, &r.packages)?;
+    for n in &r.notes {
+        eprintln!("note: {n}");
+    }
+    writeln!(out, "wrote {} ({}, sha256 {})", r.bundle.display(), human(r.size), r.sha256)
+}
+
+pub fn inspect(out: Out<'_>, r: &VerifyReport) -> io::Result<()> {
+    let i = &r.index;
+    writeln!(
+        out,
+        "{} — {} for {} {} {} (schema {}, moa-bundle {})",
+        r.bundle.display(),
+        i.name,
+        i.os_release.id,
+        i.os_release.version_id,
+        i.arch,
+        i.schema_version,
+        i.tool_version
+    )?;
+    let requested: Vec<&str> = i.requested.iter().map(|r| r.as_str()).collect();
+    writeln!(out, "requested: {}", requested.join(", "))?;
+    for p in &i.packages {
+        let why = p.why.last().map(|w| w.as_str()).unwrap_or("");
+        let (name, version, arch, size) = (p.name.as_str(), p.version.as_str(), p.arch.as_str(), human(p.size));
+        writeln!(out, "  [{}] {name:<28} {version:<30} {arch:<7} {size:>10}  {why}", p.stage)?;
+    }
+    writeln!(out, "sha256 {}", r.sha256)
+}
+
+pub fn verify(out: Out<'_>, r: &VerifyReport) -> io::Result<()> {
+    writeln!(
+        out,
+        "ok: {} — {} files checked, sha256 {}{}{}",
+        r.bundle.display(),
+        r.files_checked,
+        r.sha256,
+        if r.sidecar_checked { ", matches .sha256" } else { "" },
+        if r.node_checked { ", fits this node" } else { "" }
+    )
+}
+
+pub fn install(out: Out<'_>, r: &InstallReport) -> io::Result<()> {
+    for p in &r.preflight_problems {
+        eprintln!("warning (--force): {p}");
+    }
+    for rm in &r.removes {
+        let verb = if r.dry_run { "would remove" } else { "removed" };
+        writeln!(out, "{:<20} {:<28} {} (replaced by {})", verb, rm.name, rm.version, rm.by)?;
+    }
+    for act in &r.actions {
+        let verb = match (act.action, r.dry_run) {
+            ("skip", _) => "already installed".to_string(),
+            (v, true) => format!("would {v}"),
+            ("upgrade", false) => "upgraded".to_string(),
+            (_, false) => "installed".to_string(),
+        };
+        writeln!(out, "{:<20} {:<28} {} {}", verb, act.name, act.version, act.arch)?;
+    }
+    let n = r.actions.iter().filter(|a| a.action != "skip").count();
+    if r.dry_run {
+        writeln!(out, "dry run: {n} package(s) would be installed into {}; nothing changed", r.root.display())?;
+    } else {
+        writeln!(out, "done: {n} package(s) installed into {}", r.root.display())?;
+    }
+    match &r.role {
+        Some(role) => self::role(out, role),
+        None => Ok(()),
+    }
+}
+
+pub fn role(out: Out<'_>, r: &RoleReport) -> io::Result<()> {
+    let mode = r.client_mode.map(|m| format!(", {m:?} mode").to_lowercase()).unwrap_or_default();
+    let role = format!("{:?}", r.role).to_lowercase();
+    writeln!(out, "role {role}{mode} for {} in {} ({}):", r.distro, r.root.display(), r.init)?;
+    for f in &r.files {
+        let verb = match (f.status, r.dry_run) {
+            (FileStatus::Unchanged, _) => "unchanged",
+            (FileStatus::Created, true) => "would create",
+            (FileStatus::Changed, true) => "would change",
+            (FileStatus::Created, false) => "created",
+            (FileStatus::Changed, false) => "changed",
+        };
+        let bak = f.backup.as_ref().map(|b| format!(" (original kept as {})", b.display())).unwrap_or_default();
+        writeln!(out, "  {verb:<13} {}{bak}", f.path.display())?;
+        if r.dry_run && !f.diff.is_empty() {
+            for l in f.diff.lines() {
+                writeln!(out, "      {l}")?;
+            }
+        }
+    }
+    for s in &r.steps {
+        writeln!(out, "  {:<13} {}   # {}", s.status, s.step.command_line(), s.step.purpose)?;
+    }
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
+    let n = r.files.iter().filter(|f| f.status != FileStatus::Unchanged).count();
+    match (r.dry_run, n) {
+        (_, 0) => writeln!(out, "time zone {}; nothing to change (already configured)", r.timezone),
+        (true, n) => writeln!(out, "dry run: time zone {}; {n} file(s) would change; nothing changed", r.timezone),
+        (false, n) => writeln!(out, "time zone {}; {n} file(s) changed", r.timezone),
+    }
+}
+
+pub fn check(out: Out<'_>, h: &moa_bundle::check::Health) -> io::Result<()> {
+    writeln!(out, "{}", h.summary())?;
+    for (s, m) in h.findings.iter().skip(1) {
+        writeln!(out, "  {}: {m}", s.label())?;
+    }
+    if !h.peers.is_empty() {
+        let head = ("", "remote", "refid", "st", "reach", "offset ms", "jitter");
+        writeln!(
+            out,
+            "  {:<1} {:<24} {:<16} {:>2} {:>5} {:>12} {:>10}",
+            head.0, head.1, head.2, head.3, head.4, head.5, head.6
+        )?;
+        for p in &h.peers {
+            writeln!(
+                out,
+                "  {:<1} {:<24} {:<16} {:>2} {:>5o} {:>12.3} {:>10.3}",
+                p.tally, p.remote, p.refid, p.stratum, p.reach, p.offset_ms, p.jitter_ms
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,45 @@
+//! Package files: who a `.rpm` or `.deb` file says it is, read from its own header, one reader
+//! per family behind [`PackageFile`]. The verifier compares that identity with the bundle's
+//! index before any package tool sees the file, so a file that is not a package, or is another
+//! package than the index claims, never reaches `rpm` or `dpkg`.
+//!
+//! Headers are read with a size bound ([`crate::limits::HEADER_BYTES`]); nothing is unpacked.
+
+pub mod deb;
+pub mod rpm;
+
+use std::path::Path;
+
+/// What a package file's header says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub name: String,
+    /// In the family's own spelling (`1:4.2.8p4+dfsg-3ubuntu5.9`, `4.2.6p5-29.el7.centos.2`).
+    pub version: crate::version::Version,
+    pub arch: String,
+}
+
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} {}", self.name, self.version, self.arch)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PackageFileError {
+    #[error("could not read it")]
+    Io(#[from] std::io::Error),
+    #[error("it is not {kind} package: {why}")]
+    NotAPackage { kind: &'static str, why: String },
+}
+
+impl PackageFileError {
+    pub(crate) fn not(kind: &'static str, why: impl Into<String>) -> Self {
+        Self::NotAPackage { kind, why: why.into() }
+    }
+}
+
+/// Reads a package file's identity.
+pub trait PackageFile: Sync {
+    fn identify(&self, path: &Path) -> Result<Identity, PackageFileError>;
+}

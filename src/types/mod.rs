@@ -1,0 +1,449 @@
+//! Validated newtypes shared by every stage: package names, architectures, sha256 digests, plain
+//! labels, single-line text, mirror URLs and repository paths; [`node`] has the values that reach
+//! a node's files and command lines (hosts, networks, zones, paths, services, the sync command).
+//!
+//! A string that crosses a stage boundary and would be ambiguous as `String` gets a type here, so
+//! that a value is checked once, where it enters the program (flag, manifest, metadata, bundle
+//! index, node profile), and never again: serde goes through the same constructor as a flag.
+//! Versions live in [`crate::version`]; dependency syntax in [`crate::resolve`].
+
+pub mod node;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Defines a `String`-backed newtype whose only constructor is `$check` (serde, `FromStr` and
+/// `TryFrom<String>` all go through it).
+macro_rules! validated_string {
+    ($(#[$meta:meta])* $name:ident, $check:expr, $err:path) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(Box<str>);
+
+        impl $name {
+            pub fn new(s: &str) -> Result<Self, $crate::types::TypeError> {
+                let check: fn(&str) -> bool = $check;
+                if check(s) {
+                    Ok(Self(s.into()))
+                } else {
+                    Err($err($crate::types::shown(s)))
+                }
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl TryFrom<String> for $name {
+            type Error = $crate::types::TypeError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                Self::new(&s)
+            }
+        }
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.0.into()
+            }
+        }
+        impl std::str::FromStr for $name {
+            type Err = $crate::types::TypeError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::new(s)
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+pub(crate) use validated_string;
+
+/// A refused value as an error message shows it: escaped (a newline cannot forge an output
+/// line) and cut to 80 characters.
+pub fn shown(s: &str) -> String {
+    let escaped: String = s.escape_debug().collect();
+    match escaped.char_indices().nth(80) {
+        Some((i, _)) => format!("{}…", &escaped[..i]),
+        None => escaped,
+    }
+}
+
+/// Why a value was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TypeError {
+    #[error("`{0}` is not a valid package name: use letters, digits and `+ - . _ ~` (no spaces or slashes)")]
+    PackageName(String),
+    #[error("`{0}` is not a valid architecture name (e.g. x86_64, noarch, amd64, all)")]
+    Arch(String),
+    #[error("`{0}` is not a sha256 digest: expected 64 hexadecimal characters")]
+    Sha256(String),
+    #[error(
+        "`{0}` is not a safe file name: use letters, digits and `. _ + ~ ^ % @ = , -`, not starting with `-` or `.`"
+    )]
+    FileName(String),
+    #[error(
+        "`{0}` is not a plain name: use 1 to 64 letters, digits, `.`, `_` or `-`, starting with a letter or digit"
+    )]
+    Label(String),
+    #[error("`{0}` is not one line of text: no control characters (newlines, tabs, escapes), at most 4096 bytes")]
+    Line(String),
+    #[error("`{0}` is not a mirror URL: use http://HOST/…, https://HOST/… or file:///PATH, without spaces, a query or a fragment")]
+    Mirror(String),
+    #[error("`{0}` is not a repository path: relative, `/`-separated names of letters, digits and `. _ + ~ -`, no `.` or `..` parts")]
+    RepoPath(String),
+    #[error(
+        "`{0}` is not a host name or IP address (letters, digits, `.`, `-`, `:` only; e.g. 10.0.0.5 or ntp1.moa.local)"
+    )]
+    Host(String),
+    #[error("`{0}` is not a network in CIDR form (e.g. 192.168.1.0/24 or fd00::/8)")]
+    Network(String),
+    #[error("`{0}` is not a time zone name (e.g. Asia/Shanghai, UTC; see /usr/share/zoneinfo)")]
+    Zone(String),
+    #[error("`{0}` is not an absolute path on the node: `/`-separated names of letters, digits and `. _ + ~ @ -`, no `.` or `..` parts")]
+    NodePath(String),
+    #[error("`{0}` is not a service name (letters, digits and `: _ . @ -`, e.g. ntpd or systemd-timesyncd)")]
+    Service(String),
+    #[error("`{0}` is not a sync command: an absolute program path and at most 8 options of letters, digits and `_ . / = : , + -` (e.g. \"/usr/sbin/ntpdate -u\")")]
+    SyncCommand(String),
+}
+
+/// A package name as rpm and dpkg spell it: no whitespace, no path separators.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PackageName(Box<str>);
+
+impl PackageName {
+    pub fn new(s: &str) -> Result<Self, TypeError> {
+        let ok = !s.is_empty()
+            && s.len() <= 256
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-._~^@".contains(c))
+            && !s.starts_with('-');
+        if ok {
+            Ok(Self(s.into()))
+        } else {
+            Err(TypeError::PackageName(shown(s)))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for PackageName {
+    type Error = TypeError;
+    fn try_from(s: String) -> Result<Self, TypeError> {
+        Self::new(&s)
+    }
+}
+impl From<PackageName> for String {
+    fn from(p: PackageName) -> String {
+        p.0.into()
+    }
+}
+impl FromStr for PackageName {
+    type Err = TypeError;
+    fn from_str(s: &str) -> Result<Self, TypeError> {
+        Self::new(s)
+    }
+}
+impl fmt::Display for PackageName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::borrow::Borrow<str> for PackageName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A machine architecture as the package family names it (`x86_64`/`noarch`, `amd64`/`all`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Arch(Box<str>);
+
+impl Arch {
+    pub fn new(s: &str) -> Result<Self, TypeError> {
+        if !s.is_empty() && s.len() <= 32 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            Ok(Self(s.into()))
+        } else {
+            Err(TypeError::Arch(shown(s)))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+impl TryFrom<String> for Arch {
+    type Error = TypeError;
+    fn try_from(s: String) -> Result<Self, TypeError> {
+        Self::new(&s)
+    }
+}
+impl From<Arch> for String {
+    fn from(a: Arch) -> String {
+        a.0.into()
+    }
+}
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A sha256 digest, stored as 32 bytes, shown as lowercase hex.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Sha256([u8; 32]);
+
+impl Sha256 {
+    pub fn from_hex(s: &str) -> Result<Self, TypeError> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s.trim(), &mut out).map_err(|_| TypeError::Sha256(shown(s)))?;
+        Ok(Self(out))
+    }
+    pub fn from_bytes(b: [u8; 32]) -> Self {
+        Self(b)
+    }
+    /// Digest of a byte slice.
+    pub fn digest(data: &[u8]) -> Self {
+        use sha2::Digest;
+        Self(sha2::Sha256::digest(data).into())
+    }
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+impl fmt::Debug for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sha256({})", self.to_hex())
+    }
+}
+impl fmt::Display for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+impl TryFrom<String> for Sha256 {
+    type Error = TypeError;
+    fn try_from(s: String) -> Result<Self, TypeError> {
+        Self::from_hex(&s)
+    }
+}
+impl From<Sha256> for String {
+    fn from(s: Sha256) -> String {
+        s.to_hex()
+    }
+}
+
+validated_string!(
+    /// A plain name: a bundle, distro or repository name, an os-release `ID` or `VERSION_ID`.
+    /// It becomes part of file names and output lines, so it is kept to a safe alphabet.
+    Label,
+    |s| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    },
+    TypeError::Label
+);
+
+/// Whether `s` is one line of at most `max` bytes with no control characters.
+pub fn is_line(s: &str, max: usize) -> bool {
+    s.len() <= max && !s.chars().any(char::is_control)
+}
+
+validated_string!(
+    /// One line of text (a description, a why-chain step, a dependency, a version): no control
+    /// characters, so it cannot forge an output line, and at most 4096 bytes.
+    Line,
+    |s| is_line(s, 4096),
+    TypeError::Line
+);
+
+validated_string!(
+    /// A mirror root: `http(s)://HOST[:PORT][/PATH]` (credentials allowed, shown redacted) or
+    /// `file:///PATH`; no query, fragment, whitespace or control characters.
+    MirrorUrl,
+    |s| {
+        let ok_text = is_line(s, 2048) && !s.contains(char::is_whitespace) && !s.split('/').any(|c| c == "..");
+        ok_text
+            && url::Url::parse(s).is_ok_and(|u| {
+                let host_ok = match u.scheme() {
+                    "http" | "https" => u.host_str().is_some_and(|h| !h.is_empty()),
+                    "file" => u.host_str().is_none_or(str::is_empty),
+                    _ => false,
+                };
+                host_ok && u.query().is_none() && u.fragment().is_none() && !u.path().split('/').any(|c| c == "..")
+            })
+    },
+    TypeError::Mirror
+);
+
+impl MirrorUrl {
+    /// The flag's parser (`--mirror URL`).
+    pub fn parse(s: &str) -> Result<Self, TypeError> {
+        Self::new(s)
+    }
+}
+
+/// Whether `s` is a relative path of plain components (`7.9.2009/os/x86_64`, `main`).
+fn is_repo_path(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 512
+        && s.split('/').count() <= 32
+        && s.split('/').all(|c| {
+            !c.is_empty()
+                && c != "."
+                && c != ".."
+                && c.chars().all(|ch| ch.is_ascii_alphanumeric() || "._+~-".contains(ch))
+        })
+}
+
+validated_string!(
+    /// A path under a mirror root: a yum repository's `path`, an apt suite or component.
+    RepoPath,
+    is_repo_path,
+    TypeError::RepoPath
+);
+
+/// A sha256 computed while data streams through a writer.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: sha2::Sha256,
+    written: u64,
+}
+
+impl<W: std::io::Write> HashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        use sha2::Digest;
+        Self { inner, hasher: sha2::Sha256::new(), written: 0 }
+    }
+    /// Forgets what was hashed so far (before a retry).
+    pub fn reset_hash(&mut self) {
+        use sha2::Digest;
+        self.hasher = sha2::Sha256::new();
+        self.written = 0;
+    }
+    pub fn inner_mut(&mut self) -> &mut W {
+        &mut self.inner
+    }
+    /// The digest and byte count so far, and the inner writer.
+    pub fn finish(self) -> (Sha256, u64, W) {
+        use sha2::Digest;
+        (Sha256(self.hasher.finalize().into()), self.written, self.inner)
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use sha2::Digest;
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Checks that a file name taken from metadata or a bundle is a single plain path component of
+/// the characters package file names use (`ntp_4.2.8p4+dfsg-3ubuntu5.9_amd64.deb`): no path
+/// separator, no control or shell character, no leading `-` or `.`.
+pub fn safe_file_name(name: &str) -> Result<&str, TypeError> {
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && !name.starts_with(['-', '.'])
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "._+~^%@=,-".contains(c));
+    if ok {
+        Ok(name)
+    } else {
+        Err(TypeError::FileName(shown(name)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_reject_paths_and_spaces() {
+        assert!(PackageName::new("autogen-libopts").is_ok());
+        assert!(PackageName::new("libstdc++").is_ok());
+        assert!(PackageName::new("a b").is_err());
+        assert!(PackageName::new("../etc").is_err());
+        assert!(PackageName::new("").is_err());
+    }
+
+    #[test]
+    fn sha256_round_trips_and_rejects_garbage() {
+        let d = Sha256::digest(b"abc");
+        assert_eq!(d.to_hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(Sha256::from_hex(&d.to_hex()).unwrap(), d);
+        assert!(Sha256::from_hex("abc").is_err());
+    }
+
+    #[test]
+    fn mirrors_are_urls_with_a_host() {
+        for ok in ["http://127.0.0.1:8080", "https://vault.centos.org/centos/", "file:///mnt/cdrom", "http://u:p@m/x"] {
+            assert!(MirrorUrl::new(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://",
+            "ftp://m/x",
+            "http://m/x?y=1",
+            "http://m/a b",
+            "http://m/\n",
+            "file://host/x",
+            "http://m/../x",
+            "m/x",
+        ] {
+            assert!(MirrorUrl::new(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn labels_and_lines_refuse_what_could_forge_output() {
+        assert!(Label::new("bookworm-updates").is_ok() && Label::new("16.04").is_ok());
+        for bad in ["", "-x", ".x", "a b", "a\nb", "a/b", &"x".repeat(65)] {
+            assert!(Label::new(bad).is_err(), "{bad:?}");
+        }
+        assert!(Line::new("ntp (>= 1:4.2) | chrony").is_ok());
+        assert!(Line::new("a\nb").is_err() && Line::new("a\x1b[31m").is_err() && Line::new(&"x".repeat(4097)).is_err());
+        assert!(RepoPath::new("7.9.2009/os/x86_64").is_ok() && RepoPath::new("bookworm-security").is_ok());
+        for bad in ["", "/x", "a/../b", "a//b", "./a", "a/ b"] {
+            assert!(RepoPath::new(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn file_names_must_be_one_component() {
+        assert!(safe_file_name("ntp-4.2.rpm").is_ok());
+        for bad in [
+            "",
+            "..",
+            "a/b",
+            "..\\x",
+            "/etc/passwd",
+            "a.rpm; rm -rf /",
+            "a\nb.deb",
+            "-x.rpm",
+            ".hidden",
+            "a b.rpm",
+            "$(id).rpm",
+        ] {
+            assert!(safe_file_name(bad).is_err(), "{bad}");
+        }
+    }
+}
