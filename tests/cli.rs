@@ -97,7 +97,7 @@ fn a_bundle_with_a_link_member_is_refused() {
 #[test]
 fn probe_of_this_machine_lists_what_dpkg_query_lists() {
     if !std::path::Path::new("/var/lib/dpkg/status").is_file() {
-        eprintln!("SKIP: this machine has no dpkg database");
+        common::skip("probe_of_this_machine_lists_what_dpkg_query_lists", "this machine has no dpkg database");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -26,9 +26,12 @@ fn ntpsec_debs() -> Option<PathBuf> {
     if has("ntpsec_") && has("python3-ntp_") && has("ntpsec-ntpdig_") {
         Some(dir)
     } else {
-        eprintln!(
-            "SKIP: Debian 12's ntpsec debs are not in {} (scripts/test.sh downloads them with apt-get download)",
-            dir.display()
+        common::skip(
+            "ntpsec_live",
+            &format!(
+                "Debian 12's ntpsec debs are not in {} (scripts/test.sh downloads them with apt-get download)",
+                dir.display()
+            ),
         );
         None
     }
@@ -41,7 +44,10 @@ fn can_isolate() -> bool {
         .map(|s| s.success())
         .unwrap_or(false);
     if !ok {
-        eprintln!("SKIP: `unshare -n` and `setpriv --bounding-set` need root (CAP_SYS_ADMIN); the live daemon runs only isolated");
+        common::skip(
+            "ntpsec_live",
+            "`unshare -n` and `setpriv --bounding-set` need root (CAP_SYS_ADMIN); the live daemon runs only isolated",
+        );
     }
     ok
 }

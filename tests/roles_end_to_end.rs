@@ -233,8 +233,7 @@ fn configure_detects_ubuntu_and_refuses_a_node_no_manifest_is_for() {
 #[test]
 fn configure_on_this_system_as_a_normal_user_is_refused_before_anything() {
     require_tools(&["setpriv"]);
-    if !run(Command::new("id").arg("-u")).trim().eq("0") {
-        eprintln!("SKIP: needs root to switch to an unprivileged user");
+    if !common::running_as_root("to switch to an unprivileged user") {
         return;
     }
     // The real / as user nobody: the refusal must come first, so nothing is even attempted.

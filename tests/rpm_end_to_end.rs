@@ -477,8 +477,7 @@ fn the_fallback_install_sh_installs_into_a_root() {
 #[test]
 fn install_as_a_normal_user_says_it_needs_root_and_changes_nothing() {
     require_tools(&["rpm", "rpmbuild", "createrepo_c", "setpriv"]);
-    if !run(Command::new("id").arg("-u")).trim().eq("0") {
-        eprintln!("SKIP: needs root to switch to an unprivileged user");
+    if !common::running_as_root("to switch to an unprivileged user") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
