@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use common::{build_rpm, createrepo, fake_os_release, moa, require_tools, Mirror, RpmSpec};
+use common::{fake_os_release, hello_manifest, hello_repo, moa, require_tools, Mirror};
 use serde_json::Value;
 use tar::EntryType;
 
@@ -182,39 +182,8 @@ fn tree_hash(root: &Path) -> BTreeMap<PathBuf, String> {
 
 /// A real bundle of `hello` (needs libgreet) with the time service roles.
 fn real_bundle(dir: &Path) -> (Mirror, PathBuf) {
-    let os = dir.join("repo/el/os/x86_64/Packages");
-    build_rpm(
-        &os,
-        &RpmSpec {
-            name: "libgreet",
-            provides: &["libgreet.so.1()(64bit)"],
-            files: &[("/usr/lib64/libgreet.so.1", "lib")],
-            ..Default::default()
-        },
-    );
-    build_rpm(
-        &os,
-        &RpmSpec {
-            name: "hello",
-            requires: &["libgreet.so.1()(64bit)"],
-            files: &[("/usr/bin/hello", "hi")],
-            ..Default::default()
-        },
-    );
-    createrepo(&dir.join("repo/el/os/x86_64"));
-    let mirror = Mirror::serve(&dir.join("repo"));
-    let builtin =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/centos7.toml")).unwrap();
-    let time = &builtin[builtin.find("[time]").unwrap()..];
-    let manifest = dir.join("crafted.toml");
-    std::fs::write(
-        &manifest,
-        format!(
-            "name = \"hello\"\ndistro = \"crafted\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"centos\", version_id = \"7\" }}\npackages = [\"hello\"]\n\n[[repository]]\nname = \"os\"\npath = \"el/os/x86_64\"\nmirrors = [\"{}\"]\n\n{time}",
-            mirror.url
-        ),
-    )
-    .unwrap();
+    let mirror = Mirror::serve(&hello_repo(dir));
+    let manifest = hello_manifest(dir, &[&mirror.url]);
     let bundle = dir.join("good.tar.gz");
     let out = moa(&dir.join("cache"))
         .arg("build")

@@ -81,6 +81,30 @@ pub enum Fault {
     Corrupt,
     /// Send only half of the file, then close.
     Truncate,
+    /// Read the request, then close without a word.
+    Reset,
+    /// Read the request, then answer nothing until the mirror stops.
+    Stall,
+    /// Headers, then one byte every 200 ms: alive, but hopelessly slow.
+    Drip,
+}
+
+/// A seeded fault schedule: the generator and a table of 100 slots (faults, then clean answers).
+type Schedule = (Rng, Vec<Fault>);
+
+/// A deterministic generator (xorshift64*) for seeded fault schedules.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    }
 }
 
 /// A static file server on 127.0.0.1 for one directory: HTTP/1.1, one request per connection
@@ -91,6 +115,8 @@ pub struct Mirror {
     addr: std::net::SocketAddr,
     thread: Option<JoinHandle<()>>,
     faults: Arc<Mutex<Vec<(String, Fault)>>>,
+    /// A seeded schedule: each request draws a fault (or none) from it.
+    schedule: Arc<Mutex<Option<Schedule>>>,
     pub requests: Arc<Mutex<Vec<String>>>,
 }
 
@@ -100,23 +126,44 @@ impl Mirror {
         let addr = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let faults: Arc<Mutex<Vec<(String, Fault)>>> = Arc::default();
+        let schedule: Arc<Mutex<Option<Schedule>>> = Arc::default();
         let requests: Arc<Mutex<Vec<String>>> = Arc::default();
-        let (st, f, r, root) = (stop.clone(), faults.clone(), requests.clone(), dir.to_path_buf());
+        let (st, f, sc, r, root) =
+            (stop.clone(), faults.clone(), schedule.clone(), requests.clone(), dir.to_path_buf());
         let thread = std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if st.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let (f, r, root) = (f.clone(), r.clone(), root.clone());
-                std::thread::spawn(move || handle(conn, &root, &f, &r));
+                let (f, sc, r, root, st) = (f.clone(), sc.clone(), r.clone(), root.clone(), st.clone());
+                std::thread::spawn(move || handle(conn, &root, &f, &sc, &r, &st));
             }
         });
-        Self { url: format!("http://{addr}"), stop, addr, thread: Some(thread), faults, requests }
+        Self { url: format!("http://{addr}"), stop, addr, thread: Some(thread), faults, schedule, requests }
+    }
+
+    /// From now on each request, with probability `percent`/100, gets one of `faults`, drawn
+    /// from a generator seeded with `seed` (the same seed, the same schedule for the same
+    /// sequence of requests).
+    pub fn schedule(&self, seed: u64, percent: u64, faults: Vec<Fault>) {
+        // Slot i < faults.len() is that fault; the rest of 100 slots are clean answers.
+        let n = faults.len() as u64;
+        assert!(n > 0 && percent <= 100);
+        let mut table: Vec<Fault> = Vec::new();
+        for i in 0..100 {
+            table.push(if i < percent { faults[(i % n) as usize].clone() } else { Fault::Status(200) });
+        }
+        *self.schedule.lock().unwrap() = Some((Rng::new(seed), table));
     }
 
     pub fn fault(&self, suffix: &str, fault: Fault) {
         self.faults.lock().unwrap().push((suffix.to_string(), fault));
+    }
+
+    pub fn clear_faults(&self) {
+        self.faults.lock().unwrap().clear();
+        *self.schedule.lock().unwrap() = None;
     }
 
     pub fn requested(&self, suffix: &str) -> usize {
@@ -134,7 +181,14 @@ impl Drop for Mirror {
     }
 }
 
-fn handle(mut conn: TcpStream, root: &Path, faults: &Mutex<Vec<(String, Fault)>>, requests: &Mutex<Vec<String>>) {
+fn handle(
+    mut conn: TcpStream,
+    root: &Path,
+    faults: &Mutex<Vec<(String, Fault)>>,
+    schedule: &Mutex<Option<Schedule>>,
+    requests: &Mutex<Vec<String>>,
+    stop: &AtomicBool,
+) {
     conn.set_read_timeout(Some(std::time::Duration::from_secs(10))).ok();
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
@@ -163,6 +217,12 @@ fn handle(mut conn: TcpStream, root: &Path, faults: &Mutex<Vec<(String, Fault)>>
             other => other.map(|(_, f)| f),
         }
     };
+    let fault = fault.or_else(|| {
+        let mut s = schedule.lock().unwrap();
+        let (rng, table) = s.as_mut()?;
+        let f = table[rng.below(table.len() as u64) as usize].clone();
+        (!matches!(f, Fault::Status(200))).then_some(f)
+    });
     let file = root.join(path.trim_start_matches('/'));
     let respond = |conn: &mut TcpStream, status: &str, body: &[u8], claimed: usize| {
         let _ = write!(conn, "HTTP/1.1 {status}\r\nContent-Length: {claimed}\r\nConnection: close\r\n\r\n");
@@ -174,6 +234,21 @@ fn handle(mut conn: TcpStream, root: &Path, faults: &Mutex<Vec<(String, Fault)>>
     }
     let mut data = std::fs::read(&file).unwrap();
     match fault {
+        Some(Fault::Reset) => {}
+        Some(Fault::Stall) => {
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+        Some(Fault::Drip) => {
+            let _ = write!(conn, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", data.len());
+            for b in &data {
+                if stop.load(Ordering::SeqCst) || conn.write_all(&[*b]).is_err() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        }
         Some(Fault::Status(code)) => respond(&mut conn, &format!("{code} Injected"), b"", 0),
         Some(Fault::Corrupt) => {
             let mid = data.len() / 2;
@@ -228,6 +303,9 @@ pub struct RpmSpec<'a> {
     pub conflicts: &'a [&'a str],
     pub obsoletes: &'a [&'a str],
     pub files: &'a [(&'a str, &'a str)],
+    /// MiB of random data in `/usr/share/<name>/blob` (a package that takes time to pack and
+    /// install).
+    pub blob_mib: u32,
 }
 
 impl Default for RpmSpec<'_> {
@@ -242,6 +320,7 @@ impl Default for RpmSpec<'_> {
             conflicts: &[],
             obsoletes: &[],
             files: &[],
+            blob_mib: 0,
         }
     }
 }
@@ -276,7 +355,17 @@ pub fn build_rpm(out: &Path, s: &RpmSpec<'_>) -> PathBuf {
             "mkdir -p %{{buildroot}}$(dirname {path})\nprintf '%s\\n' '{content}' > %{{buildroot}}{path}\n"
         ));
     }
+    if s.blob_mib > 0 {
+        spec.push_str(&format!(
+            "mkdir -p %{{buildroot}}/usr/share/{n}\nhead -c {}M /dev/urandom > %{{buildroot}}/usr/share/{n}/blob\n",
+            s.blob_mib,
+            n = s.name
+        ));
+    }
     spec.push_str("%files\n");
+    if s.blob_mib > 0 {
+        spec.push_str(&format!("/usr/share/{}/blob\n", s.name));
+    }
     for (path, _) in s.files {
         spec.push_str(&format!("{path}\n"));
     }
@@ -290,7 +379,7 @@ pub fn build_rpm(out: &Path, s: &RpmSpec<'_>) -> PathBuf {
         .args(["--define", &format!("_topdir {}", top.path().display())])
         .args(["--define", &format!("_rpmdir {}", out.display())])
         .args(["--define", "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm"])
-        .args(["--define", "_binary_payload w9.gzdio"])
+        .args(["--define", if s.blob_mib > 0 { "_binary_payload w1.gzdio" } else { "_binary_payload w9.gzdio" }])
         .args(["--define", "_buildhost moa-test"])
         .args(["--define", "use_source_date_epoch_as_buildtime 1"])
         .args(["--define", "clamp_mtime_to_source_date_epoch 1"])
@@ -418,4 +507,50 @@ pub fn build_for(cache: &Path, manifest: &Path, profile: &Path) -> PathBuf {
         .unwrap();
     assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
     bundle
+}
+
+/// `<dir>/repo/el/os/x86_64`: `hello` (needs libgreet.so.1) and `libgreet`, made by rpmbuild and
+/// createrepo_c.
+pub fn hello_repo(dir: &Path) -> PathBuf {
+    let repo = dir.join("repo");
+    let os = repo.join("el/os/x86_64/Packages");
+    build_rpm(
+        &os,
+        &RpmSpec {
+            name: "libgreet",
+            provides: &["libgreet.so.1()(64bit)"],
+            files: &[("/usr/lib64/libgreet.so.1", "lib")],
+            ..Default::default()
+        },
+    );
+    build_rpm(
+        &os,
+        &RpmSpec {
+            name: "hello",
+            requires: &["libgreet.so.1()(64bit)"],
+            files: &[("/usr/bin/hello", "hi")],
+            ..Default::default()
+        },
+    );
+    createrepo(&repo.join("el/os/x86_64"));
+    repo
+}
+
+/// A manifest for [`hello_repo`] (distro `crafted`, CentOS 7 nodes, the centos7 `[time]`
+/// section) with these mirrors.
+pub fn hello_manifest(dir: &Path, mirrors: &[&str]) -> PathBuf {
+    let builtin =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/centos7.toml")).unwrap();
+    let time = &builtin[builtin.find("[time]").unwrap()..];
+    let mirrors: Vec<String> = mirrors.iter().map(|m| format!("\"{m}\"")).collect();
+    let manifest = dir.join("crafted.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "name = \"hello\"\ndistro = \"crafted\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"centos\", version_id = \"7\" }}\npackages = [\"hello\"]\n\n[[repository]]\nname = \"os\"\npath = \"el/os/x86_64\"\nmirrors = [{}]\n\n{time}",
+            mirrors.join(", ")
+        ),
+    )
+    .unwrap();
+    manifest
 }
