@@ -417,6 +417,106 @@ mirrors = ["http://127.0.0.1/"]
         assert!(e.contains("t.toml") && e.contains("`os`") && e.contains("path"), "{e}");
     }
 
+    const GOOD: &str = r#"
+name = "ntp"
+distro = "d"
+family = "deb"
+arch = "amd64"
+os_release = { id = "debian", version_id = "12" }
+packages = ["ntpsec"]
+[[repository]]
+name = "debian"
+suites = ["bookworm"]
+components = ["main"]
+mirrors = ["http://127.0.0.1/debian"]
+[time]
+flavor = "ntpsec"
+service = "ntpsec"
+config = "/etc/ntpsec/ntp.conf"
+driftfile = "/var/lib/ntpsec/ntp.drift"
+upstream = ["0.debian.pool.ntp.org"]
+sync_command = "/usr/sbin/ntpdate -u"
+"#;
+
+    /// Regression (issue 9): crafted manifests were accepted; each field is now refused with a
+    /// message that names it.
+    #[rstest::rstest]
+    #[case::suite_leaves_the_mirror(r#"suites = ["bookworm"]"#, r#"suites = ["../../etc"]"#, "repository path")]
+    #[case::component_leaves(r#"components = ["main"]"#, r#"components = ["main/../.."]"#, "repository path")]
+    #[case::scheme_without_host(
+        r#"mirrors = ["http://127.0.0.1/debian"]"#,
+        r#"mirrors = ["http://"]"#,
+        "not a mirror URL"
+    )]
+    #[case::ftp_mirror(
+        r#"mirrors = ["http://127.0.0.1/debian"]"#,
+        r#"mirrors = ["ftp://m/debian"]"#,
+        "not a mirror URL"
+    )]
+    #[case::query_in_mirror(
+        r#"mirrors = ["http://127.0.0.1/debian"]"#,
+        r#"mirrors = ["http://m/d?x=1"]"#,
+        "not a mirror URL"
+    )]
+    #[case::newline_in_repo_name(r#"name = "debian""#, r#"name = "debian\nok: spoofed""#, "not a plain name")]
+    #[case::newline_in_os_release(r#"id = "debian""#, r#"id = "debian\n""#, "not a plain name")]
+    #[case::slash_in_bundle_name(r#"name = "ntp""#, r#"name = "../ntp""#, "not a plain name")]
+    #[case::newline_in_description(r#"arch = "amd64""#, "arch = \"amd64\"\ndescription = \"a\\nb\"", "not one line")]
+    #[case::bad_request_version(r#"packages = ["ntpsec"]"#, r#"packages = ["ntpsec = 1.0; rm"]"#, "not one line")]
+    #[case::config_outside_etc(
+        r#"config = "/etc/ntpsec/ntp.conf""#,
+        r#"config = "/root/.ssh/authorized_keys""#,
+        ".conf file under /etc/"
+    )]
+    #[case::config_traversal(r#"config = "/etc/ntpsec/ntp.conf""#, r#"config = "/etc/../../x.conf""#, "absolute path")]
+    #[case::config_relative(r#"config = "/etc/ntpsec/ntp.conf""#, r#"config = "etc/ntp.conf""#, "absolute path")]
+    #[case::sync_command_chained(
+        r#"sync_command = "/usr/sbin/ntpdate -u""#,
+        r#"sync_command = "/usr/sbin/ntpdate -u; touch /tmp/pwned""#,
+        "sync command"
+    )]
+    #[case::sync_command_newline(
+        r#"sync_command = "/usr/sbin/ntpdate -u""#,
+        r#"sync_command = "/usr/sbin/ntpdate\n* * * * * root id""#,
+        "sync command"
+    )]
+    #[case::upstream_directive(
+        r#"upstream = ["0.debian.pool.ntp.org"]"#,
+        r#"upstream = ["pool\nrestrict default"]"#,
+        "host name"
+    )]
+    #[case::upstream_empty(r#"upstream = ["0.debian.pool.ntp.org"]"#, r#"upstream = []"#, "upstream is empty")]
+    #[case::service_option(r#"service = "ntpsec""#, r#"service = "--now""#, "service name")]
+    #[case::driftfile_directive(
+        r#"driftfile = "/var/lib/ntpsec/ntp.drift""#,
+        r#"driftfile = "/var/lib/x\nserver evil""#,
+        "absolute path"
+    )]
+    #[case::zone_traversal(r#"flavor = "ntpsec""#, "flavor = \"ntpsec\"\ntimezone = \"../../etc/shadow\"", "time zone")]
+    #[case::orphan_wait_a_year(r#"flavor = "ntpsec""#, "flavor = \"ntpsec\"\norphan_wait = 31536000", "orphan_wait")]
+    #[case::unknown_priority(r#"[time]"#, "[base]\npriorities = [\"requried\"]\n[time]", "priorities")]
+    fn crafted_manifests_are_refused_naming_the_field(#[case] from: &str, #[case] to: &str, #[case] expected: &str) {
+        assert!(Manifest::parse(GOOD, "good.toml").is_ok());
+        let text = GOOD.replacen(from, to, 1);
+        assert_ne!(text, GOOD, "the case did not change the manifest");
+        let e = Manifest::parse(&text, "t.toml").unwrap_err().to_string();
+        assert!(e.contains("t.toml") && e.contains(expected), "{e}");
+        assert!(!e.contains("\nok: spoofed\n"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_repository_names_and_huge_manifests_are_refused() {
+        let dup = format!("{GOOD}\n[[repository]]\nname = \"debian\"\nsuites = [\"x\"]\ncomponents = [\"main\"]\nmirrors = [\"http://m\"]\n");
+        // A [[repository]] after [time] is still a repository in TOML.
+        let e = Manifest::parse(&dup, "t.toml").unwrap_err().to_string();
+        assert!(e.contains("two repositories are named `debian`"), "{e}");
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("big.toml");
+        std::fs::write(&p, format!("{GOOD}\n#{}", "x".repeat(2 << 20))).unwrap();
+        let e = Manifest::load(&p).unwrap_err().to_string();
+        assert!(e.contains("larger than 1048576 bytes"), "{e}");
+    }
+
     #[test]
     fn unknown_keys_are_refused() {
         let text = "name='x'\ndistro='d'\nfamily='deb'\narch='amd64'\npackagez=[]\n";

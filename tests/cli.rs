@@ -159,3 +159,73 @@ fn a_missing_or_broken_target_profile_fails_before_any_download() {
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(e.contains("broken.json is not valid") && e.contains("moa-bundle probe -o FILE"), "{e}");
 }
+
+/// Regression (issue 9): the top-level help lost the line breaks of its two examples.
+#[test]
+fn top_level_help_keeps_its_example_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = moa(tmp.path()).arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().any(|l| l.trim_start().starts_with("On a connected machine:")), "{text}");
+    assert!(text.lines().any(|l| l.trim_start().starts_with("On the air-gapped node:")), "{text}");
+}
+
+/// Regression (issue 9): output into a pipe that closed early (`| head`) panicked.
+#[test]
+fn output_into_a_closed_pipe_is_not_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_moa-bundle");
+    // probe prints this machine's packages: far more than a pipe buffer.
+    let script = format!("'{bin}' probe | head -c 10 >/dev/null; echo \"status=${{PIPESTATUS[0]}}\"");
+    let out =
+        std::process::Command::new("bash").arg("-c").arg(&script).env("XDG_CACHE_HOME", tmp.path()).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("status=0"), "{stdout}{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Regression (issue 9): a SOURCE_DATE_EPOCH that did not parse was ignored.
+#[test]
+fn a_bad_source_date_epoch_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = moa(tmp.path())
+        .env("SOURCE_DATE_EPOCH", "yesterday")
+        .args(["build", "--distro", "centos7", "--mirror", "http://127.0.0.1:9", "-o"])
+        .arg(tmp.path().join("b.tar.gz"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("SOURCE_DATE_EPOCH is `yesterday`"), "{err}");
+}
+
+/// Regression (issue 9): `--client-mode daemon` with `--role server` was silently ignored.
+#[test]
+fn client_mode_without_the_client_role_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    common::fake_os_release(&root, "centos", "7");
+    let (ok, err) = stderr_of(
+        &[
+            "configure",
+            "--role",
+            "server",
+            "--client-mode",
+            "daemon",
+            "--distro",
+            "centos7",
+            "--dry-run",
+            "--root",
+            root.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(!ok && err.contains("--client-mode only applies to the client role"), "{err}");
+}
+
+/// A mirror that is not a URL with a host is refused as a flag, naming it.
+#[test]
+fn a_mirror_without_a_host_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ok, err) = stderr_of(&["resolve", "--distro", "centos7", "--mirror", "http://"], tmp.path());
+    assert!(!ok && err.contains("`http://` is not a mirror URL"), "{err}");
+}

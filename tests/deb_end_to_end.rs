@@ -408,3 +408,83 @@ fn a_replacing_package_removes_the_nodes_conflicting_one_when_dpkg_installs_it()
     assert!(!dpkg_query(&root, &["old-timed"]).contains("installed\n"), "{}", dpkg_query(&root, &["old-timed"]));
     assert!(root.join("usr/sbin/new-timed").is_file() && !root.join("usr/sbin/old-timed").exists());
 }
+
+/// A bundle of one deb whose postinst records its environment, for the ubuntu1604 node root.
+fn env_probe_bundle(tmp: &Path) -> (Mirror, PathBuf) {
+    let deb = build_deb(
+        &tmp.join("debs"),
+        &DebSpec {
+            name: "envprobe",
+            scripts: &[("postinst", "#!/bin/sh\nenv | sort > /var/log/postinst.env\n")],
+            ..Default::default()
+        },
+    );
+    let repo = tmp.join("mirror");
+    apt_repo(&repo, &[("xenial", vec![deb])]);
+    let mirror = Mirror::serve(&repo);
+    let builtin =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/ubuntu1604.toml")).unwrap();
+    let time = &builtin[builtin.find("[time]").unwrap()..];
+    let manifest = tmp.join("envprobe.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "name = \"envprobe\"\ndistro = \"ubuntu1604\"\nfamily = \"deb\"\narch = \"amd64\"\nos_release = {{ id = \"ubuntu\", version_id = \"16.04\" }}\npackages = [\"envprobe\"]\n[[repository]]\nname = \"ubuntu\"\nsuites = [\"xenial\"]\ncomponents = [\"main\"]\nmirrors = [\"{}\"]\n{time}",
+            mirror.url
+        ),
+    )
+    .unwrap();
+    let bundle = tmp.join("envprobe.tar.gz");
+    moa(tmp).arg("build").arg("--manifest").arg(&manifest).arg("--no-base").arg("-o").arg(&bundle).assert().success();
+    (mirror, bundle)
+}
+
+/// Regression (issue 9): TMPDIR and the rest of the caller's environment leaked into chrooted
+/// maintainer scripts (a host TMPDIR does not exist in the root, and mktemp failed there).
+#[test]
+fn maintainer_scripts_get_a_clean_environment_not_the_callers() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let (_mirror, bundle) = env_probe_bundle(tmp.path());
+    let root = tmp.path().join("root");
+    node_root(&root, &base_stubs(&tmp.path().join("stubs")));
+    let host_tmp = tmp.path().join("host-tmp");
+    std::fs::create_dir_all(&host_tmp).unwrap();
+    let out = moa(tmp.path())
+        .env("TMPDIR", &host_tmp)
+        .env("MOA_LEAK_CANARY", "leaked")
+        .env("LD_PRELOAD", "")
+        .arg("install")
+        .arg(&bundle)
+        .arg("--root")
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let env = std::fs::read_to_string(root.join("var/log/postinst.env")).unwrap();
+    assert!(!env.contains("TMPDIR=") && !env.contains("MOA_LEAK_CANARY") && !env.contains("LD_PRELOAD"), "{env}");
+    assert!(env.contains("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"), "{env}");
+    assert!(env.contains("LC_ALL=C\n") && env.contains("DEBIAN_FRONTEND=noninteractive\n"), "{env}");
+}
+
+/// Regression (issue 9): `install --role` installed the packages and only then found that the
+/// role could not apply. The role is planned first now.
+#[test]
+fn a_role_that_cannot_apply_is_refused_before_the_first_package() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let (_mirror, bundle) = env_probe_bundle(tmp.path());
+    let root = tmp.path().join("root");
+    node_root(&root, &base_stubs(&tmp.path().join("stubs")));
+    let out = moa(tmp.path())
+        .arg("install")
+        .arg(&bundle)
+        .arg("--root")
+        .arg(&root)
+        .args(["--role", "server", "--timezone", "Mars/Olympus"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("time zone `Mars/Olympus`"), "{err}");
+    assert_eq!(dpkg_query(&root, &["envprobe"]), "", "a package was installed before the role was refused");
+}

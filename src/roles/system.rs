@@ -131,3 +131,17 @@ pub fn run(step: &Step) -> Result<StepReport, super::RoleError> {
     }
     Ok(StepReport { step: step.clone(), status: if ok { "ran" } else { "failed" }.into(), output })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn under_a_root_the_init_system_is_the_roots() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(service_manager(d.path()).name(), "sysv");
+        std::fs::create_dir_all(d.path().join("usr/lib/systemd")).unwrap();
+        std::fs::write(d.path().join("usr/lib/systemd/systemd"), b"").unwrap();
+        assert_eq!(service_manager(d.path()).name(), "systemd");
+    }
+}
