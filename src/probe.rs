@@ -64,15 +64,20 @@ impl NodeProfile {
         let text = crate::files::read_at_most(path, limits::PROFILE_BYTES)
             .map_err(|source| ProbeError::Read { path: path.to_path_buf(), source })?
             .ok_or_else(|| invalid(format!("it is larger than {} bytes", limits::PROFILE_BYTES)))?;
-        let p: NodeProfile = serde_json::from_slice(&text).map_err(|e| invalid(e.to_string()))?;
+        Self::parse(&text).map_err(invalid)
+    }
+
+    /// Parses and validates a profile's bytes; the error says what is wrong.
+    pub fn parse(text: &[u8]) -> Result<Self, String> {
+        let p: NodeProfile = serde_json::from_slice(text).map_err(|e| e.to_string())?;
         if p.profile_version > PROFILE_VERSION {
-            return Err(invalid(format!(
+            return Err(format!(
                 "profile version {} is newer than this moa-bundle reads ({PROFILE_VERSION}); use moa-bundle {} or newer",
                 p.profile_version,
                 crate::types::shown(&p.tool_version)
-            )));
+            ));
         }
-        p.validate().map_err(invalid)?;
+        p.validate()?;
         Ok(p)
     }
 

@@ -150,10 +150,10 @@ fn retries_and_the_cache_summary_are_log_lines_without_a_terminal() {
     let m = hello_manifest(t.path(), &[&mirror.url]);
     let cache = t.path().join("cache");
     let err = ok(&build(&cache, &m, &t.path().join("b.tar.gz"), &[]));
-    assert!(err.contains("moa-bundle: retry 1/3: ") && err.contains("HTTP 503"), "{err}");
-    assert!(err.contains("moa-bundle: packages: 0 from the cache, 2 downloaded"), "{err}");
+    assert!(err.contains("s] retry 1/3: ") && err.contains("HTTP 503"), "{err}");
+    assert!(err.contains("s] packages: 0 from the cache, 2 downloaded"), "{err}");
     let err = ok(&build(&cache, &m, &t.path().join("b.tar.gz"), &[]));
-    assert!(err.contains("moa-bundle: packages: 2 from the cache, 0 downloaded"), "{err}");
+    assert!(err.contains("s] packages: 2 from the cache, 0 downloaded"), "{err}");
 }
 
 #[test]

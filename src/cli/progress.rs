@@ -13,7 +13,7 @@ pub fn reporter(json: bool) -> Box<dyn Reporter> {
     } else if std::io::stderr().is_terminal() {
         Box::new(Progress { bar: Mutex::new(None), spinner: indicatif::ProgressBar::new_spinner() })
     } else {
-        Box::new(LogLines)
+        Box::new(LogLines { start: std::time::Instant::now() })
     }
 }
 
@@ -26,21 +26,30 @@ impl Reporter for Quiet {
     }
 }
 
-/// Not a terminal: one line per status and event, nothing per byte.
-struct LogLines;
+/// Not a terminal: one line per status and event, with the seconds since the start (where
+/// the time goes, in any log), nothing per byte.
+struct LogLines {
+    start: std::time::Instant,
+}
+
+impl LogLines {
+    fn line(&self, message: &str) {
+        eprintln!("moa-bundle: [{:.2}s] {message}", self.start.elapsed().as_secs_f64());
+    }
+}
 
 impl Reporter for LogLines {
     fn status(&self, message: &str) {
-        eprintln!("moa-bundle: {message}");
+        self.line(message);
     }
     fn download_start(&self, count: usize, total: u64) {
-        eprintln!("moa-bundle: fetching {count} package(s), {}", super::render::human(total));
+        self.line(&format!("fetching {count} package(s), {}", super::render::human(total)));
     }
     fn warn(&self, message: &str) {
         eprintln!("warning: {message}");
     }
     fn event(&self, event: &Event) {
-        eprintln!("moa-bundle: {event}");
+        self.line(&event.to_string());
     }
 }
 

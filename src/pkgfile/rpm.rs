@@ -36,7 +36,25 @@ fn read_header(r: &mut impl Read, out: &mut Vec<u8>, which: &str) -> Result<u64,
     if ((out.len() - start) as u64) < tags * 16 + data {
         return Err(PackageFileError::not(KIND, format!("its {which} header is cut short")));
     }
+    check_index(&out[start..start + (tags * 16) as usize], data, which)?;
     Ok(data)
+}
+
+/// rpm's `headerVerifyInfo`: every index entry has a known type, and its data starts inside the
+/// data store. (The `rpm` crate indexes the store with an entry's offset unchecked.)
+fn check_index(index: &[u8], data: u64, which: &str) -> Result<(), PackageFileError> {
+    for (i, e) in index.chunks_exact(16).enumerate() {
+        let word = |k: usize| u32::from_be_bytes(e[k..k + 4].try_into().expect("4 bytes"));
+        let (kind, offset, count) = (word(4), u64::from(word(8)), u64::from(word(12)));
+        // Types 0 (null) to 9 (i18n string); the offset is a signed 32-bit number in rpm.
+        if kind > 9 || offset >= data.max(1) || offset > i32::MAX as u64 || count > data.max(1) {
+            return Err(PackageFileError::not(
+                KIND,
+                format!("its {which} header's entry {i} has type {kind}, offset {offset}, count {count} for {data} bytes of data"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The lead and both headers, as bytes.

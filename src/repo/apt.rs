@@ -6,8 +6,8 @@
 use std::io::BufRead;
 
 use super::{
-    check_digest, decompressor, LoadedRepo, MetadataFormat, MetadataSource, MultiArch, PackageRecord, Priority,
-    RepoError, FILE_BYTES, INDEX_BYTES,
+    check_digest, decompressor, DepList, LoadedRepo, MetadataFormat, MetadataSource, MultiArch, PackageRecord,
+    Priority, RepoError, FILE_BYTES, INDEX_BYTES,
 };
 use crate::manifest::Repository;
 use crate::report::Reporter;
@@ -293,6 +293,7 @@ fn flush(st: &mut Stanza, url: &str, repo: usize, arch: &Arch, out: &mut Vec<Pac
     requires.extend(list("Depends"));
     let mut conflicts = list("Conflicts");
     conflicts.extend(list("Breaks"));
+    let checked = |field: &str, v: &[String]| DepList::checked(field, v).map_err(&bad);
     out.push(PackageRecord {
         name: PackageName::new(name).map_err(|e| bad(e.to_string()))?,
         version: Version::Deb(version),
@@ -301,11 +302,11 @@ fn flush(st: &mut Stanza, url: &str, repo: usize, arch: &Arch, out: &mut Vec<Pac
         location,
         size: need("Size")?.parse().map_err(|_| bad("Size is not a number".into()))?,
         sha256: Sha256::from_hex(need("SHA256")?).map_err(|e| bad(e.to_string()))?,
-        provides: list("Provides").into(),
-        requires: requires.into(),
-        pre_requires: pre.into(),
-        conflicts: conflicts.into(),
-        replaces: list("Replaces").into(),
+        provides: checked("Provides", &list("Provides"))?,
+        requires: checked("Depends", &requires)?,
+        pre_requires: checked("Pre-Depends", &pre)?,
+        conflicts: checked("Conflicts", &conflicts)?,
+        replaces: checked("Replaces", &list("Replaces"))?,
         obsoletes: Default::default(),
         multi_arch: s.get("Multi-Arch").map(MultiArch::parse).unwrap_or_default(),
         source: s.get("Source").map(str::to_string),

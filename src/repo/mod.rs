@@ -93,6 +93,26 @@ impl<S: AsRef<str>> FromIterator<S> for DepList {
     }
 }
 
+impl DepList {
+    /// The entries of one field as the metadata gives them, refused (with the field's name)
+    /// when one holds a control character — a newline would split one entry into two — or when
+    /// there are more than [`crate::limits::DEPS_PER_FIELD`].
+    pub fn checked<S: AsRef<str>>(field: &str, entries: &[S]) -> Result<Self, String> {
+        crate::limits::check(
+            &format!("the number of {field} entries"),
+            entries.len() as u64,
+            crate::limits::DEPS_PER_FIELD as u64,
+        )?;
+        match entries.iter().find(|e| !crate::types::is_line(e.as_ref(), 4096) || e.as_ref().is_empty()) {
+            Some(bad) => Err(format!(
+                "{field} entry `{}` is empty, too long or has a control character",
+                crate::types::shown(bad.as_ref())
+            )),
+            None => Ok(entries.iter().collect()),
+        }
+    }
+}
+
 impl From<Vec<String>> for DepList {
     fn from(v: Vec<String>) -> Self {
         v.iter().collect()

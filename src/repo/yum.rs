@@ -290,8 +290,9 @@ pub fn parse_primary(
             }
             Event::Text(t) if text_field != Text::None => text.push_str(&t.xml10_content()),
             Event::GeneralRef(g) if text_field != Text::None => {
-                let name = g.into_inner();
-                if let Some(s) = quick_xml::escape::resolve_predefined_entity(&name) {
+                if let Ok(Some(c)) = g.resolve_char_ref() {
+                    text.push(c);
+                } else if let Some(s) = quick_xml::escape::resolve_predefined_entity(&g.into_inner()) {
                     text.push_str(s);
                 }
             }
@@ -342,7 +343,14 @@ fn finish(p: Builder, url: &str, repo: usize) -> Result<PackageRecord, RepoError
         return Err(bad(format!("location `{location}` is not a plain path inside the repository")));
     }
     crate::types::safe_file_name(location.rsplit('/').next().unwrap_or("")).map_err(|e| bad(e.to_string()))?;
+    let list = |field: &str, v: &[String]| crate::repo::DepList::checked(field, v).map_err(&bad);
     Ok(PackageRecord {
+        provides: list("provides", &p.provides)?,
+        requires: list("requires", &p.requires)?,
+        pre_requires: list("requires(pre)", &p.pre)?,
+        conflicts: list("conflicts", &p.conflicts)?,
+        files: list("file", &p.files)?,
+        obsoletes: list("obsoletes", &p.obsoletes)?,
         name: PackageName::new(&p.name).map_err(|e| bad(e.to_string()))?,
         version: Version::Rpm(Evr::new(p.epoch, &p.ver, p.rel.as_deref()).map_err(|e| bad(e.to_string()))?),
         arch: Arch::new(&p.arch).map_err(|e| bad(e.to_string()))?,
@@ -350,15 +358,9 @@ fn finish(p: Builder, url: &str, repo: usize) -> Result<PackageRecord, RepoError
         location,
         size: p.size,
         sha256: Sha256::from_hex(&p.checksum).map_err(|e| bad(e.to_string()))?,
-        provides: p.provides.into(),
-        requires: p.requires.into(),
-        pre_requires: p.pre.into(),
-        conflicts: p.conflicts.into(),
-        files: p.files.into(),
         priority: None,
         essential: false,
         replaces: Default::default(),
-        obsoletes: p.obsoletes.into(),
         multi_arch: Default::default(),
         source: None,
     })
@@ -422,6 +424,18 @@ mod tests {
         assert_eq!(p.pre_requires.to_vec(), vec!["/bin/sh"]);
         assert_eq!(p.files.to_vec(), vec!["/usr/sbin/ntpd", "/etc/a&b"]);
         assert_eq!(p.file_name(), "ntp-4.2.6p5-29.el7.x86_64.rpm");
+    }
+
+    /// Found by the `primary` fuzz target: a newline (`&#10;`) inside an entry split it in two
+    /// once stored, which would let a mirror add a requirement or a provide.
+    #[test]
+    fn entries_with_control_characters_are_refused() {
+        let xml = r#"<metadata><package type="rpm"><name>x</name><arch>noarch</arch><version epoch="0" ver="1" rel="1"/>
+<checksum type="sha256">17b8b7fb5bc2f60797d15288cbf7fb16b1e1679974495b7e3ffafccba9afc421</checksum><location href="x-1-1.noarch.rpm"/>
+<format><file>/usr/bin/a&#10;/etc/shadow</file><file>/usr/bin/caf&#233;</file></format></package></metadata>"#;
+        let mut out = Vec::new();
+        let e = parse_primary(Box::new(xml.as_bytes()), "u", 0, &Arch::new("x86_64").unwrap(), &mut out).unwrap_err();
+        assert!(e.to_string().contains("control character") && e.to_string().contains("file entry"), "{e}");
     }
 
     #[test]

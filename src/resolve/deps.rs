@@ -174,6 +174,9 @@ impl DepSyntax for RpmSyntax {
     fn parse_provide<'a>(&self, raw: &'a str) -> Result<Relation<'a>, DepError> {
         let mut parts = raw.split(' ');
         let name = parts.next().unwrap_or("");
+        if name.is_empty() {
+            return Err(DepError { raw: raw.into(), why: "a dependency without a name".into() });
+        }
         let (Some(op), Some(ver)) = (parts.next(), parts.next()) else {
             return Ok(Relation::plain(raw));
         };
@@ -465,6 +468,14 @@ mod tests {
     fn rpm_rich_malformed_names_the_dependency(#[case] raw: &str) {
         let e = RpmSyntax.parse_dep(raw).unwrap_err().to_string();
         assert!(e.contains(raw) && e.contains("rich dependency"), "{e}");
+    }
+
+    /// Found by the `rpm_deps` fuzz target: an empty line parsed as a dependency named "".
+    #[rstest]
+    #[case("")]
+    #[case(" >= 1.0")]
+    fn rpm_dependencies_without_a_name_are_refused(#[case] raw: &str) {
+        assert!(RpmSyntax.parse_dep(raw).is_err(), "{raw:?}");
     }
 
     #[test]

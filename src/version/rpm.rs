@@ -30,12 +30,14 @@ impl Evr {
             return Err(bad("the version is empty"));
         }
         // rpm splits an EVR string at the last `-` and accepts what is left (CentOS 7's httpd
-        // provides `httpd-mmn = 20120211-x86-64`), so only whitespace is refused here.
-        if version.contains(char::is_whitespace) {
-            return Err(bad("the version contains whitespace"));
+        // provides `httpd-mmn = 20120211-x86-64`), so only whitespace and control characters
+        // (a NUL would end rpm's C string) are refused here.
+        let odd = |c: char| c.is_whitespace() || c.is_control();
+        if version.contains(odd) {
+            return Err(bad("the version contains whitespace or a control character"));
         }
-        if release.is_some_and(|r| r.is_empty() || r.contains(char::is_whitespace)) {
-            return Err(bad("the release is empty or contains whitespace"));
+        if release.is_some_and(|r| r.is_empty() || r.contains(odd)) {
+            return Err(bad("the release is empty or contains whitespace or a control character"));
         }
         Ok(Self { epoch, version: version.into(), release: release.map(Into::into) })
     }
@@ -96,8 +98,12 @@ impl fmt::Display for Evr {
     }
 }
 
-/// rpm's segment-wise version comparison.
+/// rpm's segment-wise version comparison. Like rpm's, it compares C strings: a NUL ends one.
 pub fn rpmvercmp(a: &str, b: &str) -> Ordering {
+    fn c_str(s: &str) -> &str {
+        s.find('\0').map_or(s, |n| &s[..n])
+    }
+    let (a, b) = (c_str(a), c_str(b));
     if a == b {
         return Ordering::Equal;
     }
@@ -192,6 +198,15 @@ pub fn rpmvercmp(a: &str, b: &str) -> Ordering {
 mod tests {
     use super::*;
     use rstest::rstest;
+
+    /// Found by the `versions` fuzz target: a NUL was the end of one string and not of the
+    /// other, so `a > b` and `b > a` both held.
+    #[test]
+    fn a_nul_ends_the_string_on_both_sides() {
+        let (a, b) = ("1.0~rc;", "\0\0\0\u{0}1.0");
+        assert_eq!(rpmvercmp(a, b), rpmvercmp(b, a).reverse());
+        assert!("\0\u{0}1.0".parse::<Evr>().is_err() && "1.0-1\u{7}".parse::<Evr>().is_err());
+    }
 
     /// The cases of rpm's own `tests/rpmvercmp.at` (rpm 4.18).
     #[rstest]
