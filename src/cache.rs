@@ -18,6 +18,15 @@ use crate::types::{HashingWriter, Sha256};
 
 const PACKAGES: &str = "packages-v1";
 const METADATA: &str = "metadata-v1";
+/// Per bundle content key: what the output held when that bundle was written there.
+const BUNDLES: &str = "bundles-v1";
+
+/// A file's size and modification time in nanoseconds.
+fn stat(path: &Path) -> Option<(u64, u128)> {
+    let m = std::fs::metadata(path).ok()?;
+    let t = m.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some((m.len(), t.as_nanos()))
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("could not use the cache directory {}: pass --cache-dir with a writable directory", path.display())]
@@ -47,7 +56,7 @@ impl Cache {
     /// Opens (creating) the cache and sweeps the leftovers of interrupted runs from it.
     pub fn open(dir: &Path, reporter: &dyn Reporter) -> Result<Self, CacheError> {
         let err = |source| CacheError { path: dir.to_path_buf(), source };
-        for sub in [PACKAGES, METADATA, "tmp"] {
+        for sub in [PACKAGES, METADATA, BUNDLES, "tmp"] {
             fs_err::create_dir_all(dir.join(sub)).map_err(err)?;
         }
         let tag = dir.join("CACHEDIR.TAG");
@@ -118,6 +127,39 @@ impl Cache {
         fs_err::create_dir_all(parent).map_err(|e| e.to_string())?;
         partial.persist(&dest, 0o644).map_err(|e| format!("{}: {e}", dest.display()))?;
         Ok(dest)
+    }
+
+    /// Remembers that `output` holds the bundle with content `key` and digest `sha`, with the
+    /// output's size and modification time (read back now).
+    pub fn record_bundle(&self, key: &Sha256, output: &Path, sha: &Sha256) {
+        let Some((size, mtime)) = stat(output) else { return };
+        let Ok(mut tmp) = self.temp() else { return };
+        if writeln!(tmp.file_mut(), "{sha} {size} {mtime} {}", output.display()).is_ok() {
+            let _ = tmp.persist(&self.bundle_record(key, output), 0o644);
+        }
+    }
+
+    /// One record per content key and output path (one bundle may be written to several).
+    fn bundle_record(&self, key: &Sha256, output: &Path) -> PathBuf {
+        let id = Sha256::digest(format!("{key} {}", output.display()).as_bytes());
+        self.dir.join(BUNDLES).join(id.to_hex())
+    }
+
+    /// The digest and size of the bundle at `output` if it is the one this cache recorded for
+    /// content `key`: same path, size and modification time as when it was written, and its
+    /// `.sha256` still names that digest. (A file changed since has another time or size; and a
+    /// node verifies every byte anyway.)
+    pub fn unchanged_bundle(&self, key: &Sha256, output: &Path) -> Option<(Sha256, u64)> {
+        let record = std::fs::read_to_string(self.bundle_record(key, output)).ok()?;
+        let mut f = record.trim_end().splitn(4, ' ');
+        let (sha, size, mtime, path) = (f.next()?, f.next()?, f.next()?, f.next()?);
+        let sha = Sha256::from_hex(sha).ok()?;
+        let now = stat(output)?;
+        let sidecar = std::fs::read_to_string(crate::bundle::pack::sidecar_path(output)).ok()?;
+        let same = path == output.display().to_string()
+            && now == (size.parse().ok()?, mtime.parse().ok()?)
+            && sidecar.split_whitespace().next() == Some(&sha.to_hex());
+        same.then_some((sha, now.0))
     }
 
     fn metadata_path(&self, key: &str) -> PathBuf {

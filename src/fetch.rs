@@ -1,18 +1,55 @@
-//! Downloading the planned packages: in parallel, each file from the first mirror that serves it
-//! whole and with the sha256 the metadata promised, into the [`Cache`] (which writes through a
-//! temporary name, so nothing half-downloaded is ever found under a final name).
+//! Downloading the planned packages: in parallel, in the order given, each file from the first
+//! mirror that serves it whole and with the sha256 the metadata promised, into the [`Cache`]
+//! (which writes through a temporary name, so nothing half-downloaded is ever found under a final
+//! name). Each finished file is announced on [`Arrivals`], so the packer can write the bundle
+//! while the rest still downloads.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 
 use crate::cache::Cache;
 use crate::repo::{LoadedRepo, PackageRecord};
 use crate::report::{Event, Reporter};
 use crate::transport::{join, Transport};
 
-/// Parallel downloads by default: enough to hide latency, few enough to be polite to mirrors.
-pub const DEFAULT_JOBS: usize = 4;
+/// Parallel downloads by default: enough to hide a far mirror's latency (scripts/bench/build.sh),
+/// few enough to be polite to it.
+pub const DEFAULT_JOBS: usize = 16;
+
+/// Finished downloads, announced by input index as they land.
+pub struct Arrivals {
+    state: Mutex<(Vec<Option<PathBuf>>, bool)>,
+    ready: Condvar,
+}
+
+impl Arrivals {
+    pub fn new(n: usize) -> Self {
+        Self { state: Mutex::new((vec![None; n], false)), ready: Condvar::new() }
+    }
+    fn put(&self, i: usize, path: PathBuf) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).0[i] = Some(path);
+        self.ready.notify_all();
+    }
+    /// Nothing more will arrive (the fetch finished, or stopped at an error).
+    pub fn close(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+        self.ready.notify_all();
+    }
+    /// Waits for file `i`; `None` when the fetch stopped before it (the fetch says why).
+    pub fn wait(&self, i: usize) -> Option<PathBuf> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(p) = &st.0[i] {
+                return Some(p.clone());
+            }
+            if st.1 {
+                return None;
+            }
+            st = self.ready.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -24,16 +61,25 @@ pub enum FetchError {
     Offline { package: String },
 }
 
-/// Fetches every package into the cache; returns their cache paths in input order.
+/// How to fetch.
+pub struct FetchOptions<'a> {
+    pub jobs: usize,
+    pub offline: bool,
+    /// Where each finished file is announced, by index into the package list.
+    pub arrivals: Option<&'a Arrivals>,
+}
+
+/// Fetches every package into the cache, starting them in input order; returns their cache
+/// paths in input order.
 pub fn fetch_all(
     packages: &[&PackageRecord],
     repos: &[LoadedRepo],
     transport: &Transport,
     cache: &Cache,
-    jobs: usize,
-    offline: bool,
+    opts: &FetchOptions<'_>,
     reporter: &dyn Reporter,
 ) -> Result<Vec<PathBuf>, FetchError> {
+    let (jobs, offline) = (opts.jobs, opts.offline);
     let total: u64 = packages.iter().map(|p| p.size).sum();
     reporter.download_start(packages.len(), total);
     let results: Vec<Mutex<Option<Result<PathBuf, FetchError>>>> = packages.iter().map(|_| Mutex::new(None)).collect();
@@ -50,7 +96,10 @@ pub fn fetch_all(
                 let r = fetch_one(packages[i], &repos[packages[i].repo], transport, cache, offline, reporter);
                 match &r {
                     Err(_) => failed.store(true, Ordering::Relaxed),
-                    Ok((_, from_cache)) => {
+                    Ok((path, from_cache)) => {
+                        if let Some(a) = opts.arrivals {
+                            a.put(i, path.clone());
+                        }
                         if *from_cache {
                             cached.fetch_add(1, Ordering::Relaxed);
                         } else {
@@ -115,7 +164,13 @@ fn fetch_one(
                 return Ok((path, false));
             }
             Err(e) => {
-                reporter.event(&Event::Failover { what: what.clone(), mirror: mirror.to_string(), error: e.clone() });
+                if i + 1 < repo.mirrors.len() {
+                    reporter.event(&Event::Failover {
+                        what: what.clone(),
+                        mirror: mirror.to_string(),
+                        error: e.clone(),
+                    });
+                }
                 errors.push(e);
             }
         }

@@ -86,14 +86,16 @@ pub fn redact(url: &Url) -> String {
     u.to_string()
 }
 
-/// Joins a mirror root and a relative path, keeping the root's own path.
+/// Joins a mirror root and a relative path (a file name taken literally, as apt does: `%` in
+/// `git-man_1%3a2.39.5_all.deb` is sent as `%25`), keeping the root's own path.
 pub fn join(root: &str, rel: &str) -> Result<Url, TransportError> {
-    let text = format!("{}/{}", root.trim_end_matches('/'), rel.trim_start_matches('/'));
-    let url = Url::parse(&text).map_err(|_| TransportError::BadUrl { url: text.clone() })?;
-    match url.scheme() {
-        "http" | "https" | "file" => Ok(url),
-        _ => Err(TransportError::BadUrl { url: text }),
+    let bad = || TransportError::BadUrl { url: format!("{}/{rel}", root.trim_end_matches('/')) };
+    let mut url = Url::parse(root).map_err(|_| bad())?;
+    if !matches!(url.scheme(), "http" | "https" | "file") {
+        return Err(bad());
     }
+    url.path_segments_mut().map_err(|_| bad())?.pop_if_empty().extend(rel.split('/').filter(|s| !s.is_empty()));
+    Ok(url)
 }
 
 /// Where a download goes: something that can be emptied before a retry.
@@ -276,6 +278,17 @@ mod tests {
         let u = join("https://vault.centos.org/centos/", "7.9.2009/os/x86_64/repodata/repomd.xml").unwrap();
         assert_eq!(u.as_str(), "https://vault.centos.org/centos/7.9.2009/os/x86_64/repodata/repomd.xml");
         assert!(join("ftp://x", "a").is_err());
+    }
+
+    #[test]
+    fn file_names_are_sent_literally() {
+        let u = join("http://m/debian/", "pool/main/git-man_1%3a2.39.5-0+deb12u3_all.deb").unwrap();
+        assert_eq!(u.as_str(), "http://m/debian/pool/main/git-man_1%253a2.39.5-0+deb12u3_all.deb");
+        let d = tempfile::tempdir().unwrap();
+        fs_err::write(d.path().join("a%3ab.deb"), b"x").unwrap();
+        let root = Url::from_directory_path(d.path()).unwrap().to_string();
+        let t = Transport::new(Duration::from_secs(5)).unwrap();
+        assert_eq!(t.get(&join(&root, "a%3ab.deb").unwrap(), 10, &crate::report::Silent).unwrap(), b"x");
     }
 
     #[test]

@@ -152,8 +152,22 @@ fn retries_and_the_cache_summary_are_log_lines_without_a_terminal() {
     let err = ok(&build(&cache, &m, &t.path().join("b.tar.gz"), &[]));
     assert!(err.contains("s] retry 1/3: ") && err.contains("HTTP 503"), "{err}");
     assert!(err.contains("s] packages: 0 from the cache, 2 downloaded"), "{err}");
-    let err = ok(&build(&cache, &m, &t.path().join("b.tar.gz"), &[]));
+    let err = ok(&build(&cache, &m, &t.path().join("b2.tar.gz"), &[]));
     assert!(err.contains("s] packages: 2 from the cache, 0 downloaded"), "{err}");
+    // The same bundle to the same path again: recognised, nothing fetched or written.
+    let before = std::fs::metadata(t.path().join("b.tar.gz")).unwrap().modified().unwrap();
+    let err = ok(&build(&cache, &m, &t.path().join("b.tar.gz"), &[]));
+    assert!(err.contains("already holds this bundle") && !err.contains("packages: "), "{err}");
+    assert_eq!(std::fs::metadata(t.path().join("b.tar.gz")).unwrap().modified().unwrap(), before);
+    // A bundle changed since (here: touched) is written again.
+    std::fs::File::options()
+        .write(true)
+        .open(t.path().join("b.tar.gz"))
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(5))
+        .unwrap();
+    let err = ok(&build(&cache, &m, &t.path().join("b.tar.gz"), &[]));
+    assert!(err.contains("packages: 2 from the cache"), "{err}");
 }
 
 #[test]

@@ -132,12 +132,17 @@ fn after_kill_9_the_next_build_sweeps_the_leftovers_and_succeeds() {
     let _ = child.wait_with_output();
     // kill -9 cannot be cleaned up after: the partials (one per parallel download) stay until
     // the next run.
+    // The packer had started too: its partial bundle is beside the output.
     let left = names(&tmp).len();
     assert!(left >= 1);
+    let out = t.path().join("out");
+    assert_eq!(names(&out).iter().filter(|n| n.ends_with(".partial")).count(), 1, "{:?}", names(&out));
     age(&tmp);
+    age(&out);
     mirror.clear_faults();
     let err = wait_ok(spawn(t.path(), &args, &[]));
     assert!(err.contains(&format!("removed {left} leftover(s) of interrupted runs")), "{err}");
+    assert!(err.contains(&format!("removed 1 leftover(s) of interrupted runs: {}", out.display())), "{err}");
     assert_eq!(names(&tmp), Vec::<String>::new());
     assert_eq!(names(&t.path().join("out")), ["b.tar.gz", "b.tar.gz.sha256"]);
 }

@@ -25,6 +25,8 @@ pub enum PackError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the download of {file} stopped, so the bundle was not finished")]
+    Missing { file: String },
 }
 
 /// What was written.
@@ -35,16 +37,64 @@ pub struct Packed {
     pub size: u64,
 }
 
-enum Body<'a> {
+/// How member data is compressed. Packages are compressed already (a deflate pass over real
+/// debs saves 0.1%), so the gzip stream stores them: a valid `.tar.gz` for every tool, at disk
+/// speed. A change here changes every bundle's bytes: it is part of [`content_key`].
+const COMPRESSION: flate2::Compression = flate2::Compression::none();
+
+enum Body {
     Bytes(Vec<u8>),
-    File(&'a Path),
+    /// The file of `index.packages[i]`, which may still be downloading.
+    Package(usize),
 }
 
-/// Packs the index, the package files (`files[i]` is the file of `index.packages[i]`) and `extra`
-/// members (path inside the bundle, content), e.g. the role templates under `roles/`.
+/// One member: path inside the top directory, content, digest, mode.
+type Member = (String, Body, Sha256, u32);
+
+fn bytes_member(path: &str, bytes: Vec<u8>, mode: u32) -> Member {
+    let digest = Sha256::digest(&bytes);
+    (path.to_string(), Body::Bytes(bytes), digest, mode)
+}
+
+/// Every member, sorted by path (so `SHA256SUMS`, which lists all the others, comes first).
+fn members(index: &BundleIndex, extra: &[(String, Vec<u8>)]) -> Vec<Member> {
+    let mut index_json = serde_json::to_vec_pretty(index).expect("the index serializes");
+    index_json.push(b'\n');
+    let mut out = vec![
+        bytes_member(INDEX_FILE, index_json, 0o644),
+        bytes_member(INSTALLER_FILE, install_script(index).into_bytes(), 0o755),
+    ];
+    for (i, p) in index.packages.iter().enumerate() {
+        out.push((format!("{PACKAGES_DIR}/{}", p.file), Body::Package(i), p.sha256, 0o644));
+    }
+    for (path, b) in extra {
+        out.push(bytes_member(path, b.clone(), 0o644));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    let sums: String = out.iter().map(|(path, _, digest, _)| format!("{digest}  {path}\n")).collect();
+    out.insert(0, bytes_member(SUMS_FILE, sums.into_bytes(), 0o644));
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// What decides a bundle's bytes: the tool, the compression, the top directory, and every
+/// member's path, mode and digest. Two builds with one key write the same file.
+pub fn content_key(index: &BundleIndex, extra: &[(String, Vec<u8>)], stem: &str) -> Sha256 {
+    let mut text =
+        format!("moa-bundle {} {COMPRESSION:?} {stem} {}\n", env!("CARGO_PKG_VERSION"), index.source_date_epoch);
+    for (path, _, digest, mode) in members(index, extra) {
+        text.push_str(&format!("{digest} {mode:o} {path}\n"));
+    }
+    Sha256::digest(text.as_bytes())
+}
+
+/// Packs the index, the package files and `extra` members (path inside the bundle, content),
+/// e.g. the role templates under `roles/`. `package(i)` gives the file of `index.packages[i]`,
+/// waiting for it if it is still downloading (members are written in path order, so the files
+/// should arrive in that order); `None` stops the pack.
 pub fn write_bundle(
     index: &BundleIndex,
-    files: &[PathBuf],
+    package: &dyn Fn(usize) -> Option<PathBuf>,
     extra: &[(String, Vec<u8>)],
     stem: &str,
     output: &Path,
@@ -52,45 +102,11 @@ pub fn write_bundle(
     let werr = |source| PackError::Write { path: output.to_path_buf(), source };
     let dir = files::parent_dir(output);
     fs_err::create_dir_all(&dir).map_err(werr)?;
-    files::sweep_partials(&dir);
-
-    // Members and their digests first: SHA256SUMS covers every other file.
-    let index_json = {
-        let mut v = serde_json::to_vec_pretty(index).expect("the index serializes");
-        v.push(b'\n');
-        v
-    };
-    let installer = install_script(index).into_bytes();
-    let mut members: Vec<(String, Body<'_>, u32)> = vec![
-        (INDEX_FILE.to_string(), Body::Bytes(index_json), 0o644),
-        (INSTALLER_FILE.to_string(), Body::Bytes(installer), 0o755),
-    ];
-    for (p, f) in index.packages.iter().zip(files) {
-        members.push((format!("{PACKAGES_DIR}/{}", p.file), Body::File(f), 0o644));
-    }
-    for (path, bytes) in extra {
-        members.push((path.clone(), Body::Bytes(bytes.clone()), 0o644));
-    }
-    let mut sums: Vec<(String, String)> = Vec::new();
-    for (path, body, _) in &members {
-        let digest = match body {
-            Body::Bytes(b) => Sha256::digest(b),
-            Body::File(_) => {
-                let p = index.packages.iter().find(|p| format!("{PACKAGES_DIR}/{}", p.file) == *path);
-                p.map(|p| p.sha256).expect("every package member has an index entry")
-            }
-        };
-        sums.push((path.clone(), digest.to_hex()));
-    }
-    sums.sort();
-    let sums_text: String = sums.iter().map(|(p, h)| format!("{h}  {p}\n")).collect();
-    members.push((SUMS_FILE.to_string(), Body::Bytes(sums_text.into_bytes()), 0o644));
-    members.sort_by(|a, b| a.0.cmp(&b.0));
 
     let mut partial = Partial::new_in(&dir).map_err(werr)?;
     let file = partial.file_mut().try_clone().map_err(werr)?;
     let hashing = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, file));
-    let gz = flate2::GzBuilder::new().mtime(0).write(hashing, flate2::Compression::fast());
+    let gz = flate2::GzBuilder::new().mtime(0).write(hashing, COMPRESSION);
     let mut tar = tar::Builder::new(gz);
     tar.mode(tar::HeaderMode::Deterministic);
     let mtime = index.source_date_epoch;
@@ -100,7 +116,7 @@ pub fn write_bundle(
     };
     dir_entry(&mut tar, &format!("{stem}/")).map_err(werr)?;
     let mut dirs_written = std::collections::BTreeSet::new();
-    for (path, body, mode) in &members {
+    for (path, body, _, mode) in members(index, extra) {
         // Each directory once, before its first member (members are sorted by path).
         for (i, _) in path.match_indices('/') {
             if dirs_written.insert(path[..i].to_string()) {
@@ -110,14 +126,15 @@ pub fn write_bundle(
         let full = format!("{stem}/{path}");
         match body {
             Body::Bytes(b) => {
-                let mut h = header(tar::EntryType::Regular, *mode, mtime, b.len() as u64);
+                let mut h = header(tar::EntryType::Regular, mode, mtime, b.len() as u64);
                 tar.append_data(&mut h, &full, &b[..]).map_err(werr)?;
             }
-            Body::File(f) => {
-                let rerr = |source| PackError::Read { path: f.to_path_buf(), source };
-                let file = fs_err::File::open(f).map_err(rerr)?;
+            Body::Package(i) => {
+                let f = package(i).ok_or_else(|| PackError::Missing { file: index.packages[i].file.clone() })?;
+                let rerr = |source| PackError::Read { path: f.clone(), source };
+                let file = fs_err::File::open(&f).map_err(rerr)?;
                 let len = file.metadata().map_err(rerr)?.len();
-                let mut h = header(tar::EntryType::Regular, *mode, mtime, len);
+                let mut h = header(tar::EntryType::Regular, mode, mtime, len);
                 tar.append_data(&mut h, &full, file).map_err(werr)?;
             }
         }

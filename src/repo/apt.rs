@@ -92,7 +92,7 @@ impl MetadataFormat for Apt {
                     }
                     check_digest(url, b, sha)
                 };
-                let ((), bytes, purl) = source.fetch_checked(name, &mut mirrors, &rel, FILE_BYTES, &check)?;
+                let ((), bytes, purl) = source.fetch_known(name, &mut mirrors, &rel, FILE_BYTES, Some(sha), &check)?;
                 sources.push((rel, *sha));
                 let before = out.len();
                 parse_packages(decompressor(path, &purl, &bytes)?, &purl, repo_index, arch, out)?;
@@ -352,6 +352,15 @@ mod tests {
         assert_eq!(p.pre_requires.to_vec(), vec!["dpkg (>= 1.15.7.2)"]);
         assert_eq!(p.conflicts.to_vec(), vec!["dhcp3-client (<< 4.1.0-1)"]);
         assert_eq!(p.file_name(), "ntp_4.2.8p4+dfsg-3ubuntu5.9_amd64.deb");
+    }
+
+    /// Archives made from `apt-get download` name files with `%3a` for the epoch's colon.
+    #[test]
+    fn pool_names_with_a_percent_are_kept() {
+        let text = "Package: git-man\nVersion: 1:2.39.5-0+deb12u3\nArchitecture: all\nFilename: pool/main/git-man_1%3a2.39.5-0+deb12u3_all.deb\nSize: 1\nSHA256: 2b479c0f3efa73f75b7fb76c82687744275fff78e4a138b5b3efba95f91e099e\n";
+        let mut out = Vec::new();
+        parse_packages(Box::new(text.as_bytes()), "u", 0, &Arch::new("amd64").unwrap(), &mut out).unwrap();
+        assert_eq!(out[0].file_name(), "git-man_1%3a2.39.5-0+deb12u3_all.deb");
     }
 
     #[test]

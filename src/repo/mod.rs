@@ -307,7 +307,26 @@ impl MetadataSource<'_> {
         max: u64,
         check: Check<'_, T>,
     ) -> Result<(T, Vec<u8>, String), RepoError> {
+        self.fetch_known(repo, mirrors, rel, max, None, check)
+    }
+
+    /// [`Self::fetch_checked`] for a file whose digest its (just fetched) root index gives: a
+    /// cached copy with that digest is used without asking any mirror.
+    pub(crate) fn fetch_known<T>(
+        &self,
+        repo: &str,
+        mirrors: &mut Vec<MirrorUrl>,
+        rel: &str,
+        max: u64,
+        known: Option<&Sha256>,
+        check: Check<'_, T>,
+    ) -> Result<(T, Vec<u8>, String), RepoError> {
         let key = format!("{}/{repo}/{rel}", self.distro);
+        let cached = || self.cache.and_then(|c| c.metadata(&key));
+        if let Some(bytes) = known.and_then(|d| cached().filter(|b| Sha256::digest(b) == *d)) {
+            let shown = format!("{rel} (cached, unchanged)");
+            return Ok((check(&bytes, &shown)?, bytes, shown));
+        }
         if self.offline {
             let bytes = self
                 .cache
@@ -341,11 +360,10 @@ impl MetadataSource<'_> {
                 Err(e) => {
                     not_found &= matches!(e, RepoError::Transport(TransportError::NotFound { .. }));
                     let error = error_chain(&e);
-                    self.reporter.event(&Event::Failover {
-                        what: rel.to_string(),
-                        mirror: root.to_string(),
-                        error: error.clone(),
-                    });
+                    if i + 1 < mirrors.len() {
+                        let (what, mirror) = (rel.to_string(), root.to_string());
+                        self.reporter.event(&Event::Failover { what, mirror, error: error.clone() });
+                    }
                     errors.push(error);
                 }
             }
@@ -355,7 +373,7 @@ impl MetadataSource<'_> {
 }
 
 /// A repository format: fetches and parses one repository of a manifest.
-pub trait MetadataFormat {
+pub trait MetadataFormat: Sync {
     fn load(
         &self,
         source: &MetadataSource<'_>,
@@ -367,13 +385,36 @@ pub trait MetadataFormat {
     ) -> Result<LoadedRepo, RepoError>;
 }
 
-/// Loads every repository of the manifest, in manifest order.
+/// Loads every repository of the manifest: all at once (each is a chain of round trips to its
+/// mirror), the records kept in manifest order, so the result does not depend on which answered
+/// first. The first error, in manifest order, is returned.
 pub fn load(manifest: &Manifest, source: &MetadataSource<'_>, reporter: &dyn Reporter) -> Result<Metadata, RepoError> {
     let format = crate::family::metadata_format(manifest.family);
+    let loaded: Vec<Result<(LoadedRepo, Vec<PackageRecord>), RepoError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = manifest
+            .repositories
+            .iter()
+            .enumerate()
+            .map(|(i, repo)| {
+                s.spawn(move || {
+                    let mut records = Vec::new();
+                    let loaded = format.load(source, repo, i, &manifest.arch, reporter, &mut records)?;
+                    Ok((loaded, records))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a metadata thread does not panic")).collect()
+    });
     let mut md = Metadata::default();
-    for (i, repo) in manifest.repositories.iter().enumerate() {
-        let loaded = format.load(source, repo, i, &manifest.arch, reporter, &mut md.packages)?;
-        md.repos.push(loaded);
+    for r in loaded {
+        let (repo, records) = r?;
+        md.repos.push(repo);
+        // The first repository's vector is kept, not copied (it is the largest, usually).
+        if md.packages.is_empty() {
+            md.packages = records;
+        } else {
+            md.packages.extend(records);
+        }
     }
     // The vector doubled while growing; the records stay for the whole run.
     md.packages.shrink_to_fit();

@@ -1,0 +1,205 @@
+//! The node's commands: `install` (verify the whole bundle, plan the role, then remove what the
+//! bundle replaces and install stage by stage, one install per root at a time) and `configure`
+//! (a role on its own, from a bundle, a manifest or the node's os-release).
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::CommandError;
+use crate::bundle::verify;
+use crate::bundle::BundlePackage;
+use crate::family;
+use crate::install::{self, Action, InstallError, InstallOptions};
+use crate::manifest::Manifest;
+use crate::report::Reporter;
+use crate::roles::render::{Templates, ROLES_DIR};
+use crate::roles::{RoleError, RoleOptions, RoleReport, RoleSource};
+
+/// How to install.
+#[derive(Debug, Clone)]
+pub struct InstallCmdOptions {
+    pub install: InstallOptions,
+    pub dry_run: bool,
+    /// Install even if the node's os-release or arch differ from the bundle's.
+    pub skip_node_check: bool,
+    /// After the packages, apply this time service role (its root and dry run are the install's).
+    pub role: Option<RoleOptions>,
+}
+
+/// What `install` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstallReport {
+    pub bundle: PathBuf,
+    pub root: PathBuf,
+    pub dry_run: bool,
+    pub actions: Vec<Action>,
+    /// Node packages removed first because a bundled package conflicts with and replaces them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub removes: Vec<install::Removal>,
+    /// Dependencies the node lacks (only reported, and installed anyway, with --force).
+    pub preflight_problems: Vec<String>,
+    /// The package tool's output.
+    pub output: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<RoleReport>,
+}
+
+pub fn install_cmd(
+    bundle: &Path,
+    opts: &InstallCmdOptions,
+    reporter: &dyn Reporter,
+) -> Result<InstallReport, CommandError> {
+    reporter.status(&format!("verifying {}", bundle.display()));
+    let u = verify::verify_bundle(bundle)?;
+    verify::check_sidecar(bundle, &u.bundle_sha256)?;
+    if !opts.skip_node_check {
+        verify::check_node(bundle, &u.index, &opts.install.root)?;
+    }
+    let family = u.index.family;
+    if opts.install.no_scripts && family == crate::manifest::Family::Deb {
+        return Err(CommandError::NoScriptsDeb);
+    }
+    if !opts.dry_run && !install::is_root() {
+        return Err(InstallError::NotRoot.into());
+    }
+    // The role is planned first (a dry run of it): one that cannot apply — no such zone, no
+    // cron directory, a path that leaves the root — fails before any package is installed.
+    let role_of =
+        |dry_run| opts.role.as_ref().map(|r| RoleOptions { root: opts.install.root.clone(), dry_run, ..r.clone() });
+    let role_plan = role_of(true).map(|r| apply_bundle_role(bundle, &u, &r)).transpose()?;
+    let _lock = if opts.dry_run { None } else { Some(lock_root(&opts.install.root)?) };
+    let installer = family::installer(family);
+    let installed = installer.installed(&opts.install)?;
+    let actions = install::plan(&u.index, &installed, family::dep_syntax(family));
+    let todo: Vec<(&BundlePackage, PathBuf)> = u
+        .index
+        .packages
+        .iter()
+        .zip(&actions)
+        .filter(|(_, a)| a.action != "skip")
+        .map(|(p, _)| (p, u.package_path(&p.file)))
+        .collect();
+    let removes = installer.removals(&todo, &installed);
+    let problems = installer.preflight(&todo, &installed, &opts.install)?;
+    if !problems.is_empty() && !opts.install.force {
+        return Err(InstallError::Preflight { problems, force_means: installer.force_means().into() }.into());
+    }
+    let output = if opts.dry_run { Vec::new() } else { run_installer(installer, &todo, &removes, opts, reporter)? };
+    let role = match role_of(opts.dry_run) {
+        Some(r) if !opts.dry_run => {
+            reporter.status(&format!("configuring the {:?} role", r.role));
+            Some(apply_bundle_role(bundle, &u, &r)?)
+        }
+        _ => role_plan,
+    };
+    Ok(InstallReport {
+        bundle: bundle.to_path_buf(),
+        root: opts.install.root.clone(),
+        dry_run: opts.dry_run,
+        actions,
+        removes,
+        preflight_problems: problems,
+        output,
+        role,
+    })
+}
+
+/// Removes what the bundle replaces, then installs stage by stage; the tool's output.
+fn run_installer(
+    installer: &dyn install::Installer,
+    todo: &[(&BundlePackage, PathBuf)],
+    removes: &[install::Removal],
+    opts: &InstallCmdOptions,
+    reporter: &dyn Reporter,
+) -> Result<Vec<String>, CommandError> {
+    let mut output = Vec::new();
+    if !removes.is_empty() {
+        // As apt does (`Remv` before `Inst`): dpkg alone refuses when the node's package is the
+        // side that declares the conflict.
+        let names: Vec<String> = removes.iter().map(|r| r.name.clone()).collect();
+        reporter.status(&format!("{}: removing {} (replaced by the bundle)", installer.tool(), names.join(", ")));
+        output.push(installer.remove(&names, &opts.install)?);
+    }
+    let stages: std::collections::BTreeSet<u32> = todo.iter().map(|(p, _)| p.stage).collect();
+    for stage in stages {
+        let files: Vec<PathBuf> = todo.iter().filter(|(p, _)| p.stage == stage).map(|(_, f)| f.clone()).collect();
+        reporter.status(&format!("{}: installing {} package(s), stage {stage}", installer.tool(), files.len()));
+        output.push(installer.install(&files, &opts.install)?);
+    }
+    Ok(output)
+}
+
+/// One install or configure at a time per root: the loser is told, instead of meeting a package
+/// tool's lock error half-way.
+fn lock_root(root: &Path) -> Result<crate::files::DirLock, CommandError> {
+    let err = |source| CommandError::Lock { root: root.to_path_buf(), source };
+    crate::files::DirLock::try_take(root).map_err(err)?.ok_or_else(|| CommandError::Busy { root: root.to_path_buf() })
+}
+
+/// Applies a role with the bundle's `[time]` values (validated like flags when bundle.json was
+/// read) and this binary's templates; a bundle whose `roles/` differ is named in a warning.
+fn apply_bundle_role(bundle: &Path, u: &verify::Unpacked, opts: &RoleOptions) -> Result<RoleReport, CommandError> {
+    let time = u
+        .index
+        .time
+        .as_ref()
+        .ok_or_else(|| RoleError::NoTimeSpec { origin: format!("bundle {}", bundle.display()) })?;
+    let templates = Templates::builtin(time.flavor);
+    let differs = templates.differs_from(&u.dir.join(ROLES_DIR));
+    let mut report =
+        crate::roles::apply(&RoleSource { distro: u.index.distro.as_str(), time, templates: &templates }, opts)?;
+    if !differs.is_empty() {
+        report.warnings.push(format!(
+            "the bundle's roles/{} differ from this moa-bundle's templates (bundle built by moa-bundle {}): this moa-bundle's were used; a bundle's own templates are rendered only once bundle signatures can prove who wrote them",
+            differs.join(", roles/"),
+            u.index.tool_version
+        ));
+    }
+    Ok(report)
+}
+
+/// Where `configure` takes the role's definition from.
+pub enum RoleFrom<'a> {
+    /// A bundle's `bundle.json` and `roles/` (checked whole first).
+    Bundle(&'a Path),
+    /// A manifest (`--distro`, `--manifest`) and the built-in templates.
+    Manifest(&'a Manifest),
+    /// The built-in manifest whose os-release matches the node under the role's root.
+    Detect,
+}
+
+/// `configure --role`: applies a role without installing anything.
+pub fn configure_cmd(from: RoleFrom<'_>, opts: &RoleOptions) -> Result<RoleReport, CommandError> {
+    let _lock = if opts.dry_run || !opts.root.is_dir() { None } else { Some(lock_root(&opts.root)?) };
+    match from {
+        RoleFrom::Bundle(b) => {
+            let u = verify::verify_bundle(b)?;
+            verify::check_sidecar(b, &u.bundle_sha256)?;
+            verify::check_node(b, &u.index, &opts.root)?;
+            apply_bundle_role(b, &u, opts)
+        }
+        RoleFrom::Manifest(m) => manifest_role(m, opts),
+        RoleFrom::Detect => {
+            let (id, version_id) = verify::node_os_release(&opts.root)?;
+            for d in crate::manifest::builtin_names() {
+                let m = Manifest::builtin(d)?;
+                if m.os_release.id.as_str() == id && m.os_release.version_id.as_str() == version_id {
+                    return manifest_role(&m, opts);
+                }
+            }
+            Err(CommandError::NoManifestForNode {
+                root: opts.root.display().to_string().trim_end_matches('/').to_string(),
+                id,
+                version_id,
+                known: crate::manifest::builtin_names().join(", "),
+            })
+        }
+    }
+}
+
+fn manifest_role(m: &Manifest, opts: &RoleOptions) -> Result<RoleReport, CommandError> {
+    let time = m.time.as_ref().ok_or_else(|| RoleError::NoTimeSpec { origin: format!("manifest {}", m.origin) })?;
+    let templates = Templates::builtin(time.flavor);
+    Ok(crate::roles::apply(&RoleSource { distro: m.distro.as_str(), time, templates: &templates }, opts)?)
+}
