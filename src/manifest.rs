@@ -354,6 +354,9 @@ impl Repository {
         limits::check("the number of mirrors", self.mirrors.len() as u64, limits::MIRRORS as u64)?;
         limits::check("the number of suites", self.suites.len() as u64, limits::SUITES as u64)?;
         limits::check("the number of components", self.components.len() as u64, limits::SUITES as u64)?;
+        if let Some(dot) = self.suites.iter().chain(&self.components).find(|s| s.as_str() == ".") {
+            return Err(format!("`{dot}` is not a suite or component: name one under dists/"));
+        }
         match family {
             Family::Rpm if self.path.is_none() || !self.suites.is_empty() || !self.components.is_empty() => {
                 Err("an rpm repository needs `path` (e.g. \"7.9.2009/os/x86_64\") and no `suites` or `components`"
@@ -515,6 +518,16 @@ sync_command = "/usr/sbin/ntpdate -u"
         std::fs::write(&p, format!("{GOOD}\n#{}", "x".repeat(2 << 20))).unwrap();
         let e = Manifest::load(&p).unwrap_err().to_string();
         assert!(e.contains("larger than 1048576 bytes"), "{e}");
+    }
+
+    /// A yum repository at the mirror's root (a mounted DVD) is `path = "."`; an apt suite `.`
+    /// is nonsense.
+    #[test]
+    fn the_mirror_root_is_a_yum_path_but_not_a_suite() {
+        let rpm = "name='x'\ndistro='d'\nfamily='rpm'\narch='x86_64'\nos_release={id='centos',version_id='7'}\npackages=['a']\n[[repository]]\nname='dvd'\npath='.'\nmirrors=['file:///mnt/cdrom']\n";
+        assert!(Manifest::parse(rpm, "t.toml").is_ok());
+        let e = Manifest::parse(&GOOD.replace(r#"suites = ["bookworm"]"#, r#"suites = ["."]"#), "t.toml").unwrap_err();
+        assert!(e.to_string().contains("not a suite or component"), "{e}");
     }
 
     #[test]

@@ -644,3 +644,54 @@ fn a_conflict_with_the_nodes_old_version_upgrades_it_or_is_refused_naming_both()
     build_for_and_install(tmp.path(), &m, &profile, &root);
     assert_eq!(rpm_q(&root, &["newtool", "oldlib"]), "newtool-1.0.x86_64\noldlib-2.0.x86_64\n");
 }
+
+/// rpm checks a whole transaction's dependencies before it installs anything, so every stage
+/// goes into one `rpm -U` (rpm orders it by Requires(pre) itself): a missing dependency in a later
+/// stage must not leave an earlier stage installed.
+#[test]
+fn a_missing_dependency_in_a_later_stage_installs_nothing() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let os = tmp.path().join("repo/el/os/x86_64/Packages");
+    build_rpm(&os, &RpmSpec { name: "base-sh", files: &[("/bin/sh", "#!/bin/true")], ..Default::default() });
+    build_rpm(&os, &RpmSpec { name: "lib", files: &[("/usr/lib64/lib", "1")], ..Default::default() });
+    build_rpm(&os, &RpmSpec { name: "a", pre_requires: &["lib"], files: &[("/usr/bin/a", "a")], ..Default::default() });
+    build_rpm(
+        &os,
+        &RpmSpec {
+            name: "c",
+            requires: &["/bin/sh"],
+            pre_requires: &["lib"],
+            files: &[("/usr/bin/c", "c")],
+            ..Default::default()
+        },
+    );
+    createrepo(&tmp.path().join("repo/el/os/x86_64"));
+    let mirror = Mirror::serve(&tmp.path().join("repo"));
+    let m = tmp.path().join("m.toml");
+    std::fs::write(
+        &m,
+        format!(
+            "name = \"t\"\ndistro = \"t\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"centos\", version_id = \"7\" }}\npackages = [\"a\", \"c\"]\n[[repository]]\nname = \"os\"\npath = \"el/os/x86_64\"\nmirrors = [\"{}\"]\n[base]\nroots = [\"base-sh\"]\n",
+            mirror.url
+        ),
+    )
+    .unwrap();
+    let bundle = tmp.path().join("b.tar.gz");
+    build(tmp.path(), &m, &bundle);
+    let index: serde_json::Value = {
+        let out = moa(tmp.path()).arg("inspect").arg(&bundle).arg("--json").output().unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let stage =
+        |n: &str| index["packages"].as_array().unwrap().iter().find(|p| p["name"] == n).unwrap()["stage"].clone();
+    assert_eq!((stage("lib"), stage("a"), stage("c")), (0.into(), 1.into(), 1.into()), "two stages, c in the later");
+
+    let root = tmp.path().join("root");
+    fake_os_release(&root, "centos", "7");
+    let out =
+        moa(tmp.path()).arg("install").arg(&bundle).arg("--root").arg(&root).arg("--no-scripts").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("/bin/sh") && err.contains("--force"), "{err}");
+    assert_eq!(rpm_q(&root, &["lib"]).trim(), "package lib is not installed", "stage 0 was installed alone");
+}

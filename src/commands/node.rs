@@ -81,7 +81,10 @@ pub fn install_cmd(
         .map(|(p, _)| (p, u.package_path(&p.file)))
         .collect();
     let removes = installer.removals(&todo, &installed);
-    let problems = installer.preflight(&todo, &installed, &opts.install)?;
+    // Where the install transaction itself refuses missing dependencies before it changes
+    // anything, a separate preflight would only do that work twice.
+    let transactional = installer.install_checks_dependencies() && !opts.dry_run && !opts.install.force;
+    let problems = if transactional { Vec::new() } else { installer.preflight(&todo, &installed, &opts.install)? };
     if !problems.is_empty() && !opts.install.force {
         return Err(InstallError::Preflight { problems, force_means: installer.force_means().into() }.into());
     }
@@ -121,12 +124,12 @@ fn run_installer(
         reporter.status(&format!("{}: removing {} (replaced by the bundle)", installer.tool(), names.join(", ")));
         output.push(installer.remove(&names, &opts.install)?);
     }
-    let stages: std::collections::BTreeSet<u32> = todo.iter().map(|(p, _)| p.stage).collect();
-    for stage in stages {
-        let files: Vec<PathBuf> = todo.iter().filter(|(p, _)| p.stage == stage).map(|(_, f)| f.clone()).collect();
-        reporter.status(&format!("{}: installing {} package(s), stage {stage}", installer.tool(), files.len()));
-        output.push(installer.install(&files, &opts.install)?);
-    }
+    let numbers: std::collections::BTreeSet<u32> = todo.iter().map(|(p, _)| p.stage).collect();
+    let stages: Vec<Vec<PathBuf>> =
+        numbers.iter().map(|&n| todo.iter().filter(|(p, _)| p.stage == n).map(|(_, f)| f.clone()).collect()).collect();
+    let tool = installer.tool();
+    reporter.status(&format!("{tool}: installing {} package(s) in {} stage(s)", todo.len(), stages.len()));
+    output.extend(installer.install(&stages, &opts.install)?);
     Ok(output)
 }
 

@@ -99,10 +99,15 @@ impl Installer for Dpkg {
         Ok(problems)
     }
 
-    fn install(&self, files: &[PathBuf], opts: &InstallOptions) -> Result<String, InstallError> {
-        let mut c = dpkg_command(opts);
-        c.arg("-i").args(files);
-        run(&mut c, "dpkg")
+    /// `dpkg -i` once per stage: dpkg configures a Pre-Depends only after its own run.
+    fn install(&self, stages: &[Vec<PathBuf>], opts: &InstallOptions) -> Result<Vec<String>, InstallError> {
+        let mut out = Vec::new();
+        for files in stages.iter().filter(|s| !s.is_empty()) {
+            let mut c = dpkg_command(opts);
+            c.arg("-i").args(files);
+            out.push(run(&mut c, "dpkg")?);
+        }
+        Ok(out)
     }
 
     fn removals(&self, todo: &[(&BundlePackage, PathBuf)], installed: &[Installed]) -> Vec<Removal> {

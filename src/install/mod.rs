@@ -100,8 +100,16 @@ pub trait Installer: Sync {
         installed: &[Installed],
         opts: &InstallOptions,
     ) -> Result<Vec<String>, InstallError>;
-    /// Installs one stage of files in one transaction.
-    fn install(&self, files: &[PathBuf], opts: &InstallOptions) -> Result<String, InstallError>;
+    /// Installs the files, stage by stage (a stage's pre-dependencies are in earlier stages), in
+    /// as few transactions as the tool needs; the tool's output of each.
+    fn install(&self, stages: &[Vec<PathBuf>], opts: &InstallOptions) -> Result<Vec<String>, InstallError>;
+    /// Whether [`Installer::install`] itself refuses missing dependencies — of every stage —
+    /// before it changes anything, with [`InstallError::Preflight`] (rpm's one transaction
+    /// does). Then the separate preflight is only run where it must say more: for `--dry-run`
+    /// and `--force`.
+    fn install_checks_dependencies(&self) -> bool {
+        false
+    }
     /// Node packages to remove before installing `todo` because a bundled package conflicts
     /// with and replaces them. rpm removes what a package obsoletes in its own transaction, so
     /// only dpkg has any.

@@ -63,17 +63,18 @@ impl Installer for Rpm {
         c.args(todo.iter().map(|(_, f)| f));
         match run(&mut c, "rpm") {
             Ok(_) => Ok(vec![]),
-            Err(InstallError::Failed { output, .. }) => Ok(output
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with("error: Failed dependencies"))
-                .map(str::to_string)
-                .collect()),
+            Err(InstallError::Failed { output, .. }) => Ok(dependency_problems(&output)),
             Err(e) => Err(e),
         }
     }
 
-    fn install(&self, files: &[PathBuf], opts: &InstallOptions) -> Result<String, InstallError> {
+    /// One transaction for every stage: rpm orders it by `Requires(pre)` itself, and checks
+    /// all of its dependencies before it installs anything.
+    fn install(&self, stages: &[Vec<PathBuf>], opts: &InstallOptions) -> Result<Vec<String>, InstallError> {
+        let files: Vec<&PathBuf> = stages.iter().flatten().collect();
+        if files.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut c = rpm(opts);
         c.args(["-U", "-v", "--replacepkgs"]);
         if opts.force {
@@ -83,8 +84,32 @@ impl Installer for Rpm {
             c.arg("--noscripts");
         }
         c.args(files);
-        run(&mut c, "rpm")
+        match run(&mut c, "rpm") {
+            Ok(out) => Ok(vec![out]),
+            // rpm checks the whole transaction's dependencies before it installs anything.
+            Err(InstallError::Failed { output, .. }) if output.contains("Failed dependencies") => {
+                Err(InstallError::Preflight {
+                    problems: dependency_problems(&output),
+                    force_means: self.force_means().into(),
+                })
+            }
+            Err(e) => Err(e),
+        }
     }
+
+    fn install_checks_dependencies(&self) -> bool {
+        true
+    }
+}
+
+/// The problem lines of rpm's "Failed dependencies" report.
+fn dependency_problems(output: &str) -> Vec<String> {
+    output
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("error: Failed dependencies"))
+        .map(str::to_string)
+        .collect()
 }
 
 /// Parses the `inventory` query. Files are kept where yum's primary lists them too, since those

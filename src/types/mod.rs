@@ -297,21 +297,24 @@ impl MirrorUrl {
     }
 }
 
-/// Whether `s` is a relative path of plain components (`7.9.2009/os/x86_64`, `main`).
+/// Whether `s` is a relative path of plain components (`7.9.2009/os/x86_64`, `main`), or `.`
+/// (the mirror's root itself).
 fn is_repo_path(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 512
-        && s.split('/').count() <= 32
-        && s.split('/').all(|c| {
-            !c.is_empty()
-                && c != "."
-                && c != ".."
-                && c.chars().all(|ch| ch.is_ascii_alphanumeric() || "._+~%-".contains(ch))
-        })
+    s == "."
+        || !s.is_empty()
+            && s.len() <= 512
+            && s.split('/').count() <= 32
+            && s.split('/').all(|c| {
+                !c.is_empty()
+                    && c != "."
+                    && c != ".."
+                    && c.chars().all(|ch| ch.is_ascii_alphanumeric() || "._+~%-".contains(ch))
+            })
 }
 
 validated_string!(
-    /// A path under a mirror root: a yum repository's `path`, an apt suite or component.
+    /// A path under a mirror root: a yum repository's `path` (`.` for the root itself, as on a
+    /// mounted DVD), an apt suite or component.
     RepoPath,
     is_repo_path,
     TypeError::RepoPath
@@ -422,9 +425,10 @@ mod tests {
         assert!(Line::new("ntp (>= 1:4.2) | chrony").is_ok());
         assert!(Line::new("a\nb").is_err() && Line::new("a\x1b[31m").is_err() && Line::new(&"x".repeat(4097)).is_err());
         assert!(RepoPath::new("7.9.2009/os/x86_64").is_ok() && RepoPath::new("bookworm-security").is_ok());
-        for bad in ["", "/x", "a/../b", "a//b", "./a", "a/ b"] {
+        for bad in ["", "/x", "a/../b", "a//b", "./a", "a/ b", "..", "a/."] {
             assert!(RepoPath::new(bad).is_err(), "{bad:?}");
         }
+        assert!(RepoPath::new(".").is_ok());
     }
 
     #[test]

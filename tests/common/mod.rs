@@ -299,6 +299,8 @@ pub struct RpmSpec<'a> {
     pub release: &'a str,
     pub arch: &'a str,
     pub requires: &'a [&'a str],
+    /// `Requires(pre):` (the package's scripts need it installed first).
+    pub pre_requires: &'a [&'a str],
     pub provides: &'a [&'a str],
     pub conflicts: &'a [&'a str],
     pub obsoletes: &'a [&'a str],
@@ -316,6 +318,7 @@ impl Default for RpmSpec<'_> {
             release: "1",
             arch: "x86_64",
             requires: &[],
+            pre_requires: &[],
             provides: &[],
             conflicts: &[],
             obsoletes: &[],
@@ -339,6 +342,9 @@ pub fn build_rpm(out: &Path, s: &RpmSpec<'_>) -> PathBuf {
     }
     for r in s.requires {
         spec.push_str(&format!("Requires: {r}\n"));
+    }
+    for r in s.pre_requires {
+        spec.push_str(&format!("Requires(pre): {r}\n"));
     }
     for p in s.provides {
         spec.push_str(&format!("Provides: {p}\n"));

@@ -102,12 +102,35 @@ fn open(bundle: &Path) -> Result<(std::fs::File, u64), VerifyError> {
     Ok((file, meta.len()))
 }
 
-/// Unpacks into `dest` (which must exist and be empty), checking each member as it goes.
+/// Unpacks into `dest` (which must exist and be empty), checking each member as it goes. The
+/// digest of the whole file (for its `.sha256`) is taken on a second thread meanwhile.
 pub fn unpack_and_check(bundle: &Path, dest: &Path) -> Result<Unpacked, VerifyError> {
     let (file, compressed) = open(bundle)?;
-    let mut outer = HashingWriter::new(std::io::sink());
-    let tee = TeeReader { inner: file, hash: &mut outer };
-    let gz = flate2::bufread::GzDecoder::new(BufReader::with_capacity(256 * 1024, tee));
+    let (outer, st) = std::thread::scope(|s| {
+        let outer = s.spawn(|| file_digest(bundle));
+        let st = unpack(bundle, file, dest, compressed);
+        (outer.join().expect("the digest thread does not panic"), st)
+    });
+    let (mut st, dir) = st?;
+    let (bundle_sha256, hashed) = outer.map_err(|source| VerifyError::Read { path: bundle.to_path_buf(), source })?;
+    // The stream was read to its end with nothing after it, so this is the length it had.
+    if hashed != compressed {
+        return Err(corrupt(bundle, "it changed while it was being read"));
+    }
+    let index = st.index.take().expect("finish checked the index");
+    let u = Unpacked { index, dir, bundle_sha256, files_checked: st.files, _work: None };
+    check_packages(bundle, &u)?;
+    Ok(u)
+}
+
+/// The member pass: every member checked as it is written, then the tail.
+fn unpack<'a>(
+    bundle: &'a Path,
+    file: std::fs::File,
+    dest: &'a Path,
+    compressed: u64,
+) -> Result<(stream::Stream<'a>, PathBuf), VerifyError> {
+    let gz = flate2::bufread::GzDecoder::new(BufReader::with_capacity(1 << 20, file));
     let mut ar = tar::Archive::new(gz);
     let mut st = stream::Stream::new(bundle, dest, compressed);
     let entries = ar.entries().map_err(|e| corrupt(bundle, format!("not a tar.gz: {e}")))?;
@@ -117,11 +140,15 @@ pub fn unpack_and_check(bundle: &Path, dest: &Path) -> Result<Unpacked, VerifyEr
     }
     let dir = st.finish()?;
     drop(stream::check_tail(bundle, ar.into_inner())?);
-    let bundle_sha256 = outer.finish().0;
-    let index = st.index.take().expect("finish checked the index");
-    let u = Unpacked { index, dir, bundle_sha256, files_checked: st.files, _work: None };
-    check_packages(bundle, &u)?;
-    Ok(u)
+    Ok((st, dir))
+}
+
+/// sha256 and length of a whole file.
+fn file_digest(path: &Path) -> std::io::Result<(Sha256, u64)> {
+    let mut h = HashingWriter::new(std::io::sink());
+    std::io::copy(&mut std::io::BufReader::with_capacity(1 << 20, fs_err::File::open(path)?), &mut h)?;
+    let (digest, n, _) = h.finish();
+    Ok((digest, n))
 }
 
 /// Every package file's header names the package bundle.json gives it.
@@ -155,19 +182,5 @@ pub fn check_sidecar(bundle: &Path, actual: &Sha256) -> Result<bool, VerifyError
             bundle,
             format!("its sha256 is {actual}, but {} says `{}`", side.display(), crate::types::shown(want)),
         )),
-    }
-}
-
-struct TeeReader<'a, R> {
-    inner: R,
-    hash: &'a mut HashingWriter<std::io::Sink>,
-}
-
-impl<R: Read> Read for TeeReader<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        use std::io::Write;
-        let n = self.inner.read(buf)?;
-        self.hash.write_all(&buf[..n])?;
-        Ok(n)
     }
 }
