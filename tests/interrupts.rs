@@ -92,20 +92,30 @@ fn wait_ok(child: Child) -> String {
     err
 }
 
+/// A build of `hello` whose packages drip from the mirror, caught mid-download: the mirror, the
+/// build's arguments, the bundle path and the running build.
+fn build_caught_downloading(t: &Path) -> (Mirror, Vec<String>, PathBuf, Child) {
+    let mirror = Mirror::serve(&hello_repo(t));
+    mirror.fault(".rpm", Fault::Drip);
+    let m = hello_manifest(t, &[&mirror.url]);
+    std::fs::create_dir_all(t.join("tmp")).unwrap();
+    let b = t.join("out/b.tar.gz");
+    let args: Vec<String> = ["build", "--manifest", m.to_str().unwrap(), "--no-base", "-o", b.to_str().unwrap()]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(["--stall-timeout".into(), "60".into()])
+        .collect();
+    let child = spawn(t, &args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+    wait_for_package_request(&mirror);
+    (mirror, args, b, child)
+}
+
 #[test]
 fn sigterm_removes_a_builds_partial_download_at_once() {
     require_tools(TOOLS);
     let t = tempfile::tempdir().unwrap();
-    let mirror = Mirror::serve(&hello_repo(t.path()));
-    mirror.fault(".rpm", Fault::Drip);
-    let m = hello_manifest(t.path(), &[&mirror.url]);
-    std::fs::create_dir_all(t.path().join("tmp")).unwrap();
-    let b = t.path().join("out/b.tar.gz");
-    let args =
-        ["build", "--manifest", m.to_str().unwrap(), "--no-base", "-o", b.to_str().unwrap(), "--stall-timeout", "60"];
-    let child = spawn(t.path(), &args, &[]);
+    let (_mirror, _, b, child) = build_caught_downloading(t.path());
     let tmp = t.path().join("cache/moa-bundle/tmp");
-    wait_for_package_request(&mirror);
     assert!(!names(&tmp).is_empty());
     signal_group(&child, "-TERM");
     let out = child.wait_with_output().unwrap();
@@ -118,16 +128,9 @@ fn sigterm_removes_a_builds_partial_download_at_once() {
 fn after_kill_9_the_next_build_sweeps_the_leftovers_and_succeeds() {
     require_tools(TOOLS);
     let t = tempfile::tempdir().unwrap();
-    let mirror = Mirror::serve(&hello_repo(t.path()));
-    mirror.fault(".rpm", Fault::Drip);
-    let m = hello_manifest(t.path(), &[&mirror.url]);
-    std::fs::create_dir_all(t.path().join("tmp")).unwrap();
-    let b = t.path().join("out/b.tar.gz");
-    let args =
-        ["build", "--manifest", m.to_str().unwrap(), "--no-base", "-o", b.to_str().unwrap(), "--stall-timeout", "60"];
-    let child = spawn(t.path(), &args, &[]);
+    let (mirror, args, _, child) = build_caught_downloading(t.path());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let tmp = t.path().join("cache/moa-bundle/tmp");
-    wait_for_package_request(&mirror);
     signal_group(&child, "-KILL");
     let _ = child.wait_with_output();
     // kill -9 cannot be cleaned up after: the partials (one per parallel download) stay until
