@@ -24,10 +24,10 @@ export secs
 printf '%s\n' $targets | xargs -P "$jobs" -I{} bash -c 'run {}'
 printf '%-14s %12s %8s %8s %s\n' target execs cov ft crashes
 for t in $targets; do
-  execs=$(grep -a -o 'stat::number_of_executed_units: [0-9]*' "logs/$t.log" | awk '{print $2}' | tail -1)
-  last=$(grep -a -E '^#[0-9]+[[:space:]].*cov: ' "logs/$t.log" | tail -1)
-  cov=$(echo "$last" | grep -o 'cov: [0-9]*' | awk '{print $2}')
-  ft=$(echo "$last" | grep -o 'ft: [0-9]*' | awk '{print $2}')
+  execs=$(grep -a -o 'stat::number_of_executed_units: [0-9]*' "logs/$t.log" | awk '{print $2}' | tail -1 || true)
+  last=$(grep -a -E '^#[0-9]+[[:space:]].*cov: ' "logs/$t.log" | tail -1 || true)
+  cov=$(echo "$last" | grep -o 'cov: [0-9]*' | awk '{print $2}' || true)
+  ft=$(echo "$last" | grep -o 'ft: [0-9]*' | awk '{print $2}' || true)
   crashes=$(ls "artifacts/$t" 2>/dev/null | wc -l)
   printf '%-14s %12s %8s %8s %s\n' "$t" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$crashes"
 done

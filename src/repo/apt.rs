@@ -161,7 +161,8 @@ pub fn parse_release(text: &str, url: &str) -> Result<Release, RepoError> {
     Ok(rel)
 }
 
-/// `Thu, 21 Apr 2016 23:23:46 UTC` → seconds since the epoch.
+/// `Thu, 21 Apr 2016 23:23:46 UTC` → seconds since the epoch; `None` for anything else,
+/// including fields out of their ranges (years 1970 to 9999).
 pub fn parse_rfc2822(s: &str) -> Option<u64> {
     let s = s.split_once(',').map_or(s, |(_, r)| r).trim();
     let p: Vec<&str> = s.split_whitespace().collect();
@@ -175,6 +176,14 @@ pub fn parse_rfc2822(s: &str) -> Option<u64> {
     let (d, y): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
     let t: Vec<i64> = time.split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
     let [hh, mm, ss] = t[..] else { return None };
+    let in_range = (1970..=9999).contains(&y)
+        && (1..=31).contains(&d)
+        && (0..24).contains(&hh)
+        && (0..60).contains(&mm)
+        && (0..=60).contains(&ss);
+    if !in_range {
+        return None;
+    }
     // Days from civil (Howard Hinnant's algorithm).
     let (y2, m2) = if month <= 2 { (y - 1, month + 9) } else { (y, month - 3) };
     let era = y2.div_euclid(400);
@@ -326,6 +335,9 @@ mod tests {
         assert_eq!(parse_rfc2822("Thu, 21 Apr 2016 23:23:46 UTC"), Some(1461281026));
         assert_eq!(parse_rfc2822("Sat, 10 Jun 2023 08:53:33 UTC"), Some(1686387213));
         assert_eq!(parse_rfc2822("garbage"), None);
+        // Found by the `release` fuzz target: a huge year overflowed the arithmetic.
+        assert_eq!(parse_rfc2822("Thu, 21 Apr 922337203685477580 23:23:46 UTC"), None);
+        assert_eq!(parse_rfc2822("Thu, 41 Apr 2016 23:23:46 UTC"), None);
     }
 
     #[test]

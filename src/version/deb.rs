@@ -40,6 +40,8 @@ impl FromStr for DebVersion {
             None => (0, t),
         };
         let (upstream, revision) = match rest.rsplit_once('-') {
+            // dpkg refuses `1.0-`: printed again it would lose the dash and mean another version.
+            Some((_, "")) => return Err(bad("the revision after `-` is empty")),
             Some((u, r)) => (u, r),
             None => (rest, ""),
         };
@@ -167,6 +169,16 @@ mod tests {
     fn verrevcmp_matches_dpkg(#[case] a: &str, #[case] b: &str, #[case] expected: i8) {
         let (va, vb): (DebVersion, DebVersion) = (a.parse().unwrap(), b.parse().unwrap());
         assert_eq!(va.cmp(&vb), expected.cmp(&0), "{a} vs {b}");
+    }
+
+    /// Found by the `versions` fuzz target: `1:4.2g-3ubun.8p4+dfsg-` parsed with an empty
+    /// revision, printed without the dash, and read back as another version.
+    #[test]
+    fn an_empty_revision_is_refused() {
+        assert!("1:4.2g-3ubun.8p4+dfsg-".parse::<DebVersion>().is_err());
+        assert!("1.0-".parse::<DebVersion>().is_err());
+        let v: DebVersion = "1.0-a-1".parse().unwrap();
+        assert_eq!(v.to_string().parse::<DebVersion>().unwrap(), v);
     }
 
     #[test]

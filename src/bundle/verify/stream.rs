@@ -4,19 +4,78 @@
 //! moa-bundle writes `SHA256SUMS` and `bundle.json` first (members are sorted, uppercase first),
 //! so they are read first, within their size bounds, and everything after is checked against
 //! them *before* it is written: a member must be listed, appear once, and have exactly the size
-//! `bundle.json` declares (or be a small file); its digest is compared as soon as it ends. The
-//! total is bounded by the compressed size and the free space. After the tar end-of-archive,
+//! `bundle.json` declares (or be a small file). Its digest is taken on a helper thread from the
+//! same chunks that are written ([`MemberHasher`]) and compared before the pass returns — before
+//! anything can use the file. The total is bounded by the compressed size and the free space. After the tar end-of-archive,
 //! only zero padding may follow, and nothing after the gzip stream: a second gzip member or
 //! appended bytes would be read by `tar` but covered by no checksum.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, Read};
+use std::io::{BufRead, Read, Write};
 use std::path::{Component, Path, PathBuf};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::thread::JoinHandle;
 
 use super::{corrupt, VerifyError};
 use crate::bundle::{BundleIndex, INDEX_FILE, PACKAGES_DIR, SCHEMA_VERSION, SUMS_FILE};
 use crate::limits;
-use crate::types::{HashingWriter, Sha256};
+use crate::types::Sha256;
+
+/// What the member pass tells the hashing thread.
+enum Chunk {
+    /// A member begins: its name and the digest SHA256SUMS gives it.
+    Start(String, Sha256),
+    Data(Vec<u8>),
+}
+
+/// Digests of the members after the index, taken on a helper thread from the chunks the member
+/// pass writes, so that writing and hashing run on two cores.
+struct MemberHasher {
+    tx: Option<SyncSender<Chunk>>,
+    thread: Option<JoinHandle<Vec<(String, Sha256, Sha256)>>>,
+}
+
+impl MemberHasher {
+    fn new() -> Self {
+        let (tx, rx) = sync_channel::<Chunk>(8);
+        let thread = std::thread::spawn(move || {
+            use sha2::Digest;
+            let mut done = Vec::new();
+            let mut current: Option<(String, Sha256, sha2::Sha256)> = None;
+            let finish = |c: Option<(String, Sha256, sha2::Sha256)>, done: &mut Vec<_>| {
+                if let Some((name, want, h)) = c {
+                    done.push((name, want, Sha256::from_bytes(h.finalize().into())));
+                }
+            };
+            for chunk in rx {
+                match chunk {
+                    Chunk::Start(name, want) => finish(current.replace((name, want, sha2::Sha256::new())), &mut done),
+                    Chunk::Data(d) => {
+                        if let Some((_, _, h)) = current.as_mut() {
+                            h.update(&d);
+                        }
+                    }
+                }
+            }
+            finish(current, &mut done);
+            done
+        });
+        Self { tx: Some(tx), thread: Some(thread) }
+    }
+
+    fn send(&self, c: Chunk) {
+        if let Some(tx) = &self.tx {
+            // The thread only stops when the sender is dropped.
+            let _ = tx.send(c);
+        }
+    }
+
+    /// Every member's (name, digest wanted, digest found).
+    fn results(&mut self) -> Vec<(String, Sha256, Sha256)> {
+        drop(self.tx.take());
+        self.thread.take().map(|t| t.join().expect("the hashing thread does not panic")).unwrap_or_default()
+    }
+}
 
 /// What a member after the index must be.
 struct Expect {
@@ -37,6 +96,7 @@ pub(super) struct Stream<'a> {
     dirs: BTreeSet<String>,
     seen_dirs: BTreeSet<String>,
     pub(super) files: usize,
+    hasher: MemberHasher,
 }
 
 impl<'a> Stream<'a> {
@@ -52,6 +112,7 @@ impl<'a> Stream<'a> {
             dirs: BTreeSet::new(),
             seen_dirs: BTreeSet::new(),
             files: 0,
+            hasher: MemberHasher::new(),
         }
     }
 
@@ -261,18 +322,22 @@ impl<'a> Stream<'a> {
         if let Some(parent) = out.parent() {
             fs_err::create_dir_all(parent).map_err(uerr)?;
         }
-        let f = fs_err::File::create(out).map_err(uerr)?;
-        let mut w = HashingWriter::new(std::io::BufWriter::new(f));
-        std::io::copy(&mut entry.take(size), &mut w).map_err(|e| self.bad(format!("`{shown}`: {e}")))?;
-        let (got, n, _) = w.finish();
-        if n != size || got != expect.sha256 {
-            return Err(self.bad(format!("`{shown}` has sha256 {got}, SHA256SUMS says {}", expect.sha256)));
+        let mut f = fs_err::File::create(out).map_err(uerr)?;
+        self.hasher.send(Chunk::Start(shown.clone(), expect.sha256));
+        let mut left = size;
+        let mut reader = entry.take(size);
+        while left > 0 {
+            let mut buf = vec![0u8; left.min(256 * 1024) as usize];
+            reader.read_exact(&mut buf).map_err(|e| self.bad(format!("`{shown}`: {e}")))?;
+            f.write_all(&buf).map_err(uerr)?;
+            left -= buf.len() as u64;
+            self.hasher.send(Chunk::Data(buf));
         }
         Ok(())
     }
 
-    /// After the last member: everything announced arrived.
-    pub(super) fn finish(&self) -> Result<PathBuf, VerifyError> {
+    /// After the last member: everything announced arrived, with the digest announced.
+    pub(super) fn finish(&mut self) -> Result<PathBuf, VerifyError> {
         let top = self.top.as_ref().ok_or_else(|| self.bad("it is empty"))?;
         if self.sums.is_none() {
             return Err(self.bad("it has no SHA256SUMS"));
@@ -282,6 +347,9 @@ impl<'a> Stream<'a> {
         }
         if let Some(missing) = self.expected.keys().next() {
             return Err(self.bad(format!("`{missing}` is listed in SHA256SUMS but missing")));
+        }
+        if let Some((name, want, got)) = self.hasher.results().into_iter().find(|(_, want, got)| want != got) {
+            return Err(self.bad(format!("`{name}` has sha256 {got}, SHA256SUMS says {want}")));
         }
         Ok(self.dest.join(top))
     }
