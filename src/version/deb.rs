@@ -74,8 +74,10 @@ impl PartialOrd for DebVersion {
 }
 
 impl fmt::Display for DebVersion {
+    /// As dpkg writes it: the epoch when it is not 0 — or when the upstream version holds a `:`,
+    /// which only an epoch in front keeps from being read as one.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.epoch != 0 {
+        if self.epoch != 0 || self.upstream.contains(':') {
             write!(f, "{}:", self.epoch)?;
         }
         f.write_str(&self.upstream)?;
@@ -173,6 +175,15 @@ mod tests {
 
     /// Found by the `versions` fuzz target: `1:4.2g-3ubun.8p4+dfsg-` parsed with an empty
     /// revision, printed without the dash, and read back as another version.
+    /// Found by the `versions` fuzz target: `0:4.2.2pd3:gf+smubutu5.9` printed without its `0:`,
+    /// and `4.2.2pd3` then read as an epoch.
+    #[test]
+    fn a_colon_in_the_upstream_version_keeps_its_epoch_when_printed() {
+        let v: DebVersion = "0:4.2.2pd3:gf+smubutu5.9".parse().unwrap();
+        assert_eq!(v.to_string(), "0:4.2.2pd3:gf+smubutu5.9");
+        assert_eq!(v.to_string().parse::<DebVersion>().unwrap(), v);
+    }
+
     #[test]
     fn an_empty_revision_is_refused() {
         assert!("1:4.2g-3ubun.8p4+dfsg-".parse::<DebVersion>().is_err());

@@ -32,12 +32,13 @@ impl Evr {
         // rpm splits an EVR string at the last `-` and accepts what is left (CentOS 7's httpd
         // provides `httpd-mmn = 20120211-x86-64`), so only whitespace and control characters
         // (a NUL would end rpm's C string) are refused here.
-        let odd = |c: char| c.is_whitespace() || c.is_control();
+        // `:` ends the epoch wherever it stands, so rpm allows none in a version or release.
+        let odd = |c: char| c.is_whitespace() || c.is_control() || c == ':';
         if version.contains(odd) {
-            return Err(bad("the version contains whitespace or a control character"));
+            return Err(bad("the version contains whitespace, a control character or a `:`"));
         }
         if release.is_some_and(|r| r.is_empty() || r.contains(odd)) {
-            return Err(bad("the release is empty or contains whitespace or a control character"));
+            return Err(bad("the release is empty or contains whitespace, a control character or a `:`"));
         }
         Ok(Self { epoch, version: version.into(), release: release.map(Into::into) })
     }
@@ -206,6 +207,15 @@ mod tests {
         let (a, b) = ("1.0~rc;", "\0\0\0\u{0}1.0");
         assert_eq!(rpmvercmp(a, b), rpmvercmp(b, a).reverse());
         assert!("\0\u{0}1.0".parse::<Evr>().is_err() && "1.0-1\u{7}".parse::<Evr>().is_err());
+    }
+
+    /// Found by the `versions` fuzz target: `:14p)1:4p)g-3u` (epoch 0) printed as `14p)1:4p)g-3u`,
+    /// whose `14p)1` then read as an epoch.
+    #[test]
+    fn a_colon_after_the_epoch_is_refused() {
+        assert!(":14p)1:4p)g-3u".parse::<Evr>().is_err() && "1:2:3-4".parse::<Evr>().is_err());
+        let v: Evr = "1:4.2.6p5-29.el7".parse().unwrap();
+        assert_eq!(v.to_string().parse::<Evr>().unwrap(), v);
     }
 
     /// The cases of rpm's own `tests/rpmvercmp.at` (rpm 4.18).
