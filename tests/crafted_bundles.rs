@@ -645,6 +645,13 @@ fn every_crafted_bundle_is_refused_and_the_root_stays_byte_identical() {
     for (name, expected, make) in &cases {
         refuse(t.path(), name, expected, &make(&c), &root, &before);
     }
+    // Regression (issue 9): verify said 6 files were checked where 8 were. It checks SHA256SUMS,
+    // bundle.json and every member SHA256SUMS lists.
+    let out = moa(t.path()).arg("verify").arg(&good).output().unwrap();
+    let checked = c.sums().len() + 1;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("{checked} files checked")), "{text}");
+
     // Not bundles at all, and bundles for another node.
     let dir = t.path().join("unpacked-copy");
     std::fs::create_dir_all(&dir).unwrap();

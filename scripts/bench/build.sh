@@ -6,7 +6,7 @@
 #   moa-bundle build, cold (empty cache)     vs  apt-get install --download-only (lists fresh)
 #                                             and apt-get update + install --download-only
 #   moa-bundle build, warm (same output, cache full), warm --offline
-#   --jobs 1 and --jobs 16
+#   --jobs 1 and --jobs 32 (the default is 16)
 # Then one cold build's log lines with their elapsed times (where the time goes).
 # Usage: [MOA_BIN=…] bash scripts/bench/build.sh [DELAY_MS=50]   (needs: hyperfine apt-utils; network once)
 set -euo pipefail
@@ -76,7 +76,7 @@ hyperfine -N --runs 5 --export-json "$w/h.json" \
   -n "moa build warm" --prepare true "$moa $w/warm -o $w/warm-out/b.tar.gz" \
   -n "moa build warm --offline" --prepare true "$moa $w/warm -o $w/warm-out/b.tar.gz --offline" \
   -n "moa build cold --jobs 1" --prepare "rm -rf $w/cold $w/out" "$moa $w/cold -o $w/out/b.tar.gz --jobs 1" \
-  -n "moa build cold --jobs 16" --prepare "rm -rf $w/cold $w/out" "$moa $w/cold -o $w/out/b.tar.gz --jobs 16" \
+  -n "moa build cold --jobs 32" --prepare "rm -rf $w/cold $w/out" "$moa $w/cold -o $w/out/b.tar.gz --jobs 32" \
   >/dev/null
 python3 - "$w/h.json" <<'PY'
 import json, sys
