@@ -34,8 +34,17 @@ fn ok(o: &Output) -> String {
     err
 }
 
-/// The bundle a clean build from a good mirror makes.
+/// `hello`'s repository, a good mirror of it, and the bundle a clean build from it makes.
+fn good_mirror_and_reference(t: &Path) -> (std::path::PathBuf, Mirror, String) {
+    let repo = hello_repo(t);
+    let good = Mirror::serve(&repo);
+    let want = reference(t, &good);
+    (repo, good, want)
+}
+
+/// The bundle a clean build from a good mirror makes (in `<t>/ref`).
 fn reference(t: &Path, good: &Mirror) -> String {
+    std::fs::create_dir_all(t.join("ref")).unwrap();
     let m = hello_manifest(&t.join("ref"), &[&good.url]);
     let b = t.join("ref/b.tar.gz");
     ok(&build(&t.join("ref/cache"), &m, &b, &[]));
@@ -50,7 +59,6 @@ fn content_faults_fail_over_and_never_reach_the_cache() {
     let (bad, good) = (Mirror::serve(&repo), Mirror::serve(&repo));
     bad.fault("primary.xml.gz", Fault::Corrupt);
     bad.fault(".rpm", Fault::Corrupt);
-    std::fs::create_dir_all(t.path().join("ref")).unwrap();
     let want = reference(t.path(), &good);
 
     let m = hello_manifest(t.path(), &[&bad.url, &good.url]);
@@ -83,10 +91,7 @@ fn a_dead_first_mirror_is_passed_over() {
 fn stalled_and_dripping_mirrors_are_left_for_the_next() {
     require_tools(TOOLS);
     let t = tempfile::tempdir().unwrap();
-    let repo = hello_repo(t.path());
-    let good = Mirror::serve(&repo);
-    std::fs::create_dir_all(t.path().join("ref")).unwrap();
-    let want = reference(t.path(), &good);
+    let (repo, good, want) = good_mirror_and_reference(t.path());
     // A mirror that answers everything else moves to the front, so each fault gets its own
     // pair: a stalled index, a dripping metadata file, a dripping package.
     for (i, (suffix, fault)) in
@@ -112,10 +117,7 @@ fn stalled_and_dripping_mirrors_are_left_for_the_next() {
 fn seeded_fault_schedules_never_change_the_bundle() {
     require_tools(TOOLS);
     let t = tempfile::tempdir().unwrap();
-    let repo = hello_repo(t.path());
-    let good = Mirror::serve(&repo);
-    std::fs::create_dir_all(t.path().join("ref")).unwrap();
-    let want = reference(t.path(), &good);
+    let (repo, good, want) = good_mirror_and_reference(t.path());
     let all = vec![
         Fault::Status(500),
         Fault::Status(503),

@@ -92,7 +92,7 @@ impl MetadataFormat for Apt {
                     }
                     check_digest(url, b, sha)
                 };
-                let ((), bytes, purl) = source.fetch_known(name, &mut mirrors, &rel, FILE_BYTES, Some(sha), &check)?;
+                let (bytes, purl) = source.fetch_known(name, &mut mirrors, &rel, FILE_BYTES, sha, &check)?;
                 sources.push((rel, *sha));
                 let before = out.len();
                 parse_packages(decompressor(path, &purl, &bytes)?, &purl, repo_index, arch, out)?;

@@ -296,6 +296,29 @@ pub struct MetadataSource<'a> {
 pub(crate) type Check<'c, T> = &'c dyn Fn(&[u8], &str) -> Result<T, RepoError>;
 
 impl MetadataSource<'_> {
+    fn cache_key(&self, repo: &str, rel: &str) -> String {
+        format!("{}/{repo}/{rel}", self.distro)
+    }
+
+    /// A file whose digest its (just fetched) root index gives, `check` confirming that digest
+    /// on a fetched copy: a cached copy with that digest is the file, taken without asking any
+    /// mirror or checking it again. Returns the bytes and where they came from.
+    pub(crate) fn fetch_known(
+        &self,
+        repo: &str,
+        mirrors: &mut Vec<MirrorUrl>,
+        rel: &str,
+        max: u64,
+        known: &Sha256,
+        check: Check<'_, ()>,
+    ) -> Result<(Vec<u8>, String), RepoError> {
+        let cached = self.cache.and_then(|c| c.metadata(&self.cache_key(repo, rel)));
+        if let Some(bytes) = cached.filter(|b| Sha256::digest(b) == *known) {
+            return Ok((bytes, format!("{rel} (cached, unchanged)")));
+        }
+        self.fetch_checked(repo, mirrors, rel, max, check).map(|((), bytes, shown)| (bytes, shown))
+    }
+
     /// Fetches `rel` (at most `max` bytes) from the first mirror whose copy passes `check`,
     /// moving that mirror to the front; a mirror whose copy fails, for any reason, is reported
     /// and the next one tried. Offline, the cached copy must pass the same check.
@@ -307,26 +330,7 @@ impl MetadataSource<'_> {
         max: u64,
         check: Check<'_, T>,
     ) -> Result<(T, Vec<u8>, String), RepoError> {
-        self.fetch_known(repo, mirrors, rel, max, None, check)
-    }
-
-    /// [`Self::fetch_checked`] for a file whose digest its (just fetched) root index gives: a
-    /// cached copy with that digest is used without asking any mirror.
-    pub(crate) fn fetch_known<T>(
-        &self,
-        repo: &str,
-        mirrors: &mut Vec<MirrorUrl>,
-        rel: &str,
-        max: u64,
-        known: Option<&Sha256>,
-        check: Check<'_, T>,
-    ) -> Result<(T, Vec<u8>, String), RepoError> {
-        let key = format!("{}/{repo}/{rel}", self.distro);
-        let cached = || self.cache.and_then(|c| c.metadata(&key));
-        if let Some(bytes) = known.and_then(|d| cached().filter(|b| Sha256::digest(b) == *d)) {
-            let shown = format!("{rel} (cached, unchanged)");
-            return Ok((check(&bytes, &shown)?, bytes, shown));
-        }
+        let key = self.cache_key(repo, rel);
         if self.offline {
             let bytes = self
                 .cache

@@ -54,8 +54,7 @@ impl MetadataFormat for Yum {
         reporter.status(&format!("{name}: fetching {}", primary.href));
         let rel = format!("{base_path}/{}", primary.href);
         let digest = |b: &[u8], url: &str| check_digest(url, b, &primary.sha256);
-        let ((), bytes, url) =
-            source.fetch_known(name, &mut mirrors, &rel, FILE_BYTES, Some(&primary.sha256), &digest)?;
+        let (bytes, url) = source.fetch_known(name, &mut mirrors, &rel, FILE_BYTES, &primary.sha256, &digest)?;
         let before = out.len();
         parse_primary(decompressor(&primary.href, &url, &bytes)?, &url, repo_index, arch, out)?;
         reporter.status(&format!("{name}: {} packages for {arch}", out.len() - before));

@@ -10,7 +10,6 @@
 pub mod node;
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -116,89 +115,30 @@ pub enum TypeError {
     SyncCommand(String),
 }
 
-/// A package name as rpm and dpkg spell it: no whitespace, no path separators.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct PackageName(Box<str>);
-
-impl PackageName {
-    pub fn new(s: &str) -> Result<Self, TypeError> {
-        let ok = !s.is_empty()
+validated_string!(
+    /// A package name as rpm and dpkg spell it: no whitespace, no path separators.
+    PackageName,
+    |s| {
+        !s.is_empty()
             && s.len() <= 256
             && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-._~^@".contains(c))
-            && !s.starts_with('-');
-        if ok {
-            Ok(Self(s.into()))
-        } else {
-            Err(TypeError::PackageName(shown(s)))
-        }
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+            && !s.starts_with('-')
+    },
+    TypeError::PackageName
+);
 
-impl TryFrom<String> for PackageName {
-    type Error = TypeError;
-    fn try_from(s: String) -> Result<Self, TypeError> {
-        Self::new(&s)
-    }
-}
-impl From<PackageName> for String {
-    fn from(p: PackageName) -> String {
-        p.0.into()
-    }
-}
-impl FromStr for PackageName {
-    type Err = TypeError;
-    fn from_str(s: &str) -> Result<Self, TypeError> {
-        Self::new(s)
-    }
-}
-impl fmt::Display for PackageName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 impl std::borrow::Borrow<str> for PackageName {
     fn borrow(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
-/// A machine architecture as the package family names it (`x86_64`/`noarch`, `amd64`/`all`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Arch(Box<str>);
-
-impl Arch {
-    pub fn new(s: &str) -> Result<Self, TypeError> {
-        if !s.is_empty() && s.len() <= 32 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            Ok(Self(s.into()))
-        } else {
-            Err(TypeError::Arch(shown(s)))
-        }
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-impl TryFrom<String> for Arch {
-    type Error = TypeError;
-    fn try_from(s: String) -> Result<Self, TypeError> {
-        Self::new(&s)
-    }
-}
-impl From<Arch> for String {
-    fn from(a: Arch) -> String {
-        a.0.into()
-    }
-}
-impl fmt::Display for Arch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+validated_string!(
+    /// A machine architecture as the package family names it (`x86_64`/`noarch`, `amd64`/`all`).
+    Arch,
+    |s| !s.is_empty() && s.len() <= 32 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+    TypeError::Arch
+);
 
 /// A sha256 digest, stored as 32 bytes, shown as lowercase hex.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
