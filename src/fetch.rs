@@ -59,7 +59,12 @@ pub enum FetchError {
         "{package} is not in the cache and --offline forbids downloading it: run the build once with network access"
     )]
     Offline { package: String },
+    #[error("{package}: {error}")]
+    Rejected { package: String, error: String },
 }
+
+/// What a fetched file must pass before it is announced (its own signature): an error message.
+pub type FileCheck<'a> = &'a (dyn Fn(&PackageRecord, &std::path::Path) -> Result<(), String> + Sync);
 
 /// How to fetch.
 pub struct FetchOptions<'a> {
@@ -67,6 +72,8 @@ pub struct FetchOptions<'a> {
     pub offline: bool,
     /// Where each finished file is announced, by index into the package list.
     pub arrivals: Option<&'a Arrivals>,
+    /// Checked on every file, from the cache or not, before it is announced.
+    pub check: Option<FileCheck<'a>>,
 }
 
 /// Fetches every package into the cache, starting them in input order; returns their cache
@@ -93,7 +100,12 @@ pub fn fetch_all(
                 if i >= packages.len() || failed.load(Ordering::Relaxed) {
                     break;
                 }
-                let r = fetch_one(packages[i], &repos[packages[i].repo], transport, cache, offline, reporter);
+                let r = fetch_one(packages[i], &repos[packages[i].repo], transport, cache, offline, reporter).and_then(
+                    |got| match opts.check.map(|c| c(packages[i], &got.0)) {
+                        Some(Err(error)) => Err(FetchError::Rejected { package: packages[i].nevra(), error }),
+                        _ => Ok(got),
+                    },
+                );
                 match &r {
                     Err(_) => failed.store(true, Ordering::Relaxed),
                     Ok((path, from_cache)) => {

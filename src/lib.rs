@@ -23,5 +23,6 @@ pub mod report;
 pub mod resolve;
 pub mod roles;
 pub mod transport;
+pub mod trust;
 pub mod types;
 pub mod version;

@@ -9,6 +9,11 @@ pub const MANIFEST_BYTES: u64 = 1 << 20;
 /// Repositories in one manifest, mirrors per repository, suites or components per repository.
 pub const REPOSITORIES: usize = 64;
 pub const MIRRORS: usize = 32;
+/// Keys pinned per repository, and the bytes of one key file (Debian's whole archive keyring: 80 KiB).
+pub const KEYS: usize = 16;
+pub const KEY_FILE_BYTES: u64 = 1 << 20;
+/// A detached signature file (`Release.gpg`, `repomd.xml.asc`).
+pub const SIGNATURE_BYTES: u64 = 1 << 20;
 pub const SUITES: usize = 32;
 /// Requested (and optional, and base-root) packages in one manifest.
 pub const REQUESTS: usize = 10_000;

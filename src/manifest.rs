@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::limits;
+use crate::trust::KeyPin;
 use crate::types::node::{Host, NodePath, ServiceName, SyncCommand, ZoneName};
 use crate::types::{Arch, Label, Line, MirrorUrl, PackageName, RepoPath, TypeError};
 
@@ -18,6 +19,23 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("centos7", include_str!("../manifests/centos7.toml")),
     ("ubuntu1604", include_str!("../manifests/ubuntu1604.toml")),
     ("debian12", include_str!("../manifests/debian12.toml")),
+];
+
+/// The key files the built-in manifests pin, by the path they name. Each is the distro's real
+/// key (the fingerprint each manifest pins is checked against the key material at load).
+const BUILTIN_KEYS: &[(&str, &[u8])] = &[
+    ("keys/RPM-GPG-KEY-CentOS-7", include_bytes!("../manifests/keys/RPM-GPG-KEY-CentOS-7")),
+    ("keys/ubuntu-keyring-2012-archive.gpg", include_bytes!("../manifests/keys/ubuntu-keyring-2012-archive.gpg")),
+    ("keys/ubuntu-keyring-2018-archive.gpg", include_bytes!("../manifests/keys/ubuntu-keyring-2018-archive.gpg")),
+    (
+        "keys/debian-archive-bookworm-automatic.gpg",
+        include_bytes!("../manifests/keys/debian-archive-bookworm-automatic.gpg"),
+    ),
+    ("keys/debian-archive-bookworm-stable.gpg", include_bytes!("../manifests/keys/debian-archive-bookworm-stable.gpg")),
+    (
+        "keys/debian-archive-bookworm-security-automatic.gpg",
+        include_bytes!("../manifests/keys/debian-archive-bookworm-security-automatic.gpg"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +95,15 @@ pub struct Repository {
     /// apt: components of each suite (`main`).
     #[serde(default)]
     pub components: Vec<RepoPath>,
+    /// The keys that sign this repository (files relative to the manifest, with the primary
+    /// key's fingerprint). Required unless the build passes `--insecure-skip-signatures`.
+    #[serde(default)]
+    pub keys: Vec<KeyPin>,
+    /// yum: refuse a repository that does not publish `repodata/repomd.xml.asc`. Without it, a
+    /// missing `.asc` is allowed (CentOS 7 publishes none) and every package's header signature
+    /// carries the trust.
+    #[serde(default)]
+    pub metadata_signed: bool,
 }
 
 /// The Debian priorities a manifest's base may name.
@@ -255,7 +282,15 @@ impl Manifest {
         let text = BUILTIN.iter().find(|(d, _)| *d == distro).map(|(_, t)| *t).ok_or_else(|| {
             ManifestError::UnknownDistro { distro: distro.to_string(), known: builtin_names().join(", ") }
         })?;
-        Self::parse(text, &format!("built-in manifests/{distro}.toml"))
+        let mut m = Self::parse(text, &format!("built-in manifests/{distro}.toml"))?;
+        m.read_keys(|file| {
+            BUILTIN_KEYS
+                .iter()
+                .find(|(p, _)| *p == file)
+                .map(|(_, b)| b.to_vec())
+                .ok_or_else(|| format!("no built-in key file {file}"))
+        })?;
+        Ok(m)
     }
 
     /// A manifest file (at most [`limits::MANIFEST_BYTES`]).
@@ -270,7 +305,30 @@ impl Manifest {
         };
         let text = String::from_utf8(bytes)
             .map_err(|_| ManifestError::Invalid { origin: origin.clone(), message: "it is not UTF-8 text".into() })?;
-        Self::parse(&text, &origin)
+        let mut m = Self::parse(&text, &origin)?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        m.read_keys(|file| {
+            let at = dir.join(file);
+            match crate::files::read_at_most(&at, limits::KEY_FILE_BYTES) {
+                Ok(Some(bytes)) => Ok(bytes),
+                Ok(None) => Err(format!("{} is larger than {} bytes", at.display(), limits::KEY_FILE_BYTES)),
+                Err(e) => Err(format!("could not read {}: {e}", at.display())),
+            }
+        })?;
+        Ok(m)
+    }
+
+    /// Reads every pinned key file (its name checked in `validate`) with `read`.
+    fn read_keys(&mut self, read: impl Fn(&str) -> Result<Vec<u8>, String>) -> Result<(), ManifestError> {
+        for r in &mut self.repositories {
+            for pin in &mut r.keys {
+                pin.bytes = read(&pin.file).map_err(|message| ManifestError::Invalid {
+                    origin: self.origin.clone(),
+                    message: format!("repository `{}`: key {}: {message}", r.name, pin.fingerprint),
+                })?;
+            }
+        }
+        Ok(())
     }
 
     pub fn parse(text: &str, origin: &str) -> Result<Self, ManifestError> {
@@ -354,6 +412,16 @@ impl Repository {
         limits::check("the number of mirrors", self.mirrors.len() as u64, limits::MIRRORS as u64)?;
         limits::check("the number of suites", self.suites.len() as u64, limits::SUITES as u64)?;
         limits::check("the number of components", self.components.len() as u64, limits::SUITES as u64)?;
+        limits::check("the number of keys", self.keys.len() as u64, limits::KEYS as u64)?;
+        if let Some(k) = self.keys.iter().find(|k| RepoPath::new(&k.file).is_err() || k.file == ".") {
+            return Err(format!(
+                "key file `{}` is not a plain relative path (no `..`, no leading `/`) beside the manifest",
+                crate::types::shown(&k.file)
+            ));
+        }
+        if self.metadata_signed && family == Family::Deb {
+            return Err("`metadata_signed` is for yum repositories: an apt Release is always signed".into());
+        }
         if let Some(dot) = self.suites.iter().chain(&self.components).find(|s| s.as_str() == ".") {
             return Err(format!("`{dot}` is not a suite or component: name one under dists/"));
         }

@@ -37,6 +37,9 @@ fn centos7_tree(fixtures: &Path, root: &Path) {
     )
     .unwrap();
     createrepo(&root.join("7.9.2009/updates/x86_64"));
+    // CentOS 7 publishes no repomd.xml.asc (the shipped manifest pins the real CentOS key; its
+    // packages' header signatures carry the trust), so neither repository has one here.
+    std::fs::remove_file(root.join("7.9.2009/updates/x86_64/repodata/repomd.xml.asc")).unwrap();
 }
 
 #[test]

@@ -100,12 +100,21 @@ fn archive(tmp: &Path, fixtures: &Path) -> (PathBuf, Vec<PathBuf>) {
     (root, stubs)
 }
 
+/// The shipped ubuntu1604 manifest, its keys replaced by the test archive's.
+fn ubuntu1604(dir: &Path) -> String {
+    common::builtin_manifest_for_test_archive("ubuntu1604", dir).display().to_string()
+}
+
 /// The archive on a loopback mirror and a bundle built from it with the shipped manifest.
 fn built_bundle(tmp: &Path, fixtures: &Path) -> (Mirror, PathBuf, Vec<PathBuf>) {
     let (mirror_dir, stubs) = archive(tmp, fixtures);
     let mirror = Mirror::serve(&mirror_dir);
     let bundle = tmp.join("b.tar.gz");
-    moa(tmp).args(["build", "--distro", "ubuntu1604", "--mirror", &mirror.url, "-o"]).arg(&bundle).assert().success();
+    moa(tmp)
+        .args(["build", "--manifest", &ubuntu1604(tmp), "--mirror", &mirror.url, "-o"])
+        .arg(&bundle)
+        .assert()
+        .success();
     (mirror, bundle, stubs)
 }
 
@@ -121,7 +130,7 @@ fn ubuntu1604_builds_the_seeds_debs_and_installs_them_into_a_temp_root() {
 
     let out_dir = tmp.path().join("out");
     let out = moa(tmp.path())
-        .args(["build", "--distro", "ubuntu1604", "--json", "--mirror", &mirror.url, "-o"])
+        .args(["build", "--manifest", &ubuntu1604(tmp.path()), "--json", "--mirror", &mirror.url, "-o"])
         .arg(&out_dir)
         .output()
         .unwrap();
@@ -139,8 +148,8 @@ fn ubuntu1604_builds_the_seeds_debs_and_installs_them_into_a_temp_root() {
         names,
         vec!["libopts25 1:5.18.7-3", "ntp 1:4.2.8p4+dfsg-3ubuntu5.9", "ntpdate 1:4.2.8p4+dfsg-3ubuntu5.9"]
     );
-    // Release came without InRelease (unsigned test archive): the fallback worked.
-    assert!(mirror.requested("dists/xenial/Release") >= 1);
+    // The signed InRelease was used; Release (and Release.gpg) only where it is missing.
+    assert!(mirror.requested("dists/xenial/InRelease") >= 1 && mirror.requested("dists/xenial/Release") == 0);
     // Packages.xz was preferred over .gz.
     assert!(mirror.requested("main/binary-amd64/Packages.xz") >= 1 && mirror.requested("Packages.gz") == 0);
 
@@ -148,7 +157,7 @@ fn ubuntu1604_builds_the_seeds_debs_and_installs_them_into_a_temp_root() {
     // Reproducible: a second build with a fresh cache gives the same bytes.
     let again = tmp.path().join("again.tar.gz");
     moa(&tmp.path().join("cache2"))
-        .args(["build", "--distro", "ubuntu1604", "--mirror", &mirror.url, "-o"])
+        .args(["build", "--manifest", &ubuntu1604(tmp.path()), "--mirror", &mirror.url, "-o"])
         .arg(&again)
         .assert()
         .success();
@@ -294,7 +303,7 @@ fn probe_a_dpkg_root_then_build_for_it_packs_exactly_what_it_lacks() {
     probe(&profile);
     let resolve = |p: &Path| -> serde_json::Value {
         let out = moa(tmp.path())
-            .args(["resolve", "--distro", "ubuntu1604", "--json", "--mirror", &mirror.url, "--target"])
+            .args(["resolve", "--manifest", &ubuntu1604(tmp.path()), "--json", "--mirror", &mirror.url, "--target"])
             .arg(p)
             .output()
             .unwrap();
@@ -308,7 +317,7 @@ fn probe_a_dpkg_root_then_build_for_it_packs_exactly_what_it_lacks() {
 
     let bundle = tmp.path().join("b.tar.gz");
     moa(tmp.path())
-        .args(["build", "--distro", "ubuntu1604", "--mirror", &mirror.url, "--target"])
+        .args(["build", "--manifest", &ubuntu1604(tmp.path()), "--mirror", &mirror.url, "--target"])
         .arg(&profile)
         .arg("-o")
         .arg(&bundle)
@@ -355,8 +364,9 @@ fn a_replacing_package_removes_the_nodes_conflicting_one_when_dpkg_installs_it()
     std::fs::write(
         &manifest,
         format!(
-            "name = \"t\"\ndistro = \"debtest\"\nfamily = \"deb\"\narch = \"amd64\"\nos_release = {{ id = \"ubuntu\", version_id = \"16.04\" }}\npackages = [\"new-timed\"]\n[[repository]]\nname = \"main\"\nsuites = [\"stable\"]\ncomponents = [\"main\"]\nmirrors = [\"{}\"]\n",
-            mirror.url
+            "name = \"t\"\ndistro = \"debtest\"\nfamily = \"deb\"\narch = \"amd64\"\nos_release = {{ id = \"ubuntu\", version_id = \"16.04\" }}\npackages = [\"new-timed\"]\n[[repository]]\nname = \"main\"\nsuites = [\"stable\"]\ncomponents = [\"main\"]\nmirrors = [\"{}\"]\n{}",
+            mirror.url,
+            common::repo_keys(tmp.path())
         ),
     )
     .unwrap();
@@ -429,8 +439,9 @@ fn env_probe_bundle(tmp: &Path) -> (Mirror, PathBuf) {
     std::fs::write(
         &manifest,
         format!(
-            "name = \"envprobe\"\ndistro = \"ubuntu1604\"\nfamily = \"deb\"\narch = \"amd64\"\nos_release = {{ id = \"ubuntu\", version_id = \"16.04\" }}\npackages = [\"envprobe\"]\n[[repository]]\nname = \"ubuntu\"\nsuites = [\"xenial\"]\ncomponents = [\"main\"]\nmirrors = [\"{}\"]\n{time}",
-            mirror.url
+            "name = \"envprobe\"\ndistro = \"ubuntu1604\"\nfamily = \"deb\"\narch = \"amd64\"\nos_release = {{ id = \"ubuntu\", version_id = \"16.04\" }}\npackages = [\"envprobe\"]\n[[repository]]\nname = \"ubuntu\"\nsuites = [\"xenial\"]\ncomponents = [\"main\"]\nmirrors = [\"{}\"]\n{}{time}",
+            mirror.url,
+            common::repo_keys(tmp)
         ),
     )
     .unwrap();

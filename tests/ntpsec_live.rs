@@ -106,6 +106,8 @@ fn ntpsec_serves_the_fallback_stratum_with_the_server_roles_config_and_check_jud
     );
     assert_ne!(manifest, builtin, "the debian12 manifest's driftfile line changed; update this test");
     std::fs::write(t.join("debian12-test.toml"), manifest).unwrap();
+    // The keys it pins, where a manifest's key paths point: beside it.
+    std::os::unix::fs::symlink(Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/keys"), t.join("keys")).unwrap();
     let out = common::moa(&t.join("cache"))
         .args(["configure", "--role", "server", "--manifest"])
         .arg(t.join("debian12-test.toml"))

@@ -76,11 +76,12 @@ packages = ["ntp", "ntpdate"]
 name = "os"
 path = "el/os/x86_64"
 mirrors = ["{}"]
-
+{}
 [base]
 roots = ["tzdata", "cronie"]
 {time}"#,
-            mirror.url
+            mirror.url,
+            common::repo_keys(tmp)
         ),
     )
     .unwrap();

@@ -79,6 +79,7 @@ fn make_repos(root: &Path) -> PathBuf {
 
 fn manifest(dir: &Path, mirror: &str) -> PathBuf {
     let p = dir.join("el-test.toml");
+    let keys = common::repo_keys(dir);
     std::fs::write(
         &p,
         format!(
@@ -93,12 +94,12 @@ packages = ["hello"]
 name = "os"
 path = "el/os/x86_64"
 mirrors = ["{mirror}"]
-
+{keys}
 [[repository]]
 name = "updates"
 path = "el/updates/x86_64"
 mirrors = ["{mirror}"]
-
+{keys}
 [base]
 roots = ["base-sh"]
 "#
@@ -609,7 +610,7 @@ fn a_conflict_with_the_nodes_old_version_upgrades_it_or_is_refused_naming_both()
     let mirror = Mirror::serve(&tmp.path().join("mirror"));
     let write_manifest = |packages: &str| {
         let p = tmp.path().join("m.toml");
-        std::fs::write(&p, format!("name = \"t\"\ndistro = \"eltest\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"centos\", version_id = \"7\" }}\npackages = [{packages}]\n[[repository]]\nname = \"os\"\npath = \"el/os/x86_64\"\nmirrors = [\"{}\"]\n", mirror.url)).unwrap();
+        std::fs::write(&p, format!("name = \"t\"\ndistro = \"eltest\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"centos\", version_id = \"7\" }}\npackages = [{packages}]\n[[repository]]\nname = \"os\"\npath = \"el/os/x86_64\"\nmirrors = [\"{}\"]\n{}", mirror.url, common::repo_keys(tmp.path()))).unwrap();
         p
     };
     // The node has oldlib 1.0.
@@ -672,8 +673,9 @@ fn a_missing_dependency_in_a_later_stage_installs_nothing() {
     std::fs::write(
         &m,
         format!(
-            "name = \"t\"\ndistro = \"t\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"centos\", version_id = \"7\" }}\npackages = [\"a\", \"c\"]\n[[repository]]\nname = \"os\"\npath = \"el/os/x86_64\"\nmirrors = [\"{}\"]\n[base]\nroots = [\"base-sh\"]\n",
-            mirror.url
+            "name = \"t\"\ndistro = \"t\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"centos\", version_id = \"7\" }}\npackages = [\"a\", \"c\"]\n[[repository]]\nname = \"os\"\npath = \"el/os/x86_64\"\nmirrors = [\"{}\"]\n{}[base]\nroots = [\"base-sh\"]\n",
+            mirror.url,
+            common::repo_keys(tmp.path())
         ),
     )
     .unwrap();

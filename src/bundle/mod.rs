@@ -4,12 +4,15 @@
 //! [`pack`] writes one; [`verify`] checks and unpacks one on the node.
 
 pub mod pack;
+pub mod sign;
 pub mod verify;
 
 use serde::{Deserialize, Serialize};
 
 use crate::limits;
 use crate::manifest::{Family, OsRelease, TimeSpec};
+use crate::repo::Signatures;
+use crate::trust::Fingerprint;
 use crate::types::{safe_file_name, Arch, Label, Line, PackageName, RepoPath, Sha256};
 
 /// The `bundle.json` format version; an installer refuses bundles with a newer one.
@@ -40,6 +43,10 @@ pub struct BundleIndex {
     pub packages: Vec<BundlePackage>,
     /// The repository metadata the build resolved from.
     pub sources: Vec<SourceDigest>,
+    /// Whether the build checked upstream signatures against the manifest's pinned keys
+    /// (`skip`: built with `--insecure-skip-signatures`, or by a moa-bundle that did not record it).
+    #[serde(default = "unrecorded")]
+    pub upstream_signatures: Signatures,
     /// The manifest's `[time]` section: the roles `install --role` applies, with the templates
     /// under `roles/`. Absent in bundles of manifests without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -83,6 +90,14 @@ pub struct SourceDigest {
     pub repository: Label,
     pub file: RepoPath,
     pub sha256: Sha256,
+    /// The pinned key whose signature covers this file (directly, or through the signed file
+    /// that lists its digest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<Fingerprint>,
+}
+
+fn unrecorded() -> Signatures {
+    Signatures::Skip
 }
 
 impl BundleIndex {

@@ -9,6 +9,7 @@ use moa_bundle::cache::Cache;
 use moa_bundle::commands::SourceOptions;
 use moa_bundle::fetch::DEFAULT_JOBS;
 use moa_bundle::manifest::Manifest;
+use moa_bundle::repo::Signatures;
 use moa_bundle::roles::{ClientMode, Role, RoleOptions};
 use moa_bundle::transport::DEFAULT_STALL_SECS;
 use moa_bundle::types::node::{Host, Network, ZoneName};
@@ -222,6 +223,11 @@ pub struct ManifestArgs {
     /// Seconds a download may make (almost) no progress before the next mirror is tried.
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_STALL_SECS, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub stall_timeout: u64,
+    /// Do not check upstream signatures (InRelease/Release.gpg, repomd.xml.asc, rpm headers)
+    /// against the manifest's pinned keys. Only for a repository you trust by other means: the
+    /// bundle records that its packages were not checked.
+    #[arg(long)]
+    pub insecure_skip_signatures: bool,
 }
 
 impl ManifestArgs {
@@ -242,6 +248,7 @@ impl ManifestArgs {
             no_base: self.no_base,
             targets: self.target.clone(),
             stall: std::time::Duration::from_secs(self.stall_timeout),
+            signatures: if self.insecure_skip_signatures { Signatures::Skip } else { Signatures::Verify },
         }
     }
 }

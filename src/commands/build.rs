@@ -86,7 +86,9 @@ pub fn build(manifest: &Manifest, opts: &BuildOptions, reporter: &dyn Reporter) 
     }
     let to_fetch: Vec<&PackageRecord> = fetch_order.iter().map(|&i| records[order[i]]).collect();
     let arrivals = Arrivals::new(to_fetch.len());
-    let fetch_opts = FetchOptions { jobs: opts.jobs, offline: opts.source.offline, arrivals: Some(&arrivals) };
+    let check = package_signatures(manifest, opts)?;
+    let fetch_opts =
+        FetchOptions { jobs: opts.jobs, offline: opts.source.offline, arrivals: Some(&arrivals), check: Some(&check) };
     let (fetched, packed) = std::thread::scope(|s| {
         let fetcher = s.spawn(|| {
             let r = fetch::fetch_all(&to_fetch, &r.metadata.repos, &transport, &cache, &fetch_opts, reporter);
@@ -104,6 +106,30 @@ pub fn build(manifest: &Manifest, opts: &BuildOptions, reporter: &dyn Reporter) 
     Ok(report(packed.sha256, packed.size, false))
 }
 
+/// The check every fetched package passes before it is packed: its own signature (rpm headers)
+/// by a key its repository pins, unless signatures are skipped.
+fn package_signatures(
+    manifest: &Manifest,
+    opts: &BuildOptions,
+) -> Result<impl Fn(&PackageRecord, &std::path::Path) -> Result<(), String> + Sync, CommandError> {
+    let verify = opts.source.signatures == crate::repo::Signatures::Verify;
+    let rings = manifest
+        .repositories
+        .iter()
+        .map(|r| match verify {
+            true => crate::trust::Keyring::load(&r.keys)
+                .map(Some)
+                .map_err(|error| crate::repo::RepoError::Keys { repo: r.name.to_string(), error }),
+            false => Ok(None),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let files = crate::family::package_file(manifest.family);
+    Ok(move |p: &PackageRecord, path: &std::path::Path| match &rings[p.repo] {
+        Some(ring) => files.check_signature(path, ring).map(|_| ()).map_err(|e| e.to_string()),
+        None => Ok(()),
+    })
+}
+
 /// bundle.json for the planned packages.
 fn bundle_index(
     manifest: &Manifest,
@@ -113,13 +139,14 @@ fn bundle_index(
 ) -> Result<BundleIndex, CommandError> {
     let mut sources = Vec::new();
     for repo in &metadata.repos {
-        for (file, sha256) in &repo.sources {
+        for crate::repo::Source { file, sha256, signed_by } in &repo.sources {
             let what = || format!("repository `{}`: metadata file `{}`", repo.name, crate::types::shown(file));
             let bad = |source| CommandError::BadMetadataValue { what: what(), source };
             sources.push(SourceDigest {
                 repository: Label::new(&repo.name).map_err(bad)?,
                 file: RepoPath::new(file).map_err(bad)?,
                 sha256: *sha256,
+                signed_by: signed_by.clone(),
             });
         }
     }
@@ -136,6 +163,7 @@ fn bundle_index(
         requested: requested.collect::<Result<_, _>>()?,
         packages,
         sources,
+        upstream_signatures: opts.source.signatures,
         time: manifest.time.clone(),
     })
 }

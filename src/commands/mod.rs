@@ -20,7 +20,7 @@ use crate::fetch::FetchError;
 use crate::install::InstallError;
 use crate::manifest::{Manifest, ManifestError};
 use crate::probe::{NodeProfile, ProbeError};
-use crate::repo::{self, Metadata, MetadataSource, RepoError};
+use crate::repo::{self, Metadata, MetadataSource, RepoError, Signatures};
 use crate::report::Reporter;
 use crate::resolve::{self, Goal, Plan, ResolveError, Universe};
 use crate::roles::RoleError;
@@ -121,6 +121,8 @@ pub struct SourceOptions {
     pub targets: Vec<PathBuf>,
     /// How long a transfer may make no progress before the next mirror is tried.
     pub stall: std::time::Duration,
+    /// Whether upstream signatures are checked (`--insecure-skip-signatures` turns them off).
+    pub signatures: Signatures,
 }
 
 pub fn load_and_resolve(
@@ -146,6 +148,7 @@ pub fn load_and_resolve(
         offline: opts.offline,
         distro: manifest.distro.as_str(),
         reporter,
+        signatures: opts.signatures,
     };
     let mut metadata = repo::load(manifest, &source, reporter)?;
     reporter.status(&format!("resolving {} packages", metadata.packages.len()));

@@ -31,6 +31,10 @@ pub enum PackageFileError {
     Io(#[from] std::io::Error),
     #[error("it is not {kind} package: {why}")]
     NotAPackage { kind: &'static str, why: String },
+    #[error("it carries no signature: an unsigned package is refused (sign it with rpmsign, or build with --insecure-skip-signatures)")]
+    Unsigned,
+    #[error(transparent)]
+    Signature(#[from] crate::trust::TrustError),
 }
 
 impl PackageFileError {
@@ -39,7 +43,15 @@ impl PackageFileError {
     }
 }
 
-/// Reads a package file's identity.
+/// Reads a package file's identity, and checks its own signature where the format has one.
 pub trait PackageFile: Sync {
     fn identify(&self, path: &Path) -> Result<Identity, PackageFileError>;
+
+    /// The package's own signature by a pinned key (rpm headers); `None` for formats whose
+    /// files are unsigned (a .deb is trusted through the signed index that lists its sha256).
+    fn check_signature(
+        &self,
+        path: &Path,
+        keyring: &crate::trust::Keyring,
+    ) -> Result<Option<crate::trust::Signed>, PackageFileError>;
 }

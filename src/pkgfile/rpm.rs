@@ -7,6 +7,7 @@ use std::path::Path;
 
 use super::{Identity, PackageFile, PackageFileError};
 use crate::limits;
+use crate::trust::{Keyring, Signed};
 use crate::version::{Evr, Version};
 
 pub struct RpmFile;
@@ -57,8 +58,8 @@ fn check_index(index: &[u8], data: u64, which: &str) -> Result<(), PackageFileEr
     Ok(())
 }
 
-/// The lead and both headers, as bytes.
-fn read_headers(r: &mut impl Read) -> Result<Vec<u8>, PackageFileError> {
+/// The lead and both headers, as bytes, and where the main header starts in them.
+fn read_headers(r: &mut impl Read) -> Result<(Vec<u8>, usize), PackageFileError> {
     let mut out = vec![0u8; 96];
     r.read_exact(&mut out).map_err(|_| PackageFileError::not(KIND, "it is shorter than an rpm lead"))?;
     if out[..4] != LEAD_MAGIC {
@@ -71,14 +72,89 @@ fn read_headers(r: &mut impl Read) -> Result<Vec<u8>, PackageFileError> {
     if ((out.len() - before) as u64) < pad {
         return Err(PackageFileError::not(KIND, "it ends after the signature header"));
     }
+    let main = out.len();
     read_header(r, &mut out, "main")?;
+    Ok((out, main))
+}
+
+/// Signature-header tags holding an OpenPGP signature: over the main header alone (RSA 268, DSA
+/// 267, rpm 6's OPENPGP 278), or over the main header and the payload (PGP 1002, GPG 1005:
+/// CentOS 7's V3 signatures come in both kinds).
+const HEADER_ONLY: [u32; 3] = [268, 267, 278];
+const HEADER_AND_PAYLOAD: [u32; 2] = [1002, 1005];
+
+/// The binary values of the signature header's entries with these tags (the index was checked
+/// by [`check_index`]; a value running past the store is refused).
+fn signature_values(bytes: &[u8], tags: &[u32]) -> Result<Vec<Vec<u8>>, PackageFileError> {
+    let word = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+    let (count, size) = (word(96 + 8), word(96 + 12));
+    let store = 96 + 16 + count * 16;
+    let mut out = Vec::new();
+    for i in 0..count {
+        let e = 96 + 16 + i * 16;
+        let (tag, kind, offset, len) = (word(e) as u32, word(e + 4), word(e + 8), word(e + 12));
+        if !tags.contains(&tag) {
+            continue;
+        }
+        if kind != 7 || offset + len > size {
+            return Err(PackageFileError::not(
+                KIND,
+                format!("its signature tag {tag} is not binary data inside the header"),
+            ));
+        }
+        out.push(bytes[store + offset..store + offset + len].to_vec());
+    }
     Ok(out)
 }
 
+fn pgp_signatures(values: Vec<Vec<u8>>) -> Result<Vec<pgp::packet::Signature>, PackageFileError> {
+    let mut out = Vec::new();
+    for v in values {
+        let sigs = crate::trust::parse_signatures(&v)
+            .map_err(|e| PackageFileError::not(KIND, format!("its header signature is unreadable: {e}")))?;
+        out.extend(sigs);
+    }
+    Ok(out)
+}
+
+impl RpmFile {
+    /// Checks the package's header signatures as `rpm -K` does, against `keyring`: the
+    /// header-only ones over the main header, the header+payload ones over the rest of the file.
+    /// Every kind present must have a good signature by a pinned key and no bad one; an rpm with
+    /// none is unsigned and refused.
+    pub fn check_signatures(&self, path: &Path, keyring: &Keyring) -> Result<Signed, PackageFileError> {
+        let f = fs_err::File::open(path)?;
+        let (bytes, main) = read_headers(&mut std::io::BufReader::new(f))?;
+        let what = path.display().to_string();
+        let header = pgp_signatures(signature_values(&bytes, &HEADER_ONLY)?)?;
+        let whole = pgp_signatures(signature_values(&bytes, &HEADER_AND_PAYLOAD)?)?;
+        if header.is_empty() && whole.is_empty() {
+            return Err(PackageFileError::Unsigned);
+        }
+        let mut signed = None;
+        if !header.is_empty() {
+            signed = Some(keyring.judge(&what, &header, || Ok(&bytes[main..]))?);
+        }
+        if !whole.is_empty() {
+            let from_main = || -> std::io::Result<_> {
+                let mut f = std::io::BufReader::new(fs_err::File::open(path)?);
+                std::io::copy(&mut (&mut f).take(main as u64), &mut std::io::sink())?;
+                Ok(f)
+            };
+            signed = Some(keyring.judge(&what, &whole, from_main)?);
+        }
+        Ok(signed.expect("one kind is present"))
+    }
+}
+
 impl PackageFile for RpmFile {
+    fn check_signature(&self, path: &Path, keyring: &Keyring) -> Result<Option<Signed>, PackageFileError> {
+        self.check_signatures(path, keyring).map(Some)
+    }
+
     fn identify(&self, path: &Path) -> Result<Identity, PackageFileError> {
         let f = fs_err::File::open(path)?;
-        let bytes = read_headers(&mut std::io::BufReader::new(f))?;
+        let (bytes, _) = read_headers(&mut std::io::BufReader::new(f))?;
         // The bytes are bounded and well framed; a parser bug on crafted content must still be a
         // refusal, not a crash of the installer.
         let parsed = std::panic::catch_unwind(|| rpm::PackageMetadata::parse(&mut &bytes[..]));

@@ -1,16 +1,20 @@
 //! apt repositories: `dists/<suite>/InRelease` (or `Release`) lists every index with its sha256;
 //! `<component>/binary-<arch>/Packages.{xz,gz}` is checked against it and parsed as deb822.
 //!
-//! Signatures are not checked yet (the Release digests are): see the README's limits.
+//! The root is trusted only once signed by a key the manifest pins ([`crate::trust`]): `InRelease`
+//! (clearsigned), or, only where the mirrors have no `InRelease`, `Release` with `Release.gpg`.
+//! Only the signed text is parsed; every index chains from its digests.
 
 use std::io::BufRead;
 
 use super::{
     check_digest, decompressor, DepList, LoadedRepo, MetadataFormat, MetadataSource, MultiArch, PackageRecord,
-    Priority, RepoError, FILE_BYTES, INDEX_BYTES,
+    Priority, RepoError, Source, FILE_BYTES, INDEX_BYTES,
 };
 use crate::manifest::Repository;
 use crate::report::Reporter;
+use crate::trust::{Fingerprint, Keyring, TrustError};
+use crate::types::MirrorUrl;
 use crate::types::{Arch, PackageName, Sha256};
 use crate::version::{DebVersion, Version};
 
@@ -47,29 +51,15 @@ impl MetadataFormat for Apt {
         out: &mut Vec<PackageRecord>,
     ) -> Result<LoadedRepo, RepoError> {
         let name = repo.name.as_str();
+        let keyring = source.keyring(repo)?;
         let mut mirrors = repo.mirrors.clone();
         let mut sources = Vec::new();
         let mut newest = None;
         for suite in &repo.suites {
             reporter.status(&format!("{name}: fetching dists/{suite}/InRelease"));
-            let parse = |b: &[u8], url: &str| {
-                let text = std::str::from_utf8(b).map_err(|_| RepoError::Malformed {
-                    url: url.to_string(),
-                    message: "Release is not UTF-8 text".into(),
-                })?;
-                parse_release(text, url)
-            };
-            // apt falls back from InRelease to Release only when the mirrors do not have it.
-            let inrelease = format!("dists/{suite}/InRelease");
-            let (release, text, url) = match source.fetch_checked(name, &mut mirrors, &inrelease, INDEX_BYTES, &parse) {
-                Err(e) if e.is_not_found() => {
-                    let rel = format!("dists/{suite}/Release");
-                    source.fetch_checked(name, &mut mirrors, &rel, INDEX_BYTES, &parse)?
-                }
-                other => other?,
-            };
-            let release_name = url.rsplit('/').next().unwrap_or("Release").trim_end_matches(" (cached)").to_string();
-            sources.push((format!("dists/{suite}/{release_name}"), Sha256::digest(&text)));
+            let root = fetch_release(source, name, &mut mirrors, suite.as_str(), keyring.as_ref())?;
+            let (release, url, signed_by) = (root.release, root.url, root.signed_by);
+            sources.push(Source { file: root.file, sha256: root.sha256, signed_by: signed_by.clone() });
             newest = newest.max(release.date);
             for component in &repo.components {
                 let Some((path, size, sha)) = release.packages_index(component.as_str(), arch.as_str()) else {
@@ -93,7 +83,7 @@ impl MetadataFormat for Apt {
                     check_digest(url, b, sha)
                 };
                 let (bytes, purl) = source.fetch_known(name, &mut mirrors, &rel, FILE_BYTES, sha, &check)?;
-                sources.push((rel, *sha));
+                sources.push(Source { file: rel, sha256: *sha, signed_by: signed_by.clone() });
                 let before = out.len();
                 parse_packages(decompressor(path, &purl, &bytes)?, &purl, repo_index, arch, out)?;
                 reporter.status(&format!("{name}: {suite}/{component}: {} packages", out.len() - before));
@@ -103,7 +93,64 @@ impl MetadataFormat for Apt {
     }
 }
 
-/// The signed text of an `InRelease` (or a plain `Release` as it is).
+/// A suite's verified `Release`: what it lists, the URL it came from, the file kept as the
+/// build's source (`InRelease` or `Release`) with its digest, and the key that signed it.
+struct SignedRelease {
+    release: Release,
+    url: String,
+    file: String,
+    sha256: Sha256,
+    signed_by: Option<Fingerprint>,
+}
+
+fn utf8<'b>(b: &'b [u8], url: &str) -> Result<&'b str, RepoError> {
+    std::str::from_utf8(b)
+        .map_err(|_| RepoError::Malformed { url: url.to_string(), message: "Release is not UTF-8 text".into() })
+}
+
+/// `InRelease` checked against `keyring` (a mirror whose copy is badly signed is passed over);
+/// `Release` + `Release.gpg` only when no mirror has an `InRelease`, as apt does.
+fn fetch_release(
+    source: &MetadataSource<'_>,
+    name: &str,
+    mirrors: &mut Vec<MirrorUrl>,
+    suite: &str,
+    keyring: Option<&Keyring>,
+) -> Result<SignedRelease, RepoError> {
+    let signature = |e: TrustError, url: &str| RepoError::Signature { url: url.to_string(), error: e };
+    let inrelease = |b: &[u8], url: &str| {
+        let text = utf8(b, url)?;
+        let (signed, who) = match keyring {
+            Some(k) => {
+                k.verify_cleartext(url, text).map(|(t, who)| (t, Some(who.key))).map_err(|e| signature(e, url))?
+            }
+            None => (strip_clearsign(text), None),
+        };
+        Ok((parse_release(&signed, url)?, who))
+    };
+    let rel = format!("dists/{suite}/InRelease");
+    match source.fetch_checked(name, mirrors, &rel, INDEX_BYTES, &inrelease) {
+        Ok(((release, signed_by), bytes, url)) => {
+            return Ok(SignedRelease { release, url, file: rel, sha256: Sha256::digest(&bytes), signed_by })
+        }
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(e),
+    }
+    let rel = format!("dists/{suite}/Release");
+    let plain = |b: &[u8], url: &str| parse_release(utf8(b, url)?, url);
+    let (release, bytes, url) = source.fetch_checked(name, mirrors, &rel, INDEX_BYTES, &plain)?;
+    let mut signed_by = None;
+    if let Some(k) = keyring {
+        let gpg = format!("{rel}.gpg");
+        let check = |sig: &[u8], url: &str| k.verify_detached(url, &bytes, sig).map_err(|e| signature(e, url));
+        let (who, _, _) = source.fetch_checked(name, mirrors, &gpg, crate::limits::SIGNATURE_BYTES, &check)?;
+        signed_by = Some(who.key);
+    }
+    Ok(SignedRelease { release, url, file: rel, sha256: Sha256::digest(&bytes), signed_by })
+}
+
+/// The signed text of an `InRelease` (or a plain `Release` as it is), not checked: only for
+/// builds with `--insecure-skip-signatures`.
 pub fn strip_clearsign(text: &str) -> String {
     if !text.starts_with("-----BEGIN PGP SIGNED MESSAGE-----") {
         return text.to_string();
@@ -126,9 +173,9 @@ pub fn strip_clearsign(text: &str) -> String {
     out
 }
 
-/// Parses `Release`/`InRelease`: the `Date` and the `SHA256` file list.
-pub fn parse_release(text: &str, url: &str) -> Result<Release, RepoError> {
-    let body = strip_clearsign(text);
+/// Parses a `Release` text (an `InRelease`'s signed text, taken out by the signature check or
+/// by [`strip_clearsign`]): the `Date` and the `SHA256` file list.
+pub fn parse_release(body: &str, url: &str) -> Result<Release, RepoError> {
     let mut rel = Release::default();
     let mut in_sha = false;
     for line in body.lines() {
@@ -343,7 +390,7 @@ mod tests {
     #[test]
     fn inrelease_is_unwrapped_and_indexes_listed() {
         let text = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nOrigin: Ubuntu\nDate: Thu, 21 Apr 2016 23:23:46 UTC\nSHA256:\n 2b479c0f3efa73f75b7fb76c82687744275fff78e4a138b5b3efba95f91e099e 1234 main/binary-amd64/Packages.gz\n 310c1dd3974815282998dd1acb0b2c14c934ad19e196e16956531d57efac86c4 99 main/binary-amd64/Packages.xz\n- -dash escaped\n-----BEGIN PGP SIGNATURE-----\nxx\n-----END PGP SIGNATURE-----\n";
-        let r = parse_release(text, "u").unwrap();
+        let r = parse_release(&strip_clearsign(text), "u").unwrap();
         assert_eq!(r.date, Some(1461281026));
         assert_eq!(r.files.len(), 2);
         assert_eq!(r.packages_index("main", "amd64").unwrap().0, "main/binary-amd64/Packages.xz");

@@ -17,6 +17,7 @@ use crate::cache::Cache;
 use crate::manifest::{Manifest, Repository};
 use crate::report::{Event, Reporter};
 use crate::transport::{error_chain, join, redact, Transport, TransportError};
+use crate::trust::{Fingerprint, Keyring, TrustError};
 use crate::types::{Arch, MirrorUrl, PackageName, Sha256};
 use crate::version::Version;
 
@@ -42,6 +43,15 @@ pub enum RepoError {
     Unsupported { url: String, message: String },
     #[error("repository `{repo}`: {rel} is not in the cache and --offline forbids fetching it: run the build once with network access (same --cache-dir)")]
     Offline { repo: String, rel: String },
+    /// `error` names the URL.
+    #[error("{error}")]
+    Signature { url: String, error: TrustError },
+    #[error("repository `{repo}`: no mirror has a correctly signed {what}: {}", .errors.join("; "))]
+    Untrusted { repo: String, what: String, errors: Vec<String> },
+    #[error("repository `{repo}`: {error}")]
+    Keys { repo: String, error: TrustError },
+    #[error("repository `{repo}` pins no signing key: add the distro's key to it in the manifest (`keys = [{{ file = \"keys/…\", fingerprint = \"…\" }}]`), or pass --insecure-skip-signatures to build without checks (recorded in the bundle)")]
+    Unpinned { repo: String },
 }
 
 impl RepoError {
@@ -260,10 +270,29 @@ pub struct LoadedRepo {
     pub mirrors: Vec<MirrorUrl>,
     /// Path under a mirror root that package locations are relative to.
     pub base_path: String,
-    /// (metadata file, sha256) pairs: what this build was resolved from.
-    pub sources: Vec<(String, Sha256)>,
+    /// The metadata files this build was resolved from.
+    pub sources: Vec<Source>,
     /// Newest timestamp the metadata carries (seconds since the epoch).
     pub timestamp: Option<u64>,
+}
+
+/// A metadata file a build resolved from: its path under the repository, digest, and the pinned
+/// key that signed it (or that signed the file listing its digest).
+#[derive(Debug, Clone, Serialize)]
+pub struct Source {
+    pub file: String,
+    pub sha256: Sha256,
+    pub signed_by: Option<Fingerprint>,
+}
+
+/// Whether upstream signatures are checked: always, unless the user passed
+/// `--insecure-skip-signatures` (which bundle.json then records).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Signatures {
+    #[default]
+    Verify,
+    Skip,
 }
 
 /// Every package of every repository of a manifest.
@@ -289,6 +318,7 @@ pub struct MetadataSource<'a> {
     /// Namespaces the cache keys (two distros may both have a repository `os`).
     pub distro: &'a str,
     pub reporter: &'a dyn Reporter,
+    pub signatures: Signatures,
 }
 
 /// What a fetched metadata file must pass before it is used or cached: its digest, and that it
@@ -296,6 +326,19 @@ pub struct MetadataSource<'a> {
 pub(crate) type Check<'c, T> = &'c dyn Fn(&[u8], &str) -> Result<T, RepoError>;
 
 impl MetadataSource<'_> {
+    /// The pinned keys of `repo`, or `None` when checks are skipped. A repository without keys
+    /// is refused: nothing says who may publish it.
+    pub(crate) fn keyring(&self, repo: &Repository) -> Result<Option<Keyring>, RepoError> {
+        if self.signatures == Signatures::Skip {
+            return Ok(None);
+        }
+        if repo.keys.is_empty() {
+            return Err(RepoError::Unpinned { repo: repo.name.to_string() });
+        }
+        let ring = Keyring::load(&repo.keys).map_err(|error| RepoError::Keys { repo: repo.name.to_string(), error })?;
+        Ok(Some(ring))
+    }
+
     fn cache_key(&self, repo: &str, rel: &str) -> String {
         format!("{}/{repo}/{rel}", self.distro)
     }
@@ -341,6 +384,7 @@ impl MetadataSource<'_> {
         }
         let mut errors = Vec::new();
         let mut not_found = true;
+        let mut untrusted = true;
         for (i, root) in mirrors.iter().enumerate() {
             let url = join(root.as_str(), rel)?;
             let shown = redact(&url);
@@ -363,6 +407,7 @@ impl MetadataSource<'_> {
                 }
                 Err(e) => {
                     not_found &= matches!(e, RepoError::Transport(TransportError::NotFound { .. }));
+                    untrusted &= matches!(e, RepoError::Signature { .. });
                     let error = error_chain(&e);
                     if i + 1 < mirrors.len() {
                         let (what, mirror) = (rel.to_string(), root.to_string());
@@ -371,6 +416,9 @@ impl MetadataSource<'_> {
                     errors.push(error);
                 }
             }
+        }
+        if untrusted && !errors.is_empty() {
+            return Err(RepoError::Untrusted { repo: repo.to_string(), what: rel.to_string(), errors });
         }
         Err(RepoError::AllMirrorsFailed { repo: repo.to_string(), what: rel.to_string(), errors, not_found })
     }

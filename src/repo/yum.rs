@@ -10,8 +10,8 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
 use super::{
-    check_digest, decompressor, LoadedRepo, MetadataFormat, MetadataSource, PackageRecord, RepoError, FILE_BYTES,
-    INDEX_BYTES,
+    check_digest, decompressor, LoadedRepo, MetadataFormat, MetadataSource, PackageRecord, RepoError, Source,
+    FILE_BYTES, INDEX_BYTES,
 };
 use crate::manifest::Repository;
 use crate::report::Reporter;
@@ -51,6 +51,10 @@ impl MetadataFormat for Yum {
         reporter.status(&format!("{name}: fetching repodata/repomd.xml"));
         let rel = format!("{base_path}/repodata/repomd.xml");
         let (primary, repomd, _) = source.fetch_checked(name, &mut mirrors, &rel, INDEX_BYTES, &parse_repomd)?;
+        let signed_by = match source.keyring(repo)? {
+            Some(k) => repomd_signature(source, repo, &mut mirrors, &rel, &repomd, &k)?,
+            None => None,
+        };
         reporter.status(&format!("{name}: fetching {}", primary.href));
         let rel = format!("{base_path}/{}", primary.href);
         let digest = |b: &[u8], url: &str| check_digest(url, b, &primary.sha256);
@@ -63,11 +67,40 @@ impl MetadataFormat for Yum {
             mirrors,
             base_path,
             sources: vec![
-                ("repodata/repomd.xml".into(), Sha256::digest(&repomd)),
-                (primary.href.clone(), primary.sha256),
+                Source {
+                    file: "repodata/repomd.xml".into(),
+                    sha256: Sha256::digest(&repomd),
+                    signed_by: signed_by.clone(),
+                },
+                Source { file: primary.href.clone(), sha256: primary.sha256, signed_by },
             ],
             timestamp: primary.timestamp,
         })
+    }
+}
+
+/// `repomd.xml.asc` checked against the pinned keys. A repository that publishes none (CentOS 7
+/// does not) is accepted unless the manifest says `metadata_signed`: its packages' header
+/// signatures, checked at fetch time, are what make it trusted, as with dnf's `gpgcheck`.
+fn repomd_signature(
+    source: &MetadataSource<'_>,
+    repo: &Repository,
+    mirrors: &mut Vec<crate::types::MirrorUrl>,
+    repomd_rel: &str,
+    repomd: &[u8],
+    keyring: &crate::trust::Keyring,
+) -> Result<Option<crate::trust::Fingerprint>, RepoError> {
+    let rel = format!("{repomd_rel}.asc");
+    let check = |sig: &[u8], url: &str| {
+        keyring.verify_detached(url, repomd, sig).map_err(|error| RepoError::Signature { url: url.to_string(), error })
+    };
+    match source.fetch_checked(repo.name.as_str(), mirrors, &rel, crate::limits::SIGNATURE_BYTES, &check) {
+        Ok((who, _, _)) => Ok(Some(who.key)),
+        Err(e) if e.is_not_found() && !repo.metadata_signed => {
+            source.reporter.status(&format!("{}: no repomd.xml.asc: package signatures carry the trust", repo.name));
+            Ok(None)
+        }
+        Err(e) => Err(e),
     }
 }
 

@@ -3,6 +3,8 @@
 //! (rpmbuild + createrepo_c, dpkg-deb + apt-ftparchive).
 #![allow(dead_code)]
 
+pub mod signing;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -308,6 +310,7 @@ pub struct RpmSpec<'a> {
     /// MiB of random data in `/usr/share/<name>/blob` (a package that takes time to pack and
     /// install).
     pub blob_mib: u32,
+    pub signer: RpmSigner<'a>,
 }
 
 impl Default for RpmSpec<'_> {
@@ -324,6 +327,7 @@ impl Default for RpmSpec<'_> {
             obsoletes: &[],
             files: &[],
             blob_mib: 0,
+            signer: RpmSigner::Repo,
         }
     }
 }
@@ -392,16 +396,41 @@ pub fn build_rpm(out: &Path, s: &RpmSpec<'_>) -> PathBuf {
         .args(["--define", "__gpg /usr/bin/gpg"])
         .args(["--target", s.arch])
         .arg(&spec_path));
-    out.join(format!("{}-{}-{}.{}.rpm", s.name, s.version, s.release, s.arch))
+    let rpm = out.join(format!("{}-{}-{}.{}.rpm", s.name, s.version, s.release, s.arch));
+    match s.signer {
+        RpmSigner::Repo => signing::repo_key().sign_rpms(std::slice::from_ref(&rpm), false),
+        RpmSigner::Key(k) => k.sign_rpms(std::slice::from_ref(&rpm), false),
+        RpmSigner::V3(k) => k.sign_rpms(std::slice::from_ref(&rpm), true),
+        RpmSigner::Unsigned => {}
+    }
+    rpm
 }
 
-/// Turns a directory of RPMs into a yum repository with createrepo_c (reproducible).
+/// Who signs a test rpm: the key of every test repository ([`signing::repo_key`]) unless a
+/// test says otherwise.
+#[derive(Clone, Copy, Default)]
+pub enum RpmSigner<'a> {
+    #[default]
+    Repo,
+    Key(&'a signing::TestKey),
+    V3(&'a signing::TestKey),
+    Unsigned,
+}
+
+/// Turns a directory of RPMs into a yum repository with createrepo_c (reproducible), its
+/// `repomd.xml` signed by [`signing::repo_key`] into `repomd.xml.asc`.
 pub fn createrepo(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     run(Command::new("sh").arg("-c").arg(format!(
         "cd '{}' && for f in *.rpm; do [ -e \"$f\" ] && touch -d @{EPOCH} \"$f\"; done; createrepo_c -q --revision {EPOCH} --set-timestamp-to-revision .",
         dir.display()
     )));
+    signing::repo_key().sign_repomd(dir);
+}
+
+/// `keys = [...]` pinning [`signing::repo_key`], for a manifest written in `dir`.
+pub fn repo_keys(dir: &Path) -> String {
+    signing::repo_key().manifest_keys(dir)
 }
 
 /// A test deb built with dpkg-deb: control fields beyond the basics go in `extra`.
@@ -482,6 +511,7 @@ pub fn apt_repo(root: &Path, suites: &[(&str, Vec<PathBuf>)]) {
             .args(["-o", "APT::FTPArchive::Release::Date=Tue, 14 Nov 2023 22:13:20 UTC"])
             .args(["release", "."]));
         std::fs::write(root.join("dists").join(suite).join("Release"), release).unwrap();
+        signing::repo_key().sign_release(&root.join("dists").join(suite));
     }
 }
 
@@ -553,10 +583,36 @@ pub fn hello_manifest(dir: &Path, mirrors: &[&str]) -> PathBuf {
     std::fs::write(
         &manifest,
         format!(
-            "name = \"hello\"\ndistro = \"crafted\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"centos\", version_id = \"7\" }}\npackages = [\"hello\"]\n\n[[repository]]\nname = \"os\"\npath = \"el/os/x86_64\"\nmirrors = [{}]\n\n{time}",
-            mirrors.join(", ")
+            "name = \"hello\"\ndistro = \"crafted\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"centos\", version_id = \"7\" }}\npackages = [\"hello\"]\n\n[[repository]]\nname = \"os\"\npath = \"el/os/x86_64\"\nmirrors = [{}]\n{}\n{time}",
+            mirrors.join(", "),
+            repo_keys(dir)
         ),
     )
     .unwrap();
     manifest
+}
+
+/// The shipped manifest of `distro`, written to `<dir>/<distro>.toml` with its pinned keys (the
+/// distro's real ones) replaced by the test repositories' key: everything else as shipped.
+pub fn builtin_manifest_for_test_archive(distro: &str, dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("manifests/{distro}.toml")))
+        .unwrap();
+    let keys = repo_keys(dir);
+    let mut out = String::new();
+    let mut in_keys = false;
+    for line in text.lines() {
+        if line.starts_with("keys = [") {
+            out.push_str(&keys);
+            in_keys = !line.trim_end().ends_with(']');
+        } else if in_keys {
+            in_keys = line.trim() != "]";
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    assert!(out.matches("keys = [").count() >= 1, "{distro}: no keys were replaced");
+    let p = dir.join(format!("{distro}.toml"));
+    std::fs::write(&p, out).unwrap();
+    p
 }

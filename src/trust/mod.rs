@@ -1,0 +1,215 @@
+//! Upstream trust: the OpenPGP keys a manifest pins for each repository, and the signatures on
+//! what the repository publishes (`InRelease`, `Release.gpg`, `repomd.xml.asc`, rpm headers)
+//! judged against them the way apt judges them:
+//!
+//! - at least one good signature by a pinned key, and no bad one;
+//! - signatures by keys nobody pinned are ignored beside a good one;
+//! - a data hash weaker than SHA-224 is bad; legacy V3 signatures and SHA-1 self-signed keys
+//!   only for pins marked `legacy`;
+//! - a key is judged at the signature's creation time, so a frozen archive whose key has since
+//!   expired still verifies.
+//!
+//! Crypto is rPGP (`pgp`), pure Rust, so the glibc-2.17 release binary stays static.
+
+mod keys;
+
+use std::fmt;
+use std::io::Read;
+
+use pgp::composed::{CleartextSignedMessage, Deserializable, DetachedSignature};
+use pgp::packet::Signature;
+use serde::{Deserialize, Serialize};
+
+pub use keys::fingerprints_in;
+use keys::Signer;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    #[error("key file {file}: {message}")]
+    Key { file: String, message: String },
+    #[error("{what}: no signature by a pinned key ({expected}); {seen}. The mirror is not the repository the manifest names, or its key changed: check the manifest's `keys`, or pass --insecure-skip-signatures to build without checks (recorded in the bundle)")]
+    NoTrustedSignature { what: String, expected: String, seen: String },
+    #[error("{what}: the signature by key {key} is bad: {reason}. The file was altered or the mirror is broken: try another --mirror; never skip the check for this")]
+    BadSignature { what: String, key: String, reason: String },
+    #[error("{what}: {message}")]
+    Malformed { what: String, message: String },
+}
+
+/// An OpenPGP key fingerprint: 40 (v4) or 64 (v6) hex digits, kept upper case, without spaces.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Fingerprint(String);
+
+impl Fingerprint {
+    pub fn new(s: &str) -> Result<Self, String> {
+        let hex: String = s.chars().filter(|c| *c != ' ').collect::<String>().to_ascii_uppercase();
+        if !(hex.len() == 40 || hex.len() == 64) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "`{}` is not an OpenPGP fingerprint (40 or 64 hex digits, as `gpg --show-keys` prints it)",
+                crate::types::shown(s)
+            ));
+        }
+        Ok(Self(hex))
+    }
+    pub(crate) fn from_bytes(b: &[u8]) -> Self {
+        Self(hex::encode_upper(b))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Fingerprint {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::new(&s)
+    }
+}
+impl From<Fingerprint> for String {
+    fn from(f: Fingerprint) -> String {
+        f.0
+    }
+}
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Fingerprint({})", self.0)
+    }
+}
+
+/// A key a manifest pins: the key file (relative to the manifest), the primary key's expected
+/// fingerprint, and whether legacy packets (V3 signatures, SHA-1 self-signatures) are accepted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyPin {
+    pub file: String,
+    pub fingerprint: Fingerprint,
+    #[serde(default)]
+    pub legacy: bool,
+    /// The key file's bytes, read when the manifest is loaded.
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
+}
+
+/// Who signed a verified file: the pinned key and the (sub)key that made the signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Signed {
+    pub key: Fingerprint,
+    pub signer: Fingerprint,
+}
+
+/// The signing keys of a repository's pins.
+#[derive(Debug, Clone, Default)]
+pub struct Keyring {
+    signers: Vec<Signer>,
+    pinned: Vec<Fingerprint>,
+}
+
+impl Keyring {
+    /// Loads every pin; a pin whose file lacks the pinned key, or whose key is unusable, fails.
+    pub fn load(pins: &[KeyPin]) -> Result<Self, TrustError> {
+        let mut ring = Keyring::default();
+        for pin in pins {
+            ring.signers.extend(keys::load(pin)?);
+            ring.pinned.push(pin.fingerprint.clone());
+        }
+        Ok(ring)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pinned.is_empty()
+    }
+
+    /// Checks detached signature(s) (`Release.gpg`, `repomd.xml.asc`: armored or binary) over `data`.
+    pub fn verify_detached(&self, what: &str, data: &[u8], sig: &[u8]) -> Result<Signed, TrustError> {
+        let sigs = parse_signatures(sig).map_err(|m| TrustError::Malformed { what: what.into(), message: m })?;
+        self.judge(what, &sigs, || Ok(data))
+    }
+
+    /// Checks a clearsigned file (`InRelease`) and returns the text that was signed: the only
+    /// part of the file anything may read.
+    pub fn verify_cleartext(&self, what: &str, text: &str) -> Result<(String, Signed), TrustError> {
+        let (msg, _) = CleartextSignedMessage::from_string(text).map_err(|e| TrustError::Malformed {
+            what: what.into(),
+            message: format!("not a clearsigned OpenPGP message: {e}"),
+        })?;
+        let signed = msg.signed_text();
+        let sigs: Vec<Signature> = msg.signatures().to_vec();
+        let who = self.judge(what, &sigs, || Ok(signed.as_bytes()))?;
+        Ok((msg.text().to_string(), who))
+    }
+
+    /// Judges `sigs` over the data `data()` reads (called once per signature checked).
+    pub fn judge<R: Read>(
+        &self,
+        what: &str,
+        sigs: &[Signature],
+        data: impl Fn() -> std::io::Result<R>,
+    ) -> Result<Signed, TrustError> {
+        let mut good = None;
+        let mut unknown = Vec::new();
+        for sig in sigs {
+            let Some(signer) = self.signers.iter().find(|s| keys::issued_by(sig, s)) else {
+                unknown.push(issuer_of(sig));
+                continue;
+            };
+            let bad = |reason: String| TrustError::BadSignature {
+                what: what.into(),
+                key: signer.fingerprint.to_string(),
+                reason,
+            };
+            if let Some(reason) = keys::policy_refusal(sig, signer) {
+                return Err(bad(reason));
+            }
+            let reader = data().map_err(|e| bad(format!("reading the signed data: {e}")))?;
+            signer.key.verify_read(sig, reader).map_err(|e| bad(format!("it does not match the data ({e})")))?;
+            good.get_or_insert(Signed { key: signer.pinned.clone(), signer: signer.fingerprint.clone() });
+        }
+        good.ok_or_else(|| TrustError::NoTrustedSignature {
+            what: what.into(),
+            expected: self.pinned.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(", "),
+            seen: match (sigs.len(), unknown.is_empty()) {
+                (0, _) => "it carries no signature".into(),
+                (_, false) => format!("signed only by {}", unknown.join(", ")),
+                _ => "no signature names a pinned key".into(),
+            },
+        })
+    }
+}
+
+/// The issuer a signature names, for messages.
+fn issuer_of(sig: &Signature) -> String {
+    if let Some(f) = sig.issuer_fingerprint().first() {
+        return format!("key {}", Fingerprint::from_bytes(f.as_bytes()));
+    }
+    match sig.issuer_key_id().first() {
+        Some(id) => format!("key id {}", hex::encode_upper(id.as_ref())),
+        None => "a key it does not name".into(),
+    }
+}
+
+/// Signature packets from armored or binary bytes (several are allowed: apt's Release.gpg may
+/// hold one per archive key).
+pub fn parse_signatures(bytes: &[u8]) -> Result<Vec<Signature>, String> {
+    let armored = bytes.starts_with(b"-----BEGIN") || bytes.windows(10).take(1024).any(|w| w == b"-----BEGIN");
+    let sigs: Vec<DetachedSignature> = if armored {
+        let (iter, _) = DetachedSignature::from_armor_many(bytes).map_err(|e| e.to_string())?;
+        iter.collect::<Result<_, _>>().map_err(|e| e.to_string())?
+    } else {
+        DetachedSignature::from_bytes_many(bytes)
+            .map_err(|e| e.to_string())?
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?
+    };
+    if sigs.is_empty() {
+        return Err("it holds no OpenPGP signature".into());
+    }
+    Ok(sigs.into_iter().map(|d| d.signature).collect())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,265 @@
+//! Upstream signatures fail closed, on loopback repositories made and signed at test time by the
+//! real tools (rpmbuild, rpmsign, gpg, gpg1 `--force-v3-sigs`, createrepo_c, dpkg-deb,
+//! apt-ftparchive): a good chain builds and is recorded in bundle.json; a wrong key, a tampered
+//! file, a missing signature, an unsigned rpm or one signed by another key each stop the build
+//! with an error naming the file and the keys; `--insecure-skip-signatures` is the recorded
+//! escape hatch.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::signing::{repo_key, TestKey};
+use common::{build_deb, build_rpm, createrepo, moa, require_tools, run, DebSpec, Fault, Mirror, RpmSigner, RpmSpec};
+
+const TOOLS: &[&str] = &["rpm", "rpmbuild", "rpmsign", "createrepo_c", "gpg", "gpg1", "dpkg-deb", "apt-ftparchive"];
+
+/// A yum repository under `<dir>/mirror/el/os/x86_64` holding `hello`, signed as `signer` says.
+fn yum_repo(dir: &Path, signer: RpmSigner<'_>) -> Mirror {
+    let repo = dir.join("mirror/el/os/x86_64");
+    build_rpm(
+        &repo.join("Packages"),
+        &RpmSpec { name: "hello", files: &[("/usr/bin/hello", "hi")], signer, ..Default::default() },
+    );
+    createrepo(&repo);
+    Mirror::serve(&dir.join("mirror"))
+}
+
+/// A fresh manifest file name in `dir` (a test writes several).
+fn manifest_path(dir: &Path) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    dir.join(format!("m{}.toml", N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)))
+}
+
+fn yum_manifest(dir: &Path, url: &str, keys: &str) -> PathBuf {
+    let p = manifest_path(dir);
+    let text = format!(
+        "name = \"hello\"\ndistro = \"eltest\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"centos\", version_id = \"7\" }}\npackages = [\"hello\"]\n[[repository]]\nname = \"os\"\npath = \"el/os/x86_64\"\nmirrors = [\"{url}\"]\n{keys}"
+    );
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn build(dir: &Path, manifest: &Path, extra: &[&str]) -> Output {
+    moa(dir)
+        .arg("build")
+        .arg("--manifest")
+        .arg(manifest)
+        .arg("--no-base")
+        .args(extra)
+        .arg("-o")
+        .arg(dir.join("b.tar.gz"))
+        .output()
+        .unwrap()
+}
+
+/// The build failed and wrote no bundle; its stderr.
+fn refused(out: &Output) -> String {
+    assert!(!out.status.success(), "the build must fail closed; stdout: {}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn bundle_json(dir: &Path) -> serde_json::Value {
+    let text = run(std::process::Command::new("tar")
+        .arg("-xzOf")
+        .arg(dir.join("b.tar.gz"))
+        .arg("--wildcards")
+        .arg("*/bundle.json"));
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn a_signed_yum_repository_builds_and_bundle_json_names_the_signer() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let mirror = yum_repo(tmp.path(), RpmSigner::Repo);
+    let m = yum_manifest(tmp.path(), &mirror.url, &common::repo_keys(tmp.path()));
+    let out = build(tmp.path(), &m, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let index = bundle_json(tmp.path());
+    assert_eq!(index["upstream_signatures"], "verify");
+    let repomd = index["sources"].as_array().unwrap().iter().find(|s| s["file"] == "repodata/repomd.xml").unwrap();
+    assert_eq!(repomd["signed_by"].as_str(), Some(repo_key().fingerprint.as_str()), "{index}");
+    assert!(mirror.requested("repomd.xml.asc") >= 1);
+}
+
+#[test]
+fn another_pinned_key_refuses_the_repository_naming_both_keys() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let mirror = yum_repo(tmp.path(), RpmSigner::Repo);
+    let other = TestKey::generate("other", "ed25519");
+    let m = yum_manifest(tmp.path(), &mirror.url, &other.manifest_keys(tmp.path()));
+    let err = refused(&build(tmp.path(), &m, &[]));
+    assert!(err.contains("repomd.xml.asc"), "names the file: {err}");
+    assert!(err.contains(&other.fingerprint), "names the key expected: {err}");
+    assert!(err.contains(&repo_key().fingerprint), "names the key seen: {err}");
+    assert!(err.contains("--insecure-skip-signatures"), "says the way out: {err}");
+}
+
+#[test]
+fn a_tampered_repomd_is_refused() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let mirror = yum_repo(tmp.path(), RpmSigner::Repo);
+    // Still valid XML, still pointing at the same primary: only the signature can tell.
+    let repomd = tmp.path().join("mirror/el/os/x86_64/repodata/repomd.xml");
+    let text = std::fs::read_to_string(&repomd).unwrap();
+    std::fs::write(&repomd, text.replacen("<revision>", "<revision> ", 1)).unwrap();
+    let m = yum_manifest(tmp.path(), &mirror.url, &common::repo_keys(tmp.path()));
+    let err = refused(&build(tmp.path(), &m, &[]));
+    assert!(err.contains("is bad") && err.contains("repomd.xml.asc"), "{err}");
+}
+
+#[test]
+fn a_missing_repomd_signature_is_refused_where_the_manifest_requires_one() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let mirror = yum_repo(tmp.path(), RpmSigner::Repo);
+    std::fs::remove_file(tmp.path().join("mirror/el/os/x86_64/repodata/repomd.xml.asc")).unwrap();
+    let keys = common::repo_keys(tmp.path());
+    let m = yum_manifest(tmp.path(), &mirror.url, &format!("{keys}metadata_signed = true\n"));
+    let err = refused(&build(tmp.path(), &m, &[]));
+    assert!(err.contains("repomd.xml.asc"), "{err}");
+    // Where it is not required (CentOS 7 publishes none), the package signatures carry the trust.
+    let m = yum_manifest(tmp.path(), &mirror.url, &keys);
+    let out = build(tmp.path(), &m, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn an_unsigned_rpm_is_refused_and_the_escape_hatch_is_recorded() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let mirror = yum_repo(tmp.path(), RpmSigner::Unsigned);
+    let m = yum_manifest(tmp.path(), &mirror.url, &common::repo_keys(tmp.path()));
+    let err = refused(&build(tmp.path(), &m, &[]));
+    assert!(err.contains("hello") && err.contains("no signature"), "names the package: {err}");
+    assert!(!tmp.path().join("b.tar.gz").exists(), "nothing is left under the bundle's name");
+    let out = build(tmp.path(), &m, &["--insecure-skip-signatures"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(bundle_json(tmp.path())["upstream_signatures"], "skip");
+}
+
+#[test]
+fn an_rpm_signed_by_another_key_is_refused() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let other = TestKey::generate("other", "ed25519");
+    let mirror = yum_repo(tmp.path(), RpmSigner::Key(&other));
+    let m = yum_manifest(tmp.path(), &mirror.url, &common::repo_keys(tmp.path()));
+    let err = refused(&build(tmp.path(), &m, &[]));
+    assert!(err.contains("hello-1.0-1.x86_64") && err.contains(&other.fingerprint[24..]), "{err}");
+}
+
+/// CentOS 7's packages carry V3 RSA/SHA256 signatures: accepted only for a pin marked legacy.
+#[test]
+fn v3_package_signatures_need_a_legacy_pin() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let rsa = TestKey::generate("el7", "rsa2048");
+    let repo = tmp.path().join("mirror/el/os/x86_64");
+    let rpm = build_rpm(
+        &repo.join("Packages"),
+        &RpmSpec { name: "hello", signer: RpmSigner::V3(&rsa), ..Default::default() },
+    );
+    let info = run(std::process::Command::new("rpm").args(["-qp", "--qf", "%{RSAHEADER:pgpsig}"]).arg(&rpm));
+    assert!(info.contains("RSA/SHA256"), "{info}");
+    let packet = run(std::process::Command::new("sh").arg("-c").arg(format!(
+        "rpm -qp --qf '%{{RSAHEADER}}' '{}' | xxd -r -p | gpg --list-packets 2>/dev/null",
+        rpm.display()
+    )));
+    assert!(packet.contains("version 3"), "rpmsign with gpg1 --force-v3-sigs made a V3 signature: {packet}");
+    // repomd signed by the same RSA key.
+    createrepo(&repo);
+    rsa.sign_repomd(&repo);
+    let mirror = Mirror::serve(&tmp.path().join("mirror"));
+    let pin = rsa.manifest_keys(tmp.path());
+    let err = refused(&build(tmp.path(), &yum_manifest(tmp.path(), &mirror.url, &pin), &[]));
+    assert!(err.contains("version-3") && err.contains("legacy = true"), "{err}");
+    let legacy = pin.replace(" }]", ", legacy = true }]");
+    let out = build(tmp.path(), &yum_manifest(tmp.path(), &mirror.url, &legacy), &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// An apt archive (`stable`, one package) signed by the test key, on a loopback mirror.
+fn apt_archive(dir: &Path) -> Mirror {
+    let debs = dir.join("debs");
+    let deb = build_deb(
+        &debs,
+        &DebSpec { name: "hello", version: "1.0", arch: "amd64", extra: "Priority: optional", ..Default::default() },
+    );
+    common::apt_repo(&dir.join("mirror"), &[("stable", vec![deb])]);
+    Mirror::serve(&dir.join("mirror"))
+}
+
+fn apt_manifest(dir: &Path, url: &str, keys: &str) -> PathBuf {
+    let p = manifest_path(dir);
+    let text = format!(
+        "name = \"t\"\ndistro = \"debtest\"\nfamily = \"deb\"\narch = \"amd64\"\nos_release = {{ id = \"debian\", version_id = \"12\" }}\npackages = [\"hello\"]\n[[repository]]\nname = \"main\"\nsuites = [\"stable\"]\ncomponents = [\"main\"]\nmirrors = [\"{url}\"]\n{keys}"
+    );
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn apt_inrelease_wrong_key_tampered_text_and_release_gpg_fallback() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let mirror = apt_archive(tmp.path());
+    let keys = common::repo_keys(tmp.path());
+    let m = apt_manifest(tmp.path(), &mirror.url, &keys);
+    let out = build(tmp.path(), &m, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(bundle_json(tmp.path())["sources"][0]["signed_by"].as_str(), Some(repo_key().fingerprint.as_str()));
+
+    // Another key pinned.
+    let other = TestKey::generate("other", "ed25519");
+    let err =
+        refused(&build(tmp.path(), &apt_manifest(tmp.path(), &mirror.url, &other.manifest_keys(tmp.path())), &[]));
+    assert!(
+        err.contains("InRelease") && err.contains(&other.fingerprint) && err.contains(&repo_key().fingerprint),
+        "{err}"
+    );
+
+    // InRelease answering 500 is an error, not a reason to fall back to Release.
+    mirror.fault("InRelease", Fault::Status(500));
+    let err = refused(&build(tmp.path(), &m, &["--cache-dir", &tmp.path().join("c1").display().to_string()]));
+    assert!(err.contains("InRelease") && mirror.requested("dists/stable/Release") == 0, "{err}");
+
+    // No InRelease at all (404): Release + Release.gpg, as apt does.
+    mirror.clear_faults();
+    mirror.fault("InRelease", Fault::Status(404));
+    let out = build(tmp.path(), &m, &["--cache-dir", &tmp.path().join("c2").display().to_string()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(mirror.requested("dists/stable/Release.gpg") >= 1);
+    // ...and without Release.gpg it fails closed.
+    mirror.fault("Release.gpg", Fault::Status(404));
+    let err = refused(&build(tmp.path(), &m, &["--cache-dir", &tmp.path().join("c3").display().to_string()]));
+    assert!(err.contains("Release.gpg"), "{err}");
+    mirror.clear_faults();
+
+    // One byte of the signed text changed (a listed size): the signature breaks.
+    let inrelease = tmp.path().join("mirror/dists/stable/InRelease");
+    let text = std::fs::read_to_string(&inrelease).unwrap();
+    std::fs::write(&inrelease, text.replacen("Suite: stable", "Suite: stablf", 1)).unwrap();
+    let err = refused(&build(tmp.path(), &m, &["--cache-dir", &tmp.path().join("c4").display().to_string()]));
+    assert!(err.contains("InRelease") && err.contains("is bad"), "{err}");
+}
+
+#[test]
+fn apt_packages_changed_after_signing_breaks_the_chain() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let mirror = apt_archive(tmp.path());
+    let bin = tmp.path().join("mirror/dists/stable/main/binary-amd64");
+    // A Packages.xz that lists something else, recompressed: only the signed digests can tell.
+    let text =
+        std::fs::read_to_string(bin.join("Packages")).unwrap().replace("Priority: optional", "Priority: required");
+    std::fs::write(bin.join("Packages"), text).unwrap();
+    run(std::process::Command::new("xz").arg("-kf").arg(bin.join("Packages")));
+    let m = apt_manifest(tmp.path(), &mirror.url, &common::repo_keys(tmp.path()));
+    let err = refused(&build(tmp.path(), &m, &[]));
+    assert!(err.contains("Packages.xz") && err.contains("checksum"), "{err}");
+}
