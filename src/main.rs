@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use cli::args::{Cli, Command, FamilyArg};
+use cli::args::{Cli, Command, FamilyArg, KeyCommand};
 use cli::{progress, render};
 use moa_bundle::commands::{self, BuildOptions, InstallCmdOptions};
 use moa_bundle::install::InstallOptions;
@@ -80,6 +80,14 @@ fn source_date_epoch() -> anyhow::Result<Option<u64>> {
 fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let ok = Ok(ExitCode::SUCCESS);
     match cli.command {
+        Command::Key(KeyCommand::Generate { prefix, out: json }) => {
+            let (secret, public, id) = moa_bundle::bundle::sign::generate(&prefix)?;
+            if json.json {
+                render::json(out, &serde_json::json!({ "secret_key": secret, "public_key": public, "key_id": id }))?
+            } else {
+                writeln!(out, "key {id}\n  secret: {} (keep it private; `build --sign` it)\n  public: {} (give it to nodes: --key, or /etc/moa-bundle/trusted-keys/)", secret.display(), public.display())?
+            }
+        }
         Command::Distros(a) => {
             let d = commands::distros()?;
             if a.json {
@@ -108,6 +116,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                 jobs: a.jobs.into(),
                 source: a.manifest.source(),
                 source_date_epoch,
+                sign: a.sign.clone(),
             };
             let rep = progress::reporter(a.out.json);
             let r = commands::build(&m, &opts, rep.as_ref())?;
@@ -119,7 +128,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Inspect(a) => {
-            let r = commands::verify_cmd(&a.bundle, None)?;
+            let r = commands::verify_cmd(&a.bundle, None, &[])?;
             if a.out.json {
                 render::json(out, &r.index)?
             } else {
@@ -128,7 +137,8 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         }
         Command::Verify(a) => {
             let root = a.node.then_some(a.root.as_path());
-            let r = commands::verify_cmd(&a.bundle.bundle, root)?;
+            let keys = moa_bundle::bundle::sign::trusted_keys(&a.root, &a.keys.keys)?;
+            let r = commands::verify_cmd(&a.bundle.bundle, root, &keys)?;
             if a.bundle.out.json {
                 render::json(out, &r)?
             } else {
@@ -141,6 +151,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                 dry_run: a.dry_run,
                 skip_node_check: a.skip_node_check,
                 role: a.role.map(|r| a.role_flags.options(r, &a.root, a.dry_run)),
+                keys: a.keys.keys.clone(),
             };
             if a.role.is_none() && a.role_flags.client_mode.is_some() {
                 anyhow::bail!("--client-mode only applies with --role client");

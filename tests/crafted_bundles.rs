@@ -675,3 +675,120 @@ fn every_crafted_bundle_is_refused_and_the_root_stays_byte_identical() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_ne!(tree_hash(&root), before);
 }
+
+/// A node that trusts a bundle key (`<root>/etc/moa-bundle/trusted-keys/`) installs only what
+/// that key signed: an unsigned bundle, one signed by another key, and the good bundle with one
+/// byte changed in any member install acts on (kept consistent with SHA256SUMS and bundle.json,
+/// under the good bundle's signature) are each refused before anything is unpacked, the root
+/// byte-identical. The real `minisign` verifies moa-bundle's signature, and moa-bundle verifies
+/// the real `minisign`'s.
+#[test]
+fn a_node_with_a_trusted_key_installs_only_what_it_signed() {
+    require_tools(&["rpm", "rpmbuild", "createrepo_c", "minisign"]);
+    let t = tempfile::tempdir().unwrap();
+    let (_mirror, good) = real_bundle(t.path());
+    let keys = t.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    moa(t.path()).args(["key", "generate"]).arg(keys.join("release")).assert().success();
+    // Signing an unchanged bundle does not rebuild it: it only writes the .minisig.
+    let manifest = t.path().join("crafted.toml");
+    let out = moa(&t.path().join("cache"))
+        .args(["build", "--no-base", "--manifest"])
+        .arg(&manifest)
+        .arg("--sign")
+        .arg(keys.join("release.key"))
+        .arg("-o")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sig = std::fs::read(format!("{}.minisig", good.display())).unwrap();
+    // The real minisign accepts it.
+    common::run(
+        std::process::Command::new("minisign").arg("-Vq").arg("-p").arg(keys.join("release.pub")).arg("-m").arg(&good),
+    );
+
+    let root = t.path().join("root");
+    fake_os_release(&root, "centos", "7");
+    std::fs::create_dir_all(root.join("etc/moa-bundle/trusted-keys")).unwrap();
+    std::fs::copy(keys.join("release.pub"), root.join("etc/moa-bundle/trusted-keys/release.pub")).unwrap();
+    let before = tree_hash(&root);
+
+    let c = Crafted::read(&good);
+    let install = |bytes: &[u8], sig: Option<&[u8]>| {
+        let bundle = t.path().join("case.tar.gz");
+        std::fs::write(&bundle, bytes).unwrap();
+        let minisig = t.path().join("case.tar.gz.minisig");
+        let _ = std::fs::remove_file(&minisig);
+        if let Some(s) = sig {
+            std::fs::write(&minisig, s).unwrap();
+        }
+        let out = moa(t.path())
+            .arg("install")
+            .arg(&bundle)
+            .arg("--root")
+            .arg(&root)
+            .args(["--force", "--no-scripts"])
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let good_bytes = std::fs::read(&good).unwrap();
+    let (ok, err) = install(&good_bytes, None);
+    assert!(!ok && err.contains("is not signed") && err.contains("build --sign"), "{err}");
+    assert_eq!(tree_hash(&root), before, "unsigned: the root changed");
+
+    // Signed by another key (made by the real minisign).
+    let other = t.path().join("other");
+    common::run(
+        std::process::Command::new("minisign")
+            .args(["-G", "-W", "-p"])
+            .arg(other.with_extension("pub"))
+            .arg("-s")
+            .arg(other.with_extension("key")),
+    );
+    common::run(
+        std::process::Command::new("minisign")
+            .args(["-S", "-s"])
+            .arg(other.with_extension("key"))
+            .arg("-x")
+            .arg(t.path().join("other.minisig"))
+            .arg("-m")
+            .arg(&good),
+    );
+    let other_sig = std::fs::read(t.path().join("other.minisig")).unwrap();
+    let (ok, err) = install(&good_bytes, Some(&other_sig));
+    assert!(!ok && err.contains("not by a trusted key"), "{err}");
+    assert_eq!(tree_hash(&root), before, "other key: the root changed");
+    // ...which the node accepts once it trusts that key too (the real minisign's signature).
+    let out = moa(t.path()).arg("verify").arg(&good).arg("--key").arg(other.with_extension("pub")).output().unwrap();
+    assert!(!out.status.success(), "the good bundle's own .minisig is by release, not other");
+    std::fs::write(format!("{}.minisig", good.display()), &other_sig).unwrap();
+    let out = moa(t.path()).arg("verify").arg(&good).arg("--key").arg(other.with_extension("pub")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("signed by trusted key"));
+    std::fs::write(format!("{}.minisig", good.display()), &sig).unwrap();
+
+    // One byte changed in each covered member, everything else kept consistent.
+    let package = c.package();
+    for member in ["bundle.json", "SHA256SUMS", "install.sh", "roles/cron.j2", package.as_str()] {
+        let mut crafted = c.clone();
+        let mut data = crafted.get(member).to_vec();
+        let last = data.len() - 1;
+        data[last] ^= if member == "bundle.json" { 0 } else { 1 };
+        if member == "bundle.json" {
+            crafted.index(|v| v["name"] = "hellp".into());
+        } else if member == "SHA256SUMS" {
+            crafted.set(member, &data);
+        } else {
+            crafted.replace_consistently(member, &data);
+        }
+        let (ok, err) = install(&crafted.bytes(), Some(&sig));
+        assert!(!ok && err.contains("does not match"), "{member}: {err}");
+        assert_eq!(tree_hash(&root), before, "{member}: the root changed");
+    }
+    // The good bundle with its signature installs.
+    let (ok, err) = install(&good_bytes, Some(&sig));
+    assert!(ok, "{err}");
+    assert_ne!(tree_hash(&root), before);
+}

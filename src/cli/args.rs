@@ -40,6 +40,7 @@ impl Command {
             Command::Check(a) => a.out.json,
             Command::Distros(a) => a.json,
             Command::Probe(_) => false,
+            Command::Key(KeyCommand::Generate { out, .. }) => out.json,
         }
     }
 }
@@ -90,6 +91,26 @@ pub enum Command {
     Check(CheckArgs),
     /// List the distros with a built-in manifest.
     Distros(JsonArg),
+    /// Make bundle signing keys (minisign format).
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Subcommand)]
+pub enum KeyCommand {
+    /// Write a new key pair: PREFIX.key (secret, mode 0600, unencrypted: keep it like a CI
+    /// secret) and PREFIX.pub (copy it to nodes' /etc/moa-bundle/trusted-keys/).
+    ///
+    ///   moa-bundle key generate release
+    ///   moa-bundle build --distro centos7 --sign release.key
+    ///   moa-bundle install ntp-centos7-x86_64.tar.gz --key release.pub
+    #[command(verbatim_doc_comment)]
+    Generate {
+        /// Path prefix of the two files.
+        prefix: PathBuf,
+        #[command(flatten)]
+        out: JsonArg,
+    },
 }
 
 /// The time service role's flags, shared by `install --role` and `configure`.
@@ -277,6 +298,10 @@ pub struct BuildArgs {
     /// Parallel downloads.
     #[arg(long, short = 'j', default_value_t = DEFAULT_JOBS as u16, value_parser = clap::value_parser!(u16).range(1..=32))]
     pub jobs: u16,
+    /// Sign the bundle with this minisign secret key (from `moa-bundle key generate`), writing
+    /// <bundle>.minisig beside it: nodes that trust the public key install only what it signed.
+    #[arg(long, value_name = "KEY")]
+    pub sign: Option<PathBuf>,
     #[command(flatten)]
     pub out: JsonArg,
 }
@@ -296,9 +321,21 @@ pub struct VerifyArgs {
     /// Also check that the bundle fits this node (os-release under --root, and arch).
     #[arg(long)]
     pub node: bool,
-    /// Root whose /etc/os-release --node checks.
+    /// Root whose /etc/os-release --node checks, and whose etc/moa-bundle/trusted-keys/*.pub
+    /// are trusted bundle keys.
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
+    #[command(flatten)]
+    pub keys: KeyArg,
+}
+
+#[derive(Args)]
+pub struct KeyArg {
+    /// A minisign public key (from `moa-bundle key generate` or `minisign -G`) whose signature
+    /// `<bundle>.minisig` must carry (repeatable). Keys in <root>/etc/moa-bundle/trusted-keys/
+    /// are trusted too; with any trusted key, unsigned bundles are refused.
+    #[arg(long = "key", value_name = "PUB")]
+    pub keys: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -326,4 +363,6 @@ pub struct InstallArgs {
     pub role: Option<Role>,
     #[command(flatten)]
     pub role_flags: RoleFlags,
+    #[command(flatten)]
+    pub keys: KeyArg,
 }

@@ -87,7 +87,11 @@ pub fn build(out: Out<'_>, r: &BuildReport) -> io::Result<()> {
     for n in &r.notes {
         eprintln!("note: {n}");
     }
-    writeln!(out, "wrote {} ({}, sha256 {})", r.bundle.display(), human(r.size), r.sha256)
+    writeln!(out, "wrote {} ({}, sha256 {})", r.bundle.display(), human(r.size), r.sha256)?;
+    if let Some(sig) = &r.signature {
+        writeln!(out, "signed {}", sig.display())?;
+    }
+    Ok(())
 }
 
 pub fn inspect(out: Out<'_>, r: &VerifyReport) -> io::Result<()> {
@@ -116,12 +120,16 @@ pub fn inspect(out: Out<'_>, r: &VerifyReport) -> io::Result<()> {
 pub fn verify(out: Out<'_>, r: &VerifyReport) -> io::Result<()> {
     writeln!(
         out,
-        "ok: {} — {} files checked, sha256 {}{}{}",
+        "ok: {} — {} files checked, sha256 {}{}{}{}",
         r.bundle.display(),
         r.files_checked,
         r.sha256,
         if r.sidecar_checked { ", matches .sha256" } else { "" },
-        if r.node_checked { ", fits this node" } else { "" }
+        if r.node_checked { ", fits this node" } else { "" },
+        match &r.signature {
+            Some(s) => format!(", signed by trusted key {} ({})", s.key, s.key_file.display()),
+            None => String::new(),
+        }
     )
 }
 

@@ -26,6 +26,8 @@ pub struct BuildOptions {
     pub source: SourceOptions,
     /// Fixed mtime; defaults to the metadata's newest timestamp.
     pub source_date_epoch: Option<u64>,
+    /// A minisign secret key: sign the bundle into `<bundle>.minisig`.
+    pub sign: Option<PathBuf>,
 }
 
 /// What `build` wrote.
@@ -38,9 +40,26 @@ pub struct BuildReport {
     pub unchanged: bool,
     pub packages: Vec<PlanItem>,
     pub notes: Vec<String>,
+    /// `<bundle>.minisig`, when `--sign` was given.
+    pub signature: Option<PathBuf>,
 }
 
+/// Builds the bundle, then signs it when asked (an unchanged bundle is signed again: the key
+/// may be new).
 pub fn build(manifest: &Manifest, opts: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildReport, CommandError> {
+    let mut report = build_unsigned(manifest, opts, reporter)?;
+    if let Some(key) = &opts.sign {
+        reporter.status(&format!("signing {}", report.bundle.display()));
+        report.signature = Some(crate::bundle::sign::sign(&report.bundle, key, &report.sha256)?);
+    }
+    Ok(report)
+}
+
+fn build_unsigned(
+    manifest: &Manifest,
+    opts: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> Result<BuildReport, CommandError> {
     let transport = Transport::new(opts.source.stall)?;
     let cache = Cache::open(&opts.source.cache_dir, reporter)?;
     let r = load_and_resolve(manifest, &opts.source, &transport, &cache, reporter)?;
@@ -63,6 +82,7 @@ pub fn build(manifest: &Manifest, opts: &BuildOptions, reporter: &dyn Reporter) 
         unchanged,
         packages: plan_items(&r),
         notes: r.plan.notes.clone(),
+        signature: None,
     };
 
     let key = pack::content_key(&index, &roles, &stem);

@@ -46,6 +46,8 @@ pub enum CommandError {
     #[error(transparent)]
     Verify(#[from] VerifyError),
     #[error(transparent)]
+    Signature(#[from] crate::bundle::sign::SignError),
+    #[error(transparent)]
     Install(#[from] InstallError),
     #[error(transparent)]
     Role(#[from] RoleError),
@@ -283,10 +285,20 @@ pub struct VerifyReport {
     pub node_checked: bool,
     /// Files checked against SHA256SUMS and bundle.json (those two included).
     pub files_checked: usize,
+    /// The trusted key whose minisign signature covers the whole bundle (when keys were given
+    /// or the node trusts some).
+    pub signature: Option<crate::bundle::sign::SignatureCheck>,
     pub index: BundleIndex,
 }
 
-pub fn verify_cmd(bundle: &Path, node_root: Option<&Path>) -> Result<VerifyReport, CommandError> {
+/// `verify`: the bundle's signature against `keys` first (required when there are any), then
+/// every member.
+pub fn verify_cmd(
+    bundle: &Path,
+    node_root: Option<&Path>,
+    keys: &[crate::bundle::sign::TrustedKey],
+) -> Result<VerifyReport, CommandError> {
+    let signature = crate::bundle::sign::check(bundle, keys)?;
     let u = verify::verify_bundle(bundle)?;
     let sidecar_checked = verify::check_sidecar(bundle, &u.bundle_sha256)?;
     if let Some(root) = node_root {
@@ -298,6 +310,7 @@ pub fn verify_cmd(bundle: &Path, node_root: Option<&Path>) -> Result<VerifyRepor
         sidecar_checked,
         node_checked: node_root.is_some(),
         files_checked: u.files_checked,
+        signature,
         index: u.index.clone(),
     })
 }

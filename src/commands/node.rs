@@ -25,6 +25,8 @@ pub struct InstallCmdOptions {
     pub skip_node_check: bool,
     /// After the packages, apply this time service role (its root and dry run are the install's).
     pub role: Option<RoleOptions>,
+    /// Bundle keys given with `--key`, trusted beside those in `<root>/etc/moa-bundle/trusted-keys/`.
+    pub keys: Vec<PathBuf>,
 }
 
 /// What `install` did.
@@ -43,6 +45,8 @@ pub struct InstallReport {
     pub output: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<RoleReport>,
+    /// The trusted key that signed the bundle, when the node trusts keys.
+    pub signature: Option<crate::bundle::sign::SignatureCheck>,
 }
 
 pub fn install_cmd(
@@ -51,6 +55,8 @@ pub fn install_cmd(
     reporter: &dyn Reporter,
 ) -> Result<InstallReport, CommandError> {
     reporter.status(&format!("verifying {}", bundle.display()));
+    let keys = crate::bundle::sign::trusted_keys(&opts.install.root, &opts.keys)?;
+    let signature = crate::bundle::sign::check(bundle, &keys)?;
     let u = verify::verify_bundle(bundle)?;
     verify::check_sidecar(bundle, &u.bundle_sha256)?;
     if !opts.skip_node_check {
@@ -105,6 +111,7 @@ pub fn install_cmd(
         preflight_problems: problems,
         output,
         role,
+        signature,
     })
 }
 
