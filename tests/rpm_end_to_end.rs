@@ -462,7 +462,15 @@ fn the_fallback_install_sh_installs_into_a_root() {
     std::fs::create_dir_all(&unpacked).unwrap();
     run(Command::new("tar").arg("-xzf").arg(&bundle).arg("-C").arg(&unpacked));
     let script = unpacked.join("hello-eltest-x86_64/install.sh");
-    run(Command::new("sh").arg(&script).arg("--root").arg(&root).arg("--noscripts"));
+    // A root that trusts bundle keys: the unpacked bundle cannot show a signature, so the
+    // fallback refuses unless told the .tar.gz was checked.
+    let keys = root.join("etc/moa-bundle/trusted-keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    std::fs::write(keys.join("release.pub"), b"untrusted comment: x\nRWQ\n").unwrap();
+    let out = Command::new("sh").arg(&script).arg("--root").arg(&root).arg("--noscripts").output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("minisign -V"));
+    run(Command::new("sh").arg(&script).arg("--root").arg(&root).arg("--noscripts").arg("--verified"));
     assert_eq!(
         rpm_q(&root, &["hello", "libgreet", "greet-data"]),
         "hello-1.0.x86_64\nlibgreet-1.0.x86_64\ngreet-data-2.1.noarch\n"

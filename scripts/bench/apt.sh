@@ -16,6 +16,7 @@ w=$(mktemp -d); trap 'rm -rf "$w"' EXIT
 list=$(printf '"%s",' "${req[@]}"); list="[${list%,}]"
 sed -e "s/^packages = .*/packages = $list/" -e 's/^optional = .*/optional = []/' -e '/^\[time\]/,$d' \
   manifests/debian12.toml > "$w/m.toml"
+ln -s "$PWD/manifests/keys" "$w/keys"   # the keys it pins, beside it
 "$bin" resolve --manifest "$w/m.toml" --target "$w/node.json" >/dev/null   # fill the cache
 moa="$bin resolve --manifest $w/m.toml --target $w/node.json --offline --json"
 apt="apt-get -s install --no-install-recommends ${req[*]}"

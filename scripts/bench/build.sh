@@ -36,6 +36,8 @@ cp "$debs"/*.deb "$w/repo/pool/main/"
 export GNUPGHOME=$w/gnupg; mkdir -m 700 "$GNUPGHOME"
 gpg -q --batch --passphrase '' --quick-gen-key bench@invalid ed25519 sign never 2>/dev/null
 gpg -q --batch --clearsign -o "$w/repo/dists/bench/InRelease" "$w/repo/dists/bench/Release"
+gpg -q --batch --armor --export bench@invalid > "$w/bench.asc"
+fpr=$(gpg --batch --with-colons --list-keys bench@invalid | awk -F: '/^fpr/ {print $10; exit}')
 python3 scripts/bench/slow_http.py "$w/repo" "$w/port" "$delay" & srv=$!
 while [ ! -s "$w/port" ]; do sleep 0.1; done
 url="http://127.0.0.1:$(cat "$w/port")"
@@ -53,6 +55,7 @@ name = "bench"
 suites = ["bench"]
 components = ["main"]
 mirrors = ["$url"]
+keys = [{ file = "bench.asc", fingerprint = "$fpr" }]
 TOML
 # apt, private: its own lists, archives and an empty status, against the same mirror.
 a=$w/apt; mkdir -p "$a/lists/partial" "$a/archives/partial" "$a/etc"; : > "$a/status"

@@ -187,22 +187,28 @@ fn install_script(index: &BundleIndex) -> String {
 # Fallback installer for {name} ({distro}, {arch}), written by moa-bundle {ver}.
 # Prefer `moa-bundle install BUNDLE`: it also checks the node's os-release, skips installed
 # packages and reports missing dependencies before it changes anything.
-# Usage: sh install.sh [--force] [--root DIR] [--noscripts]
+# Usage: sh install.sh [--force] [--root DIR] [--noscripts] [--verified]
 #   --force       {force}: install despite missing dependencies
 #   --root DIR    install into DIR instead of /
 #   --noscripts   rpm only: run no package scripts
+#   --verified    the bundle's signature was checked (minisign -V) before it was unpacked
 set -eu
 cd "$(dirname "$0")"
-FORCE="" ROOT="" NOSCRIPTS=""
+FORCE="" ROOT="" NOSCRIPTS="" VERIFIED=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --force) FORCE="{force}" ;;
+    --verified) VERIFIED=1 ;;
     --root) ROOT="${{2:?--root needs a directory}}"; shift ;;
     --noscripts) NOSCRIPTS="--noscripts" ;;
     *) echo "install.sh: unknown option $1 (see the header of this file)" >&2; exit 2 ;;
   esac
   shift
 done
+if [ -z "$VERIFIED" ] && ls "$ROOT"/etc/moa-bundle/trusted-keys/*.pub >/dev/null 2>&1; then
+  echo "install.sh: this node trusts bundle keys ($ROOT/etc/moa-bundle/trusted-keys/) and an unpacked bundle cannot show its signature: use 'moa-bundle install BUNDLE.tar.gz', or check the .tar.gz with 'minisign -V -p KEY.pub -m BUNDLE.tar.gz' first and pass --verified" >&2
+  exit 3
+fi
 sha256sum -c --quiet {SUMS_FILE}
 "#,
         name = index.name,

@@ -137,7 +137,7 @@ impl RpmFile {
         }
         if !whole.is_empty() {
             let from_main = || -> std::io::Result<_> {
-                let mut f = std::io::BufReader::new(fs_err::File::open(path)?);
+                let mut f = std::io::BufReader::with_capacity(1 << 20, fs_err::File::open(path)?);
                 std::io::copy(&mut (&mut f).take(main as u64), &mut std::io::sink())?;
                 Ok(f)
             };
