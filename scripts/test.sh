@@ -31,6 +31,15 @@ if ! ls "$debs"/ntpsec_*.deb >/dev/null 2>&1 && command -v apt-get >/dev/null 2>
     echo "test.sh: could not download ntpsec debs; the live ntpsec test will fail" >&2
 fi
 
+# The SBOM test validates with the CycloneDX project's own validator (PyPI cyclonedx-python-lib,
+# strict JSON schema for spec 1.5, schemas bundled: no network at test time).
+venv=target/cdx-venv
+if ! "$venv/bin/python" -c 'import cyclonedx.validation.json' >/dev/null 2>&1; then
+  python3 -m venv "$venv" 2>/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -qq python3-venv >/dev/null && python3 -m venv "$venv"; }
+  "$venv/bin/pip" install -q 'cyclonedx-python-lib[json-validation]' ||
+    echo "test.sh: could not install cyclonedx-python-lib; the SBOM test will fail" >&2
+fi
+
 # A test that lacks a tool, a fixture or root fails here instead of skipping (tests/common::skip).
 export MOA_TEST_STRICT=1
 

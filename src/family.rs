@@ -2,6 +2,7 @@
 //! dependency syntax, package files and installer. Every stage asks here instead of branching on
 //! the family.
 
+use crate::bundle::sbom::{DebPurl, PurlScheme, RpmPurl};
 use crate::install::{dpkg::Dpkg, rpm::Rpm, Installer};
 use crate::manifest::Family;
 use crate::pkgfile::{deb::DebFile, rpm::RpmFile, PackageFile};
@@ -26,6 +27,13 @@ pub fn installer(f: Family) -> &'static dyn Installer {
     match f {
         Family::Rpm => &Rpm,
         Family::Deb => &Dpkg,
+    }
+}
+
+pub fn purl_scheme(f: Family) -> &'static dyn PurlScheme {
+    match f {
+        Family::Rpm => &RpmPurl,
+        Family::Deb => &DebPurl,
     }
 }
 

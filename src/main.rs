@@ -80,6 +80,33 @@ fn source_date_epoch() -> anyhow::Result<Option<u64>> {
 fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let ok = Ok(ExitCode::SUCCESS);
     match cli.command {
+        Command::Sbom(a) => {
+            let keys = moa_bundle::bundle::sign::trusted_keys(Path::new("/"), &a.keys.keys)?;
+            out.write_all(&commands::sbom_cmd(&a.bundle, &keys)?)?;
+        }
+        Command::Lock(a) => {
+            let source_date_epoch = source_date_epoch()?;
+            let m = a.manifest.load()?;
+            let opts = BuildOptions {
+                output: a.output.clone(),
+                jobs: 1,
+                source: a.manifest.source(),
+                source_date_epoch,
+                sign: None,
+                locked: None,
+            };
+            let rep = progress::reporter(a.out.json);
+            let r = commands::lock(&m, &opts, rep.as_ref())?;
+            drop(rep);
+            if a.out.json {
+                render::json(out, &r)?
+            } else {
+                for n in &r.notes {
+                    eprintln!("note: {n}");
+                }
+                writeln!(out, "wrote {} ({} packages)", r.lock.display(), r.packages.len())?
+            }
+        }
         Command::Key(KeyCommand::Generate { prefix, out: json }) => {
             let (secret, public, id) = moa_bundle::bundle::sign::generate(&prefix)?;
             if json.json {
@@ -117,6 +144,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                 source: a.manifest.source(),
                 source_date_epoch,
                 sign: a.sign.clone(),
+                locked: a.locked.clone(),
             };
             let rep = progress::reporter(a.out.json);
             let r = commands::build(&m, &opts, rep.as_ref())?;

@@ -3,7 +3,9 @@
 //! the manifest has a `[time]` section), `install.sh` and `SHA256SUMS`.
 //! [`pack`] writes one; [`verify`] checks and unpacks one on the node.
 
+pub mod lock;
 pub mod pack;
+pub mod sbom;
 pub mod sign;
 pub mod verify;
 

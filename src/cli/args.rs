@@ -40,6 +40,8 @@ impl Command {
             Command::Check(a) => a.out.json,
             Command::Distros(a) => a.json,
             Command::Probe(_) => false,
+            Command::Lock(a) => a.out.json,
+            Command::Sbom(_) => true,
             Command::Key(KeyCommand::Generate { out, .. }) => out.json,
         }
     }
@@ -91,6 +93,17 @@ pub enum Command {
     Check(CheckArgs),
     /// List the distros with a built-in manifest.
     Distros(JsonArg),
+    /// Resolve as `build` would and write the set to a reviewable lock file (nothing downloaded).
+    ///
+    /// The lock lists every package with its version, arch, repository, location, size and
+    /// sha256, its install stage and why-chain, and the metadata it came from with the pinned
+    /// key that signed it. `build --locked moa.lock` packs exactly that set again.
+    Lock(LockArgs),
+    /// Print the bundle's SBOM (CycloneDX 1.5 JSON), after verifying the bundle.
+    ///
+    /// One component per package with its package URL, sha256, licence and source package
+    /// where the repository metadata has them, and the dependency graph between them.
+    Sbom(SbomArgs),
     /// Make bundle signing keys (minisign format).
     #[command(subcommand)]
     Key(KeyCommand),
@@ -298,10 +311,33 @@ pub struct BuildArgs {
     /// Parallel downloads.
     #[arg(long, short = 'j', default_value_t = DEFAULT_JOBS as u16, value_parser = clap::value_parser!(u16).range(1..=32))]
     pub jobs: u16,
+    /// Pack exactly the set in this lock file (from `moa-bundle lock`), without resolving: fails
+    /// naming any package that vanished or changed upstream since.
+    #[arg(long, value_name = "moa.lock")]
+    pub locked: Option<PathBuf>,
     /// Sign the bundle with this minisign secret key (from `moa-bundle key generate`), writing
     /// <bundle>.minisig beside it: nodes that trust the public key install only what it signed.
     #[arg(long, value_name = "KEY")]
     pub sign: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: JsonArg,
+}
+
+#[derive(Args)]
+pub struct SbomArgs {
+    /// The bundle (.tar.gz).
+    pub bundle: PathBuf,
+    #[command(flatten)]
+    pub keys: KeyArg,
+}
+
+#[derive(Args)]
+pub struct LockArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+    /// The lock file to write.
+    #[arg(long, short = 'o', value_name = "PATH", default_value = "moa.lock")]
+    pub output: PathBuf,
     #[command(flatten)]
     pub out: JsonArg,
 }

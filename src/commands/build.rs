@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::{load_and_resolve, plan_items, CommandError, PlanItem, SourceOptions};
+use crate::bundle::lock::{Lock, LockError, Origin, LOCK_FILE};
 use crate::bundle::{pack, BundleIndex, BundlePackage, SourceDigest, SCHEMA_VERSION};
 use crate::cache::Cache;
 use crate::fetch::{self, Arrivals, FetchOptions};
@@ -28,6 +29,8 @@ pub struct BuildOptions {
     pub source_date_epoch: Option<u64>,
     /// A minisign secret key: sign the bundle into `<bundle>.minisig`.
     pub sign: Option<PathBuf>,
+    /// `--locked FILE`: pack exactly this lock's set, without resolving.
+    pub locked: Option<PathBuf>,
 }
 
 /// What `build` wrote.
@@ -62,18 +65,23 @@ fn build_unsigned(
 ) -> Result<BuildReport, CommandError> {
     let transport = Transport::new(opts.source.stall)?;
     let cache = Cache::open(&opts.source.cache_dir, reporter)?;
-    let r = load_and_resolve(manifest, &opts.source, &transport, &cache, reporter)?;
-    let records: Vec<&PackageRecord> = r.plan.entries.iter().map(|e| &r.metadata.packages[e.package]).collect();
-
-    // Install order: by stage, then name.
-    let mut order: Vec<usize> = (0..records.len()).collect();
-    order.sort_by(|&a, &b| r.stages[a].cmp(&r.stages[b]).then_with(|| records[a].name.cmp(&records[b].name)));
-    let packages = order
-        .iter()
-        .map(|&i| bundle_package(records[i], &r.plan.entries[i], r.stages[i]))
-        .collect::<Result<Vec<_>, _>>()?;
-    let index = bundle_index(manifest, opts, &r.metadata, packages)?;
-    let roles = manifest.time.as_ref().map(|t| crate::roles::render::bundle_files(t.flavor)).unwrap_or_default();
+    let (r, locked) = match &opts.locked {
+        Some(path) => {
+            let lock = Lock::load(path)?;
+            lock.check_fits(path, &manifest.name, &manifest.distro, &manifest.arch)?;
+            let metadata = super::load_metadata(manifest, &opts.source, &transport, &cache, reporter)?;
+            (resolved_from_lock(metadata, &lock)?, Some(lock))
+        }
+        None => (load_and_resolve(manifest, &opts.source, &transport, &cache, reporter)?, None),
+    };
+    let Planned { index, records, lock } = plan_bundle(manifest, opts, &r, locked.as_ref())?;
+    let mut extra = manifest.time.as_ref().map(|t| crate::roles::render::bundle_files(t.flavor)).unwrap_or_default();
+    let scheme = crate::family::purl_scheme(manifest.family);
+    let sbom = crate::bundle::sbom::sbom(manifest, &index, &lock, &records, scheme)
+        .map_err(|message| CommandError::Sbom { message })?;
+    extra.push((LOCK_FILE.to_string(), lock.to_text().into_bytes()));
+    extra.push((crate::bundle::sbom::SBOM_FILE.to_string(), sbom));
+    let roles = extra;
     let stem = manifest.bundle_stem();
     let report = |sha256, size, unchanged| BuildReport {
         bundle: opts.output.clone(),
@@ -104,7 +112,7 @@ fn build_unsigned(
     for (pos, &i) in fetch_order.iter().enumerate() {
         slot[i] = pos;
     }
-    let to_fetch: Vec<&PackageRecord> = fetch_order.iter().map(|&i| records[order[i]]).collect();
+    let to_fetch: Vec<&PackageRecord> = fetch_order.iter().map(|&i| records[i]).collect();
     let arrivals = Arrivals::new(to_fetch.len());
     let check = package_signatures(manifest, opts)?;
     let fetch_opts =
@@ -124,6 +132,113 @@ fn build_unsigned(
     let packed = packed?;
     cache.record_bundle(&key, &packed.path, &packed.sha256);
     Ok(report(packed.sha256, packed.size, false))
+}
+
+/// What `lock` wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct LockReport {
+    pub lock: PathBuf,
+    pub packages: Vec<PlanItem>,
+    pub notes: Vec<String>,
+}
+
+/// `lock`: resolve as `build` would and write the set to `opts.output` (nothing is downloaded).
+pub fn lock(manifest: &Manifest, opts: &BuildOptions, reporter: &dyn Reporter) -> Result<LockReport, CommandError> {
+    let transport = Transport::new(opts.source.stall)?;
+    let cache = Cache::open(&opts.source.cache_dir, reporter)?;
+    let r = load_and_resolve(manifest, &opts.source, &transport, &cache, reporter)?;
+    let planned = plan_bundle(manifest, opts, &r, None)?;
+    let werr = |e: std::io::Error| CommandError::Io { what: opts.output.display().to_string(), source: e };
+    if let Some(dir) = opts.output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs_err::create_dir_all(dir).map_err(werr)?;
+    }
+    crate::files::write_atomic(&opts.output, planned.lock.to_text().as_bytes(), 0o644).map_err(werr)?;
+    Ok(LockReport { lock: opts.output.clone(), packages: plan_items(&r), notes: r.plan.notes.clone() })
+}
+
+/// A planned bundle: its index, its packages' records in index order, and its lock.
+pub struct Planned<'r> {
+    pub index: BundleIndex,
+    pub records: Vec<&'r PackageRecord>,
+    pub lock: Lock,
+}
+
+/// bundle.json and moa.lock for a resolve: packages in install order (by stage, then name).
+/// From a lock, its sources and mtime are kept, so the bundle is the one the lock describes.
+pub fn plan_bundle<'r>(
+    manifest: &Manifest,
+    opts: &BuildOptions,
+    r: &'r super::Resolved,
+    locked: Option<&Lock>,
+) -> Result<Planned<'r>, CommandError> {
+    let all: Vec<&PackageRecord> = r.plan.entries.iter().map(|e| &r.metadata.packages[e.package]).collect();
+    let mut order: Vec<usize> = (0..all.len()).collect();
+    order.sort_by(|&a, &b| r.stages[a].cmp(&r.stages[b]).then_with(|| all[a].name.cmp(&all[b].name)));
+    let packages = order
+        .iter()
+        .map(|&i| bundle_package(all[i], &r.plan.entries[i], r.stages[i]))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut index = bundle_index(manifest, opts, &r.metadata, packages)?;
+    if let Some(lock) = locked {
+        index.sources = lock.sources.clone();
+        index.source_date_epoch = opts.source_date_epoch.unwrap_or(lock.source_date_epoch);
+    }
+    let records: Vec<&PackageRecord> = order.iter().map(|&i| all[i]).collect();
+    let origins = order
+        .iter()
+        .map(|&i| {
+            let p = all[i];
+            let bad =
+                |source| CommandError::BadMetadataValue { what: format!("package {} location", p.nevra()), source };
+            let mut depends: Vec<_> = r.graph.get(i).into_iter().flatten().map(|&j| all[j].name.clone()).collect();
+            depends.sort();
+            depends.dedup();
+            Ok(Origin {
+                repository: Label::new(&r.metadata.repos[p.repo].name).map_err(bad)?,
+                location: RepoPath::new(&p.location).map_err(bad)?,
+                depends,
+            })
+        })
+        .collect::<Result<Vec<_>, CommandError>>()?;
+    let lock = Lock::of(&index, &origins);
+    Ok(Planned { index, records, lock })
+}
+
+/// The plan a lock describes, found in freshly loaded (and signature-checked) metadata: each
+/// locked package must still be there with the same sha256.
+fn resolved_from_lock(metadata: crate::repo::Metadata, lock: &Lock) -> Result<super::Resolved, CommandError> {
+    let mut entries = Vec::with_capacity(lock.packages.len());
+    let mut stages = Vec::with_capacity(lock.packages.len());
+    let position = |name: &crate::types::PackageName| lock.packages.iter().position(|q| q.name == *name);
+    let graph = lock.packages.iter().map(|l| l.depends.iter().filter_map(position).collect()).collect();
+    for l in &lock.packages {
+        let found = metadata
+            .packages
+            .iter()
+            .position(|p| metadata.repos[p.repo].name == l.repository.as_str() && p.location == l.location.as_str());
+        let Some(i) = found else {
+            return Err(LockError::Vanished {
+                package: l.nevra(),
+                repository: l.repository.to_string(),
+                location: l.location.to_string(),
+            }
+            .into());
+        };
+        if metadata.packages[i].sha256 != l.sha256 {
+            return Err(
+                LockError::Changed { package: l.nevra(), locked: l.sha256, now: metadata.packages[i].sha256 }.into()
+            );
+        }
+        entries.push(PlanEntry {
+            package: i,
+            requested: l.requested,
+            upgrades: l.upgrades.as_ref().map(|u| u.to_string()),
+            why: l.why.iter().map(|w| w.to_string()).collect(),
+        });
+        stages.push(l.stage);
+    }
+    let plan = crate::resolve::Plan { entries, ..Default::default() };
+    Ok(super::Resolved { metadata, plan, stages, graph })
 }
 
 /// The check every fetched package passes before it is packed: its own signature (rpm headers)

@@ -1,11 +1,11 @@
 //! One function per CLI command, stringing the stages together: `resolve`, `inspect`, `verify`
-//! and `distros` here, [`build`] (resolve, fetch and pack at once) and [`node`] (`install`,
+//! and `distros` here, [`build`] (resolve, fetch and pack at once; and `lock`) and [`node`] (`install`,
 //! `configure`). Each returns a serializable report; printing is `main`'s job.
 
 mod build;
 mod node;
 
-pub use build::{build, BuildOptions, BuildReport};
+pub use build::{build, lock, BuildOptions, BuildReport, LockReport};
 pub use node::{configure_cmd, install_cmd, InstallCmdOptions, InstallReport, RoleFrom};
 
 use std::path::{Path, PathBuf};
@@ -48,6 +48,8 @@ pub enum CommandError {
     #[error(transparent)]
     Signature(#[from] crate::bundle::sign::SignError),
     #[error(transparent)]
+    LockFile(#[from] crate::bundle::lock::LockError),
+    #[error(transparent)]
     Install(#[from] InstallError),
     #[error(transparent)]
     Role(#[from] RoleError),
@@ -62,6 +64,16 @@ pub enum CommandError {
     #[error("could not lock {} for the install", root.display())]
     Lock {
         root: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("could not write the SBOM: {message}")]
+    Sbom { message: String },
+    #[error("{} holds no {}: it was built by a moa-bundle without SBOMs; build it again", bundle.display(), crate::bundle::sbom::SBOM_FILE)]
+    NoSbom { bundle: PathBuf },
+    #[error("could not write {what}: check that the directory exists and is writable")]
+    Io {
+        what: String,
         #[source]
         source: std::io::Error,
     },
@@ -110,6 +122,8 @@ pub struct Resolved {
     pub metadata: Metadata,
     pub plan: Plan,
     pub stages: Vec<u32>,
+    /// For each plan entry, the entries it depends on (plan positions).
+    pub graph: Vec<Vec<usize>>,
 }
 
 /// Where a command gets repository data: the cache directory, and whether the network is off.
@@ -144,15 +158,7 @@ pub fn load_and_resolve(
             Ok((path.clone(), p))
         })
         .collect::<Result<Vec<_>, ProbeError>>()?;
-    let source = MetadataSource {
-        transport,
-        cache: Some(cache),
-        offline: opts.offline,
-        distro: manifest.distro.as_str(),
-        reporter,
-        signatures: opts.signatures,
-    };
-    let mut metadata = repo::load(manifest, &source, reporter)?;
+    let mut metadata = load_metadata(manifest, opts, transport, cache, reporter)?;
     reporter.status(&format!("resolving {} packages", metadata.packages.len()));
     let syntax = family::dep_syntax(manifest.family);
     let plan = if targets.is_empty() { None } else { Some(resolve_for_targets(manifest, &mut metadata, &targets)?) };
@@ -162,8 +168,28 @@ pub fn load_and_resolve(
         None => resolve::resolve(&u, &Goal::from_manifest(manifest, opts.no_base), &manifest.origin)?,
     };
     let stages = resolve::install_stages(&u, &plan)?;
+    let graph = resolve::why::dependency_graph(&u, &plan)?;
     drop(u);
-    Ok(Resolved { metadata, plan, stages })
+    Ok(Resolved { metadata, plan, stages, graph })
+}
+
+/// Every repository's metadata, signatures checked unless `opts` says to skip them.
+pub fn load_metadata(
+    manifest: &Manifest,
+    opts: &SourceOptions,
+    transport: &Transport,
+    cache: &Cache,
+    reporter: &dyn Reporter,
+) -> Result<Metadata, CommandError> {
+    let source = MetadataSource {
+        transport,
+        cache: Some(cache),
+        offline: opts.offline,
+        distro: manifest.distro.as_str(),
+        reporter,
+        signatures: opts.signatures,
+    };
+    Ok(repo::load(manifest, &source, reporter)?)
 }
 
 /// One resolve per node profile, each against that node's packages; the plan is the union, with
@@ -313,6 +339,18 @@ pub fn verify_cmd(
         signature,
         index: u.index.clone(),
     })
+}
+
+/// `sbom`: the verified bundle's CycloneDX SBOM (its signature checked against `keys` first).
+pub fn sbom_cmd(bundle: &Path, keys: &[crate::bundle::sign::TrustedKey]) -> Result<Vec<u8>, CommandError> {
+    crate::bundle::sign::check(bundle, keys)?;
+    let u = verify::verify_bundle(bundle)?;
+    let path = u.dir.join(crate::bundle::sbom::SBOM_FILE);
+    match fs_err::read(&path) {
+        Ok(b) => Ok(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(CommandError::NoSbom { bundle: bundle.into() }),
+        Err(e) => Err(CommandError::Io { what: path.display().to_string(), source: e }),
+    }
 }
 
 /// A built-in manifest, for `distros`.

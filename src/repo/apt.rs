@@ -366,6 +366,8 @@ fn flush(st: &mut Stanza, url: &str, repo: usize, arch: &Arch, out: &mut Vec<Pac
         obsoletes: Default::default(),
         multi_arch: s.get("Multi-Arch").map(MultiArch::parse).unwrap_or_default(),
         source: s.get("Source").map(str::to_string),
+        source_rpm: None,
+        license: None,
         files: Default::default(),
         priority: s.get("Priority").map(Priority::parse),
         essential: s.get("Essential") == Some("yes"),

@@ -179,6 +179,10 @@ pub struct PackageRecord {
     /// deb: `Source` as written (`perl (5.36.0-7+deb12u4)`, `openssl`); absent when the source
     /// package has the binary's name and version. See [`PackageRecord::source`].
     pub source: Option<String>,
+    /// rpm: the source rpm's file name (`ntp-4.2.6p5-29.el7.centos.2.src.rpm`), for the SBOM.
+    pub source_rpm: Option<Box<str>>,
+    /// rpm: `License` as the packager wrote it (often not an SPDX expression), for the SBOM.
+    pub license: Option<Box<str>>,
 }
 
 /// Debian's `Priority` field (one byte, not a string per record).

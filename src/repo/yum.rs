@@ -197,6 +197,8 @@ struct Builder {
     conflicts: Vec<String>,
     obsoletes: Vec<String>,
     files: Vec<String>,
+    license: Option<String>,
+    source_rpm: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -206,6 +208,8 @@ enum Text {
     Arch,
     Checksum,
     File,
+    License,
+    SourceRpm,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -285,6 +289,8 @@ pub fn parse_primary(
                         text_field = Text::Checksum;
                     }
                     "file" if !empty => text_field = Text::File,
+                    "rpm:license" if !empty => text_field = Text::License,
+                    "rpm:sourcerpm" if !empty => text_field = Text::SourceRpm,
                     "version" => {
                         p.epoch = attr(e, "epoch").and_then(|s| s.parse().ok()).unwrap_or(0);
                         p.ver = attr(e, "ver").unwrap_or_default();
@@ -350,6 +356,8 @@ pub fn parse_primary(
                         (Text::Arch, "arch") => p.arch = value,
                         (Text::Checksum, "checksum") => p.checksum = value,
                         (Text::File, "file") => p.files.push(value),
+                        (Text::License, "rpm:license") => p.license = Some(value),
+                        (Text::SourceRpm, "rpm:sourcerpm") => p.source_rpm = Some(value),
                         _ => {}
                     }
                 }
@@ -397,6 +405,8 @@ fn finish(p: Builder, url: &str, repo: usize) -> Result<PackageRecord, RepoError
         replaces: Default::default(),
         multi_arch: Default::default(),
         source: None,
+        source_rpm: p.source_rpm.filter(|s| crate::types::is_line(s, 256) && !s.is_empty()).map(Into::into),
+        license: p.license.filter(|s| crate::types::is_line(s, 1024) && !s.is_empty()).map(Into::into),
     })
 }
 

@@ -138,6 +138,8 @@ pub fn add_installed(
             // An older profile does not say: then never call a `pkg:any` unmet because of it.
             multi_arch: p.multi_arch.unwrap_or(crate::repo::MultiArch::Allowed),
             source: twin.and_then(|t| t.source.clone()),
+            source_rpm: None,
+            license: None,
         });
     }
     md.repos.push(crate::repo::LoadedRepo {

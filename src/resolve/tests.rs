@@ -31,6 +31,8 @@ fn deb(name: &str, version: &str, fields: &[(&str, &str)]) -> PackageRecord {
         obsoletes: Default::default(),
         multi_arch: get("Multi-Arch").map(crate::repo::MultiArch::parse).unwrap_or_default(),
         source: get("Source").map(str::to_string),
+        source_rpm: None,
+        license: None,
     }
 }
 
@@ -54,6 +56,8 @@ fn rpm(name: &str, evr: &str, arch: &str, requires: &[&str], provides: &[&str], 
         obsoletes: Default::default(),
         multi_arch: Default::default(),
         source: None,
+        source_rpm: None,
+        license: None,
     }
 }
 

@@ -40,6 +40,21 @@ fn edges(u: &Universe<'_>, plan: &Plan) -> Result<Vec<Vec<Edge>>, ResolveError> 
     Ok(out)
 }
 
+/// For each planned package (by plan position), the planned packages (by position) that meet
+/// its requirements: the dependency graph an SBOM records.
+pub fn dependency_graph(u: &Universe<'_>, plan: &Plan) -> Result<Vec<Vec<usize>>, ResolveError> {
+    Ok(edges(u, plan)?
+        .into_iter()
+        .enumerate()
+        .map(|(me, reqs)| {
+            let mut to: Vec<usize> = reqs.into_iter().flat_map(|(_, provs)| provs).filter(|&j| j != me).collect();
+            to.sort_unstable();
+            to.dedup();
+            to
+        })
+        .collect())
+}
+
 /// Every chain (up to [`MAX_CHAINS`]) from a requested package to `name`, each step written
 /// `a needs REQUIREMENT`. Empty when `name` is not planned.
 pub fn why(u: &Universe<'_>, plan: &Plan, name: &str) -> Result<Vec<Vec<String>>, ResolveError> {

@@ -1,0 +1,183 @@
+//! `moa.lock`: the resolved set of a bundle, reviewable TOML. Each package with its version,
+//! arch, repository, location, size and sha256, install stage and why-chain; the repository
+//! metadata it was resolved from with the pinned key that signed each file; the build's fixed
+//! mtime. `moa-bundle lock` writes it; every bundle carries it; `build --locked` packs exactly
+//! that set again without resolving, and fails naming what vanished or changed upstream.
+//!
+//! A lock is read like any file from outside: bounded, every field a validated type.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::{BundleIndex, SourceDigest};
+use crate::limits;
+use crate::repo::Signatures;
+use crate::types::{Arch, Label, Line, PackageName, RepoPath, Sha256};
+
+pub const LOCK_FILE: &str = "moa.lock";
+/// The lock format's version.
+pub const LOCK_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("lock file {path}: {message}")]
+    Invalid { path: String, message: String },
+    #[error("lock file {path} is for {what}, but the manifest is for {manifest}: lock with this manifest again")]
+    OtherManifest { path: String, what: String, manifest: String },
+    #[error("{package} (locked from repository `{repository}` as {location}) is no longer in the repository's metadata: upstream removed or replaced it. Run `moa-bundle lock` again and review the difference")]
+    Vanished { package: String, repository: String, location: String },
+    #[error("{package} changed upstream: locked sha256 {locked}, the repository now says {now}. Run `moa-bundle lock` again and review the difference")]
+    Changed { package: String, locked: Sha256, now: Sha256 },
+}
+
+/// The whole lock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lock {
+    pub version: u32,
+    pub name: Label,
+    pub distro: Label,
+    pub arch: Arch,
+    /// Whether the resolve checked upstream signatures.
+    pub upstream_signatures: Signatures,
+    /// The fixed mtime of every bundle member.
+    pub source_date_epoch: u64,
+    #[serde(rename = "source", default)]
+    pub sources: Vec<SourceDigest>,
+    #[serde(rename = "package", default)]
+    pub packages: Vec<LockedPackage>,
+}
+
+/// One package of the set, in install order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedPackage {
+    pub name: PackageName,
+    pub version: Line,
+    pub arch: Arch,
+    pub repository: Label,
+    /// Path under the repository's root on a mirror.
+    pub location: RepoPath,
+    pub size: u64,
+    pub sha256: Sha256,
+    pub stage: u32,
+    pub requested: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrades: Option<Line>,
+    pub why: Vec<Line>,
+    /// The packages of this set it depends on (the resolver's graph).
+    #[serde(default)]
+    pub depends: Vec<PackageName>,
+}
+
+/// Where a planned package comes from and what of the set it depends on.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub repository: Label,
+    pub location: RepoPath,
+    pub depends: Vec<PackageName>,
+}
+
+impl LockedPackage {
+    /// `name-version.arch`.
+    pub fn nevra(&self) -> String {
+        format!("{}-{}.{}", self.name, self.version, self.arch)
+    }
+}
+
+impl Lock {
+    /// The lock of a planned bundle: `index` with, for each of its packages (same order), the
+    /// repository and location it comes from.
+    pub fn of(index: &BundleIndex, origins: &[Origin]) -> Self {
+        let packages = index
+            .packages
+            .iter()
+            .zip(origins)
+            .map(|(p, o)| LockedPackage {
+                name: p.name.clone(),
+                version: p.version.clone(),
+                arch: p.arch.clone(),
+                repository: o.repository.clone(),
+                location: o.location.clone(),
+                depends: o.depends.clone(),
+                size: p.size,
+                sha256: p.sha256,
+                stage: p.stage,
+                requested: p.requested,
+                upgrades: p.upgrades.clone(),
+                why: p.why.clone(),
+            })
+            .collect();
+        Lock {
+            version: LOCK_VERSION,
+            name: index.name.clone(),
+            distro: index.distro.clone(),
+            arch: index.arch.clone(),
+            upstream_signatures: index.upstream_signatures,
+            source_date_epoch: index.source_date_epoch,
+            sources: index.sources.clone(),
+            packages,
+        }
+    }
+
+    /// The TOML text, with a header saying what it is.
+    pub fn to_text(&self) -> String {
+        let body = toml::to_string(self).expect("a lock serializes");
+        format!(
+            "# moa.lock: the resolved set of bundle {}-{}-{}, written by moa-bundle {}.\n# `moa-bundle build --locked moa.lock` packs exactly this set again.\n\n{body}",
+            self.name,
+            self.distro,
+            self.arch,
+            env!("CARGO_PKG_VERSION")
+        )
+    }
+
+    /// Reads and validates a lock file (at most [`limits::MANIFEST_BYTES`] per 100 packages).
+    pub fn load(path: &Path) -> Result<Self, LockError> {
+        let shown = path.display().to_string().escape_debug().to_string();
+        let bad = |message: String| LockError::Invalid { path: shown.clone(), message };
+        let max = limits::MANIFEST_BYTES * 64;
+        let bytes = crate::files::read_at_most(path, max)
+            .map_err(|e| bad(format!("could not read it: {e}")))?
+            .ok_or_else(|| bad(format!("it is larger than {max} bytes")))?;
+        let text = String::from_utf8(bytes).map_err(|_| bad("it is not UTF-8 text".into()))?;
+        let lock: Lock = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        lock.validate().map_err(bad)?;
+        Ok(lock)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.version != LOCK_VERSION {
+            return Err(format!("version {} is not {LOCK_VERSION}: written by another moa-bundle", self.version));
+        }
+        let n = self.packages.len();
+        limits::check("the number of packages", n as u64, limits::PACKAGES as u64)?;
+        limits::check("the number of sources", self.sources.len() as u64, limits::PACKAGES as u64)?;
+        for p in &self.packages {
+            let what = |m: String| format!("package {}: {m}", p.nevra());
+            limits::check("its size", p.size, limits::PACKAGE_BYTES).map_err(what)?;
+            limits::check("its install stage", p.stage.into(), n as u64).map_err(what)?;
+            limits::check("its why-chain's length", p.why.len() as u64, limits::WHY_STEPS as u64).map_err(what)?;
+            let file = p.location.as_str().rsplit('/').next().unwrap_or_default();
+            crate::types::safe_file_name(file).map_err(|e| what(e.to_string()))?;
+            limits::check("its number of dependencies", p.depends.len() as u64, n as u64).map_err(what)?;
+            if let Some(d) = p.depends.iter().find(|d| !self.packages.iter().any(|q| q.name == **d)) {
+                return Err(what(format!("it depends on `{d}`, which the lock does not hold")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a lock made for another bundle than the manifest's.
+    pub fn check_fits(&self, path: &Path, name: &Label, distro: &Label, arch: &Arch) -> Result<(), LockError> {
+        if (&self.name, &self.distro, &self.arch) != (name, distro, arch) {
+            return Err(LockError::OtherManifest {
+                path: path.display().to_string(),
+                what: format!("{}-{}-{}", self.name, self.distro, self.arch),
+                manifest: format!("{name}-{distro}-{arch}"),
+            });
+        }
+        Ok(())
+    }
+}
