@@ -539,6 +539,11 @@ fn package_cases() -> Vec<Case> {
             }),
         ),
         ("rpms in a deb bundle", "not a deb package", index_case(|v| v["family"] = "deb".into())),
+        (
+            "signatures said checked, keys dropped",
+            "carries no key of repository `os`",
+            index_case(|v| v["keys"] = Value::Array(vec![])),
+        ),
     ]
 }
 
@@ -644,6 +649,26 @@ fn every_crafted_bundle_is_refused_and_the_root_stays_byte_identical() {
     assert!(cases.len() >= 70, "{}", cases.len());
     for (name, expected, make) in &cases {
         refuse(t.path(), name, expected, &make(&c), &root, &before);
+    }
+    // The node checks each rpm's header signature again, against the keys the bundle carries:
+    // the same package unsigned, or signed by another key, is refused.
+    let other = common::signing::TestKey::generate("other", "ed25519");
+    for (name, signer, expected) in [
+        ("an unsigned rpm", common::RpmSigner::Unsigned, "carries no signature"),
+        ("an rpm signed by another key", common::RpmSigner::Key(&other), "no signature by a pinned key"),
+    ] {
+        let spec = common::RpmSpec {
+            name: "hello",
+            requires: &["libgreet.so.1()(64bit)"],
+            files: &[("/usr/bin/hello", "hi")],
+            signer,
+            ..Default::default()
+        };
+        let rpm = common::build_rpm(&t.path().join(name.replace(' ', "-")), &spec);
+        let mut crafted = c.clone();
+        let p = crafted.package();
+        crafted.replace_consistently(&p, &std::fs::read(&rpm).unwrap());
+        refuse(t.path(), name, expected, &crafted.bytes(), &root, &before);
     }
     // Regression (issue 9): verify said 6 files were checked where 8 were. It checks SHA256SUMS,
     // bundle.json and every member SHA256SUMS lists.

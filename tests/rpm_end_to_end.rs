@@ -180,17 +180,24 @@ fn build_then_install_into_a_temp_root() {
     assert_eq!(report["bundle"], bundle.to_str().unwrap());
 
     // The closure minus the base; newest versions; the node's arch; nothing unrelated.
+    let fpr = &common::signing::repo_key().fingerprint;
     assert_eq!(
         bundle_names(&bundle),
         vec![
-            "hello-eltest-x86_64/",
-            "hello-eltest-x86_64/SHA256SUMS",
-            "hello-eltest-x86_64/bundle.json",
-            "hello-eltest-x86_64/install.sh",
-            "hello-eltest-x86_64/packages/",
-            "hello-eltest-x86_64/packages/greet-data-2.1-1.noarch.rpm",
-            "hello-eltest-x86_64/packages/hello-1.0-1.x86_64.rpm",
-            "hello-eltest-x86_64/packages/libgreet-1.0-1.x86_64.rpm",
+            "hello-eltest-x86_64/".to_string(),
+            "hello-eltest-x86_64/SHA256SUMS".into(),
+            "hello-eltest-x86_64/bundle.json".into(),
+            "hello-eltest-x86_64/install.sh".into(),
+            // The pinned keys, for the node's own check of each rpm's signature.
+            "hello-eltest-x86_64/keys/".into(),
+            format!("hello-eltest-x86_64/keys/os-{fpr}.key"),
+            format!("hello-eltest-x86_64/keys/updates-{fpr}.key"),
+            "hello-eltest-x86_64/moa.lock".into(),
+            "hello-eltest-x86_64/packages/".into(),
+            "hello-eltest-x86_64/packages/greet-data-2.1-1.noarch.rpm".into(),
+            "hello-eltest-x86_64/packages/hello-1.0-1.x86_64.rpm".into(),
+            "hello-eltest-x86_64/packages/libgreet-1.0-1.x86_64.rpm".into(),
+            "hello-eltest-x86_64/sbom.cdx.json".into(),
         ]
     );
     // The sidecar is what sha256sum says of the bundle.

@@ -46,6 +46,10 @@ fn the_real_inrelease_verifies_with_both_debian_keys_and_its_packages_chain_from
     let plain = release.files.iter().find(|(p, _, _)| p == "main/binary-amd64/Packages").unwrap();
     assert_eq!((packages.len() as u64, Sha256::digest(&packages)), (plain.1, plain.2));
     assert!(size > 0 && sha != Sha256::digest(b""));
+    // One byte of Packages flipped: it no longer matches what the signed text lists.
+    let mut flipped = packages.clone();
+    flipped[1000] ^= 1;
+    assert_ne!(Sha256::digest(&flipped), plain.2);
 }
 
 #[test]
@@ -119,4 +123,61 @@ fn the_centos7_and_ubuntu_2012_keys_are_sha1_self_signed_and_need_legacy() {
         assert!(msg.contains("SHA-1") && msg.contains("legacy = true"), "{msg}");
         Keyring::load(&[pin(&key, fpr, true)]).unwrap();
     }
+}
+
+/// The real chain through the binary: Debian's signed `bookworm-updates` InRelease and its
+/// plain `Packages` (the mirror has no `Packages.xz`, which the InRelease lists first) on a
+/// loopback mirror, the manifest pinning Debian's real bookworm key. Good → resolved; one byte
+/// of `Packages` or of the InRelease flipped → refused.
+#[test]
+fn the_real_debian_chain_through_the_binary_and_one_flipped_byte_anywhere_breaks_it() {
+    let Some((dir, text)) = debian() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let suite = t.join("mirror/dists/bookworm-updates");
+    std::fs::create_dir_all(suite.join("main/binary-amd64")).unwrap();
+    std::fs::write(suite.join("InRelease"), &text).unwrap();
+    let packages = fs_err::read(dir.join("bookworm-updates-main-binary-amd64-Packages")).unwrap();
+    std::fs::write(suite.join("main/binary-amd64/Packages"), &packages).unwrap();
+    std::fs::copy(dir.join("debian-archive-bookworm-automatic.gpg"), t.join("bookworm.gpg")).unwrap();
+    let mirror = common::Mirror::serve(&t.join("mirror"));
+    let manifest = t.join("m.toml");
+    std::fs::write(&manifest, format!(
+        "name = \"doc\"\ndistro = \"debian12\"\nfamily = \"deb\"\narch = \"amd64\"\nos_release = {{ id = \"debian\", version_id = \"12\" }}\npackages = [\"libssl-doc\"]\n[[repository]]\nname = \"updates\"\nsuites = [\"bookworm-updates\"]\ncomponents = [\"main\"]\nmirrors = [\"{}\"]\nkeys = [{{ file = \"bookworm.gpg\", fingerprint = \"{BOOKWORM}\" }}]\n",
+        mirror.url
+    ))
+    .unwrap();
+    let resolve = |cache: &str| {
+        common::moa(&t.join(cache))
+            .args(["resolve", "--no-base", "--json", "--manifest"])
+            .arg(&manifest)
+            .output()
+            .unwrap()
+    };
+    // With --json the error is a JSON object on stdout.
+    let error = |out: std::process::Output| -> String {
+        assert!(!out.status.success());
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["error"].as_str().unwrap().to_string()
+    };
+    let out = resolve("c1");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["packages"][0]["version"], "3.0.17-1~deb12u2");
+
+    let mut flipped = packages.clone();
+    flipped[1000] ^= 1;
+    std::fs::write(suite.join("main/binary-amd64/Packages"), &flipped).unwrap();
+    let err = error(resolve("c2"));
+    assert!(err.contains("Packages") && err.contains("checksum mismatch"), "{err}");
+    std::fs::write(suite.join("main/binary-amd64/Packages"), &packages).unwrap();
+
+    // The day of its Date: still a valid date, only the signature can tell.
+    let at = text.find("Date: Sat, 28 Nov").unwrap() + 12;
+    let mut bytes = text.into_bytes();
+    assert_eq!(bytes[at], b'8');
+    bytes[at] = b'7';
+    std::fs::write(suite.join("InRelease"), &bytes).unwrap();
+    let err = error(resolve("c3"));
+    assert!(err.contains("InRelease") && err.contains("is bad") && err.contains(BOOKWORM_SIGNING_SUBKEY), "{err}");
 }

@@ -263,3 +263,89 @@ fn apt_packages_changed_after_signing_breaks_the_chain() {
     let err = refused(&build(tmp.path(), &m, &[]));
     assert!(err.contains("Packages.xz") && err.contains("checksum"), "{err}");
 }
+
+/// apt's rules on real gpg signatures, judged by `trust::Keyring`: a key is judged at the
+/// signature's creation time (a frozen archive signed while its key was valid still verifies
+/// after the key expired; a signature made after expiry does not), a data hash weaker than
+/// SHA-224 is refused, and a signature by a key nobody pinned beside a good one is ignored.
+#[test]
+fn validity_at_signing_time_weak_hashes_and_unknown_cosigners() {
+    use moa_bundle::trust::{Fingerprint, KeyPin, Keyring, TrustError};
+    require_tools(&["gpg"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("g");
+    std::fs::create_dir(&home).unwrap();
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let gpg = |time: &str, args: &[&str]| {
+        let mut c = std::process::Command::new("gpg");
+        c.env("GNUPGHOME", &home).args([
+            "--batch",
+            "--yes",
+            "--quiet",
+            "--passphrase",
+            "",
+            "--pinentry-mode",
+            "loopback",
+        ]);
+        c.args(["--faked-system-time", time]).args(args);
+        run(&mut c)
+    };
+    gpg("20200101T000000!", &["--quick-gen-key", "old <old@moa.invalid>", "rsa2048", "sign", "never"]);
+    let listing = gpg("20200101T000000!", &["--with-colons", "--list-keys", "old@moa.invalid"]);
+    let fpr = listing.lines().find_map(|l| l.strip_prefix("fpr:")).unwrap().trim_matches(':').to_string();
+    let data = tmp.path().join("Release");
+    std::fs::write(&data, "Origin: frozen\n").unwrap();
+    let sign = |time: &str, out: &str, extra: &[&str]| {
+        let out = tmp.path().join(out);
+        let mut args = vec!["--local-user", fpr.as_str(), "--detach-sign", "--output"];
+        let out_s = out.display().to_string();
+        let data_s = data.display().to_string();
+        args.push(&out_s);
+        args.extend_from_slice(extra);
+        args.push(&data_s);
+        gpg(time, &args);
+        std::fs::read(out).unwrap()
+    };
+    let while_valid = sign("20200601T000000!", "2020.sig", &[]);
+    let after_expiry = sign("20220101T000000!", "2022.sig", &[]);
+    let sha1 = sign("20200601T000000!", "sha1.sig", &["--digest-algo", "SHA1"]);
+    // The key is then given an expiry in 2021 (a self-signature of 2020-06-02).
+    gpg("20200602T000000!", &["--quick-set-expire", &fpr, "1y"]);
+    let public = gpg("20200602T000000!", &["--armor", "--export", &fpr]).into_bytes();
+    // A second key that signs beside it.
+    gpg("20200101T000000!", &["--quick-gen-key", "cosigner <co@moa.invalid>", "ed25519", "sign", "never"]);
+    let both = tmp.path().join("both.sig");
+    gpg(
+        "20200601T000000!",
+        &[
+            "--local-user",
+            &fpr,
+            "--local-user",
+            "co@moa.invalid",
+            "--detach-sign",
+            "--output",
+            &both.display().to_string(),
+            &data.display().to_string(),
+        ],
+    );
+    let _ = std::process::Command::new("gpgconf").env("GNUPGHOME", &home).args(["--kill", "gpg-agent"]).status();
+
+    let pin =
+        KeyPin { file: "old.asc".into(), fingerprint: Fingerprint::new(&fpr).unwrap(), legacy: false, bytes: public };
+    let ring = Keyring::load(&[pin]).unwrap();
+    let bytes = std::fs::read(&data).unwrap();
+    ring.verify_detached("Release.gpg", &bytes, &while_valid).expect("signed while the key was valid");
+    match ring.verify_detached("Release.gpg", &bytes, &after_expiry) {
+        Err(TrustError::BadSignature { reason, .. }) => assert!(reason.contains("had expired"), "{reason}"),
+        other => panic!("a signature made after the key expired must be refused: {other:?}"),
+    }
+    match ring.verify_detached("Release.gpg", &bytes, &sha1) {
+        Err(TrustError::BadSignature { reason, .. }) => {
+            assert!(reason.contains("SHA1") && reason.contains("SHA-224"), "{reason}")
+        }
+        other => panic!("a SHA-1 signature must be refused: {other:?}"),
+    }
+    let two = std::fs::read(&both).unwrap();
+    assert_eq!(moa_bundle::trust::parse_signatures(&two).unwrap().len(), 2);
+    assert_eq!(ring.verify_detached("Release.gpg", &bytes, &two).unwrap().key.as_str(), fpr);
+}

@@ -49,6 +49,10 @@ pub struct BundleIndex {
     /// (`skip`: built with `--insecure-skip-signatures`, or by a moa-bundle that did not record it).
     #[serde(default = "unrecorded")]
     pub upstream_signatures: Signatures,
+    /// The keys the manifest pinned, carried under `keys/` so the node checks each package's
+    /// own signature (rpm headers) again before installing it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<BundleKey>,
     /// The manifest's `[time]` section: the roles `install --role` applies, with the templates
     /// under `roles/`. Absent in bundles of manifests without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -84,7 +88,24 @@ pub struct BundlePackage {
     pub conflicts: Vec<Line>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replaces: Vec<Line>,
+    /// The repository it came from (whose keys must have signed it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<Label>,
 }
+
+/// A pinned key carried in the bundle: the member holding it, its primary fingerprint, and
+/// whether legacy packets are accepted from it, for one repository.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BundleKey {
+    pub repository: Label,
+    pub file: String,
+    pub fingerprint: Fingerprint,
+    #[serde(default)]
+    pub legacy: bool,
+}
+
+pub const KEYS_DIR: &str = "keys";
 
 /// A metadata file the build resolved from, with its digest.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -128,6 +149,11 @@ impl BundleIndex {
         }
         if let Some(t) = &self.time {
             t.validate()?;
+        }
+        limits::check("the number of keys", self.keys.len() as u64, (limits::KEYS * limits::REPOSITORIES) as u64)?;
+        for k in &self.keys {
+            let name = k.file.strip_prefix(&format!("{KEYS_DIR}/")).unwrap_or("");
+            safe_file_name(name).map_err(|e| format!("key file `{}`: {e}", crate::types::shown(&k.file)))?;
         }
         Ok(())
     }

@@ -40,7 +40,8 @@ pub fn distros(out: Out<'_>, d: &[DistroInfo]) -> io::Result<()> {
 
 pub fn plan(out: Out<'_>, packages: &[PlanItem]) -> io::Result<()> {
     for p in packages {
-        let why = if p.requested { "requested".to_string() } else { p.why.last().cloned().unwrap_or_default() };
+        let why =
+            if p.requested { "requested".to_string() } else { p.why.last().map(|w| w.to_string()).unwrap_or_default() };
         let up = p.upgrades.as_ref().map(|v| format!(" (upgrades {v})")).unwrap_or_default();
         writeln!(
             out,

@@ -42,7 +42,7 @@ pub struct BuildReport {
     /// The output already held exactly this bundle, so nothing was fetched or written.
     pub unchanged: bool,
     pub packages: Vec<PlanItem>,
-    pub notes: Vec<String>,
+    pub notes: Vec<crate::resolve::Note>,
     /// `<bundle>.minisig`, when `--sign` was given.
     pub signature: Option<PathBuf>,
 }
@@ -80,6 +80,7 @@ fn build_unsigned(
     let sbom = crate::bundle::sbom::sbom(manifest, &index, &lock, &records, scheme)
         .map_err(|message| CommandError::Sbom { message })?;
     extra.push((LOCK_FILE.to_string(), lock.to_text().into_bytes()));
+    extra.extend(bundle_keys(manifest, opts).into_iter().map(|(k, bytes)| (k.file, bytes)));
     extra.push((crate::bundle::sbom::SBOM_FILE.to_string(), sbom));
     let roles = extra;
     let stem = manifest.bundle_stem();
@@ -139,7 +140,7 @@ fn build_unsigned(
 pub struct LockReport {
     pub lock: PathBuf,
     pub packages: Vec<PlanItem>,
-    pub notes: Vec<String>,
+    pub notes: Vec<crate::resolve::Note>,
 }
 
 /// `lock`: resolve as `build` would and write the set to `opts.output` (nothing is downloaded).
@@ -176,7 +177,7 @@ pub fn plan_bundle<'r>(
     order.sort_by(|&a, &b| r.stages[a].cmp(&r.stages[b]).then_with(|| all[a].name.cmp(&all[b].name)));
     let packages = order
         .iter()
-        .map(|&i| bundle_package(all[i], &r.plan.entries[i], r.stages[i]))
+        .map(|&i| bundle_package(all[i], &r.plan.entries[i], r.stages[i], &r.metadata.repos[all[i].repo].name))
         .collect::<Result<Vec<_>, _>>()?;
     let mut index = bundle_index(manifest, opts, &r.metadata, packages)?;
     if let Some(lock) = locked {
@@ -233,7 +234,7 @@ fn resolved_from_lock(metadata: crate::repo::Metadata, lock: &Lock) -> Result<su
             package: i,
             requested: l.requested,
             upgrades: l.upgrades.as_ref().map(|u| u.to_string()),
-            why: l.why.iter().map(|w| w.to_string()).collect(),
+            why: l.why.iter().map(|w| crate::resolve::WhyStep::Recorded(w.to_string())).collect(),
         });
         stages.push(l.stage);
     }
@@ -299,8 +300,30 @@ fn bundle_index(
         packages,
         sources,
         upstream_signatures: opts.source.signatures,
+        keys: bundle_keys(manifest, opts).into_iter().map(|(k, _)| k).collect(),
         time: manifest.time.clone(),
     })
+}
+
+/// The pinned keys a bundle carries (none when signatures are skipped), with their bytes.
+fn bundle_keys(manifest: &Manifest, opts: &BuildOptions) -> Vec<(crate::bundle::BundleKey, Vec<u8>)> {
+    if opts.source.signatures != crate::repo::Signatures::Verify {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for r in &manifest.repositories {
+        for k in &r.keys {
+            let file = format!("{}/{}-{}.key", crate::bundle::KEYS_DIR, r.name, k.fingerprint);
+            let key = crate::bundle::BundleKey {
+                repository: r.name.clone(),
+                file,
+                fingerprint: k.fingerprint.clone(),
+                legacy: k.legacy,
+            };
+            out.push((key, k.bytes.clone()));
+        }
+    }
+    out
 }
 
 fn line(s: &str, what: &str) -> Result<Line, CommandError> {
@@ -308,7 +331,7 @@ fn line(s: &str, what: &str) -> Result<Line, CommandError> {
 }
 
 /// A planned package as bundle.json lists it; every string from the metadata becomes a [`Line`].
-fn bundle_package(p: &PackageRecord, e: &PlanEntry, stage: u32) -> Result<BundlePackage, CommandError> {
+fn bundle_package(p: &PackageRecord, e: &PlanEntry, stage: u32, repo: &str) -> Result<BundlePackage, CommandError> {
     let what = |field: &str| format!("package {} from the metadata, field {field}", p.nevra());
     let lines = |field: &str, list: &DepList| -> Result<Vec<Line>, CommandError> {
         list.iter().map(|s| line(s, &what(field))).collect()
@@ -324,11 +347,14 @@ fn bundle_package(p: &PackageRecord, e: &PlanEntry, stage: u32) -> Result<Bundle
         sha256: p.sha256,
         requested: e.requested,
         upgrades: e.upgrades.as_deref().map(|u| line(u, &what("upgrades"))).transpose()?,
-        why: e.why.iter().map(|w| line(w, &what("why"))).collect::<Result<_, _>>()?,
+        why: e.why.iter().map(|w| line(&w.to_string(), &what("why"))).collect::<Result<_, _>>()?,
         stage,
         requires: lines("requires", &p.requires)?,
         provides: lines("provides", &p.provides)?,
         conflicts: lines("conflicts", &p.conflicts)?,
         replaces: lines("replaces", &p.replaces)?,
+        repository: Some(
+            Label::new(repo).map_err(|source| CommandError::BadMetadataValue { what: what("repository"), source })?,
+        ),
     })
 }

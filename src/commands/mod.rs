@@ -97,7 +97,7 @@ pub struct PlanItem {
     pub requested: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upgrades: Option<String>,
-    pub why: Vec<String>,
+    pub why: Vec<crate::resolve::WhyStep>,
 }
 
 /// What `resolve` found.
@@ -108,7 +108,7 @@ pub struct ResolveReport {
     pub packages: Vec<PlanItem>,
     pub total_size: u64,
     pub base_packages: usize,
-    pub notes: Vec<String>,
+    pub notes: Vec<crate::resolve::Note>,
     /// `--why PKG`: every chain from a requested package to it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub why: Option<Vec<Vec<String>>>,
@@ -214,7 +214,9 @@ fn resolve_for_targets(
         metadata.repos.truncate(repos);
         let plan = plan?;
         merged.base_count = merged.base_count.max(plan.base_count);
-        merged.notes.extend(plan.notes.into_iter().map(|n| format!("{node}: {n}")));
+        merged
+            .notes
+            .extend(plan.notes.into_iter().map(|n| resolve::Note::ForNode { node: node.clone(), note: Box::new(n) }));
         for e in plan.entries {
             // Entries index repository packages, which come before the added ones, so an index
             // still means the same package.
@@ -227,10 +229,12 @@ fn resolve_for_targets(
                 Some(&i)
                     if metadata.packages[e.package].version > metadata.packages[merged.entries[i].package].version =>
                 {
-                    merged.notes.push(format!(
-                        "{node} needs {name} {}: packed instead of {}",
-                        metadata.packages[e.package].version, metadata.packages[merged.entries[i].package].version
-                    ));
+                    merged.notes.push(resolve::Note::NewerForAnotherNode {
+                        node: node.clone(),
+                        package: name.to_string(),
+                        needs: metadata.packages[e.package].version.to_string(),
+                        packed: metadata.packages[merged.entries[i].package].version.to_string(),
+                    });
                     merged.entries[i] = e;
                 }
                 Some(_) => {}

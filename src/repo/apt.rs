@@ -32,11 +32,20 @@ pub struct Release {
 impl Release {
     /// The best `Packages` index of a component and arch: `.xz`, then `.gz`, then plain.
     pub fn packages_index(&self, component: &str, arch: &str) -> Option<&(String, u64, Sha256)> {
+        self.packages_indexes(component, arch).into_iter().next()
+    }
+
+    /// Every listed `Packages` index of a component and arch, best first (a mirror may lack
+    /// the compressed ones a Release lists: Debian's `bookworm-updates` lists `.xz` and plain).
+    pub fn packages_indexes(&self, component: &str, arch: &str) -> Vec<&(String, u64, Sha256)> {
         let stem = format!("{component}/binary-{arch}/Packages");
-        ["xz", "gz", ""].iter().find_map(|ext| {
-            let want = if ext.is_empty() { stem.clone() } else { format!("{stem}.{ext}") };
-            self.files.iter().find(|(p, _, _)| *p == want)
-        })
+        ["xz", "gz", ""]
+            .iter()
+            .filter_map(|ext| {
+                let want = if ext.is_empty() { stem.clone() } else { format!("{stem}.{ext}") };
+                self.files.iter().find(|(p, _, _)| *p == want)
+            })
+            .collect()
     }
 }
 
@@ -62,35 +71,57 @@ impl MetadataFormat for Apt {
             sources.push(Source { file: root.file, sha256: root.sha256, signed_by: signed_by.clone() });
             newest = newest.max(release.date);
             for component in &repo.components {
-                let Some((path, size, sha)) = release.packages_index(component.as_str(), arch.as_str()) else {
+                let candidates = release.packages_indexes(component.as_str(), arch.as_str());
+                if candidates.is_empty() {
                     return Err(RepoError::Malformed {
                         url,
                         message: format!(
                             "lists no {component}/binary-{arch}/Packages index: check `components` and `arch` in the manifest"
                         ),
                     });
-                };
+                }
+                let (path, sha, bytes, purl) = fetch_index(source, name, &mut mirrors, suite.as_str(), &candidates)?;
                 let rel = format!("dists/{suite}/{path}");
-                reporter.status(&format!("{name}: fetching {rel}"));
-                let check = |b: &[u8], url: &str| {
-                    if b.len() as u64 != *size {
-                        return Err(RepoError::Checksum {
-                            url: url.to_string(),
-                            expected: format!("{} ({size} bytes)", sha.to_hex()),
-                            actual: format!("{} bytes", b.len()),
-                        });
-                    }
-                    check_digest(url, b, sha)
-                };
-                let (bytes, purl) = source.fetch_known(name, &mut mirrors, &rel, FILE_BYTES, sha, &check)?;
-                sources.push(Source { file: rel, sha256: *sha, signed_by: signed_by.clone() });
+                sources.push(Source { file: rel, sha256: sha, signed_by: signed_by.clone() });
                 let before = out.len();
-                parse_packages(decompressor(path, &purl, &bytes)?, &purl, repo_index, arch, out)?;
+                parse_packages(decompressor(&path, &purl, &bytes)?, &purl, repo_index, arch, out)?;
                 reporter.status(&format!("{name}: {suite}/{component}: {} packages", out.len() - before));
             }
         }
         Ok(LoadedRepo { name: name.to_string(), mirrors, base_path: String::new(), sources, timestamp: newest })
     }
+}
+
+/// The first of `candidates` (best first) that a mirror has, checked against its size and
+/// sha256: only "no mirror has it" moves to the next; any other failure is the error.
+fn fetch_index(
+    source: &MetadataSource<'_>,
+    name: &str,
+    mirrors: &mut Vec<MirrorUrl>,
+    suite: &str,
+    candidates: &[&(String, u64, Sha256)],
+) -> Result<(String, Sha256, Vec<u8>, String), RepoError> {
+    let mut last = None;
+    for (path, size, sha) in candidates.iter().copied() {
+        let rel = format!("dists/{suite}/{path}");
+        source.reporter.status(&format!("{name}: fetching {rel}"));
+        let check = |b: &[u8], url: &str| {
+            if b.len() as u64 != *size {
+                return Err(RepoError::Checksum {
+                    url: url.to_string(),
+                    expected: format!("{} ({size} bytes)", sha.to_hex()),
+                    actual: format!("{} bytes", b.len()),
+                });
+            }
+            check_digest(url, b, sha)
+        };
+        match source.fetch_known(name, mirrors, &rel, FILE_BYTES, sha, &check) {
+            Ok((bytes, url)) => return Ok((path.clone(), *sha, bytes, url)),
+            Err(e) if e.is_not_found() => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.expect("at least one candidate"))
 }
 
 /// A suite's verified `Release`: what it lists, the URL it came from, the file kept as the

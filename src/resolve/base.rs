@@ -19,7 +19,7 @@ pub(super) struct Outcome {
     /// What the node would have that the base does not: new packages and upgrades.
     pub solution: Vec<u32>,
     /// Notes for the base packages that new ones remove.
-    pub removals: Vec<String>,
+    pub removals: Vec<super::Note>,
 }
 
 /// What the problem is, apart from which requests (newest only, or any version).
@@ -66,11 +66,11 @@ pub(super) fn solve<'u>(
         for (x, p, raw, p_conflicts) in &found {
             if *p_conflicts && !u.pkg(*x).essential && !removed.contains(x) && replaces(u, *p, *x)? {
                 removed.insert(*x);
-                removals.push(format!(
-                    "installing {} removes {} from the node (it conflicts with and replaces it, `{raw}`)",
-                    u.pkg(*p).nevra(),
-                    u.pkg(*x).nevra()
-                ));
+                removals.push(super::Note::Removes {
+                    new: u.pkg(*p).nevra(),
+                    old: u.pkg(*x).nevra(),
+                    conflict: raw.to_string(),
+                });
             }
         }
         let mut keep: Vec<u32> = found.iter().map(|c| c.0).filter(|x| !removed.contains(x)).collect();

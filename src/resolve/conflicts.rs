@@ -32,7 +32,7 @@ pub(super) fn check_conflicts(
     u: &Universe<'_>,
     current: &HashMap<u32, bool>,
     roots: &HashMap<u32, u32>,
-    notes: &mut Vec<String>,
+    notes: &mut Vec<super::Note>,
 ) -> Result<(), ResolveError> {
     let request = |i: u32| match roots.get(&i) {
         Some(&r) if r != i => format!("{} (which needs {})", u.pkg(r).name, u.pkg(i).name),
@@ -58,9 +58,7 @@ pub(super) fn check_conflicts(
                         _ => None,
                     };
                     if let Some((new, old)) = removal {
-                        let n = format!(
-                            "installing {new} removes {old} from the node (it conflicts with and replaces it, `{raw}`)"
-                        );
+                        let n = super::Note::Removes { new, old, conflict: raw.to_string() };
                         if !notes.contains(&n) {
                             notes.push(n);
                         }

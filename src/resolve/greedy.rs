@@ -80,7 +80,7 @@ impl<'u, 'a> Closure<'u, 'a> {
     }
 
     /// Drains the queue. `strict`: an unmet requirement is an error; otherwise it becomes a note.
-    pub(super) fn run(&mut self, origin: &str, strict: bool, notes: &mut Vec<String>) -> Result<(), ResolveError> {
+    pub(super) fn run(&mut self, origin: &str, strict: bool, notes: &mut Vec<super::Note>) -> Result<(), ResolveError> {
         while let Some(idx) = self.queue.pop_front() {
             let pkg = self.u.pkg(self.chosen[idx].package);
             if self.by_name.get(pkg.name.as_str()) != Some(&idx) {
@@ -121,10 +121,8 @@ impl<'u, 'a> Closure<'u, 'a> {
                             detail,
                         });
                     }
-                    None => notes.push(format!(
-                        "base: {} needs `{raw}`, which no repository provides (ignored: the node is assumed to have it)",
-                        pkg.name
-                    )),
+                    None => notes
+                        .push(super::Note::BaseUnmet { package: pkg.name.to_string(), requirement: raw.to_string() }),
                 }
             }
         }

@@ -14,9 +14,12 @@
 mod base;
 mod conflicts;
 pub mod deps;
+pub mod explain;
 mod greedy;
 mod sat;
 pub mod why;
+
+pub use explain::{Note, WhyStep};
 
 use std::cmp::Reverse;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -163,7 +166,7 @@ pub struct PlanEntry {
     /// The base version this package replaces, when a dependency needs a newer one.
     pub upgrades: Option<String>,
     /// From a requested package down to this one: `ntp`, `ntp needs libopts.so.25()(64bit)`.
-    pub why: Vec<String>,
+    pub why: Vec<WhyStep>,
 }
 
 /// The resolved plan.
@@ -176,7 +179,7 @@ pub struct Plan {
     /// The base closure's packages (indices into [`Metadata::packages`]), for `--why-not`.
     pub base: Vec<usize>,
     /// Things the user should know: base roots not found, optional packages skipped.
-    pub notes: Vec<String>,
+    pub notes: Vec<Note>,
 }
 
 /// Every package, indexed by name, provided capability and file.
@@ -322,7 +325,7 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
         }
     }
     if !missing_roots.is_empty() {
-        notes.push(format!("base roots not in any repository (ignored): {}", missing_roots.join(", ")));
+        notes.push(Note::BaseRootsMissing { roots: missing_roots.iter().map(|r| r.to_string()).collect() });
     }
     if !goal.base_priorities.is_empty() {
         // Per name, the best of the records that carry one of those priorities.
@@ -361,7 +364,7 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
         match u.best(&candidates, req.name.as_str()) {
             // Against a node: what it already has at the best version is not packed.
             Some(p) if goal.installed_repo.is_some() && installed_at(u, &c, p) => {
-                notes.push(format!("`{req}` is already installed on the node at {}: not packed", u.pkg(p).version));
+                notes.push(Note::AlreadyInstalled { request: req.to_string(), version: u.pkg(p).version.to_string() });
             }
             Some(p) => {
                 requested_names.extend(candidates.iter().map(|&i| u.pkg(i).name.as_str()));
@@ -378,7 +381,7 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
                     },
                 })
             }
-            None => notes.push(format!("optional package `{req}` is not in any repository: skipped")),
+            None => notes.push(Note::OptionalMissing { request: req.to_string() }),
         }
     }
 
@@ -465,12 +468,11 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
     for &best in &greedy_picks {
         let bp = u.pkg(best);
         if let Some(&got) = solution.iter().find(|&&p| u.pkg(p).name == bp.name && u.pkg(p).version != bp.version) {
-            notes.push(format!(
-                "{n} {v} cannot be installed together with the node's packages and the rest of the plan: {} is packed instead (pin `{n} = {v}` in the manifest to see why)",
-                u.pkg(got).version,
-                n = bp.name,
-                v = bp.version,
-            ));
+            notes.push(Note::NotTogether {
+                package: bp.name.to_string(),
+                version: bp.version.to_string(),
+                packed: u.pkg(got).version.to_string(),
+            });
         }
     }
     // Packed: all of it. The safety net sees it with the base it leaves in place.
@@ -494,14 +496,13 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
                 requested: is_requested(p),
                 upgrades: old.cloned(),
                 why: match (synced.get(&p), chains.get(&p)) {
-                    (Some(&by), _) => vec![format!(
-                        "{} (upgraded with {}, built from the same source {}, as apt does)",
-                        pk.name,
-                        u.pkg(by).name,
-                        pk.source().0
-                    )],
+                    (Some(&by), _) => vec![WhyStep::UpgradedWith {
+                        package: pk.name.to_string(),
+                        with: u.pkg(by).name.to_string(),
+                        source: pk.source().0.to_string(),
+                    }],
                     (None, Some(chain)) => chain.clone(),
-                    (None, None) => vec![format!("{} (keeps the node's packages consistent)", pk.name)],
+                    (None, None) => vec![WhyStep::KeepsConsistent { package: pk.name.to_string() }],
                 },
             }
         })
@@ -513,8 +514,8 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
     Ok(Plan { entries, base_count: base.len(), base: base.iter().map(|&p| p as usize).collect(), notes })
 }
 
-/// Per planned package: its chain from a request, each step written `a needs REQUIREMENT`.
-type Chains = HashMap<u32, Vec<String>>;
+/// Per planned package: its chain from a request.
+type Chains = HashMap<u32, Vec<WhyStep>>;
 
 /// For each planned package, the shortest chain from a requested one (and that request):
 /// breadth first over the requirements of planned packages that planned packages meet.
@@ -548,10 +549,10 @@ fn chains(
         let mut steps = Vec::new();
         let mut at = p;
         while let Some(Some((up, raw))) = parent.get(&at) {
-            steps.push(format!("{} needs {raw}", u.pkg(*up).name));
+            steps.push(WhyStep::Needs { package: u.pkg(*up).name.to_string(), requirement: raw.clone() });
             at = *up;
         }
-        steps.push(format!("{} (requested)", u.pkg(at).name));
+        steps.push(WhyStep::Requested { package: u.pkg(at).name.to_string() });
         roots.insert(p, at);
         steps.reverse();
         out.insert(p, steps);
@@ -579,7 +580,7 @@ fn versions_hint(u: &Universe<'_>, name: &str) -> String {
 /// The records a request accepts: by name (the pinned version if given), else by a provided
 /// capability. An unpinned name that a package of another name obsoletes (rpm) resolves to that
 /// package, as yum does.
-fn request_candidates(u: &Universe<'_>, req: &Request, notes: &mut Vec<String>) -> Result<Vec<u32>, ResolveError> {
+fn request_candidates(u: &Universe<'_>, req: &Request, notes: &mut Vec<Note>) -> Result<Vec<u32>, ResolveError> {
     let name = req.name.as_str();
     let by_name: Vec<u32> = u.by_name.get(name).cloned().unwrap_or_default();
     let candidates: Vec<u32> = match &req.version {
@@ -607,10 +608,11 @@ fn request_candidates(u: &Universe<'_>, req: &Request, notes: &mut Vec<String>) 
     }
     let Some(winner) = u.best(&by, name) else { return Ok(candidates) };
     let wname = u.pkg(winner).name.as_str();
-    notes.push(format!(
-        "`{name}` is obsoleted by {wname} {}: packing {wname} instead (as yum does)",
-        u.pkg(winner).version
-    ));
+    notes.push(Note::Obsoleted {
+        request: name.to_string(),
+        by: wname.to_string(),
+        version: u.pkg(winner).version.to_string(),
+    });
     Ok(by.into_iter().filter(|&p| u.pkg(p).name.as_str() == wname).collect())
 }
 

@@ -151,10 +151,13 @@ fn file_digest(path: &Path) -> std::io::Result<(Sha256, u64)> {
     Ok((digest, n))
 }
 
-/// Every package file's header names the package bundle.json gives it.
+/// Every package file's header names the package bundle.json gives it, and, where the build
+/// checked upstream signatures, carries a good signature by a key its repository pinned (rpm
+/// headers; a .deb has none of its own).
 fn check_packages(bundle: &Path, u: &Unpacked) -> Result<(), VerifyError> {
     let reader = crate::family::package_file(u.index.family);
     let syntax = crate::family::dep_syntax(u.index.family);
+    let mut rings: std::collections::HashMap<&str, crate::trust::Keyring> = std::collections::HashMap::new();
     for p in &u.index.packages {
         let member = format!("{PACKAGES_DIR}/{}", p.file);
         let fail =
@@ -164,8 +167,40 @@ fn check_packages(bundle: &Path, u: &Unpacked) -> Result<(), VerifyError> {
         if id.name != p.name.as_str() || id.arch != p.arch.as_str() || id.version != version {
             return Err(fail(format!("its header says {id}, bundle.json says {} {} {}", p.name, p.version, p.arch)));
         }
+        if u.index.upstream_signatures != crate::repo::Signatures::Verify {
+            continue;
+        }
+        let Some(repo) = p.repository.as_ref().map(|r| r.as_str()) else { continue };
+        if !rings.contains_key(repo) {
+            rings.insert(repo, bundle_keyring(u, repo).map_err(&fail)?);
+        }
+        reader
+            .check_signature(&u.package_path(&p.file), &rings[repo])
+            .map_err(|e| fail(crate::transport::error_chain(&e)))?;
     }
     Ok(())
+}
+
+/// The keys bundle.json lists for `repo`, read from the bundle's `keys/`.
+fn bundle_keyring(u: &Unpacked, repo: &str) -> Result<crate::trust::Keyring, String> {
+    let mut pins = Vec::new();
+    for k in u.index.keys.iter().filter(|k| k.repository.as_str() == repo) {
+        let bytes = crate::files::read_at_most(&u.dir.join(&k.file), crate::limits::KEY_FILE_BYTES)
+            .map_err(|e| format!("key {}: {e}", k.file))?
+            .ok_or_else(|| format!("key {} is too large", k.file))?;
+        pins.push(crate::trust::KeyPin {
+            file: k.file.clone(),
+            fingerprint: k.fingerprint.clone(),
+            legacy: k.legacy,
+            bytes,
+        });
+    }
+    if pins.is_empty() {
+        return Err(format!(
+            "bundle.json says upstream signatures were checked but carries no key of repository `{repo}`"
+        ));
+    }
+    crate::trust::Keyring::load(&pins).map_err(|e| e.to_string())
 }
 
 /// Checks `<bundle>.sha256` beside the bundle, when there is one. Returns whether it was checked.
