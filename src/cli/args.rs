@@ -51,17 +51,21 @@ impl Command {
 pub enum Command {
     /// Resolve, download, verify and pack a bundle (on a machine that reaches a mirror).
     ///
-    /// Reads the manifest, fetches the repositories' metadata (checksums checked), resolves the
-    /// requested packages minus what a minimal node already has, downloads them (sha256 checked,
-    /// cached) and writes bundles/<name>-<distro>-<arch>.tar.gz plus a .sha256 beside it.
-    /// Two builds from the same metadata give byte-identical bundles.
+    /// Reads the manifest, fetches the repositories' metadata (signed by the keys the manifest
+    /// pins: InRelease, repomd.xml.asc), resolves the requested packages minus what a minimal
+    /// node already has, downloads them (sha256 and rpm header signatures checked, cached) and
+    /// writes bundles/<name>-<distro>-<arch>.tar.gz plus a .sha256 beside it (and a .minisig
+    /// with --sign). The bundle carries its lock (moa.lock) and a CycloneDX SBOM. Two builds
+    /// from the same metadata give byte-identical bundles.
     Build(BuildArgs),
     /// Print what a build would pack, and why each package is needed, without downloading.
     Resolve(ResolveArgs),
     /// Verify a bundle and install its packages on this node (or into --root).
     ///
-    /// Everything is checked before anything changes: every file's sha256, the bundle's
-    /// os-release and arch against the node's, and the dependencies the node lacks (preflight).
+    /// Everything is checked before anything changes: the bundle's signature when the node
+    /// trusts keys (--key, /etc/moa-bundle/trusted-keys/), every file's sha256, each rpm's
+    /// header signature, the bundle's os-release and arch against the node's, and the
+    /// dependencies the node lacks (preflight).
     /// Packages already installed at the same version are skipped, so re-running is safe.
     Install(InstallArgs),
     /// Show what a bundle holds.
