@@ -47,7 +47,7 @@ pub enum RepoError {
     #[error("{error}")]
     Signature { url: String, error: TrustError },
     #[error("repository `{repo}`: no mirror has a correctly signed {what}: {}", .errors.join("; "))]
-    Untrusted { repo: String, what: String, errors: Vec<String> },
+    Untrusted { repo: String, what: String, errors: Vec<String>, weak_only: bool },
     #[error("repository `{repo}`: {error}")]
     Keys { repo: String, error: TrustError },
     #[error("repository `{repo}` pins no signing key: add the distro's key to it in the manifest (`keys = [{{ file = \"keys/…\", fingerprint = \"…\" }}]`), or pass --insecure-skip-signatures to build without checks (recorded in the bundle)")]
@@ -389,6 +389,7 @@ impl MetadataSource<'_> {
         let mut errors = Vec::new();
         let mut not_found = true;
         let mut untrusted = true;
+        let mut weak_only = true;
         for (i, root) in mirrors.iter().enumerate() {
             let url = join(root.as_str(), rel)?;
             let shown = redact(&url);
@@ -412,6 +413,7 @@ impl MetadataSource<'_> {
                 Err(e) => {
                     not_found &= matches!(e, RepoError::Transport(TransportError::NotFound { .. }));
                     untrusted &= matches!(e, RepoError::Signature { .. });
+                    weak_only &= matches!(e, RepoError::Signature { error: TrustError::WeakHash { .. }, .. });
                     let error = error_chain(&e);
                     if i + 1 < mirrors.len() {
                         let (what, mirror) = (rel.to_string(), root.to_string());
@@ -422,7 +424,7 @@ impl MetadataSource<'_> {
             }
         }
         if untrusted && !errors.is_empty() {
-            return Err(RepoError::Untrusted { repo: repo.to_string(), what: rel.to_string(), errors });
+            return Err(RepoError::Untrusted { repo: repo.to_string(), what: rel.to_string(), errors, weak_only });
         }
         Err(RepoError::AllMirrorsFailed { repo: repo.to_string(), what: rel.to_string(), errors, not_found })
     }

@@ -100,6 +100,19 @@ fn repomd_signature(
             source.reporter.status(&format!("{}: no repomd.xml.asc: package signatures carry the trust", repo.name));
             Ok(None)
         }
+        // An optional signature made with a hash too weak to judge (SHA-1, as 2015-era repository
+        // signing did) proves nothing either way: it counts as absent, never as good. The
+        // packages' own signatures, always required, carry the trust.
+        Err(
+            RepoError::Untrusted { weak_only: true, .. }
+            | RepoError::Signature { error: crate::trust::TrustError::WeakHash { .. }, .. },
+        ) if !repo.metadata_signed => {
+            source.reporter.status(&format!(
+                "{}: repomd.xml.asc is signed with a hash weaker than SHA-224: ignored, package signatures carry the trust",
+                repo.name
+            ));
+            Ok(None)
+        }
         Err(e) => Err(e),
     }
 }

@@ -31,6 +31,8 @@ pub enum TrustError {
     NoTrustedSignature { what: String, expected: String, seen: String },
     #[error("{what}: the signature by key {key} is bad: {reason}. The file was altered or the mirror is broken: try another --mirror; never skip the check for this")]
     BadSignature { what: String, key: String, reason: String },
+    #[error("{what}: the signature by key {key} uses {hash}, weaker than SHA-224, which is refused as apt refuses it. Ask the publisher to sign with SHA-256 or better")]
+    WeakHash { what: String, key: String, hash: String },
     #[error("{what}: {message}")]
     Malformed { what: String, message: String },
 }
@@ -162,6 +164,10 @@ impl Keyring {
                 key: signer.fingerprint.to_string(),
                 reason,
             };
+            if !sig.hash_alg().is_some_and(keys::strong_hash) {
+                let hash = sig.hash_alg().map(|h| h.to_string()).unwrap_or_else(|| "an unknown hash".into());
+                return Err(TrustError::WeakHash { what: what.into(), key: signer.fingerprint.to_string(), hash });
+            }
             if let Some(reason) = keys::policy_refusal(sig, signer) {
                 return Err(bad(reason));
             }

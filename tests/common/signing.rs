@@ -86,11 +86,16 @@ impl TestKey {
 
     /// `repodata/repomd.xml.asc`, armored, as createrepo users make it.
     pub fn sign_repomd(&self, repo_dir: &Path) {
+        self.sign_repomd_with(repo_dir, &[]);
+    }
+
+    /// The same with extra gpg options (`--digest-algo SHA1`).
+    pub fn sign_repomd_with(&self, repo_dir: &Path, extra: &[&str]) {
         let _one = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let repomd = repo_dir.join("repodata/repomd.xml");
         let out = repo_dir.join("repodata/repomd.xml.asc");
         let _ = std::fs::remove_file(&out);
-        run(self.gpg_cmd().args(["--detach-sign", "--armor", "--output"]).arg(&out).arg(&repomd));
+        run(self.gpg_cmd().args(extra).args(["--detach-sign", "--armor", "--output"]).arg(&out).arg(&repomd));
         stop_agent(&self.home);
     }
 
