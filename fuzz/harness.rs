@@ -14,11 +14,11 @@ use std::str::FromStr;
 use std::sync::OnceLock;
 
 use moa_bundle::bundle::BundleIndex;
+use moa_bundle::deps::{DebSyntax, DepSyntax, RpmSyntax};
 use moa_bundle::manifest::Manifest;
 use moa_bundle::pkgfile::{deb::DebFile, rpm::RpmFile, PackageFile};
 use moa_bundle::probe::NodeProfile;
 use moa_bundle::repo::{apt, yum};
-use moa_bundle::resolve::deps::{DebSyntax, DepSyntax, RpmSyntax};
 use moa_bundle::types::{safe_file_name, Arch, RepoPath};
 use moa_bundle::version::{DebVersion, Evr};
 
@@ -173,7 +173,11 @@ pub fn bundle(data: &[u8]) {
     let dest = scratch().join(format!("{}-dest", std::process::id()));
     let _ = std::fs::remove_dir_all(&dest);
     std::fs::create_dir_all(&dest).unwrap();
-    let _ = moa_bundle::bundle::verify::unpack_and_check(&file, &dest);
+    let readers = |f| {
+        let b = moa_bundle::family::backend(f);
+        (b.package_file, b.syntax)
+    };
+    let _ = moa_bundle::bundle::verify::unpack_and_check(&file, &dest, &readers);
     assert_plain_tree(&dest);
     let outside: Vec<_> = std::fs::read_dir(scratch()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(outside.len() <= 2 * 8, "the unpacker wrote beside its destination: {outside:?}");

@@ -155,7 +155,7 @@ impl Cache {
         let (sha, size, mtime, path) = (f.next()?, f.next()?, f.next()?, f.next()?);
         let sha = Sha256::from_hex(sha).ok()?;
         let now = stat(output)?;
-        let sidecar = std::fs::read_to_string(crate::bundle::pack::sidecar_path(output)).ok()?;
+        let sidecar = std::fs::read_to_string(crate::files::sidecar_path(output)).ok()?;
         let same = path == output.display().to_string()
             && now == (size.parse().ok()?, mtime.parse().ok()?)
             && sidecar.split_whitespace().next() == Some(&sha.to_hex());

@@ -1,45 +1,81 @@
-//! The one place that maps a package [`Family`] to its implementations: repository format,
-//! dependency syntax, package files and installer. Every stage asks here instead of branching on
-//! the family.
+//! The composition root: one [`Backend`] per package [`Family`], holding everything that family
+//! knows — repository format, dependency syntax, architecture model, package files, installer,
+//! package URLs. Commands ask here and hand the parts to the stages; no stage imports this
+//! module or branches on the family.
 
+use std::path::Path;
+
+use crate::arch::{ArchModel, DebArch, RpmArch};
 use crate::bundle::sbom::{DebPurl, PurlScheme, RpmPurl};
+use crate::deps::{DebSyntax, DepSyntax, RpmSyntax};
 use crate::install::{dpkg::Dpkg, rpm::Rpm, Installer};
 use crate::manifest::Family;
 use crate::pkgfile::{deb::DebFile, rpm::RpmFile, PackageFile};
 use crate::repo::{apt::Apt, yum::Yum, MetadataFormat};
-use crate::resolve::deps::{DebSyntax, DepSyntax, RpmSyntax};
+
+/// Everything one package family knows.
+pub struct Backend {
+    pub family: Family,
+    pub metadata: &'static dyn MetadataFormat,
+    pub syntax: &'static dyn DepSyntax,
+    pub arch: &'static dyn ArchModel,
+    pub package_file: &'static dyn PackageFile,
+    pub installer: &'static dyn Installer,
+    pub purl: &'static dyn PurlScheme,
+}
+
+static RPM: Backend = Backend {
+    family: Family::Rpm,
+    metadata: &Yum,
+    syntax: &RpmSyntax,
+    arch: &RpmArch,
+    package_file: &RpmFile,
+    installer: &Rpm,
+    purl: &RpmPurl,
+};
+
+static DEB: Backend = Backend {
+    family: Family::Deb,
+    metadata: &Apt,
+    syntax: &DebSyntax,
+    arch: &DebArch,
+    package_file: &DebFile,
+    installer: &Dpkg,
+    purl: &DebPurl,
+};
+
+/// Every backend, in the order a root is probed for one (dpkg first: a Debian root may also
+/// hold an rpm database, never the other way round).
+pub const ALL: [&Backend; 2] = [&DEB, &RPM];
+
+pub fn backend(f: Family) -> &'static Backend {
+    match f {
+        Family::Rpm => &RPM,
+        Family::Deb => &DEB,
+    }
+}
+
+/// The family whose package database the root under `root` has.
+pub fn detect(root: &Path) -> Option<&'static Backend> {
+    ALL.into_iter().find(|b| b.installer.detect(root))
+}
 
 pub fn metadata_format(f: Family) -> &'static dyn MetadataFormat {
-    match f {
-        Family::Rpm => &Yum,
-        Family::Deb => &Apt,
-    }
+    backend(f).metadata
 }
 
 pub fn dep_syntax(f: Family) -> &'static dyn DepSyntax {
-    match f {
-        Family::Rpm => &RpmSyntax,
-        Family::Deb => &DebSyntax,
-    }
+    backend(f).syntax
 }
 
 pub fn installer(f: Family) -> &'static dyn Installer {
-    match f {
-        Family::Rpm => &Rpm,
-        Family::Deb => &Dpkg,
-    }
+    backend(f).installer
 }
 
 pub fn purl_scheme(f: Family) -> &'static dyn PurlScheme {
-    match f {
-        Family::Rpm => &RpmPurl,
-        Family::Deb => &DebPurl,
-    }
+    backend(f).purl
 }
 
 pub fn package_file(f: Family) -> &'static dyn PackageFile {
-    match f {
-        Family::Rpm => &RpmFile,
-        Family::Deb => &DebFile,
-    }
+    backend(f).package_file
 }

@@ -104,6 +104,13 @@ impl Partial {
     }
 }
 
+/// `<file>.sha256`: the `sha256sum`-format sidecar of a bundle.
+pub fn sidecar_path(file: &Path) -> PathBuf {
+    let mut s = file.as_os_str().to_owned();
+    s.push(".sha256");
+    PathBuf::from(s)
+}
+
 /// The directory a path's file lives in (`.` for a bare name).
 pub fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {

@@ -6,10 +6,12 @@
 //! [`bundle::verify`] → [`install`]. [`family`] is the only place that maps rpm/deb to the
 //! implementations of each concern. [`commands`] strings stages together for the CLI.
 
+pub mod arch;
 pub mod bundle;
 pub mod cache;
 pub mod check;
 pub mod commands;
+pub mod deps;
 pub mod family;
 pub mod fetch;
 pub mod files;

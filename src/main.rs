@@ -232,7 +232,7 @@ fn probe(root: &Path, family: Option<FamilyArg>, output: Option<&Path>, out: &mu
         FamilyArg::Rpm => Family::Rpm,
         FamilyArg::Deb => Family::Deb,
     });
-    let p = moa_bundle::probe::probe(root, family)?;
+    let p = commands::probe_cmd(root, family)?;
     let mut json = serde_json::to_vec_pretty(&p).context("could not serialize the profile")?;
     json.push(b'\n');
     match output {

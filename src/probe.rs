@@ -125,17 +125,17 @@ impl NodeProfile {
     }
 }
 
-/// Probes the node under `root`. The family is the one whose database is there (dpkg first),
-/// unless given.
-pub fn probe(root: &Path, family: Option<Family>) -> Result<NodeProfile, ProbeError> {
+/// Probes the node under `root` with the family's installer (its inventory) and arch model;
+/// `backend` is `None` when no family's package database was found there.
+pub fn probe(
+    root: &Path,
+    backend: Option<(Family, &dyn crate::install::Installer, &dyn crate::arch::ArchModel)>,
+) -> Result<NodeProfile, ProbeError> {
     let (id, version_id) = verify::node_os_release(root)?;
-    let family = match family {
-        Some(f) => f,
-        None if root.join("var/lib/dpkg/status").is_file() => Family::Deb,
-        None if root.join("var/lib/rpm").is_dir() => Family::Rpm,
-        None => return Err(ProbeError::NoDatabase { root: root.to_path_buf() }),
+    let Some((family, installer, arch)) = backend else {
+        return Err(ProbeError::NoDatabase { root: root.to_path_buf() });
     };
-    let mut packages = crate::family::installer(family).inventory(root)?;
+    let mut packages = installer.inventory(root)?;
     packages.sort_by(|a, b| (&a.name, &a.arch, &a.version).cmp(&(&b.name, &b.arch, &b.version)));
     let source = if root == Path::new("/") {
         std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "/".into())
@@ -151,7 +151,7 @@ pub fn probe(root: &Path, family: Option<Family>) -> Result<NodeProfile, ProbeEr
         source,
         os_release: OsRelease { id: label("ID", &id)?, version_id: label("VERSION_ID", &version_id)? },
         family,
-        arch: verify::node_arch(root, family),
+        arch: verify::node_arch(root, arch),
         packages,
     })
 }

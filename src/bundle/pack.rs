@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use super::{BundleIndex, INDEX_FILE, INSTALLER_FILE, PACKAGES_DIR, SUMS_FILE};
 use crate::files::{self, DirLock, Partial};
-use crate::manifest::Family;
 use crate::types::{HashingWriter, Sha256};
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +26,18 @@ pub enum PackError {
     },
     #[error("the download of {file} stopped, so the bundle was not finished")]
     Missing { file: String },
+}
+
+/// The package tool's command line in `install.sh`, from the family's installer.
+#[derive(Debug, Clone, Copy)]
+pub struct FallbackCommand {
+    /// Whether the tool can skip package scripts (rpm `--noscripts`; dpkg cannot).
+    pub skip_scripts: bool,
+    /// The tool's force options (`--force --nodeps`).
+    pub force: &'static str,
+    /// The command a stage's files are appended to, using the script's `$ROOT`, `$FORCE` and
+    /// `$NOSCRIPTS`.
+    pub line: &'static str,
 }
 
 /// What was written.
@@ -57,12 +68,12 @@ fn bytes_member(path: &str, bytes: Vec<u8>, mode: u32) -> Member {
 }
 
 /// Every member, sorted by path (so `SHA256SUMS`, which lists all the others, comes first).
-fn members(index: &BundleIndex, extra: &[(String, Vec<u8>)]) -> Vec<Member> {
+fn members(index: &BundleIndex, extra: &[(String, Vec<u8>)], tool: &FallbackCommand) -> Vec<Member> {
     let mut index_json = serde_json::to_vec_pretty(index).expect("the index serializes");
     index_json.push(b'\n');
     let mut out = vec![
         bytes_member(INDEX_FILE, index_json, 0o644),
-        bytes_member(INSTALLER_FILE, install_script(index).into_bytes(), 0o755),
+        bytes_member(INSTALLER_FILE, install_script(index, tool).into_bytes(), 0o755),
     ];
     for (i, p) in index.packages.iter().enumerate() {
         out.push((format!("{PACKAGES_DIR}/{}", p.file), Body::Package(i), p.sha256, 0o644));
@@ -79,10 +90,10 @@ fn members(index: &BundleIndex, extra: &[(String, Vec<u8>)]) -> Vec<Member> {
 
 /// What decides a bundle's bytes: the tool, the compression, the top directory, and every
 /// member's path, mode and digest. Two builds with one key write the same file.
-pub fn content_key(index: &BundleIndex, extra: &[(String, Vec<u8>)], stem: &str) -> Sha256 {
+pub fn content_key(index: &BundleIndex, extra: &[(String, Vec<u8>)], tool: &FallbackCommand, stem: &str) -> Sha256 {
     let mut text =
         format!("moa-bundle {} {COMPRESSION:?} {stem} {}\n", env!("CARGO_PKG_VERSION"), index.source_date_epoch);
-    for (path, _, digest, mode) in members(index, extra) {
+    for (path, _, digest, mode) in members(index, extra, tool) {
         text.push_str(&format!("{digest} {mode:o} {path}\n"));
     }
     Sha256::digest(text.as_bytes())
@@ -96,6 +107,7 @@ pub fn write_bundle(
     index: &BundleIndex,
     package: &dyn Fn(usize) -> Option<PathBuf>,
     extra: &[(String, Vec<u8>)],
+    tool: &FallbackCommand,
     stem: &str,
     output: &Path,
 ) -> Result<Packed, PackError> {
@@ -116,7 +128,7 @@ pub fn write_bundle(
     };
     dir_entry(&mut tar, &format!("{stem}/")).map_err(werr)?;
     let mut dirs_written = std::collections::BTreeSet::new();
-    for (path, body, _, mode) in members(index, extra) {
+    for (path, body, _, mode) in members(index, extra, tool) {
         // Each directory once, before its first member (members are sorted by path).
         for (i, _) in path.match_indices('/') {
             if dirs_written.insert(path[..i].to_string()) {
@@ -155,12 +167,7 @@ pub fn write_bundle(
     Ok(Packed { path: output.to_path_buf(), sha256, size })
 }
 
-/// `<bundle>.sha256`.
-pub fn sidecar_path(bundle: &Path) -> PathBuf {
-    let mut s = bundle.as_os_str().to_owned();
-    s.push(".sha256");
-    PathBuf::from(s)
-}
+pub use crate::files::sidecar_path;
 
 fn header(kind: tar::EntryType, mode: u32, mtime: u64, size: u64) -> tar::Header {
     let mut h = tar::Header::new_gnu();
@@ -174,14 +181,8 @@ fn header(kind: tar::EntryType, mode: u32, mtime: u64, size: u64) -> tar::Header
 }
 
 /// `install.sh`: a POSIX sh fallback for a node without moa-bundle.
-fn install_script(index: &BundleIndex) -> String {
-    let (force, tool_line) = match index.family {
-        Family::Rpm => (
-            "--force --nodeps",
-            r#"rpm ${ROOT:+--root "$ROOT"} --dbpath /var/lib/rpm -Uvh --replacepkgs $FORCE $NOSCRIPTS"#,
-        ),
-        Family::Deb => ("--force-depends", r#"dpkg ${ROOT:+--root="$ROOT" --log="$ROOT/var/log/dpkg.log"} $FORCE -i"#),
-    };
+fn install_script(index: &BundleIndex, tool: &FallbackCommand) -> String {
+    let (force, tool_line) = (tool.force, tool.line);
     let mut s = format!(
         r#"#!/bin/sh
 # Fallback installer for {name} ({distro}, {arch}), written by moa-bundle {ver}.
@@ -216,7 +217,7 @@ sha256sum -c --quiet {SUMS_FILE}
         arch = index.arch,
         ver = index.tool_version,
     );
-    if index.family == Family::Deb {
+    if !tool.skip_scripts {
         s.push_str(
             "[ -z \"$NOSCRIPTS\" ] || { echo \"install.sh: dpkg cannot skip maintainer scripts\" >&2; exit 2; }\n",
         );

@@ -94,7 +94,8 @@ fn build_unsigned(
         signature: None,
     };
 
-    let key = pack::content_key(&index, &roles, &stem);
+    let tool = crate::family::installer(manifest.family).fallback_command();
+    let key = pack::content_key(&index, &roles, &tool, &stem);
     if let Some((sha256, size)) = cache.unchanged_bundle(&key, &opts.output) {
         reporter.status(&format!("{} already holds this bundle: nothing to fetch or pack", opts.output.display()));
         return Ok(report(sha256, size, true));
@@ -125,7 +126,7 @@ fn build_unsigned(
             r
         });
         reporter.status(&format!("packing {} as the packages arrive", opts.output.display()));
-        let packed = pack::write_bundle(&index, &|i| arrivals.wait(slot[i]), &roles, &stem, &opts.output);
+        let packed = pack::write_bundle(&index, &|i| arrivals.wait(slot[i]), &roles, &tool, &stem, &opts.output);
         (fetcher.join().expect("the fetch thread does not panic"), packed)
     });
     // A fetch error first: it is why a package was missing from the pack.

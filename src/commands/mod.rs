@@ -57,8 +57,8 @@ pub enum CommandError {
     Probe(#[from] ProbeError),
     #[error("{root}/etc/os-release says `{id} {version_id}`, which no built-in manifest is for (built-in: {known}): pass --distro or --manifest")]
     NoManifestForNode { root: String, id: String, version_id: String, known: String },
-    #[error("--no-scripts is not available for deb bundles: dpkg cannot skip maintainer scripts. Use --root with a throwaway root that can run them instead")]
-    NoScriptsDeb,
+    #[error("--no-scripts is not available for {family} bundles: {tool} cannot skip maintainer scripts. Use --root with a throwaway root that can run them instead")]
+    NoScripts { family: crate::manifest::Family, tool: &'static str },
     #[error("another moa-bundle install or configure is running on {}: wait for it to finish, then run this again", root.display())]
     Busy { root: PathBuf },
     #[error("could not lock {} for the install", root.display())]
@@ -189,7 +189,7 @@ pub fn load_metadata(
         reporter,
         signatures: opts.signatures,
     };
-    Ok(repo::load(manifest, &source, reporter)?)
+    Ok(repo::load(manifest, family::metadata_format(manifest.family), &source, reporter)?)
 }
 
 /// One resolve per node profile, each against that node's packages; the plan is the union, with
@@ -329,10 +329,10 @@ pub fn verify_cmd(
     keys: &[crate::bundle::sign::TrustedKey],
 ) -> Result<VerifyReport, CommandError> {
     let signature = crate::bundle::sign::check(bundle, keys)?;
-    let u = verify::verify_bundle(bundle)?;
+    let u = verify::verify_bundle(bundle, &readers)?;
     let sidecar_checked = verify::check_sidecar(bundle, &u.bundle_sha256)?;
     if let Some(root) = node_root {
-        verify::check_node(bundle, &u.index, root)?;
+        verify::check_node(bundle, &u.index, root, family::backend(u.index.family).arch)?;
     }
     Ok(VerifyReport {
         bundle: bundle.to_path_buf(),
@@ -348,13 +348,31 @@ pub fn verify_cmd(
 /// `sbom`: the verified bundle's CycloneDX SBOM (its signature checked against `keys` first).
 pub fn sbom_cmd(bundle: &Path, keys: &[crate::bundle::sign::TrustedKey]) -> Result<Vec<u8>, CommandError> {
     crate::bundle::sign::check(bundle, keys)?;
-    let u = verify::verify_bundle(bundle)?;
+    let u = verify::verify_bundle(bundle, &readers)?;
     let path = u.dir.join(crate::bundle::sbom::SBOM_FILE);
     match fs_err::read(&path) {
         Ok(b) => Ok(b),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(CommandError::NoSbom { bundle: bundle.into() }),
         Err(e) => Err(CommandError::Io { what: path.display().to_string(), source: e }),
     }
+}
+
+/// The package readers of a family, for the verifier.
+pub(crate) fn readers(
+    f: crate::manifest::Family,
+) -> (&'static dyn crate::pkgfile::PackageFile, &'static dyn crate::deps::DepSyntax) {
+    let b = family::backend(f);
+    (b.package_file, b.syntax)
+}
+
+/// `probe`: the node's profile, read with the given family's tools, else those of the family
+/// whose package database the root has (dpkg's first).
+pub fn probe_cmd(root: &Path, family: Option<crate::manifest::Family>) -> Result<NodeProfile, ProbeError> {
+    let backend = match family {
+        Some(f) => Some(family::backend(f)),
+        None => family::detect(root),
+    };
+    crate::probe::probe(root, backend.map(|b| (b.family, b.installer, b.arch)))
 }
 
 /// A built-in manifest, for `distros`.

@@ -57,14 +57,15 @@ pub fn install_cmd(
     reporter.status(&format!("verifying {}", bundle.display()));
     let keys = crate::bundle::sign::trusted_keys(&opts.install.root, &opts.keys)?;
     let signature = crate::bundle::sign::check(bundle, &keys)?;
-    let u = verify::verify_bundle(bundle)?;
+    let u = verify::verify_bundle(bundle, &super::readers)?;
     verify::check_sidecar(bundle, &u.bundle_sha256)?;
     if !opts.skip_node_check {
-        verify::check_node(bundle, &u.index, &opts.install.root)?;
+        verify::check_node(bundle, &u.index, &opts.install.root, family::backend(u.index.family).arch)?;
     }
     let family = u.index.family;
-    if opts.install.no_scripts && family == crate::manifest::Family::Deb {
-        return Err(CommandError::NoScriptsDeb);
+    let installer = crate::family::installer(family);
+    if opts.install.no_scripts && !installer.can_skip_scripts() {
+        return Err(CommandError::NoScripts { family, tool: installer.tool() });
     }
     if !opts.dry_run && !install::is_root() {
         return Err(InstallError::NotRoot.into());
@@ -77,7 +78,8 @@ pub fn install_cmd(
     let _lock = if opts.dry_run { None } else { Some(lock_root(&opts.install.root)?) };
     let installer = family::installer(family);
     let installed = installer.installed(&opts.install)?;
-    let actions = install::plan(&u.index, &installed, family::dep_syntax(family));
+    let backend = family::backend(family);
+    let actions = install::plan(&u.index, &installed, backend.syntax, backend.arch);
     let todo: Vec<(&BundlePackage, PathBuf)> = u
         .index
         .packages
@@ -184,9 +186,9 @@ pub fn configure_cmd(from: RoleFrom<'_>, opts: &RoleOptions) -> Result<RoleRepor
     let _lock = if opts.dry_run || !opts.root.is_dir() { None } else { Some(lock_root(&opts.root)?) };
     match from {
         RoleFrom::Bundle(b) => {
-            let u = verify::verify_bundle(b)?;
+            let u = verify::verify_bundle(b, &super::readers)?;
             verify::check_sidecar(b, &u.bundle_sha256)?;
-            verify::check_node(b, &u.index, &opts.root)?;
+            verify::check_node(b, &u.index, &opts.root, crate::family::backend(u.index.family).arch)?;
             apply_bundle_role(b, &u, opts)
         }
         RoleFrom::Manifest(m) => manifest_role(m, opts),

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use super::{root_is_host, run, tool_command, InstallError, InstallOptions, Installed, Installer, Removal};
 use crate::bundle::BundlePackage;
-use crate::resolve::deps::{DebSyntax, DepSyntax};
+use crate::deps::{DebSyntax, DepSyntax};
 
 pub struct Dpkg;
 
@@ -53,6 +53,16 @@ pub fn read_status(path: &Path) -> Result<Vec<Installed>, InstallError> {
 impl Installer for Dpkg {
     fn tool(&self) -> &'static str {
         "dpkg"
+    }
+    fn detect(&self, root: &Path) -> bool {
+        root.join("var/lib/dpkg/status").is_file()
+    }
+    fn fallback_command(&self) -> super::FallbackCommand {
+        super::FallbackCommand {
+            skip_scripts: false,
+            force: "--force-depends",
+            line: r#"dpkg ${ROOT:+--root="$ROOT" --log="$ROOT/var/log/dpkg.log"} $FORCE -i"#,
+        }
     }
     fn force_means(&self) -> &'static str {
         "dpkg --force-depends: missing dependencies become warnings"
@@ -157,7 +167,7 @@ fn dpkg_command(opts: &InstallOptions) -> Command {
 }
 
 /// Whether a package (name, version, provides) meets one relation, as dpkg reads them.
-fn meets<P: AsRef<str>>(rel: &crate::resolve::deps::Relation<'_>, name: &str, version: &str, provides: &[P]) -> bool {
+fn meets<P: AsRef<str>>(rel: &crate::deps::Relation<'_>, name: &str, version: &str, provides: &[P]) -> bool {
     let syntax = DebSyntax;
     (name == rel.name && syntax.parse_version(version).is_ok_and(|v| rel.accepts(Some(&v), false)))
         || provides.iter().any(|pr| {

@@ -12,7 +12,7 @@ use std::process::Command;
 use serde::Serialize;
 
 use crate::bundle::{BundleIndex, BundlePackage};
-use crate::resolve::deps::DepSyntax;
+use crate::deps::DepSyntax;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
@@ -50,29 +50,7 @@ pub struct InstallOptions {
     pub no_scripts: bool,
 }
 
-/// One installed package as the node's database reports it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Installed {
-    pub name: String,
-    pub version: String,
-    pub arch: String,
-    /// Raw capabilities, in the family's metadata syntax (`libc.so.6()(64bit)`, `mail-transport-agent`).
-    #[serde(default)]
-    pub provides: Vec<String>,
-    /// rpm: owned paths that file requirements can name (yum primary's rule: `/etc/…`, `…bin/…`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub files: Vec<String>,
-    /// dpkg: `Multi-Arch` (absent in older profiles: then treated as `allowed`, never wrongly unmet).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub multi_arch: Option<crate::repo::MultiArch>,
-    /// dpkg: `Essential: yes` (never removed to make room for a bundled package).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub essential: bool,
-    /// dpkg: Conflicts and Breaks (a conflict the node's package declares matters as much as
-    /// one the new package declares).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conflicts: Vec<String>,
-}
+pub use crate::repo::Installed;
 
 /// A node package that installing a bundled one removes.
 #[derive(Debug, Clone, Serialize)]
@@ -120,7 +98,18 @@ pub trait Installer: Sync {
     fn remove(&self, _names: &[String], _opts: &InstallOptions) -> Result<String, InstallError> {
         Ok(String::new())
     }
+    /// Whether the root under `root` has this tool's package database.
+    fn detect(&self, root: &Path) -> bool;
+    /// Whether the tool can install without running package scripts (`--no-scripts`).
+    fn can_skip_scripts(&self) -> bool {
+        self.fallback_command().skip_scripts
+    }
+    /// The POSIX sh the fallback `install.sh` runs for one stage's files (appended), using the
+    /// script's `$ROOT`, `$FORCE` and `$NOSCRIPTS`, and what `--force` means to it.
+    fn fallback_command(&self) -> FallbackCommand;
 }
+
+pub use crate::bundle::pack::FallbackCommand;
 
 /// What install did (or, with --dry-run, would do) with each package.
 #[derive(Debug, Clone, Serialize)]
@@ -136,14 +125,19 @@ pub struct Action {
 }
 
 /// Decides what to install: everything not already installed at the same version and arch.
-pub fn plan(index: &BundleIndex, installed: &[Installed], syntax: &dyn DepSyntax) -> Vec<Action> {
+pub fn plan(
+    index: &BundleIndex,
+    installed: &[Installed],
+    syntax: &dyn DepSyntax,
+    arch: &dyn crate::arch::ArchModel,
+) -> Vec<Action> {
     index
         .packages
         .iter()
         .map(|p| {
             let same_name: Vec<&Installed> = installed
                 .iter()
-                .filter(|i| i.name == p.name.as_str() && arch_compatible(&i.arch, p.arch.as_str()))
+                .filter(|i| i.name == p.name.as_str() && arch.same_slot(&i.arch, p.arch.as_str()))
                 .collect();
             let same = same_name
                 .iter()
@@ -165,10 +159,6 @@ pub fn plan(index: &BundleIndex, installed: &[Installed], syntax: &dyn DepSyntax
             }
         })
         .collect()
-}
-
-fn arch_compatible(installed: &str, bundled: &str) -> bool {
-    installed == bundled || matches!(installed, "noarch" | "all") || matches!(bundled, "noarch" | "all")
 }
 
 fn same_version(syntax: &dyn DepSyntax, a: &str, b: &str) -> bool {

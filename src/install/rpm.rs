@@ -22,6 +22,16 @@ impl Installer for Rpm {
     fn tool(&self) -> &'static str {
         "rpm"
     }
+    fn detect(&self, root: &Path) -> bool {
+        root.join("var/lib/rpm").is_dir()
+    }
+    fn fallback_command(&self) -> super::FallbackCommand {
+        super::FallbackCommand {
+            skip_scripts: true,
+            force: "--force --nodeps",
+            line: r#"rpm ${ROOT:+--root "$ROOT"} --dbpath /var/lib/rpm -Uvh --replacepkgs $FORCE $NOSCRIPTS"#,
+        }
+    }
     fn force_means(&self) -> &'static str {
         "rpm --force --nodeps: missing dependencies and file conflicts are ignored"
     }

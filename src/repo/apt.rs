@@ -357,7 +357,7 @@ fn flush(st: &mut Stanza, url: &str, repo: usize, arch: &Arch, out: &mut Vec<Pac
         return Ok(());
     }
     let pkg_arch = s.get("Architecture").unwrap_or("");
-    if pkg_arch != arch.as_str() && pkg_arch != "all" {
+    if !crate::arch::ArchModel::installs_on(&crate::arch::DebArch, pkg_arch, arch.as_str()) {
         return Ok(());
     }
     let name = s.get("Package").unwrap_or("");

@@ -143,6 +143,30 @@ impl std::fmt::Debug for DepList {
     }
 }
 
+/// One installed package as the node's database reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Installed {
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+    /// Raw capabilities, in the family's metadata syntax (`libc.so.6()(64bit)`, `mail-transport-agent`).
+    #[serde(default)]
+    pub provides: Vec<String>,
+    /// rpm: owned paths that file requirements can name (yum primary's rule: `/etc/…`, `…bin/…`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
+    /// dpkg: `Multi-Arch` (absent in older profiles: then treated as `allowed`, never wrongly unmet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_arch: Option<MultiArch>,
+    /// dpkg: `Essential: yes` (never removed to make room for a bundled package).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub essential: bool,
+    /// dpkg: Conflicts and Breaks (a conflict the node's package declares matters as much as
+    /// one the new package declares).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<String>,
+}
+
 /// One package as a repository describes it.
 #[derive(Debug, Clone)]
 pub struct PackageRecord {
@@ -446,8 +470,12 @@ pub trait MetadataFormat: Sync {
 /// Loads every repository of the manifest: all at once (each is a chain of round trips to its
 /// mirror), the records kept in manifest order, so the result does not depend on which answered
 /// first. The first error, in manifest order, is returned.
-pub fn load(manifest: &Manifest, source: &MetadataSource<'_>, reporter: &dyn Reporter) -> Result<Metadata, RepoError> {
-    let format = crate::family::metadata_format(manifest.family);
+pub fn load(
+    manifest: &Manifest,
+    format: &dyn MetadataFormat,
+    source: &MetadataSource<'_>,
+    reporter: &dyn Reporter,
+) -> Result<Metadata, RepoError> {
     let loaded: Vec<Result<(LoadedRepo, Vec<PackageRecord>), RepoError>> = std::thread::scope(|s| {
         let handles: Vec<_> = manifest
             .repositories

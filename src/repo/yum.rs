@@ -21,9 +21,9 @@ use crate::version::{Evr, Version};
 /// The yum repository format.
 pub struct Yum;
 
-/// Architectures a node of `target` installs; `i686` on x86_64 only when asked (not yet).
-pub fn compatible_arches(target: &Arch) -> Vec<&str> {
-    vec![target.as_str(), "noarch"]
+/// Whether a node of `target` takes packages of `arch` (never i686 on x86_64: no multilib).
+fn installs_on(arch: &str, target: &Arch) -> bool {
+    crate::arch::ArchModel::installs_on(&crate::arch::RpmArch, arch, target.as_str())
 }
 
 /// What `repomd.xml` says about the primary file.
@@ -275,7 +275,6 @@ pub fn parse_primary(
     target: &Arch,
     out: &mut Vec<PackageRecord>,
 ) -> Result<(), RepoError> {
-    let arches = compatible_arches(target);
     let mut r = Reader::from_reader(input);
     let mut buf = Vec::with_capacity(4096);
     let mut pkg: Option<Builder> = None;
@@ -353,7 +352,7 @@ pub fn parse_primary(
                 let name = e.name().into_inner();
                 if name == "package" {
                     if let Some(p) = pkg.take() {
-                        if arches.contains(&p.arch.as_str()) {
+                        if installs_on(&p.arch, target) {
                             out.push(finish(p, url, repo_index)?);
                         }
                     }

@@ -13,7 +13,7 @@
 
 mod base;
 mod conflicts;
-pub mod deps;
+pub use crate::deps;
 pub mod explain;
 mod greedy;
 mod sat;
@@ -98,7 +98,7 @@ impl Goal {
 pub fn add_installed(
     md: &mut Metadata,
     node: &str,
-    packages: &[crate::install::Installed],
+    packages: &[crate::repo::Installed],
     syntax: &dyn DepSyntax,
 ) -> Result<usize, ResolveError> {
     let repo = md.repos.len();

@@ -61,8 +61,8 @@ fn rpm(name: &str, evr: &str, arch: &str, requires: &[&str], provides: &[&str], 
     }
 }
 
-fn node_pkg(name: &str, version: &str) -> crate::install::Installed {
-    crate::install::Installed { name: name.into(), version: version.into(), arch: "amd64".into(), ..Default::default() }
+fn node_pkg(name: &str, version: &str) -> crate::repo::Installed {
+    crate::repo::Installed { name: name.into(), version: version.into(), arch: "amd64".into(), ..Default::default() }
 }
 
 fn md(packages: Vec<PackageRecord>) -> Metadata {

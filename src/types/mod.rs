@@ -5,7 +5,7 @@
 //! A string that crosses a stage boundary and would be ambiguous as `String` gets a type here, so
 //! that a value is checked once, where it enters the program (flag, manifest, metadata, bundle
 //! index, node profile), and never again: serde goes through the same constructor as a flag.
-//! Versions live in [`crate::version`]; dependency syntax in [`crate::resolve`].
+//! Versions live in [`crate::version`]; dependency syntax in [`crate::deps`].
 
 pub mod node;
 

@@ -69,10 +69,17 @@ impl Unpacked {
     }
 }
 
+/// How the package files of a family are read and their versions parsed: the family's parts,
+/// given by the composition root for the family bundle.json names.
+pub type PackageReaders<'a> =
+    &'a dyn Fn(
+        crate::manifest::Family,
+    ) -> (&'static dyn crate::pkgfile::PackageFile, &'static dyn crate::deps::DepSyntax);
+
 /// Unpacks `bundle` into a fresh private work directory and checks it whole.
-pub fn verify_bundle(bundle: &Path) -> Result<Unpacked, VerifyError> {
+pub fn verify_bundle(bundle: &Path, readers: PackageReaders<'_>) -> Result<Unpacked, VerifyError> {
     let work = WorkDir::new().map_err(|source| VerifyError::Unpack { path: std::env::temp_dir(), source })?;
-    let mut u = unpack_and_check(bundle, work.path())?;
+    let mut u = unpack_and_check(bundle, work.path(), readers)?;
     u._work = Some(work);
     Ok(u)
 }
@@ -104,7 +111,7 @@ fn open(bundle: &Path) -> Result<(std::fs::File, u64), VerifyError> {
 
 /// Unpacks into `dest` (which must exist and be empty), checking each member as it goes. The
 /// digest of the whole file (for its `.sha256`) is taken on a second thread meanwhile.
-pub fn unpack_and_check(bundle: &Path, dest: &Path) -> Result<Unpacked, VerifyError> {
+pub fn unpack_and_check(bundle: &Path, dest: &Path, readers: PackageReaders<'_>) -> Result<Unpacked, VerifyError> {
     let (file, compressed) = open(bundle)?;
     let (outer, st) = std::thread::scope(|s| {
         let outer = s.spawn(|| file_digest(bundle));
@@ -119,7 +126,7 @@ pub fn unpack_and_check(bundle: &Path, dest: &Path) -> Result<Unpacked, VerifyEr
     }
     let index = st.index.take().expect("finish checked the index");
     let u = Unpacked { index, dir, bundle_sha256, files_checked: st.files, _work: None };
-    check_packages(bundle, &u)?;
+    check_packages(bundle, &u, readers)?;
     Ok(u)
 }
 
@@ -154,9 +161,8 @@ fn file_digest(path: &Path) -> std::io::Result<(Sha256, u64)> {
 /// Every package file's header names the package bundle.json gives it, and, where the build
 /// checked upstream signatures, carries a good signature by a key its repository pinned (rpm
 /// headers; a .deb has none of its own).
-fn check_packages(bundle: &Path, u: &Unpacked) -> Result<(), VerifyError> {
-    let reader = crate::family::package_file(u.index.family);
-    let syntax = crate::family::dep_syntax(u.index.family);
+fn check_packages(bundle: &Path, u: &Unpacked, readers: PackageReaders<'_>) -> Result<(), VerifyError> {
+    let (reader, syntax) = readers(u.index.family);
     let mut rings: std::collections::HashMap<&str, crate::trust::Keyring> = std::collections::HashMap::new();
     for p in &u.index.packages {
         let member = format!("{PACKAGES_DIR}/{}", p.file);

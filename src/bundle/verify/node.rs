@@ -6,9 +6,9 @@ use std::io::Read;
 use std::path::Path;
 
 use super::VerifyError;
+use crate::arch::ArchModel;
 use crate::bundle::BundleIndex;
 use crate::files::resolve_in_root;
-use crate::manifest::Family;
 use crate::types::shown;
 
 /// `ID` and `VERSION_ID` of `<root>/etc/os-release` (falling back to `usr/lib/os-release`).
@@ -59,33 +59,19 @@ fn elf_arch(path: &Path) -> Option<&'static str> {
 /// The node's architecture as the family names it: from the root's own executables
 /// (`bin/sh`, `usr/bin/env`…), else — for a root with none, such as an empty test root — from
 /// this machine.
-pub fn node_arch(root: &Path, family: Family) -> String {
+pub fn node_arch(root: &Path, arch: &dyn ArchModel) -> String {
     let from_root = ["bin/sh", "usr/bin/sh", "usr/bin/env", "bin/ls", "usr/bin/ls"]
         .iter()
         .filter_map(|rel| resolve_in_root(root, Path::new(rel), true).ok())
         .find_map(|p| elf_arch(&p));
-    let rpm_name = from_root.unwrap_or(match std::env::consts::ARCH {
-        "x86" => "i686",
-        "arm" => "armv7hl",
-        "powerpc64" => "ppc64le",
-        other => other,
-    });
-    match (family, rpm_name) {
-        (Family::Rpm, a) => a.to_string(),
-        (Family::Deb, "x86_64") => "amd64".into(),
-        (Family::Deb, "aarch64") => "arm64".into(),
-        (Family::Deb, "i686") => "i386".into(),
-        (Family::Deb, "armv7hl") => "armhf".into(),
-        (Family::Deb, "ppc64le") => "ppc64el".into(),
-        (Family::Deb, a) => a.to_string(),
-    }
+    arch.name_of_machine(from_root.unwrap_or(std::env::consts::ARCH))
 }
 
 /// Refuses a bundle built for another distro release or architecture than the node under `root`.
-pub fn check_node(bundle: &Path, index: &BundleIndex, root: &Path) -> Result<(), VerifyError> {
+pub fn check_node(bundle: &Path, index: &BundleIndex, root: &Path, model: &dyn ArchModel) -> Result<(), VerifyError> {
     let (id, version_id) = node_os_release(root)?;
-    let arch = node_arch(root, index.family);
-    let arch_ok = matches!(index.arch.as_str(), "noarch" | "all") || index.arch.as_str() == arch;
+    let arch = node_arch(root, model);
+    let arch_ok = model.installs_on(index.arch.as_str(), &arch);
     // VERSION_ID "7" matches a bundle for "7"; a bundle for "16.04" needs exactly "16.04".
     if id != index.os_release.id.as_str() || version_id != index.os_release.version_id.as_str() || !arch_ok {
         return Err(VerifyError::WrongNode {
@@ -114,8 +100,8 @@ mod tests {
         std::fs::create_dir_all(d.path().join("bin")).unwrap();
         // An absolute link is followed inside the root, not on this machine.
         std::os::unix::fs::symlink("/usr/bin/dash", d.path().join("bin/sh")).unwrap();
-        assert_eq!(node_arch(d.path(), Family::Deb), "arm64");
-        assert_eq!(node_arch(d.path(), Family::Rpm), "aarch64");
+        assert_eq!(node_arch(d.path(), &crate::arch::DebArch), "arm64");
+        assert_eq!(node_arch(d.path(), &crate::arch::RpmArch), "aarch64");
     }
 
     #[test]
