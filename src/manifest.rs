@@ -392,6 +392,43 @@ impl Manifest {
         format!("{}-{}-{}", self.name, self.distro, self.arch)
     }
 
+    /// Ad-hoc requests from the command line (`build --distro rocky9 nginx`, `--package
+    /// NAME[=VERSION]`): added to the manifest's packages (a request for a name the manifest
+    /// lists replaces it, so a pin wins), or with `only` instead of them and of the optional
+    /// ones — then the bundle is named `name` (default: the first request) and carries no time
+    /// service roles, which are for the manifest's own packages.
+    pub fn with_requests(&mut self, extra: Vec<Request>, only: bool, name: Option<Label>) -> Result<(), ManifestError> {
+        let bad = |message: String| Err(ManifestError::Invalid { origin: self.origin.clone(), message });
+        if only {
+            let Some(first) = extra.first() else {
+                return bad("--only needs packages to bundle: name them after the options, or with --package".into());
+            };
+            let name = match name {
+                Some(n) => n,
+                None => match Label::new(first.name.as_str()) {
+                    Ok(n) => n,
+                    Err(_) => return bad(format!("`{}` cannot name a bundle: pass --name", first.name)),
+                },
+            };
+            self.name = name;
+            self.packages.clear();
+            self.optional.clear();
+            self.time = None;
+        } else if let Some(n) = name {
+            self.name = n;
+        }
+        for r in extra {
+            self.packages.retain(|p| p.name != r.name);
+            self.optional.retain(|p| p.name != r.name);
+            self.packages.push(r);
+        }
+        let requests = self.packages.len() + self.optional.len() + self.base.roots.len();
+        if let Err(m) = limits::check("the number of requests", requests as u64, limits::REQUESTS as u64) {
+            return bad(m);
+        }
+        Ok(())
+    }
+
     /// Replaces every repository's mirrors with these roots (`--mirror`).
     pub fn override_mirrors(&mut self, mirrors: &[MirrorUrl]) {
         if mirrors.is_empty() {

@@ -250,3 +250,63 @@ fn rpm_and_deb_bundles_carry_a_valid_cyclonedx_sbom_with_purls_and_the_graph() {
     let dep = v["dependencies"].as_array().unwrap().iter().find(|d| d["ref"] == tool["bom-ref"]).unwrap();
     assert_eq!(dep["dependsOn"][0], "pkg:deb/debian/libtool1@2.0-1?arch=amd64&distro=bookworm");
 }
+
+/// Ad-hoc requests: positional PACKAGEs and `--package` add to the manifest's list (a pin
+/// replaces the manifest's request), `--only` replaces it (the bundle is then named after the
+/// first package and carries no time roles), and a bad request is refused by name.
+#[test]
+fn ad_hoc_packages_add_to_or_replace_the_manifests_list() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let (_mirror, manifest) = yum(t);
+    let names = |out: &std::process::Output| -> Vec<(String, bool)> {
+        let v: serde_json::Value = serde_json::from_slice(&ok(out.clone()).stdout).unwrap();
+        v["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["name"].as_str().unwrap().to_string(), p["requested"].as_bool().unwrap()))
+            .collect()
+    };
+    let resolve = |args: &[&str]| {
+        moa(t).args(["resolve", "--no-base", "--json", "--manifest"]).arg(&manifest).args(args).output().unwrap()
+    };
+    // The manifest asks for hello; libgreet comes as its dependency.
+    assert_eq!(names(&resolve(&[])), [("hello".to_string(), true), ("libgreet".to_string(), false)]);
+    // Added (positional and --package): libgreet becomes a request.
+    assert_eq!(names(&resolve(&["libgreet"])), [("hello".to_string(), true), ("libgreet".to_string(), true)]);
+    assert_eq!(
+        names(&resolve(&["--package", "libgreet=1.0-1"])),
+        [("hello".to_string(), true), ("libgreet".to_string(), true)]
+    );
+    // Only: hello is not bundled at all.
+    assert_eq!(names(&resolve(&["--only", "libgreet"])), [("libgreet".to_string(), true)]);
+    // A pin that no repository has is refused naming the package.
+    let out = resolve(&["hello=9.9-1"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && text.contains("hello") && text.contains("9.9-1"), "{text}");
+    // --only with nothing named, and a name that is not a package name, are refused up front.
+    let out = resolve(&["--only"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stdout).contains("--only needs packages"));
+    let out = resolve(&["../etc"]);
+    assert!(!out.status.success());
+
+    // The bundle of --only is named after the package and carries no time roles.
+    let dir = t.join("out");
+    ok(moa(t)
+        .args(["build", "--no-base", "--only", "libgreet", "--manifest"])
+        .arg(&manifest)
+        .arg("-o")
+        .arg(&dir)
+        .output()
+        .unwrap());
+    let bundle = dir.join("libgreet-crafted-x86_64.tar.gz");
+    let list = run(Command::new("tar").arg("-tzf").arg(&bundle));
+    assert!(
+        !list.contains("/roles/")
+            && list.contains("packages/libgreet-1.0-1.x86_64.rpm")
+            && !list.contains("packages/hello"),
+        "{list}"
+    );
+}

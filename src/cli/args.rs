@@ -8,12 +8,12 @@ use clap::{Args, Parser, Subcommand};
 use moa_bundle::cache::Cache;
 use moa_bundle::commands::SourceOptions;
 use moa_bundle::fetch::DEFAULT_JOBS;
-use moa_bundle::manifest::Manifest;
+use moa_bundle::manifest::{Manifest, Request};
 use moa_bundle::repo::Signatures;
 use moa_bundle::roles::{ClientMode, Role, RoleOptions};
 use moa_bundle::transport::DEFAULT_STALL_SECS;
 use moa_bundle::types::node::{Host, Network, ZoneName};
-use moa_bundle::types::MirrorUrl;
+use moa_bundle::types::{Label, MirrorUrl};
 
 /// Pack Linux packages with exactly the dependencies a node lacks into one verifiable bundle,
 /// and install it on servers that have no internet.
@@ -261,6 +261,19 @@ pub struct ManifestArgs {
     /// Seconds a download may make (almost) no progress before the next mirror is tried.
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_STALL_SECS, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub stall_timeout: u64,
+    /// Packages to bundle besides the manifest's (`nginx`, `postgresql-server=13.20-1.el9`).
+    #[arg(value_name = "PACKAGE", value_parser = Request::parse)]
+    pub packages: Vec<Request>,
+    /// A package to bundle (repeatable; NAME or NAME=VERSION), as the positional PACKAGEs.
+    #[arg(long = "package", value_name = "NAME[=VERSION]", value_parser = Request::parse)]
+    pub package: Vec<Request>,
+    /// Bundle only the named packages, not the manifest's (its repositories, keys and base
+    /// still apply; the bundle carries no time service roles).
+    #[arg(long)]
+    pub only: bool,
+    /// The bundle's name (default: the manifest's; with --only, the first package's).
+    #[arg(long, value_name = "NAME", value_parser = Label::new)]
+    pub name: Option<Label>,
     /// Do not check upstream signatures (InRelease/Release.gpg, repomd.xml.asc, rpm headers)
     /// against the manifest's pinned keys. Only for a repository you trust by other means: the
     /// bundle records that its packages were not checked.
@@ -276,6 +289,10 @@ impl ManifestArgs {
             (None, None) => unreachable!("clap requires one"),
         };
         m.override_mirrors(&self.mirror);
+        let extra: Vec<Request> = self.packages.iter().chain(&self.package).cloned().collect();
+        if !extra.is_empty() || self.only || self.name.is_some() {
+            m.with_requests(extra, self.only, self.name.clone())?;
+        }
         Ok(m)
     }
 
