@@ -669,4 +669,6 @@ pub fn install_stages(u: &Universe<'_>, plan: &Plan) -> Result<Vec<u32>, Resolve
 }
 
 #[cfg(test)]
+mod conformance;
+#[cfg(test)]
 mod tests;
