@@ -19,6 +19,9 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("centos7", include_str!("../manifests/centos7.toml")),
     ("ubuntu1604", include_str!("../manifests/ubuntu1604.toml")),
     ("debian12", include_str!("../manifests/debian12.toml")),
+    ("debian13", include_str!("../manifests/debian13.toml")),
+    ("ubuntu2204", include_str!("../manifests/ubuntu2204.toml")),
+    ("ubuntu2404", include_str!("../manifests/ubuntu2404.toml")),
 ];
 
 /// The key files the built-in manifests pin, by the path they name. Each is the distro's real
@@ -35,6 +38,15 @@ const BUILTIN_KEYS: &[(&str, &[u8])] = &[
     (
         "keys/debian-archive-bookworm-security-automatic.gpg",
         include_bytes!("../manifests/keys/debian-archive-bookworm-security-automatic.gpg"),
+    ),
+    (
+        "keys/debian-archive-trixie-automatic.gpg",
+        include_bytes!("../manifests/keys/debian-archive-trixie-automatic.gpg"),
+    ),
+    ("keys/debian-archive-trixie-stable.gpg", include_bytes!("../manifests/keys/debian-archive-trixie-stable.gpg")),
+    (
+        "keys/debian-archive-trixie-security-automatic.gpg",
+        include_bytes!("../manifests/keys/debian-archive-trixie-security-automatic.gpg"),
     ),
 ];
 
@@ -99,6 +111,10 @@ pub struct Repository {
     /// key's fingerprint). Required unless the build passes `--insecure-skip-signatures`.
     #[serde(default)]
     pub keys: Vec<KeyPin>,
+    /// Mirrors for other architectures than the manifest's (Ubuntu keeps arm64 on
+    /// ports.ubuntu.com): used instead of `mirrors` when the build is for that arch (`--arch`).
+    #[serde(default)]
+    pub arch_mirrors: std::collections::BTreeMap<Arch, Vec<MirrorUrl>>,
     /// yum: refuse a repository that does not publish `repodata/repomd.xml.asc`. Without it, a
     /// missing `.asc` is allowed (CentOS 7 publishes none) and every package's header signature
     /// carries the trust.
@@ -429,6 +445,17 @@ impl Manifest {
         Ok(())
     }
 
+    /// Builds for another architecture (`--arch arm64`): the repositories' mirrors for that
+    /// arch where they name some.
+    pub fn set_arch(&mut self, arch: Arch) {
+        for r in &mut self.repositories {
+            if let Some(m) = r.arch_mirrors.get(&arch) {
+                r.mirrors = m.clone();
+            }
+        }
+        self.arch = arch;
+    }
+
     /// Replaces every repository's mirrors with these roots (`--mirror`).
     pub fn override_mirrors(&mut self, mirrors: &[MirrorUrl]) {
         if mirrors.is_empty() {
@@ -447,6 +474,13 @@ impl Repository {
             return Err("it has no mirrors".into());
         }
         limits::check("the number of mirrors", self.mirrors.len() as u64, limits::MIRRORS as u64)?;
+        limits::check("the number of arch_mirrors", self.arch_mirrors.len() as u64, limits::MIRRORS as u64)?;
+        for (arch, m) in &self.arch_mirrors {
+            if m.is_empty() {
+                return Err(format!("arch_mirrors.{arch} has no mirrors"));
+            }
+            limits::check("the number of mirrors", m.len() as u64, limits::MIRRORS as u64)?;
+        }
         limits::check("the number of suites", self.suites.len() as u64, limits::SUITES as u64)?;
         limits::check("the number of components", self.components.len() as u64, limits::SUITES as u64)?;
         limits::check("the number of keys", self.keys.len() as u64, limits::KEYS as u64)?;
@@ -483,6 +517,23 @@ pub fn builtin_names() -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arch_switches_to_the_repositorys_mirrors_for_it() {
+        let mut m = Manifest::builtin("ubuntu2404").unwrap();
+        assert!(m.repositories[0].mirrors[0].as_str().starts_with("http://archive.ubuntu.com/"));
+        m.set_arch(Arch::new("arm64").unwrap());
+        assert_eq!(m.arch.as_str(), "arm64");
+        for r in &m.repositories {
+            assert_eq!(r.mirrors[0].as_str(), "http://ports.ubuntu.com/ubuntu-ports", "{}", r.name);
+        }
+        assert_eq!(m.bundle_stem(), "ntp-ubuntu2404-arm64");
+        // Debian serves every arch from one mirror: nothing changes but the arch.
+        let mut d = Manifest::builtin("debian13").unwrap();
+        let before = d.repositories[0].mirrors.clone();
+        d.set_arch(Arch::new("arm64").unwrap());
+        assert_eq!(d.repositories[0].mirrors, before);
+    }
 
     #[test]
     fn builtin_manifests_parse() {

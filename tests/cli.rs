@@ -31,7 +31,7 @@ fn distros_lists_the_builtin_manifests_as_json() {
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let names: Vec<&str> = v.as_array().unwrap().iter().map(|d| d["distro"].as_str().unwrap()).collect();
-    assert_eq!(names, vec!["centos7", "ubuntu1604", "debian12"]);
+    assert_eq!(names, vec!["centos7", "ubuntu1604", "debian12", "debian13", "ubuntu2204", "ubuntu2404"]);
     assert_eq!(v[0]["bundle"], "ntp-centos7-x86_64.tar.gz");
 }
 

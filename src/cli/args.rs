@@ -13,7 +13,7 @@ use moa_bundle::repo::Signatures;
 use moa_bundle::roles::{ClientMode, Role, RoleOptions};
 use moa_bundle::transport::DEFAULT_STALL_SECS;
 use moa_bundle::types::node::{Host, Network, ZoneName};
-use moa_bundle::types::{Label, MirrorUrl};
+use moa_bundle::types::{Arch, Label, MirrorUrl};
 
 /// Pack Linux packages with exactly the dependencies a node lacks into one verifiable bundle,
 /// and install it on servers that have no internet.
@@ -252,6 +252,10 @@ pub struct ManifestArgs {
     /// any of them lacks.
     #[arg(long, value_name = "NODE.json")]
     pub target: Vec<PathBuf>,
+    /// Build for this architecture instead of the manifest's (`arm64`, `aarch64`: the
+    /// family's own name), from the repositories' mirrors for it where they differ.
+    #[arg(long, value_name = "ARCH", value_parser = Arch::new)]
+    pub arch: Option<Arch>,
     /// Download cache [default: $XDG_CACHE_HOME/moa-bundle or ~/.cache/moa-bundle].
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -288,6 +292,9 @@ impl ManifestArgs {
             (None, Some(d)) => Manifest::builtin(d)?,
             (None, None) => unreachable!("clap requires one"),
         };
+        if let Some(a) = &self.arch {
+            m.set_arch(a.clone());
+        }
         m.override_mirrors(&self.mirror);
         let extra: Vec<Request> = self.packages.iter().chain(&self.package).cloned().collect();
         if !extra.is_empty() || self.only || self.name.is_some() {
