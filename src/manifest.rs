@@ -221,6 +221,27 @@ impl TimeSpec {
     }
 }
 
+/// A module stream, `name:stream`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModuleRef {
+    pub name: Label,
+    pub stream: Label,
+}
+
+impl ModuleRef {
+    pub fn parse(s: &str) -> Result<Self, TypeError> {
+        let (n, st) = s.split_once(':').ok_or_else(|| TypeError::Line(crate::types::shown(s)))?;
+        Ok(Self { name: Label::new(n)?, stream: Label::new(st)? })
+    }
+}
+
+impl<'de> Deserialize<'de> for ModuleRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        ModuleRef::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 /// A requested package: a name, optionally pinned to one exact version (`"ntp = 4.2.6p5-29.el7"`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Request {
@@ -282,6 +303,9 @@ pub struct Manifest {
     pub optional: Vec<Request>,
     #[serde(rename = "repository")]
     pub repositories: Vec<Repository>,
+    /// EL8+: module streams to enable (`"nodejs:20"`), as `dnf module enable` does.
+    #[serde(default)]
+    pub modules: Vec<ModuleRef>,
     #[serde(default)]
     pub base: Base,
     /// The time service's roles; a manifest without it packs packages only.
@@ -394,6 +418,12 @@ impl Manifest {
         }
         if let Some(t) = &self.time {
             t.validate().or_else(bad)?;
+        }
+        if !self.modules.is_empty() && self.family != Family::Rpm {
+            return bad("`modules` are EL8+ module streams: only an rpm manifest has them".into());
+        }
+        if let Err(m) = limits::check("the number of modules", self.modules.len() as u64, limits::REPOSITORIES as u64) {
+            return bad(m);
         }
         Ok(())
     }

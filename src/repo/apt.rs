@@ -88,7 +88,14 @@ impl MetadataFormat for Apt {
                 reporter.status(&format!("{name}: {suite}/{component}: {} packages", out.len() - before));
             }
         }
-        Ok(LoadedRepo { name: name.to_string(), mirrors, base_path: String::new(), sources, timestamp: newest })
+        Ok(LoadedRepo {
+            name: name.to_string(),
+            mirrors,
+            base_path: String::new(),
+            sources,
+            timestamp: newest,
+            modules: None,
+        })
     }
 }
 

@@ -7,6 +7,7 @@
 //! parses them. Nothing here decides which package wins.
 
 pub mod apt;
+pub mod modules;
 pub mod yum;
 
 use std::io::{BufRead, BufReader, Read};
@@ -50,6 +51,8 @@ pub enum RepoError {
     Untrusted { repo: String, what: String, errors: Vec<String>, weak_only: bool },
     #[error("repository `{repo}`: {error}")]
     Keys { repo: String, error: TrustError },
+    #[error("{distro}: {message}")]
+    Modules { distro: String, message: String },
     #[error("repository `{repo}` pins no signing key: add the distro's key to it in the manifest (`keys = [{{ file = \"keys/…\", fingerprint = \"…\" }}]`), or pass --insecure-skip-signatures to build without checks (recorded in the bundle)")]
     Unpinned { repo: String },
 }
@@ -302,6 +305,9 @@ pub struct LoadedRepo {
     pub sources: Vec<Source>,
     /// Newest timestamp the metadata carries (seconds since the epoch).
     pub timestamp: Option<u64>,
+    /// yum: the repository's `modules.yaml`, when it has one.
+    #[serde(skip)]
+    pub modules: Option<modules::Modules>,
 }
 
 /// A metadata file a build resolved from: its path under the repository, digest, and the pinned
@@ -328,6 +334,9 @@ pub enum Signatures {
 pub struct Metadata {
     pub repos: Vec<LoadedRepo>,
     pub packages: Vec<PackageRecord>,
+    /// Package names a format's filter hid (EL8+ modules of inactive streams), with what would
+    /// make them visible (`nodejs:20`), for the message when one is requested.
+    pub hidden: std::collections::HashMap<String, Vec<String>>,
 }
 
 impl Metadata {
@@ -465,6 +474,12 @@ pub trait MetadataFormat: Sync {
         reporter: &dyn Reporter,
         out: &mut Vec<PackageRecord>,
     ) -> Result<LoadedRepo, RepoError>;
+
+    /// Hides what the format's own rules hide before anything is resolved (EL8+ modularity),
+    /// given the manifest; by default nothing.
+    fn filter(&self, _md: &mut Metadata, _manifest: &Manifest) -> Result<(), RepoError> {
+        Ok(())
+    }
 }
 
 /// Loads every repository of the manifest: all at once (each is a chain of round trips to its
@@ -502,6 +517,7 @@ pub fn load(
             md.packages.extend(records);
         }
     }
+    format.filter(&mut md, manifest)?;
     // The vector doubled while growing; the records stay for the whole run.
     md.packages.shrink_to_fit();
     Ok(md)
@@ -519,7 +535,7 @@ pub(crate) fn check_digest(url: &str, bytes: &[u8], expected: &Sha256) -> Result
 
 /// A reader that decompresses by file name: `.gz`, `.xz`, `.zst`, or nothing; it ends (with an
 /// error from the parser reading it) after [`DECOMPRESSED_BYTES`].
-pub(crate) fn decompressor<'a>(name: &str, url: &str, bytes: &'a [u8]) -> Result<Box<dyn BufRead + 'a>, RepoError> {
+pub fn decompressor<'a>(name: &str, url: &str, bytes: &'a [u8]) -> Result<Box<dyn BufRead + 'a>, RepoError> {
     let inner: Box<dyn Read + 'a> = if name.ends_with(".gz") {
         Box::new(flate2::read::MultiGzDecoder::new(bytes))
     } else if name.ends_with(".xz") {

@@ -10,10 +10,10 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
 use super::{
-    check_digest, decompressor, LoadedRepo, MetadataFormat, MetadataSource, PackageRecord, RepoError, Source,
+    check_digest, decompressor, LoadedRepo, Metadata, MetadataFormat, MetadataSource, PackageRecord, RepoError, Source,
     FILE_BYTES, INDEX_BYTES,
 };
-use crate::manifest::Repository;
+use crate::manifest::{Manifest, Repository};
 use crate::report::Reporter;
 use crate::types::{Arch, PackageName, Sha256};
 use crate::version::{Evr, Version};
@@ -62,21 +62,70 @@ impl MetadataFormat for Yum {
         let before = out.len();
         parse_primary(decompressor(&primary.href, &url, &bytes)?, &url, repo_index, arch, out)?;
         reporter.status(&format!("{name}: {} packages for {arch}", out.len() - before));
+        let modules_ref = parse_modules_ref(&repomd, &rel)?;
+        let modules_href = modules_ref.as_ref().map(|m| m.href.clone());
+        let modules = match &modules_ref {
+            Some(m) => Some(fetch_modules(source, name, &mut mirrors, &base_path, m)?),
+            None => None,
+        };
         Ok(LoadedRepo {
             name: name.to_string(),
             mirrors,
             base_path,
-            sources: vec![
-                Source {
+            sources: [
+                Some(Source {
                     file: "repodata/repomd.xml".into(),
                     sha256: Sha256::digest(&repomd),
                     signed_by: signed_by.clone(),
-                },
-                Source { file: primary.href.clone(), sha256: primary.sha256, signed_by },
-            ],
+                }),
+                Some(Source { file: primary.href.clone(), sha256: primary.sha256, signed_by: signed_by.clone() }),
+                modules.as_ref().map(|(_, sha)| Source {
+                    file: modules_href.clone().unwrap_or_default(),
+                    sha256: *sha,
+                    signed_by,
+                }),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
             timestamp: primary.timestamp,
+            modules: modules.map(|(m, _)| m),
         })
     }
+
+    /// EL8+ modularity over every repository's `modules.yaml`, with the manifest's `modules`.
+    fn filter(&self, md: &mut Metadata, manifest: &Manifest) -> Result<(), RepoError> {
+        let mut all = super::modules::Modules::default();
+        for r in &md.repos {
+            if let Some(m) = &r.modules {
+                all.streams.extend(m.streams.iter().cloned());
+                all.defaults.extend(m.defaults.clone());
+            }
+        }
+        let enabled: Vec<(String, String)> =
+            manifest.modules.iter().map(|m| (m.name.to_string(), m.stream.to_string())).collect();
+        md.hidden = super::modules::filter(md, &all, &enabled)
+            .map_err(|message| RepoError::Modules { distro: manifest.distro.to_string(), message })?;
+        Ok(())
+    }
+}
+
+/// A repository's `modules.yaml(.xz|.zst|.gz)`, checked against repomd's digest, parsed.
+fn fetch_modules(
+    source: &MetadataSource<'_>,
+    name: &str,
+    mirrors: &mut Vec<crate::types::MirrorUrl>,
+    base_path: &str,
+    m: &PrimaryRef,
+) -> Result<(super::modules::Modules, Sha256), RepoError> {
+    source.reporter.status(&format!("{name}: fetching {}", m.href));
+    let rel = format!("{base_path}/{}", m.href);
+    let digest = |b: &[u8], url: &str| check_digest(url, b, &m.sha256);
+    let (bytes, url) = source.fetch_known(name, mirrors, &rel, FILE_BYTES, &m.sha256, &digest)?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut decompressor(&m.href, &url, &bytes)?, &mut text)
+        .map_err(|e| malformed(&url, format!("modules.yaml is not UTF-8 text: {e}")))?;
+    Ok((super::modules::parse_modules(&text, &url)?, m.sha256))
 }
 
 /// `repomd.xml.asc` checked against the pinned keys. A repository that publishes none (CentOS 7
@@ -130,6 +179,17 @@ fn attr(e: &BytesStart<'_>, key: &str) -> Option<String> {
 
 /// Finds the primary entry of `repomd.xml`.
 pub fn parse_repomd(xml: &[u8], url: &str) -> Result<PrimaryRef, RepoError> {
+    parse_data(xml, url, "primary")?
+        .ok_or_else(|| malformed(url, "repomd.xml has no <data type=\"primary\"> with a location"))
+}
+
+/// The `modules` entry of `repomd.xml` (EL8 and later), when there is one.
+pub fn parse_modules_ref(xml: &[u8], url: &str) -> Result<Option<PrimaryRef>, RepoError> {
+    parse_data(xml, url, "modules")
+}
+
+/// The `<data type="KIND">` entry of `repomd.xml`: its location, sha256 and timestamp.
+fn parse_data(xml: &[u8], url: &str, kind: &str) -> Result<Option<PrimaryRef>, RepoError> {
     let mut r = Reader::from_reader(xml);
     let mut buf = Vec::new();
     let (mut in_primary, mut field, mut text) = (false, "", String::new());
@@ -142,7 +202,7 @@ pub fn parse_repomd(xml: &[u8], url: &str) -> Result<PrimaryRef, RepoError> {
                 let name = e.name().into_inner();
                 let empty = matches!(ev, Event::Empty(_));
                 if name == "data" {
-                    in_primary = attr(e, "type").as_deref() == Some("primary");
+                    in_primary = attr(e, "type").as_deref() == Some(kind);
                 } else if in_primary && name == "location" {
                     href = attr(e, "href");
                 } else if in_primary && name == "checksum" && !empty {
@@ -171,26 +231,26 @@ pub fn parse_repomd(xml: &[u8], url: &str) -> Result<PrimaryRef, RepoError> {
             _ => {}
         }
     }
-    let href = href.ok_or_else(|| malformed(url, "repomd.xml has no <data type=\"primary\"> with a location"))?;
+    let Some(href) = href else { return Ok(None) };
     if crate::types::RepoPath::new(&href).is_err() {
         let href = crate::types::shown(&href);
-        return Err(malformed(url, format!("primary location `{href}` is not a plain path inside the repository")));
+        return Err(malformed(url, format!("{kind} location `{href}` is not a plain path inside the repository")));
     }
-    let sum = sum.ok_or_else(|| malformed(url, "the primary entry has no checksum"))?;
+    let sum = sum.ok_or_else(|| malformed(url, format!("the {kind} entry has no checksum")))?;
     match sum_type.as_deref() {
         Some("sha256") => {}
         other => {
             return Err(RepoError::Unsupported {
                 url: url.to_string(),
                 message: format!(
-                    "the primary checksum is {}, moa-bundle checks sha256 only: regenerate the repository with createrepo_c (default sha256)",
+                    "the {kind} checksum is {}, moa-bundle checks sha256 only: regenerate the repository with createrepo_c (default sha256)",
                     other.unwrap_or("untyped")
                 ),
             })
         }
     }
     let sha256 = Sha256::from_hex(&sum).map_err(|e| malformed(url, e.to_string()))?;
-    Ok(PrimaryRef { href, sha256, timestamp: ts })
+    Ok(Some(PrimaryRef { href, sha256, timestamp: ts }))
 }
 
 #[derive(Default)]

@@ -130,9 +130,15 @@ fn record(f: &dyn Fixture, p: &Pkg) -> PackageRecord {
 }
 
 fn metadata(f: &dyn Fixture, pkgs: &[Pkg]) -> Metadata {
-    let repo =
-        LoadedRepo { name: "r".into(), mirrors: vec![], base_path: String::new(), sources: vec![], timestamp: None };
-    Metadata { repos: vec![repo], packages: pkgs.iter().map(|p| record(f, p)).collect() }
+    let repo = LoadedRepo {
+        name: "r".into(),
+        mirrors: vec![],
+        base_path: String::new(),
+        sources: vec![],
+        timestamp: None,
+        modules: None,
+    };
+    Metadata { repos: vec![repo], packages: pkgs.iter().map(|p| record(f, p)).collect(), ..Default::default() }
 }
 
 /// Resolves `requests` (neutral: `name` or `name = version`) over `pkgs`, with `node` (name,

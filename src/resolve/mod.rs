@@ -151,6 +151,7 @@ pub fn add_installed(
         base_path: String::new(),
         sources: vec![],
         timestamp: None,
+        modules: None,
     });
     md.packages.extend(records);
     Ok(repo)
@@ -371,16 +372,19 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
                 requests.push(candidates);
                 greedy_picks.push(p);
             }
-            None if required => {
-                return Err(ResolveError::NotFound {
-                    request: req.to_string(),
-                    origin: origin.to_string(),
-                    hint: match &req.version {
-                        Some(_) => versions_hint(u, req.name.as_str()),
-                        None => String::new(),
-                    },
-                })
-            }
+            None if required => return Err(ResolveError::NotFound {
+                request: req.to_string(),
+                origin: origin.to_string(),
+                hint: match (&req.version, u.md.hidden.get(req.name.as_str())) {
+                    (_, Some(streams)) => format!(
+                        " (it is in module stream {}, which is not enabled: add `modules = [\"{}\"]` to the manifest)",
+                        streams.join(", "),
+                        streams[0]
+                    ),
+                    (Some(_), None) => versions_hint(u, req.name.as_str()),
+                    (None, None) => String::new(),
+                },
+            }),
             None => notes.push(Note::OptionalMissing { request: req.to_string() }),
         }
     }

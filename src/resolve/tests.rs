@@ -73,8 +73,10 @@ fn md(packages: Vec<PackageRecord>) -> Metadata {
             base_path: String::new(),
             sources: vec![],
             timestamp: None,
+            modules: None,
         }],
         packages,
+        ..Default::default()
     }
 }
 

@@ -97,7 +97,7 @@ pub enum TypeError {
     Line(String),
     #[error("`{0}` is not a mirror URL: use http://HOST/…, https://HOST/… or file:///PATH, without spaces, a query or a fragment")]
     Mirror(String),
-    #[error("`{0}` is not a repository path: relative, `/`-separated names of letters, digits and `. _ + ~ % -`, no `.` or `..` parts")]
+    #[error("`{0}` is not a repository path: relative, `/`-separated names of letters, digits and `. _ + ~ % ^ -`, no `.` or `..` parts")]
     RepoPath(String),
     #[error(
         "`{0}` is not a host name or IP address (letters, digits, `.`, `-`, `:` only; e.g. 10.0.0.5 or ntp1.moa.local)"
@@ -248,7 +248,7 @@ fn is_repo_path(s: &str) -> bool {
                 !c.is_empty()
                     && c != "."
                     && c != ".."
-                    && c.chars().all(|ch| ch.is_ascii_alphanumeric() || "._+~%-".contains(ch))
+                    && c.chars().all(|ch| ch.is_ascii_alphanumeric() || "._+~%^-".contains(ch))
             })
 }
 

@@ -1,0 +1,112 @@
+//! EL9 modularity on the real CentOS Stream 9 AppStream metadata (`../shared/fixtures/`): its
+//! real `modules.yaml` (31 streams, no default streams) and primary (17,649 packages). Plain
+//! `nodejs` is the non-modular package; with `nodejs:20` enabled it is that stream's, and the
+//! non-modular one is hidden; a package only in a stream that is not enabled (`pgvector`, in the
+//! postgresql:16 stream) is refused naming the stream to enable, through the binary.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use moa_bundle::repo::{modules, yum, Metadata};
+use moa_bundle::types::Arch;
+
+fn load(dir: &Path) -> (Metadata, modules::Modules) {
+    let repodata = dir.join("repodata");
+    let find = |suffix: &str| {
+        std::fs::read_dir(&repodata)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with(suffix))
+            .unwrap()
+    };
+    let primary = std::fs::read(find("-primary.xml.gz")).unwrap();
+    let mut md = Metadata::default();
+    let arch = Arch::new("x86_64").unwrap();
+    yum::parse_primary(
+        moa_bundle::repo::decompressor("p.xml.gz", "primary", &primary).unwrap(),
+        "primary",
+        0,
+        &arch,
+        &mut md.packages,
+    )
+    .unwrap();
+    let yaml = std::fs::read(find("-modules.yaml.xz")).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut moa_bundle::repo::decompressor("m.yaml.xz", "modules", &yaml).unwrap(),
+        &mut text,
+    )
+    .unwrap();
+    (md, modules::parse_modules(&text, "modules.yaml").unwrap())
+}
+
+fn versions(md: &Metadata, name: &str) -> BTreeSet<String> {
+    md.packages.iter().filter(|p| p.name.as_str() == name).map(|p| p.version.to_string()).collect()
+}
+
+fn stream(name: &str, s: &str) -> (String, String) {
+    (name.to_string(), s.to_string())
+}
+
+#[test]
+fn streams_filter_the_real_appstream_as_dnf_does() {
+    let Some(fixtures) = common::shared_fixtures() else { return };
+    let dir = fixtures.join("centos-stream9-appstream-x86_64");
+    let (all, mods) = load(&dir);
+    assert_eq!(mods.streams.iter().map(|s| format!("{}:{}", s.name, s.stream)).collect::<BTreeSet<_>>().len(), 15);
+    assert!(mods.defaults.is_empty(), "CS9 AppStream has defaults documents but no default streams");
+    assert!(all.packages.len() > 10_000);
+
+    // Nothing enabled: every stream is inactive; nodejs is the non-modular 16.
+    let mut md = all.clone();
+    let hidden = modules::filter(&mut md, &mods, &[]).unwrap();
+    assert_eq!(versions(&md, "nodejs"), BTreeSet::from(["1:16.20.2-3.el9".to_string(), "1:16.20.2-8.el9".to_string()]));
+    assert_eq!(
+        hidden.get("pgvector"),
+        Some(&vec!["postgresql:16".to_string()]),
+        "pgvector is built in the postgresql:16 stream only"
+    );
+    assert!(versions(&md, "pgvector").is_empty());
+
+    // nodejs:20 enabled: that stream's builds, the non-modular nodejs hidden.
+    let mut md = all.clone();
+    modules::filter(&mut md, &mods, &[stream("nodejs", "20")]).unwrap();
+    let v = versions(&md, "nodejs");
+    assert!(!v.is_empty() && v.iter().all(|v| v.starts_with("1:20.") && v.contains(".module_el9")), "{v:?}");
+    assert!(versions(&md, "nodejs-devel").iter().all(|v| v.starts_with("1:20.")));
+
+    // One stream per module; a stream no repository has is named with those that exist.
+    let e = modules::filter(&mut all.clone(), &mods, &[stream("nodejs", "18"), stream("nodejs", "20")]).unwrap_err();
+    assert!(e.contains("nodejs:18 and nodejs:20"), "{e}");
+    let e = modules::filter(&mut all.clone(), &mods, &[stream("nodejs", "99")]).unwrap_err();
+    assert!(e.contains("nodejs:99") && e.contains("18, 20, 22"), "{e}");
+}
+
+#[test]
+fn a_package_only_in_a_stream_not_enabled_is_refused_naming_the_stream() {
+    let Some(fixtures) = common::shared_fixtures() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let mirror = common::Mirror::serve(&fixtures.join("centos-stream9-appstream-x86_64"));
+    let manifest = tmp.path().join("cs9.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "name = \"pg\"\ndistro = \"cs9\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"centos\", version_id = \"9\" }}\npackages = [\"pgvector\"]\n[[repository]]\nname = \"appstream\"\npath = \".\"\nmirrors = [\"{}\"]\n{}",
+            mirror.url,
+            common::repo_keys(tmp.path())
+        ),
+    )
+    .unwrap();
+    let out = common::moa(tmp.path()).args(["resolve", "--no-base", "--manifest"]).arg(&manifest).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("`pgvector`")
+            && err.contains("module stream postgresql:16")
+            && err.contains("modules = [\"postgresql:16\"]"),
+        "{err}"
+    );
+    assert!(mirror.requested("modules.yaml.xz") == 1);
+}
