@@ -372,19 +372,13 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
                 requests.push(candidates);
                 greedy_picks.push(p);
             }
-            None if required => return Err(ResolveError::NotFound {
-                request: req.to_string(),
-                origin: origin.to_string(),
-                hint: match (&req.version, u.md.hidden.get(req.name.as_str())) {
-                    (_, Some(streams)) => format!(
-                        " (it is in module stream {}, which is not enabled: add `modules = [\"{}\"]` to the manifest)",
-                        streams.join(", "),
-                        streams[0]
-                    ),
-                    (Some(_), None) => versions_hint(u, req.name.as_str()),
-                    (None, None) => String::new(),
-                },
-            }),
+            None if required => {
+                return Err(ResolveError::NotFound {
+                    request: req.to_string(),
+                    origin: origin.to_string(),
+                    hint: not_found_hint(u, req),
+                })
+            }
             None => notes.push(Note::OptionalMissing { request: req.to_string() }),
         }
     }
@@ -568,6 +562,20 @@ fn chains(
 fn installed_at(u: &Universe<'_>, c: &Closure<'_, '_>, p: u32) -> bool {
     let pk = u.pkg(p);
     c.by_name.get(pk.name.as_str()).is_some_and(|&i| u.pkg(c.chosen[i].package).version >= pk.version)
+}
+
+/// What to add to "not in any repository": the module stream that holds it, or the versions
+/// that exist when the request pinned another.
+fn not_found_hint(u: &Universe<'_>, req: &Request) -> String {
+    match (&req.version, u.md.hidden.get(req.name.as_str())) {
+        (_, Some(streams)) => format!(
+            " (it is in module stream {}, which is not enabled: add `modules = [\"{}\"]` to the manifest)",
+            streams.join(", "),
+            streams[0]
+        ),
+        (Some(_), None) => versions_hint(u, req.name.as_str()),
+        (None, None) => String::new(),
+    }
 }
 
 fn versions_hint(u: &Universe<'_>, name: &str) -> String {
