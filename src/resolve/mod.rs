@@ -120,7 +120,13 @@ pub fn add_installed(
             .get(&(p.name.as_str(), p.arch.as_str()))
             .and_then(|v| v.iter().find(|&&i| md.packages[i].version == version))
             .map(|&i| &md.packages[i]);
-        let (requires, conflicts) = twin.map(|t| (t.requires.clone(), t.conflicts.clone())).unwrap_or_default();
+        let (requires, mut conflicts) = twin.map(|t| (t.requires.clone(), t.conflicts.clone())).unwrap_or_default();
+        // The node's own record of what its package conflicts with counts whether or not a
+        // repository still carries that version (a package no repository has must not be
+        // silently compatible with everything).
+        if !p.conflicts.is_empty() {
+            conflicts = crate::repo::DepList::checked("conflicts", &p.conflicts).map_err(&bad)?;
+        }
         records.push(PackageRecord {
             name: crate::types::PackageName::new(&p.name).map_err(|e| bad(e.to_string()))?,
             version,

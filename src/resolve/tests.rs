@@ -483,3 +483,16 @@ fn an_upgrade_takes_along_the_node_packages_it_would_break() {
     let e = resolve(&Universe::new(&m2, &DebSyntax, "amd64"), &g, "t").unwrap_err().to_string();
     assert!(e.contains("libfoo-tools * (on the node) cannot be installed") && e.contains("libfoo = 1"), "{e}");
 }
+
+/// A node package no repository carries still brings its own Conflicts (apt and dnf read them
+/// from the node's database): a bundled package it conflicts with is refused, naming both.
+#[test]
+fn a_node_package_no_repository_has_still_conflicts() {
+    let mut m = md(vec![deb("newd", "1", &[])]);
+    let mut old = node_pkg("oldd", "7");
+    old.conflicts = vec!["newd".into()];
+    let repo = add_installed(&mut m, "n", &[old], &DebSyntax).unwrap();
+    let u = Universe::new(&m, &DebSyntax, "amd64");
+    let e = resolve(&u, &Goal { installed_repo: Some(repo), ..goal(&["newd"]) }, "t").unwrap_err().to_string();
+    assert!(e.contains("oldd") && e.contains("newd"), "{e}");
+}
