@@ -123,3 +123,53 @@ fn the_new_manifests_resolve_their_time_daemon_for_amd64_and_arm64() {
         assert!(mirror.requested("binary-arm64/Packages.xz") >= 1);
     }
 }
+
+/// Ubuntu 22.04 and later build their debs with zstd members (`control.tar.zst`,
+/// `data.tar.zst`): they go through build, verify (the header check reads the zstd control) and
+/// install into a throwaway dpkg root.
+#[test]
+fn zstd_debs_build_and_install_into_a_throwaway_root() {
+    require_tools(&["dpkg-deb", "dpkg", "apt-ftparchive", "gpg", "xz"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let d = t.join("debs");
+    let files = [("/usr/share/ntpsec/marker", "zstd")];
+    let debs = vec![
+        build_deb(
+            &d,
+            &DebSpec {
+                name: "ntpsec",
+                version: "1.2.3-1",
+                extra: "Depends: libntp1",
+                files: &files,
+                zstd: true,
+                ..Default::default()
+            },
+        ),
+        build_deb(&d, &DebSpec { name: "libntp1", version: "1.2.3-1", zstd: true, ..Default::default() }),
+    ];
+    assert!(run(Command::new("ar").arg("t").arg(&debs[0])).contains("data.tar.zst"));
+    two_arch_archive(&t.join("mirror"), &["noble", "noble-updates", "noble-security"], &debs);
+    let mirror = Mirror::serve(&t.join("mirror"));
+    let manifest = common::builtin_manifest_for_test_archive("ubuntu2404", t);
+    let bundle = t.join("b.tar.gz");
+    let out = moa(t)
+        .args(["build", "--no-base", "--manifest"])
+        .arg(&manifest)
+        .args(["--mirror", &mirror.url, "-o"])
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let root = t.join("root");
+    for dir in ["var/lib/dpkg/info", "var/lib/dpkg/updates", "var/log"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    std::fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
+    common::fake_os_release(&root, "ubuntu", "24.04");
+    let out = moa(t).arg("install").arg(&bundle).arg("--root").arg(&root).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(root.join("usr/share/ntpsec/marker")).unwrap(), "zstd\n");
+    let status = std::fs::read_to_string(root.join("var/lib/dpkg/status")).unwrap();
+    assert!(status.contains("Package: ntpsec") && status.contains("Package: libntp1"), "{status}");
+}

@@ -443,11 +443,13 @@ pub struct DebSpec<'a> {
     pub files: &'a [(&'a str, &'a str)],
     /// Maintainer scripts: (`postinst`, body).
     pub scripts: &'a [(&'a str, &'a str)],
+    /// Compress members with zstd, as Ubuntu 22.04 and later build their debs.
+    pub zstd: bool,
 }
 
 impl Default for DebSpec<'_> {
     fn default() -> Self {
-        Self { name: "x", version: "1.0", arch: "amd64", extra: "", files: &[], scripts: &[] }
+        Self { name: "x", version: "1.0", arch: "amd64", extra: "", files: &[], scripts: &[], zstd: false }
     }
 }
 
@@ -478,7 +480,7 @@ pub fn build_deb(out: &Path, s: &DebSpec<'_>) -> PathBuf {
     let file = out.join(format!("{}_{}_{}.deb", s.name, s.version.split(':').next_back().unwrap(), s.arch));
     run(Command::new("dpkg-deb")
         .env("SOURCE_DATE_EPOCH", EPOCH)
-        .args(["--root-owner-group", "-Zgzip", "-b"])
+        .args(["--root-owner-group", if s.zstd { "-Zzstd" } else { "-Zgzip" }, "-b"])
         .arg(&root)
         .arg(&file));
     file
