@@ -235,8 +235,3 @@ pub(crate) fn policy_refusal(sig: &Signature, signer: &Signer) -> Option<String>
     }
     None
 }
-
-/// Whether a key file's bytes hold a key with this fingerprint (for `key` commands and tests).
-pub fn fingerprints_in(bytes: &[u8]) -> Result<Vec<Fingerprint>, String> {
-    Ok(parse_keys(bytes)?.iter().map(|k| fingerprint_of(&k.primary_key)).collect())
-}

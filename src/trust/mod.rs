@@ -20,7 +20,6 @@ use pgp::composed::{CleartextSignedMessage, Deserializable, DetachedSignature};
 use pgp::packet::Signature;
 use serde::{Deserialize, Serialize};
 
-pub use keys::fingerprints_in;
 use keys::Signer;
 
 #[derive(Debug, thiserror::Error)]
