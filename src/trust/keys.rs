@@ -5,7 +5,7 @@
 //! Self-signatures and subkey bindings are checked here; a key that is self-signed with SHA-1
 //! only (CentOS 7's, made in 2014) is accepted only when the pin says `legacy = true`.
 
-use pgp::composed::{Deserializable, SignedPublicKey};
+use pgp::composed::SignedPublicKey;
 use pgp::crypto::hash::HashAlgorithm;
 use pgp::packet::{PublicKey, PublicSubkey, Signature, SignatureType, SignatureVersion};
 use pgp::types::KeyDetails;
@@ -69,16 +69,7 @@ fn key_id_of(k: &impl KeyDetails) -> [u8; 8] {
 
 /// Every key in a key file, armored (`-----BEGIN PGP PUBLIC KEY BLOCK-----`) or binary.
 fn parse_keys(bytes: &[u8]) -> Result<Vec<SignedPublicKey>, String> {
-    let armored = bytes.windows(10).take(4096).any(|w| w == b"-----BEGIN");
-    let keys: Vec<_> = if armored {
-        let (iter, _) = SignedPublicKey::from_armor_many(bytes).map_err(|e| e.to_string())?;
-        iter.collect::<Result<_, _>>().map_err(|e| e.to_string())?
-    } else {
-        SignedPublicKey::from_bytes_many(bytes)
-            .map_err(|e| e.to_string())?
-            .collect::<Result<_, _>>()
-            .map_err(|e| e.to_string())?
-    };
+    let keys: Vec<SignedPublicKey> = super::parse_many(bytes)?;
     if keys.is_empty() {
         return Err("it holds no OpenPGP public key".into());
     }

@@ -197,19 +197,22 @@ fn issuer_of(sig: &Signature) -> String {
     }
 }
 
+/// Every OpenPGP object of one kind (keys, signatures) in armored (`-----BEGIN …`, looked for
+/// in the first 4 KiB) or binary bytes.
+pub(crate) fn parse_many<T: Deserializable>(bytes: &[u8]) -> Result<Vec<T>, String> {
+    let armored = bytes.windows(10).take(4096).any(|w| w == b"-----BEGIN");
+    if armored {
+        let (iter, _) = T::from_armor_many(bytes).map_err(|e| e.to_string())?;
+        iter.collect::<Result<_, _>>().map_err(|e| e.to_string())
+    } else {
+        T::from_bytes_many(bytes).map_err(|e| e.to_string())?.collect::<Result<_, _>>().map_err(|e| e.to_string())
+    }
+}
+
 /// Signature packets from armored or binary bytes (several are allowed: apt's Release.gpg may
 /// hold one per archive key).
 pub fn parse_signatures(bytes: &[u8]) -> Result<Vec<Signature>, String> {
-    let armored = bytes.starts_with(b"-----BEGIN") || bytes.windows(10).take(1024).any(|w| w == b"-----BEGIN");
-    let sigs: Vec<DetachedSignature> = if armored {
-        let (iter, _) = DetachedSignature::from_armor_many(bytes).map_err(|e| e.to_string())?;
-        iter.collect::<Result<_, _>>().map_err(|e| e.to_string())?
-    } else {
-        DetachedSignature::from_bytes_many(bytes)
-            .map_err(|e| e.to_string())?
-            .collect::<Result<_, _>>()
-            .map_err(|e| e.to_string())?
-    };
+    let sigs: Vec<DetachedSignature> = parse_many(bytes)?;
     if sigs.is_empty() {
         return Err("it holds no OpenPGP signature".into());
     }
