@@ -221,8 +221,8 @@ impl TimeSpec {
     }
 }
 
-/// A module stream, `name:stream`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A module stream, `name:stream` (so it is written and read).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModuleRef {
     pub name: Label,
     pub stream: Label,
@@ -232,6 +232,18 @@ impl ModuleRef {
     pub fn parse(s: &str) -> Result<Self, TypeError> {
         let (n, st) = s.split_once(':').ok_or_else(|| TypeError::Line(crate::types::shown(s)))?;
         Ok(Self { name: Label::new(n)?, stream: Label::new(st)? })
+    }
+}
+
+impl fmt::Display for ModuleRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.name, self.stream)
+    }
+}
+
+impl Serialize for ModuleRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
@@ -471,6 +483,20 @@ impl Manifest {
         let requests = self.packages.len() + self.optional.len() + self.base.roots.len();
         if let Err(m) = limits::check("the number of requests", requests as u64, limits::REQUESTS as u64) {
             return bad(m);
+        }
+        Ok(())
+    }
+
+    /// Enables module streams (`--module nodejs:20`): an rpm manifest's, replacing the
+    /// manifest's stream of the same module.
+    pub fn enable_modules(&mut self, streams: &[ModuleRef]) -> Result<(), ManifestError> {
+        if self.family != Family::Rpm {
+            let message = "--module enables EL8+ module streams: only an rpm manifest has them".to_string();
+            return Err(ManifestError::Invalid { origin: self.origin.clone(), message });
+        }
+        for s in streams {
+            self.modules.retain(|m| m.name != s.name);
+            self.modules.push(s.clone());
         }
         Ok(())
     }

@@ -55,6 +55,9 @@ pub struct NodeProfile {
     pub family: Family,
     pub arch: String,
     pub packages: Vec<Installed>,
+    /// EL8+: the module streams the node's dnf has enabled (`nodejs:20`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<crate::manifest::ModuleRef>,
 }
 
 impl NodeProfile {
@@ -153,5 +156,10 @@ pub fn probe(
         family,
         arch: verify::node_arch(root, arch),
         packages,
+        modules: installer
+            .enabled_streams(root)
+            .into_iter()
+            .filter_map(|(m, s)| crate::manifest::ModuleRef::parse(&format!("{m}:{s}")).ok())
+            .collect(),
     })
 }

@@ -110,3 +110,68 @@ fn a_package_only_in_a_stream_not_enabled_is_refused_naming_the_stream() {
     );
     assert!(mirror.requested("modules.yaml.xz") == 1);
 }
+
+/// Streams are enabled by `--module`, and by the node itself: `probe` reads dnf's
+/// `etc/dnf/modules.d/*.module` and a `--target` profile enables what the node has. Either way
+/// `pgvector` is then visible; BaseOS is not kept, so the resolve stops on a base dependency
+/// instead of on the stream.
+#[test]
+fn a_stream_enabled_by_flag_or_by_the_node_makes_its_packages_visible() {
+    let Some(fixtures) = common::shared_fixtures() else { return };
+    common::require_tools(&["rpm"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let mirror = common::Mirror::serve(&fixtures.join("centos-stream9-appstream-x86_64"));
+    let manifest = t.join("cs9.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "name = \"pg\"\ndistro = \"cs9\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"centos\", version_id = \"9\" }}\npackages = [\"pgvector\"]\n[[repository]]\nname = \"appstream\"\npath = \".\"\nmirrors = [\"{}\"]\n{}",
+            mirror.url,
+            common::repo_keys(t)
+        ),
+    )
+    .unwrap();
+    let resolve = |extra: &[&str]| {
+        let out =
+            common::moa(t).args(["resolve", "--no-base", "--manifest"]).arg(&manifest).args(extra).output().unwrap();
+        assert!(!out.status.success(), "BaseOS is not kept: the resolve cannot close");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = resolve(&["--module", "postgresql:16"]);
+    assert!(!err.contains("module stream") && err.contains("pgvector"), "{err}");
+
+    // A node with postgresql:16 enabled, probed.
+    let root = t.join("node");
+    common::fake_os_release(&root, "centos", "9");
+    common::run(std::process::Command::new("rpm").arg("--root").arg(&root).args([
+        "--dbpath",
+        "/var/lib/rpm",
+        "--initdb",
+    ]));
+    std::fs::create_dir_all(root.join("etc/dnf/modules.d")).unwrap();
+    std::fs::write(
+        root.join("etc/dnf/modules.d/postgresql.module"),
+        "[postgresql]\nname=postgresql\nstream=16\nprofiles=\nstate=enabled\n",
+    )
+    .unwrap();
+    let profile = t.join("node.json");
+    let out = common::moa(t).args(["probe", "--root"]).arg(&root).arg("-o").arg(&profile).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let p: serde_json::Value = serde_json::from_slice(&std::fs::read(&profile).unwrap()).unwrap();
+    assert_eq!(p["modules"], serde_json::json!(["postgresql:16"]));
+    let out =
+        common::moa(t).args(["resolve", "--manifest"]).arg(&manifest).arg("--target").arg(&profile).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("module stream") && err.contains("pgvector"), "{err}");
+    // The manifest enabling another stream of the same module than the node is refused.
+    let out = common::moa(t)
+        .args(["resolve", "--module", "postgresql:15", "--manifest"])
+        .arg(&manifest)
+        .arg("--target")
+        .arg(&profile)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("stream 15") && err.contains("stream 16") && err.contains("node.json"), "{err}");
+}

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use moa_bundle::cache::Cache;
 use moa_bundle::commands::SourceOptions;
 use moa_bundle::fetch::DEFAULT_JOBS;
-use moa_bundle::manifest::{Manifest, Request};
+use moa_bundle::manifest::{Manifest, ModuleRef, Request};
 use moa_bundle::repo::Signatures;
 use moa_bundle::roles::{ClientMode, Role, RoleOptions};
 use moa_bundle::transport::DEFAULT_STALL_SECS;
@@ -271,6 +271,9 @@ pub struct ManifestArgs {
     /// A package to bundle (repeatable; NAME or NAME=VERSION), as the positional PACKAGEs.
     #[arg(long = "package", value_name = "NAME[=VERSION]", value_parser = Request::parse)]
     pub package: Vec<Request>,
+    /// Enable an EL8+ module stream (`nodejs:20`, repeatable), as `dnf module enable` does.
+    #[arg(long = "module", value_name = "NAME:STREAM", value_parser = ModuleRef::parse)]
+    pub modules: Vec<ModuleRef>,
     /// Bundle only the named packages, not the manifest's (its repositories, keys and base
     /// still apply; the bundle carries no time service roles).
     #[arg(long)]
@@ -299,6 +302,9 @@ impl ManifestArgs {
         let extra: Vec<Request> = self.packages.iter().chain(&self.package).cloned().collect();
         if !extra.is_empty() || self.only || self.name.is_some() {
             m.with_requests(extra, self.only, self.name.clone())?;
+        }
+        if !self.modules.is_empty() {
+            m.enable_modules(&self.modules)?;
         }
         Ok(m)
     }

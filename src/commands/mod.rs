@@ -67,6 +67,8 @@ pub enum CommandError {
         #[source]
         source: std::io::Error,
     },
+    #[error("module {module}: stream {a} (the manifest or another node) and stream {b} (node profile {node}) are both enabled; a bundle serves one stream of a module: build separately for these nodes")]
+    StreamClash { module: String, a: String, b: String, node: String },
     #[error("could not write the SBOM: {message}")]
     Sbom { message: String },
     #[error("{} holds no {}: it was built by a moa-bundle without SBOMs; build it again", bundle.display(), crate::bundle::sbom::SBOM_FILE)]
@@ -158,6 +160,16 @@ pub fn load_and_resolve(
             Ok((path.clone(), p))
         })
         .collect::<Result<Vec<_>, ProbeError>>()?;
+    // The streams the nodes have enabled are enabled for the resolve too (dnf on each node
+    // would see those streams' packages).
+    let with_streams;
+    let manifest = match node_streams(manifest, &targets)? {
+        Some(m) => {
+            with_streams = m;
+            &with_streams
+        }
+        None => manifest,
+    };
     let mut metadata = load_metadata(manifest, opts, transport, cache, reporter)?;
     reporter.status(&format!("resolving {} packages", metadata.packages.len()));
     let syntax = family::dep_syntax(manifest.family);
@@ -171,6 +183,32 @@ pub fn load_and_resolve(
     let graph = resolve::why::dependency_graph(&u, &plan)?;
     drop(u);
     Ok(Resolved { metadata, plan, stages, graph })
+}
+
+/// The manifest with the module streams the node profiles have enabled added, when they have
+/// any; two streams of one module across the manifest and the nodes are refused, naming them.
+fn node_streams(manifest: &Manifest, targets: &[(PathBuf, NodeProfile)]) -> Result<Option<Manifest>, CommandError> {
+    if targets.iter().all(|(_, p)| p.modules.is_empty()) {
+        return Ok(None);
+    }
+    let mut m = manifest.clone();
+    for (path, p) in targets {
+        for s in &p.modules {
+            match m.modules.iter().find(|e| e.name == s.name) {
+                Some(e) if e.stream != s.stream => {
+                    return Err(CommandError::StreamClash {
+                        module: s.name.to_string(),
+                        a: e.stream.to_string(),
+                        b: s.stream.to_string(),
+                        node: path.display().to_string(),
+                    })
+                }
+                Some(_) => {}
+                None => m.modules.push(s.clone()),
+            }
+        }
+    }
+    Ok(Some(m))
 }
 
 /// Every repository's metadata, signatures checked unless `opts` says to skip them.

@@ -100,6 +100,11 @@ pub trait Installer: Sync {
     }
     /// Whether the root under `root` has this tool's package database.
     fn detect(&self, root: &Path) -> bool;
+    /// The module streams the node's package manager has enabled (dnf's
+    /// `/etc/dnf/modules.d/*.module`): `(module, stream)`. None for families without modules.
+    fn enabled_streams(&self, _root: &Path) -> Vec<(String, String)> {
+        Vec::new()
+    }
     /// Whether the tool can install without running package scripts (`--no-scripts`).
     fn can_skip_scripts(&self) -> bool {
         self.fallback_command().skip_scripts

@@ -18,12 +18,63 @@ fn rpm(opts: &InstallOptions) -> Command {
     c
 }
 
+/// The enabled streams in one dnf `*.module` state file (INI: `[name]`, `stream=`, `state=`).
+pub fn parse_module_state(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let (mut name, mut stream, mut enabled) = (None::<String>, None::<String>, false);
+    let mut flush = |name: &mut Option<String>, stream: &mut Option<String>, enabled: &mut bool| {
+        if let (Some(n), Some(s), true) = (name.take(), stream.take(), *enabled) {
+            out.push((n, s));
+        }
+        *enabled = false;
+    };
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') && line.ends_with(']') {
+            flush(&mut name, &mut stream, &mut enabled);
+            name = Some(line[1..line.len() - 1].trim().to_string());
+        } else if let Some((k, v)) = line.split_once('=') {
+            match k.trim() {
+                "name" => name = Some(v.trim().to_string()),
+                "stream" => stream = Some(v.trim().to_string()).filter(|s| !s.is_empty()),
+                "state" => enabled = v.trim() == "enabled",
+                _ => {}
+            }
+        }
+    }
+    flush(&mut name, &mut stream, &mut enabled);
+    out
+}
+
 impl Installer for Rpm {
     fn tool(&self) -> &'static str {
         "rpm"
     }
     fn detect(&self, root: &Path) -> bool {
         root.join("var/lib/rpm").is_dir()
+    }
+    /// `[module]` sections of `etc/dnf/modules.d/*.module` with `state=enabled` (read inside the
+    /// root, at most 256 files of 64 KiB; anything unreadable is skipped, as dnf skips it).
+    fn enabled_streams(&self, root: &Path) -> Vec<(String, String)> {
+        let Ok(dir) = crate::files::resolve_in_root(root, Path::new("etc/dnf/modules.d"), true) else {
+            return Vec::new();
+        };
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "module"))
+                .collect(),
+            Err(_) => return Vec::new(),
+        };
+        files.sort();
+        files.truncate(256);
+        let mut out = Vec::new();
+        for f in files {
+            let Ok(Some(bytes)) = crate::files::read_at_most(&f, 64 << 10) else { continue };
+            out.extend(parse_module_state(&String::from_utf8_lossy(&bytes)));
+        }
+        out.sort();
+        out.dedup();
+        out
     }
     fn fallback_command(&self) -> super::FallbackCommand {
         super::FallbackCommand {
@@ -168,5 +219,18 @@ mod tests {
         assert_eq!(p[0].provides, ["bash = 4.2.46-34.el7", "config(bash) = 4.2.46-34.el7"]);
         assert_eq!(p[0].files, ["/usr/bin/bash", "/etc/skel/.bashrc"]);
         assert_eq!(p[1].version, "1:4.2.6p5-29.el7");
+    }
+}
+
+#[cfg(test)]
+mod module_state_tests {
+    use super::parse_module_state;
+
+    /// The shape dnf 4 writes to /etc/dnf/modules.d/NAME.module.
+    #[test]
+    fn enabled_streams_are_read_from_dnf_state_files() {
+        let text = "[nodejs]\nname=nodejs\nstream=20\nprofiles=\nstate=enabled\n\n[php]\nname=php\nstream=8.1\nprofiles=\nstate=disabled\n\n[ruby]\nname=ruby\nstream=\nprofiles=\nstate=enabled\n";
+        assert_eq!(parse_module_state(text), [("nodejs".to_string(), "20".to_string())]);
+        assert!(parse_module_state("garbage\n=\n[").is_empty());
     }
 }
