@@ -523,6 +523,34 @@ pub fn load(
     Ok(md)
 }
 
+/// Runs `parse` on what `input` yields, `input` being read on another thread (a decompressor):
+/// the reading and the parsing overlap. A read error of `input` (a corrupt stream, the
+/// decompressed-size bound) fails the whole, even where the parser took the cut-short stream
+/// for a whole one.
+pub(crate) fn pipelined<'a, T>(
+    mut input: Box<dyn BufRead + Send + 'a>,
+    url: &str,
+    parse: impl FnOnce(Box<dyn BufRead + '_>) -> Result<T, RepoError>,
+) -> Result<T, RepoError> {
+    let Ok((reader, mut writer)) = std::io::pipe() else {
+        return parse(input);
+    };
+    std::thread::scope(|s| {
+        let feeder = s.spawn(move || std::io::copy(&mut input, &mut writer).map(drop));
+        let parsed = parse(Box::new(BufReader::with_capacity(1 << 16, reader)));
+        let fed = feeder.join().expect("the decompression thread does not panic");
+        match (parsed, fed) {
+            (Err(e), _) => Err(e),
+            // The parser stopped reading once it had all it needs: nothing was lost.
+            (Ok(t), Err(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(t),
+            (Ok(_), Err(e)) => {
+                Err(RepoError::Malformed { url: url.to_string(), message: format!("could not decompress it: {e}") })
+            }
+            (Ok(t), Ok(())) => Ok(t),
+        }
+    })
+}
+
 /// Checks a downloaded metadata file against the digest its parent index gave.
 pub(crate) fn check_digest(url: &str, bytes: &[u8], expected: &Sha256) -> Result<(), RepoError> {
     let actual = Sha256::digest(bytes);
@@ -535,8 +563,8 @@ pub(crate) fn check_digest(url: &str, bytes: &[u8], expected: &Sha256) -> Result
 
 /// A reader that decompresses by file name: `.gz`, `.xz`, `.zst`, or nothing; it ends (with an
 /// error from the parser reading it) after [`DECOMPRESSED_BYTES`].
-pub fn decompressor<'a>(name: &str, url: &str, bytes: &'a [u8]) -> Result<Box<dyn BufRead + 'a>, RepoError> {
-    let inner: Box<dyn Read + 'a> = if name.ends_with(".gz") {
+pub fn decompressor<'a>(name: &str, url: &str, bytes: &'a [u8]) -> Result<Box<dyn BufRead + Send + 'a>, RepoError> {
+    let inner: Box<dyn Read + Send + 'a> = if name.ends_with(".gz") {
         Box::new(flate2::read::MultiGzDecoder::new(bytes))
     } else if name.ends_with(".xz") {
         Box::new(liblzma::read::XzDecoder::new_multi_decoder(bytes))
@@ -573,5 +601,38 @@ impl<R: Read> Read for Bounded<R> {
             .checked_sub(n as u64)
             .ok_or_else(|| std::io::Error::other(format!("it decompresses to more than {DECOMPRESSED_BYTES} bytes")))?;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stream that yields some bytes, then fails (a corrupt or over-long compressed file).
+    struct FailsAfter(Vec<u8>);
+    impl Read for FailsAfter {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(std::io::Error::other("corrupt deflate stream"));
+            }
+            let n = buf.len().min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0.drain(..n);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_read_error_on_the_feeding_thread_fails_the_parse_that_saw_a_clean_end() {
+        let input = Box::new(BufReader::new(FailsAfter(b"<metadata/>".to_vec())));
+        let read_all = |mut r: Box<dyn BufRead + '_>| {
+            let mut s = String::new();
+            r.read_to_string(&mut s).map_err(|e| RepoError::Malformed { url: "u".into(), message: e.to_string() })?;
+            Ok(s)
+        };
+        let e = pipelined(input, "primary.xml.gz", read_all).unwrap_err().to_string();
+        assert!(e.contains("primary.xml.gz") && e.contains("corrupt deflate stream"), "{e}");
+        let ok = pipelined(Box::new(&b"<metadata/>"[..]), "u", read_all).unwrap();
+        assert_eq!(ok, "<metadata/>");
     }
 }

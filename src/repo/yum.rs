@@ -60,7 +60,10 @@ impl MetadataFormat for Yum {
         let digest = |b: &[u8], url: &str| check_digest(url, b, &primary.sha256);
         let (bytes, url) = source.fetch_known(name, &mut mirrors, &rel, FILE_BYTES, &primary.sha256, &digest)?;
         let before = out.len();
-        parse_primary(decompressor(&primary.href, &url, &bytes)?, &url, repo_index, arch, out)?;
+        // Decompression on its own thread, feeding the parser through a pipe: the two halves of
+        // loading a 52 MB primary run on two cores instead of one after the other.
+        let input = decompressor(&primary.href, &url, &bytes)?;
+        super::pipelined(input, &url, |r| parse_primary(r, &url, repo_index, arch, out))?;
         reporter.status(&format!("{name}: {} packages for {arch}", out.len() - before));
         let modules_ref = parse_modules_ref(&repomd, &rel)?;
         let modules_href = modules_ref.as_ref().map(|m| m.href.clone());
@@ -302,25 +305,39 @@ pub fn primary_lists_file(path: &str) -> bool {
 
 /// `name`, or `name OP [E:]V[-R]` from an `rpm:entry` element.
 fn entry_string(e: &BytesStart<'_>) -> Option<String> {
-    let name = attr(e, "name")?;
-    let Some(flags) = attr(e, "flags") else {
-        return Some(name);
-    };
-    let op = match flags.as_str() {
-        "EQ" => "=",
-        "LT" => "<",
-        "LE" => "<=",
-        "GT" => ">",
-        "GE" => ">=",
+    // One pass over the attributes (most of primary's bulk is these elements).
+    let (mut name, mut flags, mut epoch, mut ver, mut rel) = (None, None, None, None, None);
+    for a in e.attributes().flatten() {
+        let slot = match a.key.into_inner() {
+            "name" => &mut name,
+            "flags" => &mut flags,
+            "epoch" => &mut epoch,
+            "ver" => &mut ver,
+            "rel" => &mut rel,
+            _ => continue,
+        };
+        *slot = a.normalized_value(quick_xml::XmlVersion::Implicit1_0).ok().map(|v| v.into_owned());
+    }
+    let name = name?;
+    let op = match flags.as_deref() {
+        Some("EQ") => "=",
+        Some("LT") => "<",
+        Some("LE") => "<=",
+        Some("GT") => ">",
+        Some("GE") => ">=",
         _ => return Some(name),
     };
-    let mut s = format!("{name} {op} ");
-    if let Some(ep) = attr(e, "epoch") {
+    let mut s = String::with_capacity(name.len() + 24);
+    s.push_str(&name);
+    s.push(' ');
+    s.push_str(op);
+    s.push(' ');
+    if let Some(ep) = epoch {
         s.push_str(&ep);
         s.push(':');
     }
-    s.push_str(&attr(e, "ver").unwrap_or_default());
-    if let Some(rel) = attr(e, "rel") {
+    s.push_str(ver.as_deref().unwrap_or_default());
+    if let Some(rel) = rel {
         s.push('-');
         s.push_str(&rel);
     }
