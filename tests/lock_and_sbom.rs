@@ -91,6 +91,20 @@ fn lock_then_build_locked_reproduces_the_bundle_and_names_what_changed_upstream(
     assert_eq!(common::sha256_file(&plain), common::sha256_file(&locked));
     assert_eq!(member(&locked, "moa.lock"), text.as_bytes());
 
+    // `build --locked LOCK` into x.tar.gz, with its own cache: it must fail.
+    let build_locked = |cache: &str, lock: &Path| {
+        moa(&t.join(cache))
+            .arg("build")
+            .arg("--manifest")
+            .arg(&manifest)
+            .arg("--locked")
+            .arg(lock)
+            .arg("-o")
+            .arg(t.join("x.tar.gz"))
+            .output()
+            .unwrap()
+    };
+
     // Upstream rebuilds hello with other content under the same name: changed.
     let os = t.join("repo/el/os/x86_64");
     let original = t.join("hello.rpm");
@@ -105,16 +119,7 @@ fn lock_then_build_locked_reproduces_the_bundle_and_names_what_changed_upstream(
         },
     );
     createrepo(&os);
-    let out = moa(&t.join("c4"))
-        .arg("build")
-        .arg("--manifest")
-        .arg(&manifest)
-        .arg("--locked")
-        .arg(&lock)
-        .arg("-o")
-        .arg(t.join("x.tar.gz"))
-        .output()
-        .unwrap();
+    let out = build_locked("c4", &lock);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && err.contains("hello-1.0-1.x86_64 changed upstream") && err.contains("moa-bundle lock"),
@@ -124,16 +129,7 @@ fn lock_then_build_locked_reproduces_the_bundle_and_names_what_changed_upstream(
     std::fs::rename(&original, os.join("Packages/hello-1.0-1.x86_64.rpm")).unwrap();
     std::fs::remove_file(os.join("Packages/libgreet-1.0-1.x86_64.rpm")).unwrap();
     createrepo(&os);
-    let out = moa(&t.join("c5"))
-        .arg("build")
-        .arg("--manifest")
-        .arg(&manifest)
-        .arg("--locked")
-        .arg(&lock)
-        .arg("-o")
-        .arg(t.join("x.tar.gz"))
-        .output()
-        .unwrap();
+    let out = build_locked("c5", &lock);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("libgreet-1.0-1.x86_64") && err.contains("no longer in"), "{err}");
     assert!(!t.join("x.tar.gz").exists());
@@ -141,32 +137,14 @@ fn lock_then_build_locked_reproduces_the_bundle_and_names_what_changed_upstream(
     // A lock for another bundle, and a hostile one, are refused naming the file.
     let other = t.join("other.lock");
     std::fs::write(&other, text.replace("distro = \"crafted\"", "distro = \"centos7\"")).unwrap();
-    let out = moa(&t.join("c5"))
-        .arg("build")
-        .arg("--manifest")
-        .arg(&manifest)
-        .arg("--locked")
-        .arg(&other)
-        .arg("-o")
-        .arg(t.join("x.tar.gz"))
-        .output()
-        .unwrap();
+    let out = build_locked("c5", &other);
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("is for hello-centos7-x86_64"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     std::fs::write(&other, text.replace("location = \"Packages/hello", "location = \"../../etc/hello")).unwrap();
-    let out = moa(&t.join("c5"))
-        .arg("build")
-        .arg("--manifest")
-        .arg(&manifest)
-        .arg("--locked")
-        .arg(&other)
-        .arg("-o")
-        .arg(t.join("x.tar.gz"))
-        .output()
-        .unwrap();
+    let out = build_locked("c5", &other);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("other.lock"), "{err}");
 }
