@@ -86,7 +86,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         }
         Command::Lock(a) => {
             let source_date_epoch = source_date_epoch()?;
-            let m = a.manifest.load()?;
+            let mut m = a.manifest.load()?;
             let opts = BuildOptions {
                 output: a.output.clone(),
                 jobs: 1,
@@ -96,6 +96,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                 locked: None,
             };
             let rep = progress::reporter(a.out.json);
+            commands::fetch_keys(&mut m, &opts.source, rep.as_ref())?;
             let r = commands::lock(&m, &opts, rep.as_ref())?;
             drop(rep);
             if a.out.json {
@@ -124,8 +125,9 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Resolve(a) => {
-            let m = a.manifest.load()?;
+            let mut m = a.manifest.load()?;
             let rep = progress::reporter(a.out.json);
+            commands::fetch_keys(&mut m, &a.manifest.source(), rep.as_ref())?;
             let explain = commands::Explain { why: a.why.clone(), why_not: a.why_not.clone() };
             let r = commands::resolve_cmd(&m, &a.manifest.source(), &explain, rep.as_ref())?;
             drop(rep);
@@ -137,7 +139,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         }
         Command::Build(a) => {
             let source_date_epoch = source_date_epoch()?;
-            let m = a.manifest.load()?;
+            let mut m = a.manifest.load()?;
             let opts = BuildOptions {
                 output: output_path(&a.output, &m),
                 jobs: a.jobs.into(),
@@ -147,6 +149,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                 locked: a.locked.clone(),
             };
             let rep = progress::reporter(a.out.json);
+            commands::fetch_keys(&mut m, &opts.source, rep.as_ref())?;
             let r = commands::build(&m, &opts, rep.as_ref())?;
             drop(rep);
             if a.out.json {

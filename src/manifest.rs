@@ -17,17 +17,23 @@ use crate::types::{Arch, Label, Line, MirrorUrl, PackageName, RepoPath, TypeErro
 /// The manifests shipped inside the binary, by distro id.
 pub const BUILTIN: &[(&str, &str)] = &[
     ("centos7", include_str!("../manifests/centos7.toml")),
+    ("rocky8", include_str!("../manifests/rocky8.toml")),
+    ("rocky9", include_str!("../manifests/rocky9.toml")),
+    ("alma9", include_str!("../manifests/alma9.toml")),
+    ("centos-stream9", include_str!("../manifests/centos-stream9.toml")),
     ("ubuntu1604", include_str!("../manifests/ubuntu1604.toml")),
-    ("debian12", include_str!("../manifests/debian12.toml")),
-    ("debian13", include_str!("../manifests/debian13.toml")),
+    ("ubuntu2004", include_str!("../manifests/ubuntu2004.toml")),
     ("ubuntu2204", include_str!("../manifests/ubuntu2204.toml")),
     ("ubuntu2404", include_str!("../manifests/ubuntu2404.toml")),
+    ("debian12", include_str!("../manifests/debian12.toml")),
+    ("debian13", include_str!("../manifests/debian13.toml")),
 ];
 
 /// The key files the built-in manifests pin, by the path they name. Each is the distro's real
 /// key (the fingerprint each manifest pins is checked against the key material at load).
 const BUILTIN_KEYS: &[(&str, &[u8])] = &[
     ("keys/RPM-GPG-KEY-CentOS-7", include_bytes!("../manifests/keys/RPM-GPG-KEY-CentOS-7")),
+    ("keys/RPM-GPG-KEY-centosofficial", include_bytes!("../manifests/keys/RPM-GPG-KEY-centosofficial")),
     ("keys/ubuntu-keyring-2012-archive.gpg", include_bytes!("../manifests/keys/ubuntu-keyring-2012-archive.gpg")),
     ("keys/ubuntu-keyring-2018-archive.gpg", include_bytes!("../manifests/keys/ubuntu-keyring-2018-archive.gpg")),
     (
@@ -144,6 +150,9 @@ pub struct Base {
 pub enum TimeFlavor {
     Ntp,
     Ntpsec,
+    /// chronyd (EL8 and later, where ntp is gone): `local stratum` serves the host's clock when
+    /// upstream is gone; the cron client runs `chronyd -q 'server HOST iburst'`.
+    Chrony,
 }
 
 impl TimeFlavor {
@@ -151,6 +160,16 @@ impl TimeFlavor {
         match self {
             TimeFlavor::Ntp => "ntp",
             TimeFlavor::Ntpsec => "ntpsec",
+            TimeFlavor::Chrony => "chrony",
+        }
+    }
+
+    /// What follows the sync command to sync once with `server`: the host (ntpdate, ntpdig), or
+    /// one chrony directive (`chronyd -q 'server HOST iburst'`).
+    pub fn sync_args(self, server: &Host) -> Vec<String> {
+        match self {
+            TimeFlavor::Ntp | TimeFlavor::Ntpsec => vec![server.to_string()],
+            TimeFlavor::Chrony => vec![format!("server {server} iburst")],
         }
     }
 }
@@ -175,8 +194,8 @@ pub struct TimeSpec {
     /// server role and the daemon client (CentOS 7 minimal runs `chronyd`).
     #[serde(default)]
     pub conflicting_services: Vec<ServiceName>,
-    /// The one-shot sync tool of the cron client (`ntpdate` or `ntpdig`), as a command line
-    /// that takes the server as its last argument.
+    /// The one-shot sync tool of the cron client (`ntpdate -u`, `ntpdig`, `chronyd -q`), as a
+    /// command line that [`TimeFlavor::sync_args`] completes.
     pub sync_command: SyncCommand,
     /// Debian and Ubuntu also keep the zone's name in `/etc/timezone`.
     #[serde(default)]
@@ -373,7 +392,8 @@ impl Manifest {
     /// Reads every pinned key file (its name checked in `validate`) with `read`.
     fn read_keys(&mut self, read: impl Fn(&str) -> Result<Vec<u8>, String>) -> Result<(), ManifestError> {
         for r in &mut self.repositories {
-            for pin in &mut r.keys {
+            // A key by URL is fetched by the build (`commands::fetch_keys`).
+            for pin in r.keys.iter_mut().filter(|p| p.url.is_none()) {
                 pin.bytes = read(&pin.file).map_err(|message| ManifestError::Invalid {
                     origin: self.origin.clone(),
                     message: format!("repository `{}`: key {}: {message}", r.name, pin.fingerprint),
@@ -540,7 +560,15 @@ impl Repository {
         limits::check("the number of suites", self.suites.len() as u64, limits::SUITES as u64)?;
         limits::check("the number of components", self.components.len() as u64, limits::SUITES as u64)?;
         limits::check("the number of keys", self.keys.len() as u64, limits::KEYS as u64)?;
-        if let Some(k) = self.keys.iter().find(|k| RepoPath::new(&k.file).is_err() || k.file == ".") {
+        if let Some(k) = self.keys.iter().find(|k| k.url.is_some() != k.file.is_empty()) {
+            return Err(format!(
+                "key {} names {}: give each key either `file` (beside the manifest) or `url` (fetched by the build)",
+                k.fingerprint,
+                if k.url.is_some() { "both `file` and `url`" } else { "neither `file` nor `url`" }
+            ));
+        }
+        let bad_file = |k: &&KeyPin| k.url.is_none() && (RepoPath::new(&k.file).is_err() || k.file == ".");
+        if let Some(k) = self.keys.iter().find(bad_file) {
             return Err(format!(
                 "key file `{}` is not a plain relative path (no `..`, no leading `/`) beside the manifest",
                 crate::types::shown(&k.file)
@@ -549,7 +577,8 @@ impl Repository {
         if self.metadata_signed && family == Family::Deb {
             return Err("`metadata_signed` is for yum repositories: an apt Release is always signed".into());
         }
-        if let Some(dot) = self.suites.iter().chain(&self.components).find(|s| s.as_str() == ".") {
+        let not_apt = |s: &&RepoPath| s.as_str() == "." || s.as_str().contains(crate::types::BASEARCH);
+        if let Some(dot) = self.suites.iter().chain(&self.components).find(not_apt) {
             return Err(format!("`{dot}` is not a suite or component: name one under dists/"));
         }
         match family {

@@ -31,7 +31,23 @@ fn distros_lists_the_builtin_manifests_as_json() {
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let names: Vec<&str> = v.as_array().unwrap().iter().map(|d| d["distro"].as_str().unwrap()).collect();
-    assert_eq!(names, vec!["centos7", "ubuntu1604", "debian12", "debian13", "ubuntu2204", "ubuntu2404"]);
+    // The fleets the issue names, plus the seed's centos7 and ubuntu1604.
+    let want = [
+        "centos7",
+        "rocky8",
+        "rocky9",
+        "alma9",
+        "centos-stream9",
+        "ubuntu1604",
+        "ubuntu2004",
+        "ubuntu2204",
+        "ubuntu2404",
+        "debian12",
+        "debian13",
+    ];
+    assert_eq!(names, want);
+    let daemon = |i: usize| v[i]["packages"][0].as_str().unwrap().to_string();
+    assert_eq!((daemon(2), daemon(7)), ("chrony".to_string(), "ntpsec".to_string()), "EL9 has chrony only");
     assert_eq!(v[0]["bundle"], "ntp-centos7-x86_64.tar.gz");
 }
 

@@ -16,6 +16,7 @@ const CENTOS7: &str = "6341AB2753D78A78A7C27BB124C6A8A7F4A80EB5";
 fn pin(path: &Path, fingerprint: &str, legacy: bool) -> KeyPin {
     KeyPin {
         file: path.display().to_string(),
+        url: None,
         fingerprint: Fingerprint::new(fingerprint).unwrap(),
         legacy,
         bytes: fs_err::read(path).unwrap(),

@@ -342,8 +342,13 @@ fn validity_at_signing_time_weak_hashes_and_unknown_cosigners() {
     );
     let _ = std::process::Command::new("gpgconf").env("GNUPGHOME", &home).args(["--kill", "gpg-agent"]).status();
 
-    let pin =
-        KeyPin { file: "old.asc".into(), fingerprint: Fingerprint::new(&fpr).unwrap(), legacy: false, bytes: public };
+    let pin = KeyPin {
+        file: "old.asc".into(),
+        url: None,
+        fingerprint: Fingerprint::new(&fpr).unwrap(),
+        legacy: false,
+        bytes: public,
+    };
     let ring = Keyring::load(&[pin]).unwrap();
     let bytes = std::fs::read(&data).unwrap();
     ring.verify_detached("Release.gpg", &bytes, &while_valid).expect("signed while the key was valid");

@@ -31,9 +31,10 @@ pub fn human(n: u64) -> String {
 }
 
 pub fn distros(out: Out<'_>, d: &[DistroInfo]) -> io::Result<()> {
+    let w = d.iter().map(|x| x.distro.len()).max().unwrap_or(0);
     for x in d {
-        writeln!(out, "{:<12} {:<4} {:<7} {:<14} {}", x.distro, x.family, x.arch, x.os_release, x.bundle)?;
-        writeln!(out, "{:<12} {} (packages: {})", "", x.description, x.packages.join(", "))?;
+        writeln!(out, "{:<w$} {:<4} {:<7} {:<14} {}", x.distro, x.family, x.arch, x.os_release, x.bundle)?;
+        writeln!(out, "{:<w$} {} (packages: {})", "", x.description, x.packages.join(", "))?;
     }
     Ok(())
 }

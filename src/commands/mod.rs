@@ -3,9 +3,11 @@
 //! `configure`). Each returns a serializable report; printing is `main`'s job.
 
 mod build;
+mod keys;
 mod node;
 
 pub use build::{build, lock, BuildOptions, BuildReport, LockReport};
+pub use keys::{fetch_keys, KeyFetchError};
 pub use node::{configure_cmd, install_cmd, InstallCmdOptions, InstallReport, RoleFrom};
 
 use std::path::{Path, PathBuf};
@@ -33,6 +35,8 @@ pub enum CommandError {
     Manifest(#[from] ManifestError),
     #[error(transparent)]
     Transport(#[from] TransportError),
+    #[error(transparent)]
+    KeyFetch(#[from] keys::KeyFetchError),
     #[error(transparent)]
     Repo(#[from] RepoError),
     #[error(transparent)]

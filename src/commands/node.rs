@@ -196,7 +196,8 @@ pub fn configure_cmd(from: RoleFrom<'_>, opts: &RoleOptions) -> Result<RoleRepor
             let (id, version_id) = verify::node_os_release(&opts.root)?;
             for d in crate::manifest::builtin_names() {
                 let m = Manifest::builtin(d)?;
-                if m.os_release.id.as_str() == id && m.os_release.version_id.as_str() == version_id {
+                if m.os_release.id.as_str() == id && verify::same_release(m.os_release.version_id.as_str(), &version_id)
+                {
                     return manifest_role(&m, opts);
                 }
             }

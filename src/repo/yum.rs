@@ -44,8 +44,9 @@ impl MetadataFormat for Yum {
         reporter: &dyn Reporter,
         out: &mut Vec<PackageRecord>,
     ) -> Result<LoadedRepo, RepoError> {
-        // `.` is the mirror's root (a mounted DVD).
-        let base_path = repo.path.as_ref().map(|p| p.to_string()).filter(|p| p != ".").unwrap_or_default();
+        // `.` is the mirror's root (a mounted DVD); `$basearch` is the build's arch, as in yum.
+        let base_path =
+            repo.path.as_ref().map(|p| p.with_basearch(arch.as_str())).filter(|p| p != ".").unwrap_or_default();
         let name = repo.name.as_str();
         let mut mirrors = repo.mirrors.clone();
         reporter.status(&format!("{name}: fetching repodata/repomd.xml"));

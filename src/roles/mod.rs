@@ -193,6 +193,13 @@ fn confine(root: &Path, p: &NodePath) -> Result<PathBuf, RoleError> {
     })
 }
 
+/// Words for a shell line (cron's `/bin/sh`): one with a space is single-quoted. The words are
+/// built from validated hosts, which hold no quote.
+fn shell_words(words: &[String]) -> String {
+    let quote = |w: &String| if w.contains(' ') { format!("'{w}'") } else { w.clone() };
+    words.iter().map(quote).collect::<Vec<_>>().join(" ")
+}
+
 fn node_path(p: &str) -> NodePath {
     NodePath::new(p).expect("a path this module spells is valid")
 }
@@ -220,6 +227,7 @@ pub fn apply(src: &RoleSource<'_>, opts: &RoleOptions) -> Result<RoleReport, Rol
         allow: opts.allow.clone(),
         server: opts.server.clone(),
         sync_command: t.sync_command.clone(),
+        sync_target: opts.server.as_ref().map(|h| shell_words(&t.flavor.sync_args(h))).unwrap_or_default(),
         orphan_stratum: FALLBACK_STRATUM,
         orphan_wait: t.orphan_wait,
     };
@@ -276,7 +284,7 @@ pub fn apply(src: &RoleSource<'_>, opts: &RoleOptions) -> Result<RoleReport, Rol
         }
         steps.extend(sm.enable_start(t.service.as_str(), config_changed));
     } else if let Some(server) = &opts.server {
-        let argv = t.sync_command.argv(server);
+        let argv = t.sync_command.argv(t.flavor.sync_args(server));
         steps.push(Step { purpose: format!("one sync with {server} now"), argv, may_fail: true });
     }
     if zone_changed {

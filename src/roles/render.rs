@@ -30,6 +30,8 @@ const BUILTIN: &[(&str, &str)] = &[
     ("ntp/client.conf.j2", include_str!("../../roles/ntp/client.conf.j2")),
     ("ntpsec/server.conf.j2", include_str!("../../roles/ntpsec/server.conf.j2")),
     ("ntpsec/client.conf.j2", include_str!("../../roles/ntpsec/client.conf.j2")),
+    ("chrony/server.conf.j2", include_str!("../../roles/chrony/server.conf.j2")),
+    ("chrony/client.conf.j2", include_str!("../../roles/chrony/client.conf.j2")),
     (CRON_TEMPLATE, include_str!("../../roles/cron.j2")),
 ];
 
@@ -99,6 +101,9 @@ pub struct Context {
     pub allow: Vec<Network>,
     pub server: Option<Host>,
     pub sync_command: SyncCommand,
+    /// What the cron line appends to `sync_command`: the server, quoted for the shell where it
+    /// is a chrony directive. Empty without a server.
+    pub sync_target: String,
     pub orphan_stratum: u8,
     pub orphan_wait: Option<u32>,
 }

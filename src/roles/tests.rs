@@ -332,3 +332,60 @@ fn client_mode_is_refused_for_the_server_role() {
     let e = run("centos7", &o).unwrap_err().to_string();
     assert!(e.contains("--client-mode only applies to the client role"), "{e}");
 }
+
+#[test]
+fn rocky9_server_gives_chrony_local_stratum_and_allow() {
+    let n = node(&[]);
+    let mut o = opts(n.path(), Role::Server);
+    o.allow = vec![Network::new("10.1.0.0/16").unwrap(), Network::new("fd00::/8").unwrap()];
+    o.upstream = vec![Host::new("ntp.example.org").unwrap()];
+    let r = run("rocky9", &o).unwrap();
+    let conf = read(n.path(), "/etc/chrony.conf");
+    let directives: Vec<&str> = conf.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    // chrony.conf(5): `server … iburst`, `allow SUBNET` per --allow, `local stratum N` to serve
+    // the host's clock when upstream is gone.
+    assert_eq!(
+        directives,
+        [
+            "server ntp.example.org iburst",
+            "driftfile /var/lib/chrony/drift",
+            "makestep 1.0 3",
+            "rtcsync",
+            "allow 10.1.0.0/16",
+            "allow fd00::/8",
+            "local stratum 10",
+            "logdir /var/log/chrony",
+        ]
+    );
+    let cmds: Vec<String> = r.steps.iter().map(|s| s.step.command_line()).collect();
+    assert!(cmds.iter().any(|c| c.contains("chronyd")), "{cmds:?}");
+    // Without --allow, anyone may ask for the time (as the ntp roles serve everyone).
+    let n2 = node(&[]);
+    run("rocky9", &opts(n2.path(), Role::Server)).unwrap();
+    assert!(read(n2.path(), "/etc/chrony.conf").lines().any(|l| l == "allow all"));
+}
+
+#[test]
+fn rocky9_client_follows_the_server_by_daemon_or_by_chronyd_q() {
+    let n = node(&[]);
+    let mut o = opts(n.path(), Role::Client);
+    o.server = Some(Host::new("10.1.0.5").unwrap());
+    o.client_mode = Some(ClientMode::Daemon);
+    run("rocky9", &o).unwrap();
+    let conf = read(n.path(), "/etc/chrony.conf");
+    let servers: Vec<&str> = conf.lines().filter(|l| l.starts_with("server") || l.starts_with("pool")).collect();
+    assert_eq!(servers, ["server 10.1.0.5 iburst prefer"]);
+
+    let n = node(&["/usr/sbin/chronyd"]);
+    let mut o = opts(n.path(), Role::Client);
+    o.server = Some(Host::new("10.1.0.5").unwrap());
+    let r = run("rocky9", &o).unwrap();
+    let cron = read(n.path(), CRON_FILE);
+    // chronyd -q takes one directive: the quoted `server HOST iburst` (chronyd(8)).
+    assert!(
+        cron.contains("\n0 * * * * root /usr/sbin/chronyd -q 'server 10.1.0.5 iburst' 2>&1 | logger -t moa-ntpdate\n"),
+        "{cron}"
+    );
+    let argv = &r.steps[0].step.argv;
+    assert_eq!(argv, &["/usr/sbin/chronyd", "-q", "server 10.1.0.5 iburst"]);
+}

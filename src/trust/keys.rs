@@ -78,7 +78,7 @@ fn parse_keys(bytes: &[u8]) -> Result<Vec<SignedPublicKey>, String> {
 
 /// The signing keys of the pinned key in `pin`'s file.
 pub(crate) fn load(pin: &KeyPin) -> Result<Vec<Signer>, TrustError> {
-    let bad = |message: String| TrustError::Key { file: pin.file.clone(), message };
+    let bad = |message: String| TrustError::Key { file: pin.origin(), message };
     let keys = parse_keys(&pin.bytes).map_err(|m| bad(format!("not an OpenPGP key file: {m}")))?;
     let Some(key) = keys.iter().find(|k| fingerprint_of(&k.primary_key) == pin.fingerprint) else {
         let seen: Vec<String> = keys.iter().map(|k| fingerprint_of(&k.primary_key).to_string()).collect();

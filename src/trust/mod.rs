@@ -82,18 +82,35 @@ impl fmt::Debug for Fingerprint {
     }
 }
 
-/// A key a manifest pins: the key file (relative to the manifest), the primary key's expected
-/// fingerprint, and whether legacy packets (V3 signatures, SHA-1 self-signatures) are accepted.
+/// A key a manifest pins: where the key comes from — a file relative to the manifest, or a URL
+/// fetched at build time (the vendor's published key) —, the primary key's expected fingerprint,
+/// and whether legacy packets (V3 signatures, SHA-1 self-signatures) are accepted. Either way
+/// the fingerprint is the trust anchor: key material that does not carry it is refused.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyPin {
+    /// The key file, relative to the manifest (empty when `url` is given).
+    #[serde(default)]
     pub file: String,
+    /// Where the vendor publishes the key; fetched (and cached) by builds.
+    #[serde(default)]
+    pub url: Option<crate::types::MirrorUrl>,
     pub fingerprint: Fingerprint,
     #[serde(default)]
     pub legacy: bool,
     /// The key file's bytes, read when the manifest is loaded.
     #[serde(skip)]
     pub bytes: Vec<u8>,
+}
+
+impl KeyPin {
+    /// Where the key comes from, for messages: the file, or the URL.
+    pub fn origin(&self) -> String {
+        match &self.url {
+            Some(u) => u.to_string(),
+            None => self.file.clone(),
+        }
+    }
 }
 
 /// Who signed a verified file: the pinned key and the (sub)key that made the signature.

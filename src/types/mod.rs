@@ -245,10 +245,11 @@ fn is_repo_path(s: &str) -> bool {
             && s.len() <= 512
             && s.split('/').count() <= 32
             && s.split('/').all(|c| {
-                !c.is_empty()
-                    && c != "."
-                    && c != ".."
-                    && c.chars().all(|ch| ch.is_ascii_alphanumeric() || "._+~%^-".contains(ch))
+                c == BASEARCH
+                    || !c.is_empty()
+                        && c != "."
+                        && c != ".."
+                        && c.chars().all(|ch| ch.is_ascii_alphanumeric() || "._+~%^-".contains(ch))
             })
 }
 
@@ -259,6 +260,17 @@ validated_string!(
     is_repo_path,
     TypeError::RepoPath
 );
+
+/// The one variable a yum repository's `path` may hold, as a whole component: the build's arch
+/// (`9/BaseOS/$basearch/os`), so one manifest serves `--arch x86_64` and `--arch aarch64`.
+pub const BASEARCH: &str = "$basearch";
+
+impl RepoPath {
+    /// The path with `$basearch` replaced by `arch`.
+    pub fn with_basearch(&self, arch: &str) -> String {
+        self.as_str().split('/').map(|c| if c == BASEARCH { arch } else { c }).collect::<Vec<_>>().join("/")
+    }
+}
 
 /// A sha256 computed while data streams through a writer.
 pub struct HashingWriter<W> {
@@ -369,6 +381,9 @@ mod tests {
             assert!(RepoPath::new(bad).is_err(), "{bad:?}");
         }
         assert!(RepoPath::new(".").is_ok());
+        let p = RepoPath::new("9/BaseOS/$basearch/os").unwrap();
+        assert_eq!(p.with_basearch("aarch64"), "9/BaseOS/aarch64/os");
+        assert!(RepoPath::new("9/$arch/os").is_err() && RepoPath::new("9/x$basearch/os").is_err());
     }
 
     #[test]

@@ -172,11 +172,11 @@ impl SyncCommand {
         Ok(Self { program, args })
     }
 
-    /// The argv that syncs with `server` once.
-    pub fn argv(&self, server: &Host) -> Vec<String> {
+    /// The argv that syncs once: the command, then `tail` (the server, or a chrony directive).
+    pub fn argv(&self, tail: Vec<String>) -> Vec<String> {
         let mut v = vec![self.program.to_string()];
         v.extend(self.args.iter().cloned());
-        v.push(server.to_string());
+        v.extend(tail);
         v
     }
 }
@@ -270,7 +270,7 @@ mod tests {
     #[test]
     fn sync_commands_cannot_add_a_second_command() {
         let c = SyncCommand::new("/usr/sbin/ntpdate -u").unwrap();
-        assert_eq!(c.argv(&Host::new("10.0.0.5").unwrap()), ["/usr/sbin/ntpdate", "-u", "10.0.0.5"]);
+        assert_eq!(c.argv(vec!["10.0.0.5".into()]), ["/usr/sbin/ntpdate", "-u", "10.0.0.5"]);
         assert_eq!(c.to_string(), "/usr/sbin/ntpdate -u");
         for bad in [
             "ntpdate -u",

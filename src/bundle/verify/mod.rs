@@ -11,7 +11,7 @@ mod stream;
 use std::io::{BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 
-pub use node::{check_node, node_arch, node_os_release};
+pub use node::{check_node, node_arch, node_os_release, same_release};
 
 use super::{BundleIndex, PACKAGES_DIR, SCHEMA_VERSION};
 use crate::files::WorkDir;
@@ -196,6 +196,7 @@ fn bundle_keyring(u: &Unpacked, repo: &str) -> Result<crate::trust::Keyring, Str
             .ok_or_else(|| format!("key {} is too large", k.file))?;
         pins.push(crate::trust::KeyPin {
             file: k.file.clone(),
+            url: None,
             fingerprint: k.fingerprint.clone(),
             legacy: k.legacy,
             bytes,

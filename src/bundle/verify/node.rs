@@ -67,13 +67,22 @@ pub fn node_arch(root: &Path, arch: &dyn ArchModel) -> String {
     arch.name_of_machine(from_root.unwrap_or(std::env::consts::ARCH))
 }
 
+/// Whether a node's VERSION_ID is of the release a bundle is for: the same, or a minor release of
+/// it (a bundle for Rocky "9" serves "9.5", as the EL major release is the ABI). A bundle for
+/// "16.04" needs exactly "16.04": "16.04.1" is not a VERSION_ID Ubuntu writes.
+pub fn same_release(bundle: &str, node: &str) -> bool {
+    node == bundle || node.strip_prefix(bundle).is_some_and(|rest| rest.starts_with('.') && !bundle.contains('.'))
+}
+
 /// Refuses a bundle built for another distro release or architecture than the node under `root`.
 pub fn check_node(bundle: &Path, index: &BundleIndex, root: &Path, model: &dyn ArchModel) -> Result<(), VerifyError> {
     let (id, version_id) = node_os_release(root)?;
     let arch = node_arch(root, model);
     let arch_ok = model.installs_on(index.arch.as_str(), &arch);
-    // VERSION_ID "7" matches a bundle for "7"; a bundle for "16.04" needs exactly "16.04".
-    if id != index.os_release.id.as_str() || version_id != index.os_release.version_id.as_str() || !arch_ok {
+    if id != index.os_release.id.as_str()
+        || !same_release(index.os_release.version_id.as_str(), &version_id)
+        || !arch_ok
+    {
         return Err(VerifyError::WrongNode {
             path: bundle.to_path_buf(),
             bundle_os: format!("{} {}", index.os_release.id, index.os_release.version_id),
@@ -88,6 +97,13 @@ pub fn check_node(bundle: &Path, index: &BundleIndex, root: &Path, model: &dyn A
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_major_release_bundle_serves_its_minor_releases_only() {
+        assert!(same_release("9", "9") && same_release("9", "9.5") && same_release("7", "7"));
+        assert!(!same_release("9", "90") && !same_release("9", "8.10") && !same_release("9.5", "9"));
+        assert!(same_release("16.04", "16.04") && !same_release("16.04", "16.04.1"));
+    }
 
     #[test]
     fn the_arch_comes_from_the_roots_executables() {

@@ -1,0 +1,74 @@
+//! Keys a manifest pins by URL (`keys = [{ url = "…", fingerprint = "…" }]`): fetched by the
+//! commands that read repositories, before anything is verified with them. The fingerprint is
+//! the trust anchor: the fetched bytes are used (and cached for `--offline`) only when they hold
+//! the pinned key, so a hostile or broken key server can stop a build but never change what it
+//! trusts.
+
+use crate::cache::Cache;
+use crate::manifest::Manifest;
+use crate::repo::Signatures;
+use crate::report::Reporter;
+use crate::transport::Transport;
+use crate::trust::{KeyPin, Keyring};
+
+use super::{CommandError, SourceOptions};
+
+/// Why a pinned key could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFetchError {
+    #[error("repository `{repo}`: key {fingerprint} from {url}: {message}")]
+    Fetch { repo: String, fingerprint: String, url: String, message: String },
+    #[error("repository `{repo}`: key {fingerprint} is fetched from {url}, and --offline has no copy of it: run the build once with the network first")]
+    NotCached { repo: String, fingerprint: String, url: String },
+}
+
+/// Fills in the bytes of every key pinned by URL: from the cache when offline, else from the
+/// URL (the cache's copy when the server fails). Nothing is fetched when checks are skipped.
+pub fn fetch_keys(manifest: &mut Manifest, opts: &SourceOptions, reporter: &dyn Reporter) -> Result<(), CommandError> {
+    let wanted = manifest.repositories.iter().flat_map(|r| &r.keys).any(|k| k.url.is_some() && k.bytes.is_empty());
+    if !wanted || opts.signatures == Signatures::Skip {
+        return Ok(());
+    }
+    let transport = Transport::new(opts.stall)?;
+    let cache = Cache::open(&opts.cache_dir, reporter)?;
+    for r in &mut manifest.repositories {
+        for pin in r.keys.iter_mut().filter(|k| k.bytes.is_empty()) {
+            let Some(url) = pin.url.clone() else { continue };
+            let cache_key = format!("keys/{url}");
+            let fail = |message: String| KeyFetchError::Fetch {
+                repo: r.name.to_string(),
+                fingerprint: pin.fingerprint.to_string(),
+                url: url.to_string(),
+                message,
+            };
+            let cached = cache.metadata(&cache_key).filter(|b| holds_pin(pin, b.clone()).is_ok());
+            if opts.offline {
+                let Some(bytes) = cached else {
+                    let (repo, fingerprint) = (r.name.to_string(), pin.fingerprint.to_string());
+                    return Err(KeyFetchError::NotCached { repo, fingerprint, url: url.to_string() }.into());
+                };
+                pin.bytes = bytes;
+                continue;
+            }
+            reporter.status(&format!("{}: fetching key {} from {url}", r.name, pin.fingerprint));
+            let got = crate::transport::join(url.as_str(), "")
+                .map_err(|e| e.to_string())
+                .and_then(|u| transport.get(&u, crate::limits::KEY_FILE_BYTES, reporter).map_err(|e| e.to_string()));
+            let bytes = match (got, cached) {
+                (Ok(bytes), _) => bytes,
+                (Err(_), Some(bytes)) => bytes,
+                (Err(message), None) => return Err(fail(message).into()),
+            };
+            holds_pin(pin, bytes.clone()).map_err(|e| fail(e.to_string()))?;
+            cache.put_metadata(&cache_key, &bytes);
+            pin.bytes = bytes;
+        }
+    }
+    Ok(())
+}
+
+/// Whether `bytes` hold the pinned key, usable under the pin's rules.
+fn holds_pin(pin: &KeyPin, bytes: Vec<u8>) -> Result<(), crate::trust::TrustError> {
+    let probe = KeyPin { bytes, ..pin.clone() };
+    Keyring::load(std::slice::from_ref(&probe)).map(|_| ())
+}
