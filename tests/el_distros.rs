@@ -1,0 +1,130 @@
+//! The EL8/EL9 built-in manifests (rocky8, rocky9, alma9, centos-stream9) as shipped — their
+//! keys replaced by the test repositories' — against a loopback yum tree laid out as the
+//! vendors lay theirs out (`9/BaseOS/<arch>/os`, `9-stream/AppStream/<arch>/os`), holding x86_64
+//! and aarch64; and keys pinned by URL, as the Rocky and AlmaLinux manifests pin theirs.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{build_rpm, createrepo, moa, require_tools, Mirror, RpmSpec};
+
+const TOOLS: &[&str] = &["rpmbuild", "rpmsign", "createrepo_c", "gpg"];
+
+/// chrony (BaseOS) needing chrony-libs, and a noarch timedatex-doc in AppStream, per arch.
+fn el_tree(root: &Path, releases: &[&str], rpms: &Path) {
+    for arch in ["x86_64", "aarch64"] {
+        for (name, requires) in [("chrony", &["chrony-libs = 4.5-1"][..]), ("chrony-libs", &[][..])] {
+            let files = [(format!("/usr/share/{name}/{arch}"), arch.to_string())];
+            let files: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            let spec = RpmSpec { name, version: "4.5", arch, requires, files: &files, ..Default::default() };
+            build_rpm(&rpms.join(arch), &spec);
+        }
+    }
+    build_rpm(&rpms.join("noarch"), &RpmSpec { name: "timedatex-doc", arch: "noarch", ..Default::default() });
+    for release in releases {
+        for arch in ["x86_64", "aarch64"] {
+            for (repo, from) in [("BaseOS", arch), ("AppStream", "noarch")] {
+                let dir = root.join(release).join(repo).join(arch).join("os");
+                let packages = dir.join("Packages");
+                std::fs::create_dir_all(&packages).unwrap();
+                for e in std::fs::read_dir(rpms.join(from)).unwrap() {
+                    let p = e.unwrap().path();
+                    std::fs::copy(&p, packages.join(p.file_name().unwrap())).unwrap();
+                }
+                createrepo(&dir);
+            }
+        }
+    }
+}
+
+fn plan(t: &Path, manifest: &Path, url: &str, arch: Option<&str>) -> Vec<(String, String)> {
+    let mut cmd = moa(t);
+    cmd.args(["resolve", "--no-base", "--json", "--manifest"]).arg(manifest).args(["--mirror", url]);
+    if let Some(a) = arch {
+        cmd.args(["--arch", a]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap().into(), p["arch"].as_str().unwrap().into()))
+        .collect()
+}
+
+#[test]
+fn the_el_manifests_resolve_chrony_for_x86_64_and_aarch64() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    el_tree(&t.join("mirror"), &["8", "9", "9-stream"], &t.join("rpms"));
+    let mirror = Mirror::serve(&t.join("mirror"));
+    for distro in ["rocky8", "rocky9", "alma9", "centos-stream9"] {
+        let dir = t.join(distro);
+        std::fs::create_dir_all(&dir).unwrap();
+        let manifest = common::builtin_manifest_for_test_archive(distro, &dir);
+        for (flag, arch) in [(None, "x86_64"), (Some("aarch64"), "aarch64")] {
+            let got = plan(t, &manifest, &mirror.url, flag);
+            let want = [("chrony".to_string(), arch.to_string()), ("chrony-libs".to_string(), arch.to_string())];
+            assert_eq!(got, want, "{distro} {arch}");
+        }
+    }
+    // `$basearch` reached the mirror as the arch asked for.
+    assert!(mirror.requested("9/BaseOS/aarch64/os/repodata/repomd.xml") >= 2);
+    assert!(mirror.requested("9-stream/AppStream/aarch64/os/repodata/repomd.xml") >= 1);
+    assert!(mirror.requested("8/BaseOS/x86_64/os/repodata/repomd.xml") >= 1);
+}
+
+/// A manifest for [`common::hello_repo`] whose key is pinned by URL: `<mirror>/keys/KEY`.
+fn url_manifest(dir: &Path, mirror: &str, fingerprint: &str) -> PathBuf {
+    let text = std::fs::read_to_string(common::hello_manifest(dir, &[mirror])).unwrap();
+    let start = text.find("keys = [").unwrap();
+    let end = start + text[start..].find('\n').unwrap();
+    let pin = format!("keys = [{{ url = \"{mirror}/keys/KEY\", fingerprint = \"{fingerprint}\" }}]");
+    let p = dir.join("by-url.toml");
+    std::fs::write(&p, format!("{}{pin}{}", &text[..start], &text[end..])).unwrap();
+    p
+}
+
+#[test]
+fn a_key_pinned_by_url_is_fetched_checked_against_the_pin_and_cached() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let repo = common::hello_repo(t);
+    std::fs::create_dir_all(repo.join("keys")).unwrap();
+    let key = common::signing::repo_key();
+    std::fs::write(repo.join("keys/KEY"), &key.public).unwrap();
+    let mirror = Mirror::serve(&repo);
+    let manifest = url_manifest(t, &mirror.url, &key.fingerprint);
+    let resolve = |cache: &Path, extra: &[&str]| {
+        let out = moa(cache).args(["resolve", "--no-base", "--manifest"]).arg(&manifest).args(extra).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+
+    let (ok, err) = resolve(t, &[]);
+    assert!(ok, "{err}");
+    assert_eq!(mirror.requested("keys/KEY"), 1);
+
+    // The server now hands out another key under that URL: refused by the pin, naming the URL,
+    // and the cached good copy is neither replaced nor used for an online build.
+    let other = common::signing::TestKey::generate("other", "ed25519");
+    std::fs::write(repo.join("keys/KEY"), &other.public).unwrap();
+    let (ok, err) = resolve(t, &[]);
+    assert!(!ok);
+    assert!(err.contains(&format!("{}/keys/KEY", mirror.url)) && err.contains("not the pinned key"), "{err}");
+    assert!(err.contains(&key.fingerprint) && err.contains(&other.fingerprint), "{err}");
+
+    // Offline, the copy cached by the first run serves.
+    let (ok, err) = resolve(t, &["--offline"]);
+    assert!(ok, "{err}");
+
+    // A cache that never saw the key cannot build offline, and says what to do.
+    let fresh = t.join("fresh");
+    std::fs::create_dir_all(&fresh).unwrap();
+    let (ok, err) = resolve(&fresh, &["--offline"]);
+    assert!(!ok && err.contains("--offline has no copy of it"), "{err}");
+}
