@@ -142,9 +142,11 @@ impl SysVars {
     pub fn synchronised(&self) -> bool {
         self.leap.as_deref().is_some_and(|l| l != "11") && self.stratum.is_some_and(|s| s < 16)
     }
-    /// Serving its own clock: ntpsec's orphan mode (refid 127.0.0.1) or the `LOCL` driver.
+    /// Serving its own clock: ntpsec's orphan mode (refid 127.0.0.1), the `LOCL` driver, or
+    /// chrony's `local` directive (reference ID 7F7F0101, chronyc(1)).
     pub fn own_clock(&self) -> bool {
-        self.synchronised() && matches!(self.refid.as_deref(), Some("127.0.0.1" | "LOOP" | "LOCL" | ".LOCL."))
+        self.synchronised()
+            && matches!(self.refid.as_deref(), Some("127.0.0.1" | "LOOP" | "LOCL" | ".LOCL." | "7F7F0101"))
     }
 }
 
@@ -173,6 +175,39 @@ pub fn parse_sysvars(text: &str) -> SysVars {
         stratum: field("stratum").and_then(|s| s.parse().ok()),
         refid: field("refid"),
         offset_ms: field("offset").and_then(|s| s.parse().ok()),
+    }
+}
+
+/// Parses `chronyc -n tracking` (`Reference ID    : 7F7F0101 ()`, `Stratum         : 10`,
+/// `System time     : 0.000006523 seconds slow of NTP time`, `Leap status     : Normal`) into
+/// the same system variables as `ntpq -c rv`.
+pub fn parse_chronyc_tracking(text: &str) -> SysVars {
+    let field = |key: &str| {
+        text.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim() == key).then(|| v.trim().to_string())
+        })
+    };
+    let leap = field("Leap status").map(|l| {
+        match l.as_str() {
+            "Normal" => "00",
+            "Insert second" => "01",
+            "Delete second" => "10",
+            _ => "11",
+        }
+        .to_string()
+    });
+    let offset_ms = field("System time").and_then(|v| {
+        let mut w = v.split_whitespace();
+        let secs: f64 = w.next()?.parse().ok()?;
+        let sign = if w.nth(1)? == "fast" { 1.0 } else { -1.0 };
+        Some(sign * secs * 1000.0)
+    });
+    SysVars {
+        leap,
+        stratum: field("Stratum").and_then(|s| s.parse().ok()),
+        refid: field("Reference ID").and_then(|r| r.split_whitespace().next().map(str::to_string)),
+        offset_ms,
     }
 }
 
@@ -307,8 +342,13 @@ pub fn judge_system(
         None if system.as_ref().is_some_and(SysVars::own_clock) => f.push((
             Status::Warning,
             format!(
-                "serving its own clock at stratum {} (orphan mode): no upstream server is usable",
-                system.as_ref().and_then(|s| s.stratum).unwrap_or(0)
+                "serving its own clock at stratum {} ({}): no upstream server is usable",
+                system.as_ref().and_then(|s| s.stratum).unwrap_or(0),
+                if system.as_ref().is_some_and(|s| s.refid.as_deref() == Some("7F7F0101")) {
+                    "chrony's local mode"
+                } else {
+                    "orphan mode"
+                }
             ),
         )),
         None if !peers.is_empty() && peers.iter().all(|p| p.unreachable()) => {
@@ -376,7 +416,15 @@ pub fn check(t: Thresholds) -> Health {
         }
         Err(_) => match Command::new("chronyc").args(["-n", "sources"]).output() {
             Ok(out) if out.status.success() => match parse_chronyc_sources(&String::from_utf8_lossy(&out.stdout)) {
-                Ok(peers) => judge("chronyd", peers, None, t),
+                Ok(peers) => {
+                    let system = Command::new("chronyc")
+                        .args(["-n", "tracking"])
+                        .output()
+                        .ok()
+                        .filter(|o| o.status.success())
+                        .map(|o| parse_chronyc_tracking(&String::from_utf8_lossy(&o.stdout)));
+                    judge_system("chronyd", peers, None, system, t)
+                }
                 Err(e) => unknown("chronyd", e.to_string()),
             },
             Ok(out) => critical(

@@ -182,3 +182,58 @@ fn orphan_mode_is_a_warning_not_a_dead_server() {
     let peers = parse_ntpq(NTPSEC_ORPHAN_PEERS).unwrap();
     assert_eq!(judge_system("ntpd", peers, None, Some(unsync), Thresholds::default()).status, Status::Critical);
 }
+
+/// `chronyc tracking` as chronyc(1) documents it (synchronised to a server), and a server whose
+/// upstream never answered but whose `local stratum 10` (the server role) serves the time: the
+/// manual says reference ID 7F7F0101 with no name means local mode.
+#[test]
+fn chronyc_tracking_tells_a_server_on_its_local_clock() {
+    let synced = "Reference ID    : CB00710F (foo.example.net)
+Stratum         : 3
+Ref time (UTC)  : Fri Jan 27 09:49:17 2017
+System time     : 0.000006523 seconds slow of NTP time
+Last offset     : -0.000006747 seconds
+RMS offset      : 0.000035822 seconds
+Frequency       : 3.225 ppm slow
+Residual freq   : -0.000 ppm
+Skew            : 0.129 ppm
+Root delay      : 0.013639022 seconds
+Root dispersion : 0.001100737 seconds
+Update interval : 64.7 seconds
+Leap status     : Normal
+";
+    let s = parse_chronyc_tracking(synced);
+    assert_eq!((s.stratum, s.refid.as_deref(), s.leap.as_deref()), (Some(3), Some("CB00710F"), Some("00")));
+    assert!((s.offset_ms.unwrap() - -0.006523).abs() < 1e-9);
+    assert!(!s.own_clock());
+
+    let local = "Reference ID    : 7F7F0101 ()
+Stratum         : 10
+Ref time (UTC)  : Tue Dec 01 09:00:00 2026
+System time     : 0.000000000 seconds fast of NTP time
+Leap status     : Normal
+";
+    let sources = "MS Name/IP address         Stratum Poll Reach LastRx Last sample
+===============================================================================
+^? 10.0.0.6                      0   6     0     -     +0ns[   +0ns] +/-    0ns
+";
+    let system = parse_chronyc_tracking(local);
+    assert!(system.own_clock());
+    let peers = parse_chronyc_sources(sources).unwrap();
+    let h = judge_system("chronyd", peers.clone(), None, Some(system), Thresholds::default());
+    assert_eq!(h.status, Status::Warning, "{:?}", h.findings);
+    assert!(h.findings[0].1.contains("its own clock at stratum 10 (chrony's local mode)"), "{:?}", h.findings);
+    // Without local mode the same sources are a server that never reached anyone.
+    let h = judge_system(
+        "chronyd",
+        peers,
+        None,
+        Some(parse_chronyc_tracking("Stratum : 0\nLeap status : Not synchronised\n")),
+        Thresholds::default(),
+    );
+    assert_eq!(h.status, Status::Critical, "{:?}", h.findings);
+    let unsynced = parse_chronyc_tracking(
+        "Reference ID    : 00000000 ()\nStratum         : 0\nLeap status     : Not synchronised\n",
+    );
+    assert_eq!(unsynced.leap.as_deref(), Some("11"));
+}
