@@ -95,6 +95,10 @@ impl fmt::Display for Family {
 pub struct OsRelease {
     pub id: Label,
     pub version_id: Label,
+    /// EL8+: os-release's `PLATFORM_ID` without its `platform:` prefix (`el9`): module streams
+    /// built for another platform are never active, as in dnf.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Label>,
 }
 
 /// One repository: an ordered list of mirror roots and where the repository lives under each.

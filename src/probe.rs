@@ -116,7 +116,11 @@ impl NodeProfile {
     /// Refuses a profile of another distro release, family or arch than the manifest's.
     pub fn check_fits(&self, path: &Path, m: &Manifest) -> Result<(), ProbeError> {
         let arch_ok = self.arch == m.arch.as_str();
-        if self.os_release != m.os_release || self.family != m.family || !arch_ok {
+        let (node, want) = (&self.os_release, &m.os_release);
+        let release_ok = node.id == want.id
+            && verify::same_release(want.version_id.as_str(), node.version_id.as_str())
+            && (node.platform.is_none() || want.platform.is_none() || node.platform == want.platform);
+        if !release_ok || self.family != m.family || !arch_ok {
             return Err(ProbeError::Mismatch {
                 path: path.to_path_buf(),
                 node: format!("{} {} {} ({})", self.os_release.id, self.os_release.version_id, self.arch, self.family),
@@ -152,7 +156,11 @@ pub fn probe(
         profile_version: PROFILE_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         source,
-        os_release: OsRelease { id: label("ID", &id)?, version_id: label("VERSION_ID", &version_id)? },
+        os_release: OsRelease {
+            id: label("ID", &id)?,
+            version_id: label("VERSION_ID", &version_id)?,
+            platform: verify::node_platform(root).map(|p| label("PLATFORM_ID", &p)).transpose()?,
+        },
         family,
         arch: verify::node_arch(root, arch),
         packages,

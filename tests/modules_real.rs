@@ -61,7 +61,7 @@ fn streams_filter_the_real_appstream_as_dnf_does() {
 
     // Nothing enabled: every stream is inactive; nodejs is the non-modular 16.
     let mut md = all.clone();
-    let hidden = modules::filter(&mut md, &mods, &[]).unwrap();
+    let hidden = modules::filter(&mut md, &mods, &[], Some("el9")).unwrap();
     assert_eq!(versions(&md, "nodejs"), BTreeSet::from(["1:16.20.2-3.el9".to_string(), "1:16.20.2-8.el9".to_string()]));
     assert_eq!(
         hidden.get("pgvector"),
@@ -72,16 +72,30 @@ fn streams_filter_the_real_appstream_as_dnf_does() {
 
     // nodejs:20 enabled: that stream's builds, the non-modular nodejs hidden.
     let mut md = all.clone();
-    modules::filter(&mut md, &mods, &[stream("nodejs", "20")]).unwrap();
+    modules::filter(&mut md, &mods, &[stream("nodejs", "20")], Some("el9")).unwrap();
     let v = versions(&md, "nodejs");
     assert!(!v.is_empty() && v.iter().all(|v| v.starts_with("1:20.") && v.contains(".module_el9")), "{v:?}");
     assert!(versions(&md, "nodejs-devel").iter().all(|v| v.starts_with("1:20.")));
 
     // One stream per module; a stream no repository has is named with those that exist.
-    let e = modules::filter(&mut all.clone(), &mods, &[stream("nodejs", "18"), stream("nodejs", "20")]).unwrap_err();
+    let e =
+        modules::filter(&mut all.clone(), &mods, &[stream("nodejs", "18"), stream("nodejs", "20")], None).unwrap_err();
     assert!(e.contains("nodejs:18 and nodejs:20"), "{e}");
-    let e = modules::filter(&mut all.clone(), &mods, &[stream("nodejs", "99")]).unwrap_err();
+    let e = modules::filter(&mut all.clone(), &mods, &[stream("nodejs", "99")], None).unwrap_err();
     assert!(e.contains("nodejs:99") && e.contains("18, 20, 22"), "{e}");
+
+    // Only maven:3.8 says it runs on platform:el9 (`requires`); the others name el9 only for
+    // building, which binds no node, as in libdnf. On an el8 node maven:3.8 cannot be enabled;
+    // nodejs:20 can.
+    let runtime: Vec<String> =
+        mods.streams.iter().filter(|s| !s.platforms.is_empty()).map(|s| format!("{}:{}", s.name, s.stream)).collect();
+    assert!(!runtime.is_empty() && runtime.iter().all(|s| s == "maven:3.8"), "{runtime:?}");
+    let e = modules::filter(&mut all.clone(), &mods, &[stream("maven", "3.8")], Some("el8")).unwrap_err();
+    assert!(e.contains("maven:3.8 has no build for platform:el8"), "{e}");
+    let mut md = all.clone();
+    modules::filter(&mut md, &mods, &[stream("maven", "3.8")], Some("el9")).unwrap();
+    assert!(versions(&md, "maven").iter().all(|v| v.contains(".module_el9")), "{:?}", versions(&md, "maven"));
+    modules::filter(&mut all.clone(), &mods, &[stream("nodejs", "20")], Some("el8")).unwrap();
 }
 
 #[test]

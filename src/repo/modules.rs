@@ -25,6 +25,18 @@ pub struct ModuleStream {
     pub requires: Vec<(String, Vec<String>)>,
     /// Binary package builds, `name-epoch:version-release.arch`.
     pub artifacts: Vec<String>,
+    /// The platforms (`el9`) this build runs on, from `requires: {platform: […]}`: empty for
+    /// any; `-el8` excludes one.
+    pub platforms: Vec<String>,
+}
+
+impl ModuleStream {
+    /// Whether this build is for `platform` (any build is, when the platform is unknown).
+    pub fn runs_on(&self, platform: Option<&str>) -> bool {
+        let Some(p) = platform else { return true };
+        let (not, yes): (Vec<&String>, Vec<&String>) = self.platforms.iter().partition(|s| s.starts_with('-'));
+        !not.iter().any(|n| &n[1..] == p) && (yes.is_empty() || yes.iter().any(|y| y.as_str() == p))
+    }
 }
 
 /// What one repository's `modules.yaml` says.
@@ -64,16 +76,19 @@ pub fn parse_modules(yaml: &str, url: &str) -> Result<Modules, RepoError> {
                     .into_iter()
                     .filter(|a| !a.ends_with(".src"))
                     .collect();
-                let mut requires = Vec::new();
+                let (mut requires, mut platforms) = (Vec::new(), Vec::new());
                 for dep in d.get("dependencies").and_then(Value::as_sequence).into_iter().flatten() {
                     if let Some(Value::Mapping(m)) = dep.get("requires") {
                         for (k, v) in m {
-                            let Some(module) = text(k) else { continue };
-                            requires.push((module, strings(Some(v))));
+                            match text(k) {
+                                Some(p) if p == "platform" => platforms.extend(strings(Some(v))),
+                                Some(module) => requires.push((module, strings(Some(v)))),
+                                None => {}
+                            }
                         }
                     }
                 }
-                out.streams.push(ModuleStream { name, stream, requires, artifacts });
+                out.streams.push(ModuleStream { name, stream, requires, artifacts, platforms });
             }
             Some("modulemd-defaults") => {
                 let d = data.ok_or_else(|| bad("a modulemd-defaults document has no data".into()))?;
@@ -92,31 +107,37 @@ pub fn parse_modules(yaml: &str, url: &str) -> Result<Modules, RepoError> {
 /// `name:stream`, as a manifest's `modules` and dnf write it.
 pub type StreamRef = (String, String);
 
-/// The active streams: `enabled`, then defaults, then what active streams require (the first
-/// stream they accept), one per module. Two enabled streams of one module are an error.
-pub fn active_streams(modules: &Modules, enabled: &[StreamRef]) -> Result<BTreeMap<String, String>, String> {
+/// The active streams on `platform`: `enabled`, then defaults, then what active streams
+/// require (the first stream they accept), one per module, each with a build for the platform.
+/// Two enabled streams of one module are an error.
+pub fn active_streams(
+    modules: &Modules,
+    enabled: &[StreamRef],
+    platform: Option<&str>,
+) -> Result<BTreeMap<String, String>, String> {
+    let builds =
+        |m: &str, s: &str| modules.streams.iter().any(|st| st.name == m && st.stream == s && st.runs_on(platform));
     let mut active: BTreeMap<String, String> = BTreeMap::new();
     for (m, s) in enabled {
         if let Some(other) = active.insert(m.clone(), s.clone()).filter(|o| o != s) {
             return Err(format!("modules {m}:{other} and {m}:{s} are both enabled: a module has one stream at a time"));
         }
     }
-    for (m, s) in &modules.defaults {
+    for (m, s) in modules.defaults.iter().filter(|(m, s)| builds(m, s)) {
         active.entry(m.clone()).or_insert_with(|| s.clone());
     }
     // Requirements of active streams, until nothing changes (platform is the OS, not a module).
     loop {
         let mut wanted: Vec<(String, String)> = Vec::new();
-        for st in modules.streams.iter().filter(|st| active.get(&st.name) == Some(&st.stream)) {
+        let live = |st: &&ModuleStream| active.get(&st.name) == Some(&st.stream) && st.runs_on(platform);
+        for st in modules.streams.iter().filter(live) {
             for (m, streams) in &st.requires {
-                if m == "platform" || active.contains_key(m) || wanted.iter().any(|(w, _)| w == m) {
+                if active.contains_key(m) || wanted.iter().any(|(w, _)| w == m) {
                     continue;
                 }
-                let pick = streams
-                    .iter()
-                    .find(|s| !s.starts_with('-'))
-                    .cloned()
-                    .or_else(|| modules.streams.iter().find(|o| &o.name == m).map(|o| o.stream.clone()));
+                let pick = streams.iter().find(|s| !s.starts_with('-') && builds(m, s)).cloned().or_else(|| {
+                    modules.streams.iter().find(|o| &o.name == m && o.runs_on(platform)).map(|o| o.stream.clone())
+                });
                 if let Some(s) = pick {
                     wanted.push((m.clone(), s));
                 }
@@ -146,21 +167,26 @@ pub fn filter(
     md: &mut Metadata,
     modules: &Modules,
     enabled: &[StreamRef],
+    platform: Option<&str>,
 ) -> Result<HashMap<String, Vec<String>>, String> {
     if modules.streams.is_empty() {
         return Ok(HashMap::new());
     }
     for (m, s) in enabled {
-        if !modules.streams.iter().any(|st| &st.name == m && &st.stream == s) {
-            let known: HashSet<String> =
-                modules.streams.iter().filter(|st| &st.name == m).map(|st| st.stream.clone()).collect();
+        let of_m = || modules.streams.iter().filter(|st| &st.name == m);
+        if !of_m().any(|st| &st.stream == s) {
+            let known: HashSet<String> = of_m().map(|st| st.stream.clone()).collect();
             let mut known: Vec<String> = known.into_iter().collect();
             known.sort();
             return Err(format!("module stream {m}:{s} is in no repository (streams of {m}: {})", known.join(", ")));
         }
+        if !of_m().any(|st| &st.stream == s && st.runs_on(platform)) {
+            let p = platform.unwrap_or_default();
+            return Err(format!("module stream {m}:{s} has no build for platform:{p}: it is for another release"));
+        }
     }
-    let active = active_streams(modules, enabled)?;
-    let is_active = |st: &ModuleStream| active.get(&st.name) == Some(&st.stream);
+    let active = active_streams(modules, enabled, platform)?;
+    let is_active = |st: &ModuleStream| active.get(&st.name) == Some(&st.stream) && st.runs_on(platform);
     let mut owner: HashMap<&str, &ModuleStream> = HashMap::new();
     for st in &modules.streams {
         for a in &st.artifacts {
@@ -259,11 +285,39 @@ data:
         assert_eq!(m.streams.len(), 3);
         assert_eq!(m.streams[0].artifacts, ["app-0:2.0-1.module_el9.x86_64"], "sources are not packages");
         assert_eq!(m.streams[2].stream, "3", "a numeric stream is read as text");
-        let active = active_streams(&m, &[]).unwrap();
+        let active = active_streams(&m, &[], Some("el9")).unwrap();
         assert_eq!(active.get("app").map(String::as_str), Some("2"), "the default");
         assert_eq!(active.get("runtime").map(String::as_str), Some("3"), "required by app:2");
-        let active = active_streams(&m, &[("app".into(), "1".into())]).unwrap();
+        let active = active_streams(&m, &[("app".into(), "1".into())], None).unwrap();
         assert_eq!(active.get("app").map(String::as_str), Some("1"), "enabled beats default");
         assert!(!active.contains_key("runtime"), "app:1 requires nothing");
+    }
+
+    #[test]
+    fn a_stream_built_for_another_platform_is_never_active() {
+        let yaml = r#"---
+document: modulemd-defaults
+version: 1
+data: {module: app, stream: "2"}
+...
+---
+document: modulemd
+version: 2
+data:
+  name: app
+  stream: "2"
+  dependencies:
+  - buildrequires: {platform: [el9]}
+    requires: {platform: [el8]}
+  artifacts: {rpms: [app-0:2.0-1.module_el8.x86_64]}
+...
+"#;
+        let m = parse_modules(yaml, "t").unwrap();
+        assert_eq!(m.streams[0].platforms, ["el8"], "requires binds the node; buildrequires does not");
+        assert_eq!(active_streams(&m, &[], Some("el8")).unwrap().get("app").map(String::as_str), Some("2"));
+        assert!(active_streams(&m, &[], Some("el9")).unwrap().is_empty(), "the default has no el9 build");
+        assert!(active_streams(&m, &[], None).unwrap().contains_key("app"), "an unknown platform binds nothing");
+        let not_el8 = ModuleStream { platforms: vec!["-el8".into()], ..Default::default() };
+        assert!(not_el8.runs_on(Some("el9")) && !not_el8.runs_on(Some("el8")));
     }
 }

@@ -108,7 +108,8 @@ impl MetadataFormat for Yum {
         }
         let enabled: Vec<(String, String)> =
             manifest.modules.iter().map(|m| (m.name.to_string(), m.stream.to_string())).collect();
-        md.hidden = super::modules::filter(md, &all, &enabled)
+        let platform = manifest.os_release.platform.as_ref().map(|p| p.as_str());
+        md.hidden = super::modules::filter(md, &all, &enabled, platform)
             .map_err(|message| RepoError::Modules { distro: manifest.distro.to_string(), message })?;
         Ok(())
     }

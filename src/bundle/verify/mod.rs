@@ -11,7 +11,7 @@ mod stream;
 use std::io::{BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 
-pub use node::{check_node, node_arch, node_os_release, same_release};
+pub use node::{check_node, node_arch, node_os_release, node_platform, same_release};
 
 use super::{BundleIndex, PACKAGES_DIR, SCHEMA_VERSION};
 use crate::files::WorkDir;

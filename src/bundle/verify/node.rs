@@ -13,6 +13,26 @@ use crate::types::shown;
 
 /// `ID` and `VERSION_ID` of `<root>/etc/os-release` (falling back to `usr/lib/os-release`).
 pub fn node_os_release(root: &Path) -> Result<(String, String), VerifyError> {
+    let text = os_release_text(root)?;
+    Ok((os_release_field(&text, "ID"), os_release_field(&text, "VERSION_ID")))
+}
+
+/// The node's `PLATFORM_ID` (EL8+: `platform:el9`) without its prefix, when it has one.
+pub fn node_platform(root: &Path) -> Option<String> {
+    let text = os_release_text(root).ok()?;
+    let id = os_release_field(&text, "PLATFORM_ID");
+    id.strip_prefix("platform:").map(str::to_string)
+}
+
+fn os_release_field(text: &str, k: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{k}=")))
+        .map(|v| shown(v.trim().trim_matches('"').trim_matches('\'')))
+        .unwrap_or_default()
+}
+
+/// `etc/os-release` (or `usr/lib/os-release`) under `root`, within 64 KiB.
+fn os_release_text(root: &Path) -> Result<String, VerifyError> {
     let read = |rel: &str| -> std::io::Result<String> {
         let path = resolve_in_root(root, Path::new(rel), true)?;
         let bytes = crate::files::read_at_most(&path, 64 * 1024)?
@@ -20,19 +40,10 @@ pub fn node_os_release(root: &Path) -> Result<(String, String), VerifyError> {
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     };
     let primary = root.join("etc/os-release");
-    let text = match read("etc/os-release") {
-        Ok(t) => t,
-        Err(source) => {
-            read("usr/lib/os-release").map_err(|_| VerifyError::OsRelease { path: primary.clone(), source })?
-        }
-    };
-    let field = |k: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{k}=")))
-            .map(|v| shown(v.trim().trim_matches('"').trim_matches('\'')))
-            .unwrap_or_default()
-    };
-    Ok((field("ID"), field("VERSION_ID")))
+    match read("etc/os-release") {
+        Ok(t) => Ok(t),
+        Err(source) => read("usr/lib/os-release").map_err(|_| VerifyError::OsRelease { path: primary.clone(), source }),
+    }
 }
 
 /// The architecture of an ELF file's machine, as rpm names it.
@@ -127,5 +138,19 @@ mod tests {
         std::fs::write(d.path().join("etc/os-release"), "ID=\"deb\\nian\"\nVERSION_ID=\"12\x1b[31m\"\n").unwrap();
         let (id, v) = node_os_release(d.path()).unwrap();
         assert!(!id.contains('\n') && !v.contains('\x1b'), "{id:?} {v:?}");
+    }
+
+    #[test]
+    fn the_platform_comes_from_platform_id() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("etc")).unwrap();
+        std::fs::write(
+            d.path().join("etc/os-release"),
+            "ID=\"rocky\"\nVERSION_ID=\"9.5\"\nPLATFORM_ID=\"platform:el9\"\n",
+        )
+        .unwrap();
+        assert_eq!(node_platform(d.path()).as_deref(), Some("el9"));
+        std::fs::write(d.path().join("etc/os-release"), "ID=debian\nVERSION_ID=\"12\"\n").unwrap();
+        assert_eq!(node_platform(d.path()), None);
     }
 }
