@@ -57,6 +57,10 @@ pub struct BundleIndex {
     /// under `roles/`. Absent in bundles of manifests without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<TimeSpec>,
+    /// EL8+: the module streams the bundled modular packages come from (`nodejs:20`); install
+    /// enables them in the node's dnf, which otherwise hides or replaces those packages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<crate::manifest::ModuleRef>,
 }
 
 /// One package file in the bundle.
@@ -151,6 +155,7 @@ impl BundleIndex {
             t.validate()?;
         }
         limits::check("the number of keys", self.keys.len() as u64, (limits::KEYS * limits::REPOSITORIES) as u64)?;
+        limits::check("the number of module streams", self.modules.len() as u64, limits::REQUESTS as u64)?;
         for k in &self.keys {
             let name = k.file.strip_prefix(&format!("{KEYS_DIR}/")).unwrap_or("");
             safe_file_name(name).map_err(|e| format!("key file `{}`: {e}", crate::types::shown(&k.file)))?;

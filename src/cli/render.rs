@@ -152,6 +152,9 @@ pub fn install(out: Out<'_>, r: &InstallReport) -> io::Result<()> {
         };
         writeln!(out, "{:<20} {:<28} {} {}", verb, act.name, act.version, act.arch)?;
     }
+    for f in &r.streams_enabled {
+        writeln!(out, "{:<20} {}", "enabled stream", f.display())?;
+    }
     let n = r.actions.iter().filter(|a| a.action != "skip").count();
     if r.dry_run {
         writeln!(out, "dry run: {n} package(s) would be installed into {}; nothing changed", r.root.display())?;

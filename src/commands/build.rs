@@ -181,6 +181,18 @@ pub fn plan_bundle<'r>(
         .map(|&i| bundle_package(all[i], &r.plan.entries[i], r.stages[i], &r.metadata.repos[all[i].repo].name))
         .collect::<Result<Vec<_>, _>>()?;
     let mut index = bundle_index(manifest, opts, &r.metadata, packages)?;
+    let mut streams: Vec<&str> = r.plan.entries.iter().filter_map(|e| r.metadata.stream_of(e.package)).collect();
+    streams.sort_unstable();
+    streams.dedup();
+    index.modules = streams
+        .into_iter()
+        .map(|s| {
+            crate::manifest::ModuleRef::parse(s).map_err(|source| CommandError::BadMetadataValue {
+                what: format!("module stream `{}`", crate::types::shown(s)),
+                source,
+            })
+        })
+        .collect::<Result<_, _>>()?;
     if let Some(lock) = locked {
         index.sources = lock.sources.clone();
         index.source_date_epoch = opts.source_date_epoch.unwrap_or(lock.source_date_epoch);
@@ -303,6 +315,7 @@ fn bundle_index(
         upstream_signatures: opts.source.signatures,
         keys: bundle_keys(manifest, opts).into_iter().map(|(k, _)| k).collect(),
         time: manifest.time.clone(),
+        modules: Vec::new(),
     })
 }
 

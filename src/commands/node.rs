@@ -43,6 +43,10 @@ pub struct InstallReport {
     pub preflight_problems: Vec<String>,
     /// The package tool's output.
     pub output: Vec<String>,
+    /// EL8+: the dnf module state files written so the node's dnf keeps the bundled modular
+    /// packages (their streams enabled, as `dnf install` enables them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub streams_enabled: Vec<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<RoleReport>,
     /// The trusted key that signed the bundle, when the node trusts keys.
@@ -77,6 +81,7 @@ pub fn install_cmd(
     let role_plan = role_of(true).map(|r| apply_bundle_role(bundle, &u, &r)).transpose()?;
     let _lock = if opts.dry_run { None } else { Some(lock_root(&opts.install.root)?) };
     let installer = family::installer(family);
+    installer.check_streams(&opts.install.root, &u.index.modules)?;
     let installed = installer.installed(&opts.install)?;
     let backend = family::backend(family);
     let actions = install::plan(&u.index, &installed, backend.syntax, backend.arch);
@@ -97,6 +102,8 @@ pub fn install_cmd(
         return Err(InstallError::Preflight { problems, force_means: installer.force_means().into() }.into());
     }
     let output = if opts.dry_run { Vec::new() } else { run_installer(installer, &todo, &removes, opts, reporter)? };
+    let streams_enabled =
+        if opts.dry_run { Vec::new() } else { installer.enable_streams(&opts.install.root, &u.index.modules)? };
     let role = match role_of(opts.dry_run) {
         Some(r) if !opts.dry_run => {
             reporter.status(&format!("configuring the {:?} role", r.role));
@@ -112,6 +119,7 @@ pub fn install_cmd(
         removes,
         preflight_problems: problems,
         output,
+        streams_enabled,
         role,
         signature,
     })

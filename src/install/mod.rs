@@ -37,6 +37,15 @@ pub enum InstallError {
     NotRoot,
     #[error("{tool}'s database is locked by another program (apt, yum, dnf, another {tool}): wait for it to finish, then run this again.\n{output}")]
     Locked { tool: String, output: String },
+    #[error("the bundle's packages come from module stream {module}:{bundle}, but the node's dnf has {module}:{node} enabled: build the bundle for this node (`probe` it and pass --target), or switch the node first (dnf module reset {module})")]
+    StreamClash { module: String, bundle: String, node: String },
+    #[error("could not enable module stream {stream} in {}", path.display())]
+    EnableStream {
+        stream: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// How to install.
@@ -104,6 +113,20 @@ pub trait Installer: Sync {
     /// `/etc/dnf/modules.d/*.module`): `(module, stream)`. None for families without modules.
     fn enabled_streams(&self, _root: &Path) -> Vec<(String, String)> {
         Vec::new()
+    }
+    /// Refuses module streams another stream of whose module the node has enabled (its package
+    /// manager would hide or replace the bundled packages). Families without modules accept all.
+    fn check_streams(&self, _root: &Path, _streams: &[crate::manifest::ModuleRef]) -> Result<(), InstallError> {
+        Ok(())
+    }
+    /// Enables the bundle's module streams in the node's package manager, as `dnf install` of a
+    /// modular package does; the files written (none when all were already enabled).
+    fn enable_streams(
+        &self,
+        _root: &Path,
+        _streams: &[crate::manifest::ModuleRef],
+    ) -> Result<Vec<PathBuf>, InstallError> {
+        Ok(Vec::new())
     }
     /// Whether the tool can install without running package scripts (`--no-scripts`).
     fn can_skip_scripts(&self) -> bool {

@@ -6,6 +6,7 @@ use std::process::Command;
 
 use super::{root_is_host, run, tool_command, InstallError, InstallOptions, Installed, Installer};
 use crate::bundle::BundlePackage;
+use crate::manifest::ModuleRef;
 
 pub struct Rpm;
 
@@ -75,6 +76,45 @@ impl Installer for Rpm {
         out.sort();
         out.dedup();
         out
+    }
+    fn check_streams(&self, root: &Path, streams: &[ModuleRef]) -> Result<(), InstallError> {
+        let enabled = self.enabled_streams(root);
+        for want in streams {
+            if let Some((_, node)) = enabled.iter().find(|(m, s)| m == want.name.as_str() && s != want.stream.as_str())
+            {
+                let (module, bundle) = (want.name.to_string(), want.stream.to_string());
+                return Err(InstallError::StreamClash { module, bundle, node: node.clone() });
+            }
+        }
+        Ok(())
+    }
+    /// Writes `etc/dnf/modules.d/<module>.module` (`state=enabled`) inside the root for each
+    /// stream not enabled yet; a node without `etc/dnf` (yum, EL7) has no modules to enable.
+    fn enable_streams(&self, root: &Path, streams: &[ModuleRef]) -> Result<Vec<PathBuf>, InstallError> {
+        let Ok(dnf) = crate::files::resolve_in_root(root, Path::new("etc/dnf"), true) else {
+            return Ok(Vec::new());
+        };
+        if !dnf.is_dir() || streams.is_empty() {
+            return Ok(Vec::new());
+        }
+        let enabled = self.enabled_streams(root);
+        let mut written = Vec::new();
+        for st in streams {
+            if enabled.iter().any(|(m, s)| m == st.name.as_str() && s == st.stream.as_str()) {
+                continue;
+            }
+            let rel = format!("etc/dnf/modules.d/{}.module", st.name);
+            let fail = |path: PathBuf, source| InstallError::EnableStream { stream: st.to_string(), path, source };
+            let path =
+                crate::files::resolve_in_root(root, Path::new(&rel), false).map_err(|e| fail(root.join(&rel), e))?;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| fail(path.clone(), e))?;
+            }
+            let text = format!("[{n}]\nname={n}\nstream={s}\nprofiles=\nstate=enabled\n", n = st.name, s = st.stream);
+            crate::files::write_atomic(&path, text.as_bytes(), 0o644).map_err(|e| fail(path.clone(), e))?;
+            written.push(path);
+        }
+        Ok(written)
     }
     fn fallback_command(&self) -> super::FallbackCommand {
         super::FallbackCommand {

@@ -337,9 +337,17 @@ pub struct Metadata {
     /// Package names a format's filter hid (EL8+ modules of inactive streams), with what would
     /// make them visible (`nodejs:20`), for the message when one is requested.
     pub hidden: std::collections::HashMap<String, Vec<String>>,
+    /// EL8+: the active module stream (`nodejs:20`) of each visible modular package, by its
+    /// package index. A node's dnf must have that stream enabled to keep the package.
+    pub streams: std::collections::HashMap<usize, String>,
 }
 
 impl Metadata {
+    /// The module stream a package belongs to, when it is modular.
+    pub fn stream_of(&self, package: usize) -> Option<&str> {
+        self.streams.get(&package).map(String::as_str)
+    }
+
     /// Newest metadata timestamp across repositories: the default bundle mtime.
     pub fn timestamp(&self) -> Option<u64> {
         self.repos.iter().filter_map(|r| r.timestamp).max()

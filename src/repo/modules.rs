@@ -217,6 +217,12 @@ pub fn filter(
         }
         keep
     });
+    md.streams = md
+        .packages
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| owner.get(nevra(p).as_str()).map(|st| (i, format!("{}:{}", st.name, st.stream))))
+        .collect();
     let visible: HashSet<&str> = md.packages.iter().map(|p| p.name.as_str()).collect();
     hidden.retain(|name, _| !visible.contains(name.as_str()));
     for v in hidden.values_mut() {
