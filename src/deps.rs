@@ -147,12 +147,6 @@ pub trait DepSyntax: Sync {
     /// The capability name of a provide, without parsing its version.
     fn provide_name<'a>(&self, raw: &'a str) -> &'a str;
     fn parse_version(&self, raw: &str) -> Result<Version, DepError>;
-    /// rpm: an unversioned provide satisfies a versioned requirement; Debian: it does not.
-    fn unversioned_provide_satisfies(&self) -> bool;
-    /// apt upgrades installed binaries of a new package's source along with it; yum does not.
-    fn upgrades_by_source(&self) -> bool {
-        false
-    }
 }
 
 /// rpm dependencies.
@@ -188,9 +182,6 @@ impl DepSyntax for RpmSyntax {
     }
     fn parse_version(&self, raw: &str) -> Result<Version, DepError> {
         raw.parse::<Evr>().map(Version::Rpm).map_err(|e| DepError { raw: raw.into(), why: e.to_string() })
-    }
-    fn unversioned_provide_satisfies(&self) -> bool {
-        true
     }
 }
 
@@ -391,12 +382,6 @@ impl DepSyntax for DebSyntax {
     fn parse_version(&self, raw: &str) -> Result<Version, DepError> {
         raw.parse::<DebVersion>().map(Version::Deb).map_err(|e| DepError { raw: raw.into(), why: e.to_string() })
     }
-    fn unversioned_provide_satisfies(&self) -> bool {
-        false
-    }
-    fn upgrades_by_source(&self) -> bool {
-        true
-    }
 }
 
 #[cfg(test)]
@@ -513,11 +498,12 @@ mod tests {
     }
 
     #[test]
-    fn unversioned_provides_differ_by_family() {
+    fn an_unversioned_provide_meets_a_versioned_requirement_only_where_the_policy_says() {
+        // rpm's policy says yes, Debian's no (crate::policy).
         let want = RpmSyntax.parse_requirement("foo >= 2").unwrap().remove(0);
-        assert!(want.accepts(None, RpmSyntax.unversioned_provide_satisfies()));
+        assert!(want.accepts(None, true));
         let want = DebSyntax.parse_requirement("foo (>= 2)").unwrap().remove(0);
-        assert!(!want.accepts(None, DebSyntax.unversioned_provide_satisfies()));
+        assert!(!want.accepts(None, false));
         let v = DebSyntax.parse_version("2.1").unwrap();
         assert!(want.accepts(Some(&v), false));
     }

@@ -1,5 +1,5 @@
 //! The composition root: one [`Backend`] per package [`Family`], holding everything that family
-//! knows — repository format, dependency syntax, architecture model, package files, installer,
+//! knows — repository format, dependency syntax, resolve policy, architecture model, package files, installer,
 //! package URLs. Commands ask here and hand the parts to the stages; no stage imports this
 //! module or branches on the family.
 
@@ -11,6 +11,7 @@ use crate::deps::{DebSyntax, DepSyntax, RpmSyntax};
 use crate::install::{dpkg::Dpkg, rpm::Rpm, Installer};
 use crate::manifest::Family;
 use crate::pkgfile::{deb::DebFile, rpm::RpmFile, PackageFile};
+use crate::policy::{DebPolicy, ResolvePolicy, RpmPolicy};
 use crate::repo::{apt::Apt, yum::Yum, MetadataFormat};
 
 /// Everything one package family knows.
@@ -18,6 +19,7 @@ pub struct Backend {
     pub family: Family,
     pub metadata: &'static dyn MetadataFormat,
     pub syntax: &'static dyn DepSyntax,
+    pub policy: &'static dyn ResolvePolicy,
     pub arch: &'static dyn ArchModel,
     pub package_file: &'static dyn PackageFile,
     pub installer: &'static dyn Installer,
@@ -28,6 +30,7 @@ static RPM: Backend = Backend {
     family: Family::Rpm,
     metadata: &Yum,
     syntax: &RpmSyntax,
+    policy: &RpmPolicy,
     arch: &RpmArch,
     package_file: &RpmFile,
     installer: &Rpm,
@@ -38,6 +41,7 @@ static DEB: Backend = Backend {
     family: Family::Deb,
     metadata: &Apt,
     syntax: &DebSyntax,
+    policy: &DebPolicy,
     arch: &DebArch,
     package_file: &DebFile,
     installer: &Dpkg,
@@ -66,6 +70,10 @@ pub fn metadata_format(f: Family) -> &'static dyn MetadataFormat {
 
 pub fn dep_syntax(f: Family) -> &'static dyn DepSyntax {
     backend(f).syntax
+}
+
+pub fn policy(f: Family) -> &'static dyn ResolvePolicy {
+    backend(f).policy
 }
 
 pub fn installer(f: Family) -> &'static dyn Installer {

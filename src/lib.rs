@@ -19,6 +19,7 @@ pub mod install;
 pub mod limits;
 pub mod manifest;
 pub mod pkgfile;
+pub mod policy;
 pub mod probe;
 pub mod repo;
 pub mod report;

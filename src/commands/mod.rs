@@ -178,7 +178,7 @@ pub fn load_and_resolve(
     reporter.status(&format!("resolving {} packages", metadata.packages.len()));
     let syntax = family::dep_syntax(manifest.family);
     let plan = if targets.is_empty() { None } else { Some(resolve_for_targets(manifest, &mut metadata, &targets)?) };
-    let u = Universe::new(&metadata, syntax, manifest.arch.as_str());
+    let u = Universe::new(&metadata, syntax, family::policy(manifest.family), manifest.arch.as_str());
     let plan = match plan {
         Some(p) => p,
         None => resolve::resolve(&u, &Goal::from_manifest(manifest, opts.no_base), &manifest.origin)?,
@@ -249,7 +249,7 @@ fn resolve_for_targets(
         let node = format!("{} ({})", profile.source, path.display());
         let (packages, repos) = (metadata.packages.len(), metadata.repos.len());
         let repo = resolve::add_installed(metadata, &node, &profile.packages, syntax)?;
-        let u = Universe::new(metadata, syntax, manifest.arch.as_str());
+        let u = Universe::new(metadata, syntax, family::policy(manifest.family), manifest.arch.as_str());
         let plan = resolve::resolve(&u, &Goal::against_node(manifest, repo), &manifest.origin);
         drop(u);
         metadata.packages.truncate(packages);
@@ -326,7 +326,12 @@ pub fn resolve_cmd(
     let packages = plan_items(&r);
     let (mut why, mut why_not) = (None, None);
     if explain.why.is_some() || explain.why_not.is_some() {
-        let u = Universe::new(&r.metadata, family::dep_syntax(manifest.family), manifest.arch.as_str());
+        let u = Universe::new(
+            &r.metadata,
+            family::dep_syntax(manifest.family),
+            family::policy(manifest.family),
+            manifest.arch.as_str(),
+        );
         if let Some(n) = &explain.why {
             why = Some(resolve::why::why(&u, &r.plan, n)?);
         }

@@ -97,6 +97,49 @@ pub(super) fn solve<'u>(
     }
 }
 
+/// dnf's rule (rpm): a base package the solution upgrades stays as it is when another choice of
+/// the new packages works with it (`install X`, where X needs Y and the newest Y needs a newer
+/// lib than the node's, takes the older Y). The requests are held at the versions the solution
+/// chose; then each upgraded base package is pinned to its installed record in turn, and the
+/// pin kept when the problem still has an answer: one solve per upgraded package.
+pub(super) fn keep_installed<'u>(
+    u: &'u Universe<'_>,
+    cx: &Context<'u>,
+    requests: &[Vec<u32>],
+    outcome: Outcome,
+) -> Result<Outcome, ResolveError> {
+    let requested: HashSet<&str> = requests.iter().flatten().map(|&p| u.pkg(p).name.as_str()).collect();
+    let base_by_name: HashMap<&str, u32> = cx.base.iter().map(|&b| (u.pkg(b).name.as_str(), b)).collect();
+    let upgraded: Vec<u32> = outcome
+        .solution
+        .iter()
+        .map(|&p| u.pkg(p).name.as_str())
+        .filter(|n| !requested.contains(n))
+        .filter_map(|n| base_by_name.get(n).copied())
+        .collect();
+    if upgraded.is_empty() {
+        return Ok(outcome);
+    }
+    let mut job: Vec<Vec<u32>> = requests
+        .iter()
+        .map(|r| match r.iter().find(|p| outcome.solution.contains(p)) {
+            Some(&p) => vec![p],
+            None => r.clone(),
+        })
+        .collect();
+    let mut best = outcome;
+    for b in upgraded {
+        job.push(vec![b]);
+        match solve(u, cx, &job)? {
+            Ok(o) => best = o,
+            Err(_) => {
+                job.pop();
+            }
+        }
+    }
+    Ok(best)
+}
+
 /// (base package, new package, relation, whether the new one is the side that conflicts) for
 /// every conflict between the two sets, from either side.
 fn clashes(u: &Universe<'_>, base: &[u32], new: &[u32]) -> Result<Vec<(u32, u32, String, bool)>, ResolveError> {

@@ -47,6 +47,9 @@ impl Pkg {
 /// How one family spells the neutral terms.
 trait Fixture {
     fn syntax(&self) -> &'static dyn DepSyntax;
+    fn policy(&self) -> &'static dyn crate::policy::ResolvePolicy;
+    /// The family's own tool, whose answers the scenarios expect where the families differ.
+    fn tool(&self) -> &'static str;
     fn arch(&self) -> &'static str;
     fn version(&self, v: &str) -> crate::version::Version;
     /// One requirement (its alternatives) in the family's syntax.
@@ -59,6 +62,12 @@ struct DebFixture;
 impl Fixture for RpmFixture {
     fn syntax(&self) -> &'static dyn DepSyntax {
         &deps::RpmSyntax
+    }
+    fn policy(&self) -> &'static dyn crate::policy::ResolvePolicy {
+        &crate::policy::RpmPolicy
+    }
+    fn tool(&self) -> &'static str {
+        "dnf"
     }
     fn arch(&self) -> &'static str {
         "x86_64"
@@ -81,6 +90,12 @@ impl Fixture for RpmFixture {
 impl Fixture for DebFixture {
     fn syntax(&self) -> &'static dyn DepSyntax {
         &deps::DebSyntax
+    }
+    fn policy(&self) -> &'static dyn crate::policy::ResolvePolicy {
+        &crate::policy::DebPolicy
+    }
+    fn tool(&self) -> &'static str {
+        "apt"
     }
     fn arch(&self) -> &'static str {
         "amd64"
@@ -165,7 +180,7 @@ fn solve(
         installed_repo,
         ..Default::default()
     };
-    let u = Universe::new(&m, f.syntax(), f.arch());
+    let u = Universe::new(&m, f.syntax(), f.policy(), f.arch());
     let plan = resolve(&u, &goal, "conformance").map_err(|e| e.to_string())?;
     let names = plan
         .entries
@@ -241,6 +256,27 @@ fn a_node_package_is_upgraded_only_when_needed(f: &dyn Fixture) {
     assert_eq!(names, ["a=1.0-1"]);
 }
 
+/// X needs Y; the newest Y needs a newer lib than the node's, an older Y works with it. dnf
+/// keeps the node's lib and takes the older Y (checked with real dnf in tests/dnf_oracle.rs);
+/// apt takes Y's candidate (newest) and upgrades lib. A request itself comes at its newest in
+/// both.
+fn a_dependency_upgrades_the_node_as_the_familys_tool_does(f: &dyn Fixture) {
+    let pkgs = [
+        pkg("x", "1.0-1").needs(&[("y", None)]),
+        pkg("y", "1.0-1").needs(&[("lib", Some((">=", "1.0")))]),
+        pkg("y", "2.0-1").needs(&[("lib", Some((">=", "2.0")))]),
+        pkg("lib", "2.0-1"),
+    ];
+    let node = [("lib", "1.0-1")];
+    let (names, _) = solve(f, &pkgs, &node, &["x"]).unwrap();
+    match f.tool() {
+        "dnf" => assert_eq!(names, ["x=1.0-1", "y=1.0-1"]),
+        _ => assert_eq!(names, ["lib=2.0-1", "x=1.0-1", "y=2.0-1"]),
+    }
+    let (names, _) = solve(f, &pkgs, &node, &["y"]).unwrap();
+    assert_eq!(names, ["lib=2.0-1", "y=2.0-1"]);
+}
+
 fn a_request_the_node_has_is_not_packed(f: &dyn Fixture) {
     let pkgs = [pkg("a", "1.0-1")];
     let (names, p) = solve(f, &pkgs, &[("a", "1.0-1")], &["a"]).unwrap();
@@ -284,6 +320,10 @@ macro_rules! conformance {
             #[test]
             fn missing() {
                 a_missing_requirement_fails_naming_it_and_the_chain(&$fixture)
+            }
+            #[test]
+            fn dependency_versions() {
+                a_dependency_upgrades_the_node_as_the_familys_tool_does(&$fixture)
             }
             #[test]
             fn base_upgrade() {

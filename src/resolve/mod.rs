@@ -28,6 +28,7 @@ use std::sync::OnceLock;
 use serde::Serialize;
 
 use crate::manifest::{Manifest, Request};
+use crate::policy::ResolvePolicy;
 use crate::repo::{Metadata, PackageRecord};
 use deps::{DepSyntax, Relation};
 use greedy::Closure;
@@ -193,6 +194,7 @@ pub struct Plan {
 pub struct Universe<'a> {
     pub md: &'a Metadata,
     syntax: &'a dyn DepSyntax,
+    policy: &'a dyn ResolvePolicy,
     target_arch: String,
     by_name: HashMap<&'a str, Vec<u32>>,
     provides: HashMap<&'a str, Vec<(u32, &'a str)>>,
@@ -201,7 +203,7 @@ pub struct Universe<'a> {
 }
 
 impl<'a> Universe<'a> {
-    pub fn new(md: &'a Metadata, syntax: &'a dyn DepSyntax, target_arch: &str) -> Self {
+    pub fn new(md: &'a Metadata, syntax: &'a dyn DepSyntax, policy: &'a dyn ResolvePolicy, target_arch: &str) -> Self {
         let mut by_name: HashMap<&str, Vec<u32>> = HashMap::with_capacity(md.packages.len());
         let mut provides: HashMap<&str, Vec<(u32, &str)>> = HashMap::with_capacity(md.packages.len());
         for (i, p) in md.packages.iter().enumerate() {
@@ -213,6 +215,7 @@ impl<'a> Universe<'a> {
         Self {
             md,
             syntax,
+            policy,
             target_arch: target_arch.to_string(),
             by_name,
             provides,
@@ -253,7 +256,7 @@ impl<'a> Universe<'a> {
     /// Packages that satisfy one relation, without duplicates, in index order.
     pub fn providers(&self, rel: &Relation<'_>) -> Result<Vec<u32>, ResolveError> {
         let mut out = Vec::new();
-        let unversioned_ok = self.syntax.unversioned_provide_satisfies();
+        let unversioned_ok = self.policy.unversioned_provide_satisfies();
         for &i in self.by_name.get(rel.name).into_iter().flatten() {
             let p = self.pkg(i);
             // `pkg:any` needs `Multi-Arch: allowed` (dpkg's rule, whatever the arch); `pkg:ARCH`
@@ -301,12 +304,14 @@ impl<'a> Universe<'a> {
         }
     }
 
-    /// Preference among candidates: exact name, then shorter and sorted names, highest version,
-    /// the node's own arch, the earlier repository.
+    /// Preference among candidates: exact name, then the policy's provider rank, shorter and
+    /// sorted names, highest version, the node's own arch, the earlier repository.
     fn best(&self, candidates: &[u32], wanted_name: &str) -> Option<u32> {
         candidates.iter().copied().min_by(|&a, &b| {
             let (pa, pb) = (self.pkg(a), self.pkg(b));
-            let key = |p: &PackageRecord| (p.name.as_str() != wanted_name, p.name.as_str().len(), p.name.clone());
+            let key = |p: &PackageRecord| {
+                (p.name.as_str() != wanted_name, self.policy.provider_rank(p), p.name.as_str().len(), p.name.clone())
+            };
             key(pa)
                 .cmp(&key(pb))
                 .then_with(|| pb.version.cmp(&pa.version))
@@ -435,10 +440,13 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
             return Err(ResolveError::NoSolution { origin: origin.to_string(), tree });
         }
     };
+    if u.policy.keeps_installed() {
+        outcome = base::keep_installed(u, &cx, &requests, outcome)?;
+    }
     // apt also upgrades installed binaries built from the same source as a new package, when
     // their candidate comes from that same source version (libssl3 with a new openssl).
     let mut synced: HashMap<u32, u32> = HashMap::new();
-    if u.syntax.upgrades_by_source() {
+    if u.policy.upgrades_by_source() {
         loop {
             let extra = base::same_source(u, &cx, &outcome.solution, &synced);
             if extra.is_empty() {

@@ -168,14 +168,13 @@ impl<'u, 'a> Sat<'u, 'a> {
                 None => by_name.push((n, vec![p])),
             }
         }
-        // Providers are packages: their names are all real ones.
+        // Providers are packages: their names are all real ones. The one named like the
+        // capability first, then by the family's provider rank (apt: Priority), then shorter.
         let names = self.names;
-        by_name.sort_by(|(a, _), (b, _)| {
-            let key = |n: u32| {
-                let s = names[n as usize];
-                (s != rel.name, s.len(), s)
-            };
-            key(*a).cmp(&key(*b))
+        let rank = |recs: &[u32]| recs.iter().map(|&p| self.u.policy.provider_rank(self.u.pkg(p))).min();
+        by_name.sort_by_cached_key(|(n, recs)| {
+            let s = names[*n as usize];
+            (s != rel.name, rank(recs), s.len(), s)
         });
         let labels: Vec<String> = by_name
             .iter()

@@ -1,6 +1,7 @@
 //! Resolver cases on small in-memory repositories, one semantic per test.
 
 use super::*;
+use crate::policy::{DebPolicy, RpmPolicy};
 use crate::repo::{LoadedRepo, Metadata, PackageRecord};
 use crate::types::{Arch, PackageName, Sha256};
 use crate::version::Version;
@@ -98,7 +99,7 @@ fn deb_alternatives_take_the_first_available_and_respect_what_is_there() {
         deb("postfix", "3", &[("Provides", "mail-transport-agent")]),
         deb("exim4", "4", &[("Provides", "mail-transport-agent")]),
     ]);
-    let u = Universe::new(&m, &DebSyntax, "amd64");
+    let u = Universe::new(&m, &DebSyntax, &DebPolicy, "amd64");
     // default-mta does not exist: the virtual package's best provider (shortest name) is taken.
     let plan = resolve(&u, &goal(&["mailer"]), "t").unwrap();
     assert_eq!(names(&m, &plan), vec!["exim4=4", "mailer=1"]);
@@ -116,7 +117,7 @@ fn deb_versioned_dependencies_skip_unversioned_provides_and_old_versions() {
         deb("libfoo", "2.1", &[]),
         deb("fake-foo", "9", &[("Provides", "libfoo")]),
     ]);
-    let u = Universe::new(&m, &DebSyntax, "amd64");
+    let u = Universe::new(&m, &DebSyntax, &DebPolicy, "amd64");
     let plan = resolve(&u, &goal(&["app"]), "t").unwrap();
     assert_eq!(names(&m, &plan), vec!["app=1", "libfoo=2.1"]);
 }
@@ -128,7 +129,7 @@ fn deb_versioned_provides_satisfy_versioned_dependencies() {
         deb("old-impl", "1", &[("Provides", "virt (= 1)")]),
         deb("new-impl", "1", &[("Provides", "virt (= 3)")]),
     ]);
-    let u = Universe::new(&m, &DebSyntax, "amd64");
+    let u = Universe::new(&m, &DebSyntax, &DebPolicy, "amd64");
     let plan = resolve(&u, &goal(&["app"]), "t").unwrap();
     assert_eq!(names(&m, &plan), vec!["app=1", "new-impl=1"]);
 }
@@ -140,7 +141,7 @@ fn base_packages_too_old_for_a_dependency_are_upgraded_and_marked() {
         deb("libc6", "2.19", &[("Priority", "required")]),
         deb("libc6", "2.23", &[("Priority", "optional")]),
     ]);
-    let u = Universe::new(&m, &DebSyntax, "amd64");
+    let u = Universe::new(&m, &DebSyntax, &DebPolicy, "amd64");
     // The base holds libc6 2.19 (pinned by the node's state, here: only the old one is required).
     let g = Goal { base_roots: vec![], base_priorities: vec!["required".into()], ..goal(&["app"]) };
     let plan = resolve(&u, &g, "t").unwrap();
@@ -156,7 +157,7 @@ fn pre_depends_put_the_pre_dependency_in_an_earlier_stage() {
         deb("helper", "1", &[("Depends", "lib")]),
         deb("lib", "1", &[]),
     ]);
-    let u = Universe::new(&m, &DebSyntax, "amd64");
+    let u = Universe::new(&m, &DebSyntax, &DebPolicy, "amd64");
     let plan = resolve(&u, &goal(&["app"]), "t").unwrap();
     let stages = install_stages(&u, &plan).unwrap();
     let stage_of =
@@ -174,7 +175,7 @@ fn rpm_file_and_soname_provides_prefer_the_node_arch_and_the_newest_version() {
         rpm("data", "2.0-1", "noarch", &[], &["data = 2.0-1"], &[]),
         rpm("data", "2.0-3", "noarch", &[], &["data = 2.0-3"], &[]),
     ]);
-    let u = Universe::new(&m, &RpmSyntax, "x86_64");
+    let u = Universe::new(&m, &RpmSyntax, &RpmPolicy, "x86_64");
     let plan = resolve(&u, &goal(&["tool"]), "t").unwrap();
     assert_eq!(names(&m, &plan), vec!["data=2.0-3", "python=2.7-1", "tool=1.0-1", "zlib=1.2-1"]);
     let py = plan.entries.iter().find(|e| m.packages[e.package].name.as_str() == "python").unwrap();
@@ -188,7 +189,7 @@ fn rpm_pinned_request_takes_that_version_or_lists_the_available_ones() {
         rpm("ntp", "4.2.6p5-28.el7", "x86_64", &[], &[], &[]),
         rpm("ntp", "4.2.6p5-29.el7", "x86_64", &[], &[], &[]),
     ]);
-    let u = Universe::new(&m, &RpmSyntax, "x86_64");
+    let u = Universe::new(&m, &RpmSyntax, &RpmPolicy, "x86_64");
     let plan = resolve(&u, &goal(&["ntp = 4.2.6p5-28.el7"]), "t").unwrap();
     assert_eq!(names(&m, &plan), vec!["ntp=4.2.6p5-28.el7"]);
     let e = resolve(&u, &goal(&["ntp = 9.9"]), "m.toml").unwrap_err().to_string();
@@ -198,7 +199,7 @@ fn rpm_pinned_request_takes_that_version_or_lists_the_available_ones() {
 #[test]
 fn optional_requests_are_skipped_with_a_note_and_missing_ones_fail() {
     let m = md(vec![deb("ntp", "1", &[])]);
-    let u = Universe::new(&m, &DebSyntax, "amd64");
+    let u = Universe::new(&m, &DebSyntax, &DebPolicy, "amd64");
     let g = Goal { optional: vec![crate::manifest::Request::parse("ntpdate").unwrap()], ..goal(&["ntp"]) };
     let plan = resolve(&u, &g, "t").unwrap();
     assert_eq!(names(&m, &plan), vec!["ntp=1"]);
@@ -211,7 +212,7 @@ fn optional_requests_are_skipped_with_a_note_and_missing_ones_fail() {
 #[test]
 fn an_unmet_requirement_reports_near_misses() {
     let m = md(vec![deb("app", "1", &[("Depends", "libssl1.0.0 (>= 1.0.2)")]), deb("libssl1.0.0", "1.0.1f-1", &[])]);
-    let u = Universe::new(&m, &DebSyntax, "amd64");
+    let u = Universe::new(&m, &DebSyntax, &DebPolicy, "amd64");
     let e = resolve(&u, &goal(&["app"]), "t").unwrap_err().to_string();
     assert!(e.contains("app (requested) needs `libssl1.0.0 (>= 1.0.2)`"), "{e}");
     assert!(e.contains("only libssl1.0.0-1.0.1f-1"), "{e}");
@@ -242,7 +243,7 @@ fn a_deb_conflict_with_a_base_package_it_replaces_is_a_removal_note() {
     let g = Goal { base_priorities: vec!["important".into()], ..goal(&["chrony"]) };
 
     let m = md(vec![timesyncd.clone(), chrony(true)]);
-    let plan = resolve(&Universe::new(&m, &DebSyntax, "amd64"), &g, "t").unwrap();
+    let plan = resolve(&Universe::new(&m, &DebSyntax, &DebPolicy, "amd64"), &g, "t").unwrap();
     assert_eq!(names(&m, &plan), ["chrony=4.3-2"]);
     assert!(
         plan.notes.iter().any(|n| matches!(n, Note::Removes { new, old, .. }
@@ -253,7 +254,7 @@ fn a_deb_conflict_with_a_base_package_it_replaces_is_a_removal_note() {
 
     // Without Replaces dpkg refuses, and so does the resolver, naming both and the relation.
     let m = md(vec![timesyncd, chrony(false)]);
-    let e = resolve(&Universe::new(&m, &DebSyntax, "amd64"), &g, "t").unwrap_err().to_string();
+    let e = resolve(&Universe::new(&m, &DebSyntax, &DebPolicy, "amd64"), &g, "t").unwrap_err().to_string();
     // (Both conflict with time-daemon; the first in metadata order is named first.)
     assert!(
         e.contains("systemd-timesyncd-252.38-1.amd64 (on the node) conflicts with chrony-4.3-2.amd64 (in the bundle) (`time-daemon`)"),
@@ -268,17 +269,17 @@ fn a_versioned_breaks_against_the_base_is_refused_only_in_range() {
     let app = deb("app", "1.0", &[("Breaks", "libfoo1 (<< 2.0)")]);
     let g = Goal { base_priorities: vec!["required".into()], ..goal(&["app"]) };
     let m = md(vec![lib("1.5"), app.clone()]);
-    let e = resolve(&Universe::new(&m, &DebSyntax, "amd64"), &g, "t").unwrap_err().to_string();
+    let e = resolve(&Universe::new(&m, &DebSyntax, &DebPolicy, "amd64"), &g, "t").unwrap_err().to_string();
     assert!(e.contains("`libfoo1 (<< 2.0)`") && e.contains("remove libfoo1 from the node first"), "{e}");
     // A node with libfoo1 1.5 and a repository that also has 2.0: the node's copy is upgraded.
     let mut m = md(vec![lib("1.5"), lib("2.0"), app.clone()]);
     let repo = add_installed(&mut m, "n", &[node_pkg("libfoo1", "1.5")], &DebSyntax).unwrap();
     let g2 = Goal { base_priorities: vec![], installed_repo: Some(repo), ..goal(&["app"]) };
-    let plan = resolve(&Universe::new(&m, &DebSyntax, "amd64"), &g2, "t").unwrap();
+    let plan = resolve(&Universe::new(&m, &DebSyntax, &DebPolicy, "amd64"), &g2, "t").unwrap();
     assert_eq!(names(&m, &plan), ["app=1.0", "libfoo1=2.0"]);
     assert_eq!(plan.entries[1].upgrades.as_deref(), Some("1.5"));
     let m = md(vec![lib("2.1"), app]);
-    assert_eq!(names(&m, &resolve(&Universe::new(&m, &DebSyntax, "amd64"), &g, "t").unwrap()), ["app=1.0"]);
+    assert_eq!(names(&m, &resolve(&Universe::new(&m, &DebSyntax, &DebPolicy, "amd64"), &g, "t").unwrap()), ["app=1.0"]);
 }
 
 /// `a | b` where `a` Breaks another request: the solver takes `b`. (A greedy closure took `a`
@@ -291,7 +292,7 @@ fn deb_alternative_is_backed_out_of_when_it_breaks_another_request() {
         deb("mta-b", "1", &[]),
         deb("legacy", "1", &[]),
     ]);
-    let u = Universe::new(&m, &DebSyntax, "amd64");
+    let u = Universe::new(&m, &DebSyntax, &DebPolicy, "amd64");
     assert_eq!(names(&m, &resolve(&u, &goal(&["app"]), "t").unwrap()), ["app=1", "mta-a=1"]);
     let plan = resolve(&u, &goal(&["app", "legacy"]), "t").unwrap();
     assert_eq!(names(&m, &plan), ["app=1", "legacy=1", "mta-b=1"]);
@@ -305,7 +306,7 @@ fn deb_alternative_is_backed_out_of_when_it_breaks_another_request() {
 fn deb_mutually_exclusive_providers_of_a_virtual_package() {
     let mta = |n: &str| deb(n, "1", &[("Provides", "mail-transport-agent"), ("Conflicts", "mail-transport-agent")]);
     let m = md(vec![deb("mailx", "1", &[("Depends", "mail-transport-agent")]), mta("postfix"), mta("exim4")]);
-    let u = Universe::new(&m, &DebSyntax, "amd64");
+    let u = Universe::new(&m, &DebSyntax, &DebPolicy, "amd64");
     let plan = resolve(&u, &goal(&["mailx"]), "t").unwrap();
     assert_eq!(names(&m, &plan), ["exim4=1", "mailx=1"]);
     let e = resolve(&u, &goal(&["postfix", "exim4"]), "t").unwrap_err().to_string();
@@ -313,7 +314,7 @@ fn deb_mutually_exclusive_providers_of_a_virtual_package() {
     // Pulled in by another request: the fix names the request the user wrote.
     let mut m = m;
     m.packages.push(deb("mail-stack", "1", &[("Depends", "exim4")]));
-    let u = Universe::new(&m, &DebSyntax, "amd64");
+    let u = Universe::new(&m, &DebSyntax, &DebPolicy, "amd64");
     let e = resolve(&u, &goal(&["mail-stack", "postfix"]), "t").unwrap_err().to_string();
     assert!(e.contains("leave postfix or mail-stack (which needs exim4) out of the manifest"), "{e}");
 }
@@ -323,10 +324,10 @@ fn deb_mutually_exclusive_providers_of_a_virtual_package() {
 fn deb_any_qualifier_needs_multi_arch_allowed() {
     let tool = deb("tool", "1", &[("Depends", "python3:any (>= 3.9)")]);
     let m = md(vec![tool.clone(), deb("python3", "3.11.2-1", &[("Multi-Arch", "allowed")])]);
-    let u = Universe::new(&m, &DebSyntax, "amd64");
+    let u = Universe::new(&m, &DebSyntax, &DebPolicy, "amd64");
     assert_eq!(names(&m, &resolve(&u, &goal(&["tool"]), "t").unwrap()), ["python3=3.11.2-1", "tool=1"]);
     let m = md(vec![tool, deb("python3", "3.11.2-1", &[])]);
-    let u = Universe::new(&m, &DebSyntax, "amd64");
+    let u = Universe::new(&m, &DebSyntax, &DebPolicy, "amd64");
     let e = resolve(&u, &goal(&["tool"]), "t").unwrap_err().to_string();
     assert!(e.contains("python3:any (>= 3.9)"), "{e}");
 }
@@ -340,7 +341,7 @@ fn deb_essential_packages_are_base_and_are_never_removed() {
         deb("newsh", "1", &[("Conflicts", "dash"), ("Replaces", "dash")]),
         deb("uses-sh", "1", &[("Depends", "sh")]),
     ]);
-    let u = Universe::new(&m, &DebSyntax, "amd64");
+    let u = Universe::new(&m, &DebSyntax, &DebPolicy, "amd64");
     let plan =
         resolve(&u, &Goal { requests: vec![crate::manifest::Request::parse("uses-sh").unwrap()], ..g.clone() }, "t")
             .unwrap();
@@ -364,7 +365,7 @@ fn rpm_obsoletes_and_conflicts_choose_versions() {
         rpm("lib", "1.0-1", "x86_64", &[], &[], &[]),
         rpm("lib", "2.0-1", "x86_64", &[], &[], &[]),
     ]);
-    let u = Universe::new(&m, &RpmSyntax, "x86_64");
+    let u = Universe::new(&m, &RpmSyntax, &RpmPolicy, "x86_64");
     let plan = resolve(&u, &goal(&["ntp"]), "t").unwrap();
     assert_eq!(names(&m, &plan), ["ntpsec=1.2-1"]);
     assert!(
@@ -397,7 +398,7 @@ fn deb_an_alternative_the_node_has_meets_the_requirement() {
     b.arch = "all".into();
     let repo = add_installed(&mut m, "n", &[a, b], &DebSyntax).unwrap();
     let g = Goal { installed_repo: Some(repo), ..goal(&["app"]) };
-    let plan = resolve(&Universe::new(&m, &DebSyntax, "amd64"), &g, "t").unwrap();
+    let plan = resolve(&Universe::new(&m, &DebSyntax, &DebPolicy, "amd64"), &g, "t").unwrap();
     assert_eq!(names(&m, &plan), ["app=1"]);
 }
 
@@ -415,7 +416,7 @@ fn deb_installed_binaries_of_a_new_packages_source_are_upgraded_with_it() {
     ]);
     let repo = add_installed(&mut m, "n", &[node_pkg("libssl3", "3.0.20-1")], &DebSyntax).unwrap();
     let g = Goal { installed_repo: Some(repo), ..goal(&["ca-certificates"]) };
-    let plan = resolve(&Universe::new(&m, &DebSyntax, "amd64"), &g, "t").unwrap();
+    let plan = resolve(&Universe::new(&m, &DebSyntax, &DebPolicy, "amd64"), &g, "t").unwrap();
     assert_eq!(names(&m, &plan), ["ca-certificates=20230311", "libssl3=3.0.22-1", "openssl=3.0.22-1"]);
     let lib = &plan.entries[1];
     assert_eq!(lib.upgrades.as_deref(), Some("3.0.20-1"));
@@ -426,7 +427,7 @@ fn deb_installed_binaries_of_a_new_packages_source_are_upgraded_with_it() {
 
     // The newest libssl3 from another build of openssl: left alone.
     m.packages[3] = deb("libssl3", "3.0.22-1", &[("Source", "openssl (3.0.22-1+b1)")]);
-    let plan = resolve(&Universe::new(&m, &DebSyntax, "amd64"), &g, "t").unwrap();
+    let plan = resolve(&Universe::new(&m, &DebSyntax, &DebPolicy, "amd64"), &g, "t").unwrap();
     assert_eq!(names(&m, &plan), ["ca-certificates=20230311", "openssl=3.0.22-1"]);
 }
 
@@ -439,7 +440,7 @@ fn a_request_settles_for_an_older_version_only_when_the_newest_cannot_be_install
         deb("app", "1", &[("Depends", "libx")]),
         deb("libx", "1", &[]),
     ]);
-    let u = Universe::new(&m, &DebSyntax, "amd64");
+    let u = Universe::new(&m, &DebSyntax, &DebPolicy, "amd64");
     let plan = resolve(&u, &goal(&["app"]), "t").unwrap();
     assert_eq!(names(&m, &plan), ["app=1", "libx=1"]);
     assert!(
@@ -450,7 +451,7 @@ fn a_request_settles_for_an_older_version_only_when_the_newest_cannot_be_install
         plan.notes
     );
     let m = md(vec![deb("app", "2", &[("Depends", "libx (>= 2)")]), deb("app", "1", &[]), deb("libx", "2", &[])]);
-    let plan = resolve(&Universe::new(&m, &DebSyntax, "amd64"), &goal(&["app"]), "t").unwrap();
+    let plan = resolve(&Universe::new(&m, &DebSyntax, &DebPolicy, "amd64"), &goal(&["app"]), "t").unwrap();
     assert_eq!(names(&m, &plan), ["app=2", "libx=2"]);
     assert!(plan.notes.is_empty(), "{:?}", plan.notes);
 }
@@ -470,7 +471,7 @@ fn an_upgrade_takes_along_the_node_packages_it_would_break() {
     let repo =
         add_installed(&mut m, "n", &[node_pkg("libfoo", "1"), node_pkg("libfoo-tools", "1")], &DebSyntax).unwrap();
     let g = Goal { installed_repo: Some(repo), ..goal(&["app"]) };
-    let plan = resolve(&Universe::new(&m, &DebSyntax, "amd64"), &g, "t").unwrap();
+    let plan = resolve(&Universe::new(&m, &DebSyntax, &DebPolicy, "amd64"), &g, "t").unwrap();
     assert_eq!(names(&m, &plan), ["app=1", "libfoo=2", "libfoo-tools=2"]);
     assert_eq!(plan.entries[2].upgrades.as_deref(), Some("1"));
 
@@ -480,7 +481,7 @@ fn an_upgrade_takes_along_the_node_packages_it_would_break() {
     let repo =
         add_installed(&mut m2, "n", &[node_pkg("libfoo", "1"), node_pkg("libfoo-tools", "1")], &DebSyntax).unwrap();
     let g = Goal { installed_repo: Some(repo), ..goal(&["app"]) };
-    let e = resolve(&Universe::new(&m2, &DebSyntax, "amd64"), &g, "t").unwrap_err().to_string();
+    let e = resolve(&Universe::new(&m2, &DebSyntax, &DebPolicy, "amd64"), &g, "t").unwrap_err().to_string();
     assert!(e.contains("libfoo-tools * (on the node) cannot be installed") && e.contains("libfoo = 1"), "{e}");
 }
 
@@ -492,7 +493,28 @@ fn a_node_package_no_repository_has_still_conflicts() {
     let mut old = node_pkg("oldd", "7");
     old.conflicts = vec!["newd".into()];
     let repo = add_installed(&mut m, "n", &[old], &DebSyntax).unwrap();
-    let u = Universe::new(&m, &DebSyntax, "amd64");
+    let u = Universe::new(&m, &DebSyntax, &DebPolicy, "amd64");
     let e = resolve(&u, &Goal { installed_repo: Some(repo), ..goal(&["newd"]) }, "t").unwrap_err().to_string();
     assert!(e.contains("oldd") && e.contains("newd"), "{e}");
+}
+
+/// apt picks among the providers of a virtual package by Priority (`CompareProviders`):
+/// Debian's `awk` is mawk (Priority: required), not gawk (optional), though "gawk" sorts first.
+/// rpm has no Priority: the shorter, then alphabetically first name stays its tie-break.
+#[test]
+fn deb_providers_of_a_virtual_package_go_by_priority() {
+    let m = md(vec![
+        deb("script", "1", &[("Depends", "awk")]),
+        deb("gawk", "5.2", &[("Provides", "awk"), ("Priority", "optional")]),
+        deb("mawk", "1.3", &[("Provides", "awk"), ("Priority", "required")]),
+    ]);
+    let plan = resolve(&Universe::new(&m, &DebSyntax, &DebPolicy, "amd64"), &goal(&["script"]), "t").unwrap();
+    assert_eq!(names(&m, &plan), ["mawk=1.3", "script=1"]);
+    let m = md(vec![
+        rpm("script", "1-1", "x86_64", &["awk"], &[], &[]),
+        rpm("gawk", "5.2-1", "x86_64", &[], &["awk"], &[]),
+        rpm("mawk", "1.3-1", "x86_64", &[], &["awk"], &[]),
+    ]);
+    let plan = resolve(&Universe::new(&m, &RpmSyntax, &RpmPolicy, "x86_64"), &goal(&["script"]), "t").unwrap();
+    assert_eq!(names(&m, &plan), ["gawk=5.2-1", "script=1-1"]);
 }

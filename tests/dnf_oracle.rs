@@ -1,9 +1,12 @@
-//! EL8+ modularity against the real thing: a modular repository made with createrepo_c and
-//! modifyrepo_c (a default stream that requires a stream of another module, a non-default
-//! stream, a package only in a stream nobody enabled, non-modular packages shadowed by active
-//! streams), resolved by moa-bundle and by real dnf (Debian's dnf 4 with `--installroot`, the
-//! oracle) on the same repository; then a bundle of modular packages installed into a throwaway
-//! rpm root, after which that root's own dnf keeps them: their streams are enabled there.
+//! moa-bundle's rpm answers against the real thing, Debian's dnf 4 with `--installroot` (the
+//! oracle), on repositories made with createrepo_c (and modifyrepo_c):
+//!
+//! - EL8+ modularity: a default stream that requires a stream of another module, a non-default
+//!   stream, a package only in a stream nobody enabled, non-modular packages shadowed by active
+//!   streams; then a bundle of modular packages installed into a throwaway rpm root, after
+//!   which that root's own dnf keeps them (their streams are enabled there).
+//! - dnf's resolve policy on a node: a dependency is chosen so the node's installed packages
+//!   stay as they are when some choice allows it; a request comes at its newest.
 
 mod common;
 
@@ -115,20 +118,29 @@ fn modular_repo(dir: &Path) {
     common::signing::repo_key().sign_repomd(dir);
 }
 
-/// What dnf would do for `install PKG` on the node under `root`: the packages it installs
-/// (`name-version`) and the module streams it enables, from its transaction table; `None` when
-/// it finds no match.
-fn dnf_install(t: &Path, root: &Path, repo: &Path, pkg: &str) -> Option<(BTreeSet<String>, BTreeSet<String>)> {
-    let out = Command::new("dnf")
+/// Real dnf on the node under `root`, with only `repo` (unsigned: the oracle checks resolving,
+/// not trust), EL9's platform, and rpm's database where this machine's rpm keeps it in a root
+/// (`/var/lib/rpm`; Debian's rpm macros say `~/.rpmdb`, so HOME carries an `.rpmmacros`).
+fn dnf(t: &Path, root: &Path, repo: &Path) -> Command {
+    let home = t.join("dnf-home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join(".rpmmacros"), "%_dbpath /var/lib/rpm\n").unwrap();
+    let mut c = Command::new("dnf");
+    c.env("HOME", &home)
         .arg("--installroot")
         .arg(root)
         .args(["--releasever", "9", "--forcearch", "x86_64", "--setopt=reposdir=/nonexistent"])
         .arg(format!("--repofrompath=t,file://{}", repo.display()))
         .args(["--setopt=t.gpgcheck=0", "--setopt=module_platform_id=platform:el9"])
-        .arg(format!("--setopt=cachedir={}", t.join("dnf-cache").display()))
-        .args(["--setopt=install_weak_deps=0", "--assumeno", "install", pkg])
-        .output()
-        .unwrap();
+        .arg(format!("--setopt=cachedir={}", t.join("dnf-cache").display()));
+    c
+}
+
+/// What dnf would do for `install PKG` on the node under `root`: the packages it installs
+/// (`name-version`) and the module streams it enables, from its transaction table; `None` when
+/// it finds no match.
+fn dnf_install(t: &Path, root: &Path, repo: &Path, pkg: &str) -> Option<(BTreeSet<String>, BTreeSet<String>)> {
+    let out = dnf(t, root, repo).args(["--setopt=install_weak_deps=0", "--assumeno", "install", pkg]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     if text.contains("Unable to find a match") {
         return None;
@@ -146,7 +158,7 @@ fn dnf_install(t: &Path, root: &Path, repo: &Path, pkg: &str) -> Option<(BTreeSe
         }
         let w: Vec<&str> = line.split_whitespace().collect();
         match section {
-            "Installing:" | "Installing dependencies:" if w.len() >= 4 => {
+            "Installing:" | "Installing dependencies:" | "Upgrading:" if w.len() >= 4 => {
                 packages.insert(format!("{}-{}", w[0], w[2]));
             }
             "Enabling module streams:" if w.len() == 2 => {
@@ -285,16 +297,7 @@ fn installing_modular_packages_enables_their_streams_for_the_nodes_dnf() {
     // The node's own dnf now sees app:2 and runtime:3 enabled and has nothing to change: it
     // neither replaces the modular builds with the non-modular ones nor wants anything else.
     let dnf = |args: &[&str]| {
-        let out = Command::new("dnf")
-            .arg("--installroot")
-            .arg(&root)
-            .args(["--releasever", "9", "--forcearch", "x86_64", "--setopt=reposdir=/nonexistent"])
-            .arg(format!("--repofrompath=t,file://{}", repo.display()))
-            .args(["--setopt=t.gpgcheck=0", "--setopt=module_platform_id=platform:el9"])
-            .arg(format!("--setopt=cachedir={}", t.join("dnf-cache").display()))
-            .args(args)
-            .output()
-            .unwrap();
+        let out = dnf(t, &root, &repo).args(args).output().unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
     };
     let listed = dnf(&["module", "list", "--enabled"]);
@@ -319,4 +322,57 @@ fn installing_modular_packages_enables_their_streams_for_the_nodes_dnf() {
     assert!(!out.status.success() && err.contains("app:2") && err.contains("app:1"), "{err}");
     let q = Command::new("rpm").arg("--root").arg(&other).args(["--dbpath", "/var/lib/rpm", "-qa"]).output().unwrap();
     assert!(String::from_utf8_lossy(&q.stdout).trim().is_empty(), "nothing was installed");
+}
+
+/// A node with lib 1.0 installed; the repository has lib 2.0, y 1.0 (needs lib >= 1.0), y 2.0
+/// (needs lib >= 2.0) and x (needs y). dnf: `install x` takes y 1.0 and leaves lib alone;
+/// `install y` takes y 2.0 and upgrades lib. moa-bundle, resolving against the probed node,
+/// packs exactly what dnf would install.
+#[test]
+fn a_dependency_keeps_the_nodes_packages_as_dnf_keeps_them() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let repo = t.join("repo");
+    let rpm = |dir: &Path, name, version, requires: &'static [&'static str]| {
+        build_rpm(&dir.join("Packages"), &RpmSpec { name, version, requires, ..Default::default() })
+    };
+    let old_lib = rpm(&t.join("node-rpms"), "lib", "1.0", &[]);
+    rpm(&repo, "lib", "2.0", &[]);
+    rpm(&repo, "y", "1.0", &["lib >= 1.0"]);
+    rpm(&repo, "y", "2.0", &["lib >= 2.0"]);
+    rpm(&repo, "x", "1.0", &["y"]);
+    createrepo(&repo);
+    let mirror = Mirror::serve(&repo);
+
+    let root = t.join("node");
+    common::fake_os_release(&root, "rocky", "9.5");
+    let rpm_root =
+        |args: &[&str]| run(Command::new("rpm").arg("--root").arg(&root).args(["--dbpath", "/var/lib/rpm"]).args(args));
+    rpm_root(&["--initdb"]);
+    rpm_root(&["-i", "--justdb", "--nodeps", "--nosignature", old_lib.to_str().unwrap()]);
+    let profile = t.join("node.json");
+    let out = moa(t).args(["probe", "--root"]).arg(&root).arg("-o").arg(&profile).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    for (pkg, want) in [("x", set(&["x-1.0-1", "y-1.0-1"])), ("y", set(&["y-2.0-1", "lib-2.0-1"]))] {
+        let (dnf, _) = dnf_install(t, &root, &repo, pkg).unwrap();
+        assert_eq!(dnf, want, "dnf install {pkg}");
+        let out = moa(t)
+            .args(["resolve", "--json", "--manifest"])
+            .arg(manifest(t, &mirror.url, pkg, &[]))
+            .arg("--target")
+            .arg(&profile)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let plan: BTreeSet<String> = v["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| format!("{}-{}", p["name"].as_str().unwrap(), p["version"].as_str().unwrap()))
+            .collect();
+        assert_eq!(plan, dnf, "moa-bundle resolve {pkg} --target node");
+    }
 }
