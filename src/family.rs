@@ -64,6 +64,11 @@ pub fn detect(root: &Path) -> Option<&'static Backend> {
     ALL.into_iter().find(|b| b.installer.detect(root))
 }
 
+/// The family's own checks on a manifest: its repositories' fields, its module streams.
+pub fn check_manifest(m: &crate::manifest::Manifest) -> Result<(), crate::manifest::ManifestError> {
+    m.check_family(backend(m.family).metadata)
+}
+
 pub fn metadata_format(f: Family) -> &'static dyn MetadataFormat {
     backend(f).metadata
 }
@@ -86,4 +91,17 @@ pub fn purl_scheme(f: Family) -> &'static dyn PurlScheme {
 
 pub fn package_file(f: Family) -> &'static dyn PackageFile {
     backend(f).package_file
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_manifest_passes_its_familys_checks() {
+        for d in crate::manifest::builtin_names() {
+            let m = crate::manifest::Manifest::builtin(d).unwrap();
+            check_manifest(&m).unwrap_or_else(|e| panic!("{d}: {e}"));
+        }
+    }
 }

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use cli::args::{Cli, Command, FamilyArg, KeyCommand};
+use cli::args::{Cli, Command, KeyCommand};
 use cli::{progress, render};
 use moa_bundle::commands::{self, BuildOptions, InstallCmdOptions};
 use moa_bundle::install::InstallOptions;
@@ -230,11 +230,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     ok
 }
 
-fn probe(root: &Path, family: Option<FamilyArg>, output: Option<&Path>, out: &mut dyn Write) -> anyhow::Result<()> {
-    let family = family.map(|f| match f {
-        FamilyArg::Rpm => Family::Rpm,
-        FamilyArg::Deb => Family::Deb,
-    });
+fn probe(root: &Path, family: Option<Family>, output: Option<&Path>, out: &mut dyn Write) -> anyhow::Result<()> {
     let p = commands::probe_cmd(root, family)?;
     let mut json = serde_json::to_vec_pretty(&p).context("could not serialize the profile")?;
     json.push(b'\n');

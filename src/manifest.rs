@@ -73,7 +73,7 @@ pub enum ManifestError {
 }
 
 /// The package family decides the repository format, the version scheme and the installer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Family {
     Rpm,
@@ -82,10 +82,9 @@ pub enum Family {
 
 impl fmt::Display for Family {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Family::Rpm => "rpm",
-            Family::Deb => "deb",
-        })
+        // The name a manifest and `--family` spell (`rpm`, `deb`).
+        let v = clap::ValueEnum::to_possible_value(self).expect("no family is hidden");
+        f.write_str(v.get_name())
     }
 }
 
@@ -441,7 +440,7 @@ impl Manifest {
             if !seen.insert(r.name.as_str()) {
                 return bad(format!("two repositories are named `{}`: give each its own name", r.name));
             }
-            if let Err(m) = r.validate(self.family) {
+            if let Err(m) = r.validate() {
                 return bad(format!("repository `{}`: {m}", r.name));
             }
         }
@@ -454,9 +453,6 @@ impl Manifest {
         }
         if let Some(t) = &self.time {
             t.validate().or_else(bad)?;
-        }
-        if !self.modules.is_empty() && self.family != Family::Rpm {
-            return bad("`modules` are EL8+ module streams: only an rpm manifest has them".into());
         }
         if let Err(m) = limits::check("the number of modules", self.modules.len() as u64, limits::REPOSITORIES as u64) {
             return bad(m);
@@ -511,13 +507,9 @@ impl Manifest {
         Ok(())
     }
 
-    /// Enables module streams (`--module nodejs:20`): an rpm manifest's, replacing the
-    /// manifest's stream of the same module.
+    /// Enables module streams (`--module nodejs:20`), replacing the manifest's stream of the
+    /// same module (whether the family has modules is the backend's check, [`FamilyRules`]).
     pub fn enable_modules(&mut self, streams: &[ModuleRef]) -> Result<(), ManifestError> {
-        if self.family != Family::Rpm {
-            let message = "--module enables EL8+ module streams: only an rpm manifest has them".to_string();
-            return Err(ManifestError::Invalid { origin: self.origin.clone(), message });
-        }
         for s in streams {
             self.modules.retain(|m| m.name != s.name);
             self.modules.push(s.clone());
@@ -548,8 +540,9 @@ impl Manifest {
 }
 
 impl Repository {
-    /// The fields each family needs, and bounds on the lists.
-    fn validate(&self, family: Family) -> Result<(), String> {
+    /// Bounds on the lists, and what no family accepts (which fields a family needs is its
+    /// backend's check, [`FamilyRules::check_repository`]).
+    fn validate(&self) -> Result<(), String> {
         if self.mirrors.is_empty() {
             return Err("it has no mirrors".into());
         }
@@ -578,23 +571,42 @@ impl Repository {
                 crate::types::shown(&k.file)
             ));
         }
-        if self.metadata_signed && family == Family::Deb {
-            return Err("`metadata_signed` is for yum repositories: an apt Release is always signed".into());
-        }
         let not_apt = |s: &&RepoPath| s.as_str() == "." || s.as_str().contains(crate::types::BASEARCH);
         if let Some(dot) = self.suites.iter().chain(&self.components).find(not_apt) {
             return Err(format!("`{dot}` is not a suite or component: name one under dists/"));
         }
-        match family {
-            Family::Rpm if self.path.is_none() || !self.suites.is_empty() || !self.components.is_empty() => {
-                Err("an rpm repository needs `path` (e.g. \"7.9.2009/os/x86_64\") and no `suites` or `components`"
-                    .into())
-            }
-            Family::Deb if self.suites.is_empty() || self.components.is_empty() || self.path.is_some() => {
-                Err("an apt repository needs `suites` and `components`, and no `path`".into())
-            }
-            _ => Ok(()),
+        Ok(())
+    }
+}
+
+/// What a family's backend adds to a manifest's own checks: the fields its repositories need
+/// (yum: `path`; apt: `suites` and `components`) and whether it has module streams. Commands
+/// apply it through `family::check_manifest` once the flags are in.
+pub trait FamilyRules {
+    /// Why `r` is not a repository of this family, if it is not.
+    fn check_repository(&self, r: &Repository) -> Result<(), String>;
+    /// Whether the family has EL8+ module streams (`modules`, `--module`).
+    fn has_modules(&self) -> bool {
+        false
+    }
+}
+
+impl Manifest {
+    /// The family's own checks ([`FamilyRules`]) on every repository and on `modules`.
+    pub fn check_family(&self, rules: &dyn FamilyRules) -> Result<(), ManifestError> {
+        let bad = |message: String| ManifestError::Invalid { origin: self.origin.clone(), message };
+        for r in &self.repositories {
+            rules.check_repository(r).map_err(|m| bad(format!("repository `{}`: {m}", r.name)))?;
         }
+        if !self.modules.is_empty() && !rules.has_modules() {
+            let streams: Vec<String> = self.modules.iter().map(|m| m.to_string()).collect();
+            return Err(bad(format!(
+                "module streams ({}) are EL8+ dnf's: a {} manifest has none; drop `modules`/--module",
+                streams.join(", "),
+                self.family
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -657,12 +669,22 @@ family = "rpm"
 arch = "x86_64"
 os_release = { id = "centos", version_id = "7" }
 packages = ["ntp"]
+modules = ["nodejs:20"]
 [[repository]]
 name = "os"
 mirrors = ["http://127.0.0.1/"]
 "#;
-        let e = Manifest::parse(text, "t.toml").unwrap_err().to_string();
+        let m = Manifest::parse(text, "t.toml").unwrap();
+        let e = m.check_family(&crate::repo::yum::Yum).unwrap_err().to_string();
         assert!(e.contains("t.toml") && e.contains("`os`") && e.contains("path"), "{e}");
+        // The same repository as apt's: it needs suites; and apt has no module streams.
+        let e = m.check_family(&crate::repo::apt::Apt).unwrap_err().to_string();
+        assert!(e.contains("suites"), "{e}");
+        let mut m = m;
+        m.repositories[0].suites = vec![RepoPath::new("bookworm").unwrap()];
+        m.repositories[0].components = vec![RepoPath::new("main").unwrap()];
+        let e = m.check_family(&crate::repo::apt::Apt).unwrap_err().to_string();
+        assert!(e.contains("nodejs:20") && e.contains("EL8+"), "{e}");
     }
 
     const GOOD: &str = r#"

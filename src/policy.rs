@@ -1,6 +1,6 @@
 //! Resolve policy: how each family's own tool chooses where more than one answer meets every
 //! dependency, apart from how dependencies are written ([`crate::deps`]). The resolver asks its
-//! [`ResolvePolicy`]; [`crate::family`] gives each family its own.
+//! [`ResolvePolicy`]; the composition root gives each family its own.
 //!
 //! - rpm follows dnf (libsolv): an unversioned provide meets a versioned requirement; a
 //!   requested package comes at its best version, but a dependency is chosen so that the node's

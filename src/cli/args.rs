@@ -204,13 +204,7 @@ pub struct ProbeArgs {
     pub root: PathBuf,
     /// Package family, when both databases exist under the root (default: dpkg's if present).
     #[arg(long, value_enum)]
-    pub family: Option<FamilyArg>,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub enum FamilyArg {
-    Rpm,
-    Deb,
+    pub family: Option<moa_bundle::manifest::Family>,
 }
 
 #[derive(Args)]
@@ -306,6 +300,7 @@ impl ManifestArgs {
         if !self.modules.is_empty() {
             m.enable_modules(&self.modules)?;
         }
+        moa_bundle::commands::check_manifest(&m)?;
         Ok(m)
     }
 

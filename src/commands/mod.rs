@@ -216,6 +216,12 @@ fn node_streams(manifest: &Manifest, targets: &[(PathBuf, NodeProfile)]) -> Resu
 }
 
 /// Every repository's metadata, signatures checked unless `opts` says to skip them.
+/// The manifest's family-specific checks (repository fields, module streams), once the flags
+/// have changed it.
+pub fn check_manifest(manifest: &Manifest) -> Result<(), CommandError> {
+    Ok(family::check_manifest(manifest)?)
+}
+
 pub fn load_metadata(
     manifest: &Manifest,
     opts: &SourceOptions,

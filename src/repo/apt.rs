@@ -49,6 +49,18 @@ impl Release {
     }
 }
 
+impl crate::manifest::FamilyRules for Apt {
+    fn check_repository(&self, r: &Repository) -> Result<(), String> {
+        if r.suites.is_empty() || r.components.is_empty() || r.path.is_some() {
+            return Err("an apt repository needs `suites` and `components`, and no `path`".into());
+        }
+        if r.metadata_signed {
+            return Err("`metadata_signed` is for yum repositories: an apt Release is always signed".into());
+        }
+        Ok(())
+    }
+}
+
 impl MetadataFormat for Apt {
     fn load(
         &self,

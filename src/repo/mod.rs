@@ -472,7 +472,9 @@ impl MetadataSource<'_> {
 }
 
 /// A repository format: fetches and parses one repository of a manifest.
-pub trait MetadataFormat: Sync {
+/// A repository format: how its metadata loads, what its filter hides, and (as
+/// [`crate::manifest::FamilyRules`]) what a manifest's repositories of it must say.
+pub trait MetadataFormat: crate::manifest::FamilyRules + Sync {
     fn load(
         &self,
         source: &MetadataSource<'_>,

@@ -34,6 +34,20 @@ pub struct PrimaryRef {
     pub timestamp: Option<u64>,
 }
 
+impl crate::manifest::FamilyRules for Yum {
+    fn check_repository(&self, r: &Repository) -> Result<(), String> {
+        if r.path.is_none() || !r.suites.is_empty() || !r.components.is_empty() {
+            return Err(
+                "an rpm repository needs `path` (e.g. \"7.9.2009/os/x86_64\") and no `suites` or `components`".into()
+            );
+        }
+        Ok(())
+    }
+    fn has_modules(&self) -> bool {
+        true
+    }
+}
+
 impl MetadataFormat for Yum {
     fn load(
         &self,
