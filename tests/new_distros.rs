@@ -1,4 +1,4 @@
-//! The newer built-in manifests (debian13, ubuntu2204, ubuntu2404) as shipped — their keys
+//! The newer built-in apt manifests (debian13, ubuntu2004, ubuntu2204, ubuntu2404) as shipped — their keys
 //! replaced by the test archive's — against a signed loopback archive holding amd64 and arm64,
 //! and `--arch` picking the other architecture's packages (and, for Ubuntu, its ports mirrors).
 
@@ -53,6 +53,13 @@ fn debs(dir: &Path) -> Vec<PathBuf> {
             dir,
             &DebSpec { name: "libntp1", version: "1.2.3-1", arch, extra: "", ..Default::default() },
         ));
+        // The classic ntp (Ubuntu 20.04) and its ntpdate.
+        out.push(build_deb(
+            dir,
+            &DebSpec { name: "ntp", version: "4.2.8p12-1", arch, extra: "Depends: libopts25", ..Default::default() },
+        ));
+        out.push(build_deb(dir, &DebSpec { name: "libopts25", version: "5.18-1", arch, ..Default::default() }));
+        out.push(build_deb(dir, &DebSpec { name: "ntpdate", version: "4.2.8p12-1", arch, ..Default::default() }));
     }
     out.push(build_deb(
         dir,
@@ -90,36 +97,26 @@ fn the_new_manifests_resolve_their_time_daemon_for_amd64_and_arm64() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let debs = debs(&t.join("debs"));
-    for (distro, suites) in [
-        ("debian13", &["trixie", "trixie-updates", "trixie-security"][..]),
-        ("ubuntu2204", &["jammy", "jammy-updates", "jammy-security"][..]),
-        ("ubuntu2404", &["noble", "noble-updates", "noble-security"][..]),
-    ] {
+    let ntpsec = |arch: &str| -> Vec<(String, String)> {
+        vec![("libntp1".into(), arch.into()), ("ntpsec".into(), arch.into()), ("ntpsec-ntpdate".into(), "all".into())]
+    };
+    let ntp = |arch: &str| -> Vec<(String, String)> {
+        vec![("libopts25".into(), arch.into()), ("ntp".into(), arch.into()), ("ntpdate".into(), arch.into())]
+    };
+    let cases: [(&str, &[&str], &dyn Fn(&str) -> Vec<(String, String)>); 4] = [
+        ("debian13", &["trixie", "trixie-updates", "trixie-security"], &ntpsec),
+        ("ubuntu2004", &["focal", "focal-updates", "focal-security"], &ntp),
+        ("ubuntu2204", &["jammy", "jammy-updates", "jammy-security"], &ntpsec),
+        ("ubuntu2404", &["noble", "noble-updates", "noble-security"], &ntpsec),
+    ];
+    for (distro, suites, want) in cases {
         let root = t.join(distro);
         two_arch_archive(&root.join("mirror"), suites, &debs);
         let mirror = Mirror::serve(&root.join("mirror"));
         std::fs::create_dir_all(&root).unwrap();
         let manifest = common::builtin_manifest_for_test_archive(distro, &root);
-        let amd64 = plan(t, &manifest, &mirror.url, None);
-        assert_eq!(
-            amd64,
-            [
-                ("libntp1".into(), "amd64".into()),
-                ("ntpsec".into(), "amd64".into()),
-                ("ntpsec-ntpdate".into(), "all".into())
-            ],
-            "{distro}"
-        );
-        let arm64 = plan(t, &manifest, &mirror.url, Some("arm64"));
-        assert_eq!(
-            arm64,
-            [
-                ("libntp1".into(), "arm64".into()),
-                ("ntpsec".into(), "arm64".into()),
-                ("ntpsec-ntpdate".into(), "all".into())
-            ],
-            "{distro}"
-        );
+        assert_eq!(plan(t, &manifest, &mirror.url, None), want("amd64"), "{distro}");
+        assert_eq!(plan(t, &manifest, &mirror.url, Some("arm64")), want("arm64"), "{distro}");
         assert!(mirror.requested("binary-arm64/Packages.xz") >= 1);
     }
 }
