@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{build_rpm, createrepo, moa, require_tools, Mirror, RpmSpec};
+use common::{build_rpm, createrepo, moa, require_tools, run, Mirror, RpmSpec};
 
 const TOOLS: &[&str] = &["rpmbuild", "rpmsign", "createrepo_c", "gpg"];
 
@@ -127,4 +127,80 @@ fn a_key_pinned_by_url_is_fetched_checked_against_the_pin_and_cached() {
     std::fs::create_dir_all(&fresh).unwrap();
     let (ok, err) = resolve(&fresh, &["--offline"]);
     assert!(!ok && err.contains("--offline has no copy of it"), "{err}");
+}
+
+/// rocky9 as shipped, end to end on a Rocky 9.5 root: `build` packs chrony and the chrony
+/// roles; `install --role server` installs (rpm --noscripts) and writes chrony.conf with
+/// `local stratum 10` and the `--allow`; `configure` recognises the 9.5 root as rocky9 (the
+/// bundle is for release 9) and makes it a cron client running `chronyd -q`.
+#[test]
+fn rocky9_chrony_installs_and_configures_both_roles_on_a_9_5_root() {
+    require_tools(&["rpm", "rpmbuild", "rpmsign", "createrepo_c", "gpg"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let os = t.join("mirror/9/BaseOS/x86_64/os");
+    let conf = [("/etc/chrony.conf", "pool 2.rocky.pool.ntp.org iburst"), ("/usr/sbin/chronyd", "chronyd")];
+    build_rpm(&os.join("Packages"), &RpmSpec { name: "chrony", version: "4.5", files: &conf, ..Default::default() });
+    let zones = [("/usr/share/zoneinfo/Asia/Shanghai", "TZif2"), ("/usr/share/zoneinfo/UTC", "TZif2")];
+    let tzdata =
+        build_rpm(&t.join("base"), &RpmSpec { name: "tzdata", arch: "noarch", files: &zones, ..Default::default() });
+    let cron = [("/etc/cron.d/0hourly", "01 * * * * root run-parts /etc/cron.hourly")];
+    let cronie = build_rpm(&t.join("base"), &RpmSpec { name: "cronie", files: &cron, ..Default::default() });
+    createrepo(&os);
+    std::fs::create_dir_all(t.join("mirror/9/AppStream/x86_64/os/Packages")).unwrap();
+    createrepo(&t.join("mirror/9/AppStream/x86_64/os"));
+    let mirror = Mirror::serve(&t.join("mirror"));
+    let manifest = common::builtin_manifest_for_test_archive("rocky9", t);
+    let bundle = t.join("chrony.tar.gz");
+    let out = moa(t)
+        .args(["build", "--no-base", "--manifest"])
+        .arg(&manifest)
+        .args(["--mirror", &mirror.url, "-o"])
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let root = t.join("root");
+    common::fake_os_release(&root, "rocky", "9.5");
+    run(std::process::Command::new("rpm")
+        .arg("--root")
+        .arg(&root)
+        .args(["--dbpath", "/var/lib/rpm", "-i", "--noscripts", "--nosignature"])
+        .arg(&tzdata)
+        .arg(&cronie));
+    let out = moa(t)
+        .arg("install")
+        .arg(&bundle)
+        .arg("--root")
+        .arg(&root)
+        .args(["--no-scripts", "--role", "server", "--allow", "10.20.0.0/16"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let conf = std::fs::read_to_string(root.join("etc/chrony.conf")).unwrap();
+    for line in [
+        "server 0.rocky.pool.ntp.org iburst",
+        "allow 10.20.0.0/16",
+        "local stratum 10",
+        "driftfile /var/lib/chrony/drift",
+    ] {
+        assert!(conf.lines().any(|l| l == line), "{line} not in:\n{conf}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/chrony.conf.moa-bak")).unwrap(),
+        "pool 2.rocky.pool.ntp.org iburst\n",
+        "the package's own file is the backup"
+    );
+
+    let out =
+        moa(t).args(["configure", "--role", "client", "--server", "10.20.0.1", "--root"]).arg(&root).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("for rocky9"), "{}", String::from_utf8_lossy(&out.stdout));
+    let cron = std::fs::read_to_string(root.join("etc/cron.d/moa-ntpdate")).unwrap();
+    assert!(
+        cron.lines()
+            .any(|l| l == "0 * * * * root /usr/sbin/chronyd -q 'server 10.20.0.1 iburst' 2>&1 | logger -t moa-ntpdate"),
+        "{cron}"
+    );
 }
