@@ -97,19 +97,19 @@ fn the_new_manifests_resolve_their_time_daemon_for_amd64_and_arm64() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let debs = debs(&t.join("debs"));
-    let ntpsec = |arch: &str| -> Vec<(String, String)> {
-        vec![("libntp1".into(), arch.into()), ("ntpsec".into(), arch.into()), ("ntpsec-ntpdate".into(), "all".into())]
-    };
-    let ntp = |arch: &str| -> Vec<(String, String)> {
-        vec![("libopts25".into(), arch.into()), ("ntp".into(), arch.into()), ("ntpdate".into(), arch.into())]
-    };
-    let cases: [(&str, &[&str], &dyn Fn(&str) -> Vec<(String, String)>); 4] = [
-        ("debian13", &["trixie", "trixie-updates", "trixie-security"], &ntpsec),
-        ("ubuntu2004", &["focal", "focal-updates", "focal-security"], &ntp),
-        ("ubuntu2204", &["jammy", "jammy-updates", "jammy-security"], &ntpsec),
-        ("ubuntu2404", &["noble", "noble-updates", "noble-security"], &ntpsec),
+    // (package, arch-independent) of each daemon's closure.
+    let ntpsec: &[(&str, bool)] = &[("libntp1", false), ("ntpsec", false), ("ntpsec-ntpdate", true)];
+    let ntp: &[(&str, bool)] = &[("libopts25", false), ("ntp", false), ("ntpdate", false)];
+    let cases = [
+        ("debian13", &["trixie", "trixie-updates", "trixie-security"], ntpsec),
+        ("ubuntu2004", &["focal", "focal-updates", "focal-security"], ntp),
+        ("ubuntu2204", &["jammy", "jammy-updates", "jammy-security"], ntpsec),
+        ("ubuntu2404", &["noble", "noble-updates", "noble-security"], ntpsec),
     ];
-    for (distro, suites, want) in cases {
+    for (distro, suites, closure) in cases {
+        let want = |arch: &str| -> Vec<(String, String)> {
+            closure.iter().map(|(n, all)| (n.to_string(), if *all { "all" } else { arch }.to_string())).collect()
+        };
         let root = t.join(distro);
         two_arch_archive(&root.join("mirror"), suites, &debs);
         let mirror = Mirror::serve(&root.join("mirror"));
