@@ -144,6 +144,10 @@ pub struct Base {
     /// apt: every package with one of these priorities is part of the base.
     #[serde(default)]
     pub priorities: Vec<String>,
+    /// yum: comps groups whose mandatory and default packages are part of the base (`core`:
+    /// what an EL minimal install has).
+    #[serde(default)]
+    pub groups: Vec<Label>,
 }
 
 /// Which ntpd the distro ships: the classic one (with the local-clock driver `127.127.1.0`) or
@@ -589,6 +593,10 @@ pub trait FamilyRules {
     fn has_modules(&self) -> bool {
         false
     }
+    /// Whether the family's repositories publish package groups (yum's comps: `[base].groups`).
+    fn has_groups(&self) -> bool {
+        false
+    }
 }
 
 impl Manifest {
@@ -597,6 +605,12 @@ impl Manifest {
         let bad = |message: String| ManifestError::Invalid { origin: self.origin.clone(), message };
         for r in &self.repositories {
             rules.check_repository(r).map_err(|m| bad(format!("repository `{}`: {m}", r.name)))?;
+        }
+        if !self.base.groups.is_empty() && !rules.has_groups() {
+            return Err(bad(format!(
+                "`[base].groups` are yum comps groups: a {} manifest has none; use `[base].priorities`",
+                self.family
+            )));
         }
         if !self.modules.is_empty() && !rules.has_modules() {
             let streams: Vec<String> = self.modules.iter().map(|m| m.to_string()).collect();

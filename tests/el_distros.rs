@@ -204,3 +204,71 @@ fn rocky9_chrony_installs_and_configures_both_roles_on_a_9_5_root() {
         "{cron}"
     );
 }
+
+/// `[base].groups = ["core"]` (the EL manifests' base) read from the repositories' real comps
+/// (createrepo_c -g): core's mandatory and default members are on every node, so a bundle of
+/// chrony leaves out chrony-libs (a default member of core here) and packs what core lacks; a
+/// group no comps has is refused naming it.
+#[test]
+fn the_base_is_the_core_group_of_the_repositories_comps() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let os = t.join("mirror/9/BaseOS/x86_64/os");
+    let pkgs = os.join("Packages");
+    build_rpm(
+        &pkgs,
+        &RpmSpec { name: "chrony", version: "4.5", requires: &["chrony-libs", "timedatex"], ..Default::default() },
+    );
+    build_rpm(&pkgs, &RpmSpec { name: "chrony-libs", version: "4.5", ..Default::default() });
+    build_rpm(&pkgs, &RpmSpec { name: "timedatex", version: "0.6", ..Default::default() });
+    build_rpm(&pkgs, &RpmSpec { name: "bash", version: "5.1", ..Default::default() });
+    let comps = t.join("comps.xml");
+    std::fs::write(
+        &comps,
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<comps>
+  <group>
+    <id>core</id>
+    <name>Core</name>
+    <default>true</default>
+    <uservisible>false</uservisible>
+    <packagelist>
+      <packagereq type="mandatory">bash</packagereq>
+      <packagereq type="default">chrony-libs</packagereq>
+      <packagereq type="optional">timedatex</packagereq>
+    </packagelist>
+  </group>
+</comps>
+"#,
+    )
+    .unwrap();
+    run(std::process::Command::new("createrepo_c").args(["-q", "-g"]).arg(&comps).arg(&os));
+    common::signing::repo_key().sign_repomd(&os);
+    std::fs::create_dir_all(t.join("mirror/9/AppStream/x86_64/os/Packages")).unwrap();
+    createrepo(&t.join("mirror/9/AppStream/x86_64/os"));
+    let mirror = Mirror::serve(&t.join("mirror"));
+    let manifest = common::builtin_manifest_for_test_archive("rocky9", t);
+    let out = moa(t)
+        .args(["resolve", "--json", "--manifest"])
+        .arg(&manifest)
+        .args(["--mirror", &mirror.url])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = v["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["chrony", "timedatex"], "chrony-libs and bash are core's; timedatex is only optional there");
+    assert_eq!(v["base_packages"], 2);
+
+    let other = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("groups = [\"core\"]", "groups = [\"minimal-environment\"]");
+    std::fs::write(&manifest, other).unwrap();
+    let out = moa(t).args(["resolve", "--manifest"]).arg(&manifest).args(["--mirror", &mirror.url]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("base group `minimal-environment` is in no repository's comps"),
+        "{err}"
+    );
+}

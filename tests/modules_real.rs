@@ -189,3 +189,21 @@ fn a_stream_enabled_by_flag_or_by_the_node_makes_its_packages_visible() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("stream 15") && err.contains("stream 16") && err.contains("node.json"), "{err}");
 }
+
+/// The real AppStream comps: 63 groups; `core`'s AppStream half and `container-management`
+/// are their mandatory and default members (counted with Python's ElementTree, an independent
+/// parser, on the same file).
+#[test]
+fn the_real_appstream_comps_parse_to_its_groups() {
+    let Some(fixtures) = common::shared_fixtures() else { return };
+    let repodata = fixtures.join("centos-stream9-appstream-x86_64/repodata");
+    let file = std::fs::read_dir(&repodata)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("-comps-AppStream.x86_64.xml"))
+        .unwrap();
+    let groups = moa_bundle::repo::comps::parse_groups(&std::fs::read(file).unwrap(), "comps").unwrap();
+    assert_eq!(groups.len(), 63);
+    assert_eq!(groups["core"], ["rsyslog", "python3-libselinux"]);
+    assert_eq!(groups["container-management"], ["buildah", "containernetworking-plugins", "podman"]);
+}

@@ -181,7 +181,13 @@ pub fn load_and_resolve(
     let u = Universe::new(&metadata, syntax, family::policy(manifest.family), manifest.arch.as_str());
     let plan = match plan {
         Some(p) => p,
-        None => resolve::resolve(&u, &Goal::from_manifest(manifest, opts.no_base), &manifest.origin)?,
+        None => {
+            let mut goal = Goal::from_manifest(manifest, opts.no_base);
+            if !opts.no_base {
+                goal.base_roots.extend(metadata.group_roots.iter().cloned());
+            }
+            resolve::resolve(&u, &goal, &manifest.origin)?
+        }
     };
     let stages = resolve::install_stages(&u, &plan)?;
     let graph = resolve::why::dependency_graph(&u, &plan)?;

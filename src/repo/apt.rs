@@ -107,6 +107,7 @@ impl MetadataFormat for Apt {
             sources,
             timestamp: newest,
             modules: None,
+            groups: None,
         })
     }
 }

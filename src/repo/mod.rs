@@ -7,6 +7,7 @@
 //! parses them. Nothing here decides which package wins.
 
 pub mod apt;
+pub mod comps;
 pub mod modules;
 pub mod yum;
 
@@ -308,6 +309,9 @@ pub struct LoadedRepo {
     /// yum: the repository's `modules.yaml`, when it has one.
     #[serde(skip)]
     pub modules: Option<modules::Modules>,
+    /// yum: the repository's comps groups, when it publishes them.
+    #[serde(skip)]
+    pub groups: Option<comps::Groups>,
 }
 
 /// A metadata file a build resolved from: its path under the repository, digest, and the pinned
@@ -340,6 +344,8 @@ pub struct Metadata {
     /// EL8+: the active module stream (`nodejs:20`) of each visible modular package, by its
     /// package index. A node's dnf must have that stream enabled to keep the package.
     pub streams: std::collections::HashMap<usize, String>,
+    /// The members of the groups the manifest's base names (comps `core`): more base roots.
+    pub group_roots: Vec<String>,
 }
 
 impl Metadata {

@@ -46,6 +46,9 @@ impl crate::manifest::FamilyRules for Yum {
     fn has_modules(&self) -> bool {
         true
     }
+    fn has_groups(&self) -> bool {
+        true
+    }
 }
 
 impl MetadataFormat for Yum {
@@ -86,6 +89,10 @@ impl MetadataFormat for Yum {
             Some(m) => Some(fetch_modules(source, name, &mut mirrors, &base_path, m)?),
             None => None,
         };
+        let groups = match parse_data(&repomd, &rel, "group")? {
+            Some(g) => Some(fetch_groups(source, name, &mut mirrors, &base_path, &g)?),
+            None => None,
+        };
         Ok(LoadedRepo {
             name: name.to_string(),
             mirrors,
@@ -100,14 +107,16 @@ impl MetadataFormat for Yum {
                 modules.as_ref().map(|(_, sha)| Source {
                     file: modules_href.clone().unwrap_or_default(),
                     sha256: *sha,
-                    signed_by,
+                    signed_by: signed_by.clone(),
                 }),
+                groups.as_ref().map(|(_, href, sha)| Source { file: href.clone(), sha256: *sha, signed_by }),
             ]
             .into_iter()
             .flatten()
             .collect(),
             timestamp: primary.timestamp,
             modules: modules.map(|(m, _)| m),
+            groups: groups.map(|(g, _, _)| g),
         })
     }
 
@@ -125,8 +134,50 @@ impl MetadataFormat for Yum {
         let platform = manifest.os_release.platform.as_ref().map(|p| p.as_str());
         md.hidden = super::modules::filter(md, &all, &enabled, platform)
             .map_err(|message| RepoError::Modules { distro: manifest.distro.to_string(), message })?;
+        md.group_roots = group_roots(md, manifest)?;
         Ok(())
     }
+}
+
+/// The members of the manifest's base groups, from every repository's comps (a group may be
+/// split across BaseOS and AppStream, as EL9's `core` is). A group no repository has is an error.
+fn group_roots(md: &Metadata, manifest: &Manifest) -> Result<Vec<String>, RepoError> {
+    let mut out = Vec::new();
+    for g in &manifest.base.groups {
+        let mut found = false;
+        for members in md.repos.iter().filter_map(|r| r.groups.as_ref()?.get(g.as_str())) {
+            found = true;
+            out.extend(members.iter().cloned());
+        }
+        if !found {
+            let message = format!(
+                "base group `{g}` is in no repository's comps: check `[base].groups` (dnf group list --ids shows them)"
+            );
+            return Err(RepoError::Modules { distro: manifest.distro.to_string(), message });
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// A repository's comps (`group` in repomd), checked against repomd's digest, parsed; with its
+/// path and digest for the bundle's sources.
+fn fetch_groups(
+    source: &MetadataSource<'_>,
+    name: &str,
+    mirrors: &mut Vec<crate::types::MirrorUrl>,
+    base_path: &str,
+    g: &PrimaryRef,
+) -> Result<(super::comps::Groups, String, Sha256), RepoError> {
+    source.reporter.status(&format!("{name}: fetching {}", g.href));
+    let rel = format!("{base_path}/{}", g.href);
+    let digest = |b: &[u8], url: &str| check_digest(url, b, &g.sha256);
+    let (bytes, url) = source.fetch_known(name, mirrors, &rel, FILE_BYTES, &g.sha256, &digest)?;
+    let mut xml = Vec::new();
+    std::io::Read::read_to_end(&mut decompressor(&g.href, &url, &bytes)?, &mut xml)
+        .map_err(|e| malformed(&url, format!("could not read comps: {e}")))?;
+    Ok((super::comps::parse_groups(&xml, &url)?, g.href.clone(), g.sha256))
 }
 
 /// A repository's `modules.yaml(.xz|.zst|.gz)`, checked against repomd's digest, parsed.

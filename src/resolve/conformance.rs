@@ -152,6 +152,7 @@ fn metadata(f: &dyn Fixture, pkgs: &[Pkg]) -> Metadata {
         sources: vec![],
         timestamp: None,
         modules: None,
+        groups: None,
     };
     Metadata { repos: vec![repo], packages: pkgs.iter().map(|p| record(f, p)).collect(), ..Default::default() }
 }

@@ -159,6 +159,7 @@ pub fn add_installed(
         sources: vec![],
         timestamp: None,
         modules: None,
+        groups: None,
     });
     md.packages.extend(records);
     Ok(repo)

@@ -75,6 +75,7 @@ fn md(packages: Vec<PackageRecord>) -> Metadata {
             sources: vec![],
             timestamp: None,
             modules: None,
+            groups: None,
         }],
         packages,
         ..Default::default()
