@@ -39,6 +39,7 @@ pkgs=("$@")
 bin=target/release/moa-bundle
 cargo build --release --quiet
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+cp -r manifests/keys "$work/keys"   # the manifest's pinned keys, relative to it
 "$bin" probe ${root:+--root "$root"} -o "$work/node.json" 2>/dev/null
 same=0; differ=0; offline=
 for p in "${pkgs[@]}"; do
