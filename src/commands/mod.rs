@@ -73,6 +73,8 @@ pub enum CommandError {
     },
     #[error("module {module}: stream {a} (the manifest or another node) and stream {b} (node profile {node}) are both enabled; a bundle serves one stream of a module: build separately for these nodes")]
     StreamClash { module: String, a: String, b: String, node: String },
+    #[error("{distro}: base group `{group}` is in no repository's comps: check `[base].groups` (`dnf group list --ids` shows them), or pass --no-base or --target")]
+    MissingGroup { distro: String, group: String },
     #[error("could not write the SBOM: {message}")]
     Sbom { message: String },
     #[error("{} holds no {}: it was built by a moa-bundle without SBOMs; build it again", bundle.display(), crate::bundle::sbom::SBOM_FILE)]
@@ -184,6 +186,10 @@ pub fn load_and_resolve(
         None => {
             let mut goal = Goal::from_manifest(manifest, opts.no_base);
             if !opts.no_base {
+                if let Some(group) = metadata.missing_groups.first() {
+                    let (distro, group) = (manifest.distro.to_string(), group.clone());
+                    return Err(CommandError::MissingGroup { distro, group });
+                }
                 goal.base_roots.extend(metadata.group_roots.iter().cloned());
             }
             resolve::resolve(&u, &goal, &manifest.origin)?

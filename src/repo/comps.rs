@@ -44,7 +44,11 @@ pub fn parse_groups(xml: &[u8], url: &str) -> Result<Groups, RepoError> {
                 "id" if field == "id" => (id, field) = (Some(text.trim().to_string()), ""),
                 "packagereq" if field == "packagereq" => {
                     if matches!(req_type.as_str(), "mandatory" | "default") {
-                        members.push(text.trim().to_string());
+                        // A name reaches notes and messages: a package name or nothing.
+                        let name = crate::types::PackageName::new(text.trim()).map_err(|e| {
+                            bad(format!("comps names a package `{}`: {e}", crate::types::shown(text.trim())))
+                        })?;
+                        members.push(name.to_string());
                     }
                     field = "";
                 }
@@ -91,5 +95,7 @@ mod tests {
         assert_eq!(g.len(), 1);
         assert_eq!(g["core"], ["bash", "chrony", "rpm"]);
         assert!(parse_groups(b"<comps></group>", "t").is_err());
+        let forged = b"<comps><group><id>core</id><packagelist><packagereq>bash\x1b[31m</packagereq></packagelist></group></comps>";
+        assert!(parse_groups(forged, "t").unwrap_err().to_string().contains("comps names a package"));
     }
 }

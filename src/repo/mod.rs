@@ -346,6 +346,8 @@ pub struct Metadata {
     pub streams: std::collections::HashMap<usize, String>,
     /// The members of the groups the manifest's base names (comps `core`): more base roots.
     pub group_roots: Vec<String>,
+    /// The base groups no repository's comps has.
+    pub missing_groups: Vec<String>,
 }
 
 impl Metadata {

@@ -200,29 +200,36 @@ pub fn filter(
         .flat_map(|st| st.artifacts.iter())
         .filter_map(|a| a.rsplit_once('-').and_then(|(nv, _)| nv.rsplit_once('-')).map(|(n, _)| n))
         .collect();
+    // Each package's stream (one nevra per package), then what stays and, for the visible
+    // modular ones, their stream by their index after the hidden ones are gone.
+    let streams: Vec<Option<&ModuleStream>> =
+        md.packages.iter().map(|p| owner.get(nevra(p).as_str()).copied()).collect();
     let mut hidden: HashMap<String, Vec<String>> = HashMap::new();
-    md.packages.retain(|p| {
-        let keep = match owner.get(nevra(p).as_str()) {
+    let mut kept = Vec::with_capacity(md.packages.len());
+    md.streams.clear();
+    for (p, st) in std::mem::take(&mut md.packages).into_iter().zip(streams) {
+        let keep = match st {
             Some(st) => is_active(st),
             None => !active_names.contains(p.name.as_str()),
         };
-        if !keep {
-            if let Some(st) = owner.get(nevra(p).as_str()) {
+        match (keep, st) {
+            (true, Some(st)) => {
+                md.streams.insert(kept.len(), format!("{}:{}", st.name, st.stream));
+            }
+            (false, Some(st)) => {
                 let s = format!("{}:{}", st.name, st.stream);
                 let e = hidden.entry(p.name.to_string()).or_default();
                 if !e.contains(&s) {
                     e.push(s);
                 }
             }
+            _ => {}
         }
-        keep
-    });
-    md.streams = md
-        .packages
-        .iter()
-        .enumerate()
-        .filter_map(|(i, p)| owner.get(nevra(p).as_str()).map(|st| (i, format!("{}:{}", st.name, st.stream))))
-        .collect();
+        if keep {
+            kept.push(p);
+        }
+    }
+    md.packages = kept;
     let visible: HashSet<&str> = md.packages.iter().map(|p| p.name.as_str()).collect();
     hidden.retain(|name, _| !visible.contains(name.as_str()));
     for v in hidden.values_mut() {

@@ -134,31 +134,29 @@ impl MetadataFormat for Yum {
         let platform = manifest.os_release.platform.as_ref().map(|p| p.as_str());
         md.hidden = super::modules::filter(md, &all, &enabled, platform)
             .map_err(|message| RepoError::Modules { distro: manifest.distro.to_string(), message })?;
-        md.group_roots = group_roots(md, manifest)?;
+        (md.group_roots, md.missing_groups) = group_roots(md, manifest);
         Ok(())
     }
 }
 
 /// The members of the manifest's base groups, from every repository's comps (a group may be
-/// split across BaseOS and AppStream, as EL9's `core` is). A group no repository has is an error.
-fn group_roots(md: &Metadata, manifest: &Manifest) -> Result<Vec<String>, RepoError> {
-    let mut out = Vec::new();
+/// split across BaseOS and AppStream, as EL9's `core` is), and the groups no comps has (an
+/// error where the base is used: not with `--no-base` or `--target`).
+fn group_roots(md: &Metadata, manifest: &Manifest) -> (Vec<String>, Vec<String>) {
+    let (mut roots, mut missing) = (Vec::new(), Vec::new());
     for g in &manifest.base.groups {
         let mut found = false;
         for members in md.repos.iter().filter_map(|r| r.groups.as_ref()?.get(g.as_str())) {
             found = true;
-            out.extend(members.iter().cloned());
+            roots.extend(members.iter().cloned());
         }
         if !found {
-            let message = format!(
-                "base group `{g}` is in no repository's comps: check `[base].groups` (dnf group list --ids shows them)"
-            );
-            return Err(RepoError::Modules { distro: manifest.distro.to_string(), message });
+            missing.push(g.to_string());
         }
     }
-    out.sort();
-    out.dedup();
-    Ok(out)
+    roots.sort();
+    roots.dedup();
+    (roots, missing)
 }
 
 /// A repository's comps (`group` in repomd), checked against repomd's digest, parsed; with its
