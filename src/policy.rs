@@ -5,7 +5,8 @@
 //! - rpm follows dnf (libsolv): an unversioned provide meets a versioned requirement; a
 //!   requested package comes at its best version, but a dependency is chosen so that the node's
 //!   installed packages stay as they are when some choice allows it (`install X` where the
-//!   newest `Y` needs a newer `lib` takes the older `Y` that works with the installed `lib`).
+//!   newest `Y` needs a newer `lib` takes the older `Y` that works with the installed `lib`);
+//!   among packages providing one capability, the alphabetically first name.
 //! - deb follows apt: a versioned requirement needs a versioned provide; dependencies come at
 //!   their candidate (newest) version, upgrading what they need; binaries built from the same
 //!   source as a new package are upgraded with it; among several packages providing one
@@ -26,9 +27,14 @@ pub trait ResolvePolicy: Sync {
         false
     }
     /// Among package names providing one capability (none of them installed, none named like
-    /// it), lower ranks first; ties go to the shorter, then alphabetically first name.
+    /// it), lower ranks first; ties go by [`ResolvePolicy::provider_name_key`].
     fn provider_rank(&self, _p: &PackageRecord) -> u8 {
         0
+    }
+    /// The last tie-break among providers' names: shorter first, then alphabetical (apt), or
+    /// alphabetical alone (libsolv: dnf takes `aa` over `b`, `abcdef` over `zz`).
+    fn provider_name_key<'n>(&self, name: &'n str) -> (usize, &'n str) {
+        (name.len(), name)
     }
 }
 
@@ -40,6 +46,9 @@ impl ResolvePolicy for RpmPolicy {
     }
     fn keeps_installed(&self) -> bool {
         true
+    }
+    fn provider_name_key<'n>(&self, name: &'n str) -> (usize, &'n str) {
+        (0, name)
     }
 }
 

@@ -376,3 +376,24 @@ fn a_dependency_keeps_the_nodes_packages_as_dnf_keeps_them() {
         assert_eq!(plan, dnf, "moa-bundle resolve {pkg} --target node");
     }
 }
+
+/// Two packages provide what app needs; neither is named like it. dnf (libsolv) takes the
+/// alphabetically first name, `aa`, not the shorter `b`; so does moa-bundle.
+#[test]
+fn among_providers_dnf_and_moa_bundle_take_the_same_one() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let repo = t.join("repo");
+    let pkgs = repo.join("Packages");
+    build_rpm(&pkgs, &RpmSpec { name: "app", requires: &["cap"], ..Default::default() });
+    build_rpm(&pkgs, &RpmSpec { name: "b", provides: &["cap"], ..Default::default() });
+    build_rpm(&pkgs, &RpmSpec { name: "aa", provides: &["cap"], ..Default::default() });
+    createrepo(&repo);
+    let mirror = Mirror::serve(&repo);
+    let root = t.join("node");
+    std::fs::create_dir_all(&root).unwrap();
+    let (dnf, _) = dnf_install(t, &root, &repo, "app").unwrap();
+    assert_eq!(dnf, set(&["aa-1.0-1", "app-1.0-1"]));
+    assert_eq!(moa_plan(t, &manifest(t, &mirror.url, "app", &[])).unwrap(), dnf);
+}

@@ -305,13 +305,14 @@ impl<'a> Universe<'a> {
         }
     }
 
-    /// Preference among candidates: exact name, then the policy's provider rank, shorter and
-    /// sorted names, highest version, the node's own arch, the earlier repository.
+    /// Preference among candidates: exact name, then the policy's provider rank and name order,
+    /// highest version, the node's own arch, the earlier repository.
     fn best(&self, candidates: &[u32], wanted_name: &str) -> Option<u32> {
         candidates.iter().copied().min_by(|&a, &b| {
             let (pa, pb) = (self.pkg(a), self.pkg(b));
-            let key = |p: &PackageRecord| {
-                (p.name.as_str() != wanted_name, self.policy.provider_rank(p), p.name.as_str().len(), p.name.clone())
+            let key = |p: &'a PackageRecord| {
+                let name = p.name.as_str();
+                (name != wanted_name, self.policy.provider_rank(p), self.policy.provider_name_key(name))
             };
             key(pa)
                 .cmp(&key(pb))

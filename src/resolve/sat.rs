@@ -169,12 +169,13 @@ impl<'u, 'a> Sat<'u, 'a> {
             }
         }
         // Providers are packages: their names are all real ones. The one named like the
-        // capability first, then by the family's provider rank (apt: Priority), then shorter.
+        // capability first, then by the family's provider rank (apt: Priority) and name order.
         let names = self.names;
         let rank = |recs: &[u32]| recs.iter().map(|&p| self.u.policy.provider_rank(self.u.pkg(p))).min();
+        let policy = self.u.policy;
         by_name.sort_by_cached_key(|(n, recs)| {
             let s = names[*n as usize];
-            (s != rel.name, rank(recs), s.len(), s)
+            (s != rel.name, rank(recs), policy.provider_name_key(s))
         });
         let labels: Vec<String> = by_name
             .iter()

@@ -501,7 +501,8 @@ fn a_node_package_no_repository_has_still_conflicts() {
 
 /// apt picks among the providers of a virtual package by Priority (`CompareProviders`):
 /// Debian's `awk` is mawk (Priority: required), not gawk (optional), though "gawk" sorts first.
-/// rpm has no Priority: the shorter, then alphabetically first name stays its tie-break.
+/// rpm has no Priority: dnf (libsolv) takes the alphabetically first name — checked with real
+/// dnf 4.14: `aa` over `b`, `abcdef` over `zz`, gawk over mawk.
 #[test]
 fn deb_providers_of_a_virtual_package_go_by_priority() {
     let m = md(vec![
@@ -518,4 +519,11 @@ fn deb_providers_of_a_virtual_package_go_by_priority() {
     ]);
     let plan = resolve(&Universe::new(&m, &RpmSyntax, &RpmPolicy, "x86_64"), &goal(&["script"]), "t").unwrap();
     assert_eq!(names(&m, &plan), ["gawk=5.2-1", "script=1-1"]);
+    let m = md(vec![
+        rpm("app", "1-1", "x86_64", &["cap"], &[], &[]),
+        rpm("b", "1-1", "x86_64", &[], &["cap"], &[]),
+        rpm("aa", "1-1", "x86_64", &[], &["cap"], &[]),
+    ]);
+    let plan = resolve(&Universe::new(&m, &RpmSyntax, &RpmPolicy, "x86_64"), &goal(&["app"]), "t").unwrap();
+    assert_eq!(names(&m, &plan), ["aa=1-1", "app=1-1"], "dnf's choice, not the shorter name");
 }
