@@ -112,11 +112,11 @@ impl DepList {
     /// when one holds a control character — a newline would split one entry into two — or when
     /// there are more than [`crate::limits::DEPS_PER_FIELD`].
     pub fn checked<S: AsRef<str>>(field: &str, entries: &[S]) -> Result<Self, String> {
-        crate::limits::check(
-            &format!("the number of {field} entries"),
-            entries.len() as u64,
-            crate::limits::DEPS_PER_FIELD as u64,
-        )?;
+        if entries.len() > crate::limits::DEPS_PER_FIELD {
+            // The message only when it is needed: this runs for every field of every package.
+            let what = format!("the number of {field} entries");
+            crate::limits::check(&what, entries.len() as u64, crate::limits::DEPS_PER_FIELD as u64)?;
+        }
         match entries.iter().find(|e| !crate::types::is_line(e.as_ref(), 4096) || e.as_ref().is_empty()) {
             Some(bad) => Err(format!(
                 "{field} entry `{}` is empty, too long or has a control character",

@@ -200,7 +200,10 @@ validated_string!(
 
 /// Whether `s` is one line of at most `max` bytes with no control characters.
 pub fn is_line(s: &str, max: usize) -> bool {
-    s.len() <= max && !s.chars().any(char::is_control)
+    // ASCII (nearly every dependency and path in metadata) is checked bytewise; the rest also
+    // for the C1 controls (U+0080..U+009F) that `char::is_control` names.
+    s.len() <= max
+        && if s.is_ascii() { !s.bytes().any(|b| b < 0x20 || b == 0x7f) } else { !s.chars().any(char::is_control) }
 }
 
 validated_string!(
