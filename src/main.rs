@@ -226,6 +226,21 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(h.status.exit_code()));
         }
         Command::Probe(a) => probe(&a.root, a.family, a.output.as_deref(), out)?,
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "moa-bundle", &mut script);
+            // clap_complete 4.6 spells the bash state of a hyphenated bin's subcommands two ways
+            // (`moa__bundle__subcmd__x` in the loop, `moa__subcmd__bundle__subcmd__x` in the case
+            // arms), so nothing past the subcommand completes: clap-rs/clap#6421. One spelling.
+            let script = String::from_utf8_lossy(&script).replace("moa__subcmd__bundle", "moa__bundle");
+            out.write_all(script.as_bytes())?;
+        }
+        Command::Man { dir: None } => clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(out)?,
+        Command::Man { dir: Some(dir) } => {
+            clap_mangen::generate_to(<Cli as clap::CommandFactory>::command(), &dir)
+                .with_context(|| format!("could not write the manual pages into {}", dir.display()))?;
+        }
     }
     ok
 }

@@ -245,3 +245,65 @@ fn a_mirror_without_a_host_is_refused() {
     let (ok, err) = stderr_of(&["resolve", "--distro", "centos7", "--mirror", "http://"], tmp.path());
     assert!(!ok && err.contains("`http://` is not a mirror URL"), "{err}");
 }
+
+/// `--version` names the commit the binary was built from (build.rs asks git), so a node's
+/// report says exactly which moa-bundle made it.
+#[test]
+fn version_names_the_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = moa(tmp.path()).arg("--version").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    assert_eq!(text, format!("moa-bundle {} (commit {head})", env!("CARGO_PKG_VERSION")));
+}
+
+/// The completion script is real bash: sourced into bash, it completes `moa-bundle bu` to
+/// `build`, and a subcommand's values and options.
+#[test]
+fn bash_completes_commands_and_values() {
+    common::require_tools(&["bash"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = moa(tmp.path()).args(["completions", "bash"]).output().unwrap();
+    assert!(out.status.success());
+    let script = tmp.path().join("moa-bundle.bash");
+    std::fs::write(&script, &out.stdout).unwrap();
+    let complete = |words: &str, cword: usize| {
+        let prog = format!(
+            "source '{}'; COMP_WORDS=({words}); COMP_CWORD={cword}; COMP_LINE='{words}'; COMP_POINT=${{#COMP_LINE}}; _moa__bundle moa-bundle \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; echo \"${{COMPREPLY[@]}}\"",
+            script.display()
+        );
+        common::run(std::process::Command::new("bash").arg("-c").arg(prog)).trim().to_string()
+    };
+    assert_eq!(complete("moa-bundle bu", 1), "build");
+    // Past the subcommand too (clap_complete's own script stops there for hyphenated bins).
+    assert_eq!(complete("moa-bundle completions f", 2), "fish");
+    assert_eq!(complete("moa-bundle install --ro", 2), "--root --role");
+}
+
+/// The manual renders with man(1): the main page names every command, and `--dir` writes one
+/// page per command (install's with its flags).
+#[test]
+fn man_pages_render_with_man() {
+    common::require_tools(&["man"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = moa(tmp.path()).arg("man").output().unwrap();
+    assert!(out.status.success());
+    let page = tmp.path().join("moa-bundle.1");
+    std::fs::write(&page, &out.stdout).unwrap();
+    let text = common::run(std::process::Command::new("man").env("MANWIDTH", "100").arg("-l").arg(&page));
+    for cmd in ["build", "install", "completions", "man"] {
+        assert!(text.contains(&format!("moa-bundle-{cmd}(1)")), "{cmd} missing:\n{text}");
+    }
+    let dir = tmp.path().join("man1");
+    std::fs::create_dir(&dir).unwrap();
+    assert!(moa(tmp.path()).args(["man", "--dir"]).arg(&dir).output().unwrap().status.success());
+    let install = common::run(std::process::Command::new("man").arg("-l").arg(dir.join("moa-bundle-install.1")));
+    assert!(install.contains("--role") && install.contains("--dry-run"), "{install}");
+}

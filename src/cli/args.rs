@@ -15,13 +15,16 @@ use moa_bundle::transport::DEFAULT_STALL_SECS;
 use moa_bundle::types::node::{Host, Network, ZoneName};
 use moa_bundle::types::{Arch, Label, MirrorUrl};
 
+/// `0.1.0 (commit 0123456789ab)`: the commit comes from build.rs.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("MOA_COMMIT"), ")");
+
 /// Pack Linux packages with exactly the dependencies a node lacks into one verifiable bundle,
 /// and install it on servers that have no internet.
 ///
 /// On a connected machine:   moa-bundle build --distro centos7
 /// On the air-gapped node:   moa-bundle install ntp-centos7-x86_64.tar.gz
 #[derive(Parser)]
-#[command(name = "moa-bundle", version, about, long_about, max_term_width = 100, verbatim_doc_comment)]
+#[command(name = "moa-bundle", version = VERSION, about, long_about, max_term_width = 100, verbatim_doc_comment)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -43,6 +46,7 @@ impl Command {
             Command::Lock(a) => a.out.json,
             Command::Sbom(_) => true,
             Command::Key(KeyCommand::Generate { out, .. }) => out.json,
+            Command::Completions { .. } | Command::Man { .. } => false,
         }
     }
 }
@@ -111,6 +115,24 @@ pub enum Command {
     /// Make bundle signing keys (minisign format).
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Print a shell completion script.
+    ///
+    ///   moa-bundle completions bash > /etc/bash_completion.d/moa-bundle
+    ///   moa-bundle completions zsh > "${fpath[1]}/_moa-bundle"
+    ///   moa-bundle completions fish > ~/.config/fish/completions/moa-bundle.fish
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), or write one page per command into a directory.
+    ///
+    ///   moa-bundle man | man -l -
+    ///   moa-bundle man --dir /usr/local/share/man/man1
+    Man {
+        /// Write moa-bundle.1 and moa-bundle-<command>.1 here instead of printing.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
