@@ -320,8 +320,26 @@ fn installing_modular_packages_enables_their_streams_for_the_nodes_dnf() {
     let out = install(&other).unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("app:2") && err.contains("app:1"), "{err}");
-    let q = Command::new("rpm").arg("--root").arg(&other).args(["--dbpath", "/var/lib/rpm", "-qa"]).output().unwrap();
-    assert!(String::from_utf8_lossy(&q.stdout).trim().is_empty(), "nothing was installed");
+    let rpm_qa = |root: &Path| {
+        let q = Command::new("rpm").arg("--root").arg(root).args(["--dbpath", "/var/lib/rpm", "-qa"]).output().unwrap();
+        String::from_utf8_lossy(&q.stdout).trim().to_string()
+    };
+    assert!(rpm_qa(&other).is_empty(), "nothing was installed");
+
+    // The bundle's own install.sh (sh and rpm alone) does the same: the streams enabled after
+    // the packages, the clashing node refused before them.
+    let unpacked = t.join("unpacked");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    run(Command::new("tar").arg("-xzf").arg(&bundle).arg("-C").arg(&unpacked));
+    let script = std::fs::read_dir(&unpacked).unwrap().next().unwrap().unwrap().path().join("install.sh");
+    let by_sh = node("by-sh");
+    run(Command::new("sh").arg(&script).arg("--root").arg(&by_sh).arg("--noscripts"));
+    assert_eq!(std::fs::read_to_string(by_sh.join("etc/dnf/modules.d/app.module")).unwrap(), state);
+    assert!(by_sh.join("etc/dnf/modules.d/runtime.module").is_file());
+    assert!(rpm_qa(&by_sh).contains("app-2.0-1.module_el9"));
+    let out = Command::new("sh").arg(&script).arg("--root").arg(&other).arg("--noscripts").output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(rpm_qa(&other).is_empty(), "install.sh installed nothing on the clashing node");
 }
 
 /// A node with lib 1.0 installed; the repository has lib 2.0, y 1.0 (needs lib >= 1.0), y 2.0

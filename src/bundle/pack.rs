@@ -38,6 +38,21 @@ pub struct FallbackCommand {
     /// The command a stage's files are appended to, using the script's `$ROOT`, `$FORCE` and
     /// `$NOSCRIPTS`.
     pub line: &'static str,
+    /// Module streams (EL8+ dnf): a line refusing a node that has another stream of `{module}`
+    /// enabled (run before any package), and one enabling `{module}:{stream}` (after). Both
+    /// names are validated labels (`[A-Za-z0-9._-]`), so they need no quoting.
+    pub streams: Option<(&'static str, &'static str)>,
+}
+
+impl FallbackCommand {
+    fn stream_lines(&self, index: &BundleIndex, enable: bool) -> String {
+        let Some((check, write)) = self.streams else { return String::new() };
+        let template = if enable { write } else { check };
+        let fill = |m: &crate::manifest::ModuleRef| {
+            template.replace("{module}", m.name.as_str()).replace("{stream}", m.stream.as_str()) + "\n"
+        };
+        index.modules.iter().map(fill).collect()
+    }
 }
 
 /// What was written.
@@ -222,6 +237,7 @@ sha256sum -c --quiet {SUMS_FILE}
             "[ -z \"$NOSCRIPTS\" ] || { echo \"install.sh: dpkg cannot skip maintainer scripts\" >&2; exit 2; }\n",
         );
     }
+    s.push_str(&tool.stream_lines(index, false));
     let max_stage = index.packages.iter().map(|p| p.stage).max().unwrap_or(0);
     for stage in 0..=max_stage {
         let files: Vec<String> =
@@ -230,5 +246,6 @@ sha256sum -c --quiet {SUMS_FILE}
             s.push_str(&format!("{tool_line} {}\n", files.join(" ")));
         }
     }
+    s.push_str(&tool.stream_lines(index, true));
     s
 }

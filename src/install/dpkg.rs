@@ -62,6 +62,7 @@ impl Installer for Dpkg {
             skip_scripts: false,
             force: "--force-depends",
             line: r#"dpkg ${ROOT:+--root="$ROOT" --log="$ROOT/var/log/dpkg.log"} $FORCE -i"#,
+            streams: None,
         }
     }
     fn force_means(&self) -> &'static str {

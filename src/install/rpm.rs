@@ -121,6 +121,12 @@ impl Installer for Rpm {
             skip_scripts: true,
             force: "--force --nodeps",
             line: r#"rpm ${ROOT:+--root "$ROOT"} --dbpath /var/lib/rpm -Uvh --replacepkgs $FORCE $NOSCRIPTS"#,
+            // As `install` does: a node whose dnf has another stream of the module is refused
+            // before anything is installed; afterwards the stream is enabled (dnf's state file).
+            streams: Some((
+                r#"f="$ROOT/etc/dnf/modules.d/{module}.module"; if [ -f "$f" ] && grep -q '^state=enabled' "$f" && ! grep -qx 'stream={stream}' "$f"; then echo "install.sh: the node's dnf has another stream of module {module} enabled; the bundle's packages are from {module}:{stream}" >&2; exit 3; fi"#,
+                r#"[ ! -d "$ROOT/etc/dnf" ] || { mkdir -p "$ROOT/etc/dnf/modules.d" && printf '[{module}]\nname={module}\nstream={stream}\nprofiles=\nstate=enabled\n' > "$ROOT/etc/dnf/modules.d/{module}.module"; }"#,
+            )),
         }
     }
     fn force_means(&self) -> &'static str {
