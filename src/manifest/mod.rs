@@ -9,50 +9,56 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod time;
+
+pub use time::{TimeFlavor, TimeSpec};
+
 use crate::limits;
 use crate::trust::KeyPin;
-use crate::types::node::{Host, NodePath, ServiceName, SyncCommand, ZoneName};
 use crate::types::{Arch, Label, Line, MirrorUrl, PackageName, RepoPath, TypeError};
 
 /// The manifests shipped inside the binary, by distro id.
 pub const BUILTIN: &[(&str, &str)] = &[
-    ("centos7", include_str!("../manifests/centos7.toml")),
-    ("rocky8", include_str!("../manifests/rocky8.toml")),
-    ("rocky9", include_str!("../manifests/rocky9.toml")),
-    ("alma9", include_str!("../manifests/alma9.toml")),
-    ("centos-stream9", include_str!("../manifests/centos-stream9.toml")),
-    ("ubuntu1604", include_str!("../manifests/ubuntu1604.toml")),
-    ("ubuntu2004", include_str!("../manifests/ubuntu2004.toml")),
-    ("ubuntu2204", include_str!("../manifests/ubuntu2204.toml")),
-    ("ubuntu2404", include_str!("../manifests/ubuntu2404.toml")),
-    ("debian12", include_str!("../manifests/debian12.toml")),
-    ("debian13", include_str!("../manifests/debian13.toml")),
+    ("centos7", include_str!("../../manifests/centos7.toml")),
+    ("rocky8", include_str!("../../manifests/rocky8.toml")),
+    ("rocky9", include_str!("../../manifests/rocky9.toml")),
+    ("alma9", include_str!("../../manifests/alma9.toml")),
+    ("centos-stream9", include_str!("../../manifests/centos-stream9.toml")),
+    ("ubuntu1604", include_str!("../../manifests/ubuntu1604.toml")),
+    ("ubuntu2004", include_str!("../../manifests/ubuntu2004.toml")),
+    ("ubuntu2204", include_str!("../../manifests/ubuntu2204.toml")),
+    ("ubuntu2404", include_str!("../../manifests/ubuntu2404.toml")),
+    ("debian12", include_str!("../../manifests/debian12.toml")),
+    ("debian13", include_str!("../../manifests/debian13.toml")),
 ];
 
 /// The key files the built-in manifests pin, by the path they name. Each is the distro's real
 /// key (the fingerprint each manifest pins is checked against the key material at load).
 const BUILTIN_KEYS: &[(&str, &[u8])] = &[
-    ("keys/RPM-GPG-KEY-CentOS-7", include_bytes!("../manifests/keys/RPM-GPG-KEY-CentOS-7")),
-    ("keys/RPM-GPG-KEY-centosofficial", include_bytes!("../manifests/keys/RPM-GPG-KEY-centosofficial")),
-    ("keys/ubuntu-keyring-2012-archive.gpg", include_bytes!("../manifests/keys/ubuntu-keyring-2012-archive.gpg")),
-    ("keys/ubuntu-keyring-2018-archive.gpg", include_bytes!("../manifests/keys/ubuntu-keyring-2018-archive.gpg")),
+    ("keys/RPM-GPG-KEY-CentOS-7", include_bytes!("../../manifests/keys/RPM-GPG-KEY-CentOS-7")),
+    ("keys/RPM-GPG-KEY-centosofficial", include_bytes!("../../manifests/keys/RPM-GPG-KEY-centosofficial")),
+    ("keys/ubuntu-keyring-2012-archive.gpg", include_bytes!("../../manifests/keys/ubuntu-keyring-2012-archive.gpg")),
+    ("keys/ubuntu-keyring-2018-archive.gpg", include_bytes!("../../manifests/keys/ubuntu-keyring-2018-archive.gpg")),
     (
         "keys/debian-archive-bookworm-automatic.gpg",
-        include_bytes!("../manifests/keys/debian-archive-bookworm-automatic.gpg"),
+        include_bytes!("../../manifests/keys/debian-archive-bookworm-automatic.gpg"),
     ),
-    ("keys/debian-archive-bookworm-stable.gpg", include_bytes!("../manifests/keys/debian-archive-bookworm-stable.gpg")),
+    (
+        "keys/debian-archive-bookworm-stable.gpg",
+        include_bytes!("../../manifests/keys/debian-archive-bookworm-stable.gpg"),
+    ),
     (
         "keys/debian-archive-bookworm-security-automatic.gpg",
-        include_bytes!("../manifests/keys/debian-archive-bookworm-security-automatic.gpg"),
+        include_bytes!("../../manifests/keys/debian-archive-bookworm-security-automatic.gpg"),
     ),
     (
         "keys/debian-archive-trixie-automatic.gpg",
-        include_bytes!("../manifests/keys/debian-archive-trixie-automatic.gpg"),
+        include_bytes!("../../manifests/keys/debian-archive-trixie-automatic.gpg"),
     ),
-    ("keys/debian-archive-trixie-stable.gpg", include_bytes!("../manifests/keys/debian-archive-trixie-stable.gpg")),
+    ("keys/debian-archive-trixie-stable.gpg", include_bytes!("../../manifests/keys/debian-archive-trixie-stable.gpg")),
     (
         "keys/debian-archive-trixie-security-automatic.gpg",
-        include_bytes!("../manifests/keys/debian-archive-trixie-security-automatic.gpg"),
+        include_bytes!("../../manifests/keys/debian-archive-trixie-security-automatic.gpg"),
     ),
 ];
 
@@ -148,103 +154,6 @@ pub struct Base {
     /// what an EL minimal install has).
     #[serde(default)]
     pub groups: Vec<Label>,
-}
-
-/// Which ntpd the distro ships: the classic one (with the local-clock driver `127.127.1.0`) or
-/// ntpsec (no refclock for the local clock: orphan mode serves time when upstream is gone).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TimeFlavor {
-    Ntp,
-    Ntpsec,
-    /// chronyd (EL8 and later, where ntp is gone): `local stratum` serves the host's clock when
-    /// upstream is gone; the cron client runs `chronyd -q 'server HOST iburst'`.
-    Chrony,
-}
-
-impl TimeFlavor {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TimeFlavor::Ntp => "ntp",
-            TimeFlavor::Ntpsec => "ntpsec",
-            TimeFlavor::Chrony => "chrony",
-        }
-    }
-
-    /// What follows the sync command to sync once with `server`: the host (ntpdate, ntpdig), or
-    /// one chrony directive (`chronyd -q 'server HOST iburst'`).
-    pub fn sync_args(self, server: &Host) -> Vec<String> {
-        match self {
-            TimeFlavor::Ntp | TimeFlavor::Ntpsec => vec![server.to_string()],
-            TimeFlavor::Chrony => vec![format!("server {server} iburst")],
-        }
-    }
-}
-
-/// `[time]`: how the bundle's time service is configured on this distro (the roles). Read from a
-/// manifest or from a bundle's `bundle.json`, and trusted from neither: every field is a
-/// validated type, and [`TimeSpec::validate`] bounds the rest.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TimeSpec {
-    pub flavor: TimeFlavor,
-    /// The daemon's service (systemd unit or init script) name: `ntpd`, `ntp`, `ntpsec`.
-    pub service: ServiceName,
-    /// The daemon's configuration file: a `.conf` file under `/etc/`.
-    #[serde(default = "default_ntp_conf")]
-    pub config: NodePath,
-    /// Where the daemon keeps its drift (a directive value; moa-bundle never writes it).
-    pub driftfile: NodePath,
-    /// Default upstream servers of the server role (`--upstream` replaces them).
-    pub upstream: Vec<Host>,
-    /// Services that hold port 123 or discipline the clock too, stopped and disabled by the
-    /// server role and the daemon client (CentOS 7 minimal runs `chronyd`).
-    #[serde(default)]
-    pub conflicting_services: Vec<ServiceName>,
-    /// The one-shot sync tool of the cron client (`ntpdate -u`, `ntpdig`, `chronyd -q`), as a
-    /// command line that [`TimeFlavor::sync_args`] completes.
-    pub sync_command: SyncCommand,
-    /// Debian and Ubuntu also keep the zone's name in `/etc/timezone`.
-    #[serde(default)]
-    pub timezone_file: bool,
-    /// Default time zone of both roles (`--timezone` replaces it).
-    #[serde(default = "default_timezone")]
-    pub timezone: ZoneName,
-    /// ntpsec: seconds without any source before the server serves its own clock (ntpd's
-    /// `tos orphanwait`, 300 when unset).
-    #[serde(default)]
-    pub orphan_wait: Option<u32>,
-}
-
-fn default_ntp_conf() -> NodePath {
-    NodePath::new("/etc/ntp.conf").expect("a valid path")
-}
-
-fn default_timezone() -> ZoneName {
-    ZoneName::new("Asia/Shanghai").expect("a valid zone")
-}
-
-impl TimeSpec {
-    /// What the types cannot say alone: the one file the roles write must be a configuration
-    /// file (a `.conf` under `/etc/`), and how many of everything.
-    pub fn validate(&self) -> Result<(), String> {
-        if !self.config.is_in("/etc/") || !self.config.as_str().ends_with(".conf") {
-            return Err(format!("[time].config `{}` must be a .conf file under /etc/", self.config));
-        }
-        if self.upstream.is_empty() {
-            return Err("[time].upstream is empty: list the servers the server role follows".into());
-        }
-        limits::check("[time].upstream's length", self.upstream.len() as u64, limits::UPSTREAMS as u64)?;
-        limits::check(
-            "[time].conflicting_services' length",
-            self.conflicting_services.len() as u64,
-            limits::SERVICES as u64,
-        )?;
-        if let Some(w) = self.orphan_wait {
-            limits::check("[time].orphan_wait", w.into(), limits::ORPHAN_WAIT_SECS.into())?;
-        }
-        Ok(())
-    }
 }
 
 /// A module stream, `name:stream` (so it is written and read).
