@@ -186,9 +186,12 @@ fn manifest(dir: &Path, mirror: &str, pkg: &str, modules: &[&str]) -> PathBuf {
     p
 }
 
-/// moa-bundle's plan (`name-version`) for the same request, or its error.
-fn moa_plan(t: &Path, manifest: &Path) -> Result<BTreeSet<String>, String> {
-    let out = moa(t).args(["resolve", "--no-base", "--json", "--manifest"]).arg(manifest).output().unwrap();
+/// moa-bundle's plan (`name-version`) for the same request (`--no-base`, or `extra` such as
+/// `--target NODE`), or its error.
+fn moa_plan_with(t: &Path, manifest: &Path, extra: &[&std::ffi::OsStr]) -> Result<BTreeSet<String>, String> {
+    let base: &[&str] = if extra.is_empty() { &["--no-base"] } else { &[] };
+    let out =
+        moa(t).arg("resolve").args(base).args(["--json", "--manifest"]).arg(manifest).args(extra).output().unwrap();
     if !out.status.success() {
         // With --json the error is a JSON object on stdout.
         return Err(String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr));
@@ -200,6 +203,10 @@ fn moa_plan(t: &Path, manifest: &Path) -> Result<BTreeSet<String>, String> {
         .iter()
         .map(|p| format!("{}-{}", p["name"].as_str().unwrap(), p["version"].as_str().unwrap()))
         .collect())
+}
+
+fn moa_plan(t: &Path, manifest: &Path) -> Result<BTreeSet<String>, String> {
+    moa_plan_with(t, manifest, &[])
 }
 
 fn enable(root: &Path, module: &str, stream: &str) {
@@ -376,21 +383,8 @@ fn a_dependency_keeps_the_nodes_packages_as_dnf_keeps_them() {
     for (pkg, want) in [("x", set(&["x-1.0-1", "y-1.0-1"])), ("y", set(&["y-2.0-1", "lib-2.0-1"]))] {
         let (dnf, _) = dnf_install(t, &root, &repo, pkg).unwrap();
         assert_eq!(dnf, want, "dnf install {pkg}");
-        let out = moa(t)
-            .args(["resolve", "--json", "--manifest"])
-            .arg(manifest(t, &mirror.url, pkg, &[]))
-            .arg("--target")
-            .arg(&profile)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let plan: BTreeSet<String> = v["packages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| format!("{}-{}", p["name"].as_str().unwrap(), p["version"].as_str().unwrap()))
-            .collect();
+        let target = [std::ffi::OsStr::new("--target"), profile.as_os_str()];
+        let plan = moa_plan_with(t, &manifest(t, &mirror.url, pkg, &[]), &target).unwrap();
         assert_eq!(plan, dnf, "moa-bundle resolve {pkg} --target node");
     }
 }

@@ -38,23 +38,6 @@ fn el_tree(root: &Path, releases: &[&str], rpms: &Path) {
     }
 }
 
-fn plan(t: &Path, manifest: &Path, url: &str, arch: Option<&str>) -> Vec<(String, String)> {
-    let mut cmd = moa(t);
-    cmd.args(["resolve", "--no-base", "--json", "--manifest"]).arg(manifest).args(["--mirror", url]);
-    if let Some(a) = arch {
-        cmd.args(["--arch", a]);
-    }
-    let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| (p["name"].as_str().unwrap().into(), p["arch"].as_str().unwrap().into()))
-        .collect()
-}
-
 #[test]
 fn the_el_manifests_resolve_chrony_for_x86_64_and_aarch64() {
     require_tools(TOOLS);
@@ -67,7 +50,7 @@ fn the_el_manifests_resolve_chrony_for_x86_64_and_aarch64() {
         std::fs::create_dir_all(&dir).unwrap();
         let manifest = common::builtin_manifest_for_test_archive(distro, &dir);
         for (flag, arch) in [(None, "x86_64"), (Some("aarch64"), "aarch64")] {
-            let got = plan(t, &manifest, &mirror.url, flag);
+            let got = common::resolve_name_arch(t, &manifest, &mirror.url, flag);
             let want = [("chrony".to_string(), arch.to_string()), ("chrony-libs".to_string(), arch.to_string())];
             assert_eq!(got, want, "{distro} {arch}");
         }

@@ -74,23 +74,6 @@ fn debs(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn plan(t: &Path, manifest: &Path, url: &str, arch: Option<&str>) -> Vec<(String, String)> {
-    let mut cmd = moa(t);
-    cmd.args(["resolve", "--no-base", "--json", "--manifest"]).arg(manifest).args(["--mirror", url]);
-    if let Some(a) = arch {
-        cmd.args(["--arch", a]);
-    }
-    let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr) + String::from_utf8_lossy(&out.stdout));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| (p["name"].as_str().unwrap().into(), p["arch"].as_str().unwrap().into()))
-        .collect()
-}
-
 #[test]
 fn the_new_manifests_resolve_their_time_daemon_for_amd64_and_arm64() {
     require_tools(TOOLS);
@@ -115,8 +98,8 @@ fn the_new_manifests_resolve_their_time_daemon_for_amd64_and_arm64() {
         let mirror = Mirror::serve(&root.join("mirror"));
         std::fs::create_dir_all(&root).unwrap();
         let manifest = common::builtin_manifest_for_test_archive(distro, &root);
-        assert_eq!(plan(t, &manifest, &mirror.url, None), want("amd64"), "{distro}");
-        assert_eq!(plan(t, &manifest, &mirror.url, Some("arm64")), want("arm64"), "{distro}");
+        assert_eq!(common::resolve_name_arch(t, &manifest, &mirror.url, None), want("amd64"), "{distro}");
+        assert_eq!(common::resolve_name_arch(t, &manifest, &mirror.url, Some("arm64")), want("arm64"), "{distro}");
         assert!(mirror.requested("binary-arm64/Packages.xz") >= 1);
     }
 }

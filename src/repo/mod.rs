@@ -314,6 +314,22 @@ pub struct LoadedRepo {
     pub groups: Option<comps::Groups>,
 }
 
+impl LoadedRepo {
+    /// A repository with packages but no mirrors or metadata files: a node's installed
+    /// packages (`add_installed`), or records built in a test.
+    pub fn local(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            mirrors: Vec::new(),
+            base_path: String::new(),
+            sources: Vec::new(),
+            timestamp: None,
+            modules: None,
+            groups: None,
+        }
+    }
+}
+
 /// A metadata file a build resolved from: its path under the repository, digest, and the pinned
 /// key that signed it (or that signed the file listing its digest).
 #[derive(Debug, Clone, Serialize)]

@@ -145,15 +145,7 @@ fn record(f: &dyn Fixture, p: &Pkg) -> PackageRecord {
 }
 
 fn metadata(f: &dyn Fixture, pkgs: &[Pkg]) -> Metadata {
-    let repo = LoadedRepo {
-        name: "r".into(),
-        mirrors: vec![],
-        base_path: String::new(),
-        sources: vec![],
-        timestamp: None,
-        modules: None,
-        groups: None,
-    };
+    let repo = LoadedRepo::local("r");
     Metadata { repos: vec![repo], packages: pkgs.iter().map(|p| record(f, p)).collect(), ..Default::default() }
 }
 

@@ -152,15 +152,7 @@ pub fn add_installed(
             license: None,
         });
     }
-    md.repos.push(crate::repo::LoadedRepo {
-        name: format!("installed on {node}"),
-        mirrors: vec![],
-        base_path: String::new(),
-        sources: vec![],
-        timestamp: None,
-        modules: None,
-        groups: None,
-    });
+    md.repos.push(crate::repo::LoadedRepo::local(format!("installed on {node}")));
     md.packages.extend(records);
     Ok(repo)
 }

@@ -67,19 +67,7 @@ fn node_pkg(name: &str, version: &str) -> crate::repo::Installed {
 }
 
 fn md(packages: Vec<PackageRecord>) -> Metadata {
-    Metadata {
-        repos: vec![LoadedRepo {
-            name: "test".into(),
-            mirrors: vec![],
-            base_path: String::new(),
-            sources: vec![],
-            timestamp: None,
-            modules: None,
-            groups: None,
-        }],
-        packages,
-        ..Default::default()
-    }
+    Metadata { repos: vec![LoadedRepo::local("test")], packages, ..Default::default() }
 }
 
 fn goal(requests: &[&str]) -> Goal {

@@ -618,3 +618,23 @@ pub fn builtin_manifest_for_test_archive(distro: &str, dir: &Path) -> PathBuf {
     std::fs::write(&p, out).unwrap();
     p
 }
+
+/// `resolve --no-base --json` of `manifest` against the mirror at `url` (for `arch`, or the
+/// manifest's): each planned package as (name, arch). The resolve must succeed.
+pub fn resolve_name_arch(cache: &Path, manifest: &Path, url: &str, arch: Option<&str>) -> Vec<(String, String)> {
+    let mut cmd = moa(cache);
+    cmd.args(["resolve", "--no-base", "--json", "--manifest"]).arg(manifest).args(["--mirror", url]);
+    if let Some(a) = arch {
+        cmd.args(["--arch", a]);
+    }
+    let out = cmd.output().unwrap();
+    // With --json an error is a JSON object on stdout.
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr) + String::from_utf8_lossy(&out.stdout));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap().into(), p["arch"].as_str().unwrap().into()))
+        .collect()
+}
