@@ -94,6 +94,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                 source_date_epoch,
                 sign: None,
                 locked: None,
+                repository: false,
             };
             let rep = progress::reporter(a.out.json);
             commands::fetch_keys(&mut m, &opts.source, rep.as_ref())?;
@@ -147,6 +148,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                 source_date_epoch,
                 sign: a.sign.clone(),
                 locked: a.locked.clone(),
+                repository: !a.no_repo,
             };
             let rep = progress::reporter(a.out.json);
             commands::fetch_keys(&mut m, &opts.source, rep.as_ref())?;
@@ -181,6 +183,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                 install: InstallOptions { root: a.root.clone(), force: a.force, no_scripts: a.no_scripts },
                 dry_run: a.dry_run,
                 skip_node_check: a.skip_node_check,
+                via_repo: a.via_repo,
                 role: a.role.map(|r| a.role_flags.options(r, &a.root, a.dry_run)),
                 keys: a.keys.keys.clone(),
             };

@@ -242,3 +242,50 @@ fn why_and_why_not_explain_the_plan_on_the_real_metadata() {
         "no repository of the manifest has a package named no-such-package\n"
     );
 }
+
+/// With entries kept (a bundle that is also a repository), each package's `<package>` element
+/// is the published bytes exactly; a local repository of three of them reads back as those
+/// three, with locations in the bundle and every field as upstream has it.
+#[test]
+fn kept_entries_are_the_published_bytes_and_a_local_repository_reads_back() {
+    use moa_bundle::repo::{yum::Yum, LocalPackage, MetadataFormat};
+    use moa_bundle::types::Arch;
+    let Some(fixtures) = shared_fixtures() else {
+        return;
+    };
+    let bytes = std::fs::read(fixtures.join("centos7-7.9.2009-os-x86_64").join(PRIMARY)).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text).unwrap();
+    let reader = Box::new(std::io::BufReader::new(text.as_bytes()));
+    let arch = Arch::new("x86_64").unwrap();
+    let mut out = Vec::new();
+    moa_bundle::repo::yum::parse_primary_with(reader, "fixture", 0, &arch, true, &mut out).unwrap();
+    assert_eq!(out.len(), 7804);
+    let mut at = 0;
+    for p in &out {
+        let entry = std::str::from_utf8(p.entry.as_deref().unwrap()).unwrap();
+        assert!(entry.starts_with("<package type=\"rpm\">") && entry.ends_with("</package>"), "{}", p.nevra());
+        let found = text[at..].find(entry).unwrap_or_else(|| panic!("{}'s entry is not in the primary", p.nevra()));
+        at += found + entry.len();
+    }
+
+    let picked: Vec<_> = ["ntp", "ntpdate", "autogen-libopts"]
+        .iter()
+        .map(|n| out.iter().find(|p| p.name.as_str() == *n).unwrap())
+        .collect();
+    let locals: Vec<LocalPackage> =
+        picked.iter().map(|p| LocalPackage { record: p, href: format!("packages/{}", p.file_name()) }).collect();
+    let files = Yum.local_repository(&locals, 1_587_512_243, "ntp-centos7-x86_64").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (path, bytes) in &files {
+        std::fs::create_dir_all(dir.path().join(path).parent().unwrap()).unwrap();
+        std::fs::write(dir.path().join(path), bytes).unwrap();
+    }
+    let back = Yum.read_local_repository(dir.path(), &arch).unwrap();
+    assert_eq!(back.len(), 3);
+    for (b, p) in back.iter().zip(&picked) {
+        assert_eq!((b.nevra(), b.sha256, b.size), (p.nevra(), p.sha256, p.size));
+        assert_eq!(b.location, format!("packages/{}", p.file_name()));
+        assert_eq!((&b.requires, &b.provides, &b.files), (&p.requires, &p.provides, &p.files));
+    }
+}

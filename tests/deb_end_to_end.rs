@@ -499,3 +499,41 @@ fn a_role_that_cannot_apply_is_refused_before_the_first_package() {
     assert!(!out.status.success() && err.contains("time zone `Mars/Olympus`"), "{err}");
     assert_eq!(dpkg_query(&root, &["envprobe"]), "", "a package was installed before the role was refused");
 }
+
+/// The bundle as an apt flat repository (issue 12, item 2): real apt-get installs it into a
+/// throwaway root, every other source left out, through `install --via-repo` (dpkg under apt,
+/// maintainer scripts chrooted into the root, none of this machine's apt hooks) and through
+/// `install.sh --via-repo`.
+#[test]
+fn apt_installs_the_bundle_from_its_own_flat_repository() {
+    let Some(fixtures) = shared_fixtures() else { return };
+    require_tools(&[TOOLS, &["apt-get"]].concat());
+    let tmp = tempfile::tempdir().unwrap();
+    let (_mirror, bundle, stubs) = built_bundle(tmp.path(), &fixtures);
+    let want = "libopts25 1:5.18.7-3 installed\nntp 1:4.2.8p4+dfsg-3ubuntu5.9 installed\nntpdate 1:4.2.8p4+dfsg-3ubuntu5.9 installed\n";
+
+    let root = tmp.path().join("root");
+    node_root(&root, &stubs);
+    let out = moa(tmp.path()).arg("install").arg(&bundle).arg("--root").arg(&root).arg("--via-repo").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(dpkg_query(&root, &["ntp", "ntpdate", "libopts25"]), want);
+    // apt did it, and logged it inside the root.
+    let history = std::fs::read_to_string(root.join("var/log/apt/history.log")).unwrap();
+    assert!(
+        history.contains("Commandline: apt-get") && history.contains("ntp:amd64 (1:4.2.8p4+dfsg-3ubuntu5.9)"),
+        "{history}"
+    );
+
+    let unpacked = tmp.path().join("u");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    run(Command::new("tar").arg("-xzf").arg(&bundle).arg("-C").arg(&unpacked));
+    let second = tmp.path().join("second");
+    node_root(&second, &stubs);
+    run(Command::new("sh")
+        .arg(unpacked.join("ntp-ubuntu1604-amd64/install.sh"))
+        .arg("--root")
+        .arg(&second)
+        .arg("--via-repo"));
+    assert_eq!(dpkg_query(&second, &["ntp", "ntpdate", "libopts25"]), want);
+    assert!(second.join("var/log/apt/history.log").is_file());
+}

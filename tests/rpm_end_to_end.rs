@@ -197,6 +197,10 @@ fn build_then_install_into_a_temp_root() {
             "hello-eltest-x86_64/packages/greet-data-2.1-1.noarch.rpm".into(),
             "hello-eltest-x86_64/packages/hello-1.0-1.x86_64.rpm".into(),
             "hello-eltest-x86_64/packages/libgreet-1.0-1.x86_64.rpm".into(),
+            // The bundle is a yum repository too (`install --via-repo`).
+            "hello-eltest-x86_64/repodata/".into(),
+            "hello-eltest-x86_64/repodata/primary.xml.gz".into(),
+            "hello-eltest-x86_64/repodata/repomd.xml".into(),
             "hello-eltest-x86_64/sbom.cdx.json".into(),
         ]
     );

@@ -29,7 +29,7 @@ pub enum PackError {
 }
 
 /// The package tool's command line in `install.sh`, from the family's installer.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 pub struct FallbackCommand {
     /// Whether the tool can skip package scripts (rpm `--noscripts`; dpkg cannot).
     pub skip_scripts: bool,
@@ -42,6 +42,15 @@ pub struct FallbackCommand {
     /// enabled (run before any package), and one enabling `{module}:{stream}` (after). Both
     /// names are validated labels (`[A-Za-z0-9._-]`), so they need no quoting.
     pub streams: Option<(&'static str, &'static str)>,
+    /// `install.sh --via-repo`: the sh that installs every bundled package with the node's own
+    /// package manager from the bundle's repository, using the script's `$DIR` (the bundle's
+    /// top directory, a plain path), `$ROOT` and `$NOSCRIPTS`. Empty when the bundle has none.
+    pub via_repo: String,
+}
+
+/// `s` quoted for POSIX sh (`'…'`, a `'` inside as `'\''`).
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 impl FallbackCommand {
@@ -203,18 +212,22 @@ fn install_script(index: &BundleIndex, tool: &FallbackCommand) -> String {
 # Fallback installer for {name} ({distro}, {arch}), written by moa-bundle {ver}.
 # Prefer `moa-bundle install BUNDLE`: it also checks the node's os-release, skips installed
 # packages and reports missing dependencies before it changes anything.
-# Usage: sh install.sh [--force] [--root DIR] [--noscripts] [--verified]
+# Usage: sh install.sh [--force] [--root DIR] [--noscripts] [--verified] [--via-repo]
 #   --force       {force}: install despite missing dependencies
 #   --root DIR    install into DIR instead of /
 #   --noscripts   rpm only: run no package scripts
 #   --verified    the bundle's signature was checked (minisign -V) before it was unpacked
+#   --via-repo    install with the node's own dnf/yum/apt-get from this directory as a
+#                 repository (repodata/), every other repository left out
 set -eu
 cd "$(dirname "$0")"
-FORCE="" ROOT="" NOSCRIPTS="" VERIFIED=""
+DIR=$(pwd)
+FORCE="" ROOT="" NOSCRIPTS="" VERIFIED="" VIA_REPO=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --force) FORCE="{force}" ;;
     --verified) VERIFIED=1 ;;
+    --via-repo) VIA_REPO=1 ;;
     --root) ROOT="${{2:?--root needs a directory}}"; shift ;;
     --noscripts) NOSCRIPTS="--noscripts" ;;
     *) echo "install.sh: unknown option $1 (see the header of this file)" >&2; exit 2 ;;
@@ -238,6 +251,9 @@ sha256sum -c --quiet {SUMS_FILE}
         );
     }
     s.push_str(&tool.stream_lines(index, false));
+    s.push_str("if [ -n \"$VIA_REPO\" ]; then\n");
+    s.push_str(&via_repo(tool));
+    s.push_str("else\n");
     let max_stage = index.packages.iter().map(|p| p.stage).max().unwrap_or(0);
     for stage in 0..=max_stage {
         let files: Vec<String> =
@@ -246,6 +262,25 @@ sha256sum -c --quiet {SUMS_FILE}
             s.push_str(&format!("{tool_line} {}\n", files.join(" ")));
         }
     }
+    s.push_str("fi\n");
     s.push_str(&tool.stream_lines(index, true));
+    s
+}
+
+/// The `--via-repo` branch of `install.sh`: the paths checked for what a repository URL and a
+/// config line can hold, then the family's package manager.
+fn via_repo(tool: &FallbackCommand) -> String {
+    if tool.via_repo.is_empty() {
+        return "echo \"install.sh: this bundle is no repository (built with --no-repo)\" >&2; exit 2\n".into();
+    }
+    let mut s = String::from(
+        r#"for p in "$DIR" ${ROOT:+"$ROOT"}; do
+  case "$p" in /*[!A-Za-z0-9/._+-]*|[!/]*) echo "install.sh: --via-repo needs plain absolute paths (letters, digits, /._+-): $p" >&2; exit 2 ;; esac
+done
+W=$(mktemp -d "${TMPDIR:-/tmp}/moa-bundle-repo.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+"#,
+    );
+    s.push_str(&tool.via_repo);
     s
 }

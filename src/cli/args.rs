@@ -334,6 +334,7 @@ impl ManifestArgs {
             targets: self.target.clone(),
             stall: std::time::Duration::from_secs(self.stall_timeout),
             signatures: if self.insecure_skip_signatures { Signatures::Skip } else { Signatures::Verify },
+            keep_entries: false,
         }
     }
 }
@@ -370,6 +371,11 @@ pub struct BuildArgs {
     /// <bundle>.minisig beside it: nodes that trust the public key install only what it signed.
     #[arg(long, value_name = "KEY")]
     pub sign: Option<PathBuf>,
+    /// Do not make the bundle a package repository. By default its top directory is one too
+    /// (`repodata/`: yum metadata or an apt flat repository listing exactly the bundled
+    /// packages), so `install --via-repo`, or the node's own dnf/yum/apt, can install from it.
+    #[arg(long)]
+    pub no_repo: bool,
     #[command(flatten)]
     pub out: JsonArg,
 }
@@ -445,6 +451,11 @@ pub struct InstallArgs {
     /// Install even if the node's os-release or architecture differ from the bundle's.
     #[arg(long)]
     pub skip_node_check: bool,
+    /// Install with the node's own package manager (dnf, else yum; apt-get) from the verified
+    /// bundle as a repository, every other repository left out: the manager records the
+    /// transaction in its history and resolves conflicts itself. Not with --force.
+    #[arg(long, conflicts_with = "force")]
+    pub via_repo: bool,
     /// Then configure the time service: `server` or `client` (see `moa-bundle configure`).
     #[arg(long, value_enum)]
     pub role: Option<Role>,

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::{load_and_resolve, plan_items, CommandError, PlanItem, SourceOptions};
 use crate::bundle::lock::{Lock, LockError, Origin, LOCK_FILE};
-use crate::bundle::{pack, BundleIndex, BundlePackage, SourceDigest, SCHEMA_VERSION};
+use crate::bundle::{pack, BundleIndex, BundlePackage, SourceDigest, PACKAGES_DIR, SCHEMA_VERSION};
 use crate::cache::Cache;
 use crate::fetch::{self, Arrivals, FetchOptions};
 use crate::manifest::Manifest;
@@ -31,6 +31,9 @@ pub struct BuildOptions {
     pub sign: Option<PathBuf>,
     /// `--locked FILE`: pack exactly this lock's set, without resolving.
     pub locked: Option<PathBuf>,
+    /// Make the bundle a package repository too (`repodata/`), for `install --via-repo` and the
+    /// node's own dnf/yum/apt (`--no-repo` turns it off).
+    pub repository: bool,
 }
 
 /// What `build` wrote.
@@ -65,17 +68,21 @@ fn build_unsigned(
 ) -> Result<BuildReport, CommandError> {
     let transport = Transport::new(opts.source.stall)?;
     let cache = Cache::open(&opts.source.cache_dir, reporter)?;
+    let source = super::SourceOptions { keep_entries: opts.repository, ..opts.source.clone() };
     let (r, locked) = match &opts.locked {
         Some(path) => {
             let lock = Lock::load(path)?;
             lock.check_fits(path, &manifest.name, &manifest.distro, &manifest.arch)?;
-            let metadata = super::load_metadata(manifest, &opts.source, &transport, &cache, reporter)?;
+            let metadata = super::load_metadata(manifest, &source, &transport, &cache, reporter)?;
             (resolved_from_lock(metadata, &lock)?, Some(lock))
         }
-        None => (load_and_resolve(manifest, &opts.source, &transport, &cache, reporter)?, None),
+        None => (load_and_resolve(manifest, &source, &transport, &cache, reporter)?, None),
     };
     let Planned { index, records, lock } = plan_bundle(manifest, opts, &r, locked.as_ref())?;
     let mut extra = manifest.time.as_ref().map(|t| crate::roles::render::bundle_files(t.flavor)).unwrap_or_default();
+    if opts.repository {
+        extra.extend(local_repository(manifest, &index, &records)?);
+    }
     let scheme = crate::family::purl_scheme(manifest.family);
     let sbom = crate::bundle::sbom::sbom(manifest, &index, &lock, &records, scheme)
         .map_err(|message| CommandError::Sbom { message })?;
@@ -94,7 +101,11 @@ fn build_unsigned(
         signature: None,
     };
 
-    let tool = crate::family::installer(manifest.family).fallback_command();
+    let installer = crate::family::installer(manifest.family);
+    let mut tool = installer.fallback_command();
+    if opts.repository {
+        tool.via_repo = installer.fallback_via_repo(&index);
+    }
     let key = pack::content_key(&index, &roles, &tool, &stem);
     if let Some((sha256, size)) = cache.unchanged_bundle(&key, &opts.output) {
         reporter.status(&format!("{} already holds this bundle: nothing to fetch or pack", opts.output.display()));
@@ -216,6 +227,21 @@ pub fn plan_bundle<'r>(
         .collect::<Result<Vec<_>, CommandError>>()?;
     let lock = Lock::of(&index, &origins);
     Ok(Planned { index, records, lock })
+}
+
+/// The files that make the bundle a repository of its family's format (`repodata/`).
+fn local_repository(
+    manifest: &Manifest,
+    index: &BundleIndex,
+    records: &[&PackageRecord],
+) -> Result<Vec<(String, Vec<u8>)>, CommandError> {
+    let packages: Vec<crate::repo::LocalPackage<'_>> = records
+        .iter()
+        .zip(&index.packages)
+        .map(|(record, p)| crate::repo::LocalPackage { record, href: format!("{PACKAGES_DIR}/{}", p.file) })
+        .collect();
+    let format = crate::family::metadata_format(manifest.family);
+    Ok(format.local_repository(&packages, index.source_date_epoch, &index.stem())?)
 }
 
 /// The plan a lock describes, found in freshly loaded (and signature-checked) metadata: each

@@ -63,6 +63,8 @@ pub enum CommandError {
     NoManifestForNode { root: String, id: String, version_id: String, known: String },
     #[error("--no-scripts is not available for {family} bundles: {tool} cannot skip maintainer scripts. Use --root with a throwaway root that can run them instead")]
     NoScripts { family: crate::manifest::Family, tool: &'static str },
+    #[error("bundle {}: its repository (repodata/) does not list exactly the packages bundle.json lists: {message}. Copy the bundle again from the build machine, or install without --via-repo", bundle.display())]
+    LocalRepo { bundle: PathBuf, message: String },
     #[error("another moa-bundle install or configure is running on {}: wait for it to finish, then run this again", root.display())]
     Busy { root: PathBuf },
     #[error("could not lock {} for the install", root.display())]
@@ -147,6 +149,9 @@ pub struct SourceOptions {
     pub stall: std::time::Duration,
     /// Whether upstream signatures are checked (`--insecure-skip-signatures` turns them off).
     pub signatures: Signatures,
+    /// Keep each package's published index entry: a build writing the bundle's own repository
+    /// needs them (see [`crate::repo::PackageRecord::entry`]).
+    pub keep_entries: bool,
 }
 
 pub fn load_and_resolve(
@@ -248,6 +253,7 @@ pub fn load_metadata(
         distro: manifest.distro.as_str(),
         reporter,
         signatures: opts.signatures,
+        keep_entries: opts.keep_entries,
     };
     Ok(repo::load(manifest, family::metadata_format(manifest.family), &source, reporter)?)
 }

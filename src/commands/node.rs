@@ -23,6 +23,8 @@ pub struct InstallCmdOptions {
     pub dry_run: bool,
     /// Install even if the node's os-release or arch differ from the bundle's.
     pub skip_node_check: bool,
+    /// Install with the node's package manager from the bundle as a repository.
+    pub via_repo: bool,
     /// After the packages, apply this time service role (its root and dry run are the install's).
     pub role: Option<RoleOptions>,
     /// Bundle keys given with `--key`, trusted beside those in `<root>/etc/moa-bundle/trusted-keys/`.
@@ -67,6 +69,9 @@ pub fn install_cmd(
         verify::check_node(bundle, &u.index, &opts.install.root, family::backend(u.index.family).arch)?;
     }
     let family = u.index.family;
+    if opts.via_repo {
+        check_local_repo(bundle, &u)?;
+    }
     let installer = crate::family::installer(family);
     if opts.install.no_scripts && !installer.can_skip_scripts() {
         return Err(CommandError::NoScripts { family, tool: installer.tool() });
@@ -101,7 +106,11 @@ pub fn install_cmd(
     if !problems.is_empty() && !opts.install.force {
         return Err(InstallError::Preflight { problems, force_means: installer.force_means().into() }.into());
     }
-    let output = if opts.dry_run { Vec::new() } else { run_installer(installer, &todo, &removes, opts, reporter)? };
+    let output = match (opts.dry_run, opts.via_repo) {
+        (true, _) => Vec::new(),
+        (false, true) => install_from_repo(installer, &u, &todo, opts, reporter)?,
+        (false, false) => run_installer(installer, &todo, &removes, opts, reporter)?,
+    };
     let streams_enabled =
         if opts.dry_run { Vec::new() } else { installer.enable_streams(&opts.install.root, &u.index.modules)? };
     let role = match role_of(opts.dry_run) {
@@ -148,6 +157,68 @@ fn run_installer(
     reporter.status(&format!("{tool}: installing {} package(s) in {} stage(s)", todo.len(), stages.len()));
     output.extend(installer.install(&stages, &opts.install)?);
     Ok(output)
+}
+
+/// The bundle's repository lists exactly the packages bundle.json does (name, version, arch,
+/// file, size, sha256), so the node's package manager installs what was verified and nothing
+/// else.
+fn check_local_repo(bundle: &Path, u: &verify::Unpacked) -> Result<(), CommandError> {
+    let fail = |message: String| CommandError::LocalRepo { bundle: bundle.to_path_buf(), message };
+    let format = family::metadata_format(u.index.family);
+    let listed = format.read_local_repository(&u.dir, &u.index.arch).map_err(|e| fail(e.to_string()))?;
+    let key = |name: &str, version: String, arch: &str, file: &str, size: u64, sha: crate::types::Sha256| {
+        format!("{name} {version} {arch} {file} {size} {sha}")
+    };
+    let mut want: Vec<String> = u
+        .index
+        .packages
+        .iter()
+        .map(|p| {
+            let file = format!("{}/{}", crate::bundle::PACKAGES_DIR, p.file);
+            key(p.name.as_str(), p.version.to_string(), p.arch.as_str(), &file, p.size, p.sha256)
+        })
+        .collect();
+    let mut got: Vec<String> = listed
+        .iter()
+        .map(|r| key(r.name.as_str(), r.version.to_string(), r.arch.as_str(), &r.location, r.size, r.sha256))
+        .collect();
+    want.sort();
+    got.sort();
+    if let Some(extra) = got.iter().find(|g| !want.contains(g)) {
+        return Err(fail(format!("it lists `{}`", crate::types::shown(extra))));
+    }
+    if let Some(missing) = want.iter().find(|w| !got.contains(w)) {
+        return Err(fail(format!("it does not list `{missing}`")));
+    }
+    Ok(())
+}
+
+/// Installs with the node's package manager from the unpacked bundle as a repository.
+fn install_from_repo(
+    installer: &dyn install::Installer,
+    u: &verify::Unpacked,
+    todo: &[(&BundlePackage, PathBuf)],
+    opts: &InstallCmdOptions,
+    reporter: &dyn Reporter,
+) -> Result<Vec<String>, CommandError> {
+    let hint = ": set TMPDIR to such a directory";
+    let dir = install::plain("the bundle's unpack directory", &u.dir, hint)?;
+    let keys = u
+        .index
+        .keys
+        .iter()
+        .map(|k| install::plain("a key file", &u.dir.join(&k.file), hint))
+        .collect::<Result<Vec<_>, _>>()?;
+    let work = u.dir.with_extension("via-repo");
+    let repo = install::LocalRepo {
+        dir: &dir,
+        work: &work,
+        keys,
+        release: u.index.os_release.version_id.as_str(),
+        packages: todo.iter().map(|(p, _)| *p).collect(),
+    };
+    reporter.status(&format!("installing {} package(s) from the bundle as a repository", todo.len()));
+    Ok(installer.install_from_repo(&repo, &opts.install)?)
 }
 
 /// One install or configure at a time per root: the loser is told, instead of meeting a package

@@ -5,8 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{root_is_host, run, tool_command, InstallError, InstallOptions, Installed, Installer, Removal};
-use crate::bundle::BundlePackage;
+use super::{
+    root_is_host, run, tool_command, write_work, InstallError, InstallOptions, Installed, Installer, LocalRepo, Removal,
+};
+use crate::bundle::pack::sh_quote;
+use crate::bundle::{BundleIndex, BundlePackage};
 use crate::deps::{DebSyntax, DepSyntax};
 
 pub struct Dpkg;
@@ -63,6 +66,7 @@ impl Installer for Dpkg {
             force: "--force-depends",
             line: r#"dpkg ${ROOT:+--root="$ROOT" --log="$ROOT/var/log/dpkg.log"} $FORCE -i"#,
             streams: None,
+            via_repo: String::new(),
         }
     }
     fn force_means(&self) -> &'static str {
@@ -149,6 +153,100 @@ impl Installer for Dpkg {
         c.arg("--remove").args(names);
         run(&mut c, "dpkg")
     }
+
+    /// apt-get with a private configuration (`-c`): only the bundle's flat repository, lists
+    /// and cache in the work directory; in another root, the host's apt hooks cleared and dpkg
+    /// run with `--root` (maintainer scripts chrooted there).
+    fn install_from_repo(&self, repo: &LocalRepo<'_>, opts: &InstallOptions) -> Result<Vec<String>, InstallError> {
+        if repo.packages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let work = super::plain("the work directory", repo.work, ": set TMPDIR to such a directory")?;
+        let root = match root_is_host(&opts.root) {
+            true => None,
+            false => Some(super::plain("the root", &opts.root, "")?),
+        };
+        write_work(&repo.work.join("sources.list"), &source_line(repo.dir))?;
+        let conf = apt_conf(&work) + &root.as_deref().map(apt_root_conf).unwrap_or_default();
+        write_work(&repo.work.join("apt.conf"), &conf)?;
+        let mut dirs =
+            vec![repo.work.join("parts"), repo.work.join("lists/partial"), repo.work.join("cache/archives/partial")];
+        if let Some(r) = &root {
+            dirs.extend([Path::new(r).join("var/lib/apt"), Path::new(r).join("var/log/apt")]);
+        }
+        for d in dirs {
+            fs_err::create_dir_all(&d).map_err(|source| InstallError::Work { path: d.clone(), source })?;
+        }
+        let apt = |args: &[&str]| {
+            let mut c = tool_command("apt-get");
+            c.arg("-c").arg(repo.work.join("apt.conf")).arg("-q").args(args);
+            c
+        };
+        let mut out = vec![run(&mut apt(&["update"]), "apt-get")?];
+        let mut c = apt(&["-y", "--no-install-recommends", "install"]);
+        c.args(repo.packages.iter().map(|p| spec(p)));
+        out.push(run(&mut c, "apt-get")?);
+        Ok(out)
+    }
+
+    fn fallback_via_repo(&self, index: &BundleIndex) -> String {
+        let packages: Vec<String> = index.packages.iter().map(|p| sh_quote(&spec(p))).collect();
+        format!(
+            r#"mkdir -p "$W/parts" "$W/lists/partial" "$W/cache/archives/partial"
+echo "{source}" > "$W/sources.list"
+cat > "$W/apt.conf" <<EOF
+{conf}EOF
+if [ -n "$ROOT" ]; then
+  mkdir -p "$ROOT/var/lib/apt" "$ROOT/var/log/apt"
+  cat >> "$W/apt.conf" <<EOF
+{root_conf}EOF
+fi
+apt-get -c "$W/apt.conf" -q update
+apt-get -c "$W/apt.conf" -q -y --no-install-recommends install {packages}
+"#,
+            source = source_line("$DIR").trim_end(),
+            conf = apt_conf("$W"),
+            root_conf = apt_root_conf("$ROOT"),
+            packages = packages.join(" "),
+        )
+    }
+}
+
+/// `name=version`, as apt-get names one version of a package.
+fn spec(p: &BundlePackage) -> String {
+    format!("{}={}", p.name, p.version)
+}
+
+/// The sources.list line of a bundle's flat repository at `dir`. `trusted=yes`: its Release is
+/// not signed (the bundle was verified whole, and apt checks every .deb's SHA256 against it).
+fn source_line(dir: &str) -> String {
+    format!("deb [trusted=yes] file:{dir} {}/\n", crate::repo::LOCAL_REPO_DIR)
+}
+
+/// apt's configuration for installing from the bundle alone: sources, lists and cache under
+/// `work`.
+fn apt_conf(work: &str) -> String {
+    format!(
+        "Dir::Etc::SourceList \"{work}/sources.list\";\nDir::Etc::SourceParts \"{work}/parts\";\nDir::State::Lists \"{work}/lists\";\nDir::Cache \"{work}/cache\";\nAPT::Sandbox::User \"root\";\nAPT::Get::List-Cleanup \"false\";\n"
+    )
+}
+
+/// The rest of it for another root `r`: its status, logs and dpkg, and none of the host's
+/// hooks (they act on the host: Docker's `docker-clean` deletes the host's caches).
+fn apt_root_conf(r: &str) -> String {
+    let hooks = [
+        "DPkg::Pre-Invoke",
+        "DPkg::Post-Invoke",
+        "DPkg::Pre-Install-Pkgs",
+        "APT::Update::Pre-Invoke",
+        "APT::Update::Post-Invoke",
+        "APT::Update::Post-Invoke-Success",
+    ];
+    let mut s: String = hooks.iter().map(|h| format!("#clear {h};\n")).collect();
+    s.push_str(&format!(
+        "Dir::State::status \"{r}/var/lib/dpkg/status\";\nDir::State::extended_states \"{r}/var/lib/apt/extended_states\";\nDir::Log \"{r}/var/log/apt\";\nDPkg::Options {{ \"--root={r}\"; \"--log={r}/var/log/dpkg.log\"; }};\n"
+    ));
+    s
 }
 
 /// `dpkg` for the node: `--root` and a log there unless it is this machine, and the clean

@@ -39,6 +39,14 @@ pub enum InstallError {
     Locked { tool: String, output: String },
     #[error("the bundle's packages come from module stream {module}:{bundle}, but the node's dnf has {module}:{node} enabled: build the bundle for this node (`probe` it and pass --target), or switch the node first (dnf module reset {module})")]
     StreamClash { module: String, bundle: String, node: String },
+    #[error("{what} `{}` cannot go into a package manager's configuration as it is (a repository URL, a config line): use a path of letters, digits and `/._+-` only{hint}", path.display())]
+    UnplainPath { what: &'static str, path: PathBuf, hint: &'static str },
+    #[error("could not write {}", path.display())]
+    Work {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("could not enable module stream {stream} in {}", path.display())]
     EnableStream {
         stream: String,
@@ -128,6 +136,13 @@ pub trait Installer: Sync {
     ) -> Result<Vec<PathBuf>, InstallError> {
         Ok(Vec::new())
     }
+    /// Installs `repo.packages` with the node's own package manager (dnf or yum; apt-get) from
+    /// the bundle's own repository, every other repository left out (`install --via-repo`);
+    /// the manager's output.
+    fn install_from_repo(&self, repo: &LocalRepo<'_>, opts: &InstallOptions) -> Result<Vec<String>, InstallError>;
+    /// The same for `install.sh --via-repo` (see [`FallbackCommand::via_repo`]), for every
+    /// package of `index`.
+    fn fallback_via_repo(&self, index: &BundleIndex) -> String;
     /// Whether the tool can install without running package scripts (`--no-scripts`).
     fn can_skip_scripts(&self) -> bool {
         self.fallback_command().skip_scripts
@@ -138,6 +153,46 @@ pub trait Installer: Sync {
 }
 
 pub use crate::bundle::pack::FallbackCommand;
+
+/// A verified, unpacked bundle as a repository, for [`Installer::install_from_repo`].
+pub struct LocalRepo<'a> {
+    /// The bundle's top directory, which is the repository's root (a plain path: [`plain`]).
+    pub dir: &'a str,
+    /// Where the package manager's configuration, lists and cache go (removed afterwards).
+    pub work: &'a Path,
+    /// The bundle's keys (plain paths) that sign its packages; none when its build skipped
+    /// signature checks.
+    pub keys: Vec<String>,
+    /// The bundle's os-release `VERSION_ID` (dnf's `releasever` in another root).
+    pub release: &'a str,
+    /// What to install.
+    pub packages: Vec<&'a BundlePackage>,
+}
+
+/// `path` as text that a repository URL, an INI line or an apt.conf string can hold as it is:
+/// absolute, and only letters, digits and `/._+-`.
+pub fn plain(what: &'static str, path: &Path, hint: &'static str) -> Result<String, InstallError> {
+    let s = path.to_str().unwrap_or("");
+    let ok = s.starts_with('/')
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._+-".contains(&b))
+        && !s.split('/').any(|c| c == "..");
+    ok.then(|| s.to_string()).ok_or_else(|| InstallError::UnplainPath { what, path: path.to_path_buf(), hint })
+}
+
+/// Writes one file of a package manager's private configuration under [`LocalRepo::work`].
+pub(crate) fn write_work(path: &Path, text: &str) -> Result<(), InstallError> {
+    let werr = |source| InstallError::Work { path: path.to_path_buf(), source };
+    if let Some(dir) = path.parent() {
+        fs_err::create_dir_all(dir).map_err(werr)?;
+    }
+    fs_err::write(path, text).map_err(werr)
+}
+
+/// The first of `programs` found in [`SCRIPT_ENV`]'s PATH (what [`tool_command`] would run).
+pub(crate) fn first_on_path<'p>(programs: &[&'p str]) -> Option<&'p str> {
+    let path = SCRIPT_ENV.iter().find(|(k, _)| *k == "PATH").map(|(_, v)| *v).unwrap_or("");
+    programs.iter().copied().find(|p| path.split(':').any(|d| Path::new(d).join(p).is_file()))
+}
 
 /// What install did (or, with --dry-run, would do) with each package.
 #[derive(Debug, Clone, Serialize)]

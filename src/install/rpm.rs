@@ -4,8 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{root_is_host, run, tool_command, InstallError, InstallOptions, Installed, Installer};
-use crate::bundle::BundlePackage;
+use super::{
+    root_is_host, run, tool_command, write_work, InstallError, InstallOptions, Installed, Installer, LocalRepo,
+};
+use crate::bundle::pack::sh_quote;
+use crate::bundle::{BundleIndex, BundlePackage};
 use crate::manifest::ModuleRef;
 
 pub struct Rpm;
@@ -127,6 +130,7 @@ impl Installer for Rpm {
                 r#"f="$ROOT/etc/dnf/modules.d/{module}.module"; if [ -f "$f" ] && grep -q '^state=enabled' "$f" && ! grep -qx 'stream={stream}' "$f"; then echo "install.sh: the node's dnf has another stream of module {module} enabled; the bundle's packages are from {module}:{stream}" >&2; exit 3; fi"#,
                 r#"[ ! -d "$ROOT/etc/dnf" ] || { mkdir -p "$ROOT/etc/dnf/modules.d" && printf '[{module}]\nname={module}\nstream={stream}\nprofiles=\nstate=enabled\n' > "$ROOT/etc/dnf/modules.d/{module}.module"; }"#,
             )),
+            via_repo: String::new(),
         }
     }
     fn force_means(&self) -> &'static str {
@@ -207,6 +211,67 @@ impl Installer for Rpm {
     fn install_checks_dependencies(&self) -> bool {
         true
     }
+
+    /// dnf (yum where there is no dnf) with only the bundle's repository, its packages checked
+    /// against the bundle's keys, in a private configuration and cache.
+    fn install_from_repo(&self, repo: &LocalRepo<'_>, opts: &InstallOptions) -> Result<Vec<String>, InstallError> {
+        if repo.packages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let w = repo.work;
+        write_work(&w.join("repos/moa-bundle.repo"), &repo_file(repo.dir, &repo.keys))?;
+        write_work(&w.join("home/.rpmmacros"), "%_dbpath /var/lib/rpm\n")?;
+        let program = super::first_on_path(&["dnf", "yum"]).unwrap_or("dnf");
+        let mut c = tool_command(program);
+        c.env("HOME", w.join("home"));
+        c.args(["-y", "--disablerepo=*", "--enablerepo=moa-bundle"]);
+        c.arg(format!("--setopt=reposdir={}", w.join("repos").display()));
+        c.arg(format!("--setopt=cachedir={}", w.join("cache").display()));
+        if !root_is_host(&opts.root) {
+            c.arg("--installroot").arg(&opts.root).arg(format!("--releasever={}", repo.release));
+        }
+        if opts.no_scripts {
+            c.arg("--setopt=tsflags=noscripts");
+        }
+        c.arg("install").args(repo.packages.iter().map(|p| nevra(p)));
+        Ok(vec![run(&mut c, program)?])
+    }
+
+    fn fallback_via_repo(&self, index: &BundleIndex) -> String {
+        let keys: Vec<String> = index.keys.iter().map(|k| format!("$DIR/{}", k.file)).collect();
+        let packages: Vec<String> = index.packages.iter().map(|p| sh_quote(&nevra(p))).collect();
+        format!(
+            r#"mkdir -p "$W/repos" "$W/home"
+cat > "$W/repos/moa-bundle.repo" <<EOF
+{repo}EOF
+printf '%%_dbpath /var/lib/rpm\n' > "$W/home/.rpmmacros"
+PM=yum; if command -v dnf >/dev/null 2>&1; then PM=dnf; fi
+HOME="$W/home" "$PM" -y --disablerepo='*' --enablerepo=moa-bundle --setopt=reposdir="$W/repos" --setopt=cachedir="$W/cache" ${{ROOT:+--installroot "$ROOT" --releasever {release}}} ${{NOSCRIPTS:+--setopt=tsflags=noscripts}} install {packages}
+"#,
+            repo = repo_file("$DIR", &keys),
+            release = sh_quote(index.os_release.version_id.as_str()),
+            packages = packages.join(" "),
+        )
+    }
+}
+
+/// `name-[epoch:]version-release.arch`, as dnf and yum name one build of a package.
+fn nevra(p: &BundlePackage) -> String {
+    format!("{}-{}.{}", p.name, p.version, p.arch)
+}
+
+/// The `.repo` file of a bundle's repository at `dir`, its packages checked against `keys`
+/// (plain paths; none: the bundle's build did not check signatures either). Metadata is never
+/// cached: another bundle unpacked at the same path is another repository.
+fn repo_file(dir: &str, keys: &[String]) -> String {
+    let gpg = match keys.is_empty() {
+        true => "gpgcheck=0\n".to_string(),
+        false => {
+            let urls: Vec<String> = keys.iter().map(|k| format!("file://{k}")).collect();
+            format!("gpgcheck=1\ngpgkey={}\n", urls.join(" "))
+        }
+    };
+    format!("[moa-bundle]\nname=moa-bundle\nbaseurl=file://{dir}\nenabled=1\n{gpg}repo_gpgcheck=0\nmetadata_expire=0\n")
 }
 
 /// The problem lines of rpm's "Failed dependencies" report.

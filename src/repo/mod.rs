@@ -211,6 +211,10 @@ pub struct PackageRecord {
     pub source_rpm: Option<Box<str>>,
     /// rpm: `License` as the packager wrote it (often not an SPDX expression), for the SBOM.
     pub license: Option<Box<str>>,
+    /// The package's entry in the repository's index as published (yum: its `<package>`
+    /// element, byte for byte; apt: its stanza), kept only when [`MetadataSource::keep_entries`]
+    /// asks: a bundle that is also a repository carries its packages' entries.
+    pub entry: Option<Box<[u8]>>,
 }
 
 /// Debian's `Priority` field (one byte, not a string per record).
@@ -388,6 +392,9 @@ pub struct MetadataSource<'a> {
     pub distro: &'a str,
     pub reporter: &'a dyn Reporter,
     pub signatures: Signatures,
+    /// Keep each package's published index entry ([`PackageRecord::entry`]): the build writes
+    /// the bundle's own repository from them. Costs the index's size in memory.
+    pub keep_entries: bool,
 }
 
 /// What a fetched metadata file must pass before it is used or cached: its digest, and that it
@@ -514,6 +521,67 @@ pub trait MetadataFormat: crate::manifest::FamilyRules + Sync {
     fn filter(&self, _md: &mut Metadata, _manifest: &Manifest) -> Result<(), RepoError> {
         Ok(())
     }
+
+    /// The files that make a bundle's top directory a repository in this format holding exactly
+    /// `packages` — their published entries, with locations pointing into the bundle — as
+    /// (path under the top directory, bytes). `epoch` is the bundle's fixed time, `label` names
+    /// the bundle.
+    fn local_repository(
+        &self,
+        packages: &[LocalPackage<'_>],
+        epoch: u64,
+        label: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, RepoError>;
+
+    /// Reads such a repository back from an unpacked bundle's top directory `dir`: the packages
+    /// it lists, with locations relative to `dir` (what the node's package manager would see).
+    fn read_local_repository(&self, dir: &std::path::Path, arch: &Arch) -> Result<Vec<PackageRecord>, RepoError>;
+}
+
+/// Where a bundle's own repository index lives under its top directory, which is the
+/// repository's root (yum: `repodata/repomd.xml`; apt: the flat repository `repodata/`).
+pub const LOCAL_REPO_DIR: &str = "repodata";
+
+/// A bundled package as the bundle's own repository lists it: its record (with the published
+/// [`PackageRecord::entry`]) and its path under the bundle's top directory.
+pub struct LocalPackage<'a> {
+    pub record: &'a PackageRecord,
+    pub href: String,
+}
+
+impl LocalPackage<'_> {
+    /// The published entry, which the build kept for every package it packs.
+    fn entry(&self) -> Result<&[u8], RepoError> {
+        self.record.entry.as_deref().ok_or_else(|| RepoError::Malformed {
+            url: self.href.clone(),
+            message: format!("no published index entry was kept for {}", self.record.nevra()),
+        })
+    }
+}
+
+/// A file of a bundle's own repository, read within `max` bytes, for
+/// [`MetadataFormat::read_local_repository`].
+fn read_local(dir: &std::path::Path, rel: &str, max: u64) -> Result<Vec<u8>, RepoError> {
+    let path = dir.join(rel);
+    let bad = |message: String| RepoError::Malformed { url: path.display().to_string(), message };
+    if crate::types::RepoPath::new(rel).is_err() {
+        return Err(bad(format!("`{}` is not a plain path inside the bundle", crate::types::shown(rel))));
+    }
+    match crate::files::read_at_most(&path, max) {
+        Ok(Some(b)) => Ok(b),
+        Ok(None) => Err(bad(format!("is larger than {max} bytes"))),
+        Err(e) => Err(bad(format!(
+            "could not be read ({e}): the bundle was built with --no-repo, or by a moa-bundle without repository mode"
+        ))),
+    }
+}
+
+/// A gzip file of `bytes` that is the same for the same bytes (no name, no time).
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::default());
+    gz.write_all(bytes).expect("writing to memory does not fail");
+    gz.finish().expect("writing to memory does not fail")
 }
 
 /// Loads every repository of the manifest: all at once (each is a chain of round trips to its

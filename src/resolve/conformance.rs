@@ -141,6 +141,7 @@ fn record(f: &dyn Fixture, p: &Pkg) -> PackageRecord {
         source: None,
         source_rpm: None,
         license: None,
+        entry: None,
     }
 }
 

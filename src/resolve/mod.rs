@@ -150,6 +150,7 @@ pub fn add_installed(
             source: twin.and_then(|t| t.source.clone()),
             source_rpm: None,
             license: None,
+            entry: None,
         });
     }
     md.repos.push(crate::repo::LoadedRepo::local(format!("installed on {node}")));

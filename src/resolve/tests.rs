@@ -34,6 +34,7 @@ fn deb(name: &str, version: &str, fields: &[(&str, &str)]) -> PackageRecord {
         source: get("Source").map(str::to_string),
         source_rpm: None,
         license: None,
+        entry: None,
     }
 }
 
@@ -59,6 +60,7 @@ fn rpm(name: &str, evr: &str, arch: &str, requires: &[&str], provides: &[&str], 
         source: None,
         source_rpm: None,
         license: None,
+        entry: None,
     }
 }
 

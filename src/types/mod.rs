@@ -331,6 +331,22 @@ pub fn safe_file_name(name: &str) -> Result<&str, TypeError> {
     }
 }
 
+/// The UTC calendar date and time of seconds since the epoch, `(year, month, day, hour, minute,
+/// second)` (Howard Hinnant's days-to-civil; bundles' fixed times need no time zone).
+pub fn utc(secs: u64) -> (i64, i64, i64, u64, u64, u64) {
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,8 @@
 //! (clearsigned), or, only where the mirrors have no `InRelease`, `Release` with `Release.gpg`.
 //! Only the signed text is parsed; every index chains from its digests.
 
+mod local;
+
 use std::io::BufRead;
 
 use super::{
@@ -62,6 +64,19 @@ impl crate::manifest::FamilyRules for Apt {
 }
 
 impl MetadataFormat for Apt {
+    fn local_repository(
+        &self,
+        packages: &[super::LocalPackage<'_>],
+        epoch: u64,
+        label: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, RepoError> {
+        local::write(packages, epoch, label)
+    }
+
+    fn read_local_repository(&self, dir: &std::path::Path, arch: &Arch) -> Result<Vec<PackageRecord>, RepoError> {
+        local::read(dir, arch)
+    }
+
     fn load(
         &self,
         source: &MetadataSource<'_>,
@@ -96,7 +111,8 @@ impl MetadataFormat for Apt {
                 let rel = format!("dists/{suite}/{path}");
                 sources.push(Source { file: rel, sha256: sha, signed_by: signed_by.clone() });
                 let before = out.len();
-                parse_packages(decompressor(&path, &purl, &bytes)?, &purl, repo_index, arch, out)?;
+                let input = decompressor(&path, &purl, &bytes)?;
+                parse_packages_with(input, &purl, repo_index, arch, source.keep_entries, out)?;
                 reporter.status(&format!("{name}: {suite}/{component}: {} packages", out.len() - before));
             }
         }
@@ -300,6 +316,8 @@ pub fn split_relations(field: &str) -> impl Iterator<Item = String> + '_ {
 #[derive(Default)]
 struct Stanza {
     fields: Vec<(String, String)>,
+    /// The stanza's lines as published, when entries are kept.
+    raw: String,
 }
 
 impl Stanza {
@@ -335,6 +353,19 @@ pub fn parse_packages(
     arch: &Arch,
     out: &mut Vec<PackageRecord>,
 ) -> Result<(), RepoError> {
+    parse_packages_with(input, url, repo_index, arch, false, out)
+}
+
+/// [`parse_packages`], keeping each package's stanza in [`PackageRecord::entry`] when
+/// `keep_entries`.
+pub fn parse_packages_with(
+    input: Box<dyn BufRead + '_>,
+    url: &str,
+    repo_index: usize,
+    arch: &Arch,
+    keep_entries: bool,
+    out: &mut Vec<PackageRecord>,
+) -> Result<(), RepoError> {
     let mut st = Stanza::default();
     let mut keep_cont = false;
     let mut lineno = 0usize;
@@ -347,6 +378,10 @@ pub fn parse_packages(
         if line.trim().is_empty() {
             flush(&mut st, url, repo_index, arch, out)?;
             continue;
+        }
+        if keep_entries {
+            st.raw.push_str(&line);
+            st.raw.push('\n');
         }
         if line.starts_with([' ', '\t']) {
             if keep_cont {
@@ -372,7 +407,8 @@ pub fn parse_packages(
 }
 
 fn flush(st: &mut Stanza, url: &str, repo: usize, arch: &Arch, out: &mut Vec<PackageRecord>) -> Result<(), RepoError> {
-    let s = std::mem::take(st);
+    let mut s = std::mem::take(st);
+    let raw = std::mem::take(&mut s.raw);
     if s.fields.is_empty() {
         return Ok(());
     }
@@ -419,6 +455,7 @@ fn flush(st: &mut Stanza, url: &str, repo: usize, arch: &Arch, out: &mut Vec<Pac
         source: s.get("Source").map(str::to_string),
         source_rpm: None,
         license: None,
+        entry: (!raw.is_empty()).then(|| raw.into_bytes().into_boxed_slice()),
         files: Default::default(),
         priority: s.get("Priority").map(Priority::parse),
         essential: s.get("Essential") == Some("yes"),

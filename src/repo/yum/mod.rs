@@ -4,6 +4,8 @@
 //! Only what resolving and fetching need is kept: name, EVR, arch, location, size, sha256,
 //! provides/requires/conflicts/obsoletes as `name [OP [E:]V[-R]]` strings, and the file list.
 
+mod local;
+
 use std::io::BufRead;
 
 use quick_xml::events::{BytesStart, Event};
@@ -81,7 +83,8 @@ impl MetadataFormat for Yum {
         // Decompression on its own thread, feeding the parser through a pipe: the two halves of
         // loading a 52 MB primary run on two cores instead of one after the other.
         let input = decompressor(&primary.href, &url, &bytes)?;
-        super::pipelined(input, &url, |r| parse_primary(r, &url, repo_index, arch, out))?;
+        let keep = source.keep_entries;
+        super::pipelined(input, &url, |r| parse_primary_with(r, &url, repo_index, arch, keep, out))?;
         reporter.status(&format!("{name}: {} packages for {arch}", out.len() - before));
         let modules_ref = parse_modules_ref(&repomd, &rel)?;
         let modules_href = modules_ref.as_ref().map(|m| m.href.clone());
@@ -118,6 +121,19 @@ impl MetadataFormat for Yum {
             modules: modules.map(|(m, _)| m),
             groups: groups.map(|(g, _, _)| g),
         })
+    }
+
+    fn local_repository(
+        &self,
+        packages: &[super::LocalPackage<'_>],
+        epoch: u64,
+        _label: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, RepoError> {
+        local::write(packages, epoch)
+    }
+
+    fn read_local_repository(&self, dir: &std::path::Path, arch: &Arch) -> Result<Vec<PackageRecord>, RepoError> {
+        local::read(dir, arch)
     }
 
     /// EL8+ modularity over every repository's `modules.yaml`, with the manifest's `modules`.
@@ -435,7 +451,55 @@ pub fn parse_primary(
     target: &Arch,
     out: &mut Vec<PackageRecord>,
 ) -> Result<(), RepoError> {
-    let mut r = Reader::from_reader(input);
+    parse_primary_with(input, url, repo_index, target, false, out)
+}
+
+/// The input of the primary parser, which can keep a copy of what the parser consumes: the
+/// bytes of one `<package>` element exactly as published, without a second pass.
+struct Recorder<R> {
+    inner: R,
+    /// The element being recorded, when one is.
+    kept: Option<Vec<u8>>,
+}
+
+impl<R: BufRead> std::io::Read for Recorder<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = {
+            let have = self.fill_buf()?;
+            let n = have.len().min(buf.len());
+            buf[..n].copy_from_slice(&have[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Recorder<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+    fn consume(&mut self, n: usize) {
+        if let Some(k) = self.kept.as_mut() {
+            if let Ok(b) = self.inner.fill_buf() {
+                k.extend_from_slice(&b[..n.min(b.len())]);
+            }
+        }
+        self.inner.consume(n)
+    }
+}
+
+/// [`parse_primary`], keeping each package's `<package>` element in [`PackageRecord::entry`]
+/// when `keep_entries`.
+pub fn parse_primary_with(
+    input: Box<dyn BufRead + '_>,
+    url: &str,
+    repo_index: usize,
+    target: &Arch,
+    keep_entries: bool,
+    out: &mut Vec<PackageRecord>,
+) -> Result<(), RepoError> {
+    let mut r = Reader::from_reader(Recorder { inner: input, kept: None });
     let mut buf = Vec::with_capacity(4096);
     let mut pkg: Option<Builder> = None;
     let (mut text_field, mut list, mut text) = (Text::None, DepList::None, String::new());
@@ -450,6 +514,9 @@ pub fn parse_primary(
                 let name = e.name().into_inner();
                 if name == "package" {
                     pkg = (attr(e, "type").as_deref() != Some("srpm") && !empty).then(Builder::default);
+                    // The start tag is consumed already: it is the event's own bytes.
+                    r.get_mut().kept =
+                        (keep_entries && pkg.is_some()).then(|| [&b"<"[..], e.as_bytes(), b">"].concat());
                     continue;
                 }
                 let Some(p) = pkg.as_mut() else { continue };
@@ -511,9 +578,12 @@ pub fn parse_primary(
             Event::End(e) => {
                 let name = e.name().into_inner();
                 if name == "package" {
+                    let entry = r.get_mut().kept.take();
                     if let Some(p) = pkg.take() {
                         if installs_on(&p.arch, target) {
-                            out.push(finish(p, url, repo_index)?);
+                            let mut record = finish(p, url, repo_index)?;
+                            record.entry = entry.map(Vec::into_boxed_slice);
+                            out.push(record);
                         }
                     }
                     continue;
@@ -580,6 +650,7 @@ fn finish(p: Builder, url: &str, repo: usize) -> Result<PackageRecord, RepoError
         source: None,
         source_rpm: p.source_rpm.filter(|s| crate::types::is_line(s, 256) && !s.is_empty()).map(Into::into),
         license: p.license.filter(|s| crate::types::is_line(s, 1024) && !s.is_empty()).map(Into::into),
+        entry: None,
     })
 }
 

@@ -1,0 +1,164 @@
+//! A bundle is also a repository (issue 12, item 2), consumed by the real package manager: Debian's
+//! dnf with `--installroot` on throwaway roots installs a bundle through `install --via-repo` and
+//! through `install.sh --via-repo`, with every other repository left out and each rpm's signature
+//! checked against the bundle's keys; a bundle whose repository lists other packages than
+//! bundle.json is refused before anything changes. (The apt side is in `deb_end_to_end.rs`,
+//! beside its throwaway dpkg roots.)
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{fake_os_release, moa, require_tools, run, Mirror};
+
+const TOOLS: &[&str] = &["rpm", "rpmbuild", "createrepo_c", "dnf", "tar"];
+
+fn rpm_q(root: &Path, names: &[&str]) -> String {
+    let out = Command::new("rpm")
+        .arg("--root")
+        .arg(root)
+        .args(["--dbpath", "/var/lib/rpm", "-q", "--qf", "%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\\n"])
+        .args(names)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `hello` and `libgreet` (common::hello_repo) on a loopback mirror, built into a bundle.
+fn hello_bundle(tmp: &Path, extra: &[&str]) -> (Mirror, PathBuf) {
+    let repo = common::hello_repo(tmp);
+    let mirror = Mirror::serve(&repo);
+    let manifest = common::hello_manifest(tmp, &[&mirror.url]);
+    let bundle = tmp.join("hello.tar.gz");
+    moa(tmp).arg("build").arg("--manifest").arg(&manifest).arg("-o").arg(&bundle).args(extra).assert().success();
+    (mirror, bundle)
+}
+
+fn node(tmp: &Path, name: &str) -> PathBuf {
+    let root = tmp.join(name);
+    fake_os_release(&root, "centos", "7");
+    root
+}
+
+#[test]
+fn dnf_installs_the_bundle_from_its_own_repository() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let (_mirror, bundle) = hello_bundle(tmp.path(), &[]);
+
+    let root = node(tmp.path(), "root");
+    let install = |root: &Path| {
+        moa(tmp.path())
+            .arg("install")
+            .arg(&bundle)
+            .arg("--root")
+            .arg(root)
+            .args(["--via-repo", "--no-scripts", "--json"])
+            .output()
+            .unwrap()
+    };
+    let out = install(&root);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(rpm_q(&root, &["hello", "libgreet"]), "hello-1.0-1.x86_64\nlibgreet-1.0-1.x86_64\n");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let said = report["output"].to_string();
+    // dnf did it, checking each package against the bundle's key (imported into the root's rpm).
+    assert!(said.contains("Installed") && said.contains("hello-1.0-1.x86_64"), "{said}");
+    assert!(root.join("var/lib/dnf/history.sqlite").is_file(), "dnf recorded the transaction");
+    assert!(rpm_q(&root, &["gpg-pubkey"]).starts_with("gpg-pubkey-"), "the bundle's key was imported for the check");
+    // Nothing of dnf's configuration, cache or the unpacked bundle is left behind.
+    assert!(!root.join("var/cache/dnf").join("moa-bundle").exists());
+
+    // Again: everything is installed, nothing runs.
+    let again = install(&root);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert!(r["actions"].as_array().unwrap().iter().all(|a| a["action"] == "skip"), "{}", r["actions"]);
+
+    // install.sh --via-repo does the same with sh and dnf alone.
+    let unpacked = tmp.path().join("u");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    run(Command::new("tar").arg("-xzf").arg(&bundle).arg("-C").arg(&unpacked));
+    let second = node(tmp.path(), "second");
+    run(Command::new("sh")
+        .arg(unpacked.join("hello-crafted-x86_64/install.sh"))
+        .arg("--root")
+        .arg(&second)
+        .args(["--noscripts", "--via-repo"]));
+    assert_eq!(rpm_q(&second, &["hello", "libgreet"]), "hello-1.0-1.x86_64\nlibgreet-1.0-1.x86_64\n");
+    assert!(second.join("var/lib/dnf/history.sqlite").is_file());
+}
+
+/// A repository that lists something else than bundle.json — here only `libgreet`, with
+/// SHA256SUMS made to match — is refused before dnf runs; so is a bundle built without one.
+#[test]
+fn a_repository_that_lists_other_packages_is_refused_before_anything_changes() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let (mirror, bundle) = hello_bundle(tmp.path(), &[]);
+    let only = tmp.path().join("only.tar.gz");
+    let manifest = common::hello_manifest(tmp.path(), &[&mirror.url]);
+    let names = ["--name", "hello", "--only", "libgreet"];
+    moa(tmp.path()).arg("build").arg("--manifest").arg(&manifest).args(names).arg("-o").arg(&only).assert().success();
+
+    let work = tmp.path().join("w");
+    std::fs::create_dir_all(work.join("only")).unwrap();
+    run(Command::new("tar").arg("-xzf").arg(&bundle).arg("-C").arg(&work));
+    run(Command::new("tar").arg("-xzf").arg(&only).arg("-C").arg(work.join("only")));
+    let top = work.join("hello-crafted-x86_64");
+    for f in ["repodata/repomd.xml", "repodata/primary.xml.gz"] {
+        std::fs::copy(work.join("only/hello-crafted-x86_64").join(f), top.join(f)).unwrap();
+    }
+    let sums = run(Command::new("sh")
+        .arg("-c")
+        .arg("find . -type f ! -name SHA256SUMS | sed 's|^./||' | LC_ALL=C sort | xargs sha256sum")
+        .current_dir(&top));
+    std::fs::write(top.join("SHA256SUMS"), sums).unwrap();
+    let crafted = tmp.path().join("crafted.tar.gz");
+    run(Command::new("tar")
+        .env("LC_ALL", "C")
+        .args(["--sort=name", "--owner=0", "--group=0", "-czf"])
+        .arg(&crafted)
+        .arg("-C")
+        .arg(&work)
+        .arg("hello-crafted-x86_64"));
+
+    let root = node(tmp.path(), "root");
+    let out = moa(tmp.path())
+        .arg("install")
+        .arg(&crafted)
+        .arg("--root")
+        .arg(&root)
+        .args(["--via-repo", "--no-scripts"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("repodata/") && err.contains("does not list `hello 1.0-1"), "{err}");
+    assert!(!root.join("var/lib/rpm").exists() && !root.join("var/lib/dnf").exists(), "nothing ran");
+    // Without --via-repo the repository is not used, and the verified packages install.
+    let plain =
+        moa(tmp.path()).arg("install").arg(&crafted).arg("--root").arg(&root).arg("--no-scripts").output().unwrap();
+    assert!(plain.status.success(), "{}", String::from_utf8_lossy(&plain.stderr));
+
+    let bare = tmp.path().join("bare.tar.gz");
+    moa(tmp.path())
+        .arg("build")
+        .arg("--manifest")
+        .arg(&manifest)
+        .arg("--no-repo")
+        .arg("-o")
+        .arg(&bare)
+        .assert()
+        .success();
+    let out = moa(tmp.path())
+        .arg("install")
+        .arg(&bare)
+        .arg("--root")
+        .arg(node(tmp.path(), "r2"))
+        .args(["--via-repo", "--no-scripts"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--no-repo"), "{err}");
+}
