@@ -258,12 +258,15 @@ fn kept_entries_are_the_published_bytes_and_a_local_repository_reads_back() {
     std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text).unwrap();
     let reader = Box::new(std::io::BufReader::new(text.as_bytes()));
     let arch = Arch::new("x86_64").unwrap();
-    let mut out = Vec::new();
-    moa_bundle::repo::yum::parse_primary_with(reader, "fixture", 0, &arch, true, &mut out).unwrap();
+    let (mut out, mut writer) = (Vec::new(), moa_bundle::repo::EntryWriter::new().unwrap());
+    moa_bundle::repo::yum::parse_primary_with(reader, "fixture", 0, &arch, Some(&mut writer), &mut out).unwrap();
     assert_eq!(out.len(), 7804);
+    let store = writer.finish().unwrap();
+    let entry_of =
+        |p: &moa_bundle::repo::PackageRecord| String::from_utf8(store.get(p.entry.unwrap()).unwrap()).unwrap();
     let mut at = 0;
     for p in &out {
-        let entry = std::str::from_utf8(p.entry.as_deref().unwrap()).unwrap();
+        let entry = &entry_of(p);
         assert!(entry.starts_with("<package type=\"rpm\">") && entry.ends_with("</package>"), "{}", p.nevra());
         let found = text[at..].find(entry).unwrap_or_else(|| panic!("{}'s entry is not in the primary", p.nevra()));
         at += found + entry.len();
@@ -273,8 +276,14 @@ fn kept_entries_are_the_published_bytes_and_a_local_repository_reads_back() {
         .iter()
         .map(|n| out.iter().find(|p| p.name.as_str() == *n).unwrap())
         .collect();
-    let locals: Vec<LocalPackage> =
-        picked.iter().map(|p| LocalPackage { record: p, href: format!("packages/{}", p.file_name()) }).collect();
+    let locals: Vec<LocalPackage> = picked
+        .iter()
+        .map(|p| LocalPackage {
+            record: p,
+            entry: Some(entry_of(p).into_bytes()),
+            href: format!("packages/{}", p.file_name()),
+        })
+        .collect();
     let files = Yum.local_repository(&locals, 1_587_512_243, "ntp-centos7-x86_64").unwrap();
     let dir = tempfile::tempdir().unwrap();
     for (path, bytes) in &files {

@@ -99,18 +99,21 @@ data:
 /// only), and a non-modular tool.
 fn modular_repo(dir: &Path) {
     let pkgs = dir.join("Packages");
-    let rpm = |name, version, release, requires: &'static [&'static str]| {
+    // Builds of a stream carry its ModularityLabel, as real ones do (dnf refuses to install such
+    // a package from a repository without module metadata unless told it is a hotfix).
+    let rpm = |name, version, release, requires: &'static [&'static str], modularity_label| {
         let files = [(format!("/usr/share/{name}/{version}"), "x".to_string())];
         let files: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-        build_rpm(&pkgs, &RpmSpec { name, version, release, requires, files: &files, ..Default::default() });
+        let spec = RpmSpec { name, version, release, requires, files: &files, modularity_label, ..Default::default() };
+        build_rpm(&pkgs, &spec);
     };
-    rpm("app", "2.0", "1.module_el9", &["libruntime >= 3"]);
-    rpm("app", "1.0", "1.module_el9", &[]);
-    rpm("app", "1.5", "1", &[]);
-    rpm("libruntime", "3.0", "1.module_el9", &[]);
-    rpm("libruntime", "2.0", "1", &[]);
-    rpm("extra", "1.0", "1.module_el9", &[]);
-    rpm("tool", "1.0", "1", &[]);
+    rpm("app", "2.0", "1.module_el9", &["libruntime >= 3"], "app:2:1:c1");
+    rpm("app", "1.0", "1.module_el9", &[], "app:1:1:c1");
+    rpm("app", "1.5", "1", &[], "");
+    rpm("libruntime", "3.0", "1.module_el9", &[], "runtime:3:1:c1");
+    rpm("libruntime", "2.0", "1", &[], "");
+    rpm("extra", "1.0", "1.module_el9", &[], "extras:1:1:c1");
+    rpm("tool", "1.0", "1", &[], "");
     createrepo(dir);
     let yaml = dir.join("modules.yaml");
     std::fs::write(&yaml, MODULES_YAML).unwrap();
@@ -347,6 +350,29 @@ fn installing_modular_packages_enables_their_streams_for_the_nodes_dnf() {
     let out = Command::new("sh").arg(&script).arg("--root").arg(&other).arg("--noscripts").output().unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(rpm_qa(&other).is_empty(), "install.sh installed nothing on the clashing node");
+
+    // Through the bundle's repository, dnf installs the labelled builds too (the repository is
+    // marked as module hotfixes: it carries no module metadata), and the streams are enabled.
+    for via_sh in [false, true] {
+        let root = node(if via_sh { "repo-sh" } else { "repo" });
+        let out = match via_sh {
+            false => install_via_repo(t, &bundle, &root),
+            true => Command::new("sh")
+                .arg(&script)
+                .arg("--root")
+                .arg(&root)
+                .args(["--noscripts", "--via-repo"])
+                .output()
+                .unwrap(),
+        };
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(rpm_qa(&root).contains("app-2.0-1.module_el9") && root.join("var/lib/dnf/history.sqlite").is_file());
+        assert_eq!(std::fs::read_to_string(root.join("etc/dnf/modules.d/app.module")).unwrap(), state);
+    }
+}
+
+fn install_via_repo(t: &Path, bundle: &Path, root: &Path) -> std::process::Output {
+    moa(t).arg("install").arg(bundle).arg("--root").arg(root).args(["--no-scripts", "--via-repo"]).output().unwrap()
 }
 
 /// A node with lib 1.0 installed; the repository has lib 2.0, y 1.0 (needs lib >= 1.0), y 2.0

@@ -136,6 +136,11 @@ fn a_repository_that_lists_other_packages_is_refused_before_anything_changes() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("repodata/") && err.contains("does not list `hello 1.0-1"), "{err}");
     assert!(!root.join("var/lib/rpm").exists() && !root.join("var/lib/dnf").exists(), "nothing ran");
+    // `verify` checks the repository of every bundle that has one.
+    let v = moa(tmp.path()).arg("verify").arg(&crafted).output().unwrap();
+    assert!(!v.status.success() && String::from_utf8_lossy(&v.stderr).contains("repodata/"));
+    let v = moa(tmp.path()).arg("verify").arg(&bundle).output().unwrap();
+    assert!(String::from_utf8_lossy(&v.stdout).contains("its repository lists exactly its packages"));
     // Without --via-repo the repository is not used, and the verified packages install.
     let plain =
         moa(tmp.path()).arg("install").arg(&crafted).arg("--root").arg(&root).arg("--no-scripts").output().unwrap();

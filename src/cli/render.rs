@@ -122,11 +122,12 @@ pub fn inspect(out: Out<'_>, r: &VerifyReport) -> io::Result<()> {
 pub fn verify(out: Out<'_>, r: &VerifyReport) -> io::Result<()> {
     writeln!(
         out,
-        "ok: {} — {} files checked, sha256 {}{}{}{}",
+        "ok: {} — {} files checked, sha256 {}{}{}{}{}",
         r.bundle.display(),
         r.files_checked,
         r.sha256,
         if r.sidecar_checked { ", matches .sha256" } else { "" },
+        if r.repository_checked { ", its repository lists exactly its packages" } else { "" },
         if r.node_checked { ", fits this node" } else { "" },
         match &r.signature {
             Some(s) => format!(", signed by trusted key {} ({})", s.key, s.key_file.display()),

@@ -81,7 +81,7 @@ fn build_unsigned(
     let Planned { index, records, lock } = plan_bundle(manifest, opts, &r, locked.as_ref())?;
     let mut extra = manifest.time.as_ref().map(|t| crate::roles::render::bundle_files(t.flavor)).unwrap_or_default();
     if opts.repository {
-        extra.extend(local_repository(manifest, &index, &records)?);
+        extra.extend(local_repository(manifest, &r.metadata, &index, &records)?);
     }
     let scheme = crate::family::purl_scheme(manifest.family);
     let sbom = crate::bundle::sbom::sbom(manifest, &index, &lock, &records, scheme)
@@ -232,13 +232,18 @@ pub fn plan_bundle<'r>(
 /// The files that make the bundle a repository of its family's format (`repodata/`).
 fn local_repository(
     manifest: &Manifest,
+    metadata: &crate::repo::Metadata,
     index: &BundleIndex,
     records: &[&PackageRecord],
 ) -> Result<Vec<(String, Vec<u8>)>, CommandError> {
     let packages: Vec<crate::repo::LocalPackage<'_>> = records
         .iter()
         .zip(&index.packages)
-        .map(|(record, p)| crate::repo::LocalPackage { record, href: format!("{PACKAGES_DIR}/{}", p.file) })
+        .map(|(record, p)| crate::repo::LocalPackage {
+            record,
+            entry: metadata.entry(record),
+            href: format!("{PACKAGES_DIR}/{}", p.file),
+        })
         .collect();
     let format = crate::family::metadata_format(manifest.family);
     Ok(format.local_repository(&packages, index.source_date_epoch, &index.stem())?)

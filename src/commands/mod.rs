@@ -386,6 +386,8 @@ pub struct VerifyReport {
     pub node_checked: bool,
     /// Files checked against SHA256SUMS and bundle.json (those two included).
     pub files_checked: usize,
+    /// Whether the bundle is a repository too, listing exactly its packages (`repodata/`).
+    pub repository_checked: bool,
     /// The trusted key whose minisign signature covers the whole bundle (when keys were given
     /// or the node trusts some).
     pub signature: Option<crate::bundle::sign::SignatureCheck>,
@@ -405,7 +407,12 @@ pub fn verify_cmd(
     if let Some(root) = node_root {
         verify::check_node(bundle, &u.index, root, family::backend(u.index.family).arch)?;
     }
+    let repository_checked = u.dir.join(crate::repo::LOCAL_REPO_DIR).is_dir();
+    if repository_checked {
+        check_local_repo(bundle, &u)?;
+    }
     Ok(VerifyReport {
+        repository_checked,
         bundle: bundle.to_path_buf(),
         sha256: u.bundle_sha256,
         sidecar_checked,
@@ -414,6 +421,40 @@ pub fn verify_cmd(
         signature,
         index: u.index.clone(),
     })
+}
+
+/// The bundle's repository lists exactly the packages bundle.json does (name, version, arch,
+/// file, size, sha256), so the node's package manager installs what was verified and nothing
+/// else.
+pub(crate) fn check_local_repo(bundle: &Path, u: &verify::Unpacked) -> Result<(), CommandError> {
+    let fail = |message: String| CommandError::LocalRepo { bundle: bundle.to_path_buf(), message };
+    let format = family::metadata_format(u.index.family);
+    let listed = format.read_local_repository(&u.dir, &u.index.arch).map_err(|e| fail(e.to_string()))?;
+    let key = |name: &str, version: String, arch: &str, file: &str, size: u64, sha: crate::types::Sha256| {
+        format!("{name} {version} {arch} {file} {size} {sha}")
+    };
+    let mut want: Vec<String> = u
+        .index
+        .packages
+        .iter()
+        .map(|p| {
+            let file = format!("{}/{}", crate::bundle::PACKAGES_DIR, p.file);
+            key(p.name.as_str(), p.version.to_string(), p.arch.as_str(), &file, p.size, p.sha256)
+        })
+        .collect();
+    let mut got: Vec<String> = listed
+        .iter()
+        .map(|r| key(r.name.as_str(), r.version.to_string(), r.arch.as_str(), &r.location, r.size, r.sha256))
+        .collect();
+    want.sort();
+    got.sort();
+    if let Some(extra) = got.iter().find(|g| !want.contains(g)) {
+        return Err(fail(format!("it lists `{}`", crate::types::shown(extra))));
+    }
+    if let Some(missing) = want.iter().find(|w| !got.contains(w)) {
+        return Err(fail(format!("it does not list `{missing}`")));
+    }
+    Ok(())
 }
 
 /// `sbom`: the verified bundle's CycloneDX SBOM (its signature checked against `keys` first).

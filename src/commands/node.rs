@@ -70,7 +70,7 @@ pub fn install_cmd(
     }
     let family = u.index.family;
     if opts.via_repo {
-        check_local_repo(bundle, &u)?;
+        super::check_local_repo(bundle, &u)?;
     }
     let installer = crate::family::installer(family);
     if opts.install.no_scripts && !installer.can_skip_scripts() {
@@ -157,40 +157,6 @@ fn run_installer(
     reporter.status(&format!("{tool}: installing {} package(s) in {} stage(s)", todo.len(), stages.len()));
     output.extend(installer.install(&stages, &opts.install)?);
     Ok(output)
-}
-
-/// The bundle's repository lists exactly the packages bundle.json does (name, version, arch,
-/// file, size, sha256), so the node's package manager installs what was verified and nothing
-/// else.
-fn check_local_repo(bundle: &Path, u: &verify::Unpacked) -> Result<(), CommandError> {
-    let fail = |message: String| CommandError::LocalRepo { bundle: bundle.to_path_buf(), message };
-    let format = family::metadata_format(u.index.family);
-    let listed = format.read_local_repository(&u.dir, &u.index.arch).map_err(|e| fail(e.to_string()))?;
-    let key = |name: &str, version: String, arch: &str, file: &str, size: u64, sha: crate::types::Sha256| {
-        format!("{name} {version} {arch} {file} {size} {sha}")
-    };
-    let mut want: Vec<String> = u
-        .index
-        .packages
-        .iter()
-        .map(|p| {
-            let file = format!("{}/{}", crate::bundle::PACKAGES_DIR, p.file);
-            key(p.name.as_str(), p.version.to_string(), p.arch.as_str(), &file, p.size, p.sha256)
-        })
-        .collect();
-    let mut got: Vec<String> = listed
-        .iter()
-        .map(|r| key(r.name.as_str(), r.version.to_string(), r.arch.as_str(), &r.location, r.size, r.sha256))
-        .collect();
-    want.sort();
-    got.sort();
-    if let Some(extra) = got.iter().find(|g| !want.contains(g)) {
-        return Err(fail(format!("it lists `{}`", crate::types::shown(extra))));
-    }
-    if let Some(missing) = want.iter().find(|w| !got.contains(w)) {
-        return Err(fail(format!("it does not list `{missing}`")));
-    }
-    Ok(())
 }
 
 /// Installs with the node's package manager from the unpacked bundle as a repository.

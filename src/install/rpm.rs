@@ -262,7 +262,9 @@ fn nevra(p: &BundlePackage) -> String {
 
 /// The `.repo` file of a bundle's repository at `dir`, its packages checked against `keys`
 /// (plain paths; none: the bundle's build did not check signatures either). Metadata is never
-/// cached: another bundle unpacked at the same path is another repository.
+/// cached: another bundle unpacked at the same path is another repository. `module_hotfixes`:
+/// the repository carries no module metadata, and dnf refuses a build of a module stream (its
+/// `ModularityLabel`) from such a repository otherwise; install enables the streams itself.
 fn repo_file(dir: &str, keys: &[String]) -> String {
     let gpg = match keys.is_empty() {
         true => "gpgcheck=0\n".to_string(),
@@ -271,7 +273,7 @@ fn repo_file(dir: &str, keys: &[String]) -> String {
             format!("gpgcheck=1\ngpgkey={}\n", urls.join(" "))
         }
     };
-    format!("[moa-bundle]\nname=moa-bundle\nbaseurl=file://{dir}\nenabled=1\n{gpg}repo_gpgcheck=0\nmetadata_expire=0\n")
+    format!("[moa-bundle]\nname=moa-bundle\nbaseurl=file://{dir}\nenabled=1\n{gpg}repo_gpgcheck=0\nmetadata_expire=0\nmodule_hotfixes=1\n")
 }
 
 /// The problem lines of rpm's "Failed dependencies" report.

@@ -8,6 +8,7 @@
 
 pub mod apt;
 pub mod comps;
+pub mod entries;
 pub mod modules;
 pub mod yum;
 
@@ -54,6 +55,12 @@ pub enum RepoError {
     Keys { repo: String, error: TrustError },
     #[error("{distro}: {message}")]
     Modules { distro: String, message: String },
+    #[error("{url}: could not keep the index entries aside for the bundle's repository in a temporary file in {}: set TMPDIR to a writable directory, or build with --no-repo", std::env::temp_dir().display())]
+    Entries {
+        url: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("repository `{repo}` pins no signing key: add the distro's key to it in the manifest (`keys = [{{ file = \"keys/…\", fingerprint = \"…\" }}]`), or pass --insecure-skip-signatures to build without checks (recorded in the bundle)")]
     Unpinned { repo: String },
 }
@@ -211,11 +218,13 @@ pub struct PackageRecord {
     pub source_rpm: Option<Box<str>>,
     /// rpm: `License` as the packager wrote it (often not an SPDX expression), for the SBOM.
     pub license: Option<Box<str>>,
-    /// The package's entry in the repository's index as published (yum: its `<package>`
-    /// element, byte for byte; apt: its stanza), kept only when [`MetadataSource::keep_entries`]
-    /// asks: a bundle that is also a repository carries its packages' entries.
-    pub entry: Option<Box<[u8]>>,
+    /// Where the package's entry in the repository's index, as published (yum: its
+    /// `<package>` element, byte for byte; apt: its stanza), sits in [`LoadedRepo::entries`]:
+    /// kept only when [`MetadataSource::keep_entries`] asks, for a bundle that is a repository.
+    pub entry: Option<EntrySpan>,
 }
+
+pub use entries::{EntrySpan, EntryStore, EntryWriter};
 
 /// Debian's `Priority` field (one byte, not a string per record).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -316,6 +325,9 @@ pub struct LoadedRepo {
     /// yum: the repository's comps groups, when it publishes them.
     #[serde(skip)]
     pub groups: Option<comps::Groups>,
+    /// The published index entries of its packages, when they are kept ([`PackageRecord::entry`]).
+    #[serde(skip)]
+    pub entries: EntryStore,
 }
 
 impl LoadedRepo {
@@ -330,6 +342,7 @@ impl LoadedRepo {
             timestamp: None,
             modules: None,
             groups: None,
+            entries: EntryStore::default(),
         }
     }
 }
@@ -371,6 +384,11 @@ pub struct Metadata {
 }
 
 impl Metadata {
+    /// The published index entry of a package, when entries were kept.
+    pub fn entry(&self, p: &PackageRecord) -> Option<Vec<u8>> {
+        self.repos.get(p.repo)?.entries.get(p.entry?)
+    }
+
     /// The module stream a package belongs to, when it is modular.
     pub fn stream_of(&self, package: usize) -> Option<&str> {
         self.streams.get(&package).map(String::as_str)
@@ -395,6 +413,20 @@ pub struct MetadataSource<'a> {
     /// Keep each package's published index entry ([`PackageRecord::entry`]): the build writes
     /// the bundle's own repository from them. Costs the index's size in memory.
     pub keep_entries: bool,
+}
+
+impl MetadataSource<'_> {
+    /// Where a parser keeps the entries of `what` (a repository or URL), when they are kept.
+    pub(crate) fn entry_writer(&self, what: &str) -> Result<Option<EntryWriter>, RepoError> {
+        let fail = |source| RepoError::Entries { url: what.to_string(), source };
+        self.keep_entries.then(EntryWriter::new).transpose().map_err(fail)
+    }
+}
+
+/// The kept entries, ready to read back (an empty store when none were kept).
+pub(crate) fn finish_entries(w: Option<EntryWriter>, what: &str) -> Result<EntryStore, RepoError> {
+    let fail = |source| RepoError::Entries { url: what.to_string(), source };
+    w.map(EntryWriter::finish).transpose().map_err(fail).map(Option::unwrap_or_default)
 }
 
 /// What a fetched metadata file must pass before it is used or cached: its digest, and that it
@@ -542,17 +574,18 @@ pub trait MetadataFormat: crate::manifest::FamilyRules + Sync {
 /// repository's root (yum: `repodata/repomd.xml`; apt: the flat repository `repodata/`).
 pub const LOCAL_REPO_DIR: &str = "repodata";
 
-/// A bundled package as the bundle's own repository lists it: its record (with the published
-/// [`PackageRecord::entry`]) and its path under the bundle's top directory.
+/// A bundled package as the bundle's own repository lists it: its record, its published entry
+/// ([`Metadata::entry`]) and its path under the bundle's top directory.
 pub struct LocalPackage<'a> {
     pub record: &'a PackageRecord,
+    pub entry: Option<Vec<u8>>,
     pub href: String,
 }
 
 impl LocalPackage<'_> {
     /// The published entry, which the build kept for every package it packs.
     fn entry(&self) -> Result<&[u8], RepoError> {
-        self.record.entry.as_deref().ok_or_else(|| RepoError::Malformed {
+        self.entry.as_deref().ok_or_else(|| RepoError::Malformed {
             url: self.href.clone(),
             message: format!("no published index entry was kept for {}", self.record.nevra()),
         })

@@ -311,6 +311,8 @@ pub struct RpmSpec<'a> {
     /// install).
     pub blob_mib: u32,
     pub signer: RpmSigner<'a>,
+    /// `ModularityLabel` (`app:2:1:c1`), as EL8+ builds of a module stream carry it.
+    pub modularity_label: &'a str,
 }
 
 impl Default for RpmSpec<'_> {
@@ -328,6 +330,7 @@ impl Default for RpmSpec<'_> {
             files: &[],
             blob_mib: 0,
             signer: RpmSigner::Repo,
+            modularity_label: "",
         }
     }
 }
@@ -343,6 +346,9 @@ pub fn build_rpm(out: &Path, s: &RpmSpec<'_>) -> PathBuf {
     // refused on an x86_64 build host).
     if s.arch == "noarch" {
         spec.push_str("BuildArch: noarch\n");
+    }
+    if !s.modularity_label.is_empty() {
+        spec.push_str(&format!("ModularityLabel: {}\n", s.modularity_label));
     }
     for r in s.requires {
         spec.push_str(&format!("Requires: {r}\n"));

@@ -91,6 +91,7 @@ impl MetadataFormat for Apt {
         let mut mirrors = repo.mirrors.clone();
         let mut sources = Vec::new();
         let mut newest = None;
+        let mut entries = source.entry_writer(name)?;
         for suite in &repo.suites {
             reporter.status(&format!("{name}: fetching dists/{suite}/InRelease"));
             let root = fetch_release(source, name, &mut mirrors, suite.as_str(), keyring.as_ref())?;
@@ -112,7 +113,7 @@ impl MetadataFormat for Apt {
                 sources.push(Source { file: rel, sha256: sha, signed_by: signed_by.clone() });
                 let before = out.len();
                 let input = decompressor(&path, &purl, &bytes)?;
-                parse_packages_with(input, &purl, repo_index, arch, source.keep_entries, out)?;
+                parse_packages_with(input, &purl, repo_index, arch, entries.as_mut(), out)?;
                 reporter.status(&format!("{name}: {suite}/{component}: {} packages", out.len() - before));
             }
         }
@@ -124,6 +125,7 @@ impl MetadataFormat for Apt {
             timestamp: newest,
             modules: None,
             groups: None,
+            entries: super::finish_entries(entries, name)?,
         })
     }
 }
@@ -316,8 +318,6 @@ pub fn split_relations(field: &str) -> impl Iterator<Item = String> + '_ {
 #[derive(Default)]
 struct Stanza {
     fields: Vec<(String, String)>,
-    /// The stanza's lines as published, when entries are kept.
-    raw: String,
 }
 
 impl Stanza {
@@ -353,22 +353,31 @@ pub fn parse_packages(
     arch: &Arch,
     out: &mut Vec<PackageRecord>,
 ) -> Result<(), RepoError> {
-    parse_packages_with(input, url, repo_index, arch, false, out)
+    parse_packages_with(input, url, repo_index, arch, None, out)
 }
 
-/// [`parse_packages`], keeping each package's stanza in [`PackageRecord::entry`] when
-/// `keep_entries`.
+/// [`parse_packages`], keeping each package's stanza in `entries` (its place in
+/// [`PackageRecord::entry`]) when given.
 pub fn parse_packages_with(
     input: Box<dyn BufRead + '_>,
     url: &str,
     repo_index: usize,
     arch: &Arch,
-    keep_entries: bool,
+    mut entries: Option<&mut super::EntryWriter>,
     out: &mut Vec<PackageRecord>,
 ) -> Result<(), RepoError> {
     let mut st = Stanza::default();
     let mut keep_cont = false;
     let mut lineno = 0usize;
+    // The stanza's lines went to `entries`: kept when its record was, then the next one begins.
+    let flushed = |kept: bool, out: &mut Vec<PackageRecord>, entries: &mut Option<&mut super::EntryWriter>| {
+        let Some(e) = entries.as_mut() else { return Ok(()) };
+        if let (true, Some(p)) = (kept, out.last_mut()) {
+            p.entry = Some(e.keep().map_err(|source| RepoError::Entries { url: url.to_string(), source })?);
+        }
+        e.begin(b"");
+        Ok(())
+    };
     for line in input.lines() {
         lineno += 1;
         let line = line.map_err(|e| RepoError::Malformed {
@@ -376,12 +385,13 @@ pub fn parse_packages_with(
             message: format!("could not decompress or read line {lineno}: {e}"),
         })?;
         if line.trim().is_empty() {
-            flush(&mut st, url, repo_index, arch, out)?;
+            let kept = flush(&mut st, url, repo_index, arch, out)?;
+            flushed(kept, out, &mut entries)?;
             continue;
         }
-        if keep_entries {
-            st.raw.push_str(&line);
-            st.raw.push('\n');
+        if let Some(e) = entries.as_mut() {
+            e.extend(line.as_bytes());
+            e.extend(b"\n");
         }
         if line.starts_with([' ', '\t']) {
             if keep_cont {
@@ -403,18 +413,25 @@ pub fn parse_packages_with(
             st.fields.push((k.to_string(), v.trim().to_string()));
         }
     }
-    flush(&mut st, url, repo_index, arch, out)
+    let kept = flush(&mut st, url, repo_index, arch, out)?;
+    flushed(kept, out, &mut entries)
 }
 
-fn flush(st: &mut Stanza, url: &str, repo: usize, arch: &Arch, out: &mut Vec<PackageRecord>) -> Result<(), RepoError> {
-    let mut s = std::mem::take(st);
-    let raw = std::mem::take(&mut s.raw);
+/// The stanza's record, when it is one for `arch`: whether one was pushed.
+fn flush(
+    st: &mut Stanza,
+    url: &str,
+    repo: usize,
+    arch: &Arch,
+    out: &mut Vec<PackageRecord>,
+) -> Result<bool, RepoError> {
+    let s = std::mem::take(st);
     if s.fields.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let pkg_arch = s.get("Architecture").unwrap_or("");
     if !crate::arch::ArchModel::installs_on(&crate::arch::DebArch, pkg_arch, arch.as_str()) {
-        return Ok(());
+        return Ok(false);
     }
     let name = s.get("Package").unwrap_or("");
     let what = format!("package `{name}` ({})", s.get("Version").unwrap_or("?"));
@@ -455,12 +472,12 @@ fn flush(st: &mut Stanza, url: &str, repo: usize, arch: &Arch, out: &mut Vec<Pac
         source: s.get("Source").map(str::to_string),
         source_rpm: None,
         license: None,
-        entry: (!raw.is_empty()).then(|| raw.into_bytes().into_boxed_slice()),
+        entry: None,
         files: Default::default(),
         priority: s.get("Priority").map(Priority::parse),
         essential: s.get("Essential") == Some("yes"),
     });
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(test)]

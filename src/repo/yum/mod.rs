@@ -83,8 +83,10 @@ impl MetadataFormat for Yum {
         // Decompression on its own thread, feeding the parser through a pipe: the two halves of
         // loading a 52 MB primary run on two cores instead of one after the other.
         let input = decompressor(&primary.href, &url, &bytes)?;
-        let keep = source.keep_entries;
+        let mut entries = source.entry_writer(&url)?;
+        let keep = entries.as_mut();
         super::pipelined(input, &url, |r| parse_primary_with(r, &url, repo_index, arch, keep, out))?;
+        let entries = super::finish_entries(entries, &url)?;
         reporter.status(&format!("{name}: {} packages for {arch}", out.len() - before));
         let modules_ref = parse_modules_ref(&repomd, &rel)?;
         let modules_href = modules_ref.as_ref().map(|m| m.href.clone());
@@ -120,6 +122,7 @@ impl MetadataFormat for Yum {
             timestamp: primary.timestamp,
             modules: modules.map(|(m, _)| m),
             groups: groups.map(|(g, _, _)| g),
+            entries,
         })
     }
 
@@ -451,18 +454,20 @@ pub fn parse_primary(
     target: &Arch,
     out: &mut Vec<PackageRecord>,
 ) -> Result<(), RepoError> {
-    parse_primary_with(input, url, repo_index, target, false, out)
+    parse_primary_with(input, url, repo_index, target, None, out)
 }
 
 /// The input of the primary parser, which can keep a copy of what the parser consumes: the
 /// bytes of one `<package>` element exactly as published, without a second pass.
-struct Recorder<R> {
+struct Recorder<'e, R> {
     inner: R,
-    /// The element being recorded, when one is.
-    kept: Option<Vec<u8>>,
+    /// Where kept elements go, when they are kept.
+    entries: Option<&'e mut super::EntryWriter>,
+    /// Whether an element is being recorded.
+    on: bool,
 }
 
-impl<R: BufRead> std::io::Read for Recorder<R> {
+impl<R: BufRead> std::io::Read for Recorder<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = {
             let have = self.fill_buf()?;
@@ -475,31 +480,31 @@ impl<R: BufRead> std::io::Read for Recorder<R> {
     }
 }
 
-impl<R: BufRead> BufRead for Recorder<R> {
+impl<R: BufRead> BufRead for Recorder<'_, R> {
     fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
         self.inner.fill_buf()
     }
     fn consume(&mut self, n: usize) {
-        if let Some(k) = self.kept.as_mut() {
+        if let (true, Some(e)) = (self.on, self.entries.as_mut()) {
             if let Ok(b) = self.inner.fill_buf() {
-                k.extend_from_slice(&b[..n.min(b.len())]);
+                e.extend(&b[..n.min(b.len())]);
             }
         }
         self.inner.consume(n)
     }
 }
 
-/// [`parse_primary`], keeping each package's `<package>` element in [`PackageRecord::entry`]
-/// when `keep_entries`.
+/// [`parse_primary`], keeping each package's `<package>` element in `entries` (its place in
+/// [`PackageRecord::entry`]) when given.
 pub fn parse_primary_with(
     input: Box<dyn BufRead + '_>,
     url: &str,
     repo_index: usize,
     target: &Arch,
-    keep_entries: bool,
+    entries: Option<&mut super::EntryWriter>,
     out: &mut Vec<PackageRecord>,
 ) -> Result<(), RepoError> {
-    let mut r = Reader::from_reader(Recorder { inner: input, kept: None });
+    let mut r = Reader::from_reader(Recorder { inner: input, entries, on: false });
     let mut buf = Vec::with_capacity(4096);
     let mut pkg: Option<Builder> = None;
     let (mut text_field, mut list, mut text) = (Text::None, DepList::None, String::new());
@@ -514,9 +519,14 @@ pub fn parse_primary_with(
                 let name = e.name().into_inner();
                 if name == "package" {
                     pkg = (attr(e, "type").as_deref() != Some("srpm") && !empty).then(Builder::default);
-                    // The start tag is consumed already: it is the event's own bytes.
-                    r.get_mut().kept =
-                        (keep_entries && pkg.is_some()).then(|| [&b"<"[..], e.as_bytes(), b">"].concat());
+                    let rec = r.get_mut();
+                    if let (Some(entries), true) = (rec.entries.as_mut(), pkg.is_some()) {
+                        // The start tag is consumed already: it is the event's own bytes.
+                        entries.begin(b"<");
+                        entries.extend(e.as_bytes());
+                        entries.extend(b">");
+                        rec.on = true;
+                    }
                     continue;
                 }
                 let Some(p) = pkg.as_mut() else { continue };
@@ -578,11 +588,17 @@ pub fn parse_primary_with(
             Event::End(e) => {
                 let name = e.name().into_inner();
                 if name == "package" {
-                    let entry = r.get_mut().kept.take();
+                    let rec = r.get_mut();
+                    rec.on = false;
                     if let Some(p) = pkg.take() {
                         if installs_on(&p.arch, target) {
                             let mut record = finish(p, url, repo_index)?;
-                            record.entry = entry.map(Vec::into_boxed_slice);
+                            if let Some(entries) = rec.entries.as_mut() {
+                                let kept = entries.keep();
+                                let kept =
+                                    kept.map_err(|source| RepoError::Entries { url: url.to_string(), source })?;
+                                record.entry = Some(kept);
+                            }
                             out.push(record);
                         }
                     }
