@@ -95,6 +95,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                 sign: None,
                 locked: None,
                 repository: false,
+                split_size: None,
             };
             let rep = progress::reporter(a.out.json);
             commands::fetch_keys(&mut m, &opts.source, rep.as_ref())?;
@@ -149,6 +150,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                 sign: a.sign.clone(),
                 locked: a.locked.clone(),
                 repository: !a.no_repo,
+                split_size: a.split_size,
             };
             let rep = progress::reporter(a.out.json);
             commands::fetch_keys(&mut m, &opts.source, rep.as_ref())?;

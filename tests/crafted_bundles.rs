@@ -681,7 +681,8 @@ fn every_crafted_bundle_is_refused_and_the_root_stays_byte_identical() {
     let dir = t.path().join("unpacked-copy");
     std::fs::create_dir_all(&dir).unwrap();
     let out = moa(t.path()).arg("install").arg(&dir).arg("--root").arg(&root).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is a directory"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("has no bundle") && err.contains(".tar.gz"), "{err}");
     let other = t.path().join("other-root");
     fake_os_release(&other, "centos", "8");
     let out = moa(t.path()).arg("install").arg(&good).arg("--root").arg(&other).output().unwrap();

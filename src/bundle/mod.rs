@@ -5,6 +5,7 @@
 
 pub mod lock;
 pub mod pack;
+pub mod parts;
 pub mod sbom;
 pub mod sign;
 pub mod verify;

@@ -106,6 +106,12 @@ pub struct SignatureCheck {
 
 /// Checks `<bundle>.minisig` against `keys`. With no keys, nothing is required (`None`).
 pub fn check(bundle: &Path, keys: &[TrustedKey]) -> Result<Option<SignatureCheck>, SignError> {
+    check_named(bundle, bundle, keys)
+}
+
+/// [`check`] of the bytes in `file` for the bundle `bundle` (its parts joined elsewhere), whose
+/// `.minisig` sits beside `bundle`.
+pub fn check_named(file: &Path, bundle: &Path, keys: &[TrustedKey]) -> Result<Option<SignatureCheck>, SignError> {
     if keys.is_empty() {
         return Ok(None);
     }
@@ -126,11 +132,10 @@ pub fn check(bundle: &Path, keys: &[TrustedKey]) -> Result<Option<SignatureCheck
     let Some(key) = keys.iter().find(|k| k.id == seen) else {
         return Err(SignError::UnknownKey { bundle: bundle.into(), signature, seen, keys: names });
     };
-    let mut f =
-        fs_err::File::open(bundle).map_err(|e| SignError::Io { path: bundle.into(), message: e.to_string() })?;
+    let mut f = fs_err::File::open(file).map_err(|e| SignError::Io { path: file.into(), message: e.to_string() })?;
     minisign::verify(&key.key, &sig, &mut f, true, false, false).map_err(|e| bad(&key.id, e.to_string()))?;
     let comment = sig.trusted_comment().map_err(|e| bad(&key.id, e.to_string()))?;
-    f.seek(SeekFrom::Start(0)).map_err(|e| SignError::Io { path: bundle.into(), message: e.to_string() })?;
+    f.seek(SeekFrom::Start(0)).map_err(|e| SignError::Io { path: file.into(), message: e.to_string() })?;
     Ok(Some(SignatureCheck { key: key.id.clone(), key_file: key.path.clone(), comment }))
 }
 

@@ -376,8 +376,51 @@ pub struct BuildArgs {
     /// packages), so `install --via-repo`, or the node's own dnf/yum/apt, can install from it.
     #[arg(long)]
     pub no_repo: bool,
+    /// Also write the bundle in parts of at most SIZE bytes (K, M, G: powers of 1024), for media
+    /// smaller than the bundle: <bundle>.part000, .part001, … and <bundle>.split, their sha256
+    /// in sha256sum format. `install` and `verify` take any part, the index or their folder and
+    /// check every part before unpacking; `cat <bundle>.part* > <bundle>` joins them by hand.
+    /// A 4.7 GB DVD takes --split-size 4300M.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub split_size: Option<u64>,
     #[command(flatten)]
     pub out: JsonArg,
+}
+
+/// `4G`, `700M`, `64K` or plain bytes; at least 1K.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, ""),
+    };
+    let shift = match unit {
+        "" => 0,
+        "K" | "k" | "KiB" => 10,
+        "M" | "m" | "MiB" => 20,
+        "G" | "g" | "GiB" => 30,
+        "T" | "t" | "TiB" => 40,
+        _ => return Err(format!("`{s}` is not a size: write bytes, or a number with K, M, G or T")),
+    };
+    let n: u64 =
+        digits.parse().map_err(|_| format!("`{s}` is not a size: write bytes, or a number with K, M, G or T"))?;
+    let bytes = n.checked_mul(1 << shift).ok_or_else(|| format!("`{s}` is too large"))?;
+    if bytes < 1024 {
+        return Err(format!("`{s}` is smaller than the smallest part, 1K"));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn sizes_take_binary_suffixes_and_refuse_the_rest() {
+        assert_eq!(super::parse_size("4G"), Ok(4 << 30));
+        assert_eq!(super::parse_size("4300M"), Ok(4300 << 20));
+        assert_eq!(super::parse_size("8192"), Ok(8192));
+        for bad in ["", "4X", "1.5G", "-1K", "100", "99999999999T"] {
+            assert!(super::parse_size(bad).is_err(), "{bad}");
+        }
+    }
 }
 
 #[derive(Args)]

@@ -93,6 +93,18 @@ pub fn build(out: Out<'_>, r: &BuildReport) -> io::Result<()> {
     if let Some(sig) = &r.signature {
         writeln!(out, "signed {}", sig.display())?;
     }
+    if let Some(split) = &r.split {
+        let (first, last) = (split.parts.first(), split.parts.last());
+        let name = |p: Option<&std::path::PathBuf>| p.map(|p| p.display().to_string()).unwrap_or_default();
+        writeln!(
+            out,
+            "split into {} part(s), {} … {}, index {}",
+            split.parts.len(),
+            name(first),
+            name(last),
+            split.index.display()
+        )?;
+    }
     Ok(())
 }
 

@@ -34,6 +34,8 @@ pub struct BuildOptions {
     /// Make the bundle a package repository too (`repodata/`), for `install --via-repo` and the
     /// node's own dnf/yum/apt (`--no-repo` turns it off).
     pub repository: bool,
+    /// `--split-size`: also write the bundle in parts of at most this many bytes, for media.
+    pub split_size: Option<u64>,
 }
 
 /// What `build` wrote.
@@ -48,6 +50,9 @@ pub struct BuildReport {
     pub notes: Vec<crate::resolve::Note>,
     /// `<bundle>.minisig`, when `--sign` was given.
     pub signature: Option<PathBuf>,
+    /// The parts and their index, with `--split-size`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split: Option<crate::bundle::parts::Split>,
 }
 
 /// Builds the bundle, then signs it when asked (an unchanged bundle is signed again: the key
@@ -57,6 +62,10 @@ pub fn build(manifest: &Manifest, opts: &BuildOptions, reporter: &dyn Reporter) 
     if let Some(key) = &opts.sign {
         reporter.status(&format!("signing {}", report.bundle.display()));
         report.signature = Some(crate::bundle::sign::sign(&report.bundle, key, &report.sha256)?);
+    }
+    if let Some(size) = opts.split_size {
+        reporter.status(&format!("splitting {} into parts of {size} bytes", report.bundle.display()));
+        report.split = Some(crate::bundle::parts::split(&report.bundle, size)?);
     }
     Ok(report)
 }
@@ -99,6 +108,7 @@ fn build_unsigned(
         packages: plan_items(&r),
         notes: r.plan.notes.clone(),
         signature: None,
+        split: None,
     };
 
     let installer = crate::family::installer(manifest.family);

@@ -40,6 +40,8 @@ pub enum CommandError {
     #[error(transparent)]
     Repo(#[from] RepoError),
     #[error(transparent)]
+    Parts(#[from] crate::bundle::parts::PartsError),
+    #[error(transparent)]
     Resolve(#[from] ResolveError),
     #[error(transparent)]
     Fetch(#[from] FetchError),
@@ -394,6 +396,26 @@ pub struct VerifyReport {
     pub index: BundleIndex,
 }
 
+/// A bundle as the user named it (the file, its parts, or their folder), verified whole.
+pub(crate) struct Checked {
+    pub unpacked: verify::Unpacked,
+    pub signature: Option<crate::bundle::sign::SignatureCheck>,
+    /// Whether `<bundle>.sha256` was there and matched.
+    pub sidecar_checked: bool,
+    /// The joined parts, when the bundle came in parts (kept while the bundle is used).
+    pub _opened: crate::bundle::parts::Opened,
+}
+
+/// Opens what the user named (parts checked and joined), checks the signature against `keys`
+/// (required when there are any), unpacks and checks every member, then the `.sha256` beside it.
+pub(crate) fn open_verified(bundle: &Path, keys: &[crate::bundle::sign::TrustedKey]) -> Result<Checked, CommandError> {
+    let opened = crate::bundle::parts::open(bundle)?;
+    let signature = crate::bundle::sign::check_named(&opened.file, &opened.named, keys)?;
+    let unpacked = verify::verify_bundle(&opened.file, &readers)?;
+    let sidecar_checked = verify::check_sidecar(&opened.named, &unpacked.bundle_sha256)?;
+    Ok(Checked { unpacked, signature, sidecar_checked, _opened: opened })
+}
+
 /// `verify`: the bundle's signature against `keys` first (required when there are any), then
 /// every member.
 pub fn verify_cmd(
@@ -401,9 +423,7 @@ pub fn verify_cmd(
     node_root: Option<&Path>,
     keys: &[crate::bundle::sign::TrustedKey],
 ) -> Result<VerifyReport, CommandError> {
-    let signature = crate::bundle::sign::check(bundle, keys)?;
-    let u = verify::verify_bundle(bundle, &readers)?;
-    let sidecar_checked = verify::check_sidecar(bundle, &u.bundle_sha256)?;
+    let Checked { unpacked: u, signature, sidecar_checked, .. } = open_verified(bundle, keys)?;
     if let Some(root) = node_root {
         verify::check_node(bundle, &u.index, root, family::backend(u.index.family).arch)?;
     }
@@ -459,8 +479,7 @@ pub(crate) fn check_local_repo(bundle: &Path, u: &verify::Unpacked) -> Result<()
 
 /// `sbom`: the verified bundle's CycloneDX SBOM (its signature checked against `keys` first).
 pub fn sbom_cmd(bundle: &Path, keys: &[crate::bundle::sign::TrustedKey]) -> Result<Vec<u8>, CommandError> {
-    crate::bundle::sign::check(bundle, keys)?;
-    let u = verify::verify_bundle(bundle, &readers)?;
+    let u = open_verified(bundle, keys)?.unpacked;
     let path = u.dir.join(crate::bundle::sbom::SBOM_FILE);
     match fs_err::read(&path) {
         Ok(b) => Ok(b),

@@ -62,9 +62,8 @@ pub fn install_cmd(
 ) -> Result<InstallReport, CommandError> {
     reporter.status(&format!("verifying {}", bundle.display()));
     let keys = crate::bundle::sign::trusted_keys(&opts.install.root, &opts.keys)?;
-    let signature = crate::bundle::sign::check(bundle, &keys)?;
-    let u = verify::verify_bundle(bundle, &super::readers)?;
-    verify::check_sidecar(bundle, &u.bundle_sha256)?;
+    // `_opened` lives to the end: a split bundle's joined file stays while the install runs.
+    let super::Checked { unpacked: u, signature, _opened, .. } = super::open_verified(bundle, &keys)?;
     if !opts.skip_node_check {
         verify::check_node(bundle, &u.index, &opts.install.root, family::backend(u.index.family).arch)?;
     }
@@ -231,8 +230,7 @@ pub fn configure_cmd(from: RoleFrom<'_>, opts: &RoleOptions) -> Result<RoleRepor
     let _lock = if opts.dry_run || !opts.root.is_dir() { None } else { Some(lock_root(&opts.root)?) };
     match from {
         RoleFrom::Bundle(b) => {
-            let u = verify::verify_bundle(b, &super::readers)?;
-            verify::check_sidecar(b, &u.bundle_sha256)?;
+            let u = super::open_verified(b, &[])?.unpacked;
             verify::check_node(b, &u.index, &opts.root, crate::family::backend(u.index.family).arch)?;
             apply_bundle_role(b, &u, opts)
         }
