@@ -29,3 +29,6 @@ pub mod transport;
 pub mod trust;
 pub mod types;
 pub mod version;
+
+/// What `moa-bundle --version` says: the version and the commit it was built from.
+pub const VERSION_LINE: &str = concat!("moa-bundle ", env!("CARGO_PKG_VERSION"), " (commit ", env!("MOA_COMMIT"), ")");

@@ -26,6 +26,8 @@ pub const SUMS_BYTES: u64 = 4 << 20;
 pub const PACKAGES: usize = 20_000;
 /// One package file (the largest deb in bookworm, a firmware bundle, is about 600 MiB).
 pub const PACKAGE_BYTES: u64 = 4 << 30;
+/// The moa-bundle binary a self-contained bundle carries (the release binary: about 16 MiB).
+pub const BINARY_BYTES: u64 = 512 << 20;
 /// A bundle member that is not a package: `install.sh`, a role template.
 pub const SMALL_MEMBER_BYTES: u64 = 1 << 20;
 /// Entries of one dependency field of one package (glibc's provides: about 300).

@@ -13,7 +13,7 @@ use anyhow::Context;
 use clap::Parser;
 use cli::args::{Cli, Command, KeyCommand};
 use cli::{progress, render};
-use moa_bundle::commands::{self, BuildOptions, InstallCmdOptions};
+use moa_bundle::commands::{self, BuildOptions, InstallCmdOptions, InstallerChoice};
 use moa_bundle::install::InstallOptions;
 use moa_bundle::manifest::{Family, Manifest};
 
@@ -96,6 +96,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                 locked: None,
                 repository: false,
                 split_size: None,
+                installer: InstallerChoice::None,
             };
             let rep = progress::reporter(a.out.json);
             commands::fetch_keys(&mut m, &opts.source, rep.as_ref())?;
@@ -151,6 +152,14 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                 locked: a.locked.clone(),
                 repository: !a.no_repo,
                 split_size: a.split_size,
+                installer: match (&a.installer, a.with_installer, a.no_installer) {
+                    (Some(p), _, _) => InstallerChoice::Path(p.clone()),
+                    (None, true, _) => InstallerChoice::Running,
+                    (None, false, true) => InstallerChoice::None,
+                    // The default is for built-in manifests: a manifest file says what it wants.
+                    (None, false, false) if a.manifest.distro.is_some() => InstallerChoice::Default,
+                    (None, false, false) => InstallerChoice::None,
+                },
             };
             let rep = progress::reporter(a.out.json);
             commands::fetch_keys(&mut m, &opts.source, rep.as_ref())?;
@@ -186,6 +195,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                 dry_run: a.dry_run,
                 skip_node_check: a.skip_node_check,
                 via_repo: a.via_repo,
+                verified: a.verified,
                 role: a.role.map(|r| a.role_flags.options(r, &a.root, a.dry_run)),
                 keys: a.keys.keys.clone(),
             };

@@ -7,6 +7,7 @@ pub mod lock;
 pub mod pack;
 pub mod parts;
 pub mod sbom;
+pub mod script;
 pub mod sign;
 pub mod verify;
 
@@ -24,6 +25,8 @@ pub const INDEX_FILE: &str = "bundle.json";
 pub const SUMS_FILE: &str = "SHA256SUMS";
 pub const INSTALLER_FILE: &str = "install.sh";
 pub const PACKAGES_DIR: &str = "packages";
+/// The moa-bundle binary a self-contained bundle carries for its node (`install.sh` runs it).
+pub const BINARY_FILE: &str = "moa-bundle";
 
 /// `bundle.json`: what the bundle is for and what it holds. Read on the node from a bundle that
 /// anyone may have written, so every field is a validated type and [`BundleIndex::validate`]
@@ -62,6 +65,19 @@ pub struct BundleIndex {
     /// enables them in the node's dnf, which otherwise hides or replaces those packages.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub modules: Vec<crate::manifest::ModuleRef>,
+    /// The moa-bundle binary for the node (`build --with-installer`), which `install.sh` checks
+    /// and runs, so a node with nothing installed gets all of `install`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installer: Option<BundledBinary>,
+}
+
+/// [`BundleIndex::installer`]: the file [`BINARY_FILE`] at the top of the bundle.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BundledBinary {
+    pub size: u64,
+    pub sha256: Sha256,
+    /// What `moa-bundle --version` says it is.
+    pub version: Line,
 }
 
 /// One package file in the bundle.
@@ -154,6 +170,9 @@ impl BundleIndex {
         }
         if let Some(t) = &self.time {
             t.validate()?;
+        }
+        if let Some(b) = &self.installer {
+            limits::check("the size of the bundled moa-bundle binary", b.size, limits::BINARY_BYTES)?;
         }
         limits::check("the number of keys", self.keys.len() as u64, (limits::KEYS * limits::REPOSITORIES) as u64)?;
         limits::check("the number of module streams", self.modules.len() as u64, limits::REQUESTS as u64)?;

@@ -6,7 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{BundleIndex, INDEX_FILE, INSTALLER_FILE, PACKAGES_DIR, SUMS_FILE};
+use super::script::FallbackCommand;
+use super::{BundleIndex, BINARY_FILE, INDEX_FILE, INSTALLER_FILE, PACKAGES_DIR, SUMS_FILE};
 use crate::files::{self, DirLock, Partial};
 use crate::types::{HashingWriter, Sha256};
 
@@ -28,42 +29,6 @@ pub enum PackError {
     Missing { file: String },
 }
 
-/// The package tool's command line in `install.sh`, from the family's installer.
-#[derive(Debug, Clone, Default)]
-pub struct FallbackCommand {
-    /// Whether the tool can skip package scripts (rpm `--noscripts`; dpkg cannot).
-    pub skip_scripts: bool,
-    /// The tool's force options (`--force --nodeps`).
-    pub force: &'static str,
-    /// The command a stage's files are appended to, using the script's `$ROOT`, `$FORCE` and
-    /// `$NOSCRIPTS`.
-    pub line: &'static str,
-    /// Module streams (EL8+ dnf): a line refusing a node that has another stream of `{module}`
-    /// enabled (run before any package), and one enabling `{module}:{stream}` (after). Both
-    /// names are validated labels (`[A-Za-z0-9._-]`), so they need no quoting.
-    pub streams: Option<(&'static str, &'static str)>,
-    /// `install.sh --via-repo`: the sh that installs every bundled package with the node's own
-    /// package manager from the bundle's repository, using the script's `$DIR` (the bundle's
-    /// top directory, a plain path), `$ROOT` and `$NOSCRIPTS`. Empty when the bundle has none.
-    pub via_repo: String,
-}
-
-/// `s` quoted for POSIX sh (`'…'`, a `'` inside as `'\''`).
-pub fn sh_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
-impl FallbackCommand {
-    fn stream_lines(&self, index: &BundleIndex, enable: bool) -> String {
-        let Some((check, write)) = self.streams else { return String::new() };
-        let template = if enable { write } else { check };
-        let fill = |m: &crate::manifest::ModuleRef| {
-            template.replace("{module}", m.name.as_str()).replace("{stream}", m.stream.as_str()) + "\n"
-        };
-        index.modules.iter().map(fill).collect()
-    }
-}
-
 /// What was written.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Packed {
@@ -81,6 +46,8 @@ enum Body {
     Bytes(Vec<u8>),
     /// The file of `index.packages[i]`, which may still be downloading.
     Package(usize),
+    /// A file on disk (the bundled moa-bundle binary).
+    File(PathBuf),
 }
 
 /// One member: path inside the top directory, content, digest, mode.
@@ -92,18 +59,26 @@ fn bytes_member(path: &str, bytes: Vec<u8>, mode: u32) -> Member {
 }
 
 /// Every member, sorted by path (so `SHA256SUMS`, which lists all the others, comes first).
-fn members(index: &BundleIndex, extra: &[(String, Vec<u8>)], tool: &FallbackCommand) -> Vec<Member> {
+fn members(
+    index: &BundleIndex,
+    extra: &[(String, Vec<u8>)],
+    tool: &FallbackCommand,
+    binary: Option<&Path>,
+) -> Vec<Member> {
     let mut index_json = serde_json::to_vec_pretty(index).expect("the index serializes");
     index_json.push(b'\n');
     let mut out = vec![
         bytes_member(INDEX_FILE, index_json, 0o644),
-        bytes_member(INSTALLER_FILE, install_script(index, tool).into_bytes(), 0o755),
+        bytes_member(INSTALLER_FILE, super::script::install_script(index, tool).into_bytes(), 0o755),
     ];
     for (i, p) in index.packages.iter().enumerate() {
         out.push((format!("{PACKAGES_DIR}/{}", p.file), Body::Package(i), p.sha256, 0o644));
     }
     for (path, b) in extra {
         out.push(bytes_member(path, b.clone(), 0o644));
+    }
+    if let (Some(b), Some(path)) = (&index.installer, binary) {
+        out.push((BINARY_FILE.to_string(), Body::File(path.to_path_buf()), b.sha256, 0o755));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     let sums: String = out.iter().map(|(path, _, digest, _)| format!("{digest}  {path}\n")).collect();
@@ -114,10 +89,16 @@ fn members(index: &BundleIndex, extra: &[(String, Vec<u8>)], tool: &FallbackComm
 
 /// What decides a bundle's bytes: the tool, the compression, the top directory, and every
 /// member's path, mode and digest. Two builds with one key write the same file.
-pub fn content_key(index: &BundleIndex, extra: &[(String, Vec<u8>)], tool: &FallbackCommand, stem: &str) -> Sha256 {
+pub fn content_key(
+    index: &BundleIndex,
+    extra: &[(String, Vec<u8>)],
+    tool: &FallbackCommand,
+    binary: Option<&Path>,
+    stem: &str,
+) -> Sha256 {
     let mut text =
         format!("moa-bundle {} {COMPRESSION:?} {stem} {}\n", env!("CARGO_PKG_VERSION"), index.source_date_epoch);
-    for (path, _, digest, mode) in members(index, extra, tool) {
+    for (path, _, digest, mode) in members(index, extra, tool, binary) {
         text.push_str(&format!("{digest} {mode:o} {path}\n"));
     }
     Sha256::digest(text.as_bytes())
@@ -132,6 +113,7 @@ pub fn write_bundle(
     package: &dyn Fn(usize) -> Option<PathBuf>,
     extra: &[(String, Vec<u8>)],
     tool: &FallbackCommand,
+    binary: Option<&Path>,
     stem: &str,
     output: &Path,
 ) -> Result<Packed, PackError> {
@@ -152,7 +134,7 @@ pub fn write_bundle(
     };
     dir_entry(&mut tar, &format!("{stem}/")).map_err(werr)?;
     let mut dirs_written = std::collections::BTreeSet::new();
-    for (path, body, _, mode) in members(index, extra, tool) {
+    for (path, body, _, mode) in members(index, extra, tool, binary) {
         // Each directory once, before its first member (members are sorted by path).
         for (i, _) in path.match_indices('/') {
             if dirs_written.insert(path[..i].to_string()) {
@@ -165,8 +147,14 @@ pub fn write_bundle(
                 let mut h = header(tar::EntryType::Regular, mode, mtime, b.len() as u64);
                 tar.append_data(&mut h, &full, &b[..]).map_err(werr)?;
             }
-            Body::Package(i) => {
-                let f = package(i).ok_or_else(|| PackError::Missing { file: index.packages[i].file.clone() })?;
+            Body::Package(_) | Body::File(_) => {
+                let f = match body {
+                    Body::Package(i) => {
+                        package(i).ok_or_else(|| PackError::Missing { file: index.packages[i].file.clone() })?
+                    }
+                    Body::File(f) => f,
+                    Body::Bytes(_) => unreachable!("matched above"),
+                };
                 let rerr = |source| PackError::Read { path: f.clone(), source };
                 let file = fs_err::File::open(&f).map_err(rerr)?;
                 let len = file.metadata().map_err(rerr)?.len();
@@ -202,85 +190,4 @@ fn header(kind: tar::EntryType, mode: u32, mtime: u64, size: u64) -> tar::Header
     h.set_gid(0);
     h.set_size(size);
     h
-}
-
-/// `install.sh`: a POSIX sh fallback for a node without moa-bundle.
-fn install_script(index: &BundleIndex, tool: &FallbackCommand) -> String {
-    let (force, tool_line) = (tool.force, tool.line);
-    let mut s = format!(
-        r#"#!/bin/sh
-# Fallback installer for {name} ({distro}, {arch}), written by moa-bundle {ver}.
-# Prefer `moa-bundle install BUNDLE`: it also checks the node's os-release, skips installed
-# packages and reports missing dependencies before it changes anything.
-# Usage: sh install.sh [--force] [--root DIR] [--noscripts] [--verified] [--via-repo]
-#   --force       {force}: install despite missing dependencies
-#   --root DIR    install into DIR instead of /
-#   --noscripts   rpm only: run no package scripts
-#   --verified    the bundle's signature was checked (minisign -V) before it was unpacked
-#   --via-repo    install with the node's own dnf/yum/apt-get from this directory as a
-#                 repository (repodata/), every other repository left out
-set -eu
-cd "$(dirname "$0")"
-DIR=$(pwd)
-FORCE="" ROOT="" NOSCRIPTS="" VERIFIED="" VIA_REPO=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --force) FORCE="{force}" ;;
-    --verified) VERIFIED=1 ;;
-    --via-repo) VIA_REPO=1 ;;
-    --root) ROOT="${{2:?--root needs a directory}}"; shift ;;
-    --noscripts) NOSCRIPTS="--noscripts" ;;
-    *) echo "install.sh: unknown option $1 (see the header of this file)" >&2; exit 2 ;;
-  esac
-  shift
-done
-if [ -z "$VERIFIED" ] && ls "$ROOT"/etc/moa-bundle/trusted-keys/*.pub >/dev/null 2>&1; then
-  echo "install.sh: this node trusts bundle keys ($ROOT/etc/moa-bundle/trusted-keys/) and an unpacked bundle cannot show its signature: use 'moa-bundle install BUNDLE.tar.gz', or check the .tar.gz with 'minisign -V -p KEY.pub -m BUNDLE.tar.gz' first and pass --verified" >&2
-  exit 3
-fi
-sha256sum -c --quiet {SUMS_FILE}
-"#,
-        name = index.name,
-        distro = index.distro,
-        arch = index.arch,
-        ver = index.tool_version,
-    );
-    if !tool.skip_scripts {
-        s.push_str(
-            "[ -z \"$NOSCRIPTS\" ] || { echo \"install.sh: dpkg cannot skip maintainer scripts\" >&2; exit 2; }\n",
-        );
-    }
-    s.push_str(&tool.stream_lines(index, false));
-    s.push_str("if [ -n \"$VIA_REPO\" ]; then\n");
-    s.push_str(&via_repo(tool));
-    s.push_str("else\n");
-    let max_stage = index.packages.iter().map(|p| p.stage).max().unwrap_or(0);
-    for stage in 0..=max_stage {
-        let files: Vec<String> =
-            index.packages.iter().filter(|p| p.stage == stage).map(|p| format!("{PACKAGES_DIR}/{}", p.file)).collect();
-        if !files.is_empty() {
-            s.push_str(&format!("{tool_line} {}\n", files.join(" ")));
-        }
-    }
-    s.push_str("fi\n");
-    s.push_str(&tool.stream_lines(index, true));
-    s
-}
-
-/// The `--via-repo` branch of `install.sh`: the paths checked for what a repository URL and a
-/// config line can hold, then the family's package manager.
-fn via_repo(tool: &FallbackCommand) -> String {
-    if tool.via_repo.is_empty() {
-        return "echo \"install.sh: this bundle is no repository (built with --no-repo)\" >&2; exit 2\n".into();
-    }
-    let mut s = String::from(
-        r#"for p in "$DIR" ${ROOT:+"$ROOT"}; do
-  case "$p" in /*[!A-Za-z0-9/._+-]*|[!/]*) echo "install.sh: --via-repo needs plain absolute paths (letters, digits, /._+-): $p" >&2; exit 2 ;; esac
-done
-W=$(mktemp -d "${TMPDIR:-/tmp}/moa-bundle-repo.XXXXXX")
-trap 'rm -rf "$W"' EXIT
-"#,
-    );
-    s.push_str(&tool.via_repo);
-    s
 }

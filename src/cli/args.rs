@@ -207,7 +207,7 @@ pub struct ConfigureArgs {
     #[arg(long, value_name = "PATH")]
     pub manifest: Option<PathBuf>,
     /// Configure the node under this root; service actions are printed, not run.
-    #[arg(long, value_name = "DIR", default_value = "/")]
+    #[arg(long, value_name = "DIR", default_value = "/", value_parser = absolute_dir)]
     pub root: PathBuf,
     /// Show the diff and the service actions; change nothing.
     #[arg(long)]
@@ -222,7 +222,7 @@ pub struct ProbeArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Probe the node under this root instead of this system.
-    #[arg(long, value_name = "DIR", default_value = "/")]
+    #[arg(long, value_name = "DIR", default_value = "/", value_parser = absolute_dir)]
     pub root: PathBuf,
     /// Package family, when both databases exist under the root (default: dpkg's if present).
     #[arg(long, value_enum)]
@@ -376,6 +376,19 @@ pub struct BuildArgs {
     /// packages), so `install --via-repo`, or the node's own dnf/yum/apt, can install from it.
     #[arg(long)]
     pub no_repo: bool,
+    /// Carry this moa-bundle binary (for the bundle's architecture; the glibc-2.17 release
+    /// build from scripts/release.sh runs on every supported node) as <bundle>/moa-bundle:
+    /// `sh install.sh` checks it against SHA256SUMS and runs it, so a node with nothing
+    /// installed gets all of `install` (roles, preflight, removals). Built-in manifests carry
+    /// the running binary by default when it is a release build for the bundle's architecture.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["with_installer", "no_installer"])]
+    pub installer: Option<PathBuf>,
+    /// Carry the running moa-bundle binary (see --installer).
+    #[arg(long, conflicts_with = "no_installer")]
+    pub with_installer: bool,
+    /// Carry no moa-bundle binary: install.sh then installs with rpm/dpkg alone.
+    #[arg(long)]
+    pub no_installer: bool,
     /// Also write the bundle in parts of at most SIZE bytes (K, M, G: powers of 1024), for media
     /// smaller than the bundle: <bundle>.part000, .part001, … and <bundle>.split, their sha256
     /// in sha256sum format. `install` and `verify` take any part, the index or their folder and
@@ -385,6 +398,15 @@ pub struct BuildArgs {
     pub split_size: Option<u64>,
     #[command(flatten)]
     pub out: JsonArg,
+}
+
+/// A `--root` made absolute against the working directory: rpm refuses a relative root, and
+/// package tools chroot into it.
+fn absolute_dir(s: &str) -> Result<PathBuf, String> {
+    if s.is_empty() {
+        return Err("an empty path is no root: pass a directory, or leave --root out for /".into());
+    }
+    std::path::absolute(s).map_err(|e| format!("`{s}`: {e}"))
 }
 
 /// `4G`, `700M`, `64K` or plain bytes; at least 1K.
@@ -459,7 +481,7 @@ pub struct VerifyArgs {
     pub node: bool,
     /// Root whose /etc/os-release --node checks, and whose etc/moa-bundle/trusted-keys/*.pub
     /// are trusted bundle keys.
-    #[arg(long, value_name = "DIR", default_value = "/")]
+    #[arg(long, value_name = "DIR", default_value = "/", value_parser = absolute_dir)]
     pub root: PathBuf,
     #[command(flatten)]
     pub keys: KeyArg,
@@ -479,7 +501,7 @@ pub struct InstallArgs {
     #[command(flatten)]
     pub bundle: BundleArgs,
     /// Install into this root instead of / (rpm --root, dpkg --root; scripts run chrooted there).
-    #[arg(long, value_name = "DIR", default_value = "/")]
+    #[arg(long, value_name = "DIR", default_value = "/", value_parser = absolute_dir)]
     pub root: PathBuf,
     /// Verify and print the plan; change nothing.
     #[arg(long)]
@@ -489,7 +511,7 @@ pub struct InstallArgs {
     #[arg(long)]
     pub force: bool,
     /// rpm only: run no package scripts (rpm --noscripts), e.g. into an empty --root.
-    #[arg(long)]
+    #[arg(long, alias = "noscripts")]
     pub no_scripts: bool,
     /// Install even if the node's os-release or architecture differ from the bundle's.
     #[arg(long)]
@@ -499,6 +521,10 @@ pub struct InstallArgs {
     /// transaction in its history and resolves conflicts itself. Not with --force.
     #[arg(long, conflicts_with = "force")]
     pub via_repo: bool,
+    /// For an unpacked bundle (a directory) on a node that trusts bundle keys: its archive's
+    /// signature was checked (`minisign -V`) before it was unpacked. A .tar.gz is always checked.
+    #[arg(long)]
+    pub verified: bool,
     /// Then configure the time service: `server` or `client` (see `moa-bundle configure`).
     #[arg(long, value_enum)]
     pub role: Option<Role>,

@@ -93,6 +93,12 @@ pub fn build(out: Out<'_>, r: &BuildReport) -> io::Result<()> {
     if let Some(sig) = &r.signature {
         writeln!(out, "signed {}", sig.display())?;
     }
+    if let Some(b) = &r.installer {
+        writeln!(out, "carries {} ({}) for the node: sh install.sh runs it", b.version, human(b.size))?;
+    }
+    if let Some(note) = &r.installer_note {
+        eprintln!("note: {note}");
+    }
     if let Some(split) = &r.split {
         let (first, last) = (split.parts.first(), split.parts.last());
         let name = |p: Option<&std::path::PathBuf>| p.map(|p| p.display().to_string()).unwrap_or_default();

@@ -36,6 +36,20 @@ pub struct BuildOptions {
     pub repository: bool,
     /// `--split-size`: also write the bundle in parts of at most this many bytes, for media.
     pub split_size: Option<u64>,
+    /// Which moa-bundle binary the bundle carries for the node.
+    pub installer: InstallerChoice,
+}
+
+/// `--installer PATH`, `--with-installer`, `--no-installer`, or the default.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InstallerChoice {
+    None,
+    /// This binary (`--with-installer`): refused when it is not for the bundle's architecture.
+    Running,
+    Path(PathBuf),
+    /// Built-in manifests: this binary when it is a release build for the bundle's architecture
+    /// (a debug build is not what a node should run), else none, with a note saying how.
+    Default,
 }
 
 /// What `build` wrote.
@@ -53,6 +67,12 @@ pub struct BuildReport {
     /// The parts and their index, with `--split-size`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub split: Option<crate::bundle::parts::Split>,
+    /// The moa-bundle binary the bundle carries, or why it carries none where the default
+    /// would have put one in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub installer: Option<crate::bundle::BundledBinary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub installer_note: Option<String>,
 }
 
 /// Builds the bundle, then signs it when asked (an unchanged bundle is signed again: the key
@@ -87,7 +107,9 @@ fn build_unsigned(
         }
         None => (load_and_resolve(manifest, &source, &transport, &cache, reporter)?, None),
     };
-    let Planned { index, records, lock } = plan_bundle(manifest, opts, &r, locked.as_ref())?;
+    let Planned { mut index, records, lock } = plan_bundle(manifest, opts, &r, locked.as_ref())?;
+    let (binary, installer_note) = choose_installer(manifest, &opts.installer)?;
+    index.installer = binary.as_ref().map(|(_, b)| b.clone());
     let mut extra = manifest.time.as_ref().map(|t| crate::roles::render::bundle_files(t.flavor)).unwrap_or_default();
     if opts.repository {
         extra.extend(local_repository(manifest, &r.metadata, &index, &records)?);
@@ -109,14 +131,17 @@ fn build_unsigned(
         notes: r.plan.notes.clone(),
         signature: None,
         split: None,
+        installer: index.installer.clone(),
+        installer_note: installer_note.clone(),
     };
+    let binary = binary.as_ref().map(|(p, _)| p.as_path());
 
     let installer = crate::family::installer(manifest.family);
     let mut tool = installer.fallback_command();
     if opts.repository {
         tool.via_repo = installer.fallback_via_repo(&index);
     }
-    let key = pack::content_key(&index, &roles, &tool, &stem);
+    let key = pack::content_key(&index, &roles, &tool, binary, &stem);
     if let Some((sha256, size)) = cache.unchanged_bundle(&key, &opts.output) {
         reporter.status(&format!("{} already holds this bundle: nothing to fetch or pack", opts.output.display()));
         return Ok(report(sha256, size, true));
@@ -147,7 +172,8 @@ fn build_unsigned(
             r
         });
         reporter.status(&format!("packing {} as the packages arrive", opts.output.display()));
-        let packed = pack::write_bundle(&index, &|i| arrivals.wait(slot[i]), &roles, &tool, &stem, &opts.output);
+        let packed =
+            pack::write_bundle(&index, &|i| arrivals.wait(slot[i]), &roles, &tool, binary, &stem, &opts.output);
         (fetcher.join().expect("the fetch thread does not panic"), packed)
     });
     // A fetch error first: it is why a package was missing from the pack.
@@ -237,6 +263,63 @@ pub fn plan_bundle<'r>(
         .collect::<Result<Vec<_>, CommandError>>()?;
     let lock = Lock::of(&index, &origins);
     Ok(Planned { index, records, lock })
+}
+
+/// A binary to carry: its path and what bundle.json says of it.
+type Carried = (PathBuf, crate::bundle::BundledBinary);
+
+/// The binary the bundle carries, or a note on why the default carries none.
+fn choose_installer(
+    manifest: &Manifest,
+    choice: &InstallerChoice,
+) -> Result<(Option<Carried>, Option<String>), CommandError> {
+    let running = || {
+        std::env::current_exe()
+            .map_err(|e| CommandError::Installer { path: "the running moa-bundle".into(), message: e.to_string() })
+    };
+    let path = match choice {
+        InstallerChoice::None => return Ok((None, None)),
+        InstallerChoice::Path(p) => p.clone(),
+        InstallerChoice::Running => running()?,
+        InstallerChoice::Default if cfg!(debug_assertions) => {
+            let note = "this moa-bundle is a debug build, so the bundle carries no moa-bundle for the node (install.sh falls back to rpm/dpkg): pass --installer with the release binary (scripts/release.sh)";
+            return Ok((None, Some(note.into())));
+        }
+        InstallerChoice::Default => {
+            let exe = running()?;
+            match bundled_binary(manifest, &exe) {
+                Ok(b) => return Ok((Some((exe, b)), None)),
+                Err(e) => return Ok((None, Some(format!("the bundle carries no moa-bundle for the node: {e}")))),
+            }
+        }
+    };
+    let b = bundled_binary(manifest, &path)?;
+    Ok((Some((path, b)), None))
+}
+
+/// What bundle.json says of the binary at `path`, which must be an executable for the
+/// bundle's architecture.
+fn bundled_binary(manifest: &Manifest, path: &std::path::Path) -> Result<crate::bundle::BundledBinary, CommandError> {
+    let fail = |message: String| CommandError::Installer { path: path.to_path_buf(), message };
+    let machine = crate::bundle::verify::elf_arch(path).ok_or_else(|| fail("is not an ELF executable".into()))?;
+    let arch = crate::family::backend(manifest.family).arch.name_of_machine(machine);
+    if arch != manifest.arch.as_str() {
+        return Err(fail(format!(
+            "is a {arch} executable, the bundle is for {}: build moa-bundle for it (scripts/release.sh) and pass --installer, or --no-installer",
+            manifest.arch
+        )));
+    }
+    let mut h = crate::types::HashingWriter::new(std::io::sink());
+    let file = fs_err::File::open(path).map_err(|e| fail(e.to_string()))?;
+    std::io::copy(&mut std::io::BufReader::with_capacity(1 << 20, file), &mut h).map_err(|e| fail(e.to_string()))?;
+    let (sha256, size, _) = h.finish();
+    crate::limits::check("its size", size, crate::limits::BINARY_BYTES).map_err(fail)?;
+    let same = std::env::current_exe().ok().and_then(|e| e.canonicalize().ok()) == path.canonicalize().ok();
+    let version = match same {
+        true => crate::VERSION_LINE.to_string(),
+        false => format!("moa-bundle (from {})", path.display()),
+    };
+    Ok(crate::bundle::BundledBinary { size, sha256, version: line(&version, "the binary's version")? })
 }
 
 /// The files that make the bundle a repository of its family's format (`repodata/`).
@@ -357,6 +440,7 @@ fn bundle_index(
         keys: bundle_keys(manifest, opts).into_iter().map(|(k, _)| k).collect(),
         time: manifest.time.clone(),
         modules: Vec::new(),
+        installer: None,
     })
 }
 

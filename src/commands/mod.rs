@@ -6,7 +6,7 @@ mod build;
 mod keys;
 mod node;
 
-pub use build::{build, lock, BuildOptions, BuildReport, LockReport};
+pub use build::{build, lock, BuildOptions, BuildReport, InstallerChoice, LockReport};
 pub use keys::{fetch_keys, KeyFetchError};
 pub use node::{configure_cmd, install_cmd, InstallCmdOptions, InstallReport, RoleFrom};
 
@@ -41,6 +41,10 @@ pub enum CommandError {
     Repo(#[from] RepoError),
     #[error(transparent)]
     Parts(#[from] crate::bundle::parts::PartsError),
+    #[error("{} is an unpacked bundle, which cannot show its signature, and this node trusts bundle keys ({keys}): install the .tar.gz with its .minisig beside it, or check the .tar.gz with `minisign -V -p KEY.pub -m BUNDLE.tar.gz` before unpacking it and pass --verified", dir.display())]
+    UnpackedUnsigned { dir: PathBuf, keys: String },
+    #[error("--installer {}: {message}", path.display())]
+    Installer { path: PathBuf, message: String },
     #[error(transparent)]
     Resolve(#[from] ResolveError),
     #[error(transparent)]
@@ -403,17 +407,32 @@ pub(crate) struct Checked {
     /// Whether `<bundle>.sha256` was there and matched.
     pub sidecar_checked: bool,
     /// The joined parts, when the bundle came in parts (kept while the bundle is used).
-    pub _opened: crate::bundle::parts::Opened,
+    pub _opened: Option<crate::bundle::parts::Opened>,
 }
 
 /// Opens what the user named (parts checked and joined), checks the signature against `keys`
 /// (required when there are any), unpacks and checks every member, then the `.sha256` beside it.
-pub(crate) fn open_verified(bundle: &Path, keys: &[crate::bundle::sign::TrustedKey]) -> Result<Checked, CommandError> {
+/// An unpacked bundle (a directory, as `install.sh` hands it over) is checked file by file; it
+/// cannot show a signature, so where `keys` require one it is refused unless `verified` says
+/// the archive's was checked before it was unpacked.
+pub(crate) fn open_verified(
+    bundle: &Path,
+    keys: &[crate::bundle::sign::TrustedKey],
+    verified: bool,
+) -> Result<Checked, CommandError> {
+    if bundle.is_dir() && verify::is_unpacked_bundle(bundle) {
+        if !keys.is_empty() && !verified {
+            let keys = keys.iter().map(|k| k.id.clone()).collect::<Vec<_>>().join(", ");
+            return Err(CommandError::UnpackedUnsigned { dir: bundle.to_path_buf(), keys });
+        }
+        let unpacked = verify::verify_dir(bundle, &readers)?;
+        return Ok(Checked { unpacked, signature: None, sidecar_checked: false, _opened: None });
+    }
     let opened = crate::bundle::parts::open(bundle)?;
     let signature = crate::bundle::sign::check_named(&opened.file, &opened.named, keys)?;
     let unpacked = verify::verify_bundle(&opened.file, &readers)?;
     let sidecar_checked = verify::check_sidecar(&opened.named, &unpacked.bundle_sha256)?;
-    Ok(Checked { unpacked, signature, sidecar_checked, _opened: opened })
+    Ok(Checked { unpacked, signature, sidecar_checked, _opened: Some(opened) })
 }
 
 /// `verify`: the bundle's signature against `keys` first (required when there are any), then
@@ -423,7 +442,7 @@ pub fn verify_cmd(
     node_root: Option<&Path>,
     keys: &[crate::bundle::sign::TrustedKey],
 ) -> Result<VerifyReport, CommandError> {
-    let Checked { unpacked: u, signature, sidecar_checked, .. } = open_verified(bundle, keys)?;
+    let Checked { unpacked: u, signature, sidecar_checked, .. } = open_verified(bundle, keys, false)?;
     if let Some(root) = node_root {
         verify::check_node(bundle, &u.index, root, family::backend(u.index.family).arch)?;
     }
@@ -479,7 +498,7 @@ pub(crate) fn check_local_repo(bundle: &Path, u: &verify::Unpacked) -> Result<()
 
 /// `sbom`: the verified bundle's CycloneDX SBOM (its signature checked against `keys` first).
 pub fn sbom_cmd(bundle: &Path, keys: &[crate::bundle::sign::TrustedKey]) -> Result<Vec<u8>, CommandError> {
-    let u = open_verified(bundle, keys)?.unpacked;
+    let u = open_verified(bundle, keys, false)?.unpacked;
     let path = u.dir.join(crate::bundle::sbom::SBOM_FILE);
     match fs_err::read(&path) {
         Ok(b) => Ok(b),

@@ -25,6 +25,8 @@ pub struct InstallCmdOptions {
     pub skip_node_check: bool,
     /// Install with the node's package manager from the bundle as a repository.
     pub via_repo: bool,
+    /// An unpacked bundle's archive had its signature checked before it was unpacked.
+    pub verified: bool,
     /// After the packages, apply this time service role (its root and dry run are the install's).
     pub role: Option<RoleOptions>,
     /// Bundle keys given with `--key`, trusted beside those in `<root>/etc/moa-bundle/trusted-keys/`.
@@ -63,7 +65,7 @@ pub fn install_cmd(
     reporter.status(&format!("verifying {}", bundle.display()));
     let keys = crate::bundle::sign::trusted_keys(&opts.install.root, &opts.keys)?;
     // `_opened` lives to the end: a split bundle's joined file stays while the install runs.
-    let super::Checked { unpacked: u, signature, _opened, .. } = super::open_verified(bundle, &keys)?;
+    let super::Checked { unpacked: u, signature, _opened, .. } = super::open_verified(bundle, &keys, opts.verified)?;
     if !opts.skip_node_check {
         verify::check_node(bundle, &u.index, &opts.install.root, family::backend(u.index.family).arch)?;
     }
@@ -174,10 +176,13 @@ fn install_from_repo(
         .iter()
         .map(|k| install::plain("a key file", &u.dir.join(&k.file), hint))
         .collect::<Result<Vec<_>, _>>()?;
-    let work = u.dir.with_extension("via-repo");
+    // The package manager's configuration and cache go to a private directory, not beside an
+    // unpacked bundle the user handed over.
+    let work = crate::files::WorkDir::new()
+        .map_err(|source| install::InstallError::Work { path: std::env::temp_dir(), source })?;
     let repo = install::LocalRepo {
         dir: &dir,
-        work: &work,
+        work: work.path(),
         keys,
         release: u.index.os_release.version_id.as_str(),
         packages: todo.iter().map(|(p, _)| *p).collect(),
@@ -230,7 +235,7 @@ pub fn configure_cmd(from: RoleFrom<'_>, opts: &RoleOptions) -> Result<RoleRepor
     let _lock = if opts.dry_run || !opts.root.is_dir() { None } else { Some(lock_root(&opts.root)?) };
     match from {
         RoleFrom::Bundle(b) => {
-            let u = super::open_verified(b, &[])?.unpacked;
+            let u = super::open_verified(b, &[], false)?.unpacked;
             verify::check_node(b, &u.index, &opts.root, crate::family::backend(u.index.family).arch)?;
             apply_bundle_role(b, &u, opts)
         }

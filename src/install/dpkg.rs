@@ -8,7 +8,7 @@ use std::process::Command;
 use super::{
     root_is_host, run, tool_command, write_work, InstallError, InstallOptions, Installed, Installer, LocalRepo, Removal,
 };
-use crate::bundle::pack::sh_quote;
+use crate::bundle::script::sh_quote;
 use crate::bundle::{BundleIndex, BundlePackage};
 use crate::deps::{DebSyntax, DepSyntax};
 

@@ -152,7 +152,7 @@ pub trait Installer: Sync {
     fn fallback_command(&self) -> FallbackCommand;
 }
 
-pub use crate::bundle::pack::FallbackCommand;
+pub use crate::bundle::script::FallbackCommand;
 
 /// A verified, unpacked bundle as a repository, for [`Installer::install_from_repo`].
 pub struct LocalRepo<'a> {

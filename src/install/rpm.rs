@@ -7,7 +7,7 @@ use std::process::Command;
 use super::{
     root_is_host, run, tool_command, write_work, InstallError, InstallOptions, Installed, Installer, LocalRepo,
 };
-use crate::bundle::pack::sh_quote;
+use crate::bundle::script::sh_quote;
 use crate::bundle::{BundleIndex, BundlePackage};
 use crate::manifest::ModuleRef;
 

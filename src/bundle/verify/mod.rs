@@ -5,13 +5,15 @@
 //! own header must name the package, version and architecture `bundle.json` gives it. [`node`]
 //! checks that the bundle fits the node (os-release and architecture read from the root).
 
+mod dir;
 mod node;
 mod stream;
 
 use std::io::{BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 
-pub use node::{check_node, node_arch, node_os_release, node_platform, same_release};
+pub use dir::{is_unpacked_bundle, verify_dir};
+pub use node::{check_node, elf_arch, node_arch, node_os_release, node_platform, same_release};
 
 use super::{BundleIndex, PACKAGES_DIR, SCHEMA_VERSION};
 use crate::files::WorkDir;

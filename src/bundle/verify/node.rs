@@ -47,7 +47,7 @@ fn os_release_text(root: &Path) -> Result<String, VerifyError> {
 }
 
 /// The architecture of an ELF file's machine, as rpm names it.
-fn elf_arch(path: &Path) -> Option<&'static str> {
+pub fn elf_arch(path: &Path) -> Option<&'static str> {
     let mut h = [0u8; 20];
     std::fs::File::open(path).ok()?.read_exact(&mut h).ok()?;
     if h[..4] != *b"\x7fELF" {

@@ -17,7 +17,7 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
 
 use super::{corrupt, VerifyError};
-use crate::bundle::{BundleIndex, INDEX_FILE, PACKAGES_DIR, SCHEMA_VERSION, SUMS_FILE};
+use crate::bundle::{BundleIndex, BINARY_FILE, INDEX_FILE, PACKAGES_DIR, SCHEMA_VERSION, SUMS_FILE};
 use crate::limits;
 use crate::types::Sha256;
 
@@ -78,10 +78,91 @@ impl MemberHasher {
 }
 
 /// What a member after the index must be.
-struct Expect {
-    sha256: Sha256,
+pub(super) struct Expect {
+    pub(super) sha256: Sha256,
     /// Exact size (a package: bundle.json's `size`), or `None` for a small member.
-    size: Option<u64>,
+    pub(super) size: Option<u64>,
+}
+
+/// `SHA256SUMS`: plain relative paths, each once, within the bound on their number.
+pub(super) fn parse_sums(bytes: &[u8]) -> Result<BTreeMap<String, Sha256>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "SHA256SUMS is not text".to_string())?;
+    let mut sums = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let shown = crate::types::shown(line);
+        let (hash, name) = line.split_once("  ").ok_or_else(|| format!("bad SHA256SUMS line `{shown}`"))?;
+        let hash = Sha256::from_hex(hash).map_err(|e| e.to_string())?;
+        let plain = !name.is_empty()
+            && name != SUMS_FILE
+            && name.split('/').all(|c| !c.is_empty() && c != "." && c != ".." && crate::types::is_line(c, 255));
+        if !plain || sums.insert(name.to_string(), hash).is_some() {
+            return Err(format!("SHA256SUMS line `{shown}` names a bad or repeated path"));
+        }
+        limits::check("the number of SHA256SUMS lines", sums.len() as u64, (limits::PACKAGES + 64) as u64)?;
+    }
+    Ok(sums)
+}
+
+/// `bundle.json`, matching its line in `sums`, of a schema this moa-bundle reads, valid, and
+/// naming `top` as its top directory.
+pub(super) fn parse_index(
+    bundle: &Path,
+    bytes: &[u8],
+    sums: &BTreeMap<String, Sha256>,
+    top: &str,
+) -> Result<BundleIndex, VerifyError> {
+    let bad = |m: String| corrupt(bundle, m);
+    match sums.get(INDEX_FILE) {
+        Some(want) if *want == Sha256::digest(bytes) => {}
+        _ => return Err(bad("bundle.json does not match its line in SHA256SUMS".into())),
+    }
+    #[derive(serde::Deserialize)]
+    struct Version {
+        schema_version: u32,
+        tool_version: Option<String>,
+    }
+    let v: Version = serde_json::from_slice(bytes).map_err(|e| bad(format!("bundle.json is not valid JSON: {e}")))?;
+    if v.schema_version > SCHEMA_VERSION {
+        let tool = v.tool_version.map(|t| crate::types::shown(&t)).unwrap_or_else(|| "?".into());
+        return Err(VerifyError::Schema { path: bundle.to_path_buf(), found: v.schema_version, tool });
+    }
+    let index: BundleIndex = serde_json::from_slice(bytes).map_err(|e| bad(format!("bundle.json: {e}")))?;
+    index.validate().map_err(|m| bad(format!("bundle.json: {m}")))?;
+    if index.stem() != top {
+        return Err(bad(format!("its top directory `{top}` is not `{}`, the name bundle.json gives", index.stem())));
+    }
+    Ok(index)
+}
+
+/// Every member after the index: packages (and the bundled binary) at the size bundle.json
+/// gives them and with the digest both files agree on; the rest small. A file under
+/// `packages/` that bundle.json does not list, or one it lists that SHA256SUMS does not, is
+/// refused.
+pub(super) fn expected_members(
+    index: &BundleIndex,
+    sums: &BTreeMap<String, Sha256>,
+) -> Result<BTreeMap<String, Expect>, String> {
+    let mut by_member: BTreeMap<String, (&Sha256, u64)> =
+        index.packages.iter().map(|p| (format!("{PACKAGES_DIR}/{}", p.file), (&p.sha256, p.size))).collect();
+    if let Some(b) = &index.installer {
+        by_member.insert(BINARY_FILE.to_string(), (&b.sha256, b.size));
+    }
+    let mut expected = BTreeMap::new();
+    for (name, sha) in sums.iter().filter(|(n, _)| *n != INDEX_FILE) {
+        let size = match by_member.get(name) {
+            Some((want, size)) if *want == sha => Some(*size),
+            Some(_) => return Err(format!("SHA256SUMS and bundle.json disagree on `{name}`")),
+            None if name.starts_with(&format!("{PACKAGES_DIR}/")) || name == BINARY_FILE => {
+                return Err(format!("`{name}` is in SHA256SUMS but not in bundle.json"))
+            }
+            None => None,
+        };
+        expected.insert(name.clone(), Expect { sha256: *sha, size });
+    }
+    if let Some(missing) = by_member.keys().find(|m| !sums.contains_key(*m)) {
+        return Err(format!("bundle.json lists `{missing}`, which SHA256SUMS does not"));
+    }
+    Ok(expected)
 }
 
 /// The state of one pass over a bundle.
@@ -212,51 +293,14 @@ impl<'a> Stream<'a> {
     }
 
     fn read_sums(&mut self, bytes: &[u8]) -> Result<(), VerifyError> {
-        let text = std::str::from_utf8(bytes).map_err(|_| self.bad("SHA256SUMS is not text"))?;
-        let mut sums = BTreeMap::new();
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let shown = crate::types::shown(line);
-            let (hash, name) =
-                line.split_once("  ").ok_or_else(|| self.bad(format!("bad SHA256SUMS line `{shown}`")))?;
-            let hash = Sha256::from_hex(hash).map_err(|e| self.bad(e.to_string()))?;
-            let plain = !name.is_empty()
-                && name != SUMS_FILE
-                && name.split('/').all(|c| !c.is_empty() && c != "." && c != ".." && crate::types::is_line(c, 255));
-            if !plain || sums.insert(name.to_string(), hash).is_some() {
-                return Err(self.bad(format!("SHA256SUMS line `{shown}` names a bad or repeated path")));
-            }
-            limits::check("the number of SHA256SUMS lines", sums.len() as u64, (limits::PACKAGES + 64) as u64)
-                .map_err(|m| self.bad(m))?;
-        }
-        self.sums = Some(sums);
+        self.sums = Some(parse_sums(bytes).map_err(|m| self.bad(m))?);
         Ok(())
     }
 
     /// Parses and validates `bundle.json`, then plans every member that may follow.
     fn read_index(&mut self, bytes: &[u8], top: &str) -> Result<(), VerifyError> {
         let sums = self.sums.take().unwrap_or_default();
-        match sums.get(INDEX_FILE) {
-            Some(want) if *want == Sha256::digest(bytes) => {}
-            _ => return Err(self.bad("bundle.json does not match its line in SHA256SUMS")),
-        }
-        #[derive(serde::Deserialize)]
-        struct Version {
-            schema_version: u32,
-            tool_version: Option<String>,
-        }
-        let v: Version =
-            serde_json::from_slice(bytes).map_err(|e| self.bad(format!("bundle.json is not valid JSON: {e}")))?;
-        if v.schema_version > SCHEMA_VERSION {
-            let tool = v.tool_version.map(|t| crate::types::shown(&t)).unwrap_or_else(|| "?".into());
-            return Err(VerifyError::Schema { path: self.bundle.to_path_buf(), found: v.schema_version, tool });
-        }
-        let index: BundleIndex = serde_json::from_slice(bytes).map_err(|e| self.bad(format!("bundle.json: {e}")))?;
-        index.validate().map_err(|m| self.bad(format!("bundle.json: {m}")))?;
-        if index.stem() != top {
-            return Err(
-                self.bad(format!("its top directory `{top}` is not `{}`, the name bundle.json gives", index.stem()))
-            );
-        }
+        let index = parse_index(self.bundle, bytes, &sums, top)?;
         self.plan(&index, &sums)?;
         self.index = Some(index);
         self.sums = Some(sums);
@@ -266,26 +310,13 @@ impl<'a> Stream<'a> {
     /// The members after the index, their sizes and the directories they imply; the total is
     /// checked against the compressed size and the free space before anything is written.
     fn plan(&mut self, index: &BundleIndex, sums: &BTreeMap<String, Sha256>) -> Result<(), VerifyError> {
-        let by_member: BTreeMap<String, (&Sha256, u64)> =
-            index.packages.iter().map(|p| (format!("{PACKAGES_DIR}/{}", p.file), (&p.sha256, p.size))).collect();
+        self.expected = expected_members(index, sums).map_err(|m| self.bad(m))?;
         let mut total = 0u64;
-        for (name, sha) in sums.iter().filter(|(n, _)| *n != INDEX_FILE) {
-            let size = match by_member.get(name) {
-                Some((want, size)) if *want == sha => Some(*size),
-                Some(_) => return Err(self.bad(format!("SHA256SUMS and bundle.json disagree on `{name}`"))),
-                None if name.starts_with(&format!("{PACKAGES_DIR}/")) => {
-                    return Err(self.bad(format!("`{name}` is in SHA256SUMS but not in bundle.json")))
-                }
-                None => None,
-            };
-            total += size.unwrap_or(limits::SMALL_MEMBER_BYTES);
-            self.expected.insert(name.clone(), Expect { sha256: *sha, size });
+        for (name, e) in &self.expected {
+            total += e.size.unwrap_or(limits::SMALL_MEMBER_BYTES);
             for (i, _) in name.match_indices('/') {
                 self.dirs.insert(name[..i].to_string());
             }
-        }
-        if let Some(missing) = by_member.keys().find(|m| !sums.contains_key(*m)) {
-            return Err(self.bad(format!("bundle.json lists `{missing}`, which SHA256SUMS does not")));
         }
         let room = self.compressed.saturating_mul(limits::EXPANSION_RATIO).saturating_add(limits::EXPANSION_SLACK);
         if total > room {
