@@ -97,6 +97,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                 repository: false,
                 split_size: None,
                 installer: InstallerChoice::None,
+                since: None,
             };
             let rep = progress::reporter(a.out.json);
             commands::fetch_keys(&mut m, &opts.source, rep.as_ref())?;
@@ -160,6 +161,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                     (None, false, false) if a.manifest.distro.is_some() => InstallerChoice::Default,
                     (None, false, false) => InstallerChoice::None,
                 },
+                since: a.since.clone(),
             };
             let rep = progress::reporter(a.out.json);
             commands::fetch_keys(&mut m, &opts.source, rep.as_ref())?;

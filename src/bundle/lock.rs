@@ -18,6 +18,8 @@ use crate::types::{Arch, Label, Line, PackageName, RepoPath, Sha256};
 pub const LOCK_FILE: &str = "moa.lock";
 /// The lock format's version.
 pub const LOCK_VERSION: u32 = 1;
+/// A lock file, at most (a 2,000-package closure: about 2 MiB).
+const LOCK_BYTES: u64 = limits::MANIFEST_BYTES * 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
@@ -133,16 +135,51 @@ impl Lock {
         )
     }
 
-    /// Reads and validates a lock file (at most [`limits::MANIFEST_BYTES`] per 100 packages).
+    /// Reads and validates a lock file (at most [`LOCK_BYTES`]).
     pub fn load(path: &Path) -> Result<Self, LockError> {
         let shown = path.display().to_string().escape_debug().to_string();
         let bad = |message: String| LockError::Invalid { path: shown.clone(), message };
-        let max = limits::MANIFEST_BYTES * 64;
-        let bytes = crate::files::read_at_most(path, max)
+        let bytes = crate::files::read_at_most(path, LOCK_BYTES)
             .map_err(|e| bad(format!("could not read it: {e}")))?
-            .ok_or_else(|| bad(format!("it is larger than {max} bytes")))?;
-        let text = String::from_utf8(bytes).map_err(|_| bad("it is not UTF-8 text".into()))?;
-        let lock: Lock = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+            .ok_or_else(|| bad(format!("it is larger than {LOCK_BYTES} bytes")))?;
+        Self::parse(&bytes, &shown)
+    }
+
+    /// The lock a bundle (.tar.gz) carries, read from the archive up to that member: moa.lock
+    /// sorts before `packages/`, so the packages are not read. Only read, not trusted: a
+    /// differential build leaves out what the lock holds, and install then checks that the node
+    /// has it.
+    pub fn from_bundle(bundle: &Path) -> Result<Self, LockError> {
+        let shown = bundle.display().to_string().escape_debug().to_string();
+        let bad = |message: String| LockError::Invalid { path: shown.clone(), message };
+        let file = fs_err::File::open(bundle).map_err(|e| bad(format!("could not read it: {e}")))?;
+        let gz = flate2::read::GzDecoder::new(std::io::BufReader::new(file));
+        let mut tar = tar::Archive::new(gz);
+        for entry in tar.entries().map_err(|e| bad(format!("not a bundle: {e}")))? {
+            let entry = entry.map_err(|e| bad(format!("not a bundle: {e}")))?;
+            let path = entry.path_bytes().into_owned();
+            let mut parts = path.split(|b| *b == b'/').filter(|c| !c.is_empty());
+            let (_top, rel) = (parts.next(), parts.collect::<Vec<_>>().join(&b'/'));
+            if rel == LOCK_FILE.as_bytes() {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::Read::take(entry, LOCK_BYTES + 1), &mut bytes)
+                    .map_err(|e| bad(format!("could not read its {LOCK_FILE}: {e}")))?;
+                if bytes.len() as u64 > LOCK_BYTES {
+                    return Err(bad(format!("its {LOCK_FILE} is larger than {LOCK_BYTES} bytes")));
+                }
+                return Self::parse(&bytes, &format!("{shown} ({LOCK_FILE})"));
+            }
+            if rel.starts_with(b"packages/") {
+                break;
+            }
+        }
+        Err(bad(format!("it holds no {LOCK_FILE}: was it written by moa-bundle build?")))
+    }
+
+    fn parse(bytes: &[u8], shown: &str) -> Result<Self, LockError> {
+        let bad = |message: String| LockError::Invalid { path: shown.to_string(), message };
+        let text = std::str::from_utf8(bytes).map_err(|_| bad("it is not UTF-8 text".into()))?;
+        let lock: Lock = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
         lock.validate().map_err(bad)?;
         Ok(lock)
     }

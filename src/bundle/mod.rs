@@ -9,6 +9,7 @@ pub mod parts;
 pub mod sbom;
 pub mod script;
 pub mod sign;
+pub mod since;
 pub mod verify;
 
 use serde::{Deserialize, Serialize};
@@ -69,6 +70,10 @@ pub struct BundleIndex {
     /// and runs, so a node with nothing installed gets all of `install`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub installer: Option<BundledBinary>,
+    /// A differential bundle (`build --since OLD`): it holds only what is new or changed since
+    /// OLD, and the node must already have the rest, which install checks first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<since::Since>,
 }
 
 /// [`BundleIndex::installer`]: the file [`BINARY_FILE`] at the top of the bundle.
@@ -170,6 +175,9 @@ impl BundleIndex {
         }
         if let Some(t) = &self.time {
             t.validate()?;
+        }
+        if let Some(s) = &self.since {
+            limits::check("the number of expected packages", s.expects.len() as u64, limits::PACKAGES as u64)?;
         }
         if let Some(b) = &self.installer {
             limits::check("the size of the bundled moa-bundle binary", b.size, limits::BINARY_BYTES)?;

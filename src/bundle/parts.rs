@@ -124,6 +124,12 @@ pub fn open(path: &Path) -> Result<Opened, PartsError> {
     Ok(Opened { file: joined, named: bundle, _work: Some(work) })
 }
 
+/// Whether `path` names a split index or one of its parts.
+pub fn is_part_or_index(path: &Path) -> bool {
+    let text = path.to_string_lossy();
+    text.ends_with(INDEX_SUFFIX) || part_number(&text).is_some()
+}
+
 /// `…tar.gz` of `…tar.gz.partNNN`.
 fn part_number(path: &str) -> Option<&str> {
     let (bundle, n) = path.rsplit_once(".part")?;

@@ -389,6 +389,11 @@ pub struct BuildArgs {
     /// Carry no moa-bundle binary: install.sh then installs with rpm/dpkg alone.
     #[arg(long)]
     pub no_installer: bool,
+    /// A differential bundle: pack only what is new or changed since OLD (a bundle of this
+    /// manifest, its parts or unpacked directory, or its moa.lock). It records what the node
+    /// must already have from OLD; install checks that first and names what is missing.
+    #[arg(long, value_name = "OLD")]
+    pub since: Option<PathBuf>,
     /// Also write the bundle in parts of at most SIZE bytes (K, M, G: powers of 1024), for media
     /// smaller than the bundle: <bundle>.part000, .part001, … and <bundle>.split, their sha256
     /// in sha256sum format. `install` and `verify` take any part, the index or their folder and

@@ -93,6 +93,13 @@ pub fn build(out: Out<'_>, r: &BuildReport) -> io::Result<()> {
     if let Some(sig) = &r.signature {
         writeln!(out, "signed {}", sig.display())?;
     }
+    if let Some(s) = &r.since {
+        writeln!(
+            out,
+            "differential: {} package(s) new or changed since {}; {} expected on the node already",
+            s.packed, s.base, s.expected
+        )?;
+    }
     if let Some(b) = &r.installer {
         writeln!(out, "carries {} ({}) for the node: sh install.sh runs it", b.version, human(b.size))?;
     }
@@ -133,6 +140,10 @@ pub fn inspect(out: Out<'_>, r: &VerifyReport) -> io::Result<()> {
         let why = p.why.last().map(|w| w.as_str()).unwrap_or("");
         let (name, version, arch, size) = (p.name.as_str(), p.version.as_str(), p.arch.as_str(), human(p.size));
         writeln!(out, "  [{}] {name:<28} {version:<30} {arch:<7} {size:>10}  {why}", p.stage)?;
+    }
+    if let Some(since) = &i.since {
+        let expects: Vec<String> = since.expects.iter().map(|e| format!("{} {}", e.name, e.version)).collect();
+        writeln!(out, "differential since {}: the node must have {}", since.base, expects.join(", "))?;
     }
     writeln!(out, "sha256 {}", r.sha256)
 }

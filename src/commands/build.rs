@@ -38,6 +38,9 @@ pub struct BuildOptions {
     pub split_size: Option<u64>,
     /// Which moa-bundle binary the bundle carries for the node.
     pub installer: InstallerChoice,
+    /// `--since OLD`: pack only what is new or changed since OLD (a bundle, its parts or its
+    /// unpacked directory, or its `moa.lock`).
+    pub since: Option<PathBuf>,
 }
 
 /// `--installer PATH`, `--with-installer`, `--no-installer`, or the default.
@@ -73,6 +76,19 @@ pub struct BuildReport {
     pub installer: Option<crate::bundle::BundledBinary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub installer_note: Option<String>,
+    /// With `--since`: which bundle this one follows and how many of the set it leaves out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<SinceReport>,
+}
+
+/// What `--since` left out.
+#[derive(Debug, Clone, Serialize)]
+pub struct SinceReport {
+    pub base: Line,
+    /// Packages of the set OLD already holds: not packed, expected on the node.
+    pub expected: usize,
+    /// Packages packed: new or changed since OLD.
+    pub packed: usize,
 }
 
 /// Builds the bundle, then signs it when asked (an unchanged bundle is signed again: the key
@@ -95,6 +111,8 @@ fn build_unsigned(
     opts: &BuildOptions,
     reporter: &dyn Reporter,
 ) -> Result<BuildReport, CommandError> {
+    // A base of another manifest's bundle fails before anything is downloaded.
+    let old = opts.since.as_ref().map(|p| old_lock(p, manifest)).transpose()?;
     let transport = Transport::new(opts.source.stall)?;
     let cache = Cache::open(&opts.source.cache_dir, reporter)?;
     let source = super::SourceOptions { keep_entries: opts.repository, ..opts.source.clone() };
@@ -107,16 +125,25 @@ fn build_unsigned(
         }
         None => (load_and_resolve(manifest, &source, &transport, &cache, reporter)?, None),
     };
-    let Planned { mut index, records, lock } = plan_bundle(manifest, opts, &r, locked.as_ref())?;
+    let Planned { mut index, mut records, lock } = plan_bundle(manifest, opts, &r, locked.as_ref())?;
+    // The SBOM and the lock describe the whole set, also in a differential bundle: what the
+    // node has once it is installed.
+    let scheme = crate::family::purl_scheme(manifest.family);
+    let sbom = crate::bundle::sbom::sbom(manifest, &index, &lock, &records, scheme)
+        .map_err(|message| CommandError::Sbom { message })?;
+    let since = match old {
+        Some((old_lock, base)) => {
+            let expected = crate::bundle::since::keep_new(&mut index, &mut records, &old_lock, base.clone());
+            Some(SinceReport { base, expected, packed: index.packages.len() })
+        }
+        None => None,
+    };
     let (binary, installer_note) = choose_installer(manifest, &opts.installer)?;
     index.installer = binary.as_ref().map(|(_, b)| b.clone());
     let mut extra = manifest.time.as_ref().map(|t| crate::roles::render::bundle_files(t.flavor)).unwrap_or_default();
     if opts.repository {
         extra.extend(local_repository(manifest, &r.metadata, &index, &records)?);
     }
-    let scheme = crate::family::purl_scheme(manifest.family);
-    let sbom = crate::bundle::sbom::sbom(manifest, &index, &lock, &records, scheme)
-        .map_err(|message| CommandError::Sbom { message })?;
     extra.push((LOCK_FILE.to_string(), lock.to_text().into_bytes()));
     extra.extend(bundle_keys(manifest, opts).into_iter().map(|(k, bytes)| (k.file, bytes)));
     extra.push((crate::bundle::sbom::SBOM_FILE.to_string(), sbom));
@@ -133,6 +160,7 @@ fn build_unsigned(
         split: None,
         installer: index.installer.clone(),
         installer_note: installer_note.clone(),
+        since: since.clone(),
     };
     let binary = binary.as_ref().map(|(p, _)| p.as_path());
 
@@ -263,6 +291,26 @@ pub fn plan_bundle<'r>(
         .collect::<Result<Vec<_>, CommandError>>()?;
     let lock = Lock::of(&index, &origins);
     Ok(Planned { index, records, lock })
+}
+
+/// The lock of the bundle `--since` names (or the lock itself), which must be for this
+/// manifest's bundle, and the line naming it.
+fn old_lock(path: &std::path::Path, manifest: &Manifest) -> Result<(Lock, Line), CommandError> {
+    let mut head = [0u8; 2];
+    let gzip = std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head)).is_ok()
+        && head == [0x1f, 0x8b];
+    let lock = if path.is_dir() && crate::bundle::verify::is_unpacked_bundle(path) {
+        Lock::load(&path.join(LOCK_FILE))?
+    } else if path.is_dir() || gzip || crate::bundle::parts::is_part_or_index(path) {
+        // Only the lock is read (not trusted: install checks the node has what it holds).
+        Lock::from_bundle(&crate::bundle::parts::open(path)?.file)?
+    } else {
+        Lock::load(path)?
+    };
+    lock.check_fits(path, &manifest.name, &manifest.distro, &manifest.arch)?;
+    let digest = Sha256::digest(lock.to_text().as_bytes()).to_hex();
+    let base = format!("{}-{}-{} (moa.lock sha256 {})", lock.name, lock.distro, lock.arch, &digest[..16]);
+    Ok((lock, line(&base, "the base bundle")?))
 }
 
 /// A binary to carry: its path and what bundle.json says of it.
@@ -441,6 +489,7 @@ fn bundle_index(
         time: manifest.time.clone(),
         modules: Vec::new(),
         installer: None,
+        since: None,
     })
 }
 

@@ -90,6 +90,10 @@ pub fn install_cmd(
     installer.check_streams(&opts.install.root, &u.index.modules)?;
     let installed = installer.installed(&opts.install)?;
     let backend = family::backend(family);
+    let missing = install::missing_expected(&u.index, &installed, backend.syntax, backend.arch);
+    if let (false, Some(since)) = (missing.is_empty(), &u.index.since) {
+        return Err(InstallError::MissingBase { base: since.base.to_string(), missing }.into());
+    }
     let actions = install::plan(&u.index, &installed, backend.syntax, backend.arch);
     let todo: Vec<(&BundlePackage, PathBuf)> = u
         .index

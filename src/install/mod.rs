@@ -33,6 +33,8 @@ pub enum InstallError {
         #[source]
         source: std::io::Error,
     },
+    #[error("this bundle holds only what changed since {base}, and the node lacks what that one installs:\n{}\nInstall {base} (or a later bundle of the same manifest) first, or use a full bundle (built without --since)", .missing.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    MissingBase { base: String, missing: Vec<String> },
     #[error("installing needs root: run as root (sudo moa-bundle install …), or use --dry-run to see the plan")]
     NotRoot,
     #[error("{tool}'s database is locked by another program (apt, yum, dnf, another {tool}): wait for it to finish, then run this again.\n{output}")]
@@ -242,6 +244,32 @@ pub fn plan(
             }
         })
         .collect()
+}
+
+/// A differential bundle's expected packages that the node does not have at their version or
+/// newer (`name version arch`, and what the node has instead).
+pub fn missing_expected(
+    index: &BundleIndex,
+    installed: &[Installed],
+    syntax: &dyn DepSyntax,
+    arch: &dyn crate::arch::ArchModel,
+) -> Vec<String> {
+    let Some(since) = &index.since else { return Vec::new() };
+    let at_least = |have: &str, want: &str| match (syntax.parse_version(have), syntax.parse_version(want)) {
+        (Ok(h), Ok(w)) => h.cmp(&w).is_ge(),
+        _ => have == want,
+    };
+    let mut missing = Vec::new();
+    for e in &since.expects {
+        let mut slot =
+            installed.iter().filter(|i| i.name == e.name.as_str() && arch.same_slot(&i.arch, e.arch.as_str()));
+        if slot.clone().any(|i| at_least(&i.version, e.version.as_str())) {
+            continue;
+        }
+        let has = slot.next().map(|i| format!(" (the node has {})", i.version)).unwrap_or_default();
+        missing.push(format!("{} {} {}{has}", e.name, e.version, e.arch));
+    }
+    missing
 }
 
 fn same_version(syntax: &dyn DepSyntax, a: &str, b: &str) -> bool {
