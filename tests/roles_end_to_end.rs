@@ -10,82 +10,12 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{build_rpm, createrepo, fake_os_release, moa, require_tools, run, Mirror, RpmSpec};
+use common::{fake_os_release, moa, require_tools, run, Mirror, CENTOS_DEFAULT_CONF};
 
 const TOOLS: &[&str] = &["rpm", "rpmbuild", "createrepo_c"];
-const CENTOS_DEFAULT_CONF: &str = "server 0.centos.pool.ntp.org iburst";
 
-/// The repository and a manifest using it, with the built-in centos7 `[time]` section.
 fn setup(tmp: &Path) -> (Mirror, PathBuf, Vec<PathBuf>) {
-    let os = tmp.join("mirror/el/os/x86_64/Packages");
-    let base = vec![
-        build_rpm(
-            &os,
-            &RpmSpec {
-                name: "tzdata",
-                arch: "noarch",
-                files: &[("/usr/share/zoneinfo/Asia/Shanghai", "TZif2"), ("/usr/share/zoneinfo/UTC", "TZif2")],
-                ..Default::default()
-            },
-        ),
-        build_rpm(
-            &os,
-            &RpmSpec {
-                name: "cronie",
-                files: &[("/etc/cron.d/0hourly", "01 * * * * root run-parts /etc/cron.hourly")],
-                ..Default::default()
-            },
-        ),
-    ];
-    build_rpm(
-        &os,
-        &RpmSpec {
-            name: "ntp",
-            version: "4.2.6p5",
-            requires: &["ntpdate"],
-            files: &[("/usr/sbin/ntpd", "ntpd"), ("/etc/ntp.conf", CENTOS_DEFAULT_CONF)],
-            ..Default::default()
-        },
-    );
-    build_rpm(
-        &os,
-        &RpmSpec {
-            name: "ntpdate",
-            version: "4.2.6p5",
-            files: &[("/usr/sbin/ntpdate", "ntpdate")],
-            ..Default::default()
-        },
-    );
-    createrepo(&tmp.join("mirror/el/os/x86_64"));
-    let mirror = Mirror::serve(&tmp.join("mirror"));
-    let centos7 =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/centos7.toml")).unwrap();
-    let time = &centos7[centos7.find("\n[time]").expect("centos7 has a [time] section")..];
-    let manifest = tmp.join("el-ntp.toml");
-    std::fs::write(
-        &manifest,
-        format!(
-            r#"name = "ntp"
-distro = "eltest"
-family = "rpm"
-arch = "x86_64"
-os_release = {{ id = "centos", version_id = "7" }}
-packages = ["ntp", "ntpdate"]
-
-[[repository]]
-name = "os"
-path = "el/os/x86_64"
-mirrors = ["{}"]
-{}
-[base]
-roots = ["tzdata", "cronie"]
-{time}"#,
-            mirror.url,
-            common::repo_keys(tmp)
-        ),
-    )
-    .unwrap();
-    (mirror, manifest, base)
+    common::ntp_el_repo(tmp)
 }
 
 fn json(out: &std::process::Output) -> serde_json::Value {

@@ -644,3 +644,83 @@ pub fn resolve_name_arch(cache: &Path, manifest: &Path, url: &str, arch: Option<
         .map(|p| (p["name"].as_str().unwrap().into(), p["arch"].as_str().unwrap().into()))
         .collect()
 }
+
+/// The file CentOS 7's ntp package ships as `/etc/ntp.conf`, in [`ntp_el_repo`]'s stand-in.
+#[allow(dead_code)]
+pub const CENTOS_DEFAULT_CONF: &str = "server 0.centos.pool.ntp.org iburst";
+
+#[allow(dead_code)]
+/// Stand-ins for CentOS 7's ntp, ntpdate, tzdata and cronie in a yum repository on 127.0.0.1, a
+/// manifest using it (distro `eltest`, the built-in centos7 `[time]` section, base tzdata +
+/// cronie), and the base rpms, for a root that roles can configure.
+pub fn ntp_el_repo(tmp: &Path) -> (Mirror, PathBuf, Vec<PathBuf>) {
+    let os = tmp.join("mirror/el/os/x86_64/Packages");
+    let base = vec![
+        build_rpm(
+            &os,
+            &RpmSpec {
+                name: "tzdata",
+                arch: "noarch",
+                files: &[("/usr/share/zoneinfo/Asia/Shanghai", "TZif2"), ("/usr/share/zoneinfo/UTC", "TZif2")],
+                ..Default::default()
+            },
+        ),
+        build_rpm(
+            &os,
+            &RpmSpec {
+                name: "cronie",
+                files: &[("/etc/cron.d/0hourly", "01 * * * * root run-parts /etc/cron.hourly")],
+                ..Default::default()
+            },
+        ),
+    ];
+    build_rpm(
+        &os,
+        &RpmSpec {
+            name: "ntp",
+            version: "4.2.6p5",
+            requires: &["ntpdate"],
+            files: &[("/usr/sbin/ntpd", "ntpd"), ("/etc/ntp.conf", CENTOS_DEFAULT_CONF)],
+            ..Default::default()
+        },
+    );
+    build_rpm(
+        &os,
+        &RpmSpec {
+            name: "ntpdate",
+            version: "4.2.6p5",
+            files: &[("/usr/sbin/ntpdate", "ntpdate")],
+            ..Default::default()
+        },
+    );
+    createrepo(&tmp.join("mirror/el/os/x86_64"));
+    let mirror = Mirror::serve(&tmp.join("mirror"));
+    let centos7 =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/centos7.toml")).unwrap();
+    let time = &centos7[centos7.find("\n[time]").expect("centos7 has a [time] section")..];
+    let manifest = tmp.join("el-ntp.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"name = "ntp"
+distro = "eltest"
+family = "rpm"
+arch = "x86_64"
+os_release = {{ id = "centos", version_id = "7" }}
+packages = ["ntp", "ntpdate"]
+
+[[repository]]
+name = "os"
+path = "el/os/x86_64"
+mirrors = ["{}"]
+{}
+[base]
+roots = ["tzdata", "cronie"]
+{time}"#,
+            mirror.url,
+            repo_keys(tmp)
+        ),
+    )
+    .unwrap();
+    (mirror, manifest, base)
+}
