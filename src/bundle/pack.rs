@@ -117,6 +117,59 @@ pub fn write_bundle(
     stem: &str,
     output: &Path,
 ) -> Result<Packed, PackError> {
+    let members = members(index, extra, tool, binary);
+    write_members(
+        members,
+        &|i| package(i).ok_or_else(|| index.packages[i].file.clone()),
+        index.source_date_epoch,
+        stem,
+        output,
+    )
+}
+
+/// The bundle whose members are the files under `dir` (an unpacked bundle with this `index`),
+/// packed again exactly as `build` packed it: the same bytes, so its signature and `.sha256`
+/// still hold. Nothing under `dir` is checked here; the caller verifies the result.
+pub fn repack(dir: &Path, index: &BundleIndex, output: &Path) -> Result<Packed, PackError> {
+    let mut found = Vec::new();
+    collect(dir, "", &mut found).map_err(|source| PackError::Read { path: dir.to_path_buf(), source })?;
+    found.sort();
+    let members = found
+        .into_iter()
+        .map(|rel| {
+            let mode = if rel == INSTALLER_FILE || rel == BINARY_FILE { 0o755 } else { 0o644 };
+            let path = dir.join(&rel);
+            (rel, Body::File(path), Sha256::from_bytes([0; 32]), mode)
+        })
+        .collect();
+    write_members(members, &|_| Err(String::new()), index.source_date_epoch, &index.stem(), output)
+}
+
+/// Every plain file under `dir`, relative to it.
+fn collect(dir: &Path, rel: &str, out: &mut Vec<String>) -> std::io::Result<()> {
+    for e in fs_err::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let child = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+        let kind = e.file_type()?;
+        if kind.is_dir() {
+            collect(&e.path(), &child, out)?;
+        } else if kind.is_file() {
+            out.push(child);
+        }
+    }
+    Ok(())
+}
+
+/// Writes `members` (sorted by path) under the top directory `stem`, each directory once before
+/// its first member, every header fixed (`mtime`, uid/gid 0, the member's mode).
+fn write_members(
+    members: Vec<Member>,
+    package: &dyn Fn(usize) -> Result<PathBuf, String>,
+    mtime: u64,
+    stem: &str,
+    output: &Path,
+) -> Result<Packed, PackError> {
     let werr = |source| PackError::Write { path: output.to_path_buf(), source };
     let dir = files::parent_dir(output);
     fs_err::create_dir_all(&dir).map_err(werr)?;
@@ -127,14 +180,13 @@ pub fn write_bundle(
     let gz = flate2::GzBuilder::new().mtime(0).write(hashing, COMPRESSION);
     let mut tar = tar::Builder::new(gz);
     tar.mode(tar::HeaderMode::Deterministic);
-    let mtime = index.source_date_epoch;
     let dir_entry = |tar: &mut tar::Builder<_>, path: &str| -> std::io::Result<()> {
         let mut h = header(tar::EntryType::Directory, 0o755, mtime, 0);
         tar.append_data(&mut h, path, std::io::empty())
     };
     dir_entry(&mut tar, &format!("{stem}/")).map_err(werr)?;
     let mut dirs_written = std::collections::BTreeSet::new();
-    for (path, body, _, mode) in members(index, extra, tool, binary) {
+    for (path, body, _, mode) in members {
         // Each directory once, before its first member (members are sorted by path).
         for (i, _) in path.match_indices('/') {
             if dirs_written.insert(path[..i].to_string()) {
@@ -149,9 +201,7 @@ pub fn write_bundle(
             }
             Body::Package(_) | Body::File(_) => {
                 let f = match body {
-                    Body::Package(i) => {
-                        package(i).ok_or_else(|| PackError::Missing { file: index.packages[i].file.clone() })?
-                    }
+                    Body::Package(i) => package(i).map_err(|file| PackError::Missing { file })?,
                     Body::File(f) => f,
                     Body::Bytes(_) => unreachable!("matched above"),
                 };

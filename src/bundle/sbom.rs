@@ -89,12 +89,6 @@ fn serial(digest: &Sha256) -> String {
     format!("urn:uuid:{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
 }
 
-/// RFC 3339 UTC of seconds since the epoch.
-fn rfc3339(secs: u64) -> String {
-    let (y, m, d, hh, mm, ss) = crate::types::utc(secs);
-    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
-}
-
 /// The SBOM of a planned bundle: `records` are its packages in `index` order, `lock` its set
 /// (repository and dependencies of each).
 pub fn sbom(
@@ -158,7 +152,7 @@ pub fn sbom(
         external_references: None,
     };
     let metadata = Metadata {
-        timestamp: Some(DateTime::try_from(rfc3339(index.source_date_epoch)).map_err(|e| e.to_string())?),
+        timestamp: Some(DateTime::try_from(crate::types::rfc3339(index.source_date_epoch)).map_err(|e| e.to_string())?),
         tools: Some(Tools::List(vec![tool])),
         component: Some(me),
         ..Metadata::default()
@@ -182,9 +176,9 @@ mod tests {
 
     #[test]
     fn rfc3339_matches_known_dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(crate::types::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(crate::types::rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(crate::types::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
     }
 
     #[test]

@@ -38,6 +38,8 @@ impl Command {
             Command::Resolve(a) => a.out.json,
             Command::Install(a) => a.bundle.out.json,
             Command::Inspect(a) => a.out.json,
+            Command::Push(a) => a.out.json,
+            Command::Pull(a) => a.out.json,
             Command::Verify(a) => a.bundle.out.json,
             Command::Configure(a) => a.out.json,
             Command::Check(a) => a.out.json,
@@ -74,6 +76,20 @@ pub enum Command {
     Install(InstallArgs),
     /// Show what a bundle holds.
     Inspect(BundleArgs),
+    /// Push a bundle to an OCI registry (Harbor, zot, any distribution registry).
+    ///
+    /// The bundle is verified first, then stored as an OCI artifact: one layer per file (a
+    /// package two bundles share is stored, and uploaded, once), bundle.json as the config, the
+    /// .minisig as a layer, annotations naming distro, arch and packages.
+    ///
+    ///   moa-bundle push bundles/ntp-rocky9-x86_64.tar.gz oci://registry.lan/moa/ntp:rocky9
+    #[command(verbatim_doc_comment)]
+    Push(PushArgs),
+    /// Pull a bundle from an OCI registry: the .tar.gz (packed again byte for byte from its
+    /// layers, so its signature holds), its .sha256 and .minisig, verified.
+    ///
+    /// `moa-bundle install oci://…` pulls and installs in one step.
+    Pull(PullArgs),
     /// Check a bundle's integrity (and, with --node, that it fits this node) without installing.
     Verify(VerifyArgs),
     /// Configure the time service role (server or client) without installing packages.
@@ -525,6 +541,35 @@ pub struct KeyArg {
 }
 
 #[derive(Args)]
+pub struct PushArgs {
+    /// The bundle (.tar.gz, or its parts).
+    pub bundle: PathBuf,
+    /// Where: oci://HOST[:PORT]/REPOSITORY:TAG.
+    pub reference: String,
+    /// Talk plain HTTP to the registry (a registry without TLS, e.g. on 127.0.0.1).
+    #[arg(long)]
+    pub plain_http: bool,
+    #[command(flatten)]
+    pub keys: KeyArg,
+    #[command(flatten)]
+    pub out: JsonArg,
+}
+
+#[derive(Args)]
+pub struct PullArgs {
+    /// oci://HOST[:PORT]/REPOSITORY:TAG.
+    pub reference: String,
+    /// Directory to write the bundle into.
+    #[arg(long, short = 'o', value_name = "DIR", default_value = ".")]
+    pub output: PathBuf,
+    /// Talk plain HTTP to the registry (a registry without TLS, e.g. on 127.0.0.1).
+    #[arg(long)]
+    pub plain_http: bool,
+    #[command(flatten)]
+    pub out: JsonArg,
+}
+
+#[derive(Args)]
 pub struct InstallArgs {
     #[command(flatten)]
     pub bundle: BundleArgs,
@@ -553,6 +598,9 @@ pub struct InstallArgs {
     /// signature was checked (`minisign -V`) before it was unpacked. A .tar.gz is always checked.
     #[arg(long)]
     pub verified: bool,
+    /// For a bundle given as oci://HOST/REPOSITORY:TAG: talk plain HTTP to the registry.
+    #[arg(long)]
+    pub plain_http: bool,
     /// Then configure the time service: `server` or `client` (see `moa-bundle configure`).
     #[arg(long, value_enum)]
     pub role: Option<Role>,

@@ -41,6 +41,8 @@ pub enum CommandError {
     Repo(#[from] RepoError),
     #[error(transparent)]
     Parts(#[from] crate::bundle::parts::PartsError),
+    #[error(transparent)]
+    Oci(#[from] crate::oci::OciError),
     #[error("{} is an unpacked bundle, which cannot show its signature, and this node trusts bundle keys ({keys}): install the .tar.gz with its .minisig beside it, or check the .tar.gz with `minisign -V -p KEY.pub -m BUNDLE.tar.gz` before unpacking it and pass --verified", dir.display())]
     UnpackedUnsigned { dir: PathBuf, keys: String },
     #[error("--installer {}: {message}", path.display())]
@@ -494,6 +496,50 @@ pub(crate) fn check_local_repo(bundle: &Path, u: &verify::Unpacked) -> Result<()
         return Err(fail(format!("it does not list `{missing}`")));
     }
     Ok(())
+}
+
+/// `push`: verifies the bundle (its signature against `keys` when there are any), then pushes it
+/// to the registry with its `.minisig` when it has one.
+pub fn push_cmd(
+    bundle: &Path,
+    reference: &str,
+    plain_http: bool,
+    keys: &[crate::bundle::sign::TrustedKey],
+) -> Result<crate::oci::Pushed, CommandError> {
+    if bundle.is_dir() && verify::is_unpacked_bundle(bundle) {
+        return Err(CommandError::Io {
+            what: bundle.display().to_string(),
+            source: std::io::Error::other("an unpacked bundle cannot be pushed: push the .tar.gz it came from"),
+        });
+    }
+    let checked = open_verified(bundle, keys, false)?;
+    let named = checked._opened.as_ref().map(|o| o.named.clone()).unwrap_or_else(|| bundle.to_path_buf());
+    let name = named.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let sig = crate::bundle::sign::signature_path(&named);
+    let u = &checked.unpacked;
+    Ok(crate::oci::push(
+        &u.dir,
+        &u.index,
+        &u.bundle_sha256,
+        &name,
+        sig.is_file().then_some(sig.as_path()),
+        reference,
+        plain_http,
+    )?)
+}
+
+/// `pull`: the bundle at `reference` into `out_dir` (with its `.sha256` and `.minisig`), packed
+/// again from its layers byte for byte and verified as a node verifies it.
+pub fn pull_cmd(reference: &str, plain_http: bool, out_dir: &Path) -> Result<crate::oci::Pulled, CommandError> {
+    let work = crate::files::WorkDir::new()
+        .map_err(|source| CommandError::Io { what: std::env::temp_dir().display().to_string(), source })?;
+    let p = crate::oci::pull(reference, plain_http, out_dir, work.path())?;
+    let name = p.bundle.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let side = crate::files::sidecar_path(&p.bundle);
+    crate::files::write_atomic(&side, format!("{}  {name}\n", p.sha256).as_bytes(), 0o644)
+        .map_err(|source| CommandError::Io { what: side.display().to_string(), source })?;
+    open_verified(&p.bundle, &[], false)?;
+    Ok(p)
 }
 
 /// `sbom`: the verified bundle's CycloneDX SBOM (its signature checked against `keys` first).

@@ -27,6 +27,8 @@ pub struct InstallCmdOptions {
     pub via_repo: bool,
     /// An unpacked bundle's archive had its signature checked before it was unpacked.
     pub verified: bool,
+    /// A bundle given as `oci://…`: its registry speaks plain HTTP.
+    pub plain_http: bool,
     /// After the packages, apply this time service role (its root and dry run are the install's).
     pub role: Option<RoleOptions>,
     /// Bundle keys given with `--key`, trusted beside those in `<root>/etc/moa-bundle/trusted-keys/`.
@@ -62,6 +64,19 @@ pub fn install_cmd(
     opts: &InstallCmdOptions,
     reporter: &dyn Reporter,
 ) -> Result<InstallReport, CommandError> {
+    // A bundle in a registry is pulled (and checked) into a private directory first.
+    let pulled;
+    let bundle = match crate::oci::is_reference(bundle) {
+        true => {
+            let work = crate::files::WorkDir::new()
+                .map_err(|source| CommandError::Io { what: std::env::temp_dir().display().to_string(), source })?;
+            reporter.status(&format!("pulling {}", bundle.display()));
+            let p = super::pull_cmd(&bundle.to_string_lossy(), opts.plain_http, work.path())?;
+            pulled = (work, p.bundle);
+            pulled.1.as_path()
+        }
+        false => bundle,
+    };
     reporter.status(&format!("verifying {}", bundle.display()));
     let keys = crate::bundle::sign::trusted_keys(&opts.install.root, &opts.keys)?;
     // `_opened` lives to the end: a split bundle's joined file stays while the install runs.

@@ -331,6 +331,12 @@ pub fn safe_file_name(name: &str) -> Result<&str, TypeError> {
     }
 }
 
+/// RFC 3339 UTC of seconds since the epoch.
+pub fn rfc3339(secs: u64) -> String {
+    let (y, m, d, hh, mm, ss) = utc(secs);
+    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
+}
+
 /// The UTC calendar date and time of seconds since the epoch, `(year, month, day, hour, minute,
 /// second)` (Howard Hinnant's days-to-civil; bundles' fixed times need no time zone).
 pub fn utc(secs: u64) -> (i64, i64, i64, u64, u64, u64) {

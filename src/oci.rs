@@ -1,0 +1,311 @@
+//! Bundles in an OCI registry (Harbor, zot, any distribution registry): `push` stores a verified
+//! bundle as an OCI artifact, one layer per member (so a registry keeps a package two bundles
+//! share once, and a push uploads only the blobs the registry lacks), bundle.json as the config,
+//! the `.minisig` as a layer of its own, and annotations saying what it is. `pull` fetches the
+//! layers (each checked against its digest and size), packs the bundle again byte for byte
+//! ([`crate::bundle::pack::repack`]) and checks it against the pushed bundle's sha256, so the
+//! signature still verifies.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::manifest::{OciDescriptor, OciImageManifest, OCI_IMAGE_MEDIA_TYPE};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+
+use crate::bundle::{BundleIndex, INDEX_FILE, PACKAGES_DIR, SUMS_FILE};
+use crate::limits;
+use crate::types::Sha256;
+
+/// The artifact's type, its config's media type, and its layers' media types.
+pub const ARTIFACT_TYPE: &str = "application/vnd.moa.bundle.v1";
+pub const CONFIG_TYPE: &str = "application/vnd.moa.bundle.config.v1+json";
+pub const MEMBER_TYPE: &str = "application/vnd.moa.bundle.member.v1";
+pub const PACKAGE_TYPE: &str = "application/vnd.moa.bundle.package.v1";
+pub const SIGNATURE_TYPE: &str = "application/vnd.moa.bundle.signature.v1";
+const TITLE: &str = "org.opencontainers.image.title";
+const SHA256_KEY: &str = "io.moa-bundle.sha256";
+/// A manifest, at most (a 2,000-package bundle's: about 600 KiB).
+const MANIFEST_BYTES: usize = 8 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OciError {
+    #[error("`{0}` is not an OCI reference: write oci://HOST[:PORT]/REPOSITORY:TAG")]
+    Reference(String),
+    #[error("{reference}: {message}. Check the registry's address (--plain-http for a registry without TLS) and that it is running")]
+    Registry { reference: String, message: String },
+    #[error("{reference} is not a moa-bundle bundle: {message}")]
+    NotABundle { reference: String, message: String },
+    #[error("could not read or write {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `oci://HOST[:PORT]/REPOSITORY:TAG`, parsed.
+pub fn parse_reference(s: &str) -> Result<Reference, OciError> {
+    let bad = || OciError::Reference(crate::types::shown(s));
+    let rest = s.strip_prefix("oci://").ok_or_else(bad)?;
+    let r: Reference = rest.parse().map_err(|_| bad())?;
+    if r.tag().is_none() && r.digest().is_none() {
+        return Err(bad());
+    }
+    Ok(r)
+}
+
+/// Whether a bundle argument names a registry rather than a file.
+pub fn is_reference(s: &Path) -> bool {
+    s.to_string_lossy().starts_with("oci://")
+}
+
+fn client(plain_http: bool) -> Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let protocol = if plain_http { ClientProtocol::Http } else { ClientProtocol::Https };
+    Client::new(ClientConfig { protocol, ..Default::default() })
+}
+
+fn runtime(reference: &str) -> Result<tokio::runtime::Runtime, OciError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| OciError::Registry { reference: reference.to_string(), message: e.to_string() })
+}
+
+/// What `push` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Pushed {
+    pub reference: String,
+    pub manifest_url: String,
+    pub layers: usize,
+    /// Bytes uploaded, and bytes of blobs the registry already had.
+    pub uploaded_bytes: u64,
+    pub reused_bytes: u64,
+}
+
+/// One blob to push: where it is, its media type and title, digest and size.
+struct Blob {
+    path: PathBuf,
+    media_type: &'static str,
+    title: String,
+    sha256: Sha256,
+    size: u64,
+}
+
+fn blob_of(path: PathBuf, media_type: &'static str, title: String) -> Result<Blob, OciError> {
+    let ioerr = |source| OciError::Io { path: path.clone(), source };
+    let mut h = crate::types::HashingWriter::new(std::io::sink());
+    std::io::copy(&mut fs_err::File::open(&path).map_err(ioerr)?, &mut h).map_err(ioerr)?;
+    let (sha256, size, _) = h.finish();
+    Ok(Blob { path, media_type, title, sha256, size })
+}
+
+fn descriptor(b: &Blob) -> OciDescriptor {
+    OciDescriptor {
+        media_type: b.media_type.to_string(),
+        digest: format!("sha256:{}", b.sha256),
+        size: b.size as i64,
+        annotations: Some(BTreeMap::from([(TITLE.to_string(), b.title.clone())])),
+        ..Default::default()
+    }
+}
+
+/// Pushes the verified, unpacked bundle `dir` (with `index`, the bundle file's sha256 and name,
+/// and its signature when it has one) to `reference`.
+pub fn push(
+    dir: &Path,
+    index: &BundleIndex,
+    bundle_sha256: &Sha256,
+    bundle_name: &str,
+    signature: Option<&Path>,
+    reference: &str,
+    plain_http: bool,
+) -> Result<Pushed, OciError> {
+    let r = parse_reference(reference)?;
+    let mut members = Vec::new();
+    walk(dir, "", &mut members).map_err(|source| OciError::Io { path: dir.to_path_buf(), source })?;
+    members.sort();
+    let mut blobs = Vec::new();
+    for rel in members {
+        let kind = if rel.starts_with(&format!("{PACKAGES_DIR}/")) { PACKAGE_TYPE } else { MEMBER_TYPE };
+        blobs.push(blob_of(dir.join(&rel), kind, rel)?);
+    }
+    if let Some(sig) = signature {
+        blobs.push(blob_of(sig.to_path_buf(), SIGNATURE_TYPE, format!("{bundle_name}.minisig"))?);
+    }
+    let config = blob_of(dir.join(INDEX_FILE), CONFIG_TYPE, INDEX_FILE.to_string())?;
+    let manifest = OciImageManifest {
+        media_type: Some(OCI_IMAGE_MEDIA_TYPE.to_string()),
+        artifact_type: Some(ARTIFACT_TYPE.to_string()),
+        config: descriptor(&config),
+        layers: blobs.iter().map(descriptor).collect(),
+        annotations: Some(annotations(index, bundle_sha256, bundle_name)),
+        ..Default::default()
+    };
+    let fail = |e: oci_client::errors::OciDistributionError| OciError::Registry {
+        reference: reference.to_string(),
+        message: crate::transport::error_chain(&e),
+    };
+    let c = client(plain_http);
+    let (mut uploaded, mut reused) = (0, 0);
+    let rt = runtime(reference)?;
+    rt.block_on(async {
+        c.store_auth_if_needed(r.resolve_registry(), &RegistryAuth::Anonymous).await;
+        for b in blobs.iter().chain([&config]) {
+            let digest = format!("sha256:{}", b.sha256);
+            if c.blob_exists(&r, &digest).await.map_err(fail)? {
+                reused += b.size;
+                continue;
+            }
+            let data = fs_err::read(&b.path).map_err(|source| OciError::Io { path: b.path.clone(), source })?;
+            c.push_blob(&r, data, &digest).await.map_err(fail)?;
+            uploaded += b.size;
+        }
+        let url = c.push_manifest(&r, &manifest.clone().into()).await.map_err(fail)?;
+        Ok(Pushed {
+            reference: reference.to_string(),
+            manifest_url: url,
+            layers: manifest.layers.len(),
+            uploaded_bytes: uploaded,
+            reused_bytes: reused,
+        })
+    })
+}
+
+/// What the artifact says of itself: the bundle file's name and sha256, distro, arch, packages.
+fn annotations(index: &BundleIndex, sha256: &Sha256, name: &str) -> BTreeMap<String, String> {
+    let packages: Vec<String> = index.packages.iter().map(|p| format!("{}={}", p.name, p.version)).collect();
+    BTreeMap::from([
+        (TITLE.to_string(), name.to_string()),
+        (SHA256_KEY.to_string(), sha256.to_hex()),
+        ("io.moa-bundle.distro".to_string(), index.distro.to_string()),
+        ("io.moa-bundle.arch".to_string(), index.arch.to_string()),
+        ("io.moa-bundle.os-release".to_string(), format!("{} {}", index.os_release.id, index.os_release.version_id)),
+        ("io.moa-bundle.packages".to_string(), packages.join(" ")),
+        ("org.opencontainers.image.created".to_string(), crate::types::rfc3339(index.source_date_epoch)),
+    ])
+}
+
+fn walk(dir: &Path, rel: &str, out: &mut Vec<String>) -> std::io::Result<()> {
+    for e in fs_err::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let child = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+        if e.file_type()?.is_dir() {
+            walk(&e.path(), &child, out)?;
+        } else {
+            out.push(child);
+        }
+    }
+    Ok(())
+}
+
+/// What `pull` wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Pulled {
+    pub bundle: PathBuf,
+    pub sha256: Sha256,
+    pub signature: Option<PathBuf>,
+}
+
+/// Pulls `reference` into `out_dir`: the bundle file (packed again from the layers, checked
+/// against the pushed sha256), its `.sha256`, and its `.minisig` when one was pushed. `work` is
+/// a private directory for the layers.
+pub fn pull(reference: &str, plain_http: bool, out_dir: &Path, work: &Path) -> Result<Pulled, OciError> {
+    let r = parse_reference(reference)?;
+    let not = |message: String| OciError::NotABundle { reference: reference.to_string(), message };
+    let fail = |e: oci_client::errors::OciDistributionError| OciError::Registry {
+        reference: reference.to_string(),
+        message: crate::transport::error_chain(&e),
+    };
+    let c = client(plain_http);
+    let rt = runtime(reference)?;
+    let ioerr = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| OciError::Io { path, source }
+    };
+    rt.block_on(async {
+        let (raw, _) =
+            c.pull_manifest_raw(&r, &RegistryAuth::Anonymous, &[OCI_IMAGE_MEDIA_TYPE]).await.map_err(fail)?;
+        if raw.len() > MANIFEST_BYTES {
+            return Err(not(format!("its manifest is larger than {MANIFEST_BYTES} bytes")));
+        }
+        let m: OciImageManifest =
+            serde_json::from_slice(&raw).map_err(|e| not(format!("its manifest does not parse: {e}")))?;
+        if m.artifact_type.as_deref() != Some(ARTIFACT_TYPE) || m.config.media_type != CONFIG_TYPE {
+            return Err(not(format!("its artifact type is not {ARTIFACT_TYPE}")));
+        }
+        limits::check("the number of layers", m.layers.len() as u64, (limits::PACKAGES + 64) as u64).map_err(not)?;
+        let ann = m.annotations.clone().unwrap_or_default();
+        let name = ann.get(TITLE).cloned().unwrap_or_default();
+        crate::types::safe_file_name(&name).map_err(|e| not(format!("its title: {e}")))?;
+        let want =
+            Sha256::from_hex(ann.get(SHA256_KEY).map(String::as_str).unwrap_or("")).map_err(|e| not(e.to_string()))?;
+        let index_bytes = fetch(&c, &r, &m.config, limits::INDEX_BYTES).await.map_err(&not)?;
+        let index: BundleIndex =
+            serde_json::from_slice(&index_bytes).map_err(|e| not(format!("its bundle.json: {e}")))?;
+        index.validate().map_err(|e| not(format!("its bundle.json: {e}")))?;
+        let top = work.join(index.stem());
+        let mut signature = None;
+        for l in &m.layers {
+            let title = l.annotations.as_ref().and_then(|a| a.get(TITLE)).cloned().unwrap_or_default();
+            let bytes = fetch(&c, &r, l, limits::PACKAGE_BYTES).await.map_err(&not)?;
+            if l.media_type == SIGNATURE_TYPE {
+                signature = Some(bytes);
+                continue;
+            }
+            if !plain_member(&title) {
+                return Err(not(format!(
+                    "layer `{}` is not a plain path inside a bundle",
+                    crate::types::shown(&title)
+                )));
+            }
+            let path = top.join(&title);
+            if let Some(parent) = path.parent() {
+                fs_err::create_dir_all(parent).map_err(ioerr(parent))?;
+            }
+            fs_err::write(&path, bytes).map_err(ioerr(&path))?;
+        }
+        if !top.join(SUMS_FILE).is_file() {
+            return Err(not(format!("it has no {SUMS_FILE} layer")));
+        }
+        fs_err::create_dir_all(out_dir).map_err(ioerr(out_dir))?;
+        let bundle = out_dir.join(&name);
+        let packed = crate::bundle::pack::repack(&top, &index, &bundle)
+            .map_err(|e| not(format!("its layers could not be packed: {e}")))?;
+        if packed.sha256 != want {
+            let _ = fs_err::remove_file(&bundle);
+            return Err(not(format!("its layers pack to sha256 {}, not the pushed bundle's {want}", packed.sha256)));
+        }
+        let signature = match signature {
+            Some(s) => {
+                let p = crate::bundle::sign::signature_path(&bundle);
+                crate::files::write_atomic(&p, &s, 0o644).map_err(ioerr(&p))?;
+                Some(p)
+            }
+            None => None,
+        };
+        Ok(Pulled { bundle, sha256: packed.sha256, signature })
+    })
+}
+
+/// A layer's blob, within `max` bytes, checked against its digest.
+async fn fetch(c: &Client, r: &Reference, d: &OciDescriptor, max: u64) -> Result<Vec<u8>, String> {
+    if d.size < 0 || d.size as u64 > max {
+        return Err(format!("layer {} declares {} bytes, more than {max}", d.digest, d.size));
+    }
+    let want = d.digest.strip_prefix("sha256:").ok_or_else(|| format!("layer digest {} is not sha256", d.digest))?;
+    let mut buf = Vec::with_capacity(d.size as usize);
+    c.pull_blob(r, d, &mut buf).await.map_err(|e| crate::transport::error_chain(&e))?;
+    if buf.len() as i64 != d.size || Sha256::digest(&buf).to_hex() != want {
+        return Err(format!("layer {} does not match its digest or size", d.digest));
+    }
+    Ok(buf)
+}
+
+/// A member path as bundles have them: relative, plain components.
+fn plain_member(p: &str) -> bool {
+    !p.is_empty() && p.split('/').all(|c| !c.is_empty() && c != "." && c != ".." && crate::types::is_line(c, 255))
+}
