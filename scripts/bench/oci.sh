@@ -33,8 +33,8 @@ r="127.0.0.1:$port/moa/bench"
 "$bin" push "$w/old/b.tar.gz" "oci://$r:old" --plain-http --json > "$w/old.json"
 "$bin" push "$w/new/b.tar.gz" "oci://$r:new" --plain-http --json > "$w/new.json"
 hyperfine -N --warmup 1 --runs 5 --export-json "$w/h.json" \
-  -n "moa push (all blobs present)" "$bin push $w/new/b.tar.gz oci://$r:again --plain-http" \
-  -n "skopeo copy registry→registry" "skopeo copy -q --src-tls-verify=false --dest-tls-verify=false docker://$r:new docker://$r:copy" \
+  -n "moa push (all blobs present)" --prepare true "$bin push $w/new/b.tar.gz oci://$r:again --plain-http" \
+  -n "skopeo copy registry→registry" --prepare true "skopeo copy -q --src-tls-verify=false --dest-tls-verify=false docker://$r:new docker://$r:copy" \
   -n "moa pull" --prepare "rm -rf $w/pulled" "$bin pull oci://$r:new -o $w/pulled --plain-http" \
   -n "skopeo copy registry→oci layout" --prepare "rm -rf $w/layout" "skopeo copy -q --src-tls-verify=false docker://$r:new oci:$w/layout:new" \
   >/dev/null
