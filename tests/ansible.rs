@@ -2,8 +2,9 @@
 //! by scripts/test.sh into target/ansible-venv): `deploy/ansible/site.yml` rolls a bundle out to
 //! a time server and a time client. The hosts are local, and each installs into its own
 //! throwaway root through `moa_root` (`--root`), so nothing of this machine changes; Ansible's
-//! own state goes to the test's directory. The first run changes both hosts; the second
-//! reports `changed=0`.
+//! own state goes to the test's directory. The server gets the bundle copied; the client
+//! installs it from a registry (Debian's docker-registry on 127.0.0.1, the bundle pushed there
+//! first). The first run changes both hosts; the second reports `changed=0`.
 
 mod common;
 
@@ -46,20 +47,25 @@ fn changed(recap: &str, host: &str) -> u32 {
 #[test]
 fn the_role_rolls_out_a_server_and_a_client_and_a_second_run_changes_nothing() {
     require_tools(TOOLS);
-    let ansible = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ansible-venv/bin/ansible-playbook");
-    if !ansible.is_file() {
+    let (Some(_), Some(reg_bin)) = (
+        common::tool("target/ansible-venv/bin/ansible-playbook"),
+        common::tool("target/test-debs/registry/x/usr/bin/docker-registry"),
+    ) else {
         common::skip(
             "ansible",
-            "ansible-core is not installed (bash scripts/test.sh installs it into target/ansible-venv)",
+            "ansible-core or docker-registry is missing (bash scripts/test.sh installs both under target/)",
         );
         return;
-    }
+    };
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let (_mirror, manifest, base) = common::ntp_el_repo(t);
     let out = t.join("out");
     moa(t).arg("build").arg("--manifest").arg(&manifest).arg("-o").arg(&out).assert().success();
     let bundle = out.join("ntp-eltest-x86_64.tar.gz");
+    let reg = common::registry(t, &reg_bin);
+    let reference = format!("oci://{}/moa/ntp:eltest", reg.addr);
+    moa(t).arg("push").arg(&bundle).arg(&reference).arg("--plain-http").assert().success();
 
     // This test's moa-bundle without debug info (250 MB in a debug build), copied to each host.
     let binary = t.join("moa-bundle-for-nodes");
@@ -77,11 +83,12 @@ fn the_role_rolls_out_a_server_and_a_client_and_a_second_run_changes_nothing() {
     std::fs::write(
         &inventory,
         format!(
-            "[time_servers]\nntp1 ansible_connection=local moa_root={server}\n\n[time_clients]\napp1 ansible_connection=local moa_root={client}\n\n[all:vars]\nansible_python_interpreter={{{{ ansible_playbook_python }}}}\nmoa_become=false\nmoa_bundle_binary={bin}\nmoa_bundle_file={bundle}\nmoa_allow=[\"192.168.1.0/24\"]\nmoa_install_args=[\"--no-scripts\"]\n",
+            "[time_servers]\nntp1 ansible_connection=local moa_root={server}\n\n[time_clients]\napp1 ansible_connection=local moa_root={client} moa_bundle_ref={reference} moa_plain_http=true\n\n[all:vars]\nansible_python_interpreter={{{{ ansible_playbook_python }}}}\nmoa_become=false\nmoa_bundle_binary={bin}\nmoa_bundle_file={bundle}\nmoa_allow=[\"192.168.1.0/24\"]\nmoa_install_args=[\"--no-scripts\"]\n",
             server = roots[0].display(),
             client = roots[1].display(),
             bin = binary.display(),
             bundle = bundle.display(),
+            reference = reference,
         ),
     )
     .unwrap();
@@ -94,6 +101,9 @@ fn the_role_rolls_out_a_server_and_a_client_and_a_second_run_changes_nothing() {
     let cron = std::fs::read_to_string(roots[1].join("etc/cron.d/moa-ntpdate")).unwrap();
     assert!(cron.contains("root /usr/sbin/ntpdate -u ntp1 "), "the client follows the first server: {cron}");
     assert!(roots[1].join("usr/sbin/ntpdate").exists() && roots[1].join("var/lib/moa-bundle/moa-bundle").exists());
+    // The client's bundle came from the registry, not from a copy.
+    assert!(!roots[1].join("var/lib/moa-bundle/ntp-eltest-x86_64.tar.gz").exists());
+    assert!(roots[0].join("var/lib/moa-bundle/ntp-eltest-x86_64.tar.gz").exists());
 
     let (ok, recap) = playbook(t, &inventory);
     assert!(ok, "{recap}");

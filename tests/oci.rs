@@ -2,60 +2,18 @@
 //! docker-registry (distribution 2.8), unpacked by scripts/test.sh and started by the test on
 //! 127.0.0.1, stopped when it ends. `push` stores a signed bundle as an artifact; a second push
 //! of the same packages uploads nothing; `pull` gives back the very bytes (the signature still
-//! verifies with minisign); `install oci://…` installs with rpm into a throwaway root. oras
-//! (PyPI `oras`, an independent client) pulls what moa-bundle pushed: the same files.
+//! verifies with minisign); `install oci://…` installs with rpm into a throwaway root. Two
+//! independent clients: oras (PyPI) pulls what moa-bundle pushed, file for file, and moa-bundle
+//! pulls what skopeo (Debian) copied into a repository of its own, byte for byte.
 
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 
-use common::{fake_os_release, moa, require_tools, run, Mirror};
+use common::{fake_os_release, moa, registry, require_tools, run, tool, Mirror};
 
-const TOOLS: &[&str] = &["rpm", "rpmbuild", "createrepo_c", "minisign"];
-
-/// The registry, stopped (and its storage removed with the test's directory) on drop.
-struct Registry {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn tool(rel: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
-    p.is_file().then_some(p)
-}
-
-fn registry(t: &Path, bin: &Path) -> Registry {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let addr = format!("127.0.0.1:{port}");
-    let config = t.join("registry.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
-            t.join("registry-data").display()
-        ),
-    )
-    .unwrap();
-    let log = std::fs::File::create(t.join("registry.log")).unwrap();
-    let child =
-        Command::new(bin).arg("serve").arg(&config).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
-    let r = Registry { child, addr };
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(&r.addr).is_ok() {
-            return r;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    panic!("the registry did not start on {}", r.addr);
-}
+const TOOLS: &[&str] = &["rpm", "rpmbuild", "createrepo_c", "minisign", "skopeo"];
 
 fn json(out: std::process::Output) -> serde_json::Value {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -63,7 +21,7 @@ fn json(out: std::process::Output) -> serde_json::Value {
 }
 
 #[test]
-fn push_pull_install_through_a_registry_and_oras_reads_it() {
+fn push_pull_install_through_a_registry_with_oras_and_skopeo() {
     require_tools(TOOLS);
     let (Some(reg_bin), Some(oras_py)) =
         (tool("target/test-debs/registry/x/usr/bin/docker-registry"), tool("target/oras-venv/bin/python"))
@@ -154,4 +112,23 @@ fn push_pull_install_through_a_registry_and_oras_reads_it() {
         assert_eq!(common::sha256_file(&by_oras), common::sha256_file(&unpacked.join("hello-crafted-x86_64").join(f)));
     }
     assert!(oras_out.join("hello.tar.gz.minisig").is_file());
+
+    // The other way round: skopeo (containers/image) copies the artifact to a repository of its
+    // own, uploading it as its client does, and moa-bundle pulls that copy: the very bytes.
+    run(Command::new("skopeo")
+        .args(["copy", "-q", "--src-tls-verify=false", "--dest-tls-verify=false"])
+        .arg(format!("docker://{}/moa/hello:1", reg.addr))
+        .arg(format!("docker://{}/skopeo/copied:1", reg.addr)));
+    let copied_dir = t.join("copied");
+    let copied = json(
+        moa(t)
+            .arg("pull")
+            .arg(format!("oci://{}/skopeo/copied:1", reg.addr))
+            .arg("-o")
+            .arg(&copied_dir)
+            .args(["--plain-http", "--json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(common::sha256_file(Path::new(copied["bundle"].as_str().unwrap())), common::sha256_file(&bundle));
 }

@@ -724,3 +724,51 @@ roots = ["tzdata", "cronie"]
     .unwrap();
     (mirror, manifest, base)
 }
+
+#[allow(dead_code)]
+/// Debian's docker-registry serving on 127.0.0.1 (a free port), its storage under the test's
+/// directory; stopped (and its storage removed with the test's directory) on drop.
+pub struct Registry {
+    child: std::process::Child,
+    pub addr: String,
+}
+
+#[allow(dead_code)]
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[allow(dead_code)]
+pub fn tool(rel: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
+    p.is_file().then_some(p)
+}
+
+#[allow(dead_code)]
+pub fn registry(t: &Path, bin: &Path) -> Registry {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let config = t.join("registry.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+            t.join("registry-data").display()
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(t.join("registry.log")).unwrap();
+    let child =
+        Command::new(bin).arg("serve").arg(&config).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
+    let r = Registry { child, addr };
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(&r.addr).is_ok() {
+            return r;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the registry did not start on {}", r.addr);
+}
