@@ -13,12 +13,10 @@ cargo build --release --quiet
 bin=$PWD/target/release/moa-bundle
 w=$(mktemp -d); trap 'rm -rf "$w"' EXIT
 "$bin" probe -o "$w/node.json" 2>/dev/null
-list=$(printf '"%s",' "${req[@]}"); list="[${list%,}]"
-sed -e "s/^packages = .*/packages = $list/" -e 's/^optional = .*/optional = []/' -e '/^\[time\]/,$d' \
-  manifests/debian12.toml > "$w/m.toml"
-ln -s "$PWD/manifests/keys" "$w/keys"   # the keys it pins, beside it
-"$bin" resolve --manifest "$w/m.toml" --target "$w/node.json" >/dev/null   # fill the cache
-moa="$bin resolve --manifest $w/m.toml --target $w/node.json --offline --json"
+. scripts/bench/debian12.sh
+debian12_manifest "$w" "${req[@]}"
+"$bin" resolve --manifest "$w/new.toml" --target "$w/node.json" >/dev/null   # fill the cache
+moa="$bin resolve --manifest $w/new.toml --target $w/node.json --offline --json"
 apt="apt-get -s install --no-install-recommends ${req[*]}"
 hyperfine -N --warmup 1 --runs 10 --export-json "$w/h.json" "$moa" "$apt" >/dev/null
 rss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }

@@ -19,13 +19,9 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:%s\n' "$w/data" "$port" > "$w/reg.yml"
 "$reg" serve "$w/reg.yml" > "$w/reg.log" 2>&1 & regpid=$!
 trap 'kill $regpid 2>/dev/null; rm -rf "$w"' EXIT
-ln -s "$PWD/manifests/keys" "$w/keys"
-list=$(printf '"%s",' "${req[@]}"); list="[${list%,}]"
-sed -e "s/^packages = .*/packages = $list/" -e 's/^optional = .*/optional = []/' -e '/^\[time\]/,$d' \
-  manifests/debian12.toml > "$w/new.toml"
-sed -e 's/^suites = \["bookworm", "bookworm-updates"\]/suites = ["bookworm"]/' "$w/new.toml" \
-  | awk '/^\[\[repository\]\]/ {block = $0; getline; if ($0 ~ /name = "security"/) {skip = 1; next} print block} /^\[base\]/ {skip = 0} !skip' \
-  > "$w/old.toml"
+. scripts/bench/debian12.sh
+debian12_manifest "$w" "${req[@]}"
+debian12_point_release "$w"
 b="$bin build --no-installer --cache-dir $w/cache"
 $b --manifest "$w/old.toml" -o "$w/old/b.tar.gz" >/dev/null 2>&1
 $b --manifest "$w/new.toml" -o "$w/new/b.tar.gz" >/dev/null 2>&1

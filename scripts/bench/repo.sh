@@ -15,11 +15,9 @@ cargo build --release --quiet
 bin=$PWD/target/release/moa-bundle
 w=$(mktemp -d); trap 'rm -rf "$w"' EXIT
 "$bin" probe -o "$w/node.json" 2>/dev/null
-list=$(printf '"%s",' "${req[@]}"); list="[${list%,}]"
-sed -e "s/^packages = .*/packages = $list/" -e 's/^optional = .*/optional = []/' -e '/^\[time\]/,$d' \
-  manifests/debian12.toml > "$w/m.toml"
-ln -s "$PWD/manifests/keys" "$w/keys"
-common="--manifest $w/m.toml --target $w/node.json --cache-dir $w/cache"
+. scripts/bench/debian12.sh
+debian12_manifest "$w" "${req[@]}"
+common="--manifest $w/new.toml --target $w/node.json --cache-dir $w/cache"
 "$bin" build $common -o "$w/fill.tar.gz" >/dev/null 2>&1   # metadata and packages into the cache
 plain="$bin build $common --offline --no-repo -o $w/plain.tar.gz"
 repo="$bin build $common --offline -o $w/repo.tar.gz"

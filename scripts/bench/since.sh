@@ -14,15 +14,9 @@ req=("$@"); [ ${#req[@]} -gt 0 ] || req=(mariadb-server)
 cargo build --release --quiet
 bin=$PWD/target/release/moa-bundle
 w=$(mktemp -d); trap '[ -n "${KEEP:-}" ] || rm -rf "$w"' EXIT; echo "work: $w"
-ln -s "$PWD/manifests/keys" "$w/keys"
-list=$(printf '"%s",' "${req[@]}"); list="[${list%,}]"
-sed -e "s/^packages = .*/packages = $list/" -e 's/^optional = .*/optional = []/' -e '/^\[time\]/,$d' \
-  manifests/debian12.toml > "$w/new.toml"
-# OLD: the release alone — no updates suite, no security repository.
-sed -e 's/^suites = \["bookworm", "bookworm-updates"\]/suites = ["bookworm"]/' "$w/new.toml" \
-  | awk '/^\[\[repository\]\]/ {block = $0; getline; if ($0 ~ /name = "security"/) {skip = 1; next} print block} /^\[base\]/ {skip = 0} !skip' \
-  > "$w/old.toml"
-grep -q security "$w/old.toml" && { echo "old.toml still has the security repository"; exit 1; }
+. scripts/bench/debian12.sh
+debian12_manifest "$w" "${req[@]}"
+debian12_point_release "$w"
 b="$bin build --no-installer --cache-dir $w/cache"
 $b --manifest "$w/old.toml" -o "$w/old.tar.gz" >/dev/null 2>&1
 $b --manifest "$w/new.toml" -o "$w/full.tar.gz" --json > "$w/full.json" 2>/dev/null
