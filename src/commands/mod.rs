@@ -531,6 +531,13 @@ pub fn push_cmd(
 /// `pull`: the bundle at `reference` into `out_dir` (with its `.sha256` and `.minisig`), packed
 /// again from its layers byte for byte and verified as a node verifies it.
 pub fn pull_cmd(reference: &str, plain_http: bool, out_dir: &Path) -> Result<crate::oci::Pulled, CommandError> {
+    let p = pull_only(reference, plain_http, out_dir)?;
+    open_verified(&p.bundle, &[], false)?;
+    Ok(p)
+}
+
+/// [`pull_cmd`] without the final verification, for `install`, which verifies what it installs.
+pub(crate) fn pull_only(reference: &str, plain_http: bool, out_dir: &Path) -> Result<crate::oci::Pulled, CommandError> {
     let work = crate::files::WorkDir::new()
         .map_err(|source| CommandError::Io { what: std::env::temp_dir().display().to_string(), source })?;
     let p = crate::oci::pull(reference, plain_http, out_dir, work.path())?;
@@ -538,7 +545,6 @@ pub fn pull_cmd(reference: &str, plain_http: bool, out_dir: &Path) -> Result<cra
     let side = crate::files::sidecar_path(&p.bundle);
     crate::files::write_atomic(&side, format!("{}  {name}\n", p.sha256).as_bytes(), 0o644)
         .map_err(|source| CommandError::Io { what: side.display().to_string(), source })?;
-    open_verified(&p.bundle, &[], false)?;
     Ok(p)
 }
 
