@@ -14,13 +14,8 @@ use common::{build_rpm, createrepo, fake_os_release, moa, require_tools, run, Mi
 const TOOLS: &[&str] = &["rpm", "rpmbuild", "createrepo_c", "tar"];
 
 fn rpm_qa(root: &Path) -> String {
-    let out = Command::new("rpm")
-        .arg("--root")
-        .arg(root)
-        .args(["--dbpath", "/var/lib/rpm", "-qa", "--qf", "%{NAME}-%{VERSION}\\n"])
-        .output()
-        .unwrap();
-    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    let out = common::rpm_query(root, &["-qa", "--qf", "%{NAME}-%{VERSION}\\n"]);
+    let mut v: Vec<&str> = out.lines().collect();
     v.sort();
     v.join(" ")
 }

@@ -15,14 +15,7 @@ use common::{fake_os_release, moa, require_tools, run, Mirror};
 const TOOLS: &[&str] = &["rpm", "rpmbuild", "createrepo_c", "dnf", "tar"];
 
 fn rpm_q(root: &Path, names: &[&str]) -> String {
-    let out = Command::new("rpm")
-        .arg("--root")
-        .arg(root)
-        .args(["--dbpath", "/var/lib/rpm", "-q", "--qf", "%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\\n"])
-        .args(names)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::rpm_query(root, &[&["-q", "--qf", "%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\\n"], names].concat())
 }
 
 /// `hello` and `libgreet` (common::hello_repo) on a loopback mirror, built into a bundle.

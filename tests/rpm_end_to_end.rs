@@ -129,14 +129,7 @@ fn build(cache: &Path, manifest: &Path, out: &Path) {
 }
 
 fn rpm_q(root: &Path, names: &[&str]) -> String {
-    let out = Command::new("rpm")
-        .arg("--root")
-        .arg(root)
-        .args(["--dbpath", "/var/lib/rpm", "-q", "--qf", "%{NAME}-%{VERSION}.%{ARCH}\\n"])
-        .args(names)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::rpm_query(root, &[&["-q", "--qf", "%{NAME}-%{VERSION}.%{ARCH}\\n"], names].concat())
 }
 
 /// `moa-bundle resolve --manifest M --target NODE [extra…]`.

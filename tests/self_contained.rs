@@ -15,13 +15,7 @@ use common::{fake_os_release, moa, require_tools, run, Mirror};
 const TOOLS: &[&str] = &["rpm", "rpmbuild", "createrepo_c", "strip", "tar", "sha256sum"];
 
 fn rpm_q(root: &Path) -> String {
-    let out = Command::new("rpm")
-        .arg("--root")
-        .arg(root)
-        .args(["--dbpath", "/var/lib/rpm", "-q", "--qf", "%{NAME}-%{VERSION}\\n", "hello", "libgreet"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::rpm_query(root, &["-q", "--qf", "%{NAME}-%{VERSION}\\n", "hello", "libgreet"])
 }
 
 /// The hello bundle carrying `installer`, unpacked next to itself; the unpacked top directory.

@@ -772,3 +772,12 @@ pub fn registry(t: &Path, bin: &Path) -> Registry {
     }
     panic!("the registry did not start on {}", r.addr);
 }
+
+/// `rpm --root ROOT --dbpath /var/lib/rpm ARGS…` (the root's own database, as moa-bundle uses
+/// it): its stdout, whatever the exit status (a query for a missing package is an answer too).
+#[allow(dead_code)]
+pub fn rpm_query(root: &Path, args: &[&str]) -> String {
+    let out =
+        Command::new("rpm").arg("--root").arg(root).args(["--dbpath", "/var/lib/rpm"]).args(args).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
