@@ -4,19 +4,30 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tools=(rpm rpmbuild rpmsign createrepo_c modifyrepo_c dnf man dpkg-deb dpkg-query apt-ftparchive busybox xz gzip tar rpmmd2solv testsolv gpg gpgv gpg1 minisign skopeo node npm)
-missing=()
-for t in "${tools[@]}"; do command -v "$t" >/dev/null 2>&1 || missing+=("$t"); done
+# Each tool the tests drive, and the Debian package that brings it. Only the packages of
+# missing tools are installed: a machine image may ship its own nodejs (with npm inside), which
+# conflicts with Debian's npm package.
+tools=(
+  rpm:rpm rpmbuild:rpm rpmsign:rpm createrepo_c:createrepo-c modifyrepo_c:createrepo-c
+  dnf:dnf man:man-db dpkg-deb:dpkg-dev dpkg-query:dpkg apt-ftparchive:apt-utils
+  busybox:busybox-static xz:xz-utils gzip:gzip tar:tar rpmmd2solv:libsolv-tools
+  testsolv:libsolv-tools gpg:gnupg gpgv:gpgv gpg1:gnupg1 minisign:minisign skopeo:skopeo
+  node:nodejs npm:npm
+)
+missing=() packages=()
+for t in "${tools[@]}"; do
+  command -v "${t%%:*}" >/dev/null 2>&1 && continue
+  missing+=("${t%%:*}")
+  case " ${packages[*]} " in *" ${t#*:} "*) ;; *) packages+=("${t#*:}") ;; esac
+done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing system tools for the tests (missing: ${missing[*]})" >&2
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends \
-      rpm createrepo-c dpkg-dev apt-utils busybox-static xz-utils gzip tar libsolv-tools \
-      gnupg gpgv gnupg1 minisign dnf python3-libdnf man-db skopeo nodejs npm >/dev/null
+    apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
   else
-    echo "test.sh: run as root on Debian/Ubuntu, or install: rpm createrepo-c dpkg-dev apt-utils busybox-static xz-utils libsolv-tools gnupg gpgv gnupg1 minisign dnf python3-libdnf man-db skopeo nodejs npm" >&2
+    echo "test.sh: run as root on Debian/Ubuntu, or install: ${packages[*]}" >&2
     exit 1
   fi
 fi
