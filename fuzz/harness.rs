@@ -177,7 +177,7 @@ pub fn bundle(data: &[u8]) {
         let b = moa_bundle::family::backend(f);
         (b.package_file, b.syntax)
     };
-    let _ = moa_bundle::bundle::verify::unpack_and_check(&file, &dest, &readers);
+    let _ = moa_bundle::bundle::verify::unpack_and_check(&file, &dest, None, &readers);
     assert_plain_tree(&dest);
     let outside: Vec<_> = std::fs::read_dir(scratch()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(outside.len() <= 2 * 8, "the unpacker wrote beside its destination: {outside:?}");

@@ -19,12 +19,43 @@ pub const PARTIAL_SUFFIX: &str = ".partial";
 /// A leftover untouched for this long, and unlocked, belongs to no running process.
 pub const STALE_AFTER: Duration = Duration::from_secs(10);
 
-/// Reads a whole file if it has at most `max` bytes; `None` if it is larger (only `max + 1`
-/// bytes are ever read, whatever the file claims).
+/// Opens `path` for reading only when it is a regular file, checked on the open descriptor: a
+/// FIFO, a device (a link to `/dev/zero`) or a directory is refused at once instead of blocking
+/// the open or being read without end. The open itself does not block (`O_NONBLOCK`, cleared
+/// again for the regular file). Also returns the file's length when it was opened.
+pub fn open_regular(path: &Path) -> std::io::Result<(std::fs::File, u64)> {
+    use fs_err::os::unix::fs::OpenOptionsExt;
+    use rustix::fs::OFlags;
+    let flags = (OFlags::NONBLOCK | OFlags::NOCTTY).bits();
+    let file = fs_err::OpenOptions::new().read(true).custom_flags(flags as i32).open(path)?.into_file();
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        let kind = match () {
+            _ if t.is_dir() => "a directory",
+            _ if t.is_fifo() => "a FIFO",
+            _ if t.is_char_device() || t.is_block_device() => "a device",
+            _ if t.is_socket() => "a socket",
+            _ => "not a plain file",
+        };
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{} is {kind}, not a regular file: give the file itself", path.display()),
+        ));
+    }
+    rustix::fs::fcntl_setfl(&file, OFlags::empty())?;
+    Ok((file, meta.len()))
+}
+
+/// Reads a whole regular file ([`open_regular`]) if it has at most `max` bytes; `None` if it
+/// is larger (only `max + 1` bytes are ever read, whatever the file claims).
 pub fn read_at_most(path: &Path, max: u64) -> std::io::Result<Option<Vec<u8>>> {
-    let f = fs_err::File::open(path)?;
+    let (f, _) = open_regular(path)?;
     let mut buf = Vec::new();
-    f.take(max + 1).read_to_end(&mut buf)?;
+    f.take(max + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{e}: {}", path.display())))?;
     Ok((buf.len() as u64 <= max).then_some(buf))
 }
 

@@ -158,7 +158,9 @@ fn only_bundle_in(dir: &Path) -> Result<PathBuf, PartsError> {
     }
 }
 
-/// Checks every part listed in `<bundle>.split` against it, appending each to `dest`.
+/// Checks every part listed in `<bundle>.split` against it, appending each to `dest`. Each part
+/// is opened once as a regular file (a FIFO or a link to a device is refused) and read up to the
+/// length it had when opened.
 fn join(bundle: &Path, dest: &Path) -> Result<(), PartsError> {
     let index = index_path(bundle);
     let parts = read_index(bundle, &index)?;
@@ -172,8 +174,9 @@ fn join(bundle: &Path, dest: &Path) -> Result<(), PartsError> {
     let mut out = std::io::BufWriter::with_capacity(1 << 20, fs_err::File::create(dest).map_err(werr)?);
     for (part, expected) in parts {
         let rerr = |source| PartsError::Read { path: part.clone(), source };
+        let (file, len) = crate::files::open_regular(&part).map_err(rerr)?;
         let mut hashing = HashingWriter::new(&mut out);
-        std::io::copy(&mut fs_err::File::open(&part).map_err(rerr)?, &mut hashing).map_err(rerr)?;
+        std::io::copy(&mut file.take(len), &mut hashing).map_err(rerr)?;
         let (actual, _, _) = hashing.finish();
         if actual != expected {
             return Err(PartsError::Part { part, index, expected, actual });

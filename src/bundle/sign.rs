@@ -4,13 +4,16 @@
 //! `minisign -S` signatures verify here.
 //!
 //! On a node, the keys to trust are `--key` files and every `*.pub` in
-//! `<root>/etc/moa-bundle/trusted-keys/`: once there is one, an unsigned or wrongly signed bundle
-//! is refused before anything is unpacked.
+//! `<root>/etc/moa-bundle/trusted-keys/` (dotfiles too, as `install.sh` reads them): once there
+//! is one, a bundle must carry a signature by one of them. [`required`] reads and matches the
+//! signature before any byte of the bundle is read; the bundle's bytes then go through
+//! [`Required::verifier`] in the same single pass that unpacks them (`bundle::verify`), so the
+//! bytes whose signature holds are the bytes installed. Legacy signatures (`minisign -S -l`,
+//! Ed25519 over the whole file) cannot be checked that way and are refused, saying so.
 
-use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use minisign::{PublicKey, PublicKeyBox, SecretKeyBox, SignatureBox};
+use minisign::{PublicKeyBox, SecretKeyBox, SignatureBox};
 
 /// Where a node keeps the public keys whose bundles it installs.
 pub const TRUSTED_KEYS_DIR: &str = "etc/moa-bundle/trusted-keys";
@@ -27,6 +30,8 @@ pub enum SignError {
     UnknownKey { bundle: PathBuf, signature: PathBuf, seen: String, keys: String },
     #[error("{}: the signature {} by key {key} does not match: {message}. The bundle or its signature was altered; do not install it", bundle.display(), signature.display())]
     Bad { bundle: PathBuf, signature: PathBuf, key: String, message: String },
+    #[error("{}: the signature {} by key {key} is a legacy minisign signature (`minisign -S -l`: Ed25519 over the whole file, not over its BLAKE2b-512 digest). moa-bundle checks a bundle's signature in the same single pass that unpacks it, which only a prehashed signature allows: sign the bundle again without -l (`minisign -S`, or `moa-bundle build --sign`)", bundle.display(), signature.display())]
+    Legacy { bundle: PathBuf, signature: PathBuf, key: String },
     #[error("{}: {message}", path.display())]
     Io { path: PathBuf, message: String },
 }
@@ -44,7 +49,7 @@ fn read_small(path: &Path) -> Result<String, SignError> {
 pub struct TrustedKey {
     pub id: String,
     pub path: PathBuf,
-    key: PublicKey,
+    key: minisign_verify::PublicKey,
 }
 
 fn key_id(keynum: &[u8]) -> String {
@@ -59,9 +64,12 @@ impl TrustedKey {
             path: path.to_path_buf(),
             message: format!("not a minisign public key: {e}"),
         };
-        let boxed = PublicKeyBox::from_string(&text).map_err(bad)?;
-        let key = boxed.into_public_key().map_err(bad)?;
-        Ok(Self { id: key_id(key.keynum()), path: path.to_path_buf(), key })
+        let id = key_id(PublicKeyBox::from_string(&text).and_then(|b| b.into_public_key()).map_err(bad)?.keynum());
+        let key = minisign_verify::PublicKey::decode(&text).map_err(|e| SignError::Key {
+            path: path.to_path_buf(),
+            message: format!("not a minisign public key: {e}"),
+        })?;
+        Ok(Self { id, path: path.to_path_buf(), key })
     }
 }
 
@@ -104,20 +112,24 @@ pub struct SignatureCheck {
     pub comment: String,
 }
 
-/// Checks `<bundle>.minisig` against `keys`. With no keys, nothing is required (`None`).
-pub fn check(bundle: &Path, keys: &[TrustedKey]) -> Result<Option<SignatureCheck>, SignError> {
-    check_named(bundle, bundle, keys)
+/// The signature a bundle must carry on a node that trusts `keys`: `<bundle>.minisig` read
+/// (a regular file, bounded), parsed and matched to one of the keys. `None` when the node trusts
+/// no key. Checking it is [`Required::verifier`] over the bundle's bytes, then
+/// [`Required::finish`].
+pub struct Required {
+    bundle: PathBuf,
+    signature: PathBuf,
+    key: TrustedKey,
+    sig: minisign_verify::Signature,
 }
 
-/// [`check`] of the bytes in `file` for the bundle `bundle` (its parts joined elsewhere), whose
-/// `.minisig` sits beside `bundle`.
-pub fn check_named(file: &Path, bundle: &Path, keys: &[TrustedKey]) -> Result<Option<SignatureCheck>, SignError> {
+pub fn required(bundle: &Path, keys: &[TrustedKey]) -> Result<Option<Required>, SignError> {
     if keys.is_empty() {
         return Ok(None);
     }
     let signature = signature_path(bundle);
     let names = keys.iter().map(|k| k.id.clone()).collect::<Vec<_>>().join(", ");
-    if !signature.exists() {
+    if fs_err::symlink_metadata(&signature).is_err() {
         return Err(SignError::Unsigned { bundle: bundle.into(), signature, keys: names });
     }
     let text = read_small(&signature)?;
@@ -127,16 +139,43 @@ pub fn check_named(file: &Path, bundle: &Path, keys: &[TrustedKey]) -> Result<Op
         key: key.to_string(),
         message,
     };
-    let sig = SignatureBox::from_string(&text).map_err(|e| bad("?", format!("not a minisign signature: {e}")))?;
-    let seen = key_id(sig.keynum());
+    let boxed = SignatureBox::from_string(&text).map_err(|e| bad("?", format!("not a minisign signature: {e}")))?;
+    let seen = key_id(boxed.keynum());
     let Some(key) = keys.iter().find(|k| k.id == seen) else {
         return Err(SignError::UnknownKey { bundle: bundle.into(), signature, seen, keys: names });
     };
-    let mut f = fs_err::File::open(file).map_err(|e| SignError::Io { path: file.into(), message: e.to_string() })?;
-    minisign::verify(&key.key, &sig, &mut f, true, false, false).map_err(|e| bad(&key.id, e.to_string()))?;
-    let comment = sig.trusted_comment().map_err(|e| bad(&key.id, e.to_string()))?;
-    f.seek(SeekFrom::Start(0)).map_err(|e| SignError::Io { path: file.into(), message: e.to_string() })?;
-    Ok(Some(SignatureCheck { key: key.id.clone(), key_file: key.path.clone(), comment }))
+    if !boxed.is_prehashed() {
+        return Err(SignError::Legacy { bundle: bundle.into(), signature, key: key.id.clone() });
+    }
+    let sig = minisign_verify::Signature::decode(&text)
+        .map_err(|e| bad(&key.id, format!("not a minisign signature: {e}")))?;
+    Ok(Some(Required { bundle: bundle.into(), signature, key: key.clone(), sig }))
+}
+
+impl Required {
+    fn bad(&self, message: String) -> SignError {
+        SignError::Bad {
+            bundle: self.bundle.clone(),
+            signature: self.signature.clone(),
+            key: self.key.id.clone(),
+            message,
+        }
+    }
+
+    /// What the bundle's bytes are fed to, in the order they are read.
+    pub fn verifier(&self) -> Result<minisign_verify::StreamVerifier<'_>, SignError> {
+        self.key.key.verify_stream(&self.sig).map_err(|e| self.bad(e.to_string()))
+    }
+
+    /// Whether the signature holds for every byte fed to `verifier`.
+    pub fn finish(&self, mut verifier: minisign_verify::StreamVerifier<'_>) -> Result<SignatureCheck, SignError> {
+        verifier.finalize().map_err(|e| self.bad(format!("{e}: the bytes read are not the bytes that were signed")))?;
+        Ok(SignatureCheck {
+            key: self.key.id.clone(),
+            key_file: self.key.path.clone(),
+            comment: self.sig.trusted_comment().to_string(),
+        })
+    }
 }
 
 /// Signs `bundle` with the (unencrypted) minisign secret key in `secret`, writing

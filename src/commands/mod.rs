@@ -412,9 +412,10 @@ pub(crate) struct Checked {
     pub _opened: Option<crate::bundle::parts::Opened>,
 }
 
-/// Opens what the user named (parts checked and joined), checks the signature against `keys`
-/// (required when there are any), unpacks and checks every member, then the `.sha256` beside it.
-/// An unpacked bundle (a directory, as `install.sh` hands it over) is checked file by file; it
+/// Opens what the user named (parts checked and joined), then in one read of the file unpacks
+/// and checks every member and the signature against `keys` (required when there are any), then
+/// the `.sha256` beside it. An unpacked bundle (a directory, as `install.sh` hands it over) is
+/// checked file by file as it is copied into a private directory; it
 /// cannot show a signature, so where `keys` require one it is refused unless `verified` says
 /// the archive's was checked before it was unpacked.
 pub(crate) fn open_verified(
@@ -431,9 +432,11 @@ pub(crate) fn open_verified(
         return Ok(Checked { unpacked, signature: None, sidecar_checked: false, _opened: None });
     }
     let opened = crate::bundle::parts::open(bundle)?;
-    let signature = crate::bundle::sign::check_named(&opened.file, &opened.named, keys)?;
-    let unpacked = verify::verify_bundle(&opened.file, &readers)?;
+    // The signature is matched to a key first; it is checked on the bytes the unpack reads.
+    let required = crate::bundle::sign::required(&opened.named, keys)?;
+    let unpacked = verify::verify_bundle(&opened.file, required.as_ref(), &readers)?;
     let sidecar_checked = verify::check_sidecar(&opened.named, &unpacked.bundle_sha256)?;
+    let signature = unpacked.signature.clone();
     Ok(Checked { unpacked, signature, sidecar_checked, _opened: Some(opened) })
 }
 

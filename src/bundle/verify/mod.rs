@@ -7,17 +7,19 @@
 
 mod dir;
 mod node;
+mod once;
 mod stream;
 
-use std::io::{BufReader, Read, Seek};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 pub use dir::{is_unpacked_bundle, verify_dir};
 pub use node::{check_node, elf_arch, node_arch, node_os_release, node_platform, same_release};
 
+use super::sign::{Required, SignError, SignatureCheck};
 use super::{BundleIndex, PACKAGES_DIR, SCHEMA_VERSION};
 use crate::files::WorkDir;
-use crate::types::{HashingWriter, Sha256};
+use crate::types::Sha256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
@@ -51,6 +53,8 @@ pub enum VerifyError {
     },
     #[error("unpacking needs {need} bytes in {}, which has {free} free: free some space or set TMPDIR to a larger file system", path.display())]
     Space { path: PathBuf, need: u64, free: u64 },
+    #[error(transparent)]
+    Signature(#[from] SignError),
 }
 
 /// A verified bundle, unpacked into a directory that lives as long as this value.
@@ -62,6 +66,9 @@ pub struct Unpacked {
     pub bundle_sha256: Sha256,
     /// How many files were checked (SHA256SUMS, bundle.json and every member they list).
     pub files_checked: usize,
+    /// The trusted key whose signature holds for exactly the bytes unpacked, when one was
+    /// required.
+    pub signature: Option<SignatureCheck>,
     _work: Option<WorkDir>,
 }
 
@@ -78,10 +85,15 @@ pub type PackageReaders<'a> =
         crate::manifest::Family,
     ) -> (&'static dyn crate::pkgfile::PackageFile, &'static dyn crate::deps::DepSyntax);
 
-/// Unpacks `bundle` into a fresh private work directory and checks it whole.
-pub fn verify_bundle(bundle: &Path, readers: PackageReaders<'_>) -> Result<Unpacked, VerifyError> {
+/// Unpacks `bundle` into a fresh private work directory and checks it whole; where `signature`
+/// is required, it must hold for the very bytes unpacked.
+pub fn verify_bundle(
+    bundle: &Path,
+    signature: Option<&Required>,
+    readers: PackageReaders<'_>,
+) -> Result<Unpacked, VerifyError> {
     let work = WorkDir::new().map_err(|source| VerifyError::Unpack { path: std::env::temp_dir(), source })?;
-    let mut u = unpack_and_check(bundle, work.path(), readers)?;
+    let mut u = unpack_and_check(bundle, work.path(), signature, readers)?;
     u._work = Some(work);
     Ok(u)
 }
@@ -90,56 +102,69 @@ fn corrupt(path: &Path, message: impl Into<String>) -> VerifyError {
     VerifyError::Corrupt { path: path.to_path_buf(), message: message.into() }
 }
 
-/// Opens the bundle and says what it is when it is not a gzip file (a directory, a plain tar).
-fn open(bundle: &Path) -> Result<(std::fs::File, u64), VerifyError> {
-    let rerr = |source| VerifyError::Read { path: bundle.to_path_buf(), source };
+/// Says what `head` (the file's first bytes) is when it is not a gzip file (a plain tar).
+fn check_magic(bundle: &Path, head: &[u8]) -> Result<(), VerifyError> {
     let not = |what: &str| VerifyError::NotABundle { path: bundle.to_path_buf(), what: what.into() };
-    let meta = fs_err::metadata(bundle).map_err(rerr)?;
-    if meta.is_dir() {
-        return Err(not("is a directory: pass the bundle file (.tar.gz) itself, not an unpacked copy of it"));
+    if head.starts_with(&[0x1f, 0x8b]) {
+        return Ok(());
     }
-    let mut file = std::fs::File::open(bundle).map_err(rerr)?;
-    let mut head = Vec::new();
-    (&mut file).take(512).read_to_end(&mut head).map_err(rerr)?;
-    file.rewind().map_err(rerr)?;
-    if !head.starts_with(&[0x1f, 0x8b]) {
-        if head.get(257..262) == Some(b"ustar") {
-            return Err(not("is a plain tar archive, not the gzip-compressed bundle: copy the original .tar.gz again"));
-        }
-        return Err(not("is not a gzip file: a bundle is the .tar.gz that `moa-bundle build` writes"));
+    if head.get(257..262) == Some(b"ustar") {
+        return Err(not("is a plain tar archive, not the gzip-compressed bundle: copy the original .tar.gz again"));
     }
-    Ok((file, meta.len()))
+    Err(not("is not a gzip file: a bundle is the .tar.gz that `moa-bundle build` writes"))
 }
 
-/// Unpacks into `dest` (which must exist and be empty), checking each member as it goes. The
-/// digest of the whole file (for its `.sha256`) is taken on a second thread meanwhile.
-pub fn unpack_and_check(bundle: &Path, dest: &Path, readers: PackageReaders<'_>) -> Result<Unpacked, VerifyError> {
+/// Opens the bundle once, as a regular file (a directory is named as such).
+fn open(bundle: &Path) -> Result<(std::fs::File, u64), VerifyError> {
+    if bundle.is_dir() {
+        return Err(VerifyError::NotABundle {
+            path: bundle.to_path_buf(),
+            what: "is a directory: pass the bundle file (.tar.gz) itself, not an unpacked copy of it".into(),
+        });
+    }
+    crate::files::open_regular(bundle).map_err(|source| VerifyError::Read { path: bundle.to_path_buf(), source })
+}
+
+/// Unpacks into `dest` (which must exist and be empty), checking each member as it goes, in one
+/// read of the file ([`once`]): its sha256 and the signature are taken from the same bytes. A
+/// signature that does not hold is reported before a damaged member, since it says more.
+pub fn unpack_and_check(
+    bundle: &Path,
+    dest: &Path,
+    signature: Option<&Required>,
+    readers: PackageReaders<'_>,
+) -> Result<Unpacked, VerifyError> {
     let (file, compressed) = open(bundle)?;
-    let (outer, st) = std::thread::scope(|s| {
-        let outer = s.spawn(|| file_digest(bundle));
-        let st = unpack(bundle, file, dest, compressed);
-        (outer.join().expect("the digest thread does not panic"), st)
-    });
-    let (mut st, dir) = st?;
-    let (bundle_sha256, hashed) = outer.map_err(|source| VerifyError::Read { path: bundle.to_path_buf(), source })?;
-    // The stream was read to its end with nothing after it, so this is the length it had.
-    if hashed != compressed {
+    let verifier = signature.map(Required::verifier).transpose()?;
+    let mut input = BufReader::with_capacity(1 << 20, once::OnePass::new(file, compressed, verifier));
+    let head = input.fill_buf().map_err(|source| VerifyError::Read { path: bundle.to_path_buf(), source })?;
+    check_magic(bundle, head)?;
+    let pass = unpack(bundle, &mut input, dest, compressed);
+    let seen = input.into_inner().finish().map_err(|source| VerifyError::Read { path: bundle.to_path_buf(), source });
+    let signed = match (signature, seen.as_ref().ok().and_then(|s| s.signature.clone())) {
+        (Some(req), Some(v)) => Some(req.finish(v)?),
+        _ => None,
+    };
+    let (mut st, dir) = pass?;
+    let seen = seen?;
+    if seen.len != compressed {
         return Err(corrupt(bundle, "it changed while it was being read"));
     }
     let index = st.index.take().expect("finish checked the index");
-    let u = Unpacked { index, dir, bundle_sha256, files_checked: st.files, _work: None };
+    let u =
+        Unpacked { index, dir, bundle_sha256: seen.sha256, files_checked: st.files, signature: signed, _work: None };
     check_packages(bundle, &u, readers)?;
     Ok(u)
 }
 
 /// The member pass: every member checked as it is written, then the tail.
-fn unpack<'a>(
+fn unpack<'a, R: BufRead>(
     bundle: &'a Path,
-    file: std::fs::File,
+    input: R,
     dest: &'a Path,
     compressed: u64,
 ) -> Result<(stream::Stream<'a>, PathBuf), VerifyError> {
-    let gz = flate2::bufread::GzDecoder::new(BufReader::with_capacity(1 << 20, file));
+    let gz = flate2::bufread::GzDecoder::new(input);
     let mut ar = tar::Archive::new(gz);
     let mut st = stream::Stream::new(bundle, dest, compressed);
     let entries = ar.entries().map_err(|e| corrupt(bundle, format!("not a tar.gz: {e}")))?;
@@ -150,14 +175,6 @@ fn unpack<'a>(
     let dir = st.finish()?;
     drop(stream::check_tail(bundle, ar.into_inner())?);
     Ok((st, dir))
-}
-
-/// sha256 and length of a whole file.
-fn file_digest(path: &Path) -> std::io::Result<(Sha256, u64)> {
-    let mut h = HashingWriter::new(std::io::sink());
-    std::io::copy(&mut std::io::BufReader::with_capacity(1 << 20, fs_err::File::open(path)?), &mut h)?;
-    let (digest, n, _) = h.finish();
-    Ok((digest, n))
 }
 
 /// Every package file's header names the package bundle.json gives it, and, where the build

@@ -1,0 +1,259 @@
+//! What is checked is what is used (issue 19): the node acts on exactly the bytes it verified.
+//!
+//! - A bundle renamed over the one being installed, the moment moa-bundle opens it (an inotify
+//!   watcher in the test does the swap, so the race is won every time), changes nothing: the
+//!   signature, the digests and the unpack all come from the one open file. The same for a
+//!   package file swapped in an unpacked bundle directory after it was hashed.
+//! - FIFOs, and links to devices, given as a trusted key, a signature, a bundle or a part are
+//!   refused at once, naming the file, instead of hanging or being read without end.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{fake_os_release, moa, require_tools, Mirror, RpmSpec};
+use rustix::fs::inotify;
+
+const TOOLS: &[&str] = &["rpm", "rpmbuild", "createrepo_c", "tar", "mkfifo"];
+
+/// Renames `with` over `path` the first time `event` happens to `path`, from a thread that
+/// watches with inotify (set up before this returns); the thread says whether it swapped.
+fn swap_on(path: &Path, event: inotify::WatchFlags, with: PathBuf) -> std::thread::JoinHandle<bool> {
+    let fd = inotify::init(inotify::CreateFlags::NONBLOCK | inotify::CreateFlags::CLOEXEC).unwrap();
+    inotify::add_watch(&fd, path, event).unwrap();
+    let path = path.to_path_buf();
+    std::thread::spawn(move || {
+        let mut buf = [std::mem::MaybeUninit::uninit(); 4096];
+        let mut events = inotify::Reader::new(&fd, &mut buf);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < deadline {
+            match events.next() {
+                Ok(_) => {
+                    std::fs::rename(&with, &path).unwrap();
+                    return true;
+                }
+                Err(rustix::io::Errno::AGAIN) => std::thread::sleep(Duration::from_micros(200)),
+                Err(e) => panic!("inotify: {e}"),
+            }
+        }
+        false
+    })
+}
+
+/// A hello repository whose `/usr/bin/hello` says `says`, served; and a manifest for it.
+fn repo(t: &Path, says: &str) -> (Mirror, PathBuf) {
+    let dir = t.join(format!("repo-{says}"));
+    let os = dir.join("el/os/x86_64");
+    let pkgs = os.join("Packages");
+    common::build_rpm(
+        &pkgs,
+        &RpmSpec {
+            name: "libgreet",
+            provides: &["libgreet.so.1()(64bit)"],
+            files: &[("/usr/lib64/libgreet.so.1", "lib")],
+            ..Default::default()
+        },
+    );
+    let files = [("/usr/bin/hello", says)];
+    let spec = RpmSpec { name: "hello", requires: &["libgreet.so.1()(64bit)"], files: &files, ..Default::default() };
+    common::build_rpm(&pkgs, &spec);
+    common::createrepo(&os);
+    let mirror = Mirror::serve(&dir);
+    let mdir = t.join(format!("manifest-{says}"));
+    std::fs::create_dir_all(&mdir).unwrap();
+    let manifest = common::hello_manifest(&mdir, &[&mirror.url]);
+    (mirror, manifest)
+}
+
+fn build(t: &Path, manifest: &Path, out: &Path, sign: Option<&Path>) {
+    let mut cmd = moa(&t.join("cache"));
+    cmd.args(["build", "--no-base", "--manifest"]).arg(manifest).arg("-o").arg(out);
+    if let Some(key) = sign {
+        cmd.arg("--sign").arg(key);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+struct Setup {
+    t: tempfile::TempDir,
+    /// Signed by `keys/release.key`, hello says `hi`.
+    good: PathBuf,
+    /// Unsigned, hello says `evil`.
+    evil: PathBuf,
+    _mirrors: (Mirror, Mirror),
+}
+
+fn setup() -> Setup {
+    let t = tempfile::tempdir().unwrap();
+    let keys = t.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    moa(t.path()).args(["key", "generate"]).arg(keys.join("release")).assert().success();
+    let (m1, good_manifest) = repo(t.path(), "hi");
+    let (m2, evil_manifest) = repo(t.path(), "evil");
+    let good = t.path().join("share/hello.tar.gz");
+    let evil = t.path().join("evil/hello.tar.gz");
+    build(t.path(), &good_manifest, &good, Some(&keys.join("release.key")));
+    build(t.path(), &evil_manifest, &evil, None);
+    Setup { t, good, evil, _mirrors: (m1, m2) }
+}
+
+/// A node (CentOS 7 os-release) that trusts the release key.
+fn node(s: &Setup, name: &str) -> PathBuf {
+    let root = s.t.path().join(name);
+    fake_os_release(&root, "centos", "7");
+    let trusted = root.join("etc/moa-bundle/trusted-keys");
+    std::fs::create_dir_all(&trusted).unwrap();
+    std::fs::copy(s.t.path().join("keys/release.pub"), trusted.join("release.pub")).unwrap();
+    root
+}
+
+fn install(s: &Setup, bundle: &Path, root: &Path, extra: &[&str]) -> std::process::Output {
+    moa(s.t.path())
+        .arg("install")
+        .arg(bundle)
+        .arg("--root")
+        .arg(root)
+        .args(["--force", "--no-scripts", "--json"])
+        .args(extra)
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap()
+}
+
+/// What a command said, stdout (where `--json` puts errors) and stderr.
+fn said(out: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn hello_says(root: &Path) -> String {
+    std::fs::read_to_string(root.join("usr/bin/hello")).unwrap_or_default().trim().to_string()
+}
+
+/// Regression (issue 19, class 1): the signature was checked on one open of the bundle's path
+/// and the bundle unpacked from a second one, so an unsigned bundle renamed over it in between
+/// was installed, reported as signed by the trusted key.
+#[test]
+fn a_bundle_swapped_after_it_is_opened_installs_what_was_verified() {
+    require_tools(TOOLS);
+    let s = setup();
+    let root = node(&s, "root");
+    let swap = swap_on(&s.good, inotify::WatchFlags::OPEN, s.evil.clone());
+    let out = install(&s, &s.good, &root, &[]);
+    assert!(swap.join().unwrap(), "the watcher never saw the bundle opened");
+    assert!(out.status.success(), "{}", said(&out));
+    assert_eq!(hello_says(&root), "hi", "the swapped-in unsigned bundle was installed");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["signature"]["key"].is_string(), "{report}");
+    // The path now holds the unsigned bundle, which is refused as such.
+    let root2 = node(&s, "root2");
+    let out = install(&s, &s.good, &root2, &[]);
+    let err = said(&out);
+    assert!(!out.status.success() && err.contains("does not match"), "{err}");
+    assert_eq!(hello_says(&root2), "");
+}
+
+/// Regression (issue 19, class 1): an unpacked bundle's files were hashed where they lay and
+/// rpm read them there again later, so a package renamed over one after its digest was taken
+/// was installed.
+#[test]
+fn a_package_swapped_in_an_unpacked_bundle_after_its_check_is_not_installed() {
+    require_tools(TOOLS);
+    let s = setup();
+    let unpack = |bundle: &Path, into: &Path| -> PathBuf {
+        std::fs::create_dir_all(into).unwrap();
+        common::run(std::process::Command::new("tar").arg("-xzf").arg(bundle).arg("-C").arg(into));
+        std::fs::read_dir(into).unwrap().next().unwrap().unwrap().path()
+    };
+    let dir = unpack(&s.good, &s.t.path().join("usb"));
+    let evil_dir = unpack(&s.evil, &s.t.path().join("evil-unpacked"));
+    let rpm = |d: &Path| {
+        std::fs::read_dir(d.join("packages"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("hello-"))
+            .unwrap()
+    };
+    let (target, evil_rpm) = (rpm(&dir), rpm(&evil_dir));
+    // The same name, version and header signature (the repository key signed both): only the
+    // payload differs, so nothing but the digest tells them apart.
+    assert_eq!(target.file_name(), evil_rpm.file_name());
+    let root = node(&s, "root");
+    let swap = swap_on(&target, inotify::WatchFlags::CLOSE_NOWRITE, evil_rpm);
+    let out = install(&s, &dir, &root, &["--verified"]);
+    assert!(swap.join().unwrap(), "the watcher never saw the package read");
+    assert!(out.status.success(), "{}", said(&out));
+    assert_eq!(hello_says(&root), "hi", "the package swapped in after the check was installed");
+    // What now lies in the directory is refused, naming the file.
+    let out = install(&s, &dir, &node(&s, "root2"), &["--verified"]);
+    let err = said(&out);
+    assert!(!out.status.success() && err.contains("was altered") && err.contains("hello-1.0-1.x86_64.rpm"), "{err}");
+}
+
+fn mkfifo(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    common::run(std::process::Command::new("mkfifo").arg(path));
+}
+
+/// Regression (issue 19, class 7): a FIFO as a trusted key, as the `.minisig`, as the bundle or
+/// as a split part hung forever; a part that was a link to `/dev/zero` was copied into TMPDIR
+/// without limit. Each is refused at once, naming the file.
+#[test]
+fn special_files_are_refused_at_once_naming_the_file() {
+    require_tools(TOOLS);
+    let s = setup();
+    let refused = |bundle: &Path, root: &Path, extra: &[&str], names: &str| {
+        let start = Instant::now();
+        let out = install(&s, bundle, root, extra);
+        let err = said(&out);
+        assert!(!out.status.success(), "{names}: installed\n{err}");
+        assert!(err.contains(names) && err.contains("not a regular file"), "{names}: {err}");
+        assert!(start.elapsed() < Duration::from_secs(60), "{names}: took {:?}", start.elapsed());
+        assert_eq!(hello_says(root), "", "{names}: installed something");
+    };
+    // A trusted key that is a FIFO.
+    let root = node(&s, "fifo-key");
+    let key = root.join("etc/moa-bundle/trusted-keys/other.pub");
+    mkfifo(&key);
+    refused(&s.good, &root, &[], "other.pub");
+    // The .minisig beside the bundle.
+    let root = node(&s, "fifo-sig");
+    let copy = s.t.path().join("fifo-sig/hello.tar.gz");
+    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    std::fs::copy(&s.good, &copy).unwrap();
+    mkfifo(&s.t.path().join("fifo-sig/hello.tar.gz.minisig"));
+    refused(&copy, &root, &[], "hello.tar.gz.minisig");
+    // The bundle itself (no key needed for this one).
+    let plain = s.t.path().join("plain-root");
+    fake_os_release(&plain, "centos", "7");
+    let fifo = s.t.path().join("fifo-bundle.tar.gz");
+    mkfifo(&fifo);
+    refused(&fifo, &plain, &[], "fifo-bundle.tar.gz");
+    // Split parts: a FIFO, and a link to /dev/zero.
+    let disc = s.t.path().join("disc");
+    std::fs::create_dir_all(&disc).unwrap();
+    let bundle = disc.join("hello.tar.gz");
+    let out = moa(&s.t.path().join("cache"))
+        .args(["build", "--no-base", "--split-size", "4K", "--manifest"])
+        .arg(s.t.path().join("manifest-evil/crafted.toml"))
+        .arg("-o")
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "split: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::remove_file(&bundle).unwrap();
+    let mut parts: Vec<PathBuf> = std::fs::read_dir(&disc)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains(".part"))
+        .collect();
+    parts.sort();
+    assert!(parts.len() > 2, "{parts:?}");
+    let index = disc.join("hello.tar.gz.split");
+    mkfifo(&parts[1]);
+    refused(&index, &plain, &[], "hello.tar.gz.part001");
+    std::fs::remove_file(&parts[1]).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &parts[1]).unwrap();
+    refused(&index, &plain, &[], "hello.tar.gz.part001");
+}
