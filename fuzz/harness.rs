@@ -64,7 +64,7 @@ pub fn repomd(data: &[u8]) {
 /// apt `Release`/`InRelease`.
 pub fn release(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(r) = apt::parse_release(&apt::strip_clearsign(text), "fuzz") {
+        if let Ok(r) = apt::cleartext(text, "fuzz").and_then(|t| apt::parse_release(&t, "fuzz")) {
             assert!(!r.files.is_empty());
         }
     }

@@ -166,9 +166,10 @@ impl Cache {
         self.dir.join(METADATA).join(Sha256::digest(key.as_bytes()).to_hex())
     }
 
-    /// The last copy of a metadata file stored under `key`.
-    pub fn metadata(&self, key: &str) -> Option<Vec<u8>> {
-        std::fs::read(self.metadata_path(key)).ok()
+    /// The last copy of a metadata file stored under `key`, when it is a regular file of at
+    /// most `max` bytes (the cache is data from disk like any other).
+    pub fn metadata(&self, key: &str, max: u64) -> Option<Vec<u8>> {
+        crate::files::read_at_most(&self.metadata_path(key), max).ok().flatten()
     }
 
     /// Stores a metadata file that passed its check under `key` (best effort: a cache that

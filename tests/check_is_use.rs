@@ -257,3 +257,188 @@ fn special_files_are_refused_at_once_naming_the_file() {
     std::os::unix::fs::symlink("/dev/zero", &parts[1]).unwrap();
     refused(&index, &plain, &[], "hello.tar.gz.part001");
 }
+
+/// Seconds since the epoch now.
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// `Thu, 21 Apr 2016 23:23:46 UTC`, by the system's `date`.
+fn rfc2822(secs: u64) -> String {
+    common::run(
+        std::process::Command::new("date")
+            .env("LC_ALL", "C")
+            .arg("-u")
+            .arg(format!("-d@{secs}"))
+            .arg("+%a, %d %b %Y %H:%M:%S UTC"),
+    )
+    .trim()
+    .to_string()
+}
+
+/// The apt archive of `hello` at `mirror/`, its `dists/stable/Release` rewritten with `date`
+/// and `valid_until`, then signed again (InRelease, Release.gpg) by the test repositories' key.
+fn resign(mirror: &Path, date: u64, valid_until: Option<u64>) {
+    let dir = mirror.join("dists/stable");
+    let text = std::fs::read_to_string(dir.join("Release")).unwrap();
+    let mut out = String::new();
+    for line in text.lines() {
+        if line.starts_with("Date:") {
+            out.push_str(&format!("Date: {}\n", rfc2822(date)));
+            if let Some(v) = valid_until {
+                out.push_str(&format!("Valid-Until: {}\n", rfc2822(v)));
+            }
+        } else if !line.starts_with("Valid-Until:") {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    std::fs::write(dir.join("Release"), out).unwrap();
+    common::signing::repo_key().sign_release(&dir);
+}
+
+/// A private apt (`APT_CONFIG`: lists, cache and status under `dir`, the host untouched) for the
+/// archive at `url`, suite `suite`, trusting the test repositories' key, Valid-Until and Date
+/// checked (apt's defaults; the host's `apt.conf.d`, which may turn them off, is not read).
+struct Apt {
+    dir: PathBuf,
+}
+
+impl Apt {
+    fn new(dir: &Path, url: &str, suite: &str) -> Self {
+        for d in ["etc", "parts", "lists/partial", "cache", "archives/partial"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        std::fs::write(dir.join("key.asc"), &common::signing::repo_key().public).unwrap();
+        std::fs::write(dir.join("status"), "").unwrap();
+        std::fs::write(
+            dir.join("etc/sources.list"),
+            format!("deb [signed-by={}] {url} {suite} main\n", dir.join("key.asc").display()),
+        )
+        .unwrap();
+        let d = dir.display();
+        std::fs::write(
+            dir.join("apt.conf"),
+            format!(
+                "Dir::Etc::SourceList \"{d}/etc/sources.list\"; Dir::Etc::SourceParts \"{d}/etc\";\nDir::State::Lists \"{d}/lists\"; Dir::State::status \"{d}/status\"; Dir::Cache \"{d}/cache\";\nDir::Cache::Archives \"{d}/archives\"; APT::Sandbox::User \"root\"; Debug::NoLocking \"true\";\nDir::Etc::Parts \"{d}/parts\"; Acquire::Check-Valid-Until \"true\"; Acquire::Check-Date \"true\"; Acquire::Languages \"none\"; APT::Architecture \"amd64\";\n"
+            ),
+        )
+        .unwrap();
+        Apt { dir: dir.to_path_buf() }
+    }
+
+    /// `apt-get update`: whether it succeeded without an error line, and what it said.
+    fn update(&self) -> (bool, String) {
+        let out = std::process::Command::new("apt-get")
+            .env("APT_CONFIG", self.dir.join("apt.conf"))
+            .args(["update", "-q"])
+            .output()
+            .unwrap();
+        let said = said(&out);
+        (out.status.success() && !said.lines().any(|l| l.starts_with("E:")), said)
+    }
+
+    /// The Date of the InRelease apt keeps in its lists.
+    fn kept_date(&self) -> Option<String> {
+        let f = std::fs::read_dir(self.dir.join("lists"))
+            .ok()?
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().ends_with("InRelease"))?;
+        let text = std::fs::read_to_string(f.path()).ok()?;
+        text.lines().find_map(|l| l.strip_prefix("Date: ").map(str::to_string))
+    }
+}
+
+/// moa-bundle resolving `hello` from the archive at `url`, suite `suite`, with `cache`.
+fn moa_resolve(t: &Path, url: &str, suite: &str, cache: &str, extra: &[&str]) -> (bool, String) {
+    let m = t.join(format!("m-{cache}.toml"));
+    let keys = common::repo_keys(t);
+    std::fs::write(
+        &m,
+        format!("name = \"t\"\ndistro = \"debtest\"\nfamily = \"deb\"\narch = \"amd64\"\nos_release = {{ id = \"debian\", version_id = \"12\" }}\npackages = [\"hello\"]\n[[repository]]\nname = \"main\"\nsuites = [\"{suite}\"]\ncomponents = [\"main\"]\nmirrors = [\"{url}\"]\n{keys}"),
+    )
+    .unwrap();
+    let out = moa(&t.join(cache)).args(["resolve", "--no-base", "--manifest"]).arg(&m).args(extra).output().unwrap();
+    (out.status.success(), said(&out))
+}
+
+/// apt is the oracle for old and misdirected signed metadata (issue 19, classes 2 and 3): the
+/// same InRelease files given to `apt-get update` (Check-Valid-Until on) and to moa-bundle are
+/// accepted or refused alike — expired, expired with its Valid-Until hidden behind a `- `
+/// (which the signature does not cover), dated in the future, fresh — and a replayed older
+/// Release after a newer one: apt keeps the newer, moa-bundle refuses the older. A Release of
+/// another suite answering: apt warns "Conflicting distribution", moa-bundle refuses.
+#[test]
+fn old_and_misdirected_signed_metadata_is_judged_as_apt_judges_it() {
+    require_tools(&["dpkg-deb", "apt-ftparchive", "apt-get", "gpg", "gpgv", "xz", "date"]);
+    let t = tempfile::tempdir().unwrap();
+    let deb = common::build_deb(
+        &t.path().join("debs"),
+        &common::DebSpec { name: "hello", version: "1.0", extra: "Priority: optional", ..Default::default() },
+    );
+    let mirror_dir = t.path().join("mirror");
+    common::apt_repo(&mirror_dir, &[("stable", vec![deb])]);
+    let mirror = Mirror::serve(&mirror_dir);
+    let n = now();
+    let (day, hour) = (86_400, 3_600);
+    let inrelease = mirror_dir.join("dists/stable/InRelease");
+    // (case, Date, Valid-Until, hide Valid-Until behind "- ", accepted, what moa-bundle says)
+    let cases: [(&str, u64, Option<u64>, bool, bool, &str); 5] = [
+        ("fresh", n - day, Some(n + 7 * day), false, true, ""),
+        ("expired", n - 8 * day, Some(n - hour), false, false, "is expired"),
+        ("expired, Valid-Until dash-escaped", n - 8 * day, Some(n - hour), true, false, "is expired"),
+        ("dated in the future", n + hour, None, false, false, "not valid yet"),
+        ("no Valid-Until", n - 400 * day, None, false, true, ""),
+    ];
+    for (i, (case, date, until, hide, accepted, says)) in cases.into_iter().enumerate() {
+        resign(&mirror_dir, date, until);
+        if hide {
+            let text = std::fs::read_to_string(&inrelease).unwrap();
+            assert!(text.contains("\nValid-Until:"), "{case}");
+            std::fs::write(&inrelease, text.replace("\nValid-Until:", "\n- Valid-Until:")).unwrap();
+            // gpg itself still calls the signature good.
+            let (asc, ring) = (t.path().join("key.asc"), t.path().join("kr.gpg"));
+            std::fs::write(&asc, &common::signing::repo_key().public).unwrap();
+            let _ = std::fs::remove_file(&ring);
+            common::run(std::process::Command::new("gpg").args(["--batch", "--dearmor", "-o"]).arg(&ring).arg(&asc));
+            common::run(std::process::Command::new("gpgv").arg("--keyring").arg(&ring).arg(&inrelease));
+        }
+        let apt = Apt::new(&t.path().join(format!("apt{i}")), &mirror.url, "stable");
+        let (apt_ok, apt_said) = apt.update();
+        assert_eq!(apt_ok, accepted, "{case}: apt-get update said:\n{apt_said}");
+        let (ok, err) = moa_resolve(t.path(), &mirror.url, "stable", &format!("c{i}"), &[]);
+        assert_eq!(ok, accepted, "{case}: moa-bundle said:\n{err}");
+        assert!(err.contains(says), "{case}: expected `{says}` in:\n{err}");
+        if case == "expired" {
+            // A frozen archive chosen on purpose.
+            let (ok, err) = moa_resolve(t.path(), &mirror.url, "stable", &format!("c{i}b"), &["--allow-old-metadata"]);
+            assert!(ok, "{err}");
+        }
+    }
+
+    // A replay: the newer Release first, then an older one, validly signed, in the same cache.
+    let apt = Apt::new(&t.path().join("apt-replay"), &mirror.url, "stable");
+    resign(&mirror_dir, n - day, None);
+    assert!(apt.update().0);
+    assert!(moa_resolve(t.path(), &mirror.url, "stable", "replay", &[]).0);
+    resign(&mirror_dir, n - 30 * day, None);
+    let (_, apt_said) = apt.update();
+    assert_eq!(apt.kept_date(), Some(rfc2822(n - day)), "apt kept the older Release:\n{apt_said}");
+    let (ok, err) = moa_resolve(t.path(), &mirror.url, "stable", "replay", &[]);
+    assert!(!ok && err.contains("older") && err.contains("--allow-old-metadata"), "{err}");
+    assert!(moa_resolve(t.path(), &mirror.url, "stable", "replay", &["--allow-old-metadata"]).0);
+
+    // `stable-updates` answered with the signed `stable` Release.
+    resign(&mirror_dir, n - day, None);
+    common::run(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(mirror_dir.join("dists/stable"))
+            .arg(mirror_dir.join("dists/stable-updates")),
+    );
+    let apt = Apt::new(&t.path().join("apt-dist"), &mirror.url, "stable-updates");
+    let (_, apt_said) = apt.update();
+    assert!(apt_said.contains("Conflicting distribution"), "{apt_said}");
+    let (ok, err) = moa_resolve(t.path(), &mirror.url, "stable-updates", "dist", &[]);
+    assert!(!ok && err.contains("conflicting distribution") && err.contains("stable-updates"), "{err}");
+}

@@ -320,6 +320,12 @@ pub struct ManifestArgs {
     /// bundle records that its packages were not checked.
     #[arg(long)]
     pub insecure_skip_signatures: bool,
+    /// Accept signed metadata that is old on purpose: an apt Release past its Valid-Until (a
+    /// frozen archive, an old snapshot; apt's Acquire::Check-Valid-Until=false), or older than
+    /// one of the same suite this cache has seen. A Date in the future and a Release of another
+    /// suite are still refused.
+    #[arg(long)]
+    pub allow_old_metadata: bool,
 }
 
 impl ManifestArgs {
@@ -373,6 +379,7 @@ impl ManifestArgs {
             targets: self.target.clone(),
             stall: std::time::Duration::from_secs(self.stall_timeout),
             signatures: if self.insecure_skip_signatures { Signatures::Skip } else { Signatures::Verify },
+            allow_old_metadata: self.allow_old_metadata,
             keep_entries: false,
         }
     }

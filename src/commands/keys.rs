@@ -41,7 +41,8 @@ pub fn fetch_keys(manifest: &mut Manifest, opts: &SourceOptions, reporter: &dyn 
                 url: url.to_string(),
                 message,
             };
-            let cached = cache.metadata(&cache_key).filter(|b| holds_pin(pin, b.clone()).is_ok());
+            let cached =
+                cache.metadata(&cache_key, crate::limits::KEY_FILE_BYTES).filter(|b| holds_pin(pin, b.clone()).is_ok());
             if opts.offline {
                 let Some(bytes) = cached else {
                     let (repo, fingerprint) = (r.name.to_string(), pin.fingerprint.to_string());

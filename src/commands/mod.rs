@@ -157,6 +157,8 @@ pub struct SourceOptions {
     pub stall: std::time::Duration,
     /// Whether upstream signatures are checked (`--insecure-skip-signatures` turns them off).
     pub signatures: Signatures,
+    /// `--allow-old-metadata`: accept an expired Release, or one older than seen before.
+    pub allow_old_metadata: bool,
     /// Keep each package's published index entry: a build writing the bundle's own repository
     /// needs them (see [`crate::repo::PackageRecord::entry`]).
     pub keep_entries: bool,
@@ -261,6 +263,7 @@ pub fn load_metadata(
         distro: manifest.distro.as_str(),
         reporter,
         signatures: opts.signatures,
+        freshness: repo::apt::Freshness::at_now(opts.allow_old_metadata),
         keep_entries: opts.keep_entries,
     };
     Ok(repo::load(manifest, family::metadata_format(manifest.family), &source, reporter)?)

@@ -61,6 +61,16 @@ pub enum RepoError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{url} is expired (invalid since {since}), as apt would say: the mirror is stale or replays an old Release. Use an up-to-date --mirror; for a frozen archive chosen on purpose, pass --allow-old-metadata")]
+    Expired { url: String, since: String },
+    #[error(
+        "{url} is not valid yet (its Date is {date}, ahead of this machine's clock): check the clock, or the mirror"
+    )]
+    NotYetValid { url: String, date: String },
+    #[error("{url}: conflicting distribution: the manifest asks for suite `{expected}`, the signed Release is for `{got}`. Another suite's Release answered (a replay or a wrong mirror layout); check `suites` in the manifest and the mirror")]
+    ConflictingDistribution { url: String, expected: String, got: String },
+    #[error("{url} is older (Date {date}) than the Release of the same archive and suite this cache has seen (Date {seen}): a replay or a stale mirror, which would roll packages back. Use an up-to-date --mirror; for an older snapshot chosen on purpose, pass --allow-old-metadata")]
+    Rollback { url: String, date: String, seen: String },
     #[error("repository `{repo}` pins no signing key: add the distro's key to it in the manifest (`keys = [{{ file = \"keys/…\", fingerprint = \"…\" }}]`), or pass --insecure-skip-signatures to build without checks (recorded in the bundle)")]
     Unpinned { repo: String },
 }
@@ -410,6 +420,8 @@ pub struct MetadataSource<'a> {
     pub distro: &'a str,
     pub reporter: &'a dyn Reporter,
     pub signatures: Signatures,
+    /// The clock signed metadata is judged by (apt's expiry and future-date rules).
+    pub freshness: apt::Freshness,
     /// Keep each package's published index entry ([`PackageRecord::entry`]): the build writes
     /// the bundle's own repository from them. Costs the index's size in memory.
     pub keep_entries: bool,
@@ -463,7 +475,7 @@ impl MetadataSource<'_> {
         known: &Sha256,
         check: Check<'_, ()>,
     ) -> Result<(Vec<u8>, String), RepoError> {
-        let cached = self.cache.and_then(|c| c.metadata(&self.cache_key(repo, rel)));
+        let cached = self.cache.and_then(|c| c.metadata(&self.cache_key(repo, rel), max));
         if let Some(bytes) = cached.filter(|b| Sha256::digest(b) == *known) {
             return Ok((bytes, format!("{rel} (cached, unchanged)")));
         }
@@ -485,7 +497,7 @@ impl MetadataSource<'_> {
         if self.offline {
             let bytes = self
                 .cache
-                .and_then(|c| c.metadata(&key))
+                .and_then(|c| c.metadata(&key, max))
                 .ok_or_else(|| RepoError::Offline { repo: repo.to_string(), rel: rel.to_string() })?;
             let shown = format!("{rel} (cached)");
             return Ok((check(&bytes, &shown)?, bytes, shown));

@@ -149,7 +149,9 @@ impl Keyring {
     }
 
     /// Checks a clearsigned file (`InRelease`) and returns the text that was signed: the only
-    /// part of the file anything may read.
+    /// part of the file anything may read. That is the dash-unescaped, trimmed text the
+    /// signature covers, with `\n` line ends — never the dash-escaped form, where a `- ` before
+    /// any line would hide it from a parser while the signature still holds.
     pub fn verify_cleartext(&self, what: &str, text: &str) -> Result<(String, Signed), TrustError> {
         let (msg, _) = CleartextSignedMessage::from_string(text).map_err(|e| TrustError::Malformed {
             what: what.into(),
@@ -158,7 +160,7 @@ impl Keyring {
         let signed = msg.signed_text();
         let sigs: Vec<Signature> = msg.signatures().to_vec();
         let who = self.judge(what, &sigs, || Ok(signed.as_bytes()))?;
-        Ok((msg.text().to_string(), who))
+        Ok((signed.replace("\r\n", "\n"), who))
     }
 
     /// Judges `sigs` over the data `data()` reads (called once per signature checked).

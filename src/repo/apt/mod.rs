@@ -6,6 +6,9 @@
 //! Only the signed text is parsed; every index chains from its digests.
 
 mod local;
+mod release;
+
+pub use release::{cleartext, parse_release, parse_rfc2822, Freshness, Release};
 
 use std::io::BufRead;
 
@@ -22,34 +25,6 @@ use crate::version::{DebVersion, Version};
 
 /// The apt repository format.
 pub struct Apt;
-
-/// What a `Release` file says: its date and the sha256 of every index file.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Release {
-    pub date: Option<u64>,
-    /// (path relative to `dists/<suite>/`, size, sha256)
-    pub files: Vec<(String, u64, Sha256)>,
-}
-
-impl Release {
-    /// The best `Packages` index of a component and arch: `.xz`, then `.gz`, then plain.
-    pub fn packages_index(&self, component: &str, arch: &str) -> Option<&(String, u64, Sha256)> {
-        self.packages_indexes(component, arch).into_iter().next()
-    }
-
-    /// Every listed `Packages` index of a component and arch, best first (a mirror may lack
-    /// the compressed ones a Release lists: Debian's `bookworm-updates` lists `.xz` and plain).
-    pub fn packages_indexes(&self, component: &str, arch: &str) -> Vec<&(String, u64, Sha256)> {
-        let stem = format!("{component}/binary-{arch}/Packages");
-        ["xz", "gz", ""]
-            .iter()
-            .filter_map(|ext| {
-                let want = if ext.is_empty() { stem.clone() } else { format!("{stem}.{ext}") };
-                self.files.iter().find(|(p, _, _)| *p == want)
-            })
-            .collect()
-    }
-}
 
 impl crate::manifest::FamilyRules for Apt {
     fn check_repository(&self, r: &Repository) -> Result<(), String> {
@@ -96,6 +71,8 @@ impl MetadataFormat for Apt {
             reporter.status(&format!("{name}: fetching dists/{suite}/InRelease"));
             let root = fetch_release(source, name, &mut mirrors, suite.as_str(), keyring.as_ref())?;
             let (release, url, signed_by) = (root.release, root.url, root.signed_by);
+            let (cache, fresh) = (source.cache, source.freshness);
+            release::check_not_older(cache, &release, suite.as_str(), signed_by.as_ref(), &url, fresh)?;
             sources.push(Source { file: root.file, sha256: root.sha256, signed_by: signed_by.clone() });
             newest = newest.max(release.date);
             for component in &repo.components {
@@ -193,9 +170,11 @@ fn fetch_release(
             Some(k) => {
                 k.verify_cleartext(url, text).map(|(t, who)| (t, Some(who.key))).map_err(|e| signature(e, url))?
             }
-            None => (strip_clearsign(text), None),
+            None => (cleartext(text, url)?, None),
         };
-        Ok((parse_release(&signed, url)?, who))
+        let release = parse_release(&signed, url)?;
+        release.check_fresh(url, suite, source.freshness)?;
+        Ok((release, who))
     };
     let rel = format!("dists/{suite}/InRelease");
     match source.fetch_checked(name, mirrors, &rel, INDEX_BYTES, &inrelease) {
@@ -206,7 +185,11 @@ fn fetch_release(
         Err(e) => return Err(e),
     }
     let rel = format!("dists/{suite}/Release");
-    let plain = |b: &[u8], url: &str| parse_release(utf8(b, url)?, url);
+    let plain = |b: &[u8], url: &str| {
+        let release = parse_release(utf8(b, url)?, url)?;
+        release.check_fresh(url, suite, source.freshness)?;
+        Ok(release)
+    };
     let (release, bytes, url) = source.fetch_checked(name, mirrors, &rel, INDEX_BYTES, &plain)?;
     let mut signed_by = None;
     if let Some(k) = keyring {
@@ -216,98 +199,6 @@ fn fetch_release(
         signed_by = Some(who.key);
     }
     Ok(SignedRelease { release, url, file: rel, sha256: Sha256::digest(&bytes), signed_by })
-}
-
-/// The signed text of an `InRelease` (or a plain `Release` as it is), not checked: only for
-/// builds with `--insecure-skip-signatures`.
-pub fn strip_clearsign(text: &str) -> String {
-    if !text.starts_with("-----BEGIN PGP SIGNED MESSAGE-----") {
-        return text.to_string();
-    }
-    let mut lines = text.lines();
-    // Armor headers ("Hash: SHA512") end at the first empty line.
-    for l in lines.by_ref() {
-        if l.trim().is_empty() {
-            break;
-        }
-    }
-    let mut out = String::new();
-    for l in lines {
-        if l.starts_with("-----BEGIN PGP SIGNATURE-----") {
-            break;
-        }
-        out.push_str(l.strip_prefix("- ").unwrap_or(l));
-        out.push('\n');
-    }
-    out
-}
-
-/// Parses a `Release` text (an `InRelease`'s signed text, taken out by the signature check or
-/// by [`strip_clearsign`]): the `Date` and the `SHA256` file list.
-pub fn parse_release(body: &str, url: &str) -> Result<Release, RepoError> {
-    let mut rel = Release::default();
-    let mut in_sha = false;
-    for line in body.lines() {
-        if let Some(rest) = line.strip_prefix(' ') {
-            if in_sha {
-                let parts: Vec<&str> = rest.split_whitespace().collect();
-                if let [hash, size, path] = parts[..] {
-                    let sha = Sha256::from_hex(hash)
-                        .map_err(|e| RepoError::Malformed { url: url.to_string(), message: e.to_string() })?;
-                    let size = size.parse().map_err(|_| RepoError::Malformed {
-                        url: url.to_string(),
-                        message: format!("bad size `{size}` for {path}"),
-                    })?;
-                    rel.files.push((path.to_string(), size, sha));
-                }
-            }
-            continue;
-        }
-        in_sha = line.starts_with("SHA256:");
-        if let Some(d) = line.strip_prefix("Date:") {
-            rel.date = parse_rfc2822(d.trim());
-        }
-    }
-    if rel.files.is_empty() {
-        return Err(RepoError::Malformed {
-            url: url.to_string(),
-            message: "has no SHA256 file list, so its indexes cannot be checked".into(),
-        });
-    }
-    Ok(rel)
-}
-
-/// `Thu, 21 Apr 2016 23:23:46 UTC` → seconds since the epoch; `None` for anything else,
-/// including fields out of their ranges (years 1970 to 9999).
-pub fn parse_rfc2822(s: &str) -> Option<u64> {
-    let s = s.split_once(',').map_or(s, |(_, r)| r).trim();
-    let p: Vec<&str> = s.split_whitespace().collect();
-    let [day, mon, year, time, ..] = p[..] else {
-        return None;
-    };
-    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        .iter()
-        .position(|m| *m == mon)? as i64
-        + 1;
-    let (d, y): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
-    let t: Vec<i64> = time.split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
-    let [hh, mm, ss] = t[..] else { return None };
-    let in_range = (1970..=9999).contains(&y)
-        && (1..=31).contains(&d)
-        && (0..24).contains(&hh)
-        && (0..60).contains(&mm)
-        && (0..=60).contains(&ss);
-    if !in_range {
-        return None;
-    }
-    // Days from civil (Howard Hinnant's algorithm).
-    let (y2, m2) = if month <= 2 { (y - 1, month + 9) } else { (y, month - 3) };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let doy = (153 * m2 + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146097 + doe - 719468;
-    u64::try_from(days * 86400 + hh * 3600 + mm * 60 + ss).ok()
 }
 
 /// Splits a comma-separated relation field into its groups (`a (>= 1)`, `b | c`).
@@ -483,26 +374,6 @@ fn flush(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc2822_dates() {
-        assert_eq!(parse_rfc2822("Thu, 21 Apr 2016 23:23:46 UTC"), Some(1461281026));
-        assert_eq!(parse_rfc2822("Sat, 10 Jun 2023 08:53:33 UTC"), Some(1686387213));
-        assert_eq!(parse_rfc2822("garbage"), None);
-        // Found by the `release` fuzz target: a huge year overflowed the arithmetic.
-        assert_eq!(parse_rfc2822("Thu, 21 Apr 922337203685477580 23:23:46 UTC"), None);
-        assert_eq!(parse_rfc2822("Thu, 41 Apr 2016 23:23:46 UTC"), None);
-    }
-
-    #[test]
-    fn inrelease_is_unwrapped_and_indexes_listed() {
-        let text = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nOrigin: Ubuntu\nDate: Thu, 21 Apr 2016 23:23:46 UTC\nSHA256:\n 2b479c0f3efa73f75b7fb76c82687744275fff78e4a138b5b3efba95f91e099e 1234 main/binary-amd64/Packages.gz\n 310c1dd3974815282998dd1acb0b2c14c934ad19e196e16956531d57efac86c4 99 main/binary-amd64/Packages.xz\n- -dash escaped\n-----BEGIN PGP SIGNATURE-----\nxx\n-----END PGP SIGNATURE-----\n";
-        let r = parse_release(&strip_clearsign(text), "u").unwrap();
-        assert_eq!(r.date, Some(1461281026));
-        assert_eq!(r.files.len(), 2);
-        assert_eq!(r.packages_index("main", "amd64").unwrap().0, "main/binary-amd64/Packages.xz");
-        assert!(r.packages_index("universe", "amd64").is_none());
-    }
 
     #[test]
     fn packages_stanzas_become_records() {
