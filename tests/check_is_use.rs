@@ -383,7 +383,8 @@ fn old_and_misdirected_signed_metadata_is_judged_as_apt_judges_it() {
     let (day, hour) = (86_400, 3_600);
     let inrelease = mirror_dir.join("dists/stable/InRelease");
     // (case, Date, Valid-Until, hide Valid-Until behind "- ", accepted, what moa-bundle says)
-    let cases: [(&str, u64, Option<u64>, bool, bool, &str); 5] = [
+    type Case<'a> = (&'a str, u64, Option<u64>, bool, bool, &'a str);
+    let cases: [Case<'_>; 5] = [
         ("fresh", n - day, Some(n + 7 * day), false, true, ""),
         ("expired", n - 8 * day, Some(n - hour), false, false, "is expired"),
         ("expired, Valid-Until dash-escaped", n - 8 * day, Some(n - hour), true, false, "is expired"),
