@@ -670,6 +670,15 @@ fn every_crafted_bundle_is_refused_and_the_root_stays_byte_identical() {
         crafted.replace_consistently(&p, &std::fs::read(&rpm).unwrap());
         refuse(t.path(), name, expected, &crafted.bytes(), &root, &before);
     }
+    // Regression (issue 19, class 4): the payload under a signed header was never checked, so
+    // a replaced one (SHA256SUMS and bundle.json made to match) installed and verified.
+    let mut crafted = c.clone();
+    let p = crafted.package();
+    let mut rpm = crafted.get(&p).to_vec();
+    let last = rpm.len() - 1;
+    rpm[last] ^= 1;
+    crafted.replace_consistently(&p, &rpm);
+    refuse(t.path(), "an rpm whose payload was replaced", "payload", &crafted.bytes(), &root, &before);
     // Regression (issue 9): verify said 6 files were checked where 8 were. It checks SHA256SUMS,
     // bundle.json and every member SHA256SUMS lists.
     let out = moa(t.path()).arg("verify").arg(&good).output().unwrap();

@@ -153,6 +153,26 @@ fn an_rpm_signed_by_another_key_is_refused() {
     assert!(err.contains("hello-1.0-1.x86_64") && err.contains(&other.fingerprint[24..]), "{err}");
 }
 
+/// Regression (issue 19, class 4): only the header signature was checked, so an rpm whose
+/// header the pinned key signed but whose payload was replaced (the mirror's metadata made to
+/// match it) was packed.
+#[test]
+fn an_rpm_whose_payload_was_replaced_under_its_signed_header_is_refused() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let mirror = yum_repo(tmp.path(), RpmSigner::Repo);
+    let repo = tmp.path().join("mirror/el/os/x86_64");
+    let rpm = repo.join("Packages/hello-1.0-1.x86_64.rpm");
+    let mut bytes = std::fs::read(&rpm).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&rpm, bytes).unwrap();
+    createrepo(&repo);
+    let m = yum_manifest(tmp.path(), &mirror.url, &common::repo_keys(tmp.path()));
+    let err = refused(&build(tmp.path(), &m, &[]));
+    assert!(err.contains("hello-1.0-1.x86_64") && err.contains("payload") && err.contains("altered"), "{err}");
+}
+
 /// CentOS 7's packages carry V3 RSA/SHA256 signatures: accepted only for a pin marked legacy.
 #[test]
 fn v3_package_signatures_need_a_legacy_pin() {

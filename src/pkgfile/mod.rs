@@ -33,6 +33,10 @@ pub enum PackageFileError {
     NotAPackage { kind: &'static str, why: String },
     #[error("it carries no signature: an unsigned package is refused (sign it with rpmsign, or build with --insecure-skip-signatures)")]
     Unsigned,
+    #[error("its payload is not the one its signed header describes (payload digest {expected}, the file's payload {actual}): the package was altered after it was signed")]
+    PayloadAltered { expected: String, actual: String },
+    #[error("its payload is covered by no signature: the header signature covers only the header, which carries no payload digest, and there is no header+payload signature. Sign it with a current rpmsign, or build with --insecure-skip-signatures")]
+    PayloadUnsigned,
     #[error(transparent)]
     Signature(#[from] crate::trust::TrustError),
 }

@@ -2,7 +2,7 @@
 //! (at most 65,535 tags, data within [`crate::limits::HEADER_BYTES`]) before the `rpm` crate
 //! parses them, so a crafted intro cannot make it allocate gigabytes.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use super::{Identity, PackageFile, PackageFileError};
@@ -121,10 +121,12 @@ impl RpmFile {
     /// Checks the package's header signatures as `rpm -K` does, against `keyring`: the
     /// header-only ones over the main header, the header+payload ones over the rest of the file.
     /// Every kind present must have a good signature by a pinned key and no bad one; an rpm with
-    /// none is unsigned and refused.
+    /// none is unsigned and refused. The payload must be covered too: by the payload digest the
+    /// signed main header carries (rpm ≥ 4.14 builds), checked here, or by a header+payload
+    /// signature (EL7's); a package whose payload nothing signed covers is refused.
     pub fn check_signatures(&self, path: &Path, keyring: &Keyring) -> Result<Signed, PackageFileError> {
-        let f = fs_err::File::open(path)?;
-        let (bytes, main) = read_headers(&mut std::io::BufReader::new(f))?;
+        let (file, _) = crate::files::open_regular(path)?;
+        let (bytes, main) = read_headers(&mut std::io::BufReader::new(file))?;
         let what = path.display().to_string();
         let header = pgp_signatures(signature_values(&bytes, &HEADER_ONLY)?)?;
         let whole = pgp_signatures(signature_values(&bytes, &HEADER_AND_PAYLOAD)?)?;
@@ -135,16 +137,83 @@ impl RpmFile {
         if !header.is_empty() {
             signed = Some(keyring.judge(&what, &header, || Ok(&bytes[main..]))?);
         }
-        if !whole.is_empty() {
-            let from_main = || -> std::io::Result<_> {
-                let mut f = std::io::BufReader::with_capacity(1 << 20, fs_err::File::open(path)?);
-                std::io::copy(&mut (&mut f).take(main as u64), &mut std::io::sink())?;
+        let skip_to = |at: usize| {
+            move || -> std::io::Result<_> {
+                let (file, _) = crate::files::open_regular(path)?;
+                let mut f = std::io::BufReader::with_capacity(1 << 20, file);
+                std::io::copy(&mut (&mut f).take(at as u64), &mut std::io::sink())?;
                 Ok(f)
-            };
-            signed = Some(keyring.judge(&what, &whole, from_main)?);
+            }
+        };
+        if !whole.is_empty() {
+            signed = Some(keyring.judge(&what, &whole, skip_to(main))?);
+        }
+        match payload_digest(&bytes)? {
+            Some(want) => want.check(skip_to(bytes.len())()?)?,
+            None if whole.is_empty() => return Err(PackageFileError::PayloadUnsigned),
+            None => {}
         }
         Ok(signed.expect("one kind is present"))
     }
+}
+
+/// The payload digest a main header carries (`RPMTAG_PAYLOADDIGEST`, hex, with
+/// `RPMTAG_PAYLOADDIGESTALGO`, an OpenPGP hash id: 8 SHA-256, 9 SHA-384, 10 SHA-512).
+struct PayloadDigest {
+    algo: u32,
+    hex: String,
+}
+
+impl PayloadDigest {
+    /// Reads `payload` (the rest of the file after the main header) to its end and compares.
+    fn check(&self, mut payload: impl Read) -> Result<(), PackageFileError> {
+        use sha2::Digest;
+        fn hash<D: Digest + Write>(r: &mut impl Read) -> std::io::Result<String> {
+            let mut d = D::new();
+            std::io::copy(r, &mut d)?;
+            Ok(hex::encode(d.finalize()))
+        }
+        let got = match self.algo {
+            8 => hash::<sha2::Sha256>(&mut payload)?,
+            9 => hash::<sha2::Sha384>(&mut payload)?,
+            10 => hash::<sha2::Sha512>(&mut payload)?,
+            other => {
+                return Err(PackageFileError::not(
+                    KIND,
+                    format!("its payload digest uses hash algorithm {other}, which moa-bundle does not know"),
+                ))
+            }
+        };
+        if !got.eq_ignore_ascii_case(&self.hex) {
+            return Err(PackageFileError::PayloadAltered { expected: crate::types::shown(&self.hex), actual: got });
+        }
+        Ok(())
+    }
+}
+
+/// The lead and headers parsed by the `rpm` crate (the bytes are bounded and well framed by
+/// [`read_headers`]; a parser bug on crafted content is still a refusal, not a crash).
+fn parse_metadata(bytes: &[u8]) -> Result<rpm::PackageMetadata, PackageFileError> {
+    match std::panic::catch_unwind(|| rpm::PackageMetadata::parse(&mut &bytes[..])) {
+        Ok(Ok(md)) => Ok(md),
+        Ok(Err(e)) => Err(PackageFileError::not(KIND, format!("its header is malformed: {e}"))),
+        Err(_) => Err(PackageFileError::not(KIND, "its header is malformed")),
+    }
+}
+
+fn payload_digest(bytes: &[u8]) -> Result<Option<PayloadDigest>, PackageFileError> {
+    let md = parse_metadata(bytes)?;
+    let Ok(digests) = md.header.get_entry_data_as_string_array(rpm::IndexTag::RPMTAG_PAYLOADSHA256) else {
+        return Ok(None);
+    };
+    let hex = digests.first().ok_or_else(|| PackageFileError::not(KIND, "its payload digest is empty"))?.to_string();
+    let algo = md
+        .header
+        .get_entry_data_as_u32_array(rpm::IndexTag::RPMTAG_PAYLOADSHA256ALGO)
+        .ok()
+        .and_then(|a| a.first().copied())
+        .unwrap_or(8);
+    Ok(Some(PayloadDigest { algo, hex }))
 }
 
 impl PackageFile for RpmFile {
@@ -153,16 +222,9 @@ impl PackageFile for RpmFile {
     }
 
     fn identify(&self, path: &Path) -> Result<Identity, PackageFileError> {
-        let f = fs_err::File::open(path)?;
-        let (bytes, _) = read_headers(&mut std::io::BufReader::new(f))?;
-        // The bytes are bounded and well framed; a parser bug on crafted content must still be a
-        // refusal, not a crash of the installer.
-        let parsed = std::panic::catch_unwind(|| rpm::PackageMetadata::parse(&mut &bytes[..]));
-        let md = match parsed {
-            Ok(Ok(md)) => md,
-            Ok(Err(e)) => return Err(PackageFileError::not(KIND, format!("its header is malformed: {e}"))),
-            Err(_) => return Err(PackageFileError::not(KIND, "its header is malformed")),
-        };
+        let (file, _) = crate::files::open_regular(path)?;
+        let (bytes, _) = read_headers(&mut std::io::BufReader::new(file))?;
+        let md = parse_metadata(&bytes)?;
         if md.header.entry_is_present(rpm::IndexTag::RPMTAG_SOURCEPACKAGE) {
             return Err(PackageFileError::not(KIND, "it is a source package (.src.rpm)"));
         }
