@@ -127,6 +127,13 @@ fn said(out: &std::process::Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
+/// `tar -xzf BUNDLE -C INTO`; the bundle's top directory.
+fn unpack(bundle: &Path, into: &Path) -> PathBuf {
+    std::fs::create_dir_all(into).unwrap();
+    common::run(std::process::Command::new("tar").arg("-xzf").arg(bundle).arg("-C").arg(into));
+    std::fs::read_dir(into).unwrap().next().unwrap().unwrap().path()
+}
+
 fn hello_says(root: &Path) -> String {
     std::fs::read_to_string(root.join("usr/bin/hello")).unwrap_or_default().trim().to_string()
 }
@@ -161,11 +168,6 @@ fn a_bundle_swapped_after_it_is_opened_installs_what_was_verified() {
 fn a_package_swapped_in_an_unpacked_bundle_after_its_check_is_not_installed() {
     require_tools(TOOLS);
     let s = setup();
-    let unpack = |bundle: &Path, into: &Path| -> PathBuf {
-        std::fs::create_dir_all(into).unwrap();
-        common::run(std::process::Command::new("tar").arg("-xzf").arg(bundle).arg("-C").arg(into));
-        std::fs::read_dir(into).unwrap().next().unwrap().unwrap().path()
-    };
     let dir = unpack(&s.good, &s.t.path().join("usb"));
     let evil_dir = unpack(&s.evil, &s.t.path().join("evil-unpacked"));
     let rpm = |d: &Path| {
@@ -189,6 +191,49 @@ fn a_package_swapped_in_an_unpacked_bundle_after_its_check_is_not_installed() {
     let out = install(&s, &dir, &node(&s, "root2"), &["--verified"]);
     let err = said(&out);
     assert!(!out.status.success() && err.contains("was altered") && err.contains("hello-1.0-1.x86_64.rpm"), "{err}");
+}
+
+/// Regression (issue 19, class 8): install.sh and the binary disagreed. install.sh looked for
+/// trusted keys with `*.pub`, which skips dotfiles, so a node whose only key was `.release.pub`
+/// got an unpacked unsigned bundle installed by install.sh while the binary refused it; and
+/// install.sh wrote its TMPDIR work directory into the package manager's configuration
+/// unchecked, so TMPDIR could add options. Both now follow the binary's rules.
+#[test]
+fn install_sh_follows_the_binarys_rules_for_keys_and_paths() {
+    require_tools(TOOLS);
+    let s = setup();
+    let dir = unpack(&s.good, &s.t.path().join("usb"));
+    let root = s.t.path().join("dot-key");
+    fake_os_release(&root, "centos", "7");
+    let trusted = root.join("etc/moa-bundle/trusted-keys");
+    std::fs::create_dir_all(&trusted).unwrap();
+    std::fs::copy(s.t.path().join("keys/release.pub"), trusted.join(".release.pub")).unwrap();
+    let out = install(&s, &dir, &root, &[]);
+    assert!(!out.status.success() && said(&out).contains("--verified"), "{}", said(&out));
+    let sh = |root: &Path, tmp: &Path, extra: &[&str]| {
+        std::process::Command::new("sh")
+            .arg(dir.join("install.sh"))
+            .arg("--root")
+            .arg(root)
+            .args(["--no-binary", "--noscripts"])
+            .args(extra)
+            .env("TMPDIR", tmp)
+            .output()
+            .unwrap()
+    };
+    let out = sh(&root, s.t.path(), &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", said(&out));
+    assert!(said(&out).contains("trusts bundle keys"), "{}", said(&out));
+    assert_eq!(hello_says(&root), "");
+    // A TMPDIR that would end a configuration value and start another.
+    let plain = s.t.path().join("plain-root");
+    fake_os_release(&plain, "centos", "7");
+    let bad = s.t.path().join("tmp\"\ngpgcheck=0\n#");
+    std::fs::create_dir_all(&bad).unwrap();
+    let out = sh(&plain, &bad, &["--via-repo"]);
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(said(&out).contains("plain absolute paths"), "{}", said(&out));
+    assert_eq!(hello_says(&plain), "");
 }
 
 fn mkfifo(path: &Path) {

@@ -78,7 +78,12 @@ for a in "$@"; do
   esac
 done
 [ -z "$PREV" ] || {{ echo "install.sh: --root needs a directory" >&2; exit 2; }}
-if [ -z "$VERIFIED" ] && ls "$ROOT"/etc/moa-bundle/trusted-keys/*.pub >/dev/null 2>&1; then
+# The keys moa-bundle trusts: every *.pub there, dotfiles too (.release.pub), as the binary reads them.
+TRUSTS=""
+for k in "$ROOT"/etc/moa-bundle/trusted-keys/*.pub "$ROOT"/etc/moa-bundle/trusted-keys/.*.pub; do
+  [ -e "$k" ] && TRUSTS=1
+done
+if [ -z "$VERIFIED" ] && [ -n "$TRUSTS" ]; then
   echo "install.sh: this node trusts bundle keys ($ROOT/etc/moa-bundle/trusted-keys/) and an unpacked bundle cannot show its signature: use 'moa-bundle install BUNDLE.tar.gz', or check the .tar.gz with 'minisign -V -p KEY.pub -m BUNDLE.tar.gz' first and pass --verified" >&2
   exit 3
 fi
@@ -139,11 +144,13 @@ fn via_repo(tool: &FallbackCommand) -> String {
         return "echo \"install.sh: this bundle is no repository (built with --no-repo)\" >&2; exit 2\n".into();
     }
     let mut s = String::from(
-        r#"for p in "$DIR" ${ROOT:+"$ROOT"}; do
-  case "$p" in /*[!A-Za-z0-9/._+-]*|[!/]*) echo "install.sh: --via-repo needs plain absolute paths (letters, digits, /._+-): $p" >&2; exit 2 ;; esac
-done
-W=$(mktemp -d "${TMPDIR:-/tmp}/moa-bundle-repo.XXXXXX")
+        r#"W=$(mktemp -d "${TMPDIR:-/tmp}/moa-bundle-repo.XXXXXX")
 trap 'rm -rf "$W"' EXIT
+# Every path that goes into the package manager's configuration, the work directory (TMPDIR)
+# too, is plain, as moa-bundle requires: nothing in it can start another option or line.
+for p in "$DIR" "$W" ${ROOT:+"$ROOT"}; do
+  case "$p" in /*[!A-Za-z0-9/._+-]*|[!/]*|*/../*|*/..) echo "install.sh: --via-repo needs plain absolute paths (letters, digits, /._+-; set TMPDIR to one): $p" >&2; exit 2 ;; esac
+done
 "#,
     );
     s.push_str(&tool.via_repo);
