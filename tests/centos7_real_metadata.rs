@@ -290,7 +290,8 @@ fn kept_entries_are_the_published_bytes_and_a_local_repository_reads_back() {
         std::fs::create_dir_all(dir.path().join(path).parent().unwrap()).unwrap();
         std::fs::write(dir.path().join(path), bytes).unwrap();
     }
-    let back = Yum.read_local_repository(dir.path(), &arch).unwrap();
+    let written = moa_bundle::repo::LocalRepository { epoch: 1_587_512_243, label: "ntp-centos7-x86_64" };
+    let back = Yum.read_local_repository(dir.path(), &arch, written).unwrap();
     assert_eq!(back.len(), 3);
     for (b, p) in back.iter().zip(&picked) {
         assert_eq!((b.nevra(), b.sha256, b.size), (p.nevra(), p.sha256, p.size));

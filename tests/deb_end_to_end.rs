@@ -514,9 +514,21 @@ fn apt_installs_the_bundle_from_its_own_flat_repository() {
 
     let root = tmp.path().join("root");
     node_root(&root, &stubs);
-    let out = moa(tmp.path()).arg("install").arg(&bundle).arg("--root").arg(&root).arg("--via-repo").output().unwrap();
+    let out = moa(tmp.path())
+        .arg("install")
+        .arg(&bundle)
+        .arg("--root")
+        .arg(&root)
+        .args(["--via-repo", "--json"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(dpkg_query(&root, &["ntp", "ntpdate", "libopts25"]), want);
+    // Regression (issue 19, class 9): the bundle's Release Date lacked its weekday, and apt
+    // warned "Invalid 'Date' entry" on every install.
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let apt_said = report["output"].to_string();
+    assert!(!apt_said.contains("Invalid 'Date'") && apt_said.contains("Reading package lists"), "{apt_said}");
     // apt did it, and logged it inside the root.
     let history = std::fs::read_to_string(root.join("var/log/apt/history.log")).unwrap();
     assert!(

@@ -83,6 +83,80 @@ fn dnf_installs_the_bundle_from_its_own_repository() {
     assert!(second.join("var/lib/dnf/history.sqlite").is_file());
 }
 
+/// Packs `<work>/hello-crafted-x86_64` into `out` with its SHA256SUMS made to match its files
+/// again (every check but the bundle's own consistency must find what changed).
+fn repack(work: &Path, out: &Path) {
+    let top = work.join("hello-crafted-x86_64");
+    let sums = run(Command::new("sh")
+        .arg("-c")
+        .arg("find . -type f ! -name SHA256SUMS | sed 's|^./||' | LC_ALL=C sort | xargs sha256sum")
+        .current_dir(&top));
+    std::fs::write(top.join("SHA256SUMS"), sums).unwrap();
+    run(Command::new("tar")
+        .env("LC_ALL", "C")
+        .args(["--sort=name", "--owner=0", "--group=0", "-czf"])
+        .arg(out)
+        .arg("-C")
+        .arg(work)
+        .arg("hello-crafted-x86_64"));
+}
+
+/// Regression (issue 19, class 5): the repository inside a bundle was checked for the packages
+/// it lists, not for being the files moa-bundle wrote: an `xml:base` on a `<location>` sent
+/// dnf to an outside server, and an index file added beside primary would be read unchecked.
+/// Each is refused by `verify` and `install --via-repo`, consistent SHA256SUMS or not.
+#[test]
+fn a_repository_that_is_not_exactly_what_moa_bundle_wrote_is_refused() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let (_mirror, bundle) = hello_bundle(tmp.path(), &[]);
+    type Alter<'a> = &'a dyn Fn(&Path);
+    let cases: [(&str, Alter<'_>); 2] = [
+        ("an xml:base on a location", &|top: &Path| {
+            let gz = top.join("repodata/primary.xml.gz");
+            let xml = run(Command::new("sh").arg("-c").arg(format!("gzip -dc '{}'", gz.display())));
+            let xml = xml.replace(
+                "<location href=\"packages/hello",
+                "<location xml:base=\"http://192.0.2.1/\" href=\"packages/hello",
+            );
+            std::fs::write(top.join("repodata/primary.xml"), &xml).unwrap();
+            run(Command::new("gzip").arg("-nf").arg(top.join("repodata/primary.xml")));
+            let repomd = std::fs::read_to_string(top.join("repodata/repomd.xml")).unwrap();
+            let sha = |p: &Path| run(Command::new("sha256sum").arg(p)).split(' ').next().unwrap().to_string();
+            let old_gz =
+                repomd.split("<checksum type=\"sha256\">").nth(1).unwrap().split('<').next().unwrap().to_string();
+            let repomd = repomd.replace(&old_gz, &sha(&gz));
+            std::fs::write(top.join("repodata/repomd.xml"), repomd).unwrap();
+        }),
+        ("an extra index file", &|top: &Path| {
+            std::fs::write(top.join("repodata/filelists.xml.gz"), b"x").unwrap();
+        }),
+    ];
+    for (i, (case, alter)) in cases.iter().enumerate() {
+        let work = tmp.path().join(format!("w{i}"));
+        std::fs::create_dir_all(&work).unwrap();
+        run(Command::new("tar").arg("-xzf").arg(&bundle).arg("-C").arg(&work));
+        alter(&work.join("hello-crafted-x86_64"));
+        let crafted = tmp.path().join(format!("crafted{i}.tar.gz"));
+        repack(&work, &crafted);
+        let v = moa(tmp.path()).arg("verify").arg(&crafted).output().unwrap();
+        let err = String::from_utf8_lossy(&v.stderr);
+        assert!(!v.status.success() && err.contains("repodata/"), "{case}: {err}");
+        let root = node(tmp.path(), &format!("root{i}"));
+        let out = moa(tmp.path())
+            .arg("install")
+            .arg(&crafted)
+            .arg("--root")
+            .arg(&root)
+            .args(["--via-repo", "--no-scripts"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains("repodata/"), "{case}: {err}");
+        assert!(!root.join("var/lib/rpm").exists() && !root.join("var/lib/dnf").exists(), "{case}: dnf ran");
+    }
+}
+
 /// A repository that lists something else than bundle.json — here only `libgreet`, with
 /// SHA256SUMS made to match — is refused before dnf runs; so is a bundle built without one.
 #[test]
@@ -103,19 +177,8 @@ fn a_repository_that_lists_other_packages_is_refused_before_anything_changes() {
     for f in ["repodata/repomd.xml", "repodata/primary.xml.gz"] {
         std::fs::copy(work.join("only/hello-crafted-x86_64").join(f), top.join(f)).unwrap();
     }
-    let sums = run(Command::new("sh")
-        .arg("-c")
-        .arg("find . -type f ! -name SHA256SUMS | sed 's|^./||' | LC_ALL=C sort | xargs sha256sum")
-        .current_dir(&top));
-    std::fs::write(top.join("SHA256SUMS"), sums).unwrap();
     let crafted = tmp.path().join("crafted.tar.gz");
-    run(Command::new("tar")
-        .env("LC_ALL", "C")
-        .args(["--sort=name", "--owner=0", "--group=0", "-czf"])
-        .arg(&crafted)
-        .arg("-C")
-        .arg(&work)
-        .arg("hello-crafted-x86_64"));
+    repack(&work, &crafted);
 
     let root = node(tmp.path(), "root");
     let out = moa(tmp.path())

@@ -476,7 +476,8 @@ pub fn verify_cmd(
 pub(crate) fn check_local_repo(bundle: &Path, u: &verify::Unpacked) -> Result<(), CommandError> {
     let fail = |message: String| CommandError::LocalRepo { bundle: bundle.to_path_buf(), message };
     let format = family::metadata_format(u.index.family);
-    let listed = format.read_local_repository(&u.dir, &u.index.arch).map_err(|e| fail(e.to_string()))?;
+    let written = crate::repo::LocalRepository { epoch: u.index.source_date_epoch, label: &u.index.stem() };
+    let listed = format.read_local_repository(&u.dir, &u.index.arch, written).map_err(|e| fail(e.to_string()))?;
     let key = |name: &str, version: String, arch: &str, file: &str, size: u64, sha: crate::types::Sha256| {
         format!("{name} {version} {arch} {file} {size} {sha}")
     };

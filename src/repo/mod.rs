@@ -9,8 +9,12 @@
 pub mod apt;
 pub mod comps;
 pub mod entries;
+mod local;
 pub mod modules;
 pub mod yum;
+
+use local::{gzip, read_local};
+pub use local::{LocalPackage, LocalRepository, LOCAL_REPO_DIR};
 
 use std::io::{BufRead, BufReader, Read};
 
@@ -579,54 +583,15 @@ pub trait MetadataFormat: crate::manifest::FamilyRules + Sync {
 
     /// Reads such a repository back from an unpacked bundle's top directory `dir`: the packages
     /// it lists, with locations relative to `dir` (what the node's package manager would see).
-    fn read_local_repository(&self, dir: &std::path::Path, arch: &Arch) -> Result<Vec<PackageRecord>, RepoError>;
-}
-
-/// Where a bundle's own repository index lives under its top directory, which is the
-/// repository's root (yum: `repodata/repomd.xml`; apt: the flat repository `repodata/`).
-pub const LOCAL_REPO_DIR: &str = "repodata";
-
-/// A bundled package as the bundle's own repository lists it: its record, its published entry
-/// ([`Metadata::entry`]) and its path under the bundle's top directory.
-pub struct LocalPackage<'a> {
-    pub record: &'a PackageRecord,
-    pub entry: Option<Vec<u8>>,
-    pub href: String,
-}
-
-impl LocalPackage<'_> {
-    /// The published entry, which the build kept for every package it packs.
-    fn entry(&self) -> Result<&[u8], RepoError> {
-        self.entry.as_deref().ok_or_else(|| RepoError::Malformed {
-            url: self.href.clone(),
-            message: format!("no published index entry was kept for {}", self.record.nevra()),
-        })
-    }
-}
-
-/// A file of a bundle's own repository, read within `max` bytes, for
-/// [`MetadataFormat::read_local_repository`].
-fn read_local(dir: &std::path::Path, rel: &str, max: u64) -> Result<Vec<u8>, RepoError> {
-    let path = dir.join(rel);
-    let bad = |message: String| RepoError::Malformed { url: path.display().to_string(), message };
-    if crate::types::RepoPath::new(rel).is_err() {
-        return Err(bad(format!("`{}` is not a plain path inside the bundle", crate::types::shown(rel))));
-    }
-    match crate::files::read_at_most(&path, max) {
-        Ok(Some(b)) => Ok(b),
-        Ok(None) => Err(bad(format!("is larger than {max} bytes"))),
-        Err(e) => Err(bad(format!(
-            "could not be read ({e}): the bundle was built with --no-repo, or by a moa-bundle without repository mode"
-        ))),
-    }
-}
-
-/// A gzip file of `bytes` that is the same for the same bytes (no name, no time).
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut gz = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::default());
-    gz.write_all(bytes).expect("writing to memory does not fail");
-    gz.finish().expect("writing to memory does not fail")
+    /// The repository must be exactly what [`MetadataFormat::local_repository`] writes for
+    /// them with `bundle`'s epoch and label — every file byte for byte, and no other file under
+    /// `repodata/` —, so the node's package manager reads nothing that was not checked.
+    fn read_local_repository(
+        &self,
+        dir: &std::path::Path,
+        arch: &Arch,
+        bundle: LocalRepository<'_>,
+    ) -> Result<Vec<PackageRecord>, RepoError>;
 }
 
 /// Loads every repository of the manifest: all at once (each is a chain of round trips to its

@@ -8,8 +8,9 @@
 
 use std::path::Path;
 
-use super::super::{check_digest, decompressor, gzip, read_local, LocalPackage, PackageRecord, RepoError};
-use super::{parse_packages, parse_release};
+use super::super::local::{as_written, check_exact, LocalRepository};
+use super::super::{check_digest, decompressor, gzip, read_local, EntryWriter, LocalPackage, PackageRecord, RepoError};
+use super::{parse_packages_with, parse_release};
 use crate::types::{Arch, Sha256};
 
 const RELEASE: &str = "repodata/Release";
@@ -19,6 +20,17 @@ pub(super) fn write(
     packages: &[LocalPackage<'_>],
     epoch: u64,
     label: &str,
+) -> Result<Vec<(String, Vec<u8>)>, RepoError> {
+    write_dated(packages, epoch, label, true)
+}
+
+/// [`write`], its Release `Date` with the weekday RFC 2822 wants (apt warns "Invalid 'Date'
+/// entry" without it), or without it as moa-bundle wrote it before 0.1 bundles had it.
+fn write_dated(
+    packages: &[LocalPackage<'_>],
+    epoch: u64,
+    label: &str,
+    weekday: bool,
 ) -> Result<Vec<(String, Vec<u8>)>, RepoError> {
     let mut text = String::new();
     for p in packages {
@@ -34,10 +46,13 @@ pub(super) fn write(
     let gz = gzip(text.as_bytes());
     let (y, m, d, hh, mm, ss) = crate::types::utc(epoch);
     let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][m as usize - 1];
+    // 1 January 1970 was a Thursday.
+    let day = ["Thu, ", "Fri, ", "Sat, ", "Sun, ", "Mon, ", "Tue, ", "Wed, "][(epoch / 86_400 % 7) as usize];
+    let day = if weekday { day } else { "" };
     // The uncompressed index is listed though only the .gz is shipped, as Debian's archives do:
     // apt looks for the plain name in Release before it tries compressed ones.
     let release = format!(
-        "Origin: moa-bundle\nLabel: {label}\nSuite: {dir}/\nDate: {d:02} {month} {y} {hh:02}:{mm:02}:{ss:02} UTC\nSHA256:\n {} {:>16} Packages\n {} {:>16} {PACKAGES}\n",
+        "Origin: moa-bundle\nLabel: {label}\nSuite: {dir}/\nDate: {day}{d:02} {month} {y} {hh:02}:{mm:02}:{ss:02} UTC\nSHA256:\n {} {:>16} Packages\n {} {:>16} {PACKAGES}\n",
         Sha256::digest(text.as_bytes()),
         text.len(),
         Sha256::digest(&gz),
@@ -61,7 +76,7 @@ fn relocate(stanza: &str, href: &str) -> String {
     out
 }
 
-pub(super) fn read(dir: &Path, arch: &Arch) -> Result<Vec<PackageRecord>, RepoError> {
+pub(super) fn read(dir: &Path, arch: &Arch, bundle: LocalRepository<'_>) -> Result<Vec<PackageRecord>, RepoError> {
     let url = dir.join(RELEASE).display().to_string();
     let release = read_local(dir, RELEASE, super::INDEX_BYTES)?;
     let text = std::str::from_utf8(&release)
@@ -75,7 +90,14 @@ pub(super) fn read(dir: &Path, arch: &Arch) -> Result<Vec<PackageRecord>, RepoEr
     let url = dir.join(&rel).display().to_string();
     check_digest(&url, &bytes, sha)?;
     let mut out = Vec::new();
-    parse_packages(decompressor(&rel, &url, &bytes)?, &url, 0, arch, &mut out)?;
+    let mut entries = EntryWriter::new().map_err(|source| RepoError::Entries { url: url.clone(), source })?;
+    parse_packages_with(decompressor(&rel, &url, &bytes)?, &url, 0, arch, Some(&mut entries), &mut out)?;
+    let packages = as_written(&out, entries, &url)?;
+    let current = write(&packages, bundle.epoch, bundle.label)?;
+    // A bundle made before the Date had its weekday is still exactly what its moa-bundle wrote.
+    if check_exact(dir, &current).is_err() {
+        check_exact(dir, &write_dated(&packages, bundle.epoch, bundle.label, false)?)?;
+    }
     Ok(out)
 }
 

@@ -48,8 +48,13 @@ impl MetadataFormat for Apt {
         local::write(packages, epoch, label)
     }
 
-    fn read_local_repository(&self, dir: &std::path::Path, arch: &Arch) -> Result<Vec<PackageRecord>, RepoError> {
-        local::read(dir, arch)
+    fn read_local_repository(
+        &self,
+        dir: &std::path::Path,
+        arch: &Arch,
+        bundle: super::LocalRepository<'_>,
+    ) -> Result<Vec<PackageRecord>, RepoError> {
+        local::read(dir, arch, bundle)
     }
 
     fn load(

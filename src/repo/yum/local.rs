@@ -8,8 +8,9 @@ use std::path::Path;
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
-use super::super::{check_digest, decompressor, gzip, read_local, LocalPackage, PackageRecord, RepoError};
-use super::{parse_primary, parse_repomd};
+use super::super::local::{as_written, check_exact, LocalRepository};
+use super::super::{check_digest, decompressor, gzip, read_local, EntryWriter, LocalPackage, PackageRecord, RepoError};
+use super::{parse_primary_with, parse_repomd};
 use crate::types::{Arch, Sha256};
 
 const REPOMD: &str = "repodata/repomd.xml";
@@ -73,7 +74,7 @@ fn relocate(entry: &[u8], href: &str) -> Result<Vec<u8>, String> {
     }
 }
 
-pub(super) fn read(dir: &Path, arch: &Arch) -> Result<Vec<PackageRecord>, RepoError> {
+pub(super) fn read(dir: &Path, arch: &Arch, bundle: LocalRepository<'_>) -> Result<Vec<PackageRecord>, RepoError> {
     let repomd = read_local(dir, REPOMD, super::INDEX_BYTES)?;
     let url = dir.join(REPOMD).display().to_string();
     let primary = parse_repomd(&repomd, &url)?;
@@ -81,7 +82,9 @@ pub(super) fn read(dir: &Path, arch: &Arch) -> Result<Vec<PackageRecord>, RepoEr
     let url = dir.join(&primary.href).display().to_string();
     check_digest(&url, &bytes, &primary.sha256)?;
     let mut out = Vec::new();
-    parse_primary(decompressor(&primary.href, &url, &bytes)?, &url, 0, arch, &mut out)?;
+    let mut entries = EntryWriter::new().map_err(|source| RepoError::Entries { url: url.clone(), source })?;
+    parse_primary_with(decompressor(&primary.href, &url, &bytes)?, &url, 0, arch, Some(&mut entries), &mut out)?;
+    check_exact(dir, &write(&as_written(&out, entries, &url)?, bundle.epoch)?)?;
     Ok(out)
 }
 

@@ -135,8 +135,13 @@ impl MetadataFormat for Yum {
         local::write(packages, epoch)
     }
 
-    fn read_local_repository(&self, dir: &std::path::Path, arch: &Arch) -> Result<Vec<PackageRecord>, RepoError> {
-        local::read(dir, arch)
+    fn read_local_repository(
+        &self,
+        dir: &std::path::Path,
+        arch: &Arch,
+        bundle: super::LocalRepository<'_>,
+    ) -> Result<Vec<PackageRecord>, RepoError> {
+        local::read(dir, arch, bundle)
     }
 
     /// EL8+ modularity over every repository's `modules.yaml`, with the manifest's `modules`.
