@@ -12,6 +12,7 @@ tools=(
   dnf:dnf man:man-db dpkg-deb:dpkg-dev dpkg-query:dpkg apt-ftparchive:apt-utils
   busybox:busybox-static xz:xz-utils gzip:gzip tar:tar rpmmd2solv:libsolv-tools
   testsolv:libsolv-tools gpg:gnupg gpgv:gpgv gpg1:gnupg1 minisign:minisign skopeo:skopeo
+  /usr/bin/time:time mkfifo:coreutils
   node:nodejs npm:npm
 )
 missing=() packages=()

@@ -193,7 +193,12 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Pull(a) => {
-            let r = commands::pull_cmd(&a.reference, a.plain_http, &a.output)?;
+            let r = commands::pull_cmd(
+                &a.reference,
+                a.plain_http,
+                &a.output,
+                std::time::Duration::from_secs(a.stall_timeout),
+            )?;
             if a.out.json {
                 render::json(out, &r)?
             } else {

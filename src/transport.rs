@@ -31,6 +31,9 @@ pub enum TransportError {
     NotFound { url: String },
     #[error("{url} answered HTTP {status}")]
     Status { url: String, status: u16 },
+    /// HTTP 401, with the server's `WWW-Authenticate` challenge (bounded) when it sent one.
+    #[error("{url} asks for credentials (HTTP 401)")]
+    Unauthorized { url: String, challenge: Option<String> },
     #[error("could not download {url}")]
     Http {
         url: String,
@@ -125,6 +128,13 @@ impl<W: Sink> Sink for crate::types::HashingWriter<W> {
     }
 }
 
+/// What an http(s) request carries besides its URL (OCI registries want both).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Request<'a> {
+    pub accept: Option<&'a str>,
+    pub bearer: Option<&'a str>,
+}
+
 /// A shared HTTP client and the retry policy.
 pub struct Transport {
     client: reqwest::blocking::Client,
@@ -156,10 +166,23 @@ impl Transport {
         progress: &dyn Fn(u64),
         reporter: &dyn Reporter,
     ) -> Result<u64, TransportError> {
+        self.download_with(url, Request::default(), out, max, progress, reporter)
+    }
+
+    /// [`Transport::download`] of a request with headers.
+    pub fn download_with(
+        &self,
+        url: &Url,
+        req: Request<'_>,
+        out: &mut dyn Sink,
+        max: u64,
+        progress: &dyn Fn(u64),
+        reporter: &dyn Reporter,
+    ) -> Result<u64, TransportError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.download_once(url, out, max, progress) {
+            match self.download_once(url, req, out, max, progress) {
                 Ok(n) => return Ok(n),
                 Err(e) if e.is_transient() && attempt < ATTEMPTS => {
                     let error = error_chain(&e);
@@ -184,6 +207,7 @@ impl Transport {
     fn download_once(
         &self,
         url: &Url,
+        req: Request<'_>,
         out: &mut dyn Write,
         max: u64,
         progress: &dyn Fn(u64),
@@ -201,9 +225,24 @@ impl Transport {
                 }
             }
             "http" | "https" => {
-                let resp = self.client.get(url.clone()).send().map_err(|e| self.stalled_or(&shown, e))?;
+                let mut get = self.client.get(url.clone());
+                if let Some(a) = req.accept {
+                    get = get.header(reqwest::header::ACCEPT, a);
+                }
+                if let Some(t) = req.bearer {
+                    get = get.bearer_auth(t);
+                }
+                let resp = get.send().map_err(|e| self.stalled_or(&shown, e))?;
                 match resp.status().as_u16() {
                     200 => Box::new(resp),
+                    401 => {
+                        let challenge = resp.headers().get(reqwest::header::WWW_AUTHENTICATE);
+                        let challenge = challenge.and_then(|v| v.to_str().ok()).filter(|v| v.len() <= 2048);
+                        return Err(TransportError::Unauthorized {
+                            url: shown,
+                            challenge: challenge.map(String::from),
+                        });
+                    }
                     404 | 410 => return Err(TransportError::NotFound { url: shown }),
                     status => return Err(TransportError::Status { url: shown, status }),
                 }
@@ -246,8 +285,19 @@ impl Transport {
 
     /// Fetches a small file (metadata) of at most `max` bytes into memory.
     pub fn get(&self, url: &Url, max: u64, reporter: &dyn Reporter) -> Result<Vec<u8>, TransportError> {
+        self.get_with(url, Request::default(), max, reporter)
+    }
+
+    /// [`Transport::get`] of a request with headers.
+    pub fn get_with(
+        &self,
+        url: &Url,
+        req: Request<'_>,
+        max: u64,
+        reporter: &dyn Reporter,
+    ) -> Result<Vec<u8>, TransportError> {
         let mut buf = Vec::new();
-        self.download(url, &mut buf, max, &|_| {}, reporter)?;
+        self.download_with(url, req, &mut buf, max, &|_| {}, reporter)?;
         Ok(buf)
     }
 }

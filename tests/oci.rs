@@ -132,3 +132,175 @@ fn push_pull_install_through_a_registry_with_oras_and_skopeo() {
     );
     assert_eq!(common::sha256_file(Path::new(copied["bundle"].as_str().unwrap())), common::sha256_file(&bundle));
 }
+
+/// A registry of one's own on 127.0.0.1: each connection gets its request read, then `answer`;
+/// stopped (and joined) when dropped.
+struct Hostile {
+    addr: std::net::SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Hostile {
+    fn serve(answer: fn(&mut std::net::TcpStream)) -> Self {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let st = stop.clone();
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if st.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut conn) = conn else { continue };
+                let st = st.clone();
+                std::thread::spawn(move || {
+                    let (mut seen, mut byte) = (Vec::new(), [0u8; 1]);
+                    while !seen.ends_with(b"\r\n\r\n") && conn.read(&mut byte).is_ok_and(|n| n == 1) {
+                        seen.push(byte[0]);
+                    }
+                    if !st.load(std::sync::atomic::Ordering::SeqCst) {
+                        answer(&mut conn);
+                    }
+                });
+            }
+        });
+        Hostile { addr, stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for Hostile {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(self.addr);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// `/usr/bin/time -f %M moa-bundle pull …`: the output, and the peak RSS in KB.
+fn pull_measured(t: &Path, reference: &str, out: &Path, extra: &[&str]) -> (std::process::Output, u64) {
+    let bin = assert_cmd::cargo::cargo_bin("moa-bundle");
+    let o = Command::new("/usr/bin/time")
+        .args(["-f", "maxrss-kb %M"])
+        .arg(bin)
+        .arg("pull")
+        .arg(reference)
+        .arg("-o")
+        .arg(out)
+        .arg("--plain-http")
+        .args(extra)
+        .env("XDG_CACHE_HOME", t)
+        .env("NO_PROXY", "127.0.0.1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    let kb = err.lines().filter_map(|l| l.strip_prefix("maxrss-kb ")).next_back().and_then(|v| v.trim().parse().ok());
+    (o, kb.unwrap_or_else(|| panic!("no peak RSS in: {err}")))
+}
+
+/// Regression (issue 19, class 6): pull read before it bounded, waited without end, fetched
+/// layers before counting them, and a failed pull changed `-o`. Now: an endless manifest is
+/// refused past 8 MiB with peak RSS under 100 MB; a registry that accepts and never answers is
+/// given up after the stall timeout; 20,000 layers for a one-package bundle.json are refused
+/// before any layer is fetched; and a pull that fails leaves `-o` byte-identical, with no
+/// `.sha256` of its own.
+#[test]
+fn a_hostile_registry_is_bounded_and_a_failed_pull_changes_nothing() {
+    require_tools(&["rpm", "rpmbuild", "createrepo_c", "/usr/bin/time"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let out = t.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+
+    let endless = Hostile::serve(|c| {
+        use std::io::Write;
+        let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\n\r\n");
+        let chunk = vec![b' '; 1 << 16];
+        while c.write_all(&chunk).is_ok() {}
+    });
+    let (o, kb) = pull_measured(t, &format!("oci://{}/moa/hello:1", endless.addr), &out, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("more than 8388608 bytes"), "{err}");
+    assert!(kb < 100_000, "peak RSS {kb} KB for an endless manifest");
+    drop(endless);
+
+    let silent = Hostile::serve(|c| {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        let _ = c;
+    });
+    let start = std::time::Instant::now();
+    let (o, _) = pull_measured(t, &format!("oci://{}/moa/hello:1", silent.addr), &out, &["--stall-timeout", "2"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("stalled"), "{err}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(20), "waited {:?}", start.elapsed());
+
+    // A registry laid out as files: the manifest, the config (a real bundle.json) and blobs.
+    let mirror_repo = Mirror::serve(&common::hello_repo(t));
+    let manifest = common::hello_manifest(t, &[&mirror_repo.url]);
+    let bundle = t.join("b/hello.tar.gz");
+    moa(t)
+        .arg("build")
+        .arg("--manifest")
+        .arg(&manifest)
+        .arg("--only")
+        .arg("libgreet")
+        .arg("-o")
+        .arg(&bundle)
+        .assert()
+        .success();
+    let index = run(Command::new("tar").arg("-xzOf").arg(&bundle).arg("--wildcards").arg("*/bundle.json"));
+    let reg = t.join("registry");
+    let blobs = reg.join("v2/moa/hello/blobs");
+    std::fs::create_dir_all(&blobs).unwrap();
+    std::fs::create_dir_all(reg.join("v2/moa/hello/manifests")).unwrap();
+    let put = |bytes: &[u8]| {
+        let sha = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(bytes))
+        };
+        std::fs::write(blobs.join(format!("sha256:{sha}")), bytes).unwrap();
+        serde_json::json!({"mediaType": "x", "digest": format!("sha256:{sha}"), "size": bytes.len()})
+    };
+    let config = put(index.as_bytes());
+    let mut config = config;
+    config["mediaType"] = "application/vnd.moa.bundle.config.v1+json".into();
+    let layer = |title: &str, digest: &str, size: usize| {
+        serde_json::json!({"mediaType": "application/vnd.moa.bundle.member.v1", "digest": digest, "size": size,
+            "annotations": {"org.opencontainers.image.title": title}})
+    };
+    let sums = put(b"not the sums\n");
+    let write_manifest = |tag: &str, layers: Vec<serde_json::Value>| {
+        let m = serde_json::json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": "application/vnd.moa.bundle.v1", "config": config, "layers": layers,
+            "annotations": {"org.opencontainers.image.title": "hello.tar.gz", "io.moa-bundle.sha256": "0".repeat(64)}
+        });
+        std::fs::write(reg.join(format!("v2/moa/hello/manifests/{tag}")), m.to_string()).unwrap();
+    };
+    let many: Vec<_> =
+        (0..20_000).map(|i| layer(&format!("packages/p{i}.rpm"), sums["digest"].as_str().unwrap(), 13)).collect();
+    write_manifest("many", many);
+    // One layer whose blob does not match its digest.
+    let wrong = layer("SHA256SUMS", &format!("sha256:{}", "1".repeat(64)), 13);
+    std::fs::write(blobs.join(format!("sha256:{}", "1".repeat(64))), b"not the sums\n").unwrap();
+    write_manifest("wrong", vec![wrong]);
+    let registry = Mirror::serve(&reg);
+    let addr = registry.url.trim_start_matches("http://").to_string();
+
+    let (o, _) = pull_measured(t, &format!("oci://{addr}/moa/hello:many"), &out, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("number of layers"), "{err}");
+    let blobs_fetched = registry.requests.lock().unwrap().iter().filter(|p| p.contains("/blobs/")).count();
+    assert_eq!(blobs_fetched, 1, "only the config is fetched before the count is refused");
+
+    std::fs::write(out.join("hello.tar.gz"), b"precious").unwrap();
+    let (o, _) = pull_measured(t, &format!("oci://{addr}/moa/hello:wrong"), &out, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("does not match its digest"), "{err}");
+    assert_eq!(std::fs::read(out.join("hello.tar.gz")).unwrap(), b"precious");
+    let left: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("hello.tar.gz")], "a failed pull wrote into -o");
+}

@@ -572,6 +572,9 @@ pub struct PullArgs {
     /// Talk plain HTTP to the registry (a registry without TLS, e.g. on 127.0.0.1).
     #[arg(long)]
     pub plain_http: bool,
+    /// Give up on a registry that sends nothing, or under 512 bytes a second, for SECS.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_STALL_SECS, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub stall_timeout: u64,
     #[command(flatten)]
     pub out: JsonArg,
 }

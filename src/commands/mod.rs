@@ -535,24 +535,62 @@ pub fn push_cmd(
     )?)
 }
 
-/// `pull`: the bundle at `reference` into `out_dir` (with its `.sha256` and `.minisig`), packed
-/// again from its layers byte for byte and verified as a node verifies it.
-pub fn pull_cmd(reference: &str, plain_http: bool, out_dir: &Path) -> Result<crate::oci::Pulled, CommandError> {
-    let p = pull_only(reference, plain_http, out_dir)?;
+/// `pull`: the bundle at `reference` pulled into a private directory, packed again from its
+/// layers byte for byte and verified as a node verifies it; only then are the bundle, its
+/// `.sha256` and its `.minisig` moved into `out_dir` (each through a temporary file renamed into
+/// place), so a failed pull leaves `out_dir` as it was.
+pub fn pull_cmd(
+    reference: &str,
+    plain_http: bool,
+    out_dir: &Path,
+    stall: std::time::Duration,
+) -> Result<crate::oci::Pulled, CommandError> {
+    let (work, p) = pull_only(reference, plain_http, stall)?;
     open_verified(&p.bundle, &[], false)?;
-    Ok(p)
+    let io = |path: &Path| {
+        let what = path.display().to_string();
+        move |source| CommandError::Io { what, source }
+    };
+    fs_err::create_dir_all(out_dir).map_err(io(out_dir))?;
+    let place = |from: &Path| -> Result<PathBuf, CommandError> {
+        let to = out_dir.join(from.file_name().unwrap_or_default());
+        let mut part = crate::files::Partial::new_in(out_dir).map_err(io(&to))?;
+        let (mut src, _) = crate::files::open_regular(from).map_err(io(from))?;
+        std::io::copy(&mut src, part.file_mut()).map_err(io(&to))?;
+        part.persist(&to, 0o644).map_err(io(&to))?;
+        Ok(to)
+    };
+    let bundle = place(&p.bundle)?;
+    place(&crate::files::sidecar_path(&p.bundle))?;
+    let stale = crate::bundle::sign::signature_path(&bundle);
+    let signature = match &p.signature {
+        Some(s) => Some(place(s)?),
+        // A `.minisig` left by an older pull of another bundle would not match this one.
+        None => {
+            let _ = fs_err::remove_file(&stale);
+            None
+        }
+    };
+    drop(work);
+    Ok(crate::oci::Pulled { bundle, sha256: p.sha256, signature })
 }
 
-/// [`pull_cmd`] without the final verification, for `install`, which verifies what it installs.
-pub(crate) fn pull_only(reference: &str, plain_http: bool, out_dir: &Path) -> Result<crate::oci::Pulled, CommandError> {
+/// Pulls `reference` into a private work directory (returned: the bundle lives as long as it),
+/// with the bundle's `.sha256` beside it; not verified yet (`install` verifies what it installs).
+pub(crate) fn pull_only(
+    reference: &str,
+    plain_http: bool,
+    stall: std::time::Duration,
+) -> Result<(crate::files::WorkDir, crate::oci::Pulled), CommandError> {
     let work = crate::files::WorkDir::new()
         .map_err(|source| CommandError::Io { what: std::env::temp_dir().display().to_string(), source })?;
-    let p = crate::oci::pull(reference, plain_http, out_dir, work.path())?;
+    let transport = Transport::new(stall)?;
+    let p = crate::oci::pull(reference, plain_http, work.path(), &transport, &crate::report::Silent)?;
     let name = p.bundle.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let side = crate::files::sidecar_path(&p.bundle);
     crate::files::write_atomic(&side, format!("{}  {name}\n", p.sha256).as_bytes(), 0o644)
         .map_err(|source| CommandError::Io { what: side.display().to_string(), source })?;
-    Ok(p)
+    Ok((work, p))
 }
 
 /// `sbom`: the verified bundle's CycloneDX SBOM (its signature checked against `keys` first).

@@ -68,11 +68,10 @@ pub fn install_cmd(
     let pulled;
     let bundle = match crate::oci::is_reference(bundle) {
         true => {
-            let work = crate::files::WorkDir::new()
-                .map_err(|source| CommandError::Io { what: std::env::temp_dir().display().to_string(), source })?;
             reporter.status(&format!("pulling {}", bundle.display()));
             // Verified below, with the node's trusted keys, as any bundle is.
-            let p = super::pull_only(&bundle.to_string_lossy(), opts.plain_http, work.path())?;
+            let stall = std::time::Duration::from_secs(crate::transport::DEFAULT_STALL_SECS);
+            let (work, p) = super::pull_only(&bundle.to_string_lossy(), opts.plain_http, stall)?;
             pulled = (work, p.bundle);
             pulled.1.as_path()
         }

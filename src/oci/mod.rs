@@ -1,10 +1,12 @@
 //! Bundles in an OCI registry (Harbor, zot, any distribution registry): `push` stores a verified
 //! bundle as an OCI artifact, one layer per member (so a registry keeps a package two bundles
 //! share once, and a push uploads only the blobs the registry lacks), bundle.json as the config,
-//! the `.minisig` as a layer of its own, and annotations saying what it is. `pull` fetches the
+//! the `.minisig` as a layer of its own, and annotations saying what it is. [`pull`] fetches the
 //! layers (each checked against its digest and size), packs the bundle again byte for byte
 //! ([`crate::bundle::pack::repack`]) and checks it against the pushed bundle's sha256, so the
-//! signature still verifies.
+//! signature still verifies. Push goes through `oci-client`, with timeouts; pull reads a
+//! registry that may be hostile, so it speaks the distribution API over moa-bundle's own
+//! transport, every response bounded in size and time before it is read ([`pull`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,8 +16,11 @@ use oci_client::manifest::{OciDescriptor, OciImageManifest, OCI_IMAGE_MEDIA_TYPE
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
-use crate::bundle::{BundleIndex, INDEX_FILE, PACKAGES_DIR, SUMS_FILE};
-use crate::limits;
+mod pull;
+
+pub use pull::{pull, Pulled};
+
+use crate::bundle::{BundleIndex, INDEX_FILE, PACKAGES_DIR};
 use crate::types::Sha256;
 
 /// The artifact's type, its config's media type, and its layers' media types.
@@ -64,7 +69,14 @@ pub fn is_reference(s: &Path) -> bool {
 fn client(plain_http: bool) -> Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let protocol = if plain_http { ClientProtocol::Http } else { ClientProtocol::Https };
-    Client::new(ClientConfig { protocol, ..Default::default() })
+    // A registry that accepts a connection and never answers must not hang a push.
+    let stall = std::time::Duration::from_secs(crate::transport::DEFAULT_STALL_SECS);
+    Client::new(ClientConfig {
+        protocol,
+        read_timeout: Some(stall),
+        connect_timeout: Some(stall.min(std::time::Duration::from_secs(15))),
+        ..Default::default()
+    })
 }
 
 fn runtime(reference: &str) -> Result<tokio::runtime::Runtime, OciError> {
@@ -200,112 +212,4 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<String>) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// What `pull` wrote.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Pulled {
-    pub bundle: PathBuf,
-    pub sha256: Sha256,
-    pub signature: Option<PathBuf>,
-}
-
-/// Pulls `reference` into `out_dir`: the bundle file (packed again from the layers, checked
-/// against the pushed sha256), its `.sha256`, and its `.minisig` when one was pushed. `work` is
-/// a private directory for the layers.
-pub fn pull(reference: &str, plain_http: bool, out_dir: &Path, work: &Path) -> Result<Pulled, OciError> {
-    let r = parse_reference(reference)?;
-    let not = |message: String| OciError::NotABundle { reference: reference.to_string(), message };
-    let fail = |e: oci_client::errors::OciDistributionError| OciError::Registry {
-        reference: reference.to_string(),
-        message: crate::transport::error_chain(&e),
-    };
-    let c = client(plain_http);
-    let rt = runtime(reference)?;
-    let ioerr = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| OciError::Io { path, source }
-    };
-    rt.block_on(async {
-        let (raw, _) =
-            c.pull_manifest_raw(&r, &RegistryAuth::Anonymous, &[OCI_IMAGE_MEDIA_TYPE]).await.map_err(fail)?;
-        if raw.len() > MANIFEST_BYTES {
-            return Err(not(format!("its manifest is larger than {MANIFEST_BYTES} bytes")));
-        }
-        let m: OciImageManifest =
-            serde_json::from_slice(&raw).map_err(|e| not(format!("its manifest does not parse: {e}")))?;
-        if m.artifact_type.as_deref() != Some(ARTIFACT_TYPE) || m.config.media_type != CONFIG_TYPE {
-            return Err(not(format!("its artifact type is not {ARTIFACT_TYPE}")));
-        }
-        limits::check("the number of layers", m.layers.len() as u64, (limits::PACKAGES + 64) as u64).map_err(not)?;
-        let ann = m.annotations.clone().unwrap_or_default();
-        let name = ann.get(TITLE).cloned().unwrap_or_default();
-        crate::types::safe_file_name(&name).map_err(|e| not(format!("its title: {e}")))?;
-        let want =
-            Sha256::from_hex(ann.get(SHA256_KEY).map(String::as_str).unwrap_or("")).map_err(|e| not(e.to_string()))?;
-        let index_bytes = fetch(&c, &r, &m.config, limits::INDEX_BYTES).await.map_err(&not)?;
-        let index: BundleIndex =
-            serde_json::from_slice(&index_bytes).map_err(|e| not(format!("its bundle.json: {e}")))?;
-        index.validate().map_err(|e| not(format!("its bundle.json: {e}")))?;
-        let top = work.join(index.stem());
-        let mut signature = None;
-        for l in &m.layers {
-            let title = l.annotations.as_ref().and_then(|a| a.get(TITLE)).cloned().unwrap_or_default();
-            let bytes = fetch(&c, &r, l, limits::PACKAGE_BYTES).await.map_err(&not)?;
-            if l.media_type == SIGNATURE_TYPE {
-                signature = Some(bytes);
-                continue;
-            }
-            if !plain_member(&title) {
-                return Err(not(format!(
-                    "layer `{}` is not a plain path inside a bundle",
-                    crate::types::shown(&title)
-                )));
-            }
-            let path = top.join(&title);
-            if let Some(parent) = path.parent() {
-                fs_err::create_dir_all(parent).map_err(ioerr(parent))?;
-            }
-            fs_err::write(&path, bytes).map_err(ioerr(&path))?;
-        }
-        if !top.join(SUMS_FILE).is_file() {
-            return Err(not(format!("it has no {SUMS_FILE} layer")));
-        }
-        fs_err::create_dir_all(out_dir).map_err(ioerr(out_dir))?;
-        let bundle = out_dir.join(&name);
-        let packed = crate::bundle::pack::repack(&top, &index, &bundle)
-            .map_err(|e| not(format!("its layers could not be packed: {e}")))?;
-        if packed.sha256 != want {
-            let _ = fs_err::remove_file(&bundle);
-            return Err(not(format!("its layers pack to sha256 {}, not the pushed bundle's {want}", packed.sha256)));
-        }
-        let signature = match signature {
-            Some(s) => {
-                let p = crate::bundle::sign::signature_path(&bundle);
-                crate::files::write_atomic(&p, &s, 0o644).map_err(ioerr(&p))?;
-                Some(p)
-            }
-            None => None,
-        };
-        Ok(Pulled { bundle, sha256: packed.sha256, signature })
-    })
-}
-
-/// A layer's blob, within `max` bytes, checked against its digest.
-async fn fetch(c: &Client, r: &Reference, d: &OciDescriptor, max: u64) -> Result<Vec<u8>, String> {
-    if d.size < 0 || d.size as u64 > max {
-        return Err(format!("layer {} declares {} bytes, more than {max}", d.digest, d.size));
-    }
-    let want = d.digest.strip_prefix("sha256:").ok_or_else(|| format!("layer digest {} is not sha256", d.digest))?;
-    let mut buf = Vec::with_capacity(d.size as usize);
-    c.pull_blob(r, d, &mut buf).await.map_err(|e| crate::transport::error_chain(&e))?;
-    if buf.len() as i64 != d.size || Sha256::digest(&buf).to_hex() != want {
-        return Err(format!("layer {} does not match its digest or size", d.digest));
-    }
-    Ok(buf)
-}
-
-/// A member path as bundles have them: relative, plain components.
-fn plain_member(p: &str) -> bool {
-    !p.is_empty() && p.split('/').all(|c| !c.is_empty() && c != "." && c != ".." && crate::types::is_line(c, 255))
 }
