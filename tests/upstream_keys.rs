@@ -74,7 +74,11 @@ fn one_flipped_byte_of_the_signed_text_breaks_the_chain() {
     bytes[at] = b'9';
     let tampered = String::from_utf8(bytes).unwrap();
     match ring.verify_cleartext("InRelease", &tampered) {
-        Err(TrustError::BadSignature { key, .. }) => assert_eq!(key, BOOKWORM_SIGNING_SUBKEY),
+        // Regression (issue 19, class 9): the reason was rPGP's debug dump of hash bytes.
+        Err(TrustError::BadSignature { key, reason, .. }) => {
+            assert_eq!(key, BOOKWORM_SIGNING_SUBKEY);
+            assert_eq!(reason, "it does not match the data");
+        }
         other => panic!("a tampered InRelease must be refused as badly signed, got {other:?}"),
     }
 }

@@ -140,6 +140,24 @@ fn an_unsigned_rpm_is_refused_and_the_escape_hatch_is_recorded() {
     let out = build(tmp.path(), &m, &["--insecure-skip-signatures"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(bundle_json(tmp.path())["upstream_signatures"], "skip");
+    // Regression (issue 19, class 9): such a bundle verified, inspected and installed on a node
+    // trusting no key without a word about it.
+    let root = tmp.path().join("root");
+    common::fake_os_release(&root, "centos", "7");
+    let b = tmp.path().join("b.tar.gz");
+    for args in [&["verify"][..], &["inspect"], &["install", "--dry-run", "--root"]] {
+        let mut cmd = moa(tmp.path());
+        cmd.args(args);
+        if args[0] == "install" {
+            cmd.arg(&root);
+        }
+        let out = cmd.arg(&b).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && err.contains("--insecure-skip-signatures"), "{args:?}: {err}");
+    }
+    let out = moa(tmp.path()).args(["install", "--dry-run", "--json", "--root"]).arg(&root).arg(&b).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["upstream_signatures"], "skip");
 }
 
 #[test]
@@ -198,6 +216,8 @@ fn v3_package_signatures_need_a_legacy_pin() {
     let pin = rsa.manifest_keys(tmp.path());
     let err = refused(&build(tmp.path(), &yum_manifest(tmp.path(), &mirror.url, &pin), &[]));
     assert!(err.contains("version-3") && err.contains("legacy = true"), "{err}");
+    // Regression (issue 19, class 9): it was reported as "the file was altered".
+    assert!(err.contains("is refused") && !err.contains("altered"), "{err}");
     let legacy = pin.replace(" }]", ", legacy = true }]");
     let out = build(tmp.path(), &yum_manifest(tmp.path(), &mirror.url, &legacy), &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -373,7 +393,7 @@ fn validity_at_signing_time_weak_hashes_and_unknown_cosigners() {
     let bytes = std::fs::read(&data).unwrap();
     ring.verify_detached("Release.gpg", &bytes, &while_valid).expect("signed while the key was valid");
     match ring.verify_detached("Release.gpg", &bytes, &after_expiry) {
-        Err(TrustError::BadSignature { reason, .. }) => assert!(reason.contains("had expired"), "{reason}"),
+        Err(TrustError::Refused { reason, .. }) => assert!(reason.contains("had expired"), "{reason}"),
         other => panic!("a signature made after the key expired must be refused: {other:?}"),
     }
     match ring.verify_detached("Release.gpg", &bytes, &sha1) {

@@ -121,7 +121,18 @@ pub fn build(out: Out<'_>, r: &BuildReport) -> io::Result<()> {
     Ok(())
 }
 
+/// The warning every node-side report gives for a bundle whose packages' upstream signatures
+/// were never checked.
+fn unchecked_upstream(s: moa_bundle::repo::Signatures) {
+    if s == moa_bundle::repo::Signatures::Skip {
+        eprintln!(
+            "warning: this bundle was built with --insecure-skip-signatures: no upstream signature of its packages was checked against a pinned key; only the bundle's own digests (and its signature, where this node trusts keys) vouch for them"
+        );
+    }
+}
+
 pub fn inspect(out: Out<'_>, r: &VerifyReport) -> io::Result<()> {
+    unchecked_upstream(r.index.upstream_signatures);
     let i = &r.index;
     writeln!(
         out,
@@ -149,6 +160,7 @@ pub fn inspect(out: Out<'_>, r: &VerifyReport) -> io::Result<()> {
 }
 
 pub fn verify(out: Out<'_>, r: &VerifyReport) -> io::Result<()> {
+    unchecked_upstream(r.index.upstream_signatures);
     writeln!(
         out,
         "ok: {} — {} files checked, sha256 {}{}{}{}{}",
@@ -166,6 +178,7 @@ pub fn verify(out: Out<'_>, r: &VerifyReport) -> io::Result<()> {
 }
 
 pub fn install(out: Out<'_>, r: &InstallReport) -> io::Result<()> {
+    unchecked_upstream(r.upstream_signatures);
     for p in &r.preflight_problems {
         eprintln!("warning (--force): {p}");
     }

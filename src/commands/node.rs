@@ -57,6 +57,9 @@ pub struct InstallReport {
     pub role: Option<RoleReport>,
     /// The trusted key that signed the bundle, when the node trusts keys.
     pub signature: Option<crate::bundle::sign::SignatureCheck>,
+    /// Whether the build checked its packages' upstream signatures (`skip`: built with
+    /// `--insecure-skip-signatures`, which every report then says).
+    pub upstream_signatures: crate::repo::Signatures,
 }
 
 pub fn install_cmd(
@@ -151,6 +154,7 @@ pub fn install_cmd(
         streams_enabled,
         role,
         signature,
+        upstream_signatures: u.index.upstream_signatures,
     })
 }
 

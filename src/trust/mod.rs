@@ -30,6 +30,10 @@ pub enum TrustError {
     NoTrustedSignature { what: String, expected: String, seen: String },
     #[error("{what}: the signature by key {key} is bad: {reason}. The file was altered or the mirror is broken: try another --mirror; never skip the check for this")]
     BadSignature { what: String, key: String, reason: String },
+    /// A signature that may well match, refused by policy (a V3 signature on a pin not marked
+    /// legacy, a key expired or revoked when it signed): nothing says the file was altered.
+    #[error("{what}: the signature by key {key} is refused: {reason}")]
+    Refused { what: String, key: String, reason: String },
     #[error("{what}: the signature by key {key} uses {hash}, weaker than SHA-224, which is refused as apt refuses it. Ask the publisher to sign with SHA-256 or better")]
     WeakHash { what: String, key: String, hash: String },
     #[error("{what}: {message}")]
@@ -187,10 +191,12 @@ impl Keyring {
                 return Err(TrustError::WeakHash { what: what.into(), key: signer.fingerprint.to_string(), hash });
             }
             if let Some(reason) = keys::policy_refusal(sig, signer) {
-                return Err(bad(reason));
+                let key = signer.fingerprint.to_string();
+                return Err(TrustError::Refused { what: what.into(), key, reason });
             }
             let reader = data().map_err(|e| bad(format!("reading the signed data: {e}")))?;
-            signer.key.verify_read(sig, reader).map_err(|e| bad(format!("it does not match the data ({e})")))?;
+            // rPGP's own words here can be a debug dump of hash bytes: say what it means.
+            signer.key.verify_read(sig, reader).map_err(|_| bad("it does not match the data".into()))?;
             good.get_or_insert(Signed { key: signer.pinned.clone(), signer: signer.fingerprint.clone() });
         }
         good.ok_or_else(|| TrustError::NoTrustedSignature {
