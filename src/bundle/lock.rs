@@ -18,8 +18,8 @@ use crate::types::{Arch, Label, Line, PackageName, RepoPath, Sha256};
 pub const LOCK_FILE: &str = "moa.lock";
 /// The lock format's version.
 pub const LOCK_VERSION: u32 = 1;
-/// A lock file, at most (a 2,000-package closure: about 2 MiB).
-const LOCK_BYTES: u64 = limits::MANIFEST_BYTES * 64;
+/// A lock file, at most (a 2,000-package closure: about 2 MiB; the package limit, 20,000).
+const LOCK_BYTES: u64 = limits::MANIFEST_BYTES * 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
@@ -179,6 +179,13 @@ impl Lock {
     fn parse(bytes: &[u8], shown: &str) -> Result<Self, LockError> {
         let bad = |message: String| LockError::Invalid { path: shown.to_string(), message };
         let text = std::str::from_utf8(bytes).map_err(|_| bad("it is not UTF-8 text".into()))?;
+        // The TOML parser holds many times the text in memory: the number of tables (packages
+        // and sources, as `[[…]]` headers or inline `{…}`) is bounded on the text first, so an
+        // oversized lock is refused before it is parsed.
+        let tables = text.lines().filter(|l| l.trim_start().starts_with("[[")).count()
+            + text.bytes().filter(|b| *b == b'{').count();
+        limits::check("the number of packages and sources", tables as u64, 2 * limits::PACKAGES as u64 + 64)
+            .map_err(&bad)?;
         let lock: Lock = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
         lock.validate().map_err(bad)?;
         Ok(lock)
@@ -190,6 +197,7 @@ impl Lock {
         }
         let n = self.packages.len();
         limits::check("the number of packages", n as u64, limits::PACKAGES as u64)?;
+        let names: std::collections::HashSet<&PackageName> = self.packages.iter().map(|p| &p.name).collect();
         limits::check("the number of sources", self.sources.len() as u64, limits::PACKAGES as u64)?;
         for p in &self.packages {
             let what = |m: String| format!("package {}: {m}", p.nevra());
@@ -199,7 +207,7 @@ impl Lock {
             let file = p.location.as_str().rsplit('/').next().unwrap_or_default();
             crate::types::safe_file_name(file).map_err(|e| what(e.to_string()))?;
             limits::check("its number of dependencies", p.depends.len() as u64, n as u64).map_err(what)?;
-            if let Some(d) = p.depends.iter().find(|d| !self.packages.iter().any(|q| q.name == **d)) {
+            if let Some(d) = p.depends.iter().find(|d| !names.contains(*d)) {
                 return Err(what(format!("it depends on `{d}`, which the lock does not hold")));
             }
         }
@@ -216,5 +224,26 @@ impl Lock {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (issue 19, class 9): a 60 MiB lock cost 1.2 GB in the TOML parser before the
+    /// package count refused it; the count is now taken on the text.
+    #[test]
+    fn too_many_tables_are_refused_before_the_toml_parser_runs() {
+        let header = "version = 1\nname = \"a\"\ndistro = \"b\"\narch = \"x86_64\"\nupstream_signatures = \"verify\"\nsource_date_epoch = 1\n";
+        let text = format!("{header}{}", "[[package]]\n".repeat(limits::PACKAGES * 2 + 65));
+        let e = Lock::parse(text.as_bytes(), "moa.lock").unwrap_err().to_string();
+        assert!(e.contains("the number of packages and sources"), "{e}");
+        let inline = format!("{header}package = [{}]\n", "{},".repeat(limits::PACKAGES * 2 + 65));
+        let e = Lock::parse(inline.as_bytes(), "moa.lock").unwrap_err().to_string();
+        assert!(e.contains("the number of packages and sources"), "{e}");
+        // Under the bound, the parser and the typed checks judge it.
+        let e = Lock::parse(format!("{header}[[package]]\n").as_bytes(), "moa.lock").unwrap_err().to_string();
+        assert!(!e.contains("the number of"), "{e}");
     }
 }
