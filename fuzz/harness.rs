@@ -28,6 +28,8 @@ pub type Check = fn(&[u8]);
 /// Every target, by name (the corpus directory's name).
 pub const TARGETS: &[(&str, Check)] = &[
     ("primary", primary),
+    ("clearsigned", clearsigned),
+    ("oci_manifest", oci_manifest),
     ("repomd", repomd),
     ("release", release),
     ("packages", packages),
@@ -66,6 +68,33 @@ pub fn release(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(r) = apt::cleartext(text, "fuzz").and_then(|t| apt::parse_release(&t, "fuzz")) {
             assert!(!r.files.is_empty());
+        }
+    }
+}
+
+/// A clearsigned `InRelease`: the text the unverified path parses (`apt::cleartext`) is the
+/// text the signature check returns (rPGP's signed text), and with no key nothing is accepted.
+pub fn clearsigned(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    assert!(moa_bundle::trust::Keyring::default().verify_cleartext("fuzz", text).is_err());
+    if let (Ok(ours), Ok(signed)) = (apt::cleartext(text, "fuzz"), moa_bundle::trust::signed_text_unverified(text)) {
+        assert_eq!(ours.trim_end_matches('\n'), signed.trim_end_matches('\n'), "{text:?}");
+    }
+}
+
+/// An OCI manifest as `pull` reads it: what it accepts names a plain file, at most the package
+/// limit of layers, each titled once with a plain member path and a bounded size.
+pub fn oci_manifest(data: &[u8]) {
+    let Ok(m) = moa_bundle::oci::read_manifest("oci://fuzz/r:t", data) else { return };
+    assert!(safe_file_name(&m.name).is_ok());
+    assert!(m.manifest.layers.len() <= moa_bundle::limits::PACKAGES + 64);
+    let mut titles = std::collections::BTreeSet::new();
+    for l in &m.manifest.layers {
+        assert!(l.size >= 0 && l.size as u64 <= moa_bundle::limits::PACKAGE_BYTES);
+        if let Some(t) = l.annotations.as_ref().and_then(|a| a.get("org.opencontainers.image.title")) {
+            if l.media_type != moa_bundle::oci::SIGNATURE_TYPE {
+                assert!(RepoPath::new(t).is_ok() && titles.insert(t.clone()), "{t:?}");
+            }
         }
     }
 }

@@ -18,7 +18,7 @@ use oci_client::{Client, Reference};
 
 mod pull;
 
-pub use pull::{pull, Pulled};
+pub use pull::{pull, read_manifest, Manifest, Pulled};
 
 use crate::bundle::{BundleIndex, INDEX_FILE, PACKAGES_DIR};
 use crate::types::Sha256;

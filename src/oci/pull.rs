@@ -178,11 +178,30 @@ fn title(d: &OciDescriptor) -> String {
     d.annotations.as_ref().and_then(|a| a.get(TITLE)).cloned().unwrap_or_default()
 }
 
-/// Everything the manifest declares about its layers, checked before any is fetched.
-fn check_layers(reference: &str, m: &OciImageManifest, index: &BundleIndex) -> Result<(), OciError> {
-    let bound = index.packages.len() + OTHER_LAYERS;
-    limits::check("the number of layers", m.layers.len() as u64, bound as u64)
-        .map_err(|e| not(reference, format!("{e} (its bundle.json lists {} packages)", index.packages.len())))?;
+/// A manifest as pull takes it: an artifact of moa-bundle's type, its title a plain file name,
+/// the pushed bundle's sha256, at most the package limit of layers, each layer's title a plain
+/// member path named once and its size within its bound, one signature layer at most and a
+/// SHA256SUMS layer. Nothing is fetched for it. (Public for the fuzz target.)
+pub struct Manifest {
+    pub manifest: OciImageManifest,
+    pub name: String,
+    pub sha256: Sha256,
+}
+
+pub fn read_manifest(reference: &str, raw: &[u8]) -> Result<Manifest, OciError> {
+    let m: OciImageManifest =
+        serde_json::from_slice(raw).map_err(|e| not(reference, format!("its manifest does not parse: {e}")))?;
+    if m.artifact_type.as_deref() != Some(ARTIFACT_TYPE) || m.config.media_type != CONFIG_TYPE {
+        return Err(not(reference, format!("its artifact type is not {ARTIFACT_TYPE}")));
+    }
+    let ann = m.annotations.clone().unwrap_or_default();
+    let name = ann.get(TITLE).cloned().unwrap_or_default();
+    crate::types::safe_file_name(&name).map_err(|e| not(reference, format!("its title: {e}")))?;
+    let sha256 = Sha256::from_hex(ann.get(SHA256_KEY).map(String::as_str).unwrap_or(""))
+        .map_err(|e| not(reference, e.to_string()))?;
+    let bound = (limits::PACKAGES + OTHER_LAYERS) as u64;
+    limits::check("the number of layers", m.layers.len() as u64, bound).map_err(|e| not(reference, e))?;
+    declared(reference, &m.config, limits::INDEX_BYTES)?;
     let mut seen = BTreeSet::new();
     let mut signatures = 0;
     for l in &m.layers {
@@ -206,7 +225,14 @@ fn check_layers(reference: &str, m: &OciImageManifest, index: &BundleIndex) -> R
     if !seen.contains(SUMS_FILE) {
         return Err(not(reference, format!("it has no {SUMS_FILE} layer")));
     }
-    Ok(())
+    Ok(Manifest { manifest: m, name, sha256 })
+}
+
+/// The layers are as many as bundle.json's packages allow, checked before any is fetched.
+fn check_count(reference: &str, m: &OciImageManifest, index: &BundleIndex) -> Result<(), OciError> {
+    let bound = index.packages.len() + OTHER_LAYERS;
+    limits::check("the number of layers", m.layers.len() as u64, bound as u64)
+        .map_err(|e| not(reference, format!("{e} (its bundle.json lists {} packages)", index.packages.len())))
 }
 
 /// Pulls `reference` into `work`, a private directory: the layers under `work/layers/`, then
@@ -230,23 +256,12 @@ pub fn pull(
             return Err(not(reference, format!("its manifest's digest is sha256:{manifest_sha}, not {d}")));
         }
     }
-    let m: OciImageManifest =
-        serde_json::from_slice(&raw).map_err(|e| not(reference, format!("its manifest does not parse: {e}")))?;
-    if m.artifact_type.as_deref() != Some(ARTIFACT_TYPE) || m.config.media_type != CONFIG_TYPE {
-        return Err(not(reference, format!("its artifact type is not {ARTIFACT_TYPE}")));
-    }
-    let ann = m.annotations.clone().unwrap_or_default();
-    let name = ann.get(TITLE).cloned().unwrap_or_default();
-    crate::types::safe_file_name(&name).map_err(|e| not(reference, format!("its title: {e}")))?;
-    let want = Sha256::from_hex(ann.get(SHA256_KEY).map(String::as_str).unwrap_or(""))
-        .map_err(|e| not(reference, e.to_string()))?;
-    limits::check("the number of layers", m.layers.len() as u64, (limits::PACKAGES + OTHER_LAYERS) as u64)
-        .map_err(|e| not(reference, e))?;
+    let Manifest { manifest: m, name, sha256: want } = read_manifest(reference, &raw)?;
     let index_bytes = reg.blob_bytes(&m.config, limits::INDEX_BYTES)?;
     let index: BundleIndex =
         serde_json::from_slice(&index_bytes).map_err(|e| not(reference, format!("its bundle.json: {e}")))?;
     index.validate().map_err(|e| not(reference, format!("its bundle.json: {e}")))?;
-    check_layers(reference, &m, &index)?;
+    check_count(reference, &m, &index)?;
     let top = work.join("layers").join(index.stem());
     let mut signature = None;
     for l in &m.layers {

@@ -211,6 +211,14 @@ impl Keyring {
     }
 }
 
+/// The text rPGP takes as signed in a clearsigned message, as [`Keyring::verify_cleartext`]
+/// returns it, without checking any signature: for the fuzz target that holds
+/// `repo::apt::cleartext` (the unverified path) to the same text.
+pub fn signed_text_unverified(text: &str) -> Result<String, String> {
+    let (msg, _) = CleartextSignedMessage::from_string(text).map_err(|e| e.to_string())?;
+    Ok(msg.signed_text().replace("\r\n", "\n"))
+}
+
 /// The issuer a signature names, for messages.
 fn issuer_of(sig: &Signature) -> String {
     if let Some(f) = sig.issuer_fingerprint().first() {
