@@ -83,7 +83,8 @@ pub fn clearsigned(data: &[u8]) {
 }
 
 /// An OCI manifest as `pull` reads it: what it accepts names a plain file, at most the package
-/// limit of layers, each titled once with a plain member path and a bounded size.
+/// limit of layers, each titled once with a plain member path (the verifier's rule for
+/// members) and a bounded size.
 pub fn oci_manifest(data: &[u8]) {
     let Ok(m) = moa_bundle::oci::read_manifest("oci://fuzz/r:t", data) else { return };
     assert!(safe_file_name(&m.name).is_ok());
@@ -93,7 +94,10 @@ pub fn oci_manifest(data: &[u8]) {
         assert!(l.size >= 0 && l.size as u64 <= moa_bundle::limits::PACKAGE_BYTES);
         if let Some(t) = l.annotations.as_ref().and_then(|a| a.get("org.opencontainers.image.title")) {
             if l.media_type != moa_bundle::oci::SIGNATURE_TYPE {
-                assert!(RepoPath::new(t).is_ok() && titles.insert(t.clone()), "{t:?}");
+                // The bundle verifier's member rule: relative, plain components, no control
+                // character (package files are then held to bundle.json's safe names).
+                let plain = t.split('/').all(|c| !matches!(c, "" | "." | "..") && !c.chars().any(char::is_control));
+                assert!(plain && titles.insert(t.clone()), "{t:?}");
             }
         }
     }
