@@ -12,7 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{fake_os_release, moa, require_tools, Mirror, RpmSpec};
+use common::{fake_os_release, moa, require_tools, Mirror};
 use rustix::fs::inotify;
 
 const TOOLS: &[&str] = &["rpm", "rpmbuild", "createrepo_c", "tar", "mkfifo"];
@@ -43,23 +43,7 @@ fn swap_on(path: &Path, event: inotify::WatchFlags, with: PathBuf) -> std::threa
 
 /// A hello repository whose `/usr/bin/hello` says `says`, served; and a manifest for it.
 fn repo(t: &Path, says: &str) -> (Mirror, PathBuf) {
-    let dir = t.join(format!("repo-{says}"));
-    let os = dir.join("el/os/x86_64");
-    let pkgs = os.join("Packages");
-    common::build_rpm(
-        &pkgs,
-        &RpmSpec {
-            name: "libgreet",
-            provides: &["libgreet.so.1()(64bit)"],
-            files: &[("/usr/lib64/libgreet.so.1", "lib")],
-            ..Default::default()
-        },
-    );
-    let files = [("/usr/bin/hello", says)];
-    let spec = RpmSpec { name: "hello", requires: &["libgreet.so.1()(64bit)"], files: &files, ..Default::default() };
-    common::build_rpm(&pkgs, &spec);
-    common::createrepo(&os);
-    let mirror = Mirror::serve(&dir);
+    let mirror = Mirror::serve(&common::hello_repo_in(&t.join(format!("repo-{says}")), says));
     let mdir = t.join(format!("manifest-{says}"));
     std::fs::create_dir_all(&mdir).unwrap();
     let manifest = common::hello_manifest(&mdir, &[&mirror.url]);

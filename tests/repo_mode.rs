@@ -83,6 +83,11 @@ fn dnf_installs_the_bundle_from_its_own_repository() {
     assert!(second.join("var/lib/dnf/history.sqlite").is_file());
 }
 
+/// `install BUNDLE --root ROOT --via-repo --no-scripts`.
+fn install_via_repo(tmp: &Path, bundle: &Path, root: &Path) -> std::process::Output {
+    moa(tmp).arg("install").arg(bundle).arg("--root").arg(root).args(["--via-repo", "--no-scripts"]).output().unwrap()
+}
+
 /// Packs `<work>/hello-crafted-x86_64` into `out` with its SHA256SUMS made to match its files
 /// again (every check but the bundle's own consistency must find what changed).
 fn repack(work: &Path, out: &Path) {
@@ -143,14 +148,7 @@ fn a_repository_that_is_not_exactly_what_moa_bundle_wrote_is_refused() {
         let err = String::from_utf8_lossy(&v.stderr);
         assert!(!v.status.success() && err.contains("repodata/"), "{case}: {err}");
         let root = node(tmp.path(), &format!("root{i}"));
-        let out = moa(tmp.path())
-            .arg("install")
-            .arg(&crafted)
-            .arg("--root")
-            .arg(&root)
-            .args(["--via-repo", "--no-scripts"])
-            .output()
-            .unwrap();
+        let out = install_via_repo(tmp.path(), &crafted, &root);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success() && err.contains("repodata/"), "{case}: {err}");
         assert!(!root.join("var/lib/rpm").exists() && !root.join("var/lib/dnf").exists(), "{case}: dnf ran");
@@ -181,14 +179,7 @@ fn a_repository_that_lists_other_packages_is_refused_before_anything_changes() {
     repack(&work, &crafted);
 
     let root = node(tmp.path(), "root");
-    let out = moa(tmp.path())
-        .arg("install")
-        .arg(&crafted)
-        .arg("--root")
-        .arg(&root)
-        .args(["--via-repo", "--no-scripts"])
-        .output()
-        .unwrap();
+    let out = install_via_repo(tmp.path(), &crafted, &root);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("repodata/") && err.contains("does not list `hello 1.0-1"), "{err}");
     assert!(!root.join("var/lib/rpm").exists() && !root.join("var/lib/dnf").exists(), "nothing ran");

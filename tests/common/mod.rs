@@ -556,7 +556,12 @@ pub fn build_for(cache: &Path, manifest: &Path, profile: &Path) -> PathBuf {
 /// `<dir>/repo/el/os/x86_64`: `hello` (needs libgreet.so.1) and `libgreet`, made by rpmbuild and
 /// createrepo_c.
 pub fn hello_repo(dir: &Path) -> PathBuf {
-    let repo = dir.join("repo");
+    hello_repo_in(&dir.join("repo"), "hi")
+}
+
+/// [`hello_repo`] at `repo`, its `/usr/bin/hello` saying `says` (two builds of the same
+/// name, version and signature that differ only in their payload).
+pub fn hello_repo_in(repo: &Path, says: &str) -> PathBuf {
     let os = repo.join("el/os/x86_64/Packages");
     build_rpm(
         &os,
@@ -567,17 +572,13 @@ pub fn hello_repo(dir: &Path) -> PathBuf {
             ..Default::default()
         },
     );
+    let files = [("/usr/bin/hello", says)];
     build_rpm(
         &os,
-        &RpmSpec {
-            name: "hello",
-            requires: &["libgreet.so.1()(64bit)"],
-            files: &[("/usr/bin/hello", "hi")],
-            ..Default::default()
-        },
+        &RpmSpec { name: "hello", requires: &["libgreet.so.1()(64bit)"], files: &files, ..Default::default() },
     );
     createrepo(&repo.join("el/os/x86_64"));
-    repo
+    repo.to_path_buf()
 }
 
 /// A manifest for [`hello_repo`] (distro `crafted`, CentOS 7 nodes, the centos7 `[time]`
