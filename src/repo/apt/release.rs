@@ -158,7 +158,9 @@ pub fn cleartext(text: &str, url: &str) -> Result<String, RepoError> {
     let mut out = String::new();
     for l in lines {
         if l.starts_with("-----BEGIN PGP SIGNATURE-----") {
-            return Ok(out);
+            // A CR left before a line's end once its blanks are trimmed ends the line too, as
+            // in the text the signature covers (found by the `clearsigned` fuzz target).
+            return Ok(out.replace("\r\n", "\n"));
         }
         out.push_str(l.strip_prefix("- ").unwrap_or(l).trim_end_matches([' ', '\t']));
         out.push('\n');
@@ -308,5 +310,16 @@ mod tests {
         assert_eq!(r.valid_until, Some(1461281026));
         assert_eq!(r.files.len(), 2);
         assert_eq!(r.packages_index("main", "amd64").unwrap().0, "main/binary-amd64/Packages.xz");
+    }
+
+    /// Found by the `clearsigned` fuzz target: a CR left at a line's end once its blanks are
+    /// trimmed was kept by the unverified path, while the signed text ends the line there.
+    #[test]
+    fn the_unverified_text_is_the_signed_text_with_a_cr_before_blanks() {
+        let seed = include_str!("../../../fuzz/corpus/clearsigned/gpg-clearsigned");
+        let text = seed.replacen("Suite: stable\n", "Suite: stable \r  \n", 1);
+        let signed = crate::trust::signed_text_unverified(&text).unwrap();
+        assert_eq!(cleartext(&text, "u").unwrap().trim_end(), signed.trim_end());
+        assert_eq!(parse_release(&cleartext(&text, "u").unwrap(), "u").unwrap().suite.as_deref(), Some("stable"));
     }
 }
