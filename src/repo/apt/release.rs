@@ -155,15 +155,17 @@ pub fn cleartext(text: &str, url: &str) -> Result<String, RepoError> {
             break;
         }
     }
-    let mut out = String::new();
+    let mut body: Vec<&str> = Vec::new();
     for l in lines {
         if l.starts_with("-----BEGIN PGP SIGNATURE-----") {
-            // A CR left before a line's end once its blanks are trimmed ends the line too, as
-            // in the text the signature covers (found by the `clearsigned` fuzz target).
-            return Ok(out.replace("\r\n", "\n"));
+            // The line break before the signature is not signed, and a CR left at a line's end
+            // once its blanks are trimmed ends that line, as in the text the signature covers
+            // (both found by the `clearsigned` fuzz target).
+            let mut out = body.join("\n").replace("\r\n", "\n");
+            out.push('\n');
+            return Ok(out);
         }
-        out.push_str(l.strip_prefix("- ").unwrap_or(l).trim_end_matches([' ', '\t']));
-        out.push('\n');
+        body.push(l.strip_prefix("- ").unwrap_or(l).trim_end_matches([' ', '\t']));
     }
     Err(RepoError::Malformed { url: url.into(), message: "a clearsigned message without its signature".into() })
 }
