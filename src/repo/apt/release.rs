@@ -138,36 +138,36 @@ pub fn check_not_older(
     }
 }
 
-/// The text of a clearsigned `InRelease` as its signature covers it (RFC 4880 §7.1, as gpg and
-/// apt read it): the lines between the armor headers and the signature, a leading `- ` removed
-/// from every line (not only from escaped dashes), trailing blanks trimmed, `\n` line ends. It
-/// does not check the signature: [`crate::trust::Keyring::verify_cleartext`] does, and returns
-/// the same text. A plain `Release` is returned as it is. Used as it is only by
-/// `--insecure-skip-signatures` builds and the fuzz target.
+/// The text of a clearsigned `InRelease` as its signature covers it (RFC 4880 §7.1, as gpg, apt
+/// and rPGP read it), with `\n` line ends: the body runs from the blank line after the armor
+/// headers to the first line starting with `-----`, without the line break before it; a leading
+/// `- ` is removed from every line (not only from escaped dashes) and trailing blanks are
+/// trimmed. It does not check the signature: [`crate::trust::Keyring::verify_cleartext`] does,
+/// and returns the same text (the `clearsigned` fuzz target holds the two equal). A plain
+/// `Release` is returned as it is. Used as it is only by `--insecure-skip-signatures` builds.
 pub fn cleartext(text: &str, url: &str) -> Result<String, RepoError> {
     if !text.starts_with("-----BEGIN PGP SIGNED MESSAGE-----") {
         return Ok(text.to_string());
     }
-    let mut lines = text.lines();
-    // Armor headers ("Hash: SHA512") end at the first empty line.
-    for l in lines.by_ref() {
-        if l.trim().is_empty() {
-            break;
-        }
-    }
-    let mut body: Vec<&str> = Vec::new();
-    for l in lines {
-        if l.starts_with("-----BEGIN PGP SIGNATURE-----") {
-            // The line break before the signature is not signed, and a CR left at a line's end
-            // once its blanks are trimmed ends that line, as in the text the signature covers
-            // (both found by the `clearsigned` fuzz target).
-            let mut out = body.join("\n").replace("\r\n", "\n");
+    let bad = |m: &str| RepoError::Malformed { url: url.into(), message: m.into() };
+    let mut lines = text.split_inclusive('\n');
+    // The armor line and headers ("Hash: SHA512") end at the first blank line.
+    lines.find(|l| l.trim().is_empty()).ok_or_else(|| bad("a clearsigned message without its text"))?;
+    let (mut signed, mut last_end) = (String::new(), 0);
+    for line in lines {
+        if line.starts_with("-----") {
+            // The line break before the signature (as the file has it) is not signed.
+            signed.truncate(signed.len() - last_end);
+            let mut out = signed.replace("\r\n", "\n");
             out.push('\n');
             return Ok(out);
         }
-        body.push(l.strip_prefix("- ").unwrap_or(l).trim_end_matches([' ', '\t']));
+        last_end = if line.ends_with("\r\n") { 2 } else { usize::from(line.ends_with('\n')) };
+        let (content, ending) = line.split_at(line.len() - last_end);
+        signed.push_str(content.strip_prefix("- ").unwrap_or(content).trim_end_matches([' ', '\t']));
+        signed.push_str(ending);
     }
-    Err(RepoError::Malformed { url: url.into(), message: "a clearsigned message without its signature".into() })
+    Err(bad("a clearsigned message without its signature"))
 }
 
 /// Parses a `Release` text (an `InRelease`'s signed text, taken out by the signature check or
