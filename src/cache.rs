@@ -87,7 +87,7 @@ impl Cache {
     /// A cached package with this digest, checked again; a damaged entry is removed.
     pub fn package(&self, sha: &Sha256) -> Option<PathBuf> {
         let path = self.path_of(sha);
-        let mut f = std::fs::File::open(&path).ok()?;
+        let (mut f, _) = crate::files::open_regular(&path).ok()?;
         let mut h = HashingWriter::new(std::io::sink());
         std::io::copy(&mut f, &mut h).ok()?;
         if h.finish().0 == *sha {

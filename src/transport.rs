@@ -216,8 +216,8 @@ impl Transport {
         let mut reader: Box<dyn Read> = match url.scheme() {
             "file" => {
                 let path = url.to_file_path().map_err(|_| TransportError::BadUrl { url: shown.clone() })?;
-                match fs_err::File::open(&path) {
-                    Ok(f) => Box::new(f),
+                match crate::files::open_regular(&path) {
+                    Ok((f, _)) => Box::new(f),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                         return Err(TransportError::NotFound { url: shown })
                     }

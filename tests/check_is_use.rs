@@ -259,6 +259,21 @@ fn special_files_are_refused_at_once_naming_the_file() {
     let fifo = s.t.path().join("fifo-bundle.tar.gz");
     mkfifo(&fifo);
     refused(&fifo, &plain, &[], "fifo-bundle.tar.gz");
+    // The older bundle a differential build reads (`build --since`).
+    let start = Instant::now();
+    let out = moa(&s.t.path().join("cache"))
+        .args(["build", "--no-base", "--manifest"])
+        .arg(s.t.path().join("manifest-evil/crafted.toml"))
+        .arg("--since")
+        .arg(&fifo)
+        .arg("-o")
+        .arg(s.t.path().join("since.tar.gz"))
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let err = said(&out);
+    assert!(!out.status.success() && err.contains("not a regular file"), "--since: {err}");
+    assert!(start.elapsed() < Duration::from_secs(60), "--since: took {:?}", start.elapsed());
     // Split parts: a FIFO, and a link to /dev/zero.
     let disc = s.t.path().join("disc");
     std::fs::create_dir_all(&disc).unwrap();

@@ -152,7 +152,7 @@ impl Lock {
     pub fn from_bundle(bundle: &Path) -> Result<Self, LockError> {
         let shown = bundle.display().to_string().escape_debug().to_string();
         let bad = |message: String| LockError::Invalid { path: shown.clone(), message };
-        let file = fs_err::File::open(bundle).map_err(|e| bad(format!("could not read it: {e}")))?;
+        let (file, _) = crate::files::open_regular(bundle).map_err(|e| bad(format!("could not read it: {e}")))?;
         let gz = flate2::read::GzDecoder::new(std::io::BufReader::new(file));
         let mut tar = tar::Archive::new(gz);
         for entry in tar.entries().map_err(|e| bad(format!("not a bundle: {e}")))? {

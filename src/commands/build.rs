@@ -297,8 +297,9 @@ pub fn plan_bundle<'r>(
 /// manifest's bundle, and the line naming it.
 fn old_lock(path: &std::path::Path, manifest: &Manifest) -> Result<(Lock, Line), CommandError> {
     let mut head = [0u8; 2];
-    let gzip = std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head)).is_ok()
-        && head == [0x1f, 0x8b];
+    let gzip =
+        crate::files::open_regular(path).and_then(|(mut f, _)| std::io::Read::read_exact(&mut f, &mut head)).is_ok()
+            && head == [0x1f, 0x8b];
     let lock = if path.is_dir() && crate::bundle::verify::is_unpacked_bundle(path) {
         Lock::load(&path.join(LOCK_FILE))?
     } else if path.is_dir() || gzip || crate::bundle::parts::is_part_or_index(path) {
@@ -358,7 +359,7 @@ fn bundled_binary(manifest: &Manifest, path: &std::path::Path) -> Result<crate::
         )));
     }
     let mut h = crate::types::HashingWriter::new(std::io::sink());
-    let file = fs_err::File::open(path).map_err(|e| fail(e.to_string()))?;
+    let (file, _) = crate::files::open_regular(path).map_err(|e| fail(e.to_string()))?;
     std::io::copy(&mut std::io::BufReader::with_capacity(1 << 20, file), &mut h).map_err(|e| fail(e.to_string()))?;
     let (sha256, size, _) = h.finish();
     crate::limits::check("its size", size, crate::limits::BINARY_BYTES).map_err(fail)?;

@@ -49,7 +49,7 @@ fn os_release_text(root: &Path) -> Result<String, VerifyError> {
 /// The architecture of an ELF file's machine, as rpm names it.
 pub fn elf_arch(path: &Path) -> Option<&'static str> {
     let mut h = [0u8; 20];
-    std::fs::File::open(path).ok()?.read_exact(&mut h).ok()?;
+    crate::files::open_regular(path).ok()?.0.read_exact(&mut h).ok()?;
     if h[..4] != *b"\x7fELF" {
         return None;
     }
