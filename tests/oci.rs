@@ -280,8 +280,9 @@ fn a_hostile_registry_is_bounded_and_a_failed_pull_changes_nothing() {
         });
         std::fs::write(reg.join(format!("v2/moa/hello/manifests/{tag}")), m.to_string()).unwrap();
     };
-    let many: Vec<_> =
-        (0..20_000).map(|i| layer(&format!("packages/p{i}.rpm"), sums["digest"].as_str().unwrap(), 13)).collect();
+    let digest = sums["digest"].as_str().unwrap();
+    let mut many = vec![layer("SHA256SUMS", digest, 13)];
+    many.extend((0..20_000).map(|i| layer(&format!("packages/p{i}.rpm"), digest, 13)));
     write_manifest("many", many);
     // One layer whose blob does not match its digest.
     let wrong = layer("SHA256SUMS", &format!("sha256:{}", "1".repeat(64)), 13);
