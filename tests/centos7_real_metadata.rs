@@ -1,4 +1,4 @@
-//! The real CentOS 7.9 base metadata (`../shared/fixtures`), served from a loopback mirror in the
+//! The real CentOS 7.9 base metadata (`tests/fixtures`), served from a loopback mirror in the
 //! standard layout with the repomd.xml createrepo_c would write for it, resolves to exactly the
 //! seed's bundle: ntp, ntpdate, autogen-libopts.
 

@@ -1,5 +1,5 @@
 //! apt family end to end with the real Ubuntu 16.04 ntp, ntpdate and libopts25 debs
-//! (`../shared/fixtures`) in an apt archive made by apt-ftparchive around them, with dpkg-deb stubs
+//! (`tests/fixtures`) in an apt archive made by apt-ftparchive around them, with dpkg-deb stubs
 //! standing in for the rest of xenial (libc6, adduser, …, with their real priorities).
 //! `moa-bundle build --distro ubuntu1604` uses the shipped manifest; `moa-bundle install --root`
 //! installs into a throwaway root whose maintainer scripts run *chrooted there* (a static busybox

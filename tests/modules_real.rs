@@ -1,4 +1,4 @@
-//! EL9 modularity on the real CentOS Stream 9 AppStream metadata (`../shared/fixtures/`): its
+//! EL9 modularity on the real CentOS Stream 9 AppStream metadata (`tests/fixtures/`): its
 //! real `modules.yaml` (31 streams, no default streams) and primary (17,649 packages). Plain
 //! `nodejs` is the non-modular package; with `nodejs:20` enabled it is that stream's, and the
 //! non-modular one is hidden; a package only in a stream that is not enabled (`pgvector`, in the

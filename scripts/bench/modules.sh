@@ -5,11 +5,12 @@
 #   solve one request)  vs  rpmmd2solv (parse primary into a .solv) + testsolv (one install job).
 # The request is `nodejs` with nodejs:20 enabled, --no-base; BaseOS is not kept, so both stop
 # at the first dependency AppStream does not have: what is measured is the load and the solve.
-# Usage: bash scripts/bench/modules.sh   (needs: hyperfine libsolv-tools, ../shared/fixtures)
+# Usage: bash scripts/bench/modules.sh   (needs: hyperfine libsolv-tools; the data is tests/fixtures)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 for t in hyperfine rpmmd2solv testsolv; do command -v $t >/dev/null || { echo "missing $t"; exit 1; }; done
-fx=$(cd ../shared/fixtures/centos-stream9-appstream-x86_64 && pwd)
+. scripts/bench/fixtures.sh
+fx=$(fixtures)/centos-stream9-appstream-x86_64
 if [ -z "${MOA_BIN:-}" ]; then cargo build --release --quiet; fi
 bin=${MOA_BIN:-$PWD/target/release/moa-bundle}
 w=$(mktemp -d); trap 'rm -rf "$w"' EXIT

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Load + resolve on the real CentOS 7.9 base metadata (../shared/fixtures), against libsolv
+# Load + resolve on the real CentOS 7.9 base metadata (tests/fixtures), against libsolv
 # (rpmmd2solv + testsolv, the solver behind dnf/zypper) on the same file and the same request.
 # Reports wall time (hyperfine, mean of runs) and peak RSS (/usr/bin/time), and the ratios.
 # Usage: bash scripts/bench/resolve.sh        (needs: hyperfine libsolv-tools createrepo-c)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-fx=../shared/fixtures/centos7-7.9.2009-os-x86_64
+. scripts/bench/fixtures.sh
+fx=$(fixtures)/centos7-7.9.2009-os-x86_64
 primary=2b479c0f3efa73f75b7fb76c82687744275fff78e4a138b5b3efba95f91e099e-primary.xml.gz
-[ -f "$fx/$primary" ] || { echo "SKIP: $fx is absent"; exit 0; }
 for t in hyperfine rpmmd2solv testsolv createrepo_c; do
   command -v $t >/dev/null || { echo "missing $t: apt-get install hyperfine libsolv-tools createrepo-c"; exit 1; }
 done

@@ -10,7 +10,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
 /// Fixed time for reproducible test artifacts.
@@ -37,16 +37,67 @@ pub fn skip(test: &str, reason: &str) {
     let _ = writeln!(std::io::stderr(), "SKIP {test}: {reason}");
 }
 
-/// `../shared/fixtures` beside the project, when present (else a [`skip`]).
-#[track_caller]
+/// The real upstream data the tests use, kept in the project under `tests/fixtures/` (copied
+/// byte for byte from the project's shared fixtures; provenance in `tests/fixtures/README.md`).
+/// Files over the repository's 2 MiB file limit are kept as `NAME.part0`, `NAME.part1`, …: they
+/// are joined once into `target/test-fixtures/`, and a file named by its sha256 (as upstream
+/// repodata names them) must have that digest. Returns that directory; `Option` for the callers
+/// written when the data was outside the project.
 pub fn shared_fixtures() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        let at = std::panic::Location::caller();
-        skip(&format!("{}:{}", at.file(), at.line()), "../shared/fixtures is absent (a clone of the project alone has no ../shared); this test needs the real upstream data");
-        None
+    // Tests run on threads: one assembles per process, the others wait for it.
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    Some(DIR.get_or_init(assemble_fixtures).clone())
+}
+
+fn assemble_fixtures() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dest = root.join("target/test-fixtures");
+    if dest.join(".complete").is_file() {
+        return dest;
+    }
+    let tmp = root.join(format!("target/test-fixtures.{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    assemble(&root.join("tests/fixtures"), &tmp);
+    std::fs::write(tmp.join(".complete"), b"").unwrap();
+    // Another test process may have won the race: its copy is the same.
+    if std::fs::rename(&tmp, &dest).is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    assert!(dest.join(".complete").is_file(), "{} was not assembled", dest.display());
+    dest
+}
+
+/// Copies `from` into `to`, joining `NAME.partN` files into `NAME` and checking files named by
+/// a sha256 against it.
+fn assemble(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(from).unwrap().map(|e| e.unwrap().path()).collect();
+    entries.sort();
+    for p in entries {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if p.is_dir() {
+            assemble(&p, &to.join(&name));
+            continue;
+        }
+        let whole = match name.rsplit_once(".part") {
+            Some((stem, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => stem.to_string(),
+            _ => name.clone(),
+        };
+        let mut out = std::fs::OpenOptions::new().create(true).append(true).open(to.join(&whole)).unwrap();
+        std::io::copy(&mut std::fs::File::open(&p).unwrap(), &mut out).unwrap();
+    }
+    for e in std::fs::read_dir(to).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let named = name.split('-').next().filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+        if let (Some(want), true) = (named, p.is_file()) {
+            assert_eq!(
+                sha256_file(&p),
+                want,
+                "{}: the fixture's parts do not join to the file its name gives",
+                p.display()
+            );
+        }
     }
 }
 
