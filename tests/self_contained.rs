@@ -49,15 +49,26 @@ fn install_sh_alone_runs_the_bundled_moa_bundle() {
     let binary = t.join("moa-bundle-for-nodes");
     run(Command::new("strip").arg("-o").arg(&binary).arg(env!("CARGO_BIN_EXE_moa-bundle")));
     let dir = unpacked_bundle(t, &mirror, &binary, "usb");
-    assert_eq!(common::sha256_file(&dir.join("moa-bundle")), common::sha256_file(&binary));
+    // Carried gzipped: gzip itself gives back the very binary, in well under half the bytes.
+    let gz = dir.join("moa-bundle.gz");
+    assert!(!dir.join("moa-bundle").exists());
+    let unzipped = t.join("unzipped");
+    run(Command::new("sh").arg("-c").arg(format!("gzip -dc '{}' > '{}'", gz.display(), unzipped.display())));
+    assert_eq!(common::sha256_file(&unzipped), common::sha256_file(&binary));
+    let (gz_size, size) = (std::fs::metadata(&gz).unwrap().len(), std::fs::metadata(&binary).unwrap().len());
+    assert!(gz_size * 2 < size, "{gz_size} of {size}");
     let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("bundle.json")).unwrap()).unwrap();
-    assert_eq!(index["installer"]["size"], std::fs::metadata(&binary).unwrap().len());
+    assert_eq!(index["installer"]["size"], gz_size);
+    assert_eq!(index["installer"]["sha256"], common::sha256_file(&gz));
 
     // Run from another directory, with a relative --root: moa-bundle's JSON report comes out.
     fake_os_release(&t.join("node"), "centos", "7");
+    let private_tmp = t.join("tmp");
+    std::fs::create_dir_all(&private_tmp).unwrap();
     let out = Command::new("sh")
         .arg(dir.join("install.sh"))
         .args(["--root", "node", "--noscripts", "--json"])
+        .env("TMPDIR", &private_tmp)
         .current_dir(t)
         .output()
         .unwrap();
@@ -67,6 +78,8 @@ fn install_sh_alone_runs_the_bundled_moa_bundle() {
         report["actions"].as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["install", "install"], "{report}");
     assert_eq!(rpm_q(&t.join("node")), "hello-1.0\nlibgreet-1.0\n");
+    // The unpacked binary was private and is gone.
+    assert_eq!(std::fs::read_dir(&private_tmp).unwrap().count(), 0, "install.sh left its unpacked binary behind");
     // The node check is moa-bundle's: a node of another release is refused by name.
     fake_os_release(&t.join("el8"), "centos", "8");
     let out = Command::new("sh")

@@ -28,6 +28,8 @@ pub const INSTALLER_FILE: &str = "install.sh";
 pub const PACKAGES_DIR: &str = "packages";
 /// The moa-bundle binary a self-contained bundle carries for its node (`install.sh` runs it).
 pub const BINARY_FILE: &str = "moa-bundle";
+/// The same, gzipped (bundles since issue 20).
+pub const BINARY_GZ_FILE: &str = "moa-bundle.gz";
 
 /// `bundle.json`: what the bundle is for and what it holds. Read on the node from a bundle that
 /// anyone may have written, so every field is a validated type and [`BundleIndex::validate`]
@@ -79,10 +81,33 @@ pub struct BundleIndex {
 /// [`BundleIndex::installer`]: the file [`BINARY_FILE`] at the top of the bundle.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BundledBinary {
+    /// The member's size and digest (of the gzip file when [`BundledBinary::gzip`]).
     pub size: u64,
     pub sha256: Sha256,
+    /// Carried gzipped (`moa-bundle.gz`, about 40% of the binary; install.sh unpacks it into a
+    /// private directory to run it). Bundles of moa-bundle before 0.x carry it as it is.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gzip: bool,
     /// What `moa-bundle --version` says it is.
     pub version: Line,
+}
+
+impl BundledBinary {
+    /// The member that holds it.
+    pub fn member(&self) -> &'static str {
+        if self.gzip {
+            BINARY_GZ_FILE
+        } else {
+            BINARY_FILE
+        }
+    }
+    pub fn mode(&self) -> u32 {
+        if self.gzip {
+            0o644
+        } else {
+            0o755
+        }
+    }
 }
 
 /// One package file in the bundle.

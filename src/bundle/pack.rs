@@ -46,7 +46,7 @@ enum Body {
     Bytes(Vec<u8>),
     /// The file of `index.packages[i]`, which may still be downloading.
     Package(usize),
-    /// A file on disk (the bundled moa-bundle binary).
+    /// A file on disk (a member of an unpacked bundle being packed again).
     File(PathBuf),
 }
 
@@ -63,7 +63,7 @@ fn members(
     index: &BundleIndex,
     extra: &[(String, Vec<u8>)],
     tool: &FallbackCommand,
-    binary: Option<&Path>,
+    binary: Option<&[u8]>,
 ) -> Vec<Member> {
     let mut index_json = serde_json::to_vec_pretty(index).expect("the index serializes");
     index_json.push(b'\n');
@@ -77,8 +77,8 @@ fn members(
     for (path, b) in extra {
         out.push(bytes_member(path, b.clone(), 0o644));
     }
-    if let (Some(b), Some(path)) = (&index.installer, binary) {
-        out.push((BINARY_FILE.to_string(), Body::File(path.to_path_buf()), b.sha256, 0o755));
+    if let (Some(b), Some(bytes)) = (&index.installer, binary) {
+        out.push((b.member().to_string(), Body::Bytes(bytes.to_vec()), b.sha256, b.mode()));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     let sums: String = out.iter().map(|(path, _, digest, _)| format!("{digest}  {path}\n")).collect();
@@ -93,7 +93,7 @@ pub fn content_key(
     index: &BundleIndex,
     extra: &[(String, Vec<u8>)],
     tool: &FallbackCommand,
-    binary: Option<&Path>,
+    binary: Option<&[u8]>,
     stem: &str,
 ) -> Sha256 {
     let mut text =
@@ -113,7 +113,7 @@ pub fn write_bundle(
     package: &dyn Fn(usize) -> Option<PathBuf>,
     extra: &[(String, Vec<u8>)],
     tool: &FallbackCommand,
-    binary: Option<&Path>,
+    binary: Option<&[u8]>,
     stem: &str,
     output: &Path,
 ) -> Result<Packed, PackError> {
@@ -138,6 +138,7 @@ pub fn repack(dir: &Path, index: &BundleIndex, output: &Path) -> Result<Packed, 
         .into_iter()
         .map(|rel| {
             let mode = if rel == INSTALLER_FILE || rel == BINARY_FILE { 0o755 } else { 0o644 };
+            // The gzipped binary is data; install.sh unpacks it to run it.
             let path = dir.join(&rel);
             (rel, Body::File(path), Sha256::from_bytes([0; 32]), mode)
         })

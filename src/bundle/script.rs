@@ -3,7 +3,7 @@
 //! and it runs here, and otherwise installs with the family's package tool alone (or, with
 //! `--via-repo`, its package manager), saying what that leaves out.
 
-use super::{BundleIndex, BINARY_FILE, PACKAGES_DIR, SUMS_FILE};
+use super::{BundleIndex, BINARY_FILE, BINARY_GZ_FILE, PACKAGES_DIR, SUMS_FILE};
 
 /// The package tool's command line in `install.sh`, from the family's installer.
 #[derive(Debug, Clone, Default)]
@@ -94,8 +94,24 @@ fi
         arch = index.arch,
         ver = index.tool_version,
     );
-    if index.installer.is_some() {
-        s.push_str(&format!(
+    match &index.installer {
+        Some(b) if b.gzip => s.push_str(&format!(
+            r#"if [ -z "$NO_BINARY" ]; then
+  # The binary is carried gzipped ({BINARY_GZ_FILE}, checked above): unpacked into a private
+  # directory, run from there, removed afterwards.
+  BIN=$(mktemp -d "${{TMPDIR:-/tmp}}/moa-bundle-bin.XXXXXX")
+  trap 'rm -rf "$BIN"' EXIT
+  trap 'exit 130' INT TERM
+  gzip -dc "$DIR/{BINARY_GZ_FILE}" > "$BIN/{BINARY_FILE}" && chmod 700 "$BIN/{BINARY_FILE}"
+  if WHY=$("$BIN/{BINARY_FILE}" --version 2>&1); then
+    "$BIN/{BINARY_FILE}" install "$DIR" "$@"
+    exit 0
+  fi
+  echo "install.sh: the bundled moa-bundle cannot run on this node ($WHY)" >&2
+fi
+"#
+        )),
+        Some(_) => s.push_str(&format!(
             r#"if [ -z "$NO_BINARY" ]; then
   if WHY=$("$DIR/{BINARY_FILE}" --version 2>&1); then
     exec "$DIR/{BINARY_FILE}" install "$DIR" "$@"
@@ -103,7 +119,8 @@ fi
   echo "install.sh: the bundled moa-bundle cannot run on this node ($WHY)" >&2
 fi
 "#
-        ));
+        )),
+        None => {}
     }
     s.push_str(&format!(
         r#"if [ -n "$OTHER" ]; then

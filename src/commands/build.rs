@@ -162,7 +162,7 @@ fn build_unsigned(
         installer_note: installer_note.clone(),
         since: since.clone(),
     };
-    let binary = binary.as_ref().map(|(p, _)| p.as_path());
+    let binary = binary.as_ref().map(|(gz, _)| gz.as_slice());
 
     let installer = crate::family::installer(manifest.family);
     let mut tool = installer.fallback_command();
@@ -315,7 +315,7 @@ fn old_lock(path: &std::path::Path, manifest: &Manifest) -> Result<(Lock, Line),
 }
 
 /// A binary to carry: its path and what bundle.json says of it.
-type Carried = (PathBuf, crate::bundle::BundledBinary);
+type Carried = (Vec<u8>, crate::bundle::BundledBinary);
 
 /// The binary the bundle carries, or a note on why the default carries none.
 fn choose_installer(
@@ -337,18 +337,17 @@ fn choose_installer(
         InstallerChoice::Default => {
             let exe = running()?;
             match bundled_binary(manifest, &exe) {
-                Ok(b) => return Ok((Some((exe, b)), None)),
+                Ok(b) => return Ok((Some(b), None)),
                 Err(e) => return Ok((None, Some(format!("the bundle carries no moa-bundle for the node: {e}")))),
             }
         }
     };
-    let b = bundled_binary(manifest, &path)?;
-    Ok((Some((path, b)), None))
+    Ok((Some(bundled_binary(manifest, &path)?), None))
 }
 
 /// What bundle.json says of the binary at `path`, which must be an executable for the
 /// bundle's architecture.
-fn bundled_binary(manifest: &Manifest, path: &std::path::Path) -> Result<crate::bundle::BundledBinary, CommandError> {
+fn bundled_binary(manifest: &Manifest, path: &std::path::Path) -> Result<Carried, CommandError> {
     let fail = |message: String| CommandError::Installer { path: path.to_path_buf(), message };
     let machine = crate::bundle::verify::elf_arch(path).ok_or_else(|| fail("is not an ELF executable".into()))?;
     let arch = crate::family::backend(manifest.family).arch.name_of_machine(machine);
@@ -358,17 +357,26 @@ fn bundled_binary(manifest: &Manifest, path: &std::path::Path) -> Result<crate::
             manifest.arch
         )));
     }
-    let mut h = crate::types::HashingWriter::new(std::io::sink());
+    // One read: the binary is gzipped as it is read (best compression, no name or time in the
+    // header: the same binary gives the same bytes).
     let (file, _) = crate::files::open_regular(path).map_err(|e| fail(e.to_string()))?;
-    std::io::copy(&mut std::io::BufReader::with_capacity(1 << 20, file), &mut h).map_err(|e| fail(e.to_string()))?;
-    let (sha256, size, _) = h.finish();
-    crate::limits::check("its size", size, crate::limits::BINARY_BYTES).map_err(fail)?;
+    let mut gz = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::best());
+    let read = std::io::copy(&mut std::io::Read::take(file, crate::limits::BINARY_BYTES + 1), &mut gz)
+        .map_err(|e| fail(e.to_string()))?;
+    crate::limits::check("its size", read, crate::limits::BINARY_BYTES).map_err(fail)?;
+    let bytes = gz.finish().map_err(|e| fail(e.to_string()))?;
     let same = std::env::current_exe().ok().and_then(|e| e.canonicalize().ok()) == path.canonicalize().ok();
     let version = match same {
         true => crate::VERSION_LINE.to_string(),
         false => format!("moa-bundle (from {})", path.display()),
     };
-    Ok(crate::bundle::BundledBinary { size, sha256, version: line(&version, "the binary's version")? })
+    let b = crate::bundle::BundledBinary {
+        size: bytes.len() as u64,
+        sha256: crate::types::Sha256::digest(&bytes),
+        gzip: true,
+        version: line(&version, "the binary's version")?,
+    };
+    Ok((bytes, b))
 }
 
 /// The files that make the bundle a repository of its family's format (`repodata/`).
