@@ -30,6 +30,10 @@ pub const PACKAGE_BYTES: u64 = 4 << 30;
 pub const BINARY_BYTES: u64 = 512 << 20;
 /// A bundle member that is not a package: `install.sh`, a role template.
 pub const SMALL_MEMBER_BYTES: u64 = 1 << 20;
+/// Paths one package file lists (linux-firmware's deb: about 4,000; texlive-full's largest: 90,000).
+pub const CONTENT_PATHS: usize = 1_000_000;
+/// A package's data archive read to list it, decompressed (the largest bookworm deb: ~1.5 GiB).
+pub const DATA_BYTES: u64 = 16 << 30;
 /// Entries of one dependency field of one package (glibc's provides: about 300).
 pub const DEPS_PER_FIELD: usize = 20_000;
 /// Steps of one why-chain.

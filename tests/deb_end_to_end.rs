@@ -144,9 +144,16 @@ fn ubuntu1604_builds_the_seeds_debs_and_installs_them_into_a_temp_root() {
         .collect();
     names.sort();
     // The seed's `apt-get install ntp` downloads: ntp from xenial-security and libopts25; ntpdate is optional.
+    // libedit2 is of priority standard, which not every node has (the base is required +
+    // important, what debootstrap installs), so it comes too.
     assert_eq!(
         names,
-        vec!["libopts25 1:5.18.7-3", "ntp 1:4.2.8p4+dfsg-3ubuntu5.9", "ntpdate 1:4.2.8p4+dfsg-3ubuntu5.9"]
+        vec![
+            "libedit2 3.1-20150325-1ubuntu2",
+            "libopts25 1:5.18.7-3",
+            "ntp 1:4.2.8p4+dfsg-3ubuntu5.9",
+            "ntpdate 1:4.2.8p4+dfsg-3ubuntu5.9"
+        ]
     );
     // The signed InRelease was used; Release (and Release.gpg) only where it is missing.
     assert!(mirror.requested("dists/xenial/InRelease") >= 1 && mirror.requested("dists/xenial/Release") == 0);

@@ -127,7 +127,7 @@ fn rocky9_chrony_installs_and_configures_both_roles_on_a_9_5_root() {
     let zones = [("/usr/share/zoneinfo/Asia/Shanghai", "TZif2"), ("/usr/share/zoneinfo/UTC", "TZif2")];
     let tzdata =
         build_rpm(&t.join("base"), &RpmSpec { name: "tzdata", arch: "noarch", files: &zones, ..Default::default() });
-    let cron = [("/etc/cron.d/0hourly", "01 * * * * root run-parts /etc/cron.hourly")];
+    let cron = [("/etc/cron.d/0hourly", "01 * * * * root run-parts /etc/cron.hourly"), ("/usr/sbin/crond", "crond")];
     let cronie = build_rpm(&t.join("base"), &RpmSpec { name: "cronie", files: &cron, ..Default::default() });
     createrepo(&os);
     std::fs::create_dir_all(t.join("mirror/9/AppStream/x86_64/os/Packages")).unwrap();

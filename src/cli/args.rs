@@ -202,6 +202,7 @@ impl RoleFlags {
             timezone: self.timezone.clone(),
             root: root.to_path_buf(),
             dry_run,
+            incoming: Vec::new(),
         }
     }
 }

@@ -221,6 +221,8 @@ pub fn role(out: Out<'_>, r: &RoleReport) -> io::Result<()> {
             (FileStatus::Changed, true) => "would change",
             (FileStatus::Created, false) => "created",
             (FileStatus::Changed, false) => "changed",
+            (FileStatus::Removed, true) => "would remove",
+            (FileStatus::Removed, false) => "removed",
         };
         let bak = f.backup.as_ref().map(|b| format!(" (original kept as {})", b.display())).unwrap_or_default();
         writeln!(out, "  {verb:<13} {}{bak}", f.path.display())?;
@@ -237,10 +239,14 @@ pub fn role(out: Out<'_>, r: &RoleReport) -> io::Result<()> {
         eprintln!("warning: {w}");
     }
     let n = r.files.iter().filter(|f| f.status != FileStatus::Unchanged).count();
+    let zone = match &r.timezone {
+        Some(z) => format!("time zone {z}"),
+        None => "time zone left as it is (--timezone sets one)".to_string(),
+    };
     match (r.dry_run, n) {
-        (_, 0) => writeln!(out, "time zone {}; nothing to change (already configured)", r.timezone),
-        (true, n) => writeln!(out, "dry run: time zone {}; {n} file(s) would change; nothing changed", r.timezone),
-        (false, n) => writeln!(out, "time zone {}; {n} file(s) changed", r.timezone),
+        (_, 0) => writeln!(out, "{zone}; nothing to change (already configured)"),
+        (true, n) => writeln!(out, "dry run: {zone}; {n} file(s) would change; nothing changed"),
+        (false, n) => writeln!(out, "{zone}; {n} file(s) changed"),
     }
 }
 

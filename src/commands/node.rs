@@ -53,6 +53,10 @@ pub struct InstallReport {
     /// packages (their streams enabled, as `dnf install` enables them).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub streams_enabled: Vec<PathBuf>,
+    /// Dependencies new to the node, marked as installed automatically in its package
+    /// manager's records (apt's `extended_states`), so its autoremove can clean them up.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub marked_auto: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<RoleReport>,
     /// The trusted key that signed the bundle, when the node trusts keys.
@@ -98,11 +102,6 @@ pub fn install_cmd(
     if !opts.dry_run && !install::is_root() {
         return Err(InstallError::NotRoot.into());
     }
-    // The role is planned first (a dry run of it): one that cannot apply — no such zone, no
-    // cron directory, a path that leaves the root — fails before any package is installed.
-    let role_of =
-        |dry_run| opts.role.as_ref().map(|r| RoleOptions { root: opts.install.root.clone(), dry_run, ..r.clone() });
-    let role_plan = role_of(true).map(|r| apply_bundle_role(bundle, &u, &r)).transpose()?;
     let _lock = if opts.dry_run { None } else { Some(lock_root(&opts.install.root)?) };
     let installer = family::installer(family);
     installer.check_streams(&opts.install.root, &u.index.modules)?;
@@ -121,7 +120,16 @@ pub fn install_cmd(
         .filter(|(_, a)| a.action != "skip")
         .map(|(p, _)| (p, u.package_path(&p.file)))
         .collect();
+    let contents = incoming(family, &todo)?;
+    // The role is planned before any package (a dry run of it), against what the node will
+    // have once they are in: one that cannot apply even then — no such zone, no cron
+    // directory, a path that leaves the root — fails before anything changes.
+    let role_of = |dry_run, incoming: Vec<String>| {
+        opts.role.as_ref().map(|r| RoleOptions { root: opts.install.root.clone(), dry_run, incoming, ..r.clone() })
+    };
+    let role_plan = role_of(true, contents.paths.clone()).map(|r| apply_bundle_role(bundle, &u, &r)).transpose()?;
     let removes = installer.removals(&todo, &installed);
+    install::check_space(&opts.install.root, &contents)?;
     // Where the install transaction itself refuses missing dependencies before it changes
     // anything, a separate preflight would only do that work twice.
     let transactional = installer.install_checks_dependencies() && !opts.dry_run && !opts.install.force;
@@ -136,7 +144,19 @@ pub fn install_cmd(
     };
     let streams_enabled =
         if opts.dry_run { Vec::new() } else { installer.enable_streams(&opts.install.root, &u.index.modules)? };
-    let role = match role_of(opts.dry_run) {
+    // Dependencies new to the node are marked automatic, as apt and dnf mark them, so the
+    // node's own autoremove takes them away once nothing needs them.
+    let auto: Vec<String> = u
+        .index
+        .packages
+        .iter()
+        .zip(&actions)
+        .filter(|(p, a)| !p.requested && a.action == "install")
+        .map(|(p, _)| p.name.to_string())
+        .collect();
+    let marked_auto =
+        if opts.dry_run || auto.is_empty() { Vec::new() } else { installer.mark_auto(&auto, &opts.install)? };
+    let role = match role_of(opts.dry_run, Vec::new()) {
         Some(r) if !opts.dry_run => {
             reporter.status(&format!("configuring the {:?} role", r.role));
             Some(apply_bundle_role(bundle, &u, &r)?)
@@ -152,10 +172,30 @@ pub fn install_cmd(
         preflight_problems: problems,
         output,
         streams_enabled,
+        marked_auto,
         role,
         signature,
         upstream_signatures: u.index.upstream_signatures,
     })
+}
+
+/// What the packages to install bring: every path (sorted, for the role's plan) and the bytes
+/// they take.
+fn incoming(
+    family: crate::manifest::Family,
+    todo: &[(&BundlePackage, PathBuf)],
+) -> Result<install::Incoming, InstallError> {
+    let reader = family::package_file(family);
+    let mut out = install::Incoming::default();
+    for (_, path) in todo {
+        let c = reader.contents(path).map_err(|source| InstallError::Contents { file: path.clone(), source })?;
+        out.bytes += c.installed_bytes;
+        out.files += std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        out.paths.extend(c.paths);
+    }
+    out.paths.sort_unstable();
+    out.paths.dedup();
+    Ok(out)
 }
 
 /// Removes what the bundle replaces, then installs stage by stage; the tool's output.

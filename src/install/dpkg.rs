@@ -5,14 +5,18 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{
-    root_is_host, run, tool_command, write_work, InstallError, InstallOptions, Installed, Installer, LocalRepo, Removal,
-};
+use super::inroot::{NoDaemons, Reach, Staging};
+use super::{run, write_work, InstallError, InstallOptions, Installed, Installer, LocalRepo, Removal};
 use crate::bundle::script::sh_quote;
 use crate::bundle::{BundleIndex, BundlePackage};
 use crate::deps::{DebSyntax, DepSyntax};
 
 pub struct Dpkg;
+
+/// dpkg and apt-get, as a root holds them.
+const DPKG: &str = "usr/bin/dpkg";
+const APT_GET: &str = "usr/bin/apt-get";
+const APT_MARK: &str = "usr/bin/apt-mark";
 
 /// Packages whose status is `install ok installed` in a dpkg status file.
 pub fn read_status(path: &Path) -> Result<Vec<Installed>, InstallError> {
@@ -114,15 +118,49 @@ impl Installer for Dpkg {
         Ok(problems)
     }
 
-    /// `dpkg -i` once per stage: dpkg configures a Pre-Depends only after its own run.
+    /// `dpkg -i` once per stage: dpkg configures a Pre-Depends only after its own run. In a
+    /// root with its own dpkg, that dpkg runs chrooted there ([`Reach`]).
     fn install(&self, stages: &[Vec<PathBuf>], opts: &InstallOptions) -> Result<Vec<String>, InstallError> {
+        let reach = Reach::of(&opts.root, DPKG);
+        let _no_daemons = NoDaemons::new(&opts.root)?;
+        let staging = match reach {
+            Reach::Chroot(_) => Some(Staging::new(&opts.root)?),
+            _ => None,
+        };
         let mut out = Vec::new();
         for files in stages.iter().filter(|s| !s.is_empty()) {
-            let mut c = dpkg_command(opts);
+            let files = match &staging {
+                Some(s) => s.copy_in(files)?,
+                None => files.clone(),
+            };
+            let mut c = dpkg_command(&reach, opts);
             c.arg("-i").args(files);
             out.push(run(&mut c, "dpkg")?);
         }
         Ok(out)
+    }
+
+    /// `apt-mark auto` (the root's own, chrooted; or this machine's with the root's
+    /// `extended_states`). A root without apt has no such records: nothing is marked.
+    fn mark_auto(&self, names: &[String], opts: &InstallOptions) -> Result<Vec<String>, InstallError> {
+        let reach = Reach::of(&opts.root, APT_MARK);
+        let mut c = reach.command("apt-mark");
+        match &reach {
+            Reach::Chroot(_) => {}
+            Reach::Host if super::first_on_path(&["apt-mark"]).is_some() => {}
+            Reach::RootFlag(r) if super::first_on_path(&["apt-mark"]).is_some() => {
+                let states = r.join("var/lib/apt/extended_states");
+                if let Some(d) = states.parent() {
+                    fs_err::create_dir_all(d).map_err(|source| InstallError::Work { path: d.to_path_buf(), source })?;
+                }
+                c.arg("-o").arg(format!("Dir::State::extended_states={}", states.display()));
+                c.arg("-o").arg(format!("Dir::State::status={}", r.join("var/lib/dpkg/status").display()));
+            }
+            _ => return Ok(Vec::new()),
+        }
+        c.arg("auto").args(names);
+        run(&mut c, "apt-mark")?;
+        Ok(names.to_vec())
     }
 
     fn removals(&self, todo: &[(&BundlePackage, PathBuf)], installed: &[Installed]) -> Vec<Removal> {
@@ -149,28 +187,48 @@ impl Installer for Dpkg {
     }
 
     fn remove(&self, names: &[String], opts: &InstallOptions) -> Result<String, InstallError> {
-        let mut c = dpkg_command(opts);
+        let _no_daemons = NoDaemons::new(&opts.root)?;
+        let mut c = dpkg_command(&Reach::of(&opts.root, DPKG), opts);
         c.arg("--remove").args(names);
         run(&mut c, "dpkg")
     }
 
     /// apt-get with a private configuration (`-c`): only the bundle's flat repository, lists
-    /// and cache in the work directory; in another root, the host's apt hooks cleared and dpkg
-    /// run with `--root` (maintainer scripts chrooted there).
+    /// and cache in a work directory. In a root with its own apt, that apt runs chrooted there
+    /// on a copy of the repository inside the root; in a root without, this machine's apt-get
+    /// with the host's hooks cleared and dpkg run with `--root`.
     fn install_from_repo(&self, repo: &LocalRepo<'_>, opts: &InstallOptions) -> Result<Vec<String>, InstallError> {
         if repo.packages.is_empty() {
             return Ok(Vec::new());
         }
-        let work = super::plain("the work directory", repo.work, ": set TMPDIR to such a directory")?;
-        let root = match root_is_host(&opts.root) {
-            true => None,
-            false => Some(super::plain("the root", &opts.root, "")?),
+        let reach = Reach::of(&opts.root, APT_GET);
+        let _no_daemons = NoDaemons::new(&opts.root)?;
+        let hint = ": set TMPDIR to such a directory";
+        let staging;
+        // (the repository and the work directory as apt sees them, the work directory here)
+        let (dir, work, host_work) = match &reach {
+            Reach::Chroot(_) => {
+                staging = Staging::new(&opts.root)?;
+                for sub in [crate::repo::LOCAL_REPO_DIR, "packages"] {
+                    copy_flat(&Path::new(repo.dir).join(sub), &staging.path().join(sub))?;
+                }
+                let inside = super::plain("the staging directory", &staging.inside(), "")?;
+                (inside.clone(), format!("{inside}/apt"), staging.path().join("apt"))
+            }
+            _ => {
+                let work = super::plain("the work directory", repo.work, hint)?;
+                (repo.dir.to_string(), work, repo.work.to_path_buf())
+            }
         };
-        write_work(&repo.work.join("sources.list"), &source_line(repo.dir))?;
+        let root = match &reach {
+            Reach::RootFlag(r) => Some(super::plain("the root", r, "")?),
+            _ => None,
+        };
+        write_work(&host_work.join("sources.list"), &source_line(&dir))?;
         let conf = apt_conf(&work) + &root.as_deref().map(apt_root_conf).unwrap_or_default();
-        write_work(&repo.work.join("apt.conf"), &conf)?;
+        write_work(&host_work.join("apt.conf"), &conf)?;
         let mut dirs =
-            vec![repo.work.join("parts"), repo.work.join("lists/partial"), repo.work.join("cache/archives/partial")];
+            vec![host_work.join("parts"), host_work.join("lists/partial"), host_work.join("cache/archives/partial")];
         if let Some(r) = &root {
             dirs.extend([Path::new(r).join("var/lib/apt"), Path::new(r).join("var/log/apt")]);
         }
@@ -178,8 +236,8 @@ impl Installer for Dpkg {
             fs_err::create_dir_all(&d).map_err(|source| InstallError::Work { path: d.clone(), source })?;
         }
         let apt = |args: &[&str]| {
-            let mut c = tool_command("apt-get");
-            c.arg("-c").arg(repo.work.join("apt.conf")).arg("-q").args(args);
+            let mut c = reach.command("apt-get");
+            c.arg("-c").arg(format!("{work}/apt.conf")).arg("-q").args(args);
             c
         };
         let mut out = vec![run(&mut apt(&["update"]), "apt-get")?];
@@ -210,6 +268,22 @@ apt-get -c "$W/apt.conf" -q -y --no-install-recommends install {packages}
             packages = packages.join(" "),
         )
     }
+}
+
+/// Copies the regular files of `from` (a bundle's flat `repodata/` or `packages/`) into `to`.
+fn copy_flat(from: &Path, to: &Path) -> Result<(), InstallError> {
+    let werr = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| InstallError::Work { path, source }
+    };
+    fs_err::create_dir_all(to).map_err(werr(to))?;
+    for e in fs_err::read_dir(from).map_err(werr(from))? {
+        let e = e.map_err(werr(from))?;
+        if e.file_type().map_err(werr(&e.path()))?.is_file() {
+            fs_err::copy(e.path(), to.join(e.file_name())).map_err(werr(&to.join(e.file_name())))?;
+        }
+    }
+    Ok(())
 }
 
 /// `name=version`, as apt-get names one version of a package.
@@ -249,13 +323,14 @@ fn apt_root_conf(r: &str) -> String {
     s
 }
 
-/// `dpkg` for the node: `--root` and a log there unless it is this machine, and the clean
-/// environment of [`super::SCRIPT_ENV`] for the maintainer scripts.
-fn dpkg_command(opts: &InstallOptions) -> Command {
-    let mut c = tool_command("dpkg");
-    if !root_is_host(&opts.root) {
-        c.arg(format!("--root={}", opts.root.display()));
-        let log_dir = opts.root.join("var/log");
+/// `dpkg` for the node: chrooted into a root with its own dpkg; this machine's with `--root` and
+/// a log there for a root without; plain on this machine. The clean environment of
+/// [`super::SCRIPT_ENV`] for the maintainer scripts.
+fn dpkg_command(reach: &Reach, opts: &InstallOptions) -> Command {
+    let mut c = reach.command("dpkg");
+    if let Reach::RootFlag(root) = reach {
+        c.arg(format!("--root={}", root.display()));
+        let log_dir = root.join("var/log");
         let _ = fs_err::create_dir_all(&log_dir);
         c.arg(format!("--log={}", log_dir.join("dpkg.log").display()));
     }

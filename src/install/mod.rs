@@ -4,6 +4,7 @@
 //! dependencies the node lacks before anything is changed.
 
 pub mod dpkg;
+pub mod inroot;
 pub mod rpm;
 
 use std::path::{Path, PathBuf};
@@ -35,6 +36,14 @@ pub enum InstallError {
     },
     #[error("this bundle holds only what changed since {base}, and the node lacks what that one installs:\n{}\nInstall {base} (or a later bundle of the same manifest) first, or use a full bundle (built without --since)", .missing.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
     MissingBase { base: String, missing: Vec<String> },
+    #[error("could not list what {} installs", file.display())]
+    Contents {
+        file: PathBuf,
+        #[source]
+        source: crate::pkgfile::PackageFileError,
+    },
+    #[error("{} has {} MiB free, and these packages need {} MiB (their files, their copies while they are installed, and room for their scripts): nothing was changed. Free space there (apt-get clean, old logs), or grow the filesystem, then run this again", root.display(), free >> 20, need >> 20)]
+    NoSpace { root: PathBuf, free: u64, need: u64 },
     #[error("installing needs root: run as root (sudo moa-bundle install …), or use --dry-run to see the plan")]
     NotRoot,
     #[error("{tool}'s database is locked by another program (apt, yum, dnf, another {tool}): wait for it to finish, then run this again.\n{output}")]
@@ -70,6 +79,37 @@ pub struct InstallOptions {
 }
 
 pub use crate::repo::Installed;
+
+/// What the packages an install adds bring.
+#[derive(Debug, Clone, Default)]
+pub struct Incoming {
+    /// Every path, sorted, deduplicated.
+    pub paths: Vec<String>,
+    /// What their files take on disk.
+    pub bytes: u64,
+    /// The package files themselves (a chrooted tool gets copies inside the root).
+    pub files: u64,
+}
+
+/// Room kept free beyond what the packages say they take: maintainer scripts, byte-compiled
+/// Python, dpkg's own database and backups (python3's postinst alone writes ~10 MiB of .pyc).
+const SPACE_MARGIN: u64 = 64 << 20;
+
+/// Refuses, before anything changes, a root whose filesystem has less room than the packages
+/// take, their copies and [`SPACE_MARGIN`]: a package tool that runs out of space half-way
+/// leaves packages unpacked and unconfigured.
+pub fn check_space(root: &Path, incoming: &Incoming) -> Result<(), InstallError> {
+    if incoming.bytes == 0 && incoming.files == 0 {
+        return Ok(());
+    }
+    let Ok(st) = rustix::fs::statvfs(root) else { return Ok(()) };
+    let free = st.f_bavail.saturating_mul(st.f_frsize);
+    let need = incoming.bytes + incoming.files + SPACE_MARGIN;
+    if free < need {
+        return Err(InstallError::NoSpace { root: root.to_path_buf(), free, need });
+    }
+    Ok(())
+}
 
 /// A node package that installing a bundled one removes.
 #[derive(Debug, Clone, Serialize)]
@@ -116,6 +156,11 @@ pub trait Installer: Sync {
     /// Removes packages (their configuration files stay, as `apt-get remove` leaves them).
     fn remove(&self, _names: &[String], _opts: &InstallOptions) -> Result<String, InstallError> {
         Ok(String::new())
+    }
+    /// Records `names` (just installed) as installed automatically, in the node's package
+    /// manager's own records; the names marked (none where the node has no such records).
+    fn mark_auto(&self, _names: &[String], _opts: &InstallOptions) -> Result<Vec<String>, InstallError> {
+        Ok(Vec::new())
     }
     /// Whether the root under `root` has this tool's package database.
     fn detect(&self, root: &Path) -> bool;

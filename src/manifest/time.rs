@@ -65,9 +65,11 @@ pub struct TimeSpec {
     /// Debian and Ubuntu also keep the zone's name in `/etc/timezone`.
     #[serde(default)]
     pub timezone_file: bool,
-    /// Default time zone of both roles (`--timezone` replaces it).
-    #[serde(default = "default_timezone")]
-    pub timezone: ZoneName,
+    /// The time zone both roles set (`--timezone` replaces it). None: a role leaves the node's
+    /// time zone alone unless `--timezone` is given. Only the seed's own manifests (centos7,
+    /// ubuntu1604) set one, Asia/Shanghai, as the runbook does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<ZoneName>,
     /// ntpsec: seconds without any source before the server serves its own clock (ntpd's
     /// `tos orphanwait`, 300 when unset).
     #[serde(default)]
@@ -76,10 +78,6 @@ pub struct TimeSpec {
 
 fn default_ntp_conf() -> NodePath {
     NodePath::new("/etc/ntp.conf").expect("a valid path")
-}
-
-fn default_timezone() -> ZoneName {
-    ZoneName::new("Asia/Shanghai").expect("a valid zone")
 }
 
 impl TimeSpec {

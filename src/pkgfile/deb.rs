@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use super::{Identity, PackageFile, PackageFileError};
+use super::{Contents, Identity, PackageFile, PackageFileError};
 use crate::limits;
 use crate::version::{DebVersion, Version};
 
@@ -37,17 +37,10 @@ fn ar_member(r: &mut impl Read) -> Result<Option<(String, u64)>, PackageFileErro
 
 /// The `control` file's bytes from the control member of `size` bytes named `name`.
 fn control_file(r: &mut impl Read, name: &str, size: u64) -> Result<Vec<u8>, PackageFileError> {
-    let member = BufReader::new(r.take(size));
-    let inner: Box<dyn Read + '_> = match name.strip_prefix("control.tar") {
-        Some("") => Box::new(member),
-        Some(".gz") => Box::new(flate2::bufread::GzDecoder::new(member)),
-        Some(".xz") => Box::new(liblzma::bufread::XzDecoder::new(member)),
-        Some(".zst") => Box::new(
-            ruzstd::decoding::StreamingDecoder::new(member)
-                .map_err(|e| PackageFileError::not(KIND, format!("{name} is not zstd: {e}")))?,
-        ),
-        _ => return Err(PackageFileError::not(KIND, format!("its second member is `{name}`, not control.tar"))),
-    };
+    if !name.starts_with("control.tar") {
+        return Err(PackageFileError::not(KIND, format!("its second member is `{name}`, not control.tar")));
+    }
+    let inner = decompressor(BufReader::new(r.take(size)), name)?;
     let mut tar = tar::Archive::new(inner.take(limits::HEADER_BYTES));
     let bad = |e: std::io::Error| PackageFileError::not(KIND, format!("{name} is unreadable: {e}"));
     for entry in tar.entries().map_err(bad)? {
@@ -96,32 +89,109 @@ impl PackageFile for DebFile {
     }
 
     fn identify(&self, path: &Path) -> Result<Identity, PackageFileError> {
-        let mut r = BufReader::new(fs_err::File::open(path)?);
-        let mut magic = [0u8; 8];
-        if r.read_exact(&mut magic).is_err() || &magic != b"!<arch>\n" {
-            return Err(PackageFileError::not(KIND, "it is not an ar archive"));
+        let mut r = open_ar(path)?;
+        let (name, size) = next_member(&mut r, "control")?;
+        identity(&control_file(&mut r, &name, size)?)
+    }
+
+    fn contents(&self, path: &Path) -> Result<Contents, PackageFileError> {
+        let mut r = open_ar(path)?;
+        let (name, size) = next_member(&mut r, "control")?;
+        if size > limits::HEADER_BYTES {
+            return Err(PackageFileError::not(KIND, format!("its {name} claims {size} bytes")));
         }
-        let Some((first, size)) = ar_member(&mut r)? else {
-            return Err(PackageFileError::not(KIND, "it is an empty ar archive"));
-        };
-        let mut version = Vec::new();
-        (&mut r).take(size.min(16)).read_to_end(&mut version)?;
-        if first != "debian-binary" || size > 16 || !version.starts_with(b"2.") {
-            return Err(PackageFileError::not(KIND, "its first member is not debian-binary 2.x"));
-        }
+        // The whole control member (and its padding), so the next header is where `r` is.
+        let mut member = Vec::new();
+        (&mut r).take(size).read_to_end(&mut member)?;
         std::io::copy(&mut (&mut r).take(size % 2), &mut std::io::sink())?;
-        loop {
-            let Some((name, size)) = ar_member(&mut r)? else {
-                return Err(PackageFileError::not(KIND, "it has no control member"));
-            };
-            // dpkg skips members named `_…` between debian-binary and control.
-            if name.starts_with('_') {
-                std::io::copy(&mut (&mut r).take(size + size % 2), &mut std::io::sink())?;
-                continue;
+        let control = control_file(&mut &member[..], &name, size)?;
+        let (data, size) = loop {
+            let (name, size) = next_member(&mut r, "data")?;
+            if name.starts_with("data.tar") {
+                break (name, size);
             }
-            return identity(&control_file(&mut r, &name, size)?);
+            std::io::copy(&mut (&mut r).take(size + size % 2), &mut std::io::sink())?;
+        };
+        let installed_kib = field(&control, "installed-size").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        Ok(Contents { installed_bytes: installed_kib.saturating_mul(1024), paths: data_paths(&mut r, &data, size)? })
+    }
+}
+
+/// The file, past `!<arch>` and a `debian-binary` 2.x member.
+fn open_ar(path: &Path) -> Result<BufReader<std::fs::File>, PackageFileError> {
+    let (file, _) = crate::files::open_regular(path)?;
+    let mut r = BufReader::new(file);
+    let mut magic = [0u8; 8];
+    if r.read_exact(&mut magic).is_err() || &magic != b"!<arch>\n" {
+        return Err(PackageFileError::not(KIND, "it is not an ar archive"));
+    }
+    let Some((first, size)) = ar_member(&mut r)? else {
+        return Err(PackageFileError::not(KIND, "it is an empty ar archive"));
+    };
+    let mut version = Vec::new();
+    (&mut r).take(size.min(16)).read_to_end(&mut version)?;
+    if first != "debian-binary" || size > 16 || !version.starts_with(b"2.") {
+        return Err(PackageFileError::not(KIND, "its first member is not debian-binary 2.x"));
+    }
+    std::io::copy(&mut (&mut r).take(size % 2), &mut std::io::sink())?;
+    Ok(r)
+}
+
+/// The next member that is not one dpkg skips (`_…`): its name and size.
+fn next_member(r: &mut impl Read, what: &str) -> Result<(String, u64), PackageFileError> {
+    loop {
+        let Some((name, size)) = ar_member(r)? else {
+            return Err(PackageFileError::not(KIND, format!("it has no {what} member")));
+        };
+        if !name.starts_with('_') {
+            return Ok((name, size));
+        }
+        std::io::copy(&mut r.take(size + size % 2), &mut std::io::sink())?;
+    }
+}
+
+/// One field of a control file (the first paragraph), lowercase key.
+fn field(control: &[u8], key: &str) -> Option<String> {
+    let text = std::str::from_utf8(control).ok()?;
+    text.lines().take_while(|l| !l.trim().is_empty()).filter(|l| !l.starts_with([' ', '\t'])).find_map(|l| {
+        l.split_once(':').filter(|(k, _)| k.trim().eq_ignore_ascii_case(key)).map(|(_, v)| v.trim().to_string())
+    })
+}
+
+/// Every path in the data member of `size` bytes named `name`, bounded in count and bytes.
+fn data_paths(r: &mut impl Read, name: &str, size: u64) -> Result<Vec<String>, PackageFileError> {
+    let member = BufReader::new(r.take(size));
+    let inner = decompressor(member, name)?;
+    let mut tar = tar::Archive::new(inner.take(limits::DATA_BYTES));
+    let bad = |e: std::io::Error| PackageFileError::not(KIND, format!("{name} is unreadable: {e}"));
+    let mut out = Vec::new();
+    for entry in tar.entries().map_err(bad)? {
+        let entry = entry.map_err(bad)?;
+        if out.len() >= limits::CONTENT_PATHS {
+            return Err(PackageFileError::not(KIND, format!("{name} lists more than {} paths", limits::CONTENT_PATHS)));
+        }
+        let path = entry.path().map_err(bad)?;
+        let p = super::node_path(&path.to_string_lossy());
+        if p != "/" {
+            out.push(p);
         }
     }
+    Ok(out)
+}
+
+/// A reader of a `.tar[.gz|.xz|.zst]` member's tar stream.
+fn decompressor<'r, R: BufRead + 'r>(member: R, name: &str) -> Result<Box<dyn Read + 'r>, PackageFileError> {
+    let ext = name.rsplit_once(".tar").map(|(_, e)| e).unwrap_or("?");
+    Ok(match ext {
+        "" => Box::new(member),
+        ".gz" => Box::new(flate2::bufread::GzDecoder::new(member)),
+        ".xz" => Box::new(liblzma::bufread::XzDecoder::new(member)),
+        ".zst" => Box::new(
+            ruzstd::decoding::StreamingDecoder::new(member)
+                .map_err(|e| PackageFileError::not(KIND, format!("{name} is not zstd: {e}")))?,
+        ),
+        _ => return Err(PackageFileError::not(KIND, format!("member `{name}` is not a tar archive dpkg reads"))),
+    })
 }
 
 #[cfg(test)]

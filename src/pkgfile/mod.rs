@@ -25,6 +25,22 @@ impl std::fmt::Display for Identity {
     }
 }
 
+/// What installing a package file puts on a node.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contents {
+    /// What the package's header says its files take (deb: `Installed-Size`; rpm: `SIZE`).
+    pub installed_bytes: u64,
+    /// Every path it brings, absolute, without a trailing slash (directories included).
+    pub paths: Vec<String>,
+}
+
+/// Paths as a package lists them (`./etc/ntpsec/`, `etc/ntpsec`, `/etc/ntpsec`) in one spelling:
+/// `/etc/ntpsec`.
+pub(crate) fn node_path(raw: &str) -> String {
+    let p = raw.trim_start_matches('.').trim_matches('/');
+    format!("/{p}")
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PackageFileError {
     #[error("could not read it")]
@@ -50,6 +66,11 @@ impl PackageFileError {
 /// Reads a package file's identity, and checks its own signature where the format has one.
 pub trait PackageFile: Sync {
     fn identify(&self, path: &Path) -> Result<Identity, PackageFileError>;
+
+    /// What the file installs: its size on disk and its paths (read from the header's file list
+    /// or the data member's entries; nothing is unpacked). Bounded by
+    /// [`crate::limits::CONTENT_PATHS`] paths.
+    fn contents(&self, path: &Path) -> Result<Contents, PackageFileError>;
 
     /// The package's own signature by a pinned key (rpm headers); `None` for formats whose
     /// files are unsigned (a .deb is trusted through the signed index that lists its sha256).

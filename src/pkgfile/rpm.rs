@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
-use super::{Identity, PackageFile, PackageFileError};
+use super::{Contents, Identity, PackageFile, PackageFileError};
 use crate::limits;
 use crate::trust::{Keyring, Signed};
 use crate::version::{Evr, Version};
@@ -239,6 +239,23 @@ impl PackageFile for RpmFile {
         let evr = Evr::new(epoch.into(), &version, Some(&release))
             .map_err(|e| PackageFileError::not(KIND, format!("its header's version is unreadable: {e}")))?;
         Ok(Identity { name, version: Version::Rpm(evr), arch })
+    }
+
+    fn contents(&self, path: &Path) -> Result<Contents, PackageFileError> {
+        let (file, _) = crate::files::open_regular(path)?;
+        let (bytes, _) = read_headers(&mut std::io::BufReader::new(file))?;
+        let md = parse_metadata(&bytes)?;
+        let paths = md.get_file_paths().unwrap_or_default();
+        if paths.len() > limits::CONTENT_PATHS {
+            return Err(PackageFileError::not(
+                KIND,
+                format!("its header lists more than {} files", limits::CONTENT_PATHS),
+            ));
+        }
+        Ok(Contents {
+            installed_bytes: md.get_installed_size().unwrap_or(0),
+            paths: paths.iter().map(|p| super::node_path(&p.to_string_lossy())).collect(),
+        })
     }
 }
 

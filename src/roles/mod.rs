@@ -22,6 +22,8 @@ use system::{Step, StepReport};
 
 pub const BACKUP_SUFFIX: &str = ".moa-bak";
 pub const CRON_FILE: &str = "/etc/cron.d/moa-ntpdate";
+/// The cron daemons that read `/etc/cron.d`: Debian's cron, cronie, busybox's.
+const CRON_DAEMONS: &[&str] = &["/usr/sbin/cron", "/usr/sbin/crond", "/sbin/crond", "/usr/bin/crond"];
 /// The stratum the server serves its own clock at when upstream is gone.
 pub const FALLBACK_STRATUM: u8 = 10;
 
@@ -64,6 +66,8 @@ pub enum RoleError {
     ZoneMissing { zone: String, dir: PathBuf },
     #[error("{} does not exist: {hint}", path.display())]
     MissingDir { path: PathBuf, hint: String },
+    #[error("no cron daemon on the node under {} (no /usr/sbin/cron or crond), so an hourly sync in /etc/cron.d would never run: install cron (cron on Debian/Ubuntu, cronie on EL), build the bundle with it (a manifest's `optional`), or use --client-mode daemon", root.display())]
+    NoCron { root: PathBuf },
     #[error("{} is missing, so the client cannot sync: install the bundle's packages first (`moa-bundle install BUNDLE`), or use --client-mode daemon", path.display())]
     SyncTool { path: PathBuf },
     #[error("could not write {}: {source}", path.display())]
@@ -107,6 +111,19 @@ pub struct RoleOptions {
     pub timezone: Option<ZoneName>,
     pub root: PathBuf,
     pub dry_run: bool,
+    /// Paths the packages about to be installed bring (sorted; `install --role` plans the role
+    /// before its packages): the plan counts them as there.
+    pub incoming: Vec<String>,
+}
+
+impl RoleOptions {
+    /// Whether the node path `p` (or something under it) comes with the incoming packages.
+    fn incoming(&self, p: &str) -> bool {
+        let p = p.trim_end_matches('/');
+        let under = format!("{p}/");
+        let at = self.incoming.partition_point(|x| x.as_str() < p);
+        self.incoming[at..].iter().take_while(|x| x.starts_with(p)).any(|x| x == p || x.starts_with(&under))
+    }
 }
 
 /// The distro's time service and the templates to render it with.
@@ -121,7 +138,13 @@ enum Desired {
     Text(String),
     /// A symbolic link and its target.
     Link(String),
+    /// No file: what another role wrote, taken back (only a file this tool wrote: it starts
+    /// with [`OWN_MARK`]).
+    Absent,
 }
+
+/// How every file a role writes from a template begins (after `# <path>: `).
+const OWN_MARK: &str = "written by moa-bundle";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -129,6 +152,8 @@ pub enum FileStatus {
     Created,
     Changed,
     Unchanged,
+    /// Taken back: the other role's file.
+    Removed,
 }
 
 /// One file the role manages.
@@ -156,7 +181,10 @@ pub struct RoleReport {
     pub distro: String,
     pub root: PathBuf,
     pub dry_run: bool,
-    pub timezone: String,
+    /// The zone the role set; none when neither the manifest nor `--timezone` names one (the
+    /// node's zone is left alone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
     /// The init system the steps are for (`systemd`, `sysv`).
     pub init: String,
     pub files: Vec<FileReport>,
@@ -175,10 +203,12 @@ struct Planned {
 
 impl Planned {
     fn status(&self) -> FileStatus {
-        match &self.current {
-            None => FileStatus::Created,
-            Some(c) if *c == self.desired => FileStatus::Unchanged,
-            Some(_) => FileStatus::Changed,
+        match (&self.current, &self.desired) {
+            (None, Desired::Absent) => FileStatus::Unchanged,
+            (Some(_), Desired::Absent) => FileStatus::Removed,
+            (None, _) => FileStatus::Created,
+            (Some(c), d) if c == d => FileStatus::Unchanged,
+            (Some(_), _) => FileStatus::Changed,
         }
     }
 }
@@ -212,7 +242,7 @@ pub fn apply(src: &RoleSource<'_>, opts: &RoleOptions) -> Result<RoleReport, Rol
     if on_host && !opts.dry_run && !crate::install::is_root() {
         return Err(RoleError::NotRoot);
     }
-    let zone = opts.timezone.clone().unwrap_or_else(|| t.timezone.clone());
+    let zone = opts.timezone.clone().or_else(|| t.timezone.clone());
     let upstream = if opts.upstream.is_empty() { t.upstream.clone() } else { opts.upstream.clone() };
     let ctx = Context {
         tool: env!("CARGO_PKG_VERSION").to_string(),
@@ -249,7 +279,8 @@ pub fn apply(src: &RoleSource<'_>, opts: &RoleOptions) -> Result<RoleReport, Rol
         (Role::Client, ClientMode::Cron) => {
             let tool = t.sync_command.program.under(&opts.root);
             let present = resolve_in_root(&opts.root, Path::new(&t.sync_command.program.as_str()[1..]), true)
-                .is_ok_and(|p| p.is_file());
+                .is_ok_and(|p| p.is_file())
+                || opts.incoming(t.sync_command.program.as_str());
             if !present {
                 // A dry run of `install --role` comes before the package that brings the tool.
                 if !opts.dry_run {
@@ -258,36 +289,45 @@ pub fn apply(src: &RoleSource<'_>, opts: &RoleOptions) -> Result<RoleReport, Rol
                 early_warnings
                     .push(format!("{} is not there yet: install the bundle's packages first", tool.display()));
             }
+            let cron = CRON_DAEMONS.iter().any(|d| {
+                resolve_in_root(&opts.root, Path::new(&d[1..]), true).is_ok_and(|p| p.is_file()) || opts.incoming(d)
+            });
+            if !cron {
+                return Err(RoleError::NoCron { root: opts.root.clone() });
+            }
             want.push((node_path(CRON_FILE), Desired::Text(render::render(tpl, "cron", tpl.cron(), &ctx)?)));
             false
         }
     };
-    let zoneinfo = opts.root.join("usr/share/zoneinfo");
-    let zone_file = resolve_in_root(&opts.root, &Path::new("usr/share/zoneinfo").join(zone.as_str()), true);
-    if !zone_file.is_ok_and(|z| z.is_file()) {
-        return Err(RoleError::ZoneMissing { zone: zone.to_string(), dir: zoneinfo });
+    if daemon {
+        // A role switch takes back what the client's cron mode wrote.
+        want.push((node_path(CRON_FILE), Desired::Absent));
     }
-    want.push((node_path("/etc/localtime"), Desired::Link(format!("../usr/share/zoneinfo/{zone}"))));
-    if t.timezone_file {
-        want.push((node_path("/etc/timezone"), Desired::Text(format!("{zone}\n"))));
+    if let Some(zone) = &zone {
+        want.extend(zone_files(zone, t.timezone_file, opts)?);
     }
-    let planned = plan_files(want, &opts.root)?;
+    let mut planned = plan_files(want, opts)?;
+    // Nothing to take back: not worth a line.
+    planned.retain(|p| !(p.desired == Desired::Absent && p.current.is_none()));
 
     // Steps, decided by what changes.
     let sm = system::service_manager(&opts.root);
     let config_changed = daemon && planned[0].status() != FileStatus::Unchanged;
     let zone_changed = planned.iter().any(|p| p.node_path == "/etc/localtime" && p.status() != FileStatus::Unchanged);
     let mut steps: Vec<Step> = Vec::new();
+    for s in &t.conflicting_services {
+        steps.extend(sm.stop_disable(s.as_str()));
+    }
     if daemon {
-        for s in &t.conflicting_services {
-            steps.extend(sm.stop_disable(s.as_str()));
-        }
         steps.extend(sm.enable_start(t.service.as_str(), config_changed));
     } else if let Some(server) = &opts.server {
+        // The cron client syncs from the server alone: the package's daemon, which its package
+        // started with the distro's pool servers, would fight over the clock.
+        steps.extend(sm.stop_disable(t.service.as_str()));
         let argv = t.sync_command.argv(t.flavor.sync_args(server));
         steps.push(Step { purpose: format!("one sync with {server} now"), argv, may_fail: true });
     }
-    if zone_changed {
+    if let (true, Some(zone)) = (zone_changed, &zone) {
         steps.extend(sm.set_timezone(zone.as_str()));
     }
     let changed = planned.iter().any(|p| p.status() != FileStatus::Unchanged);
@@ -299,7 +339,7 @@ pub fn apply(src: &RoleSource<'_>, opts: &RoleOptions) -> Result<RoleReport, Rol
         distro: src.distro.to_string(),
         root: opts.root.clone(),
         dry_run: opts.dry_run,
-        timezone: zone.to_string(),
+        timezone: zone.map(|z| z.to_string()),
         init: sm.name().to_string(),
         files,
         steps,
@@ -308,13 +348,37 @@ pub fn apply(src: &RoleSource<'_>, opts: &RoleOptions) -> Result<RoleReport, Rol
     })
 }
 
+/// `/etc/localtime` (and `/etc/timezone`) for `zone`, whose zone file must be on the node (or come
+/// with the packages being installed).
+fn zone_files(zone: &ZoneName, timezone_file: bool, opts: &RoleOptions) -> Result<Vec<(NodePath, Desired)>, RoleError> {
+    let zoneinfo = opts.root.join("usr/share/zoneinfo");
+    let zone_file = resolve_in_root(&opts.root, &Path::new("usr/share/zoneinfo").join(zone.as_str()), true);
+    if !zone_file.is_ok_and(|z| z.is_file()) && !opts.incoming(&format!("/usr/share/zoneinfo/{zone}")) {
+        return Err(RoleError::ZoneMissing { zone: zone.to_string(), dir: zoneinfo });
+    }
+    let mut want = vec![(node_path("/etc/localtime"), Desired::Link(format!("../usr/share/zoneinfo/{zone}")))];
+    if timezone_file {
+        want.push((node_path("/etc/timezone"), Desired::Text(format!("{zone}\n"))));
+    }
+    Ok(want)
+}
+
 /// Where each file goes (confined under the root), with what is there now.
-fn plan_files(want: Vec<(NodePath, Desired)>, root: &Path) -> Result<Vec<Planned>, RoleError> {
+fn plan_files(want: Vec<(NodePath, Desired)>, opts: &RoleOptions) -> Result<Vec<Planned>, RoleError> {
+    let root = &opts.root;
     let mut planned = Vec::new();
     for (node_path, desired) in want {
         let path = confine(root, &node_path)?;
         let parent = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        if !parent.is_dir() {
+        let node_parent = Path::new(node_path.as_str()).parent().map(|p| p.to_string_lossy().into_owned());
+        if desired == Desired::Absent {
+            // Only a file this tool wrote is taken back.
+            let current = read_current(&path)
+                .filter(|c| matches!(c, Desired::Text(t) if t.lines().next().is_some_and(|l| l.contains(OWN_MARK))));
+            planned.push(Planned { node_path: node_path.to_string(), path, desired, current });
+            continue;
+        }
+        if !parent.is_dir() && !node_parent.is_some_and(|p| opts.incoming(&p)) {
             let hint = if node_path.is_in("/etc/cron.d/") {
                 "install cron (cronie on CentOS, cron on Ubuntu), or use --client-mode daemon".to_string()
             } else {
@@ -335,7 +399,9 @@ fn write_files(planned: &[Planned], dry_run: bool) -> Result<Vec<FileReport>, Ro
         let status = p.status();
         let diff = if status == FileStatus::Unchanged { String::new() } else { diff(p) };
         let mut backup = None;
-        if status != FileStatus::Unchanged && !dry_run {
+        if status == FileStatus::Removed && !dry_run {
+            fs_err::remove_file(&p.path).map_err(|source| RoleError::Write { path: p.path.clone(), source })?;
+        } else if status != FileStatus::Unchanged && !dry_run {
             backup = backup_once(&p.path)?;
             write(&p.path, &p.desired)?;
         }
@@ -392,10 +458,12 @@ fn diff(p: &Planned) -> String {
         Some(Desired::Text(t)) if t.contains('\0') || t.starts_with("TZif") => "(binary zone file)\n".into(),
         Some(Desired::Text(t)) => t.clone(),
         Some(Desired::Link(t)) => format!("-> {t}\n"),
+        Some(Desired::Absent) => String::new(),
     };
     let (old, new) = (show(&p.current), show(&Some(p.desired.clone())));
     let from = if p.current.is_some() { p.node_path.clone() } else { "/dev/null".into() };
-    similar::TextDiff::from_lines(&old, &new).unified_diff().context_radius(3).header(&from, &p.node_path).to_string()
+    let to = if p.desired == Desired::Absent { "/dev/null".into() } else { p.node_path.clone() };
+    similar::TextDiff::from_lines(&old, &new).unified_diff().context_radius(3).header(&from, &to).to_string()
 }
 
 pub fn backup_path(path: &Path) -> PathBuf {
@@ -429,6 +497,7 @@ fn write(path: &Path, d: &Desired) -> Result<(), RoleError> {
     let werr = |source| RoleError::Write { path: path.to_path_buf(), source };
     match d {
         Desired::Text(t) => crate::files::write_atomic(path, t.as_bytes(), 0o644).map_err(werr)?,
+        Desired::Absent => {}
         Desired::Link(target) => {
             let tmp =
                 crate::files::parent_dir(path).join(format!("{}link-{}", crate::files::PREFIX, std::process::id()));

@@ -15,6 +15,8 @@ fn node(distro_files: &[&str]) -> tempfile::TempDir {
     for z in ["Asia/Shanghai", "Europe/Berlin", "UTC"] {
         std::fs::write(d.path().join("usr/share/zoneinfo").join(z), b"TZif2 fake zone").unwrap();
     }
+    // A cron daemon: the cron client's sync only runs where one reads /etc/cron.d.
+    std::fs::write(d.path().join("usr/sbin/cron"), "x").unwrap();
     for f in distro_files {
         std::fs::write(d.path().join(f.trim_start_matches('/')), "x").unwrap();
     }
@@ -31,6 +33,7 @@ fn opts(root: &Path, role: Role) -> RoleOptions {
         timezone: None,
         root: root.to_path_buf(),
         dry_run: false,
+        incoming: vec![],
     }
 }
 
@@ -178,7 +181,10 @@ PATH=/usr/sbin:/usr/bin:/sbin:/bin
     // The client does not touch ntp.conf in cron mode; it syncs once now.
     assert!(!n.path().join("etc/ntp.conf").exists());
     let now: Vec<String> = r.steps.iter().map(|s| s.step.command_line()).collect();
-    assert_eq!(now[0], "/usr/sbin/ntpdate -u 192.168.1.10");
+    // First the daemons that would fight over the clock stop: the distro's and the package's
+    // own ntpd (its package started it with the distro's pool), then one sync.
+    assert!(now[..now.len() - 1].iter().any(|c| c.ends_with(" ntp stop")), "{now:?}");
+    assert_eq!(now.last().unwrap(), "/usr/sbin/ntpdate -u 192.168.1.10");
 }
 
 #[test]
@@ -386,6 +392,56 @@ fn rocky9_client_follows_the_server_by_daemon_or_by_chronyd_q() {
         cron.contains("\n0 * * * * root /usr/sbin/chronyd -q 'server 10.1.0.5 iburst' 2>&1 | logger -t moa-ntpdate\n"),
         "{cron}"
     );
-    let argv = &r.steps[0].step.argv;
+    let argv = &r.steps.last().unwrap().step.argv;
     assert_eq!(argv, &["/usr/sbin/chronyd", "-q", "server 10.1.0.5 iburst"]);
+}
+
+#[test]
+fn the_cron_client_needs_a_cron_daemon_and_a_switch_takes_the_cron_file_back() {
+    let n = node(&[]);
+    std::fs::remove_file(n.path().join("usr/sbin/cron")).unwrap();
+    let mut o = opts(n.path(), Role::Client);
+    o.server = Some(Host::new("192.168.1.10").unwrap());
+    std::fs::write(n.path().join("usr/sbin/ntpdate"), "x").unwrap();
+    let e = run("ubuntu1604", &o).unwrap_err().to_string();
+    assert!(e.contains("no cron daemon") && e.contains("--client-mode daemon"), "{e}");
+    assert!(!n.path().join("etc/cron.d/moa-ntpdate").exists());
+    // Coming with the packages being installed counts.
+    o.incoming = vec!["/usr/sbin".into(), "/usr/sbin/cron".into()];
+    o.dry_run = true;
+    run("ubuntu1604", &o).unwrap();
+
+    std::fs::write(n.path().join("usr/sbin/cron"), "x").unwrap();
+    o.incoming.clear();
+    o.dry_run = false;
+    run("ubuntu1604", &o).unwrap();
+    assert!(n.path().join("etc/cron.d/moa-ntpdate").is_file());
+    // Another tool's cron file is never taken back; ours is, when the node becomes a server.
+    std::fs::write(n.path().join("etc/cron.d/other"), "# someone else's\n").unwrap();
+    let r = run("ubuntu1604", &opts(n.path(), Role::Server)).unwrap();
+    assert!(!n.path().join("etc/cron.d/moa-ntpdate").exists());
+    assert!(r.files.iter().any(|f| f.status == FileStatus::Removed && f.node_path == CRON_FILE));
+    assert!(n.path().join("etc/cron.d/other").is_file());
+    let again = run("ubuntu1604", &opts(n.path(), Role::Server)).unwrap();
+    assert!(!again.changed && again.files.iter().all(|f| f.node_path != CRON_FILE));
+}
+
+#[test]
+fn without_a_zone_in_the_manifest_or_flags_the_nodes_zone_is_left_alone() {
+    let n = node(&[]);
+    std::fs::create_dir_all(n.path().join("etc/ntpsec")).unwrap();
+    std::os::unix::fs::symlink("../usr/share/zoneinfo/Europe/Berlin", n.path().join("etc/localtime")).unwrap();
+    let r = run("debian12", &opts(n.path(), Role::Server)).unwrap();
+    assert_eq!(r.timezone, None);
+    assert!(r.files.iter().all(|f| f.node_path != "/etc/localtime" && f.node_path != "/etc/timezone"));
+    assert_eq!(
+        std::fs::read_link(n.path().join("etc/localtime")).unwrap(),
+        Path::new("../usr/share/zoneinfo/Europe/Berlin")
+    );
+    // Asked for, it changes.
+    let mut o = opts(n.path(), Role::Server);
+    o.timezone = Some(ZoneName::new("UTC").unwrap());
+    let r = run("debian12", &o).unwrap();
+    assert_eq!(r.timezone.as_deref(), Some("UTC"));
+    assert_eq!(read(n.path(), "/etc/timezone"), "UTC\n");
 }

@@ -721,7 +721,10 @@ pub fn ntp_el_repo(tmp: &Path) -> (Mirror, PathBuf, Vec<PathBuf>) {
             &os,
             &RpmSpec {
                 name: "cronie",
-                files: &[("/etc/cron.d/0hourly", "01 * * * * root run-parts /etc/cron.hourly")],
+                files: &[
+                    ("/etc/cron.d/0hourly", "01 * * * * root run-parts /etc/cron.hourly"),
+                    ("/usr/sbin/crond", "crond"),
+                ],
                 ..Default::default()
             },
         ),
