@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run): installs the system tools the tests drive when they are
-# missing (Debian/Ubuntu, as root), then checks formatting and lints and runs every test.
+# missing (Debian/Ubuntu, as root), makes the real Debian roots the node tests use (once, cached
+# outside the clone: scripts/test-roots.sh), then checks formatting and lints and runs every test.
+#   --setup-only   install and make what the tests need, then exit 0
 set -euo pipefail
 cd "$(dirname "$0")/.."
+setup_only=""
+case "${1:-}" in
+  --setup-only) setup_only=1 ;;
+  "") ;;
+  *) echo "usage: scripts/test.sh [--setup-only]" >&2; exit 2 ;;
+esac
 
 # Each tool the tests drive, and the Debian package that brings it. Only the packages of
 # missing tools are installed: a machine image may ship its own nodejs (with npm inside), which
@@ -12,7 +20,7 @@ tools=(
   dnf:dnf man:man-db dpkg-deb:dpkg-dev dpkg-query:dpkg apt-ftparchive:apt-utils
   busybox:busybox-static xz:xz-utils gzip:gzip tar:tar rpmmd2solv:libsolv-tools
   testsolv:libsolv-tools gpg:gnupg gpgv:gpgv gpg1:gnupg1 minisign:minisign skopeo:skopeo
-  /usr/bin/time:time mkfifo:coreutils
+  /usr/bin/time:time mkfifo:coreutils debootstrap:debootstrap unshare:util-linux curl:curl
   node:nodejs npm:npm
 )
 missing=() packages=()
@@ -85,6 +93,11 @@ if [ ! -x "$ans/bin/ansible-playbook" ]; then
   python3 -m venv "$ans" && "$ans/bin/pip" install -q ansible-core ||
     echo "test.sh: could not install ansible-core; the Ansible test will fail" >&2
 fi
+
+# Real Debian 12 and 13 roots made by debootstrap, and the archive slice their bundles come from.
+bash scripts/test-roots.sh
+
+[ -z "$setup_only" ] || { echo "test.sh: set up; run scripts/test.sh for the tests" >&2; exit 0; }
 
 # A test that lacks a tool, a fixture or root fails here instead of skipping (tests/common::skip).
 export MOA_TEST_STRICT=1
