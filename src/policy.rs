@@ -36,6 +36,11 @@ pub trait ResolvePolicy: Sync {
     fn provider_name_key<'n>(&self, name: &'n str) -> (usize, &'n str) {
         (name.len(), name)
     }
+    /// A request naming a virtual package that several packages provide: apt refuses it and
+    /// lists the providers (unless one is installed); dnf installs the best provider.
+    fn virtual_request_needs_one_provider(&self) -> bool {
+        false
+    }
 }
 
 pub struct RpmPolicy;
@@ -59,6 +64,11 @@ impl ResolvePolicy for DebPolicy {
         false
     }
     fn upgrades_by_source(&self) -> bool {
+        true
+    }
+    /// apt-get: "Package X is a virtual package provided by: … You should explicitly select one
+    /// to install."
+    fn virtual_request_needs_one_provider(&self) -> bool {
         true
     }
     /// apt's provider order (`CompareProviders`): Essential, then by Priority.

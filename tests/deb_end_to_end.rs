@@ -556,3 +556,67 @@ fn apt_installs_the_bundle_from_its_own_flat_repository() {
     assert_eq!(dpkg_query(&second, &["ntp", "ntpdate", "libopts25"]), want);
     assert!(second.join("var/log/apt/history.log").is_file());
 }
+
+/// Issue 20, item 6: a request for a virtual package is treated as apt-get treats it: refused
+/// with its providers listed when several provide it, taken when exactly one does. Real
+/// apt-get (a private configuration on the same archive) is the oracle for both.
+#[test]
+fn a_virtual_request_is_refused_with_its_providers_where_apt_refuses_it() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let debs = t.join("debs");
+    let mta = |name: &str| {
+        let extra = "Provides: mail-transport-agent\nPriority: optional";
+        build_deb(&debs, &DebSpec { name, version: "1.0", extra, ..Default::default() })
+    };
+    let only = build_deb(
+        &debs,
+        &DebSpec { name: "only-one", version: "1.0", extra: "Provides: lonely-virtual", ..Default::default() },
+    );
+    let archive = t.join("mirror");
+    apt_repo(&archive, &[("stable", vec![mta("exim4-daemon-light"), mta("postfix"), only])]);
+    let mirror = Mirror::serve(&archive);
+    let apt = |request: &str| {
+        let d = t.join(format!("apt-{request}"));
+        for sub in ["etc", "lists/partial", "cache", "archives/partial"] {
+            std::fs::create_dir_all(d.join(sub)).unwrap();
+        }
+        std::fs::write(d.join("key.asc"), &common::signing::repo_key().public).unwrap();
+        std::fs::write(d.join("status"), "").unwrap();
+        let dd = d.display();
+        std::fs::write(
+            d.join("etc/sources.list"),
+            format!("deb [signed-by={dd}/key.asc] {} stable main\n", mirror.url),
+        )
+        .unwrap();
+        std::fs::write(d.join("apt.conf"), format!("Dir::Etc::SourceList \"{dd}/etc/sources.list\"; Dir::Etc::SourceParts \"{dd}/etc\"; Dir::Etc::Parts \"{dd}/etc\";\nDir::State::Lists \"{dd}/lists\"; Dir::State::status \"{dd}/status\"; Dir::Cache \"{dd}/cache\"; Dir::Cache::Archives \"{dd}/archives\";\nAPT::Sandbox::User \"root\"; Debug::NoLocking \"true\"; Acquire::Languages \"none\"; APT::Architecture \"amd64\";\n")).unwrap();
+        let apt_get =
+            |args: &[&str]| Command::new("apt-get").env("APT_CONFIG", d.join("apt.conf")).args(args).output().unwrap();
+        assert!(apt_get(&["update", "-q"]).status.success());
+        let o = apt_get(&["-s", "install", request]);
+        (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr))
+    };
+    let manifest = |request: &str| {
+        let p = t.join(format!("{request}.toml"));
+        std::fs::write(&p, format!(
+            "name = \"t\"\ndistro = \"debtest\"\nfamily = \"deb\"\narch = \"amd64\"\nos_release = {{ id = \"debian\", version_id = \"12\" }}\npackages = [\"{request}\"]\n[[repository]]\nname = \"main\"\nsuites = [\"stable\"]\ncomponents = [\"main\"]\nmirrors = [\"{}\"]\n{}",
+            mirror.url, common::repo_keys(t))).unwrap();
+        p
+    };
+
+    let (ok, said) = apt("mail-transport-agent");
+    assert!(!ok && said.contains("virtual package provided by"), "apt: {said}");
+    let out =
+        moa(t).args(["resolve", "--no-base", "--manifest"]).arg(manifest("mail-transport-agent")).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("virtual package provided by exim4-daemon-light, postfix"), "{err}");
+
+    let (ok, said) = apt("lonely-virtual");
+    assert!(ok && said.contains("Inst only-one"), "apt: {said}");
+    let out =
+        moa(t).args(["resolve", "--no-base", "--json", "--manifest"]).arg(manifest("lonely-virtual")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"only-one\""));
+}

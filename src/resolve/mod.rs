@@ -37,6 +37,8 @@ use greedy::Closure;
 pub enum ResolveError {
     #[error("`{request}` is not in any repository of {origin}{hint}. Check the name (it is case-sensitive) or add the repository that has it")]
     NotFound { request: String, origin: String, hint: String },
+    #[error("`{request}` is a virtual package provided by {}: name the one to install in the manifest's packages (apt-get refuses it too: \"You should explicitly select one to install\")", .providers.join(", "))]
+    VirtualRequest { request: String, providers: Vec<String> },
     #[error("{chain} needs `{requirement}`, which no repository of {origin} provides{detail}. Add the repository that has it, pin another version of `{package}`, or pass --no-base to see the full closure")]
     Unsatisfiable { chain: String, requirement: String, package: String, origin: String, detail: String },
     #[error("no set of packages from {origin} meets every requirement at once; the solver's reasoning:\n{tree}\nPin another version in the manifest, add the repository with the missing package, or pass --target with the node's profile so its real packages are used")]
@@ -368,6 +370,7 @@ pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, Reso
     let all = goal.requests.iter().map(|r| (r, true)).chain(goal.optional.iter().map(|r| (r, false)));
     for (req, required) in all {
         let candidates = request_candidates(u, req, &mut notes)?;
+        check_virtual(u, req, &candidates, &base)?;
         match u.best(&candidates, req.name.as_str()) {
             // Against a node: what it already has at the best version is not packed.
             Some(p) if goal.installed_repo.is_some() && installed_at(u, &c, p) => {
@@ -596,6 +599,22 @@ fn versions_hint(u: &Universe<'_>, name: &str) -> String {
     } else {
         format!(" at that version (available: {})", v.join(", "))
     }
+}
+
+/// A request by a virtual name that several packages provide, none of them on the node or in its
+/// base, is refused where the family's tool refuses it (apt), naming the providers.
+fn check_virtual(u: &Universe<'_>, req: &Request, candidates: &[u32], base: &[u32]) -> Result<(), ResolveError> {
+    let name = req.name.as_str();
+    if !u.policy.virtual_request_needs_one_provider() || u.by_name.contains_key(name) || candidates.is_empty() {
+        return Ok(());
+    }
+    let mut providers: Vec<String> = candidates.iter().map(|&p| u.pkg(p).name.to_string()).collect();
+    providers.sort();
+    providers.dedup();
+    if providers.len() < 2 || candidates.iter().any(|p| base.binary_search(p).is_ok()) {
+        return Ok(());
+    }
+    Err(ResolveError::VirtualRequest { request: req.to_string(), providers })
 }
 
 /// The records a request accepts: by name (the pinned version if given), else by a provided
