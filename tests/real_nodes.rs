@@ -364,3 +364,49 @@ fn bookworm_install_sh_and_via_repo() {
     assert!(m.installed("ntpsec"), "{r}");
     m.assert_healthy(&r);
 }
+
+/// A failure half-way: what replaces the node's daemon goes in last. A package among the
+/// dependencies that cannot unpack (Python's /usr/lib/python3.11 made immutable) fails the
+/// install before systemd-timesyncd is touched; ntpsec itself failing (its /etc/ntpsec
+/// immutable) fails after the removal, and the error names what was removed and how to
+/// recover. Once the obstacle is gone, the same command completes the install.
+#[test]
+fn bookworm_a_failed_install_removes_the_old_daemon_only_at_the_end() {
+    let Some(n) = Node::new(BOOKWORM, "timesyncd") else { return };
+    common::require_tools(&["chattr"]);
+    let bundle = n.target_bundle();
+    let e = {
+        let _held = Immutable::dir(&n.root.join("usr/lib/python3.11"));
+        n.install(&bundle, &["--role", "server"]).unwrap_err()
+    };
+    assert!(e.contains("python3.11") && !e.contains("had been removed"), "{e}");
+    assert!(n.installed("systemd-timesyncd"), "the old daemon stays: {e}");
+
+    let e = {
+        let _held = Immutable::dir(&n.root.join("etc/ntpsec"));
+        n.install(&bundle, &["--role", "server"]).unwrap_err()
+    };
+    assert!(e.contains("systemd-timesyncd had been removed") && e.contains("run this install again"), "{e}");
+    assert!(n.installed("python3.11-minimal") && !n.installed("ntpsec"), "{e}");
+
+    let r = n.install(&bundle, &["--role", "server"]).unwrap();
+    assert!(n.installed("ntpsec") && !n.installed("systemd-timesyncd"), "{r}");
+    n.assert_healthy(&r);
+}
+
+/// An empty directory nobody can write into (`chattr +i`) while this lives.
+struct Immutable(PathBuf);
+
+impl Immutable {
+    fn dir(p: &Path) -> Immutable {
+        std::fs::create_dir_all(p).unwrap();
+        run(Command::new("chattr").arg("+i").arg(p));
+        Immutable(p.to_path_buf())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}

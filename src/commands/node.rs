@@ -140,7 +140,7 @@ pub fn install_cmd(
     let output = match (opts.dry_run, opts.via_repo) {
         (true, _) => Vec::new(),
         (false, true) => install_from_repo(installer, &u, &todo, opts, reporter)?,
-        (false, false) => run_installer(installer, &todo, &removes, opts, reporter)?,
+        (false, false) => run_installer(installer, &todo, &removes, backend.syntax, opts, reporter)?,
     };
     let streams_enabled =
         if opts.dry_run { Vec::new() } else { installer.enable_streams(&opts.install.root, &u.index.modules)? };
@@ -198,28 +198,43 @@ fn incoming(
     Ok(out)
 }
 
-/// Removes what the bundle replaces, then installs stage by stage; the tool's output.
+/// Installs stage by stage, removing what the bundle replaces as late as it can: everything
+/// that neither replaces a node package nor needs one that does goes in first, so a failure
+/// there (a broken script, a full disk) leaves the node's own daemon in place. The tool's output.
 fn run_installer(
     installer: &dyn install::Installer,
     todo: &[(&BundlePackage, PathBuf)],
     removes: &[install::Removal],
+    syntax: &dyn crate::deps::DepSyntax,
     opts: &InstallCmdOptions,
     reporter: &dyn Reporter,
 ) -> Result<Vec<String>, CommandError> {
-    let mut output = Vec::new();
-    if !removes.is_empty() {
-        // As apt does (`Remv` before `Inst`): dpkg alone refuses when the node's package is the
-        // side that declares the conflict.
-        let names: Vec<String> = removes.iter().map(|r| r.name.clone()).collect();
-        reporter.status(&format!("{}: removing {} (replaced by the bundle)", installer.tool(), names.join(", ")));
-        output.push(installer.remove(&names, &opts.install)?);
-    }
-    let numbers: std::collections::BTreeSet<u32> = todo.iter().map(|(p, _)| p.stage).collect();
-    let stages: Vec<Vec<PathBuf>> =
-        numbers.iter().map(|&n| todo.iter().filter(|(p, _)| p.stage == n).map(|(_, f)| f.clone()).collect()).collect();
     let tool = installer.tool();
-    reporter.status(&format!("{tool}: installing {} package(s) in {} stage(s)", todo.len(), stages.len()));
-    output.extend(installer.install(&stages, &opts.install)?);
+    let late = install::needing_replacers(todo, removes, syntax);
+    let (before, after): (Vec<_>, Vec<_>) = todo.iter().enumerate().partition(|(i, _)| !late.contains(i));
+    let install = |part: &[(usize, &(&BundlePackage, PathBuf))]| {
+        if part.is_empty() {
+            return Ok(Vec::new());
+        }
+        let numbers: std::collections::BTreeSet<u32> = part.iter().map(|(_, (p, _))| p.stage).collect();
+        let stages = numbers
+            .iter()
+            .map(|&n| part.iter().filter(|(_, (p, _))| p.stage == n).map(|(_, (_, f))| f.clone()).collect())
+            .collect::<Vec<Vec<PathBuf>>>();
+        installer.install(&stages, &opts.install)
+    };
+    reporter.status(&format!("{tool}: installing {} package(s)", todo.len()));
+    let mut output = install(&before)?;
+    if removes.is_empty() {
+        return Ok(output);
+    }
+    // As apt does (`Remv` before `Inst`): dpkg alone refuses when the node's package is the
+    // side that declares the conflict.
+    let names: Vec<String> = removes.iter().map(|r| r.name.clone()).collect();
+    reporter.status(&format!("{tool}: removing {} (replaced by the bundle)", names.join(", ")));
+    output.push(installer.remove(&names, &opts.install)?);
+    let rest = install(&after);
+    output.extend(rest.map_err(|source| InstallError::AfterRemoval { removed: names, source: Box::new(source) })?);
     Ok(output)
 }
 

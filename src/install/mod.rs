@@ -44,6 +44,12 @@ pub enum InstallError {
     },
     #[error("{} has {} MiB free, and these packages need {} MiB (their files, their copies while they are installed, and room for their scripts): nothing was changed. Free space there (apt-get clean, old logs), or grow the filesystem, then run this again", root.display(), free >> 20, need >> 20)]
     NoSpace { root: PathBuf, free: u64, need: u64 },
+    #[error("{source}\n{} had been removed to make way for the bundle's packages, which did not all install. Fix the cause above and run this install again (it carries on where it stopped); to have the old one back meanwhile, reinstall {} from the node's usual repository", .removed.join(", "), .removed.join(" "))]
+    AfterRemoval {
+        removed: Vec<String>,
+        #[source]
+        source: Box<InstallError>,
+    },
     #[error("installing needs root: run as root (sudo moa-bundle install …), or use --dry-run to see the plan")]
     NotRoot,
     #[error("{tool}'s database is locked by another program (apt, yum, dnf, another {tool}): wait for it to finish, then run this again.\n{output}")]
@@ -252,6 +258,42 @@ pub struct Action {
     pub stage: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub installed_version: Option<String>,
+}
+
+/// The indexes in `todo` of the packages that replace a node package in `removes`, and of every
+/// package that needs one of them (by name or provide, any version: when in doubt, later).
+/// These are installed after the removal; all others before it.
+pub fn needing_replacers(
+    todo: &[(&BundlePackage, PathBuf)],
+    removes: &[Removal],
+    syntax: &dyn DepSyntax,
+) -> std::collections::BTreeSet<usize> {
+    let mut late: std::collections::BTreeSet<usize> = todo
+        .iter()
+        .enumerate()
+        .filter(|(_, (p, _))| removes.iter().any(|r| r.by == p.name.as_str()))
+        .map(|(i, _)| i)
+        .collect();
+    let names_of = |p: &BundlePackage| -> Vec<String> {
+        let provided =
+            p.provides.iter().filter_map(|raw| syntax.parse_provide(raw.as_str()).ok().map(|r| r.name.to_string()));
+        std::iter::once(p.name.to_string()).chain(provided).collect()
+    };
+    loop {
+        let late_names: std::collections::HashSet<String> = late.iter().flat_map(|&i| names_of(todo[i].0)).collect();
+        let needs = |p: &BundlePackage| {
+            p.requires.iter().any(|raw| {
+                syntax
+                    .parse_requirement(raw.as_str())
+                    .is_ok_and(|alts| alts.iter().any(|r| late_names.contains(r.name)))
+            })
+        };
+        let more: Vec<usize> = (0..todo.len()).filter(|i| !late.contains(i) && needs(todo[*i].0)).collect();
+        if more.is_empty() {
+            return late;
+        }
+        late.extend(more);
+    }
 }
 
 /// Decides what to install: everything not already installed at the same version and arch.
