@@ -20,7 +20,8 @@ tools=(
   dnf:dnf man:man-db dpkg-deb:dpkg-dev dpkg-query:dpkg apt-ftparchive:apt-utils
   busybox:busybox-static xz:xz-utils gzip:gzip tar:tar rpmmd2solv:libsolv-tools
   testsolv:libsolv-tools gpg:gnupg gpgv:gpgv gpg1:gnupg1 minisign:minisign skopeo:skopeo
-  /usr/bin/time:time mkfifo:coreutils debootstrap:debootstrap unshare:util-linux curl:curl
+  /usr/bin/time:time mkfifo:coreutils debootstrap:debootstrap unshare:util-linux setpriv:util-linux
+  chattr:e2fsprogs curl:curl
   node:nodejs npm:npm
 )
 missing=() packages=()

@@ -178,3 +178,34 @@ fn configure_on_this_system_as_a_normal_user_is_refused_before_anything() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("run as root") && err.contains("--dry-run"), "{err}");
 }
+
+/// `configure` by a user who cannot write the node's /etc is refused before the first write,
+/// naming the directory (it failed half-way, at write time, before).
+#[test]
+fn configure_without_the_right_to_write_changes_nothing() {
+    require_tools(&["setpriv"]);
+    if !common::running_as_root("switching to the nobody user") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("node");
+    for d in ["etc/ntpsec", "etc/cron.d", "usr/share/zoneinfo"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::write(root.join("usr/share/zoneinfo/UTC"), "TZif2").unwrap();
+    run(Command::new("chmod").args(["-R", "a+rX"]).arg(tmp.path()));
+    let out = Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", env!("CARGO_BIN_EXE_moa-bundle")])
+        .args(["configure", "--distro", "debian12", "--role", "server", "--timezone", "UTC", "--root"])
+        .arg(&root)
+        .env("XDG_CACHE_HOME", tmp.path().join("cache"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("cannot be written by this user") && err.contains("nothing was changed"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(root.join("etc/ntpsec")).unwrap().count(), 0);
+    assert!(root.join("etc/localtime").symlink_metadata().is_err());
+}

@@ -4,6 +4,7 @@
 //!
 //! Parsing and judging are pure functions over the tools' text, tested on the seed's real output.
 
+use std::path::Path;
 use std::process::Command;
 
 use serde::Serialize;
@@ -373,6 +374,27 @@ pub fn judge_system(
     Health { status, daemon: daemon.to_string(), peers, ntpstat: stat, system, findings: f }
 }
 
+/// How to start this node's ntpd: its service is `ntpsec` (Debian 12+, Ubuntu 22.04+), `ntpd`
+/// (EL) or `ntp` (older Debian and Ubuntu), whichever the node under `root` has a unit or an
+/// init script for.
+pub fn start_hint(root: &Path) -> String {
+    let has = |name: &str| {
+        ["usr/lib/systemd/system", "lib/systemd/system", "etc/systemd/system"]
+            .iter()
+            .map(|d| format!("{d}/{name}.service"))
+            .chain([format!("etc/init.d/{name}")])
+            .any(|p| crate::files::resolve_in_root(root, Path::new(&p), true).is_ok_and(|p| p.is_file()))
+    };
+    let systemd = ["usr/lib/systemd/systemd", "lib/systemd/systemd"]
+        .iter()
+        .any(|p| crate::files::resolve_in_root(root, Path::new(p), true).is_ok_and(|p| p.is_file()));
+    match ["ntpsec", "ntpd", "ntp"].into_iter().find(|s| has(s)) {
+        Some(s) if systemd => format!("systemctl start {s}"),
+        Some(s) => format!("service {s} start"),
+        None => "install the bundle's ntp package, then start its service".into(),
+    }
+}
+
 /// Runs the tools on this node and judges the result.
 pub fn check(t: Thresholds) -> Health {
     let unknown = |daemon: &str, msg: String| Health {
@@ -398,7 +420,7 @@ pub fn check(t: Thresholds) -> Health {
             if !out.status.success() || text.trim().is_empty() || err.contains("refused") {
                 return critical(
                     "ntpd",
-                    format!("ntpd is not answering ntpq ({}): start it (systemctl start ntpd or ntp)", err.trim()),
+                    format!("ntpd is not answering ntpq ({}): start it ({})", err.trim(), start_hint(Path::new("/"))),
                 );
             }
             let stat =

@@ -366,10 +366,10 @@ fn same_version(syntax: &dyn DepSyntax, a: &str, b: &str) -> bool {
     }
 }
 
-/// Whether this process runs as root (the owner of `/proc/self` is the effective uid).
+/// Whether this process runs as root (its effective uid: `geteuid`, which needs no `/proc`, so it
+/// holds in a chroot without one too).
 pub fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    rustix::process::geteuid().is_root()
 }
 
 /// The environment package tools and the maintainer scripts they run get, whatever this

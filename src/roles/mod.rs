@@ -78,6 +78,8 @@ pub enum RoleError {
     },
     #[error("`{command}` failed: {output}")]
     Step { command: String, output: String },
+    #[error("{} cannot be written by this user, so nothing was changed: run as root (sudo moa-bundle configure …), or add --dry-run to see what it would do", dir.display())]
+    NotWritable { dir: PathBuf },
     #[error("configuring the time service changes /etc and services on this node: run as root (or add --dry-run to see what it would do)")]
     NotRoot,
 }
@@ -394,6 +396,14 @@ fn plan_files(want: Vec<(NodePath, Desired)>, opts: &RoleOptions) -> Result<Vec<
 
 /// Backs up and writes what changes (unless a dry run); the report of each file.
 fn write_files(planned: &[Planned], dry_run: bool) -> Result<Vec<FileReport>, RoleError> {
+    // Every directory written into must take it, checked before the first write: a role
+    // applies whole or not at all.
+    for p in planned.iter().filter(|p| !dry_run && p.status() != FileStatus::Unchanged) {
+        let dir = crate::files::parent_dir(&p.path);
+        if rustix::fs::access(&dir, rustix::fs::Access::WRITE_OK).is_err() {
+            return Err(RoleError::NotWritable { dir });
+        }
+    }
     let mut files = Vec::new();
     for p in planned {
         let status = p.status();

@@ -98,16 +98,32 @@ pub fn check_node(bundle: &Path, index: &BundleIndex, root: &Path, model: &dyn A
             path: bundle.to_path_buf(),
             bundle_os: format!("{} {}", index.os_release.id, index.os_release.version_id),
             bundle_arch: index.arch.to_string(),
-            node_os: format!("{id} {version_id}"),
+            node_os: describe_os(&id, &version_id),
             node_arch: arch,
         });
     }
     Ok(())
 }
 
+/// The node's release in words, also where its os-release is empty.
+fn describe_os(id: &str, version_id: &str) -> String {
+    match (id.is_empty(), version_id.is_empty()) {
+        (true, _) => "a system whose os-release names no ID".to_string(),
+        (false, true) => format!("{id} (its os-release names no VERSION_ID)"),
+        (false, false) => format!("{id} {version_id}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_os_release_is_named_as_such() {
+        assert_eq!(describe_os("", ""), "a system whose os-release names no ID");
+        assert_eq!(describe_os("debian", ""), "debian (its os-release names no VERSION_ID)");
+        assert_eq!(describe_os("debian", "12"), "debian 12");
+    }
 
     #[test]
     fn a_major_release_bundle_serves_its_minor_releases_only() {
