@@ -255,3 +255,43 @@ fn the_base_is_the_core_group_of_the_repositories_comps() {
         "{err}"
     );
 }
+
+/// Issue 20, item 8: a key pinned by URL under the manifest's own mirror root is looked for
+/// under `--mirror`'s root first (the vendor's host may be out of reach; the fingerprint still
+/// decides); where no URL answers, the error keeps the transport's cause.
+#[test]
+fn with_mirror_a_vendor_key_comes_from_the_mirror_and_an_unreachable_one_says_why() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let repo = common::hello_repo(t);
+    std::fs::create_dir_all(repo.join("keys")).unwrap();
+    let key = common::signing::repo_key();
+    std::fs::write(repo.join("keys/KEY"), &key.public).unwrap();
+    let mirror = Mirror::serve(&repo);
+    // The manifest's mirror, and so its key URL, is a host nothing listens on.
+    let vendor = "http://127.0.0.1:9";
+    let manifest = url_manifest(t, vendor, &key.fingerprint);
+    let resolve = |cache: &Path, mirror_flag: &str| {
+        moa(cache)
+            .args(["resolve", "--no-base", "--json", "--manifest"])
+            .arg(&manifest)
+            .args(["--mirror", mirror_flag])
+            .output()
+            .unwrap()
+    };
+    let out = resolve(t, &mirror.url);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(mirror.requested("keys/KEY"), 1);
+
+    // A mirror without the key and the vendor down: the error names the URL and keeps why.
+    let empty = t.join("empty-mirror");
+    std::fs::create_dir_all(&empty).unwrap();
+    let fresh = t.join("fresh");
+    std::fs::create_dir_all(&fresh).unwrap();
+    let out = resolve(&fresh, &format!("file://{}", empty.display()));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!out.status.success());
+    assert!(v["error"].as_str().unwrap().contains(&format!("{vendor}/keys/KEY")), "{v}");
+    assert!(v["causes"].as_array().is_some_and(|c| !c.is_empty()), "the cause is kept: {v}");
+}

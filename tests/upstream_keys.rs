@@ -20,6 +20,7 @@ fn pin(path: &Path, fingerprint: &str, legacy: bool) -> KeyPin {
         fingerprint: Fingerprint::new(fingerprint).unwrap(),
         legacy,
         bytes: fs_err::read(path).unwrap(),
+        mirror_urls: Vec::new(),
     }
 }
 

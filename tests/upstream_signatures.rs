@@ -388,6 +388,7 @@ fn validity_at_signing_time_weak_hashes_and_unknown_cosigners() {
         fingerprint: Fingerprint::new(&fpr).unwrap(),
         legacy: false,
         bytes: public,
+        mirror_urls: Vec::new(),
     };
     let ring = Keyring::load(&[pin]).unwrap();
     let bytes = std::fs::read(&data).unwrap();

@@ -13,7 +13,7 @@ use moa_bundle::repo::Signatures;
 use moa_bundle::roles::{ClientMode, Role, RoleOptions};
 use moa_bundle::transport::DEFAULT_STALL_SECS;
 use moa_bundle::types::node::{Host, Network, ZoneName};
-use moa_bundle::types::{Arch, Label, MirrorUrl};
+use moa_bundle::types::{Arch, Label, MirrorFlag};
 
 /// `0.1.0 (commit 0123456789ab)`: the commit comes from build.rs.
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("MOA_COMMIT"), ")");
@@ -275,10 +275,12 @@ pub struct ManifestArgs {
     /// A manifest file instead of a built-in one (`build` takes several).
     #[arg(long, value_name = "PATH")]
     pub manifest: Vec<PathBuf>,
-    /// Mirror root replacing the manifest's mirrors for every repository (repeatable, best
-    /// first): http://, https:// or file:// (e.g. file:///mnt/cdrom for a mounted DVD).
-    #[arg(long, value_name = "URL", value_parser = MirrorUrl::parse)]
-    pub mirror: Vec<MirrorUrl>,
+    /// Mirror root replacing the manifest's mirrors (repeatable, best first): http://, https://
+    /// or file:// (e.g. file:///mnt/cdrom for a mounted DVD). `NAME=URL` replaces only the
+    /// mirrors of repository NAME (`--mirror security=http://mirror.lan/debian-security`); a
+    /// plain URL, those of every repository no NAME= flag names.
+    #[arg(long, value_name = "[NAME=]URL", value_parser = MirrorFlag::parse)]
+    pub mirror: Vec<MirrorFlag>,
     /// Pack the full closure instead of only what a minimal node lacks (repotrack-style).
     #[arg(long, conflicts_with = "target")]
     pub no_base: bool,
@@ -360,7 +362,7 @@ impl ManifestArgs {
         if let Some(a) = &self.arch {
             m.set_arch(a.clone());
         }
-        m.override_mirrors(&self.mirror);
+        m.override_mirrors(&self.mirror)?;
         let extra: Vec<Request> = self.packages.iter().chain(&self.package).cloned().collect();
         if !extra.is_empty() || self.only || self.name.is_some() {
             m.with_requests(extra, self.only, self.name.clone())?;

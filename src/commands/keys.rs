@@ -18,6 +18,14 @@ use super::{CommandError, SourceOptions};
 pub enum KeyFetchError {
     #[error("repository `{repo}`: key {fingerprint} from {url}: {message}")]
     Fetch { repo: String, fingerprint: String, url: String, message: String },
+    #[error("repository `{repo}`: key {fingerprint} could not be fetched from {url}: the build needs it once (it is cached after); with --mirror, put the key file at the same path under the mirror")]
+    Unreachable {
+        repo: String,
+        fingerprint: String,
+        url: String,
+        #[source]
+        source: crate::transport::TransportError,
+    },
     #[error("repository `{repo}`: key {fingerprint} is fetched from {url}, and --offline has no copy of it: run the build once with the network first")]
     NotCached { repo: String, fingerprint: String, url: String },
 }
@@ -35,12 +43,6 @@ pub fn fetch_keys(manifest: &mut Manifest, opts: &SourceOptions, reporter: &dyn 
         for pin in r.keys.iter_mut().filter(|k| k.bytes.is_empty()) {
             let Some(url) = pin.url.clone() else { continue };
             let cache_key = format!("keys/{url}");
-            let fail = |message: String| KeyFetchError::Fetch {
-                repo: r.name.to_string(),
-                fingerprint: pin.fingerprint.to_string(),
-                url: url.to_string(),
-                message,
-            };
             let cached =
                 cache.metadata(&cache_key, crate::limits::KEY_FILE_BYTES).filter(|b| holds_pin(pin, b.clone()).is_ok());
             if opts.offline {
@@ -52,20 +54,47 @@ pub fn fetch_keys(manifest: &mut Manifest, opts: &SourceOptions, reporter: &dyn 
                 continue;
             }
             reporter.status(&format!("{}: fetching key {} from {url}", r.name, pin.fingerprint));
-            let got = crate::transport::join(url.as_str(), "")
-                .map_err(|e| e.to_string())
-                .and_then(|u| transport.get(&u, crate::limits::KEY_FILE_BYTES, reporter).map_err(|e| e.to_string()));
-            let bytes = match (got, cached) {
-                (Ok(bytes), _) => bytes,
-                (Err(_), Some(bytes)) => bytes,
-                (Err(message), None) => return Err(fail(message).into()),
+            let (fetched, failure) = fetch_pinned(&transport, pin, &url, r.name.as_str(), reporter)?;
+            let bytes = match (fetched, cached) {
+                (Some(bytes), _) => bytes,
+                (None, Some(bytes)) => bytes,
+                (None, None) => return Err(failure.expect("at least the pin's own URL was tried").into()),
             };
-            holds_pin(pin, bytes.clone()).map_err(|e| fail(e.to_string()))?;
             cache.put_metadata(&cache_key, &bytes);
             pin.bytes = bytes;
         }
     }
     Ok(())
+}
+
+/// The pinned key from the replaced mirrors' copies (`--mirror`), then from its own URL: the
+/// first bytes that hold it. Bytes that do not hold it, with none that do, are an error (a
+/// hostile or broken server must not fall back to a cached copy); where every URL was
+/// unreachable, `Ok((None, why))` lets the cache's copy serve.
+fn fetch_pinned(
+    transport: &Transport,
+    pin: &KeyPin,
+    url: &crate::types::MirrorUrl,
+    repo: &str,
+    reporter: &dyn Reporter,
+) -> Result<(Option<Vec<u8>>, Option<KeyFetchError>), KeyFetchError> {
+    let (mut wrong, mut unreachable) = (None, None);
+    for u in pin.mirror_urls.iter().chain(std::iter::once(url)) {
+        let (repo, fingerprint, shown) = (repo.to_string(), pin.fingerprint.to_string(), u.to_string());
+        let got = crate::transport::join(u.as_str(), "")
+            .and_then(|u| transport.get(&u, crate::limits::KEY_FILE_BYTES, reporter));
+        match got {
+            Ok(bytes) => match holds_pin(pin, bytes.clone()) {
+                Ok(()) => return Ok((Some(bytes), None)),
+                Err(e) => wrong = Some(KeyFetchError::Fetch { repo, fingerprint, url: shown, message: e.to_string() }),
+            },
+            Err(source) => unreachable = Some(KeyFetchError::Unreachable { repo, fingerprint, url: shown, source }),
+        }
+    }
+    match wrong {
+        Some(e) => Err(e),
+        None => Ok((None, unreachable)),
+    }
 }
 
 /// Whether `bytes` hold the pinned key, usable under the pin's rules.

@@ -441,14 +441,50 @@ impl Manifest {
         self.arch = arch;
     }
 
-    /// Replaces every repository's mirrors with these roots (`--mirror`).
-    pub fn override_mirrors(&mut self, mirrors: &[MirrorUrl]) {
-        if mirrors.is_empty() {
-            return;
+    /// Replaces repositories' mirrors with the roots of `--mirror` (in the order given): a flag
+    /// that names a repository replaces that one's, the others every repository's that no flag
+    /// names. A name the manifest does not have is an error that lists the names it has.
+    pub fn override_mirrors(&mut self, flags: &[crate::types::MirrorFlag]) -> Result<(), ManifestError> {
+        for f in flags {
+            if let Some(name) = &f.repository {
+                if !self.repositories.iter().any(|r| &r.name == name) {
+                    let has: Vec<&str> = self.repositories.iter().map(|r| r.name.as_str()).collect();
+                    return Err(ManifestError::Invalid {
+                        origin: self.origin.clone(),
+                        message: format!(
+                            "--mirror {name}=…: it has no repository `{name}` (it has: {})",
+                            has.join(", ")
+                        ),
+                    });
+                }
+            }
         }
+        let general: Vec<MirrorUrl> = flags.iter().filter(|f| f.repository.is_none()).map(|f| f.url.clone()).collect();
         for r in &mut self.repositories {
-            r.mirrors = mirrors.to_vec();
+            let named: Vec<MirrorUrl> =
+                flags.iter().filter(|f| f.repository.as_ref() == Some(&r.name)).map(|f| f.url.clone()).collect();
+            let new = match (named.is_empty(), general.is_empty()) {
+                (false, _) => named,
+                (true, false) => general.clone(),
+                (true, true) => continue,
+            };
+            // A key published under a replaced mirror root is looked for under the new ones.
+            for pin in &mut r.keys {
+                let Some(url) = &pin.url else { continue };
+                let rel = r
+                    .mirrors
+                    .iter()
+                    .find_map(|m| url.as_str().strip_prefix(&format!("{}/", m.as_str().trim_end_matches('/'))));
+                if let Some(rel) = rel {
+                    pin.mirror_urls = new
+                        .iter()
+                        .filter_map(|m| MirrorUrl::new(&format!("{}/{rel}", m.as_str().trim_end_matches('/'))).ok())
+                        .collect();
+                }
+            }
+            r.mirrors = new;
         }
+        Ok(())
     }
 }
 
@@ -541,6 +577,37 @@ pub fn builtin_names() -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_named_mirror_replaces_that_repositorys_only() {
+        use crate::types::MirrorFlag;
+        let flag = |s: &str| MirrorFlag::parse(s).unwrap();
+        let mirrors = |m: &Manifest| -> Vec<(String, Vec<String>)> {
+            m.repositories
+                .iter()
+                .map(|r| (r.name.to_string(), r.mirrors.iter().map(|u| u.as_str().to_string()).collect()))
+                .collect()
+        };
+        let mut m = Manifest::builtin("debian12").unwrap();
+        m.override_mirrors(&[flag("http://lan/debian"), flag("security=http://lan/debian-security")]).unwrap();
+        assert_eq!(
+            mirrors(&m),
+            [
+                ("debian".to_string(), vec!["http://lan/debian".to_string()]),
+                ("security".to_string(), vec!["http://lan/debian-security".to_string()])
+            ]
+        );
+        // Named alone: the other repository keeps the manifest's mirrors.
+        let mut m = Manifest::builtin("debian12").unwrap();
+        let before = mirrors(&m)[0].clone();
+        m.override_mirrors(&[flag("security=file:///srv/sec")]).unwrap();
+        assert_eq!(mirrors(&m)[0], before);
+        // A plain URL names no repository; an unknown name lists the known ones.
+        assert_eq!(flag("http://x/a").repository, None);
+        assert!(MirrorFlag::parse("bad name=http://x").is_err());
+        let e = m.override_mirrors(&[flag("updates=http://x")]).unwrap_err().to_string();
+        assert!(e.contains("no repository `updates`") && e.contains("debian, security"), "{e}");
+    }
 
     #[test]
     fn arch_switches_to_the_repositorys_mirrors_for_it() {

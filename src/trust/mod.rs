@@ -105,6 +105,10 @@ pub struct KeyPin {
     /// The key file's bytes, read when the manifest is loaded.
     #[serde(skip)]
     pub bytes: Vec<u8>,
+    /// Where `url` is under a mirror root that `--mirror` replaced: the same path under each
+    /// replacement, tried first (the fingerprint decides, wherever the bytes come from).
+    #[serde(skip)]
+    pub mirror_urls: Vec<crate::types::MirrorUrl>,
 }
 
 impl KeyPin {

@@ -240,6 +240,27 @@ impl MirrorUrl {
     }
 }
 
+/// `--mirror [REPOSITORY=]URL`: a mirror root for every repository of the manifest, or, named,
+/// for that one only (`--mirror security=http://mirror/debian-security`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorFlag {
+    pub repository: Option<Label>,
+    pub url: MirrorUrl,
+}
+
+impl MirrorFlag {
+    /// The flag's parser. A `=` before any `://` or `/` separates a repository name; one later
+    /// (a query string) is part of the URL.
+    pub fn parse(s: &str) -> Result<Self, TypeError> {
+        match s.split_once('=') {
+            Some((name, url)) if !name.contains('/') && !name.contains(':') => {
+                Ok(Self { repository: Some(Label::new(name)?), url: MirrorUrl::new(url)? })
+            }
+            _ => Ok(Self { repository: None, url: MirrorUrl::new(s)? }),
+        }
+    }
+}
+
 /// Whether `s` is a relative path of plain components (`7.9.2009/os/x86_64`, `main`), or `.`
 /// (the mirror's root itself).
 fn is_repo_path(s: &str) -> bool {

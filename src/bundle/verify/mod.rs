@@ -219,6 +219,7 @@ fn bundle_keyring(u: &Unpacked, repo: &str) -> Result<crate::trust::Keyring, Str
             fingerprint: k.fingerprint.clone(),
             legacy: k.legacy,
             bytes,
+            mirror_urls: Vec::new(),
         });
     }
     if pins.is_empty() {
