@@ -143,7 +143,10 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         }
         Command::Build(a) => {
             let source_date_epoch = source_date_epoch()?;
-            let manifests = a.manifest.load_all()?;
+            let manifests = match &a.locked {
+                Some(lock) if a.manifest.names_none() => vec![a.manifest.load_for_lock(lock)?],
+                _ => a.manifest.load_all()?,
+            };
             let several = manifests.len() > 1;
             if several && (a.locked.is_some() || a.since.is_some() || a.output.to_string_lossy().ends_with(".tar.gz")) {
                 anyhow::bail!("with several manifests, -o is a directory and --locked/--since do not apply (they name one bundle's set): build those one at a time");

@@ -288,3 +288,33 @@ fn ad_hoc_packages_add_to_or_replace_the_manifests_list() {
         "{list}"
     );
 }
+
+/// Issue 20, item 8: `build --locked moa.lock` takes the distro (and arch) the lock names; a
+/// lock of a manifest that is not built in asks for that manifest.
+#[test]
+fn build_locked_needs_no_distro_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let lock = t.join("moa.lock");
+    let header = |distro: &str| {
+        format!("version = 1\nname = \"ntp\"\ndistro = \"{distro}\"\narch = \"x86_64\"\nupstream_signatures = \"verify\"\nsource_date_epoch = 1\n")
+    };
+    let build = || {
+        moa(t)
+            .arg("build")
+            .arg("--locked")
+            .arg(&lock)
+            .arg("--offline")
+            .arg("-o")
+            .arg(t.join("x.tar.gz"))
+            .output()
+            .unwrap()
+    };
+    // centos7's own repositories are read (offline here, so the error names their path).
+    std::fs::write(&lock, header("centos7")).unwrap();
+    let err = String::from_utf8_lossy(&build().stderr).to_string();
+    assert!(err.contains("7.9.2009/os/x86_64/repodata/repomd.xml is not in the cache"), "{err}");
+    std::fs::write(&lock, header("debtest")).unwrap();
+    let err = String::from_utf8_lossy(&build().stderr).to_string();
+    assert!(err.contains("lock of distro `debtest`, which is not built in") && err.contains("--manifest"), "{err}");
+}

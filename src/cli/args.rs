@@ -270,7 +270,8 @@ pub struct ManifestArgs {
     /// Built-in manifest to use (see `moa-bundle distros`). `build` takes several (repeat it,
     /// or `--distro centos7,rocky9`): one run, one cache, a package two bundles share
     /// downloaded once.
-    #[arg(long, short = 'd', required_unless_present = "manifest", conflicts_with = "manifest", value_delimiter = ',')]
+    /// (`build --locked moa.lock` takes the distro and arch the lock names.)
+    #[arg(long, short = 'd', conflicts_with = "manifest", value_delimiter = ',')]
     pub distro: Vec<String>,
     /// A manifest file instead of a built-in one (`build` takes several).
     #[arg(long, value_name = "PATH")]
@@ -356,6 +357,28 @@ impl ManifestArgs {
             );
         }
         Ok(out)
+    }
+
+    /// The built-in manifest a lock file names (its distro and arch), flags applied, for
+    /// `build --locked moa.lock` without --distro or --manifest.
+    pub fn load_for_lock(&self, lock: &Path) -> anyhow::Result<Manifest> {
+        let l = moa_bundle::bundle::lock::Lock::load(lock)?;
+        let mut m = Manifest::builtin(l.distro.as_str()).map_err(|_| {
+            anyhow::anyhow!(
+                "{} is a lock of distro `{}`, which is not built in: pass the manifest it was made with (--manifest)",
+                lock.display(),
+                l.distro
+            )
+        })?;
+        if self.arch.is_none() {
+            m.set_arch(l.arch.clone());
+        }
+        self.apply(m)
+    }
+
+    /// Whether neither --distro nor --manifest was given.
+    pub fn names_none(&self) -> bool {
+        self.distro.is_empty() && self.manifest.is_empty()
     }
 
     fn apply(&self, mut m: Manifest) -> anyhow::Result<Manifest> {
