@@ -315,7 +315,7 @@ fn probe(root: &Path, family: Option<Family>, output: Option<&Path>, out: &mut d
 /// `build`'s options for one manifest of the command line.
 fn build_options(a: &cli::args::BuildArgs, m: &Manifest, source_date_epoch: Option<u64>) -> BuildOptions {
     BuildOptions {
-        output: output_path(&a.output, m),
+        output: output_path(&a.output, m, &a.manifest.target),
         jobs: a.jobs.into(),
         source: a.manifest.source(),
         source_date_epoch,
@@ -335,11 +335,11 @@ fn build_options(a: &cli::args::BuildArgs, m: &Manifest, source_date_epoch: Opti
     }
 }
 
-fn output_path(arg: &Path, m: &Manifest) -> PathBuf {
+fn output_path(arg: &Path, m: &Manifest, targets: &[PathBuf]) -> PathBuf {
     let s = arg.to_string_lossy();
     if s.ends_with(".tar.gz") || s.ends_with(".tgz") {
         arg.to_path_buf()
     } else {
-        arg.join(m.bundle_file_name())
+        arg.join(m.bundle_file_name_for(targets))
     }
 }

@@ -63,11 +63,16 @@ pub struct NodeProfile {
 impl NodeProfile {
     /// Reads a profile written by `probe`, within [`limits::PROFILE_BYTES`], and validates it.
     pub fn load(path: &Path) -> Result<Self, ProbeError> {
+        Self::load_with_digest(path).map(|(p, _)| p)
+    }
+
+    /// [`NodeProfile::load`], and the sha256 of the very bytes it parsed.
+    pub fn load_with_digest(path: &Path) -> Result<(Self, crate::types::Sha256), ProbeError> {
         let invalid = |message: String| ProbeError::Invalid { path: path.to_path_buf(), message };
         let text = crate::files::read_at_most(path, limits::PROFILE_BYTES)
             .map_err(|source| ProbeError::Read { path: path.to_path_buf(), source })?
             .ok_or_else(|| invalid(format!("it is larger than {} bytes", limits::PROFILE_BYTES)))?;
-        Self::parse(&text).map_err(invalid)
+        Ok((Self::parse(&text).map_err(invalid)?, crate::types::Sha256::digest(&text)))
     }
 
     /// Parses and validates a profile's bytes; the error says what is wrong.

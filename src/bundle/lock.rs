@@ -47,6 +47,9 @@ pub struct Lock {
     pub source_date_epoch: u64,
     #[serde(rename = "source", default)]
     pub sources: Vec<SourceDigest>,
+    /// The node profiles the set was resolved against (`build --target`).
+    #[serde(rename = "target", default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<super::TargetRecord>,
     #[serde(rename = "package", default)]
     pub packages: Vec<LockedPackage>,
 }
@@ -119,6 +122,7 @@ impl Lock {
             upstream_signatures: index.upstream_signatures,
             source_date_epoch: index.source_date_epoch,
             sources: index.sources.clone(),
+            targets: index.targets.clone(),
             packages,
         }
     }

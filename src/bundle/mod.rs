@@ -76,6 +76,20 @@ pub struct BundleIndex {
     /// OLD, and the node must already have the rest, which install checks first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<since::Since>,
+    /// The node profiles (`build --target`) the set was resolved against; none for a bundle
+    /// against the manifest's base.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetRecord>,
+}
+
+/// A node profile a bundle was built against: its file name, the node it was taken from (host
+/// name or `--root`), and the digest of the file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TargetRecord {
+    pub profile: Line,
+    pub source: Line,
+    pub sha256: Sha256,
 }
 
 /// [`BundleIndex::installer`]: the file [`BINARY_FILE`] at the top of the bundle.
@@ -204,6 +218,7 @@ impl BundleIndex {
         if let Some(s) = &self.since {
             limits::check("the number of expected packages", s.expects.len() as u64, limits::PACKAGES as u64)?;
         }
+        limits::check("the number of target profiles", self.targets.len() as u64, limits::REQUESTS as u64)?;
         if let Some(b) = &self.installer {
             limits::check("the size of the bundled moa-bundle binary", b.size, limits::BINARY_BYTES)?;
         }

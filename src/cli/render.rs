@@ -147,6 +147,14 @@ pub fn inspect(out: Out<'_>, r: &VerifyReport) -> io::Result<()> {
     )?;
     let requested: Vec<&str> = i.requested.iter().map(|r| r.as_str()).collect();
     writeln!(out, "requested: {}", requested.join(", "))?;
+    match i.targets.as_slice() {
+        [] => writeln!(out, "built against: the manifest's base (what every node of the release has)")?,
+        t => {
+            let each: Vec<String> =
+                t.iter().map(|t| format!("{} (node {}, sha256 {})", t.profile, t.source, t.sha256)).collect();
+            writeln!(out, "built against node profiles: {}", each.join(", "))?
+        }
+    }
     for p in &i.packages {
         let why = p.why.last().map(|w| w.as_str()).unwrap_or("");
         let (name, version, arch, size) = (p.name.as_str(), p.version.as_str(), p.arch.as_str(), human(p.size));

@@ -256,6 +256,7 @@ pub fn plan_bundle<'r>(
         .map(|&i| bundle_package(all[i], &r.plan.entries[i], r.stages[i], &r.metadata.repos[all[i].repo].name))
         .collect::<Result<Vec<_>, _>>()?;
     let mut index = bundle_index(manifest, opts, &r.metadata, packages)?;
+    index.targets = r.targets.clone();
     let mut streams: Vec<&str> = r.plan.entries.iter().filter_map(|e| r.metadata.stream_of(e.package)).collect();
     streams.sort_unstable();
     streams.dedup();
@@ -433,7 +434,8 @@ fn resolved_from_lock(metadata: crate::repo::Metadata, lock: &Lock) -> Result<su
         stages.push(l.stage);
     }
     let plan = crate::resolve::Plan { entries, ..Default::default() };
-    Ok(super::Resolved { metadata, plan, stages, graph })
+    let targets = lock.targets.clone();
+    Ok(super::Resolved { metadata, plan, stages, graph, targets })
 }
 
 /// The check every fetched package passes before it is packed: its own signature (rpm headers)
@@ -499,6 +501,7 @@ fn bundle_index(
         modules: Vec::new(),
         installer: None,
         since: None,
+        targets: Vec::new(),
     })
 }
 

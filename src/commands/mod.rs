@@ -142,6 +142,8 @@ pub struct Resolved {
     pub stages: Vec<u32>,
     /// For each plan entry, the entries it depends on (plan positions).
     pub graph: Vec<Vec<usize>>,
+    /// The node profiles resolved against (`--target`).
+    pub targets: Vec<crate::bundle::TargetRecord>,
 }
 
 /// Where a command gets repository data: the cache directory, and whether the network is off.
@@ -176,11 +178,13 @@ pub fn load_and_resolve(
         .targets
         .iter()
         .map(|path| {
-            let p = NodeProfile::load(path)?;
+            let (p, digest) = NodeProfile::load_with_digest(path)?;
             p.check_fits(path, manifest)?;
-            Ok((path.clone(), p))
+            Ok((path.clone(), p, digest))
         })
         .collect::<Result<Vec<_>, ProbeError>>()?;
+    let records = target_records(&targets)?;
+    let targets: Vec<(PathBuf, NodeProfile)> = targets.into_iter().map(|(path, p, _)| (path, p)).collect();
     // The streams the nodes have enabled are enabled for the resolve too (dnf on each node
     // would see those streams' packages).
     let with_streams;
@@ -213,7 +217,25 @@ pub fn load_and_resolve(
     let stages = resolve::install_stages(&u, &plan)?;
     let graph = resolve::why::dependency_graph(&u, &plan)?;
     drop(u);
-    Ok(Resolved { metadata, plan, stages, graph })
+    Ok(Resolved { metadata, plan, stages, graph, targets: records })
+}
+
+/// What bundle.json and moa.lock record of each profile: its file name, its node, the digest
+/// of the bytes read.
+fn target_records(
+    targets: &[(PathBuf, NodeProfile, crate::types::Sha256)],
+) -> Result<Vec<crate::bundle::TargetRecord>, ProbeError> {
+    targets
+        .iter()
+        .map(|(path, p, sha256)| {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let line = |s: &str| {
+                crate::types::Line::new(&crate::types::shown(s))
+                    .map_err(|e| ProbeError::Invalid { path: path.clone(), message: e.to_string() })
+            };
+            Ok(crate::bundle::TargetRecord { profile: line(&name)?, source: line(&p.source)?, sha256: *sha256 })
+        })
+        .collect()
 }
 
 /// The manifest with the module streams the node profiles have enabled added, when they have

@@ -378,6 +378,30 @@ impl Manifest {
         format!("{}.tar.gz", self.bundle_stem())
     }
 
+    /// The file name of a bundle built against node profiles (`--target`), so it never takes
+    /// the default bundle's name: `<name>-<distro>-<arch>-for-<profile>.tar.gz` (the profile's
+    /// file stem, in plain characters), or `…-for-<first>-and-<n>-more.tar.gz`.
+    pub fn bundle_file_name_for(&self, targets: &[std::path::PathBuf]) -> String {
+        let plain = |p: &std::path::PathBuf| -> String {
+            let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let s: String = stem
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+                .take(64)
+                .collect();
+            if s.trim_matches('.').is_empty() {
+                "node".into()
+            } else {
+                s
+            }
+        };
+        match targets {
+            [] => self.bundle_file_name(),
+            [one] => format!("{}-for-{}.tar.gz", self.bundle_stem(), plain(one)),
+            [first, rest @ ..] => format!("{}-for-{}-and-{}-more.tar.gz", self.bundle_stem(), plain(first), rest.len()),
+        }
+    }
+
     /// `<name>-<distro>-<arch>`: the top directory inside the bundle too.
     pub fn bundle_stem(&self) -> String {
         format!("{}-{}-{}", self.name, self.distro, self.arch)
@@ -634,6 +658,14 @@ mod tests {
         }
         let c = Manifest::builtin("centos7").unwrap();
         assert_eq!(c.bundle_file_name(), "ntp-centos7-x86_64.tar.gz");
+        let t = |v: &[&str]| v.iter().map(std::path::PathBuf::from).collect::<Vec<_>>();
+        assert_eq!(c.bundle_file_name_for(&[]), "ntp-centos7-x86_64.tar.gz");
+        assert_eq!(c.bundle_file_name_for(&t(&["/x/db1.json"])), "ntp-centos7-x86_64-for-db1.tar.gz");
+        assert_eq!(
+            c.bundle_file_name_for(&t(&["a b.json", "c.json", "d"])),
+            "ntp-centos7-x86_64-for-a_b-and-2-more.tar.gz"
+        );
+        assert_eq!(c.bundle_file_name_for(&t(&["...json"])), "ntp-centos7-x86_64-for-node.tar.gz");
         assert!(c.packages.iter().any(|r| r.name.as_str() == "ntp"));
     }
 

@@ -589,7 +589,7 @@ pub fn sha256_file(p: &Path) -> String {
 /// `moa-bundle build --manifest M --target NODE -o <cache>/b.tar.gz`, which must succeed; the
 /// bundle's path.
 pub fn build_for(cache: &Path, manifest: &Path, profile: &Path) -> PathBuf {
-    let bundle = cache.join("b.tar.gz");
+    let out = cache.join("out");
     let b = moa(cache)
         .arg("build")
         .arg("--manifest")
@@ -597,10 +597,23 @@ pub fn build_for(cache: &Path, manifest: &Path, profile: &Path) -> PathBuf {
         .arg("--target")
         .arg(profile)
         .arg("-o")
-        .arg(&bundle)
+        .arg(&out)
         .output()
         .unwrap();
     assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    // Named for the profile, never the default bundle's name, and the profile recorded.
+    let stem = profile.file_stem().unwrap().to_string_lossy().to_string();
+    let bundle = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(&format!("-for-{stem}.tar.gz")))
+        .unwrap_or_else(|| panic!("no *-for-{stem}.tar.gz in {}", out.display()));
+    let list = Command::new("tar").arg("-xzOf").arg(&bundle).arg("--wildcards").arg("*/bundle.json").output().unwrap();
+    let index: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(index["targets"][0]["sha256"], sha256_file(profile), "bundle.json records the profile");
+    let lock = Command::new("tar").arg("-xzOf").arg(&bundle).arg("--wildcards").arg("*/moa.lock").output().unwrap();
+    assert!(String::from_utf8_lossy(&lock.stdout).contains(&sha256_file(profile)), "moa.lock records the profile");
     bundle
 }
 
