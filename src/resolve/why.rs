@@ -107,6 +107,17 @@ pub fn why_not(u: &Universe<'_>, plan: &Plan, name: &str) -> Result<WhyNot, Reso
     let records: Vec<usize> = (0..u.md.packages.len()).filter(|&i| u.md.packages[i].name.as_str() == name).collect();
     if plan.entries.iter().any(|e| u.md.packages[e.package].name.as_str() == name) {
         reasons.push(format!("{name} is packed: see --why {name}"));
+    } else if let Some((new, conflict)) = plan.notes.iter().find_map(|n| match n {
+        crate::resolve::explain::Note::Removes { new, old, conflict }
+            if records.iter().any(|&i| u.md.packages[i].nevra() == *old) =>
+        {
+            Some((new, conflict))
+        }
+        _ => None,
+    }) {
+        reasons.push(format!(
+            "the node has {name}, but installing {new} removes it (it conflicts with and replaces it, `{conflict}`): nothing in the plan keeps it"
+        ));
     } else if records.is_empty() {
         reasons.push(format!("no repository of the manifest has a package named {name}"));
     } else if let Some(&b) = plan.base.iter().find(|&&b| u.md.packages[b].name.as_str() == name) {
