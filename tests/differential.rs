@@ -70,7 +70,12 @@ fn since_packs_what_changed_and_install_checks_the_node_has_the_rest() {
     let report = build(t, &manifest, &new, &["--since".as_ref(), old.as_os_str()]);
     assert_eq!((report["since"]["packed"].as_u64(), report["since"]["expected"].as_u64()), (Some(1), Some(1)));
     let names: Vec<&str> = report["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["hello", "libgreet"], "the report lists the whole resolved set");
+    assert_eq!(names, ["hello"], "the report lists what the bundle holds");
+    // Nothing changed since: nothing packed, and the report says so.
+    let none = t.join("none/hello.tar.gz");
+    let report = build(t, &manifest, &none, &["--since".as_ref(), full.as_os_str()]);
+    assert_eq!((report["since"]["packed"].as_u64(), report["since"]["expected"].as_u64()), (Some(0), Some(2)));
+    assert_eq!(report["packages"].as_array().map(Vec::len), Some(0), "{report}");
     let index = moa(t).arg("inspect").arg(&new).arg("--json").output().unwrap();
     let index: serde_json::Value = serde_json::from_slice(&index.stdout).unwrap();
     let packed: Vec<String> = index["packages"]

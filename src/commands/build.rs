@@ -154,7 +154,16 @@ fn build_unsigned(
         sha256,
         size,
         unchanged,
-        packages: plan_items(&r),
+        // What the bundle holds: a differential one, only what is new or changed.
+        packages: plan_items(&r)
+            .into_iter()
+            .filter(|p| {
+                index.packages.iter().any(|q| {
+                    (q.name.as_str(), q.version.as_str(), q.arch.as_str())
+                        == (p.name.as_str(), p.version.as_str(), p.arch.as_str())
+                })
+            })
+            .collect(),
         notes: r.plan.notes.clone(),
         signature: None,
         split: None,
