@@ -52,13 +52,27 @@ fn dnf_installs_the_bundle_from_its_own_repository() {
             .unwrap()
     };
     let out = install(&root);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
     assert_eq!(rpm_q(&root, &["hello", "libgreet"]), "hello-1.0-1.x86_64\nlibgreet-1.0-1.x86_64\n");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let said = report["output"].to_string();
     // dnf did it, checking each package against the bundle's key (imported into the root's rpm).
     assert!(said.contains("Installed") && said.contains("hello-1.0-1.x86_64"), "{said}");
     assert!(root.join("var/lib/dnf/history.sqlite").is_file(), "dnf recorded the transaction");
+    // hello was asked for; libgreet came as its dependency: dnf's own records say so, so the
+    // node's `dnf autoremove` takes libgreet once nothing needs it.
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join(".rpmmacros"), "%_dbpath /var/lib/rpm\n").unwrap();
+    let userinstalled = Command::new("dnf")
+        .env("HOME", &home)
+        .args(["-q", "--cacheonly", "--disablerepo=*", "--releasever=7", "--installroot"])
+        .arg(&root)
+        .args(["repoquery", "--userinstalled", "--qf", "%{name}"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&userinstalled.stdout).trim(), "hello", "{userinstalled:?}");
+    assert_eq!(report["marked_auto"], serde_json::json!(["libgreet"]), "{report}");
     assert!(rpm_q(&root, &["gpg-pubkey"]).starts_with("gpg-pubkey-"), "the bundle's key was imported for the check");
     // Nothing of dnf's configuration, cache or the unpacked bundle is left behind.
     assert!(!root.join("var/cache/dnf").join("moa-bundle").exists());

@@ -26,7 +26,7 @@ pub enum InstallError {
     },
     #[error("`{command}` failed ({status}):\n{output}")]
     Failed { command: String, status: String, output: String },
-    #[error("the node lacks what these packages need:\n{}\nInstall the missing packages first, rebuild the bundle against this node's base, or pass --force to install anyway ({force_means})", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    #[error("the node lacks what these packages need:\n{}\nThe bundle was built for another base than this node has. Build one for this node: `moa-bundle probe -o node.json` here, then `moa-bundle build … --target node.json` on the build machine (it packs exactly what this node lacks). Or install the missing packages first, or pass --force to install anyway ({force_means})", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
     Preflight { problems: Vec<String>, force_means: String },
     #[error("could not read the package database {}", path.display())]
     Database {

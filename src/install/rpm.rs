@@ -137,6 +137,31 @@ impl Installer for Rpm {
         "rpm --force --nodeps: missing dependencies and file conflicts are ignored"
     }
 
+    /// `dnf mark remove` (dnf 4: "installed as a dependency"), where the node keeps dnf's
+    /// records (`var/lib/dnf`) and dnf is here to write them. yum (EL7) keeps reasons in its
+    /// yumdb, which only yum-utils writes: there, nothing is marked.
+    fn mark_auto(&self, names: &[String], opts: &InstallOptions) -> Result<Vec<String>, InstallError> {
+        let records =
+            crate::files::resolve_in_root(&opts.root, Path::new("var/lib/dnf"), true).is_ok_and(|p| p.is_dir());
+        if !records || super::first_on_path(&["dnf"]).is_none() {
+            return Ok(Vec::new());
+        }
+        // rpm's database where the node keeps it (Debian's rpm would look in ~/.rpmdb).
+        let work =
+            crate::files::WorkDir::new().map_err(|source| InstallError::Work { path: std::env::temp_dir(), source })?;
+        write_work(&work.path().join(".rpmmacros"), "%_dbpath /var/lib/rpm\n")?;
+        let mut c = tool_command("dnf");
+        c.env("HOME", work.path());
+        c.args(["-y", "-q", "--cacheonly", "--disablerepo=*"]);
+        if !root_is_host(&opts.root) {
+            let release = crate::bundle::verify::node_os_release(&opts.root).map(|(_, v)| v).unwrap_or_default();
+            c.arg("--installroot").arg(&opts.root).arg(format!("--releasever={release}"));
+        }
+        c.args(["mark", "remove"]).args(names);
+        run(&mut c, "dnf")?;
+        Ok(names.to_vec())
+    }
+
     fn installed(&self, opts: &InstallOptions) -> Result<Vec<Installed>, InstallError> {
         let out =
             run(rpm(opts).args(["-qa", "--qf", "%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\t%{ARCH}\\n"]), "rpm")?;
