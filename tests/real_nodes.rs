@@ -38,6 +38,7 @@ fn roots() -> Option<PathBuf> {
 struct Node {
     tmp: tempfile::TempDir,
     root: PathBuf,
+    tar: PathBuf,
     manifest: PathBuf,
     mirror: Mirror,
 }
@@ -51,10 +52,17 @@ impl Node {
         }
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("root");
-        unpack(&roots.join(format!("{}-{kind}.tar", rel.code)), &root);
+        let tar = roots.join(format!("{}-{kind}.tar", rel.code));
+        unpack(&tar, &root);
         let manifest = test_manifest(rel, tmp.path());
         let mirror = Mirror::serve(&roots.join(format!("{}-mirror", rel.code)));
-        Some(Node { tmp, root, manifest, mirror })
+        Some(Node { tmp, root, tar, manifest, mirror })
+    }
+
+    /// The root as debootstrap made it again (everything installed since, gone).
+    fn reset(&self) {
+        std::fs::remove_dir_all(&self.root).unwrap();
+        unpack(&self.tar, &self.root);
     }
 
     fn cmd(&self) -> assert_cmd::Command {
@@ -259,48 +267,85 @@ fn trixie_plain_root_default_bundle_server_then_client() {
     default_bundle_server_then_client(TRIXIE);
 }
 
-/// minbase: `probe` → `--target`; the server in one step; the cron client is refused before
-/// any package (no cron on the node), the daemon client works.
+/// The one step, on a fresh copy of the root for each role: `install --role server`, and
+/// `install --role client` (the cron client where the node has cron, else the daemon client);
+/// each leaves a healthy node, and the same command again changes nothing. The plain root gets
+/// the default bundle; the others a `probe` → `--target` bundle.
+fn one_step_each_role(rel: Release, kind: &str) {
+    let Some(n) = Node::new(rel, kind) else { return };
+    let bundle = if kind == "plain" { n.build(None, &[]) } else { n.target_bundle() };
+    let had_timesyncd = n.installed("systemd-timesyncd");
+    let client: Vec<&str> = match n.root.join("usr/sbin/cron").exists() {
+        true => CLIENT.to_vec(),
+        false => [CLIENT, &["--client-mode", "daemon"]].concat(),
+    };
+    for (i, role) in [vec!["--role", "server"], client].into_iter().enumerate() {
+        if i > 0 {
+            n.reset();
+        }
+        let r = n.install(&bundle, &role).unwrap_or_else(|e| panic!("{kind} {role:?}: {e}"));
+        assert!(n.installed("ntpsec"), "{kind} {role:?}: {r}");
+        // ntpsec conflicts with and replaces the node's systemd-timesyncd.
+        assert!(!n.installed("systemd-timesyncd"), "{kind} {role:?}: {r}");
+        if had_timesyncd {
+            assert_eq!(r["removes"][0]["name"], "systemd-timesyncd", "{r}");
+        }
+        n.assert_healthy(&r);
+        let again = n.install(&bundle, &role).unwrap();
+        assert!(names(&again, "install").is_empty() && names(&again, "upgrade").is_empty(), "{again}");
+        assert_eq!(again["role"]["changed"], false, "{kind} {role:?}: {again}");
+    }
+}
+
 #[test]
-fn bookworm_minbase_root_target_bundle() {
+fn bookworm_plain_one_step_each_role() {
+    one_step_each_role(BOOKWORM, "plain");
+}
+
+#[test]
+fn trixie_plain_one_step_each_role() {
+    one_step_each_role(TRIXIE, "plain");
+}
+
+#[test]
+fn bookworm_minbase_one_step_each_role() {
+    one_step_each_role(BOOKWORM, "minbase");
+}
+
+#[test]
+fn bookworm_cron_one_step_each_role() {
+    one_step_each_role(BOOKWORM, "cron");
+}
+
+#[test]
+fn bookworm_timesyncd_one_step_each_role() {
+    one_step_each_role(BOOKWORM, "timesyncd");
+}
+
+#[test]
+fn trixie_minbase_one_step_each_role() {
+    one_step_each_role(TRIXIE, "minbase");
+}
+
+#[test]
+fn trixie_cron_one_step_each_role() {
+    one_step_each_role(TRIXIE, "cron");
+}
+
+#[test]
+fn trixie_timesyncd_one_step_each_role() {
+    one_step_each_role(TRIXIE, "timesyncd");
+}
+
+/// minbase has no cron: the cron client is refused before the first package, naming the way
+/// out.
+#[test]
+fn bookworm_minbase_refuses_the_cron_client_before_any_package() {
     let Some(n) = Node::new(BOOKWORM, "minbase") else { return };
     let bundle = n.target_bundle();
     let e = n.install(&bundle, CLIENT).unwrap_err();
     assert!(e.contains("no cron daemon") && e.contains("--client-mode daemon"), "{e}");
     assert!(!n.installed("ntpsec"), "refused before the first package");
-
-    let r = n.install(&bundle, &["--role", "server"]).unwrap();
-    assert!(n.installed("ntpsec"), "{r}");
-    n.assert_healthy(&r);
-    let c = n.install(&bundle, &["--role", "client", "--server", "192.0.2.10", "--client-mode", "daemon"]).unwrap();
-    let conf = std::fs::read_to_string(n.root.join("etc/ntpsec/ntp.conf")).unwrap();
-    assert!(conf.contains("192.0.2.10") && !conf.contains("pool.ntp.org"), "{conf}");
-    n.assert_healthy(&c);
-}
-
-/// minbase + cron: the cron client in one step.
-#[test]
-fn bookworm_cron_root_target_bundle_client() {
-    let Some(n) = Node::new(BOOKWORM, "cron") else { return };
-    let bundle = n.target_bundle();
-    let r = n.install(&bundle, CLIENT).unwrap();
-    assert!(n.installed("ntpsec-ntpdate") || n.root.join("usr/sbin/ntpdate").exists(), "{r}");
-    assert!(n.root.join("etc/cron.d/moa-ntpdate").is_file());
-    n.assert_healthy(&r);
-    let again = n.install(&bundle, CLIENT).unwrap();
-    assert_eq!(again["role"]["changed"], false, "{again}");
-}
-
-/// minbase + systemd-timesyncd: ntpsec replaces it (dpkg, chrooted: the root's statoverride
-/// groups are the root's own).
-#[test]
-fn bookworm_timesyncd_root_is_replaced_by_the_server() {
-    let Some(n) = Node::new(BOOKWORM, "timesyncd") else { return };
-    assert!(n.installed("systemd-timesyncd"));
-    let bundle = n.target_bundle();
-    let r = n.install(&bundle, &["--role", "server"]).unwrap();
-    assert!(n.installed("ntpsec") && !n.installed("systemd-timesyncd"), "{r}");
-    n.assert_healthy(&r);
 }
 
 /// A root with too little room: refused before anything changes, the node's own time daemon
