@@ -334,7 +334,7 @@ pub fn apply(src: &RoleSource<'_>, opts: &RoleOptions) -> Result<RoleReport, Rol
     }
     let changed = planned.iter().any(|p| p.status() != FileStatus::Unchanged);
     let files = write_files(&planned, opts.dry_run)?;
-    let (steps, warnings) = run_steps(steps, opts, on_host, early_warnings)?;
+    let (steps, warnings) = run_steps(steps, opts, sm, early_warnings)?;
     Ok(RoleReport {
         role: opts.role,
         client_mode: (opts.role == Role::Client).then_some(mode),
@@ -425,13 +425,21 @@ fn write_files(planned: &[Planned], dry_run: bool) -> Result<Vec<FileReport>, Ro
 fn run_steps(
     steps: Vec<Step>,
     opts: &RoleOptions,
-    on_host: bool,
+    sm: &dyn system::ServiceManager,
     mut warnings: Vec<String>,
 ) -> Result<(Vec<StepReport>, Vec<String>), RoleError> {
+    let on_host = opts.root == Path::new("/");
     let mut reports = Vec::new();
     for s in steps {
+        let offline = (!on_host).then(|| sm.offline(&s, &opts.root)).flatten();
         let r = if opts.dry_run {
-            StepReport { step: s, status: "would run".into(), output: String::new() }
+            StepReport { step: offline.unwrap_or(s), status: "would run".into(), output: String::new() }
+        } else if let Some(off) = offline.filter(|_| crate::install::first_on_path(&["systemctl"]).is_some()) {
+            let r = system::run(&off)?;
+            if r.status == "failed" {
+                warnings.push(format!("`{}` failed ({}): {}", r.step.command_line(), r.step.purpose, r.output));
+            }
+            r
         } else if !on_host {
             StepReport { step: s, status: "skipped (--root)".into(), output: String::new() }
         } else {

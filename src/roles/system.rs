@@ -36,6 +36,11 @@ pub trait ServiceManager {
     fn enable_start(&self, service: &str, restart: bool) -> Vec<Step>;
     /// Tell the system about a new time zone, beyond the `/etc/localtime` link.
     fn set_timezone(&self, zone: &str) -> Vec<Step>;
+    /// What of `step` can be done to a root that is not running (`--root`): enabling and
+    /// disabling at boot are links on disk. None when nothing can.
+    fn offline(&self, _step: &Step, _root: &Path) -> Option<Step> {
+        None
+    }
 }
 
 pub struct Systemd;
@@ -63,6 +68,17 @@ impl ServiceManager for Systemd {
     }
     fn set_timezone(&self, zone: &str) -> Vec<Step> {
         vec![Step::new("systemd-timedated learns the zone", &["timedatectl", "set-timezone", zone], true)]
+    }
+    /// `systemctl --root=ROOT enable|disable UNIT`: systemctl changes the root's unit links
+    /// without a running systemd (`--now` has no meaning there).
+    fn offline(&self, step: &Step, root: &Path) -> Option<Step> {
+        let [tool, verb, rest @ ..] = step.argv.as_slice() else { return None };
+        if tool != "systemctl" || !(verb == "enable" || verb == "disable") {
+            return None;
+        }
+        let unit = rest.iter().find(|a| !a.starts_with("--"))?;
+        let argv = vec!["systemctl".to_string(), format!("--root={}", root.display()), verb.clone(), unit.clone()];
+        Some(Step { purpose: format!("{} (at boot of the root)", step.purpose), argv, may_fail: true })
     }
 }
 
