@@ -393,7 +393,10 @@ fn bookworm_full_disk_is_refused_before_anything_changes() {
 #[test]
 fn bookworm_install_sh_and_via_repo() {
     let Some(n) = Node::new(BOOKWORM, "plain") else { return };
-    let bundle = n.build(None, &["--installer", env!("CARGO_BIN_EXE_moa-bundle")]);
+    // This test's moa-bundle without debug info (a debug build is 250 MB to gzip).
+    let binary = n.tmp.path().join("moa-bundle-for-nodes");
+    run(Command::new("strip").arg("-o").arg(&binary).arg(env!("CARGO_BIN_EXE_moa-bundle")));
+    let bundle = n.build(None, &["--installer", binary.to_str().unwrap()]);
     let unpacked = n.tmp.path().join("u");
     std::fs::create_dir_all(&unpacked).unwrap();
     run(Command::new("tar").arg("-xzf").arg(&bundle).arg("-C").arg(&unpacked));
@@ -410,6 +413,22 @@ fn bookworm_install_sh_and_via_repo() {
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(n.installed("ntpsec"));
     n.assert_healthy(&r);
+
+    // Without the binary (--no-binary: as where it cannot run), install.sh's dpkg alone, on a
+    // root with cron: the root's own dpkg, chrooted, so its statoverride groups resolve.
+    let Some(c) = Node::new(BOOKWORM, "cron") else { return };
+    let bundle = c.target_bundle();
+    let unpacked = c.tmp.path().join("u");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    run(Command::new("tar").arg("-xzf").arg(&bundle).arg("-C").arg(&unpacked));
+    let script = std::fs::read_dir(&unpacked).unwrap().next().unwrap().unwrap().path().join("install.sh");
+    let o = Command::new("sh").arg(&script).arg("--root").arg(&c.root).arg("--no-binary").output().unwrap();
+    assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(c.installed("ntpsec") && !c.root.join("usr/sbin/policy-rc.d").exists());
+    assert_eq!(c.chroot_ok(&["dpkg", "--audit"]), "");
+    assert_no_process_in(&c.root);
+    let staged = std::fs::read_dir(c.root.join("var/cache")).unwrap().flatten();
+    assert!(!staged.into_iter().any(|e| e.file_name().to_string_lossy().starts_with("moa-bundle-install")));
 
     let Some(m) = Node::new(BOOKWORM, "minbase") else { return };
     let bundle = m.target_bundle();

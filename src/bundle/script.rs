@@ -19,6 +19,8 @@ pub struct FallbackCommand {
     /// enabled (run before any package), and one enabling `{module}:{stream}` (after). Both
     /// names are validated labels (`[A-Za-z0-9._-]`), so they need no quoting.
     pub streams: Option<(&'static str, &'static str)>,
+    /// sh defining what [`FallbackCommand::line`] calls, written once before the stages.
+    pub preamble: &'static str,
     /// `install.sh --via-repo`: the sh that installs every bundled package with the node's own
     /// package manager from the bundle's repository, using the script's `$DIR` (the bundle's
     /// top directory, a plain path), `$ROOT` and `$NOSCRIPTS`. Empty when the bundle has none.
@@ -108,6 +110,8 @@ fi
     exit 0
   fi
   echo "install.sh: the bundled moa-bundle cannot run on this node ($WHY)" >&2
+  rm -rf "$BIN"
+  trap - EXIT INT TERM
 fi
 "#
         )),
@@ -138,6 +142,7 @@ cd "$DIR"
         );
     }
     s.push_str(&tool.stream_lines(index, false));
+    s.push_str(tool.preamble);
     s.push_str("if [ -n \"$VIA_REPO\" ]; then\n");
     s.push_str(&via_repo(tool));
     s.push_str("else\n");

@@ -13,6 +13,35 @@ use crate::deps::{DebSyntax, DepSyntax};
 
 pub struct Dpkg;
 
+/// install.sh's dpkg for `--root`, as `install` runs it ([`Reach`]): in a root with its own
+/// dpkg, that dpkg chrooted on copies of the files inside the root, else this machine's with
+/// `--root`; a policy-rc.d that refuses every service start in place meanwhile.
+const DPKG_PREAMBLE: &str = r#"moa_dpkg() {
+  if [ -z "$ROOT" ]; then dpkg "$@"; return; fi
+  P="" S=""
+  trap 'rm -rf "$S"; [ -z "$P" ] || rm -f "$P"' EXIT
+  trap 'exit 130' INT TERM
+  if [ -d "$ROOT/usr/sbin" ] && [ ! -e "$ROOT/usr/sbin/policy-rc.d" ] && [ ! -L "$ROOT/usr/sbin/policy-rc.d" ]; then
+    P="$ROOT/usr/sbin/policy-rc.d"; printf '#!/bin/sh
+exit 101
+' > "$P"; chmod 755 "$P"
+  fi
+  if [ -f "$ROOT/usr/bin/dpkg" ] && [ -d "$ROOT/var/cache" ]; then
+    S=$(mktemp -d "$ROOT/var/cache/moa-bundle-install.XXXXXX")
+    A=""
+    for f; do
+      case "$f" in -*) A="$A $f" ;; *) cp "$f" "$S/" && A="$A ${S#"$ROOT"}/${f##*/}" ;; esac
+    done
+    env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C LANG=C HOME=/root \
+      DEBIAN_FRONTEND=noninteractive chroot "$ROOT" dpkg $A
+  else
+    dpkg --root="$ROOT" --log="$ROOT/var/log/dpkg.log" "$@"
+  fi
+  rm -rf "$S"; [ -z "$P" ] || rm -f "$P"
+  trap - EXIT INT TERM
+}
+"#;
+
 /// dpkg and apt-get, as a root holds them.
 const DPKG: &str = "usr/bin/dpkg";
 const APT_GET: &str = "usr/bin/apt-get";
@@ -68,7 +97,8 @@ impl Installer for Dpkg {
         super::FallbackCommand {
             skip_scripts: false,
             force: "--force-depends",
-            line: r#"dpkg ${ROOT:+--root="$ROOT" --log="$ROOT/var/log/dpkg.log"} $FORCE -i"#,
+            line: r#"moa_dpkg $FORCE -i"#,
+            preamble: DPKG_PREAMBLE,
             streams: None,
             via_repo: String::new(),
         }

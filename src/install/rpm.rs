@@ -124,6 +124,7 @@ impl Installer for Rpm {
             skip_scripts: true,
             force: "--force --nodeps",
             line: r#"rpm ${ROOT:+--root "$ROOT"} --dbpath /var/lib/rpm -Uvh --replacepkgs $FORCE $NOSCRIPTS"#,
+            preamble: "",
             // As `install` does: a node whose dnf has another stream of the module is refused
             // before anything is installed; afterwards the stream is enabled (dnf's state file).
             streams: Some((
