@@ -3,7 +3,7 @@
 //! input: no panic, nothing accepted that leaves its bounds, and round trips where there are
 //! some (a version printed and parsed again is the same version, and orders the same way).
 //!
-//! `cargo +nightly fuzz run TARGET` runs one (fuzz_targets/TARGET.rs); `tests/fuzz_corpora.rs`
+//! `cargo +nightly fuzz run TARGET` runs one (fuzz_targets/TARGET.rs); `tests/meta/fuzz_corpora.rs`
 //! replays every committed corpus file (fuzz/corpus/TARGET/) through the same function in the
 //! normal test suite, so a finding, once added to the corpus, stays fixed.
 

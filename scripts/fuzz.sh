@@ -5,7 +5,7 @@
 #   bash scripts/fuzz.sh [SECS=60] [JOBS=2]
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`). A crash leaves its
 # input in fuzz/artifacts/TARGET/: fix it, then copy the input into fuzz/corpus/TARGET/ so that
-# tests/fuzz_corpora.rs replays it in every test run.
+# tests/meta/fuzz_corpora.rs replays it in every test run.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 secs=${1:-60}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Real Debian roots and a real archive slice for the tests on real nodes (tests/real_nodes.rs).
+# Real Debian roots and a real archive slice for the tests on real nodes (tests/node/real_nodes.rs).
 #
 # Made once with debootstrap from the Debian archive and kept as tarballs in the user's cache
 # directory, outside the clone, so later runs on a fresh clone reuse them; linked into the

@@ -251,7 +251,7 @@ fn a_node_package_is_upgraded_only_when_needed(f: &dyn Fixture) {
 }
 
 /// X needs Y; the newest Y needs a newer lib than the node's, an older Y works with it. dnf
-/// keeps the node's lib and takes the older Y (checked with real dnf in tests/dnf_oracle.rs);
+/// keeps the node's lib and takes the older Y (checked with real dnf in tests/resolve/dnf_oracle.rs);
 /// apt takes Y's candidate (newest) and upgrades lib. A request itself comes at its newest in
 /// both.
 fn a_dependency_upgrades_the_node_as_the_familys_tool_does(f: &dyn Fixture) {

@@ -1,0 +1,437 @@
+//! moa-bundle's rpm answers against the real thing, Debian's dnf 4 with `--installroot` (the
+//! oracle), on repositories made with createrepo_c (and modifyrepo_c):
+//!
+//! - EL8+ modularity: a default stream that requires a stream of another module, a non-default
+//!   stream, a package only in a stream nobody enabled, non-modular packages shadowed by active
+//!   streams; then a bundle of modular packages installed into a throwaway rpm root, after
+//!   which that root's own dnf keeps them (their streams are enabled there).
+//! - dnf's resolve policy on a node: a dependency is chosen so the node's installed packages
+//!   stay as they are when some choice allows it; a request comes at its newest.
+
+use crate::common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::{build_rpm, createrepo, moa, require_tools, run, Mirror, RpmSpec};
+
+const TOOLS: &[&str] = &["rpmbuild", "rpmsign", "createrepo_c", "modifyrepo_c", "gpg", "dnf", "rpm"];
+
+const MODULES_YAML: &str = r#"---
+document: modulemd-defaults
+version: 1
+data: {module: app, stream: "2"}
+...
+---
+document: modulemd
+version: 2
+data:
+  name: app
+  stream: "2"
+  version: 1
+  context: c1
+  arch: x86_64
+  summary: app 2
+  description: app 2
+  license: {module: [MIT]}
+  dependencies:
+  - buildrequires: {platform: [el9]}
+    requires: {platform: [el9], runtime: ["3"]}
+  artifacts:
+    rpms: [app-0:2.0-1.module_el9.x86_64]
+...
+---
+document: modulemd
+version: 2
+data:
+  name: app
+  stream: "1"
+  version: 1
+  context: c1
+  arch: x86_64
+  summary: app 1
+  description: app 1
+  license: {module: [MIT]}
+  dependencies:
+  - requires: {platform: [el9]}
+  artifacts:
+    rpms: [app-0:1.0-1.module_el9.x86_64]
+...
+---
+document: modulemd
+version: 2
+data:
+  name: runtime
+  stream: "3"
+  version: 1
+  context: c1
+  arch: x86_64
+  summary: runtime 3
+  description: runtime 3
+  license: {module: [MIT]}
+  dependencies:
+  - requires: {platform: [el9]}
+  artifacts:
+    rpms: [libruntime-0:3.0-1.module_el9.x86_64]
+...
+---
+document: modulemd
+version: 2
+data:
+  name: extras
+  stream: "1"
+  version: 1
+  context: c1
+  arch: x86_64
+  summary: extras
+  description: extras
+  license: {module: [MIT]}
+  dependencies:
+  - requires: {platform: [el9]}
+  artifacts:
+    rpms: [extra-0:1.0-1.module_el9.x86_64]
+...
+"#;
+
+/// The repository: app 2.0 (app:2, the default; needs libruntime >= 3), app 1.0 (app:1), a
+/// non-modular app 1.5, libruntime 3.0 (runtime:3) and a non-modular 2.0, extra (extras:1
+/// only), and a non-modular tool.
+fn modular_repo(dir: &Path) {
+    let pkgs = dir.join("Packages");
+    // Builds of a stream carry its ModularityLabel, as real ones do (dnf refuses to install such
+    // a package from a repository without module metadata unless told it is a hotfix).
+    let rpm = |name, version, release, requires: &'static [&'static str], modularity_label| {
+        let files = [(format!("/usr/share/{name}/{version}"), "x".to_string())];
+        let files: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let spec = RpmSpec { name, version, release, requires, files: &files, modularity_label, ..Default::default() };
+        build_rpm(&pkgs, &spec);
+    };
+    rpm("app", "2.0", "1.module_el9", &["libruntime >= 3"], "app:2:1:c1");
+    rpm("app", "1.0", "1.module_el9", &[], "app:1:1:c1");
+    rpm("app", "1.5", "1", &[], "");
+    rpm("libruntime", "3.0", "1.module_el9", &[], "runtime:3:1:c1");
+    rpm("libruntime", "2.0", "1", &[], "");
+    rpm("extra", "1.0", "1.module_el9", &[], "extras:1:1:c1");
+    rpm("tool", "1.0", "1", &[], "");
+    createrepo(dir);
+    let yaml = dir.join("modules.yaml");
+    std::fs::write(&yaml, MODULES_YAML).unwrap();
+    run(Command::new("modifyrepo_c").args(["--mdtype=modules"]).arg(&yaml).arg(dir.join("repodata")));
+    common::signing::repo_key().sign_repomd(dir);
+}
+
+/// Real dnf on the node under `root`, with only `repo` (unsigned: the oracle checks resolving,
+/// not trust), EL9's platform, and rpm's database where this machine's rpm keeps it in a root
+/// (`/var/lib/rpm`; Debian's rpm macros say `~/.rpmdb`, so HOME carries an `.rpmmacros`).
+fn dnf(t: &Path, root: &Path, repo: &Path) -> Command {
+    let home = t.join("dnf-home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join(".rpmmacros"), "%_dbpath /var/lib/rpm\n").unwrap();
+    let mut c = Command::new("dnf");
+    c.env("HOME", &home)
+        .arg("--installroot")
+        .arg(root)
+        .args(["--releasever", "9", "--forcearch", "x86_64", "--setopt=reposdir=/nonexistent"])
+        .arg(format!("--repofrompath=t,file://{}", repo.display()))
+        .args(["--setopt=t.gpgcheck=0", "--setopt=module_platform_id=platform:el9"])
+        .arg(format!("--setopt=cachedir={}", t.join("dnf-cache").display()));
+    c
+}
+
+/// What dnf would do for `install PKG` on the node under `root`: the packages it installs
+/// (`name-version`) and the module streams it enables, from its transaction table; `None` when
+/// it finds no match.
+fn dnf_install(t: &Path, root: &Path, repo: &Path, pkg: &str) -> Option<(BTreeSet<String>, BTreeSet<String>)> {
+    let out = dnf(t, root, repo).args(["--setopt=install_weak_deps=0", "--assumeno", "install", pkg]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    if text.contains("Unable to find a match") {
+        return None;
+    }
+    let (mut packages, mut streams) = (BTreeSet::new(), BTreeSet::new());
+    let mut section = "";
+    for line in text.lines() {
+        if line.ends_with(':') && !line.starts_with(' ') {
+            section = line;
+            continue;
+        }
+        if !line.starts_with(' ') {
+            section = "";
+            continue;
+        }
+        let w: Vec<&str> = line.split_whitespace().collect();
+        match section {
+            "Installing:" | "Installing dependencies:" | "Upgrading:" if w.len() >= 4 => {
+                packages.insert(format!("{}-{}", w[0], w[2]));
+            }
+            "Enabling module streams:" if w.len() == 2 => {
+                streams.insert(format!("{}:{}", w[0], w[1]));
+            }
+            _ => {}
+        }
+    }
+    assert!(!packages.is_empty(), "dnf said:\n{text}");
+    Some((packages, streams))
+}
+
+fn manifest(dir: &Path, mirror: &str, pkg: &str, modules: &[&str]) -> PathBuf {
+    let modules: Vec<String> = modules.iter().map(|m| format!("\"{m}\"")).collect();
+    let p = dir.join(format!("{pkg}-{}.toml", modules.len()));
+    std::fs::write(
+        &p,
+        format!(
+            "name = \"{pkg}\"\ndistro = \"el9test\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"rocky\", version_id = \"9\", platform = \"el9\" }}\npackages = [\"{pkg}\"]\nmodules = [{}]\n[[repository]]\nname = \"t\"\npath = \".\"\nmirrors = [\"{mirror}\"]\n{}",
+            modules.join(", "),
+            common::repo_keys(dir)
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// moa-bundle's plan (`name-version`) for the same request (`--no-base`, or `extra` such as
+/// `--target NODE`), or its error.
+fn moa_plan_with(t: &Path, manifest: &Path, extra: &[&std::ffi::OsStr]) -> Result<BTreeSet<String>, String> {
+    let base: &[&str] = if extra.is_empty() { &["--no-base"] } else { &[] };
+    let out =
+        moa(t).arg("resolve").args(base).args(["--json", "--manifest"]).arg(manifest).args(extra).output().unwrap();
+    if !out.status.success() {
+        // With --json the error is a JSON object on stdout.
+        return Err(String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    Ok(v["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{}-{}", p["name"].as_str().unwrap(), p["version"].as_str().unwrap()))
+        .collect())
+}
+
+fn moa_plan(t: &Path, manifest: &Path) -> Result<BTreeSet<String>, String> {
+    moa_plan_with(t, manifest, &[])
+}
+
+fn enable(root: &Path, module: &str, stream: &str) {
+    std::fs::create_dir_all(root.join("etc/dnf/modules.d")).unwrap();
+    std::fs::write(
+        root.join(format!("etc/dnf/modules.d/{module}.module")),
+        format!("[{module}]\nname={module}\nstream={stream}\nprofiles=\nstate=enabled\n"),
+    )
+    .unwrap();
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn modular_resolves_give_dnfs_answer() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let repo = t.join("repo");
+    modular_repo(&repo);
+    let mirror = Mirror::serve(&repo);
+    let fresh = |name: &str| {
+        let r = t.join(name);
+        std::fs::create_dir_all(&r).unwrap();
+        r
+    };
+
+    // The default stream app:2 and, through its requires, runtime:3: the non-modular app 1.5
+    // and libruntime 2.0 are shadowed.
+    let (dnf, streams) = dnf_install(t, &fresh("n1"), &repo, "app").unwrap();
+    assert_eq!(dnf, set(&["app-2.0-1.module_el9", "libruntime-3.0-1.module_el9"]));
+    assert_eq!(streams, set(&["app:2", "runtime:3"]));
+    assert_eq!(moa_plan(t, &manifest(t, &mirror.url, "app", &[])).unwrap(), dnf);
+
+    // app:1 enabled (on the node for dnf, in the manifest for moa-bundle).
+    let n2 = fresh("n2");
+    enable(&n2, "app", "1");
+    let (dnf, _) = dnf_install(t, &n2, &repo, "app").unwrap();
+    assert_eq!(dnf, set(&["app-1.0-1.module_el9"]));
+    assert_eq!(moa_plan(t, &manifest(t, &mirror.url, "app", &["app:1"])).unwrap(), dnf);
+
+    // A package only in a stream nobody enabled: dnf finds no match; moa-bundle names the stream.
+    assert_eq!(dnf_install(t, &fresh("n3"), &repo, "extra"), None);
+    let err = moa_plan(t, &manifest(t, &mirror.url, "extra", &[])).unwrap_err();
+    assert!(err.contains("extras:1"), "{err}");
+    // Enabled, both find it.
+    let n4 = fresh("n4");
+    enable(&n4, "extras", "1");
+    let (dnf, _) = dnf_install(t, &n4, &repo, "extra").unwrap();
+    assert_eq!(moa_plan(t, &manifest(t, &mirror.url, "extra", &["extras:1"])).unwrap(), dnf);
+
+    // Non-modular packages no stream names are untouched.
+    let (dnf, _) = dnf_install(t, &fresh("n5"), &repo, "tool").unwrap();
+    assert_eq!(moa_plan(t, &manifest(t, &mirror.url, "tool", &[])).unwrap(), dnf);
+}
+
+#[test]
+fn installing_modular_packages_enables_their_streams_for_the_nodes_dnf() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let repo = t.join("repo");
+    modular_repo(&repo);
+    let mirror = Mirror::serve(&repo);
+    let bundle = t.join("app.tar.gz");
+    let out = moa(t)
+        .args(["build", "--no-base", "--manifest"])
+        .arg(manifest(t, &mirror.url, "app", &[]))
+        .arg("-o")
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let index = moa(t).arg("inspect").arg(&bundle).arg("--json").output().unwrap();
+    let index: serde_json::Value = serde_json::from_slice(&index.stdout).unwrap();
+    assert_eq!(index["modules"], serde_json::json!(["app:2", "runtime:3"]), "what dnf enables for `install app`");
+
+    let node = |name: &str| {
+        let root = t.join(name);
+        common::fake_os_release(&root, "rocky", "9.5");
+        run(Command::new("rpm").arg("--root").arg(&root).args(["--dbpath", "/var/lib/rpm", "--initdb"]));
+        std::fs::create_dir_all(root.join("etc/dnf")).unwrap();
+        root
+    };
+    let install = |root: &Path| moa(t).arg("install").arg(&bundle).arg("--root").arg(root).arg("--no-scripts").output();
+
+    let root = node("node");
+    let out = install(&root).unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let state = std::fs::read_to_string(root.join("etc/dnf/modules.d/app.module")).unwrap();
+    assert_eq!(state, "[app]\nname=app\nstream=2\nprofiles=\nstate=enabled\n");
+    assert!(root.join("etc/dnf/modules.d/runtime.module").is_file());
+    // The node's own dnf now sees app:2 and runtime:3 enabled and has nothing to change: it
+    // neither replaces the modular builds with the non-modular ones nor wants anything else.
+    let dnf = |args: &[&str]| {
+        let out = dnf(t, &root, &repo).args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let listed = dnf(&["module", "list", "--enabled"]);
+    let enabled: BTreeSet<String> = listed
+        .lines()
+        .filter(|l| !l.starts_with("Hint"))
+        .filter_map(|l| {
+            // `app     2 [d][e]          app 2`
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w.get(2).filter(|f| f.starts_with('[') && f.contains("[e]")).map(|_| format!("{}:{}", w[0], w[1]))
+        })
+        .collect();
+    assert_eq!(enabled, set(&["app:2", "runtime:3"]), "{listed}");
+    let upgrade = dnf(&["--assumeno", "upgrade"]);
+    assert!(upgrade.contains("Nothing to do"), "{upgrade}");
+
+    // A node that has app:1 enabled is refused before anything is installed.
+    let other = node("other");
+    enable(&other, "app", "1");
+    let out = install(&other).unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("app:2") && err.contains("app:1"), "{err}");
+    let rpm_qa = |root: &Path| {
+        let q = Command::new("rpm").arg("--root").arg(root).args(["--dbpath", "/var/lib/rpm", "-qa"]).output().unwrap();
+        String::from_utf8_lossy(&q.stdout).trim().to_string()
+    };
+    assert!(rpm_qa(&other).is_empty(), "nothing was installed");
+
+    // The bundle's own install.sh (sh and rpm alone) does the same: the streams enabled after
+    // the packages, the clashing node refused before them.
+    let unpacked = t.join("unpacked");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    run(Command::new("tar").arg("-xzf").arg(&bundle).arg("-C").arg(&unpacked));
+    let script = std::fs::read_dir(&unpacked).unwrap().next().unwrap().unwrap().path().join("install.sh");
+    let by_sh = node("by-sh");
+    run(Command::new("sh").arg(&script).arg("--root").arg(&by_sh).arg("--noscripts"));
+    assert_eq!(std::fs::read_to_string(by_sh.join("etc/dnf/modules.d/app.module")).unwrap(), state);
+    assert!(by_sh.join("etc/dnf/modules.d/runtime.module").is_file());
+    assert!(rpm_qa(&by_sh).contains("app-2.0-1.module_el9"));
+    let out = Command::new("sh").arg(&script).arg("--root").arg(&other).arg("--noscripts").output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(rpm_qa(&other).is_empty(), "install.sh installed nothing on the clashing node");
+
+    // Through the bundle's repository, dnf installs the labelled builds too (the repository is
+    // marked as module hotfixes: it carries no module metadata), and the streams are enabled.
+    for via_sh in [false, true] {
+        let root = node(if via_sh { "repo-sh" } else { "repo" });
+        let out = match via_sh {
+            false => install_via_repo(t, &bundle, &root),
+            true => Command::new("sh")
+                .arg(&script)
+                .arg("--root")
+                .arg(&root)
+                .args(["--noscripts", "--via-repo"])
+                .output()
+                .unwrap(),
+        };
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(rpm_qa(&root).contains("app-2.0-1.module_el9") && root.join("var/lib/dnf/history.sqlite").is_file());
+        assert_eq!(std::fs::read_to_string(root.join("etc/dnf/modules.d/app.module")).unwrap(), state);
+    }
+}
+
+fn install_via_repo(t: &Path, bundle: &Path, root: &Path) -> std::process::Output {
+    moa(t).arg("install").arg(bundle).arg("--root").arg(root).args(["--no-scripts", "--via-repo"]).output().unwrap()
+}
+
+/// A node with lib 1.0 installed; the repository has lib 2.0, y 1.0 (needs lib >= 1.0), y 2.0
+/// (needs lib >= 2.0) and x (needs y). dnf: `install x` takes y 1.0 and leaves lib alone;
+/// `install y` takes y 2.0 and upgrades lib. moa-bundle, resolving against the probed node,
+/// packs exactly what dnf would install.
+#[test]
+fn a_dependency_keeps_the_nodes_packages_as_dnf_keeps_them() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let repo = t.join("repo");
+    let rpm = |dir: &Path, name, version, requires: &'static [&'static str]| {
+        build_rpm(&dir.join("Packages"), &RpmSpec { name, version, requires, ..Default::default() })
+    };
+    let old_lib = rpm(&t.join("node-rpms"), "lib", "1.0", &[]);
+    rpm(&repo, "lib", "2.0", &[]);
+    rpm(&repo, "y", "1.0", &["lib >= 1.0"]);
+    rpm(&repo, "y", "2.0", &["lib >= 2.0"]);
+    rpm(&repo, "x", "1.0", &["y"]);
+    createrepo(&repo);
+    let mirror = Mirror::serve(&repo);
+
+    let root = t.join("node");
+    common::fake_os_release(&root, "rocky", "9.5");
+    let rpm_root =
+        |args: &[&str]| run(Command::new("rpm").arg("--root").arg(&root).args(["--dbpath", "/var/lib/rpm"]).args(args));
+    rpm_root(&["--initdb"]);
+    rpm_root(&["-i", "--justdb", "--nodeps", "--nosignature", old_lib.to_str().unwrap()]);
+    let profile = t.join("node.json");
+    let out = moa(t).args(["probe", "--root"]).arg(&root).arg("-o").arg(&profile).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    for (pkg, want) in [("x", set(&["x-1.0-1", "y-1.0-1"])), ("y", set(&["y-2.0-1", "lib-2.0-1"]))] {
+        let (dnf, _) = dnf_install(t, &root, &repo, pkg).unwrap();
+        assert_eq!(dnf, want, "dnf install {pkg}");
+        let target = [std::ffi::OsStr::new("--target"), profile.as_os_str()];
+        let plan = moa_plan_with(t, &manifest(t, &mirror.url, pkg, &[]), &target).unwrap();
+        assert_eq!(plan, dnf, "moa-bundle resolve {pkg} --target node");
+    }
+}
+
+/// Two packages provide what app needs; neither is named like it. dnf (libsolv) takes the
+/// alphabetically first name, `aa`, not the shorter `b`; so does moa-bundle.
+#[test]
+fn among_providers_dnf_and_moa_bundle_take_the_same_one() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let repo = t.join("repo");
+    let pkgs = repo.join("Packages");
+    build_rpm(&pkgs, &RpmSpec { name: "app", requires: &["cap"], ..Default::default() });
+    build_rpm(&pkgs, &RpmSpec { name: "b", provides: &["cap"], ..Default::default() });
+    build_rpm(&pkgs, &RpmSpec { name: "aa", provides: &["cap"], ..Default::default() });
+    createrepo(&repo);
+    let mirror = Mirror::serve(&repo);
+    let root = t.join("node");
+    std::fs::create_dir_all(&root).unwrap();
+    let (dnf, _) = dnf_install(t, &root, &repo, "app").unwrap();
+    assert_eq!(dnf, set(&["aa-1.0-1", "app-1.0-1"]));
+    assert_eq!(moa_plan(t, &manifest(t, &mirror.url, "app", &[])).unwrap(), dnf);
+}
