@@ -5,6 +5,7 @@
 use std::io::{self, Write};
 
 use moa_bundle::commands::{BuildReport, DistroInfo, InstallReport, PlanItem, ResolveReport, VerifyReport};
+use moa_bundle::install::InstallAction;
 use moa_bundle::manifest::Manifest;
 use moa_bundle::roles::{FileStatus, RoleReport};
 
@@ -196,17 +197,18 @@ pub fn install(out: Out<'_>, r: &InstallReport) -> io::Result<()> {
     }
     for act in &r.actions {
         let verb = match (act.action, r.dry_run) {
-            ("skip", _) => "already installed".to_string(),
-            (v, true) => format!("would {v}"),
-            ("upgrade", false) => "upgraded".to_string(),
-            (_, false) => "installed".to_string(),
+            (InstallAction::Skip, _) => "already installed",
+            (InstallAction::Install, true) => "would install",
+            (InstallAction::Upgrade, true) => "would upgrade",
+            (InstallAction::Upgrade, false) => "upgraded",
+            (InstallAction::Install, false) => "installed",
         };
         writeln!(out, "{:<20} {:<28} {} {}", verb, act.name, act.version, act.arch)?;
     }
     for f in &r.streams_enabled {
         writeln!(out, "{:<20} {}", "enabled stream", f.display())?;
     }
-    let n = r.actions.iter().filter(|a| a.action != "skip").count();
+    let n = r.actions.iter().filter(|a| a.action != InstallAction::Skip).count();
     if r.dry_run {
         writeln!(out, "dry run: {n} package(s) would be installed into {}; nothing changed", r.root.display())?;
     } else {

@@ -10,7 +10,7 @@ use super::CommandError;
 use crate::bundle::verify;
 use crate::bundle::BundlePackage;
 use crate::family;
-use crate::install::{self, Action, InstallError, InstallOptions};
+use crate::install::{self, Action, InstallAction, InstallError, InstallOptions};
 use crate::manifest::Manifest;
 use crate::report::Reporter;
 use crate::roles::render::{Templates, ROLES_DIR};
@@ -117,7 +117,7 @@ pub fn install_cmd(
         .packages
         .iter()
         .zip(&actions)
-        .filter(|(_, a)| a.action != "skip")
+        .filter(|(_, a)| a.action != InstallAction::Skip)
         .map(|(p, _)| (p, u.package_path(&p.file)))
         .collect();
     let contents = incoming(family, &todo)?;
@@ -151,7 +151,7 @@ pub fn install_cmd(
         .packages
         .iter()
         .zip(&actions)
-        .filter(|(p, a)| !p.requested && a.action == "install")
+        .filter(|(p, a)| !p.requested && a.action == InstallAction::Install)
         .map(|(p, _)| p.name.to_string())
         .collect();
     let marked_auto =

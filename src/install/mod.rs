@@ -247,14 +247,25 @@ pub(crate) fn first_on_path<'p>(programs: &[&'p str]) -> Option<&'p str> {
     programs.iter().copied().find(|p| path.split(':').any(|d| Path::new(d).join(p).is_file()))
 }
 
+/// What install does with one package (in JSON: `install`, `upgrade`, `skip`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstallAction {
+    /// New to the node.
+    Install,
+    /// The node has another version of it.
+    Upgrade,
+    /// Already installed at this version and arch.
+    Skip,
+}
+
 /// What install did (or, with --dry-run, would do) with each package.
 #[derive(Debug, Clone, Serialize)]
 pub struct Action {
     pub name: String,
     pub version: String,
     pub arch: String,
-    /// `install`, `upgrade`, or `skip` (already installed at this version).
-    pub action: &'static str,
+    pub action: InstallAction,
     pub stage: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub installed_version: Option<String>,
@@ -315,11 +326,11 @@ pub fn plan(
                 .iter()
                 .any(|i| same_version(syntax, &i.version, p.version.as_str()) && i.arch == p.arch.as_str());
             let action = if same {
-                "skip"
+                InstallAction::Skip
             } else if same_name.is_empty() {
-                "install"
+                InstallAction::Install
             } else {
-                "upgrade"
+                InstallAction::Upgrade
             };
             Action {
                 name: p.name.to_string(),
