@@ -103,7 +103,6 @@ pub fn install_cmd(
         return Err(InstallError::NotRoot.into());
     }
     let _lock = if opts.dry_run { None } else { Some(lock_root(&opts.install.root)?) };
-    let installer = family::installer(family);
     installer.check_streams(&opts.install.root, &u.index.modules)?;
     let installed = installer.installed(&opts.install)?;
     let backend = family::backend(family);
@@ -112,14 +111,7 @@ pub fn install_cmd(
         return Err(InstallError::MissingBase { base: since.base.to_string(), missing }.into());
     }
     let actions = install::plan(&u.index, &installed, backend.syntax, backend.arch);
-    let todo: Vec<(&BundlePackage, PathBuf)> = u
-        .index
-        .packages
-        .iter()
-        .zip(&actions)
-        .filter(|(_, a)| a.action != InstallAction::Skip)
-        .map(|(p, _)| (p, u.package_path(&p.file)))
-        .collect();
+    let todo = to_install(&u, &actions);
     let contents = incoming(family, &todo)?;
     // The role is planned before any package (a dry run of it), against what the node will
     // have once they are in: one that cannot apply even then — no such zone, no cron
@@ -144,16 +136,7 @@ pub fn install_cmd(
     };
     let streams_enabled =
         if opts.dry_run { Vec::new() } else { installer.enable_streams(&opts.install.root, &u.index.modules)? };
-    // Dependencies new to the node are marked automatic, as apt and dnf mark them, so the
-    // node's own autoremove takes them away once nothing needs them.
-    let auto: Vec<String> = u
-        .index
-        .packages
-        .iter()
-        .zip(&actions)
-        .filter(|(p, a)| !p.requested && a.action == InstallAction::Install)
-        .map(|(p, _)| p.name.to_string())
-        .collect();
+    let auto = new_dependencies(&u, &actions);
     let marked_auto =
         if opts.dry_run || auto.is_empty() { Vec::new() } else { installer.mark_auto(&auto, &opts.install)? };
     let role = match role_of(opts.dry_run, Vec::new()) {
@@ -177,6 +160,29 @@ pub fn install_cmd(
         signature,
         upstream_signatures: u.index.upstream_signatures,
     })
+}
+
+/// The packages to install (all but those the node has at their version), with their files.
+fn to_install<'u>(u: &'u verify::Unpacked, actions: &[Action]) -> Vec<(&'u BundlePackage, PathBuf)> {
+    u.index
+        .packages
+        .iter()
+        .zip(actions)
+        .filter(|(_, a)| a.action != InstallAction::Skip)
+        .map(|(p, _)| (p, u.package_path(&p.file)))
+        .collect()
+}
+
+/// Dependencies new to the node: marked automatic, as apt and dnf mark them, so the node's own
+/// autoremove takes them away once nothing needs them.
+fn new_dependencies(u: &verify::Unpacked, actions: &[Action]) -> Vec<String> {
+    u.index
+        .packages
+        .iter()
+        .zip(actions)
+        .filter(|(p, a)| !p.requested && a.action == InstallAction::Install)
+        .map(|(p, _)| p.name.to_string())
+        .collect()
 }
 
 /// What the packages to install bring: every path (sorted, for the role's plan) and the bytes
