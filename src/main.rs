@@ -232,7 +232,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                 via_repo: a.via_repo,
                 verified: a.verified,
                 plain_http: a.plain_http,
-                role: a.role.map(|r| a.role_flags.options(r, &a.root, a.dry_run)),
+                role: a.role.map(|r| a.role_flags.options(r.into(), &a.root, a.dry_run)),
                 keys: a.keys.keys.clone(),
             };
             if a.role.is_none() && a.role_flags.client_mode.is_some() {
@@ -248,7 +248,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Configure(a) => {
-            let opts = a.flags.options(a.role, &a.root, a.dry_run);
+            let opts = a.flags.options(a.role.into(), &a.root, a.dry_run);
             let manifest = match (&a.distro, &a.manifest) {
                 (Some(d), _) => Some(Manifest::builtin(d)?),
                 (None, Some(p)) => Some(Manifest::load(p)?),
@@ -276,7 +276,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             }
             return Ok(ExitCode::from(h.status.exit_code()));
         }
-        Command::Probe(a) => probe(&a.root, a.family, a.output.as_deref(), out)?,
+        Command::Probe(a) => probe(&a.root, a.family.map(Into::into), a.output.as_deref(), out)?,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();

@@ -11,6 +11,58 @@ use moa_bundle::fetch::DEFAULT_JOBS;
 use moa_bundle::manifest::{Manifest, ModuleRef, Request};
 use moa_bundle::repo::Signatures;
 use moa_bundle::roles::{ClientMode, Role, RoleOptions};
+
+/// `--role`: the library's [`Role`], spelled for clap (the library links no clap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RoleArg {
+    /// ntpd follows upstream, falls back to the local clock, serves the cluster.
+    Server,
+    /// Follows the moa time server (--server).
+    Client,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Role {
+        match r {
+            RoleArg::Server => Role::Server,
+            RoleArg::Client => Role::Client,
+        }
+    }
+}
+
+/// `--client-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClientModeArg {
+    /// An hourly one-shot sync from /etc/cron.d (the runbook's way), plus one sync now.
+    Cron,
+    /// ntpd runs and follows only --server.
+    Daemon,
+}
+
+impl From<ClientModeArg> for ClientMode {
+    fn from(m: ClientModeArg) -> ClientMode {
+        match m {
+            ClientModeArg::Cron => ClientMode::Cron,
+            ClientModeArg::Daemon => ClientMode::Daemon,
+        }
+    }
+}
+
+/// `--family`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FamilyArg {
+    Rpm,
+    Deb,
+}
+
+impl From<FamilyArg> for moa_bundle::manifest::Family {
+    fn from(f: FamilyArg) -> Self {
+        match f {
+            FamilyArg::Rpm => Self::Rpm,
+            FamilyArg::Deb => Self::Deb,
+        }
+    }
+}
 use moa_bundle::transport::DEFAULT_STALL_SECS;
 use moa_bundle::types::node::{Host, Network, ZoneName};
 use moa_bundle::types::{Arch, Label, MirrorFlag};
@@ -185,8 +237,9 @@ pub struct RoleFlags {
     /// client: `cron` (the default) syncs hourly from /etc/cron.d/moa-ntpdate (and once now);
     /// `daemon` runs ntpd following only --server.
     #[arg(long, value_enum, value_name = "MODE")]
-    pub client_mode: Option<ClientMode>,
-    /// Time zone for /etc/localtime (default: the manifest's, Asia/Shanghai).
+    pub client_mode: Option<ClientModeArg>,
+    /// Time zone for /etc/localtime. Without it the node's zone is left as it is, except where the
+    /// manifest names one (the seed's centos7 and ubuntu1604: Asia/Shanghai).
     #[arg(long, value_name = "ZONE")]
     pub timezone: Option<ZoneName>,
 }
@@ -198,7 +251,7 @@ impl RoleFlags {
             upstream: self.upstream.clone(),
             allow: self.allow.clone(),
             server: self.server.clone(),
-            client_mode: self.client_mode,
+            client_mode: self.client_mode.map(Into::into),
             timezone: self.timezone.clone(),
             root: root.to_path_buf(),
             dry_run,
@@ -211,7 +264,7 @@ impl RoleFlags {
 pub struct ConfigureArgs {
     /// The role: `server` (ntpd with upstream + local-clock fallback) or `client`.
     #[arg(long, value_enum)]
-    pub role: Role,
+    pub role: RoleArg,
     #[command(flatten)]
     pub flags: RoleFlags,
     /// Take the role from this bundle (its bundle.json and roles/).
@@ -243,7 +296,7 @@ pub struct ProbeArgs {
     pub root: PathBuf,
     /// Package family, when both databases exist under the root (default: dpkg's if present).
     #[arg(long, value_enum)]
-    pub family: Option<moa_bundle::manifest::Family>,
+    pub family: Option<FamilyArg>,
 }
 
 #[derive(Args)]
@@ -639,7 +692,7 @@ pub struct InstallArgs {
     pub plain_http: bool,
     /// Then configure the time service: `server` or `client` (see `moa-bundle configure`).
     #[arg(long, value_enum)]
-    pub role: Option<Role>,
+    pub role: Option<RoleArg>,
     #[command(flatten)]
     pub role_flags: RoleFlags,
     #[command(flatten)]

@@ -79,7 +79,7 @@ pub enum ManifestError {
 }
 
 /// The package family decides the repository format, the version scheme and the installer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Family {
     Rpm,
@@ -88,9 +88,11 @@ pub enum Family {
 
 impl fmt::Display for Family {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The name a manifest and `--family` spell (`rpm`, `deb`).
-        let v = clap::ValueEnum::to_possible_value(self).expect("no family is hidden");
-        f.write_str(v.get_name())
+        // The name a manifest and `--family` spell.
+        f.write_str(match self {
+            Family::Rpm => "rpm",
+            Family::Deb => "deb",
+        })
     }
 }
 

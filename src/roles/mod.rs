@@ -27,7 +27,7 @@ const CRON_DAEMONS: &[&str] = &["/usr/sbin/cron", "/usr/sbin/crond", "/sbin/cron
 /// The stratum the server serves its own clock at when upstream is gone.
 pub const FALLBACK_STRATUM: u8 = 10;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// ntpd follows upstream, falls back to the local clock, serves the cluster.
@@ -36,7 +36,7 @@ pub enum Role {
     Client,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ClientMode {
     /// An hourly one-shot sync from /etc/cron.d (the runbook's way), plus one sync now.

@@ -1,6 +1,6 @@
 //! The shape of the code, checked on its text: the top-level modules of `src/` form no import
-//! cycle, and only `commands` imports the composition root `family` (no stage picks a family's
-//! parts itself). Test code (`tests.rs`, `conformance.rs`, what follows `#[cfg(test)]`) and
+//! cycle, only `commands` imports the composition root `family` (no stage picks a family's
+//! parts itself), and only the CLI names clap. Test code (`tests.rs`, `conformance.rs`, what follows `#[cfg(test)]`) and
 //! comments are left out: they may reach anywhere.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -111,4 +111,23 @@ fn the_modules_form_no_cycle_and_only_commands_reach_the_composition_root() {
     }
     let importers: Vec<&String> = g.iter().filter(|(_, d)| d.contains("family")).map(|(m, _)| m).collect();
     assert_eq!(importers, ["commands"], "only commands may pick a family's parts");
+}
+
+/// The library links no command-line parser: clap is the CLI's (`src/main.rs`, `src/cli/`),
+/// which maps its own value enums onto the library's types. (A step toward the CLI crate.)
+#[test]
+fn only_the_cli_names_clap() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|f| !f.starts_with(src.join("cli")) && f.file_name().is_some_and(|n| n != "main.rs"))
+        .filter(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            text.lines().filter(|l| !l.trim_start().starts_with("//")).any(|l| l.contains("clap"))
+        })
+        .map(|f| f.strip_prefix(&src).unwrap().display().to_string())
+        .collect();
+    assert!(offenders.is_empty(), "the library names clap in {offenders:?}");
 }
