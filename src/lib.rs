@@ -5,6 +5,10 @@
 //! [`manifest`] → [`repo`] (metadata) → [`resolve`] → [`fetch`] → [`bundle`] (pack) → on the node
 //! [`bundle::verify`] → [`install`]. [`family`] is the only place that maps rpm/deb to the
 //! implementations of each concern. [`commands`] strings stages together for the CLI.
+//!
+//! The library prints nothing: results are data the CLI renders, progress goes through
+//! [`report::Reporter`].
+#![cfg_attr(not(test), deny(clippy::print_stdout, clippy::print_stderr))]
 
 pub mod arch;
 pub mod bundle;
