@@ -341,58 +341,6 @@ fn resign(mirror: &Path, date: u64, valid_until: Option<u64>) {
     common::signing::repo_key().sign_release(&dir);
 }
 
-/// A private apt (`APT_CONFIG`: lists, cache and status under `dir`, the host untouched) for the
-/// archive at `url`, suite `suite`, trusting the test repositories' key, Valid-Until and Date
-/// checked (apt's defaults; the host's `apt.conf.d`, which may turn them off, is not read).
-struct Apt {
-    dir: PathBuf,
-}
-
-impl Apt {
-    fn new(dir: &Path, url: &str, suite: &str) -> Self {
-        for d in ["etc", "parts", "lists/partial", "cache", "archives/partial"] {
-            std::fs::create_dir_all(dir.join(d)).unwrap();
-        }
-        std::fs::write(dir.join("key.asc"), &common::signing::repo_key().public).unwrap();
-        std::fs::write(dir.join("status"), "").unwrap();
-        std::fs::write(
-            dir.join("etc/sources.list"),
-            format!("deb [signed-by={}] {url} {suite} main\n", dir.join("key.asc").display()),
-        )
-        .unwrap();
-        let d = dir.display();
-        std::fs::write(
-            dir.join("apt.conf"),
-            format!(
-                "Dir::Etc::SourceList \"{d}/etc/sources.list\"; Dir::Etc::SourceParts \"{d}/etc\";\nDir::State::Lists \"{d}/lists\"; Dir::State::status \"{d}/status\"; Dir::Cache \"{d}/cache\";\nDir::Cache::Archives \"{d}/archives\"; APT::Sandbox::User \"root\"; Debug::NoLocking \"true\";\nDir::Etc::Parts \"{d}/parts\"; Acquire::Check-Valid-Until \"true\"; Acquire::Check-Date \"true\"; Acquire::Languages \"none\"; APT::Architecture \"amd64\";\n"
-            ),
-        )
-        .unwrap();
-        Apt { dir: dir.to_path_buf() }
-    }
-
-    /// `apt-get update`: whether it succeeded without an error line, and what it said.
-    fn update(&self) -> (bool, String) {
-        let out = std::process::Command::new("apt-get")
-            .env("APT_CONFIG", self.dir.join("apt.conf"))
-            .args(["update", "-q"])
-            .output()
-            .unwrap();
-        let said = said(&out);
-        (out.status.success() && !said.lines().any(|l| l.starts_with("E:")), said)
-    }
-
-    /// The Date of the InRelease apt keeps in its lists.
-    fn kept_date(&self) -> Option<String> {
-        let f = std::fs::read_dir(self.dir.join("lists"))
-            .ok()?
-            .flatten()
-            .find(|e| e.file_name().to_string_lossy().ends_with("InRelease"))?;
-        let text = std::fs::read_to_string(f.path()).ok()?;
-        text.lines().find_map(|l| l.strip_prefix("Date: ").map(str::to_string))
-    }
-}
-
 /// moa-bundle resolving `hello` from the archive at `url`, suite `suite`, with `cache`.
 fn moa_resolve(t: &Path, url: &str, suite: &str, cache: &str, extra: &[&str]) -> (bool, String) {
     let m = t.join(format!("m-{cache}.toml"));
@@ -448,7 +396,7 @@ fn old_and_misdirected_signed_metadata_is_judged_as_apt_judges_it() {
             common::run(std::process::Command::new("gpg").args(["--batch", "--dearmor", "-o"]).arg(&ring).arg(&asc));
             common::run(std::process::Command::new("gpgv").arg("--keyring").arg(&ring).arg(&inrelease));
         }
-        let apt = Apt::new(&t.path().join(format!("apt{i}")), &mirror.url, "stable");
+        let apt = common::Apt::new(&t.path().join(format!("apt{i}")), &mirror.url, "stable");
         let (apt_ok, apt_said) = apt.update();
         assert_eq!(apt_ok, accepted, "{case}: apt-get update said:\n{apt_said}");
         let (ok, err) = moa_resolve(t.path(), &mirror.url, "stable", &format!("c{i}"), &[]);
@@ -462,7 +410,7 @@ fn old_and_misdirected_signed_metadata_is_judged_as_apt_judges_it() {
     }
 
     // A replay: the newer Release first, then an older one, validly signed, in the same cache.
-    let apt = Apt::new(&t.path().join("apt-replay"), &mirror.url, "stable");
+    let apt = common::Apt::new(&t.path().join("apt-replay"), &mirror.url, "stable");
     resign(&mirror_dir, n - day, None);
     assert!(apt.update().0);
     assert!(moa_resolve(t.path(), &mirror.url, "stable", "replay", &[]).0);
@@ -481,7 +429,7 @@ fn old_and_misdirected_signed_metadata_is_judged_as_apt_judges_it() {
             .arg(mirror_dir.join("dists/stable"))
             .arg(mirror_dir.join("dists/stable-updates")),
     );
-    let apt = Apt::new(&t.path().join("apt-dist"), &mirror.url, "stable-updates");
+    let apt = common::Apt::new(&t.path().join("apt-dist"), &mirror.url, "stable-updates");
     let (_, apt_said) = apt.update();
     assert!(apt_said.contains("Conflicting distribution"), "{apt_said}");
     let (ok, err) = moa_resolve(t.path(), &mirror.url, "stable-updates", "dist", &[]);

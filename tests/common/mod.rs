@@ -849,3 +849,69 @@ pub fn rpm_query(root: &Path, args: &[&str]) -> String {
         Command::new("rpm").arg("--root").arg(root).args(["--dbpath", "/var/lib/rpm"]).args(args).output().unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// A private apt (`APT_CONFIG`: lists, cache and status under `dir`, the host untouched) for the
+/// archive at `url`, suite `suite`, trusting the test repositories' key, Valid-Until and Date
+/// checked (apt's defaults; the host's `apt.conf.d`, which may turn them off, is not read).
+pub struct Apt {
+    dir: PathBuf,
+}
+
+impl Apt {
+    pub fn new(dir: &Path, url: &str, suite: &str) -> Self {
+        for d in ["etc", "parts", "lists/partial", "cache", "archives/partial"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        std::fs::write(dir.join("key.asc"), &signing::repo_key().public).unwrap();
+        std::fs::write(dir.join("status"), "").unwrap();
+        std::fs::write(
+            dir.join("etc/sources.list"),
+            format!("deb [signed-by={}] {url} {suite} main\n", dir.join("key.asc").display()),
+        )
+        .unwrap();
+        let d = dir.display();
+        std::fs::write(
+            dir.join("apt.conf"),
+            format!(
+                "Dir::Etc::SourceList \"{d}/etc/sources.list\"; Dir::Etc::SourceParts \"{d}/etc\";\nDir::State::Lists \"{d}/lists\"; Dir::State::status \"{d}/status\"; Dir::Cache \"{d}/cache\";\nDir::Cache::Archives \"{d}/archives\"; APT::Sandbox::User \"root\"; Debug::NoLocking \"true\";\nDir::Etc::Parts \"{d}/parts\"; Acquire::Check-Valid-Until \"true\"; Acquire::Check-Date \"true\"; Acquire::Languages \"none\"; APT::Architecture \"amd64\";\n"
+            ),
+        )
+        .unwrap();
+        Apt { dir: dir.to_path_buf() }
+    }
+
+    /// `apt-get update`: whether it succeeded without an error line, and what it said.
+    pub fn update(&self) -> (bool, String) {
+        let out = std::process::Command::new("apt-get")
+            .env("APT_CONFIG", self.dir.join("apt.conf"))
+            .args(["update", "-q"])
+            .output()
+            .unwrap();
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.success() && !said.lines().any(|l| l.starts_with("E:")), said)
+    }
+
+    /// The Date of the InRelease apt keeps in its lists.
+    pub fn kept_date(&self) -> Option<String> {
+        let f = std::fs::read_dir(self.dir.join("lists"))
+            .ok()?
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().ends_with("InRelease"))?;
+        let text = std::fs::read_to_string(f.path()).ok()?;
+        text.lines().find_map(|l| l.strip_prefix("Date: ").map(str::to_string))
+    }
+    /// `apt-get -s install NAME` after an update: whether apt would do it, and what it said.
+    pub fn simulate_install(&self, name: &str) -> (bool, String) {
+        let (updated, said) = self.update();
+        assert!(updated, "apt-get update: {said}");
+        let out = std::process::Command::new("apt-get")
+            .env("APT_CONFIG", self.dir.join("apt.conf"))
+            .args(["-s", "install", name])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        )
+    }
+}

@@ -578,24 +578,7 @@ fn a_virtual_request_is_refused_with_its_providers_where_apt_refuses_it() {
     apt_repo(&archive, &[("stable", vec![mta("exim4-daemon-light"), mta("postfix"), only])]);
     let mirror = Mirror::serve(&archive);
     let apt = |request: &str| {
-        let d = t.join(format!("apt-{request}"));
-        for sub in ["etc", "lists/partial", "cache", "archives/partial"] {
-            std::fs::create_dir_all(d.join(sub)).unwrap();
-        }
-        std::fs::write(d.join("key.asc"), &common::signing::repo_key().public).unwrap();
-        std::fs::write(d.join("status"), "").unwrap();
-        let dd = d.display();
-        std::fs::write(
-            d.join("etc/sources.list"),
-            format!("deb [signed-by={dd}/key.asc] {} stable main\n", mirror.url),
-        )
-        .unwrap();
-        std::fs::write(d.join("apt.conf"), format!("Dir::Etc::SourceList \"{dd}/etc/sources.list\"; Dir::Etc::SourceParts \"{dd}/etc\"; Dir::Etc::Parts \"{dd}/etc\";\nDir::State::Lists \"{dd}/lists\"; Dir::State::status \"{dd}/status\"; Dir::Cache \"{dd}/cache\"; Dir::Cache::Archives \"{dd}/archives\";\nAPT::Sandbox::User \"root\"; Debug::NoLocking \"true\"; Acquire::Languages \"none\"; APT::Architecture \"amd64\";\n")).unwrap();
-        let apt_get =
-            |args: &[&str]| Command::new("apt-get").env("APT_CONFIG", d.join("apt.conf")).args(args).output().unwrap();
-        assert!(apt_get(&["update", "-q"]).status.success());
-        let o = apt_get(&["-s", "install", request]);
-        (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr))
+        common::Apt::new(&t.join(format!("apt-{request}")), &mirror.url, "stable").simulate_install(request)
     };
     let manifest = |request: &str| {
         let p = t.join(format!("{request}.toml"));
