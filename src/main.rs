@@ -13,9 +13,10 @@ use anyhow::Context;
 use clap::Parser;
 use cli::args::{Cli, Command, KeyCommand};
 use cli::{progress, render};
-use moa_bundle::commands::{self, BuildOptions, InstallCmdOptions, InstallerChoice};
-use moa_bundle::install::InstallOptions;
-use moa_bundle::manifest::{Family, Manifest};
+use moa_engine::commands::{self, BuildOptions, InstallCmdOptions, InstallerChoice};
+use moa_engine::install::InstallOptions;
+use moa_model::manifest::{Family, Manifest};
+use moa_time::node::{RoleFrom, RoleStep};
 
 fn main() -> ExitCode {
     cleanup_on_signals();
@@ -39,7 +40,7 @@ fn cleanup_on_signals() {
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else { return };
     std::thread::spawn(move || {
         if let Some(sig) = signals.forever().next() {
-            moa_bundle::files::cleanup_registered();
+            moa_model::files::cleanup_registered();
             std::process::exit(128 + sig);
         }
     });
@@ -81,7 +82,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let ok = Ok(ExitCode::SUCCESS);
     match cli.command {
         Command::Sbom(a) => {
-            let keys = moa_bundle::bundle::sign::trusted_keys(Path::new("/"), &a.keys.keys)?;
+            let keys = moa_engine::bundle::sign::trusted_keys(Path::new("/"), &a.keys.keys)?;
             out.write_all(&commands::sbom_cmd(&a.bundle, &keys)?)?;
         }
         Command::Lock(a) => {
@@ -98,6 +99,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                 split_size: None,
                 installer: InstallerChoice::None,
                 since: None,
+                service_files: Vec::new(),
             };
             let rep = progress::reporter(a.out.json);
             commands::fetch_keys(&mut m, &opts.source, rep.as_ref())?;
@@ -113,7 +115,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Key(KeyCommand::Generate { prefix, out: json }) => {
-            let (secret, public, id) = moa_bundle::bundle::sign::generate(&prefix)?;
+            let (secret, public, id) = moa_engine::bundle::sign::generate(&prefix)?;
             if json.json {
                 render::json(out, &serde_json::json!({ "secret_key": secret, "public_key": public, "key_id": id }))?
             } else {
@@ -182,7 +184,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                 .keys
                 .keys
                 .iter()
-                .map(|k| moa_bundle::bundle::sign::TrustedKey::load(k))
+                .map(|k| moa_engine::bundle::sign::TrustedKey::load(k))
                 .collect::<Result<Vec<_>, _>>()?;
             let r = commands::push_cmd(&a.bundle, &a.reference, a.plain_http, &keys)?;
             if a.out.json {
@@ -216,7 +218,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         }
         Command::Verify(a) => {
             let root = a.node.then_some(a.root.as_path());
-            let keys = moa_bundle::bundle::sign::trusted_keys(&a.root, &a.keys.keys)?;
+            let keys = moa_engine::bundle::sign::trusted_keys(&a.root, &a.keys.keys)?;
             let r = commands::verify_cmd(&a.bundle.bundle, root, &keys)?;
             if a.bundle.out.json {
                 render::json(out, &r)?
@@ -232,14 +234,14 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                 via_repo: a.via_repo,
                 verified: a.verified,
                 plain_http: a.plain_http,
-                role: a.role.map(|r| a.role_flags.options(r.into(), &a.root, a.dry_run)),
                 keys: a.keys.keys.clone(),
             };
             if a.role.is_none() && a.role_flags.client_mode.is_some() {
                 anyhow::bail!("--client-mode only applies with --role client");
             }
             let rep = progress::reporter(a.bundle.out.json);
-            let r = commands::install_cmd(&a.bundle.bundle, &opts, rep.as_ref())?;
+            let role = a.role.map(|r| RoleStep(a.role_flags.options(r.into(), &a.root, a.dry_run)));
+            let r = commands::install_cmd(&a.bundle.bundle, &opts, role.as_ref(), rep.as_ref())?;
             drop(rep);
             if a.bundle.out.json {
                 render::json(out, &r)?
@@ -255,11 +257,11 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                 (None, None) => None,
             };
             let from = match (&a.bundle, &manifest) {
-                (Some(b), _) => commands::RoleFrom::Bundle(b),
-                (None, Some(m)) => commands::RoleFrom::Manifest(m),
-                (None, None) => commands::RoleFrom::Detect,
+                (Some(b), _) => RoleFrom::Bundle(b),
+                (None, Some(m)) => RoleFrom::Manifest(m),
+                (None, None) => RoleFrom::Detect,
             };
-            let r = commands::configure_cmd(from, &opts)?;
+            let r = moa_time::node::configure_cmd(from, &opts)?;
             if a.out.json {
                 render::json(out, &r)?
             } else {
@@ -267,8 +269,8 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Check(a) => {
-            let t = moa_bundle::check::Thresholds { warn_offset_ms: a.warn_offset, crit_offset_ms: a.crit_offset };
-            let h = moa_bundle::check::check(t);
+            let t = moa_time::check::Thresholds { warn_offset_ms: a.warn_offset, crit_offset_ms: a.crit_offset };
+            let h = moa_time::check::check(t);
             if a.out.json {
                 render::json(out, &h)?
             } else {
@@ -302,7 +304,7 @@ fn probe(root: &Path, family: Option<Family>, output: Option<&Path>, out: &mut d
     json.push(b'\n');
     match output {
         Some(o) => {
-            moa_bundle::files::write_atomic(o, &json, 0o644)
+            moa_model::files::write_atomic(o, &json, 0o644)
                 .with_context(|| format!("could not write {}", o.display()))?;
             let (os, n) = (&p.os_release, p.packages.len());
             eprintln!("wrote {}: {} {} {} ({}), {n} packages", o.display(), os.id, os.version_id, p.arch, p.family);
@@ -332,6 +334,7 @@ fn build_options(a: &cli::args::BuildArgs, m: &Manifest, source_date_epoch: Opti
             (None, false, false) => InstallerChoice::None,
         },
         since: a.since.clone(),
+        service_files: moa_time::roles::render::service_files(m),
     }
 }
 

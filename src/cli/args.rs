@@ -5,12 +5,12 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
-use moa_bundle::cache::Cache;
-use moa_bundle::commands::SourceOptions;
-use moa_bundle::fetch::DEFAULT_JOBS;
-use moa_bundle::manifest::{Manifest, ModuleRef, Request};
-use moa_bundle::repo::Signatures;
-use moa_bundle::roles::{ClientMode, Role, RoleOptions};
+use moa_engine::cache::Cache;
+use moa_engine::commands::SourceOptions;
+use moa_engine::fetch::DEFAULT_JOBS;
+use moa_engine::repo::Signatures;
+use moa_model::manifest::{Manifest, ModuleRef, Request};
+use moa_time::roles::{ClientMode, Role, RoleOptions};
 
 /// `--role`: the library's [`Role`], spelled for clap (the library links no clap).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -55,7 +55,7 @@ pub enum FamilyArg {
     Deb,
 }
 
-impl From<FamilyArg> for moa_bundle::manifest::Family {
+impl From<FamilyArg> for moa_model::manifest::Family {
     fn from(f: FamilyArg) -> Self {
         match f {
             FamilyArg::Rpm => Self::Rpm,
@@ -63,12 +63,12 @@ impl From<FamilyArg> for moa_bundle::manifest::Family {
         }
     }
 }
-use moa_bundle::transport::DEFAULT_STALL_SECS;
-use moa_bundle::types::node::{Host, Network, ZoneName};
-use moa_bundle::types::{Arch, Label, MirrorFlag};
+use moa_engine::transport::DEFAULT_STALL_SECS;
+use moa_model::types::node::{Host, Network, ZoneName};
+use moa_model::types::{Arch, Label, MirrorFlag};
 
 /// `0.1.0 (commit 0123456789ab)`: the commit comes from build.rs.
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("MOA_COMMIT"), ")");
+pub const VERSION: &str = moa_engine::VERSION;
 
 /// Pack Linux packages with exactly the dependencies a node lacks into one verifiable bundle,
 /// and install it on servers that have no internet.
@@ -415,7 +415,7 @@ impl ManifestArgs {
     /// The built-in manifest a lock file names (its distro and arch), flags applied, for
     /// `build --locked moa.lock` without --distro or --manifest.
     pub fn load_for_lock(&self, lock: &Path) -> anyhow::Result<Manifest> {
-        let l = moa_bundle::bundle::lock::Lock::load(lock)?;
+        let l = moa_engine::bundle::lock::Lock::load(lock)?;
         let mut m = Manifest::builtin(l.distro.as_str()).map_err(|_| {
             anyhow::anyhow!(
                 "{} is a lock of distro `{}`, which is not built in: pass the manifest it was made with (--manifest)",
@@ -446,7 +446,7 @@ impl ManifestArgs {
         if !self.modules.is_empty() {
             m.enable_modules(&self.modules)?;
         }
-        moa_bundle::commands::check_manifest(&m)?;
+        moa_engine::commands::check_manifest(&m)?;
         Ok(m)
     }
 

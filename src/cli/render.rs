@@ -4,10 +4,10 @@
 
 use std::io::{self, Write};
 
-use moa_bundle::commands::{BuildReport, DistroInfo, InstallReport, PlanItem, ResolveReport, VerifyReport};
-use moa_bundle::install::InstallAction;
-use moa_bundle::manifest::Manifest;
-use moa_bundle::roles::{FileStatus, RoleReport};
+use moa_engine::commands::{BuildReport, DistroInfo, InstallReport, PlanItem, ResolveReport, VerifyReport};
+use moa_engine::install::InstallAction;
+use moa_model::manifest::Manifest;
+use moa_time::roles::{FileStatus, RoleReport};
 
 pub type Out<'a> = &'a mut dyn Write;
 
@@ -124,8 +124,8 @@ pub fn build(out: Out<'_>, r: &BuildReport) -> io::Result<()> {
 
 /// The warning every node-side report gives for a bundle whose packages' upstream signatures
 /// were never checked.
-fn unchecked_upstream(s: moa_bundle::repo::Signatures) {
-    if s == moa_bundle::repo::Signatures::Skip {
+fn unchecked_upstream(s: moa_engine::repo::Signatures) {
+    if s == moa_engine::repo::Signatures::Skip {
         eprintln!(
             "warning: this bundle was built with --insecure-skip-signatures: no upstream signature of its packages was checked against a pinned key; only the bundle's own digests (and its signature, where this node trusts keys) vouch for them"
         );
@@ -186,7 +186,7 @@ pub fn verify(out: Out<'_>, r: &VerifyReport) -> io::Result<()> {
     )
 }
 
-pub fn install(out: Out<'_>, r: &InstallReport) -> io::Result<()> {
+pub fn install(out: Out<'_>, r: &InstallReport<RoleReport>) -> io::Result<()> {
     unchecked_upstream(r.upstream_signatures);
     for p in &r.preflight_problems {
         eprintln!("warning (--force): {p}");
@@ -260,7 +260,7 @@ pub fn role(out: Out<'_>, r: &RoleReport) -> io::Result<()> {
     }
 }
 
-pub fn check(out: Out<'_>, h: &moa_bundle::check::Health) -> io::Result<()> {
+pub fn check(out: Out<'_>, h: &moa_time::check::Health) -> io::Result<()> {
     writeln!(out, "{}", h.summary())?;
     for (s, m) in h.findings.iter().skip(1) {
         writeln!(out, "  {}: {m}", s.label())?;

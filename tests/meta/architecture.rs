@@ -1,7 +1,9 @@
-//! The shape of the code, checked on its text: the top-level modules of `src/` form no import
-//! cycle, only `commands` imports the composition root `family` (no stage picks a family's
-//! parts itself), and only the CLI names clap. Test code (`tests.rs`, `conformance.rs`, what follows `#[cfg(test)]`) and
-//! comments are left out: they may reach anywhere.
+//! The shape of the code. Between crates the compiler keeps the layers; this checks that the
+//! crate graph is the one the README draws (`cargo metadata`) and that only the CLI links clap.
+//! Inside the engine it checks the text: its top-level modules form no import cycle, and only
+//! `commands` imports the composition root `family` (no stage picks a family's parts itself).
+//! Test code (`tests.rs`, `conformance.rs`, what follows `#[cfg(test)]`) and comments are left
+//! out: they may reach anywhere.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -19,7 +21,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// Top-level module → the top-level modules its non-test code names as `crate::X`.
 fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/engine/src");
     let mut modules: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
     for e in std::fs::read_dir(&src).unwrap() {
         let p = e.unwrap().path();
@@ -105,7 +107,7 @@ fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>>
 #[test]
 fn the_modules_form_no_cycle_and_only_commands_reach_the_composition_root() {
     let g = module_graph();
-    assert!(g.len() > 15 && g["commands"].contains("family"), "the scan found the modules: {g:?}");
+    assert!(g.len() >= 12 && g["commands"].contains("family"), "the scan found the modules: {g:?}");
     if let Some(c) = find_cycle(&g) {
         panic!("an import cycle: {}", c.join(" → "));
     }
@@ -113,21 +115,81 @@ fn the_modules_form_no_cycle_and_only_commands_reach_the_composition_root() {
     assert_eq!(importers, ["commands"], "only commands may pick a family's parts");
 }
 
-/// The library links no command-line parser: clap is the CLI's (`src/main.rs`, `src/cli/`),
-/// which maps its own value enums onto the library's types. (A step toward the CLI crate.)
+fn host_triple() -> String {
+    let out = std::process::Command::new("rustc").arg("-vV").output().expect("rustc -vV runs");
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.lines().find_map(|l| l.strip_prefix("host: ")).expect("rustc -vV names the host").to_string()
+}
+
+/// `cargo metadata` of the workspace: package name → the workspace packages it depends on
+/// (normal dependencies), and whether anything in its dependency closure is clap.
+fn crate_graph() -> BTreeMap<String, (BTreeSet<String>, bool)> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        // This machine's platform only: the others' dependencies were never downloaded.
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--offline",
+            "--filter-platform",
+            &host_triple(),
+            "--manifest-path",
+        ])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+        .output()
+        .expect("cargo metadata runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let name_of = |id: &str| -> String {
+        meta["packages"].as_array().unwrap().iter().find(|p| p["id"] == id).unwrap()["name"].as_str().unwrap().into()
+    };
+    let nodes = meta["resolve"]["nodes"].as_array().unwrap();
+    let normal_deps = |id: &str| -> Vec<String> {
+        let node = nodes.iter().find(|n| n["id"] == id).unwrap();
+        node["deps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["dep_kinds"].as_array().unwrap().iter().any(|k| k["kind"].is_null()))
+            .map(|d| d["pkg"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut graph = BTreeMap::new();
+    for member in meta["workspace_members"].as_array().unwrap() {
+        let id = member.as_str().unwrap();
+        let (mut seen, mut todo) = (BTreeSet::new(), vec![id.to_string()]);
+        while let Some(next) = todo.pop() {
+            for d in normal_deps(&next) {
+                if seen.insert(d.clone()) {
+                    todo.push(d);
+                }
+            }
+        }
+        let direct = normal_deps(id).iter().map(|d| name_of(d)).filter(|n| n.starts_with("moa-")).collect();
+        let clap = seen.iter().any(|d| name_of(d).starts_with("clap"));
+        graph.insert(name_of(id), (direct, clap));
+    }
+    graph
+}
+
+/// The crates are the layers, and the compiler keeps them: the model depends on no other
+/// crate of the workspace, the engine on the model, the time service on both, the CLI on all
+/// three; and only the CLI links a command-line parser.
 #[test]
-fn only_the_cli_names_clap() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    let offenders: Vec<String> = files
-        .iter()
-        .filter(|f| !f.starts_with(src.join("cli")) && f.file_name().is_some_and(|n| n != "main.rs"))
-        .filter(|f| {
-            let text = std::fs::read_to_string(f).unwrap();
-            text.lines().filter(|l| !l.trim_start().starts_with("//")).any(|l| l.contains("clap"))
-        })
-        .map(|f| f.strip_prefix(&src).unwrap().display().to_string())
-        .collect();
-    assert!(offenders.is_empty(), "the library names clap in {offenders:?}");
+fn the_crates_are_the_layers_and_only_the_cli_links_clap() {
+    let g = crate_graph();
+    let layers: BTreeMap<&str, Vec<&str>> = [
+        ("moa-model", vec![]),
+        ("moa-engine", vec!["moa-model"]),
+        ("moa-time", vec!["moa-engine", "moa-model"]),
+        ("moa-bundle", vec!["moa-engine", "moa-model", "moa-time"]),
+    ]
+    .into();
+    assert_eq!(g.keys().map(String::as_str).collect::<Vec<_>>(), layers.keys().copied().collect::<Vec<_>>());
+    for (name, (deps, clap)) in &g {
+        let want: BTreeSet<String> = layers[name.as_str()].iter().map(|s| s.to_string()).collect();
+        assert_eq!(deps, &want, "{name} depends on the workspace crates {deps:?}");
+        assert_eq!(*clap, name == "moa-bundle", "{name}: clap in its dependencies: {clap}");
+    }
 }

@@ -9,8 +9,8 @@ use crate::common;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use moa_bundle::repo::{modules, yum, Metadata};
-use moa_bundle::types::Arch;
+use moa_engine::repo::{modules, yum, Metadata};
+use moa_model::types::Arch;
 
 fn load(dir: &Path) -> (Metadata, modules::Modules) {
     let repodata = dir.join("repodata");
@@ -25,7 +25,7 @@ fn load(dir: &Path) -> (Metadata, modules::Modules) {
     let mut md = Metadata::default();
     let arch = Arch::new("x86_64").unwrap();
     yum::parse_primary(
-        moa_bundle::repo::decompressor("p.xml.gz", "primary", &primary).unwrap(),
+        moa_engine::repo::decompressor("p.xml.gz", "primary", &primary).unwrap(),
         "primary",
         0,
         &arch,
@@ -35,7 +35,7 @@ fn load(dir: &Path) -> (Metadata, modules::Modules) {
     let yaml = std::fs::read(find("-modules.yaml.xz")).unwrap();
     let mut text = String::new();
     std::io::Read::read_to_string(
-        &mut moa_bundle::repo::decompressor("m.yaml.xz", "modules", &yaml).unwrap(),
+        &mut moa_engine::repo::decompressor("m.yaml.xz", "modules", &yaml).unwrap(),
         &mut text,
     )
     .unwrap();
@@ -202,7 +202,7 @@ fn the_real_appstream_comps_parse_to_its_groups() {
         .map(|e| e.unwrap().path())
         .find(|p| p.to_string_lossy().ends_with("-comps-AppStream.x86_64.xml"))
         .unwrap();
-    let groups = moa_bundle::repo::comps::parse_groups(&std::fs::read(file).unwrap(), "comps").unwrap();
+    let groups = moa_engine::repo::comps::parse_groups(&std::fs::read(file).unwrap(), "comps").unwrap();
     assert_eq!(groups.len(), 63);
     assert_eq!(groups["core"], ["rsyslog", "python3-libselinux"]);
     assert_eq!(groups["container-management"], ["buildah", "containernetworking-plugins", "podman"]);

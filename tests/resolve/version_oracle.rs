@@ -7,7 +7,7 @@ use crate::common;
 use std::cmp::Ordering;
 use std::process::Command;
 
-use moa_bundle::version::{DebVersion, Evr};
+use moa_model::version::{DebVersion, Evr};
 
 const RPM_VERSIONS: &[&str] = &[
     "1.0",

@@ -5,8 +5,8 @@ use crate::common;
 
 use std::path::Path;
 
-use moa_bundle::trust::{Fingerprint, KeyPin, Keyring, TrustError};
-use moa_bundle::types::Sha256;
+use moa_engine::trust::{Fingerprint, KeyPin, Keyring, TrustError};
+use moa_model::types::Sha256;
 
 const BOOKWORM: &str = "B8B80B5B623EAB6AD8775C45B7C5D7D6350947F8";
 const BOOKWORM_SIGNING_SUBKEY: &str = "4CB50190207B4758A3F73A796ED0E7B82643E131";
@@ -42,7 +42,7 @@ fn the_real_inrelease_verifies_with_both_debian_keys_and_its_packages_chain_from
     assert_eq!(who.key.as_str(), BOOKWORM, "the first good signature is the bookworm key's");
     assert_eq!(who.signer.as_str(), BOOKWORM_SIGNING_SUBKEY, "made by its signing subkey, as gpgv says");
     // The Packages file is what the signed text lists (size and sha256).
-    let release = moa_bundle::repo::apt::parse_release(&signed, "InRelease").unwrap();
+    let release = moa_engine::repo::apt::parse_release(&signed, "InRelease").unwrap();
     let (_, size, sha) = release.packages_index("main", "amd64").unwrap().clone();
     let packages = fs_err::read(dir.join("bookworm-updates-main-binary-amd64-Packages")).unwrap();
     let plain = release.files.iter().find(|(p, _, _)| p == "main/binary-amd64/Packages").unwrap();

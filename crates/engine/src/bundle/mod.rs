@@ -1,0 +1,254 @@
+//! The bundle: a reproducible `tar.gz` with one top directory `<name>-<distro>-<arch>/` holding
+//! `bundle.json` (this module's [`BundleIndex`]), `packages/`, `roles/` (time service templates, when
+//! the manifest has a `[time]` section), `install.sh` and `SHA256SUMS`.
+//! [`pack`] writes one; [`verify`] checks and unpacks one on the node.
+
+pub mod lock;
+pub mod pack;
+pub mod parts;
+pub mod sbom;
+pub mod script;
+pub mod sign;
+pub mod since;
+pub mod verify;
+
+use serde::{Deserialize, Serialize};
+
+use crate::repo::Signatures;
+use crate::trust::Fingerprint;
+use moa_model::limits;
+use moa_model::manifest::{Family, OsRelease, TimeSpec};
+use moa_model::types::{safe_file_name, Arch, Label, Line, PackageName, RepoPath, Sha256};
+
+/// The `bundle.json` format version; an installer refuses bundles with a newer one.
+pub const SCHEMA_VERSION: u32 = 1;
+pub const INDEX_FILE: &str = "bundle.json";
+pub const SUMS_FILE: &str = "SHA256SUMS";
+pub const INSTALLER_FILE: &str = "install.sh";
+pub const PACKAGES_DIR: &str = "packages";
+/// The moa-bundle binary a self-contained bundle carries for its node (`install.sh` runs it).
+pub const BINARY_FILE: &str = "moa-bundle";
+/// The same, gzipped (bundles since issue 20).
+pub const BINARY_GZ_FILE: &str = "moa-bundle.gz";
+
+/// `bundle.json`: what the bundle is for and what it holds. Read on the node from a bundle that
+/// anyone may have written, so every field is a validated type and [`BundleIndex::validate`]
+/// checks the rest before anything uses it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BundleIndex {
+    pub schema_version: u32,
+    pub name: Label,
+    pub distro: Label,
+    pub family: Family,
+    pub arch: Arch,
+    pub os_release: OsRelease,
+    /// The moa-bundle version that built it.
+    pub tool_version: Line,
+    /// The fixed mtime of every member (SOURCE_DATE_EPOCH or the metadata's newest timestamp).
+    pub source_date_epoch: u64,
+    /// The manifest's requests, as written.
+    pub requested: Vec<Line>,
+    /// In install order: a package's pre-dependencies come in an earlier stage.
+    pub packages: Vec<BundlePackage>,
+    /// The repository metadata the build resolved from.
+    pub sources: Vec<SourceDigest>,
+    /// Whether the build checked upstream signatures against the manifest's pinned keys
+    /// (`skip`: built with `--insecure-skip-signatures`, or by a moa-bundle that did not record it).
+    #[serde(default = "unrecorded")]
+    pub upstream_signatures: Signatures,
+    /// The keys the manifest pinned, carried under `keys/` so the node checks each package's
+    /// own signature (rpm headers) again before installing it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<BundleKey>,
+    /// The manifest's `[time]` section: the roles `install --role` applies, with the templates
+    /// under `roles/`. Absent in bundles of manifests without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<TimeSpec>,
+    /// EL8+: the module streams the bundled modular packages come from (`nodejs:20`); install
+    /// enables them in the node's dnf, which otherwise hides or replaces those packages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<moa_model::manifest::ModuleRef>,
+    /// The moa-bundle binary for the node (`build --with-installer`), which `install.sh` checks
+    /// and runs, so a node with nothing installed gets all of `install`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installer: Option<BundledBinary>,
+    /// A differential bundle (`build --since OLD`): it holds only what is new or changed since
+    /// OLD, and the node must already have the rest, which install checks first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<since::Since>,
+    /// The node profiles (`build --target`) the set was resolved against; none for a bundle
+    /// against the manifest's base.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetRecord>,
+}
+
+/// A node profile a bundle was built against: its file name, the node it was taken from (host
+/// name or `--root`), and the digest of the file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TargetRecord {
+    pub profile: Line,
+    pub source: Line,
+    pub sha256: Sha256,
+}
+
+/// [`BundleIndex::installer`]: the file [`BINARY_FILE`] at the top of the bundle.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BundledBinary {
+    /// The member's size and digest (of the gzip file when [`BundledBinary::gzip`]).
+    pub size: u64,
+    pub sha256: Sha256,
+    /// Carried gzipped (`moa-bundle.gz`, about 40% of the binary; install.sh unpacks it into a
+    /// private directory to run it). Bundles of moa-bundle before 0.x carry it as it is.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gzip: bool,
+    /// What `moa-bundle --version` says it is.
+    pub version: Line,
+}
+
+impl BundledBinary {
+    /// The member that holds it.
+    pub fn member(&self) -> &'static str {
+        if self.gzip {
+            BINARY_GZ_FILE
+        } else {
+            BINARY_FILE
+        }
+    }
+    pub fn mode(&self) -> u32 {
+        if self.gzip {
+            0o644
+        } else {
+            0o755
+        }
+    }
+}
+
+/// One package file in the bundle.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BundlePackage {
+    pub name: PackageName,
+    pub version: Line,
+    pub arch: Arch,
+    /// File name under `packages/`.
+    pub file: String,
+    pub size: u64,
+    pub sha256: Sha256,
+    pub requested: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrades: Option<Line>,
+    /// Chain from a requested package to this one.
+    pub why: Vec<Line>,
+    /// Install stage: stage N is installed (and configured) before stage N+1.
+    pub stage: u32,
+    /// Raw requirements and provides, for the installer's preflight.
+    #[serde(default)]
+    pub requires: Vec<Line>,
+    #[serde(default)]
+    pub provides: Vec<Line>,
+    /// deb: Conflicts/Breaks and Replaces, so the installer removes what a package replaces
+    /// before dpkg installs it, as apt does (dpkg alone refuses when the node's package is the
+    /// side that declares the conflict).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<Line>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaces: Vec<Line>,
+    /// The repository it came from (whose keys must have signed it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<Label>,
+}
+
+/// A pinned key carried in the bundle: the member holding it, its primary fingerprint, and
+/// whether legacy packets are accepted from it, for one repository.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BundleKey {
+    pub repository: Label,
+    pub file: String,
+    pub fingerprint: Fingerprint,
+    #[serde(default)]
+    pub legacy: bool,
+}
+
+pub const KEYS_DIR: &str = "keys";
+
+/// A metadata file the build resolved from, with its digest.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SourceDigest {
+    pub repository: Label,
+    pub file: RepoPath,
+    pub sha256: Sha256,
+    /// The pinned key whose signature covers this file (directly, or through the signed file
+    /// that lists its digest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<Fingerprint>,
+}
+
+fn unrecorded() -> Signatures {
+    Signatures::Skip
+}
+
+impl BundleIndex {
+    /// `<name>-<distro>-<arch>`: the bundle's top directory.
+    pub fn stem(&self) -> String {
+        format!("{}-{}-{}", self.name, self.distro, self.arch)
+    }
+
+    /// What the field types cannot check alone: the schema, counts and sizes within
+    /// [`moa_model::limits`], stages within the package count, file names plain and unique, the
+    /// `[time]` section. The error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.schema_version == 0 {
+            return Err("schema_version is 0: no moa-bundle writes that".into());
+        }
+        let n = self.packages.len();
+        limits::check("the number of packages", n as u64, limits::PACKAGES as u64)?;
+        limits::check("the number of requests", self.requested.len() as u64, limits::REQUESTS as u64)?;
+        limits::check("the number of sources", self.sources.len() as u64, limits::PACKAGES as u64)?;
+        let mut files = std::collections::HashSet::new();
+        for p in &self.packages {
+            p.validate(n).map_err(|m| format!("package `{}`: {m}", p.name))?;
+            if !files.insert(p.file.as_str()) {
+                return Err(format!("two packages have the file name `{}`", p.file));
+            }
+        }
+        if let Some(t) = &self.time {
+            t.validate()?;
+        }
+        if let Some(s) = &self.since {
+            limits::check("the number of expected packages", s.expects.len() as u64, limits::PACKAGES as u64)?;
+        }
+        limits::check("the number of target profiles", self.targets.len() as u64, limits::REQUESTS as u64)?;
+        if let Some(b) = &self.installer {
+            limits::check("the size of the bundled moa-bundle binary", b.size, limits::BINARY_BYTES)?;
+        }
+        limits::check("the number of keys", self.keys.len() as u64, (limits::KEYS * limits::REPOSITORIES) as u64)?;
+        limits::check("the number of module streams", self.modules.len() as u64, limits::REQUESTS as u64)?;
+        for k in &self.keys {
+            let name = k.file.strip_prefix(&format!("{KEYS_DIR}/")).unwrap_or("");
+            safe_file_name(name).map_err(|e| format!("key file `{}`: {e}", moa_model::types::shown(&k.file)))?;
+        }
+        Ok(())
+    }
+}
+
+impl BundlePackage {
+    fn validate(&self, packages: usize) -> Result<(), String> {
+        safe_file_name(&self.file).map_err(|e| e.to_string())?;
+        if self.size == 0 {
+            return Err("its size is 0: a package file is never empty".into());
+        }
+        limits::check("its size", self.size, limits::PACKAGE_BYTES)?;
+        limits::check("its install stage", self.stage.into(), packages as u64)?;
+        limits::check("its why-chain's length", self.why.len() as u64, limits::WHY_STEPS as u64)?;
+        for (field, list) in [
+            ("requires", &self.requires),
+            ("provides", &self.provides),
+            ("conflicts", &self.conflicts),
+            ("replaces", &self.replaces),
+        ] {
+            limits::check(&format!("the length of {field}"), list.len() as u64, limits::DEPS_PER_FIELD as u64)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,183 @@
+//! The download cache, shared by the metadata and fetch stages: packages by content
+//! (`packages-v1/sha256/ab/<digest>`, re-verified on every hit) and the last copy of each
+//! repository metadata file (`metadata-v1/<sha256 of distro/repository/path>`), so `--offline`
+//! builds need nothing but the cache. A `CACHEDIR.TAG` marks it for backup tools; a change of
+//! layout bumps the `-v1`.
+//!
+//! Every write goes to a locked temporary file in the cache's `tmp/`, is checked and synced,
+//! then renamed into place, so two builds can share one cache; what killed runs left in `tmp/`
+//! is swept when the cache is opened.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::report::{Event, Reporter};
+use crate::transport::{error_chain, Transport};
+use moa_model::files::{self, Partial};
+use moa_model::types::{HashingWriter, Sha256};
+
+const PACKAGES: &str = "packages-v1";
+const METADATA: &str = "metadata-v1";
+/// Per bundle content key: what the output held when that bundle was written there.
+const BUNDLES: &str = "bundles-v1";
+
+/// A file's size and modification time in nanoseconds.
+fn stat(path: &Path) -> Option<(u64, u128)> {
+    let m = std::fs::metadata(path).ok()?;
+    let t = m.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some((m.len(), t.as_nanos()))
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("could not use the cache directory {}: pass --cache-dir with a writable directory", path.display())]
+pub struct CacheError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// The cache directory.
+pub struct Cache {
+    dir: PathBuf,
+}
+
+impl Cache {
+    /// `$XDG_CACHE_HOME/moa-bundle`, else `~/.cache/moa-bundle`, else a `moa-bundle` dir in the temp dir.
+    pub fn default_dir() -> PathBuf {
+        if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
+            return PathBuf::from(x).join("moa-bundle");
+        }
+        if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+            return PathBuf::from(h).join(".cache").join("moa-bundle");
+        }
+        std::env::temp_dir().join("moa-bundle")
+    }
+
+    /// Opens (creating) the cache and sweeps the leftovers of interrupted runs from it.
+    pub fn open(dir: &Path, reporter: &dyn Reporter) -> Result<Self, CacheError> {
+        let err = |source| CacheError { path: dir.to_path_buf(), source };
+        for sub in [PACKAGES, METADATA, BUNDLES, "tmp"] {
+            fs_err::create_dir_all(dir.join(sub)).map_err(err)?;
+        }
+        let tag = dir.join("CACHEDIR.TAG");
+        if !tag.exists() {
+            fs_err::write(
+                &tag,
+                "Signature: 8a477f597d28d172789f06886806bc55\n# This file marks the moa-bundle download cache.\n",
+            )
+            .map_err(err)?;
+        }
+        let count = files::sweep_partials(&dir.join("tmp"));
+        if count > 0 {
+            reporter.event(&Event::Swept { what: dir.join("tmp").display().to_string(), count });
+        }
+        Ok(Self { dir: dir.to_path_buf() })
+    }
+
+    fn path_of(&self, sha: &Sha256) -> PathBuf {
+        let hex = sha.to_hex();
+        self.dir.join(PACKAGES).join("sha256").join(&hex[..2]).join(&hex)
+    }
+
+    fn temp(&self) -> Result<Partial, String> {
+        let tmp_dir = self.dir.join("tmp");
+        Partial::new_in(&tmp_dir).map_err(|e| format!("{}: {e}", tmp_dir.display()))
+    }
+
+    /// A cached package with this digest, checked again; a damaged entry is removed.
+    pub fn package(&self, sha: &Sha256) -> Option<PathBuf> {
+        let path = self.path_of(sha);
+        let (mut f, _) = moa_model::files::open_regular(&path).ok()?;
+        let mut h = HashingWriter::new(std::io::sink());
+        std::io::copy(&mut f, &mut h).ok()?;
+        if h.finish().0 == *sha {
+            Some(path)
+        } else {
+            let _ = std::fs::remove_file(&path);
+            None
+        }
+    }
+
+    /// Downloads `url` into the cache if it has exactly `size` bytes and digest `sha` (nothing
+    /// else is ever kept). The error says what was wrong with this mirror's copy.
+    pub fn put_package(
+        &self,
+        transport: &Transport,
+        url: &url::Url,
+        sha: &Sha256,
+        size: u64,
+        progress: &dyn Fn(u64),
+        reporter: &dyn Reporter,
+    ) -> Result<PathBuf, String> {
+        let partial = self.temp()?;
+        let file = partial.file().try_clone().map_err(|e| format!("{}: {e}", partial.path().display()))?;
+        let mut w = HashingWriter::new(file);
+        let shown = crate::transport::redact(url);
+        let max = if size == 0 { moa_model::limits::PACKAGE_BYTES } else { size };
+        transport.download(url, &mut w, max, progress, reporter).map_err(|e| error_chain(&e))?;
+        let (got, n, _) = w.finish();
+        if n != size && size != 0 {
+            return Err(format!("{shown}: got {n} bytes, the metadata says {size} (truncated or wrong file)"));
+        }
+        if got != *sha {
+            return Err(format!("{shown}: sha256 {got} does not match the metadata's {sha} (corrupt mirror or file)"));
+        }
+        let dest = self.path_of(sha);
+        let parent = dest.parent().unwrap_or(&self.dir);
+        fs_err::create_dir_all(parent).map_err(|e| e.to_string())?;
+        partial.persist(&dest, 0o644).map_err(|e| format!("{}: {e}", dest.display()))?;
+        Ok(dest)
+    }
+
+    /// Remembers that `output` holds the bundle with content `key` and digest `sha`, with the
+    /// output's size and modification time (read back now).
+    pub fn record_bundle(&self, key: &Sha256, output: &Path, sha: &Sha256) {
+        let Some((size, mtime)) = stat(output) else { return };
+        let Ok(mut tmp) = self.temp() else { return };
+        if writeln!(tmp.file_mut(), "{sha} {size} {mtime} {}", output.display()).is_ok() {
+            let _ = tmp.persist(&self.bundle_record(key, output), 0o644);
+        }
+    }
+
+    /// One record per content key and output path (one bundle may be written to several).
+    fn bundle_record(&self, key: &Sha256, output: &Path) -> PathBuf {
+        let id = Sha256::digest(format!("{key} {}", output.display()).as_bytes());
+        self.dir.join(BUNDLES).join(id.to_hex())
+    }
+
+    /// The digest and size of the bundle at `output` if it is the one this cache recorded for
+    /// content `key`: same path, size and modification time as when it was written, and its
+    /// `.sha256` still names that digest. (A file changed since has another time or size; and a
+    /// node verifies every byte anyway.)
+    pub fn unchanged_bundle(&self, key: &Sha256, output: &Path) -> Option<(Sha256, u64)> {
+        let record = std::fs::read_to_string(self.bundle_record(key, output)).ok()?;
+        let mut f = record.trim_end().splitn(4, ' ');
+        let (sha, size, mtime, path) = (f.next()?, f.next()?, f.next()?, f.next()?);
+        let sha = Sha256::from_hex(sha).ok()?;
+        let now = stat(output)?;
+        let sidecar = std::fs::read_to_string(moa_model::files::sidecar_path(output)).ok()?;
+        let same = path == output.display().to_string()
+            && now == (size.parse().ok()?, mtime.parse().ok()?)
+            && sidecar.split_whitespace().next() == Some(&sha.to_hex());
+        same.then_some((sha, now.0))
+    }
+
+    fn metadata_path(&self, key: &str) -> PathBuf {
+        self.dir.join(METADATA).join(Sha256::digest(key.as_bytes()).to_hex())
+    }
+
+    /// The last copy of a metadata file stored under `key`, when it is a regular file of at
+    /// most `max` bytes (the cache is data from disk like any other).
+    pub fn metadata(&self, key: &str, max: u64) -> Option<Vec<u8>> {
+        moa_model::files::read_at_most(&self.metadata_path(key), max).ok().flatten()
+    }
+
+    /// Stores a metadata file that passed its check under `key` (best effort: a cache that
+    /// cannot be written only costs a later `--offline` build).
+    pub fn put_metadata(&self, key: &str, bytes: &[u8]) {
+        let Ok(mut tmp) = self.temp() else { return };
+        if tmp.file_mut().write_all(bytes).is_ok() {
+            let _ = tmp.persist(&self.metadata_path(key), 0o644);
+        }
+    }
+}

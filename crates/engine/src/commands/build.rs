@@ -1,0 +1,573 @@
+//! `build`: resolve, then fetch and pack at once — the packages download in the bundle's member
+//! order on their own threads while the packer writes each one as it lands — unless the output
+//! already holds exactly this bundle (same tool, metadata, packages and roles), which is then
+//! left as it is: nothing is fetched or written again.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::{load_and_resolve, plan_items, CommandError, PlanItem, SourceOptions};
+use crate::bundle::lock::{Lock, LockError, Origin, LOCK_FILE};
+use crate::bundle::{pack, BundleIndex, BundlePackage, SourceDigest, PACKAGES_DIR, SCHEMA_VERSION};
+use crate::cache::Cache;
+use crate::fetch::{self, Arrivals, FetchOptions};
+use crate::repo::{DepList, PackageRecord};
+use crate::report::Reporter;
+use crate::resolve::PlanEntry;
+use crate::transport::Transport;
+use moa_model::manifest::Manifest;
+use moa_model::types::{Label, Line, RepoPath, Sha256};
+
+/// How to build.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub output: PathBuf,
+    pub jobs: usize,
+    pub source: SourceOptions,
+    /// Fixed mtime; defaults to the metadata's newest timestamp.
+    pub source_date_epoch: Option<u64>,
+    /// A minisign secret key: sign the bundle into `<bundle>.minisig`.
+    pub sign: Option<PathBuf>,
+    /// `--locked FILE`: pack exactly this lock's set, without resolving.
+    pub locked: Option<PathBuf>,
+    /// Make the bundle a package repository too (`repodata/`), for `install --via-repo` and the
+    /// node's own dnf/yum/apt (`--no-repo` turns it off).
+    pub repository: bool,
+    /// `--split-size`: also write the bundle in parts of at most this many bytes, for media.
+    pub split_size: Option<u64>,
+    /// Which moa-bundle binary the bundle carries for the node.
+    pub installer: InstallerChoice,
+    /// `--since OLD`: pack only what is new or changed since OLD (a bundle, its parts or its
+    /// unpacked directory, or its `moa.lock`).
+    pub since: Option<PathBuf>,
+    /// Files a service configured with the packages adds to the bundle (the time service's
+    /// role templates, `roles/…`): packed and summed in `SHA256SUMS` like the rest.
+    pub service_files: Vec<(String, Vec<u8>)>,
+}
+
+/// `--installer PATH`, `--with-installer`, `--no-installer`, or the default.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InstallerChoice {
+    None,
+    /// This binary (`--with-installer`): refused when it is not for the bundle's architecture.
+    Running,
+    Path(PathBuf),
+    /// Built-in manifests: this binary when it is a release build for the bundle's architecture
+    /// (a debug build is not what a node should run), else none, with a note saying how.
+    Default,
+}
+
+/// What `build` wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildReport {
+    pub bundle: PathBuf,
+    pub sha256: Sha256,
+    pub size: u64,
+    /// The output already held exactly this bundle, so nothing was fetched or written.
+    pub unchanged: bool,
+    pub packages: Vec<PlanItem>,
+    pub notes: Vec<crate::resolve::Note>,
+    /// `<bundle>.minisig`, when `--sign` was given.
+    pub signature: Option<PathBuf>,
+    /// The parts and their index, with `--split-size`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split: Option<crate::bundle::parts::Split>,
+    /// The moa-bundle binary the bundle carries, or why it carries none where the default
+    /// would have put one in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub installer: Option<crate::bundle::BundledBinary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub installer_note: Option<String>,
+    /// With `--since`: which bundle this one follows and how many of the set it leaves out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<SinceReport>,
+}
+
+/// What `--since` left out.
+#[derive(Debug, Clone, Serialize)]
+pub struct SinceReport {
+    pub base: Line,
+    /// Packages of the set OLD already holds: not packed, expected on the node.
+    pub expected: usize,
+    /// Packages packed: new or changed since OLD.
+    pub packed: usize,
+}
+
+/// Builds the bundle, then signs it when asked (an unchanged bundle is signed again: the key
+/// may be new).
+pub fn build(manifest: &Manifest, opts: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildReport, CommandError> {
+    let mut report = build_unsigned(manifest, opts, reporter)?;
+    if let Some(key) = &opts.sign {
+        reporter.status(&format!("signing {}", report.bundle.display()));
+        report.signature = Some(crate::bundle::sign::sign(&report.bundle, key, &report.sha256)?);
+    }
+    if let Some(size) = opts.split_size {
+        reporter.status(&format!("splitting {} into parts of {size} bytes", report.bundle.display()));
+        report.split = Some(crate::bundle::parts::split(&report.bundle, size)?);
+    }
+    Ok(report)
+}
+
+fn build_unsigned(
+    manifest: &Manifest,
+    opts: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> Result<BuildReport, CommandError> {
+    // A base of another manifest's bundle fails before anything is downloaded.
+    let old = opts.since.as_ref().map(|p| old_lock(p, manifest)).transpose()?;
+    let transport = Transport::new(opts.source.stall)?;
+    let cache = Cache::open(&opts.source.cache_dir, reporter)?;
+    let source = super::SourceOptions { keep_entries: opts.repository, ..opts.source.clone() };
+    let (r, locked) = match &opts.locked {
+        Some(path) => {
+            let lock = Lock::load(path)?;
+            lock.check_fits(path, &manifest.name, &manifest.distro, &manifest.arch)?;
+            let metadata = super::load_metadata(manifest, &source, &transport, &cache, reporter)?;
+            (resolved_from_lock(metadata, &lock)?, Some(lock))
+        }
+        None => (load_and_resolve(manifest, &source, &transport, &cache, reporter)?, None),
+    };
+    let Planned { mut index, mut records, lock } = plan_bundle(manifest, opts, &r, locked.as_ref())?;
+    // The SBOM and the lock describe the whole set, also in a differential bundle: what the
+    // node has once it is installed.
+    let scheme = crate::family::purl_scheme(manifest.family);
+    let sbom = crate::bundle::sbom::sbom(manifest, &index, &lock, &records, scheme)
+        .map_err(|message| CommandError::Sbom { message })?;
+    let since = match old {
+        Some((old_lock, base)) => {
+            let expected = crate::bundle::since::keep_new(&mut index, &mut records, &old_lock, base.clone());
+            Some(SinceReport { base, expected, packed: index.packages.len() })
+        }
+        None => None,
+    };
+    let (binary, installer_note) = choose_installer(manifest, &opts.installer)?;
+    index.installer = binary.as_ref().map(|(_, b)| b.clone());
+    let mut extra = opts.service_files.clone();
+    if opts.repository {
+        extra.extend(local_repository(manifest, &r.metadata, &index, &records)?);
+    }
+    extra.push((LOCK_FILE.to_string(), lock.to_text().into_bytes()));
+    extra.extend(bundle_keys(manifest, opts).into_iter().map(|(k, bytes)| (k.file, bytes)));
+    extra.push((crate::bundle::sbom::SBOM_FILE.to_string(), sbom));
+    let roles = extra;
+    let stem = manifest.bundle_stem();
+    let report = |sha256, size, unchanged| BuildReport {
+        bundle: opts.output.clone(),
+        sha256,
+        size,
+        unchanged,
+        // What the bundle holds: a differential one, only what is new or changed.
+        packages: plan_items(&r)
+            .into_iter()
+            .filter(|p| {
+                index.packages.iter().any(|q| {
+                    (q.name.as_str(), q.version.as_str(), q.arch.as_str())
+                        == (p.name.as_str(), p.version.as_str(), p.arch.as_str())
+                })
+            })
+            .collect(),
+        notes: r.plan.notes.clone(),
+        signature: None,
+        split: None,
+        installer: index.installer.clone(),
+        installer_note: installer_note.clone(),
+        since: since.clone(),
+    };
+    let binary = binary.as_ref().map(|(gz, _)| gz.as_slice());
+
+    let installer = crate::family::installer(manifest.family);
+    let mut tool = installer.fallback_command();
+    if opts.repository {
+        tool.via_repo = installer.fallback_via_repo(&index);
+    }
+    let key = pack::content_key(&index, &roles, &tool, binary, &stem);
+    if let Some((sha256, size)) = cache.unchanged_bundle(&key, &opts.output) {
+        reporter.status(&format!("{} already holds this bundle: nothing to fetch or pack", opts.output.display()));
+        return Ok(report(sha256, size, true));
+    }
+
+    let out_dir = moa_model::files::parent_dir(&opts.output);
+    let swept = moa_model::files::sweep_partials(&out_dir);
+    if swept > 0 {
+        reporter.event(&crate::report::Event::Swept { what: out_dir.display().to_string(), count: swept });
+    }
+
+    // Fetch in member order (packages/ sorted by file name), so the packer rarely waits.
+    let mut fetch_order: Vec<usize> = (0..index.packages.len()).collect();
+    fetch_order.sort_by(|&a, &b| index.packages[a].file.cmp(&index.packages[b].file));
+    let mut slot = vec![0; fetch_order.len()];
+    for (pos, &i) in fetch_order.iter().enumerate() {
+        slot[i] = pos;
+    }
+    let to_fetch: Vec<&PackageRecord> = fetch_order.iter().map(|&i| records[i]).collect();
+    let arrivals = Arrivals::new(to_fetch.len());
+    let check = package_signatures(manifest, opts)?;
+    let fetch_opts =
+        FetchOptions { jobs: opts.jobs, offline: opts.source.offline, arrivals: Some(&arrivals), check: Some(&check) };
+    let (fetched, packed) = std::thread::scope(|s| {
+        let fetcher = s.spawn(|| {
+            let r = fetch::fetch_all(&to_fetch, &r.metadata.repos, &transport, &cache, &fetch_opts, reporter);
+            arrivals.close();
+            r
+        });
+        reporter.status(&format!("packing {} as the packages arrive", opts.output.display()));
+        let packed =
+            pack::write_bundle(&index, &|i| arrivals.wait(slot[i]), &roles, &tool, binary, &stem, &opts.output);
+        (fetcher.join().expect("the fetch thread does not panic"), packed)
+    });
+    // A fetch error first: it is why a package was missing from the pack.
+    fetched?;
+    let packed = packed?;
+    cache.record_bundle(&key, &packed.path, &packed.sha256);
+    Ok(report(packed.sha256, packed.size, false))
+}
+
+/// What `lock` wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct LockReport {
+    pub lock: PathBuf,
+    pub packages: Vec<PlanItem>,
+    pub notes: Vec<crate::resolve::Note>,
+}
+
+/// `lock`: resolve as `build` would and write the set to `opts.output` (nothing is downloaded).
+pub fn lock(manifest: &Manifest, opts: &BuildOptions, reporter: &dyn Reporter) -> Result<LockReport, CommandError> {
+    let transport = Transport::new(opts.source.stall)?;
+    let cache = Cache::open(&opts.source.cache_dir, reporter)?;
+    let r = load_and_resolve(manifest, &opts.source, &transport, &cache, reporter)?;
+    let planned = plan_bundle(manifest, opts, &r, None)?;
+    let werr = |e: std::io::Error| CommandError::Io { what: opts.output.display().to_string(), source: e };
+    if let Some(dir) = opts.output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs_err::create_dir_all(dir).map_err(werr)?;
+    }
+    moa_model::files::write_atomic(&opts.output, planned.lock.to_text().as_bytes(), 0o644).map_err(werr)?;
+    Ok(LockReport { lock: opts.output.clone(), packages: plan_items(&r), notes: r.plan.notes.clone() })
+}
+
+/// A planned bundle: its index, its packages' records in index order, and its lock.
+pub struct Planned<'r> {
+    pub index: BundleIndex,
+    pub records: Vec<&'r PackageRecord>,
+    pub lock: Lock,
+}
+
+/// bundle.json and moa.lock for a resolve: packages in install order (by stage, then name).
+/// From a lock, its sources and mtime are kept, so the bundle is the one the lock describes.
+pub fn plan_bundle<'r>(
+    manifest: &Manifest,
+    opts: &BuildOptions,
+    r: &'r super::Resolved,
+    locked: Option<&Lock>,
+) -> Result<Planned<'r>, CommandError> {
+    let all: Vec<&PackageRecord> = r.plan.entries.iter().map(|e| &r.metadata.packages[e.package]).collect();
+    let mut order: Vec<usize> = (0..all.len()).collect();
+    order.sort_by(|&a, &b| r.stages[a].cmp(&r.stages[b]).then_with(|| all[a].name.cmp(&all[b].name)));
+    let packages = order
+        .iter()
+        .map(|&i| bundle_package(all[i], &r.plan.entries[i], r.stages[i], &r.metadata.repos[all[i].repo].name))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut index = bundle_index(manifest, opts, &r.metadata, packages)?;
+    index.targets = r.targets.clone();
+    let mut streams: Vec<&str> = r.plan.entries.iter().filter_map(|e| r.metadata.stream_of(e.package)).collect();
+    streams.sort_unstable();
+    streams.dedup();
+    index.modules = streams
+        .into_iter()
+        .map(|s| {
+            moa_model::manifest::ModuleRef::parse(s).map_err(|source| CommandError::BadMetadataValue {
+                what: format!("module stream `{}`", moa_model::types::shown(s)),
+                source,
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    if let Some(lock) = locked {
+        index.sources = lock.sources.clone();
+        index.source_date_epoch = opts.source_date_epoch.unwrap_or(lock.source_date_epoch);
+    }
+    let records: Vec<&PackageRecord> = order.iter().map(|&i| all[i]).collect();
+    let origins = order
+        .iter()
+        .map(|&i| {
+            let p = all[i];
+            let bad =
+                |source| CommandError::BadMetadataValue { what: format!("package {} location", p.nevra()), source };
+            let mut depends: Vec<_> = r.graph.get(i).into_iter().flatten().map(|&j| all[j].name.clone()).collect();
+            depends.sort();
+            depends.dedup();
+            Ok(Origin {
+                repository: Label::new(&r.metadata.repos[p.repo].name).map_err(bad)?,
+                location: RepoPath::new(&p.location).map_err(bad)?,
+                depends,
+            })
+        })
+        .collect::<Result<Vec<_>, CommandError>>()?;
+    let lock = Lock::of(&index, &origins);
+    Ok(Planned { index, records, lock })
+}
+
+/// The lock of the bundle `--since` names (or the lock itself), which must be for this
+/// manifest's bundle, and the line naming it.
+fn old_lock(path: &std::path::Path, manifest: &Manifest) -> Result<(Lock, Line), CommandError> {
+    let mut head = [0u8; 2];
+    let gzip = moa_model::files::open_regular(path)
+        .and_then(|(mut f, _)| std::io::Read::read_exact(&mut f, &mut head))
+        .is_ok()
+        && head == [0x1f, 0x8b];
+    let lock = if path.is_dir() && crate::bundle::verify::is_unpacked_bundle(path) {
+        Lock::load(&path.join(LOCK_FILE))?
+    } else if path.is_dir() || gzip || crate::bundle::parts::is_part_or_index(path) {
+        // Only the lock is read (not trusted: install checks the node has what it holds).
+        Lock::from_bundle(&crate::bundle::parts::open(path)?.file)?
+    } else {
+        Lock::load(path)?
+    };
+    lock.check_fits(path, &manifest.name, &manifest.distro, &manifest.arch)?;
+    let digest = Sha256::digest(lock.to_text().as_bytes()).to_hex();
+    let base = format!("{}-{}-{} (moa.lock sha256 {})", lock.name, lock.distro, lock.arch, &digest[..16]);
+    Ok((lock, line(&base, "the base bundle")?))
+}
+
+/// A binary to carry: its path and what bundle.json says of it.
+type Carried = (Vec<u8>, crate::bundle::BundledBinary);
+
+/// The binary the bundle carries, or a note on why the default carries none.
+fn choose_installer(
+    manifest: &Manifest,
+    choice: &InstallerChoice,
+) -> Result<(Option<Carried>, Option<String>), CommandError> {
+    let running = || {
+        std::env::current_exe()
+            .map_err(|e| CommandError::Installer { path: "the running moa-bundle".into(), message: e.to_string() })
+    };
+    let path = match choice {
+        InstallerChoice::None => return Ok((None, None)),
+        InstallerChoice::Path(p) => p.clone(),
+        InstallerChoice::Running => running()?,
+        InstallerChoice::Default if cfg!(debug_assertions) => {
+            let note = "this moa-bundle is a debug build, so the bundle carries no moa-bundle for the node (install.sh falls back to rpm/dpkg): pass --installer with the release binary (scripts/release.sh)";
+            return Ok((None, Some(note.into())));
+        }
+        InstallerChoice::Default => {
+            let exe = running()?;
+            match bundled_binary(manifest, &exe) {
+                Ok(b) => return Ok((Some(b), None)),
+                Err(e) => return Ok((None, Some(format!("the bundle carries no moa-bundle for the node: {e}")))),
+            }
+        }
+    };
+    Ok((Some(bundled_binary(manifest, &path)?), None))
+}
+
+/// What bundle.json says of the binary at `path`, which must be an executable for the
+/// bundle's architecture.
+fn bundled_binary(manifest: &Manifest, path: &std::path::Path) -> Result<Carried, CommandError> {
+    let fail = |message: String| CommandError::Installer { path: path.to_path_buf(), message };
+    let machine = crate::bundle::verify::elf_arch(path).ok_or_else(|| fail("is not an ELF executable".into()))?;
+    let arch = crate::family::backend(manifest.family).arch.name_of_machine(machine);
+    if arch != manifest.arch.as_str() {
+        return Err(fail(format!(
+            "is a {arch} executable, the bundle is for {}: build moa-bundle for it (scripts/release.sh) and pass --installer, or --no-installer",
+            manifest.arch
+        )));
+    }
+    // One read: the binary is gzipped as it is read (best compression, no name or time in the
+    // header: the same binary gives the same bytes).
+    let (file, _) = moa_model::files::open_regular(path).map_err(|e| fail(e.to_string()))?;
+    let mut gz = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::best());
+    let read = std::io::copy(&mut std::io::Read::take(file, moa_model::limits::BINARY_BYTES + 1), &mut gz)
+        .map_err(|e| fail(e.to_string()))?;
+    moa_model::limits::check("its size", read, moa_model::limits::BINARY_BYTES).map_err(fail)?;
+    let bytes = gz.finish().map_err(|e| fail(e.to_string()))?;
+    let same = std::env::current_exe().ok().and_then(|e| e.canonicalize().ok()) == path.canonicalize().ok();
+    let version = match same {
+        true => crate::VERSION_LINE.to_string(),
+        false => format!("moa-bundle (from {})", path.display()),
+    };
+    let b = crate::bundle::BundledBinary {
+        size: bytes.len() as u64,
+        sha256: moa_model::types::Sha256::digest(&bytes),
+        gzip: true,
+        version: line(&version, "the binary's version")?,
+    };
+    Ok((bytes, b))
+}
+
+/// The files that make the bundle a repository of its family's format (`repodata/`).
+fn local_repository(
+    manifest: &Manifest,
+    metadata: &crate::repo::Metadata,
+    index: &BundleIndex,
+    records: &[&PackageRecord],
+) -> Result<Vec<(String, Vec<u8>)>, CommandError> {
+    let packages: Vec<crate::repo::LocalPackage<'_>> = records
+        .iter()
+        .zip(&index.packages)
+        .map(|(record, p)| crate::repo::LocalPackage {
+            record,
+            entry: metadata.entry(record),
+            href: format!("{PACKAGES_DIR}/{}", p.file),
+        })
+        .collect();
+    let format = crate::family::metadata_format(manifest.family);
+    Ok(format.local_repository(&packages, index.source_date_epoch, &index.stem())?)
+}
+
+/// The plan a lock describes, found in freshly loaded (and signature-checked) metadata: each
+/// locked package must still be there with the same sha256.
+fn resolved_from_lock(metadata: crate::repo::Metadata, lock: &Lock) -> Result<super::Resolved, CommandError> {
+    let mut entries = Vec::with_capacity(lock.packages.len());
+    let mut stages = Vec::with_capacity(lock.packages.len());
+    let position = |name: &moa_model::types::PackageName| lock.packages.iter().position(|q| q.name == *name);
+    let graph = lock.packages.iter().map(|l| l.depends.iter().filter_map(position).collect()).collect();
+    for l in &lock.packages {
+        let found = metadata
+            .packages
+            .iter()
+            .position(|p| metadata.repos[p.repo].name == l.repository.as_str() && p.location == l.location.as_str());
+        let Some(i) = found else {
+            return Err(LockError::Vanished {
+                package: l.nevra(),
+                repository: l.repository.to_string(),
+                location: l.location.to_string(),
+            }
+            .into());
+        };
+        if metadata.packages[i].sha256 != l.sha256 {
+            return Err(
+                LockError::Changed { package: l.nevra(), locked: l.sha256, now: metadata.packages[i].sha256 }.into()
+            );
+        }
+        entries.push(PlanEntry {
+            package: i,
+            requested: l.requested,
+            upgrades: l.upgrades.as_ref().map(|u| u.to_string()),
+            why: l.why.iter().map(|w| crate::resolve::WhyStep::Recorded(w.to_string())).collect(),
+        });
+        stages.push(l.stage);
+    }
+    let plan = crate::resolve::Plan { entries, ..Default::default() };
+    let targets = lock.targets.clone();
+    Ok(super::Resolved { metadata, plan, stages, graph, targets })
+}
+
+/// The check every fetched package passes before it is packed: its own signature (rpm headers)
+/// by a key its repository pins, unless signatures are skipped.
+fn package_signatures(
+    manifest: &Manifest,
+    opts: &BuildOptions,
+) -> Result<impl Fn(&PackageRecord, &std::path::Path) -> Result<(), String> + Sync, CommandError> {
+    let verify = opts.source.signatures == crate::repo::Signatures::Verify;
+    let rings = manifest
+        .repositories
+        .iter()
+        .map(|r| match verify {
+            true => crate::trust::Keyring::load(&r.keys)
+                .map(Some)
+                .map_err(|error| crate::repo::RepoError::Keys { repo: r.name.to_string(), error }),
+            false => Ok(None),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let files = crate::family::package_file(manifest.family);
+    Ok(move |p: &PackageRecord, path: &std::path::Path| match &rings[p.repo] {
+        Some(ring) => files.check_signature(path, ring).map(|_| ()).map_err(|e| e.to_string()),
+        None => Ok(()),
+    })
+}
+
+/// bundle.json for the planned packages.
+fn bundle_index(
+    manifest: &Manifest,
+    opts: &BuildOptions,
+    metadata: &crate::repo::Metadata,
+    packages: Vec<BundlePackage>,
+) -> Result<BundleIndex, CommandError> {
+    let mut sources = Vec::new();
+    for repo in &metadata.repos {
+        for crate::repo::Source { file, sha256, signed_by } in &repo.sources {
+            let what = || format!("repository `{}`: metadata file `{}`", repo.name, moa_model::types::shown(file));
+            let bad = |source| CommandError::BadMetadataValue { what: what(), source };
+            sources.push(SourceDigest {
+                repository: Label::new(&repo.name).map_err(bad)?,
+                file: RepoPath::new(file).map_err(bad)?,
+                sha256: *sha256,
+                signed_by: signed_by.clone(),
+            });
+        }
+    }
+    let requested = manifest.packages.iter().chain(&manifest.optional).map(|r| line(&r.to_string(), "a request"));
+    Ok(BundleIndex {
+        schema_version: SCHEMA_VERSION,
+        name: manifest.name.clone(),
+        distro: manifest.distro.clone(),
+        family: manifest.family,
+        arch: manifest.arch.clone(),
+        os_release: manifest.os_release.clone(),
+        tool_version: line(env!("CARGO_PKG_VERSION"), "the tool version")?,
+        source_date_epoch: opts.source_date_epoch.or(metadata.timestamp()).unwrap_or(0),
+        requested: requested.collect::<Result<_, _>>()?,
+        packages,
+        sources,
+        upstream_signatures: opts.source.signatures,
+        keys: bundle_keys(manifest, opts).into_iter().map(|(k, _)| k).collect(),
+        time: manifest.time.clone(),
+        modules: Vec::new(),
+        installer: None,
+        since: None,
+        targets: Vec::new(),
+    })
+}
+
+/// The pinned keys a bundle carries (none when signatures are skipped), with their bytes.
+fn bundle_keys(manifest: &Manifest, opts: &BuildOptions) -> Vec<(crate::bundle::BundleKey, Vec<u8>)> {
+    if opts.source.signatures != crate::repo::Signatures::Verify {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for r in &manifest.repositories {
+        for k in &r.keys {
+            let file = format!("{}/{}-{}.key", crate::bundle::KEYS_DIR, r.name, k.fingerprint);
+            let key = crate::bundle::BundleKey {
+                repository: r.name.clone(),
+                file,
+                fingerprint: k.fingerprint.clone(),
+                legacy: k.legacy,
+            };
+            out.push((key, k.bytes.clone()));
+        }
+    }
+    out
+}
+
+fn line(s: &str, what: &str) -> Result<Line, CommandError> {
+    Line::new(s).map_err(|source| CommandError::BadMetadataValue { what: what.to_string(), source })
+}
+
+/// A planned package as bundle.json lists it; every string from the metadata becomes a [`Line`].
+fn bundle_package(p: &PackageRecord, e: &PlanEntry, stage: u32, repo: &str) -> Result<BundlePackage, CommandError> {
+    let what = |field: &str| format!("package {} from the metadata, field {field}", p.nevra());
+    let lines = |field: &str, list: &DepList| -> Result<Vec<Line>, CommandError> {
+        list.iter().map(|s| line(s, &what(field))).collect()
+    };
+    moa_model::types::safe_file_name(p.file_name())
+        .map_err(|source| CommandError::BadMetadataValue { what: what("location"), source })?;
+    Ok(BundlePackage {
+        name: p.name.clone(),
+        version: line(&p.version.to_string(), &what("version"))?,
+        arch: p.arch.clone(),
+        file: p.file_name().to_string(),
+        size: p.size,
+        sha256: p.sha256,
+        requested: e.requested,
+        upgrades: e.upgrades.as_deref().map(|u| line(u, &what("upgrades"))).transpose()?,
+        why: e.why.iter().map(|w| line(&w.to_string(), &what("why"))).collect::<Result<_, _>>()?,
+        stage,
+        requires: lines("requires", &p.requires)?,
+        provides: lines("provides", &p.provides)?,
+        conflicts: lines("conflicts", &p.conflicts)?,
+        replaces: lines("replaces", &p.replaces)?,
+        repository: Some(
+            Label::new(repo).map_err(|source| CommandError::BadMetadataValue { what: what("repository"), source })?,
+        ),
+    })
+}

@@ -1,0 +1,295 @@
+//! `install` on the node: verify the whole bundle, plan the service configured with it (a
+//! [`Configure`], the time service's role), then remove what the bundle replaces and install
+//! stage by stage, one install per root at a time.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::CommandError;
+use crate::bundle::verify;
+use crate::bundle::BundlePackage;
+use crate::family;
+use crate::install::{self, Action, InstallAction, InstallError, InstallOptions};
+use crate::report::Reporter;
+
+/// How to install.
+#[derive(Debug, Clone)]
+pub struct InstallCmdOptions {
+    pub install: InstallOptions,
+    pub dry_run: bool,
+    /// Install even if the node's os-release or arch differ from the bundle's.
+    pub skip_node_check: bool,
+    /// Install with the node's package manager from the bundle as a repository.
+    pub via_repo: bool,
+    /// An unpacked bundle's archive had its signature checked before it was unpacked.
+    pub verified: bool,
+    /// A bundle given as `oci://…`: its registry speaks plain HTTP.
+    pub plain_http: bool,
+    /// Bundle keys given with `--key`, trusted beside those in `<root>/etc/moa-bundle/trusted-keys/`.
+    pub keys: Vec<PathBuf>,
+}
+
+/// A service configured with the packages (the time service's role). It is planned first, as a
+/// dry run against what the node will have once the packages are in, so one that cannot apply
+/// even then fails before any package is touched; it is applied after them.
+pub trait Configure {
+    type Report: Serialize;
+    /// The dry run. `incoming`: every path the packages to install bring, sorted.
+    fn plan(&self, bundle: &Path, u: &verify::Unpacked, incoming: Vec<String>) -> Result<Self::Report, ServiceError>;
+    /// Applies it, once the packages are in.
+    fn apply(&self, bundle: &Path, u: &verify::Unpacked) -> Result<Self::Report, ServiceError>;
+    /// What progress says while it applies (`configuring the Server role`).
+    fn describe(&self) -> String;
+}
+
+/// A [`Configure`]'s own error, kept whole as the source of [`CommandError::Service`].
+pub type ServiceError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What `install` did; `R` is what the service configured with it reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstallReport<R> {
+    pub bundle: PathBuf,
+    pub root: PathBuf,
+    pub dry_run: bool,
+    pub actions: Vec<Action>,
+    /// Node packages removed first because a bundled package conflicts with and replaces them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub removes: Vec<install::Removal>,
+    /// Dependencies the node lacks (only reported, and installed anyway, with --force).
+    pub preflight_problems: Vec<String>,
+    /// The package tool's output.
+    pub output: Vec<String>,
+    /// EL8+: the dnf module state files written so the node's dnf keeps the bundled modular
+    /// packages (their streams enabled, as `dnf install` enables them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub streams_enabled: Vec<PathBuf>,
+    /// Dependencies new to the node, marked as installed automatically in its package
+    /// manager's records (apt's `extended_states`), so its autoremove can clean them up.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub marked_auto: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<R>,
+    /// The trusted key that signed the bundle, when the node trusts keys.
+    pub signature: Option<crate::bundle::sign::SignatureCheck>,
+    /// Whether the build checked its packages' upstream signatures (`skip`: built with
+    /// `--insecure-skip-signatures`, which every report then says).
+    pub upstream_signatures: crate::repo::Signatures,
+}
+
+pub fn install_cmd<C: Configure>(
+    bundle: &Path,
+    opts: &InstallCmdOptions,
+    service: Option<&C>,
+    reporter: &dyn Reporter,
+) -> Result<InstallReport<C::Report>, CommandError> {
+    // A bundle in a registry is pulled (and checked) into a private directory first.
+    let pulled;
+    let bundle = match crate::oci::is_reference(bundle) {
+        true => {
+            reporter.status(&format!("pulling {}", bundle.display()));
+            // Verified below, with the node's trusted keys, as any bundle is.
+            let stall = std::time::Duration::from_secs(crate::transport::DEFAULT_STALL_SECS);
+            let (work, p) = super::pull_only(&bundle.to_string_lossy(), opts.plain_http, stall)?;
+            pulled = (work, p.bundle);
+            pulled.1.as_path()
+        }
+        false => bundle,
+    };
+    reporter.status(&format!("verifying {}", bundle.display()));
+    let keys = crate::bundle::sign::trusted_keys(&opts.install.root, &opts.keys)?;
+    // `_opened` lives to the end: a split bundle's joined file stays while the install runs.
+    let super::Checked { unpacked: u, signature, _opened, .. } = super::open_verified(bundle, &keys, opts.verified)?;
+    if !opts.skip_node_check {
+        verify::check_node(bundle, &u.index, &opts.install.root, family::backend(u.index.family).arch)?;
+    }
+    let family = u.index.family;
+    if opts.via_repo {
+        super::check_local_repo(bundle, &u)?;
+    }
+    let installer = crate::family::installer(family);
+    if opts.install.no_scripts && !installer.can_skip_scripts() {
+        return Err(CommandError::NoScripts { family, tool: installer.tool() });
+    }
+    if !opts.dry_run && !install::is_root() {
+        return Err(InstallError::NotRoot.into());
+    }
+    let _lock = if opts.dry_run { None } else { Some(lock_root(&opts.install.root)?) };
+    installer.check_streams(&opts.install.root, &u.index.modules)?;
+    let installed = installer.installed(&opts.install)?;
+    let backend = family::backend(family);
+    let missing = install::missing_expected(&u.index, &installed, backend.syntax, backend.arch);
+    if let (false, Some(since)) = (missing.is_empty(), &u.index.since) {
+        return Err(InstallError::MissingBase { base: since.base.to_string(), missing }.into());
+    }
+    let actions = install::plan(&u.index, &installed, backend.syntax, backend.arch);
+    let todo = to_install(&u, &actions);
+    let contents = incoming(family, &todo)?;
+    // The service is planned before any package (a dry run of it), against what the node will
+    // have once they are in: one that cannot apply even then — no such zone, no cron
+    // directory, a path that leaves the root — fails before anything changes.
+    let planned =
+        service.map(|s| s.plan(bundle, &u, contents.paths.clone())).transpose().map_err(CommandError::Service)?;
+    let removes = installer.removals(&todo, &installed);
+    install::check_space(&opts.install.root, &contents)?;
+    // Where the install transaction itself refuses missing dependencies before it changes
+    // anything, a separate preflight would only do that work twice.
+    let transactional = installer.install_checks_dependencies() && !opts.dry_run && !opts.install.force;
+    let problems = if transactional { Vec::new() } else { installer.preflight(&todo, &installed, &opts.install)? };
+    if !problems.is_empty() && !opts.install.force {
+        return Err(InstallError::Preflight { problems, force_means: installer.force_means().into() }.into());
+    }
+    let output = match (opts.dry_run, opts.via_repo) {
+        (true, _) => Vec::new(),
+        (false, true) => install_from_repo(installer, &u, &todo, opts, reporter)?,
+        (false, false) => run_installer(installer, &todo, &removes, backend.syntax, opts, reporter)?,
+    };
+    let streams_enabled =
+        if opts.dry_run { Vec::new() } else { installer.enable_streams(&opts.install.root, &u.index.modules)? };
+    let auto = new_dependencies(&u, &actions);
+    let marked_auto =
+        if opts.dry_run || auto.is_empty() { Vec::new() } else { installer.mark_auto(&auto, &opts.install)? };
+    let role = match service {
+        Some(s) if !opts.dry_run => {
+            reporter.status(&s.describe());
+            Some(s.apply(bundle, &u).map_err(CommandError::Service)?)
+        }
+        _ => planned,
+    };
+    Ok(InstallReport {
+        bundle: bundle.to_path_buf(),
+        root: opts.install.root.clone(),
+        dry_run: opts.dry_run,
+        actions,
+        removes,
+        preflight_problems: problems,
+        output,
+        streams_enabled,
+        marked_auto,
+        role,
+        signature,
+        upstream_signatures: u.index.upstream_signatures,
+    })
+}
+
+/// The packages to install (all but those the node has at their version), with their files.
+fn to_install<'u>(u: &'u verify::Unpacked, actions: &[Action]) -> Vec<(&'u BundlePackage, PathBuf)> {
+    u.index
+        .packages
+        .iter()
+        .zip(actions)
+        .filter(|(_, a)| a.action != InstallAction::Skip)
+        .map(|(p, _)| (p, u.package_path(&p.file)))
+        .collect()
+}
+
+/// Dependencies new to the node: marked automatic, as apt and dnf mark them, so the node's own
+/// autoremove takes them away once nothing needs them.
+fn new_dependencies(u: &verify::Unpacked, actions: &[Action]) -> Vec<String> {
+    u.index
+        .packages
+        .iter()
+        .zip(actions)
+        .filter(|(p, a)| !p.requested && a.action == InstallAction::Install)
+        .map(|(p, _)| p.name.to_string())
+        .collect()
+}
+
+/// What the packages to install bring: every path (sorted, for the role's plan) and the bytes
+/// they take.
+fn incoming(
+    family: moa_model::manifest::Family,
+    todo: &[(&BundlePackage, PathBuf)],
+) -> Result<install::Incoming, InstallError> {
+    let reader = family::package_file(family);
+    let mut out = install::Incoming::default();
+    for (_, path) in todo {
+        let c = reader.contents(path).map_err(|source| InstallError::Contents { file: path.clone(), source })?;
+        out.bytes += c.installed_bytes;
+        out.files += std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        out.paths.extend(c.paths);
+    }
+    out.paths.sort_unstable();
+    out.paths.dedup();
+    Ok(out)
+}
+
+/// Installs stage by stage, removing what the bundle replaces as late as it can: everything
+/// that neither replaces a node package nor needs one that does goes in first, so a failure
+/// there (a broken script, a full disk) leaves the node's own daemon in place. The tool's output.
+fn run_installer(
+    installer: &dyn install::Installer,
+    todo: &[(&BundlePackage, PathBuf)],
+    removes: &[install::Removal],
+    syntax: &dyn moa_model::deps::DepSyntax,
+    opts: &InstallCmdOptions,
+    reporter: &dyn Reporter,
+) -> Result<Vec<String>, CommandError> {
+    let tool = installer.tool();
+    let late = install::needing_replacers(todo, removes, syntax);
+    let (before, after): (Vec<_>, Vec<_>) = todo.iter().enumerate().partition(|(i, _)| !late.contains(i));
+    let install = |part: &[(usize, &(&BundlePackage, PathBuf))]| {
+        if part.is_empty() {
+            return Ok(Vec::new());
+        }
+        let numbers: std::collections::BTreeSet<u32> = part.iter().map(|(_, (p, _))| p.stage).collect();
+        let stages = numbers
+            .iter()
+            .map(|&n| part.iter().filter(|(_, (p, _))| p.stage == n).map(|(_, (_, f))| f.clone()).collect())
+            .collect::<Vec<Vec<PathBuf>>>();
+        installer.install(&stages, &opts.install)
+    };
+    reporter.status(&format!("{tool}: installing {} package(s)", todo.len()));
+    let mut output = install(&before)?;
+    if removes.is_empty() {
+        return Ok(output);
+    }
+    // As apt does (`Remv` before `Inst`): dpkg alone refuses when the node's package is the
+    // side that declares the conflict.
+    let names: Vec<String> = removes.iter().map(|r| r.name.clone()).collect();
+    reporter.status(&format!("{tool}: removing {} (replaced by the bundle)", names.join(", ")));
+    output.push(installer.remove(&names, &opts.install)?);
+    let rest = install(&after);
+    output.extend(rest.map_err(|source| InstallError::AfterRemoval { removed: names, source: Box::new(source) })?);
+    Ok(output)
+}
+
+/// Installs with the node's package manager from the unpacked bundle as a repository.
+fn install_from_repo(
+    installer: &dyn install::Installer,
+    u: &verify::Unpacked,
+    todo: &[(&BundlePackage, PathBuf)],
+    opts: &InstallCmdOptions,
+    reporter: &dyn Reporter,
+) -> Result<Vec<String>, CommandError> {
+    let hint = ": set TMPDIR to such a directory";
+    let dir = install::plain("the bundle's unpack directory", &u.dir, hint)?;
+    let keys = u
+        .index
+        .keys
+        .iter()
+        .map(|k| install::plain("a key file", &u.dir.join(&k.file), hint))
+        .collect::<Result<Vec<_>, _>>()?;
+    // The package manager's configuration and cache go to a private directory, not beside an
+    // unpacked bundle the user handed over.
+    let work = moa_model::files::WorkDir::new()
+        .map_err(|source| install::InstallError::Work { path: std::env::temp_dir(), source })?;
+    let repo = install::LocalRepo {
+        dir: &dir,
+        work: work.path(),
+        keys,
+        release: u.index.os_release.version_id.as_str(),
+        packages: todo.iter().map(|(p, _)| *p).collect(),
+    };
+    reporter.status(&format!("installing {} package(s) from the bundle as a repository", todo.len()));
+    Ok(installer.install_from_repo(&repo, &opts.install)?)
+}
+
+/// One install or configure at a time per root: the loser is told, instead of meeting a package
+/// tool's lock error half-way.
+pub fn lock_root(root: &Path) -> Result<moa_model::files::DirLock, CommandError> {
+    let err = |source| CommandError::Lock { root: root.to_path_buf(), source };
+    moa_model::files::DirLock::try_take(root)
+        .map_err(err)?
+        .ok_or_else(|| CommandError::Busy { root: root.to_path_buf() })
+}

@@ -1,0 +1,673 @@
+//! One function per CLI command, stringing the stages together: `resolve`, `inspect`, `verify`
+//! and `distros` here, [`build`] (resolve, fetch and pack at once; and `lock`) and [`install_cmd`]
+//! (with a [`Configure`] for the service set up with the packages). Each returns a serializable report; printing is `main`'s job.
+
+mod build;
+mod install;
+mod keys;
+
+pub use build::{build, lock, BuildOptions, BuildReport, InstallerChoice, LockReport};
+pub use install::{install_cmd, lock_root, Configure, InstallCmdOptions, InstallReport, ServiceError};
+pub use keys::{fetch_keys, KeyFetchError};
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::bundle::verify::{self, VerifyError};
+use crate::bundle::{pack, BundleIndex};
+use crate::cache::{Cache, CacheError};
+use crate::family;
+use crate::fetch::FetchError;
+use crate::install::InstallError;
+use crate::probe::{NodeProfile, ProbeError};
+use crate::repo::{self, Metadata, MetadataSource, RepoError, Signatures};
+use crate::report::Reporter;
+use crate::resolve::{self, Goal, Plan, ResolveError, Universe};
+use crate::transport::{Transport, TransportError};
+use moa_model::manifest::{Manifest, ManifestError};
+use moa_model::types::Sha256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error(transparent)]
+    KeyFetch(#[from] keys::KeyFetchError),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error(transparent)]
+    Parts(#[from] crate::bundle::parts::PartsError),
+    #[error(transparent)]
+    Oci(#[from] crate::oci::OciError),
+    #[error("{} is an unpacked bundle, which cannot show its signature, and this node trusts bundle keys ({keys}): install the .tar.gz with its .minisig beside it, or check the .tar.gz with `minisign -V -p KEY.pub -m BUNDLE.tar.gz` before unpacking it and pass --verified", dir.display())]
+    UnpackedUnsigned { dir: PathBuf, keys: String },
+    #[error("--installer {}: {message}", path.display())]
+    Installer { path: PathBuf, message: String },
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error(transparent)]
+    Pack(#[from] pack::PackError),
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    #[error(transparent)]
+    Signature(#[from] crate::bundle::sign::SignError),
+    #[error(transparent)]
+    LockFile(#[from] crate::bundle::lock::LockError),
+    #[error(transparent)]
+    Install(#[from] InstallError),
+    /// The service configured with the packages ([`Configure`]) failed; its error is the source.
+    #[error(transparent)]
+    Service(ServiceError),
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+    #[error("--no-scripts is not available for {family} bundles: {tool} cannot skip maintainer scripts. Use --root with a throwaway root that can run them instead")]
+    NoScripts { family: moa_model::manifest::Family, tool: &'static str },
+    #[error("bundle {}: its repository (repodata/) does not list exactly the packages bundle.json lists: {message}. Copy the bundle again from the build machine, or install without --via-repo", bundle.display())]
+    LocalRepo { bundle: PathBuf, message: String },
+    #[error("another moa-bundle install or configure is running on {}: wait for it to finish, then run this again", root.display())]
+    Busy { root: PathBuf },
+    #[error("could not lock {} for the install", root.display())]
+    Lock {
+        root: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("module {module}: stream {a} (the manifest or another node) and stream {b} (node profile {node}) are both enabled; a bundle serves one stream of a module: build separately for these nodes")]
+    StreamClash { module: String, a: String, b: String, node: String },
+    #[error("{distro}: base group `{group}` is in no repository's comps: check `[base].groups` (`dnf group list --ids` shows them), or pass --no-base or --target")]
+    MissingGroup { distro: String, group: String },
+    #[error("could not write the SBOM: {message}")]
+    Sbom { message: String },
+    #[error("{} holds no {}: it was built by a moa-bundle without SBOMs; build it again", bundle.display(), crate::bundle::sbom::SBOM_FILE)]
+    NoSbom { bundle: PathBuf },
+    #[error("could not write {what}: check that the directory exists and is writable")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what}: {source}. The repository's metadata is malformed or hostile: use another --mirror")]
+    BadMetadataValue {
+        what: String,
+        #[source]
+        source: moa_model::types::TypeError,
+    },
+}
+
+/// One package of a plan, as shown to people and scripts.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanItem {
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+    pub size: u64,
+    pub repository: String,
+    pub file: String,
+    pub requested: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upgrades: Option<String>,
+    pub why: Vec<crate::resolve::WhyStep>,
+}
+
+/// What `resolve` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResolveReport {
+    pub distro: String,
+    pub manifest: String,
+    pub packages: Vec<PlanItem>,
+    pub total_size: u64,
+    pub base_packages: usize,
+    pub notes: Vec<crate::resolve::Note>,
+    /// `--why PKG`: every chain from a requested package to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<Vec<Vec<String>>>,
+    /// `--why-not PKG`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why_not: Option<resolve::why::WhyNot>,
+}
+
+/// Manifest in, metadata loaded and plan resolved.
+pub struct Resolved {
+    pub metadata: Metadata,
+    pub plan: Plan,
+    pub stages: Vec<u32>,
+    /// For each plan entry, the entries it depends on (plan positions).
+    pub graph: Vec<Vec<usize>>,
+    /// The node profiles resolved against (`--target`).
+    pub targets: Vec<crate::bundle::TargetRecord>,
+}
+
+/// Where a command gets repository data: the cache directory, and whether the network is off.
+#[derive(Debug, Clone)]
+pub struct SourceOptions {
+    pub cache_dir: PathBuf,
+    pub offline: bool,
+    pub no_base: bool,
+    /// Node profiles (`probe -o`): resolve against each node's real packages instead of the
+    /// manifest's base, and pack the union of what any of them lacks.
+    pub targets: Vec<PathBuf>,
+    /// How long a transfer may make no progress before the next mirror is tried.
+    pub stall: std::time::Duration,
+    /// Whether upstream signatures are checked (`--insecure-skip-signatures` turns them off).
+    pub signatures: Signatures,
+    /// `--allow-old-metadata`: accept an expired Release, or one older than seen before.
+    pub allow_old_metadata: bool,
+    /// Keep each package's published index entry: a build writing the bundle's own repository
+    /// needs them (see [`crate::repo::PackageRecord::entry`]).
+    pub keep_entries: bool,
+}
+
+pub fn load_and_resolve(
+    manifest: &Manifest,
+    opts: &SourceOptions,
+    transport: &Transport,
+    cache: &Cache,
+    reporter: &dyn Reporter,
+) -> Result<Resolved, CommandError> {
+    // Profiles first: a missing or mismatched one fails before any download.
+    let targets = opts
+        .targets
+        .iter()
+        .map(|path| {
+            let (p, digest) = NodeProfile::load_with_digest(path)?;
+            p.check_fits(path, manifest)?;
+            Ok((path.clone(), p, digest))
+        })
+        .collect::<Result<Vec<_>, ProbeError>>()?;
+    let records = target_records(&targets)?;
+    let targets: Vec<(PathBuf, NodeProfile)> = targets.into_iter().map(|(path, p, _)| (path, p)).collect();
+    // The streams the nodes have enabled are enabled for the resolve too (dnf on each node
+    // would see those streams' packages).
+    let with_streams;
+    let manifest = match node_streams(manifest, &targets)? {
+        Some(m) => {
+            with_streams = m;
+            &with_streams
+        }
+        None => manifest,
+    };
+    let mut metadata = load_metadata(manifest, opts, transport, cache, reporter)?;
+    reporter.status(&format!("resolving {} packages", metadata.packages.len()));
+    let syntax = family::dep_syntax(manifest.family);
+    let plan = if targets.is_empty() { None } else { Some(resolve_for_targets(manifest, &mut metadata, &targets)?) };
+    let u = Universe::new(&metadata, syntax, family::policy(manifest.family), manifest.arch.as_str());
+    let plan = match plan {
+        Some(p) => p,
+        None => {
+            let mut goal = Goal::from_manifest(manifest, opts.no_base);
+            if !opts.no_base {
+                if let Some(group) = metadata.missing_groups.first() {
+                    let (distro, group) = (manifest.distro.to_string(), group.clone());
+                    return Err(CommandError::MissingGroup { distro, group });
+                }
+                goal.base_roots.extend(metadata.group_roots.iter().cloned());
+            }
+            resolve::resolve(&u, &goal, &manifest.origin)?
+        }
+    };
+    let stages = resolve::install_stages(&u, &plan)?;
+    let graph = resolve::why::dependency_graph(&u, &plan)?;
+    drop(u);
+    Ok(Resolved { metadata, plan, stages, graph, targets: records })
+}
+
+/// What bundle.json and moa.lock record of each profile: its file name, its node, the digest
+/// of the bytes read.
+fn target_records(
+    targets: &[(PathBuf, NodeProfile, moa_model::types::Sha256)],
+) -> Result<Vec<crate::bundle::TargetRecord>, ProbeError> {
+    targets
+        .iter()
+        .map(|(path, p, sha256)| {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let line = |s: &str| {
+                moa_model::types::Line::new(&moa_model::types::shown(s))
+                    .map_err(|e| ProbeError::Invalid { path: path.clone(), message: e.to_string() })
+            };
+            Ok(crate::bundle::TargetRecord { profile: line(&name)?, source: line(&p.source)?, sha256: *sha256 })
+        })
+        .collect()
+}
+
+/// The manifest with the module streams the node profiles have enabled added, when they have
+/// any; two streams of one module across the manifest and the nodes are refused, naming them.
+fn node_streams(manifest: &Manifest, targets: &[(PathBuf, NodeProfile)]) -> Result<Option<Manifest>, CommandError> {
+    if targets.iter().all(|(_, p)| p.modules.is_empty()) {
+        return Ok(None);
+    }
+    let mut m = manifest.clone();
+    for (path, p) in targets {
+        for s in &p.modules {
+            match m.modules.iter().find(|e| e.name == s.name) {
+                Some(e) if e.stream != s.stream => {
+                    return Err(CommandError::StreamClash {
+                        module: s.name.to_string(),
+                        a: e.stream.to_string(),
+                        b: s.stream.to_string(),
+                        node: path.display().to_string(),
+                    })
+                }
+                Some(_) => {}
+                None => m.modules.push(s.clone()),
+            }
+        }
+    }
+    Ok(Some(m))
+}
+
+/// Every repository's metadata, signatures checked unless `opts` says to skip them.
+/// The manifest's family-specific checks (repository fields, module streams), once the flags
+/// have changed it.
+pub fn check_manifest(manifest: &Manifest) -> Result<(), CommandError> {
+    Ok(family::check_manifest(manifest)?)
+}
+
+pub fn load_metadata(
+    manifest: &Manifest,
+    opts: &SourceOptions,
+    transport: &Transport,
+    cache: &Cache,
+    reporter: &dyn Reporter,
+) -> Result<Metadata, CommandError> {
+    let source = MetadataSource {
+        transport,
+        cache: Some(cache),
+        offline: opts.offline,
+        distro: manifest.distro.as_str(),
+        reporter,
+        signatures: opts.signatures,
+        freshness: repo::apt::Freshness::at_now(opts.allow_old_metadata),
+        keep_entries: opts.keep_entries,
+    };
+    Ok(repo::load(manifest, family::metadata_format(manifest.family), &source, reporter)?)
+}
+
+/// One resolve per node profile, each against that node's packages; the plan is the union, with
+/// the newest version where two nodes need different ones. Each node's packages are appended to
+/// `metadata` for its resolve and taken off again after (no copy of ~60,000 records per node).
+fn resolve_for_targets(
+    manifest: &Manifest,
+    metadata: &mut Metadata,
+    targets: &[(PathBuf, NodeProfile)],
+) -> Result<Plan, CommandError> {
+    let syntax = family::dep_syntax(manifest.family);
+    let mut merged = Plan::default();
+    let mut by_name: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (path, profile) in targets {
+        let node = format!("{} ({})", profile.source, path.display());
+        let (packages, repos) = (metadata.packages.len(), metadata.repos.len());
+        let repo = resolve::add_installed(metadata, &node, &profile.packages, syntax)?;
+        let u = Universe::new(metadata, syntax, family::policy(manifest.family), manifest.arch.as_str());
+        let plan = resolve::resolve(&u, &Goal::against_node(manifest, repo), &manifest.origin);
+        drop(u);
+        metadata.packages.truncate(packages);
+        metadata.repos.truncate(repos);
+        let plan = plan?;
+        merged.base_count = merged.base_count.max(plan.base_count);
+        merged
+            .notes
+            .extend(plan.notes.into_iter().map(|n| resolve::Note::ForNode { node: node.clone(), note: Box::new(n) }));
+        for e in plan.entries {
+            // Entries index repository packages, which come before the added ones, so an index
+            // still means the same package.
+            let name = metadata.packages[e.package].name.to_string();
+            match by_name.get(&name) {
+                None => {
+                    by_name.insert(name, merged.entries.len());
+                    merged.entries.push(e);
+                }
+                Some(&i)
+                    if metadata.packages[e.package].version > metadata.packages[merged.entries[i].package].version =>
+                {
+                    merged.notes.push(resolve::Note::NewerForAnotherNode {
+                        node: node.clone(),
+                        package: name.to_string(),
+                        needs: metadata.packages[e.package].version.to_string(),
+                        packed: metadata.packages[merged.entries[i].package].version.to_string(),
+                    });
+                    merged.entries[i] = e;
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    merged.entries.sort_by(|a, b| metadata.packages[a.package].name.cmp(&metadata.packages[b.package].name));
+    Ok(merged)
+}
+
+fn plan_items(r: &Resolved) -> Vec<PlanItem> {
+    r.plan
+        .entries
+        .iter()
+        .map(|e| {
+            let p = &r.metadata.packages[e.package];
+            PlanItem {
+                name: p.name.to_string(),
+                version: p.version.to_string(),
+                arch: p.arch.to_string(),
+                size: p.size,
+                repository: r.metadata.repos[p.repo].name.clone(),
+                file: p.file_name().to_string(),
+                requested: e.requested,
+                upgrades: e.upgrades.clone(),
+                why: e.why.clone(),
+            }
+        })
+        .collect()
+}
+
+/// `resolve --why PKG` / `--why-not PKG`.
+#[derive(Debug, Clone, Default)]
+pub struct Explain {
+    pub why: Option<String>,
+    pub why_not: Option<String>,
+}
+
+pub fn resolve_cmd(
+    manifest: &Manifest,
+    opts: &SourceOptions,
+    explain: &Explain,
+    reporter: &dyn Reporter,
+) -> Result<ResolveReport, CommandError> {
+    let cache = Cache::open(&opts.cache_dir, reporter)?;
+    let r = load_and_resolve(manifest, opts, &Transport::new(opts.stall)?, &cache, reporter)?;
+    let packages = plan_items(&r);
+    let (mut why, mut why_not) = (None, None);
+    if explain.why.is_some() || explain.why_not.is_some() {
+        let u = Universe::new(
+            &r.metadata,
+            family::dep_syntax(manifest.family),
+            family::policy(manifest.family),
+            manifest.arch.as_str(),
+        );
+        if let Some(n) = &explain.why {
+            why = Some(resolve::why::why(&u, &r.plan, n)?);
+        }
+        if let Some(n) = &explain.why_not {
+            why_not = Some(resolve::why::why_not(&u, &r.plan, n)?);
+        }
+    }
+    Ok(ResolveReport {
+        why,
+        why_not,
+        distro: manifest.distro.to_string(),
+        manifest: manifest.origin.clone(),
+        total_size: packages.iter().map(|p| p.size).sum(),
+        packages,
+        base_packages: r.plan.base_count,
+        notes: r.plan.notes.clone(),
+    })
+}
+
+/// What `verify` and `inspect` report.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub bundle: PathBuf,
+    pub sha256: Sha256,
+    /// Whether `<bundle>.sha256` was there and matched.
+    pub sidecar_checked: bool,
+    /// Whether the node (under `root`) was checked against the bundle's os-release and arch.
+    pub node_checked: bool,
+    /// Files checked against SHA256SUMS and bundle.json (those two included).
+    pub files_checked: usize,
+    /// Whether the bundle is a repository too, listing exactly its packages (`repodata/`).
+    pub repository_checked: bool,
+    /// The trusted key whose minisign signature covers the whole bundle (when keys were given
+    /// or the node trusts some).
+    pub signature: Option<crate::bundle::sign::SignatureCheck>,
+    pub index: BundleIndex,
+}
+
+/// A bundle as the user named it (the file, its parts, or their folder), verified whole.
+pub struct Checked {
+    pub unpacked: verify::Unpacked,
+    pub signature: Option<crate::bundle::sign::SignatureCheck>,
+    /// Whether `<bundle>.sha256` was there and matched.
+    pub sidecar_checked: bool,
+    /// The joined parts, when the bundle came in parts (kept while the bundle is used).
+    pub _opened: Option<crate::bundle::parts::Opened>,
+}
+
+/// Opens what the user named (parts checked and joined), then in one read of the file unpacks
+/// and checks every member and the signature against `keys` (required when there are any), then
+/// the `.sha256` beside it. An unpacked bundle (a directory, as `install.sh` hands it over) is
+/// checked file by file as it is copied into a private directory; it
+/// cannot show a signature, so where `keys` require one it is refused unless `verified` says
+/// the archive's was checked before it was unpacked.
+pub fn open_verified(
+    bundle: &Path,
+    keys: &[crate::bundle::sign::TrustedKey],
+    verified: bool,
+) -> Result<Checked, CommandError> {
+    if bundle.is_dir() && verify::is_unpacked_bundle(bundle) {
+        if !keys.is_empty() && !verified {
+            let keys = keys.iter().map(|k| k.id.clone()).collect::<Vec<_>>().join(", ");
+            return Err(CommandError::UnpackedUnsigned { dir: bundle.to_path_buf(), keys });
+        }
+        let unpacked = verify::verify_dir(bundle, &readers)?;
+        return Ok(Checked { unpacked, signature: None, sidecar_checked: false, _opened: None });
+    }
+    let opened = crate::bundle::parts::open(bundle)?;
+    // The signature is matched to a key first; it is checked on the bytes the unpack reads.
+    let required = crate::bundle::sign::required(&opened.named, keys)?;
+    let unpacked = verify::verify_bundle(&opened.file, required.as_ref(), &readers)?;
+    let sidecar_checked = verify::check_sidecar(&opened.named, &unpacked.bundle_sha256)?;
+    let signature = unpacked.signature.clone();
+    Ok(Checked { unpacked, signature, sidecar_checked, _opened: Some(opened) })
+}
+
+/// `verify`: the bundle's signature against `keys` first (required when there are any), then
+/// every member.
+pub fn verify_cmd(
+    bundle: &Path,
+    node_root: Option<&Path>,
+    keys: &[crate::bundle::sign::TrustedKey],
+) -> Result<VerifyReport, CommandError> {
+    let Checked { unpacked: u, signature, sidecar_checked, .. } = open_verified(bundle, keys, false)?;
+    if let Some(root) = node_root {
+        verify::check_node(bundle, &u.index, root, family::backend(u.index.family).arch)?;
+    }
+    let repository_checked = u.dir.join(crate::repo::LOCAL_REPO_DIR).is_dir();
+    if repository_checked {
+        check_local_repo(bundle, &u)?;
+    }
+    Ok(VerifyReport {
+        repository_checked,
+        bundle: bundle.to_path_buf(),
+        sha256: u.bundle_sha256,
+        sidecar_checked,
+        node_checked: node_root.is_some(),
+        files_checked: u.files_checked,
+        signature,
+        index: u.index.clone(),
+    })
+}
+
+/// The bundle's repository lists exactly the packages bundle.json does (name, version, arch,
+/// file, size, sha256), so the node's package manager installs what was verified and nothing
+/// else.
+pub(crate) fn check_local_repo(bundle: &Path, u: &verify::Unpacked) -> Result<(), CommandError> {
+    let fail = |message: String| CommandError::LocalRepo { bundle: bundle.to_path_buf(), message };
+    let format = family::metadata_format(u.index.family);
+    let written = crate::repo::LocalRepository { epoch: u.index.source_date_epoch, label: &u.index.stem() };
+    let listed = format.read_local_repository(&u.dir, &u.index.arch, written).map_err(|e| fail(e.to_string()))?;
+    let key = |name: &str, version: String, arch: &str, file: &str, size: u64, sha: moa_model::types::Sha256| {
+        format!("{name} {version} {arch} {file} {size} {sha}")
+    };
+    let mut want: Vec<String> = u
+        .index
+        .packages
+        .iter()
+        .map(|p| {
+            let file = format!("{}/{}", crate::bundle::PACKAGES_DIR, p.file);
+            key(p.name.as_str(), p.version.to_string(), p.arch.as_str(), &file, p.size, p.sha256)
+        })
+        .collect();
+    let mut got: Vec<String> = listed
+        .iter()
+        .map(|r| key(r.name.as_str(), r.version.to_string(), r.arch.as_str(), &r.location, r.size, r.sha256))
+        .collect();
+    want.sort();
+    got.sort();
+    if let Some(extra) = got.iter().find(|g| !want.contains(g)) {
+        return Err(fail(format!("it lists `{}`", moa_model::types::shown(extra))));
+    }
+    if let Some(missing) = want.iter().find(|w| !got.contains(w)) {
+        return Err(fail(format!("it does not list `{missing}`")));
+    }
+    Ok(())
+}
+
+/// `push`: verifies the bundle (its signature against `keys` when there are any), then pushes it
+/// to the registry with its `.minisig` when it has one.
+pub fn push_cmd(
+    bundle: &Path,
+    reference: &str,
+    plain_http: bool,
+    keys: &[crate::bundle::sign::TrustedKey],
+) -> Result<crate::oci::Pushed, CommandError> {
+    if bundle.is_dir() && verify::is_unpacked_bundle(bundle) {
+        return Err(CommandError::Io {
+            what: bundle.display().to_string(),
+            source: std::io::Error::other("an unpacked bundle cannot be pushed: push the .tar.gz it came from"),
+        });
+    }
+    let checked = open_verified(bundle, keys, false)?;
+    let named = checked._opened.as_ref().map(|o| o.named.clone()).unwrap_or_else(|| bundle.to_path_buf());
+    let name = named.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let sig = crate::bundle::sign::signature_path(&named);
+    let u = &checked.unpacked;
+    Ok(crate::oci::push(
+        &u.dir,
+        &u.index,
+        &u.bundle_sha256,
+        &name,
+        sig.is_file().then_some(sig.as_path()),
+        reference,
+        plain_http,
+    )?)
+}
+
+/// `pull`: the bundle at `reference` pulled into a private directory, packed again from its
+/// layers byte for byte and verified as a node verifies it; only then are the bundle, its
+/// `.sha256` and its `.minisig` moved into `out_dir` (each through a temporary file renamed into
+/// place), so a failed pull leaves `out_dir` as it was.
+pub fn pull_cmd(
+    reference: &str,
+    plain_http: bool,
+    out_dir: &Path,
+    stall: std::time::Duration,
+) -> Result<crate::oci::Pulled, CommandError> {
+    let (work, p) = pull_only(reference, plain_http, stall)?;
+    open_verified(&p.bundle, &[], false)?;
+    let io = |path: &Path| {
+        let what = path.display().to_string();
+        move |source| CommandError::Io { what, source }
+    };
+    fs_err::create_dir_all(out_dir).map_err(io(out_dir))?;
+    let place = |from: &Path| -> Result<PathBuf, CommandError> {
+        let to = out_dir.join(from.file_name().unwrap_or_default());
+        let mut part = moa_model::files::Partial::new_in(out_dir).map_err(io(&to))?;
+        let (mut src, _) = moa_model::files::open_regular(from).map_err(io(from))?;
+        std::io::copy(&mut src, part.file_mut()).map_err(io(&to))?;
+        part.persist(&to, 0o644).map_err(io(&to))?;
+        Ok(to)
+    };
+    let bundle = place(&p.bundle)?;
+    place(&moa_model::files::sidecar_path(&p.bundle))?;
+    let stale = crate::bundle::sign::signature_path(&bundle);
+    let signature = match &p.signature {
+        Some(s) => Some(place(s)?),
+        // A `.minisig` left by an older pull of another bundle would not match this one.
+        None => {
+            let _ = fs_err::remove_file(&stale);
+            None
+        }
+    };
+    drop(work);
+    Ok(crate::oci::Pulled { bundle, sha256: p.sha256, signature })
+}
+
+/// Pulls `reference` into a private work directory (returned: the bundle lives as long as it),
+/// with the bundle's `.sha256` beside it; not verified yet (`install` verifies what it installs).
+pub(crate) fn pull_only(
+    reference: &str,
+    plain_http: bool,
+    stall: std::time::Duration,
+) -> Result<(moa_model::files::WorkDir, crate::oci::Pulled), CommandError> {
+    let work = moa_model::files::WorkDir::new()
+        .map_err(|source| CommandError::Io { what: std::env::temp_dir().display().to_string(), source })?;
+    let transport = Transport::new(stall)?;
+    let p = crate::oci::pull(reference, plain_http, work.path(), &transport, &crate::report::Silent)?;
+    let name = p.bundle.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let side = moa_model::files::sidecar_path(&p.bundle);
+    moa_model::files::write_atomic(&side, format!("{}  {name}\n", p.sha256).as_bytes(), 0o644)
+        .map_err(|source| CommandError::Io { what: side.display().to_string(), source })?;
+    Ok((work, p))
+}
+
+/// `sbom`: the verified bundle's CycloneDX SBOM (its signature checked against `keys` first).
+pub fn sbom_cmd(bundle: &Path, keys: &[crate::bundle::sign::TrustedKey]) -> Result<Vec<u8>, CommandError> {
+    let u = open_verified(bundle, keys, false)?.unpacked;
+    let path = u.dir.join(crate::bundle::sbom::SBOM_FILE);
+    match fs_err::read(&path) {
+        Ok(b) => Ok(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(CommandError::NoSbom { bundle: bundle.into() }),
+        Err(e) => Err(CommandError::Io { what: path.display().to_string(), source: e }),
+    }
+}
+
+/// The package readers of a family, for the verifier.
+pub(crate) fn readers(
+    f: moa_model::manifest::Family,
+) -> (&'static dyn crate::pkgfile::PackageFile, &'static dyn moa_model::deps::DepSyntax) {
+    let b = family::backend(f);
+    (b.package_file, b.syntax)
+}
+
+/// `probe`: the node's profile, read with the given family's tools, else those of the family
+/// whose package database the root has (dpkg's first).
+pub fn probe_cmd(root: &Path, family: Option<moa_model::manifest::Family>) -> Result<NodeProfile, ProbeError> {
+    let backend = match family {
+        Some(f) => Some(family::backend(f)),
+        None => family::detect(root),
+    };
+    crate::probe::probe(root, backend.map(|b| (b.family, b.installer, b.arch)))
+}
+
+/// A built-in manifest, for `distros`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DistroInfo {
+    pub distro: String,
+    pub family: String,
+    pub arch: String,
+    pub os_release: String,
+    pub packages: Vec<String>,
+    pub bundle: String,
+    pub description: String,
+}
+
+pub fn distros() -> Result<Vec<DistroInfo>, CommandError> {
+    moa_model::manifest::builtin_names()
+        .into_iter()
+        .map(|d| {
+            let m = Manifest::builtin(d)?;
+            Ok(DistroInfo {
+                distro: m.distro.to_string(),
+                family: m.family.to_string(),
+                arch: m.arch.to_string(),
+                os_release: format!("{} {}", m.os_release.id, m.os_release.version_id),
+                packages: m.packages.iter().map(|r| r.to_string()).collect(),
+                bundle: m.bundle_file_name(),
+                description: m.description.as_ref().map(ToString::to_string).unwrap_or_default(),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,89 @@
+//! Resolve policy: how each family's own tool chooses where more than one answer meets every
+//! dependency, apart from how dependencies are written ([`moa_model::deps`]). The resolver asks its
+//! [`ResolvePolicy`]; the composition root gives each family its own.
+//!
+//! - rpm follows dnf (libsolv): an unversioned provide meets a versioned requirement; a
+//!   requested package comes at its best version, but a dependency is chosen so that the node's
+//!   installed packages stay as they are when some choice allows it (`install X` where the
+//!   newest `Y` needs a newer `lib` takes the older `Y` that works with the installed `lib`);
+//!   among packages providing one capability, the alphabetically first name.
+//! - deb follows apt: a versioned requirement needs a versioned provide; dependencies come at
+//!   their candidate (newest) version, upgrading what they need; binaries built from the same
+//!   source as a new package are upgraded with it; among several packages providing one
+//!   capability, the more important `Priority` wins (`awk`: `mawk`, required, over `gawk`).
+
+use crate::repo::{PackageRecord, Priority};
+
+pub trait ResolvePolicy: Sync {
+    /// rpm: an unversioned provide satisfies a versioned requirement; Debian: it does not.
+    fn unversioned_provide_satisfies(&self) -> bool;
+    /// apt upgrades installed binaries of a new package's source along with it; dnf does not.
+    fn upgrades_by_source(&self) -> bool {
+        false
+    }
+    /// dnf keeps an installed package when a choice of the dependencies works with it, and
+    /// upgrades it only when none does; apt takes the dependencies' newest versions.
+    fn keeps_installed(&self) -> bool {
+        false
+    }
+    /// Among package names providing one capability (none of them installed, none named like
+    /// it), lower ranks first; ties go by [`ResolvePolicy::provider_name_key`].
+    fn provider_rank(&self, _p: &PackageRecord) -> u8 {
+        0
+    }
+    /// The last tie-break among providers' names: shorter first, then alphabetical (apt), or
+    /// alphabetical alone (libsolv: dnf takes `aa` over `b`, `abcdef` over `zz`).
+    fn provider_name_key<'n>(&self, name: &'n str) -> (usize, &'n str) {
+        (name.len(), name)
+    }
+    /// A request naming a virtual package that several packages provide: apt refuses it and
+    /// lists the providers (unless one is installed); dnf installs the best provider.
+    fn virtual_request_needs_one_provider(&self) -> bool {
+        false
+    }
+}
+
+pub struct RpmPolicy;
+
+impl ResolvePolicy for RpmPolicy {
+    fn unversioned_provide_satisfies(&self) -> bool {
+        true
+    }
+    fn keeps_installed(&self) -> bool {
+        true
+    }
+    fn provider_name_key<'n>(&self, name: &'n str) -> (usize, &'n str) {
+        (0, name)
+    }
+}
+
+pub struct DebPolicy;
+
+impl ResolvePolicy for DebPolicy {
+    fn unversioned_provide_satisfies(&self) -> bool {
+        false
+    }
+    fn upgrades_by_source(&self) -> bool {
+        true
+    }
+    /// apt-get: "Package X is a virtual package provided by: … You should explicitly select one
+    /// to install."
+    fn virtual_request_needs_one_provider(&self) -> bool {
+        true
+    }
+    /// apt's provider order (`CompareProviders`): Essential, then by Priority.
+    fn provider_rank(&self, p: &PackageRecord) -> u8 {
+        let priority = match p.priority {
+            Some(Priority::Required) => 0,
+            Some(Priority::Important) => 1,
+            Some(Priority::Standard) => 2,
+            Some(Priority::Optional) | None => 3,
+            Some(Priority::Extra) | Some(Priority::Other) => 4,
+        };
+        if p.essential {
+            0
+        } else {
+            priority + 1
+        }
+    }
+}

@@ -1,0 +1,778 @@
+//! Repository metadata: fetch a repository's index, check it against the checksums its root file
+//! publishes, and parse it into [`PackageRecord`]s. One reader per format behind
+//! [`MetadataFormat`]: [`yum`] (`repomd.xml` → `primary.xml.*`) and [`apt`] (`InRelease`/`Release`
+//! → `Packages.*`).
+//!
+//! Records keep dependency fields as raw strings in the family's own syntax; [`crate::resolve`]
+//! parses them. Nothing here decides which package wins.
+
+pub mod apt;
+pub mod comps;
+pub mod entries;
+mod local;
+pub mod modules;
+pub mod yum;
+
+use local::{gzip, read_local};
+pub use local::{LocalPackage, LocalRepository, LOCAL_REPO_DIR};
+
+use std::io::{BufRead, BufReader, Read};
+
+use serde::Serialize;
+
+use crate::cache::Cache;
+use crate::report::{Event, Reporter};
+use crate::transport::{error_chain, join, redact, Transport, TransportError};
+use crate::trust::{Fingerprint, Keyring, TrustError};
+use moa_model::manifest::{Manifest, Repository};
+use moa_model::types::{Arch, MirrorUrl, PackageName, Sha256};
+use moa_model::version::Version;
+
+/// A repository's root index (`repomd.xml`, `InRelease`): at most this many bytes.
+pub const INDEX_BYTES: u64 = 16 << 20;
+/// A metadata file it names (`primary.xml.gz`, `Packages.xz`), compressed (bookworm's main
+/// `Packages.xz`: 9 MiB; CentOS Stream 9 AppStream's primary: 3.6 MiB).
+pub const FILE_BYTES: u64 = 512 << 20;
+/// The same, decompressed (AppStream's primary: 51 MiB).
+pub const DECOMPRESSED_BYTES: u64 = 4 << 30;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error("repository `{repo}`: every mirror failed for {what}: {}. Check the network and the manifest's `path`/`suites`, or pass --mirror with a good mirror", .errors.join("; "))]
+    AllMirrorsFailed { repo: String, what: String, errors: Vec<String>, not_found: bool },
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("{url}: checksum mismatch (expected sha256 {expected}, got {actual}). The mirror is corrupt or mid-sync: try again later or use another --mirror")]
+    Checksum { url: String, expected: String, actual: String },
+    #[error("{url}: {message}")]
+    Malformed { url: String, message: String },
+    #[error("{url}: {message}")]
+    Unsupported { url: String, message: String },
+    #[error("repository `{repo}`: {rel} is not in the cache and --offline forbids fetching it: run the build once with network access (same --cache-dir)")]
+    Offline { repo: String, rel: String },
+    /// `error` names the URL.
+    #[error("{error}")]
+    Signature { url: String, error: TrustError },
+    #[error("repository `{repo}`: no mirror has a correctly signed {what}: {}", .errors.join("; "))]
+    Untrusted { repo: String, what: String, errors: Vec<String>, weak_only: bool },
+    #[error("repository `{repo}`: {error}")]
+    Keys { repo: String, error: TrustError },
+    #[error("{distro}: {message}")]
+    Modules { distro: String, message: String },
+    #[error("{url}: could not keep the index entries aside for the bundle's repository in a temporary file in {}: set TMPDIR to a writable directory, or build with --no-repo", std::env::temp_dir().display())]
+    Entries {
+        url: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{url} is expired (invalid since {since}), as apt would say: the mirror is stale or replays an old Release. Use an up-to-date --mirror; for a frozen archive chosen on purpose, pass --allow-old-metadata")]
+    Expired { url: String, since: String },
+    #[error(
+        "{url} is not valid yet (its Date is {date}, ahead of this machine's clock): check the clock, or the mirror"
+    )]
+    NotYetValid { url: String, date: String },
+    #[error("{url}: conflicting distribution: the manifest asks for suite `{expected}`, the signed Release is for `{got}`. Another suite's Release answered (a replay or a wrong mirror layout); check `suites` in the manifest and the mirror")]
+    ConflictingDistribution { url: String, expected: String, got: String },
+    #[error("{url} is older (Date {date}) than the Release of the same archive and suite this cache has seen (Date {seen}): a replay or a stale mirror, which would roll packages back. Use an up-to-date --mirror; for an older snapshot chosen on purpose, pass --allow-old-metadata")]
+    Rollback { url: String, date: String, seen: String },
+    #[error("repository `{repo}` pins no signing key: add the distro's key to it in the manifest (`keys = [{{ file = \"keys/…\", fingerprint = \"…\" }}]`), or pass --insecure-skip-signatures to build without checks (recorded in the bundle)")]
+    Unpinned { repo: String },
+}
+
+impl RepoError {
+    /// Whether every mirror said "no such file" (the only failure that justifies trying another
+    /// file name, as apt does from `InRelease` to `Release`).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, RepoError::AllMirrorsFailed { not_found: true, .. } | RepoError::Offline { .. })
+    }
+}
+
+/// The dependency strings of one field of one package (`requires`, `provides`…), in one
+/// allocation: ~60,000 bookworm records with a dozen such strings each, as separate `String`s,
+/// were most of the memory a resolve took. Entries never hold a newline, which separates them.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct DepList(Box<str>);
+
+type DepIter<'a> = std::iter::Filter<std::str::Split<'a, char>, fn(&&'a str) -> bool>;
+
+impl DepList {
+    pub fn iter(&self) -> DepIter<'_> {
+        self.0.split('\n').filter(|s| !s.is_empty())
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+    pub fn contains(&self, entry: &str) -> bool {
+        self.iter().any(|e| e == entry)
+    }
+    pub fn to_vec(&self) -> Vec<String> {
+        self.iter().map(str::to_string).collect()
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for DepList {
+    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
+        let mut joined = String::new();
+        for s in iter {
+            let s = s.as_ref();
+            debug_assert!(!s.contains('\n'), "a dependency with a newline: {s:?}");
+            if !joined.is_empty() {
+                joined.push('\n');
+            }
+            joined.push_str(s);
+        }
+        Self(joined.into_boxed_str())
+    }
+}
+
+impl DepList {
+    /// The entries of one field as the metadata gives them, refused (with the field's name)
+    /// when one holds a control character — a newline would split one entry into two — or when
+    /// there are more than [`moa_model::limits::DEPS_PER_FIELD`].
+    pub fn checked<S: AsRef<str>>(field: &str, entries: &[S]) -> Result<Self, String> {
+        if entries.len() > moa_model::limits::DEPS_PER_FIELD {
+            // The message only when it is needed: this runs for every field of every package.
+            let what = format!("the number of {field} entries");
+            moa_model::limits::check(&what, entries.len() as u64, moa_model::limits::DEPS_PER_FIELD as u64)?;
+        }
+        match entries.iter().find(|e| !moa_model::types::is_line(e.as_ref(), 4096) || e.as_ref().is_empty()) {
+            Some(bad) => Err(format!(
+                "{field} entry `{}` is empty, too long or has a control character",
+                moa_model::types::shown(bad.as_ref())
+            )),
+            None => Ok(entries.iter().collect()),
+        }
+    }
+}
+
+impl From<Vec<String>> for DepList {
+    fn from(v: Vec<String>) -> Self {
+        v.iter().collect()
+    }
+}
+
+impl<'a> IntoIterator for &'a DepList {
+    type Item = &'a str;
+    type IntoIter = DepIter<'a>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl std::fmt::Debug for DepList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// One installed package as the node's database reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Installed {
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+    /// Raw capabilities, in the family's metadata syntax (`libc.so.6()(64bit)`, `mail-transport-agent`).
+    #[serde(default)]
+    pub provides: Vec<String>,
+    /// rpm: owned paths that file requirements can name (yum primary's rule: `/etc/…`, `…bin/…`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
+    /// dpkg: `Multi-Arch` (absent in older profiles: then treated as `allowed`, never wrongly unmet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_arch: Option<MultiArch>,
+    /// dpkg: `Essential: yes` (never removed to make room for a bundled package).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub essential: bool,
+    /// dpkg: Conflicts and Breaks (a conflict the node's package declares matters as much as
+    /// one the new package declares).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<String>,
+}
+
+/// One package as a repository describes it.
+#[derive(Debug, Clone)]
+pub struct PackageRecord {
+    pub name: PackageName,
+    pub version: Version,
+    pub arch: Arch,
+    /// Index of the repository in [`Metadata::repos`].
+    pub repo: usize,
+    /// Path of the package file relative to the repository's root under a mirror.
+    pub location: String,
+    pub size: u64,
+    pub sha256: Sha256,
+    /// Raw capability strings this package provides (its own name is implied).
+    pub provides: DepList,
+    /// Raw requirements (rpm: one capability each; deb: one `a | b` group each), pre-requirements included.
+    pub requires: DepList,
+    /// Raw pre-requirements (rpm `Requires(pre)`, deb `Pre-Depends`): also in `requires`.
+    pub pre_requires: DepList,
+    /// Raw conflicts (deb: Conflicts and Breaks).
+    pub conflicts: DepList,
+    /// deb: `Replaces`. A conflicting installed package that this one replaces is removed by
+    /// dpkg when this one is installed, so that conflict is a removal, not an error.
+    pub replaces: DepList,
+    /// rpm: paths the package owns, as listed in primary (a subset for big packages).
+    pub files: DepList,
+    /// deb: `Priority`.
+    pub priority: Option<Priority>,
+    /// deb: `Essential: yes`.
+    pub essential: bool,
+    /// rpm: `Obsoletes` (matched against package names only, as rpm does).
+    pub obsoletes: DepList,
+    /// deb: `Multi-Arch`. Only `allowed` matters to a single-arch node: it is what `pkg:any` needs.
+    pub multi_arch: MultiArch,
+    /// deb: `Source` as written (`perl (5.36.0-7+deb12u4)`, `openssl`); absent when the source
+    /// package has the binary's name and version. See [`PackageRecord::source`].
+    pub source: Option<String>,
+    /// rpm: the source rpm's file name (`ntp-4.2.6p5-29.el7.centos.2.src.rpm`), for the SBOM.
+    pub source_rpm: Option<Box<str>>,
+    /// rpm: `License` as the packager wrote it (often not an SPDX expression), for the SBOM.
+    pub license: Option<Box<str>>,
+    /// Where the package's entry in the repository's index, as published (yum: its
+    /// `<package>` element, byte for byte; apt: its stanza), sits in [`LoadedRepo::entries`]:
+    /// kept only when [`MetadataSource::keep_entries`] asks, for a bundle that is a repository.
+    pub entry: Option<EntrySpan>,
+}
+
+pub use entries::{EntrySpan, EntryStore, EntryWriter};
+
+/// Debian's `Priority` field (one byte, not a string per record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    Required,
+    Important,
+    Standard,
+    Optional,
+    Extra,
+    /// Anything else (not one a manifest's base can name).
+    Other,
+}
+
+impl Priority {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "required" => Self::Required,
+            "important" => Self::Important,
+            "standard" => Self::Standard,
+            "optional" => Self::Optional,
+            "extra" => Self::Extra,
+            _ => Self::Other,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Required => "required",
+            Self::Important => "important",
+            Self::Standard => "standard",
+            Self::Optional => "optional",
+            Self::Extra => "extra",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// Debian's `Multi-Arch` field.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MultiArch {
+    #[default]
+    No,
+    Same,
+    Foreign,
+    Allowed,
+}
+
+impl MultiArch {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "same" => Self::Same,
+            "foreign" => Self::Foreign,
+            "allowed" => Self::Allowed,
+            _ => Self::No,
+        }
+    }
+}
+
+impl PackageRecord {
+    /// The source package it was built from and that source's version: apt upgrades installed
+    /// binaries of the same source along with a new one.
+    pub fn source(&self) -> (&str, String) {
+        match self.source.as_deref() {
+            None => (self.name.as_str(), self.version.to_string()),
+            Some(s) => match s.split_once(" (") {
+                Some((n, v)) => (n.trim(), v.trim_end_matches(')').trim().to_string()),
+                None => (s.trim(), self.version.to_string()),
+            },
+        }
+    }
+
+    /// `name-version.arch`, as messages name a package.
+    pub fn nevra(&self) -> String {
+        format!("{}-{}.{}", self.name, self.version, self.arch)
+    }
+
+    /// The file name the package has in a bundle: the last component of its location.
+    pub fn file_name(&self) -> &str {
+        self.location.rsplit('/').next().unwrap_or(&self.location)
+    }
+}
+
+/// A repository as loaded: where it lives and digests of the metadata that described it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadedRepo {
+    pub name: String,
+    /// Mirror roots, best first (the one that answered first is moved to the front).
+    pub mirrors: Vec<MirrorUrl>,
+    /// Path under a mirror root that package locations are relative to.
+    pub base_path: String,
+    /// The metadata files this build was resolved from.
+    pub sources: Vec<Source>,
+    /// Newest timestamp the metadata carries (seconds since the epoch).
+    pub timestamp: Option<u64>,
+    /// yum: the repository's `modules.yaml`, when it has one.
+    #[serde(skip)]
+    pub modules: Option<modules::Modules>,
+    /// yum: the repository's comps groups, when it publishes them.
+    #[serde(skip)]
+    pub groups: Option<comps::Groups>,
+    /// The published index entries of its packages, when they are kept ([`PackageRecord::entry`]).
+    #[serde(skip)]
+    pub entries: EntryStore,
+}
+
+impl LoadedRepo {
+    /// A repository with packages but no mirrors or metadata files: a node's installed
+    /// packages (`add_installed`), or records built in a test.
+    pub fn local(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            mirrors: Vec::new(),
+            base_path: String::new(),
+            sources: Vec::new(),
+            timestamp: None,
+            modules: None,
+            groups: None,
+            entries: EntryStore::default(),
+        }
+    }
+}
+
+/// A metadata file a build resolved from: its path under the repository, digest, and the pinned
+/// key that signed it (or that signed the file listing its digest).
+#[derive(Debug, Clone, Serialize)]
+pub struct Source {
+    pub file: String,
+    pub sha256: Sha256,
+    pub signed_by: Option<Fingerprint>,
+}
+
+/// Whether upstream signatures are checked: always, unless the user passed
+/// `--insecure-skip-signatures` (which bundle.json then records).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Signatures {
+    #[default]
+    Verify,
+    Skip,
+}
+
+/// Every package of every repository of a manifest.
+#[derive(Debug, Default, Clone)]
+pub struct Metadata {
+    pub repos: Vec<LoadedRepo>,
+    pub packages: Vec<PackageRecord>,
+    /// Package names a format's filter hid (EL8+ modules of inactive streams), with what would
+    /// make them visible (`nodejs:20`), for the message when one is requested.
+    pub hidden: std::collections::HashMap<String, Vec<String>>,
+    /// EL8+: the active module stream (`nodejs:20`) of each visible modular package, by its
+    /// package index. A node's dnf must have that stream enabled to keep the package.
+    pub streams: std::collections::HashMap<usize, String>,
+    /// The members of the groups the manifest's base names (comps `core`): more base roots.
+    pub group_roots: Vec<String>,
+    /// The base groups no repository's comps has.
+    pub missing_groups: Vec<String>,
+}
+
+impl Metadata {
+    /// The published index entry of a package, when entries were kept.
+    pub fn entry(&self, p: &PackageRecord) -> Option<Vec<u8>> {
+        self.repos.get(p.repo)?.entries.get(p.entry?)
+    }
+
+    /// The module stream a package belongs to, when it is modular.
+    pub fn stream_of(&self, package: usize) -> Option<&str> {
+        self.streams.get(&package).map(String::as_str)
+    }
+
+    /// Newest metadata timestamp across repositories: the default bundle mtime.
+    pub fn timestamp(&self) -> Option<u64> {
+        self.repos.iter().filter_map(|r| r.timestamp).max()
+    }
+}
+
+/// Where metadata comes from: the mirrors, through the transport, each file remembered in the
+/// cache once it has passed its check; with `offline`, the cache alone.
+pub struct MetadataSource<'a> {
+    pub transport: &'a Transport,
+    pub cache: Option<&'a Cache>,
+    pub offline: bool,
+    /// Namespaces the cache keys (two distros may both have a repository `os`).
+    pub distro: &'a str,
+    pub reporter: &'a dyn Reporter,
+    pub signatures: Signatures,
+    /// The clock signed metadata is judged by (apt's expiry and future-date rules).
+    pub freshness: apt::Freshness,
+    /// Keep each package's published index entry ([`PackageRecord::entry`]): the build writes
+    /// the bundle's own repository from them. Costs the index's size in memory.
+    pub keep_entries: bool,
+}
+
+impl MetadataSource<'_> {
+    /// Where a parser keeps the entries of `what` (a repository or URL), when they are kept.
+    pub(crate) fn entry_writer(&self, what: &str) -> Result<Option<EntryWriter>, RepoError> {
+        let fail = |source| RepoError::Entries { url: what.to_string(), source };
+        self.keep_entries.then(EntryWriter::new).transpose().map_err(fail)
+    }
+}
+
+/// The kept entries, ready to read back (an empty store when none were kept).
+pub(crate) fn finish_entries(w: Option<EntryWriter>, what: &str) -> Result<EntryStore, RepoError> {
+    let fail = |source| RepoError::Entries { url: what.to_string(), source };
+    w.map(EntryWriter::finish).transpose().map_err(fail).map(Option::unwrap_or_default)
+}
+
+/// What a fetched metadata file must pass before it is used or cached: its digest, and that it
+/// parses. Given the bytes and the URL they came from (for messages).
+pub(crate) type Check<'c, T> = &'c dyn Fn(&[u8], &str) -> Result<T, RepoError>;
+
+impl MetadataSource<'_> {
+    /// The pinned keys of `repo`, or `None` when checks are skipped. A repository without keys
+    /// is refused: nothing says who may publish it.
+    pub(crate) fn keyring(&self, repo: &Repository) -> Result<Option<Keyring>, RepoError> {
+        if self.signatures == Signatures::Skip {
+            return Ok(None);
+        }
+        if repo.keys.is_empty() {
+            return Err(RepoError::Unpinned { repo: repo.name.to_string() });
+        }
+        let ring = Keyring::load(&repo.keys).map_err(|error| RepoError::Keys { repo: repo.name.to_string(), error })?;
+        Ok(Some(ring))
+    }
+
+    fn cache_key(&self, repo: &str, rel: &str) -> String {
+        format!("{}/{repo}/{rel}", self.distro)
+    }
+
+    /// A file whose digest its (just fetched) root index gives, `check` confirming that digest
+    /// on a fetched copy: a cached copy with that digest is the file, taken without asking any
+    /// mirror or checking it again. Returns the bytes and where they came from.
+    pub(crate) fn fetch_known(
+        &self,
+        repo: &str,
+        mirrors: &mut Vec<MirrorUrl>,
+        rel: &str,
+        max: u64,
+        known: &Sha256,
+        check: Check<'_, ()>,
+    ) -> Result<(Vec<u8>, String), RepoError> {
+        let cached = self.cache.and_then(|c| c.metadata(&self.cache_key(repo, rel), max));
+        if let Some(bytes) = cached.filter(|b| Sha256::digest(b) == *known) {
+            return Ok((bytes, format!("{rel} (cached, unchanged)")));
+        }
+        self.fetch_checked(repo, mirrors, rel, max, check).map(|((), bytes, shown)| (bytes, shown))
+    }
+
+    /// Fetches `rel` (at most `max` bytes) from the first mirror whose copy passes `check`,
+    /// moving that mirror to the front; a mirror whose copy fails, for any reason, is reported
+    /// and the next one tried. Offline, the cached copy must pass the same check.
+    pub(crate) fn fetch_checked<T>(
+        &self,
+        repo: &str,
+        mirrors: &mut Vec<MirrorUrl>,
+        rel: &str,
+        max: u64,
+        check: Check<'_, T>,
+    ) -> Result<(T, Vec<u8>, String), RepoError> {
+        let key = self.cache_key(repo, rel);
+        if self.offline {
+            let bytes = self
+                .cache
+                .and_then(|c| c.metadata(&key, max))
+                .ok_or_else(|| RepoError::Offline { repo: repo.to_string(), rel: rel.to_string() })?;
+            let shown = format!("{rel} (cached)");
+            return Ok((check(&bytes, &shown)?, bytes, shown));
+        }
+        let mut errors = Vec::new();
+        let mut not_found = true;
+        let mut untrusted = true;
+        let mut weak_only = true;
+        for (i, root) in mirrors.iter().enumerate() {
+            let url = join(root.as_str(), rel)?;
+            let shown = redact(&url);
+            let got = self.transport.get(&url, max, self.reporter).map_err(RepoError::from);
+            match got.and_then(|bytes| check(&bytes, &shown).map(|t| (t, bytes))) {
+                Ok((t, bytes)) => {
+                    if let Some(c) = self.cache {
+                        c.put_metadata(&key, &bytes);
+                    }
+                    if i > 0 {
+                        self.reporter.event(&Event::Recovered {
+                            what: rel.to_string(),
+                            mirror: root.to_string(),
+                            failed: i,
+                        });
+                        let m = mirrors.remove(i);
+                        mirrors.insert(0, m);
+                    }
+                    return Ok((t, bytes, shown));
+                }
+                Err(e) => {
+                    not_found &= matches!(e, RepoError::Transport(TransportError::NotFound { .. }));
+                    untrusted &= matches!(e, RepoError::Signature { .. });
+                    weak_only &= matches!(e, RepoError::Signature { error: TrustError::WeakHash { .. }, .. });
+                    let error = error_chain(&e);
+                    if i + 1 < mirrors.len() {
+                        let (what, mirror) = (rel.to_string(), root.to_string());
+                        self.reporter.event(&Event::Failover { what, mirror, error: error.clone() });
+                    }
+                    errors.push(error);
+                }
+            }
+        }
+        if untrusted && !errors.is_empty() {
+            return Err(RepoError::Untrusted { repo: repo.to_string(), what: rel.to_string(), errors, weak_only });
+        }
+        Err(RepoError::AllMirrorsFailed { repo: repo.to_string(), what: rel.to_string(), errors, not_found })
+    }
+}
+
+/// A repository format: fetches and parses one repository of a manifest.
+/// A repository format: how its metadata loads, what its filter hides, and (as
+/// [`moa_model::manifest::FamilyRules`]) what a manifest's repositories of it must say.
+pub trait MetadataFormat: moa_model::manifest::FamilyRules + Sync {
+    fn load(
+        &self,
+        source: &MetadataSource<'_>,
+        repo: &Repository,
+        repo_index: usize,
+        arch: &Arch,
+        reporter: &dyn Reporter,
+        out: &mut Vec<PackageRecord>,
+    ) -> Result<LoadedRepo, RepoError>;
+
+    /// Hides what the format's own rules hide before anything is resolved (EL8+ modularity),
+    /// given the manifest; by default nothing.
+    fn filter(&self, _md: &mut Metadata, _manifest: &Manifest) -> Result<(), RepoError> {
+        Ok(())
+    }
+
+    /// The files that make a bundle's top directory a repository in this format holding exactly
+    /// `packages` — their published entries, with locations pointing into the bundle — as
+    /// (path under the top directory, bytes). `epoch` is the bundle's fixed time, `label` names
+    /// the bundle.
+    fn local_repository(
+        &self,
+        packages: &[LocalPackage<'_>],
+        epoch: u64,
+        label: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, RepoError>;
+
+    /// Reads such a repository back from an unpacked bundle's top directory `dir`: the packages
+    /// it lists, with locations relative to `dir` (what the node's package manager would see).
+    /// The repository must be exactly what [`MetadataFormat::local_repository`] writes for
+    /// them with `bundle`'s epoch and label — every file byte for byte, and no other file under
+    /// `repodata/` —, so the node's package manager reads nothing that was not checked.
+    fn read_local_repository(
+        &self,
+        dir: &std::path::Path,
+        arch: &Arch,
+        bundle: LocalRepository<'_>,
+    ) -> Result<Vec<PackageRecord>, RepoError>;
+}
+
+/// Loads every repository of the manifest: all at once (each is a chain of round trips to its
+/// mirror), the records kept in manifest order, so the result does not depend on which answered
+/// first. The first error, in manifest order, is returned.
+pub fn load(
+    manifest: &Manifest,
+    format: &dyn MetadataFormat,
+    source: &MetadataSource<'_>,
+    reporter: &dyn Reporter,
+) -> Result<Metadata, RepoError> {
+    let loaded: Vec<Result<(LoadedRepo, Vec<PackageRecord>), RepoError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = manifest
+            .repositories
+            .iter()
+            .enumerate()
+            .map(|(i, repo)| {
+                s.spawn(move || {
+                    let mut records = Vec::new();
+                    let loaded = format.load(source, repo, i, &manifest.arch, reporter, &mut records)?;
+                    Ok((loaded, records))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a metadata thread does not panic")).collect()
+    });
+    let mut md = Metadata::default();
+    for r in loaded {
+        let (repo, records) = r?;
+        md.repos.push(repo);
+        // The first repository's vector is kept, not copied (it is the largest, usually).
+        if md.packages.is_empty() {
+            md.packages = records;
+        } else {
+            md.packages.extend(records);
+        }
+    }
+    format.filter(&mut md, manifest)?;
+    // The vector doubled while growing; the records stay for the whole run.
+    md.packages.shrink_to_fit();
+    Ok(md)
+}
+
+/// Runs `parse` on what `input` yields, `input` being read on another thread (a decompressor):
+/// the reading and the parsing overlap. A read error of `input` (a corrupt stream, the
+/// decompressed-size bound) fails the whole, even where the parser took the cut-short stream
+/// for a whole one.
+pub(crate) fn pipelined<'a, T>(
+    mut input: Box<dyn BufRead + Send + 'a>,
+    url: &str,
+    parse: impl FnOnce(Box<dyn BufRead + '_>) -> Result<T, RepoError>,
+) -> Result<T, RepoError> {
+    let Ok((reader, mut writer)) = std::io::pipe() else {
+        return parse(input);
+    };
+    std::thread::scope(|s| {
+        let feeder = s.spawn(move || std::io::copy(&mut input, &mut writer).map(drop));
+        let parsed = parse(Box::new(BufReader::with_capacity(1 << 16, reader)));
+        let fed = feeder.join().expect("the decompression thread does not panic");
+        match (parsed, fed) {
+            (Err(e), _) => Err(e),
+            // The parser stopped reading once it had all it needs: nothing was lost.
+            (Ok(t), Err(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(t),
+            (Ok(_), Err(e)) => {
+                Err(RepoError::Malformed { url: url.to_string(), message: format!("could not decompress it: {e}") })
+            }
+            (Ok(t), Ok(())) => Ok(t),
+        }
+    })
+}
+
+/// Checks a downloaded metadata file against the digest its parent index gave.
+pub(crate) fn check_digest(url: &str, bytes: &[u8], expected: &Sha256) -> Result<(), RepoError> {
+    let actual = Sha256::digest(bytes);
+    if &actual == expected {
+        Ok(())
+    } else {
+        Err(RepoError::Checksum { url: url.to_string(), expected: expected.to_hex(), actual: actual.to_hex() })
+    }
+}
+
+/// A reader that decompresses by file name: `.gz`, `.xz`, `.zst`, or nothing; it ends (with an
+/// error from the parser reading it) after [`DECOMPRESSED_BYTES`].
+pub fn decompressor<'a>(name: &str, url: &str, bytes: &'a [u8]) -> Result<Box<dyn BufRead + Send + 'a>, RepoError> {
+    let inner: Box<dyn Read + Send + 'a> = if name.ends_with(".gz") {
+        Box::new(flate2::read::MultiGzDecoder::new(bytes))
+    } else if name.ends_with(".xz") {
+        Box::new(liblzma::read::XzDecoder::new_multi_decoder(bytes))
+    } else if name.ends_with(".zst") {
+        Box::new(
+            ruzstd::decoding::StreamingDecoder::new(bytes).map_err(|e| RepoError::Malformed {
+                url: url.to_string(),
+                message: format!("not a zstd stream: {e}"),
+            })?,
+        )
+    } else if name.ends_with(".bz2") {
+        return Err(RepoError::Unsupported {
+            url: url.to_string(),
+            message: "bzip2-compressed metadata is not supported; the repository also needs a .gz, .xz or .zst copy"
+                .into(),
+        });
+    } else {
+        Box::new(bytes)
+    };
+    Ok(Box::new(BufReader::with_capacity(256 * 1024, Bounded { inner, left: DECOMPRESSED_BYTES })))
+}
+
+/// A reader that fails, rather than ends, once more than `left` bytes came through.
+struct Bounded<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self
+            .left
+            .checked_sub(n as u64)
+            .ok_or_else(|| std::io::Error::other(format!("it decompresses to more than {DECOMPRESSED_BYTES} bytes")))?;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stream that yields some bytes, then fails (a corrupt or over-long compressed file).
+    struct FailsAfter(Vec<u8>);
+    impl Read for FailsAfter {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(std::io::Error::other("corrupt deflate stream"));
+            }
+            let n = buf.len().min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0.drain(..n);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_read_error_on_the_feeding_thread_fails_the_parse_that_saw_a_clean_end() {
+        let input = Box::new(BufReader::new(FailsAfter(b"<metadata/>".to_vec())));
+        let read_all = |mut r: Box<dyn BufRead + '_>| {
+            let mut s = String::new();
+            r.read_to_string(&mut s).map_err(|e| RepoError::Malformed { url: "u".into(), message: e.to_string() })?;
+            Ok(s)
+        };
+        let e = pipelined(input, "primary.xml.gz", read_all).unwrap_err().to_string();
+        assert!(e.contains("primary.xml.gz") && e.contains("corrupt deflate stream"), "{e}");
+        let ok = pipelined(Box::new(&b"<metadata/>"[..]), "u", read_all).unwrap();
+        assert_eq!(ok, "<metadata/>");
+    }
+
+    /// The family's rules a manifest is checked against (`FamilyRules`), from the engine's backends.
+    #[test]
+    fn rpm_repository_without_path_is_refused() {
+        let text = r#"
+name = "x"
+distro = "d"
+family = "rpm"
+arch = "x86_64"
+os_release = { id = "centos", version_id = "7" }
+packages = ["ntp"]
+modules = ["nodejs:20"]
+[[repository]]
+name = "os"
+mirrors = ["http://127.0.0.1/"]
+"#;
+        let m = moa_model::manifest::Manifest::parse(text, "t.toml").unwrap();
+        let e = m.check_family(&crate::repo::yum::Yum).unwrap_err().to_string();
+        assert!(e.contains("t.toml") && e.contains("`os`") && e.contains("path"), "{e}");
+        // The same repository as apt's: it needs suites; and apt has no module streams.
+        let e = m.check_family(&crate::repo::apt::Apt).unwrap_err().to_string();
+        assert!(e.contains("suites"), "{e}");
+        let mut m = m;
+        m.repositories[0].suites = vec![moa_model::types::RepoPath::new("bookworm").unwrap()];
+        m.repositories[0].components = vec![moa_model::types::RepoPath::new("main").unwrap()];
+        let e = m.check_family(&crate::repo::apt::Apt).unwrap_err().to_string();
+        assert!(e.contains("nodejs:20") && e.contains("EL8+"), "{e}");
+    }
+}

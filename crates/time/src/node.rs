@@ -1,0 +1,121 @@
+//! The time service on the node: [`RoleStep`], the role `install --role` configures with the
+//! packages, and `configure` (a role on its own, from a bundle, a manifest or the node's
+//! os-release).
+
+use std::path::Path;
+
+use moa_engine::bundle::verify;
+use moa_engine::commands::{self, CommandError, Configure, ServiceError};
+use moa_model::manifest::Manifest;
+
+use crate::roles::render::{Templates, ROLES_DIR};
+use crate::roles::{RoleError, RoleOptions, RoleReport, RoleSource};
+
+/// `install --role`: the role, planned with the install and applied after its packages, with
+/// the bundle's `[time]` values. Its root and dry run are the install's.
+pub struct RoleStep(pub RoleOptions);
+
+impl Configure for RoleStep {
+    type Report = RoleReport;
+
+    fn plan(&self, bundle: &Path, u: &verify::Unpacked, incoming: Vec<String>) -> Result<RoleReport, ServiceError> {
+        let opts = RoleOptions { dry_run: true, incoming, ..self.0.clone() };
+        Ok(apply_bundle_role(bundle, u, &opts)?)
+    }
+
+    fn apply(&self, bundle: &Path, u: &verify::Unpacked) -> Result<RoleReport, ServiceError> {
+        Ok(apply_bundle_role(bundle, u, &RoleOptions { incoming: Vec::new(), ..self.0.clone() })?)
+    }
+
+    fn describe(&self) -> String {
+        format!("configuring the {:?} role", self.0.role)
+    }
+}
+
+/// Why `configure` (or the role of an install) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Command(Box<CommandError>),
+    #[error(transparent)]
+    Role(#[from] RoleError),
+    #[error(transparent)]
+    Verify(#[from] verify::VerifyError),
+    #[error(transparent)]
+    Manifest(#[from] moa_model::manifest::ManifestError),
+    #[error("{root}/etc/os-release says `{id} {version_id}`, which no built-in manifest is for (built-in: {known}): pass --distro or --manifest")]
+    NoManifestForNode { root: String, id: String, version_id: String, known: String },
+}
+
+/// Applies a role with the bundle's `[time]` values (validated like flags when bundle.json was
+/// read) and this binary's templates; a bundle whose `roles/` differ is named in a warning.
+fn apply_bundle_role(bundle: &Path, u: &verify::Unpacked, opts: &RoleOptions) -> Result<RoleReport, RoleError> {
+    let time = u
+        .index
+        .time
+        .as_ref()
+        .ok_or_else(|| RoleError::NoTimeSpec { origin: format!("bundle {}", bundle.display()) })?;
+    let templates = Templates::builtin(time.flavor);
+    let differs = templates.differs_from(&u.dir.join(ROLES_DIR));
+    let mut report =
+        crate::roles::apply(&RoleSource { distro: u.index.distro.as_str(), time, templates: &templates }, opts)?;
+    if !differs.is_empty() {
+        report.warnings.push(format!(
+            "the bundle's roles/{} differ from this moa-bundle's templates (bundle built by moa-bundle {}): this moa-bundle's were used; a bundle's own templates are rendered only once bundle signatures can prove who wrote them",
+            differs.join(", roles/"),
+            u.index.tool_version
+        ));
+    }
+    Ok(report)
+}
+
+impl From<CommandError> for NodeError {
+    fn from(e: CommandError) -> Self {
+        NodeError::Command(Box::new(e))
+    }
+}
+
+/// Where `configure` takes the role's definition from.
+pub enum RoleFrom<'a> {
+    /// A bundle's `bundle.json` and `roles/` (checked whole first).
+    Bundle(&'a Path),
+    /// A manifest (`--distro`, `--manifest`) and the built-in templates.
+    Manifest(&'a Manifest),
+    /// The built-in manifest whose os-release matches the node under the role's root.
+    Detect,
+}
+
+/// `configure --role`: applies a role without installing anything.
+pub fn configure_cmd(from: RoleFrom<'_>, opts: &RoleOptions) -> Result<RoleReport, NodeError> {
+    let _lock = if opts.dry_run || !opts.root.is_dir() { None } else { Some(commands::lock_root(&opts.root)?) };
+    match from {
+        RoleFrom::Bundle(b) => {
+            let u = commands::open_verified(b, &[], false)?.unpacked;
+            verify::check_node(b, &u.index, &opts.root, moa_engine::family::backend(u.index.family).arch)?;
+            Ok(apply_bundle_role(b, &u, opts)?)
+        }
+        RoleFrom::Manifest(m) => manifest_role(m, opts),
+        RoleFrom::Detect => {
+            let (id, version_id) = verify::node_os_release(&opts.root)?;
+            for d in moa_model::manifest::builtin_names() {
+                let m = Manifest::builtin(d)?;
+                if m.os_release.id.as_str() == id && verify::same_release(m.os_release.version_id.as_str(), &version_id)
+                {
+                    return manifest_role(&m, opts);
+                }
+            }
+            Err(NodeError::NoManifestForNode {
+                root: opts.root.display().to_string().trim_end_matches('/').to_string(),
+                id,
+                version_id,
+                known: moa_model::manifest::builtin_names().join(", "),
+            })
+        }
+    }
+}
+
+fn manifest_role(m: &Manifest, opts: &RoleOptions) -> Result<RoleReport, NodeError> {
+    let time = m.time.as_ref().ok_or_else(|| RoleError::NoTimeSpec { origin: format!("manifest {}", m.origin) })?;
+    let templates = Templates::builtin(time.flavor);
+    Ok(crate::roles::apply(&RoleSource { distro: m.distro.as_str(), time, templates: &templates }, opts)?)
+}
