@@ -183,13 +183,13 @@ fn scratch() -> &'static Path {
 
 fn as_file(data: &[u8], name: &str) -> PathBuf {
     let p = scratch().join(format!("{}-{name}", std::process::id()));
-    std::fs::write(&p, data).unwrap();
+    fs_err::write(&p, data).unwrap();
     p
 }
 
 /// Every entry under `dir`, which must be plain files and directories inside it.
 fn assert_plain_tree(dir: &Path) {
-    for e in std::fs::read_dir(dir).unwrap() {
+    for e in fs_err::read_dir(dir).unwrap() {
         let e = e.unwrap();
         let t = e.file_type().unwrap();
         assert!(t.is_file() || t.is_dir(), "{:?} is neither a file nor a directory", e.path());
@@ -204,17 +204,17 @@ fn assert_plain_tree(dir: &Path) {
 pub fn bundle(data: &[u8]) {
     let file = as_file(data, "bundle.tar.gz");
     let dest = scratch().join(format!("{}-dest", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dest);
-    std::fs::create_dir_all(&dest).unwrap();
+    let _ = fs_err::remove_dir_all(&dest);
+    fs_err::create_dir_all(&dest).unwrap();
     let readers = |f| {
         let b = moa_engine::family::backend(f);
         (b.package_file, b.syntax)
     };
     let _ = moa_engine::bundle::verify::unpack_and_check(&file, &dest, None, &readers);
     assert_plain_tree(&dest);
-    let outside: Vec<_> = std::fs::read_dir(scratch()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let outside: Vec<_> = fs_err::read_dir(scratch()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(outside.len() <= 2 * 8, "the unpacker wrote beside its destination: {outside:?}");
-    std::fs::remove_dir_all(&dest).unwrap();
+    fs_err::remove_dir_all(&dest).unwrap();
 }
 
 /// A node profile (`probe -o`).

@@ -30,7 +30,7 @@ fn swap_on(path: &Path, event: inotify::WatchFlags, with: PathBuf) -> std::threa
         while Instant::now() < deadline {
             match events.next() {
                 Ok(_) => {
-                    std::fs::rename(&with, &path).unwrap();
+                    fs_err::rename(&with, &path).unwrap();
                     return true;
                 }
                 Err(rustix::io::Errno::AGAIN) => std::thread::sleep(Duration::from_micros(200)),
@@ -45,7 +45,7 @@ fn swap_on(path: &Path, event: inotify::WatchFlags, with: PathBuf) -> std::threa
 fn repo(t: &Path, says: &str) -> (Mirror, PathBuf) {
     let mirror = Mirror::serve(&common::hello_repo_in(&t.join(format!("repo-{says}")), says));
     let mdir = t.join(format!("manifest-{says}"));
-    std::fs::create_dir_all(&mdir).unwrap();
+    fs_err::create_dir_all(&mdir).unwrap();
     let manifest = common::hello_manifest(&mdir, &[&mirror.url]);
     (mirror, manifest)
 }
@@ -72,7 +72,7 @@ struct Setup {
 fn setup() -> Setup {
     let t = tempfile::tempdir().unwrap();
     let keys = t.path().join("keys");
-    std::fs::create_dir_all(&keys).unwrap();
+    fs_err::create_dir_all(&keys).unwrap();
     moa(t.path()).args(["key", "generate"]).arg(keys.join("release")).assert().success();
     let (m1, good_manifest) = repo(t.path(), "hi");
     let (m2, evil_manifest) = repo(t.path(), "evil");
@@ -88,8 +88,8 @@ fn node(s: &Setup, name: &str) -> PathBuf {
     let root = s.t.path().join(name);
     fake_os_release(&root, "centos", "7");
     let trusted = root.join("etc/moa-bundle/trusted-keys");
-    std::fs::create_dir_all(&trusted).unwrap();
-    std::fs::copy(s.t.path().join("keys/release.pub"), trusted.join("release.pub")).unwrap();
+    fs_err::create_dir_all(&trusted).unwrap();
+    fs_err::copy(s.t.path().join("keys/release.pub"), trusted.join("release.pub")).unwrap();
     root
 }
 
@@ -113,13 +113,13 @@ fn said(out: &std::process::Output) -> String {
 
 /// `tar -xzf BUNDLE -C INTO`; the bundle's top directory.
 fn unpack(bundle: &Path, into: &Path) -> PathBuf {
-    std::fs::create_dir_all(into).unwrap();
+    fs_err::create_dir_all(into).unwrap();
     common::run(std::process::Command::new("tar").arg("-xzf").arg(bundle).arg("-C").arg(into));
-    std::fs::read_dir(into).unwrap().next().unwrap().unwrap().path()
+    fs_err::read_dir(into).unwrap().next().unwrap().unwrap().path()
 }
 
 fn hello_says(root: &Path) -> String {
-    std::fs::read_to_string(root.join("usr/bin/hello")).unwrap_or_default().trim().to_string()
+    fs_err::read_to_string(root.join("usr/bin/hello")).unwrap_or_default().trim().to_string()
 }
 
 /// Regression (issue 19, class 1): the signature was checked on one open of the bundle's path
@@ -155,7 +155,7 @@ fn a_package_swapped_in_an_unpacked_bundle_after_its_check_is_not_installed() {
     let dir = unpack(&s.good, &s.t.path().join("usb"));
     let evil_dir = unpack(&s.evil, &s.t.path().join("evil-unpacked"));
     let rpm = |d: &Path| {
-        std::fs::read_dir(d.join("packages"))
+        fs_err::read_dir(d.join("packages"))
             .unwrap()
             .map(|e| e.unwrap().path())
             .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("hello-"))
@@ -190,8 +190,8 @@ fn install_sh_follows_the_binarys_rules_for_keys_and_paths() {
     let root = s.t.path().join("dot-key");
     fake_os_release(&root, "centos", "7");
     let trusted = root.join("etc/moa-bundle/trusted-keys");
-    std::fs::create_dir_all(&trusted).unwrap();
-    std::fs::copy(s.t.path().join("keys/release.pub"), trusted.join(".release.pub")).unwrap();
+    fs_err::create_dir_all(&trusted).unwrap();
+    fs_err::copy(s.t.path().join("keys/release.pub"), trusted.join(".release.pub")).unwrap();
     let out = install(&s, &dir, &root, &[]);
     assert!(!out.status.success() && said(&out).contains("--verified"), "{}", said(&out));
     let sh = |root: &Path, tmp: &Path, extra: &[&str]| {
@@ -213,7 +213,7 @@ fn install_sh_follows_the_binarys_rules_for_keys_and_paths() {
     let plain = s.t.path().join("plain-root");
     fake_os_release(&plain, "centos", "7");
     let bad = s.t.path().join("tmp\"\ngpgcheck=0\n#");
-    std::fs::create_dir_all(&bad).unwrap();
+    fs_err::create_dir_all(&bad).unwrap();
     let out = sh(&plain, &bad, &["--via-repo"]);
     assert_eq!(out.status.code(), Some(2), "{}", said(&out));
     assert!(said(&out).contains("plain absolute paths"), "{}", said(&out));
@@ -221,7 +221,7 @@ fn install_sh_follows_the_binarys_rules_for_keys_and_paths() {
 }
 
 fn mkfifo(path: &Path) {
-    let _ = std::fs::remove_file(path);
+    let _ = fs_err::remove_file(path);
     common::run(std::process::Command::new("mkfifo").arg(path));
 }
 
@@ -249,8 +249,8 @@ fn special_files_are_refused_at_once_naming_the_file() {
     // The .minisig beside the bundle.
     let root = node(&s, "fifo-sig");
     let copy = s.t.path().join("fifo-sig/hello.tar.gz");
-    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
-    std::fs::copy(&s.good, &copy).unwrap();
+    fs_err::create_dir_all(copy.parent().unwrap()).unwrap();
+    fs_err::copy(&s.good, &copy).unwrap();
     mkfifo(&s.t.path().join("fifo-sig/hello.tar.gz.minisig"));
     refused(&copy, &root, &[], "hello.tar.gz.minisig");
     // The bundle itself (no key needed for this one).
@@ -276,7 +276,7 @@ fn special_files_are_refused_at_once_naming_the_file() {
     assert!(start.elapsed() < Duration::from_secs(60), "--since: took {:?}", start.elapsed());
     // Split parts: a FIFO, and a link to /dev/zero.
     let disc = s.t.path().join("disc");
-    std::fs::create_dir_all(&disc).unwrap();
+    fs_err::create_dir_all(&disc).unwrap();
     let bundle = disc.join("hello.tar.gz");
     let out = moa(&s.t.path().join("cache"))
         .args(["build", "--no-base", "--split-size", "4K", "--manifest"])
@@ -286,8 +286,8 @@ fn special_files_are_refused_at_once_naming_the_file() {
         .output()
         .unwrap();
     assert!(out.status.success(), "split: {}", String::from_utf8_lossy(&out.stderr));
-    std::fs::remove_file(&bundle).unwrap();
-    let mut parts: Vec<PathBuf> = std::fs::read_dir(&disc)
+    fs_err::remove_file(&bundle).unwrap();
+    let mut parts: Vec<PathBuf> = fs_err::read_dir(&disc)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.to_string_lossy().contains(".part"))
@@ -297,8 +297,8 @@ fn special_files_are_refused_at_once_naming_the_file() {
     let index = disc.join("hello.tar.gz.split");
     mkfifo(&parts[1]);
     refused(&index, &plain, &[], "hello.tar.gz.part001");
-    std::fs::remove_file(&parts[1]).unwrap();
-    std::os::unix::fs::symlink("/dev/zero", &parts[1]).unwrap();
+    fs_err::remove_file(&parts[1]).unwrap();
+    fs_err::os::unix::fs::symlink("/dev/zero", &parts[1]).unwrap();
     refused(&index, &plain, &[], "hello.tar.gz.part001");
 }
 
@@ -324,7 +324,7 @@ fn rfc2822(secs: u64) -> String {
 /// and `valid_until`, then signed again (InRelease, Release.gpg) by the test repositories' key.
 fn resign(mirror: &Path, date: u64, valid_until: Option<u64>) {
     let dir = mirror.join("dists/stable");
-    let text = std::fs::read_to_string(dir.join("Release")).unwrap();
+    let text = fs_err::read_to_string(dir.join("Release")).unwrap();
     let mut out = String::new();
     for line in text.lines() {
         if line.starts_with("Date:") {
@@ -337,7 +337,7 @@ fn resign(mirror: &Path, date: u64, valid_until: Option<u64>) {
             out.push('\n');
         }
     }
-    std::fs::write(dir.join("Release"), out).unwrap();
+    fs_err::write(dir.join("Release"), out).unwrap();
     common::signing::repo_key().sign_release(&dir);
 }
 
@@ -345,7 +345,7 @@ fn resign(mirror: &Path, date: u64, valid_until: Option<u64>) {
 fn moa_resolve(t: &Path, url: &str, suite: &str, cache: &str, extra: &[&str]) -> (bool, String) {
     let m = t.join(format!("m-{cache}.toml"));
     let keys = common::repo_keys(t);
-    std::fs::write(
+    fs_err::write(
         &m,
         format!("name = \"t\"\ndistro = \"debtest\"\nfamily = \"deb\"\narch = \"amd64\"\nos_release = {{ id = \"debian\", version_id = \"12\" }}\npackages = [\"hello\"]\n[[repository]]\nname = \"main\"\nsuites = [\"{suite}\"]\ncomponents = [\"main\"]\nmirrors = [\"{url}\"]\n{keys}"),
     )
@@ -386,13 +386,13 @@ fn old_and_misdirected_signed_metadata_is_judged_as_apt_judges_it() {
     for (i, (case, date, until, hide, accepted, says)) in cases.into_iter().enumerate() {
         resign(&mirror_dir, date, until);
         if hide {
-            let text = std::fs::read_to_string(&inrelease).unwrap();
+            let text = fs_err::read_to_string(&inrelease).unwrap();
             assert!(text.contains("\nValid-Until:"), "{case}");
-            std::fs::write(&inrelease, text.replace("\nValid-Until:", "\n- Valid-Until:")).unwrap();
+            fs_err::write(&inrelease, text.replace("\nValid-Until:", "\n- Valid-Until:")).unwrap();
             // gpg itself still calls the signature good.
             let (asc, ring) = (t.path().join("key.asc"), t.path().join("kr.gpg"));
-            std::fs::write(&asc, &common::signing::repo_key().public).unwrap();
-            let _ = std::fs::remove_file(&ring);
+            fs_err::write(&asc, &common::signing::repo_key().public).unwrap();
+            let _ = fs_err::remove_file(&ring);
             common::run(std::process::Command::new("gpg").args(["--batch", "--dearmor", "-o"]).arg(&ring).arg(&asc));
             common::run(std::process::Command::new("gpgv").arg("--keyring").arg(&ring).arg(&inrelease));
         }

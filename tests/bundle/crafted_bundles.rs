@@ -37,7 +37,7 @@ fn file(path: &str, data: &[u8]) -> Member {
 
 impl Crafted {
     fn read(bundle: &Path) -> Self {
-        let f = std::fs::File::open(bundle).unwrap();
+        let f = fs_err::File::open(bundle).unwrap();
         let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(f));
         let mut members = Vec::new();
         for e in ar.entries().unwrap() {
@@ -159,18 +159,18 @@ fn sha(data: &[u8]) -> String {
 fn tree_hash(root: &Path) -> BTreeMap<PathBuf, String> {
     fn walk(dir: &Path, root: &Path, out: &mut BTreeMap<PathBuf, String>) {
         use std::os::unix::fs::MetadataExt;
-        let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut entries: Vec<_> = fs_err::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
         entries.sort();
         for p in entries {
-            let m = std::fs::symlink_metadata(&p).unwrap();
+            let m = fs_err::symlink_metadata(&p).unwrap();
             let rel = p.strip_prefix(root).unwrap().to_path_buf();
             let what = if m.file_type().is_symlink() {
-                format!("link {}", std::fs::read_link(&p).unwrap().display())
+                format!("link {}", fs_err::read_link(&p).unwrap().display())
             } else if m.is_dir() {
                 walk(&p, root, out);
                 "dir".into()
             } else {
-                format!("file {}", sha(&std::fs::read(&p).unwrap()))
+                format!("file {}", sha(&fs_err::read(&p).unwrap()))
             };
             out.insert(rel, format!("{what} {:o}", m.mode()));
         }
@@ -612,9 +612,9 @@ fn byte_cases() -> Vec<Case> {
 
 fn refuse(dir: &Path, name: &str, expected: &str, bytes: &[u8], root: &Path, before: &BTreeMap<PathBuf, String>) {
     let bundle = dir.join("case.tar.gz");
-    std::fs::write(&bundle, bytes).unwrap();
+    fs_err::write(&bundle, bytes).unwrap();
     let tmp = dir.join("tmpdir");
-    std::fs::create_dir_all(&tmp).unwrap();
+    fs_err::create_dir_all(&tmp).unwrap();
     let out = moa(&dir.join("cache"))
         .env("TMPDIR", &tmp)
         .arg("install")
@@ -629,7 +629,7 @@ fn refuse(dir: &Path, name: &str, expected: &str, bytes: &[u8], root: &Path, bef
     assert!(err.contains(expected), "{name}: expected `{expected}` in:\n{err}");
     assert!(!err.contains("panicked"), "{name}: {err}");
     assert_eq!(&tree_hash(root), before, "{name}: the root changed");
-    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    let left: Vec<_> = fs_err::read_dir(&tmp).unwrap().collect();
     assert!(left.is_empty(), "{name}: left {left:?} in TMPDIR");
 }
 
@@ -667,7 +667,7 @@ fn every_crafted_bundle_is_refused_and_the_root_stays_byte_identical() {
         let rpm = common::build_rpm(&t.path().join(name.replace(' ', "-")), &spec);
         let mut crafted = c.clone();
         let p = crafted.package();
-        crafted.replace_consistently(&p, &std::fs::read(&rpm).unwrap());
+        crafted.replace_consistently(&p, &fs_err::read(&rpm).unwrap());
         refuse(t.path(), name, expected, &crafted.bytes(), &root, &before);
     }
     // Regression (issue 19, class 4): the payload under a signed header was never checked, so
@@ -688,7 +688,7 @@ fn every_crafted_bundle_is_refused_and_the_root_stays_byte_identical() {
 
     // Not bundles at all, and bundles for another node.
     let dir = t.path().join("unpacked-copy");
-    std::fs::create_dir_all(&dir).unwrap();
+    fs_err::create_dir_all(&dir).unwrap();
     let out = moa(t.path()).arg("install").arg(&dir).arg("--root").arg(&root).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("has no bundle") && err.contains(".tar.gz"), "{err}");
@@ -723,7 +723,7 @@ fn a_node_with_a_trusted_key_installs_only_what_it_signed() {
     let t = tempfile::tempdir().unwrap();
     let (_mirror, good) = real_bundle(t.path());
     let keys = t.path().join("keys");
-    std::fs::create_dir_all(&keys).unwrap();
+    fs_err::create_dir_all(&keys).unwrap();
     moa(t.path()).args(["key", "generate"]).arg(keys.join("release")).assert().success();
     // Signing an unchanged bundle does not rebuild it: it only writes the .minisig.
     let manifest = t.path().join("crafted.toml");
@@ -737,7 +737,7 @@ fn a_node_with_a_trusted_key_installs_only_what_it_signed() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let sig = std::fs::read(format!("{}.minisig", good.display())).unwrap();
+    let sig = fs_err::read(format!("{}.minisig", good.display())).unwrap();
     // The real minisign accepts it.
     common::run(
         std::process::Command::new("minisign").arg("-Vq").arg("-p").arg(keys.join("release.pub")).arg("-m").arg(&good),
@@ -745,18 +745,18 @@ fn a_node_with_a_trusted_key_installs_only_what_it_signed() {
 
     let root = t.path().join("root");
     fake_os_release(&root, "centos", "7");
-    std::fs::create_dir_all(root.join("etc/moa-bundle/trusted-keys")).unwrap();
-    std::fs::copy(keys.join("release.pub"), root.join("etc/moa-bundle/trusted-keys/release.pub")).unwrap();
+    fs_err::create_dir_all(root.join("etc/moa-bundle/trusted-keys")).unwrap();
+    fs_err::copy(keys.join("release.pub"), root.join("etc/moa-bundle/trusted-keys/release.pub")).unwrap();
     let before = tree_hash(&root);
 
     let c = Crafted::read(&good);
     let install = |bytes: &[u8], sig: Option<&[u8]>| {
         let bundle = t.path().join("case.tar.gz");
-        std::fs::write(&bundle, bytes).unwrap();
+        fs_err::write(&bundle, bytes).unwrap();
         let minisig = t.path().join("case.tar.gz.minisig");
-        let _ = std::fs::remove_file(&minisig);
+        let _ = fs_err::remove_file(&minisig);
         if let Some(s) = sig {
-            std::fs::write(&minisig, s).unwrap();
+            fs_err::write(&minisig, s).unwrap();
         }
         let out = moa(t.path())
             .arg("install")
@@ -768,7 +768,7 @@ fn a_node_with_a_trusted_key_installs_only_what_it_signed() {
             .unwrap();
         (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
     };
-    let good_bytes = std::fs::read(&good).unwrap();
+    let good_bytes = fs_err::read(&good).unwrap();
     let (ok, err) = install(&good_bytes, None);
     assert!(!ok && err.contains("is not signed") && err.contains("build --sign"), "{err}");
     assert_eq!(tree_hash(&root), before, "unsigned: the root changed");
@@ -791,18 +791,18 @@ fn a_node_with_a_trusted_key_installs_only_what_it_signed() {
             .arg("-m")
             .arg(&good),
     );
-    let other_sig = std::fs::read(t.path().join("other.minisig")).unwrap();
+    let other_sig = fs_err::read(t.path().join("other.minisig")).unwrap();
     let (ok, err) = install(&good_bytes, Some(&other_sig));
     assert!(!ok && err.contains("not by a trusted key"), "{err}");
     assert_eq!(tree_hash(&root), before, "other key: the root changed");
     // ...which the node accepts once it trusts that key too (the real minisign's signature).
     let out = moa(t.path()).arg("verify").arg(&good).arg("--key").arg(other.with_extension("pub")).output().unwrap();
     assert!(!out.status.success(), "the good bundle's own .minisig is by release, not other");
-    std::fs::write(format!("{}.minisig", good.display()), &other_sig).unwrap();
+    fs_err::write(format!("{}.minisig", good.display()), &other_sig).unwrap();
     let out = moa(t.path()).arg("verify").arg(&good).arg("--key").arg(other.with_extension("pub")).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("signed by trusted key"));
-    std::fs::write(format!("{}.minisig", good.display()), &sig).unwrap();
+    fs_err::write(format!("{}.minisig", good.display()), &sig).unwrap();
 
     // One byte changed in each covered member, everything else kept consistent.
     let package = c.package();

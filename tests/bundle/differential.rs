@@ -89,12 +89,12 @@ fn since_packs_what_changed_and_install_checks_the_node_has_the_rest() {
         index["since"]["expects"],
         serde_json::json!([{"name": "libgreet", "version": "1.0-1", "arch": "x86_64"}])
     );
-    let size = |p: &Path| std::fs::metadata(p).unwrap().len();
+    let size = |p: &Path| fs_err::metadata(p).unwrap().len();
     assert!(size(&new) < size(&full), "{} < {}", size(&new), size(&full));
 
     // OLD's lock instead of OLD: the same bundle, byte for byte.
     let unpacked = t.join("u");
-    std::fs::create_dir_all(&unpacked).unwrap();
+    fs_err::create_dir_all(&unpacked).unwrap();
     run(Command::new("tar").arg("-xzf").arg(&old).arg("-C").arg(&unpacked));
     let lock = unpacked.join("hello-crafted-x86_64/moa.lock");
     let by_lock = t.join("by-lock/hello.tar.gz");

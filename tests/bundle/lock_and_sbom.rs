@@ -48,7 +48,7 @@ fn lock_then_build_locked_reproduces_the_bundle_and_names_what_changed_upstream(
         .arg(&lock)
         .output()
         .unwrap());
-    let text = std::fs::read_to_string(&lock).unwrap();
+    let text = fs_err::read_to_string(&lock).unwrap();
     let parsed: toml::Value = toml::from_str(&text).unwrap();
     let pkgs = parsed["package"].as_array().unwrap();
     let names: Vec<&str> = pkgs.iter().map(|p| p["name"].as_str().unwrap()).collect();
@@ -108,7 +108,7 @@ fn lock_then_build_locked_reproduces_the_bundle_and_names_what_changed_upstream(
     // Upstream rebuilds hello with other content under the same name: changed.
     let os = t.join("repo/el/os/x86_64");
     let original = t.join("hello.rpm");
-    std::fs::rename(os.join("Packages/hello-1.0-1.x86_64.rpm"), &original).unwrap();
+    fs_err::rename(os.join("Packages/hello-1.0-1.x86_64.rpm"), &original).unwrap();
     build_rpm(
         &os.join("Packages"),
         &RpmSpec {
@@ -126,8 +126,8 @@ fn lock_then_build_locked_reproduces_the_bundle_and_names_what_changed_upstream(
         "{err}"
     );
     // Upstream puts hello back as it was and removes libgreet: vanished.
-    std::fs::rename(&original, os.join("Packages/hello-1.0-1.x86_64.rpm")).unwrap();
-    std::fs::remove_file(os.join("Packages/libgreet-1.0-1.x86_64.rpm")).unwrap();
+    fs_err::rename(&original, os.join("Packages/hello-1.0-1.x86_64.rpm")).unwrap();
+    fs_err::remove_file(os.join("Packages/libgreet-1.0-1.x86_64.rpm")).unwrap();
     createrepo(&os);
     let out = build_locked("c5", &lock);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -136,14 +136,14 @@ fn lock_then_build_locked_reproduces_the_bundle_and_names_what_changed_upstream(
 
     // A lock for another bundle, and a hostile one, are refused naming the file.
     let other = t.join("other.lock");
-    std::fs::write(&other, text.replace("distro = \"crafted\"", "distro = \"centos7\"")).unwrap();
+    fs_err::write(&other, text.replace("distro = \"crafted\"", "distro = \"centos7\"")).unwrap();
     let out = build_locked("c5", &other);
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("is for hello-centos7-x86_64"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    std::fs::write(&other, text.replace("location = \"Packages/hello", "location = \"../../etc/hello")).unwrap();
+    fs_err::write(&other, text.replace("location = \"Packages/hello", "location = \"../../etc/hello")).unwrap();
     let out = build_locked("c5", &other);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("other.lock"), "{err}");
@@ -176,7 +176,7 @@ fn rpm_and_deb_bundles_carry_a_valid_cyclonedx_sbom_with_purls_and_the_graph() {
     let printed = ok(moa(t).arg("sbom").arg(&bundle).output().unwrap()).stdout;
     assert_eq!(printed, member(&bundle, "sbom.cdx.json"));
     let path = t.join("rpm.cdx.json");
-    std::fs::write(&path, &printed).unwrap();
+    fs_err::write(&path, &printed).unwrap();
     validate_cyclonedx(&path);
     let v: serde_json::Value = serde_json::from_slice(&printed).unwrap();
     assert_eq!(v["specVersion"], "1.5");
@@ -214,12 +214,12 @@ fn rpm_and_deb_bundles_carry_a_valid_cyclonedx_sbom_with_purls_and_the_graph() {
     common::apt_repo(&t.join("apt"), &[("bookworm", vec![a, b])]);
     let mirror = Mirror::serve(&t.join("apt"));
     let m = t.join("deb.toml");
-    std::fs::write(&m, format!("name = \"tool\"\ndistro = \"debtest\"\nfamily = \"deb\"\narch = \"amd64\"\nos_release = {{ id = \"debian\", version_id = \"12\" }}\npackages = [\"tool\"]\n[[repository]]\nname = \"main\"\nsuites = [\"bookworm\"]\ncomponents = [\"main\"]\nmirrors = [\"{}\"]\n{}", mirror.url, common::repo_keys(t))).unwrap();
+    fs_err::write(&m, format!("name = \"tool\"\ndistro = \"debtest\"\nfamily = \"deb\"\narch = \"amd64\"\nos_release = {{ id = \"debian\", version_id = \"12\" }}\npackages = [\"tool\"]\n[[repository]]\nname = \"main\"\nsuites = [\"bookworm\"]\ncomponents = [\"main\"]\nmirrors = [\"{}\"]\n{}", mirror.url, common::repo_keys(t))).unwrap();
     let bundle = t.join("deb.tar.gz");
     ok(moa(t).arg("build").arg("--manifest").arg(&m).arg("--no-base").arg("-o").arg(&bundle).output().unwrap());
     let sbom = member(&bundle, "sbom.cdx.json");
     let path = t.join("deb.cdx.json");
-    std::fs::write(&path, &sbom).unwrap();
+    fs_err::write(&path, &sbom).unwrap();
     validate_cyclonedx(&path);
     let v: serde_json::Value = serde_json::from_slice(&sbom).unwrap();
     let tool = v["components"].as_array().unwrap().iter().find(|c| c["name"] == "tool").unwrap();
@@ -311,10 +311,10 @@ fn build_locked_needs_no_distro_flag() {
             .unwrap()
     };
     // centos7's own repositories are read (offline here, so the error names their path).
-    std::fs::write(&lock, header("centos7")).unwrap();
+    fs_err::write(&lock, header("centos7")).unwrap();
     let err = String::from_utf8_lossy(&build().stderr).to_string();
     assert!(err.contains("7.9.2009/os/x86_64/repodata/repomd.xml is not in the cache"), "{err}");
-    std::fs::write(&lock, header("debtest")).unwrap();
+    fs_err::write(&lock, header("debtest")).unwrap();
     let err = String::from_utf8_lossy(&build().stderr).to_string();
     assert!(err.contains("lock of distro `debtest`, which is not built in") && err.contains("--manifest"), "{err}");
 }

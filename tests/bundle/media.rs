@@ -24,7 +24,7 @@ fn split_bundle(t: &Path) -> (Mirror, PathBuf, PathBuf) {
     let mirror = Mirror::serve(&repo);
     let manifest = common::hello_manifest(t, &[&mirror.url]);
     let keys = t.join("keys");
-    std::fs::create_dir_all(&keys).unwrap();
+    fs_err::create_dir_all(&keys).unwrap();
     moa(t).args(["key", "generate"]).arg(keys.join("release")).assert().success();
     let out = moa(t)
         .arg("build")
@@ -40,17 +40,17 @@ fn split_bundle(t: &Path) -> (Mirror, PathBuf, PathBuf) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let parts = report["split"]["parts"].as_array().unwrap();
-    let whole = std::fs::metadata(t.join("out/hello.tar.gz")).unwrap().len();
+    let whole = fs_err::metadata(t.join("out/hello.tar.gz")).unwrap().len();
     assert_eq!(parts.len() as u64, whole.div_ceil(4096), "{report}");
     assert!(parts.len() >= 3);
 
     let disc = t.join("disc");
-    std::fs::create_dir_all(&disc).unwrap();
-    for e in std::fs::read_dir(t.join("out")).unwrap() {
+    fs_err::create_dir_all(&disc).unwrap();
+    for e in fs_err::read_dir(t.join("out")).unwrap() {
         let p = e.unwrap().path();
         let name = p.file_name().unwrap().to_str().unwrap().to_string();
         if name != "hello.tar.gz" {
-            std::fs::copy(&p, disc.join(&name)).unwrap();
+            fs_err::copy(&p, disc.join(&name)).unwrap();
         }
     }
     (mirror, disc, keys.join("release.pub"))
@@ -74,8 +74,8 @@ fn a_split_bundle_installs_from_any_part_or_its_folder_and_a_damaged_part_is_nam
     // `install` given the first part, into a node that trusts the key.
     let root = t.join("root");
     fake_os_release(&root, "centos", "7");
-    std::fs::create_dir_all(root.join("etc/moa-bundle/trusted-keys")).unwrap();
-    std::fs::copy(&key, root.join("etc/moa-bundle/trusted-keys/release.pub")).unwrap();
+    fs_err::create_dir_all(root.join("etc/moa-bundle/trusted-keys")).unwrap();
+    fs_err::copy(&key, root.join("etc/moa-bundle/trusted-keys/release.pub")).unwrap();
     let inst = moa(t)
         .arg("install")
         .arg(disc.join("hello.tar.gz.part000"))
@@ -91,9 +91,9 @@ fn a_split_bundle_installs_from_any_part_or_its_folder_and_a_damaged_part_is_nam
     let other = t.join("other");
     fake_os_release(&other, "centos", "7");
     let part = disc.join("hello.tar.gz.part001");
-    let mut bytes = std::fs::read(&part).unwrap();
+    let mut bytes = fs_err::read(&part).unwrap();
     bytes[100] ^= 1;
-    std::fs::write(&part, bytes).unwrap();
+    fs_err::write(&part, bytes).unwrap();
     let out = moa(t)
         .arg("install")
         .arg(disc.join("hello.tar.gz.split"))

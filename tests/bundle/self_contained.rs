@@ -55,16 +55,16 @@ fn install_sh_alone_runs_the_bundled_moa_bundle() {
     let unzipped = t.join("unzipped");
     run(Command::new("sh").arg("-c").arg(format!("gzip -dc '{}' > '{}'", gz.display(), unzipped.display())));
     assert_eq!(common::sha256_file(&unzipped), common::sha256_file(&binary));
-    let (gz_size, size) = (std::fs::metadata(&gz).unwrap().len(), std::fs::metadata(&binary).unwrap().len());
+    let (gz_size, size) = (fs_err::metadata(&gz).unwrap().len(), fs_err::metadata(&binary).unwrap().len());
     assert!(gz_size * 2 < size, "{gz_size} of {size}");
-    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("bundle.json")).unwrap()).unwrap();
+    let index: serde_json::Value = serde_json::from_slice(&fs_err::read(dir.join("bundle.json")).unwrap()).unwrap();
     assert_eq!(index["installer"]["size"], gz_size);
     assert_eq!(index["installer"]["sha256"], common::sha256_file(&gz));
 
     // Run from another directory, with a relative --root: moa-bundle's JSON report comes out.
     fake_os_release(&t.join("node"), "centos", "7");
     let private_tmp = t.join("tmp");
-    std::fs::create_dir_all(&private_tmp).unwrap();
+    fs_err::create_dir_all(&private_tmp).unwrap();
     let out = Command::new("sh")
         .arg(dir.join("install.sh"))
         .args(["--root", "node", "--noscripts", "--json"])
@@ -79,7 +79,7 @@ fn install_sh_alone_runs_the_bundled_moa_bundle() {
     assert_eq!(actions, ["install", "install"], "{report}");
     assert_eq!(rpm_q(&t.join("node")), "hello-1.0\nlibgreet-1.0\n");
     // The unpacked binary was private and is gone.
-    assert_eq!(std::fs::read_dir(&private_tmp).unwrap().count(), 0, "install.sh left its unpacked binary behind");
+    assert_eq!(fs_err::read_dir(&private_tmp).unwrap().count(), 0, "install.sh left its unpacked binary behind");
     // The node check is moa-bundle's: a node of another release is refused by name.
     fake_os_release(&t.join("el8"), "centos", "8");
     let out = Command::new("sh")
@@ -92,14 +92,14 @@ fn install_sh_alone_runs_the_bundled_moa_bundle() {
 
     // The unpacked directory is checked file by file: an extra file or a changed one is named.
     let copy = t.join("copy/hello-crafted-x86_64");
-    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    fs_err::create_dir_all(copy.parent().unwrap()).unwrap();
     run(Command::new("cp").arg("-a").arg(&dir).arg(&copy));
     assert!(moa(t).arg("verify").arg(&copy).output().unwrap().status.success());
-    std::fs::write(copy.join("packages/extra.rpm"), b"x").unwrap();
+    fs_err::write(copy.join("packages/extra.rpm"), b"x").unwrap();
     let v = moa(t).arg("verify").arg(&copy).output().unwrap();
     assert!(!v.status.success() && String::from_utf8_lossy(&v.stderr).contains("packages/extra.rpm"));
-    std::fs::remove_file(copy.join("packages/extra.rpm")).unwrap();
-    std::fs::write(copy.join("moa.lock"), b"changed").unwrap();
+    fs_err::remove_file(copy.join("packages/extra.rpm")).unwrap();
+    fs_err::write(copy.join("moa.lock"), b"changed").unwrap();
     let v = moa(t).arg("verify").arg(&copy).output().unwrap();
     assert!(!v.status.success() && String::from_utf8_lossy(&v.stderr).contains("moa.lock"));
 }
@@ -118,7 +118,7 @@ fn where_the_binary_cannot_run_install_sh_falls_back_and_says_what_it_skips() {
     elf[16] = 2;
     elf[18] = 62; // x86_64
     let broken = t.join("broken-moa-bundle");
-    std::fs::write(&broken, elf).unwrap();
+    fs_err::write(&broken, elf).unwrap();
     let dir = unpacked_bundle(t, &mirror, &broken, "usb");
 
     let root = t.join("node");

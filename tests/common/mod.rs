@@ -56,12 +56,12 @@ fn assemble_fixtures() -> PathBuf {
         return dest;
     }
     let tmp = root.join(format!("target/test-fixtures.{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
+    let _ = fs_err::remove_dir_all(&tmp);
     assemble(&root.join("tests/fixtures"), &tmp);
-    std::fs::write(tmp.join(".complete"), b"").unwrap();
+    fs_err::write(tmp.join(".complete"), b"").unwrap();
     // Another test process may have won the race: its copy is the same.
-    if std::fs::rename(&tmp, &dest).is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
+    if fs_err::rename(&tmp, &dest).is_err() {
+        let _ = fs_err::remove_dir_all(&tmp);
     }
     assert!(dest.join(".complete").is_file(), "{} was not assembled", dest.display());
     dest
@@ -70,8 +70,8 @@ fn assemble_fixtures() -> PathBuf {
 /// Copies `from` into `to`, joining `NAME.partN` files into `NAME` and checking files named by
 /// a sha256 against it.
 fn assemble(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(from).unwrap().map(|e| e.unwrap().path()).collect();
+    fs_err::create_dir_all(to).unwrap();
+    let mut entries: Vec<PathBuf> = fs_err::read_dir(from).unwrap().map(|e| e.unwrap().path()).collect();
     entries.sort();
     for p in entries {
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
@@ -83,10 +83,10 @@ fn assemble(from: &Path, to: &Path) {
             Some((stem, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => stem.to_string(),
             _ => name.clone(),
         };
-        let mut out = std::fs::OpenOptions::new().create(true).append(true).open(to.join(&whole)).unwrap();
-        std::io::copy(&mut std::fs::File::open(&p).unwrap(), &mut out).unwrap();
+        let mut out = fs_err::OpenOptions::new().create(true).append(true).open(to.join(&whole)).unwrap();
+        std::io::copy(&mut fs_err::File::open(&p).unwrap(), &mut out).unwrap();
     }
-    for e in std::fs::read_dir(to).unwrap() {
+    for e in fs_err::read_dir(to).unwrap() {
         let p = e.unwrap().path();
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
         let named = name.split('-').next().filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
@@ -285,7 +285,7 @@ fn handle(
     if path.split('/').any(|c| c == "..") || !file.is_file() {
         return respond(&mut conn, "404 Not Found", b"", 0);
     }
-    let mut data = std::fs::read(&file).unwrap();
+    let mut data = fs_err::read(&file).unwrap();
     match fault {
         Some(Fault::Reset) => {}
         Some(Fault::Stall) => {
@@ -437,8 +437,8 @@ pub fn build_rpm(out: &Path, s: &RpmSpec<'_>) -> PathBuf {
         spec.push_str(&format!("{path}\n"));
     }
     let spec_path = top.path().join(format!("{}.spec", s.name));
-    std::fs::write(&spec_path, spec).unwrap();
-    std::fs::create_dir_all(out).unwrap();
+    fs_err::write(&spec_path, spec).unwrap();
+    fs_err::create_dir_all(out).unwrap();
     run(Command::new("rpmbuild")
         .env("SOURCE_DATE_EPOCH", EPOCH)
         .arg("-bb")
@@ -477,7 +477,7 @@ pub enum RpmSigner<'a> {
 /// Turns a directory of RPMs into a yum repository with createrepo_c (reproducible), its
 /// `repomd.xml` signed by [`signing::repo_key`] into `repomd.xml.asc`.
 pub fn createrepo(dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
+    fs_err::create_dir_all(dir).unwrap();
     run(Command::new("sh").arg("-c").arg(format!(
         "cd '{}' && for f in *.rpm; do [ -e \"$f\" ] && touch -d @{EPOCH} \"$f\"; done; createrepo_c -q --revision {EPOCH} --set-timestamp-to-revision .",
         dir.display()
@@ -513,7 +513,7 @@ impl Default for DebSpec<'_> {
 pub fn build_deb(out: &Path, s: &DebSpec<'_>) -> PathBuf {
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("pkg");
-    std::fs::create_dir_all(root.join("DEBIAN")).unwrap();
+    fs_err::create_dir_all(root.join("DEBIAN")).unwrap();
     let mut control = format!(
         "Package: {}\nVersion: {}\nArchitecture: {}\nMaintainer: moa-bundle tests <tests@invalid>\nDescription: moa-bundle test package\n",
         s.name, s.version, s.arch
@@ -522,18 +522,18 @@ pub fn build_deb(out: &Path, s: &DebSpec<'_>) -> PathBuf {
         control.push_str(l.trim());
         control.push('\n');
     }
-    std::fs::write(root.join("DEBIAN/control"), control).unwrap();
+    fs_err::write(root.join("DEBIAN/control"), control).unwrap();
     for (name, body) in s.scripts {
         let p = root.join("DEBIAN").join(name);
-        std::fs::write(&p, body).unwrap();
+        fs_err::write(&p, body).unwrap();
         run(Command::new("chmod").arg("0755").arg(&p));
     }
     for (path, content) in s.files {
         let p = root.join(path.trim_start_matches('/'));
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, format!("{content}\n")).unwrap();
+        fs_err::create_dir_all(p.parent().unwrap()).unwrap();
+        fs_err::write(&p, format!("{content}\n")).unwrap();
     }
-    std::fs::create_dir_all(out).unwrap();
+    fs_err::create_dir_all(out).unwrap();
     let file = out.join(format!("{}_{}_{}.deb", s.name, s.version.split(':').next_back().unwrap(), s.arch));
     run(Command::new("dpkg-deb")
         .env("SOURCE_DATE_EPOCH", EPOCH)
@@ -548,15 +548,15 @@ pub fn build_deb(out: &Path, s: &DebSpec<'_>) -> PathBuf {
 pub fn apt_repo(root: &Path, suites: &[(&str, Vec<PathBuf>)]) {
     for (suite, debs) in suites {
         let pool = root.join("pool").join(suite);
-        std::fs::create_dir_all(&pool).unwrap();
+        fs_err::create_dir_all(&pool).unwrap();
         for d in debs {
-            std::fs::copy(d, pool.join(d.file_name().unwrap())).unwrap();
+            fs_err::copy(d, pool.join(d.file_name().unwrap())).unwrap();
         }
         let bin = root.join("dists").join(suite).join("main/binary-amd64");
-        std::fs::create_dir_all(&bin).unwrap();
+        fs_err::create_dir_all(&bin).unwrap();
         let packages =
             run(Command::new("apt-ftparchive").current_dir(root).arg("packages").arg(format!("pool/{suite}")));
-        std::fs::write(bin.join("Packages"), &packages).unwrap();
+        fs_err::write(bin.join("Packages"), &packages).unwrap();
         run(Command::new("sh")
             .arg("-c")
             .arg(format!("cd '{}' && gzip -9nkf Packages && xz -kf Packages", bin.display())));
@@ -569,21 +569,21 @@ pub fn apt_repo(root: &Path, suites: &[(&str, Vec<PathBuf>)]) {
             .args(["-o", "APT::FTPArchive::Release::Architectures=amd64"])
             .args(["-o", "APT::FTPArchive::Release::Date=Tue, 14 Nov 2023 22:13:20 UTC"])
             .args(["release", "."]));
-        std::fs::write(root.join("dists").join(suite).join("Release"), release).unwrap();
+        fs_err::write(root.join("dists").join(suite).join("Release"), release).unwrap();
         signing::repo_key().sign_release(&root.join("dists").join(suite));
     }
 }
 
 /// Writes `<root>/etc/os-release` for a pretend node.
 pub fn fake_os_release(root: &Path, id: &str, version_id: &str) {
-    std::fs::create_dir_all(root.join("etc")).unwrap();
-    std::fs::write(root.join("etc/os-release"), format!("NAME=\"test\"\nID={id}\nVERSION_ID=\"{version_id}\"\n"))
+    fs_err::create_dir_all(root.join("etc")).unwrap();
+    fs_err::write(root.join("etc/os-release"), format!("NAME=\"test\"\nID={id}\nVERSION_ID=\"{version_id}\"\n"))
         .unwrap();
 }
 
 pub fn sha256_file(p: &Path) -> String {
     use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(std::fs::read(p).unwrap()))
+    hex::encode(sha2::Sha256::digest(fs_err::read(p).unwrap()))
 }
 
 /// `moa-bundle build --manifest M --target NODE -o <cache>/b.tar.gz`, which must succeed; the
@@ -603,7 +603,7 @@ pub fn build_for(cache: &Path, manifest: &Path, profile: &Path) -> PathBuf {
     assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
     // Named for the profile, never the default bundle's name, and the profile recorded.
     let stem = profile.file_stem().unwrap().to_string_lossy().to_string();
-    let bundle = std::fs::read_dir(&out)
+    let bundle = fs_err::read_dir(&out)
         .unwrap()
         .flatten()
         .map(|e| e.path())
@@ -648,12 +648,11 @@ pub fn hello_repo_in(repo: &Path, says: &str) -> PathBuf {
 /// A manifest for [`hello_repo`] (distro `crafted`, CentOS 7 nodes, the centos7 `[time]`
 /// section) with these mirrors.
 pub fn hello_manifest(dir: &Path, mirrors: &[&str]) -> PathBuf {
-    let builtin =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/centos7.toml")).unwrap();
+    let builtin = fs_err::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/centos7.toml")).unwrap();
     let time = &builtin[builtin.find("[time]").unwrap()..];
     let mirrors: Vec<String> = mirrors.iter().map(|m| format!("\"{m}\"")).collect();
     let manifest = dir.join("crafted.toml");
-    std::fs::write(
+    fs_err::write(
         &manifest,
         format!(
             "name = \"hello\"\ndistro = \"crafted\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"centos\", version_id = \"7\" }}\npackages = [\"hello\"]\n\n[[repository]]\nname = \"os\"\npath = \"el/os/x86_64\"\nmirrors = [{}]\n{}\n{time}",
@@ -668,8 +667,8 @@ pub fn hello_manifest(dir: &Path, mirrors: &[&str]) -> PathBuf {
 /// The shipped manifest of `distro`, written to `<dir>/<distro>.toml` with its pinned keys (the
 /// distro's real ones) replaced by the test repositories' key: everything else as shipped.
 pub fn builtin_manifest_for_test_archive(distro: &str, dir: &Path) -> PathBuf {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("manifests/{distro}.toml")))
-        .unwrap();
+    let text =
+        fs_err::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("manifests/{distro}.toml"))).unwrap();
     let keys = repo_keys(dir);
     let mut out = String::new();
     let mut in_keys = false;
@@ -686,7 +685,7 @@ pub fn builtin_manifest_for_test_archive(distro: &str, dir: &Path) -> PathBuf {
     }
     assert!(out.matches("keys = [").count() >= 1, "{distro}: no keys were replaced");
     let p = dir.join(format!("{distro}.toml"));
-    std::fs::write(&p, out).unwrap();
+    fs_err::write(&p, out).unwrap();
     p
 }
 
@@ -763,11 +762,10 @@ pub fn ntp_el_repo(tmp: &Path) -> (Mirror, PathBuf, Vec<PathBuf>) {
     );
     createrepo(&tmp.join("mirror/el/os/x86_64"));
     let mirror = Mirror::serve(&tmp.join("mirror"));
-    let centos7 =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/centos7.toml")).unwrap();
+    let centos7 = fs_err::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/centos7.toml")).unwrap();
     let time = &centos7[centos7.find("\n[time]").expect("centos7 has a [time] section")..];
     let manifest = tmp.join("el-ntp.toml");
-    std::fs::write(
+    fs_err::write(
         &manifest,
         format!(
             r#"name = "ntp"
@@ -820,7 +818,7 @@ pub fn registry(t: &Path, bin: &Path) -> Registry {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
     let config = t.join("registry.yml");
-    std::fs::write(
+    fs_err::write(
         &config,
         format!(
             "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
@@ -828,7 +826,7 @@ pub fn registry(t: &Path, bin: &Path) -> Registry {
         ),
     )
     .unwrap();
-    let log = std::fs::File::create(t.join("registry.log")).unwrap();
+    let log = fs_err::File::create(t.join("registry.log")).unwrap().into_parts().0;
     let child =
         Command::new(bin).arg("serve").arg(&config).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
     let r = Registry { child, addr };
@@ -860,17 +858,17 @@ pub struct Apt {
 impl Apt {
     pub fn new(dir: &Path, url: &str, suite: &str) -> Self {
         for d in ["etc", "parts", "lists/partial", "cache", "archives/partial"] {
-            std::fs::create_dir_all(dir.join(d)).unwrap();
+            fs_err::create_dir_all(dir.join(d)).unwrap();
         }
-        std::fs::write(dir.join("key.asc"), &signing::repo_key().public).unwrap();
-        std::fs::write(dir.join("status"), "").unwrap();
-        std::fs::write(
+        fs_err::write(dir.join("key.asc"), &signing::repo_key().public).unwrap();
+        fs_err::write(dir.join("status"), "").unwrap();
+        fs_err::write(
             dir.join("etc/sources.list"),
             format!("deb [signed-by={}] {url} {suite} main\n", dir.join("key.asc").display()),
         )
         .unwrap();
         let d = dir.display();
-        std::fs::write(
+        fs_err::write(
             dir.join("apt.conf"),
             format!(
                 "Dir::Etc::SourceList \"{d}/etc/sources.list\"; Dir::Etc::SourceParts \"{d}/etc\";\nDir::State::Lists \"{d}/lists\"; Dir::State::status \"{d}/status\"; Dir::Cache \"{d}/cache\";\nDir::Cache::Archives \"{d}/archives\"; APT::Sandbox::User \"root\"; Debug::NoLocking \"true\";\nDir::Etc::Parts \"{d}/parts\"; Acquire::Check-Valid-Until \"true\"; Acquire::Check-Date \"true\"; Acquire::Languages \"none\"; APT::Architecture \"amd64\";\n"
@@ -893,11 +891,11 @@ impl Apt {
 
     /// The Date of the InRelease apt keeps in its lists.
     pub fn kept_date(&self) -> Option<String> {
-        let f = std::fs::read_dir(self.dir.join("lists"))
+        let f = fs_err::read_dir(self.dir.join("lists"))
             .ok()?
             .flatten()
             .find(|e| e.file_name().to_string_lossy().ends_with("InRelease"))?;
-        let text = std::fs::read_to_string(f.path()).ok()?;
+        let text = fs_err::read_to_string(f.path()).ok()?;
         text.lines().find_map(|l| l.strip_prefix("Date: ").map(str::to_string))
     }
     /// `apt-get -s install NAME` after an update: whether apt would do it, and what it said.

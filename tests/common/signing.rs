@@ -31,8 +31,8 @@ impl TestKey {
     pub fn generate(name: &str, algo: &str) -> Self {
         let dir = tempfile::Builder::new().prefix("moa-gpg-").tempdir_in("/tmp").unwrap();
         let home = dir.path().join("g");
-        std::fs::create_dir(&home).unwrap();
-        std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        fs_err::create_dir(&home).unwrap();
+        fs_err::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
         let uid = format!("moa-bundle test {name} <{name}@moa.invalid>");
         gpg(&home, &["--passphrase", "", "--quick-gen-key", &uid, algo, "sign", "never"]);
         let listing = gpg(&home, &["--with-colons", "--list-keys", &uid]);
@@ -40,8 +40,8 @@ impl TestKey {
         let public = gpg(&home, &["--armor", "--export", &fingerprint]).into_bytes();
         let gpg1_home = algo.starts_with("rsa").then(|| {
             let h1 = dir.path().join("g1");
-            std::fs::create_dir(&h1).unwrap();
-            std::fs::set_permissions(&h1, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+            fs_err::create_dir(&h1).unwrap();
+            fs_err::set_permissions(&h1, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
             let secret = dir.path().join("secret.gpg");
             run(Command::new("gpg")
                 .env("GNUPGHOME", &home)
@@ -66,7 +66,7 @@ impl TestKey {
     /// `keys = [...]` for a manifest in `dir`: the public key written beside it.
     pub fn manifest_keys(&self, dir: &Path) -> String {
         let file = format!("key-{}.asc", &self.fingerprint[32..]);
-        std::fs::write(dir.join(&file), &self.public).unwrap();
+        fs_err::write(dir.join(&file), &self.public).unwrap();
         format!("keys = [{{ file = \"{file}\", fingerprint = \"{}\" }}]\n", self.fingerprint)
     }
 
@@ -76,7 +76,7 @@ impl TestKey {
         let release = suite_dir.join("Release");
         for (args, out) in [(&["--clearsign"][..], "InRelease"), (&["--detach-sign"][..], "Release.gpg")] {
             let out = suite_dir.join(out);
-            let _ = std::fs::remove_file(&out);
+            let _ = fs_err::remove_file(&out);
             let mut cmd = self.gpg_cmd();
             cmd.args(["--digest-algo", "SHA512"]).args(args).arg("--output").arg(&out).arg(&release);
             run(&mut cmd);
@@ -94,7 +94,7 @@ impl TestKey {
         let _one = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let repomd = repo_dir.join("repodata/repomd.xml");
         let out = repo_dir.join("repodata/repomd.xml.asc");
-        let _ = std::fs::remove_file(&out);
+        let _ = fs_err::remove_file(&out);
         run(self.gpg_cmd().args(extra).args(["--detach-sign", "--armor", "--output"]).arg(&out).arg(&repomd));
         stop_agent(&self.home);
     }

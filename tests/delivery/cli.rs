@@ -63,7 +63,7 @@ fn an_unknown_distro_names_the_known_ones() {
 fn a_malformed_manifest_names_the_file_and_the_problem() {
     let tmp = tempfile::tempdir().unwrap();
     let m = tmp.path().join("bad.toml");
-    std::fs::write(&m, "name = \"x\"\ndistro = \"d\"\nfamily = \"zip\"\n").unwrap();
+    fs_err::write(&m, "name = \"x\"\ndistro = \"d\"\nfamily = \"zip\"\n").unwrap();
     let (ok, err) = stderr_of(&["resolve", "--manifest", m.to_str().unwrap()], tmp.path());
     assert!(!ok);
     assert!(err.contains("bad.toml") && err.contains("zip"), "{err}");
@@ -93,7 +93,7 @@ fn a_missing_or_garbage_bundle_is_refused() {
     let (ok, err) = stderr_of(&["verify", "/nonexistent/b.tar.gz"], tmp.path());
     assert!(!ok && err.contains("/nonexistent/b.tar.gz"), "{err}");
     let junk = tmp.path().join("junk.tar.gz");
-    std::fs::write(&junk, b"this is not a bundle").unwrap();
+    fs_err::write(&junk, b"this is not a bundle").unwrap();
     let (ok, err) = stderr_of(&["install", junk.to_str().unwrap(), "--dry-run"], tmp.path());
     assert!(!ok && err.contains("junk.tar.gz is not a gzip file"), "{err}");
 }
@@ -102,8 +102,8 @@ fn a_missing_or_garbage_bundle_is_refused() {
 fn a_bundle_with_a_link_member_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("b");
-    std::fs::create_dir_all(dir.join("x")).unwrap();
-    std::os::unix::fs::symlink("/etc/passwd", dir.join("x/evil")).unwrap();
+    fs_err::create_dir_all(dir.join("x")).unwrap();
+    fs_err::os::unix::fs::symlink("/etc/passwd", dir.join("x/evil")).unwrap();
     let bundle = tmp.path().join("evil.tar.gz");
     common::run(std::process::Command::new("tar").arg("-czf").arg(&bundle).arg("-C").arg(&dir).arg("x"));
     let (ok, err) = stderr_of(&["verify", bundle.to_str().unwrap()], tmp.path());
@@ -166,7 +166,7 @@ fn a_missing_or_broken_target_profile_fails_before_any_download() {
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(e.contains("could not read node profile") && e.contains("missing.json") && !e.contains("mirror"), "{e}");
     let broken = tmp.path().join("broken.json");
-    std::fs::write(&broken, "not json").unwrap();
+    fs_err::write(&broken, "not json").unwrap();
     let out = moa(tmp.path())
         .args(["build", "--distro", "centos7", "--mirror", dead, "--target"])
         .arg(&broken)
@@ -273,7 +273,7 @@ fn bash_completes_commands_and_values() {
     let out = moa(tmp.path()).args(["completions", "bash"]).output().unwrap();
     assert!(out.status.success());
     let script = tmp.path().join("moa-bundle.bash");
-    std::fs::write(&script, &out.stdout).unwrap();
+    fs_err::write(&script, &out.stdout).unwrap();
     let complete = |words: &str, cword: usize| {
         let prog = format!(
             "source '{}'; COMP_WORDS=({words}); COMP_CWORD={cword}; COMP_LINE='{words}'; COMP_POINT=${{#COMP_LINE}}; _moa__bundle moa-bundle \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; echo \"${{COMPREPLY[@]}}\"",
@@ -296,13 +296,13 @@ fn man_pages_render_with_man() {
     let out = moa(tmp.path()).arg("man").output().unwrap();
     assert!(out.status.success());
     let page = tmp.path().join("moa-bundle.1");
-    std::fs::write(&page, &out.stdout).unwrap();
+    fs_err::write(&page, &out.stdout).unwrap();
     let text = common::run(std::process::Command::new("man").env("MANWIDTH", "100").arg("-l").arg(&page));
     for cmd in ["build", "install", "completions", "man"] {
         assert!(text.contains(&format!("moa-bundle-{cmd}(1)")), "{cmd} missing:\n{text}");
     }
     let dir = tmp.path().join("man1");
-    std::fs::create_dir(&dir).unwrap();
+    fs_err::create_dir(&dir).unwrap();
     assert!(moa(tmp.path()).args(["man", "--dir"]).arg(&dir).output().unwrap().status.success());
     let install = common::run(std::process::Command::new("man").arg("-l").arg(dir.join("moa-bundle-install.1")));
     assert!(install.contains("--role") && install.contains("--dry-run"), "{install}");

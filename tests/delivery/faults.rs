@@ -44,7 +44,7 @@ fn good_mirror_and_reference(t: &Path) -> (std::path::PathBuf, Mirror, String) {
 
 /// The bundle a clean build from a good mirror makes (in `<t>/ref`).
 fn reference(t: &Path, good: &Mirror) -> String {
-    std::fs::create_dir_all(t.join("ref")).unwrap();
+    fs_err::create_dir_all(t.join("ref")).unwrap();
     let m = hello_manifest(&t.join("ref"), &[&good.url]);
     let b = t.join("ref/b.tar.gz");
     ok(&build(&t.join("ref/cache"), &m, &b, &[]));
@@ -100,7 +100,7 @@ fn stalled_and_dripping_mirrors_are_left_for_the_next() {
         let bad = Mirror::serve(&repo);
         bad.fault(suffix, fault.clone());
         let dir = t.path().join(format!("case{i}"));
-        std::fs::create_dir_all(&dir).unwrap();
+        fs_err::create_dir_all(&dir).unwrap();
         let m = hello_manifest(&dir, &[&bad.url, &good.url]);
         let b = dir.join("b.tar.gz");
         let started = std::time::Instant::now();
@@ -132,7 +132,7 @@ fn seeded_fault_schedules_never_change_the_bundle() {
         let bad = Mirror::serve(&repo);
         bad.schedule(seed, 60, all.clone());
         let dir = t.path().join(format!("seed{seed}"));
-        std::fs::create_dir_all(&dir).unwrap();
+        fs_err::create_dir_all(&dir).unwrap();
         let m = hello_manifest(&dir, &[&bad.url, &good.url]);
         let b = dir.join("b.tar.gz");
         let out = build(&dir.join("cache"), &m, &b, &[]);
@@ -157,12 +157,12 @@ fn retries_and_the_cache_summary_are_log_lines_without_a_terminal() {
     let err = ok(&build(&cache, &m, &t.path().join("b2.tar.gz"), &[]));
     assert!(err.contains("s] packages: 2 from the cache, 0 downloaded"), "{err}");
     // The same bundle to the same path again: recognised, nothing fetched or written.
-    let before = std::fs::metadata(t.path().join("b.tar.gz")).unwrap().modified().unwrap();
+    let before = fs_err::metadata(t.path().join("b.tar.gz")).unwrap().modified().unwrap();
     let err = ok(&build(&cache, &m, &t.path().join("b.tar.gz"), &[]));
     assert!(err.contains("already holds this bundle") && !err.contains("packages: "), "{err}");
-    assert_eq!(std::fs::metadata(t.path().join("b.tar.gz")).unwrap().modified().unwrap(), before);
+    assert_eq!(fs_err::metadata(t.path().join("b.tar.gz")).unwrap().modified().unwrap(), before);
     // A bundle changed since (here: touched) is written again.
-    std::fs::File::options()
+    fs_err::OpenOptions::new()
         .write(true)
         .open(t.path().join("b.tar.gz"))
         .unwrap()

@@ -42,7 +42,7 @@ fn signal_group(child: &Child, sig: &str) {
 fn wait_for(dir: &Path, pred: impl Fn(&str) -> bool) -> PathBuf {
     let start = Instant::now();
     loop {
-        if let Ok(rd) = std::fs::read_dir(dir) {
+        if let Ok(rd) = fs_err::read_dir(dir) {
             for e in rd.flatten() {
                 if pred(&e.file_name().to_string_lossy()) {
                     return e.path();
@@ -64,7 +64,7 @@ fn wait_for_package_request(mirror: &Mirror) {
 }
 
 fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
+    let mut v: Vec<String> = fs_err::read_dir(dir)
         .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();
     v.sort();
@@ -74,12 +74,12 @@ fn names(dir: &Path) -> Vec<String> {
 /// Makes every entry in `dir` look a minute old (a leftover, not a run that just started).
 fn age(dir: &Path) {
     let old = SystemTime::now() - Duration::from_secs(60);
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
+    for e in fs_err::read_dir(dir).unwrap().flatten() {
         let target = if e.path().is_dir() { e.path().join(".lock") } else { e.path() };
-        if let Ok(f) = std::fs::File::options().write(true).open(&target) {
+        if let Ok(f) = fs_err::OpenOptions::new().write(true).open(&target) {
             f.set_modified(old).unwrap();
         }
-        if let Ok(f) = std::fs::File::open(e.path()) {
+        if let Ok(f) = fs_err::File::open(e.path()) {
             let _ = f.set_modified(old);
         }
     }
@@ -98,7 +98,7 @@ fn build_caught_downloading(t: &Path) -> (Mirror, Vec<String>, PathBuf, Child) {
     let mirror = Mirror::serve(&hello_repo(t));
     mirror.fault(".rpm", Fault::Drip);
     let m = hello_manifest(t, &[&mirror.url]);
-    std::fs::create_dir_all(t.join("tmp")).unwrap();
+    fs_err::create_dir_all(t.join("tmp")).unwrap();
     let b = t.join("out/b.tar.gz");
     let args: Vec<String> = ["build", "--manifest", m.to_str().unwrap(), "--no-base", "-o", b.to_str().unwrap()]
         .iter()
@@ -165,7 +165,7 @@ fn kill_9_while_packing_never_leaves_a_partial_bundle_under_its_name() {
     let t = tempfile::tempdir().unwrap();
     let mirror = Mirror::serve(&big_repo(t.path()));
     let m = hello_manifest(t.path(), &[&mirror.url]);
-    std::fs::create_dir_all(t.path().join("tmp")).unwrap();
+    fs_err::create_dir_all(t.path().join("tmp")).unwrap();
     let out = t.path().join("out");
     let b = out.join("b.tar.gz");
     let args = ["build", "--manifest", m.to_str().unwrap(), "--no-base", "-o", b.to_str().unwrap()];
@@ -176,7 +176,7 @@ fn kill_9_while_packing_never_leaves_a_partial_bundle_under_its_name() {
         let _ = child.wait_with_output();
         // Whatever is under the final name is a whole bundle with its own .sha256 (or nothing).
         if b.exists() {
-            let sidecar = std::fs::read_to_string(out.join("b.tar.gz.sha256")).unwrap();
+            let sidecar = fs_err::read_to_string(out.join("b.tar.gz.sha256")).unwrap();
             assert!(sidecar.starts_with(&common::sha256_file(&b)), "round {round}");
         }
     }
@@ -195,7 +195,7 @@ fn kill_9_during_install_then_a_rerun_installs_and_sweeps_the_work_directory() {
     let m = hello_manifest(t.path(), &[&mirror.url]);
     let b = t.path().join("b.tar.gz");
     let args = ["build", "--manifest", m.to_str().unwrap(), "--no-base", "-o", b.to_str().unwrap()];
-    std::fs::create_dir_all(t.path().join("tmp")).unwrap();
+    fs_err::create_dir_all(t.path().join("tmp")).unwrap();
     wait_ok(spawn(t.path(), &args, &[]));
     let root = t.path().join("root");
     fake_os_release(&root, "centos", "7");
@@ -221,7 +221,7 @@ fn concurrent_builds_to_one_path_leave_a_bundle_and_sidecar_of_one_build() {
     let t = tempfile::tempdir().unwrap();
     let mirror = Mirror::serve(&hello_repo(t.path()));
     let m = hello_manifest(t.path(), &[&mirror.url]);
-    std::fs::create_dir_all(t.path().join("tmp")).unwrap();
+    fs_err::create_dir_all(t.path().join("tmp")).unwrap();
     let b = t.path().join("out/b.tar.gz");
     let args = ["build", "--manifest", m.to_str().unwrap(), "--no-base", "-o", b.to_str().unwrap()];
     for round in 0..6 {
@@ -232,7 +232,7 @@ fn concurrent_builds_to_one_path_leave_a_bundle_and_sidecar_of_one_build() {
         for c in children {
             wait_ok(c);
         }
-        let sidecar = std::fs::read_to_string(b.with_extension("gz.sha256")).unwrap();
+        let sidecar = fs_err::read_to_string(b.with_extension("gz.sha256")).unwrap();
         assert!(sidecar.starts_with(&common::sha256_file(&b)), "round {round}: bundle and .sha256 of different builds");
     }
     assert_eq!(names(&t.path().join("out")), ["b.tar.gz", "b.tar.gz.sha256"]);
@@ -245,7 +245,7 @@ fn a_second_install_on_a_busy_root_is_told_so_and_changes_nothing() {
     let mirror = Mirror::serve(&hello_repo(t.path()));
     let m = hello_manifest(t.path(), &[&mirror.url]);
     let b = t.path().join("b.tar.gz");
-    std::fs::create_dir_all(t.path().join("tmp")).unwrap();
+    fs_err::create_dir_all(t.path().join("tmp")).unwrap();
     wait_ok(spawn(
         t.path(),
         &["build", "--manifest", m.to_str().unwrap(), "--no-base", "-o", b.to_str().unwrap()],
@@ -254,7 +254,7 @@ fn a_second_install_on_a_busy_root_is_told_so_and_changes_nothing() {
     let root = t.path().join("root");
     fake_os_release(&root, "centos", "7");
     // Another install holds the root (moa-bundle locks the root directory itself).
-    let held = std::fs::File::open(&root).unwrap();
+    let held = fs_err::File::open(&root).unwrap();
     held.lock().unwrap();
     let install = ["install", b.to_str().unwrap(), "--root", root.to_str().unwrap(), "--no-scripts", "--force"];
     let out = spawn(t.path(), &install, &[]).wait_with_output().unwrap();

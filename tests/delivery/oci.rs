@@ -81,8 +81,8 @@ fn push_pull_install_through_a_registry_with_oras_and_skopeo() {
     // Installed straight from the registry, on a node that trusts the key.
     let root = t.join("root");
     fake_os_release(&root, "centos", "7");
-    std::fs::create_dir_all(root.join("etc/moa-bundle/trusted-keys")).unwrap();
-    std::fs::copy(t.join("release.pub"), root.join("etc/moa-bundle/trusted-keys/release.pub")).unwrap();
+    fs_err::create_dir_all(root.join("etc/moa-bundle/trusted-keys")).unwrap();
+    fs_err::copy(t.join("release.pub"), root.join("etc/moa-bundle/trusted-keys/release.pub")).unwrap();
     let inst = moa(t)
         .arg("install")
         .arg(reference("1"))
@@ -104,7 +104,7 @@ fn push_pull_install_through_a_registry_with_oras_and_skopeo() {
     );
     run(Command::new(&oras_py).arg("-c").arg(script));
     let unpacked = t.join("u");
-    std::fs::create_dir_all(&unpacked).unwrap();
+    fs_err::create_dir_all(&unpacked).unwrap();
     run(Command::new("tar").arg("-xzf").arg(&bundle).arg("-C").arg(&unpacked));
     for f in ["packages/hello-1.0-1.x86_64.rpm", "bundle.json", "SHA256SUMS"] {
         let by_oras = oras_out.join(f);
@@ -213,7 +213,7 @@ fn a_hostile_registry_is_bounded_and_a_failed_pull_changes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let out = t.join("out");
-    std::fs::create_dir_all(&out).unwrap();
+    fs_err::create_dir_all(&out).unwrap();
 
     let endless = Hostile::serve(|c| {
         use std::io::Write;
@@ -254,14 +254,14 @@ fn a_hostile_registry_is_bounded_and_a_failed_pull_changes_nothing() {
     let index = run(Command::new("tar").arg("-xzOf").arg(&bundle).arg("--wildcards").arg("*/bundle.json"));
     let reg = t.join("registry");
     let blobs = reg.join("v2/moa/hello/blobs");
-    std::fs::create_dir_all(&blobs).unwrap();
-    std::fs::create_dir_all(reg.join("v2/moa/hello/manifests")).unwrap();
+    fs_err::create_dir_all(&blobs).unwrap();
+    fs_err::create_dir_all(reg.join("v2/moa/hello/manifests")).unwrap();
     let put = |bytes: &[u8]| {
         let sha = {
             use sha2::Digest;
             hex::encode(sha2::Sha256::digest(bytes))
         };
-        std::fs::write(blobs.join(format!("sha256:{sha}")), bytes).unwrap();
+        fs_err::write(blobs.join(format!("sha256:{sha}")), bytes).unwrap();
         serde_json::json!({"mediaType": "x", "digest": format!("sha256:{sha}"), "size": bytes.len()})
     };
     let config = put(index.as_bytes());
@@ -278,7 +278,7 @@ fn a_hostile_registry_is_bounded_and_a_failed_pull_changes_nothing() {
             "artifactType": "application/vnd.moa.bundle.v1", "config": config, "layers": layers,
             "annotations": {"org.opencontainers.image.title": "hello.tar.gz", "io.moa-bundle.sha256": "0".repeat(64)}
         });
-        std::fs::write(reg.join(format!("v2/moa/hello/manifests/{tag}")), m.to_string()).unwrap();
+        fs_err::write(reg.join(format!("v2/moa/hello/manifests/{tag}")), m.to_string()).unwrap();
     };
     let digest = sums["digest"].as_str().unwrap();
     let mut many = vec![layer("SHA256SUMS", digest, 13)];
@@ -286,7 +286,7 @@ fn a_hostile_registry_is_bounded_and_a_failed_pull_changes_nothing() {
     write_manifest("many", many);
     // One layer whose blob does not match its digest.
     let wrong = layer("SHA256SUMS", &format!("sha256:{}", "1".repeat(64)), 13);
-    std::fs::write(blobs.join(format!("sha256:{}", "1".repeat(64))), b"not the sums\n").unwrap();
+    fs_err::write(blobs.join(format!("sha256:{}", "1".repeat(64))), b"not the sums\n").unwrap();
     write_manifest("wrong", vec![wrong]);
     let registry = Mirror::serve(&reg);
     let addr = registry.url.trim_start_matches("http://").to_string();
@@ -297,11 +297,11 @@ fn a_hostile_registry_is_bounded_and_a_failed_pull_changes_nothing() {
     let blobs_fetched = registry.requests.lock().unwrap().iter().filter(|p| p.contains("/blobs/")).count();
     assert_eq!(blobs_fetched, 1, "only the config is fetched before the count is refused");
 
-    std::fs::write(out.join("hello.tar.gz"), b"precious").unwrap();
+    fs_err::write(out.join("hello.tar.gz"), b"precious").unwrap();
     let (o, _) = pull_measured(t, &format!("oci://{addr}/moa/hello:wrong"), &out, &[]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("does not match its digest"), "{err}");
-    assert_eq!(std::fs::read(out.join("hello.tar.gz")).unwrap(), b"precious");
-    let left: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(fs_err::read(out.join("hello.tar.gz")).unwrap(), b"precious");
+    let left: Vec<_> = fs_err::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, vec![std::ffi::OsString::from("hello.tar.gz")], "a failed pull wrote into -o");
 }

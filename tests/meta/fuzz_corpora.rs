@@ -14,14 +14,14 @@ fn every_corpus_file_passes_its_harness() {
     let mut total = 0;
     for (name, check) in harness::TARGETS {
         let dir = root.join(name);
-        let mut files: Vec<_> = std::fs::read_dir(&dir)
+        let mut files: Vec<_> = fs_err::read_dir(&dir)
             .unwrap_or_else(|e| panic!("{}: {e}: every target keeps a corpus", dir.display()))
             .map(|e| e.unwrap().path())
             .collect();
         files.sort();
         assert!(!files.is_empty(), "{} is empty", dir.display());
         for f in &files {
-            let data = std::fs::read(f).unwrap();
+            let data = fs_err::read(f).unwrap();
             // A panic names the file, so it can be run again with `cargo fuzz run TARGET FILE`.
             let r = std::panic::catch_unwind(|| check(&data));
             assert!(r.is_ok(), "{name}: {} fails its harness", f.display());

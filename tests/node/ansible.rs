@@ -80,7 +80,7 @@ fn the_role_rolls_out_a_server_and_a_client_and_a_second_run_changes_nothing() {
             .args(&base));
     }
     let inventory = t.join("inventory");
-    std::fs::write(
+    fs_err::write(
         &inventory,
         format!(
             "[time_servers]\nntp1 ansible_connection=local moa_root={server}\n\n[time_clients]\napp1 ansible_connection=local moa_root={client} moa_bundle_ref={reference} moa_plain_http=true\n\n[all:vars]\nansible_python_interpreter={{{{ ansible_playbook_python }}}}\nmoa_become=false\nmoa_bundle_binary={bin}\nmoa_bundle_file={bundle}\nmoa_allow=[\"192.168.1.0/24\"]\nmoa_install_args=[\"--no-scripts\"]\n",
@@ -96,9 +96,9 @@ fn the_role_rolls_out_a_server_and_a_client_and_a_second_run_changes_nothing() {
     let (ok, recap) = playbook(t, &inventory);
     assert!(ok, "{recap}");
     assert!(changed(&recap, "ntp1") > 0 && changed(&recap, "app1") > 0, "{recap}");
-    let conf = std::fs::read_to_string(roots[0].join("etc/ntp.conf")).unwrap();
+    let conf = fs_err::read_to_string(roots[0].join("etc/ntp.conf")).unwrap();
     assert!(conf.contains("\nrestrict 192.168.1.0 mask 255.255.255.0 nomodify notrap\n"), "{conf}");
-    let cron = std::fs::read_to_string(roots[1].join("etc/cron.d/moa-ntpdate")).unwrap();
+    let cron = fs_err::read_to_string(roots[1].join("etc/cron.d/moa-ntpdate")).unwrap();
     assert!(cron.contains("root /usr/sbin/ntpdate -u ntp1 "), "the client follows the first server: {cron}");
     assert!(roots[1].join("usr/sbin/ntpdate").exists() && roots[1].join("var/lib/moa-bundle/moa-bundle").exists());
     // The client's bundle came from the registry, not from a copy.

@@ -39,22 +39,22 @@ fn node_root(root: &Path, stubs: &[PathBuf]) {
     for d in
         ["bin", "usr/sbin", "usr/bin", "sbin", "etc", "tmp", "var/lib/dpkg/info", "var/lib/dpkg/updates", "var/log"]
     {
-        std::fs::create_dir_all(root.join(d)).unwrap();
+        fs_err::create_dir_all(root.join(d)).unwrap();
     }
-    std::fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
+    fs_err::write(root.join("var/lib/dpkg/status"), "").unwrap();
     let busybox = run(Command::new("sh").arg("-c").arg("command -v busybox")).trim().to_string();
-    std::fs::copy(&busybox, root.join("bin/busybox")).unwrap();
+    fs_err::copy(&busybox, root.join("bin/busybox")).unwrap();
     for applet in run(Command::new(&busybox).arg("--list")).lines() {
         let link = root.join("bin").join(applet);
         if !link.exists() && !applet.is_empty() {
-            std::os::unix::fs::symlink("busybox", link).unwrap();
+            fs_err::os::unix::fs::symlink("busybox", link).unwrap();
         }
     }
-    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-    std::fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
+    fs_err::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    fs_err::write(root.join("etc/group"), "root:x:0:\n").unwrap();
     let script = |name: &str, body: &str| {
         let p = root.join("usr/sbin").join(name);
-        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        fs_err::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
         run(Command::new("chmod").arg("0755").arg(&p));
     };
     // `addgroup --system --quiet ntp`; `adduser --system --quiet --ingroup ntp --no-create-home ntp`
@@ -65,7 +65,7 @@ fn node_root(root: &Path, stubs: &[PathBuf]) {
     );
     script("update-rc.d", "exit 0");
     script("dpkg-maintscript-helper", "exit 1");
-    std::fs::create_dir_all(root.join("dev")).unwrap();
+    fs_err::create_dir_all(root.join("dev")).unwrap();
     run(Command::new("mknod").args(["-m", "666"]).arg(root.join("dev/null")).args(["c", "1", "3"]));
     script("invoke-rc.d", "echo \"invoke-rc.d $* (not started: test root)\" >> /var/log/invoke-rc.d.log; exit 0");
     fake_os_release(root, "ubuntu", "16.04");
@@ -171,7 +171,7 @@ fn ubuntu1604_builds_the_seeds_debs_and_installs_them_into_a_temp_root() {
     assert_eq!(common::sha256_file(&again), common::sha256_file(&bundle));
     let root = tmp.path().join("root");
     node_root(&root, &stubs);
-    let host_passwd = std::fs::read("/etc/passwd").unwrap();
+    let host_passwd = fs_err::read("/etc/passwd").unwrap();
 
     let inst = moa(tmp.path()).arg("install").arg(&bundle).arg("--root").arg(&root).arg("--json").output().unwrap();
     assert!(inst.status.success(), "{}", String::from_utf8_lossy(&inst.stderr));
@@ -181,9 +181,9 @@ fn ubuntu1604_builds_the_seeds_debs_and_installs_them_into_a_temp_root() {
     );
     assert!(root.join("usr/sbin/ntpd").is_file());
     // ntp's postinst ran inside the root (it created the ntp user there), not on this machine.
-    assert!(std::fs::read_to_string(root.join("etc/passwd")).unwrap().contains("\nntp:"));
-    assert_eq!(std::fs::read("/etc/passwd").unwrap(), host_passwd, "the host was not touched");
-    assert!(std::fs::read_to_string(root.join("var/log/invoke-rc.d.log")).unwrap().contains("ntp start"));
+    assert!(fs_err::read_to_string(root.join("etc/passwd")).unwrap().contains("\nntp:"));
+    assert_eq!(fs_err::read("/etc/passwd").unwrap(), host_passwd, "the host was not touched");
+    assert!(fs_err::read_to_string(root.join("var/log/invoke-rc.d.log")).unwrap().contains("ntp start"));
 
     // Re-running changes nothing.
     let again = moa(tmp.path()).arg("install").arg(&bundle).arg("--root").arg(&root).arg("--json").output().unwrap();
@@ -225,10 +225,10 @@ fn a_tampered_bundle_is_refused_before_anything_changes() {
     // Swap ntp's deb for another file and repack in moa-bundle's member order: SHA256SUMS no
     // longer matches.
     let work = tmp.path().join("unpacked");
-    std::fs::create_dir_all(&work).unwrap();
+    fs_err::create_dir_all(&work).unwrap();
     run(Command::new("tar").arg("-xzf").arg(&bundle).arg("-C").arg(&work));
     let deb = work.join("ntp-ubuntu1604-amd64/packages/ntp_4.2.8p4+dfsg-3ubuntu5.9_amd64.deb");
-    std::fs::copy(&stubs[0], &deb).unwrap();
+    fs_err::copy(&stubs[0], &deb).unwrap();
     let tampered = tmp.path().join("tampered.tar.gz");
     let tar = |out: &std::path::Path, sort: &str| {
         run(Command::new("tar")
@@ -274,7 +274,7 @@ fn the_fallback_install_sh_installs_with_dpkg_into_a_root() {
     let root = tmp.path().join("root");
     node_root(&root, &stubs);
     let unpacked = tmp.path().join("u");
-    std::fs::create_dir_all(&unpacked).unwrap();
+    fs_err::create_dir_all(&unpacked).unwrap();
     run(Command::new("tar").arg("-xzf").arg(&bundle).arg("-C").arg(&unpacked));
     run(Command::new("sh").arg(unpacked.join("ntp-ubuntu1604-amd64/install.sh")).arg("--root").arg(&root));
     assert_eq!(
@@ -368,7 +368,7 @@ fn a_replacing_package_removes_the_nodes_conflicting_one_when_dpkg_installs_it()
     apt_repo(&mirror_dir, &[("stable", vec![old.clone(), new])]);
     let mirror = Mirror::serve(&mirror_dir);
     let manifest = tmp.path().join("m.toml");
-    std::fs::write(
+    fs_err::write(
         &manifest,
         format!(
             "name = \"t\"\ndistro = \"debtest\"\nfamily = \"deb\"\narch = \"amd64\"\nos_release = {{ id = \"ubuntu\", version_id = \"16.04\" }}\npackages = [\"new-timed\"]\n[[repository]]\nname = \"main\"\nsuites = [\"stable\"]\ncomponents = [\"main\"]\nmirrors = [\"{}\"]\n{}",
@@ -440,10 +440,10 @@ fn env_probe_bundle(tmp: &Path) -> (Mirror, PathBuf) {
     apt_repo(&repo, &[("xenial", vec![deb])]);
     let mirror = Mirror::serve(&repo);
     let builtin =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/ubuntu1604.toml")).unwrap();
+        fs_err::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/ubuntu1604.toml")).unwrap();
     let time = &builtin[builtin.find("[time]").unwrap()..];
     let manifest = tmp.join("envprobe.toml");
-    std::fs::write(
+    fs_err::write(
         &manifest,
         format!(
             "name = \"envprobe\"\ndistro = \"ubuntu1604\"\nfamily = \"deb\"\narch = \"amd64\"\nos_release = {{ id = \"ubuntu\", version_id = \"16.04\" }}\npackages = [\"envprobe\"]\n[[repository]]\nname = \"ubuntu\"\nsuites = [\"xenial\"]\ncomponents = [\"main\"]\nmirrors = [\"{}\"]\n{}{time}",
@@ -467,7 +467,7 @@ fn maintainer_scripts_get_a_clean_environment_not_the_callers() {
     let root = tmp.path().join("root");
     node_root(&root, &base_stubs(&tmp.path().join("stubs")));
     let host_tmp = tmp.path().join("host-tmp");
-    std::fs::create_dir_all(&host_tmp).unwrap();
+    fs_err::create_dir_all(&host_tmp).unwrap();
     let out = moa(tmp.path())
         .env("TMPDIR", &host_tmp)
         .env("MOA_LEAK_CANARY", "leaked")
@@ -479,7 +479,7 @@ fn maintainer_scripts_get_a_clean_environment_not_the_callers() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let env = std::fs::read_to_string(root.join("var/log/postinst.env")).unwrap();
+    let env = fs_err::read_to_string(root.join("var/log/postinst.env")).unwrap();
     assert!(!env.contains("TMPDIR=") && !env.contains("MOA_LEAK_CANARY") && !env.contains("LD_PRELOAD"), "{env}");
     assert!(env.contains("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"), "{env}");
     assert!(env.contains("LC_ALL=C\n") && env.contains("DEBIAN_FRONTEND=noninteractive\n"), "{env}");
@@ -537,14 +537,14 @@ fn apt_installs_the_bundle_from_its_own_flat_repository() {
     let apt_said = report["output"].to_string();
     assert!(!apt_said.contains("Invalid 'Date'") && apt_said.contains("Reading package lists"), "{apt_said}");
     // apt did it, and logged it inside the root.
-    let history = std::fs::read_to_string(root.join("var/log/apt/history.log")).unwrap();
+    let history = fs_err::read_to_string(root.join("var/log/apt/history.log")).unwrap();
     assert!(
         history.contains("Commandline: apt-get") && history.contains("ntp:amd64 (1:4.2.8p4+dfsg-3ubuntu5.9)"),
         "{history}"
     );
 
     let unpacked = tmp.path().join("u");
-    std::fs::create_dir_all(&unpacked).unwrap();
+    fs_err::create_dir_all(&unpacked).unwrap();
     run(Command::new("tar").arg("-xzf").arg(&bundle).arg("-C").arg(&unpacked));
     let second = tmp.path().join("second");
     node_root(&second, &stubs);
@@ -582,7 +582,7 @@ fn a_virtual_request_is_refused_with_its_providers_where_apt_refuses_it() {
     };
     let manifest = |request: &str| {
         let p = t.join(format!("{request}.toml"));
-        std::fs::write(&p, format!(
+        fs_err::write(&p, format!(
             "name = \"t\"\ndistro = \"debtest\"\nfamily = \"deb\"\narch = \"amd64\"\nos_release = {{ id = \"debian\", version_id = \"12\" }}\npackages = [\"{request}\"]\n[[repository]]\nname = \"main\"\nsuites = [\"stable\"]\ncomponents = [\"main\"]\nmirrors = [\"{}\"]\n{}",
             mirror.url, common::repo_keys(t))).unwrap();
         p

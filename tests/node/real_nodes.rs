@@ -61,7 +61,7 @@ impl Node {
 
     /// The root as debootstrap made it again (everything installed since, gone).
     fn reset(&self) {
-        std::fs::remove_dir_all(&self.root).unwrap();
+        fs_err::remove_dir_all(&self.root).unwrap();
         unpack(&self.tar, &self.root);
     }
 
@@ -163,7 +163,7 @@ impl Node {
 /// without updates) and its real pinned keys.
 fn test_manifest(rel: Release, dir: &Path) -> PathBuf {
     let project = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(project.join(format!("manifests/{}.toml", rel.distro))).unwrap();
+    let text = fs_err::read_to_string(project.join(format!("manifests/{}.toml", rel.distro))).unwrap();
     let mut out = String::new();
     let mut repos = 0;
     for line in text.lines() {
@@ -182,26 +182,26 @@ fn test_manifest(rel: Release, dir: &Path) -> PathBuf {
     }
     assert_eq!(out.matches("[[repository]]").count(), 1, "{out}");
     let keys = dir.join("keys");
-    std::fs::create_dir_all(&keys).unwrap();
-    for e in std::fs::read_dir(project.join("manifests/keys")).unwrap() {
+    fs_err::create_dir_all(&keys).unwrap();
+    for e in fs_err::read_dir(project.join("manifests/keys")).unwrap() {
         let e = e.unwrap();
-        std::fs::copy(e.path(), keys.join(e.file_name())).unwrap();
+        fs_err::copy(e.path(), keys.join(e.file_name())).unwrap();
     }
     let p = dir.join(format!("{}.toml", rel.distro));
-    std::fs::write(&p, out).unwrap();
+    fs_err::write(&p, out).unwrap();
     p
 }
 
 fn unpack(tar: &Path, into: &Path) {
-    std::fs::create_dir_all(into).unwrap();
+    fs_err::create_dir_all(into).unwrap();
     run(Command::new("tar").arg("--numeric-owner").arg("-xf").arg(tar).arg("-C").arg(into));
 }
 
 /// No process on this machine has its root inside `root`: nothing the install ran was left
 /// running (a daemon started from the chroot would run on this machine).
 fn assert_no_process_in(root: &Path) {
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        if let Ok(r) = std::fs::read_link(e.path().join("root")) {
+    for e in fs_err::read_dir("/proc").unwrap().flatten() {
+        if let Ok(r) = fs_err::read_link(e.path().join("root")) {
             assert!(!r.starts_with(root), "process {} runs inside {}", e.file_name().to_string_lossy(), root.display());
         }
     }
@@ -233,7 +233,7 @@ fn default_bundle_server_then_client(rel: Release) {
 
     let r = n.install(&bundle, &["--role", "server"]).unwrap();
     assert!(n.installed("ntpsec") && n.installed("python3"), "{r}");
-    let conf = std::fs::read_to_string(n.root.join("etc/ntpsec/ntp.conf")).unwrap();
+    let conf = fs_err::read_to_string(n.root.join("etc/ntpsec/ntp.conf")).unwrap();
     assert!(conf.contains("written by moa-bundle") && conf.contains("debian.pool.ntp.org"), "{conf}");
     n.assert_healthy(&r);
     assert!(!names(&r, "install").is_empty() && r["marked_auto"].as_array().is_some_and(|a| !a.is_empty()), "{r}");
@@ -246,7 +246,7 @@ fn default_bundle_server_then_client(rel: Release) {
     assert_eq!(again["role"]["changed"], false, "{again}");
 
     let c = n.install(&bundle, CLIENT).unwrap();
-    let cron = std::fs::read_to_string(n.root.join("etc/cron.d/moa-ntpdate")).unwrap();
+    let cron = fs_err::read_to_string(n.root.join("etc/cron.d/moa-ntpdate")).unwrap();
     assert!(cron.contains("192.0.2.10"), "{cron}");
     let stopped = c["role"]["steps"].as_array().unwrap().iter().any(|s| s["argv"].to_string().contains("\"ntpsec\""));
     assert!(stopped, "the cron client stops the package's own daemon: {c}");
@@ -367,7 +367,7 @@ fn bookworm_full_disk_is_refused_before_anything_changes() {
     let used: u64 =
         run(Command::new("du").args(["-sk"]).arg(&n.root)).split_whitespace().next().unwrap().parse().unwrap();
     let small = n.tmp.path().join("small");
-    std::fs::create_dir_all(&small).unwrap();
+    fs_err::create_dir_all(&small).unwrap();
     let bin = env!("CARGO_BIN_EXE_moa-bundle");
     // Mount, copy the root in, install; then, whatever happened, what dpkg says.
     let script = format!(
@@ -398,9 +398,9 @@ fn bookworm_install_sh_and_via_repo() {
     run(Command::new("strip").arg("-o").arg(&binary).arg(env!("CARGO_BIN_EXE_moa-bundle")));
     let bundle = n.build(None, &["--installer", binary.to_str().unwrap()]);
     let unpacked = n.tmp.path().join("u");
-    std::fs::create_dir_all(&unpacked).unwrap();
+    fs_err::create_dir_all(&unpacked).unwrap();
     run(Command::new("tar").arg("-xzf").arg(&bundle).arg("-C").arg(&unpacked));
-    let script = std::fs::read_dir(&unpacked).unwrap().next().unwrap().unwrap().path().join("install.sh");
+    let script = fs_err::read_dir(&unpacked).unwrap().next().unwrap().unwrap().path().join("install.sh");
     let o = Command::new("sh")
         .arg(&script)
         .arg("--root")
@@ -419,15 +419,15 @@ fn bookworm_install_sh_and_via_repo() {
     let Some(c) = Node::new(BOOKWORM, "cron") else { return };
     let bundle = c.target_bundle();
     let unpacked = c.tmp.path().join("u");
-    std::fs::create_dir_all(&unpacked).unwrap();
+    fs_err::create_dir_all(&unpacked).unwrap();
     run(Command::new("tar").arg("-xzf").arg(&bundle).arg("-C").arg(&unpacked));
-    let script = std::fs::read_dir(&unpacked).unwrap().next().unwrap().unwrap().path().join("install.sh");
+    let script = fs_err::read_dir(&unpacked).unwrap().next().unwrap().unwrap().path().join("install.sh");
     let o = Command::new("sh").arg(&script).arg("--root").arg(&c.root).arg("--no-binary").output().unwrap();
     assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     assert!(c.installed("ntpsec") && !c.root.join("usr/sbin/policy-rc.d").exists());
     assert_eq!(c.chroot_ok(&["dpkg", "--audit"]), "");
     assert_no_process_in(&c.root);
-    let staged = std::fs::read_dir(c.root.join("var/cache")).unwrap().flatten();
+    let staged = fs_err::read_dir(c.root.join("var/cache")).unwrap().flatten();
     assert!(!staged.into_iter().any(|e| e.file_name().to_string_lossy().starts_with("moa-bundle-install")));
 
     let Some(m) = Node::new(BOOKWORM, "minbase") else { return };
@@ -471,7 +471,7 @@ struct Immutable(PathBuf);
 
 impl Immutable {
     fn dir(p: &Path) -> Immutable {
-        std::fs::create_dir_all(p).unwrap();
+        fs_err::create_dir_all(p).unwrap();
         run(Command::new("chattr").arg("+i").arg(p));
         Immutable(p.to_path_buf())
     }

@@ -62,8 +62,8 @@ fn dnf_installs_the_bundle_from_its_own_repository() {
     // hello was asked for; libgreet came as its dependency: dnf's own records say so, so the
     // node's `dnf autoremove` takes libgreet once nothing needs it.
     let home = tmp.path().join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    std::fs::write(home.join(".rpmmacros"), "%_dbpath /var/lib/rpm\n").unwrap();
+    fs_err::create_dir_all(&home).unwrap();
+    fs_err::write(home.join(".rpmmacros"), "%_dbpath /var/lib/rpm\n").unwrap();
     let userinstalled = Command::new("dnf")
         .env("HOME", &home)
         .args(["-q", "--cacheonly", "--disablerepo=*", "--releasever=7", "--installroot"])
@@ -85,7 +85,7 @@ fn dnf_installs_the_bundle_from_its_own_repository() {
 
     // install.sh --via-repo does the same with sh and dnf alone.
     let unpacked = tmp.path().join("u");
-    std::fs::create_dir_all(&unpacked).unwrap();
+    fs_err::create_dir_all(&unpacked).unwrap();
     run(Command::new("tar").arg("-xzf").arg(&bundle).arg("-C").arg(&unpacked));
     let second = node(tmp.path(), "second");
     run(Command::new("sh")
@@ -110,7 +110,7 @@ fn repack(work: &Path, out: &Path) {
         .arg("-c")
         .arg("find . -type f ! -name SHA256SUMS | sed 's|^./||' | LC_ALL=C sort | xargs sha256sum")
         .current_dir(&top));
-    std::fs::write(top.join("SHA256SUMS"), sums).unwrap();
+    fs_err::write(top.join("SHA256SUMS"), sums).unwrap();
     run(Command::new("tar")
         .env("LC_ALL", "C")
         .args(["--sort=name", "--owner=0", "--group=0", "-czf"])
@@ -138,22 +138,22 @@ fn a_repository_that_is_not_exactly_what_moa_bundle_wrote_is_refused() {
                 "<location href=\"packages/hello",
                 "<location xml:base=\"http://192.0.2.1/\" href=\"packages/hello",
             );
-            std::fs::write(top.join("repodata/primary.xml"), &xml).unwrap();
+            fs_err::write(top.join("repodata/primary.xml"), &xml).unwrap();
             run(Command::new("gzip").arg("-nf").arg(top.join("repodata/primary.xml")));
-            let repomd = std::fs::read_to_string(top.join("repodata/repomd.xml")).unwrap();
+            let repomd = fs_err::read_to_string(top.join("repodata/repomd.xml")).unwrap();
             let sha = |p: &Path| run(Command::new("sha256sum").arg(p)).split(' ').next().unwrap().to_string();
             let old_gz =
                 repomd.split("<checksum type=\"sha256\">").nth(1).unwrap().split('<').next().unwrap().to_string();
             let repomd = repomd.replace(&old_gz, &sha(&gz));
-            std::fs::write(top.join("repodata/repomd.xml"), repomd).unwrap();
+            fs_err::write(top.join("repodata/repomd.xml"), repomd).unwrap();
         }),
         ("an extra index file", &|top: &Path| {
-            std::fs::write(top.join("repodata/filelists.xml.gz"), b"x").unwrap();
+            fs_err::write(top.join("repodata/filelists.xml.gz"), b"x").unwrap();
         }),
     ];
     for (i, (case, alter)) in cases.iter().enumerate() {
         let work = tmp.path().join(format!("w{i}"));
-        std::fs::create_dir_all(&work).unwrap();
+        fs_err::create_dir_all(&work).unwrap();
         run(Command::new("tar").arg("-xzf").arg(&bundle).arg("-C").arg(&work));
         alter(&work.join("hello-crafted-x86_64"));
         let crafted = tmp.path().join(format!("crafted{i}.tar.gz"));
@@ -182,12 +182,12 @@ fn a_repository_that_lists_other_packages_is_refused_before_anything_changes() {
     moa(tmp.path()).arg("build").arg("--manifest").arg(&manifest).args(names).arg("-o").arg(&only).assert().success();
 
     let work = tmp.path().join("w");
-    std::fs::create_dir_all(work.join("only")).unwrap();
+    fs_err::create_dir_all(work.join("only")).unwrap();
     run(Command::new("tar").arg("-xzf").arg(&bundle).arg("-C").arg(&work));
     run(Command::new("tar").arg("-xzf").arg(&only).arg("-C").arg(work.join("only")));
     let top = work.join("hello-crafted-x86_64");
     for f in ["repodata/repomd.xml", "repodata/primary.xml.gz"] {
-        std::fs::copy(work.join("only/hello-crafted-x86_64").join(f), top.join(f)).unwrap();
+        fs_err::copy(work.join("only/hello-crafted-x86_64").join(f), top.join(f)).unwrap();
     }
     let crafted = tmp.path().join("crafted.tar.gz");
     repack(&work, &crafted);

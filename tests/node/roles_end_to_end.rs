@@ -76,14 +76,14 @@ fn install_role_server_then_configure_client_on_a_centos_root() {
     };
     let r = json(&install(&[]));
     assert!(root.join("usr/sbin/ntpd").exists());
-    let conf = std::fs::read_to_string(root.join("etc/ntp.conf")).unwrap();
+    let conf = fs_err::read_to_string(root.join("etc/ntp.conf")).unwrap();
     assert!(conf.contains("\nrestrict 192.168.1.0 mask 255.255.255.0 nomodify notrap\n"), "{conf}");
     assert!(conf.contains("\nserver 0.centos.pool.ntp.org iburst\n"));
     assert!(conf.ends_with("\nserver 127.127.1.0\nfudge 127.127.1.0 stratum 10\n"), "{conf}");
     // The package's own file is the backup.
-    assert_eq!(std::fs::read_to_string(root.join("etc/ntp.conf.moa-bak")).unwrap(), format!("{CENTOS_DEFAULT_CONF}\n"));
+    assert_eq!(fs_err::read_to_string(root.join("etc/ntp.conf.moa-bak")).unwrap(), format!("{CENTOS_DEFAULT_CONF}\n"));
     assert_eq!(
-        std::fs::read_link(root.join("etc/localtime")).unwrap(),
+        fs_err::read_link(root.join("etc/localtime")).unwrap(),
         Path::new("../usr/share/zoneinfo/Asia/Shanghai")
     );
     let role = &r["role"];
@@ -121,7 +121,7 @@ fn install_role_server_then_configure_client_on_a_centos_root() {
     );
     assert_eq!(c["files"][0]["node_path"], "/etc/cron.d/moa-ntpdate");
     assert_eq!(c["files"][0]["status"], "created");
-    let cron = std::fs::read_to_string(root.join("etc/cron.d/moa-ntpdate")).unwrap();
+    let cron = fs_err::read_to_string(root.join("etc/cron.d/moa-ntpdate")).unwrap();
     assert!(cron.lines().any(|l| l == "0 * * * * root /usr/sbin/ntpdate -u 10.0.0.5 2>&1 | logger -t moa-ntpdate"));
     // The base's own cron file is untouched; the time zone was already right.
     assert!(root.join("etc/cron.d/0hourly").exists());
@@ -133,9 +133,9 @@ fn configure_detects_ubuntu_and_refuses_a_node_no_manifest_is_for() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("root");
     fake_os_release(&root, "ubuntu", "16.04");
-    std::fs::create_dir_all(root.join("usr/share/zoneinfo/Asia")).unwrap();
-    std::fs::write(root.join("usr/share/zoneinfo/Asia/Shanghai"), "TZif2").unwrap();
-    std::fs::write(root.join("etc/timezone"), "Etc/UTC\n").unwrap();
+    fs_err::create_dir_all(root.join("usr/share/zoneinfo/Asia")).unwrap();
+    fs_err::write(root.join("usr/share/zoneinfo/Asia/Shanghai"), "TZif2").unwrap();
+    fs_err::write(root.join("etc/timezone"), "Etc/UTC\n").unwrap();
     let r = json(
         &moa(tmp.path())
             .args(["configure", "--role", "client", "--client-mode", "daemon", "--server", "ntp1.moa.local", "--json"])
@@ -145,9 +145,9 @@ fn configure_detects_ubuntu_and_refuses_a_node_no_manifest_is_for() {
             .unwrap(),
     );
     assert_eq!(r["distro"], "ubuntu1604");
-    assert_eq!(std::fs::read_to_string(root.join("etc/timezone")).unwrap(), "Asia/Shanghai\n");
-    assert_eq!(std::fs::read_to_string(root.join("etc/timezone.moa-bak")).unwrap(), "Etc/UTC\n");
-    let conf = std::fs::read_to_string(root.join("etc/ntp.conf")).unwrap();
+    assert_eq!(fs_err::read_to_string(root.join("etc/timezone")).unwrap(), "Asia/Shanghai\n");
+    assert_eq!(fs_err::read_to_string(root.join("etc/timezone.moa-bak")).unwrap(), "Etc/UTC\n");
+    let conf = fs_err::read_to_string(root.join("etc/ntp.conf")).unwrap();
     assert!(
         conf.contains("\nserver ntp1.moa.local iburst prefer\n") && conf.contains("/var/lib/ntp/ntp.drift"),
         "{conf}"
@@ -190,9 +190,9 @@ fn configure_without_the_right_to_write_changes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("node");
     for d in ["etc/ntpsec", "etc/cron.d", "usr/share/zoneinfo"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
+        fs_err::create_dir_all(root.join(d)).unwrap();
     }
-    std::fs::write(root.join("usr/share/zoneinfo/UTC"), "TZif2").unwrap();
+    fs_err::write(root.join("usr/share/zoneinfo/UTC"), "TZif2").unwrap();
     run(Command::new("chmod").args(["-R", "a+rX"]).arg(tmp.path()));
     let out = Command::new("setpriv")
         .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", env!("CARGO_BIN_EXE_moa-bundle")])
@@ -206,6 +206,6 @@ fn configure_without_the_right_to_write_changes_nothing() {
         !out.status.success() && err.contains("cannot be written by this user") && err.contains("nothing was changed"),
         "{err}"
     );
-    assert_eq!(std::fs::read_dir(root.join("etc/ntpsec")).unwrap().count(), 0);
+    assert_eq!(fs_err::read_dir(root.join("etc/ntpsec")).unwrap().count(), 0);
     assert!(root.join("etc/localtime").symlink_metadata().is_err());
 }

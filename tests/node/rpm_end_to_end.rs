@@ -80,7 +80,7 @@ fn make_repos(root: &Path) -> PathBuf {
 fn manifest(dir: &Path, mirror: &str) -> PathBuf {
     let p = dir.join("el-test.toml");
     let keys = common::repo_keys(dir);
-    std::fs::write(
+    fs_err::write(
         &p,
         format!(
             r#"name = "hello"
@@ -198,7 +198,7 @@ fn build_then_install_into_a_temp_root() {
         ]
     );
     // The sidecar is what sha256sum says of the bundle.
-    let side = std::fs::read_to_string(out_dir.join("hello-eltest-x86_64.tar.gz.sha256")).unwrap();
+    let side = fs_err::read_to_string(out_dir.join("hello-eltest-x86_64.tar.gz.sha256")).unwrap();
     assert_eq!(side, format!("{}  hello-eltest-x86_64.tar.gz\n", common::sha256_file(&bundle)));
 
     // A node with the base installed (as a minimal install would have it).
@@ -232,7 +232,7 @@ fn build_then_install_into_a_temp_root() {
     assert!(inst.status.success(), "{}", String::from_utf8_lossy(&inst.stderr));
     let q = rpm_q(&root, &["hello", "libgreet", "greet-data"]);
     assert_eq!(q, "hello-1.0.x86_64\nlibgreet-1.0.x86_64\ngreet-data-2.1.noarch\n");
-    assert_eq!(std::fs::read_to_string(root.join("usr/bin/hello")).unwrap(), "new\n");
+    assert_eq!(fs_err::read_to_string(root.join("usr/bin/hello")).unwrap(), "new\n");
 
     // Idempotent: a second run installs nothing.
     let again = moa(tmp.path())
@@ -339,10 +339,10 @@ fn mirror_faults_fail_over_retry_or_fail_cleanly() {
     // One transient 503 on the good mirror is retried.
     good.fault("greet-data-2.1-1.noarch.rpm", Fault::StatusTimes(503, 1));
     let m = tmp.path().join("two.toml");
-    let text = std::fs::read_to_string(manifest(tmp.path(), &bad.url))
+    let text = fs_err::read_to_string(manifest(tmp.path(), &bad.url))
         .unwrap()
         .replace(&format!("mirrors = [\"{}\"]", bad.url), &format!("mirrors = [\"{}\", \"{}\"]", bad.url, good.url));
-    std::fs::write(&m, text).unwrap();
+    fs_err::write(&m, text).unwrap();
     let bundle = tmp.path().join("b.tar.gz");
     build(tmp.path(), &m, &bundle);
     assert!(good.requested("hello-1.0-1.x86_64.rpm") >= 1, "failed over to the good mirror");
@@ -369,8 +369,7 @@ fn mirror_faults_fail_over_retry_or_fail_cleanly() {
     );
     assert!(corrupt || short || missing, "the error names the package and what was wrong: {err}");
     assert!(!out_path.exists());
-    let leftovers: Vec<_> =
-        std::fs::read_dir(tmp.path().join("bad")).map(|d| d.flatten().collect()).unwrap_or_default();
+    let leftovers: Vec<_> = fs_err::read_dir(tmp.path().join("bad")).map(|d| d.flatten().collect()).unwrap_or_default();
     assert!(leftovers.is_empty(), "nothing half-written: {leftovers:?}");
 }
 
@@ -388,8 +387,8 @@ fn an_unsatisfiable_dependency_names_the_chain_and_the_fix() {
     createrepo(&tmp.path().join("mirror/el/updates/x86_64"));
     let mirror = Mirror::serve(&tmp.path().join("mirror"));
     let m = manifest(tmp.path(), &mirror.url);
-    let text = std::fs::read_to_string(&m).unwrap().replace("packages = [\"hello\"]", "packages = [\"top\"]");
-    std::fs::write(&m, text).unwrap();
+    let text = fs_err::read_to_string(&m).unwrap().replace("packages = [\"hello\"]", "packages = [\"top\"]");
+    fs_err::write(&m, text).unwrap();
     let out = moa(tmp.path()).arg("resolve").arg("--manifest").arg(&m).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -463,14 +462,14 @@ fn the_fallback_install_sh_installs_into_a_root() {
         .args(["--dbpath", "/var/lib/rpm", "-i", "--noscripts"])
         .arg(&base_rpm));
     let unpacked = tmp.path().join("u");
-    std::fs::create_dir_all(&unpacked).unwrap();
+    fs_err::create_dir_all(&unpacked).unwrap();
     run(Command::new("tar").arg("-xzf").arg(&bundle).arg("-C").arg(&unpacked));
     let script = unpacked.join("hello-eltest-x86_64/install.sh");
     // A root that trusts bundle keys: the unpacked bundle cannot show a signature, so the
     // fallback refuses unless told the .tar.gz was checked.
     let keys = root.join("etc/moa-bundle/trusted-keys");
-    std::fs::create_dir_all(&keys).unwrap();
-    std::fs::write(keys.join("release.pub"), b"untrusted comment: x\nRWQ\n").unwrap();
+    fs_err::create_dir_all(&keys).unwrap();
+    fs_err::write(keys.join("release.pub"), b"untrusted comment: x\nRWQ\n").unwrap();
     let out = Command::new("sh").arg(&script).arg("--root").arg(&root).arg("--noscripts").output().unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("minisign -V"));
@@ -481,7 +480,7 @@ fn the_fallback_install_sh_installs_into_a_root() {
     );
 
     // A damaged file stops it before rpm runs.
-    std::fs::write(unpacked.join("hello-eltest-x86_64/packages/hello-1.0-1.x86_64.rpm"), b"junk").unwrap();
+    fs_err::write(unpacked.join("hello-eltest-x86_64/packages/hello-1.0-1.x86_64.rpm"), b"junk").unwrap();
     let out = Command::new("sh").arg(&script).arg("--root").arg(tmp.path().join("other")).output().unwrap();
     assert!(!out.status.success());
     assert!(!tmp.path().join("other/var/lib/rpm").exists(), "rpm never ran");
@@ -496,13 +495,13 @@ fn install_as_a_normal_user_says_it_needs_root_and_changes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let Setup { mirror: _mirror, manifest: m, .. } = setup(tmp.path());
     let shared = tmp.path().join("shared");
-    std::fs::create_dir_all(&shared).unwrap();
+    fs_err::create_dir_all(&shared).unwrap();
     let bundle = shared.join("b.tar.gz");
     build(tmp.path(), &m, &bundle);
     run(Command::new("chmod").args(["0755"]).arg(tmp.path()).arg(&shared));
     // Regression: bundles were written 0600 (the temporary file's mode), unreadable to others.
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&bundle).unwrap().permissions().mode() & 0o777, 0o644);
+    assert_eq!(fs_err::metadata(&bundle).unwrap().permissions().mode() & 0o777, 0o644);
     let root = tmp.path().join("root");
     fake_os_release(&root, "centos", "7");
     let out = Command::new("setpriv")
@@ -541,7 +540,7 @@ fn probe_a_root_then_build_for_it_packs_exactly_what_it_lacks() {
     let profile = tmp.path().join("node.json");
     let out = moa(tmp.path()).arg("probe").arg("--root").arg(&root).arg("-o").arg(&profile).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let p: serde_json::Value = serde_json::from_slice(&std::fs::read(&profile).unwrap()).unwrap();
+    let p: serde_json::Value = serde_json::from_slice(&fs_err::read(&profile).unwrap()).unwrap();
     assert_eq!((p["family"].as_str(), p["os_release"]["id"].as_str()), (Some("rpm"), Some("centos")));
     let names: Vec<&str> = p["packages"].as_array().unwrap().iter().map(|x| x["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["base-sh", "greet-data", "libgreet"]);
@@ -584,8 +583,8 @@ fn probe_a_root_then_build_for_it_packs_exactly_what_it_lacks() {
     );
 
     // A profile of another distro is refused, naming both.
-    let text = std::fs::read_to_string(&profile).unwrap().replace("\"centos\"", "\"ubuntu\"");
-    std::fs::write(&profile, text).unwrap();
+    let text = fs_err::read_to_string(&profile).unwrap().replace("\"centos\"", "\"ubuntu\"");
+    fs_err::write(&profile, text).unwrap();
     let bad = resolve_for(tmp.path(), &m, &profile, &[]);
     assert!(!bad.status.success());
     let e = String::from_utf8_lossy(&bad.stderr);
@@ -622,7 +621,7 @@ fn a_conflict_with_the_nodes_old_version_upgrades_it_or_is_refused_naming_both()
     let mirror = Mirror::serve(&tmp.path().join("mirror"));
     let write_manifest = |packages: &str| {
         let p = tmp.path().join("m.toml");
-        std::fs::write(&p, format!("name = \"t\"\ndistro = \"eltest\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"centos\", version_id = \"7\" }}\npackages = [{packages}]\n[[repository]]\nname = \"os\"\npath = \"el/os/x86_64\"\nmirrors = [\"{}\"]\n{}", mirror.url, common::repo_keys(tmp.path()))).unwrap();
+        fs_err::write(&p, format!("name = \"t\"\ndistro = \"eltest\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"centos\", version_id = \"7\" }}\npackages = [{packages}]\n[[repository]]\nname = \"os\"\npath = \"el/os/x86_64\"\nmirrors = [\"{}\"]\n{}", mirror.url, common::repo_keys(tmp.path()))).unwrap();
         p
     };
     // The node has oldlib 1.0.
@@ -682,7 +681,7 @@ fn a_missing_dependency_in_a_later_stage_installs_nothing() {
     createrepo(&tmp.path().join("repo/el/os/x86_64"));
     let mirror = Mirror::serve(&tmp.path().join("repo"));
     let m = tmp.path().join("m.toml");
-    std::fs::write(
+    fs_err::write(
         &m,
         format!(
             "name = \"t\"\ndistro = \"t\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"centos\", version_id = \"7\" }}\npackages = [\"a\", \"c\"]\n[[repository]]\nname = \"os\"\npath = \"el/os/x86_64\"\nmirrors = [\"{}\"]\n{}[base]\nroots = [\"base-sh\"]\n",

@@ -13,11 +13,11 @@ const PRIMARY: &str = "2b479c0f3efa73f75b7fb76c82687744275fff78e4a138b5b3efba95f
 /// `<root>/7.9.2009/os/x86_64` with the real primary; `updates` as an empty createrepo_c repo.
 fn centos7_tree(fixtures: &Path, root: &Path) {
     let repodata = root.join("7.9.2009/os/x86_64/repodata");
-    std::fs::create_dir_all(&repodata).unwrap();
+    fs_err::create_dir_all(&repodata).unwrap();
     let src = fixtures.join("centos7-7.9.2009-os-x86_64").join(PRIMARY);
-    std::fs::copy(&src, repodata.join(PRIMARY)).unwrap();
-    let size = std::fs::metadata(&src).unwrap().len();
-    std::fs::write(
+    fs_err::copy(&src, repodata.join(PRIMARY)).unwrap();
+    let size = fs_err::metadata(&src).unwrap().len();
+    fs_err::write(
         repodata.join("repomd.xml"),
         format!(
             r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -39,7 +39,7 @@ fn centos7_tree(fixtures: &Path, root: &Path) {
     createrepo(&root.join("7.9.2009/updates/x86_64"));
     // CentOS 7 publishes no repomd.xml.asc (the shipped manifest pins the real CentOS key; its
     // packages' header signatures carry the trust), so neither repository has one here.
-    std::fs::remove_file(root.join("7.9.2009/updates/x86_64/repodata/repomd.xml.asc")).unwrap();
+    fs_err::remove_file(root.join("7.9.2009/updates/x86_64/repodata/repomd.xml.asc")).unwrap();
 }
 
 #[test]
@@ -133,7 +133,7 @@ fn the_real_primary_parses_to_the_fixtures_documented_counts() {
     let Some(fixtures) = shared_fixtures() else {
         return;
     };
-    let bytes = std::fs::read(fixtures.join("centos7-7.9.2009-os-x86_64").join(PRIMARY)).unwrap();
+    let bytes = fs_err::read(fixtures.join("centos7-7.9.2009-os-x86_64").join(PRIMARY)).unwrap();
     let reader = Box::new(std::io::BufReader::new(flate2::read::GzDecoder::new(&bytes[..])));
     let mut out = Vec::new();
     moa_engine::repo::yum::parse_primary(reader, "fixture", 0, &Arch::new("x86_64").unwrap(), &mut out).unwrap();
@@ -187,7 +187,7 @@ fn full_closure_matches_libsolv_on_the_real_metadata() {
         solv.display()
     )));
     let case = tmp.path().join("ntp.testcase");
-    std::fs::write(
+    fs_err::write(
         &case,
         format!(
             // testsolv resolves repo files relative to the testcase's directory.
@@ -253,7 +253,7 @@ fn kept_entries_are_the_published_bytes_and_a_local_repository_reads_back() {
     let Some(fixtures) = shared_fixtures() else {
         return;
     };
-    let bytes = std::fs::read(fixtures.join("centos7-7.9.2009-os-x86_64").join(PRIMARY)).unwrap();
+    let bytes = fs_err::read(fixtures.join("centos7-7.9.2009-os-x86_64").join(PRIMARY)).unwrap();
     let mut text = String::new();
     std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text).unwrap();
     let reader = Box::new(std::io::BufReader::new(text.as_bytes()));
@@ -287,8 +287,8 @@ fn kept_entries_are_the_published_bytes_and_a_local_repository_reads_back() {
     let files = Yum.local_repository(&locals, 1_587_512_243, "ntp-centos7-x86_64").unwrap();
     let dir = tempfile::tempdir().unwrap();
     for (path, bytes) in &files {
-        std::fs::create_dir_all(dir.path().join(path).parent().unwrap()).unwrap();
-        std::fs::write(dir.path().join(path), bytes).unwrap();
+        fs_err::create_dir_all(dir.path().join(path).parent().unwrap()).unwrap();
+        fs_err::write(dir.path().join(path), bytes).unwrap();
     }
     let written = moa_engine::repo::LocalRepository { epoch: 1_587_512_243, label: "ntp-centos7-x86_64" };
     let back = Yum.read_local_repository(dir.path(), &arch, written).unwrap();

@@ -116,7 +116,7 @@ fn modular_repo(dir: &Path) {
     rpm("tool", "1.0", "1", &[], "");
     createrepo(dir);
     let yaml = dir.join("modules.yaml");
-    std::fs::write(&yaml, MODULES_YAML).unwrap();
+    fs_err::write(&yaml, MODULES_YAML).unwrap();
     run(Command::new("modifyrepo_c").args(["--mdtype=modules"]).arg(&yaml).arg(dir.join("repodata")));
     common::signing::repo_key().sign_repomd(dir);
 }
@@ -126,8 +126,8 @@ fn modular_repo(dir: &Path) {
 /// (`/var/lib/rpm`; Debian's rpm macros say `~/.rpmdb`, so HOME carries an `.rpmmacros`).
 fn dnf(t: &Path, root: &Path, repo: &Path) -> Command {
     let home = t.join("dnf-home");
-    std::fs::create_dir_all(&home).unwrap();
-    std::fs::write(home.join(".rpmmacros"), "%_dbpath /var/lib/rpm\n").unwrap();
+    fs_err::create_dir_all(&home).unwrap();
+    fs_err::write(home.join(".rpmmacros"), "%_dbpath /var/lib/rpm\n").unwrap();
     let mut c = Command::new("dnf");
     c.env("HOME", &home)
         .arg("--installroot")
@@ -177,7 +177,7 @@ fn dnf_install(t: &Path, root: &Path, repo: &Path, pkg: &str) -> Option<(BTreeSe
 fn manifest(dir: &Path, mirror: &str, pkg: &str, modules: &[&str]) -> PathBuf {
     let modules: Vec<String> = modules.iter().map(|m| format!("\"{m}\"")).collect();
     let p = dir.join(format!("{pkg}-{}.toml", modules.len()));
-    std::fs::write(
+    fs_err::write(
         &p,
         format!(
             "name = \"{pkg}\"\ndistro = \"el9test\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"rocky\", version_id = \"9\", platform = \"el9\" }}\npackages = [\"{pkg}\"]\nmodules = [{}]\n[[repository]]\nname = \"t\"\npath = \".\"\nmirrors = [\"{mirror}\"]\n{}",
@@ -213,8 +213,8 @@ fn moa_plan(t: &Path, manifest: &Path) -> Result<BTreeSet<String>, String> {
 }
 
 fn enable(root: &Path, module: &str, stream: &str) {
-    std::fs::create_dir_all(root.join("etc/dnf/modules.d")).unwrap();
-    std::fs::write(
+    fs_err::create_dir_all(root.join("etc/dnf/modules.d")).unwrap();
+    fs_err::write(
         root.join(format!("etc/dnf/modules.d/{module}.module")),
         format!("[{module}]\nname={module}\nstream={stream}\nprofiles=\nstate=enabled\n"),
     )
@@ -235,7 +235,7 @@ fn modular_resolves_give_dnfs_answer() {
     let mirror = Mirror::serve(&repo);
     let fresh = |name: &str| {
         let r = t.join(name);
-        std::fs::create_dir_all(&r).unwrap();
+        fs_err::create_dir_all(&r).unwrap();
         r
     };
 
@@ -293,7 +293,7 @@ fn installing_modular_packages_enables_their_streams_for_the_nodes_dnf() {
         let root = t.join(name);
         common::fake_os_release(&root, "rocky", "9.5");
         run(Command::new("rpm").arg("--root").arg(&root).args(["--dbpath", "/var/lib/rpm", "--initdb"]));
-        std::fs::create_dir_all(root.join("etc/dnf")).unwrap();
+        fs_err::create_dir_all(root.join("etc/dnf")).unwrap();
         root
     };
     let install = |root: &Path| moa(t).arg("install").arg(&bundle).arg("--root").arg(root).arg("--no-scripts").output();
@@ -301,7 +301,7 @@ fn installing_modular_packages_enables_their_streams_for_the_nodes_dnf() {
     let root = node("node");
     let out = install(&root).unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let state = std::fs::read_to_string(root.join("etc/dnf/modules.d/app.module")).unwrap();
+    let state = fs_err::read_to_string(root.join("etc/dnf/modules.d/app.module")).unwrap();
     assert_eq!(state, "[app]\nname=app\nstream=2\nprofiles=\nstate=enabled\n");
     assert!(root.join("etc/dnf/modules.d/runtime.module").is_file());
     // The node's own dnf now sees app:2 and runtime:3 enabled and has nothing to change: it
@@ -339,12 +339,12 @@ fn installing_modular_packages_enables_their_streams_for_the_nodes_dnf() {
     // The bundle's own install.sh (sh and rpm alone) does the same: the streams enabled after
     // the packages, the clashing node refused before them.
     let unpacked = t.join("unpacked");
-    std::fs::create_dir_all(&unpacked).unwrap();
+    fs_err::create_dir_all(&unpacked).unwrap();
     run(Command::new("tar").arg("-xzf").arg(&bundle).arg("-C").arg(&unpacked));
-    let script = std::fs::read_dir(&unpacked).unwrap().next().unwrap().unwrap().path().join("install.sh");
+    let script = fs_err::read_dir(&unpacked).unwrap().next().unwrap().unwrap().path().join("install.sh");
     let by_sh = node("by-sh");
     run(Command::new("sh").arg(&script).arg("--root").arg(&by_sh).arg("--noscripts"));
-    assert_eq!(std::fs::read_to_string(by_sh.join("etc/dnf/modules.d/app.module")).unwrap(), state);
+    assert_eq!(fs_err::read_to_string(by_sh.join("etc/dnf/modules.d/app.module")).unwrap(), state);
     assert!(by_sh.join("etc/dnf/modules.d/runtime.module").is_file());
     assert!(rpm_qa(&by_sh).contains("app-2.0-1.module_el9"));
     let out = Command::new("sh").arg(&script).arg("--root").arg(&other).arg("--noscripts").output().unwrap();
@@ -367,7 +367,7 @@ fn installing_modular_packages_enables_their_streams_for_the_nodes_dnf() {
         };
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert!(rpm_qa(&root).contains("app-2.0-1.module_el9") && root.join("var/lib/dnf/history.sqlite").is_file());
-        assert_eq!(std::fs::read_to_string(root.join("etc/dnf/modules.d/app.module")).unwrap(), state);
+        assert_eq!(fs_err::read_to_string(root.join("etc/dnf/modules.d/app.module")).unwrap(), state);
     }
 }
 
@@ -430,7 +430,7 @@ fn among_providers_dnf_and_moa_bundle_take_the_same_one() {
     createrepo(&repo);
     let mirror = Mirror::serve(&repo);
     let root = t.join("node");
-    std::fs::create_dir_all(&root).unwrap();
+    fs_err::create_dir_all(&root).unwrap();
     let (dnf, _) = dnf_install(t, &root, &repo, "app").unwrap();
     assert_eq!(dnf, set(&["aa-1.0-1", "app-1.0-1"]));
     assert_eq!(moa_plan(t, &manifest(t, &mirror.url, "app", &[])).unwrap(), dnf);

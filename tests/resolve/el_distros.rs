@@ -27,10 +27,10 @@ fn el_tree(root: &Path, releases: &[&str], rpms: &Path) {
             for (repo, from) in [("BaseOS", arch), ("AppStream", "noarch")] {
                 let dir = root.join(release).join(repo).join(arch).join("os");
                 let packages = dir.join("Packages");
-                std::fs::create_dir_all(&packages).unwrap();
-                for e in std::fs::read_dir(rpms.join(from)).unwrap() {
+                fs_err::create_dir_all(&packages).unwrap();
+                for e in fs_err::read_dir(rpms.join(from)).unwrap() {
                     let p = e.unwrap().path();
-                    std::fs::copy(&p, packages.join(p.file_name().unwrap())).unwrap();
+                    fs_err::copy(&p, packages.join(p.file_name().unwrap())).unwrap();
                 }
                 createrepo(&dir);
             }
@@ -47,7 +47,7 @@ fn the_el_manifests_resolve_chrony_for_x86_64_and_aarch64() {
     let mirror = Mirror::serve(&t.join("mirror"));
     for distro in ["rocky8", "rocky9", "alma9", "centos-stream9"] {
         let dir = t.join(distro);
-        std::fs::create_dir_all(&dir).unwrap();
+        fs_err::create_dir_all(&dir).unwrap();
         let manifest = common::builtin_manifest_for_test_archive(distro, &dir);
         for (flag, arch) in [(None, "x86_64"), (Some("aarch64"), "aarch64")] {
             let got = common::resolve_name_arch(t, &manifest, &mirror.url, flag);
@@ -63,12 +63,12 @@ fn the_el_manifests_resolve_chrony_for_x86_64_and_aarch64() {
 
 /// A manifest for [`common::hello_repo`] whose key is pinned by URL: `<mirror>/keys/KEY`.
 fn url_manifest(dir: &Path, mirror: &str, fingerprint: &str) -> PathBuf {
-    let text = std::fs::read_to_string(common::hello_manifest(dir, &[mirror])).unwrap();
+    let text = fs_err::read_to_string(common::hello_manifest(dir, &[mirror])).unwrap();
     let start = text.find("keys = [").unwrap();
     let end = start + text[start..].find('\n').unwrap();
     let pin = format!("keys = [{{ url = \"{mirror}/keys/KEY\", fingerprint = \"{fingerprint}\" }}]");
     let p = dir.join("by-url.toml");
-    std::fs::write(&p, format!("{}{pin}{}", &text[..start], &text[end..])).unwrap();
+    fs_err::write(&p, format!("{}{pin}{}", &text[..start], &text[end..])).unwrap();
     p
 }
 
@@ -78,9 +78,9 @@ fn a_key_pinned_by_url_is_fetched_checked_against_the_pin_and_cached() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let repo = common::hello_repo(t);
-    std::fs::create_dir_all(repo.join("keys")).unwrap();
+    fs_err::create_dir_all(repo.join("keys")).unwrap();
     let key = common::signing::repo_key();
-    std::fs::write(repo.join("keys/KEY"), &key.public).unwrap();
+    fs_err::write(repo.join("keys/KEY"), &key.public).unwrap();
     let mirror = Mirror::serve(&repo);
     let manifest = url_manifest(t, &mirror.url, &key.fingerprint);
     let resolve = |cache: &Path, extra: &[&str]| {
@@ -95,7 +95,7 @@ fn a_key_pinned_by_url_is_fetched_checked_against_the_pin_and_cached() {
     // The server now hands out another key under that URL: refused by the pin, naming the URL,
     // and the cached good copy is neither replaced nor used for an online build.
     let other = common::signing::TestKey::generate("other", "ed25519");
-    std::fs::write(repo.join("keys/KEY"), &other.public).unwrap();
+    fs_err::write(repo.join("keys/KEY"), &other.public).unwrap();
     let (ok, err) = resolve(t, &[]);
     assert!(!ok);
     assert!(err.contains(&format!("{}/keys/KEY", mirror.url)) && err.contains("not the pinned key"), "{err}");
@@ -107,7 +107,7 @@ fn a_key_pinned_by_url_is_fetched_checked_against_the_pin_and_cached() {
 
     // A cache that never saw the key cannot build offline, and says what to do.
     let fresh = t.join("fresh");
-    std::fs::create_dir_all(&fresh).unwrap();
+    fs_err::create_dir_all(&fresh).unwrap();
     let (ok, err) = resolve(&fresh, &["--offline"]);
     assert!(!ok && err.contains("--offline has no copy of it"), "{err}");
 }
@@ -130,7 +130,7 @@ fn rocky9_chrony_installs_and_configures_both_roles_on_a_9_5_root() {
     let cron = [("/etc/cron.d/0hourly", "01 * * * * root run-parts /etc/cron.hourly"), ("/usr/sbin/crond", "crond")];
     let cronie = build_rpm(&t.join("base"), &RpmSpec { name: "cronie", files: &cron, ..Default::default() });
     createrepo(&os);
-    std::fs::create_dir_all(t.join("mirror/9/AppStream/x86_64/os/Packages")).unwrap();
+    fs_err::create_dir_all(t.join("mirror/9/AppStream/x86_64/os/Packages")).unwrap();
     createrepo(&t.join("mirror/9/AppStream/x86_64/os"));
     let mirror = Mirror::serve(&t.join("mirror"));
     let manifest = common::builtin_manifest_for_test_archive("rocky9", t);
@@ -161,7 +161,7 @@ fn rocky9_chrony_installs_and_configures_both_roles_on_a_9_5_root() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let conf = std::fs::read_to_string(root.join("etc/chrony.conf")).unwrap();
+    let conf = fs_err::read_to_string(root.join("etc/chrony.conf")).unwrap();
     for line in [
         "server 0.rocky.pool.ntp.org iburst",
         "allow 10.20.0.0/16",
@@ -171,7 +171,7 @@ fn rocky9_chrony_installs_and_configures_both_roles_on_a_9_5_root() {
         assert!(conf.lines().any(|l| l == line), "{line} not in:\n{conf}");
     }
     assert_eq!(
-        std::fs::read_to_string(root.join("etc/chrony.conf.moa-bak")).unwrap(),
+        fs_err::read_to_string(root.join("etc/chrony.conf.moa-bak")).unwrap(),
         "pool 2.rocky.pool.ntp.org iburst\n",
         "the package's own file is the backup"
     );
@@ -180,7 +180,7 @@ fn rocky9_chrony_installs_and_configures_both_roles_on_a_9_5_root() {
         moa(t).args(["configure", "--role", "client", "--server", "10.20.0.1", "--root"]).arg(&root).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("for rocky9"), "{}", String::from_utf8_lossy(&out.stdout));
-    let cron = std::fs::read_to_string(root.join("etc/cron.d/moa-ntpdate")).unwrap();
+    let cron = fs_err::read_to_string(root.join("etc/cron.d/moa-ntpdate")).unwrap();
     assert!(
         cron.lines()
             .any(|l| l == "0 * * * * root /usr/sbin/chronyd -q 'server 10.20.0.1 iburst' 2>&1 | logger -t moa-ntpdate"),
@@ -207,7 +207,7 @@ fn the_base_is_the_core_group_of_the_repositories_comps() {
     build_rpm(&pkgs, &RpmSpec { name: "timedatex", version: "0.6", ..Default::default() });
     build_rpm(&pkgs, &RpmSpec { name: "bash", version: "5.1", ..Default::default() });
     let comps = t.join("comps.xml");
-    std::fs::write(
+    fs_err::write(
         &comps,
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <comps>
@@ -228,7 +228,7 @@ fn the_base_is_the_core_group_of_the_repositories_comps() {
     .unwrap();
     run(std::process::Command::new("createrepo_c").args(["-q", "-g"]).arg(&comps).arg(&os));
     common::signing::repo_key().sign_repomd(&os);
-    std::fs::create_dir_all(t.join("mirror/9/AppStream/x86_64/os/Packages")).unwrap();
+    fs_err::create_dir_all(t.join("mirror/9/AppStream/x86_64/os/Packages")).unwrap();
     createrepo(&t.join("mirror/9/AppStream/x86_64/os"));
     let mirror = Mirror::serve(&t.join("mirror"));
     let manifest = common::builtin_manifest_for_test_archive("rocky9", t);
@@ -244,10 +244,9 @@ fn the_base_is_the_core_group_of_the_repositories_comps() {
     assert_eq!(names, ["chrony", "timedatex"], "chrony-libs and bash are core's; timedatex is only optional there");
     assert_eq!(v["base_packages"], 2);
 
-    let other = std::fs::read_to_string(&manifest)
-        .unwrap()
-        .replace("groups = [\"core\"]", "groups = [\"minimal-environment\"]");
-    std::fs::write(&manifest, other).unwrap();
+    let other =
+        fs_err::read_to_string(&manifest).unwrap().replace("groups = [\"core\"]", "groups = [\"minimal-environment\"]");
+    fs_err::write(&manifest, other).unwrap();
     let out = moa(t).args(["resolve", "--manifest"]).arg(&manifest).args(["--mirror", &mirror.url]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -265,9 +264,9 @@ fn with_mirror_a_vendor_key_comes_from_the_mirror_and_an_unreachable_one_says_wh
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let repo = common::hello_repo(t);
-    std::fs::create_dir_all(repo.join("keys")).unwrap();
+    fs_err::create_dir_all(repo.join("keys")).unwrap();
     let key = common::signing::repo_key();
-    std::fs::write(repo.join("keys/KEY"), &key.public).unwrap();
+    fs_err::write(repo.join("keys/KEY"), &key.public).unwrap();
     let mirror = Mirror::serve(&repo);
     // The manifest's mirror, and so its key URL, is a host nothing listens on.
     let vendor = "http://127.0.0.1:9";
@@ -286,9 +285,9 @@ fn with_mirror_a_vendor_key_comes_from_the_mirror_and_an_unreachable_one_says_wh
 
     // A mirror without the key and the vendor down: the error names the URL and keeps why.
     let empty = t.join("empty-mirror");
-    std::fs::create_dir_all(&empty).unwrap();
+    fs_err::create_dir_all(&empty).unwrap();
     let fresh = t.join("fresh");
-    std::fs::create_dir_all(&fresh).unwrap();
+    fs_err::create_dir_all(&fresh).unwrap();
     let out = resolve(&fresh, &format!("file://{}", empty.display()));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(!out.status.success());

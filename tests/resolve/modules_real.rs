@@ -15,13 +15,13 @@ use moa_model::types::Arch;
 fn load(dir: &Path) -> (Metadata, modules::Modules) {
     let repodata = dir.join("repodata");
     let find = |suffix: &str| {
-        std::fs::read_dir(&repodata)
+        fs_err::read_dir(&repodata)
             .unwrap()
             .map(|e| e.unwrap().path())
             .find(|p| p.to_string_lossy().ends_with(suffix))
             .unwrap()
     };
-    let primary = std::fs::read(find("-primary.xml.gz")).unwrap();
+    let primary = fs_err::read(find("-primary.xml.gz")).unwrap();
     let mut md = Metadata::default();
     let arch = Arch::new("x86_64").unwrap();
     yum::parse_primary(
@@ -32,7 +32,7 @@ fn load(dir: &Path) -> (Metadata, modules::Modules) {
         &mut md.packages,
     )
     .unwrap();
-    let yaml = std::fs::read(find("-modules.yaml.xz")).unwrap();
+    let yaml = fs_err::read(find("-modules.yaml.xz")).unwrap();
     let mut text = String::new();
     std::io::Read::read_to_string(
         &mut moa_engine::repo::decompressor("m.yaml.xz", "modules", &yaml).unwrap(),
@@ -104,7 +104,7 @@ fn a_package_only_in_a_stream_not_enabled_is_refused_naming_the_stream() {
     let tmp = tempfile::tempdir().unwrap();
     let mirror = common::Mirror::serve(&fixtures.join("centos-stream9-appstream-x86_64"));
     let manifest = tmp.path().join("cs9.toml");
-    std::fs::write(
+    fs_err::write(
         &manifest,
         format!(
             "name = \"pg\"\ndistro = \"cs9\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"centos\", version_id = \"9\" }}\npackages = [\"pgvector\"]\n[[repository]]\nname = \"appstream\"\npath = \".\"\nmirrors = [\"{}\"]\n{}",
@@ -137,7 +137,7 @@ fn a_stream_enabled_by_flag_or_by_the_node_makes_its_packages_visible() {
     let t = tmp.path();
     let mirror = common::Mirror::serve(&fixtures.join("centos-stream9-appstream-x86_64"));
     let manifest = t.join("cs9.toml");
-    std::fs::write(
+    fs_err::write(
         &manifest,
         format!(
             "name = \"pg\"\ndistro = \"cs9\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"centos\", version_id = \"9\" }}\npackages = [\"pgvector\"]\n[[repository]]\nname = \"appstream\"\npath = \".\"\nmirrors = [\"{}\"]\n{}",
@@ -163,8 +163,8 @@ fn a_stream_enabled_by_flag_or_by_the_node_makes_its_packages_visible() {
         "/var/lib/rpm",
         "--initdb",
     ]));
-    std::fs::create_dir_all(root.join("etc/dnf/modules.d")).unwrap();
-    std::fs::write(
+    fs_err::create_dir_all(root.join("etc/dnf/modules.d")).unwrap();
+    fs_err::write(
         root.join("etc/dnf/modules.d/postgresql.module"),
         "[postgresql]\nname=postgresql\nstream=16\nprofiles=\nstate=enabled\n",
     )
@@ -172,7 +172,7 @@ fn a_stream_enabled_by_flag_or_by_the_node_makes_its_packages_visible() {
     let profile = t.join("node.json");
     let out = common::moa(t).args(["probe", "--root"]).arg(&root).arg("-o").arg(&profile).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let p: serde_json::Value = serde_json::from_slice(&std::fs::read(&profile).unwrap()).unwrap();
+    let p: serde_json::Value = serde_json::from_slice(&fs_err::read(&profile).unwrap()).unwrap();
     assert_eq!(p["modules"], serde_json::json!(["postgresql:16"]));
     let out =
         common::moa(t).args(["resolve", "--manifest"]).arg(&manifest).arg("--target").arg(&profile).output().unwrap();
@@ -197,12 +197,12 @@ fn a_stream_enabled_by_flag_or_by_the_node_makes_its_packages_visible() {
 fn the_real_appstream_comps_parse_to_its_groups() {
     let Some(fixtures) = common::shared_fixtures() else { return };
     let repodata = fixtures.join("centos-stream9-appstream-x86_64/repodata");
-    let file = std::fs::read_dir(&repodata)
+    let file = fs_err::read_dir(&repodata)
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| p.to_string_lossy().ends_with("-comps-AppStream.x86_64.xml"))
         .unwrap();
-    let groups = moa_engine::repo::comps::parse_groups(&std::fs::read(file).unwrap(), "comps").unwrap();
+    let groups = moa_engine::repo::comps::parse_groups(&fs_err::read(file).unwrap(), "comps").unwrap();
     assert_eq!(groups.len(), 63);
     assert_eq!(groups["core"], ["rsyslog", "python3-libselinux"]);
     assert_eq!(groups["container-management"], ["buildah", "containernetworking-plugins", "podman"]);

@@ -14,21 +14,21 @@ const TOOLS: &[&str] = &["dpkg-deb", "apt-ftparchive", "gpg", "xz"];
 /// `dists/<suite>/main/binary-{amd64,arm64}/Packages.xz` over one pool, signed by the test key.
 fn two_arch_archive(root: &Path, suites: &[&str], debs: &[PathBuf]) {
     let pool = root.join("pool/main");
-    std::fs::create_dir_all(&pool).unwrap();
+    fs_err::create_dir_all(&pool).unwrap();
     for d in debs {
-        std::fs::copy(d, pool.join(d.file_name().unwrap())).unwrap();
+        fs_err::copy(d, pool.join(d.file_name().unwrap())).unwrap();
     }
     for suite in suites {
         let dist = root.join("dists").join(suite);
         for (arch, component) in [("amd64", "main"), ("arm64", "main"), ("amd64", "universe"), ("arm64", "universe")] {
             let bin = dist.join(component).join(format!("binary-{arch}"));
-            std::fs::create_dir_all(&bin).unwrap();
+            fs_err::create_dir_all(&bin).unwrap();
             let listing = if component == "main" && !suite.contains('-') {
                 run(Command::new("apt-ftparchive").current_dir(root).args(["--arch", arch, "packages", "pool/main"]))
             } else {
                 String::new()
             };
-            std::fs::write(bin.join("Packages"), listing).unwrap();
+            fs_err::write(bin.join("Packages"), listing).unwrap();
             run(Command::new("xz").arg("-kf").arg(bin.join("Packages")));
         }
         let release = run(Command::new("apt-ftparchive")
@@ -37,7 +37,7 @@ fn two_arch_archive(root: &Path, suites: &[&str], debs: &[PathBuf]) {
             .args(["-o", "APT::FTPArchive::Release::Architectures=amd64 arm64"])
             .args(["-o", "APT::FTPArchive::Release::Date=Tue, 14 Nov 2023 22:13:20 UTC"])
             .args(["release", "."]));
-        std::fs::write(dist.join("Release"), release).unwrap();
+        fs_err::write(dist.join("Release"), release).unwrap();
         common::signing::repo_key().sign_release(&dist);
     }
 }
@@ -96,7 +96,7 @@ fn the_new_manifests_resolve_their_time_daemon_for_amd64_and_arm64() {
         let root = t.join(distro);
         two_arch_archive(&root.join("mirror"), suites, &debs);
         let mirror = Mirror::serve(&root.join("mirror"));
-        std::fs::create_dir_all(&root).unwrap();
+        fs_err::create_dir_all(&root).unwrap();
         let manifest = common::builtin_manifest_for_test_archive(distro, &root);
         assert_eq!(common::resolve_name_arch(t, &manifest, &mirror.url, None), want("amd64"), "{distro}");
         assert_eq!(common::resolve_name_arch(t, &manifest, &mirror.url, Some("arm64")), want("arm64"), "{distro}");
@@ -143,13 +143,13 @@ fn zstd_debs_build_and_install_into_a_throwaway_root() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let root = t.join("root");
     for dir in ["var/lib/dpkg/info", "var/lib/dpkg/updates", "var/log"] {
-        std::fs::create_dir_all(root.join(dir)).unwrap();
+        fs_err::create_dir_all(root.join(dir)).unwrap();
     }
-    std::fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
+    fs_err::write(root.join("var/lib/dpkg/status"), "").unwrap();
     common::fake_os_release(&root, "ubuntu", "24.04");
     let out = moa(t).arg("install").arg(&bundle).arg("--root").arg(&root).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(std::fs::read_to_string(root.join("usr/share/ntpsec/marker")).unwrap(), "zstd\n");
-    let status = std::fs::read_to_string(root.join("var/lib/dpkg/status")).unwrap();
+    assert_eq!(fs_err::read_to_string(root.join("usr/share/ntpsec/marker")).unwrap(), "zstd\n");
+    let status = fs_err::read_to_string(root.join("var/lib/dpkg/status")).unwrap();
     assert!(status.contains("Package: ntpsec") && status.contains("Package: libntp1"), "{status}");
 }

@@ -47,7 +47,7 @@ impl Repo {
     fn manifest(&self, packages: &[&str]) -> PathBuf {
         let p = self.dir.join("m.toml");
         let list: Vec<String> = packages.iter().map(|p| format!("\"{p}\"")).collect();
-        std::fs::write(&p, format!("name = \"t\"\ndistro = \"eltest\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"centos\", version_id = \"7\" }}\npackages = [{}]\n[[repository]]\nname = \"os\"\npath = \"el/os/x86_64\"\nmirrors = [\"{}\"]\n{}", list.join(", "), self.mirror.url, common::repo_keys(&self.dir))).unwrap();
+        fs_err::write(&p, format!("name = \"t\"\ndistro = \"eltest\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"centos\", version_id = \"7\" }}\npackages = [{}]\n[[repository]]\nname = \"os\"\npath = \"el/os/x86_64\"\nmirrors = [\"{}\"]\n{}", list.join(", "), self.mirror.url, common::repo_keys(&self.dir))).unwrap();
         p
     }
 

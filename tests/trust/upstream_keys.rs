@@ -141,14 +141,14 @@ fn the_real_debian_chain_through_the_binary_and_one_flipped_byte_anywhere_breaks
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let suite = t.join("mirror/dists/bookworm-updates");
-    std::fs::create_dir_all(suite.join("main/binary-amd64")).unwrap();
-    std::fs::write(suite.join("InRelease"), &text).unwrap();
+    fs_err::create_dir_all(suite.join("main/binary-amd64")).unwrap();
+    fs_err::write(suite.join("InRelease"), &text).unwrap();
     let packages = fs_err::read(dir.join("bookworm-updates-main-binary-amd64-Packages")).unwrap();
-    std::fs::write(suite.join("main/binary-amd64/Packages"), &packages).unwrap();
-    std::fs::copy(dir.join("debian-archive-bookworm-automatic.gpg"), t.join("bookworm.gpg")).unwrap();
+    fs_err::write(suite.join("main/binary-amd64/Packages"), &packages).unwrap();
+    fs_err::copy(dir.join("debian-archive-bookworm-automatic.gpg"), t.join("bookworm.gpg")).unwrap();
     let mirror = common::Mirror::serve(&t.join("mirror"));
     let manifest = t.join("m.toml");
-    std::fs::write(&manifest, format!(
+    fs_err::write(&manifest, format!(
         "name = \"doc\"\ndistro = \"debian12\"\nfamily = \"deb\"\narch = \"amd64\"\nos_release = {{ id = \"debian\", version_id = \"12\" }}\npackages = [\"libssl-doc\"]\n[[repository]]\nname = \"updates\"\nsuites = [\"bookworm-updates\"]\ncomponents = [\"main\"]\nmirrors = [\"{}\"]\nkeys = [{{ file = \"bookworm.gpg\", fingerprint = \"{BOOKWORM}\" }}]\n",
         mirror.url
     ))
@@ -173,17 +173,17 @@ fn the_real_debian_chain_through_the_binary_and_one_flipped_byte_anywhere_breaks
 
     let mut flipped = packages.clone();
     flipped[1000] ^= 1;
-    std::fs::write(suite.join("main/binary-amd64/Packages"), &flipped).unwrap();
+    fs_err::write(suite.join("main/binary-amd64/Packages"), &flipped).unwrap();
     let err = error(resolve("c2"));
     assert!(err.contains("Packages") && err.contains("checksum mismatch"), "{err}");
-    std::fs::write(suite.join("main/binary-amd64/Packages"), &packages).unwrap();
+    fs_err::write(suite.join("main/binary-amd64/Packages"), &packages).unwrap();
 
     // The day of its Date: still a valid date, only the signature can tell.
     let at = text.find("Date: Sat, 28 Nov").unwrap() + 12;
     let mut bytes = text.into_bytes();
     assert_eq!(bytes[at], b'8');
     bytes[at] = b'7';
-    std::fs::write(suite.join("InRelease"), &bytes).unwrap();
+    fs_err::write(suite.join("InRelease"), &bytes).unwrap();
     let err = error(resolve("c3"));
     assert!(err.contains("InRelease") && err.contains("is bad") && err.contains(BOOKWORM_SIGNING_SUBKEY), "{err}");
 }

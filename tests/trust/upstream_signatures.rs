@@ -39,7 +39,7 @@ fn yum_manifest(dir: &Path, url: &str, keys: &str) -> PathBuf {
     let text = format!(
         "name = \"hello\"\ndistro = \"eltest\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"centos\", version_id = \"7\" }}\npackages = [\"hello\"]\n[[repository]]\nname = \"os\"\npath = \"el/os/x86_64\"\nmirrors = [\"{url}\"]\n{keys}"
     );
-    std::fs::write(&p, text).unwrap();
+    fs_err::write(&p, text).unwrap();
     p
 }
 
@@ -107,8 +107,8 @@ fn a_tampered_repomd_is_refused() {
     let mirror = yum_repo(tmp.path(), RpmSigner::Repo);
     // Still valid XML, still pointing at the same primary: only the signature can tell.
     let repomd = tmp.path().join("mirror/el/os/x86_64/repodata/repomd.xml");
-    let text = std::fs::read_to_string(&repomd).unwrap();
-    std::fs::write(&repomd, text.replacen("<revision>", "<revision> ", 1)).unwrap();
+    let text = fs_err::read_to_string(&repomd).unwrap();
+    fs_err::write(&repomd, text.replacen("<revision>", "<revision> ", 1)).unwrap();
     let m = yum_manifest(tmp.path(), &mirror.url, &common::repo_keys(tmp.path()));
     let err = refused(&build(tmp.path(), &m, &[]));
     assert!(err.contains("is bad") && err.contains("repomd.xml.asc"), "{err}");
@@ -119,7 +119,7 @@ fn a_missing_repomd_signature_is_refused_where_the_manifest_requires_one() {
     require_tools(TOOLS);
     let tmp = tempfile::tempdir().unwrap();
     let mirror = yum_repo(tmp.path(), RpmSigner::Repo);
-    std::fs::remove_file(tmp.path().join("mirror/el/os/x86_64/repodata/repomd.xml.asc")).unwrap();
+    fs_err::remove_file(tmp.path().join("mirror/el/os/x86_64/repodata/repomd.xml.asc")).unwrap();
     let keys = common::repo_keys(tmp.path());
     let m = yum_manifest(tmp.path(), &mirror.url, &format!("{keys}metadata_signed = true\n"));
     let err = refused(&build(tmp.path(), &m, &[]));
@@ -183,10 +183,10 @@ fn an_rpm_whose_payload_was_replaced_under_its_signed_header_is_refused() {
     let mirror = yum_repo(tmp.path(), RpmSigner::Repo);
     let repo = tmp.path().join("mirror/el/os/x86_64");
     let rpm = repo.join("Packages/hello-1.0-1.x86_64.rpm");
-    let mut bytes = std::fs::read(&rpm).unwrap();
+    let mut bytes = fs_err::read(&rpm).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
-    std::fs::write(&rpm, bytes).unwrap();
+    fs_err::write(&rpm, bytes).unwrap();
     createrepo(&repo);
     let m = yum_manifest(tmp.path(), &mirror.url, &common::repo_keys(tmp.path()));
     let err = refused(&build(tmp.path(), &m, &[]));
@@ -253,7 +253,7 @@ fn apt_manifest(dir: &Path, url: &str, keys: &str) -> PathBuf {
     let text = format!(
         "name = \"t\"\ndistro = \"debtest\"\nfamily = \"deb\"\narch = \"amd64\"\nos_release = {{ id = \"debian\", version_id = \"12\" }}\npackages = [\"hello\"]\n[[repository]]\nname = \"main\"\nsuites = [\"stable\"]\ncomponents = [\"main\"]\nmirrors = [\"{url}\"]\n{keys}"
     );
-    std::fs::write(&p, text).unwrap();
+    fs_err::write(&p, text).unwrap();
     p
 }
 
@@ -296,8 +296,8 @@ fn apt_inrelease_wrong_key_tampered_text_and_release_gpg_fallback() {
 
     // One byte of the signed text changed (a listed size): the signature breaks.
     let inrelease = tmp.path().join("mirror/dists/stable/InRelease");
-    let text = std::fs::read_to_string(&inrelease).unwrap();
-    std::fs::write(&inrelease, text.replacen("Suite: stable", "Suite: stablf", 1)).unwrap();
+    let text = fs_err::read_to_string(&inrelease).unwrap();
+    fs_err::write(&inrelease, text.replacen("Suite: stable", "Suite: stablf", 1)).unwrap();
     let err = refused(&build(tmp.path(), &m, &["--cache-dir", &tmp.path().join("c4").display().to_string()]));
     assert!(err.contains("InRelease") && err.contains("is bad"), "{err}");
 }
@@ -310,8 +310,8 @@ fn apt_packages_changed_after_signing_breaks_the_chain() {
     let bin = tmp.path().join("mirror/dists/stable/main/binary-amd64");
     // A Packages.xz that lists something else, recompressed: only the signed digests can tell.
     let text =
-        std::fs::read_to_string(bin.join("Packages")).unwrap().replace("Priority: optional", "Priority: required");
-    std::fs::write(bin.join("Packages"), text).unwrap();
+        fs_err::read_to_string(bin.join("Packages")).unwrap().replace("Priority: optional", "Priority: required");
+    fs_err::write(bin.join("Packages"), text).unwrap();
     run(std::process::Command::new("xz").arg("-kf").arg(bin.join("Packages")));
     let m = apt_manifest(tmp.path(), &mirror.url, &common::repo_keys(tmp.path()));
     let err = refused(&build(tmp.path(), &m, &[]));
@@ -328,8 +328,8 @@ fn validity_at_signing_time_weak_hashes_and_unknown_cosigners() {
     require_tools(&["gpg"]);
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("g");
-    std::fs::create_dir(&home).unwrap();
-    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    fs_err::create_dir(&home).unwrap();
+    fs_err::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let gpg = |time: &str, args: &[&str]| {
         let mut c = std::process::Command::new("gpg");
         c.env("GNUPGHOME", &home).args([
@@ -348,7 +348,7 @@ fn validity_at_signing_time_weak_hashes_and_unknown_cosigners() {
     let listing = gpg("20200101T000000!", &["--with-colons", "--list-keys", "old@moa.invalid"]);
     let fpr = listing.lines().find_map(|l| l.strip_prefix("fpr:")).unwrap().trim_matches(':').to_string();
     let data = tmp.path().join("Release");
-    std::fs::write(&data, "Origin: frozen\n").unwrap();
+    fs_err::write(&data, "Origin: frozen\n").unwrap();
     let sign = |time: &str, out: &str, extra: &[&str]| {
         let out = tmp.path().join(out);
         let mut args = vec!["--local-user", fpr.as_str(), "--detach-sign", "--output"];
@@ -358,7 +358,7 @@ fn validity_at_signing_time_weak_hashes_and_unknown_cosigners() {
         args.extend_from_slice(extra);
         args.push(&data_s);
         gpg(time, &args);
-        std::fs::read(out).unwrap()
+        fs_err::read(out).unwrap()
     };
     let while_valid = sign("20200601T000000!", "2020.sig", &[]);
     let after_expiry = sign("20220101T000000!", "2022.sig", &[]);
@@ -393,7 +393,7 @@ fn validity_at_signing_time_weak_hashes_and_unknown_cosigners() {
         mirror_urls: Vec::new(),
     };
     let ring = Keyring::load(&[pin]).unwrap();
-    let bytes = std::fs::read(&data).unwrap();
+    let bytes = fs_err::read(&data).unwrap();
     ring.verify_detached("Release.gpg", &bytes, &while_valid).expect("signed while the key was valid");
     match ring.verify_detached("Release.gpg", &bytes, &after_expiry) {
         Err(TrustError::Refused { reason, .. }) => assert!(reason.contains("had expired"), "{reason}"),
@@ -403,7 +403,7 @@ fn validity_at_signing_time_weak_hashes_and_unknown_cosigners() {
         Err(TrustError::WeakHash { hash, .. }) => assert_eq!(hash, "SHA1"),
         other => panic!("a SHA-1 signature must be refused: {other:?}"),
     }
-    let two = std::fs::read(&both).unwrap();
+    let two = fs_err::read(&both).unwrap();
     assert_eq!(moa_engine::trust::parse_signatures(&two).unwrap().len(), 2);
     assert_eq!(ring.verify_detached("Release.gpg", &bytes, &two).unwrap().key.as_str(), fpr);
 }

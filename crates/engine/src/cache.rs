@@ -23,7 +23,7 @@ const BUNDLES: &str = "bundles-v1";
 
 /// A file's size and modification time in nanoseconds.
 fn stat(path: &Path) -> Option<(u64, u128)> {
-    let m = std::fs::metadata(path).ok()?;
+    let m = fs_err::metadata(path).ok()?;
     let t = m.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
     Some((m.len(), t.as_nanos()))
 }
@@ -93,7 +93,7 @@ impl Cache {
         if h.finish().0 == *sha {
             Some(path)
         } else {
-            let _ = std::fs::remove_file(&path);
+            let _ = fs_err::remove_file(&path);
             None
         }
     }
@@ -150,12 +150,12 @@ impl Cache {
     /// `.sha256` still names that digest. (A file changed since has another time or size; and a
     /// node verifies every byte anyway.)
     pub fn unchanged_bundle(&self, key: &Sha256, output: &Path) -> Option<(Sha256, u64)> {
-        let record = std::fs::read_to_string(self.bundle_record(key, output)).ok()?;
+        let record = fs_err::read_to_string(self.bundle_record(key, output)).ok()?;
         let mut f = record.trim_end().splitn(4, ' ');
         let (sha, size, mtime, path) = (f.next()?, f.next()?, f.next()?, f.next()?);
         let sha = Sha256::from_hex(sha).ok()?;
         let now = stat(output)?;
-        let sidecar = std::fs::read_to_string(moa_model::files::sidecar_path(output)).ok()?;
+        let sidecar = fs_err::read_to_string(moa_model::files::sidecar_path(output)).ok()?;
         let same = path == output.display().to_string()
             && now == (size.parse().ok()?, mtime.parse().ok()?)
             && sidecar.split_whitespace().next() == Some(&sha.to_hex());

@@ -150,7 +150,7 @@ pub fn probe(
     let mut packages = installer.inventory(root)?;
     packages.sort_by(|a, b| (&a.name, &a.arch, &a.version).cmp(&(&b.name, &b.arch, &b.version)));
     let source = if root == Path::new("/") {
-        std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "/".into())
+        fs_err::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "/".into())
     } else {
         root.display().to_string()
     };

@@ -95,9 +95,9 @@ pub fn registered_paths() -> Vec<PathBuf> {
 fn remove_all(paths: &[PathBuf]) {
     for p in paths {
         if p.is_dir() {
-            let _ = std::fs::remove_dir_all(p);
+            let _ = fs_err::remove_dir_all(p);
         } else {
-            let _ = std::fs::remove_file(p);
+            let _ = fs_err::remove_file(p);
         }
     }
 }
@@ -166,12 +166,12 @@ fn is_stale(path: &Path, lock_file: &Path) -> bool {
         .ok()
         .and_then(|t| t.elapsed().ok())
         .is_some_and(|age| age >= STALE_AFTER);
-    old && std::fs::File::open(lock_file).is_ok_and(|f| f.try_lock().is_ok())
+    old && fs_err::File::open(lock_file).is_ok_and(|f| f.file().try_lock().is_ok())
 }
 
 /// Removes the stale [`Partial`]s in `dir` that interrupted runs left; returns how many.
 pub fn sweep_partials(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let Ok(entries) = fs_err::read_dir(dir) else { return 0 };
     let mut removed = 0;
     for e in entries.flatten() {
         let name = e.file_name();
@@ -181,7 +181,7 @@ pub fn sweep_partials(dir: &Path) -> usize {
         if is_partial
             && e.file_type().is_ok_and(|t| t.is_file())
             && is_stale(&path, &path)
-            && std::fs::remove_file(&path).is_ok()
+            && fs_err::remove_file(&path).is_ok()
         {
             removed += 1;
         }
@@ -205,7 +205,7 @@ impl WorkDir {
         let base = std::env::temp_dir();
         sweep_workdirs(&base);
         let dir = tempfile::Builder::new().prefix(&PREFIX[1..]).tempdir_in(&base)?;
-        let lock = std::fs::File::create(dir.path().join(DIR_LOCK))?;
+        let lock = fs_err::File::create(dir.path().join(DIR_LOCK))?.into_parts().0;
         lock.try_lock().map_err(std::io::Error::other)?;
         let registered = Registered::new(dir.path());
         Ok(Self { dir, _lock: lock, _registered: registered })
@@ -217,7 +217,7 @@ impl WorkDir {
 
 /// Removes stale work directories that interrupted runs left in `base`; returns how many.
 pub fn sweep_workdirs(base: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(base) else { return 0 };
+    let Ok(entries) = fs_err::read_dir(base) else { return 0 };
     let mut removed = 0;
     for e in entries.flatten() {
         let name = e.file_name();
@@ -225,7 +225,7 @@ pub fn sweep_workdirs(base: &Path) -> usize {
             continue;
         }
         let path = e.path();
-        if is_stale(&path.join(DIR_LOCK), &path.join(DIR_LOCK)) && std::fs::remove_dir_all(&path).is_ok() {
+        if is_stale(&path.join(DIR_LOCK), &path.join(DIR_LOCK)) && fs_err::remove_dir_all(&path).is_ok() {
             removed += 1;
         }
     }
@@ -268,7 +268,7 @@ pub fn resolve_in_root(root: &Path, rel: &Path, follow_last: bool) -> std::io::R
             if links > 40 {
                 return Err(std::io::Error::other(format!("{}: too many levels of symbolic links", rel.display())));
             }
-            let target = std::fs::read_link(&candidate)?;
+            let target = fs_err::read_link(&candidate)?;
             if target.is_absolute() {
                 cur.clear();
             }
@@ -286,13 +286,13 @@ pub struct DirLock(#[allow(dead_code)] std::fs::File);
 impl DirLock {
     /// Waits for the lock.
     pub fn wait(dir: &Path) -> std::io::Result<Self> {
-        let f = std::fs::File::open(dir)?;
+        let f = fs_err::File::open(dir)?.into_parts().0;
         f.lock()?;
         Ok(Self(f))
     }
     /// Takes the lock if nobody holds it; `None` if somebody does.
     pub fn try_take(dir: &Path) -> std::io::Result<Option<Self>> {
-        let f = std::fs::File::open(dir)?;
+        let f = fs_err::File::open(dir)?.into_parts().0;
         match f.try_lock() {
             Ok(()) => Ok(Some(Self(f))),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
@@ -309,7 +309,7 @@ mod tests {
     fn read_at_most_never_reads_past_the_bound() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("f");
-        std::fs::write(&p, b"12345").unwrap();
+        fs_err::write(&p, b"12345").unwrap();
         assert_eq!(read_at_most(&p, 5).unwrap().as_deref(), Some(&b"12345"[..]));
         assert_eq!(read_at_most(&p, 4).unwrap(), None);
     }
@@ -319,15 +319,16 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let live = Partial::new_in(d.path()).unwrap();
         let old = std::time::SystemTime::now() - Duration::from_secs(60);
-        let set_old = |p: &Path| std::fs::File::options().write(true).open(p).unwrap().set_modified(old).unwrap();
+        let set_old =
+            |p: &Path| fs_err::OpenOptions::new().write(true).open(p).unwrap().file().set_modified(old).unwrap();
         set_old(live.path());
         // A leftover of a killed run: same name shape, nobody holds it.
         let dead = d.path().join(format!("{PREFIX}dead{PARTIAL_SUFFIX}"));
-        std::fs::write(&dead, b"half a bundle").unwrap();
+        fs_err::write(&dead, b"half a bundle").unwrap();
         set_old(&dead);
         // A fresh unlocked one may be a run that has not taken its lock yet: kept.
         let fresh = d.path().join(format!("{PREFIX}fresh{PARTIAL_SUFFIX}"));
-        std::fs::write(&fresh, b"x").unwrap();
+        fs_err::write(&fresh, b"x").unwrap();
         assert_eq!(sweep_partials(d.path()), 1);
         assert!(live.path().exists() && !dead.exists() && fresh.exists());
         let dest = d.path().join("final");
@@ -339,12 +340,12 @@ mod tests {
     fn paths_resolve_inside_the_root_as_a_chroot_would() {
         let d = tempfile::tempdir().unwrap();
         let r = d.path();
-        std::fs::create_dir_all(r.join("usr/share/zoneinfo/Asia")).unwrap();
-        std::fs::create_dir_all(r.join("real-etc")).unwrap();
-        std::os::unix::fs::symlink("/real-etc", r.join("etc")).unwrap();
-        std::os::unix::fs::symlink("../usr/share/zoneinfo/Asia/Shanghai", r.join("real-etc/localtime")).unwrap();
-        std::os::unix::fs::symlink("../../../..", r.join("real-etc/up")).unwrap();
-        std::os::unix::fs::symlink("loop", r.join("real-etc/loop")).unwrap();
+        fs_err::create_dir_all(r.join("usr/share/zoneinfo/Asia")).unwrap();
+        fs_err::create_dir_all(r.join("real-etc")).unwrap();
+        fs_err::os::unix::fs::symlink("/real-etc", r.join("etc")).unwrap();
+        fs_err::os::unix::fs::symlink("../usr/share/zoneinfo/Asia/Shanghai", r.join("real-etc/localtime")).unwrap();
+        fs_err::os::unix::fs::symlink("../../../..", r.join("real-etc/up")).unwrap();
+        fs_err::os::unix::fs::symlink("loop", r.join("real-etc/loop")).unwrap();
         // An absolute link is taken from the root, not from this machine.
         assert_eq!(resolve_in_root(r, Path::new("etc/ntp.conf"), false).unwrap(), r.join("real-etc/ntp.conf"));
         assert_eq!(resolve_in_root(r, Path::new("etc/localtime"), false).unwrap(), r.join("real-etc/localtime"));
@@ -371,8 +372,8 @@ mod tests {
     fn registered_paths_are_listed_until_dropped_and_removed_files_and_trees() {
         let d = tempfile::tempdir().unwrap();
         let (a, b) = (d.path().join("a"), d.path().join("b"));
-        std::fs::write(&a, b"").unwrap();
-        std::fs::create_dir_all(b.join("x")).unwrap();
+        fs_err::write(&a, b"").unwrap();
+        fs_err::create_dir_all(b.join("x")).unwrap();
         let ra = Registered::new(&a);
         let rb = Registered::new(&b);
         drop(rb);

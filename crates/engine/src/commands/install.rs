@@ -206,7 +206,7 @@ fn incoming(
     for (_, path) in todo {
         let c = reader.contents(path).map_err(|source| InstallError::Contents { file: path.clone(), source })?;
         out.bytes += c.installed_bytes;
-        out.files += std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        out.files += fs_err::metadata(path).map(|m| m.len()).unwrap_or(0);
         out.paths.extend(c.paths);
     }
     out.paths.sort_unstable();

@@ -135,7 +135,7 @@ impl NoDaemons {
 impl Drop for NoDaemons {
     fn drop(&mut self) {
         if let Some((path, _)) = &self.written {
-            let _ = std::fs::remove_file(path);
+            let _ = fs_err::remove_file(path);
         }
     }
 }

@@ -62,7 +62,7 @@ impl Installer for Rpm {
         let Ok(dir) = moa_model::files::resolve_in_root(root, Path::new("etc/dnf/modules.d"), true) else {
             return Vec::new();
         };
-        let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+        let mut files: Vec<PathBuf> = match fs_err::read_dir(&dir) {
             Ok(entries) => entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|x| x == "module"))
@@ -111,7 +111,7 @@ impl Installer for Rpm {
             let path = moa_model::files::resolve_in_root(root, Path::new(&rel), false)
                 .map_err(|e| fail(root.join(&rel), e))?;
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| fail(path.clone(), e))?;
+                fs_err::create_dir_all(dir).map_err(|e| fail(path.clone(), e))?;
             }
             let text = format!("[{n}]\nname={n}\nstream={s}\nprofiles=\nstate=enabled\n", n = st.name, s = st.stream);
             moa_model::files::write_atomic(&path, text.as_bytes(), 0o644).map_err(|e| fail(path.clone(), e))?;

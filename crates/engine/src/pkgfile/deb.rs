@@ -214,12 +214,12 @@ mod tests {
     fn text_and_other_archives_are_refused() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("x.deb");
-        std::fs::write(&p, b"not a deb at all").unwrap();
+        fs_err::write(&p, b"not a deb at all").unwrap();
         assert!(DebFile.identify(&p).unwrap_err().to_string().contains("not an ar archive"));
         let mut ar = b"!<arch>\n".to_vec();
         ar.extend_from_slice(format!("{:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n", "evil", 0, 0, 0, 644, 2).as_bytes());
         ar.extend_from_slice(b"hi");
-        std::fs::write(&p, &ar).unwrap();
+        fs_err::write(&p, &ar).unwrap();
         assert!(DebFile.identify(&p).unwrap_err().to_string().contains("debian-binary"));
     }
 }

@@ -267,7 +267,7 @@ mod tests {
     fn text_and_crafted_intros_are_refused_without_allocating() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("x.rpm");
-        std::fs::write(&p, b"/etc/passwd\n/tmp/other.rpm\n").unwrap();
+        fs_err::write(&p, b"/etc/passwd\n/tmp/other.rpm\n").unwrap();
         let e = RpmFile.identify(&p).unwrap_err().to_string();
         assert!(e.contains("not an rpm package") && e.contains("lead"), "{e}");
         // A lead, then a signature intro that claims 4 GiB of data.
@@ -275,7 +275,7 @@ mod tests {
         b[..4].copy_from_slice(&LEAD_MAGIC);
         b.extend_from_slice(&HEADER_MAGIC);
         b.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff]);
-        std::fs::write(&p, &b).unwrap();
+        fs_err::write(&p, &b).unwrap();
         let e = RpmFile.identify(&p).unwrap_err().to_string();
         assert!(e.contains("claims 1 tags and 4294967295 bytes"), "{e}");
     }

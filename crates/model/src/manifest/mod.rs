@@ -788,7 +788,7 @@ sync_command = "/usr/sbin/ntpdate -u"
         assert!(e.contains("two repositories are named `debian`"), "{e}");
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("big.toml");
-        std::fs::write(&p, format!("{GOOD}\n#{}", "x".repeat(2 << 20))).unwrap();
+        fs_err::write(&p, format!("{GOOD}\n#{}", "x".repeat(2 << 20))).unwrap();
         let e = Manifest::load(&p).unwrap_err().to_string();
         assert!(e.contains("larger than 1048576 bytes"), "{e}");
     }

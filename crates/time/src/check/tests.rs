@@ -239,12 +239,12 @@ Leap status     : Normal
 fn the_start_hint_names_the_nodes_own_ntp_service() {
     let d = tempfile::tempdir().unwrap();
     assert!(start_hint(d.path()).contains("install the bundle's ntp package"));
-    std::fs::create_dir_all(d.path().join("lib/systemd/system")).unwrap();
-    std::fs::write(d.path().join("lib/systemd/systemd"), "").unwrap();
-    std::fs::write(d.path().join("lib/systemd/system/ntpsec.service"), "").unwrap();
+    fs_err::create_dir_all(d.path().join("lib/systemd/system")).unwrap();
+    fs_err::write(d.path().join("lib/systemd/systemd"), "").unwrap();
+    fs_err::write(d.path().join("lib/systemd/system/ntpsec.service"), "").unwrap();
     assert_eq!(start_hint(d.path()), "systemctl start ntpsec");
     let el = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(el.path().join("etc/init.d")).unwrap();
-    std::fs::write(el.path().join("etc/init.d/ntpd"), "").unwrap();
+    fs_err::create_dir_all(el.path().join("etc/init.d")).unwrap();
+    fs_err::write(el.path().join("etc/init.d/ntpd"), "").unwrap();
     assert_eq!(start_hint(el.path()), "service ntpd start");
 }

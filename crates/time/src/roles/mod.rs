@@ -459,7 +459,7 @@ fn run_steps(
 fn read_current(path: &Path) -> Option<Desired> {
     let meta = path.symlink_metadata().ok()?;
     if meta.file_type().is_symlink() {
-        return std::fs::read_link(path).ok().map(|t| Desired::Link(t.to_string_lossy().into_owned()));
+        return fs_err::read_link(path).ok().map(|t| Desired::Link(t.to_string_lossy().into_owned()));
     }
     let bytes = moa_model::files::read_at_most(path, 1 << 20).ok()?;
     let text = match bytes {
@@ -501,10 +501,10 @@ fn backup_once(path: &Path) -> Result<Option<PathBuf>, RoleError> {
         return Ok(Some(bak));
     }
     if meta.file_type().is_symlink() {
-        let target = std::fs::read_link(path).map_err(werr)?;
-        std::os::unix::fs::symlink(target, &bak).map_err(werr)?;
+        let target = fs_err::read_link(path).map_err(werr)?;
+        fs_err::os::unix::fs::symlink(target, &bak).map_err(werr)?;
     } else {
-        std::fs::copy(path, &bak).map_err(werr)?;
+        fs_err::copy(path, &bak).map_err(werr)?;
     }
     Ok(Some(bak))
 }
@@ -522,9 +522,9 @@ fn write(path: &Path, d: &Desired) -> Result<(), RoleError> {
                 moa_model::files::PREFIX,
                 std::process::id()
             ));
-            let _ = std::fs::remove_file(&tmp);
-            std::os::unix::fs::symlink(target, &tmp).map_err(werr)?;
-            std::fs::rename(&tmp, path).map_err(werr)?;
+            let _ = fs_err::remove_file(&tmp);
+            fs_err::os::unix::fs::symlink(target, &tmp).map_err(werr)?;
+            fs_err::rename(&tmp, path).map_err(werr)?;
         }
     }
     Ok(())

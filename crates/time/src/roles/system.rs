@@ -156,8 +156,8 @@ mod tests {
     fn under_a_root_the_init_system_is_the_roots() {
         let d = tempfile::tempdir().unwrap();
         assert_eq!(service_manager(d.path()).name(), "sysv");
-        std::fs::create_dir_all(d.path().join("usr/lib/systemd")).unwrap();
-        std::fs::write(d.path().join("usr/lib/systemd/systemd"), b"").unwrap();
+        fs_err::create_dir_all(d.path().join("usr/lib/systemd")).unwrap();
+        fs_err::write(d.path().join("usr/lib/systemd/systemd"), b"").unwrap();
         assert_eq!(service_manager(d.path()).name(), "systemd");
     }
 }

@@ -10,15 +10,15 @@ const V: &str = env!("CARGO_PKG_VERSION");
 fn node(distro_files: &[&str]) -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     for dir in ["etc/cron.d", "usr/share/zoneinfo/Asia", "usr/share/zoneinfo/Europe", "usr/sbin"] {
-        std::fs::create_dir_all(d.path().join(dir)).unwrap();
+        fs_err::create_dir_all(d.path().join(dir)).unwrap();
     }
     for z in ["Asia/Shanghai", "Europe/Berlin", "UTC"] {
-        std::fs::write(d.path().join("usr/share/zoneinfo").join(z), b"TZif2 fake zone").unwrap();
+        fs_err::write(d.path().join("usr/share/zoneinfo").join(z), b"TZif2 fake zone").unwrap();
     }
     // A cron daemon: the cron client's sync only runs where one reads /etc/cron.d.
-    std::fs::write(d.path().join("usr/sbin/cron"), "x").unwrap();
+    fs_err::write(d.path().join("usr/sbin/cron"), "x").unwrap();
     for f in distro_files {
-        std::fs::write(d.path().join(f.trim_start_matches('/')), "x").unwrap();
+        fs_err::write(d.path().join(f.trim_start_matches('/')), "x").unwrap();
     }
     d
 }
@@ -45,13 +45,13 @@ fn run(distro: &str, o: &RoleOptions) -> Result<RoleReport, RoleError> {
 }
 
 fn read(root: &Path, p: &str) -> String {
-    std::fs::read_to_string(root.join(p.trim_start_matches('/'))).unwrap()
+    fs_err::read_to_string(root.join(p.trim_start_matches('/'))).unwrap()
 }
 
 #[test]
 fn centos7_server_writes_the_runbooks_config_without_prefer() {
     let n = node(&[]);
-    std::fs::write(n.path().join("etc/ntp.conf"), "# CentOS default\nserver 0.centos.pool.ntp.org iburst\n").unwrap();
+    fs_err::write(n.path().join("etc/ntp.conf"), "# CentOS default\nserver 0.centos.pool.ntp.org iburst\n").unwrap();
     let mut o = opts(n.path(), Role::Server);
     o.allow = vec![Network::new("192.168.1.0/24").unwrap()];
     let r = run("centos7", &o).unwrap();
@@ -87,7 +87,7 @@ fudge 127.127.1.0 stratum 10
     // The local clock is never preferred (the seed's mistake).
     assert!(!expected.lines().any(|l| l.starts_with("server 127.127.1.0") && l.contains("prefer")));
     assert_eq!(read(n.path(), "/etc/ntp.conf.moa-bak"), "# CentOS default\nserver 0.centos.pool.ntp.org iburst\n");
-    let link = std::fs::read_link(n.path().join("etc/localtime")).unwrap();
+    let link = fs_err::read_link(n.path().join("etc/localtime")).unwrap();
     assert_eq!(link, Path::new("../usr/share/zoneinfo/Asia/Shanghai"));
     // CentOS keeps no /etc/timezone.
     assert!(!n.path().join("etc/timezone").exists());
@@ -113,7 +113,7 @@ fudge 127.127.1.0 stratum 10
 #[test]
 fn second_run_changes_nothing_and_keeps_the_first_backup() {
     let n = node(&[]);
-    std::fs::write(n.path().join("etc/ntp.conf"), "original\n").unwrap();
+    fs_err::write(n.path().join("etc/ntp.conf"), "original\n").unwrap();
     let o = opts(n.path(), Role::Server);
     let first = run("centos7", &o).unwrap();
     assert!(first.changed);
@@ -137,7 +137,7 @@ fn second_run_changes_nothing_and_keeps_the_first_backup() {
 #[test]
 fn dry_run_shows_a_diff_and_writes_nothing() {
     let n = node(&[]);
-    std::fs::write(n.path().join("etc/ntp.conf"), "server 127.127.1.0 prefer\n").unwrap();
+    fs_err::write(n.path().join("etc/ntp.conf"), "server 127.127.1.0 prefer\n").unwrap();
     let mut o = opts(n.path(), Role::Server);
     o.dry_run = true;
     let r = run("centos7", &o).unwrap();
@@ -171,11 +171,11 @@ PATH=/usr/sbin:/usr/bin:/sbin:/bin
     );
     // cron.d runs files that are 0644 and owned by root; group/other-writable ones are ignored.
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(n.path().join("etc/cron.d/moa-ntpdate")).unwrap().permissions().mode();
+    let mode = fs_err::metadata(n.path().join("etc/cron.d/moa-ntpdate")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o644);
     assert_eq!(read(n.path(), "/etc/timezone"), "Europe/Berlin\n");
     assert_eq!(
-        std::fs::read_link(n.path().join("etc/localtime")).unwrap(),
+        fs_err::read_link(n.path().join("etc/localtime")).unwrap(),
         Path::new("../usr/share/zoneinfo/Europe/Berlin")
     );
     // The client does not touch ntp.conf in cron mode; it syncs once now.
@@ -228,10 +228,10 @@ fn refusals_name_the_problem_before_anything_is_written() {
     o.server = Some(Host::new("10.0.0.1").unwrap());
     assert!(run("centos7", &o).unwrap_err().to_string().contains("--upstream"));
     // None of that wrote a file.
-    assert!(std::fs::read_dir(n.path().join("etc")).unwrap().all(|e| e.unwrap().file_name() == "cron.d"));
+    assert!(fs_err::read_dir(n.path().join("etc")).unwrap().all(|e| e.unwrap().file_name() == "cron.d"));
     // No cron.d: say what to install.
-    std::fs::remove_dir(n.path().join("etc/cron.d")).unwrap();
-    std::fs::write(n.path().join("usr/sbin/ntpdate"), "").unwrap();
+    fs_err::remove_dir(n.path().join("etc/cron.d")).unwrap();
+    fs_err::write(n.path().join("usr/sbin/ntpdate"), "").unwrap();
     let mut o = opts(n.path(), Role::Client);
     o.server = Some(Host::new("10.0.0.1").unwrap());
     let e = run("centos7", &o).unwrap_err().to_string();
@@ -253,7 +253,7 @@ fn ntpsec_server_uses_orphan_mode_instead_of_the_local_driver() {
     }))
     .unwrap();
     let n = node(&[]);
-    std::fs::create_dir_all(n.path().join("etc/ntpsec")).unwrap();
+    fs_err::create_dir_all(n.path().join("etc/ntpsec")).unwrap();
     let mut o = opts(n.path(), Role::Server);
     o.allow = vec![Network::new("fd00::/8").unwrap()];
     let templates = Templates::builtin(time.flavor);
@@ -284,32 +284,32 @@ fn a_template_typo_is_an_error_not_a_missing_line() {
 fn writes_stay_inside_the_root_whatever_its_links_say() {
     let outside = tempfile::tempdir().unwrap();
     let victim = outside.path().join("victim");
-    std::fs::write(&victim, "precious\n").unwrap();
+    fs_err::write(&victim, "precious\n").unwrap();
     // The node's /etc/cron.d is a link that climbs out of the root.
     let n = node(&["/usr/sbin/ntpdate"]);
-    std::fs::remove_dir(n.path().join("etc/cron.d")).unwrap();
+    fs_err::remove_dir(n.path().join("etc/cron.d")).unwrap();
     let up = "../".repeat(n.path().components().count() + 2);
-    std::os::unix::fs::symlink(format!("{up}{}", outside.path().display()), n.path().join("etc/cron.d")).unwrap();
+    fs_err::os::unix::fs::symlink(format!("{up}{}", outside.path().display()), n.path().join("etc/cron.d")).unwrap();
     let mut o = opts(n.path(), Role::Client);
     o.server = Some(Host::new("10.0.0.1").unwrap());
     let e = run("centos7", &o).unwrap_err().to_string();
     assert!(e.contains("outside the root"), "{e}");
-    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert_eq!(fs_err::read_to_string(&victim).unwrap(), "precious\n");
     assert!(!outside.path().join("moa-ntpdate").exists());
 
     // An absolute link is the node's own path: it is followed inside the root.
-    std::fs::remove_file(n.path().join("etc/cron.d")).unwrap();
-    std::fs::create_dir_all(n.path().join("real/cron.d")).unwrap();
-    std::os::unix::fs::symlink("/real/cron.d", n.path().join("etc/cron.d")).unwrap();
+    fs_err::remove_file(n.path().join("etc/cron.d")).unwrap();
+    fs_err::create_dir_all(n.path().join("real/cron.d")).unwrap();
+    fs_err::os::unix::fs::symlink("/real/cron.d", n.path().join("etc/cron.d")).unwrap();
     run("centos7", &o).unwrap();
     assert!(n.path().join("real/cron.d/moa-ntpdate").is_file());
 
     // A config that is a link to this machine's file is replaced, never read or written through.
     let n = node(&[]);
-    std::os::unix::fs::symlink(&victim, n.path().join("etc/ntp.conf")).unwrap();
+    fs_err::os::unix::fs::symlink(&victim, n.path().join("etc/ntp.conf")).unwrap();
     let r = run("centos7", &opts(n.path(), Role::Server)).unwrap();
     assert!(!r.files[0].diff.contains("precious") && r.files[0].diff.contains("-> "), "{}", r.files[0].diff);
-    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert_eq!(fs_err::read_to_string(&victim).unwrap(), "precious\n");
     assert!(n.path().join("etc/ntp.conf").symlink_metadata().unwrap().is_file());
 }
 
@@ -399,10 +399,10 @@ fn rocky9_client_follows_the_server_by_daemon_or_by_chronyd_q() {
 #[test]
 fn the_cron_client_needs_a_cron_daemon_and_a_switch_takes_the_cron_file_back() {
     let n = node(&[]);
-    std::fs::remove_file(n.path().join("usr/sbin/cron")).unwrap();
+    fs_err::remove_file(n.path().join("usr/sbin/cron")).unwrap();
     let mut o = opts(n.path(), Role::Client);
     o.server = Some(Host::new("192.168.1.10").unwrap());
-    std::fs::write(n.path().join("usr/sbin/ntpdate"), "x").unwrap();
+    fs_err::write(n.path().join("usr/sbin/ntpdate"), "x").unwrap();
     let e = run("ubuntu1604", &o).unwrap_err().to_string();
     assert!(e.contains("no cron daemon") && e.contains("--client-mode daemon"), "{e}");
     assert!(!n.path().join("etc/cron.d/moa-ntpdate").exists());
@@ -411,13 +411,13 @@ fn the_cron_client_needs_a_cron_daemon_and_a_switch_takes_the_cron_file_back() {
     o.dry_run = true;
     run("ubuntu1604", &o).unwrap();
 
-    std::fs::write(n.path().join("usr/sbin/cron"), "x").unwrap();
+    fs_err::write(n.path().join("usr/sbin/cron"), "x").unwrap();
     o.incoming.clear();
     o.dry_run = false;
     run("ubuntu1604", &o).unwrap();
     assert!(n.path().join("etc/cron.d/moa-ntpdate").is_file());
     // Another tool's cron file is never taken back; ours is, when the node becomes a server.
-    std::fs::write(n.path().join("etc/cron.d/other"), "# someone else's\n").unwrap();
+    fs_err::write(n.path().join("etc/cron.d/other"), "# someone else's\n").unwrap();
     let r = run("ubuntu1604", &opts(n.path(), Role::Server)).unwrap();
     assert!(!n.path().join("etc/cron.d/moa-ntpdate").exists());
     assert!(r.files.iter().any(|f| f.status == FileStatus::Removed && f.node_path == CRON_FILE));
@@ -429,13 +429,13 @@ fn the_cron_client_needs_a_cron_daemon_and_a_switch_takes_the_cron_file_back() {
 #[test]
 fn without_a_zone_in_the_manifest_or_flags_the_nodes_zone_is_left_alone() {
     let n = node(&[]);
-    std::fs::create_dir_all(n.path().join("etc/ntpsec")).unwrap();
-    std::os::unix::fs::symlink("../usr/share/zoneinfo/Europe/Berlin", n.path().join("etc/localtime")).unwrap();
+    fs_err::create_dir_all(n.path().join("etc/ntpsec")).unwrap();
+    fs_err::os::unix::fs::symlink("../usr/share/zoneinfo/Europe/Berlin", n.path().join("etc/localtime")).unwrap();
     let r = run("debian12", &opts(n.path(), Role::Server)).unwrap();
     assert_eq!(r.timezone, None);
     assert!(r.files.iter().all(|f| f.node_path != "/etc/localtime" && f.node_path != "/etc/timezone"));
     assert_eq!(
-        std::fs::read_link(n.path().join("etc/localtime")).unwrap(),
+        fs_err::read_link(n.path().join("etc/localtime")).unwrap(),
         Path::new("../usr/share/zoneinfo/Europe/Berlin")
     );
     // Asked for, it changes.

@@ -135,14 +135,14 @@ mod tests {
     #[test]
     fn the_arch_comes_from_the_roots_executables() {
         let d = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(d.path().join("usr/bin")).unwrap();
+        fs_err::create_dir_all(d.path().join("usr/bin")).unwrap();
         // An aarch64 ELF header: class 64, little-endian, e_machine 183.
         let mut elf = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0];
         elf.extend_from_slice(&183u16.to_le_bytes());
-        std::fs::write(d.path().join("usr/bin/dash"), &elf).unwrap();
-        std::fs::create_dir_all(d.path().join("bin")).unwrap();
+        fs_err::write(d.path().join("usr/bin/dash"), &elf).unwrap();
+        fs_err::create_dir_all(d.path().join("bin")).unwrap();
         // An absolute link is followed inside the root, not on this machine.
-        std::os::unix::fs::symlink("/usr/bin/dash", d.path().join("bin/sh")).unwrap();
+        fs_err::os::unix::fs::symlink("/usr/bin/dash", d.path().join("bin/sh")).unwrap();
         assert_eq!(node_arch(d.path(), &moa_model::arch::DebArch), "arm64");
         assert_eq!(node_arch(d.path(), &moa_model::arch::RpmArch), "aarch64");
     }
@@ -150,8 +150,8 @@ mod tests {
     #[test]
     fn os_release_values_cannot_forge_lines() {
         let d = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(d.path().join("etc")).unwrap();
-        std::fs::write(d.path().join("etc/os-release"), "ID=\"deb\\nian\"\nVERSION_ID=\"12\x1b[31m\"\n").unwrap();
+        fs_err::create_dir_all(d.path().join("etc")).unwrap();
+        fs_err::write(d.path().join("etc/os-release"), "ID=\"deb\\nian\"\nVERSION_ID=\"12\x1b[31m\"\n").unwrap();
         let (id, v) = node_os_release(d.path()).unwrap();
         assert!(!id.contains('\n') && !v.contains('\x1b'), "{id:?} {v:?}");
     }
@@ -159,14 +159,14 @@ mod tests {
     #[test]
     fn the_platform_comes_from_platform_id() {
         let d = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(d.path().join("etc")).unwrap();
-        std::fs::write(
+        fs_err::create_dir_all(d.path().join("etc")).unwrap();
+        fs_err::write(
             d.path().join("etc/os-release"),
             "ID=\"rocky\"\nVERSION_ID=\"9.5\"\nPLATFORM_ID=\"platform:el9\"\n",
         )
         .unwrap();
         assert_eq!(node_platform(d.path()).as_deref(), Some("el9"));
-        std::fs::write(d.path().join("etc/os-release"), "ID=debian\nVERSION_ID=\"12\"\n").unwrap();
+        fs_err::write(d.path().join("etc/os-release"), "ID=debian\nVERSION_ID=\"12\"\n").unwrap();
         assert_eq!(node_platform(d.path()), None);
     }
 }
