@@ -102,6 +102,9 @@ bash scripts/test-roots.sh
 
 # A test that lacks a tool, a fixture or root fails here instead of skipping (tests/common::skip).
 export MOA_TEST_STRICT=1
+# A snapshot that differs, or is missing, fails; nothing is written (`cargo insta review` is
+# how a deliberate change is accepted, by a person).
+export INSTA_UPDATE=no
 
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings

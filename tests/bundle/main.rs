@@ -12,3 +12,4 @@ mod differential;
 mod lock_and_sbom;
 mod media;
 mod self_contained;
+mod snapshots;
