@@ -11,5 +11,6 @@ mod crafted_bundles;
 mod differential;
 mod lock_and_sbom;
 mod media;
+mod schema1;
 mod self_contained;
 mod snapshots;

@@ -482,3 +482,26 @@ impl Drop for Immutable {
         let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
     }
 }
+
+/// A bundle written by an older moa-bundle (bundle.json schema 1, kept in
+/// `tests/schema1-bundles/`) installs on a real node as one of today's does: both packages in
+/// (the epoch of `hello` 2:2.10-3 and all), the dependency marked automatic, dpkg and apt
+/// content, and again nothing to do.
+#[test]
+fn bookworm_a_schema_1_bundle_from_before_installs() {
+    let Some(n) = Node::new(BOOKWORM, "minbase") else { return };
+    let kept = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schema1-bundles/hello-snap-amd64.tar.gz");
+    let bundle = n.tmp.path().join("schema1.tar.gz");
+    fs_err::copy(&kept, &bundle).unwrap();
+    let r = n.install(&bundle, &[]).unwrap();
+    assert_eq!(names(&r, "install"), ["hello", "libgreet1"], "{r}");
+    assert!(n.installed("hello") && n.installed("libgreet1"));
+    let version = n.chroot_ok(&["dpkg-query", "-W", "-f", "${Version}", "hello"]);
+    assert_eq!(version, "2:2.10-3");
+    assert_eq!(n.chroot_ok(&["dpkg", "--audit"]), "", "dpkg --audit");
+    n.chroot_ok(&["apt-get", "check", "-q"]);
+    assert!(n.chroot_ok(&["apt-mark", "showauto"]).lines().any(|l| l == "libgreet1"));
+    let again = n.install(&bundle, &[]).unwrap();
+    assert!(names(&again, "install").is_empty() && names(&again, "upgrade").is_empty(), "{again}");
+    assert_no_process_in(&n.root);
+}
