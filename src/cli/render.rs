@@ -157,8 +157,8 @@ pub fn inspect(out: Out<'_>, r: &VerifyReport) -> io::Result<()> {
         }
     }
     for p in &i.packages {
-        let why = p.why.last().map(|w| w.as_str()).unwrap_or("");
-        let (name, version, arch, size) = (p.name.as_str(), p.version.as_str(), p.arch.as_str(), human(p.size));
+        let why = p.why.last().map(ToString::to_string).unwrap_or_default();
+        let (name, version, arch, size) = (p.name.as_str(), p.version.to_string(), p.arch.as_str(), human(p.size));
         writeln!(out, "  [{}] {name:<28} {version:<30} {arch:<7} {size:>10}  {why}", p.stage)?;
     }
     if let Some(since) = &i.since {

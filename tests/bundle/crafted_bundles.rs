@@ -430,7 +430,39 @@ fn index_cases() -> Vec<Case> {
                 v["packages"][1]["file"] = f;
             }),
         ),
-        ("version with a newline", "not one line", index_case(|v| pkg0(v)["version"] = "1.0\n2".into())),
+        (
+            "version with a newline",
+            "not an rpm version",
+            index_case(|v| pkg0(v)["version"]["rpm"]["version"] = "1.0\n2".into()),
+        ),
+        (
+            "version parts that print as another version",
+            "do not read back",
+            index_case(|v| pkg0(v)["version"]["rpm"] = serde_json::json!({"epoch": 0, "version": "1.0-1"})),
+        ),
+        (
+            "a deb version in an rpm bundle",
+            "no version of the rpm family",
+            index_case(|v| pkg0(v)["version"] = serde_json::json!({"deb": {"epoch": 0, "upstream": "1.0"}})),
+        ),
+        (
+            "a version as text in schema 2",
+            "expected `rpm` or `deb`",
+            index_case(|v| pkg0(v)["version"] = "1.0-1".into()),
+        ),
+        (
+            "schema 1, a version with a newline",
+            "not an rpm version",
+            index_case(|v| {
+                v["schema_version"] = 1.into();
+                pkg0(v)["version"] = "1.0\n2".into();
+            }),
+        ),
+        (
+            "a why-step of no known kind",
+            "unknown variant",
+            index_case(|v| pkg0(v)["why"] = serde_json::json!([{"step": "owns", "package": "x"}])),
+        ),
         (
             "requires with a control character",
             "not one line",
@@ -534,11 +566,25 @@ fn package_cases() -> Vec<Case> {
             "its header says",
             index_case(|v| {
                 for p in v["packages"].as_array_mut().unwrap() {
-                    p["version"] = "9.9-1".into();
+                    p["version"] = serde_json::json!({"rpm": {"epoch": 0, "version": "9.9", "release": "1"}});
                 }
             }),
         ),
-        ("rpms in a deb bundle", "not a deb package", index_case(|v| v["family"] = "deb".into())),
+        (
+            "rpms in a deb bundle, its versions still rpm's",
+            "no version of the deb family",
+            index_case(|v| v["family"] = "deb".into()),
+        ),
+        (
+            "rpms in a deb bundle",
+            "not a deb package",
+            index_case(|v| {
+                v["family"] = "deb".into();
+                for p in v["packages"].as_array_mut().unwrap() {
+                    p["version"] = serde_json::json!({"deb": {"epoch": 0, "upstream": "1.0", "revision": "1"}});
+                }
+            }),
+        ),
         (
             "signatures said checked, keys dropped",
             "carries no key of repository `os`",
@@ -628,6 +674,9 @@ fn refuse(dir: &Path, name: &str, expected: &str, bytes: &[u8], root: &Path, bef
     assert!(!out.status.success(), "{name}: installed!\n{err}");
     assert!(err.contains(expected), "{name}: expected `{expected}` in:\n{err}");
     assert!(!err.contains("panicked"), "{name}: {err}");
+    // What a crafted bundle says reaches the terminal escaped: no escape sequence, no bell, no
+    // value's newline forging a line of its own.
+    assert!(!err.contains(['\u{1b}', '\u{7}']) && !err.contains("1.0\n2"), "{name}: {err:?}");
     assert_eq!(&tree_hash(root), before, "{name}: the root changed");
     let left: Vec<_> = fs_err::read_dir(&tmp).unwrap().collect();
     assert!(left.is_empty(), "{name}: left {left:?} in TMPDIR");

@@ -78,16 +78,15 @@ fn since_packs_what_changed_and_install_checks_the_node_has_the_rest() {
     assert_eq!(report["packages"].as_array().map(Vec::len), Some(0), "{report}");
     let index = moa(t).arg("inspect").arg(&new).arg("--json").output().unwrap();
     let index: serde_json::Value = serde_json::from_slice(&index.stdout).unwrap();
-    let packed: Vec<String> = index["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| format!("{} {}", p["name"].as_str().unwrap(), p["version"].as_str().unwrap()))
-        .collect();
-    assert_eq!(packed, ["hello 1.1-1"]);
+    // bundle.json schema 2: a version is its parts.
+    let rpm =
+        |version: &str, release: &str| serde_json::json!({"rpm": {"epoch": 0, "version": version, "release": release}});
+    let packed: Vec<(&str, &serde_json::Value)> =
+        index["packages"].as_array().unwrap().iter().map(|p| (p["name"].as_str().unwrap(), &p["version"])).collect();
+    assert_eq!(packed, [("hello", &rpm("1.1", "1"))]);
     assert_eq!(
         index["since"]["expects"],
-        serde_json::json!([{"name": "libgreet", "version": "1.0-1", "arch": "x86_64"}])
+        serde_json::json!([{"name": "libgreet", "version": rpm("1.0", "1"), "arch": "x86_64"}])
     );
     let size = |p: &Path| fs_err::metadata(p).unwrap().len();
     assert!(size(&new) < size(&full), "{} < {}", size(&new), size(&full));

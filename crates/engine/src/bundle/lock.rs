@@ -10,14 +10,16 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::why::WhyRecord;
 use super::{BundleIndex, SourceDigest};
 use crate::repo::Signatures;
 use moa_model::limits;
-use moa_model::types::{Arch, Label, Line, PackageName, RepoPath, Sha256};
+use moa_model::types::{Arch, Label, Line, PackageName, RepoPath, Sha256, TypeError};
 
 pub const LOCK_FILE: &str = "moa.lock";
-/// The lock format's version.
-pub const LOCK_VERSION: u32 = 1;
+/// The lock format's version: 2 writes why-steps as tagged records ([`WhyRecord`]); version 1
+/// (sentences) is still read, its steps as recorded text.
+pub const LOCK_VERSION: u32 = 2;
 /// A lock file, at most (a 2,000-package closure: about 2 MiB; the package limit, 20,000).
 const LOCK_BYTES: u64 = limits::MANIFEST_BYTES * 32;
 
@@ -70,7 +72,8 @@ pub struct LockedPackage {
     pub requested: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upgrades: Option<Line>,
-    pub why: Vec<Line>,
+    #[serde(deserialize_with = "super::why::either_form")]
+    pub why: Vec<WhyRecord>,
     /// The packages of this set it depends on (the resolver's graph).
     #[serde(default)]
     pub depends: Vec<PackageName>,
@@ -93,28 +96,31 @@ impl LockedPackage {
 
 impl Lock {
     /// The lock of a planned bundle: `index` with, for each of its packages (same order), the
-    /// repository and location it comes from.
-    pub fn of(index: &BundleIndex, origins: &[Origin]) -> Self {
+    /// repository and location it comes from. A version is written as its text (a lock is for
+    /// people to review), which must be a [`Line`].
+    pub fn of(index: &BundleIndex, origins: &[Origin]) -> Result<Self, TypeError> {
         let packages = index
             .packages
             .iter()
             .zip(origins)
-            .map(|(p, o)| LockedPackage {
-                name: p.name.clone(),
-                version: p.version.clone(),
-                arch: p.arch.clone(),
-                repository: o.repository.clone(),
-                location: o.location.clone(),
-                depends: o.depends.clone(),
-                size: p.size,
-                sha256: p.sha256,
-                stage: p.stage,
-                requested: p.requested,
-                upgrades: p.upgrades.clone(),
-                why: p.why.clone(),
+            .map(|(p, o)| {
+                Ok(LockedPackage {
+                    name: p.name.clone(),
+                    version: Line::new(&p.version.to_string())?,
+                    arch: p.arch.clone(),
+                    repository: o.repository.clone(),
+                    location: o.location.clone(),
+                    depends: o.depends.clone(),
+                    size: p.size,
+                    sha256: p.sha256,
+                    stage: p.stage,
+                    requested: p.requested,
+                    upgrades: p.upgrades.clone(),
+                    why: p.why.clone(),
+                })
             })
-            .collect();
-        Lock {
+            .collect::<Result<_, TypeError>>()?;
+        Ok(Lock {
             version: LOCK_VERSION,
             name: index.name.clone(),
             distro: index.distro.clone(),
@@ -124,7 +130,7 @@ impl Lock {
             sources: index.sources.clone(),
             targets: index.targets.clone(),
             packages,
-        }
+        })
     }
 
     /// The TOML text, with a header saying what it is.
@@ -188,16 +194,16 @@ impl Lock {
         // oversized lock is refused before it is parsed.
         let tables = text.lines().filter(|l| l.trim_start().starts_with("[[")).count()
             + text.bytes().filter(|b| *b == b'{').count();
-        limits::check("the number of packages and sources", tables as u64, 2 * limits::PACKAGES as u64 + 64)
-            .map_err(&bad)?;
+        // Packages and sources, and the why-steps' inline tables: on average ten per package.
+        limits::check("the number of tables", tables as u64, 12 * limits::PACKAGES as u64 + 64).map_err(&bad)?;
         let lock: Lock = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
         lock.validate().map_err(bad)?;
         Ok(lock)
     }
 
     fn validate(&self) -> Result<(), String> {
-        if self.version != LOCK_VERSION {
-            return Err(format!("version {} is not {LOCK_VERSION}: written by another moa-bundle", self.version));
+        if !(1..=LOCK_VERSION).contains(&self.version) {
+            return Err(format!("version {} is not 1 to {LOCK_VERSION}: written by another moa-bundle", self.version));
         }
         let n = self.packages.len();
         limits::check("the number of packages", n as u64, limits::PACKAGES as u64)?;
@@ -240,12 +246,12 @@ mod tests {
     #[test]
     fn too_many_tables_are_refused_before_the_toml_parser_runs() {
         let header = "version = 1\nname = \"a\"\ndistro = \"b\"\narch = \"x86_64\"\nupstream_signatures = \"verify\"\nsource_date_epoch = 1\n";
-        let text = format!("{header}{}", "[[package]]\n".repeat(limits::PACKAGES * 2 + 65));
+        let text = format!("{header}{}", "[[package]]\n".repeat(limits::PACKAGES * 12 + 65));
         let e = Lock::parse(text.as_bytes(), "moa.lock").unwrap_err().to_string();
-        assert!(e.contains("the number of packages and sources"), "{e}");
-        let inline = format!("{header}package = [{}]\n", "{},".repeat(limits::PACKAGES * 2 + 65));
+        assert!(e.contains("the number of tables"), "{e}");
+        let inline = format!("{header}package = [{}]\n", "{},".repeat(limits::PACKAGES * 12 + 65));
         let e = Lock::parse(inline.as_bytes(), "moa.lock").unwrap_err().to_string();
-        assert!(e.contains("the number of packages and sources"), "{e}");
+        assert!(e.contains("the number of tables"), "{e}");
         // Under the bound, the parser and the typed checks judge it.
         let e = Lock::parse(format!("{header}[[package]]\n").as_bytes(), "moa.lock").unwrap_err().to_string();
         assert!(!e.contains("the number of"), "{e}");

@@ -11,17 +11,26 @@ pub mod script;
 pub mod sign;
 pub mod since;
 pub mod verify;
+pub mod why;
 
 use serde::{Deserialize, Serialize};
 
 use crate::repo::Signatures;
 use crate::trust::Fingerprint;
+use moa_model::deps::DepSyntax;
 use moa_model::limits;
 use moa_model::manifest::{Family, OsRelease, TimeSpec};
 use moa_model::types::{safe_file_name, Arch, Label, Line, PackageName, RepoPath, Sha256};
+use moa_model::version::Version;
 
 /// The `bundle.json` format version; an installer refuses bundles with a newer one.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// - 1: versions and why-chains as text.
+/// - 2: a version is its parts, tagged with its family ([`moa_model::version::Version`]); a
+///   why-step is a tagged record ([`why::WhyRecord`]). Schema 1 is still read:
+///   [`BundleIndex::from_json`] parses its versions once with the family's syntax, and its
+///   why-sentences become recorded steps.
+pub const SCHEMA_VERSION: u32 = 2;
 pub const INDEX_FILE: &str = "bundle.json";
 pub const SUMS_FILE: &str = "SHA256SUMS";
 pub const INSTALLER_FILE: &str = "install.sh";
@@ -36,6 +45,8 @@ pub const BINARY_GZ_FILE: &str = "moa-bundle.gz";
 /// checks the rest before anything uses it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BundleIndex {
+    /// The schema the bundle was written in; in memory (and in `inspect --json`) it is always
+    /// today's shape: [`BundleIndex::from_json`] upgrades an older one as it reads it.
     pub schema_version: u32,
     pub name: Label,
     pub distro: Label,
@@ -128,7 +139,7 @@ impl BundledBinary {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BundlePackage {
     pub name: PackageName,
-    pub version: Line,
+    pub version: Version,
     pub arch: Arch,
     /// File name under `packages/`.
     pub file: String,
@@ -138,7 +149,8 @@ pub struct BundlePackage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upgrades: Option<Line>,
     /// Chain from a requested package to this one.
-    pub why: Vec<Line>,
+    #[serde(deserialize_with = "why::either_form")]
+    pub why: Vec<why::WhyRecord>,
     /// Install stage: stage N is installed (and configured) before stage N+1.
     pub stage: u32,
     /// Raw requirements and provides, for the installer's preflight.
@@ -189,6 +201,38 @@ fn unrecorded() -> Signatures {
 }
 
 impl BundleIndex {
+    /// Reads `bundle.json` of any schema up to [`SCHEMA_VERSION`] and checks it
+    /// ([`BundleIndex::validate`]). `syntax_of` gives the family's syntax: schema 1's version
+    /// strings are parsed with it (once, here), and every version must be one of that family,
+    /// written as that family writes it. The error names the field.
+    pub fn from_json(bytes: &[u8], syntax_of: &dyn Fn(Family) -> &'static dyn DepSyntax) -> Result<Self, String> {
+        // serde's messages quote the offending value: its control characters are escaped, so a
+        // crafted bundle.json cannot forge lines of the error.
+        let err = |e: serde_json::Error| one_line(&e.to_string());
+        let mut tree: serde_json::Value = serde_json::from_slice(bytes).map_err(err)?;
+        let family: Family =
+            serde_json::from_value(tree["family"].clone()).map_err(|e| format!("family: {}", err(e)))?;
+        let syntax = syntax_of(family);
+        if tree["schema_version"] == 1 {
+            upgrade_versions(&mut tree, syntax)?;
+        }
+        let index: BundleIndex = serde_json::from_value(tree).map_err(err)?;
+        index.validate()?;
+        for p in &index.packages {
+            let text = p.version.to_string();
+            match syntax.parse_version(&text) {
+                Ok(v) if v == p.version => {}
+                _ => {
+                    return Err(format!(
+                        "package `{}`: its version {text} is no version of the {family} family",
+                        p.name
+                    ))
+                }
+            }
+        }
+        Ok(index)
+    }
+
     /// `<name>-<distro>-<arch>`: the bundle's top directory.
     pub fn stem(&self) -> String {
         format!("{}-{}-{}", self.name, self.distro, self.arch)
@@ -251,4 +295,33 @@ impl BundlePackage {
         }
         Ok(())
     }
+}
+
+/// Schema 1 → 2: each version string (of the packages, and of what a differential bundle
+/// expects) becomes its parts, parsed with the family's syntax. (Why-sentences need nothing:
+/// [`why::either_form`] reads them.)
+fn upgrade_versions(tree: &mut serde_json::Value, syntax: &dyn DepSyntax) -> Result<(), String> {
+    for list in ["/packages", "/since/expects"] {
+        if let Some(list) = tree.pointer_mut(list).and_then(|l| l.as_array_mut()) {
+            upgrade_list(list, syntax)?;
+        }
+    }
+    Ok(())
+}
+
+fn upgrade_list(list: &mut [serde_json::Value], syntax: &dyn DepSyntax) -> Result<(), String> {
+    for p in list {
+        let Some(text) = p.get("version").and_then(|v| v.as_str()) else { continue };
+        let name = moa_model::types::shown(p.get("name").and_then(|n| n.as_str()).unwrap_or("?"));
+        let version = syntax
+            .parse_version(text)
+            .map_err(|e| format!("package `{name}`: version: {}", one_line(&e.to_string())))?;
+        p["version"] = serde_json::to_value(&version).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// `s` with its control characters escaped (`\n`, `\u{1b}`), nothing else changed.
+fn one_line(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }

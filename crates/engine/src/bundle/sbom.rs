@@ -104,7 +104,8 @@ pub fn sbom(
     let mut components = Vec::with_capacity(records.len());
     for ((p, b), l) in records.iter().zip(&index.packages).zip(&lock.packages) {
         let purl = scheme.purl(p, namespace, &distro).map_err(|e| format!("package {}: {e}", p.nevra()))?;
-        let mut c = Component::new(Classification::Library, p.name.as_str(), b.version.as_str(), Some(purl.clone()));
+        let mut c =
+            Component::new(Classification::Library, p.name.as_str(), &b.version.to_string(), Some(purl.clone()));
         c.purl = Some(Purl::from_str(&purl).expect("infallible"));
         c.hashes = Some(Hashes(vec![Hash { alg: HashAlgorithm::SHA_256, content: HashValue(b.sha256.to_hex()) }]));
         c.licenses = p

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::lock::Lock;
 use super::BundleIndex;
 use moa_model::types::{Arch, Line, PackageName};
+use moa_model::version::Version;
 
 /// [`BundleIndex::since`].
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -22,7 +23,8 @@ pub struct Since {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Expected {
     pub name: PackageName,
-    pub version: Line,
+    /// Its parts, as [`super::BundlePackage::version`] (bundle.json schema 2).
+    pub version: Version,
     pub arch: Arch,
 }
 
@@ -30,9 +32,9 @@ pub struct Expected {
 /// records the rest in `index.since`. Returns how many packages were left out.
 pub fn keep_new<T>(index: &mut BundleIndex, records: &mut Vec<T>, old: &Lock, base: Line) -> usize {
     let in_old = |p: &super::BundlePackage| {
-        old.packages
-            .iter()
-            .any(|o| o.name == p.name && o.version == p.version && o.arch == p.arch && o.sha256 == p.sha256)
+        old.packages.iter().any(|o| {
+            o.name == p.name && o.version.as_str() == p.version.to_string() && o.arch == p.arch && o.sha256 == p.sha256
+        })
     };
     let mut expects = Vec::new();
     let mut kept = Vec::new();

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::{load_and_resolve, plan_items, CommandError, PlanItem, SourceOptions};
 use crate::bundle::lock::{Lock, LockError, Origin, LOCK_FILE};
+use crate::bundle::why::WhyRecord;
 use crate::bundle::{pack, BundleIndex, BundlePackage, SourceDigest, PACKAGES_DIR, SCHEMA_VERSION};
 use crate::cache::Cache;
 use crate::fetch::{self, Arrivals, FetchOptions};
@@ -162,8 +163,8 @@ fn build_unsigned(
             .into_iter()
             .filter(|p| {
                 index.packages.iter().any(|q| {
-                    (q.name.as_str(), q.version.as_str(), q.arch.as_str())
-                        == (p.name.as_str(), p.version.as_str(), p.arch.as_str())
+                    (q.name.as_str(), q.version.to_string(), q.arch.as_str())
+                        == (p.name.as_str(), p.version.clone(), p.arch.as_str())
                 })
             })
             .collect(),
@@ -302,7 +303,8 @@ pub fn plan_bundle<'r>(
             })
         })
         .collect::<Result<Vec<_>, CommandError>>()?;
-    let lock = Lock::of(&index, &origins);
+    let lock = Lock::of(&index, &origins)
+        .map_err(|source| CommandError::BadMetadataValue { what: "a version in the plan".into(), source })?;
     Ok(Planned { index, records, lock })
 }
 
@@ -442,7 +444,7 @@ fn resolved_from_lock(metadata: crate::repo::Metadata, lock: &Lock) -> Result<su
             package: i,
             requested: l.requested,
             upgrades: l.upgrades.as_ref().map(|u| u.to_string()),
-            why: l.why.iter().map(|w| crate::resolve::WhyStep::Recorded(w.to_string())).collect(),
+            why: l.why.iter().map(WhyRecord::step).collect(),
         });
         stages.push(l.stage);
     }
@@ -553,14 +555,19 @@ fn bundle_package(p: &PackageRecord, e: &PlanEntry, stage: u32, repo: &str) -> R
         .map_err(|source| CommandError::BadMetadataValue { what: what("location"), source })?;
     Ok(BundlePackage {
         name: p.name.clone(),
-        version: line(&p.version.to_string(), &what("version"))?,
+        // Its text must be a Line too: the lock and every report print it.
+        version: line(&p.version.to_string(), &what("version")).map(|_| p.version.clone())?,
         arch: p.arch.clone(),
         file: p.file_name().to_string(),
         size: p.size,
         sha256: p.sha256,
         requested: e.requested,
         upgrades: e.upgrades.as_deref().map(|u| line(u, &what("upgrades"))).transpose()?,
-        why: e.why.iter().map(|w| line(&w.to_string(), &what("why"))).collect::<Result<_, _>>()?,
+        why: e
+            .why
+            .iter()
+            .map(|w| WhyRecord::of(w).map_err(|source| CommandError::BadMetadataValue { what: what("why"), source }))
+            .collect::<Result<_, _>>()?,
         stage,
         requires: lines("requires", &p.requires)?,
         provides: lines("provides", &p.provides)?,

@@ -605,7 +605,8 @@ pub(crate) fn pull_only(
     let work = moa_model::files::WorkDir::new()
         .map_err(|source| CommandError::Io { what: std::env::temp_dir().display().to_string(), source })?;
     let transport = Transport::new(stall)?;
-    let p = crate::oci::pull(reference, plain_http, work.path(), &transport, &crate::report::Silent)?;
+    let syntax_of = |f| family::backend(f).syntax;
+    let p = crate::oci::pull(reference, plain_http, work.path(), &transport, &crate::report::Silent, &syntax_of)?;
     let name = p.bundle.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let side = moa_model::files::sidecar_path(&p.bundle);
     moa_model::files::write_atomic(&side, format!("{}  {name}\n", p.sha256).as_bytes(), 0o644)

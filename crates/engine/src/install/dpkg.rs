@@ -206,7 +206,7 @@ impl Installer for Dpkg {
         for i in installed.iter().filter(|i| !i.essential && !todo.iter().any(|(p, _)| p.name.as_str() == i.name)) {
             for (p, _) in todo {
                 let conflict = names(&p.conflicts, &i.name, &i.version, &i.provides)
-                    || names(&i.conflicts, p.name.as_str(), p.version.as_str(), &p.provides);
+                    || names(&i.conflicts, p.name.as_str(), &p.version.to_string(), &p.provides);
                 if conflict && names(&p.replaces, &i.name, &i.version, &i.provides) {
                     out.push(Removal { name: i.name.clone(), version: i.version.clone(), by: p.name.to_string() });
                     break;

@@ -7,6 +7,7 @@ pub mod dpkg;
 pub mod inroot;
 pub mod rpm;
 
+use moa_model::version::Version;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -322,9 +323,8 @@ pub fn plan(
                 .iter()
                 .filter(|i| i.name == p.name.as_str() && arch.same_slot(&i.arch, p.arch.as_str()))
                 .collect();
-            let same = same_name
-                .iter()
-                .any(|i| same_version(syntax, &i.version, p.version.as_str()) && i.arch == p.arch.as_str());
+            let same =
+                same_name.iter().any(|i| same_version(syntax, &i.version, &p.version) && i.arch == p.arch.as_str());
             let action = if same {
                 InstallAction::Skip
             } else if same_name.is_empty() {
@@ -353,15 +353,14 @@ pub fn missing_expected(
     arch: &dyn moa_model::arch::ArchModel,
 ) -> Vec<String> {
     let Some(since) = &index.since else { return Vec::new() };
-    let at_least = |have: &str, want: &str| match (syntax.parse_version(have), syntax.parse_version(want)) {
-        (Ok(h), Ok(w)) => h.cmp(&w).is_ge(),
-        _ => have == want,
-    };
+    // What the node has is text from its package database, parsed here; the bundle's
+    // versions were parsed once, when bundle.json was read.
+    let at_least = |have: &str, want: &Version| syntax.parse_version(have).is_ok_and(|h| h.cmp(want).is_ge());
     let mut missing = Vec::new();
     for e in &since.expects {
         let mut slot =
             installed.iter().filter(|i| i.name == e.name.as_str() && arch.same_slot(&i.arch, e.arch.as_str()));
-        if slot.clone().any(|i| at_least(&i.version, e.version.as_str())) {
+        if slot.clone().any(|i| at_least(&i.version, &e.version)) {
             continue;
         }
         let has = slot.next().map(|i| format!(" (the node has {})", i.version)).unwrap_or_default();
@@ -370,11 +369,9 @@ pub fn missing_expected(
     missing
 }
 
-fn same_version(syntax: &dyn DepSyntax, a: &str, b: &str) -> bool {
-    match (syntax.parse_version(a), syntax.parse_version(b)) {
-        (Ok(x), Ok(y)) => x == y || x.cmp(&y).is_eq(),
-        _ => a == b,
-    }
+/// Whether the node's version (text from its package database) is the bundle's.
+fn same_version(syntax: &dyn DepSyntax, node: &str, bundle: &Version) -> bool {
+    syntax.parse_version(node).is_ok_and(|v| v.cmp(bundle).is_eq())
 }
 
 /// Whether this process runs as root (its effective uid: `geteuid`, which needs no `/proc`, so it

@@ -245,6 +245,7 @@ pub fn pull(
     work: &Path,
     transport: &Transport,
     reporter: &dyn Reporter,
+    syntax_of: &dyn Fn(moa_model::manifest::Family) -> &'static dyn moa_model::deps::DepSyntax,
 ) -> Result<Pulled, OciError> {
     let r = parse_reference(reference)?;
     let mut reg = Registry::new(&r, reference, plain_http, transport, reporter)?;
@@ -259,9 +260,8 @@ pub fn pull(
     }
     let Manifest { manifest: m, name, sha256: want } = read_manifest(reference, &raw)?;
     let index_bytes = reg.blob_bytes(&m.config, limits::INDEX_BYTES)?;
-    let index: BundleIndex =
-        serde_json::from_slice(&index_bytes).map_err(|e| not(reference, format!("its bundle.json: {e}")))?;
-    index.validate().map_err(|e| not(reference, format!("its bundle.json: {e}")))?;
+    let index =
+        BundleIndex::from_json(&index_bytes, syntax_of).map_err(|e| not(reference, format!("its bundle.json: {e}")))?;
     check_count(reference, &m, &index)?;
     let top = work.join("layers").join(index.stem());
     let mut signature = None;

@@ -16,12 +16,37 @@ pub struct DebVersionError {
     why: &'static str,
 }
 
-/// A parsed Debian version.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A parsed Debian version. In `bundle.json` (schema 2) it is its parts,
+/// `{"epoch": 2, "upstream": "2.10", "revision": "3"}`, read back only when they are exactly
+/// what parsing their text gives (nothing a dpkg would read otherwise).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "DebParts")]
 pub struct DebVersion {
     pub epoch: u32,
     pub upstream: Box<str>,
+    #[serde(default, skip_serializing_if = "str::is_empty")]
     pub revision: Box<str>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DebParts {
+    epoch: u32,
+    upstream: String,
+    #[serde(default)]
+    revision: String,
+}
+
+impl TryFrom<DebParts> for DebVersion {
+    type Error = DebVersionError;
+    fn try_from(p: DebParts) -> Result<Self, DebVersionError> {
+        let v = DebVersion { epoch: p.epoch, upstream: p.upstream.into(), revision: p.revision.into() };
+        let text = v.to_string();
+        match text.parse::<DebVersion>()? {
+            parsed if parsed == v && parsed.epoch == v.epoch => Ok(v),
+            _ => Err(DebVersionError { text, why: "its parts do not read back as themselves" }),
+        }
+    }
 }
 
 impl FromStr for DebVersion {

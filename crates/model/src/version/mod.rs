@@ -14,8 +14,10 @@ use std::fmt;
 pub use deb::{DebVersion, DebVersionError};
 pub use rpm::{rpmvercmp, Evr, EvrError};
 
-/// A package version of either family.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A package version of either family. In `bundle.json` (schema 2) it is tagged with its family:
+/// `{"deb": {"epoch": 2, "upstream": "2.10", "revision": "3"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Version {
     Rpm(Evr),
     Deb(DebVersion),
@@ -53,6 +55,54 @@ impl Version {
         match (self, required) {
             (Version::Rpm(a), Version::Rpm(b)) => a.cmp_for_requirement(b),
             _ => self.cmp(required),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deb(s: &str) -> Version {
+        Version::Deb(s.parse().unwrap())
+    }
+    fn rpm(s: &str) -> Version {
+        Version::Rpm(s.parse().unwrap())
+    }
+
+    #[test]
+    fn versions_are_their_parts_in_json_and_read_back_as_themselves() {
+        for (v, json) in [
+            (deb("2:2.10-3"), r#"{"deb":{"epoch":2,"upstream":"2.10","revision":"3"}}"#),
+            (deb("1.0"), r#"{"deb":{"epoch":0,"upstream":"1.0"}}"#),
+            (
+                deb("1:4.2.8p4+dfsg-3ubuntu5.9"),
+                r#"{"deb":{"epoch":1,"upstream":"4.2.8p4+dfsg","revision":"3ubuntu5.9"}}"#,
+            ),
+            (rpm("1:4.2.6p5-29.el7"), r#"{"rpm":{"epoch":1,"version":"4.2.6p5","release":"29.el7"}}"#),
+            (rpm("1.0"), r#"{"rpm":{"epoch":0,"version":"1.0"}}"#),
+        ] {
+            assert_eq!(serde_json::to_string(&v).unwrap(), json);
+            let back: Version = serde_json::from_str(json).unwrap();
+            assert_eq!(back, v);
+            assert_eq!(back.to_string(), v.to_string());
+        }
+    }
+
+    /// Parts a crafted bundle.json could give that are no version, or another one once printed.
+    #[test]
+    fn parts_that_do_not_read_back_are_refused() {
+        for json in [
+            r#"{"rpm":{"epoch":0,"version":"1.0-1"}}"#,
+            r#"{"rpm":{"epoch":0,"version":"1.0","release":""}}"#,
+            r#"{"rpm":{"epoch":0,"version":"1 0"}}"#,
+            r#"{"deb":{"epoch":0,"upstream":"x1.0"}}"#,
+            r#"{"deb":{"epoch":0,"upstream":"1.0","revision":"a-b"}}"#,
+            r#"{"deb":{"epoch":0,"upstream":"1.0","revision":"1","extra":1}}"#,
+            r#"{"deb":{"epoch":0,"upstream":""}}"#,
+            r#"{"zip":{"epoch":0,"upstream":"1"}}"#,
+        ] {
+            assert!(serde_json::from_str::<Version>(json).is_err(), "{json} was read");
         }
     }
 }

@@ -16,11 +16,38 @@ pub struct EvrError {
 
 /// An rpm epoch-version-release. A missing epoch is 0; a missing release matters only in
 /// requirements, where it matches any release.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+///
+/// In `bundle.json` (schema 2) it is its parts, `{"epoch": 0, "version": "1.0", "release": "1"}`,
+/// read back only when they are exactly what parsing their text gives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "EvrParts")]
 pub struct Evr {
     pub epoch: u64,
     pub version: Box<str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<Box<str>>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EvrParts {
+    epoch: u64,
+    version: String,
+    #[serde(default)]
+    release: Option<String>,
+}
+
+impl TryFrom<EvrParts> for Evr {
+    type Error = EvrError;
+    fn try_from(p: EvrParts) -> Result<Self, EvrError> {
+        let v = Evr::new(p.epoch, &p.version, p.release.as_deref())?;
+        let release = v.release.as_deref().map(|r| format!("-{r}")).unwrap_or_default();
+        let text = format!("{}:{}{release}", v.epoch, v.version);
+        match text.parse::<Evr>()? {
+            parsed if parsed == v => Ok(v),
+            _ => Err(EvrError { text, why: "its parts do not read back as themselves" }),
+        }
+    }
 }
 
 impl Evr {

@@ -36,7 +36,7 @@ pub fn verify_dir(dir: &Path, readers: PackageReaders<'_>) -> Result<Unpacked, V
     let sums = parse_sums(&sums_bytes).map_err(bad)?;
     let top = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let index_bytes = small(INDEX_FILE, limits::INDEX_BYTES)?;
-    let index = parse_index(dir, &index_bytes, &sums, &top)?;
+    let index = parse_index(dir, &index_bytes, &sums, &top, &|f| readers(f).1)?;
     let mut expected = expected_members(&index, &sums).map_err(bad)?;
     let mut files = Vec::new();
     walk(dir, "", &mut files)?;

@@ -139,7 +139,8 @@ pub fn unpack_and_check(
     let mut input = BufReader::with_capacity(1 << 20, once::OnePass::new(file, compressed, verifier));
     let head = input.fill_buf().map_err(|source| VerifyError::Read { path: bundle.to_path_buf(), source })?;
     check_magic(bundle, head)?;
-    let pass = unpack(bundle, &mut input, dest, compressed);
+    let syntax_of = |f| readers(f).1;
+    let pass = unpack(bundle, &mut input, dest, compressed, &syntax_of);
     let seen = input.into_inner().finish().map_err(|source| VerifyError::Read { path: bundle.to_path_buf(), source });
     let signed = match (signature, seen.as_ref().ok().and_then(|s| s.signature.clone())) {
         (Some(req), Some(v)) => Some(req.finish(v)?),
@@ -163,10 +164,11 @@ fn unpack<'a, R: BufRead>(
     input: R,
     dest: &'a Path,
     compressed: u64,
+    syntax_of: stream::SyntaxOf<'a>,
 ) -> Result<(stream::Stream<'a>, PathBuf), VerifyError> {
     let gz = flate2::bufread::GzDecoder::new(input);
     let mut ar = tar::Archive::new(gz);
-    let mut st = stream::Stream::new(bundle, dest, compressed);
+    let mut st = stream::Stream::new(bundle, dest, compressed, syntax_of);
     let entries = ar.entries().map_err(|e| corrupt(bundle, format!("not a tar.gz: {e}")))?;
     for entry in entries {
         let entry = entry.map_err(|e| corrupt(bundle, format!("unreadable member: {e}")))?;
@@ -181,15 +183,14 @@ fn unpack<'a, R: BufRead>(
 /// checked upstream signatures, carries a good signature by a key its repository pinned (rpm
 /// headers; a .deb has none of its own).
 fn check_packages(bundle: &Path, u: &Unpacked, readers: PackageReaders<'_>) -> Result<(), VerifyError> {
-    let (reader, syntax) = readers(u.index.family);
+    let (reader, _) = readers(u.index.family);
     let mut rings: std::collections::HashMap<&str, crate::trust::Keyring> = std::collections::HashMap::new();
     for p in &u.index.packages {
         let member = format!("{PACKAGES_DIR}/{}", p.file);
         let fail =
             |message: String| VerifyError::Package { path: bundle.to_path_buf(), member: member.clone(), message };
         let id = reader.identify(&u.package_path(&p.file)).map_err(|e| fail(crate::transport::error_chain(&e)))?;
-        let version = syntax.parse_version(p.version.as_str()).map_err(|e| fail(e.to_string()))?;
-        if id.name != p.name.as_str() || id.arch != p.arch.as_str() || id.version != version {
+        if id.name != p.name.as_str() || id.arch != p.arch.as_str() || id.version != p.version {
             return Err(fail(format!("its header says {id}, bundle.json says {} {} {}", p.name, p.version, p.arch)));
         }
         if u.index.upstream_signatures != crate::repo::Signatures::Verify {

@@ -110,6 +110,7 @@ pub(super) fn parse_index(
     bytes: &[u8],
     sums: &BTreeMap<String, Sha256>,
     top: &str,
+    syntax_of: SyntaxOf<'_>,
 ) -> Result<BundleIndex, VerifyError> {
     let bad = |m: String| corrupt(bundle, m);
     match sums.get(INDEX_FILE) {
@@ -126,8 +127,7 @@ pub(super) fn parse_index(
         let tool = v.tool_version.map(|t| moa_model::types::shown(&t)).unwrap_or_else(|| "?".into());
         return Err(VerifyError::Schema { path: bundle.to_path_buf(), found: v.schema_version, tool });
     }
-    let index: BundleIndex = serde_json::from_slice(bytes).map_err(|e| bad(format!("bundle.json: {e}")))?;
-    index.validate().map_err(|m| bad(format!("bundle.json: {m}")))?;
+    let index = BundleIndex::from_json(bytes, syntax_of).map_err(|m| bad(format!("bundle.json: {m}")))?;
     if index.stem() != top {
         return Err(bad(format!("its top directory `{top}` is not `{}`, the name bundle.json gives", index.stem())));
     }
@@ -178,11 +178,17 @@ pub(super) struct Stream<'a> {
     seen_dirs: BTreeSet<String>,
     pub(super) files: usize,
     hasher: MemberHasher,
+    /// The family's syntax, which reads and checks bundle.json's versions.
+    syntax_of: SyntaxOf<'a>,
 }
 
+/// The version syntax of a family, from the composition root.
+pub(super) type SyntaxOf<'a> = &'a dyn Fn(moa_model::manifest::Family) -> &'static dyn moa_model::deps::DepSyntax;
+
 impl<'a> Stream<'a> {
-    pub(super) fn new(bundle: &'a Path, dest: &'a Path, compressed: u64) -> Self {
+    pub(super) fn new(bundle: &'a Path, dest: &'a Path, compressed: u64, syntax_of: SyntaxOf<'a>) -> Self {
         Self {
+            syntax_of,
             bundle,
             dest,
             compressed,
@@ -300,7 +306,7 @@ impl<'a> Stream<'a> {
     /// Parses and validates `bundle.json`, then plans every member that may follow.
     fn read_index(&mut self, bytes: &[u8], top: &str) -> Result<(), VerifyError> {
         let sums = self.sums.take().unwrap_or_default();
-        let index = parse_index(self.bundle, bytes, &sums, top)?;
+        let index = parse_index(self.bundle, bytes, &sums, top, self.syntax_of)?;
         self.plan(&index, &sums)?;
         self.index = Some(index);
         self.sums = Some(sums);
