@@ -10,7 +10,7 @@ use std::sync::{Condvar, Mutex};
 
 use crate::cache::Cache;
 use crate::repo::{LoadedRepo, PackageRecord};
-use crate::report::{Event, Reporter};
+use crate::report::Reporter;
 use crate::transport::{join, Transport};
 
 /// Parallel downloads by default: enough to hide a far mirror's latency (scripts/bench/build.sh),
@@ -159,33 +159,13 @@ fn fetch_one(
         return Err(FetchError::Offline { package: what });
     }
     let rel = if repo.base_path.is_empty() { p.location.clone() } else { format!("{}/{}", repo.base_path, p.location) };
-    let mut errors = Vec::new();
-    for (i, mirror) in repo.mirrors.iter().enumerate() {
-        let url = match join(mirror.as_str(), &rel) {
-            Ok(u) => u,
-            Err(e) => {
-                errors.push(e.to_string());
-                continue;
-            }
-        };
-        match cache.put_package(transport, &url, &p.sha256, p.size, &|n| reporter.download_progress(n), reporter) {
-            Ok(path) => {
-                if i > 0 {
-                    reporter.event(&Event::Recovered { what: what.clone(), mirror: mirror.to_string(), failed: i });
-                }
-                return Ok((path, false));
-            }
-            Err(e) => {
-                if i + 1 < repo.mirrors.len() {
-                    reporter.event(&Event::Failover {
-                        what: what.clone(),
-                        mirror: mirror.to_string(),
-                        error: e.clone(),
-                    });
-                }
-                errors.push(e);
-            }
-        }
+    let progress = |n| reporter.download_progress(n);
+    let served = crate::mirror::first_success(&repo.mirrors, &what, reporter, String::clone, |mirror| {
+        let url = join(mirror.as_str(), &rel).map_err(|e| e.to_string())?;
+        cache.put_package(transport, &url, &p.sha256, p.size, &progress, reporter)
+    });
+    match served {
+        Ok((_, path)) => Ok((path, false)),
+        Err(f) => Err(FetchError::AllMirrorsFailed { package: what, repo: repo.name.clone(), errors: f.shown() }),
     }
-    Err(FetchError::AllMirrorsFailed { package: what, repo: repo.name.clone(), errors })
 }

@@ -18,6 +18,7 @@ pub mod commands;
 pub mod family;
 pub mod fetch;
 pub mod install;
+pub mod mirror;
 pub mod oci;
 pub mod pkgfile;
 pub mod policy;

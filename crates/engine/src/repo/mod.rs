@@ -21,7 +21,7 @@ use std::io::{BufRead, BufReader, Read};
 use serde::Serialize;
 
 use crate::cache::Cache;
-use crate::report::{Event, Reporter};
+use crate::report::Reporter;
 use crate::transport::{error_chain, join, redact, Transport, TransportError};
 use crate::trust::{Fingerprint, Keyring, TrustError};
 use moa_model::manifest::{Manifest, Repository};
@@ -506,47 +506,38 @@ impl MetadataSource<'_> {
             let shown = format!("{rel} (cached)");
             return Ok((check(&bytes, &shown)?, bytes, shown));
         }
-        let mut errors = Vec::new();
-        let mut not_found = true;
-        let mut untrusted = true;
-        let mut weak_only = true;
-        for (i, root) in mirrors.iter().enumerate() {
-            let url = join(root.as_str(), rel)?;
-            let shown = redact(&url);
-            let got = self.transport.get(&url, max, self.reporter).map_err(RepoError::from);
-            match got.and_then(|bytes| check(&bytes, &shown).map(|t| (t, bytes))) {
-                Ok((t, bytes)) => {
-                    if let Some(c) = self.cache {
-                        c.put_metadata(&key, &bytes);
-                    }
-                    if i > 0 {
-                        self.reporter.event(&Event::Recovered {
-                            what: rel.to_string(),
-                            mirror: root.to_string(),
-                            failed: i,
-                        });
-                        let m = mirrors.remove(i);
-                        mirrors.insert(0, m);
-                    }
-                    return Ok((t, bytes, shown));
+        let served = crate::mirror::first_success(
+            mirrors,
+            rel,
+            self.reporter,
+            |e| error_chain(e),
+            |root| {
+                let url = join(root.as_str(), rel)?;
+                let shown = redact(&url);
+                let bytes = self.transport.get(&url, max, self.reporter)?;
+                Ok::<_, RepoError>((check(&bytes, &shown)?, bytes, shown))
+            },
+        );
+        let failed = match served {
+            Ok((i, (t, bytes, shown))) => {
+                if let Some(c) = self.cache {
+                    c.put_metadata(&key, &bytes);
                 }
-                Err(e) => {
-                    not_found &= matches!(e, RepoError::Transport(TransportError::NotFound { .. }));
-                    untrusted &= matches!(e, RepoError::Signature { .. });
-                    weak_only &= matches!(e, RepoError::Signature { error: TrustError::WeakHash { .. }, .. });
-                    let error = error_chain(&e);
-                    if i + 1 < mirrors.len() {
-                        let (what, mirror) = (rel.to_string(), root.to_string());
-                        self.reporter.event(&Event::Failover { what, mirror, error: error.clone() });
-                    }
-                    errors.push(error);
-                }
+                // The mirror that served goes first for the rest of this repository's files.
+                let m = mirrors.remove(i);
+                mirrors.insert(0, m);
+                return Ok((t, bytes, shown));
             }
+            Err(f) => f,
+        };
+        let (repo, what) = (repo.to_string(), rel.to_string());
+        if !failed.each.is_empty() && failed.all(|e| matches!(e, RepoError::Signature { .. })) {
+            let weak_only =
+                failed.all(|e| matches!(e, RepoError::Signature { error: TrustError::WeakHash { .. }, .. }));
+            return Err(RepoError::Untrusted { repo, what, errors: failed.shown(), weak_only });
         }
-        if untrusted && !errors.is_empty() {
-            return Err(RepoError::Untrusted { repo: repo.to_string(), what: rel.to_string(), errors, weak_only });
-        }
-        Err(RepoError::AllMirrorsFailed { repo: repo.to_string(), what: rel.to_string(), errors, not_found })
+        let not_found = failed.all(|e| matches!(e, RepoError::Transport(TransportError::NotFound { .. })));
+        Err(RepoError::AllMirrorsFailed { repo, what, errors: failed.shown(), not_found })
     }
 }
 

@@ -1,0 +1,113 @@
+//! One repository, several mirrors: the loop every download from a repository goes through
+//! (metadata in `repo`, packages in `fetch`). Each mirror is tried in turn until one serves;
+//! every failure but the last is reported as a [`Event::Failover`], a success after failures as
+//! [`Event::Recovered`], and when all fail each mirror's own error is kept, typed, for the
+//! caller to judge (all "not found"? all bad signatures?) and to say.
+
+use std::fmt;
+
+use crate::report::{Event, Reporter};
+
+/// What each mirror said, in the order they were tried.
+#[derive(Debug)]
+pub struct Failures<E> {
+    pub each: Vec<(String, E)>,
+    /// Each error as said: with its causes, for messages and events.
+    shown: Vec<String>,
+}
+
+impl<E> Failures<E> {
+    /// Whether every mirror failed this way (true when there was no mirror at all).
+    pub fn all(&self, f: impl Fn(&E) -> bool) -> bool {
+        self.each.iter().all(|(_, e)| f(e))
+    }
+
+    /// Each mirror's error as said, in order.
+    pub fn shown(&self) -> Vec<String> {
+        self.shown.clone()
+    }
+}
+
+impl<E> fmt::Display for Failures<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shown.join("; "))
+    }
+}
+
+/// Tries `attempt` with each of `mirrors` in order: the index of the first that served and
+/// what it gave, or every mirror's error. `what` names the file in events; `show` says an
+/// error with its causes.
+pub fn first_success<M: fmt::Display, T, E>(
+    mirrors: &[M],
+    what: &str,
+    reporter: &dyn Reporter,
+    show: impl Fn(&E) -> String,
+    mut attempt: impl FnMut(&M) -> Result<T, E>,
+) -> Result<(usize, T), Failures<E>> {
+    let mut failures = Failures { each: Vec::new(), shown: Vec::new() };
+    for (i, mirror) in mirrors.iter().enumerate() {
+        match attempt(mirror) {
+            Ok(t) => {
+                if i > 0 {
+                    reporter.event(&Event::Recovered { what: what.into(), mirror: mirror.to_string(), failed: i });
+                }
+                return Ok((i, t));
+            }
+            Err(e) => {
+                let error = show(&e);
+                if i + 1 < mirrors.len() {
+                    let failover =
+                        Event::Failover { what: what.into(), mirror: mirror.to_string(), error: error.clone() };
+                    reporter.event(&failover);
+                }
+                failures.each.push((mirror.to_string(), e));
+                failures.shown.push(error);
+            }
+        }
+    }
+    Err(failures)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Events(Mutex<Vec<String>>);
+    impl Reporter for Events {
+        fn event(&self, e: &Event) {
+            self.0.lock().unwrap().push(e.to_string());
+        }
+    }
+
+    #[test]
+    fn the_first_mirror_that_serves_wins_and_each_failure_is_said_and_kept() {
+        let events = Events::default();
+        let mirrors = ["http://a", "http://b", "http://c"];
+        let got = first_success(
+            &mirrors,
+            "x.xml",
+            &events,
+            |e: &String| e.clone(),
+            |m| match *m {
+                "http://c" => Ok(7),
+                m => Err(format!("{m} is down")),
+            },
+        );
+        assert_eq!(got.unwrap(), (2, 7));
+        let said = events.0.lock().unwrap().clone();
+        assert_eq!(said.len(), 3, "{said:?}");
+        assert!(said[0].contains("http://a") && said[0].contains("trying the next mirror"), "{said:?}");
+        assert!(said[2].contains("from http://c after 2 mirror(s) failed"), "{said:?}");
+
+        let events = Events::default();
+        let all = first_success(&mirrors, "x.xml", &events, |e: &u16| format!("HTTP {e}"), |_| Err::<(), _>(404u16));
+        let f = all.unwrap_err();
+        assert!(f.all(|e| *e == 404) && f.each.len() == 3);
+        assert_eq!(f.to_string(), "HTTP 404; HTTP 404; HTTP 404");
+        // The last failure has no next mirror to announce.
+        assert_eq!(events.0.lock().unwrap().len(), 2);
+    }
+}
