@@ -11,6 +11,7 @@
 //! The library prints nothing: results are data the CLI renders, progress goes through
 //! [`report::Reporter`].
 #![cfg_attr(not(test), deny(clippy::print_stdout, clippy::print_stderr))]
+#![warn(unreachable_pub)]
 
 pub mod bundle;
 pub mod cache;
@@ -18,14 +19,14 @@ pub mod commands;
 pub mod family;
 pub mod fetch;
 pub mod install;
-pub mod mirror;
+pub(crate) mod mirror;
 pub mod oci;
 pub mod pkgfile;
-pub mod policy;
+pub(crate) mod policy;
 pub mod probe;
 pub mod repo;
 pub mod report;
-pub mod resolve;
+pub(crate) mod resolve;
 pub mod transport;
 pub mod trust;
 

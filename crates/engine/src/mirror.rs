@@ -10,7 +10,7 @@ use crate::report::{Event, Reporter};
 
 /// What each mirror said, in the order they were tried.
 #[derive(Debug)]
-pub struct Failures<E> {
+pub(crate) struct Failures<E> {
     pub each: Vec<(String, E)>,
     /// Each error as said: with its causes, for messages and events.
     shown: Vec<String>,
@@ -18,12 +18,12 @@ pub struct Failures<E> {
 
 impl<E> Failures<E> {
     /// Whether every mirror failed this way (true when there was no mirror at all).
-    pub fn all(&self, f: impl Fn(&E) -> bool) -> bool {
+    pub(crate) fn all(&self, f: impl Fn(&E) -> bool) -> bool {
         self.each.iter().all(|(_, e)| f(e))
     }
 
     /// Each mirror's error as said, in order.
-    pub fn shown(&self) -> Vec<String> {
+    pub(crate) fn shown(&self) -> Vec<String> {
         self.shown.clone()
     }
 }
@@ -37,7 +37,7 @@ impl<E> fmt::Display for Failures<E> {
 /// Tries `attempt` with each of `mirrors` in order: the index of the first that served and
 /// what it gave, or every mirror's error. `what` names the file in events; `show` says an
 /// error with its causes.
-pub fn first_success<M: fmt::Display, T, E>(
+pub(crate) fn first_success<M: fmt::Display, T, E>(
     mirrors: &[M],
     what: &str,
     reporter: &dyn Reporter,

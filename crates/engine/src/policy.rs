@@ -43,7 +43,7 @@ pub trait ResolvePolicy: Sync {
     }
 }
 
-pub struct RpmPolicy;
+pub(crate) struct RpmPolicy;
 
 impl ResolvePolicy for RpmPolicy {
     fn unversioned_provide_satisfies(&self) -> bool {
@@ -57,7 +57,7 @@ impl ResolvePolicy for RpmPolicy {
     }
 }
 
-pub struct DebPolicy;
+pub(crate) struct DebPolicy;
 
 impl ResolvePolicy for DebPolicy {
     fn unversioned_provide_satisfies(&self) -> bool {

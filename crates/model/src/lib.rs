@@ -10,6 +10,7 @@
 //! - [`manifest`]: what to bundle for a distro, with its time service section;
 //! - [`limits`] and [`files`]: the bounds on outside input, and bounded reads, atomic writes.
 #![cfg_attr(not(test), deny(clippy::print_stdout, clippy::print_stderr))]
+#![warn(unreachable_pub)]
 
 pub mod arch;
 pub mod deps;

@@ -6,6 +6,7 @@
 //! - [`check`]: whether a node keeps time (offset, stratum, reach) from its daemon's own report;
 //! - [`node`]: `install --role` (the role plugged into the engine's install) and `configure`.
 #![cfg_attr(not(test), deny(clippy::print_stdout, clippy::print_stderr))]
+#![warn(unreachable_pub)]
 
 pub mod check;
 pub mod node;

@@ -4,14 +4,22 @@
 //! [`pack`] writes one; [`verify`] checks and unpacks one on the node.
 
 pub mod lock;
-pub mod pack;
-pub mod parts;
-pub mod sbom;
-pub mod script;
+pub(crate) mod pack;
+pub(crate) mod parts;
+pub(crate) mod sbom;
+pub(crate) mod script;
 pub mod sign;
-pub mod since;
+pub(crate) mod since;
 pub mod verify;
-pub mod why;
+pub(crate) mod why;
+
+// The types of the stages above that the bundle's API (its index, reports and errors) names.
+pub use pack::PackError;
+pub use parts::{Opened, PartsError, Split};
+pub use sbom::PurlScheme;
+pub use script::FallbackCommand;
+pub use since::{Expected, Since};
+pub use why::WhyRecord;
 
 use serde::{Deserialize, Serialize};
 

@@ -31,7 +31,7 @@ pub enum PackError {
 
 /// What was written.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct Packed {
+pub(crate) struct Packed {
     pub path: PathBuf,
     pub sha256: Sha256,
     pub size: u64,
@@ -89,7 +89,7 @@ fn members(
 
 /// What decides a bundle's bytes: the tool, the compression, the top directory, and every
 /// member's path, mode and digest. Two builds with one key write the same file.
-pub fn content_key(
+pub(crate) fn content_key(
     index: &BundleIndex,
     extra: &[(String, Vec<u8>)],
     tool: &FallbackCommand,
@@ -108,7 +108,7 @@ pub fn content_key(
 /// e.g. the role templates under `roles/`. `package(i)` gives the file of `index.packages[i]`,
 /// waiting for it if it is still downloading (members are written in path order, so the files
 /// should arrive in that order); `None` stops the pack.
-pub fn write_bundle(
+pub(crate) fn write_bundle(
     index: &BundleIndex,
     package: &dyn Fn(usize) -> Option<PathBuf>,
     extra: &[(String, Vec<u8>)],
@@ -130,7 +130,7 @@ pub fn write_bundle(
 /// The bundle whose members are the files under `dir` (an unpacked bundle with this `index`),
 /// packed again exactly as `build` packed it: the same bytes, so its signature and `.sha256`
 /// still hold. Nothing under `dir` is checked here; the caller verifies the result.
-pub fn repack(dir: &Path, index: &BundleIndex, output: &Path) -> Result<Packed, PackError> {
+pub(crate) fn repack(dir: &Path, index: &BundleIndex, output: &Path) -> Result<Packed, PackError> {
     let mut found = Vec::new();
     collect(dir, "", &mut found).map_err(|source| PackError::Read { path: dir.to_path_buf(), source })?;
     found.sort();
@@ -230,7 +230,7 @@ fn write_members(
     Ok(Packed { path: output.to_path_buf(), sha256, size })
 }
 
-pub use moa_model::files::sidecar_path;
+pub(crate) use moa_model::files::sidecar_path;
 
 fn header(kind: tar::EntryType, mode: u32, mtime: u64, size: u64) -> tar::Header {
     let mut h = tar::Header::new_gnu();

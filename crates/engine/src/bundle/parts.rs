@@ -11,7 +11,7 @@ use moa_model::files::{Partial, WorkDir};
 use moa_model::types::{HashingWriter, Sha256};
 
 /// Parts of one bundle at most (a 4 GiB part size covers 40 TiB).
-pub const MAX_PARTS: usize = 10_000;
+pub(crate) const MAX_PARTS: usize = 10_000;
 const INDEX_SUFFIX: &str = ".split";
 
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +41,7 @@ pub enum PartsError {
 }
 
 /// `<bundle>.split`.
-pub fn index_path(bundle: &Path) -> PathBuf {
+pub(crate) fn index_path(bundle: &Path) -> PathBuf {
     let mut s = bundle.as_os_str().to_owned();
     s.push(INDEX_SUFFIX);
     PathBuf::from(s)
@@ -63,7 +63,7 @@ pub struct Split {
 /// Splits `bundle` into parts of `size` bytes (the last one shorter), each written to a
 /// temporary file and renamed into place, then the index; parts a former split left beyond the
 /// new last one are removed.
-pub fn split(bundle: &Path, size: u64) -> Result<Split, PartsError> {
+pub(crate) fn split(bundle: &Path, size: u64) -> Result<Split, PartsError> {
     let rerr = |source| PartsError::Read { path: bundle.to_path_buf(), source };
     let mut input = std::io::BufReader::with_capacity(1 << 20, fs_err::File::open(bundle).map_err(rerr)?);
     let total = input.get_ref().metadata().map_err(rerr)?.len();
@@ -110,7 +110,7 @@ pub struct Opened {
 
 /// Resolves what the user named — a bundle, its split index, one of its parts, or a folder
 /// holding one of those — and, for parts, checks each against the index while joining them.
-pub fn open(path: &Path) -> Result<Opened, PartsError> {
+pub(crate) fn open(path: &Path) -> Result<Opened, PartsError> {
     let chosen = if path.is_dir() { only_bundle_in(path)? } else { path.to_path_buf() };
     let text = chosen.to_string_lossy().into_owned();
     let bundle = match (text.strip_suffix(INDEX_SUFFIX), part_number(&text)) {
@@ -125,7 +125,7 @@ pub fn open(path: &Path) -> Result<Opened, PartsError> {
 }
 
 /// Whether `path` names a split index or one of its parts.
-pub fn is_part_or_index(path: &Path) -> bool {
+pub(crate) fn is_part_or_index(path: &Path) -> bool {
     let text = path.to_string_lossy();
     text.ends_with(INDEX_SUFFIX) || part_number(&text).is_some()
 }

@@ -28,7 +28,7 @@ use crate::repo::PackageRecord;
 use moa_model::manifest::Manifest;
 use moa_model::types::Sha256;
 
-pub const SBOM_FILE: &str = "sbom.cdx.json";
+pub(crate) const SBOM_FILE: &str = "sbom.cdx.json";
 
 /// A family's package URL spelling.
 pub trait PurlScheme: Sync {
@@ -39,9 +39,9 @@ pub trait PurlScheme: Sync {
 }
 
 /// `pkg:rpm/<id>/<name>@<version>-<release>?arch=&distro=<id>-<version_id>&epoch=`.
-pub struct RpmPurl;
+pub(crate) struct RpmPurl;
 /// `pkg:deb/<id>/<name>@<version>?arch=&distro=<codename>`.
-pub struct DebPurl;
+pub(crate) struct DebPurl;
 
 impl PurlScheme for RpmPurl {
     fn distro(&self, m: &Manifest) -> String {
@@ -91,7 +91,7 @@ fn serial(digest: &Sha256) -> String {
 
 /// The SBOM of a planned bundle: `records` are its packages in `index` order, `lock` its set
 /// (repository and dependencies of each).
-pub fn sbom(
+pub(crate) fn sbom(
     manifest: &Manifest,
     index: &BundleIndex,
     lock: &Lock,

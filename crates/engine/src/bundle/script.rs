@@ -28,7 +28,7 @@ pub struct FallbackCommand {
 }
 
 /// `s` quoted for POSIX sh (`'…'`, a `'` inside as `'\''`).
-pub fn sh_quote(s: &str) -> String {
+pub(crate) fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 

@@ -30,7 +30,7 @@ pub struct Expected {
 
 /// Keeps in `index.packages` (and `records`, in the same order) only what `old` does not hold;
 /// records the rest in `index.since`. Returns how many packages were left out.
-pub fn keep_new<T>(index: &mut BundleIndex, records: &mut Vec<T>, old: &Lock, base: Line) -> usize {
+pub(crate) fn keep_new<T>(index: &mut BundleIndex, records: &mut Vec<T>, old: &Lock, base: Line) -> usize {
     let in_old = |p: &super::BundlePackage| {
         old.packages.iter().any(|o| {
             o.name == p.name && o.version.as_str() == p.version.to_string() && o.arch == p.arch && o.sha256 == p.sha256

@@ -79,7 +79,7 @@ impl fmt::Display for WhyRecord {
 /// A why-chain of either form: today's records, or the sentences of bundle.json schema 1 and
 /// moa.lock version 1 (each a [`Line`], read as [`WhyRecord::Recorded`]). A record that is
 /// wrong says which field, as serde says it for the record alone.
-pub fn either_form<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<WhyRecord>, D::Error> {
+pub(crate) fn either_form<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<WhyRecord>, D::Error> {
     struct OneStep(WhyRecord);
     struct StepVisitor;
     impl<'de> Visitor<'de> for StepVisitor {

@@ -247,7 +247,7 @@ pub fn lock(manifest: &Manifest, opts: &BuildOptions, reporter: &dyn Reporter) -
 }
 
 /// A planned bundle: its index, its packages' records in index order, and its lock.
-pub struct Planned<'r> {
+pub(super) struct Planned<'r> {
     pub index: BundleIndex,
     pub records: Vec<&'r PackageRecord>,
     pub lock: Lock,
@@ -255,7 +255,7 @@ pub struct Planned<'r> {
 
 /// bundle.json and moa.lock for a resolve: packages in install order (by stage, then name).
 /// From a lock, its sources and mtime are kept, so the bundle is the one the lock describes.
-pub fn plan_bundle<'r>(
+pub(super) fn plan_bundle<'r>(
     manifest: &Manifest,
     opts: &BuildOptions,
     r: &'r super::Resolved,

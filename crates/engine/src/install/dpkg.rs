@@ -11,7 +11,7 @@ use crate::bundle::script::sh_quote;
 use crate::bundle::{BundleIndex, BundlePackage};
 use moa_model::deps::{DebSyntax, DepSyntax};
 
-pub struct Dpkg;
+pub(crate) struct Dpkg;
 
 /// install.sh's dpkg for `--root`, as `install` runs it ([`Reach`]): in a root with its own
 /// dpkg, that dpkg chrooted on copies of the files inside the root, else this machine's with
@@ -48,7 +48,7 @@ const APT_GET: &str = "usr/bin/apt-get";
 const APT_MARK: &str = "usr/bin/apt-mark";
 
 /// Packages whose status is `install ok installed` in a dpkg status file.
-pub fn read_status(path: &Path) -> Result<Vec<Installed>, InstallError> {
+pub(crate) fn read_status(path: &Path) -> Result<Vec<Installed>, InstallError> {
     let text = match fs_err::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),

@@ -26,7 +26,7 @@ const POLICY_RC_D: &str = "usr/sbin/policy-rc.d";
 
 /// How a package tool reaches the node's root.
 #[derive(Debug, Clone)]
-pub enum Reach {
+pub(crate) enum Reach {
     /// The root is this machine.
     Host,
     /// The root's own tool, chrooted into it.
@@ -37,7 +37,7 @@ pub enum Reach {
 
 impl Reach {
     /// How to reach `root` with `program` (`usr/bin/dpkg`, relative to the root).
-    pub fn of(root: &Path, program: &str) -> Reach {
+    pub(crate) fn of(root: &Path, program: &str) -> Reach {
         if root_is_host(root) {
             return Reach::Host;
         }
@@ -49,7 +49,7 @@ impl Reach {
     }
 
     /// `program` with the clean environment, chrooted when the root has its own.
-    pub fn command(&self, program: &str) -> Command {
+    pub(crate) fn command(&self, program: &str) -> Command {
         match self {
             Reach::Chroot(root) => {
                 let mut c = tool_command("chroot");
@@ -62,14 +62,14 @@ impl Reach {
 }
 
 /// A private directory inside a root that holds copies of the files a chrooted tool installs.
-pub struct Staging {
+pub(crate) struct Staging {
     dir: tempfile::TempDir,
     root: PathBuf,
     _registered: Registered,
 }
 
 impl Staging {
-    pub fn new(root: &Path) -> Result<Staging, InstallError> {
+    pub(crate) fn new(root: &Path) -> Result<Staging, InstallError> {
         let parent = resolve_in_root(root, Path::new(STAGING_PARENT), true)
             .map_err(|e| InstallError::Work { path: root.join(STAGING_PARENT), source: e })?;
         let werr = |source| InstallError::Work { path: parent.clone(), source };
@@ -80,17 +80,17 @@ impl Staging {
     }
 
     /// The staging directory as the chrooted tool sees it.
-    pub fn inside(&self) -> PathBuf {
+    pub(crate) fn inside(&self) -> PathBuf {
         Path::new("/").join(self.dir.path().strip_prefix(&self.root).unwrap_or(self.dir.path()))
     }
 
     /// This machine's path of the staging directory.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
     /// Copies `files` in; their paths as the chrooted tool sees them, in the same order.
-    pub fn copy_in(&self, files: &[PathBuf]) -> Result<Vec<PathBuf>, InstallError> {
+    pub(crate) fn copy_in(&self, files: &[PathBuf]) -> Result<Vec<PathBuf>, InstallError> {
         files
             .iter()
             .map(|f| {
@@ -105,12 +105,12 @@ impl Staging {
 
 /// A `policy-rc.d` that refuses every service action, in place while it lives, in a root other
 /// than `/` that has none of its own.
-pub struct NoDaemons {
+pub(crate) struct NoDaemons {
     written: Option<(PathBuf, Registered)>,
 }
 
 impl NoDaemons {
-    pub fn new(root: &Path) -> Result<NoDaemons, InstallError> {
+    pub(crate) fn new(root: &Path) -> Result<NoDaemons, InstallError> {
         if root_is_host(root) {
             return Ok(NoDaemons { written: None });
         }

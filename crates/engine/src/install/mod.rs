@@ -3,9 +3,9 @@
 //! stage). Packages already installed at the same version and arch are skipped; a preflight finds
 //! dependencies the node lacks before anything is changed.
 
-pub mod dpkg;
-pub mod inroot;
-pub mod rpm;
+pub(crate) mod dpkg;
+pub(crate) mod inroot;
+pub(crate) mod rpm;
 
 use moa_model::version::Version;
 use std::path::{Path, PathBuf};

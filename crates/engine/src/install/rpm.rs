@@ -11,7 +11,7 @@ use crate::bundle::script::sh_quote;
 use crate::bundle::{BundleIndex, BundlePackage};
 use moa_model::manifest::ModuleRef;
 
-pub struct Rpm;
+pub(crate) struct Rpm;
 
 fn rpm(opts: &InstallOptions) -> Command {
     let mut c = tool_command("rpm");
@@ -23,7 +23,7 @@ fn rpm(opts: &InstallOptions) -> Command {
 }
 
 /// The enabled streams in one dnf `*.module` state file (INI: `[name]`, `stream=`, `state=`).
-pub fn parse_module_state(text: &str) -> Vec<(String, String)> {
+pub(crate) fn parse_module_state(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let (mut name, mut stream, mut enabled) = (None::<String>, None::<String>, false);
     let mut flush = |name: &mut Option<String>, stream: &mut Option<String>, enabled: &mut bool| {

@@ -8,7 +8,7 @@
 
 pub mod apt;
 pub mod comps;
-pub mod entries;
+pub(crate) mod entries;
 mod local;
 pub mod modules;
 pub mod yum;

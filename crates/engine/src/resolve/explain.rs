@@ -132,6 +132,7 @@ serialize_as_text!(WhyStep);
 serialize_as_text!(Note);
 
 /// The chain as text, one string per step (for tests and messages).
-pub fn chain_text(steps: &[WhyStep]) -> Vec<String> {
+#[cfg(test)]
+pub(crate) fn chain_text(steps: &[WhyStep]) -> Vec<String> {
     steps.iter().map(WhyStep::to_string).collect()
 }

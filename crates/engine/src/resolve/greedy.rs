@@ -5,8 +5,8 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use super::deps::Relation;
 use super::{ResolveError, Universe};
+use moa_model::deps::Relation;
 
 /// A package chosen during a closure and how it got there.
 #[derive(Clone)]

@@ -13,11 +13,10 @@
 
 mod base;
 mod conflicts;
-pub use moa_model::deps;
-pub mod explain;
+pub(crate) mod explain;
 mod greedy;
 mod sat;
-pub mod why;
+pub(crate) mod why;
 
 pub use explain::{Note, WhyStep};
 
@@ -29,8 +28,8 @@ use serde::Serialize;
 
 use crate::policy::ResolvePolicy;
 use crate::repo::{Metadata, PackageRecord};
-use deps::{DepSyntax, Relation};
 use greedy::Closure;
+use moa_model::deps::{self, DepSyntax, Relation};
 use moa_model::manifest::{Manifest, Request};
 
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +55,7 @@ pub enum ResolveError {
 
 /// What to resolve.
 #[derive(Debug, Clone, Default)]
-pub struct Goal {
+pub(crate) struct Goal {
     pub requests: Vec<Request>,
     /// Included when available, skipped with a note when not.
     pub optional: Vec<Request>,
@@ -70,7 +69,7 @@ pub struct Goal {
 }
 
 impl Goal {
-    pub fn from_manifest(m: &Manifest, no_base: bool) -> Self {
+    pub(crate) fn from_manifest(m: &Manifest, no_base: bool) -> Self {
         Self {
             requests: m.packages.clone(),
             optional: m.optional.clone(),
@@ -81,7 +80,7 @@ impl Goal {
     }
 
     /// Resolving against a node profile added with [`add_installed`].
-    pub fn against_node(m: &Manifest, installed_repo: usize) -> Self {
+    pub(crate) fn against_node(m: &Manifest, installed_repo: usize) -> Self {
         Self {
             requests: m.packages.clone(),
             optional: m.optional.clone(),
@@ -98,7 +97,7 @@ impl Goal {
 /// (name, version, arch), its requirements and conflicts come along, so neither a bundled package
 /// nor an upgrade can break them unseen.
 /// Returns the repository's index.
-pub fn add_installed(
+pub(crate) fn add_installed(
     md: &mut Metadata,
     node: &str,
     packages: &[crate::repo::Installed],
@@ -187,7 +186,7 @@ pub struct Plan {
 }
 
 /// Every package, indexed by name, provided capability and file.
-pub struct Universe<'a> {
+pub(crate) struct Universe<'a> {
     pub md: &'a Metadata,
     syntax: &'a dyn DepSyntax,
     policy: &'a dyn ResolvePolicy,
@@ -199,7 +198,12 @@ pub struct Universe<'a> {
 }
 
 impl<'a> Universe<'a> {
-    pub fn new(md: &'a Metadata, syntax: &'a dyn DepSyntax, policy: &'a dyn ResolvePolicy, target_arch: &str) -> Self {
+    pub(crate) fn new(
+        md: &'a Metadata,
+        syntax: &'a dyn DepSyntax,
+        policy: &'a dyn ResolvePolicy,
+        target_arch: &str,
+    ) -> Self {
         let mut by_name: HashMap<&str, Vec<u32>> = HashMap::with_capacity(md.packages.len());
         let mut provides: HashMap<&str, Vec<(u32, &str)>> = HashMap::with_capacity(md.packages.len());
         for (i, p) in md.packages.iter().enumerate() {
@@ -250,7 +254,7 @@ impl<'a> Universe<'a> {
     }
 
     /// Packages that satisfy one relation, without duplicates, in index order.
-    pub fn providers(&self, rel: &Relation<'_>) -> Result<Vec<u32>, ResolveError> {
+    pub(crate) fn providers(&self, rel: &Relation<'_>) -> Result<Vec<u32>, ResolveError> {
         let mut out = Vec::new();
         let unversioned_ok = self.policy.unversioned_provide_satisfies();
         for &i in self.by_name.get(rel.name).into_iter().flatten() {
@@ -320,7 +324,7 @@ impl<'a> Universe<'a> {
 }
 
 /// Resolves a goal against loaded metadata.
-pub fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, ResolveError> {
+pub(crate) fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Plan, ResolveError> {
     let mut notes = Vec::new();
     let mut c = Closure::new(u);
 
@@ -659,7 +663,7 @@ fn request_candidates(u: &Universe<'_>, req: &Request, notes: &mut Vec<Note>) ->
 /// Install stages for the plan's entries: a package comes one stage after every bundled package
 /// that satisfies one of its pre-requirements, and no earlier than what it depends on (dpkg must
 /// have a pre-dependency configured before it unpacks the package that needs it).
-pub fn install_stages(u: &Universe<'_>, plan: &Plan) -> Result<Vec<u32>, ResolveError> {
+pub(crate) fn install_stages(u: &Universe<'_>, plan: &Plan) -> Result<Vec<u32>, ResolveError> {
     let idx_of: HashMap<u32, usize> = plan.entries.iter().enumerate().map(|(i, e)| (e.package as u32, i)).collect();
     // For each entry: (bundled deps, bundled pre-deps).
     let mut edges: Vec<(Vec<usize>, Vec<usize>)> = Vec::with_capacity(plan.entries.len());

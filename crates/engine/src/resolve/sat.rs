@@ -24,8 +24,8 @@ use resolvo::{
     UnsolvableOrCancelled, VersionSetId, VersionSetUnionId,
 };
 
-use super::deps::{Dep, Relation};
 use super::{ResolveError, Universe};
+use moa_model::deps::{Dep, Relation};
 
 /// The records of one name that a requirement, conflict or obsolete allows.
 struct VSet {

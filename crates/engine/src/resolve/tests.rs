@@ -3,7 +3,7 @@
 use super::*;
 use crate::policy::{DebPolicy, RpmPolicy};
 use crate::repo::{LoadedRepo, Metadata, PackageRecord};
-use deps::{DebSyntax, RpmSyntax};
+use moa_model::deps::{DebSyntax, RpmSyntax};
 use moa_model::types::{Arch, PackageName, Sha256};
 use moa_model::version::Version;
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{Plan, ResolveError, Universe};
 
 /// At most this many chains are listed; a dense graph has exponentially many.
-pub const MAX_CHAINS: usize = 50;
+pub(crate) const MAX_CHAINS: usize = 50;
 
 /// A requirement of a planned package and the planned packages (by plan position) that meet it.
 type Edge = (String, Vec<usize>);
@@ -42,7 +42,7 @@ fn edges(u: &Universe<'_>, plan: &Plan) -> Result<Vec<Vec<Edge>>, ResolveError> 
 
 /// For each planned package (by plan position), the planned packages (by position) that meet
 /// its requirements: the dependency graph an SBOM records.
-pub fn dependency_graph(u: &Universe<'_>, plan: &Plan) -> Result<Vec<Vec<usize>>, ResolveError> {
+pub(crate) fn dependency_graph(u: &Universe<'_>, plan: &Plan) -> Result<Vec<Vec<usize>>, ResolveError> {
     Ok(edges(u, plan)?
         .into_iter()
         .enumerate()
@@ -57,7 +57,7 @@ pub fn dependency_graph(u: &Universe<'_>, plan: &Plan) -> Result<Vec<Vec<usize>>
 
 /// Every chain (up to [`MAX_CHAINS`]) from a requested package to `name`, each step written
 /// `a needs REQUIREMENT`. Empty when `name` is not planned.
-pub fn why(u: &Universe<'_>, plan: &Plan, name: &str) -> Result<Vec<Vec<String>>, ResolveError> {
+pub(crate) fn why(u: &Universe<'_>, plan: &Plan, name: &str) -> Result<Vec<Vec<String>>, ResolveError> {
     let Some(target) = plan.entries.iter().position(|e| u.md.packages[e.package].name.as_str() == name) else {
         return Ok(vec![]);
     };
@@ -102,7 +102,7 @@ pub struct WhyNot {
     pub reasons: Vec<String>,
 }
 
-pub fn why_not(u: &Universe<'_>, plan: &Plan, name: &str) -> Result<WhyNot, ResolveError> {
+pub(crate) fn why_not(u: &Universe<'_>, plan: &Plan, name: &str) -> Result<WhyNot, ResolveError> {
     let mut reasons = Vec::new();
     let records: Vec<usize> = (0..u.md.packages.len()).filter(|&i| u.md.packages[i].name.as_str() == name).collect();
     if plan.entries.iter().any(|e| u.md.packages[e.package].name.as_str() == name) {

@@ -35,7 +35,7 @@ pub(crate) enum SignerKey {
 }
 
 impl SignerKey {
-    pub fn verify_read(&self, sig: &Signature, data: impl std::io::Read) -> pgp::errors::Result<()> {
+    pub(super) fn verify_read(&self, sig: &Signature, data: impl std::io::Read) -> pgp::errors::Result<()> {
         match self {
             Self::Primary(k) => sig.verify(k, data),
             Self::Sub(k) => sig.verify(k, data),

@@ -8,7 +8,7 @@
 //! run on `/`, printed under `--root` or `--dry-run`.
 
 pub mod render;
-pub mod system;
+pub(crate) mod system;
 
 use std::path::{Path, PathBuf};
 

@@ -28,7 +28,7 @@ impl Step {
 }
 
 /// How services are stopped, enabled and (re)started on this node.
-pub trait ServiceManager {
+pub(crate) trait ServiceManager {
     fn name(&self) -> &'static str;
     /// Stop now and keep from starting at boot.
     fn stop_disable(&self, service: &str) -> Vec<Step>;
@@ -43,7 +43,7 @@ pub trait ServiceManager {
     }
 }
 
-pub struct Systemd;
+pub(crate) struct Systemd;
 
 impl ServiceManager for Systemd {
     fn name(&self) -> &'static str {
@@ -82,7 +82,7 @@ impl ServiceManager for Systemd {
     }
 }
 
-pub struct SysV;
+pub(crate) struct SysV;
 
 impl ServiceManager for SysV {
     fn name(&self) -> &'static str {
@@ -106,7 +106,7 @@ impl ServiceManager for SysV {
 /// The node's init system. On this machine, systemd when `/run/systemd/system` exists (what
 /// `sd_booted` checks); under another root, which is not running, systemd when the root has it
 /// installed as its init (`lib/systemd/systemd` or `usr/lib/systemd/systemd`).
-pub fn service_manager(root: &Path) -> &'static dyn ServiceManager {
+pub(crate) fn service_manager(root: &Path) -> &'static dyn ServiceManager {
     let systemd = if root == Path::new("/") {
         Path::new("/run/systemd/system").is_dir()
     } else {
@@ -133,7 +133,7 @@ pub struct StepReport {
 }
 
 /// Runs a step; a failing step that may not fail is an error naming the command and its output.
-pub fn run(step: &Step) -> Result<StepReport, super::RoleError> {
+pub(crate) fn run(step: &Step) -> Result<StepReport, super::RoleError> {
     let out = Command::new(&step.argv[0]).args(&step.argv[1..]).output();
     let (ok, output) = match out {
         Ok(o) => (

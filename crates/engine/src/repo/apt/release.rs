@@ -113,7 +113,7 @@ impl Freshness {
 /// Refuses a Release older than the newest one of the same archive and suite that this cache
 /// has seen, then remembers this one's `Date` when it is the newest. A remembered value that is
 /// not a number is ignored (and replaced): the cache can make a build refuse, never accept.
-pub fn check_not_older(
+pub(super) fn check_not_older(
     cache: Option<&crate::cache::Cache>,
     release: &Release,
     suite: &str,
