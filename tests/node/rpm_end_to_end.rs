@@ -293,6 +293,8 @@ fn the_base_is_not_installed_so_preflight_refuses_and_force_installs() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/bin/sh") && err.contains("--force"), "{err}");
+    // rpm's "/bin/sh is needed by hello-…" taken apart: who needs what (install::Problem).
+    assert!(err.contains("  - hello-1.0-1.x86_64 needs `/bin/sh`"), "{err}");
     assert_eq!(rpm_q(&root, &["hello"]).trim(), "package hello is not installed", "nothing was installed");
 
     // The seed's force semantics install anyway.

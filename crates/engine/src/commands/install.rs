@@ -57,7 +57,7 @@ pub struct InstallReport<R> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub removes: Vec<install::Removal>,
     /// Dependencies the node lacks (only reported, and installed anyway, with --force).
-    pub preflight_problems: Vec<String>,
+    pub preflight_problems: Vec<install::Problem>,
     /// The package tool's output.
     pub output: Vec<String>,
     /// EL8+: the dnf module state files written so the node's dnf keeps the bundled modular

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::inroot::{NoDaemons, Reach, Staging};
-use super::{run, write_work, InstallError, InstallOptions, Installed, Installer, LocalRepo, Removal};
+use super::{run, write_work, InstallError, InstallOptions, Installed, Installer, LocalRepo, Problem, Removal};
 use crate::bundle::script::sh_quote;
 use crate::bundle::{BundleIndex, BundlePackage};
 use moa_model::deps::{DebSyntax, DepSyntax};
@@ -120,7 +120,7 @@ impl Installer for Dpkg {
         todo: &[(&BundlePackage, PathBuf)],
         installed: &[Installed],
         _opts: &InstallOptions,
-    ) -> Result<Vec<String>, InstallError> {
+    ) -> Result<Vec<Problem>, InstallError> {
         // Everything that will be there afterwards: (name, version, provides).
         let removed: Vec<String> = self.removals(todo, installed).into_iter().map(|r| r.name).collect();
         let mut world: Vec<(String, String, Vec<String>)> = installed
@@ -136,12 +136,13 @@ impl Installer for Dpkg {
         for (p, _) in todo {
             for raw in &p.requires {
                 let Ok(alts) = syntax.parse_requirement(raw.as_str()) else {
-                    problems.push(format!("{} has an unreadable dependency `{raw}`", p.name));
+                    problems.push(Problem::Unreadable { package: p.name.to_string(), requirement: raw.to_string() });
                     continue;
                 };
                 let met = alts.iter().any(|rel| world.iter().any(|(n, v, pr)| meets(rel, n, v, pr)));
                 if !met {
-                    problems.push(format!("{} {} needs `{raw}`", p.name, p.version));
+                    let package = format!("{} {}", p.name, p.version);
+                    problems.push(Problem::Unmet { package, requirement: raw.to_string() });
                 }
             }
         }

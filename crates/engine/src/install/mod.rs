@@ -5,7 +5,10 @@
 
 pub(crate) mod dpkg;
 pub(crate) mod inroot;
+mod problem;
 pub(crate) mod rpm;
+
+pub use problem::{MissingExpected, Problem};
 
 use moa_model::version::Version;
 use std::path::{Path, PathBuf};
@@ -28,7 +31,7 @@ pub enum InstallError {
     #[error("`{command}` failed ({status}):\n{output}")]
     Failed { command: String, status: String, output: String },
     #[error("the node lacks what these packages need:\n{}\nThe bundle was built for another base than this node has. Build one for this node: `moa-bundle probe -o node.json` here, then `moa-bundle build … --target node.json` on the build machine (it packs exactly what this node lacks). Or install the missing packages first, or pass --force to install anyway ({force_means})", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
-    Preflight { problems: Vec<String>, force_means: String },
+    Preflight { problems: Vec<Problem>, force_means: String },
     #[error("could not read the package database {}", path.display())]
     Database {
         path: PathBuf,
@@ -36,7 +39,7 @@ pub enum InstallError {
         source: std::io::Error,
     },
     #[error("this bundle holds only what changed since {base}, and the node lacks what that one installs:\n{}\nInstall {base} (or a later bundle of the same manifest) first, or use a full bundle (built without --since)", .missing.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
-    MissingBase { base: String, missing: Vec<String> },
+    MissingBase { base: String, missing: Vec<MissingExpected> },
     #[error("could not list what {} installs", file.display())]
     Contents {
         file: PathBuf,
@@ -143,7 +146,7 @@ pub trait Installer: Sync {
         todo: &[(&BundlePackage, PathBuf)],
         installed: &[Installed],
         opts: &InstallOptions,
-    ) -> Result<Vec<String>, InstallError>;
+    ) -> Result<Vec<Problem>, InstallError>;
     /// Installs the files, stage by stage (a stage's pre-dependencies are in earlier stages), in
     /// as few transactions as the tool needs; the tool's output of each.
     fn install(&self, stages: &[Vec<PathBuf>], opts: &InstallOptions) -> Result<Vec<String>, InstallError>;
@@ -345,13 +348,13 @@ pub fn plan(
 }
 
 /// A differential bundle's expected packages that the node does not have at their version or
-/// newer (`name version arch`, and what the node has instead).
+/// newer, with what the node has instead.
 pub fn missing_expected(
     index: &BundleIndex,
     installed: &[Installed],
     syntax: &dyn DepSyntax,
     arch: &dyn moa_model::arch::ArchModel,
-) -> Vec<String> {
+) -> Vec<MissingExpected> {
     let Some(since) = &index.since else { return Vec::new() };
     // What the node has is text from its package database, parsed here; the bundle's
     // versions were parsed once, when bundle.json was read.
@@ -363,8 +366,12 @@ pub fn missing_expected(
         if slot.clone().any(|i| at_least(&i.version, &e.version)) {
             continue;
         }
-        let has = slot.next().map(|i| format!(" (the node has {})", i.version)).unwrap_or_default();
-        missing.push(format!("{} {} {}{has}", e.name, e.version, e.arch));
+        missing.push(MissingExpected {
+            name: e.name.to_string(),
+            version: e.version.to_string(),
+            arch: e.arch.to_string(),
+            node_has: slot.next().map(|i| i.version.clone()),
+        });
     }
     missing
 }

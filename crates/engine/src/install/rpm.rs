@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::{
-    root_is_host, run, tool_command, write_work, InstallError, InstallOptions, Installed, Installer, LocalRepo,
+    root_is_host, run, tool_command, write_work, InstallError, InstallOptions, Installed, Installer, LocalRepo, Problem,
 };
 use crate::bundle::script::sh_quote;
 use crate::bundle::{BundleIndex, BundlePackage};
@@ -191,7 +191,7 @@ impl Installer for Rpm {
         todo: &[(&BundlePackage, PathBuf)],
         _installed: &[Installed],
         opts: &InstallOptions,
-    ) -> Result<Vec<String>, InstallError> {
+    ) -> Result<Vec<Problem>, InstallError> {
         if todo.is_empty() {
             return Ok(vec![]);
         }
@@ -302,13 +302,13 @@ fn repo_file(dir: &str, keys: &[String]) -> String {
     format!("[moa-bundle]\nname=moa-bundle\nbaseurl=file://{dir}\nenabled=1\n{gpg}repo_gpgcheck=0\nmetadata_expire=0\nmodule_hotfixes=1\n")
 }
 
-/// The problem lines of rpm's "Failed dependencies" report.
-fn dependency_problems(output: &str) -> Vec<String> {
+/// The problems of rpm's "Failed dependencies" report, one per line.
+fn dependency_problems(output: &str) -> Vec<Problem> {
     output
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with("error: Failed dependencies"))
-        .map(str::to_string)
+        .map(Problem::from_rpm_line)
         .collect()
 }
 
