@@ -6,6 +6,7 @@
 pub mod lock;
 pub(crate) mod pack;
 pub(crate) mod parts;
+pub mod plan;
 pub(crate) mod sbom;
 pub(crate) mod script;
 pub mod sign;

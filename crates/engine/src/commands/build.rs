@@ -8,17 +8,16 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::{load_and_resolve, plan_items, CommandError, PlanItem, SourceOptions};
-use crate::bundle::lock::{Lock, LockError, Origin, LOCK_FILE};
-use crate::bundle::why::WhyRecord;
-use crate::bundle::{pack, BundleIndex, BundlePackage, SourceDigest, PACKAGES_DIR, SCHEMA_VERSION};
+use crate::bundle::lock::{Lock, LOCK_FILE};
+use crate::bundle::plan::{self, plan_bundle, PlanOptions, Planned};
+use crate::bundle::{pack, BundleIndex, PACKAGES_DIR};
 use crate::cache::Cache;
 use crate::fetch::{self, Arrivals, FetchOptions};
-use crate::repo::{DepList, PackageRecord};
+use crate::repo::PackageRecord;
 use crate::report::Reporter;
-use crate::resolve::PlanEntry;
 use crate::transport::Transport;
 use moa_model::manifest::Manifest;
-use moa_model::types::{Label, Line, RepoPath, Sha256};
+use moa_model::types::{Line, Sha256};
 
 /// How to build.
 #[derive(Debug, Clone)]
@@ -45,6 +44,13 @@ pub struct BuildOptions {
     /// Files a service configured with the packages adds to the bundle (the time service's
     /// role templates, `roles/…`): packed and summed in `SHA256SUMS` like the rest.
     pub service_files: Vec<(String, Vec<u8>)>,
+}
+
+impl BuildOptions {
+    /// What of these options the bundle's plan records.
+    fn plan(&self) -> PlanOptions {
+        PlanOptions { source_date_epoch: self.source_date_epoch, signatures: self.source.signatures }
+    }
 }
 
 /// `--installer PATH`, `--with-installer`, `--no-installer`, or the default.
@@ -125,11 +131,11 @@ fn build_unsigned(
             let lock = Lock::load(path)?;
             lock.check_fits(path, &manifest.name, &manifest.distro, &manifest.arch)?;
             let metadata = super::load_metadata(manifest, &source, &transport, &cache, reporter)?;
-            (resolved_from_lock(metadata, &lock)?, Some(lock))
+            (crate::bundle::plan::from_lock(metadata, &lock)?, Some(lock))
         }
         None => (load_and_resolve(manifest, &source, &transport, &cache, reporter)?, None),
     };
-    let Planned { mut index, mut records, lock } = plan_bundle(manifest, opts, &r, locked.as_ref())?;
+    let Planned { mut index, mut records, lock } = plan_bundle(manifest, &opts.plan(), &r, locked.as_ref())?;
     // The SBOM and the lock describe the whole set, also in a differential bundle: what the
     // node has once it is installed.
     let scheme = crate::family::purl_scheme(manifest.family);
@@ -149,7 +155,7 @@ fn build_unsigned(
         extra.extend(local_repository(manifest, &r.metadata, &index, &records)?);
     }
     extra.push((LOCK_FILE.to_string(), lock.to_text().into_bytes()));
-    extra.extend(bundle_keys(manifest, opts).into_iter().map(|(k, bytes)| (k.file, bytes)));
+    extra.extend(plan::keys(manifest, opts.source.signatures).into_iter().map(|(k, bytes)| (k.file, bytes)));
     extra.push((crate::bundle::sbom::SBOM_FILE.to_string(), sbom));
     let roles = extra;
     let stem = manifest.bundle_stem();
@@ -237,75 +243,13 @@ pub fn lock(manifest: &Manifest, opts: &BuildOptions, reporter: &dyn Reporter) -
     let transport = Transport::new(opts.source.stall)?;
     let cache = Cache::open(&opts.source.cache_dir, reporter)?;
     let r = load_and_resolve(manifest, &opts.source, &transport, &cache, reporter)?;
-    let planned = plan_bundle(manifest, opts, &r, None)?;
+    let planned = plan_bundle(manifest, &opts.plan(), &r, None)?;
     let werr = |e: std::io::Error| CommandError::Io { what: opts.output.display().to_string(), source: e };
     if let Some(dir) = opts.output.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs_err::create_dir_all(dir).map_err(werr)?;
     }
     moa_model::files::write_atomic(&opts.output, planned.lock.to_text().as_bytes(), 0o644).map_err(werr)?;
     Ok(LockReport { lock: opts.output.clone(), packages: plan_items(&r), notes: r.plan.notes.clone() })
-}
-
-/// A planned bundle: its index, its packages' records in index order, and its lock.
-pub(super) struct Planned<'r> {
-    pub index: BundleIndex,
-    pub records: Vec<&'r PackageRecord>,
-    pub lock: Lock,
-}
-
-/// bundle.json and moa.lock for a resolve: packages in install order (by stage, then name).
-/// From a lock, its sources and mtime are kept, so the bundle is the one the lock describes.
-pub(super) fn plan_bundle<'r>(
-    manifest: &Manifest,
-    opts: &BuildOptions,
-    r: &'r super::Resolved,
-    locked: Option<&Lock>,
-) -> Result<Planned<'r>, CommandError> {
-    let all: Vec<&PackageRecord> = r.plan.entries.iter().map(|e| &r.metadata.packages[e.package]).collect();
-    let mut order: Vec<usize> = (0..all.len()).collect();
-    order.sort_by(|&a, &b| r.stages[a].cmp(&r.stages[b]).then_with(|| all[a].name.cmp(&all[b].name)));
-    let packages = order
-        .iter()
-        .map(|&i| bundle_package(all[i], &r.plan.entries[i], r.stages[i], &r.metadata.repos[all[i].repo].name))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut index = bundle_index(manifest, opts, &r.metadata, packages)?;
-    index.targets = r.targets.clone();
-    let mut streams: Vec<&str> = r.plan.entries.iter().filter_map(|e| r.metadata.stream_of(e.package)).collect();
-    streams.sort_unstable();
-    streams.dedup();
-    index.modules = streams
-        .into_iter()
-        .map(|s| {
-            moa_model::manifest::ModuleRef::parse(s).map_err(|source| CommandError::BadMetadataValue {
-                what: format!("module stream `{}`", moa_model::types::shown(s)),
-                source,
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    if let Some(lock) = locked {
-        index.sources = lock.sources.clone();
-        index.source_date_epoch = opts.source_date_epoch.unwrap_or(lock.source_date_epoch);
-    }
-    let records: Vec<&PackageRecord> = order.iter().map(|&i| all[i]).collect();
-    let origins = order
-        .iter()
-        .map(|&i| {
-            let p = all[i];
-            let bad =
-                |source| CommandError::BadMetadataValue { what: format!("package {} location", p.nevra()), source };
-            let mut depends: Vec<_> = r.graph.get(i).into_iter().flatten().map(|&j| all[j].name.clone()).collect();
-            depends.sort();
-            depends.dedup();
-            Ok(Origin {
-                repository: Label::new(&r.metadata.repos[p.repo].name).map_err(bad)?,
-                location: RepoPath::new(&p.location).map_err(bad)?,
-                depends,
-            })
-        })
-        .collect::<Result<Vec<_>, CommandError>>()?;
-    let lock = Lock::of(&index, &origins)
-        .map_err(|source| CommandError::BadMetadataValue { what: "a version in the plan".into(), source })?;
-    Ok(Planned { index, records, lock })
 }
 
 /// The lock of the bundle `--since` names (or the lock itself), which must be for this
@@ -327,7 +271,7 @@ fn old_lock(path: &std::path::Path, manifest: &Manifest) -> Result<(Lock, Line),
     lock.check_fits(path, &manifest.name, &manifest.distro, &manifest.arch)?;
     let digest = Sha256::digest(lock.to_text().as_bytes()).to_hex();
     let base = format!("{}-{}-{} (moa.lock sha256 {})", lock.name, lock.distro, lock.arch, &digest[..16]);
-    Ok((lock, line(&base, "the base bundle")?))
+    Ok((lock, plan::line(&base, "the base bundle")?))
 }
 
 /// A binary to carry: its path and what bundle.json says of it.
@@ -390,7 +334,7 @@ fn bundled_binary(manifest: &Manifest, path: &std::path::Path) -> Result<Carried
         size: bytes.len() as u64,
         sha256: moa_model::types::Sha256::digest(&bytes),
         gzip: true,
-        version: line(&version, "the binary's version")?,
+        version: plan::line(&version, "the binary's version")?,
     };
     Ok((bytes, b))
 }
@@ -415,44 +359,6 @@ fn local_repository(
     Ok(format.local_repository(&packages, index.source_date_epoch, &index.stem())?)
 }
 
-/// The plan a lock describes, found in freshly loaded (and signature-checked) metadata: each
-/// locked package must still be there with the same sha256.
-fn resolved_from_lock(metadata: crate::repo::Metadata, lock: &Lock) -> Result<super::Resolved, CommandError> {
-    let mut entries = Vec::with_capacity(lock.packages.len());
-    let mut stages = Vec::with_capacity(lock.packages.len());
-    let position = |name: &moa_model::types::PackageName| lock.packages.iter().position(|q| q.name == *name);
-    let graph = lock.packages.iter().map(|l| l.depends.iter().filter_map(position).collect()).collect();
-    for l in &lock.packages {
-        let found = metadata
-            .packages
-            .iter()
-            .position(|p| metadata.repos[p.repo].name == l.repository.as_str() && p.location == l.location.as_str());
-        let Some(i) = found else {
-            return Err(LockError::Vanished {
-                package: l.nevra(),
-                repository: l.repository.to_string(),
-                location: l.location.to_string(),
-            }
-            .into());
-        };
-        if metadata.packages[i].sha256 != l.sha256 {
-            return Err(
-                LockError::Changed { package: l.nevra(), locked: l.sha256, now: metadata.packages[i].sha256 }.into()
-            );
-        }
-        entries.push(PlanEntry {
-            package: i,
-            requested: l.requested,
-            upgrades: l.upgrades.as_ref().map(|u| u.to_string()),
-            why: l.why.iter().map(WhyRecord::step).collect(),
-        });
-        stages.push(l.stage);
-    }
-    let plan = crate::resolve::Plan { entries, ..Default::default() };
-    let targets = lock.targets.clone();
-    Ok(super::Resolved { metadata, plan, stages, graph, targets })
-}
-
 /// The check every fetched package passes before it is packed: its own signature (rpm headers)
 /// by a key its repository pins, unless signatures are skipped.
 fn package_signatures(
@@ -474,107 +380,5 @@ fn package_signatures(
     Ok(move |p: &PackageRecord, path: &std::path::Path| match &rings[p.repo] {
         Some(ring) => files.check_signature(path, ring).map(|_| ()).map_err(|e| e.to_string()),
         None => Ok(()),
-    })
-}
-
-/// bundle.json for the planned packages.
-fn bundle_index(
-    manifest: &Manifest,
-    opts: &BuildOptions,
-    metadata: &crate::repo::Metadata,
-    packages: Vec<BundlePackage>,
-) -> Result<BundleIndex, CommandError> {
-    let mut sources = Vec::new();
-    for repo in &metadata.repos {
-        for crate::repo::Source { file, sha256, signed_by } in &repo.sources {
-            let what = || format!("repository `{}`: metadata file `{}`", repo.name, moa_model::types::shown(file));
-            let bad = |source| CommandError::BadMetadataValue { what: what(), source };
-            sources.push(SourceDigest {
-                repository: Label::new(&repo.name).map_err(bad)?,
-                file: RepoPath::new(file).map_err(bad)?,
-                sha256: *sha256,
-                signed_by: signed_by.clone(),
-            });
-        }
-    }
-    let requested = manifest.packages.iter().chain(&manifest.optional).map(|r| line(&r.to_string(), "a request"));
-    Ok(BundleIndex {
-        schema_version: SCHEMA_VERSION,
-        name: manifest.name.clone(),
-        distro: manifest.distro.clone(),
-        family: manifest.family,
-        arch: manifest.arch.clone(),
-        os_release: manifest.os_release.clone(),
-        tool_version: line(env!("CARGO_PKG_VERSION"), "the tool version")?,
-        source_date_epoch: opts.source_date_epoch.or(metadata.timestamp()).unwrap_or(0),
-        requested: requested.collect::<Result<_, _>>()?,
-        packages,
-        sources,
-        upstream_signatures: opts.source.signatures,
-        keys: bundle_keys(manifest, opts).into_iter().map(|(k, _)| k).collect(),
-        time: manifest.time.clone(),
-        modules: Vec::new(),
-        installer: None,
-        since: None,
-        targets: Vec::new(),
-    })
-}
-
-/// The pinned keys a bundle carries (none when signatures are skipped), with their bytes.
-fn bundle_keys(manifest: &Manifest, opts: &BuildOptions) -> Vec<(crate::bundle::BundleKey, Vec<u8>)> {
-    if opts.source.signatures != crate::repo::Signatures::Verify {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    for r in &manifest.repositories {
-        for k in &r.keys {
-            let file = format!("{}/{}-{}.key", crate::bundle::KEYS_DIR, r.name, k.fingerprint);
-            let key = crate::bundle::BundleKey {
-                repository: r.name.clone(),
-                file,
-                fingerprint: k.fingerprint.clone(),
-                legacy: k.legacy,
-            };
-            out.push((key, k.bytes.clone()));
-        }
-    }
-    out
-}
-
-fn line(s: &str, what: &str) -> Result<Line, CommandError> {
-    Line::new(s).map_err(|source| CommandError::BadMetadataValue { what: what.to_string(), source })
-}
-
-/// A planned package as bundle.json lists it; every string from the metadata becomes a [`Line`].
-fn bundle_package(p: &PackageRecord, e: &PlanEntry, stage: u32, repo: &str) -> Result<BundlePackage, CommandError> {
-    let what = |field: &str| format!("package {} from the metadata, field {field}", p.nevra());
-    let lines = |field: &str, list: &DepList| -> Result<Vec<Line>, CommandError> {
-        list.iter().map(|s| line(s, &what(field))).collect()
-    };
-    moa_model::types::safe_file_name(p.file_name())
-        .map_err(|source| CommandError::BadMetadataValue { what: what("location"), source })?;
-    Ok(BundlePackage {
-        name: p.name.clone(),
-        // Its text must be a Line too: the lock and every report print it.
-        version: line(&p.version.to_string(), &what("version")).map(|_| p.version.clone())?,
-        arch: p.arch.clone(),
-        file: p.file_name().to_string(),
-        size: p.size,
-        sha256: p.sha256,
-        requested: e.requested,
-        upgrades: e.upgrades.as_deref().map(|u| line(u, &what("upgrades"))).transpose()?,
-        why: e
-            .why
-            .iter()
-            .map(|w| WhyRecord::of(w).map_err(|source| CommandError::BadMetadataValue { what: what("why"), source }))
-            .collect::<Result<_, _>>()?,
-        stage,
-        requires: lines("requires", &p.requires)?,
-        provides: lines("provides", &p.provides)?,
-        conflicts: lines("conflicts", &p.conflicts)?,
-        replaces: lines("replaces", &p.replaces)?,
-        repository: Some(
-            Label::new(repo).map_err(|source| CommandError::BadMetadataValue { what: what("repository"), source })?,
-        ),
     })
 }

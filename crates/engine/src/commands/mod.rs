@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::bundle::plan::Resolved;
 use crate::bundle::verify::{self, VerifyError};
 use crate::bundle::{pack, BundleIndex};
 use crate::cache::{Cache, CacheError};
@@ -57,6 +58,8 @@ pub enum CommandError {
     #[error(transparent)]
     Pack(#[from] pack::PackError),
     #[error(transparent)]
+    Plan(#[from] crate::bundle::plan::PlanError),
+    #[error(transparent)]
     Verify(#[from] VerifyError),
     #[error(transparent)]
     Signature(#[from] crate::bundle::sign::SignError),
@@ -95,12 +98,6 @@ pub enum CommandError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{what}: {source}. The repository's metadata is malformed or hostile: use another --mirror")]
-    BadMetadataValue {
-        what: String,
-        #[source]
-        source: moa_model::types::TypeError,
-    },
 }
 
 /// One package of a plan, as shown to people and scripts.
@@ -133,17 +130,6 @@ pub struct ResolveReport {
     /// `--why-not PKG`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub why_not: Option<resolve::why::WhyNot>,
-}
-
-/// Manifest in, metadata loaded and plan resolved.
-pub struct Resolved {
-    pub metadata: Metadata,
-    pub plan: Plan,
-    pub stages: Vec<u32>,
-    /// For each plan entry, the entries it depends on (plan positions).
-    pub graph: Vec<Vec<usize>>,
-    /// The node profiles resolved against (`--target`).
-    pub targets: Vec<crate::bundle::TargetRecord>,
 }
 
 /// Where a command gets repository data: the cache directory, and whether the network is off.
