@@ -1,6 +1,8 @@
-//! The binary's own modules (the library never sees them): [`args`] (clap types), [`render`]
-//! (reports as text) and [`progress`] (how progress and events reach the user).
+//! The binary's own modules (the libraries never see them): [`args`] (clap types), [`run`] (one
+//! function per command, and the dispatch), [`render`] (reports as text or JSON) and
+//! [`progress`] (how progress and events reach the user).
 
 pub mod args;
 pub mod progress;
 pub mod render;
+pub mod run;

@@ -3,9 +3,11 @@
 //! panic. JSON output is the same reports through serde.
 
 use std::io::{self, Write};
+use std::path::PathBuf;
 
-use moa_engine::commands::{BuildReport, DistroInfo, InstallReport, PlanItem, ResolveReport, VerifyReport};
+use moa_engine::commands::{BuildReport, DistroInfo, InstallReport, LockReport, PlanItem, ResolveReport, VerifyReport};
 use moa_engine::install::InstallAction;
+use moa_engine::oci::{Pulled, Pushed};
 use moa_model::manifest::Manifest;
 use moa_time::roles::{FileStatus, RoleReport};
 
@@ -14,6 +16,58 @@ pub type Out<'a> = &'a mut dyn Write;
 pub fn json<T: serde::Serialize>(out: Out<'_>, v: &T) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, v).map_err(io::Error::other)?;
     writeln!(out)
+}
+
+/// A report as JSON (`--json`) or as its text.
+pub fn emit<T: serde::Serialize>(
+    out: Out<'_>,
+    json: bool,
+    report: &T,
+    text: impl FnOnce(Out<'_>, &T) -> io::Result<()>,
+) -> io::Result<()> {
+    match json {
+        true => self::json(out, report),
+        false => text(out, report),
+    }
+}
+
+/// What `key generate` wrote.
+#[derive(serde::Serialize)]
+pub struct KeyPair {
+    pub secret_key: PathBuf,
+    pub public_key: PathBuf,
+    pub key_id: String,
+}
+
+pub fn key_pair(out: Out<'_>, k: &KeyPair) -> io::Result<()> {
+    writeln!(
+        out,
+        "key {}\n  secret: {} (keep it private; `build --sign` it)\n  public: {} (give it to nodes: --key, or /etc/moa-bundle/trusted-keys/)",
+        k.key_id,
+        k.secret_key.display(),
+        k.public_key.display()
+    )
+}
+
+/// `lock`: its notes on stderr, what it wrote on stdout.
+pub fn lock(out: Out<'_>, r: &LockReport) -> io::Result<()> {
+    for n in &r.notes {
+        eprintln!("note: {n}");
+    }
+    writeln!(out, "wrote {} ({} packages)", r.lock.display(), r.packages.len())
+}
+
+pub fn push(out: Out<'_>, r: &Pushed) -> io::Result<()> {
+    writeln!(
+        out,
+        "pushed {} ({} layers; {} bytes uploaded, {} already in the registry)",
+        r.reference, r.layers, r.uploaded_bytes, r.reused_bytes
+    )
+}
+
+pub fn pull(out: Out<'_>, r: &Pulled) -> io::Result<()> {
+    let signed = if r.signature.is_some() { ", with its signature" } else { "" };
+    writeln!(out, "pulled {} (sha256 {}){signed}", r.bundle.display(), r.sha256)
 }
 
 pub fn human(n: u64) -> String {
