@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use moa_engine::commands::{self, BuildOptions, InstallCmdOptions, InstallerChoice};
+use moa_engine::commands::{self, BuildOptions, InstallCmdOptions, InstallerChoice, LockOptions};
 use moa_engine::install::InstallOptions;
 use moa_model::manifest::Manifest;
 use moa_time::node::{RoleFrom, RoleStep};
@@ -47,19 +47,7 @@ fn sbom(a: args::SbomArgs, out: Out<'_>) -> anyhow::Result<()> {
 fn lock(a: args::LockArgs, out: Out<'_>) -> anyhow::Result<()> {
     let source_date_epoch = source_date_epoch()?;
     let mut m = a.manifest.load()?;
-    let opts = BuildOptions {
-        output: a.output.clone(),
-        jobs: 1,
-        source: a.manifest.source(),
-        source_date_epoch,
-        sign: None,
-        locked: None,
-        repository: false,
-        split_size: None,
-        installer: InstallerChoice::None,
-        since: None,
-        service_files: Vec::new(),
-    };
+    let opts = LockOptions { output: a.output.clone(), source: a.manifest.source(), source_date_epoch };
     let rep = progress::reporter(a.out.json);
     commands::fetch_keys(&mut m, &opts.source, rep.as_ref())?;
     let r = commands::lock(&m, &opts, rep.as_ref())?;

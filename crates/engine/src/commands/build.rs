@@ -239,11 +239,21 @@ pub struct LockReport {
 }
 
 /// `lock`: resolve as `build` would and write the set to `opts.output` (nothing is downloaded).
-pub fn lock(manifest: &Manifest, opts: &BuildOptions, reporter: &dyn Reporter) -> Result<LockReport, CommandError> {
+/// What `lock` needs: where to write, where the metadata comes from, and the members' mtime
+/// the lock records.
+#[derive(Debug, Clone)]
+pub struct LockOptions {
+    pub output: PathBuf,
+    pub source: SourceOptions,
+    pub source_date_epoch: Option<u64>,
+}
+
+pub fn lock(manifest: &Manifest, opts: &LockOptions, reporter: &dyn Reporter) -> Result<LockReport, CommandError> {
     let transport = Transport::new(opts.source.stall)?;
     let cache = Cache::open(&opts.source.cache_dir, reporter)?;
     let r = load_and_resolve(manifest, &opts.source, &transport, &cache, reporter)?;
-    let planned = plan_bundle(manifest, &opts.plan(), &r, None)?;
+    let plan = PlanOptions { source_date_epoch: opts.source_date_epoch, signatures: opts.source.signatures };
+    let planned = plan_bundle(manifest, &plan, &r, None)?;
     let werr = |e: std::io::Error| CommandError::Io { what: opts.output.display().to_string(), source: e };
     if let Some(dir) = opts.output.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs_err::create_dir_all(dir).map_err(werr)?;

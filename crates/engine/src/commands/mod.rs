@@ -8,7 +8,7 @@ mod keys;
 
 /// What the resolver says about a plan, as the reports carry it.
 pub use crate::resolve::{why::WhyNot, Note, WhyStep};
-pub use build::{build, lock, BuildOptions, BuildReport, InstallerChoice, LockReport};
+pub use build::{build, lock, BuildOptions, BuildReport, InstallerChoice, LockOptions, LockReport};
 pub use install::{install_cmd, lock_root, Configure, InstallCmdOptions, InstallReport, ServiceError};
 pub use keys::{fetch_keys, KeyFetchError};
 
