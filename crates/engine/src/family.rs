@@ -1,7 +1,7 @@
 //! The composition root: one [`Backend`] per package [`Family`], holding everything that family
 //! knows — repository format, dependency syntax, resolve policy, architecture model, package files, installer,
-//! package URLs. Commands ask here and hand the parts to the stages; no stage imports this
-//! module or branches on the family.
+//! package URLs. A command asks here once ([`backend`]; [`crate::commands::Session`] holds it)
+//! and hands the parts to the stages; no stage imports this module or branches on the family.
 
 use std::path::Path;
 
@@ -67,30 +67,6 @@ pub fn detect(root: &Path) -> Option<&'static Backend> {
 /// The family's own checks on a manifest: its repositories' fields, its module streams.
 pub fn check_manifest(m: &moa_model::manifest::Manifest) -> Result<(), moa_model::manifest::ManifestError> {
     m.check_family(backend(m.family).metadata)
-}
-
-pub fn metadata_format(f: Family) -> &'static dyn MetadataFormat {
-    backend(f).metadata
-}
-
-pub fn dep_syntax(f: Family) -> &'static dyn DepSyntax {
-    backend(f).syntax
-}
-
-pub fn policy(f: Family) -> &'static dyn ResolvePolicy {
-    backend(f).policy
-}
-
-pub fn installer(f: Family) -> &'static dyn Installer {
-    backend(f).installer
-}
-
-pub fn purl_scheme(f: Family) -> &'static dyn PurlScheme {
-    backend(f).purl
-}
-
-pub fn package_file(f: Family) -> &'static dyn PackageFile {
-    backend(f).package_file
 }
 
 #[cfg(test)]

@@ -7,15 +7,14 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::{load_and_resolve, plan_items, CommandError, PlanItem, SourceOptions};
+use super::{load_and_resolve, plan_items, CommandError, PlanItem, Session, SourceOptions};
 use crate::bundle::lock::{Lock, LOCK_FILE};
 use crate::bundle::plan::{self, plan_bundle, PlanOptions, Planned};
 use crate::bundle::{pack, BundleIndex, PACKAGES_DIR};
-use crate::cache::Cache;
+use crate::family::Backend;
 use crate::fetch::{self, Arrivals, FetchOptions};
 use crate::repo::PackageRecord;
 use crate::report::Reporter;
-use crate::transport::Transport;
 use moa_model::manifest::Manifest;
 use moa_model::types::{Line, Sha256};
 
@@ -123,22 +122,22 @@ fn build_unsigned(
 ) -> Result<BuildReport, CommandError> {
     // A base of another manifest's bundle fails before anything is downloaded.
     let old = opts.since.as_ref().map(|p| old_lock(p, manifest)).transpose()?;
-    let transport = Transport::new(opts.source.stall)?;
-    let cache = Cache::open(&opts.source.cache_dir, reporter)?;
     let source = super::SourceOptions { keep_entries: opts.repository, ..opts.source.clone() };
+    let session = Session::open(manifest, &source, reporter)?;
+    let (backend, transport, cache) = (session.backend, &session.transport, &session.cache);
     let (r, locked) = match &opts.locked {
         Some(path) => {
             let lock = Lock::load(path)?;
             lock.check_fits(path, &manifest.name, &manifest.distro, &manifest.arch)?;
-            let metadata = super::load_metadata(manifest, &source, &transport, &cache, reporter)?;
+            let metadata = super::load_metadata(manifest, &session)?;
             (crate::bundle::plan::from_lock(metadata, &lock)?, Some(lock))
         }
-        None => (load_and_resolve(manifest, &source, &transport, &cache, reporter)?, None),
+        None => (load_and_resolve(manifest, &session)?, None),
     };
     let Planned { mut index, mut records, lock } = plan_bundle(manifest, &opts.plan(), &r, locked.as_ref())?;
     // The SBOM and the lock describe the whole set, also in a differential bundle: what the
     // node has once it is installed.
-    let scheme = crate::family::purl_scheme(manifest.family);
+    let scheme = backend.purl;
     let sbom = crate::bundle::sbom::sbom(manifest, &index, &lock, &records, scheme)
         .map_err(|message| CommandError::Sbom { message })?;
     let since = match old {
@@ -148,11 +147,11 @@ fn build_unsigned(
         }
         None => None,
     };
-    let (binary, installer_note) = choose_installer(manifest, &opts.installer)?;
+    let (binary, installer_note) = choose_installer(manifest, backend, &opts.installer)?;
     index.installer = binary.as_ref().map(|(_, b)| b.clone());
     let mut extra = opts.service_files.clone();
     if opts.repository {
-        extra.extend(local_repository(manifest, &r.metadata, &index, &records)?);
+        extra.extend(local_repository(backend, &r.metadata, &index, &records)?);
     }
     extra.push((LOCK_FILE.to_string(), lock.to_text().into_bytes()));
     extra.extend(plan::keys(manifest, opts.source.signatures).into_iter().map(|(k, bytes)| (k.file, bytes)));
@@ -183,7 +182,7 @@ fn build_unsigned(
     };
     let binary = binary.as_ref().map(|(gz, _)| gz.as_slice());
 
-    let installer = crate::family::installer(manifest.family);
+    let installer = backend.installer;
     let mut tool = installer.fallback_command();
     if opts.repository {
         tool.via_repo = installer.fallback_via_repo(&index);
@@ -209,12 +208,12 @@ fn build_unsigned(
     }
     let to_fetch: Vec<&PackageRecord> = fetch_order.iter().map(|&i| records[i]).collect();
     let arrivals = Arrivals::new(to_fetch.len());
-    let check = package_signatures(manifest, opts)?;
+    let check = package_signatures(manifest, backend, opts)?;
     let fetch_opts =
         FetchOptions { jobs: opts.jobs, offline: opts.source.offline, arrivals: Some(&arrivals), check: Some(&check) };
     let (fetched, packed) = std::thread::scope(|s| {
         let fetcher = s.spawn(|| {
-            let r = fetch::fetch_all(&to_fetch, &r.metadata.repos, &transport, &cache, &fetch_opts, reporter);
+            let r = fetch::fetch_all(&to_fetch, &r.metadata.repos, transport, cache, &fetch_opts, reporter);
             arrivals.close();
             r
         });
@@ -249,9 +248,7 @@ pub struct LockOptions {
 }
 
 pub fn lock(manifest: &Manifest, opts: &LockOptions, reporter: &dyn Reporter) -> Result<LockReport, CommandError> {
-    let transport = Transport::new(opts.source.stall)?;
-    let cache = Cache::open(&opts.source.cache_dir, reporter)?;
-    let r = load_and_resolve(manifest, &opts.source, &transport, &cache, reporter)?;
+    let r = load_and_resolve(manifest, &Session::open(manifest, &opts.source, reporter)?)?;
     let plan = PlanOptions { source_date_epoch: opts.source_date_epoch, signatures: opts.source.signatures };
     let planned = plan_bundle(manifest, &plan, &r, None)?;
     let werr = |e: std::io::Error| CommandError::Io { what: opts.output.display().to_string(), source: e };
@@ -290,6 +287,7 @@ type Carried = (Vec<u8>, crate::bundle::BundledBinary);
 /// The binary the bundle carries, or a note on why the default carries none.
 fn choose_installer(
     manifest: &Manifest,
+    backend: &Backend,
     choice: &InstallerChoice,
 ) -> Result<(Option<Carried>, Option<String>), CommandError> {
     let running = || {
@@ -306,21 +304,21 @@ fn choose_installer(
         }
         InstallerChoice::Default => {
             let exe = running()?;
-            match bundled_binary(manifest, &exe) {
+            match bundled_binary(manifest, backend, &exe) {
                 Ok(b) => return Ok((Some(b), None)),
                 Err(e) => return Ok((None, Some(format!("the bundle carries no moa-bundle for the node: {e}")))),
             }
         }
     };
-    Ok((Some(bundled_binary(manifest, &path)?), None))
+    Ok((Some(bundled_binary(manifest, backend, &path)?), None))
 }
 
 /// What bundle.json says of the binary at `path`, which must be an executable for the
 /// bundle's architecture.
-fn bundled_binary(manifest: &Manifest, path: &std::path::Path) -> Result<Carried, CommandError> {
+fn bundled_binary(manifest: &Manifest, backend: &Backend, path: &std::path::Path) -> Result<Carried, CommandError> {
     let fail = |message: String| CommandError::Installer { path: path.to_path_buf(), message };
     let machine = crate::bundle::verify::elf_arch(path).ok_or_else(|| fail("is not an ELF executable".into()))?;
-    let arch = crate::family::backend(manifest.family).arch.name_of_machine(machine);
+    let arch = backend.arch.name_of_machine(machine);
     if arch != manifest.arch.as_str() {
         return Err(fail(format!(
             "is a {arch} executable, the bundle is for {}: build moa-bundle for it (scripts/release.sh) and pass --installer, or --no-installer",
@@ -351,7 +349,7 @@ fn bundled_binary(manifest: &Manifest, path: &std::path::Path) -> Result<Carried
 
 /// The files that make the bundle a repository of its family's format (`repodata/`).
 fn local_repository(
-    manifest: &Manifest,
+    backend: &Backend,
     metadata: &crate::repo::Metadata,
     index: &BundleIndex,
     records: &[&PackageRecord],
@@ -365,14 +363,14 @@ fn local_repository(
             href: format!("{PACKAGES_DIR}/{}", p.file),
         })
         .collect();
-    let format = crate::family::metadata_format(manifest.family);
-    Ok(format.local_repository(&packages, index.source_date_epoch, &index.stem())?)
+    Ok(backend.metadata.local_repository(&packages, index.source_date_epoch, &index.stem())?)
 }
 
 /// The check every fetched package passes before it is packed: its own signature (rpm headers)
 /// by a key its repository pins, unless signatures are skipped.
 fn package_signatures(
     manifest: &Manifest,
+    backend: &Backend,
     opts: &BuildOptions,
 ) -> Result<impl Fn(&PackageRecord, &std::path::Path) -> Result<(), String> + Sync, CommandError> {
     let verify = opts.source.signatures == crate::repo::Signatures::Verify;
@@ -386,7 +384,7 @@ fn package_signatures(
             false => Ok(None),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let files = crate::family::package_file(manifest.family);
+    let files = backend.package_file;
     Ok(move |p: &PackageRecord, path: &std::path::Path| match &rings[p.repo] {
         Some(ring) => files.check_signature(path, ring).map(|_| ()).map_err(|e| e.to_string()),
         None => Ok(()),

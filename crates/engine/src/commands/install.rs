@@ -100,14 +100,15 @@ pub fn install_cmd<C: Configure>(
     let keys = crate::bundle::sign::trusted_keys(&opts.install.root, &opts.keys)?;
     // `_opened` lives to the end: a split bundle's joined file stays while the install runs.
     let super::Checked { unpacked: u, signature, _opened, .. } = super::open_verified(bundle, &keys, opts.verified)?;
+    // The bundle's family picks the parts, once.
+    let (family, backend) = (u.index.family, family::backend(u.index.family));
     if !opts.skip_node_check {
-        verify::check_node(bundle, &u.index, &opts.install.root, family::backend(u.index.family).arch)?;
+        verify::check_node(bundle, &u.index, &opts.install.root, backend.arch)?;
     }
-    let family = u.index.family;
     if opts.via_repo {
-        super::check_local_repo(bundle, &u)?;
+        super::check_local_repo(bundle, &u, backend)?;
     }
-    let installer = crate::family::installer(family);
+    let installer = backend.installer;
     if opts.install.no_scripts && !installer.can_skip_scripts() {
         return Err(CommandError::NoScripts { family, tool: installer.tool() });
     }
@@ -117,14 +118,13 @@ pub fn install_cmd<C: Configure>(
     let _lock = if opts.dry_run { None } else { Some(lock_root(&opts.install.root)?) };
     installer.check_streams(&opts.install.root, &u.index.modules)?;
     let installed = installer.installed(&opts.install)?;
-    let backend = family::backend(family);
     let missing = install::missing_expected(&u.index, &installed, backend.syntax, backend.arch);
     if let (false, Some(since)) = (missing.is_empty(), &u.index.since) {
         return Err(InstallError::MissingBase { base: since.base.to_string(), missing }.into());
     }
     let actions = install::plan(&u.index, &installed, backend.syntax, backend.arch);
     let todo = to_install(&u, &actions);
-    let contents = incoming(family, &todo)?;
+    let contents = incoming(backend, &todo)?;
     // The service is planned before any package (a dry run of it), against what the node will
     // have once they are in: one that cannot apply even then — no such zone, no cron
     // directory, a path that leaves the root — fails before anything changes.
@@ -197,11 +197,8 @@ fn new_dependencies(u: &verify::Unpacked, actions: &[Action]) -> Vec<String> {
 
 /// What the packages to install bring: every path (sorted, for the role's plan) and the bytes
 /// they take.
-fn incoming(
-    family: moa_model::manifest::Family,
-    todo: &[(&BundlePackage, PathBuf)],
-) -> Result<install::Incoming, InstallError> {
-    let reader = family::package_file(family);
+fn incoming(backend: &family::Backend, todo: &[(&BundlePackage, PathBuf)]) -> Result<install::Incoming, InstallError> {
+    let reader = backend.package_file;
     let mut out = install::Incoming::default();
     for (_, path) in todo {
         let c = reader.contents(path).map_err(|source| InstallError::Contents { file: path.clone(), source })?;

@@ -5,12 +5,14 @@
 mod build;
 mod install;
 mod keys;
+mod session;
 
 /// What the resolver says about a plan, as the reports carry it.
 pub use crate::resolve::{why::WhyNot, Note, WhyStep};
 pub use build::{build, lock, BuildOptions, BuildReport, InstallerChoice, LockOptions, LockReport};
 pub use install::{install_cmd, lock_root, Configure, InstallCmdOptions, InstallReport, ServiceError};
 pub use keys::{fetch_keys, KeyFetchError};
+pub use session::{load_and_resolve, load_metadata, Session};
 
 use std::path::{Path, PathBuf};
 
@@ -19,14 +21,14 @@ use serde::Serialize;
 use crate::bundle::plan::Resolved;
 use crate::bundle::verify::{self, VerifyError};
 use crate::bundle::{pack, BundleIndex};
-use crate::cache::{Cache, CacheError};
+use crate::cache::CacheError;
 use crate::family;
 use crate::fetch::FetchError;
 use crate::install::InstallError;
 use crate::probe::{NodeProfile, ProbeError};
-use crate::repo::{self, Metadata, MetadataSource, RepoError, Signatures};
+use crate::repo::{RepoError, Signatures};
 use crate::report::Reporter;
-use crate::resolve::{self, Goal, Plan, ResolveError, Universe};
+use crate::resolve::{self, ResolveError, Universe};
 use crate::transport::{Transport, TransportError};
 use moa_model::manifest::{Manifest, ManifestError};
 use moa_model::types::Sha256;
@@ -152,182 +154,10 @@ pub struct SourceOptions {
     pub keep_entries: bool,
 }
 
-pub fn load_and_resolve(
-    manifest: &Manifest,
-    opts: &SourceOptions,
-    transport: &Transport,
-    cache: &Cache,
-    reporter: &dyn Reporter,
-) -> Result<Resolved, CommandError> {
-    // Profiles first: a missing or mismatched one fails before any download.
-    let targets = opts
-        .targets
-        .iter()
-        .map(|path| {
-            let (p, digest) = NodeProfile::load_with_digest(path)?;
-            p.check_fits(path, manifest)?;
-            Ok((path.clone(), p, digest))
-        })
-        .collect::<Result<Vec<_>, ProbeError>>()?;
-    let records = target_records(&targets)?;
-    let targets: Vec<(PathBuf, NodeProfile)> = targets.into_iter().map(|(path, p, _)| (path, p)).collect();
-    // The streams the nodes have enabled are enabled for the resolve too (dnf on each node
-    // would see those streams' packages).
-    let with_streams;
-    let manifest = match node_streams(manifest, &targets)? {
-        Some(m) => {
-            with_streams = m;
-            &with_streams
-        }
-        None => manifest,
-    };
-    let mut metadata = load_metadata(manifest, opts, transport, cache, reporter)?;
-    reporter.status(&format!("resolving {} packages", metadata.packages.len()));
-    let syntax = family::dep_syntax(manifest.family);
-    let plan = if targets.is_empty() { None } else { Some(resolve_for_targets(manifest, &mut metadata, &targets)?) };
-    let u = Universe::new(&metadata, syntax, family::policy(manifest.family), manifest.arch.as_str());
-    let plan = match plan {
-        Some(p) => p,
-        None => {
-            let mut goal = Goal::from_manifest(manifest, opts.no_base);
-            if !opts.no_base {
-                if let Some(group) = metadata.missing_groups.first() {
-                    let (distro, group) = (manifest.distro.to_string(), group.clone());
-                    return Err(CommandError::MissingGroup { distro, group });
-                }
-                goal.base_roots.extend(metadata.group_roots.iter().cloned());
-            }
-            resolve::resolve(&u, &goal, &manifest.origin)?
-        }
-    };
-    let stages = resolve::install_stages(&u, &plan)?;
-    let graph = resolve::why::dependency_graph(&u, &plan)?;
-    drop(u);
-    Ok(Resolved { metadata, plan, stages, graph, targets: records })
-}
-
-/// What bundle.json and moa.lock record of each profile: its file name, its node, the digest
-/// of the bytes read.
-fn target_records(
-    targets: &[(PathBuf, NodeProfile, moa_model::types::Sha256)],
-) -> Result<Vec<crate::bundle::TargetRecord>, ProbeError> {
-    targets
-        .iter()
-        .map(|(path, p, sha256)| {
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let line = |s: &str| {
-                moa_model::types::Line::new(&moa_model::types::shown(s))
-                    .map_err(|e| ProbeError::Invalid { path: path.clone(), message: e.to_string() })
-            };
-            Ok(crate::bundle::TargetRecord { profile: line(&name)?, source: line(&p.source)?, sha256: *sha256 })
-        })
-        .collect()
-}
-
-/// The manifest with the module streams the node profiles have enabled added, when they have
-/// any; two streams of one module across the manifest and the nodes are refused, naming them.
-fn node_streams(manifest: &Manifest, targets: &[(PathBuf, NodeProfile)]) -> Result<Option<Manifest>, CommandError> {
-    if targets.iter().all(|(_, p)| p.modules.is_empty()) {
-        return Ok(None);
-    }
-    let mut m = manifest.clone();
-    for (path, p) in targets {
-        for s in &p.modules {
-            match m.modules.iter().find(|e| e.name == s.name) {
-                Some(e) if e.stream != s.stream => {
-                    return Err(CommandError::StreamClash {
-                        module: s.name.to_string(),
-                        a: e.stream.to_string(),
-                        b: s.stream.to_string(),
-                        node: path.display().to_string(),
-                    })
-                }
-                Some(_) => {}
-                None => m.modules.push(s.clone()),
-            }
-        }
-    }
-    Ok(Some(m))
-}
-
-/// Every repository's metadata, signatures checked unless `opts` says to skip them.
 /// The manifest's family-specific checks (repository fields, module streams), once the flags
 /// have changed it.
 pub fn check_manifest(manifest: &Manifest) -> Result<(), CommandError> {
     Ok(family::check_manifest(manifest)?)
-}
-
-pub fn load_metadata(
-    manifest: &Manifest,
-    opts: &SourceOptions,
-    transport: &Transport,
-    cache: &Cache,
-    reporter: &dyn Reporter,
-) -> Result<Metadata, CommandError> {
-    let source = MetadataSource {
-        transport,
-        cache: Some(cache),
-        offline: opts.offline,
-        distro: manifest.distro.as_str(),
-        reporter,
-        signatures: opts.signatures,
-        freshness: repo::apt::Freshness::at_now(opts.allow_old_metadata),
-        keep_entries: opts.keep_entries,
-    };
-    Ok(repo::load(manifest, family::metadata_format(manifest.family), &source, reporter)?)
-}
-
-/// One resolve per node profile, each against that node's packages; the plan is the union, with
-/// the newest version where two nodes need different ones. Each node's packages are appended to
-/// `metadata` for its resolve and taken off again after (no copy of ~60,000 records per node).
-fn resolve_for_targets(
-    manifest: &Manifest,
-    metadata: &mut Metadata,
-    targets: &[(PathBuf, NodeProfile)],
-) -> Result<Plan, CommandError> {
-    let syntax = family::dep_syntax(manifest.family);
-    let mut merged = Plan::default();
-    let mut by_name: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for (path, profile) in targets {
-        let node = format!("{} ({})", profile.source, path.display());
-        let (packages, repos) = (metadata.packages.len(), metadata.repos.len());
-        let repo = resolve::add_installed(metadata, &node, &profile.packages, syntax)?;
-        let u = Universe::new(metadata, syntax, family::policy(manifest.family), manifest.arch.as_str());
-        let plan = resolve::resolve(&u, &Goal::against_node(manifest, repo), &manifest.origin);
-        drop(u);
-        metadata.packages.truncate(packages);
-        metadata.repos.truncate(repos);
-        let plan = plan?;
-        merged.base_count = merged.base_count.max(plan.base_count);
-        merged
-            .notes
-            .extend(plan.notes.into_iter().map(|n| resolve::Note::ForNode { node: node.clone(), note: Box::new(n) }));
-        for e in plan.entries {
-            // Entries index repository packages, which come before the added ones, so an index
-            // still means the same package.
-            let name = metadata.packages[e.package].name.to_string();
-            match by_name.get(&name) {
-                None => {
-                    by_name.insert(name, merged.entries.len());
-                    merged.entries.push(e);
-                }
-                Some(&i)
-                    if metadata.packages[e.package].version > metadata.packages[merged.entries[i].package].version =>
-                {
-                    merged.notes.push(resolve::Note::NewerForAnotherNode {
-                        node: node.clone(),
-                        package: name.to_string(),
-                        needs: metadata.packages[e.package].version.to_string(),
-                        packed: metadata.packages[merged.entries[i].package].version.to_string(),
-                    });
-                    merged.entries[i] = e;
-                }
-                Some(_) => {}
-            }
-        }
-    }
-    merged.entries.sort_by(|a, b| metadata.packages[a.package].name.cmp(&metadata.packages[b.package].name));
-    Ok(merged)
 }
 
 fn plan_items(r: &Resolved) -> Vec<PlanItem> {
@@ -364,17 +194,13 @@ pub fn resolve_cmd(
     explain: &Explain,
     reporter: &dyn Reporter,
 ) -> Result<ResolveReport, CommandError> {
-    let cache = Cache::open(&opts.cache_dir, reporter)?;
-    let r = load_and_resolve(manifest, opts, &Transport::new(opts.stall)?, &cache, reporter)?;
+    let session = Session::open(manifest, opts, reporter)?;
+    let r = load_and_resolve(manifest, &session)?;
     let packages = plan_items(&r);
     let (mut why, mut why_not) = (None, None);
     if explain.why.is_some() || explain.why_not.is_some() {
-        let u = Universe::new(
-            &r.metadata,
-            family::dep_syntax(manifest.family),
-            family::policy(manifest.family),
-            manifest.arch.as_str(),
-        );
+        let b = session.backend;
+        let u = Universe::new(&r.metadata, b.syntax, b.policy, manifest.arch.as_str());
         if let Some(n) = &explain.why {
             why = Some(resolve::why::why(&u, &r.plan, n)?);
         }
@@ -464,7 +290,7 @@ pub fn verify_cmd(
     }
     let repository_checked = u.dir.join(crate::repo::LOCAL_REPO_DIR).is_dir();
     if repository_checked {
-        check_local_repo(bundle, &u)?;
+        check_local_repo(bundle, &u, family::backend(u.index.family))?;
     }
     Ok(VerifyReport {
         repository_checked,
@@ -481,9 +307,13 @@ pub fn verify_cmd(
 /// The bundle's repository lists exactly the packages bundle.json does (name, version, arch,
 /// file, size, sha256), so the node's package manager installs what was verified and nothing
 /// else.
-pub(crate) fn check_local_repo(bundle: &Path, u: &verify::Unpacked) -> Result<(), CommandError> {
+pub(crate) fn check_local_repo(
+    bundle: &Path,
+    u: &verify::Unpacked,
+    backend: &family::Backend,
+) -> Result<(), CommandError> {
     let fail = |message: String| CommandError::LocalRepo { bundle: bundle.to_path_buf(), message };
-    let format = family::metadata_format(u.index.family);
+    let format = backend.metadata;
     let written = crate::repo::LocalRepository { epoch: u.index.source_date_epoch, label: &u.index.stem() };
     let listed = format.read_local_repository(&u.dir, &u.index.arch, written).map_err(|e| fail(e.to_string()))?;
     let key = |name: &str, version: String, arch: &str, file: &str, size: u64, sha: moa_model::types::Sha256| {
