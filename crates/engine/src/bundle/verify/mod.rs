@@ -35,6 +35,14 @@ pub enum VerifyError {
     Corrupt { path: PathBuf, message: String },
     #[error("bundle {}: {member} is not the package bundle.json says: {message}. Copy the bundle again from the build machine", path.display())]
     Package { path: PathBuf, member: String, message: String },
+    /// The package file itself says why (its header, its payload, its signature): the source.
+    #[error("bundle {}: {member} is not the package bundle.json says. Copy the bundle again from the build machine", path.display())]
+    PackageFile {
+        path: PathBuf,
+        member: String,
+        #[source]
+        source: Box<crate::pkgfile::PackageFileError>,
+    },
     #[error("bundle {} was made by a newer moa-bundle (bundle.json schema {found}, this one reads {SCHEMA_VERSION}): use moa-bundle {tool} or newer", path.display())]
     Schema { path: PathBuf, found: u32, tool: String },
     #[error("bundle {} is for {bundle_os} {bundle_arch}, but this node is {node_os} {node_arch}: build one with the node's manifest (moa-bundle distros), or install with --skip-node-check to skip this check", path.display())]
@@ -189,7 +197,9 @@ fn check_packages(bundle: &Path, u: &Unpacked, readers: PackageReaders<'_>) -> R
         let member = format!("{PACKAGES_DIR}/{}", p.file);
         let fail =
             |message: String| VerifyError::Package { path: bundle.to_path_buf(), member: member.clone(), message };
-        let id = reader.identify(&u.package_path(&p.file)).map_err(|e| fail(crate::transport::error_chain(&e)))?;
+        let file_fail =
+            |e| VerifyError::PackageFile { path: bundle.to_path_buf(), member: member.clone(), source: Box::new(e) };
+        let id = reader.identify(&u.package_path(&p.file)).map_err(file_fail)?;
         if id.name != p.name.as_str() || id.arch != p.arch.as_str() || id.version != p.version {
             return Err(fail(format!("its header says {id}, bundle.json says {} {} {}", p.name, p.version, p.arch)));
         }
@@ -200,9 +210,7 @@ fn check_packages(bundle: &Path, u: &Unpacked, readers: PackageReaders<'_>) -> R
         if !rings.contains_key(repo) {
             rings.insert(repo, bundle_keyring(u, repo).map_err(&fail)?);
         }
-        reader
-            .check_signature(&u.package_path(&p.file), &rings[repo])
-            .map_err(|e| fail(crate::transport::error_chain(&e)))?;
+        reader.check_signature(&u.package_path(&p.file), &rings[repo]).map_err(file_fail)?;
     }
     Ok(())
 }
