@@ -1,8 +1,8 @@
 //! moa-model: the data moa-bundle works on, with no I/O beyond reading a manifest and writing
 //! a file atomically.
 //!
-//! - [`version`] and [`deps`]: rpm and deb version order and dependency expressions, each
-//!   family's rules behind a trait ([`version::VersionScheme`], [`deps::DepSyntax`]);
+//! - [`version`] and [`deps`]: rpm and deb version order and dependency expressions; a
+//!   family's rules sit behind one trait, [`deps::DepSyntax`], which also parses its versions;
 //! - [`arch`]: which architectures a node can run;
 //! - [`types`]: validated values from outside (names, URLs, digests; [`types::node`] for what
 //!   reaches a node's configuration);

@@ -3,7 +3,7 @@
 //!
 //! [`Version`] wraps one or the other so records from either family share one type; comparing an
 //! rpm version with a deb version is a bug in the caller and orders rpm first. Parsing and ordering
-//! only: which version satisfies a dependency is [`crate::resolve`]'s business.
+//! only: which version satisfies a dependency is the engine's resolver's business.
 
 mod deb;
 mod rpm;
