@@ -2,7 +2,7 @@
 //! verifiable, reproducible bundle, and install it on air-gapped nodes.
 //!
 //! The pipeline, one module per stage, data flowing one way: a `moa_model` manifest →
-//! [`repo`] (metadata, checked by [`trust`]) → [`resolve`] → [`fetch`] → [`bundle`] (pack) → on
+//! [`repo`] (metadata, checked by [`trust`]) → `resolve` → [`fetch`] → [`bundle`] (pack) → on
 //! the node [`bundle::verify`] → [`install`]. [`family`] is the only place that maps rpm/deb to
 //! the implementations of each concern. [`commands`] strings stages together for the CLI; a
 //! service configured with the packages (the time service) plugs in through

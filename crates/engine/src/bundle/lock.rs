@@ -145,7 +145,7 @@ impl Lock {
         )
     }
 
-    /// Reads and validates a lock file (at most [`LOCK_BYTES`]).
+    /// Reads and validates a lock file (at most `LOCK_BYTES`).
     pub fn load(path: &Path) -> Result<Self, LockError> {
         let shown = path.display().to_string().escape_debug().to_string();
         let bad = |message: String| LockError::Invalid { path: shown.clone(), message };

@@ -1,7 +1,7 @@
 //! The bundle: a reproducible `tar.gz` with one top directory `<name>-<distro>-<arch>/` holding
 //! `bundle.json` (this module's [`BundleIndex`]), `packages/`, `roles/` (time service templates, when
 //! the manifest has a `[time]` section), `install.sh` and `SHA256SUMS`.
-//! [`pack`] writes one; [`verify`] checks and unpacks one on the node.
+//! `pack` writes one; [`verify`] checks and unpacks one on the node.
 
 pub mod lock;
 pub(crate) mod pack;

@@ -53,7 +53,7 @@ fn part_path(bundle: &Path, n: usize) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// What [`split`] wrote.
+/// What `split` wrote.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Split {
     pub index: PathBuf,

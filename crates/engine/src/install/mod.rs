@@ -1,5 +1,5 @@
 //! Installing a verified bundle on the node with the node's own package tool, behind
-//! [`Installer`]: [`rpm`] (one `rpm -U` transaction) and [`dpkg`] (`dpkg -i` per Pre-Depends
+//! [`Installer`]: `rpm` (one `rpm -U` transaction) and `dpkg` (`dpkg -i` per Pre-Depends
 //! stage). Packages already installed at the same version and arch are skipped; a preflight finds
 //! dependencies the node lacks before anything is changed.
 
@@ -106,7 +106,7 @@ pub struct Incoming {
 const SPACE_MARGIN: u64 = 64 << 20;
 
 /// Refuses, before anything changes, a root whose filesystem has less room than the packages
-/// take, their copies and [`SPACE_MARGIN`]: a package tool that runs out of space half-way
+/// take, their copies and `SPACE_MARGIN`: a package tool that runs out of space half-way
 /// leaves packages unpacked and unconfigured.
 pub fn check_space(root: &Path, incoming: &Incoming) -> Result<(), InstallError> {
     if incoming.bytes == 0 && incoming.files == 0 {
@@ -245,7 +245,7 @@ pub(crate) fn write_work(path: &Path, text: &str) -> Result<(), InstallError> {
     fs_err::write(path, text).map_err(werr)
 }
 
-/// The first of `programs` found in [`SCRIPT_ENV`]'s PATH (what [`tool_command`] would run).
+/// The first of `programs` found in [`SCRIPT_ENV`]'s PATH (what `tool_command` would run).
 pub fn first_on_path<'p>(programs: &[&'p str]) -> Option<&'p str> {
     let path = SCRIPT_ENV.iter().find(|(k, _)| *k == "PATH").map(|(_, v)| *v).unwrap_or("");
     programs.iter().copied().find(|p| path.split(':').any(|d| Path::new(d).join(p).is_file()))

@@ -3,7 +3,7 @@
 //! share once, and a push uploads only the blobs the registry lacks), bundle.json as the config,
 //! the `.minisig` as a layer of its own, and annotations saying what it is. [`pull`] fetches the
 //! layers (each checked against its digest and size), packs the bundle again byte for byte
-//! ([`crate::bundle::pack::repack`]) and checks it against the pushed bundle's sha256, so the
+//! (`crate::bundle::pack::repack`) and checks it against the pushed bundle's sha256, so the
 //! signature still verifies. Push goes through `oci-client`, with timeouts; pull reads a
 //! registry that may be hostile, so it speaks the distribution API over moa-bundle's own
 //! transport, every response bounded in size and time before it is read ([`pull`]).

@@ -3,7 +3,7 @@
 //! [`MetadataFormat`]: [`yum`] (`repomd.xml` → `primary.xml.*`) and [`apt`] (`InRelease`/`Release`
 //! → `Packages.*`).
 //!
-//! Records keep dependency fields as raw strings in the family's own syntax; [`crate::resolve`]
+//! Records keep dependency fields as raw strings in the family's own syntax; `crate::resolve`
 //! parses them. Nothing here decides which package wins.
 
 pub mod apt;

@@ -4,7 +4,7 @@
 //!
 //! A role is planned first (files rendered from the templates, every precondition checked), then
 //! applied: each file is backed up once (`.moa-bak`), written atomically, and left alone when it
-//! already says the same, so re-running changes nothing. Service actions are [`system::Step`]s:
+//! already says the same, so re-running changes nothing. Service actions are `system::Step`s:
 //! run on `/`, printed under `--root` or `--dry-run`.
 
 pub mod render;

@@ -1,8 +1,8 @@
-//! Checking a bundle before anything on the node changes. [`stream`] reads it member by member:
+//! Checking a bundle before anything on the node changes. `stream` reads it member by member:
 //! plain files and directories under one top directory (no absolute paths, `..`, links or
 //! devices), every file listed in `SHA256SUMS` and `bundle.json` with its size and digest,
 //! nothing after the archive, everything within [`moa_model::limits`]. Then every package file's
-//! own header must name the package, version and architecture `bundle.json` gives it. [`node`]
+//! own header must name the package, version and architecture `bundle.json` gives it. `node`
 //! checks that the bundle fits the node (os-release and architecture read from the root).
 
 mod dir;
@@ -134,7 +134,7 @@ fn open(bundle: &Path) -> Result<(std::fs::File, u64), VerifyError> {
 }
 
 /// Unpacks into `dest` (which must exist and be empty), checking each member as it goes, in one
-/// read of the file ([`once`]): its sha256 and the signature are taken from the same bytes. A
+/// read of the file (`once`): its sha256 and the signature are taken from the same bytes. A
 /// signature that does not hold is reported before a damaged member, since it says more.
 pub fn unpack_and_check(
     bundle: &Path,
