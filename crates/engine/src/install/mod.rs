@@ -358,7 +358,11 @@ pub fn missing_expected(
     let Some(since) = &index.since else { return Vec::new() };
     // What the node has is text from its package database, parsed here; the bundle's
     // versions were parsed once, when bundle.json was read.
-    let at_least = |have: &str, want: &Version| syntax.parse_version(have).is_ok_and(|h| h.cmp(want).is_ge());
+    // (A version the node's database has that does not parse is compared as text, as before.)
+    let at_least = |have: &str, want: &Version| match syntax.parse_version(have) {
+        Ok(h) => h.cmp(want).is_ge(),
+        Err(_) => have == want.to_string(),
+    };
     let mut missing = Vec::new();
     for e in &since.expects {
         let mut slot =
@@ -378,7 +382,11 @@ pub fn missing_expected(
 
 /// Whether the node's version (text from its package database) is the bundle's.
 fn same_version(syntax: &dyn DepSyntax, node: &str, bundle: &Version) -> bool {
-    syntax.parse_version(node).is_ok_and(|v| v.cmp(bundle).is_eq())
+    match syntax.parse_version(node) {
+        Ok(v) => v.cmp(bundle).is_eq(),
+        // One the node's database has that does not parse is compared as text, as before.
+        Err(_) => node == bundle.to_string(),
+    }
 }
 
 /// Whether this process runs as root (its effective uid: `geteuid`, which needs no `/proc`, so it
