@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::OnceLock;
 
-use moa_engine::bundle::BundleIndex;
-use moa_engine::pkgfile::{deb::DebFile, rpm::RpmFile, PackageFile};
-use moa_engine::probe::NodeProfile;
-use moa_engine::repo::{apt, yum};
+use moa_engine::formats::BundleIndex;
+use moa_engine::formats::NodeProfile;
+use moa_engine::formats::{apt, yum};
+use moa_engine::formats::{DebFile, PackageFile, RpmFile};
 use moa_model::deps::{DebSyntax, DepSyntax, RpmSyntax};
 use moa_model::manifest::Manifest;
 use moa_model::types::{safe_file_name, Arch, RepoPath};
@@ -76,8 +76,8 @@ pub fn release(data: &[u8]) {
 /// text the signature check returns (rPGP's signed text), and with no key nothing is accepted.
 pub fn clearsigned(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    assert!(moa_engine::trust::Keyring::default().verify_cleartext("fuzz", text).is_err());
-    if let (Ok(ours), Ok(signed)) = (apt::cleartext(text, "fuzz"), moa_engine::trust::signed_text_unverified(text)) {
+    assert!(moa_engine::formats::Keyring::default().verify_cleartext("fuzz", text).is_err());
+    if let (Ok(ours), Ok(signed)) = (apt::cleartext(text, "fuzz"), moa_engine::formats::signed_text_unverified(text)) {
         assert_eq!(ours.trim_end_matches('\n'), signed.trim_end_matches('\n'), "{text:?}");
     }
 }
@@ -86,14 +86,14 @@ pub fn clearsigned(data: &[u8]) {
 /// limit of layers, each titled once with a plain member path (the verifier's rule for
 /// members) and a bounded size.
 pub fn oci_manifest(data: &[u8]) {
-    let Ok(m) = moa_engine::oci::read_manifest("oci://fuzz/r:t", data) else { return };
+    let Ok(m) = moa_engine::formats::read_manifest("oci://fuzz/r:t", data) else { return };
     assert!(safe_file_name(&m.name).is_ok());
     assert!(m.manifest.layers.len() <= moa_model::limits::PACKAGES + 64);
     let mut titles = std::collections::BTreeSet::new();
     for l in &m.manifest.layers {
         assert!(l.size >= 0 && l.size as u64 <= moa_model::limits::PACKAGE_BYTES);
         if let Some(t) = l.annotations.as_ref().and_then(|a| a.get("org.opencontainers.image.title")) {
-            if l.media_type != moa_engine::oci::SIGNATURE_TYPE {
+            if l.media_type != moa_engine::formats::SIGNATURE_TYPE {
                 // The bundle verifier's member rule: relative, plain components, no control
                 // character (package files are then held to bundle.json's safe names).
                 let plain = t.split('/').all(|c| !matches!(c, "" | "." | "..") && !c.chars().any(char::is_control));
@@ -207,10 +207,10 @@ pub fn bundle(data: &[u8]) {
     let _ = fs_err::remove_dir_all(&dest);
     fs_err::create_dir_all(&dest).unwrap();
     let readers = |f| {
-        let b = moa_engine::family::backend(f);
+        let b = moa_engine::backend(f);
         (b.package_file, b.syntax)
     };
-    let _ = moa_engine::bundle::verify::unpack_and_check(&file, &dest, None, &readers);
+    let _ = moa_engine::formats::unpack_and_check(&file, &dest, None, &readers);
     assert_plain_tree(&dest);
     let outside: Vec<_> = fs_err::read_dir(scratch()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(outside.len() <= 2 * 8, "the unpacker wrote beside its destination: {outside:?}");

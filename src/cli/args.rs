@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
-use moa_engine::cache::Cache;
-use moa_engine::commands::SourceOptions;
-use moa_engine::fetch::DEFAULT_JOBS;
-use moa_engine::repo::Signatures;
+use moa_engine::Cache;
+use moa_engine::Signatures;
+use moa_engine::SourceOptions;
+use moa_engine::DEFAULT_JOBS;
 use moa_model::manifest::{Manifest, ModuleRef, Request};
 use moa_time::roles::{ClientMode, Role, RoleOptions};
 
@@ -63,7 +63,7 @@ impl From<FamilyArg> for moa_model::manifest::Family {
         }
     }
 }
-use moa_engine::transport::DEFAULT_STALL_SECS;
+use moa_engine::DEFAULT_STALL_SECS;
 use moa_model::types::node::{Host, Network, ZoneName};
 use moa_model::types::{Arch, Label, MirrorFlag};
 
@@ -415,7 +415,7 @@ impl ManifestArgs {
     /// The built-in manifest a lock file names (its distro and arch), flags applied, for
     /// `build --locked moa.lock` without --distro or --manifest.
     pub fn load_for_lock(&self, lock: &Path) -> anyhow::Result<Manifest> {
-        let l = moa_engine::bundle::lock::Lock::load(lock)?;
+        let l = moa_engine::Lock::load(lock)?;
         let mut m = Manifest::builtin(l.distro.as_str()).map_err(|_| {
             anyhow::anyhow!(
                 "{} is a lock of distro `{}`, which is not built in: pass the manifest it was made with (--manifest)",
@@ -446,7 +446,7 @@ impl ManifestArgs {
         if !self.modules.is_empty() {
             m.enable_modules(&self.modules)?;
         }
-        moa_engine::commands::check_manifest(&m)?;
+        moa_engine::check_manifest(&m)?;
         Ok(m)
     }
 

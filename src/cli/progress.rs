@@ -5,7 +5,7 @@
 use std::io::IsTerminal;
 use std::sync::Mutex;
 
-use moa_engine::report::{Event, Reporter};
+use moa_engine::{Event, Reporter};
 
 pub fn reporter(json: bool) -> Box<dyn Reporter> {
     if json {

@@ -5,9 +5,9 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use moa_engine::commands::{BuildReport, DistroInfo, InstallReport, LockReport, PlanItem, ResolveReport, VerifyReport};
-use moa_engine::install::InstallAction;
-use moa_engine::oci::{Pulled, Pushed};
+use moa_engine::InstallAction;
+use moa_engine::{BuildReport, DistroInfo, InstallReport, LockReport, PlanItem, ResolveReport, VerifyReport};
+use moa_engine::{Pulled, Pushed};
 use moa_model::manifest::Manifest;
 use moa_time::roles::{FileStatus, RoleReport};
 
@@ -178,8 +178,8 @@ pub fn build(out: Out<'_>, r: &BuildReport) -> io::Result<()> {
 
 /// The warning every node-side report gives for a bundle whose packages' upstream signatures
 /// were never checked.
-fn unchecked_upstream(s: moa_engine::repo::Signatures) {
-    if s == moa_engine::repo::Signatures::Skip {
+fn unchecked_upstream(s: moa_engine::Signatures) {
+    if s == moa_engine::Signatures::Skip {
         eprintln!(
             "warning: this bundle was built with --insecure-skip-signatures: no upstream signature of its packages was checked against a pinned key; only the bundle's own digests (and its signature, where this node trusts keys) vouch for them"
         );

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use moa_engine::commands::{self, BuildOptions, InstallCmdOptions, InstallerChoice, LockOptions};
-use moa_engine::install::InstallOptions;
+use moa_engine::InstallOptions;
+use moa_engine::{self as engine, BuildOptions, InstallCmdOptions, InstallerChoice, LockOptions};
 use moa_model::manifest::Manifest;
 use moa_time::node::{RoleFrom, RoleStep};
 
@@ -39,8 +39,8 @@ pub fn run(cli: Cli, out: Out<'_>) -> anyhow::Result<ExitCode> {
 }
 
 fn sbom(a: args::SbomArgs, out: Out<'_>) -> anyhow::Result<()> {
-    let keys = moa_engine::bundle::sign::trusted_keys(Path::new("/"), &a.keys.keys)?;
-    out.write_all(&commands::sbom_cmd(&a.bundle, &keys)?)?;
+    let keys = moa_engine::trusted_keys(Path::new("/"), &a.keys.keys)?;
+    out.write_all(&engine::sbom_cmd(&a.bundle, &keys)?)?;
     Ok(())
 }
 
@@ -49,28 +49,28 @@ fn lock(a: args::LockArgs, out: Out<'_>) -> anyhow::Result<()> {
     let mut m = a.manifest.load()?;
     let opts = LockOptions { output: a.output.clone(), source: a.manifest.source(), source_date_epoch };
     let rep = progress::reporter(a.out.json);
-    commands::fetch_keys(&mut m, &opts.source, rep.as_ref())?;
-    let r = commands::lock(&m, &opts, rep.as_ref())?;
+    engine::fetch_keys(&mut m, &opts.source, rep.as_ref())?;
+    let r = engine::lock(&m, &opts, rep.as_ref())?;
     drop(rep);
     Ok(render::emit(out, a.out.json, &r, render::lock)?)
 }
 
 fn key_generate(prefix: &Path, json: bool, out: Out<'_>) -> anyhow::Result<()> {
-    let (secret, public, id) = moa_engine::bundle::sign::generate(prefix)?;
+    let (secret, public, id) = moa_engine::generate_key(prefix)?;
     let r = render::KeyPair { secret_key: secret, public_key: public, key_id: id };
     Ok(render::emit(out, json, &r, render::key_pair)?)
 }
 
 fn distros(json: bool, out: Out<'_>) -> anyhow::Result<()> {
-    Ok(render::emit(out, json, &commands::distros()?, |out, d| render::distros(out, d))?)
+    Ok(render::emit(out, json, &engine::distros()?, |out, d| render::distros(out, d))?)
 }
 
 fn resolve(a: args::ResolveArgs, out: Out<'_>) -> anyhow::Result<()> {
     let mut m = a.manifest.load()?;
     let rep = progress::reporter(a.out.json);
-    commands::fetch_keys(&mut m, &a.manifest.source(), rep.as_ref())?;
-    let explain = commands::Explain { why: a.why.clone(), why_not: a.why_not.clone() };
-    let r = commands::resolve_cmd(&m, &a.manifest.source(), &explain, rep.as_ref())?;
+    engine::fetch_keys(&mut m, &a.manifest.source(), rep.as_ref())?;
+    let explain = engine::Explain { why: a.why.clone(), why_not: a.why_not.clone() };
+    let r = engine::resolve_cmd(&m, &a.manifest.source(), &explain, rep.as_ref())?;
     drop(rep);
     Ok(render::emit(out, a.out.json, &r, |out, r| render::resolve(out, &m, r, a.why.as_deref()))?)
 }
@@ -89,8 +89,8 @@ fn build(a: args::BuildArgs, out: Out<'_>) -> anyhow::Result<()> {
     for mut m in manifests {
         let opts = build_options(&a, &m, source_date_epoch);
         let rep = progress::reporter(a.out.json);
-        commands::fetch_keys(&mut m, &opts.source, rep.as_ref())?;
-        let r = commands::build(&m, &opts, rep.as_ref())?;
+        engine::fetch_keys(&mut m, &opts.source, rep.as_ref())?;
+        let r = engine::build(&m, &opts, rep.as_ref())?;
         drop(rep);
         // In text, each bundle as it is written.
         if !a.out.json {
@@ -107,7 +107,7 @@ fn build(a: args::BuildArgs, out: Out<'_>) -> anyhow::Result<()> {
 }
 
 fn inspect(a: args::BundleArgs, out: Out<'_>) -> anyhow::Result<()> {
-    let r = commands::verify_cmd(&a.bundle, None, &[])?;
+    let r = engine::verify_cmd(&a.bundle, None, &[])?;
     match a.out.json {
         true => render::json(out, &r.index)?,
         false => render::inspect(out, &r)?,
@@ -116,22 +116,21 @@ fn inspect(a: args::BundleArgs, out: Out<'_>) -> anyhow::Result<()> {
 }
 
 fn push(a: args::PushArgs, out: Out<'_>) -> anyhow::Result<()> {
-    let keys =
-        a.keys.keys.iter().map(|k| moa_engine::bundle::sign::TrustedKey::load(k)).collect::<Result<Vec<_>, _>>()?;
-    let r = commands::push_cmd(&a.bundle, &a.reference, a.plain_http, &keys)?;
+    let keys = a.keys.keys.iter().map(|k| moa_engine::TrustedKey::load(k)).collect::<Result<Vec<_>, _>>()?;
+    let r = engine::push_cmd(&a.bundle, &a.reference, a.plain_http, &keys)?;
     Ok(render::emit(out, a.out.json, &r, render::push)?)
 }
 
 fn pull(a: args::PullArgs, out: Out<'_>) -> anyhow::Result<()> {
     let stall = std::time::Duration::from_secs(a.stall_timeout);
-    let r = commands::pull_cmd(&a.reference, a.plain_http, &a.output, stall)?;
+    let r = engine::pull_cmd(&a.reference, a.plain_http, &a.output, stall)?;
     Ok(render::emit(out, a.out.json, &r, render::pull)?)
 }
 
 fn verify(a: args::VerifyArgs, out: Out<'_>) -> anyhow::Result<()> {
     let root = a.node.then_some(a.root.as_path());
-    let keys = moa_engine::bundle::sign::trusted_keys(&a.root, &a.keys.keys)?;
-    let r = commands::verify_cmd(&a.bundle.bundle, root, &keys)?;
+    let keys = moa_engine::trusted_keys(&a.root, &a.keys.keys)?;
+    let r = engine::verify_cmd(&a.bundle.bundle, root, &keys)?;
     Ok(render::emit(out, a.bundle.out.json, &r, render::verify)?)
 }
 
@@ -150,7 +149,7 @@ fn install(a: args::InstallArgs, out: Out<'_>) -> anyhow::Result<()> {
     }
     let rep = progress::reporter(a.bundle.out.json);
     let role = a.role.map(|r| RoleStep(a.role_flags.options(r.into(), &a.root, a.dry_run)));
-    let r = commands::install_cmd(&a.bundle.bundle, &opts, role.as_ref(), rep.as_ref())?;
+    let r = engine::install_cmd(&a.bundle.bundle, &opts, role.as_ref(), rep.as_ref())?;
     drop(rep);
     Ok(render::emit(out, a.bundle.out.json, &r, render::install)?)
 }
@@ -185,7 +184,7 @@ fn probe(
     output: Option<&Path>,
     out: Out<'_>,
 ) -> anyhow::Result<()> {
-    let p = commands::probe_cmd(root, family)?;
+    let p = engine::probe_cmd(root, family)?;
     let mut json = serde_json::to_vec_pretty(&p).context("could not serialize the profile")?;
     json.push(b'\n');
     match output {

@@ -136,7 +136,7 @@ fn the_real_primary_parses_to_the_fixtures_documented_counts() {
     let bytes = fs_err::read(fixtures.join("centos7-7.9.2009-os-x86_64").join(PRIMARY)).unwrap();
     let reader = Box::new(std::io::BufReader::new(flate2::read::GzDecoder::new(&bytes[..])));
     let mut out = Vec::new();
-    moa_engine::repo::yum::parse_primary(reader, "fixture", 0, &Arch::new("x86_64").unwrap(), &mut out).unwrap();
+    moa_engine::formats::yum::parse_primary(reader, "fixture", 0, &Arch::new("x86_64").unwrap(), &mut out).unwrap();
     // The fixture README: 4,650 x86_64 + 3,154 noarch (+ 2,268 i686, not for an x86_64 node).
     let count = |a: &str| out.iter().filter(|p| p.arch.as_str() == a).count();
     assert_eq!((count("x86_64"), count("noarch"), out.len()), (4650, 3154, 7804));
@@ -248,7 +248,7 @@ fn why_and_why_not_explain_the_plan_on_the_real_metadata() {
 /// three, with locations in the bundle and every field as upstream has it.
 #[test]
 fn kept_entries_are_the_published_bytes_and_a_local_repository_reads_back() {
-    use moa_engine::repo::{yum::Yum, LocalPackage, MetadataFormat};
+    use moa_engine::formats::{yum::Yum, LocalPackage, MetadataFormat};
     use moa_model::types::Arch;
     let Some(fixtures) = shared_fixtures() else {
         return;
@@ -258,12 +258,12 @@ fn kept_entries_are_the_published_bytes_and_a_local_repository_reads_back() {
     std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text).unwrap();
     let reader = Box::new(std::io::BufReader::new(text.as_bytes()));
     let arch = Arch::new("x86_64").unwrap();
-    let (mut out, mut writer) = (Vec::new(), moa_engine::repo::EntryWriter::new().unwrap());
-    moa_engine::repo::yum::parse_primary_with(reader, "fixture", 0, &arch, Some(&mut writer), &mut out).unwrap();
+    let (mut out, mut writer) = (Vec::new(), moa_engine::formats::EntryWriter::new().unwrap());
+    moa_engine::formats::yum::parse_primary_with(reader, "fixture", 0, &arch, Some(&mut writer), &mut out).unwrap();
     assert_eq!(out.len(), 7804);
     let store = writer.finish().unwrap();
     let entry_of =
-        |p: &moa_engine::repo::PackageRecord| String::from_utf8(store.get(p.entry.unwrap()).unwrap()).unwrap();
+        |p: &moa_engine::formats::PackageRecord| String::from_utf8(store.get(p.entry.unwrap()).unwrap()).unwrap();
     let mut at = 0;
     for p in &out {
         let entry = &entry_of(p);
@@ -290,7 +290,7 @@ fn kept_entries_are_the_published_bytes_and_a_local_repository_reads_back() {
         fs_err::create_dir_all(dir.path().join(path).parent().unwrap()).unwrap();
         fs_err::write(dir.path().join(path), bytes).unwrap();
     }
-    let written = moa_engine::repo::LocalRepository { epoch: 1_587_512_243, label: "ntp-centos7-x86_64" };
+    let written = moa_engine::formats::LocalRepository { epoch: 1_587_512_243, label: "ntp-centos7-x86_64" };
     let back = Yum.read_local_repository(dir.path(), &arch, written).unwrap();
     assert_eq!(back.len(), 3);
     for (b, p) in back.iter().zip(&picked) {

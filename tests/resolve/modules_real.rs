@@ -9,7 +9,7 @@ use crate::common;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use moa_engine::repo::{modules, yum, Metadata};
+use moa_engine::formats::{modules, yum, Metadata};
 use moa_model::types::Arch;
 
 fn load(dir: &Path) -> (Metadata, modules::Modules) {
@@ -25,7 +25,7 @@ fn load(dir: &Path) -> (Metadata, modules::Modules) {
     let mut md = Metadata::default();
     let arch = Arch::new("x86_64").unwrap();
     yum::parse_primary(
-        moa_engine::repo::decompressor("p.xml.gz", "primary", &primary).unwrap(),
+        moa_engine::formats::decompressor("p.xml.gz", "primary", &primary).unwrap(),
         "primary",
         0,
         &arch,
@@ -35,7 +35,7 @@ fn load(dir: &Path) -> (Metadata, modules::Modules) {
     let yaml = fs_err::read(find("-modules.yaml.xz")).unwrap();
     let mut text = String::new();
     std::io::Read::read_to_string(
-        &mut moa_engine::repo::decompressor("m.yaml.xz", "modules", &yaml).unwrap(),
+        &mut moa_engine::formats::decompressor("m.yaml.xz", "modules", &yaml).unwrap(),
         &mut text,
     )
     .unwrap();
@@ -202,7 +202,7 @@ fn the_real_appstream_comps_parse_to_its_groups() {
         .map(|e| e.unwrap().path())
         .find(|p| p.to_string_lossy().ends_with("-comps-AppStream.x86_64.xml"))
         .unwrap();
-    let groups = moa_engine::repo::comps::parse_groups(&fs_err::read(file).unwrap(), "comps").unwrap();
+    let groups = moa_engine::formats::comps::parse_groups(&fs_err::read(file).unwrap(), "comps").unwrap();
     assert_eq!(groups.len(), 63);
     assert_eq!(groups["core"], ["rsyslog", "python3-libselinux"]);
     assert_eq!(groups["container-management"], ["buildah", "containernetworking-plugins", "podman"]);

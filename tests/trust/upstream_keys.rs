@@ -5,7 +5,8 @@ use crate::common;
 
 use std::path::Path;
 
-use moa_engine::trust::{Fingerprint, KeyPin, Keyring, TrustError};
+use moa_engine::formats::{Keyring, TrustError};
+use moa_model::key::{Fingerprint, KeyPin};
 use moa_model::types::Sha256;
 
 const BOOKWORM: &str = "B8B80B5B623EAB6AD8775C45B7C5D7D6350947F8";
@@ -42,7 +43,7 @@ fn the_real_inrelease_verifies_with_both_debian_keys_and_its_packages_chain_from
     assert_eq!(who.key.as_str(), BOOKWORM, "the first good signature is the bookworm key's");
     assert_eq!(who.signer.as_str(), BOOKWORM_SIGNING_SUBKEY, "made by its signing subkey, as gpgv says");
     // The Packages file is what the signed text lists (size and sha256).
-    let release = moa_engine::repo::apt::parse_release(&signed, "InRelease").unwrap();
+    let release = moa_engine::formats::apt::parse_release(&signed, "InRelease").unwrap();
     let (_, size, sha) = release.packages_index("main", "amd64").unwrap().clone();
     let packages = fs_err::read(dir.join("bookworm-updates-main-binary-amd64-Packages")).unwrap();
     let plain = release.files.iter().find(|(p, _, _)| p == "main/binary-amd64/Packages").unwrap();

@@ -324,7 +324,8 @@ fn apt_packages_changed_after_signing_breaks_the_chain() {
 /// SHA-224 is refused, and a signature by a key nobody pinned beside a good one is ignored.
 #[test]
 fn validity_at_signing_time_weak_hashes_and_unknown_cosigners() {
-    use moa_engine::trust::{Fingerprint, KeyPin, Keyring, TrustError};
+    use moa_engine::formats::{Keyring, TrustError};
+    use moa_model::key::{Fingerprint, KeyPin};
     require_tools(&["gpg"]);
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("g");
@@ -404,6 +405,6 @@ fn validity_at_signing_time_weak_hashes_and_unknown_cosigners() {
         other => panic!("a SHA-1 signature must be refused: {other:?}"),
     }
     let two = fs_err::read(&both).unwrap();
-    assert_eq!(moa_engine::trust::parse_signatures(&two).unwrap().len(), 2);
+    assert_eq!(moa_engine::formats::parse_signatures(&two).unwrap().len(), 2);
     assert_eq!(ring.verify_detached("Release.gpg", &bytes, &two).unwrap().key.as_str(), fpr);
 }

@@ -50,7 +50,7 @@ static DEB: Backend = Backend {
 
 /// Every backend, in the order a root is probed for one (dpkg first: a Debian root may also
 /// hold an rpm database, never the other way round).
-pub const ALL: [&Backend; 2] = [&DEB, &RPM];
+pub(crate) const ALL: [&Backend; 2] = [&DEB, &RPM];
 
 pub fn backend(f: Family) -> &'static Backend {
     match f {
@@ -60,12 +60,12 @@ pub fn backend(f: Family) -> &'static Backend {
 }
 
 /// The family whose package database the root under `root` has.
-pub fn detect(root: &Path) -> Option<&'static Backend> {
+pub(crate) fn detect(root: &Path) -> Option<&'static Backend> {
     ALL.into_iter().find(|b| b.installer.detect(root))
 }
 
 /// The family's own checks on a manifest: its repositories' fields, its module streams.
-pub fn check_manifest(m: &moa_model::manifest::Manifest) -> Result<(), moa_model::manifest::ManifestError> {
+pub(crate) fn check_manifest(m: &moa_model::manifest::Manifest) -> Result<(), moa_model::manifest::ManifestError> {
     m.check_family(backend(m.family).metadata)
 }
 

@@ -18,13 +18,13 @@ use crate::transport::{join, Transport};
 pub const DEFAULT_JOBS: usize = 16;
 
 /// Finished downloads, announced by input index as they land.
-pub struct Arrivals {
+pub(crate) struct Arrivals {
     state: Mutex<(Vec<Option<PathBuf>>, bool)>,
     ready: Condvar,
 }
 
 impl Arrivals {
-    pub fn new(n: usize) -> Self {
+    pub(crate) fn new(n: usize) -> Self {
         Self { state: Mutex::new((vec![None; n], false)), ready: Condvar::new() }
     }
     fn put(&self, i: usize, path: PathBuf) {
@@ -32,12 +32,12 @@ impl Arrivals {
         self.ready.notify_all();
     }
     /// Nothing more will arrive (the fetch finished, or stopped at an error).
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
         self.ready.notify_all();
     }
     /// Waits for file `i`; `None` when the fetch stopped before it (the fetch says why).
-    pub fn wait(&self, i: usize) -> Option<PathBuf> {
+    pub(crate) fn wait(&self, i: usize) -> Option<PathBuf> {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if let Some(p) = &st.0[i] {
@@ -64,10 +64,10 @@ pub enum FetchError {
 }
 
 /// What a fetched file must pass before it is announced (its own signature): an error message.
-pub type FileCheck<'a> = &'a (dyn Fn(&PackageRecord, &std::path::Path) -> Result<(), String> + Sync);
+pub(crate) type FileCheck<'a> = &'a (dyn Fn(&PackageRecord, &std::path::Path) -> Result<(), String> + Sync);
 
 /// How to fetch.
-pub struct FetchOptions<'a> {
+pub(crate) struct FetchOptions<'a> {
     pub jobs: usize,
     pub offline: bool,
     /// Where each finished file is announced, by index into the package list.
@@ -78,7 +78,7 @@ pub struct FetchOptions<'a> {
 
 /// Fetches every package into the cache, starting them in input order; returns their cache
 /// paths in input order.
-pub fn fetch_all(
+pub(crate) fn fetch_all(
     packages: &[&PackageRecord],
     repos: &[LoadedRepo],
     transport: &Transport,

@@ -15,7 +15,7 @@ use moa_model::manifest::{Family, Manifest, OsRelease};
 use moa_model::types::{is_line, Label, PackageName};
 
 /// The profile format version; a newer one is refused by an older moa-bundle.
-pub const PROFILE_VERSION: u32 = 1;
+pub(crate) const PROFILE_VERSION: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
@@ -139,7 +139,7 @@ impl NodeProfile {
 
 /// Probes the node under `root` with the family's installer (its inventory) and arch model;
 /// `backend` is `None` when no family's package database was found there.
-pub fn probe(
+pub(crate) fn probe(
     root: &Path,
     backend: Option<(Family, &dyn crate::install::Installer, &dyn moa_model::arch::ArchModel)>,
 ) -> Result<NodeProfile, ProbeError> {

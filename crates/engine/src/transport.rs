@@ -16,12 +16,12 @@ use url::Url;
 use crate::report::{Event, Reporter};
 
 /// How many times one URL is tried before moving to the next mirror.
-pub const ATTEMPTS: u32 = 3;
+pub(crate) const ATTEMPTS: u32 = 3;
 const BACKOFF: Duration = Duration::from_millis(300);
 /// Default seconds without progress before a transfer counts as stalled (`--stall-timeout`).
 pub const DEFAULT_STALL_SECS: u64 = 30;
 /// Bytes a second a transfer must average over the stall time (a mirror that drips is stalled).
-pub const LOW_SPEED: u64 = 512;
+pub(crate) const LOW_SPEED: u64 = 512;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -80,7 +80,7 @@ impl TransportError {
 }
 
 /// Removes `user:password@` from a URL before it is shown.
-pub fn redact(url: &Url) -> String {
+pub(crate) fn redact(url: &Url) -> String {
     let mut u = url.clone();
     if !u.username().is_empty() || u.password().is_some() {
         let _ = u.set_username("***");
@@ -91,7 +91,7 @@ pub fn redact(url: &Url) -> String {
 
 /// Joins a mirror root and a relative path (a file name taken literally, as apt does: `%` in
 /// `git-man_1%3a2.39.5_all.deb` is sent as `%25`), keeping the root's own path.
-pub fn join(root: &str, rel: &str) -> Result<Url, TransportError> {
+pub(crate) fn join(root: &str, rel: &str) -> Result<Url, TransportError> {
     let bad = || TransportError::BadUrl { url: format!("{}/{rel}", root.trim_end_matches('/')) };
     let mut url = Url::parse(root).map_err(|_| bad())?;
     if !matches!(url.scheme(), "http" | "https" | "file") {
@@ -308,7 +308,7 @@ fn is_timeout(e: &std::io::Error) -> bool {
 }
 
 /// `error: a: b: c` on one line, for lists of mirror failures.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

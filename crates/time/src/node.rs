@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use moa_engine::bundle::verify;
-use moa_engine::commands::{self, CommandError, Configure, ServiceError};
+use moa_engine::{check_node, lock_root, node_os_release, open_verified, same_release, Unpacked, VerifyError};
+use moa_engine::{CommandError, Configure, ServiceError};
 use moa_model::manifest::Manifest;
 
 use crate::roles::render::{Templates, ROLES_DIR};
@@ -18,12 +18,12 @@ pub struct RoleStep(pub RoleOptions);
 impl Configure for RoleStep {
     type Report = RoleReport;
 
-    fn plan(&self, bundle: &Path, u: &verify::Unpacked, incoming: Vec<String>) -> Result<RoleReport, ServiceError> {
+    fn plan(&self, bundle: &Path, u: &Unpacked, incoming: Vec<String>) -> Result<RoleReport, ServiceError> {
         let opts = RoleOptions { dry_run: true, incoming, ..self.0.clone() };
         Ok(apply_bundle_role(bundle, u, &opts)?)
     }
 
-    fn apply(&self, bundle: &Path, u: &verify::Unpacked) -> Result<RoleReport, ServiceError> {
+    fn apply(&self, bundle: &Path, u: &Unpacked) -> Result<RoleReport, ServiceError> {
         Ok(apply_bundle_role(bundle, u, &RoleOptions { incoming: Vec::new(), ..self.0.clone() })?)
     }
 
@@ -40,7 +40,7 @@ pub enum NodeError {
     #[error(transparent)]
     Role(#[from] RoleError),
     #[error(transparent)]
-    Verify(#[from] verify::VerifyError),
+    Verify(#[from] VerifyError),
     #[error(transparent)]
     Manifest(#[from] moa_model::manifest::ManifestError),
     #[error("{root}/etc/os-release says `{id} {version_id}`, which no built-in manifest is for (built-in: {known}): pass --distro or --manifest")]
@@ -49,7 +49,7 @@ pub enum NodeError {
 
 /// Applies a role with the bundle's `[time]` values (validated like flags when bundle.json was
 /// read) and this binary's templates; a bundle whose `roles/` differ is named in a warning.
-fn apply_bundle_role(bundle: &Path, u: &verify::Unpacked, opts: &RoleOptions) -> Result<RoleReport, RoleError> {
+fn apply_bundle_role(bundle: &Path, u: &Unpacked, opts: &RoleOptions) -> Result<RoleReport, RoleError> {
     let time = u
         .index
         .time
@@ -87,20 +87,19 @@ pub enum RoleFrom<'a> {
 
 /// `configure --role`: applies a role without installing anything.
 pub fn configure_cmd(from: RoleFrom<'_>, opts: &RoleOptions) -> Result<RoleReport, NodeError> {
-    let _lock = if opts.dry_run || !opts.root.is_dir() { None } else { Some(commands::lock_root(&opts.root)?) };
+    let _lock = if opts.dry_run || !opts.root.is_dir() { None } else { Some(lock_root(&opts.root)?) };
     match from {
         RoleFrom::Bundle(b) => {
-            let u = commands::open_verified(b, &[], false)?.unpacked;
-            verify::check_node(b, &u.index, &opts.root, moa_engine::family::backend(u.index.family).arch)?;
+            let u = open_verified(b, &[], false)?.unpacked;
+            check_node(b, &u.index, &opts.root, moa_engine::backend(u.index.family).arch)?;
             Ok(apply_bundle_role(b, &u, opts)?)
         }
         RoleFrom::Manifest(m) => manifest_role(m, opts),
         RoleFrom::Detect => {
-            let (id, version_id) = verify::node_os_release(&opts.root)?;
+            let (id, version_id) = node_os_release(&opts.root)?;
             for d in moa_model::manifest::builtin_names() {
                 let m = Manifest::builtin(d)?;
-                if m.os_release.id.as_str() == id && verify::same_release(m.os_release.version_id.as_str(), &version_id)
-                {
+                if m.os_release.id.as_str() == id && same_release(m.os_release.version_id.as_str(), &version_id) {
                     return manifest_role(&m, opts);
                 }
             }

@@ -16,10 +16,10 @@ use crate::repo::Signatures;
 use moa_model::limits;
 use moa_model::types::{Arch, Label, Line, PackageName, RepoPath, Sha256, TypeError};
 
-pub const LOCK_FILE: &str = "moa.lock";
+pub(crate) const LOCK_FILE: &str = "moa.lock";
 /// The lock format's version: 2 writes why-steps as tagged records ([`WhyRecord`]); version 1
 /// (sentences) is still read, its steps as recorded text.
-pub const LOCK_VERSION: u32 = 2;
+pub(crate) const LOCK_VERSION: u32 = 2;
 /// A lock file, at most (a 2,000-package closure: about 2 MiB; the package limit, 20,000).
 const LOCK_BYTES: u64 = limits::MANIFEST_BYTES * 32;
 

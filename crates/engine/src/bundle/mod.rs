@@ -3,24 +3,18 @@
 //! the manifest has a `[time]` section), `install.sh` and `SHA256SUMS`.
 //! `pack` writes one; [`verify`] checks and unpacks one on the node.
 
-pub mod lock;
+pub(crate) mod lock;
 pub(crate) mod pack;
 pub(crate) mod parts;
-pub mod plan;
+pub(crate) mod plan;
 pub(crate) mod sbom;
 pub(crate) mod script;
-pub mod sign;
+pub(crate) mod sign;
 pub(crate) mod since;
-pub mod verify;
+pub(crate) mod verify;
 pub(crate) mod why;
 
 // The types of the stages above that the bundle's API (its index, reports and errors) names.
-pub use pack::PackError;
-pub use parts::{Opened, PartsError, Split};
-pub use sbom::PurlScheme;
-pub use script::FallbackCommand;
-pub use since::{Expected, Since};
-pub use why::WhyRecord;
 
 use serde::{Deserialize, Serialize};
 
@@ -39,15 +33,15 @@ use moa_model::version::Version;
 ///   why-step is a tagged record ([`why::WhyRecord`]). Schema 1 is still read:
 ///   [`BundleIndex::from_json`] parses its versions once with the family's syntax, and its
 ///   why-sentences become recorded steps.
-pub const SCHEMA_VERSION: u32 = 2;
-pub const INDEX_FILE: &str = "bundle.json";
-pub const SUMS_FILE: &str = "SHA256SUMS";
-pub const INSTALLER_FILE: &str = "install.sh";
-pub const PACKAGES_DIR: &str = "packages";
+pub(crate) const SCHEMA_VERSION: u32 = 2;
+pub(crate) const INDEX_FILE: &str = "bundle.json";
+pub(crate) const SUMS_FILE: &str = "SHA256SUMS";
+pub(crate) const INSTALLER_FILE: &str = "install.sh";
+pub(crate) const PACKAGES_DIR: &str = "packages";
 /// The moa-bundle binary a self-contained bundle carries for its node (`install.sh` runs it).
-pub const BINARY_FILE: &str = "moa-bundle";
+pub(crate) const BINARY_FILE: &str = "moa-bundle";
 /// The same, gzipped (bundles since issue 20).
-pub const BINARY_GZ_FILE: &str = "moa-bundle.gz";
+pub(crate) const BINARY_GZ_FILE: &str = "moa-bundle.gz";
 
 /// `bundle.json`: what the bundle is for and what it holds. Read on the node from a bundle that
 /// anyone may have written, so every field is a validated type and [`BundleIndex::validate`]
@@ -191,7 +185,7 @@ pub struct BundleKey {
     pub legacy: bool,
 }
 
-pub const KEYS_DIR: &str = "keys";
+pub(crate) const KEYS_DIR: &str = "keys";
 
 /// A metadata file the build resolved from, with its digest.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -210,7 +204,7 @@ fn unrecorded() -> Signatures {
 }
 
 impl BundleIndex {
-    /// Reads `bundle.json` of any schema up to [`SCHEMA_VERSION`] and checks it
+    /// Reads `bundle.json` of any schema up to `SCHEMA_VERSION` and checks it
     /// ([`BundleIndex::validate`]). `syntax_of` gives the family's syntax: schema 1's version
     /// strings are parsed with it (once, here), and every version must be one of that family,
     /// written as that family writes it. The error names the field.

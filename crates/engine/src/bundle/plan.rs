@@ -27,7 +27,7 @@ pub enum PlanError {
 
 /// A resolved set: the metadata it was resolved from, the plan, each entry's install stage and
 /// the entries it depends on, and the node profiles it was resolved against.
-pub struct Resolved {
+pub(crate) struct Resolved {
     pub metadata: Metadata,
     pub plan: Plan,
     pub stages: Vec<u32>,
@@ -39,7 +39,7 @@ pub struct Resolved {
 
 /// What of the build's options the plan records.
 #[derive(Debug, Clone, Copy)]
-pub struct PlanOptions {
+pub(crate) struct PlanOptions {
     /// The members' fixed mtime; by default the metadata's newest timestamp (or the lock's).
     pub source_date_epoch: Option<u64>,
     /// Whether upstream signatures were checked (the bundle carries the pinned keys only then).
@@ -47,7 +47,7 @@ pub struct PlanOptions {
 }
 
 /// A planned bundle: its index, its packages' records in index order, and its lock.
-pub struct Planned<'r> {
+pub(crate) struct Planned<'r> {
     pub index: BundleIndex,
     pub records: Vec<&'r PackageRecord>,
     pub lock: Lock,
@@ -55,7 +55,7 @@ pub struct Planned<'r> {
 
 /// bundle.json and moa.lock for a resolve: packages in install order (by stage, then name).
 /// From a lock, its sources and mtime are kept, so the bundle is the one the lock describes.
-pub fn plan_bundle<'r>(
+pub(crate) fn plan_bundle<'r>(
     manifest: &Manifest,
     opts: &PlanOptions,
     r: &'r Resolved,
@@ -151,7 +151,7 @@ fn bundle_index(
 }
 
 /// The pinned keys a bundle carries (none when signatures are skipped), with their bytes.
-pub fn keys(manifest: &Manifest, signatures: Signatures) -> Vec<(BundleKey, Vec<u8>)> {
+pub(crate) fn keys(manifest: &Manifest, signatures: Signatures) -> Vec<(BundleKey, Vec<u8>)> {
     if signatures != Signatures::Verify {
         return Vec::new();
     }
@@ -206,7 +206,7 @@ fn bundle_package(p: &PackageRecord, e: &PlanEntry, stage: u32, repo: &str) -> R
 
 /// The set a lock names, found again in freshly loaded metadata: each package at its
 /// repository and location with its sha256, or the error naming what vanished or changed.
-pub fn from_lock(metadata: Metadata, lock: &Lock) -> Result<Resolved, LockError> {
+pub(crate) fn from_lock(metadata: Metadata, lock: &Lock) -> Result<Resolved, LockError> {
     let mut entries = Vec::with_capacity(lock.packages.len());
     let mut stages = Vec::with_capacity(lock.packages.len());
     let position = |name: &moa_model::types::PackageName| lock.packages.iter().position(|q| q.name == *name);

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use minisign::{PublicKeyBox, SecretKeyBox, SignatureBox};
 
 /// Where a node keeps the public keys whose bundles it installs.
-pub const TRUSTED_KEYS_DIR: &str = "etc/moa-bundle/trusted-keys";
+pub(crate) const TRUSTED_KEYS_DIR: &str = "etc/moa-bundle/trusted-keys";
 /// A key or signature file is a few lines.
 const KEY_FILE_BYTES: u64 = 64 << 10;
 
@@ -96,7 +96,7 @@ pub fn trusted_keys(root: &Path, extra: &[PathBuf]) -> Result<Vec<TrustedKey>, S
 }
 
 /// `<bundle>.minisig`.
-pub fn signature_path(bundle: &Path) -> PathBuf {
+pub(crate) fn signature_path(bundle: &Path) -> PathBuf {
     let mut s = bundle.as_os_str().to_owned();
     s.push(".minisig");
     PathBuf::from(s)
@@ -123,7 +123,7 @@ pub struct Required {
     sig: minisign_verify::Signature,
 }
 
-pub fn required(bundle: &Path, keys: &[TrustedKey]) -> Result<Option<Required>, SignError> {
+pub(crate) fn required(bundle: &Path, keys: &[TrustedKey]) -> Result<Option<Required>, SignError> {
     if keys.is_empty() {
         return Ok(None);
     }
@@ -180,7 +180,11 @@ impl Required {
 
 /// Signs `bundle` with the (unencrypted) minisign secret key in `secret`, writing
 /// `<bundle>.minisig` atomically. The trusted comment names the file and its sha256.
-pub fn sign(bundle: &Path, secret: &Path, bundle_sha256: &moa_model::types::Sha256) -> Result<PathBuf, SignError> {
+pub(crate) fn sign(
+    bundle: &Path,
+    secret: &Path,
+    bundle_sha256: &moa_model::types::Sha256,
+) -> Result<PathBuf, SignError> {
     let text = read_small(secret)?;
     let bad = |message: String| SignError::Key { path: secret.to_path_buf(), message };
     let sk = SecretKeyBox::from_string(&text).and_then(|b| b.into_unencrypted_secret_key()).map_err(|e| {

@@ -7,12 +7,10 @@ mod install;
 mod keys;
 mod session;
 
-/// What the resolver says about a plan, as the reports carry it.
-pub use crate::resolve::{why::WhyNot, Note, WhyStep};
 pub use build::{build, lock, BuildOptions, BuildReport, InstallerChoice, LockOptions, LockReport};
 pub use install::{install_cmd, lock_root, Configure, InstallCmdOptions, InstallReport, ServiceError};
-pub use keys::{fetch_keys, KeyFetchError};
-pub use session::{load_and_resolve, load_metadata, Session};
+pub use keys::fetch_keys;
+pub(crate) use session::{load_and_resolve, load_metadata, Session};
 
 use std::path::{Path, PathBuf};
 

@@ -18,7 +18,7 @@ use moa_model::manifest::Manifest;
 
 /// Made once per command: the family's parts (one [`Backend`], not a lookup per part), where
 /// the metadata comes from, the transport, the cache, and where progress goes.
-pub struct Session<'a> {
+pub(crate) struct Session<'a> {
     pub backend: &'static Backend,
     pub source: SourceOptions,
     pub transport: Transport,
@@ -27,7 +27,11 @@ pub struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    pub fn open(manifest: &Manifest, source: &SourceOptions, reporter: &'a dyn Reporter) -> Result<Self, CommandError> {
+    pub(crate) fn open(
+        manifest: &Manifest,
+        source: &SourceOptions,
+        reporter: &'a dyn Reporter,
+    ) -> Result<Self, CommandError> {
         Ok(Session {
             backend: family::backend(manifest.family),
             source: source.clone(),
@@ -40,7 +44,7 @@ impl<'a> Session<'a> {
 
 /// The manifest's metadata loaded and its plan resolved: against the node profiles of
 /// `--target` when there are some, else against the manifest's base.
-pub fn load_and_resolve(manifest: &Manifest, session: &Session<'_>) -> Result<Resolved, CommandError> {
+pub(crate) fn load_and_resolve(manifest: &Manifest, session: &Session<'_>) -> Result<Resolved, CommandError> {
     let (opts, reporter) = (&session.source, session.reporter);
     // Profiles first: a missing or mismatched one fails before any download.
     let targets = opts
@@ -134,7 +138,7 @@ fn node_streams(manifest: &Manifest, targets: &[(PathBuf, NodeProfile)]) -> Resu
 }
 
 /// Every repository's metadata, signatures checked unless the source says to skip them.
-pub fn load_metadata(manifest: &Manifest, session: &Session<'_>) -> Result<Metadata, CommandError> {
+pub(crate) fn load_metadata(manifest: &Manifest, session: &Session<'_>) -> Result<Metadata, CommandError> {
     let (opts, reporter) = (&session.source, session.reporter);
     let source = MetadataSource {
         transport: &session.transport,

@@ -8,7 +8,7 @@ pub(crate) mod inroot;
 mod problem;
 pub(crate) mod rpm;
 
-pub use problem::{MissingExpected, Problem};
+pub(crate) use problem::{MissingExpected, Problem};
 
 use moa_model::version::Version;
 use std::path::{Path, PathBuf};
@@ -88,11 +88,11 @@ pub struct InstallOptions {
     pub no_scripts: bool,
 }
 
-pub use crate::repo::Installed;
+pub(crate) use crate::repo::Installed;
 
 /// What the packages an install adds bring.
 #[derive(Debug, Clone, Default)]
-pub struct Incoming {
+pub(crate) struct Incoming {
     /// Every path, sorted, deduplicated.
     pub paths: Vec<String>,
     /// What their files take on disk.
@@ -108,7 +108,7 @@ const SPACE_MARGIN: u64 = 64 << 20;
 /// Refuses, before anything changes, a root whose filesystem has less room than the packages
 /// take, their copies and `SPACE_MARGIN`: a package tool that runs out of space half-way
 /// leaves packages unpacked and unconfigured.
-pub fn check_space(root: &Path, incoming: &Incoming) -> Result<(), InstallError> {
+pub(crate) fn check_space(root: &Path, incoming: &Incoming) -> Result<(), InstallError> {
     if incoming.bytes == 0 && incoming.files == 0 {
         return Ok(());
     }
@@ -209,7 +209,7 @@ pub trait Installer: Sync {
     fn fallback_command(&self) -> FallbackCommand;
 }
 
-pub use crate::bundle::script::FallbackCommand;
+pub(crate) use crate::bundle::script::FallbackCommand;
 
 /// A verified, unpacked bundle as a repository, for [`Installer::install_from_repo`].
 pub struct LocalRepo<'a> {
@@ -228,7 +228,7 @@ pub struct LocalRepo<'a> {
 
 /// `path` as text that a repository URL, an INI line or an apt.conf string can hold as it is:
 /// absolute, and only letters, digits and `/._+-`.
-pub fn plain(what: &'static str, path: &Path, hint: &'static str) -> Result<String, InstallError> {
+pub(crate) fn plain(what: &'static str, path: &Path, hint: &'static str) -> Result<String, InstallError> {
     let s = path.to_str().unwrap_or("");
     let ok = s.starts_with('/')
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._+-".contains(&b))
@@ -245,7 +245,7 @@ pub(crate) fn write_work(path: &Path, text: &str) -> Result<(), InstallError> {
     fs_err::write(path, text).map_err(werr)
 }
 
-/// The first of `programs` found in [`SCRIPT_ENV`]'s PATH (what `tool_command` would run).
+/// The first of `programs` found in `SCRIPT_ENV`'s PATH (what `tool_command` would run).
 pub fn first_on_path<'p>(programs: &[&'p str]) -> Option<&'p str> {
     let path = SCRIPT_ENV.iter().find(|(k, _)| *k == "PATH").map(|(_, v)| *v).unwrap_or("");
     programs.iter().copied().find(|p| path.split(':').any(|d| Path::new(d).join(p).is_file()))
@@ -278,7 +278,7 @@ pub struct Action {
 /// The indexes in `todo` of the packages that replace a node package in `removes`, and of every
 /// package that needs one of them (by name or provide, any version: when in doubt, later).
 /// These are installed after the removal; all others before it.
-pub fn needing_replacers(
+pub(crate) fn needing_replacers(
     todo: &[(&BundlePackage, PathBuf)],
     removes: &[Removal],
     syntax: &dyn DepSyntax,
@@ -312,7 +312,7 @@ pub fn needing_replacers(
 }
 
 /// Decides what to install: everything not already installed at the same version and arch.
-pub fn plan(
+pub(crate) fn plan(
     index: &BundleIndex,
     installed: &[Installed],
     syntax: &dyn DepSyntax,
@@ -349,7 +349,7 @@ pub fn plan(
 
 /// A differential bundle's expected packages that the node does not have at their version or
 /// newer, with what the node has instead.
-pub fn missing_expected(
+pub(crate) fn missing_expected(
     index: &BundleIndex,
     installed: &[Installed],
     syntax: &dyn DepSyntax,
@@ -398,7 +398,7 @@ pub fn is_root() -> bool {
 /// The environment package tools and the maintainer scripts they run get, whatever this
 /// process has: a fixed PATH with the sbin directories, the C locale, no questions asked, root's
 /// home. Nothing else of the caller's (TMPDIR, LD_*, proxies) leaks into a chroot.
-pub const SCRIPT_ENV: &[(&str, &str)] = &[
+pub(crate) const SCRIPT_ENV: &[(&str, &str)] = &[
     ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
     ("LC_ALL", "C"),
     ("LANG", "C"),

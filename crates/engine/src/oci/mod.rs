@@ -18,16 +18,17 @@ use oci_client::{Client, Reference};
 
 mod pull;
 
-pub use pull::{pull, read_manifest, Manifest, Pulled};
+pub(crate) use pull::pull;
+pub use pull::{read_manifest, Pulled};
 
 use crate::bundle::{BundleIndex, INDEX_FILE, PACKAGES_DIR};
 use moa_model::types::Sha256;
 
 /// The artifact's type, its config's media type, and its layers' media types.
-pub const ARTIFACT_TYPE: &str = "application/vnd.moa.bundle.v1";
-pub const CONFIG_TYPE: &str = "application/vnd.moa.bundle.config.v1+json";
-pub const MEMBER_TYPE: &str = "application/vnd.moa.bundle.member.v1";
-pub const PACKAGE_TYPE: &str = "application/vnd.moa.bundle.package.v1";
+pub(crate) const ARTIFACT_TYPE: &str = "application/vnd.moa.bundle.v1";
+pub(crate) const CONFIG_TYPE: &str = "application/vnd.moa.bundle.config.v1+json";
+pub(crate) const MEMBER_TYPE: &str = "application/vnd.moa.bundle.member.v1";
+pub(crate) const PACKAGE_TYPE: &str = "application/vnd.moa.bundle.package.v1";
 pub const SIGNATURE_TYPE: &str = "application/vnd.moa.bundle.signature.v1";
 const TITLE: &str = "org.opencontainers.image.title";
 const SHA256_KEY: &str = "io.moa-bundle.sha256";
@@ -51,7 +52,7 @@ pub enum OciError {
 }
 
 /// `oci://HOST[:PORT]/REPOSITORY:TAG`, parsed.
-pub fn parse_reference(s: &str) -> Result<Reference, OciError> {
+pub(crate) fn parse_reference(s: &str) -> Result<Reference, OciError> {
     let bad = || OciError::Reference(moa_model::types::shown(s));
     let rest = s.strip_prefix("oci://").ok_or_else(bad)?;
     let r: Reference = rest.parse().map_err(|_| bad())?;
@@ -62,7 +63,7 @@ pub fn parse_reference(s: &str) -> Result<Reference, OciError> {
 }
 
 /// Whether a bundle argument names a registry rather than a file.
-pub fn is_reference(s: &Path) -> bool {
+pub(crate) fn is_reference(s: &Path) -> bool {
     s.to_string_lossy().starts_with("oci://")
 }
 
@@ -126,7 +127,7 @@ fn descriptor(b: &Blob) -> OciDescriptor {
 
 /// Pushes the verified, unpacked bundle `dir` (with `index`, the bundle file's sha256 and name,
 /// and its signature when it has one) to `reference`.
-pub fn push(
+pub(crate) fn push(
     dir: &Path,
     index: &BundleIndex,
     bundle_sha256: &Sha256,

@@ -239,7 +239,7 @@ fn check_count(reference: &str, m: &OciImageManifest, index: &BundleIndex) -> Re
 /// Pulls `reference` into `work`, a private directory: the layers under `work/layers/`, then
 /// the bundle packed again from them as `work/out/<name>` (checked against the pushed sha256),
 /// with its `.minisig` when one was pushed.
-pub fn pull(
+pub(crate) fn pull(
     reference: &str,
     plain_http: bool,
     work: &Path,

@@ -5,8 +5,8 @@
 //!
 //! Headers are read with a size bound ([`moa_model::limits::HEADER_BYTES`]); nothing is unpacked.
 
-pub mod deb;
-pub mod rpm;
+pub(crate) mod deb;
+pub(crate) mod rpm;
 
 use std::path::Path;
 

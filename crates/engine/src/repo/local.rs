@@ -6,7 +6,7 @@ use super::{EntryWriter, PackageRecord, RepoError};
 
 /// Where a bundle's own repository index lives under its top directory, which is the
 /// repository's root (yum: `repodata/repomd.xml`; apt: the flat repository `repodata/`).
-pub const LOCAL_REPO_DIR: &str = "repodata";
+pub(crate) const LOCAL_REPO_DIR: &str = "repodata";
 
 /// A bundled package as the bundle's own repository lists it: its record, its published entry
 /// ([`super::Metadata::entry`]) and its path under the bundle's top directory.

@@ -13,8 +13,9 @@ mod local;
 pub mod modules;
 pub mod yum;
 
+pub(crate) use local::LOCAL_REPO_DIR;
 use local::{gzip, read_local};
-pub use local::{LocalPackage, LocalRepository, LOCAL_REPO_DIR};
+pub use local::{LocalPackage, LocalRepository};
 
 use std::io::{BufRead, BufReader, Read};
 
@@ -29,12 +30,12 @@ use moa_model::types::{Arch, MirrorUrl, PackageName, Sha256};
 use moa_model::version::Version;
 
 /// A repository's root index (`repomd.xml`, `InRelease`): at most this many bytes.
-pub const INDEX_BYTES: u64 = 16 << 20;
+pub(crate) const INDEX_BYTES: u64 = 16 << 20;
 /// A metadata file it names (`primary.xml.gz`, `Packages.xz`), compressed (bookworm's main
 /// `Packages.xz`: 9 MiB; CentOS Stream 9 AppStream's primary: 3.6 MiB).
-pub const FILE_BYTES: u64 = 512 << 20;
+pub(crate) const FILE_BYTES: u64 = 512 << 20;
 /// The same, decompressed (AppStream's primary: 51 MiB).
-pub const DECOMPRESSED_BYTES: u64 = 4 << 30;
+pub(crate) const DECOMPRESSED_BYTES: u64 = 4 << 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
@@ -233,12 +234,13 @@ pub struct PackageRecord {
     /// rpm: `License` as the packager wrote it (often not an SPDX expression), for the SBOM.
     pub license: Option<Box<str>>,
     /// Where the package's entry in the repository's index, as published (yum: its
-    /// `<package>` element, byte for byte; apt: its stanza), sits in [`LoadedRepo::entries`]:
-    /// kept only when [`MetadataSource::keep_entries`] asks, for a bundle that is a repository.
+    /// `<package>` element, byte for byte; apt: its stanza), sits in `LoadedRepo::entries`:
+    /// kept only when `MetadataSource::keep_entries` asks, for a bundle that is a repository.
     pub entry: Option<EntrySpan>,
 }
 
-pub use entries::{EntrySpan, EntryStore, EntryWriter};
+pub use entries::EntryWriter;
+pub(crate) use entries::{EntrySpan, EntryStore};
 
 /// Debian's `Priority` field (one byte, not a string per record).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -588,7 +590,7 @@ pub trait MetadataFormat: moa_model::manifest::FamilyRules + Sync {
 /// Loads every repository of the manifest: all at once (each is a chain of round trips to its
 /// mirror), the records kept in manifest order, so the result does not depend on which answered
 /// first. The first error, in manifest order, is returned.
-pub fn load(
+pub(crate) fn load(
     manifest: &Manifest,
     format: &dyn MetadataFormat,
     source: &MetadataSource<'_>,
@@ -665,7 +667,7 @@ pub(crate) fn check_digest(url: &str, bytes: &[u8], expected: &Sha256) -> Result
 }
 
 /// A reader that decompresses by file name: `.gz`, `.xz`, `.zst`, or nothing; it ends (with an
-/// error from the parser reading it) after [`DECOMPRESSED_BYTES`].
+/// error from the parser reading it) after `DECOMPRESSED_BYTES`.
 pub fn decompressor<'a>(name: &str, url: &str, bytes: &'a [u8]) -> Result<Box<dyn BufRead + Send + 'a>, RepoError> {
     let inner: Box<dyn Read + Send + 'a> = if name.ends_with(".gz") {
         Box::new(flate2::read::MultiGzDecoder::new(bytes))

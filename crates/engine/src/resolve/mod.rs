@@ -18,7 +18,7 @@ mod greedy;
 mod sat;
 pub(crate) mod why;
 
-pub use explain::{Note, WhyStep};
+pub(crate) use explain::{Note, WhyStep};
 
 use std::cmp::Reverse;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -161,7 +161,7 @@ pub(crate) fn add_installed(
 
 /// One package the bundle carries.
 #[derive(Debug, Clone, Serialize)]
-pub struct PlanEntry {
+pub(crate) struct PlanEntry {
     /// Index into [`Metadata::packages`].
     #[serde(skip)]
     pub package: usize,
@@ -174,7 +174,7 @@ pub struct PlanEntry {
 
 /// The resolved plan.
 #[derive(Debug, Clone, Default)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Sorted by package name.
     pub entries: Vec<PlanEntry>,
     /// How many packages the base closure has.

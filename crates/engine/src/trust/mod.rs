@@ -20,7 +20,7 @@ use pgp::packet::Signature;
 use serde::Serialize;
 
 use keys::Signer;
-pub use moa_model::key::{Fingerprint, KeyPin};
+pub(crate) use moa_model::key::{Fingerprint, KeyPin};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrustError {

@@ -319,7 +319,7 @@ impl Manifest {
     /// Reads every pinned key file (its name checked in `validate`) with `read`.
     fn read_keys(&mut self, read: impl Fn(&str) -> Result<Vec<u8>, String>) -> Result<(), ManifestError> {
         for r in &mut self.repositories {
-            // A key by URL is fetched by the build (`commands::fetch_keys`).
+            // A key by URL is fetched by the build (`moa_engine::fetch_keys`).
             for pin in r.keys.iter_mut().filter(|p| p.url.is_none()) {
                 pin.bytes = read(&pin.file).map_err(|message| ManifestError::Invalid {
                     origin: self.origin.clone(),

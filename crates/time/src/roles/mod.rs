@@ -241,7 +241,7 @@ pub fn apply(src: &RoleSource<'_>, opts: &RoleOptions) -> Result<RoleReport, Rol
     let t = src.time;
     check_flags(opts)?;
     let on_host = opts.root == Path::new("/");
-    if on_host && !opts.dry_run && !moa_engine::install::is_root() {
+    if on_host && !opts.dry_run && !moa_engine::is_root() {
         return Err(RoleError::NotRoot);
     }
     let zone = opts.timezone.clone().or_else(|| t.timezone.clone());
@@ -434,7 +434,7 @@ fn run_steps(
         let offline = (!on_host).then(|| sm.offline(&s, &opts.root)).flatten();
         let r = if opts.dry_run {
             StepReport { step: offline.unwrap_or(s), status: "would run".into(), output: String::new() }
-        } else if let Some(off) = offline.filter(|_| moa_engine::install::first_on_path(&["systemctl"]).is_some()) {
+        } else if let Some(off) = offline.filter(|_| moa_engine::first_on_path(&["systemctl"]).is_some()) {
             let r = system::run(&off)?;
             if r.status == "failed" {
                 warnings.push(format!("`{}` failed ({}): {}", r.step.command_line(), r.step.purpose, r.output));

@@ -19,13 +19,13 @@ use moa_model::limits;
 use moa_model::types::{HashingWriter, Sha256};
 
 /// Whether `dir` looks like an unpacked bundle (it has the two files moa-bundle writes first).
-pub fn is_unpacked_bundle(dir: &Path) -> bool {
+pub(crate) fn is_unpacked_bundle(dir: &Path) -> bool {
     dir.join(SUMS_FILE).is_file() && dir.join(INDEX_FILE).is_file()
 }
 
 /// Checks the unpacked bundle in `dir` whole, copying it into a private work directory as it
 /// is read; the returned bundle is that copy.
-pub fn verify_dir(dir: &Path, readers: PackageReaders<'_>) -> Result<Unpacked, VerifyError> {
+pub(crate) fn verify_dir(dir: &Path, readers: PackageReaders<'_>) -> Result<Unpacked, VerifyError> {
     let bad = |m: String| corrupt(dir, m);
     let small = |name: &str, max: u64| -> Result<Vec<u8>, VerifyError> {
         moa_model::files::read_at_most(&dir.join(name), max)

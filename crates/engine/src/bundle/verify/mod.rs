@@ -13,8 +13,9 @@ mod stream;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-pub use dir::{is_unpacked_bundle, verify_dir};
-pub use node::{check_node, elf_arch, node_arch, node_os_release, node_platform, same_release};
+pub(crate) use dir::{is_unpacked_bundle, verify_dir};
+pub use node::{check_node, node_os_release, same_release};
+pub(crate) use node::{elf_arch, node_arch, node_platform};
 
 use super::sign::{Required, SignError, SignatureCheck};
 use super::{BundleIndex, PACKAGES_DIR, SCHEMA_VERSION};
@@ -88,14 +89,14 @@ impl Unpacked {
 
 /// How the package files of a family are read and their versions parsed: the family's parts,
 /// given by the composition root for the family bundle.json names.
-pub type PackageReaders<'a> =
+pub(crate) type PackageReaders<'a> =
     &'a dyn Fn(
         moa_model::manifest::Family,
     ) -> (&'static dyn crate::pkgfile::PackageFile, &'static dyn moa_model::deps::DepSyntax);
 
 /// Unpacks `bundle` into a fresh private work directory and checks it whole; where `signature`
 /// is required, it must hold for the very bytes unpacked.
-pub fn verify_bundle(
+pub(crate) fn verify_bundle(
     bundle: &Path,
     signature: Option<&Required>,
     readers: PackageReaders<'_>,
@@ -240,7 +241,7 @@ fn bundle_keyring(u: &Unpacked, repo: &str) -> Result<crate::trust::Keyring, Str
 }
 
 /// Checks `<bundle>.sha256` beside the bundle, when there is one. Returns whether it was checked.
-pub fn check_sidecar(bundle: &Path, actual: &Sha256) -> Result<bool, VerifyError> {
+pub(crate) fn check_sidecar(bundle: &Path, actual: &Sha256) -> Result<bool, VerifyError> {
     let side = super::pack::sidecar_path(bundle);
     let Ok(Some(bytes)) = moa_model::files::read_at_most(&side, 4096) else {
         return Ok(false);

@@ -18,7 +18,7 @@ pub fn node_os_release(root: &Path) -> Result<(String, String), VerifyError> {
 }
 
 /// The node's `PLATFORM_ID` (EL8+: `platform:el9`) without its prefix, when it has one.
-pub fn node_platform(root: &Path) -> Option<String> {
+pub(crate) fn node_platform(root: &Path) -> Option<String> {
     let text = os_release_text(root).ok()?;
     let id = os_release_field(&text, "PLATFORM_ID");
     id.strip_prefix("platform:").map(str::to_string)
@@ -47,7 +47,7 @@ fn os_release_text(root: &Path) -> Result<String, VerifyError> {
 }
 
 /// The architecture of an ELF file's machine, as rpm names it.
-pub fn elf_arch(path: &Path) -> Option<&'static str> {
+pub(crate) fn elf_arch(path: &Path) -> Option<&'static str> {
     let mut h = [0u8; 20];
     moa_model::files::open_regular(path).ok()?.0.read_exact(&mut h).ok()?;
     if h[..4] != *b"\x7fELF" {
@@ -70,7 +70,7 @@ pub fn elf_arch(path: &Path) -> Option<&'static str> {
 /// The node's architecture as the family names it: from the root's own executables
 /// (`bin/sh`, `usr/bin/env`…), else — for a root with none, such as an empty test root — from
 /// this machine.
-pub fn node_arch(root: &Path, arch: &dyn ArchModel) -> String {
+pub(crate) fn node_arch(root: &Path, arch: &dyn ArchModel) -> String {
     let from_root = ["bin/sh", "usr/bin/sh", "usr/bin/env", "bin/ls", "usr/bin/ls"]
         .iter()
         .filter_map(|rel| resolve_in_root(root, Path::new(rel), true).ok())

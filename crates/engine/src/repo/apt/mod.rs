@@ -1,7 +1,7 @@
 //! apt repositories: `dists/<suite>/InRelease` (or `Release`) lists every index with its sha256;
 //! `<component>/binary-<arch>/Packages.{xz,gz}` is checked against it and parsed as deb822.
 //!
-//! The root is trusted only once signed by a key the manifest pins ([`crate::trust`]): `InRelease`
+//! The root is trusted only once signed by a key the manifest pins (`trust`): `InRelease`
 //! (clearsigned), or, only where the mirrors have no `InRelease`, `Release` with `Release.gpg`.
 //! Only the signed text is parsed; every index chains from its digests.
 
