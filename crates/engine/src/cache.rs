@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::report::{Event, Reporter};
-use crate::transport::{error_chain, Transport};
+use crate::transport::{Transport, TransportError};
 use moa_model::files::{self, Partial};
 use moa_model::types::{HashingWriter, Sha256};
 
@@ -34,6 +34,23 @@ pub struct CacheError {
     pub path: PathBuf,
     #[source]
     pub source: std::io::Error,
+}
+
+/// Why one mirror's copy of a package was not kept: each says the URL (redacted) or the path.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("{url}: got {got} bytes, the metadata says {expected} (truncated or wrong file)")]
+    Size { url: String, got: u64, expected: u64 },
+    #[error("{url}: sha256 {got} does not match the metadata's {expected} (corrupt mirror or file)")]
+    Digest { url: String, got: Sha256, expected: Sha256 },
+    #[error("{}: could not keep the package in the cache", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The cache directory.
@@ -79,9 +96,9 @@ impl Cache {
         self.dir.join(PACKAGES).join("sha256").join(&hex[..2]).join(&hex)
     }
 
-    fn temp(&self) -> Result<Partial, String> {
-        let tmp_dir = self.dir.join("tmp");
-        Partial::new_in(&tmp_dir).map_err(|e| format!("{}: {e}", tmp_dir.display()))
+    fn temp(&self) -> Result<Partial, CopyError> {
+        let path = self.dir.join("tmp");
+        Partial::new_in(&path).map_err(|source| CopyError::Io { path, source })
     }
 
     /// A cached package with this digest, checked again; a damaged entry is removed.
@@ -108,24 +125,27 @@ impl Cache {
         size: u64,
         progress: &dyn Fn(u64),
         reporter: &dyn Reporter,
-    ) -> Result<PathBuf, String> {
+    ) -> Result<PathBuf, CopyError> {
         let partial = self.temp()?;
-        let file = partial.file().try_clone().map_err(|e| format!("{}: {e}", partial.path().display()))?;
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| CopyError::Io { path, source }
+        };
+        let file = partial.file().try_clone().map_err(io(partial.path()))?;
         let mut w = HashingWriter::new(file);
-        let shown = crate::transport::redact(url);
         let max = if size == 0 { moa_model::limits::PACKAGE_BYTES } else { size };
-        transport.download(url, &mut w, max, progress, reporter).map_err(|e| error_chain(&e))?;
+        transport.download(url, &mut w, max, progress, reporter)?;
         let (got, n, _) = w.finish();
         if n != size && size != 0 {
-            return Err(format!("{shown}: got {n} bytes, the metadata says {size} (truncated or wrong file)"));
+            return Err(CopyError::Size { url: crate::transport::redact(url), got: n, expected: size });
         }
         if got != *sha {
-            return Err(format!("{shown}: sha256 {got} does not match the metadata's {sha} (corrupt mirror or file)"));
+            return Err(CopyError::Digest { url: crate::transport::redact(url), got, expected: *sha });
         }
         let dest = self.path_of(sha);
         let parent = dest.parent().unwrap_or(&self.dir);
-        fs_err::create_dir_all(parent).map_err(|e| e.to_string())?;
-        partial.persist(&dest, 0o644).map_err(|e| format!("{}: {e}", dest.display()))?;
+        fs_err::create_dir_all(parent).map_err(io(parent))?;
+        partial.persist(&dest, 0o644).map_err(io(&dest))?;
         Ok(dest)
     }
 

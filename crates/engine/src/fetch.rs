@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 
-use crate::cache::Cache;
+use crate::cache::{Cache, CopyError};
+use crate::mirror::Failures;
 use crate::repo::{LoadedRepo, PackageRecord};
 use crate::report::Reporter;
 use crate::transport::{join, Transport};
@@ -53,8 +54,8 @@ impl Arrivals {
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("could not download {package} from any mirror of repository `{repo}`: {}. Retry (packages already fetched stay in the cache), or pass --mirror with a mirror that has it", .errors.join("; "))]
-    AllMirrorsFailed { package: String, repo: String, errors: Vec<String> },
+    #[error("could not download {package} from any mirror of repository `{repo}`: {failures}. Retry (packages already fetched stay in the cache), or pass --mirror with a mirror that has it")]
+    AllMirrorsFailed { package: String, repo: String, failures: Failures<CopyError> },
     #[error(
         "{package} is not in the cache and --offline forbids downloading it: run the build once with network access"
     )]
@@ -160,12 +161,12 @@ fn fetch_one(
     }
     let rel = if repo.base_path.is_empty() { p.location.clone() } else { format!("{}/{}", repo.base_path, p.location) };
     let progress = |n| reporter.download_progress(n);
-    let served = crate::mirror::first_success(&repo.mirrors, &what, reporter, String::clone, |mirror| {
-        let url = join(mirror.as_str(), &rel).map_err(|e| e.to_string())?;
+    let served = crate::mirror::first_success(&repo.mirrors, &what, reporter, |mirror| {
+        let url = join(mirror.as_str(), &rel)?;
         cache.put_package(transport, &url, &p.sha256, p.size, &progress, reporter)
     });
     match served {
         Ok((_, path)) => Ok((path, false)),
-        Err(f) => Err(FetchError::AllMirrorsFailed { package: what, repo: repo.name.clone(), errors: f.shown() }),
+        Err(failures) => Err(FetchError::AllMirrorsFailed { package: what, repo: repo.name.clone(), failures }),
     }
 }

@@ -4,16 +4,16 @@
 //! [`Event::Recovered`], and when all fail each mirror's own error is kept, typed, for the
 //! caller to judge (all "not found"? all bad signatures?) and to say.
 
+use std::error::Error;
 use std::fmt;
 
 use crate::report::{Event, Reporter};
+use crate::transport::error_chain;
 
-/// What each mirror said, in the order they were tried.
+/// What each mirror said, in the order they were tried: the mirror and its error, typed.
 #[derive(Debug)]
-pub(crate) struct Failures<E> {
+pub struct Failures<E> {
     pub each: Vec<(String, E)>,
-    /// Each error as said: with its causes, for messages and events.
-    shown: Vec<String>,
 }
 
 impl<E> Failures<E> {
@@ -21,30 +21,26 @@ impl<E> Failures<E> {
     pub(crate) fn all(&self, f: impl Fn(&E) -> bool) -> bool {
         self.each.iter().all(|(_, e)| f(e))
     }
-
-    /// Each mirror's error as said, in order.
-    pub(crate) fn shown(&self) -> Vec<String> {
-        self.shown.clone()
-    }
 }
 
-impl<E> fmt::Display for Failures<E> {
+/// Each mirror's error with its causes (`a: b: c`), joined by `; `: a list has no one source
+/// chain, so each is said in full on its line of the message.
+impl<E: Error> fmt::Display for Failures<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.shown.join("; "))
+        let shown: Vec<String> = self.each.iter().map(|(_, e)| error_chain(e)).collect();
+        f.write_str(&shown.join("; "))
     }
 }
 
 /// Tries `attempt` with each of `mirrors` in order: the index of the first that served and
-/// what it gave, or every mirror's error. `what` names the file in events; `show` says an
-/// error with its causes.
-pub(crate) fn first_success<M: fmt::Display, T, E>(
+/// what it gave, or every mirror's error. `what` names the file in events.
+pub(crate) fn first_success<M: fmt::Display, T, E: Error>(
     mirrors: &[M],
     what: &str,
     reporter: &dyn Reporter,
-    show: impl Fn(&E) -> String,
     mut attempt: impl FnMut(&M) -> Result<T, E>,
 ) -> Result<(usize, T), Failures<E>> {
-    let mut failures = Failures { each: Vec::new(), shown: Vec::new() };
+    let mut failures = Failures { each: Vec::new() };
     for (i, mirror) in mirrors.iter().enumerate() {
         match attempt(mirror) {
             Ok(t) => {
@@ -54,14 +50,11 @@ pub(crate) fn first_success<M: fmt::Display, T, E>(
                 return Ok((i, t));
             }
             Err(e) => {
-                let error = show(&e);
                 if i + 1 < mirrors.len() {
-                    let failover =
-                        Event::Failover { what: what.into(), mirror: mirror.to_string(), error: error.clone() };
-                    reporter.event(&failover);
+                    let error = error_chain(&e);
+                    reporter.event(&Event::Failover { what: what.into(), mirror: mirror.to_string(), error });
                 }
                 failures.each.push((mirror.to_string(), e));
-                failures.shown.push(error);
             }
         }
     }
@@ -82,20 +75,27 @@ mod tests {
         }
     }
 
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0} is down")]
+    struct Down(String);
+
+    /// An error with a cause, as a transport error has one.
+    #[derive(Debug, thiserror::Error)]
+    #[error("HTTP {code}")]
+    struct Status {
+        code: u16,
+        #[source]
+        source: std::io::Error,
+    }
+
     #[test]
     fn the_first_mirror_that_serves_wins_and_each_failure_is_said_and_kept() {
         let events = Events::default();
         let mirrors = ["http://a", "http://b", "http://c"];
-        let got = first_success(
-            &mirrors,
-            "x.xml",
-            &events,
-            |e: &String| e.clone(),
-            |m| match *m {
-                "http://c" => Ok(7),
-                m => Err(format!("{m} is down")),
-            },
-        );
+        let got = first_success(&mirrors, "x.xml", &events, |m| match *m {
+            "http://c" => Ok(7),
+            m => Err(Down(m.to_string())),
+        });
         assert_eq!(got.unwrap(), (2, 7));
         let said = events.0.lock().unwrap().clone();
         assert_eq!(said.len(), 3, "{said:?}");
@@ -103,10 +103,12 @@ mod tests {
         assert!(said[2].contains("from http://c after 2 mirror(s) failed"), "{said:?}");
 
         let events = Events::default();
-        let all = first_success(&mirrors, "x.xml", &events, |e: &u16| format!("HTTP {e}"), |_| Err::<(), _>(404u16));
+        let gone = || Status { code: 404, source: std::io::Error::other("gone") };
+        let all = first_success(&mirrors, "x.xml", &events, |_| Err::<(), _>(gone()));
         let f = all.unwrap_err();
-        assert!(f.all(|e| *e == 404) && f.each.len() == 3);
-        assert_eq!(f.to_string(), "HTTP 404; HTTP 404; HTTP 404");
+        // Each mirror's error is kept typed, and said with its cause.
+        assert!(f.all(|e| e.code == 404) && f.each.len() == 3);
+        assert_eq!(f.to_string(), "HTTP 404: gone; HTTP 404: gone; HTTP 404: gone");
         // The last failure has no next mirror to announce.
         assert_eq!(events.0.lock().unwrap().len(), 2);
     }

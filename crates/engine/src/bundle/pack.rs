@@ -13,6 +13,8 @@ use moa_model::types::{HashingWriter, Sha256};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PackError {
+    #[error("--installer {}: {message}", path.display())]
+    Installer { path: PathBuf, message: String },
     #[error("could not write the bundle {}: check that the directory exists and is writable", path.display())]
     Write {
         path: PathBuf,

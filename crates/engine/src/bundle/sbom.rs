@@ -22,6 +22,8 @@ use cyclonedx_bom::models::metadata::Metadata;
 use cyclonedx_bom::models::property::{Properties, Property};
 use cyclonedx_bom::models::tool::{Tool, Tools};
 
+use std::path::PathBuf;
+
 use super::lock::Lock;
 use super::BundleIndex;
 use crate::repo::PackageRecord;
@@ -91,6 +93,15 @@ fn serial(digest: &Sha256) -> String {
 
 /// The SBOM of a planned bundle: `records` are its packages in `index` order, `lock` its set
 /// (repository and dependencies of each).
+/// Why there is no SBOM to give.
+#[derive(Debug, thiserror::Error)]
+pub enum SbomError {
+    #[error("could not write the SBOM: {message}")]
+    Write { message: String },
+    #[error("{} holds no {SBOM_FILE}: it was built by a moa-bundle without SBOMs; build it again", bundle.display())]
+    Missing { bundle: PathBuf },
+}
+
 pub(crate) fn sbom(
     manifest: &Manifest,
     index: &BundleIndex,

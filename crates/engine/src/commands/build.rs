@@ -139,7 +139,7 @@ fn build_unsigned(
     // node has once it is installed.
     let scheme = backend.purl;
     let sbom = crate::bundle::sbom::sbom(manifest, &index, &lock, &records, scheme)
-        .map_err(|message| CommandError::Sbom { message })?;
+        .map_err(|message| crate::bundle::sbom::SbomError::Write { message })?;
     let since = match old {
         Some((old_lock, base)) => {
             let expected = crate::bundle::since::keep_new(&mut index, &mut records, &old_lock, base.clone());
@@ -291,8 +291,10 @@ fn choose_installer(
     choice: &InstallerChoice,
 ) -> Result<(Option<Carried>, Option<String>), CommandError> {
     let running = || {
-        std::env::current_exe()
-            .map_err(|e| CommandError::Installer { path: "the running moa-bundle".into(), message: e.to_string() })
+        std::env::current_exe().map_err(|e| crate::bundle::pack::PackError::Installer {
+            path: "the running moa-bundle".into(),
+            message: e.to_string(),
+        })
     };
     let path = match choice {
         InstallerChoice::None => return Ok((None, None)),
@@ -316,7 +318,9 @@ fn choose_installer(
 /// What bundle.json says of the binary at `path`, which must be an executable for the
 /// bundle's architecture.
 fn bundled_binary(manifest: &Manifest, backend: &Backend, path: &std::path::Path) -> Result<Carried, CommandError> {
-    let fail = |message: String| CommandError::Installer { path: path.to_path_buf(), message };
+    let fail = |message: String| {
+        CommandError::from(crate::bundle::pack::PackError::Installer { path: path.to_path_buf(), message })
+    };
     let machine = crate::bundle::verify::elf_arch(path).ok_or_else(|| fail("is not an ELF executable".into()))?;
     let arch = backend.arch.name_of_machine(machine);
     if arch != manifest.arch.as_str() {

@@ -110,7 +110,7 @@ pub fn install_cmd<C: Configure>(
     }
     let installer = backend.installer;
     if opts.install.no_scripts && !installer.can_skip_scripts() {
-        return Err(CommandError::NoScripts { family, tool: installer.tool() });
+        return Err(InstallError::NoScripts { family, tool: installer.tool() }.into());
     }
     if !opts.dry_run && !install::is_root() {
         return Err(InstallError::NotRoot.into());
@@ -285,8 +285,7 @@ fn install_from_repo(
 /// One install or configure at a time per root: the loser is told, instead of meeting a package
 /// tool's lock error half-way.
 pub fn lock_root(root: &Path) -> Result<moa_model::files::DirLock, CommandError> {
-    let err = |source| CommandError::Lock { root: root.to_path_buf(), source };
-    moa_model::files::DirLock::try_take(root)
-        .map_err(err)?
-        .ok_or_else(|| CommandError::Busy { root: root.to_path_buf() })
+    let err = |source| InstallError::Lock { root: root.to_path_buf(), source };
+    let lock = moa_model::files::DirLock::try_take(root).map_err(err)?;
+    Ok(lock.ok_or_else(|| InstallError::Busy { root: root.to_path_buf() })?)
 }

@@ -45,10 +45,6 @@ pub enum CommandError {
     Parts(#[from] crate::bundle::parts::PartsError),
     #[error(transparent)]
     Oci(#[from] crate::oci::OciError),
-    #[error("{} is an unpacked bundle, which cannot show its signature, and this node trusts bundle keys ({keys}): install the .tar.gz with its .minisig beside it, or check the .tar.gz with `minisign -V -p KEY.pub -m BUNDLE.tar.gz` before unpacking it and pass --verified", dir.display())]
-    UnpackedUnsigned { dir: PathBuf, keys: String },
-    #[error("--installer {}: {message}", path.display())]
-    Installer { path: PathBuf, message: String },
     #[error(transparent)]
     Resolve(#[from] ResolveError),
     #[error(transparent)]
@@ -72,26 +68,8 @@ pub enum CommandError {
     Service(ServiceError),
     #[error(transparent)]
     Probe(#[from] ProbeError),
-    #[error("--no-scripts is not available for {family} bundles: {tool} cannot skip maintainer scripts. Use --root with a throwaway root that can run them instead")]
-    NoScripts { family: moa_model::manifest::Family, tool: &'static str },
-    #[error("bundle {}: its repository (repodata/) does not list exactly the packages bundle.json lists: {message}. Copy the bundle again from the build machine, or install without --via-repo", bundle.display())]
-    LocalRepo { bundle: PathBuf, message: String },
-    #[error("another moa-bundle install or configure is running on {}: wait for it to finish, then run this again", root.display())]
-    Busy { root: PathBuf },
-    #[error("could not lock {} for the install", root.display())]
-    Lock {
-        root: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("module {module}: stream {a} (the manifest or another node) and stream {b} (node profile {node}) are both enabled; a bundle serves one stream of a module: build separately for these nodes")]
-    StreamClash { module: String, a: String, b: String, node: String },
-    #[error("{distro}: base group `{group}` is in no repository's comps: check `[base].groups` (`dnf group list --ids` shows them), or pass --no-base or --target")]
-    MissingGroup { distro: String, group: String },
-    #[error("could not write the SBOM: {message}")]
-    Sbom { message: String },
-    #[error("{} holds no {}: it was built by a moa-bundle without SBOMs; build it again", bundle.display(), crate::bundle::sbom::SBOM_FILE)]
-    NoSbom { bundle: PathBuf },
+    #[error(transparent)]
+    Sbom(#[from] crate::bundle::sbom::SbomError),
     #[error("could not write {what}: check that the directory exists and is writable")]
     Io {
         what: String,
@@ -261,7 +239,7 @@ pub fn open_verified(
     if bundle.is_dir() && verify::is_unpacked_bundle(bundle) {
         if !keys.is_empty() && !verified {
             let keys = keys.iter().map(|k| k.id.clone()).collect::<Vec<_>>().join(", ");
-            return Err(CommandError::UnpackedUnsigned { dir: bundle.to_path_buf(), keys });
+            return Err(VerifyError::UnpackedUnsigned { dir: bundle.to_path_buf(), keys }.into());
         }
         let unpacked = verify::verify_dir(bundle, &readers)?;
         return Ok(Checked { unpacked, signature: None, sidecar_checked: false, _opened: None });
@@ -310,7 +288,7 @@ pub(crate) fn check_local_repo(
     u: &verify::Unpacked,
     backend: &family::Backend,
 ) -> Result<(), CommandError> {
-    let fail = |message: String| CommandError::LocalRepo { bundle: bundle.to_path_buf(), message };
+    let fail = |message: String| CommandError::from(VerifyError::LocalRepo { bundle: bundle.to_path_buf(), message });
     let format = backend.metadata;
     let written = crate::repo::LocalRepository { epoch: u.index.source_date_epoch, label: &u.index.stem() };
     let listed = format.read_local_repository(&u.dir, &u.index.arch, written).map_err(|e| fail(e.to_string()))?;
@@ -436,7 +414,9 @@ pub fn sbom_cmd(bundle: &Path, keys: &[crate::bundle::sign::TrustedKey]) -> Resu
     let path = u.dir.join(crate::bundle::sbom::SBOM_FILE);
     match fs_err::read(&path) {
         Ok(b) => Ok(b),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(CommandError::NoSbom { bundle: bundle.into() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(crate::bundle::sbom::SbomError::Missing { bundle: bundle.into() }.into())
+        }
         Err(e) => Err(CommandError::Io { what: path.display().to_string(), source: e }),
     }
 }

@@ -80,7 +80,7 @@ pub(crate) fn load_and_resolve(manifest: &Manifest, session: &Session<'_>) -> Re
             if !opts.no_base {
                 if let Some(group) = metadata.missing_groups.first() {
                     let (distro, group) = (manifest.distro.to_string(), group.clone());
-                    return Err(CommandError::MissingGroup { distro, group });
+                    return Err(crate::resolve::ResolveError::MissingGroup { distro, group }.into());
                 }
                 goal.base_roots.extend(metadata.group_roots.iter().cloned());
             }
@@ -122,12 +122,13 @@ fn node_streams(manifest: &Manifest, targets: &[(PathBuf, NodeProfile)]) -> Resu
         for s in &p.modules {
             match m.modules.iter().find(|e| e.name == s.name) {
                 Some(e) if e.stream != s.stream => {
-                    return Err(CommandError::StreamClash {
+                    return Err(crate::resolve::ResolveError::StreamClash {
                         module: s.name.to_string(),
                         a: e.stream.to_string(),
                         b: s.stream.to_string(),
                         node: path.display().to_string(),
-                    })
+                    }
+                    .into())
                 }
                 Some(_) => {}
                 None => m.modules.push(s.clone()),

@@ -21,6 +21,16 @@ use moa_model::deps::DepSyntax;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
+    #[error("--no-scripts is not available for {family} bundles: {tool} cannot skip maintainer scripts. Use --root with a throwaway root that can run them instead")]
+    NoScripts { family: moa_model::manifest::Family, tool: &'static str },
+    #[error("another moa-bundle install or configure is running on {}: wait for it to finish, then run this again", root.display())]
+    Busy { root: PathBuf },
+    #[error("could not lock {} for the install", root.display())]
+    Lock {
+        root: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("could not run `{command}`: is {tool} installed on this node?")]
     Spawn {
         command: String,

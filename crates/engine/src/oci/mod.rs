@@ -22,6 +22,7 @@ pub(crate) use pull::pull;
 pub use pull::{read_manifest, Pulled};
 
 use crate::bundle::{BundleIndex, INDEX_FILE, PACKAGES_DIR};
+use crate::transport::TransportError;
 use moa_model::types::Sha256;
 
 /// The artifact's type, its config's media type, and its layers' media types.
@@ -41,6 +42,18 @@ pub enum OciError {
     Reference(String),
     #[error("{reference}: {message}. Check the registry's address (--plain-http for a registry without TLS) and that it is running")]
     Registry { reference: String, message: String },
+    #[error("{reference}: the push failed. Check the registry's address (--plain-http for a registry without TLS) and that it is running")]
+    Push {
+        reference: String,
+        #[source]
+        source: oci_client::errors::OciDistributionError,
+    },
+    #[error("{reference}: the pull failed. Check the registry's address (--plain-http for a registry without TLS) and that it is running")]
+    Pull {
+        reference: String,
+        #[source]
+        source: TransportError,
+    },
     #[error("{reference} is not a moa-bundle bundle: {message}")]
     NotABundle { reference: String, message: String },
     #[error("could not read or write {}", path.display())]
@@ -157,10 +170,7 @@ pub(crate) fn push(
         annotations: Some(annotations(index, bundle_sha256, bundle_name)),
         ..Default::default()
     };
-    let fail = |e: oci_client::errors::OciDistributionError| OciError::Registry {
-        reference: reference.to_string(),
-        message: crate::transport::error_chain(&e),
-    };
+    let fail = |source| OciError::Push { reference: reference.to_string(), source };
     let c = client(plain_http);
     let (mut uploaded, mut reused) = (0, 0);
     let rt = runtime(reference)?;

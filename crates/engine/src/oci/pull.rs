@@ -65,7 +65,7 @@ impl<'a> Registry<'a> {
     }
 
     fn fail(&self, e: TransportError) -> OciError {
-        OciError::Registry { reference: self.reference.to_string(), message: crate::transport::error_chain(&e) }
+        OciError::Pull { reference: self.reference.to_string(), source: e }
     }
 
     /// GETs `rel` under the repository into `out`, at most `max` bytes; on a token challenge,

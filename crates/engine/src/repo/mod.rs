@@ -22,8 +22,9 @@ use std::io::{BufRead, BufReader, Read};
 use serde::Serialize;
 
 use crate::cache::Cache;
+use crate::mirror::Failures;
 use crate::report::Reporter;
-use crate::transport::{error_chain, join, redact, Transport, TransportError};
+use crate::transport::{join, redact, Transport, TransportError};
 use crate::trust::{Fingerprint, Keyring, TrustError};
 use moa_model::manifest::{Manifest, Repository};
 use moa_model::types::{Arch, MirrorUrl, PackageName, Sha256};
@@ -39,8 +40,8 @@ pub(crate) const DECOMPRESSED_BYTES: u64 = 4 << 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
-    #[error("repository `{repo}`: every mirror failed for {what}: {}. Check the network and the manifest's `path`/`suites`, or pass --mirror with a good mirror", .errors.join("; "))]
-    AllMirrorsFailed { repo: String, what: String, errors: Vec<String>, not_found: bool },
+    #[error("repository `{repo}`: every mirror failed for {what}: {failures}. Check the network and the manifest's `path`/`suites`, or pass --mirror with a good mirror")]
+    AllMirrorsFailed { repo: String, what: String, failures: Failures<RepoError>, not_found: bool },
     #[error(transparent)]
     Transport(#[from] TransportError),
     #[error("{url}: checksum mismatch (expected sha256 {expected}, got {actual}). The mirror is corrupt or mid-sync: try again later or use another --mirror")]
@@ -54,8 +55,8 @@ pub enum RepoError {
     /// `error` names the URL.
     #[error("{error}")]
     Signature { url: String, error: TrustError },
-    #[error("repository `{repo}`: no mirror has a correctly signed {what}: {}", .errors.join("; "))]
-    Untrusted { repo: String, what: String, errors: Vec<String>, weak_only: bool },
+    #[error("repository `{repo}`: no mirror has a correctly signed {what}: {failures}")]
+    Untrusted { repo: String, what: String, failures: Failures<RepoError>, weak_only: bool },
     #[error("repository `{repo}`: {error}")]
     Keys { repo: String, error: TrustError },
     #[error("{distro}: {message}")]
@@ -508,18 +509,12 @@ impl MetadataSource<'_> {
             let shown = format!("{rel} (cached)");
             return Ok((check(&bytes, &shown)?, bytes, shown));
         }
-        let served = crate::mirror::first_success(
-            mirrors,
-            rel,
-            self.reporter,
-            |e| error_chain(e),
-            |root| {
-                let url = join(root.as_str(), rel)?;
-                let shown = redact(&url);
-                let bytes = self.transport.get(&url, max, self.reporter)?;
-                Ok::<_, RepoError>((check(&bytes, &shown)?, bytes, shown))
-            },
-        );
+        let served = crate::mirror::first_success(mirrors, rel, self.reporter, |root| {
+            let url = join(root.as_str(), rel)?;
+            let shown = redact(&url);
+            let bytes = self.transport.get(&url, max, self.reporter)?;
+            Ok::<_, RepoError>((check(&bytes, &shown)?, bytes, shown))
+        });
         let failed = match served {
             Ok((i, (t, bytes, shown))) => {
                 if let Some(c) = self.cache {
@@ -536,10 +531,10 @@ impl MetadataSource<'_> {
         if !failed.each.is_empty() && failed.all(|e| matches!(e, RepoError::Signature { .. })) {
             let weak_only =
                 failed.all(|e| matches!(e, RepoError::Signature { error: TrustError::WeakHash { .. }, .. }));
-            return Err(RepoError::Untrusted { repo, what, errors: failed.shown(), weak_only });
+            return Err(RepoError::Untrusted { repo, what, failures: failed, weak_only });
         }
         let not_found = failed.all(|e| matches!(e, RepoError::Transport(TransportError::NotFound { .. })));
-        Err(RepoError::AllMirrorsFailed { repo, what, errors: failed.shown(), not_found })
+        Err(RepoError::AllMirrorsFailed { repo, what, failures: failed, not_found })
     }
 }
 

@@ -34,6 +34,10 @@ use moa_model::manifest::{Manifest, Request};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
+    #[error("module {module}: stream {a} (the manifest or another node) and stream {b} (node profile {node}) are both enabled; a bundle serves one stream of a module: build separately for these nodes")]
+    StreamClash { module: String, a: String, b: String, node: String },
+    #[error("{distro}: base group `{group}` is in no repository's comps: check `[base].groups` (`dnf group list --ids` shows them), or pass --no-base or --target")]
+    MissingGroup { distro: String, group: String },
     #[error("`{request}` is not in any repository of {origin}{hint}. Check the name (it is case-sensitive) or add the repository that has it")]
     NotFound { request: String, origin: String, hint: String },
     #[error("`{request}` is a virtual package provided by {}: name the one to install in the manifest's packages (apt-get refuses it too: \"You should explicitly select one to install\")", .providers.join(", "))]

@@ -24,6 +24,10 @@ use moa_model::types::Sha256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
+    #[error("{} is an unpacked bundle, which cannot show its signature, and this node trusts bundle keys ({keys}): install the .tar.gz with its .minisig beside it, or check the .tar.gz with `minisign -V -p KEY.pub -m BUNDLE.tar.gz` before unpacking it and pass --verified", dir.display())]
+    UnpackedUnsigned { dir: PathBuf, keys: String },
+    #[error("bundle {}: its repository (repodata/) does not list exactly the packages bundle.json lists: {message}. Copy the bundle again from the build machine, or install without --via-repo", bundle.display())]
+    LocalRepo { bundle: PathBuf, message: String },
     #[error("could not read bundle {}", path.display())]
     Read {
         path: PathBuf,
