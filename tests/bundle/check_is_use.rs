@@ -343,13 +343,10 @@ fn resign(mirror: &Path, date: u64, valid_until: Option<u64>) {
 
 /// moa-bundle resolving `hello` from the archive at `url`, suite `suite`, with `cache`.
 fn moa_resolve(t: &Path, url: &str, suite: &str, cache: &str, extra: &[&str]) -> (bool, String) {
-    let m = t.join(format!("m-{cache}.toml"));
-    let keys = common::repo_keys(t);
-    fs_err::write(
-        &m,
-        format!("name = \"t\"\ndistro = \"debtest\"\nfamily = \"deb\"\narch = \"amd64\"\nos_release = {{ id = \"debian\", version_id = \"12\" }}\npackages = [\"hello\"]\n[[repository]]\nname = \"main\"\nsuites = [\"{suite}\"]\ncomponents = [\"main\"]\nmirrors = [\"{url}\"]\n{keys}"),
-    )
-    .unwrap();
+    let m = common::TestManifest::deb(&["hello"])
+        .set("name", "t")
+        .apt_repo("main", suite, url, common::Keys::Test)
+        .write_to(&t.join(format!("m-{cache}.toml")));
     let out = moa(&t.join(cache)).args(["resolve", "--no-base", "--manifest"]).arg(&m).args(extra).output().unwrap();
     (out.status.success(), said(&out))
 }

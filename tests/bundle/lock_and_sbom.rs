@@ -213,8 +213,9 @@ fn rpm_and_deb_bundles_carry_a_valid_cyclonedx_sbom_with_purls_and_the_graph() {
     );
     common::apt_repo(&t.join("apt"), &[("bookworm", vec![a, b])]);
     let mirror = Mirror::serve(&t.join("apt"));
-    let m = t.join("deb.toml");
-    fs_err::write(&m, format!("name = \"tool\"\ndistro = \"debtest\"\nfamily = \"deb\"\narch = \"amd64\"\nos_release = {{ id = \"debian\", version_id = \"12\" }}\npackages = [\"tool\"]\n[[repository]]\nname = \"main\"\nsuites = [\"bookworm\"]\ncomponents = [\"main\"]\nmirrors = [\"{}\"]\n{}", mirror.url, common::repo_keys(t))).unwrap();
+    let m = common::TestManifest::deb(&["tool"])
+        .apt_repo("main", "bookworm", &mirror.url, common::Keys::Test)
+        .write_to(&t.join("deb.toml"));
     let bundle = t.join("deb.tar.gz");
     ok(moa(t).arg("build").arg("--manifest").arg(&m).arg("--no-base").arg("-o").arg(&bundle).output().unwrap());
     let sbom = member(&bundle, "sbom.cdx.json");

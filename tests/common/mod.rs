@@ -3,6 +3,7 @@
 //! (rpmbuild + createrepo_c, dpkg-deb + apt-ftparchive).
 #![allow(dead_code)]
 
+pub mod manifest;
 pub mod signing;
 
 use std::io::{Read, Write};
@@ -12,6 +13,8 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
+
+pub use manifest::{Keys, TestManifest};
 
 /// Fixed time for reproducible test artifacts.
 pub const EPOCH: &str = "1700000000";
@@ -648,20 +651,11 @@ pub fn hello_repo_in(repo: &Path, says: &str) -> PathBuf {
 /// A manifest for [`hello_repo`] (distro `crafted`, CentOS 7 nodes, the centos7 `[time]`
 /// section) with these mirrors.
 pub fn hello_manifest(dir: &Path, mirrors: &[&str]) -> PathBuf {
-    let builtin = fs_err::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/centos7.toml")).unwrap();
-    let time = &builtin[builtin.find("[time]").unwrap()..];
-    let mirrors: Vec<String> = mirrors.iter().map(|m| format!("\"{m}\"")).collect();
-    let manifest = dir.join("crafted.toml");
-    fs_err::write(
-        &manifest,
-        format!(
-            "name = \"hello\"\ndistro = \"crafted\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"centos\", version_id = \"7\" }}\npackages = [\"hello\"]\n\n[[repository]]\nname = \"os\"\npath = \"el/os/x86_64\"\nmirrors = [{}]\n{}\n{time}",
-            mirrors.join(", "),
-            repo_keys(dir)
-        ),
-    )
-    .unwrap();
-    manifest
+    TestManifest::rpm(&["hello"])
+        .set("distro", "crafted")
+        .yum_repo_mirrors("os", "el/os/x86_64", mirrors, Keys::Test)
+        .time_of("centos7")
+        .write_to(&dir.join("crafted.toml"))
 }
 
 /// The shipped manifest of `distro`, written to `<dir>/<distro>.toml` with its pinned keys (the
@@ -762,32 +756,11 @@ pub fn ntp_el_repo(tmp: &Path) -> (Mirror, PathBuf, Vec<PathBuf>) {
     );
     createrepo(&tmp.join("mirror/el/os/x86_64"));
     let mirror = Mirror::serve(&tmp.join("mirror"));
-    let centos7 = fs_err::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/centos7.toml")).unwrap();
-    let time = &centos7[centos7.find("\n[time]").expect("centos7 has a [time] section")..];
-    let manifest = tmp.join("el-ntp.toml");
-    fs_err::write(
-        &manifest,
-        format!(
-            r#"name = "ntp"
-distro = "eltest"
-family = "rpm"
-arch = "x86_64"
-os_release = {{ id = "centos", version_id = "7" }}
-packages = ["ntp", "ntpdate"]
-
-[[repository]]
-name = "os"
-path = "el/os/x86_64"
-mirrors = ["{}"]
-{}
-[base]
-roots = ["tzdata", "cronie"]
-{time}"#,
-            mirror.url,
-            repo_keys(tmp)
-        ),
-    )
-    .unwrap();
+    let manifest = TestManifest::rpm(&["ntp", "ntpdate"])
+        .yum_repo("os", "el/os/x86_64", &mirror.url, Keys::Test)
+        .base_roots(&["tzdata", "cronie"])
+        .time_of("centos7")
+        .write_to(&tmp.join("el-ntp.toml"));
     (mirror, manifest, base)
 }
 

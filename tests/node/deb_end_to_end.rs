@@ -10,7 +10,9 @@ use crate::common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{apt_repo, build_deb, fake_os_release, moa, require_tools, run, shared_fixtures, DebSpec, Mirror};
+use crate::common::{
+    apt_repo, build_deb, fake_os_release, moa, require_tools, run, shared_fixtures, DebSpec, Keys, Mirror, TestManifest,
+};
 
 const TOOLS: &[&str] = &["dpkg", "dpkg-deb", "dpkg-query", "apt-ftparchive", "busybox", "xz", "gzip"];
 
@@ -367,16 +369,11 @@ fn a_replacing_package_removes_the_nodes_conflicting_one_when_dpkg_installs_it()
     let mirror_dir = tmp.path().join("mirror");
     apt_repo(&mirror_dir, &[("stable", vec![old.clone(), new])]);
     let mirror = Mirror::serve(&mirror_dir);
-    let manifest = tmp.path().join("m.toml");
-    fs_err::write(
-        &manifest,
-        format!(
-            "name = \"t\"\ndistro = \"debtest\"\nfamily = \"deb\"\narch = \"amd64\"\nos_release = {{ id = \"ubuntu\", version_id = \"16.04\" }}\npackages = [\"new-timed\"]\n[[repository]]\nname = \"main\"\nsuites = [\"stable\"]\ncomponents = [\"main\"]\nmirrors = [\"{}\"]\n{}",
-            mirror.url,
-            common::repo_keys(tmp.path())
-        ),
-    )
-    .unwrap();
+    let manifest = TestManifest::deb(&["new-timed"])
+        .set("name", "t")
+        .os_release("ubuntu", "16.04", None)
+        .apt_repo("main", "stable", &mirror.url, Keys::Test)
+        .write_to(&tmp.path().join("m.toml"));
     let root = tmp.path().join("root");
     node_root(&root, &[old]);
     let profile = tmp.path().join("node.json");
@@ -439,19 +436,12 @@ fn env_probe_bundle(tmp: &Path) -> (Mirror, PathBuf) {
     let repo = tmp.join("mirror");
     apt_repo(&repo, &[("xenial", vec![deb])]);
     let mirror = Mirror::serve(&repo);
-    let builtin =
-        fs_err::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/ubuntu1604.toml")).unwrap();
-    let time = &builtin[builtin.find("[time]").unwrap()..];
-    let manifest = tmp.join("envprobe.toml");
-    fs_err::write(
-        &manifest,
-        format!(
-            "name = \"envprobe\"\ndistro = \"ubuntu1604\"\nfamily = \"deb\"\narch = \"amd64\"\nos_release = {{ id = \"ubuntu\", version_id = \"16.04\" }}\npackages = [\"envprobe\"]\n[[repository]]\nname = \"ubuntu\"\nsuites = [\"xenial\"]\ncomponents = [\"main\"]\nmirrors = [\"{}\"]\n{}{time}",
-            mirror.url,
-            common::repo_keys(tmp)
-        ),
-    )
-    .unwrap();
+    let manifest = TestManifest::deb(&["envprobe"])
+        .set("distro", "ubuntu1604")
+        .os_release("ubuntu", "16.04", None)
+        .apt_repo("ubuntu", "xenial", &mirror.url, Keys::Test)
+        .time_of("ubuntu1604")
+        .write_to(&tmp.join("envprobe.toml"));
     let bundle = tmp.join("envprobe.tar.gz");
     moa(tmp).arg("build").arg("--manifest").arg(&manifest).arg("--no-base").arg("-o").arg(&bundle).assert().success();
     (mirror, bundle)
@@ -581,11 +571,10 @@ fn a_virtual_request_is_refused_with_its_providers_where_apt_refuses_it() {
         common::Apt::new(&t.join(format!("apt-{request}")), &mirror.url, "stable").simulate_install(request)
     };
     let manifest = |request: &str| {
-        let p = t.join(format!("{request}.toml"));
-        fs_err::write(&p, format!(
-            "name = \"t\"\ndistro = \"debtest\"\nfamily = \"deb\"\narch = \"amd64\"\nos_release = {{ id = \"debian\", version_id = \"12\" }}\npackages = [\"{request}\"]\n[[repository]]\nname = \"main\"\nsuites = [\"stable\"]\ncomponents = [\"main\"]\nmirrors = [\"{}\"]\n{}",
-            mirror.url, common::repo_keys(t))).unwrap();
-        p
+        TestManifest::deb(&[request])
+            .set("name", "t")
+            .apt_repo("main", "stable", &mirror.url, Keys::Test)
+            .write_to(&t.join(format!("{request}.toml")))
     };
 
     let (ok, said) = apt("mail-transport-agent");

@@ -8,7 +8,9 @@ use crate::common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{build_rpm, createrepo, fake_os_release, moa, require_tools, run, Fault, Mirror, RpmSpec};
+use crate::common::{
+    build_rpm, createrepo, fake_os_release, moa, require_tools, run, Fault, Keys, Mirror, RpmSpec, TestManifest,
+};
 
 const TOOLS: &[&str] = &["rpm", "rpmbuild", "createrepo_c"];
 
@@ -77,36 +79,16 @@ fn make_repos(root: &Path) -> PathBuf {
     base
 }
 
-fn manifest(dir: &Path, mirror: &str) -> PathBuf {
-    let p = dir.join("el-test.toml");
-    let keys = common::repo_keys(dir);
-    fs_err::write(
-        &p,
-        format!(
-            r#"name = "hello"
-distro = "eltest"
-family = "rpm"
-arch = "x86_64"
-os_release = {{ id = "centos", version_id = "7" }}
-packages = ["hello"]
+/// The test repositories (`os` and `updates`) on `mirrors`, a base of `base-sh`.
+fn el_manifest(packages: &[&str], mirrors: &[&str]) -> TestManifest {
+    TestManifest::rpm(packages)
+        .yum_repo_mirrors("os", "el/os/x86_64", mirrors, Keys::Test)
+        .yum_repo_mirrors("updates", "el/updates/x86_64", mirrors, Keys::Test)
+        .base_roots(&["base-sh"])
+}
 
-[[repository]]
-name = "os"
-path = "el/os/x86_64"
-mirrors = ["{mirror}"]
-{keys}
-[[repository]]
-name = "updates"
-path = "el/updates/x86_64"
-mirrors = ["{mirror}"]
-{keys}
-[base]
-roots = ["base-sh"]
-"#
-        ),
-    )
-    .unwrap();
-    p
+fn manifest(dir: &Path, mirror: &str) -> PathBuf {
+    el_manifest(&["hello"], &[mirror]).write_to(&dir.join("el-test.toml"))
 }
 
 /// The test repositories on a loopback mirror and a manifest pointing at it.
@@ -340,11 +322,7 @@ fn mirror_faults_fail_over_retry_or_fail_cleanly() {
     bad.fault("greet-data-2.1-1.noarch.rpm", Fault::Status(404));
     // One transient 503 on the good mirror is retried.
     good.fault("greet-data-2.1-1.noarch.rpm", Fault::StatusTimes(503, 1));
-    let m = tmp.path().join("two.toml");
-    let text = fs_err::read_to_string(manifest(tmp.path(), &bad.url))
-        .unwrap()
-        .replace(&format!("mirrors = [\"{}\"]", bad.url), &format!("mirrors = [\"{}\", \"{}\"]", bad.url, good.url));
-    fs_err::write(&m, text).unwrap();
+    let m = el_manifest(&["hello"], &[&bad.url, &good.url]).write_to(&tmp.path().join("two.toml"));
     let bundle = tmp.path().join("b.tar.gz");
     build(tmp.path(), &m, &bundle);
     assert!(good.requested("hello-1.0-1.x86_64.rpm") >= 1, "failed over to the good mirror");
@@ -388,9 +366,7 @@ fn an_unsatisfiable_dependency_names_the_chain_and_the_fix() {
     createrepo(&repo);
     createrepo(&tmp.path().join("mirror/el/updates/x86_64"));
     let mirror = Mirror::serve(&tmp.path().join("mirror"));
-    let m = manifest(tmp.path(), &mirror.url);
-    let text = fs_err::read_to_string(&m).unwrap().replace("packages = [\"hello\"]", "packages = [\"top\"]");
-    fs_err::write(&m, text).unwrap();
+    let m = el_manifest(&["top"], &[&mirror.url]).write_to(&tmp.path().join("el-test.toml"));
     let out = moa(tmp.path()).arg("resolve").arg("--manifest").arg(&m).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -621,10 +597,10 @@ fn a_conflict_with_the_nodes_old_version_upgrades_it_or_is_refused_naming_both()
     );
     createrepo(&tmp.path().join("mirror/el/os/x86_64"));
     let mirror = Mirror::serve(&tmp.path().join("mirror"));
-    let write_manifest = |packages: &str| {
-        let p = tmp.path().join("m.toml");
-        fs_err::write(&p, format!("name = \"t\"\ndistro = \"eltest\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"centos\", version_id = \"7\" }}\npackages = [{packages}]\n[[repository]]\nname = \"os\"\npath = \"el/os/x86_64\"\nmirrors = [\"{}\"]\n{}", mirror.url, common::repo_keys(tmp.path()))).unwrap();
-        p
+    let write_manifest = |package: &str| {
+        TestManifest::rpm(&[package])
+            .yum_repo("os", "el/os/x86_64", &mirror.url, Keys::Test)
+            .write_to(&tmp.path().join("m.toml"))
     };
     // The node has oldlib 1.0.
     let root = tmp.path().join("root");
@@ -634,7 +610,7 @@ fn a_conflict_with_the_nodes_old_version_upgrades_it_or_is_refused_naming_both()
     moa(tmp.path()).arg("probe").arg("--root").arg(&root).arg("-o").arg(&profile).assert().success();
 
     // Every version of oldlib conflicts with `strict`: refused, naming both, the relation, the fix.
-    let m = write_manifest("\"strict\"");
+    let m = write_manifest("strict");
     let out = resolve_for(tmp.path(), &m, &profile, &[]);
     assert!(!out.status.success());
     let e = String::from_utf8_lossy(&out.stderr);
@@ -646,7 +622,7 @@ fn a_conflict_with_the_nodes_old_version_upgrades_it_or_is_refused_naming_both()
 
     // newtool conflicts only with oldlib < 2.0, and 2.0 exists: the solver packs the upgrade
     // (the greedy resolver before it refused here), and rpm agrees the result installs.
-    let m = write_manifest("\"newtool\"");
+    let m = write_manifest("newtool");
     let r = resolve_for_json(tmp.path(), &m, &profile);
     let got: Vec<String> = r["packages"]
         .as_array()

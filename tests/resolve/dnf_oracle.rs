@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{build_rpm, createrepo, moa, require_tools, run, Mirror, RpmSpec};
+use crate::common::{build_rpm, createrepo, moa, require_tools, run, Keys, Mirror, RpmSpec, TestManifest};
 
 const TOOLS: &[&str] = &["rpmbuild", "rpmsign", "createrepo_c", "modifyrepo_c", "gpg", "dnf", "rpm"];
 
@@ -175,18 +175,12 @@ fn dnf_install(t: &Path, root: &Path, repo: &Path, pkg: &str) -> Option<(BTreeSe
 }
 
 fn manifest(dir: &Path, mirror: &str, pkg: &str, modules: &[&str]) -> PathBuf {
-    let modules: Vec<String> = modules.iter().map(|m| format!("\"{m}\"")).collect();
-    let p = dir.join(format!("{pkg}-{}.toml", modules.len()));
-    fs_err::write(
-        &p,
-        format!(
-            "name = \"{pkg}\"\ndistro = \"el9test\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"rocky\", version_id = \"9\", platform = \"el9\" }}\npackages = [\"{pkg}\"]\nmodules = [{}]\n[[repository]]\nname = \"t\"\npath = \".\"\nmirrors = [\"{mirror}\"]\n{}",
-            modules.join(", "),
-            common::repo_keys(dir)
-        ),
-    )
-    .unwrap();
-    p
+    TestManifest::rpm(&[pkg])
+        .set("distro", "el9test")
+        .os_release("rocky", "9", Some("el9"))
+        .modules(modules)
+        .yum_repo("t", ".", mirror, Keys::Test)
+        .write_to(&dir.join(format!("{pkg}-{}.toml", modules.len())))
 }
 
 /// moa-bundle's plan (`name-version`) for the same request (`--no-base`, or `extra` such as

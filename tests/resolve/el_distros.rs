@@ -63,13 +63,11 @@ fn the_el_manifests_resolve_chrony_for_x86_64_and_aarch64() {
 
 /// A manifest for [`common::hello_repo`] whose key is pinned by URL: `<mirror>/keys/KEY`.
 fn url_manifest(dir: &Path, mirror: &str, fingerprint: &str) -> PathBuf {
-    let text = fs_err::read_to_string(common::hello_manifest(dir, &[mirror])).unwrap();
-    let start = text.find("keys = [").unwrap();
-    let end = start + text[start..].find('\n').unwrap();
-    let pin = format!("keys = [{{ url = \"{mirror}/keys/KEY\", fingerprint = \"{fingerprint}\" }}]");
-    let p = dir.join("by-url.toml");
-    fs_err::write(&p, format!("{}{pin}{}", &text[..start], &text[end..])).unwrap();
-    p
+    common::TestManifest::rpm(&["hello"])
+        .set("distro", "crafted")
+        .yum_repo("os", "el/os/x86_64", mirror, common::Keys::Url(&format!("{mirror}/keys/KEY"), fingerprint))
+        .time_of("centos7")
+        .write_to(&dir.join("by-url.toml"))
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! non-modular one is hidden; a package only in a stream that is not enabled (`pgvector`, in the
 //! postgresql:16 stream) is refused naming the stream to enable, through the binary.
 
-use crate::common;
+use crate::common::{self, Keys, TestManifest};
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -98,21 +98,24 @@ fn streams_filter_the_real_appstream_as_dnf_does() {
     modules::filter(&mut all.clone(), &mods, &[stream("nodejs", "20")], Some("el8")).unwrap();
 }
 
+/// `pgvector` (only in a stream of the `pgvector` module) from the real AppStream at `url`, for
+/// CentOS Stream 9 nodes.
+fn cs9_manifest(url: &str, path: &Path) {
+    TestManifest::rpm(&["pgvector"])
+        .set("name", "pg")
+        .set("distro", "cs9")
+        .os_release("centos", "9", None)
+        .yum_repo("appstream", ".", url, Keys::Test)
+        .write_to(path);
+}
+
 #[test]
 fn a_package_only_in_a_stream_not_enabled_is_refused_naming_the_stream() {
     let Some(fixtures) = common::shared_fixtures() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let mirror = common::Mirror::serve(&fixtures.join("centos-stream9-appstream-x86_64"));
     let manifest = tmp.path().join("cs9.toml");
-    fs_err::write(
-        &manifest,
-        format!(
-            "name = \"pg\"\ndistro = \"cs9\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"centos\", version_id = \"9\" }}\npackages = [\"pgvector\"]\n[[repository]]\nname = \"appstream\"\npath = \".\"\nmirrors = [\"{}\"]\n{}",
-            mirror.url,
-            common::repo_keys(tmp.path())
-        ),
-    )
-    .unwrap();
+    cs9_manifest(&mirror.url, &manifest);
     let out = common::moa(tmp.path()).args(["resolve", "--no-base", "--manifest"]).arg(&manifest).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
@@ -137,15 +140,7 @@ fn a_stream_enabled_by_flag_or_by_the_node_makes_its_packages_visible() {
     let t = tmp.path();
     let mirror = common::Mirror::serve(&fixtures.join("centos-stream9-appstream-x86_64"));
     let manifest = t.join("cs9.toml");
-    fs_err::write(
-        &manifest,
-        format!(
-            "name = \"pg\"\ndistro = \"cs9\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"centos\", version_id = \"9\" }}\npackages = [\"pgvector\"]\n[[repository]]\nname = \"appstream\"\npath = \".\"\nmirrors = [\"{}\"]\n{}",
-            mirror.url,
-            common::repo_keys(t)
-        ),
-    )
-    .unwrap();
+    cs9_manifest(&mirror.url, &manifest);
     let resolve = |extra: &[&str]| {
         let out =
             common::moa(t).args(["resolve", "--no-base", "--manifest"]).arg(&manifest).args(extra).output().unwrap();

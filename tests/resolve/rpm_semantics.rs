@@ -8,7 +8,9 @@ use crate::common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{build_rpm, createrepo, fake_os_release, moa, require_tools, run, Mirror, RpmSpec};
+use crate::common::{
+    build_rpm, createrepo, fake_os_release, moa, require_tools, run, Keys, Mirror, RpmSpec, TestManifest,
+};
 
 const TOOLS: &[&str] = &["rpm", "rpmbuild", "createrepo_c"];
 
@@ -45,10 +47,10 @@ fn repo() -> Repo {
 
 impl Repo {
     fn manifest(&self, packages: &[&str]) -> PathBuf {
-        let p = self.dir.join("m.toml");
-        let list: Vec<String> = packages.iter().map(|p| format!("\"{p}\"")).collect();
-        fs_err::write(&p, format!("name = \"t\"\ndistro = \"eltest\"\nfamily = \"rpm\"\narch = \"x86_64\"\nos_release = {{ id = \"centos\", version_id = \"7\" }}\npackages = [{}]\n[[repository]]\nname = \"os\"\npath = \"el/os/x86_64\"\nmirrors = [\"{}\"]\n{}", list.join(", "), self.mirror.url, common::repo_keys(&self.dir))).unwrap();
-        p
+        TestManifest::rpm(packages)
+            .set("name", "t")
+            .yum_repo("os", "el/os/x86_64", &self.mirror.url, Keys::Test)
+            .write_to(&self.dir.join("m.toml"))
     }
 
     /// `resolve --json` (with `--target` when given): the packed names and the notes.

@@ -148,12 +148,11 @@ fn the_real_debian_chain_through_the_binary_and_one_flipped_byte_anywhere_breaks
     fs_err::write(suite.join("main/binary-amd64/Packages"), &packages).unwrap();
     fs_err::copy(dir.join("debian-archive-bookworm-automatic.gpg"), t.join("bookworm.gpg")).unwrap();
     let mirror = common::Mirror::serve(&t.join("mirror"));
-    let manifest = t.join("m.toml");
-    fs_err::write(&manifest, format!(
-        "name = \"doc\"\ndistro = \"debian12\"\nfamily = \"deb\"\narch = \"amd64\"\nos_release = {{ id = \"debian\", version_id = \"12\" }}\npackages = [\"libssl-doc\"]\n[[repository]]\nname = \"updates\"\nsuites = [\"bookworm-updates\"]\ncomponents = [\"main\"]\nmirrors = [\"{}\"]\nkeys = [{{ file = \"bookworm.gpg\", fingerprint = \"{BOOKWORM}\" }}]\n",
-        mirror.url
-    ))
-    .unwrap();
+    let manifest = common::TestManifest::deb(&["libssl-doc"])
+        .set("name", "doc")
+        .set("distro", "debian12")
+        .apt_repo("updates", "bookworm-updates", &mirror.url, common::Keys::File("bookworm.gpg", BOOKWORM))
+        .write_to(&t.join("m.toml"));
     let resolve = |cache: &str| {
         common::moa(&t.join(cache))
             .args(["resolve", "--no-base", "--json", "--manifest"])
