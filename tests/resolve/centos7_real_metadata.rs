@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::common::{createrepo, moa, require_tools, shared_fixtures, Mirror};
 
@@ -298,4 +298,68 @@ fn kept_entries_are_the_published_bytes_and_a_local_repository_reads_back() {
         assert_eq!(b.location, format!("packages/{}", p.file_name()));
         assert_eq!((&b.requires, &b.provides, &b.files), (&p.requires, &p.provides, &p.files));
     }
+}
+
+/// The parsed-index cache on the real CentOS 7.9 primary (7,804 packages for x86_64): the
+/// second resolve reads the records from the cache instead of parsing, and an entry that is
+/// truncated, bit-flipped, of another encoding version, or swapped with another repository's
+/// is detected, parsed again and rewritten; the plan is the same every time (the JSON).
+#[test]
+fn the_parsed_index_cache_is_used_and_a_damaged_entry_is_rebuilt_with_the_same_plan() {
+    require_tools(&["createrepo_c"]);
+    let Some(fixtures) = shared_fixtures() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    centos7_tree(&fixtures, &tmp.path().join("mirror"));
+    let url = url::Url::from_directory_path(tmp.path().join("mirror")).unwrap().to_string();
+    let resolve = |json: bool| {
+        let mut c = moa(tmp.path());
+        c.args(["resolve", "--distro", "centos7", "--mirror", &url]);
+        if json {
+            c.arg("--json");
+        }
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        (String::from_utf8_lossy(&out.stdout).into_owned(), said)
+    };
+    let (plan, _) = resolve(true);
+    let entries = || -> Vec<PathBuf> {
+        let dir = tmp.path().join("moa-bundle/parsed-v1");
+        let mut e: Vec<PathBuf> = fs_err::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        e.sort();
+        e
+    };
+    assert_eq!(entries().len(), 2, "one entry per repository (os, updates)");
+    let (_, said) = resolve(false);
+    assert!(said.contains("7804 package(s) read from the parsed-index cache"), "{said}");
+    assert!(!said.contains("unusable"), "{said}");
+    assert_eq!(resolve(true).0, plan);
+
+    let os = entries().into_iter().max_by_key(|p| fs_err::metadata(p).unwrap().len()).unwrap();
+    let good = fs_err::read(&os).unwrap();
+    let version_at = "moa-bundle parsed index\n".len();
+    let damaged: [(&str, Vec<u8>); 3] = [
+        ("truncated", good[..good.len() / 2].to_vec()),
+        ("bit-flipped", good.iter().enumerate().map(|(i, b)| if i == good.len() - 100 { b ^ 1 } else { *b }).collect()),
+        ("another version", good.iter().enumerate().map(|(i, b)| if i == version_at { b ^ 1 } else { *b }).collect()),
+    ];
+    for (how, bytes) in damaged {
+        fs_err::write(&os, bytes).unwrap();
+        let (_, said) = resolve(false);
+        assert!(
+            said.contains("parsed-index cache entry is unusable") && said.contains("parsed again"),
+            "{how}: {said}"
+        );
+        assert_eq!(fs_err::read(&os).unwrap(), good, "{how}: the entry is rewritten");
+        assert_eq!(resolve(true).0, plan, "{how}");
+    }
+    // The two repositories' entries swapped: each is made for another index.
+    let [a, b] = <[PathBuf; 2]>::try_from(entries()).unwrap();
+    let (ea, eb) = (fs_err::read(&a).unwrap(), fs_err::read(&b).unwrap());
+    fs_err::write(&a, &eb).unwrap();
+    fs_err::write(&b, &ea).unwrap();
+    let (_, said) = resolve(false);
+    assert_eq!(said.matches("made for another index").count(), 2, "{said}");
+    assert_eq!(resolve(true).0, plan);
+    assert_eq!((fs_err::read(&a).unwrap(), fs_err::read(&b).unwrap()), (ea, eb), "both rewritten");
 }

@@ -1,7 +1,8 @@
 //! The download cache, shared by the metadata and fetch stages: packages by content
 //! (`packages-v1/sha256/ab/<digest>`, re-verified on every hit) and the last copy of each
 //! repository metadata file (`metadata-v1/<sha256 of distro/repository/path>`), so `--offline`
-//! builds need nothing but the cache. A `CACHEDIR.TAG` marks it for backup tools; a change of
+//! builds need nothing but the cache; and each index parsed once (`parsed-v1/<key digest>`,
+//! written and checked by `repo::parsed`). A `CACHEDIR.TAG` marks it for backup tools; a change of
 //! layout bumps the `-v1`.
 //!
 //! Every write goes to a locked temporary file in the cache's `tmp/`, is checked and synced,
@@ -18,6 +19,8 @@ use moa_model::types::{HashingWriter, Sha256};
 
 const PACKAGES: &str = "packages-v1";
 const METADATA: &str = "metadata-v1";
+/// Parsed indexes (`repo::parsed`), by the digest of their key.
+const PARSED: &str = "parsed-v1";
 /// Per bundle content key: what the output held when that bundle was written there.
 const BUNDLES: &str = "bundles-v1";
 
@@ -73,7 +76,7 @@ impl Cache {
     /// Opens (creating) the cache and sweeps the leftovers of interrupted runs from it.
     pub fn open(dir: &Path, reporter: &dyn Reporter) -> Result<Self, CacheError> {
         let err = |source| CacheError { path: dir.to_path_buf(), source };
-        for sub in [PACKAGES, METADATA, BUNDLES, "tmp"] {
+        for sub in [PACKAGES, METADATA, PARSED, BUNDLES, "tmp"] {
             fs_err::create_dir_all(dir.join(sub)).map_err(err)?;
         }
         let tag = dir.join("CACHEDIR.TAG");
@@ -180,6 +183,20 @@ impl Cache {
             && now == (size.parse().ok()?, mtime.parse().ok()?)
             && sidecar.split_whitespace().next() == Some(&sha.to_hex());
         same.then_some((sha, now.0))
+    }
+
+    /// The parsed-index entry named `name` (a key's digest), when it is a regular file of at
+    /// most `max` bytes; its content is checked by `repo::parsed`.
+    pub(crate) fn parsed(&self, name: &Sha256, max: u64) -> Option<Vec<u8>> {
+        moa_model::files::read_at_most(&self.dir.join(PARSED).join(name.to_hex()), max).ok().flatten()
+    }
+
+    /// Stores a parsed-index entry (best effort, as metadata: a failure costs a parse later).
+    pub(crate) fn put_parsed(&self, name: &Sha256, bytes: &[u8]) {
+        let Ok(mut tmp) = self.temp() else { return };
+        if tmp.file_mut().write_all(bytes).is_ok() {
+            let _ = tmp.persist(&self.dir.join(PARSED).join(name.to_hex()), 0o644);
+        }
     }
 
     fn metadata_path(&self, key: &str) -> PathBuf {

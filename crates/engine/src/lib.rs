@@ -68,6 +68,11 @@ pub mod formats {
         PackageRecord,
     };
     pub use crate::trust::{parse_signatures, signed_text_unverified, Keyring, TrustError};
+    /// The parsed-index cache's entries: what a run writes after parsing an index, and reads
+    /// back, checked, instead of parsing it again.
+    pub mod parsed_index {
+        pub use crate::repo::parsed::{decode, encode, seal, ParsedError, ParsedKey};
+    }
 }
 
 /// The version and the commit it was built from (`0.1.0 (commit 1234abcd5678)`): what

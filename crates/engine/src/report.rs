@@ -21,6 +21,10 @@ pub enum Event {
     CacheSummary { cached: usize, downloaded: usize, downloaded_bytes: u64 },
     /// Leftovers of interrupted runs removed.
     Swept { what: String, count: usize },
+    /// An index's records came from the parsed-index cache instead of a parse.
+    ParsedIndex { what: String, packages: usize },
+    /// A parsed-index cache entry was there but unusable: the index was parsed again.
+    ParsedIndexRebuilt { what: String, why: String },
 }
 
 impl fmt::Display for Event {
@@ -37,6 +41,12 @@ impl fmt::Display for Event {
                 write!(f, "packages: {cached} from the cache, {downloaded} downloaded ({downloaded_bytes} bytes)")
             }
             Event::Swept { what, count } => write!(f, "removed {count} leftover(s) of interrupted runs: {what}"),
+            Event::ParsedIndex { what, packages } => {
+                write!(f, "{what}: {packages} package(s) read from the parsed-index cache")
+            }
+            Event::ParsedIndexRebuilt { what, why } => {
+                write!(f, "{what}: its parsed-index cache entry is unusable ({why}); parsed again")
+            }
         }
     }
 }

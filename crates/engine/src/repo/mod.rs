@@ -11,6 +11,7 @@ pub mod comps;
 pub(crate) mod entries;
 mod local;
 pub mod modules;
+pub(crate) mod parsed;
 pub mod yum;
 
 pub(crate) use local::LOCAL_REPO_DIR;
@@ -23,7 +24,7 @@ use serde::Serialize;
 
 use crate::cache::Cache;
 use crate::mirror::Failures;
-use crate::report::Reporter;
+use crate::report::{Event, Reporter};
 use crate::transport::{join, redact, Transport, TransportError};
 use crate::trust::{Fingerprint, Keyring, TrustError};
 use moa_model::manifest::{Manifest, Repository};
@@ -440,6 +441,36 @@ impl MetadataSource<'_> {
         let fail = |source| RepoError::Entries { url: what.to_string(), source };
         self.keep_entries.then(EntryWriter::new).transpose().map_err(fail)
     }
+}
+
+/// The records of one index file into `out`: read from the parsed-index cache when it has an
+/// entry for `key` (the digest of the index's checked bytes), else made by `parse` and stored
+/// there. With `use_cache` false (the parse must also keep the index's entries) or no cache,
+/// `parse` alone. `what` names the file in events.
+pub(crate) fn cached_or_parsed(
+    source: &MetadataSource<'_>,
+    key: &parsed::ParsedKey<'_>,
+    use_cache: bool,
+    (repo, what): (usize, &str),
+    out: &mut Vec<PackageRecord>,
+    parse: impl FnOnce(&mut Vec<PackageRecord>) -> Result<(), RepoError>,
+) -> Result<(), RepoError> {
+    let Some(cache) = source.cache.filter(|_| use_cache) else { return parse(out) };
+    let name = key.digest();
+    if let Some(bytes) = cache.parsed(&name, parsed::ENTRY_BYTES) {
+        match parsed::decode(key, &bytes, repo) {
+            Ok(records) => {
+                source.reporter.event(&Event::ParsedIndex { what: what.to_string(), packages: records.len() });
+                out.extend(records);
+                return Ok(());
+            }
+            Err(e) => source.reporter.event(&Event::ParsedIndexRebuilt { what: what.to_string(), why: e.to_string() }),
+        }
+    }
+    let before = out.len();
+    parse(out)?;
+    cache.put_parsed(&name, &parsed::encode(key, &out[before..]));
+    Ok(())
 }
 
 /// The kept entries, ready to read back (an empty store when none were kept).

@@ -154,6 +154,9 @@ impl Sha256 {
     pub fn from_bytes(b: [u8; 32]) -> Self {
         Self(b)
     }
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
     /// Digest of a byte slice.
     pub fn digest(data: &[u8]) -> Self {
         use sha2::Digest;

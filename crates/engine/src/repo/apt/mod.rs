@@ -94,8 +94,12 @@ impl MetadataFormat for Apt {
                 let rel = format!("dists/{suite}/{path}");
                 sources.push(Source { file: rel, sha256: sha, signed_by: signed_by.clone() });
                 let before = out.len();
-                let input = decompressor(&path, &purl, &bytes)?;
-                parse_packages_with(input, &purl, repo_index, arch, entries.as_mut(), out)?;
+                let key = super::parsed::ParsedKey { format: "apt-packages", arch, index: &sha };
+                let use_cache = entries.is_none();
+                super::cached_or_parsed(source, &key, use_cache, (repo_index, &purl), out, |out| {
+                    let input = decompressor(&path, &purl, &bytes)?;
+                    parse_packages_with(input, &purl, repo_index, arch, entries.as_mut(), out)
+                })?;
                 reporter.status(&format!("{name}: {suite}/{component}: {} packages", out.len() - before));
             }
         }

@@ -82,10 +82,14 @@ impl MetadataFormat for Yum {
         let before = out.len();
         // Decompression on its own thread, feeding the parser through a pipe: the two halves of
         // loading a 52 MB primary run on two cores instead of one after the other.
-        let input = decompressor(&primary.href, &url, &bytes)?;
         let mut entries = source.entry_writer(&url)?;
-        let keep = entries.as_mut();
-        super::pipelined(input, &url, |r| parse_primary_with(r, &url, repo_index, arch, keep, out))?;
+        let key = super::parsed::ParsedKey { format: "yum-primary", arch, index: &primary.sha256 };
+        let use_cache = entries.is_none();
+        super::cached_or_parsed(source, &key, use_cache, (repo_index, &url), out, |out| {
+            let input = decompressor(&primary.href, &url, &bytes)?;
+            let keep = entries.as_mut();
+            super::pipelined(input, &url, |r| parse_primary_with(r, &url, repo_index, arch, keep, out))
+        })?;
         let entries = super::finish_entries(entries, &url)?;
         reporter.status(&format!("{name}: {} packages for {arch}", out.len() - before));
         let modules_ref = parse_modules_ref(&repomd, &rel)?;

@@ -1,0 +1,403 @@
+//! The parsed-metadata cache, as apt's `pkgcache.bin` and libsolv's `.solv`: once an index
+//! file (`Packages.xz`, `primary.xml.gz`) has been checked against its signed root and parsed,
+//! its records are written to the cache under the digest of those checked bytes (with the
+//! format, the arch and this encoding's version); a later run that meets the same digest reads
+//! the records back instead of decompressing and parsing the index again.
+//!
+//! An entry is data from disk like any other. The file names its key and the sha256 of its
+//! payload; a key that is not the one asked for (another index, arch or version, a file
+//! swapped with another's), a payload that does not match its digest (truncated, bit-flipped),
+//! or a record that fails the checks the parsers make (names, versions, paths, dependency
+//! lists, counts) makes the entry unusable: the index is parsed again and the entry rewritten.
+//! Nothing read from an entry is trusted more than a parser's output.
+//!
+//! The encoding is this module's own, a flat length-prefixed layout: decoding it is a few
+//! copies per field, every value goes through the same validating constructors as a parse,
+//! and no dependency is added (a zero-copy format would need its own validation pass over
+//! every byte anyway before the resolver's owned records could be made).
+
+use moa_model::types::{Arch, PackageName, Sha256};
+use moa_model::version::{DebVersion, Evr, Version};
+
+use super::{DepList, MultiArch, PackageRecord, Priority};
+
+const MAGIC: &[u8] = b"moa-bundle parsed index\n";
+/// Bumped with any change of the layout or of what a parser keeps.
+const VERSION: u32 = 1;
+/// An entry larger than this is not read (bookworm's main index: about 30 MiB).
+pub(crate) const ENTRY_BYTES: u64 = 2 << 30;
+/// Records in one entry (bookworm's main amd64 index: 66,582).
+const RECORDS: usize = 4_000_000;
+
+/// What an entry is for: the parser (`apt-packages`, `yum-primary`), the arch it kept
+/// records for, and the sha256 of the checked index bytes.
+pub struct ParsedKey<'a> {
+    pub format: &'static str,
+    pub arch: &'a Arch,
+    pub index: &'a Sha256,
+}
+
+impl ParsedKey<'_> {
+    /// The key's digest: the entry's file name and the first thing the entry says.
+    pub fn digest(&self) -> Sha256 {
+        let text = format!("{}\0{}\0{}\0{VERSION}", self.format, self.arch, self.index.to_hex());
+        Sha256::digest(text.as_bytes())
+    }
+}
+
+/// Why an entry was not used (said in the status line; the index is then parsed).
+#[derive(Debug, thiserror::Error)]
+pub enum ParsedError {
+    #[error("not a parsed-index entry of this version")]
+    Header,
+    #[error("made for another index")]
+    Key,
+    #[error("its content does not match its digest (truncated or damaged)")]
+    Digest,
+    #[error("record {index}: {why}")]
+    Record { index: usize, why: String },
+    #[error("it ends inside a record")]
+    Short,
+}
+
+/// The entry for `key` holding `records` (their `repo` and `entry` are not kept).
+pub fn encode(key: &ParsedKey<'_>, records: &[PackageRecord]) -> Vec<u8> {
+    let mut body = Writer(Vec::with_capacity(records.len() * 256));
+    body.u64(records.len() as u64);
+    for p in records {
+        record(&mut body, p);
+    }
+    seal(key, &body.0)
+}
+
+/// `body` (the records' encoding) as an entry for `key`: the header that names the key and the
+/// body's digest, then the body. The fuzz harness seals what it makes up, so that the records'
+/// decoding, past the digest, is what it explores.
+pub fn seal(key: &ParsedKey<'_>, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 128);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(key.digest().as_bytes());
+    out.extend_from_slice(Sha256::digest(body).as_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+/// The records of an entry made for `key`, each from repository `repo`.
+pub fn decode(key: &ParsedKey<'_>, bytes: &[u8], repo: usize) -> Result<Vec<PackageRecord>, ParsedError> {
+    let rest = bytes.strip_prefix(MAGIC).ok_or(ParsedError::Header)?;
+    let (version, rest) = rest.split_first_chunk::<4>().ok_or(ParsedError::Header)?;
+    if u32::from_le_bytes(*version) != VERSION {
+        return Err(ParsedError::Header);
+    }
+    let (k, rest) = rest.split_first_chunk::<32>().ok_or(ParsedError::Header)?;
+    if k != key.digest().as_bytes() {
+        return Err(ParsedError::Key);
+    }
+    let (digest, body) = rest.split_first_chunk::<32>().ok_or(ParsedError::Header)?;
+    if digest != Sha256::digest(body).as_bytes() {
+        return Err(ParsedError::Digest);
+    }
+    let mut r = Reader(body);
+    let count = r.u64().map_err(|_| ParsedError::Short)?;
+    if count > RECORDS as u64 {
+        return Err(ParsedError::Record { index: 0, why: format!("{count} records, more than {RECORDS}") });
+    }
+    let mut out = Vec::with_capacity(count as usize);
+    for index in 0..count as usize {
+        let p = read_record(&mut r, repo).map_err(|e| match e {
+            Bad::Short => ParsedError::Short,
+            Bad::Value(why) => ParsedError::Record { index, why },
+        })?;
+        out.push(p);
+    }
+    match r.0.is_empty() {
+        true => Ok(out),
+        false => Err(ParsedError::Record { index: count as usize, why: "bytes after the last record".into() }),
+    }
+}
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u64(&mut self, n: u64) {
+        self.0.extend_from_slice(&n.to_le_bytes());
+    }
+    fn u8(&mut self, n: u8) {
+        self.0.push(n);
+    }
+    fn str(&mut self, s: &str) {
+        self.u64(s.len() as u64);
+        self.0.extend_from_slice(s.as_bytes());
+    }
+    fn opt(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => {
+                self.u8(1);
+                self.str(s);
+            }
+            None => self.u8(0),
+        }
+    }
+    fn deps(&mut self, d: &DepList) {
+        self.u64(d.len() as u64);
+        for e in d {
+            self.str(e);
+        }
+    }
+}
+
+fn record(w: &mut Writer, p: &PackageRecord) {
+    w.str(p.name.as_str());
+    match &p.version {
+        Version::Rpm(v) => {
+            w.u8(0);
+            w.u64(v.epoch);
+            w.str(&v.version);
+            w.opt(v.release.as_deref());
+        }
+        Version::Deb(v) => {
+            w.u8(1);
+            w.str(&v.to_string());
+        }
+    }
+    w.str(p.arch.as_str());
+    w.str(&p.location);
+    w.u64(p.size);
+    w.0.extend_from_slice(p.sha256.as_bytes());
+    for d in [&p.provides, &p.requires, &p.pre_requires, &p.conflicts, &p.replaces, &p.files, &p.obsoletes] {
+        w.deps(d);
+    }
+    w.u8(match p.priority {
+        None => 0,
+        Some(Priority::Required) => 1,
+        Some(Priority::Important) => 2,
+        Some(Priority::Standard) => 3,
+        Some(Priority::Optional) => 4,
+        Some(Priority::Extra) => 5,
+        Some(Priority::Other) => 6,
+    });
+    w.u8(u8::from(p.essential));
+    w.u8(match p.multi_arch {
+        MultiArch::No => 0,
+        MultiArch::Same => 1,
+        MultiArch::Foreign => 2,
+        MultiArch::Allowed => 3,
+    });
+    w.opt(p.source.as_deref());
+    w.opt(p.source_rpm.as_deref());
+    w.opt(p.license.as_deref());
+}
+
+/// A record that could not be read: the entry ended, or a value failed its check.
+enum Bad {
+    Short,
+    Value(String),
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: u64) -> Result<&'a [u8], Bad> {
+        let n = usize::try_from(n).map_err(|_| Bad::Short)?;
+        if n > self.0.len() {
+            return Err(Bad::Short);
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Ok(a)
+    }
+    fn u64(&mut self) -> Result<u64, Bad> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+    }
+    fn u8(&mut self) -> Result<u8, Bad> {
+        Ok(self.take(1)?[0])
+    }
+    fn str(&mut self) -> Result<&'a str, Bad> {
+        let n = self.u64()?;
+        std::str::from_utf8(self.take(n)?).map_err(|_| Bad::Value("a value is not UTF-8".into()))
+    }
+    fn opt(&mut self) -> Result<Option<&'a str>, Bad> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => self.str().map(Some),
+            _ => Err(Bad::Value("an optional value's tag is neither 0 nor 1".into())),
+        }
+    }
+    /// A dependency list, checked as the parsers check one.
+    fn deps(&mut self, field: &str) -> Result<DepList, Bad> {
+        let n = self.u64()?;
+        if n > moa_model::limits::DEPS_PER_FIELD as u64 {
+            return Err(Bad::Value(format!("{n} {field} entries")));
+        }
+        let entries = (0..n).map(|_| self.str()).collect::<Result<Vec<_>, _>>()?;
+        DepList::checked(field, &entries).map_err(Bad::Value)
+    }
+    /// A line-like text value (no control character), as the parsers keep them.
+    fn text(&mut self, what: &str) -> Result<Option<Box<str>>, Bad> {
+        match self.opt()? {
+            Some(s) if !moa_model::types::is_line(s, 4096) => Err(Bad::Value(format!("its {what} is not one line"))),
+            s => Ok(s.map(Into::into)),
+        }
+    }
+}
+
+fn read_record(r: &mut Reader<'_>, repo: usize) -> Result<PackageRecord, Bad> {
+    let bad = |e: &dyn std::fmt::Display| Bad::Value(e.to_string());
+    let name = PackageName::new(r.str()?).map_err(|e| bad(&e))?;
+    let version = match r.u8()? {
+        0 => {
+            let epoch = r.u64()?;
+            let (v, rel) = (r.str()?, r.opt()?);
+            Version::Rpm(Evr::new(epoch, v, rel).map_err(|e| bad(&e))?)
+        }
+        1 => Version::Deb(r.str()?.parse::<DebVersion>().map_err(|e| bad(&e))?),
+        t => return Err(Bad::Value(format!("version tag {t}"))),
+    };
+    let arch = Arch::new(r.str()?).map_err(|e| bad(&e))?;
+    let location = r.str()?.to_string();
+    if moa_model::types::RepoPath::new(&location).is_err() {
+        return Err(Bad::Value(format!("location `{}` is not a plain path", moa_model::types::shown(&location))));
+    }
+    moa_model::types::safe_file_name(location.rsplit('/').next().unwrap_or("")).map_err(|e| bad(&e))?;
+    let size = r.u64()?;
+    let sha256 = Sha256::from_bytes(r.take(32)?.try_into().expect("32 bytes"));
+    let provides = r.deps("provides")?;
+    let requires = r.deps("requires")?;
+    let pre_requires = r.deps("pre-requires")?;
+    let conflicts = r.deps("conflicts")?;
+    let replaces = r.deps("replaces")?;
+    let files = r.deps("files")?;
+    let obsoletes = r.deps("obsoletes")?;
+    let priority = match r.u8()? {
+        0 => None,
+        1 => Some(Priority::Required),
+        2 => Some(Priority::Important),
+        3 => Some(Priority::Standard),
+        4 => Some(Priority::Optional),
+        5 => Some(Priority::Extra),
+        6 => Some(Priority::Other),
+        t => return Err(Bad::Value(format!("priority tag {t}"))),
+    };
+    let essential = match r.u8()? {
+        0 => false,
+        1 => true,
+        t => return Err(Bad::Value(format!("essential tag {t}"))),
+    };
+    let multi_arch = match r.u8()? {
+        0 => MultiArch::No,
+        1 => MultiArch::Same,
+        2 => MultiArch::Foreign,
+        3 => MultiArch::Allowed,
+        t => return Err(Bad::Value(format!("multi-arch tag {t}"))),
+    };
+    let source = r.text("source")?.map(String::from);
+    let source_rpm = r.text("source rpm")?;
+    let license = r.text("license")?;
+    Ok(PackageRecord {
+        name,
+        version,
+        arch,
+        repo,
+        location,
+        size,
+        sha256,
+        provides,
+        requires,
+        pre_requires,
+        conflicts,
+        replaces,
+        files,
+        priority,
+        essential,
+        obsoletes,
+        multi_arch,
+        source,
+        source_rpm,
+        license,
+        entry: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INDEX: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+
+    /// Records as the real parsers make them: a deb with every field apt keeps, and an rpm.
+    fn records() -> Vec<PackageRecord> {
+        let amd64 = Arch::new("amd64").unwrap();
+        let deb = "Package: ntp\nVersion: 1:4.2.8p4+dfsg-3ubuntu5.9\nArchitecture: amd64\nPre-Depends: dpkg (>= 1.15.7.2)\nDepends: adduser, lsb-base (>= 3.2-13) | sysvinit\nBreaks: dhcp3-client (<< 4.1.0-1)\nReplaces: ntp-doc\nProvides: time-daemon\nPriority: optional\nMulti-Arch: foreign\nEssential: yes\nSource: ntp (1:4.2.8p4+dfsg-3)\nFilename: pool/main/n/ntp/ntp_4.2.8p4+dfsg-3ubuntu5.9_amd64.deb\nSize: 518548\nSHA256: 2b479c0f3efa73f75b7fb76c82687744275fff78e4a138b5b3efba95f91e099e\n";
+        let mut out = Vec::new();
+        super::super::apt::parse_packages(Box::new(deb.as_bytes()), "u", 3, &amd64, &mut out).unwrap();
+        let xml = r#"<metadata packages="1"><package type="rpm"><name>ntp</name><arch>x86_64</arch><version epoch="1" ver="4.2.6p5" rel="29.el7"/><checksum type="sha256">17b8b7fb5bc2f60797d15288cbf7fb16b1e1679974495b7e3ffafccba9afc421</checksum><size package="561812"/><location href="Packages/ntp-4.2.6p5-29.el7.x86_64.rpm"/><format><rpm:license>(MIT and BSD)</rpm:license><rpm:sourcerpm>ntp-4.2.6p5-29.el7.src.rpm</rpm:sourcerpm><rpm:provides><rpm:entry name="ntp" flags="EQ" epoch="1" ver="4.2.6p5" rel="29.el7"/></rpm:provides><rpm:requires><rpm:entry name="/bin/sh" pre="1"/><rpm:entry name="libc.so.6()(64bit)"/></rpm:requires><rpm:obsoletes><rpm:entry name="xntp"/></rpm:obsoletes><rpm:conflicts><rpm:entry name="chrony"/></rpm:conflicts><file>/usr/sbin/ntpd</file></format></package></metadata>"#;
+        let x86 = Arch::new("x86_64").unwrap();
+        super::super::yum::parse_primary(Box::new(xml.as_bytes()), "u", 3, &x86, &mut out).unwrap();
+        assert_eq!(out.len(), 2);
+        out
+    }
+
+    fn key(index: &Sha256) -> ParsedKey<'_> {
+        static ARCH: std::sync::OnceLock<Arch> = std::sync::OnceLock::new();
+        ParsedKey { format: "apt-packages", arch: ARCH.get_or_init(|| Arch::new("amd64").unwrap()), index }
+    }
+
+    #[test]
+    fn records_read_back_as_the_parser_made_them() {
+        let index = Sha256::from_hex(INDEX).unwrap();
+        let made = records();
+        let back = decode(&key(&index), &encode(&key(&index), &made), 3).unwrap();
+        assert_eq!(format!("{back:?}"), format!("{made:?}"));
+        // What the rpm fields hold survives too (not only what Debug shows of them).
+        assert_eq!(back[1].license.as_deref(), Some("(MIT and BSD)"));
+        assert_eq!(back[1].obsoletes.to_vec(), vec!["xntp"]);
+        assert!(back[0].essential && back[0].multi_arch == MultiArch::Foreign);
+    }
+
+    /// Every way an entry can be wrong is refused, never read as records: another key (another
+    /// index, or a file swapped with another's), another version, a truncated or flipped byte.
+    #[test]
+    fn an_entry_of_another_index_version_or_damaged_is_refused() {
+        let index = Sha256::from_hex(INDEX).unwrap();
+        let good = encode(&key(&index), &records());
+        let other = Sha256::digest(b"another index");
+        assert!(matches!(decode(&key(&other), &good, 0), Err(ParsedError::Key)));
+        let mut version = good.clone();
+        version[MAGIC.len()] ^= 1;
+        assert!(matches!(decode(&key(&index), &version, 0), Err(ParsedError::Header)));
+        for cut in [0, 10, MAGIC.len() + 40, good.len() - 1] {
+            assert!(decode(&key(&index), &good[..cut], 0).is_err(), "cut at {cut}");
+        }
+        let header = MAGIC.len() + 4 + 32 + 32;
+        for at in [header, header + 8, good.len() / 2, good.len() - 1] {
+            let mut flipped = good.clone();
+            flipped[at] ^= 0x20;
+            assert!(matches!(decode(&key(&index), &flipped, 0), Err(ParsedError::Digest)), "byte {at}");
+        }
+    }
+
+    /// An entry whose digest matches but whose records do not pass the parsers' checks (as a
+    /// hostile cache could write one) is refused naming the record.
+    #[test]
+    fn a_consistent_entry_with_a_bad_record_is_refused() {
+        let index = Sha256::from_hex(INDEX).unwrap();
+        let mut made = records();
+        let good = encode(&key(&index), &made);
+        // The same entry with the first name spelled `../ntp` and the digest made to match.
+        let at = good.windows(3).position(|w| w == b"ntp").unwrap();
+        let mut body = good[MAGIC.len() + 68..].to_vec();
+        let rel = at - (MAGIC.len() + 68);
+        body[rel - 8..rel].copy_from_slice(&6u64.to_le_bytes());
+        body.splice(rel..rel, b"../".iter().copied());
+        let mut bad = good[..MAGIC.len() + 36].to_vec();
+        bad.extend_from_slice(Sha256::digest(&body).as_bytes());
+        bad.extend_from_slice(&body);
+        let e = decode(&key(&index), &bad, 0).unwrap_err().to_string();
+        assert!(e.contains("record 0") && e.contains("../ntp"), "{e}");
+        // A dependency with a newline would split into two: refused like a parser refuses it.
+        made[0].requires = DepList(String::from("a\u{7}b").into_boxed_str());
+        let e = decode(&key(&index), &encode(&key(&index), &made), 0).unwrap_err().to_string();
+        assert!(e.contains("record 0") && e.contains("control character"), "{e}");
+    }
+}
