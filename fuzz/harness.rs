@@ -123,13 +123,15 @@ pub fn parsed_index(data: &[u8]) {
     use moa_engine::formats::parsed_index::{decode, encode, seal, ParsedKey};
     let (arch, index) = (Arch::new("amd64").unwrap(), moa_model::types::Sha256::digest(b"fuzz"));
     let key = ParsedKey { format: "apt-packages", arch: &arch, index: &index };
-    let entry = seal(&key, data);
+    // Index entries announced as 1 MiB: the records' places in them are explored too.
+    let kept = Some((moa_model::types::Sha256::digest(b""), 1 << 20));
+    let entry = seal(&key, data, kept);
     if let Ok(records) = decode(&key, &entry, 0) {
         for p in &records {
             assert!(RepoPath::new(&p.location).is_ok(), "{:?}", p.location);
             assert!(safe_file_name(p.file_name()).is_ok());
         }
-        let again = decode(&key, &encode(&key, &records), 0).expect("what was read back encodes readably");
+        let again = decode(&key, &encode(&key, &records, kept, 0), 0).expect("what was read back encodes readably");
         assert_eq!(format!("{again:?}"), format!("{records:?}"));
     }
 }

@@ -11,6 +11,7 @@ mod crafted_bundles;
 mod differential;
 mod lock_and_sbom;
 mod media;
+mod parsed_cache;
 mod schema1;
 mod self_contained;
 mod snapshots;

@@ -115,10 +115,15 @@ impl TestManifest {
     }
 
     /// An apt repository: `suite`, component `main`.
-    pub fn apt_repo(mut self, name: &str, suite: &str, mirror: &str, keys: Keys<'_>) -> Self {
+    pub fn apt_repo(self, name: &str, suite: &str, mirror: &str, keys: Keys<'_>) -> Self {
+        self.apt_repo_suites(name, &[suite], mirror, keys)
+    }
+
+    /// An apt repository of several suites (`bookworm`, `bookworm-updates`), component `main`.
+    pub fn apt_repo_suites(mut self, name: &str, suites: &[&str], mirror: &str, keys: Keys<'_>) -> Self {
         let mut r = Table::new();
         r.insert("name".into(), Value::String(name.into()));
-        r.insert("suites".into(), strings(&[suite]));
+        r.insert("suites".into(), strings(suites));
         r.insert("components".into(), strings(&["main"]));
         r.insert("mirrors".into(), strings(&[mirror]));
         self.repos.push((r, false));

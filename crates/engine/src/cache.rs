@@ -185,16 +185,25 @@ impl Cache {
         same.then_some((sha, now.0))
     }
 
-    /// The parsed-index entry named `name` (a key's digest), when it is a regular file of at
-    /// most `max` bytes; its content is checked by `repo::parsed`.
-    pub(crate) fn parsed(&self, name: &Sha256, max: u64) -> Option<Vec<u8>> {
-        moa_model::files::read_at_most(&self.dir.join(PARSED).join(name.to_hex()), max).ok().flatten()
+    /// The parsed-index entry named `name` (a key's digest), opened when it is a regular file;
+    /// its content is read once, bounded and checked, by `repo::parsed`.
+    pub(crate) fn open_parsed(&self, name: &Sha256) -> Option<std::fs::File> {
+        moa_model::files::open_regular(&self.dir.join(PARSED).join(name.to_hex())).ok().map(|(f, _)| f)
     }
 
-    /// Stores a parsed-index entry (best effort, as metadata: a failure costs a parse later).
-    pub(crate) fn put_parsed(&self, name: &Sha256, bytes: &[u8]) {
+    /// Stores a parsed-index entry: `head` (its header and records), then what `rest` writes
+    /// (the index entries). Best effort, as metadata: a failure costs a parse later.
+    pub(crate) fn put_parsed(
+        &self,
+        name: &Sha256,
+        head: &[u8],
+        rest: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) {
         let Ok(mut tmp) = self.temp() else { return };
-        if tmp.file_mut().write_all(bytes).is_ok() {
+        let mut w = std::io::BufWriter::new(tmp.file_mut());
+        let written = w.write_all(head).and_then(|()| rest(&mut w)).and_then(|()| w.flush());
+        drop(w);
+        if written.is_ok() {
             let _ = tmp.persist(&self.dir.join(PARSED).join(name.to_hex()), 0o644);
         }
     }

@@ -44,6 +44,52 @@ impl EntryWriter {
         Ok(span)
     }
 
+    /// How many bytes the kept entries hold so far: where the next one starts.
+    pub(crate) fn kept_len(&self) -> u64 {
+        self.len
+    }
+
+    /// Writes the kept bytes from `start` on to `w` (what one index added, for the
+    /// parsed-index cache).
+    pub(crate) fn copy_since(&mut self, start: u64, w: &mut dyn Write) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        self.out.flush()?;
+        let file = self.out.get_ref();
+        let mut buf = vec![0; 1 << 20];
+        let mut at = start;
+        while at < self.len {
+            let n = buf.len().min(usize::try_from(self.len - at).unwrap_or(usize::MAX));
+            file.read_exact_at(&mut buf[..n], at)?;
+            w.write_all(&buf[..n])?;
+            at += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Appends `len` bytes of `from` as kept entries, their digest checked against `expected`
+    /// as they are copied: where they start, or, when the digest differs or `from` ends early,
+    /// `None` with nothing appended. `from` is the parsed-index cache: checked as it is used.
+    pub(crate) fn append_checked(
+        &mut self,
+        from: &mut dyn std::io::Read,
+        len: u64,
+        expected: &moa_model::types::Sha256,
+    ) -> std::io::Result<Option<u64>> {
+        let start = self.len;
+        let mut hasher = moa_model::types::HashingWriter::new(&mut self.out);
+        let copied = std::io::copy(&mut std::io::Read::take(from, len), &mut hasher)?;
+        let (got, _, _) = hasher.finish();
+        if copied == len && got == *expected {
+            self.len += len;
+            return Ok(Some(start));
+        }
+        // Back to where the entries ended: what was copied is dropped.
+        self.out.flush()?;
+        self.out.get_mut().set_len(start)?;
+        std::io::Seek::seek(self.out.get_mut(), std::io::SeekFrom::Start(start))?;
+        Ok(None)
+    }
+
     /// Every kept entry, for reading back.
     pub fn finish(self) -> std::io::Result<EntryStore> {
         let file = self.out.into_inner().map_err(|e| e.into_error())?;

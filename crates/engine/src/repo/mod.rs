@@ -443,34 +443,85 @@ impl MetadataSource<'_> {
     }
 }
 
-/// The records of one index file into `out`: read from the parsed-index cache when it has an
-/// entry for `key` (the digest of the index's checked bytes), else made by `parse` and stored
-/// there. With `use_cache` false (the parse must also keep the index's entries) or no cache,
-/// `parse` alone. `what` names the file in events.
+/// The records of one index file into `out` (and, when `entries` is given, each package's
+/// published entry into it): read from the parsed-index cache when it has a usable entry for
+/// `key` (the digest of the index's checked bytes), else made by `parse` and stored there.
+/// `what` names the file in events.
 pub(crate) fn cached_or_parsed(
     source: &MetadataSource<'_>,
     key: &parsed::ParsedKey<'_>,
-    use_cache: bool,
     (repo, what): (usize, &str),
     out: &mut Vec<PackageRecord>,
-    parse: impl FnOnce(&mut Vec<PackageRecord>) -> Result<(), RepoError>,
+    mut entries: Option<&mut EntryWriter>,
+    parse: impl FnOnce(&mut Vec<PackageRecord>, Option<&mut EntryWriter>) -> Result<(), RepoError>,
 ) -> Result<(), RepoError> {
-    let Some(cache) = source.cache.filter(|_| use_cache) else { return parse(out) };
+    let Some(cache) = source.cache else { return parse(out, entries) };
     let name = key.digest();
-    if let Some(bytes) = cache.parsed(&name, parsed::ENTRY_BYTES) {
-        match parsed::decode(key, &bytes, repo) {
-            Ok(records) => {
-                source.reporter.event(&Event::ParsedIndex { what: what.to_string(), packages: records.len() });
-                out.extend(records);
-                return Ok(());
+    match read_parsed(cache, key, &name, repo, entries.as_deref_mut()) {
+        Ok(Some(records)) => {
+            source.reporter.event(&Event::ParsedIndex { what: what.to_string(), packages: records.len() });
+            out.extend(records);
+            return Ok(());
+        }
+        Ok(None) => {}
+        Err(e) => source.reporter.event(&Event::ParsedIndexRebuilt { what: what.to_string(), why: e.to_string() }),
+    }
+    let (before, start) = (out.len(), entries.as_ref().map(|e| e.kept_len()));
+    parse(out, entries.as_deref_mut())?;
+    let records = &out[before..];
+    match (entries, start) {
+        (Some(w), Some(start)) => {
+            let mut h = moa_model::types::HashingWriter::new(std::io::sink());
+            if w.copy_since(start, &mut h).is_ok() {
+                let (digest, len, _) = h.finish();
+                let head = parsed::encode(key, records, Some((digest, len)), start);
+                cache.put_parsed(&name, &head, |f| w.copy_since(start, f));
             }
-            Err(e) => source.reporter.event(&Event::ParsedIndexRebuilt { what: what.to_string(), why: e.to_string() }),
+        }
+        _ => cache.put_parsed(&name, &parsed::encode(key, records, None, 0), |_| Ok(())),
+    }
+    Ok(())
+}
+
+/// The records of the cached entry `name` for `key`, when there is one: `None` when there is
+/// none, or when it was stored without the index entries this run keeps. With `entries`, the
+/// entry's index entries are appended to it, checked as they are copied, and each record's
+/// place points there.
+fn read_parsed(
+    cache: &Cache,
+    key: &parsed::ParsedKey<'_>,
+    name: &Sha256,
+    repo: usize,
+    entries: Option<&mut EntryWriter>,
+) -> Result<Option<Vec<PackageRecord>>, parsed::ParsedError> {
+    use parsed::ParsedError;
+    let Some(mut file) = cache.open_parsed(name) else { return Ok(None) };
+    let mut head = [0u8; parsed::HEADER_BYTES];
+    file.read_exact(&mut head).map_err(|_| ParsedError::Header)?;
+    let header = parsed::read_header(key, &head)?;
+    if header.records_len > parsed::ENTRY_BYTES {
+        return Err(ParsedError::Digest);
+    }
+    let mut body = Vec::new();
+    (&mut file).take(header.records_len).read_to_end(&mut body).map_err(|_| ParsedError::Short)?;
+    let mut records = parsed::decode_records(&header, &body, repo)?;
+    let Some(w) = entries else {
+        records.iter_mut().for_each(|r| r.entry = None);
+        return Ok(Some(records));
+    };
+    if records.iter().any(|r| r.entry.is_none()) {
+        return Ok(None);
+    }
+    let base = w
+        .append_checked(&mut file, header.entries_len, header.entries_digest())
+        .map_err(|_| ParsedError::Entries)?
+        .ok_or(ParsedError::Entries)?;
+    for r in &mut records {
+        if let Some(e) = &mut r.entry {
+            e.start += base;
         }
     }
-    let before = out.len();
-    parse(out)?;
-    cache.put_parsed(&name, &parsed::encode(key, &out[before..]));
-    Ok(())
+    Ok(Some(records))
 }
 
 /// The kept entries, ready to read back (an empty store when none were kept).

@@ -4,11 +4,17 @@
 //! format, the arch and this encoding's version); a later run that meets the same digest reads
 //! the records back instead of decompressing and parsing the index again.
 //!
-//! An entry is data from disk like any other. The file names its key and the sha256 of its
-//! payload; a key that is not the one asked for (another index, arch or version, a file
-//! swapped with another's), a payload that does not match its digest (truncated, bit-flipped),
-//! or a record that fails the checks the parsers make (names, versions, paths, dependency
-//! lists, counts) makes the entry unusable: the index is parsed again and the entry rewritten.
+//! A build that makes its bundle a repository also keeps each package's published index entry
+//! (its stanza, its `<package>` element): those follow the records in the cache entry, and
+//! each record says where its own is. A run that does not keep them reads only the records.
+//!
+//! An entry is data from disk like any other. The file names its key and the sha256 and
+//! length of its records and of its index entries; a key that is not the one asked for
+//! (another index, arch or version, a file swapped with another's), bytes that do not match
+//! their digest (truncated, bit-flipped), or a record that fails the checks the parsers make
+//! (names, versions, paths, dependency lists, counts, its index entry's place) makes the entry
+//! unusable: the index is parsed again and the entry rewritten. The index entries are checked
+//! as they are copied to where the build keeps them, so what was checked is what is used.
 //! Nothing read from an entry is trusted more than a parser's output.
 //!
 //! The encoding is this module's own, a flat length-prefixed layout: decoding it is a few
@@ -19,11 +25,14 @@
 use moa_model::types::{Arch, PackageName, Sha256};
 use moa_model::version::{DebVersion, Evr, Version};
 
-use super::{DepList, MultiArch, PackageRecord, Priority};
+use super::{DepList, EntrySpan, MultiArch, PackageRecord, Priority};
 
 const MAGIC: &[u8] = b"moa-bundle parsed index\n";
 /// Bumped with any change of the layout or of what a parser keeps.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+/// The header: magic, version, the key's digest, the records' digest and length, the index
+/// entries' digest and length.
+pub(crate) const HEADER_BYTES: usize = MAGIC.len() + 4 + 32 + 32 + 8 + 32 + 8;
 /// An entry larger than this is not read (bookworm's main index: about 30 MiB).
 pub(crate) const ENTRY_BYTES: u64 = 2 << 30;
 /// Records in one entry (bookworm's main amd64 index: 66,582).
@@ -58,33 +67,60 @@ pub enum ParsedError {
     Record { index: usize, why: String },
     #[error("it ends inside a record")]
     Short,
+    #[error("its index entries do not match their digest (truncated or damaged)")]
+    Entries,
 }
 
-/// The entry for `key` holding `records` (their `repo` and `entry` are not kept).
-pub fn encode(key: &ParsedKey<'_>, records: &[PackageRecord]) -> Vec<u8> {
+/// What an entry's header says follows it.
+#[derive(Debug)]
+pub(crate) struct Header {
+    records: Sha256,
+    pub records_len: u64,
+    entries: Sha256,
+    pub entries_len: u64,
+}
+
+impl Header {
+    /// The digest the index entries (`entries_len` bytes after the records) must have.
+    pub(crate) fn entries_digest(&self) -> &Sha256 {
+        &self.entries
+    }
+}
+
+/// The digest and length of the index entries that follow an entry's records.
+pub(crate) type Entries = (Sha256, u64);
+
+/// The header and records of the entry for `key` holding `records`: their `repo` is not kept;
+/// their index entries' places are, less `base`, when `entries` (the digest and length of the
+/// bytes that will follow the records) says they are kept.
+pub fn encode(key: &ParsedKey<'_>, records: &[PackageRecord], entries: Option<Entries>, base: u64) -> Vec<u8> {
     let mut body = Writer(Vec::with_capacity(records.len() * 256));
     body.u64(records.len() as u64);
     for p in records {
-        record(&mut body, p);
+        record(&mut body, p, entries.is_some().then_some(base));
     }
-    seal(key, &body.0)
+    seal(key, &body.0, entries)
 }
 
 /// `body` (the records' encoding) as an entry for `key`: the header that names the key and the
-/// body's digest, then the body. The fuzz harness seals what it makes up, so that the records'
+/// digests, then the body. The fuzz harness seals what it makes up, so that the records'
 /// decoding, past the digest, is what it explores.
-pub fn seal(key: &ParsedKey<'_>, body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len() + 128);
+pub fn seal(key: &ParsedKey<'_>, body: &[u8], entries: Option<Entries>) -> Vec<u8> {
+    let (entries, entries_len) = entries.unwrap_or((Sha256::digest(b""), 0));
+    let mut out = Vec::with_capacity(body.len() + HEADER_BYTES);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.extend_from_slice(key.digest().as_bytes());
     out.extend_from_slice(Sha256::digest(body).as_bytes());
+    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    out.extend_from_slice(entries.as_bytes());
+    out.extend_from_slice(&entries_len.to_le_bytes());
     out.extend_from_slice(body);
     out
 }
 
-/// The records of an entry made for `key`, each from repository `repo`.
-pub fn decode(key: &ParsedKey<'_>, bytes: &[u8], repo: usize) -> Result<Vec<PackageRecord>, ParsedError> {
+/// The header of an entry, which must be made for `key` by this version.
+pub(crate) fn read_header(key: &ParsedKey<'_>, bytes: &[u8; HEADER_BYTES]) -> Result<Header, ParsedError> {
     let rest = bytes.strip_prefix(MAGIC).ok_or(ParsedError::Header)?;
     let (version, rest) = rest.split_first_chunk::<4>().ok_or(ParsedError::Header)?;
     if u32::from_le_bytes(*version) != VERSION {
@@ -94,8 +130,31 @@ pub fn decode(key: &ParsedKey<'_>, bytes: &[u8], repo: usize) -> Result<Vec<Pack
     if k != key.digest().as_bytes() {
         return Err(ParsedError::Key);
     }
-    let (digest, body) = rest.split_first_chunk::<32>().ok_or(ParsedError::Header)?;
-    if digest != Sha256::digest(body).as_bytes() {
+    let (records, rest) = rest.split_first_chunk::<32>().ok_or(ParsedError::Header)?;
+    let (records_len, rest) = rest.split_first_chunk::<8>().ok_or(ParsedError::Header)?;
+    let (entries, rest) = rest.split_first_chunk::<32>().ok_or(ParsedError::Header)?;
+    let (entries_len, _) = rest.split_first_chunk::<8>().ok_or(ParsedError::Header)?;
+    Ok(Header {
+        records: Sha256::from_bytes(*records),
+        records_len: u64::from_le_bytes(*records_len),
+        entries: Sha256::from_bytes(*entries),
+        entries_len: u64::from_le_bytes(*entries_len),
+    })
+}
+
+/// The records of an entry made for `key` (its header and records, in memory; the index
+/// entries, if any, are not read), each from repository `repo`.
+pub fn decode(key: &ParsedKey<'_>, bytes: &[u8], repo: usize) -> Result<Vec<PackageRecord>, ParsedError> {
+    let (head, rest) = bytes.split_first_chunk::<HEADER_BYTES>().ok_or(ParsedError::Header)?;
+    let header = read_header(key, head)?;
+    let body = usize::try_from(header.records_len).ok().and_then(|n| rest.get(..n)).ok_or(ParsedError::Digest)?;
+    decode_records(&header, body, repo)
+}
+
+/// The records an entry's `header` announces, from `body`; each record's index entry must lie
+/// within the entries the header announces.
+pub(crate) fn decode_records(header: &Header, body: &[u8], repo: usize) -> Result<Vec<PackageRecord>, ParsedError> {
+    if body.len() as u64 != header.records_len || Sha256::digest(body) != header.records {
         return Err(ParsedError::Digest);
     }
     let mut r = Reader(body);
@@ -105,7 +164,7 @@ pub fn decode(key: &ParsedKey<'_>, bytes: &[u8], repo: usize) -> Result<Vec<Pack
     }
     let mut out = Vec::with_capacity(count as usize);
     for index in 0..count as usize {
-        let p = read_record(&mut r, repo).map_err(|e| match e {
+        let p = read_record(&mut r, repo, header.entries_len).map_err(|e| match e {
             Bad::Short => ParsedError::Short,
             Bad::Value(why) => ParsedError::Record { index, why },
         })?;
@@ -147,7 +206,7 @@ impl Writer {
     }
 }
 
-fn record(w: &mut Writer, p: &PackageRecord) {
+fn record(w: &mut Writer, p: &PackageRecord, base: Option<u64>) {
     w.str(p.name.as_str());
     match &p.version {
         Version::Rpm(v) => {
@@ -187,6 +246,14 @@ fn record(w: &mut Writer, p: &PackageRecord) {
     w.opt(p.source.as_deref());
     w.opt(p.source_rpm.as_deref());
     w.opt(p.license.as_deref());
+    match (p.entry, base) {
+        (Some(e), Some(base)) => {
+            w.u8(1);
+            w.u64(e.start - base);
+            w.u64(e.len);
+        }
+        _ => w.u8(0),
+    }
 }
 
 /// A record that could not be read: the entry ended, or a value failed its check.
@@ -242,7 +309,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn read_record(r: &mut Reader<'_>, repo: usize) -> Result<PackageRecord, Bad> {
+fn read_record(r: &mut Reader<'_>, repo: usize, entries_len: u64) -> Result<PackageRecord, Bad> {
     let bad = |e: &dyn std::fmt::Display| Bad::Value(e.to_string());
     let name = PackageName::new(r.str()?).map_err(|e| bad(&e))?;
     let version = match r.u8()? {
@@ -294,6 +361,19 @@ fn read_record(r: &mut Reader<'_>, repo: usize) -> Result<PackageRecord, Bad> {
     let source = r.text("source")?.map(String::from);
     let source_rpm = r.text("source rpm")?;
     let license = r.text("license")?;
+    let entry = match r.u8()? {
+        0 => None,
+        1 => {
+            let (start, len) = (r.u64()?, r.u64()?);
+            if start.checked_add(len).is_none_or(|end| end > entries_len) {
+                return Err(Bad::Value(format!(
+                    "its index entry ({start}+{len}) is outside the {entries_len} bytes kept"
+                )));
+            }
+            Some(EntrySpan { start, len })
+        }
+        t => return Err(Bad::Value(format!("index entry tag {t}"))),
+    };
     Ok(PackageRecord {
         name,
         version,
@@ -315,7 +395,7 @@ fn read_record(r: &mut Reader<'_>, repo: usize) -> Result<PackageRecord, Bad> {
         source,
         source_rpm,
         license,
-        entry: None,
+        entry,
     })
 }
 
@@ -347,7 +427,7 @@ mod tests {
     fn records_read_back_as_the_parser_made_them() {
         let index = Sha256::from_hex(INDEX).unwrap();
         let made = records();
-        let back = decode(&key(&index), &encode(&key(&index), &made), 3).unwrap();
+        let back = decode(&key(&index), &encode(&key(&index), &made, None, 0), 3).unwrap();
         assert_eq!(format!("{back:?}"), format!("{made:?}"));
         // What the rpm fields hold survives too (not only what Debug shows of them).
         assert_eq!(back[1].license.as_deref(), Some("(MIT and BSD)"));
@@ -360,7 +440,7 @@ mod tests {
     #[test]
     fn an_entry_of_another_index_version_or_damaged_is_refused() {
         let index = Sha256::from_hex(INDEX).unwrap();
-        let good = encode(&key(&index), &records());
+        let good = encode(&key(&index), &records(), None, 0);
         let other = Sha256::digest(b"another index");
         assert!(matches!(decode(&key(&other), &good, 0), Err(ParsedError::Key)));
         let mut version = good.clone();
@@ -369,8 +449,7 @@ mod tests {
         for cut in [0, 10, MAGIC.len() + 40, good.len() - 1] {
             assert!(decode(&key(&index), &good[..cut], 0).is_err(), "cut at {cut}");
         }
-        let header = MAGIC.len() + 4 + 32 + 32;
-        for at in [header, header + 8, good.len() / 2, good.len() - 1] {
+        for at in [HEADER_BYTES, HEADER_BYTES + 8, good.len() / 2, good.len() - 1] {
             let mut flipped = good.clone();
             flipped[at] ^= 0x20;
             assert!(matches!(decode(&key(&index), &flipped, 0), Err(ParsedError::Digest)), "byte {at}");
@@ -383,21 +462,39 @@ mod tests {
     fn a_consistent_entry_with_a_bad_record_is_refused() {
         let index = Sha256::from_hex(INDEX).unwrap();
         let mut made = records();
-        let good = encode(&key(&index), &made);
-        // The same entry with the first name spelled `../ntp` and the digest made to match.
-        let at = good.windows(3).position(|w| w == b"ntp").unwrap();
-        let mut body = good[MAGIC.len() + 68..].to_vec();
-        let rel = at - (MAGIC.len() + 68);
+        let good = encode(&key(&index), &made, None, 0);
+        // The same entry with the first name spelled `../ntp` and the digests made to match.
+        let mut body = good[HEADER_BYTES..].to_vec();
+        let rel = body.windows(3).position(|w| w == b"ntp").unwrap();
         body[rel - 8..rel].copy_from_slice(&6u64.to_le_bytes());
         body.splice(rel..rel, b"../".iter().copied());
-        let mut bad = good[..MAGIC.len() + 36].to_vec();
-        bad.extend_from_slice(Sha256::digest(&body).as_bytes());
-        bad.extend_from_slice(&body);
-        let e = decode(&key(&index), &bad, 0).unwrap_err().to_string();
+        let e = decode(&key(&index), &seal(&key(&index), &body, None), 0).unwrap_err().to_string();
         assert!(e.contains("record 0") && e.contains("../ntp"), "{e}");
         // A dependency with a newline would split into two: refused like a parser refuses it.
         made[0].requires = DepList(String::from("a\u{7}b").into_boxed_str());
-        let e = decode(&key(&index), &encode(&key(&index), &made), 0).unwrap_err().to_string();
+        let e = decode(&key(&index), &encode(&key(&index), &made, None, 0), 0).unwrap_err().to_string();
         assert!(e.contains("record 0") && e.contains("control character"), "{e}");
+    }
+
+    /// Kept index entries: each record's place is stored relative to the index's own entries
+    /// (less `base`, where they began in the build's store) and must lie within them.
+    #[test]
+    fn index_entries_are_placed_relative_to_the_index_and_bounded() {
+        let index = Sha256::from_hex(INDEX).unwrap();
+        let mut made = records();
+        made[0].entry = Some(EntrySpan { start: 1000, len: 40 });
+        made[1].entry = Some(EntrySpan { start: 1040, len: 60 });
+        let kept = (Sha256::digest(b"the index entries"), 100);
+        let entry = encode(&key(&index), &made, Some(kept), 1000);
+        let back = decode(&key(&index), &entry, 0).unwrap();
+        assert_eq!(back[0].entry, Some(EntrySpan { start: 0, len: 40 }));
+        assert_eq!(back[1].entry, Some(EntrySpan { start: 40, len: 60 }));
+        let (head, _) = entry.split_first_chunk::<HEADER_BYTES>().unwrap();
+        let h = read_header(&key(&index), head).unwrap();
+        assert_eq!((h.entries_digest(), h.entries_len), (&kept.0, 100));
+        // Announcing fewer bytes than a record's entry needs: refused, naming the record.
+        let short = encode(&key(&index), &made, Some((kept.0, 99)), 1000);
+        let e = decode(&key(&index), &short, 0).unwrap_err().to_string();
+        assert!(e.contains("record 1") && e.contains("outside"), "{e}");
     }
 }

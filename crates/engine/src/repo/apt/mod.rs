@@ -95,10 +95,9 @@ impl MetadataFormat for Apt {
                 sources.push(Source { file: rel, sha256: sha, signed_by: signed_by.clone() });
                 let before = out.len();
                 let key = super::parsed::ParsedKey { format: "apt-packages", arch, index: &sha };
-                let use_cache = entries.is_none();
-                super::cached_or_parsed(source, &key, use_cache, (repo_index, &purl), out, |out| {
+                super::cached_or_parsed(source, &key, (repo_index, &purl), out, entries.as_mut(), |out, keep| {
                     let input = decompressor(&path, &purl, &bytes)?;
-                    parse_packages_with(input, &purl, repo_index, arch, entries.as_mut(), out)
+                    parse_packages_with(input, &purl, repo_index, arch, keep, out)
                 })?;
                 reporter.status(&format!("{name}: {suite}/{component}: {} packages", out.len() - before));
             }

@@ -84,10 +84,8 @@ impl MetadataFormat for Yum {
         // loading a 52 MB primary run on two cores instead of one after the other.
         let mut entries = source.entry_writer(&url)?;
         let key = super::parsed::ParsedKey { format: "yum-primary", arch, index: &primary.sha256 };
-        let use_cache = entries.is_none();
-        super::cached_or_parsed(source, &key, use_cache, (repo_index, &url), out, |out| {
+        super::cached_or_parsed(source, &key, (repo_index, &url), out, entries.as_mut(), |out, keep| {
             let input = decompressor(&primary.href, &url, &bytes)?;
-            let keep = entries.as_mut();
             super::pipelined(input, &url, |r| parse_primary_with(r, &url, repo_index, arch, keep, out))
         })?;
         let entries = super::finish_entries(entries, &url)?;
