@@ -66,10 +66,11 @@ PY
 ln -s "$PWD/manifests/keys" "$w/keys"
 deb="$bin resolve --manifest $w/deb.toml --target $w/node.json --mirror $url --cache-dir $w/deb --offline"
 "$bin" resolve --manifest "$w/deb.toml" --target "$w/node.json" --mirror "$url" --cache-dir "$w/deb" >/dev/null
-a=$w/apt; mkdir -p "$a/lists/partial" "$a/cache" "$a/etc"
+a=$w/apt; mkdir -p "$a/lists/partial" "$a/cache" "$a/etc" "$a/parts"
 echo "deb [trusted=yes] $url bookworm main" > "$a/etc/sources.list"
 cat > "$a/apt.conf" <<CONF
 Dir::Etc::SourceList "$a/etc/sources.list"; Dir::Etc::SourceParts "$a/etc"; Dir::State::Lists "$a/lists";
+Dir::Etc::Parts "$a/parts";
 Dir::State::status "$w/root/var/lib/dpkg/status"; Dir::Cache "$a/cache"; APT::Sandbox::User "root";
 Debug::NoLocking "true"; Acquire::Languages "none";
 CONF
@@ -81,13 +82,13 @@ size=$(stat -c %s "$roots/bookworm-mirror/dists/bookworm/main/binary-amd64/Packa
 
 echo "== CentOS 7.9 os primary (28 MB XML, 10,072 packages), resolve ntp; Debian 12 bookworm main ($entries entries, Packages.xz $((size / 1024)) KiB), resolve mariadb-server"
 hyperfine -N --warmup 2 --runs 15 --export-json "$w/h.json" \
-  -n "el: moa --offline, parsing" --prepare "sh -c 'rm -f $w/el/moa-bundle/parsed-v1/*'" "$el" \
-  -n "el: moa --offline, parsed cache" "$el" \
-  -n "el: testsolv on .solv" "sh -c 'cd $w && testsolv ntp.testcase >/dev/null || true'" \
-  -n "deb: moa --offline --target, parsing" --prepare "sh -c 'rm -f $w/deb/moa-bundle/parsed-v1/*'" "$deb" \
-  -n "deb: moa --offline --target, parsed cache" "$deb" \
-  -n "deb: apt-get --print-uris, pkgcache" "apt-get install -qq --print-uris mariadb-server" \
-  2>&1 | grep -v -i -E "warning|outlier|^ *$" || true
+  -n "el: moa --offline, parsing" --prepare "sh -c 'rm -f $w/el/parsed-v1/*'" "$el" \
+  -n "el: moa --offline, parsed cache" --prepare true "$el" \
+  -n "el: testsolv on .solv" --prepare true "sh -c 'cd $w && testsolv ntp.testcase >/dev/null || true'" \
+  -n "deb: moa --offline --target, parsing" --prepare "sh -c 'rm -f $w/deb/parsed-v1/*'" "$deb" \
+  -n "deb: moa --offline --target, parsed cache" --prepare true "$deb" \
+  -n "deb: apt-get --print-uris, pkgcache" --prepare true "apt-get install -qq --print-uris mariadb-server" \
+  2>&1 | grep -v -i -E "warning|outlier|^ *$"
 rss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
 python3 - "$w/h.json" "$(rss $el)" "$(rss $deb)" "$(rss apt-get install -qq --print-uris mariadb-server)" <<'PY'
 import json, sys
