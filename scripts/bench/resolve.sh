@@ -47,6 +47,8 @@ open(sys.argv[1] + "/big.toml", "w").write(open("manifests/centos7.toml").read()
 print(len(m["base"]["roots"]) + len(extra))
 PY
 )
+# big.toml names its keys as the built-in manifest does, relative to itself (keys/…).
+ln -sfn "$PWD/manifests/keys" "$w/keys"
 echo "== load + resolve ntp, real CentOS 7.9 primary (28 MB XML, 10,072 packages)"
 hyperfine -N --warmup 1 --runs 10 --export-json "$w/h.json" \
   -n "moa-bundle (with @core base)" "$bin resolve --distro centos7 --mirror $mirror" \
