@@ -96,8 +96,10 @@ impl MetadataFormat for Apt {
                 let before = out.len();
                 let key = super::parsed::ParsedKey { format: "apt-packages", arch, index: &sha };
                 super::cached_or_parsed(source, &key, (repo_index, &purl), out, entries.as_mut(), |out, keep| {
+                    // xz decoding on its own thread, feeding the parser through a pipe (as for
+                    // yum's primary): the two halves run on two cores.
                     let input = decompressor(&path, &purl, &bytes)?;
-                    parse_packages_with(input, &purl, repo_index, arch, keep, out)
+                    super::pipelined(input, &purl, |r| parse_packages_with(r, &purl, repo_index, arch, keep, out))
                 })?;
                 reporter.status(&format!("{name}: {suite}/{component}: {} packages", out.len() - before));
             }
@@ -277,12 +279,20 @@ pub fn parse_packages_with(
         e.begin(b"");
         Ok(())
     };
-    for line in input.lines() {
-        lineno += 1;
-        let line = line.map_err(|e| RepoError::Malformed {
+    // One buffer for every line (an index has a million and more).
+    let (mut input, mut buf) = (input, String::new());
+    loop {
+        buf.clear();
+        let read = input.read_line(&mut buf).map_err(|e| RepoError::Malformed {
             url: url.to_string(),
-            message: format!("could not decompress or read line {lineno}: {e}"),
+            message: format!("could not decompress or read line {}: {e}", lineno + 1),
         })?;
+        if read == 0 {
+            break;
+        }
+        lineno += 1;
+        // As `BufRead::lines` gives it: without the `\n` or `\r\n`.
+        let line = buf.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&buf);
         if line.trim().is_empty() {
             let kept = flush(&mut st, url, repo_index, arch, out)?;
             flushed(kept, out, &mut entries)?;
