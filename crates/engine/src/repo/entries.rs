@@ -18,11 +18,15 @@ pub struct EntryWriter {
     out: BufWriter<std::fs::File>,
     len: u64,
     current: Vec<u8>,
+    /// The sha256 of what was kept since [`EntryWriter::restart_digest`] (for the parsed-index
+    /// cache, without reading the entries again).
+    digest: sha2::Sha256,
 }
 
 impl EntryWriter {
     pub fn new() -> std::io::Result<Self> {
-        Ok(Self { out: BufWriter::with_capacity(1 << 20, tempfile::tempfile()?), len: 0, current: Vec::new() })
+        let out = BufWriter::with_capacity(1 << 20, tempfile::tempfile()?);
+        Ok(Self { out, len: 0, current: Vec::new(), digest: sha2::Digest::new() })
     }
 
     /// Starts the next entry with these bytes (the one before is dropped unless it was kept).
@@ -38,6 +42,7 @@ impl EntryWriter {
     /// Keeps the current entry; where it is.
     pub fn keep(&mut self) -> std::io::Result<EntrySpan> {
         self.out.write_all(&self.current)?;
+        sha2::Digest::update(&mut self.digest, &self.current);
         let span = EntrySpan { start: self.len, len: self.current.len() as u64 };
         self.len += span.len;
         self.current.clear();
@@ -47,6 +52,16 @@ impl EntryWriter {
     /// How many bytes the kept entries hold so far: where the next one starts.
     pub(crate) fn kept_len(&self) -> u64 {
         self.len
+    }
+
+    /// Starts the digest of what is kept from now on.
+    pub(crate) fn restart_digest(&mut self) {
+        self.digest = sha2::Digest::new();
+    }
+
+    /// The sha256 of what was kept since [`EntryWriter::restart_digest`].
+    pub(crate) fn digest(&self) -> moa_model::types::Sha256 {
+        moa_model::types::Sha256::from_bytes(sha2::Digest::finalize(self.digest.clone()).into())
     }
 
     /// Writes the kept bytes from `start` on to `w` (what one index added, for the
@@ -134,5 +149,38 @@ mod tests {
         assert_eq!(store.get(b).unwrap(), b"<b/>");
         assert_eq!(store.get(EntrySpan { start: 5, len: 100 }), None);
         assert_eq!(EntryStore::default().get(a), None);
+    }
+
+    /// What one index kept: its digest as it was written, its bytes read back; index entries
+    /// from the cache are appended only when their digest matches, else nothing is.
+    #[test]
+    fn an_index_kept_entries_digest_copy_and_checked_append() {
+        use moa_model::types::Sha256;
+        let mut w = EntryWriter::new().unwrap();
+        w.begin(b"first index\n");
+        w.keep().unwrap();
+        let start = w.kept_len();
+        w.restart_digest();
+        for e in [&b"a: 1\n"[..], b"b: 2\n"] {
+            w.begin(e);
+            w.keep().unwrap();
+        }
+        assert_eq!(w.digest(), Sha256::digest(b"a: 1\nb: 2\n"));
+        let mut copied = Vec::new();
+        w.copy_since(start, &mut copied).unwrap();
+        assert_eq!(copied, b"a: 1\nb: 2\n");
+
+        let end = w.kept_len();
+        let bad = w.append_checked(&mut &b"c: 3\n"[..], 5, &Sha256::digest(b"other")).unwrap();
+        assert_eq!((bad, w.kept_len()), (None, end), "a mismatch appends nothing");
+        let short = w.append_checked(&mut &b"c:"[..], 5, &Sha256::digest(b"c: 3\n")).unwrap();
+        assert_eq!((short, w.kept_len()), (None, end), "nor does a short read");
+        let at = w.append_checked(&mut &b"c: 3\n"[..], 5, &Sha256::digest(b"c: 3\n")).unwrap();
+        assert_eq!(at, Some(end));
+        w.begin(b"d: 4\n");
+        let d = w.keep().unwrap();
+        let store = w.finish().unwrap();
+        assert_eq!(store.get(EntrySpan { start: end, len: 5 }).unwrap(), b"c: 3\n");
+        assert_eq!(store.get(d).unwrap(), b"d: 4\n");
     }
 }

@@ -466,17 +466,17 @@ pub(crate) fn cached_or_parsed(
         Ok(None) => {}
         Err(e) => source.reporter.event(&Event::ParsedIndexRebuilt { what: what.to_string(), why: e.to_string() }),
     }
-    let (before, start) = (out.len(), entries.as_ref().map(|e| e.kept_len()));
+    let before = out.len();
+    let start = entries.as_deref_mut().map(|w| {
+        w.restart_digest();
+        w.kept_len()
+    });
     parse(out, entries.as_deref_mut())?;
     let records = &out[before..];
     match (entries, start) {
         (Some(w), Some(start)) => {
-            let mut h = moa_model::types::HashingWriter::new(std::io::sink());
-            if w.copy_since(start, &mut h).is_ok() {
-                let (digest, len, _) = h.finish();
-                let head = parsed::encode(key, records, Some((digest, len)), start);
-                cache.put_parsed(&name, &head, |f| w.copy_since(start, f));
-            }
+            let head = parsed::encode(key, records, Some((w.digest(), w.kept_len() - start)), start);
+            cache.put_parsed(&name, &head, |f| w.copy_since(start, f));
         }
         _ => cache.put_parsed(&name, &parsed::encode(key, records, None, 0), |_| Ok(())),
     }
