@@ -29,7 +29,7 @@ use super::{DepList, EntrySpan, MultiArch, PackageRecord, Priority};
 
 const MAGIC: &[u8] = b"moa-bundle parsed index\n";
 /// Bumped with any change of the layout or of what a parser keeps.
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 /// The header: magic, version, the key's digest, the records' digest and length, the index
 /// entries' digest and length.
 pub(crate) const HEADER_BYTES: usize = MAGIC.len() + 4 + 32 + 32 + 8 + 32 + 8;
@@ -198,11 +198,9 @@ impl Writer {
             None => self.u8(0),
         }
     }
+    /// A dependency list as it is held: its entries joined by newlines.
     fn deps(&mut self, d: &DepList) {
-        self.u64(d.len() as u64);
-        for e in d {
-            self.str(e);
-        }
+        self.str(&d.0);
     }
 }
 
@@ -291,13 +289,14 @@ impl<'a> Reader<'a> {
             _ => Err(Bad::Value("an optional value's tag is neither 0 nor 1".into())),
         }
     }
-    /// A dependency list, checked as the parsers check one.
+    /// A dependency list (its entries joined by newlines), checked as the parsers check one:
+    /// an empty entry, a control character or too many entries are refused.
     fn deps(&mut self, field: &str) -> Result<DepList, Bad> {
-        let n = self.u64()?;
-        if n > moa_model::limits::DEPS_PER_FIELD as u64 {
-            return Err(Bad::Value(format!("{n} {field} entries")));
+        let joined = self.str()?;
+        if joined.is_empty() {
+            return Ok(DepList::default());
         }
-        let entries = (0..n).map(|_| self.str()).collect::<Result<Vec<_>, _>>()?;
+        let entries: Vec<&str> = joined.split('\n').collect();
         DepList::checked(field, &entries).map_err(Bad::Value)
     }
     /// A line-like text value (no control character), as the parsers keep them.
@@ -474,6 +473,10 @@ mod tests {
         made[0].requires = DepList(String::from("a\u{7}b").into_boxed_str());
         let e = decode(&key(&index), &encode(&key(&index), &made, None, 0), 0).unwrap_err().to_string();
         assert!(e.contains("record 0") && e.contains("control character"), "{e}");
+        // Lists are kept joined by newlines: an empty entry between two is refused too.
+        made[0].requires = DepList(String::from("a\n\nb").into_boxed_str());
+        let e = decode(&key(&index), &encode(&key(&index), &made, None, 0), 0).unwrap_err().to_string();
+        assert!(e.contains("record 0") && e.contains("empty"), "{e}");
     }
 
     /// Kept index entries: each record's place is stored relative to the index's own entries
