@@ -93,7 +93,7 @@ impl Node {
     }
 
     fn run_build(&self, profile: Option<&Path>, extra: &[&str], out: &Path) {
-        let mut c = self.cmd();
+        let mut c = moa(build_cache());
         c.args(["build", "--manifest"]).arg(&self.manifest).args(["--mirror", &self.mirror.url, "-o"]).arg(out);
         if let Some(p) = profile {
             c.arg("--target").arg(p);
@@ -177,6 +177,20 @@ impl Node {
         }
         assert_no_process_in(&self.root);
     }
+}
+
+/// The cache every build of this process shares, as a build machine keeps one: the first
+/// build of each release fetches its packages and parses its index (the cold path, written to
+/// the parsed-index cache); the later ones read them from the cache. Emptied when the process
+/// starts, so each run has its cold builds.
+fn build_cache() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("real-nodes-build-cache");
+        let _ = fs_err::remove_dir_all(&dir);
+        fs_err::create_dir_all(&dir).unwrap();
+        dir
+    })
 }
 
 /// What makes one build: the manifest's text, the node profile's, the extra flags.
