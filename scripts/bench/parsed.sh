@@ -21,26 +21,9 @@ bin=$PWD/target/release/moa-bundle
 w=$(mktemp -d); trap 'rm -rf "$w"' EXIT; [ -n "${KEEP:-}" ] && trap - EXIT
 
 # CentOS 7.9: the mirror layout resolve.sh uses.
-fx=$(fixtures)/centos7-7.9.2009-os-x86_64
-primary=2b479c0f3efa73f75b7fb76c82687744275fff78e4a138b5b3efba95f91e099e-primary.xml.gz
-mkdir -p "$w/m/7.9.2009/os/x86_64/repodata" "$w/m/7.9.2009/updates/x86_64"
-cp "$fx/$primary" "$w/m/7.9.2009/os/x86_64/repodata/"
-cat > "$w/m/7.9.2009/os/x86_64/repodata/repomd.xml" <<XML
-<?xml version="1.0" encoding="UTF-8"?>
-<repomd xmlns="http://linux.duke.edu/metadata/repo"><revision>1587512243</revision>
-<data type="primary"><checksum type="sha256">${primary%%-*}</checksum>
-<location href="repodata/$primary"/><timestamp>1587512243</timestamp></data></repomd>
-XML
-createrepo_c -q "$w/m/7.9.2009/updates/x86_64"
+primary=$CENTOS7_PRIMARY
+centos7_mirror "$w"
 zcat "$w/m/7.9.2009/os/x86_64/repodata/$primary" | rpmmd2solv > "$w/os.solv"
-cat > "$w/ntp.testcase" <<TC
-repo system 0 empty
-repo os 0 solv os.solv
-system x86_64 rpm system
-job install name ntp
-job install name ntpdate
-result transaction,problems <inline>
-TC
 el="$bin resolve --distro centos7 --mirror file://$w/m --cache-dir $w/el --offline"
 "$bin" resolve --distro centos7 --mirror "file://$w/m" --cache-dir "$w/el" >/dev/null 2>&1
 

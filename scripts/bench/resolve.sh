@@ -6,32 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/bench/fixtures.sh
-fx=$(fixtures)/centos7-7.9.2009-os-x86_64
-primary=2b479c0f3efa73f75b7fb76c82687744275fff78e4a138b5b3efba95f91e099e-primary.xml.gz
+primary=$CENTOS7_PRIMARY
 for t in hyperfine rpmmd2solv testsolv createrepo_c; do
   command -v $t >/dev/null || { echo "missing $t: apt-get install hyperfine libsolv-tools createrepo-c"; exit 1; }
 done
 cargo build --release --quiet
 bin=$PWD/target/release/moa-bundle
 w=$(mktemp -d); trap 'rm -rf "$w"' EXIT; [ -n "${KEEP:-}" ] && trap - EXIT
-mkdir -p "$w/m/7.9.2009/os/x86_64/repodata" "$w/m/7.9.2009/updates/x86_64"
-cp "$fx/$primary" "$w/m/7.9.2009/os/x86_64/repodata/"
-cat > "$w/m/7.9.2009/os/x86_64/repodata/repomd.xml" <<XML
-<?xml version="1.0" encoding="UTF-8"?>
-<repomd xmlns="http://linux.duke.edu/metadata/repo"><revision>1587512243</revision>
-<data type="primary"><checksum type="sha256">${primary%%-*}</checksum>
-<location href="repodata/$primary"/><timestamp>1587512243</timestamp></data></repomd>
-XML
-createrepo_c -q "$w/m/7.9.2009/updates/x86_64"
+centos7_mirror "$w"
 mirror="file://$w/m"
-cat > "$w/ntp.testcase" <<TC
-repo system 0 empty
-repo os 0 solv os.solv
-system x86_64 rpm system
-job install name ntp
-job install name ntpdate
-result transaction,problems <inline>
-TC
 libsolv="cd $w && zcat m/7.9.2009/os/x86_64/repodata/$primary | rpmmd2solv > os.solv && { testsolv ntp.testcase >/dev/null || true; }"
 # A large request: the @core roots of the manifest plus 50 server packages, full closure.
 big=$(python3 - "$w" <<'PY'
