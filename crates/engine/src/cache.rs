@@ -199,12 +199,21 @@ impl Cache {
         head: &[u8],
         rest: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
     ) {
+        self.put_file(&self.dir.join(PARSED).join(name.to_hex()), |w| {
+            w.write_all(head)?;
+            rest(w)
+        });
+    }
+
+    /// Writes `path` through a temporary file of the cache (synced, then renamed into place),
+    /// with what `write` writes; best effort: nothing is left when a write fails.
+    fn put_file(&self, path: &Path, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) {
         let Ok(mut tmp) = self.temp() else { return };
         let mut w = std::io::BufWriter::new(tmp.file_mut());
-        let written = w.write_all(head).and_then(|()| rest(&mut w)).and_then(|()| w.flush());
+        let written = write(&mut w).and_then(|()| w.flush());
         drop(w);
         if written.is_ok() {
-            let _ = tmp.persist(&self.dir.join(PARSED).join(name.to_hex()), 0o644);
+            let _ = tmp.persist(path, 0o644);
         }
     }
 
@@ -221,9 +230,6 @@ impl Cache {
     /// Stores a metadata file that passed its check under `key` (best effort: a cache that
     /// cannot be written only costs a later `--offline` build).
     pub fn put_metadata(&self, key: &str, bytes: &[u8]) {
-        let Ok(mut tmp) = self.temp() else { return };
-        if tmp.file_mut().write_all(bytes).is_ok() {
-            let _ = tmp.persist(&self.metadata_path(key), 0o644);
-        }
+        self.put_file(&self.metadata_path(key), |w| w.write_all(bytes));
     }
 }

@@ -500,7 +500,7 @@ fn read_parsed(
     file.read_exact(&mut head).map_err(|_| ParsedError::Header)?;
     let header = parsed::read_header(key, &head)?;
     if header.records_len > parsed::ENTRY_BYTES {
-        return Err(ParsedError::Digest);
+        return Err(ParsedError::TooLarge(header.records_len));
     }
     let mut body = Vec::new();
     (&mut file).take(header.records_len).read_to_end(&mut body).map_err(|_| ParsedError::Short)?;

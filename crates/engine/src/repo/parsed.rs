@@ -67,6 +67,8 @@ pub enum ParsedError {
     Record { index: usize, why: String },
     #[error("it ends inside a record")]
     Short,
+    #[error("it announces {0} bytes of records, more than an entry may hold")]
+    TooLarge(u64),
     #[error("its index entries do not match their digest (truncated or damaged)")]
     Entries,
 }
