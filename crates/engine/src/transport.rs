@@ -137,23 +137,34 @@ pub struct Request<'a> {
 
 /// A shared HTTP client and the retry policy.
 pub struct Transport {
-    client: reqwest::blocking::Client,
+    /// Made at the first http(s) request: an `--offline` run or a `file://` mirror never pays
+    /// for its runtime thread and the system's certificates (about 5 ms).
+    client: std::sync::OnceLock<reqwest::blocking::Client>,
     stall: Duration,
 }
 
 impl Transport {
     /// A client that calls a transfer stalled after `stall` without enough progress.
     pub fn new(stall: Duration) -> Result<Self, TransportError> {
+        Ok(Self { client: std::sync::OnceLock::new(), stall })
+    }
+
+    /// The http(s) client, made on first use.
+    fn client(&self) -> Result<&reqwest::blocking::Client, TransportError> {
+        if let Some(c) = self.client.get() {
+            return Ok(c);
+        }
         // reqwest is built without a bundled crypto provider: use ring (no C toolchain for aws-lc).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::blocking::Client::builder()
             .user_agent(concat!("moa-bundle/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(stall.min(Duration::from_secs(15)))
+            .connect_timeout(self.stall.min(Duration::from_secs(15)))
             // In the blocking client this bounds the wait for the headers and for each read.
-            .timeout(stall)
+            .timeout(self.stall)
             .build()
             .map_err(TransportError::Client)?;
-        Ok(Self { client, stall })
+        // Two threads may both have made one: the first kept is the one used.
+        Ok(self.client.get_or_init(|| client))
     }
 
     /// Streams one URL into `out` (at most `max` bytes), retrying transient failures (emptying
@@ -225,7 +236,7 @@ impl Transport {
                 }
             }
             "http" | "https" => {
-                let mut get = self.client.get(url.clone());
+                let mut get = self.client()?.get(url.clone());
                 if let Some(a) = req.accept {
                     get = get.header(reqwest::header::ACCEPT, a);
                 }
