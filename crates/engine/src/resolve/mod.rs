@@ -15,6 +15,7 @@ mod base;
 mod conflicts;
 pub(crate) mod explain;
 mod greedy;
+mod postings;
 mod sat;
 pub(crate) mod why;
 
@@ -31,6 +32,7 @@ use crate::repo::{Metadata, PackageRecord};
 use greedy::Closure;
 use moa_model::deps::{self, DepSyntax, Relation};
 use moa_model::manifest::{Manifest, Request};
+use postings::Postings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
@@ -110,9 +112,13 @@ pub(crate) fn add_installed(
     let repo = md.repos.len();
     // Repository records by (name, arch): an installed twin (same version) lends its
     // requirements and conflicts, so the solver can tell what an upgrade would break.
-    let mut twins: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+    // Only the node's own packages are looked up: a few hundred among tens of thousands.
+    let mut twins: HashMap<(&str, &str), Vec<usize>> =
+        packages.iter().map(|p| ((p.name.as_str(), p.arch.as_str()), Vec::new())).collect();
     for (i, p) in md.packages.iter().enumerate() {
-        twins.entry((p.name.as_str(), p.arch.as_str())).or_default().push(i);
+        if let Some(v) = twins.get_mut(&(p.name.as_str(), p.arch.as_str())) {
+            v.push(i);
+        }
     }
     let mut records = Vec::with_capacity(packages.len());
     for p in packages {
@@ -195,10 +201,10 @@ pub(crate) struct Universe<'a> {
     syntax: &'a dyn DepSyntax,
     policy: &'a dyn ResolvePolicy,
     target_arch: String,
-    by_name: HashMap<&'a str, Vec<u32>>,
-    provides: HashMap<&'a str, Vec<(u32, &'a str)>>,
-    files: OnceLock<HashMap<&'a str, Vec<u32>>>,
-    obsoleted: OnceLock<HashMap<&'a str, Vec<(u32, &'a str)>>>,
+    by_name: Postings<'a, u32>,
+    provides: Postings<'a, (u32, &'a str)>,
+    files: Postings<'a, u32>,
+    obsoleted: OnceLock<Postings<'a, (u32, &'a str)>>,
 }
 
 impl<'a> Universe<'a> {
@@ -208,14 +214,19 @@ impl<'a> Universe<'a> {
         policy: &'a dyn ResolvePolicy,
         target_arch: &str,
     ) -> Self {
-        let mut by_name: HashMap<&str, Vec<u32>> = HashMap::with_capacity(md.packages.len());
-        let mut provides: HashMap<&str, Vec<(u32, &str)>> = HashMap::with_capacity(md.packages.len());
-        for (i, p) in md.packages.iter().enumerate() {
-            by_name.entry(p.name.as_str()).or_default().push(i as u32);
-            for raw in &p.provides {
-                provides.entry(syntax.provide_name(raw)).or_default().push((i as u32, raw));
-            }
-        }
+        let all = || md.packages.iter().enumerate().map(|(i, p)| (i as u32, p));
+        // Provides on a second core while names and files (rpm: tens of thousands) are indexed.
+        let (provides, by_name, files) = std::thread::scope(|s| {
+            let provides = s.spawn(|| {
+                let provided =
+                    all().flat_map(|(i, p)| p.provides.iter().map(move |raw| (syntax.provide_name(raw), (i, raw))));
+                Postings::new(md.packages.iter().map(|p| p.provides.len()).sum(), provided)
+            });
+            let by_name = Postings::new(md.packages.len(), all().map(|(i, p)| (p.name.as_str(), i)));
+            let owned = all().flat_map(|(i, p)| p.files.iter().map(move |f| (f, i)));
+            let files = Postings::new(md.packages.iter().map(|p| p.files.len()).sum(), owned);
+            (provides.join().expect("indexing does not panic"), by_name, files)
+        });
         Self {
             md,
             syntax,
@@ -223,7 +234,7 @@ impl<'a> Universe<'a> {
             target_arch: target_arch.to_string(),
             by_name,
             provides,
-            files: OnceLock::new(),
+            files,
             obsoleted: OnceLock::new(),
         }
     }
@@ -232,28 +243,14 @@ impl<'a> Universe<'a> {
         &self.md.packages[i as usize]
     }
 
-    fn files(&self) -> &HashMap<&'a str, Vec<u32>> {
-        self.files.get_or_init(|| {
-            let mut m: HashMap<&str, Vec<u32>> = HashMap::new();
-            for (i, p) in self.md.packages.iter().enumerate() {
-                for f in &p.files {
-                    m.entry(f).or_default().push(i as u32);
-                }
-            }
-            m
-        })
-    }
-
     /// rpm `Obsoletes`, by the name they obsolete: (obsoleting package, raw relation).
-    fn obsoleted(&self) -> &HashMap<&'a str, Vec<(u32, &'a str)>> {
+    fn obsoleted(&self) -> &Postings<'a, (u32, &'a str)> {
         self.obsoleted.get_or_init(|| {
-            let mut m: HashMap<&str, Vec<(u32, &str)>> = HashMap::new();
-            for (i, p) in self.md.packages.iter().enumerate() {
-                for raw in &p.obsoletes {
-                    m.entry(self.syntax.provide_name(raw)).or_default().push((i as u32, raw));
-                }
-            }
-            m
+            let (md, syntax): (&'a Metadata, &'a dyn DepSyntax) = (self.md, self.syntax);
+            let named = md.packages.iter().enumerate();
+            let obsoleted =
+                named.flat_map(|(i, p)| p.obsoletes.iter().map(move |raw| (syntax.provide_name(raw), (i as u32, raw))));
+            Postings::new(0, obsoleted)
         })
     }
 
@@ -289,7 +286,7 @@ impl<'a> Universe<'a> {
             }
         }
         if rel.name.starts_with('/') {
-            for &i in self.files().get(rel.name).into_iter().flatten() {
+            for &i in self.files.get(rel.name).into_iter().flatten() {
                 if !out.contains(&i) {
                     out.push(i);
                 }
@@ -630,7 +627,7 @@ fn check_virtual(u: &Universe<'_>, req: &Request, candidates: &[u32], base: &[u3
 /// package, as yum does.
 fn request_candidates(u: &Universe<'_>, req: &Request, notes: &mut Vec<Note>) -> Result<Vec<u32>, ResolveError> {
     let name = req.name.as_str();
-    let by_name: Vec<u32> = u.by_name.get(name).cloned().unwrap_or_default();
+    let by_name: Vec<u32> = u.by_name.get(name).map(<[u32]>::to_vec).unwrap_or_default();
     let candidates: Vec<u32> = match &req.version {
         Some(v) => {
             let want = u.syntax.parse_version(v).map_err(|source| ResolveError::Syntax {

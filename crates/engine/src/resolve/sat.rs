@@ -45,12 +45,12 @@ pub(super) struct Names<'u> {
 
 impl<'u> Names<'u> {
     pub(super) fn new(u: &'u Universe<'_>) -> Self {
-        let mut names: Vec<&str> = u.by_name.keys().copied().collect();
+        let mut names: Vec<&str> = u.by_name.keys().collect();
         names.sort_unstable();
         let mut name_of = vec![0u32; u.md.packages.len()];
         let mut members = Vec::with_capacity(names.len());
         for (id, n) in names.iter().enumerate() {
-            let m = u.by_name[n].as_slice();
+            let m = u.by_name.get(n).expect("a key of by_name");
             for &i in m {
                 name_of[i as usize] = id as u32;
             }
