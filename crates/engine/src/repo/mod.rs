@@ -141,13 +141,58 @@ impl DepList {
             let what = format!("the number of {field} entries");
             moa_model::limits::check(&what, entries.len() as u64, moa_model::limits::DEPS_PER_FIELD as u64)?;
         }
-        match entries.iter().find(|e| !moa_model::types::is_line(e.as_ref(), 4096) || e.as_ref().is_empty()) {
-            Some(bad) => Err(format!(
-                "{field} entry `{}` is empty, too long or has a control character",
-                moa_model::types::shown(bad.as_ref())
-            )),
+        match entries.iter().find(|e| !Self::is_entry(e.as_ref())) {
+            Some(bad) => Err(Self::bad_entry(field, bad.as_ref())),
             None => Ok(entries.iter().collect()),
         }
+    }
+
+    /// As [`DepList::checked`], given the entries already joined by newlines (as a parsed-index
+    /// entry stores them): checked in place and kept as they are, one allocation.
+    pub fn checked_joined(field: &str, joined: &str) -> Result<Self, String> {
+        if Self::plain_joined(joined) {
+            return Ok(Self(joined.into()));
+        }
+        // Not plain ASCII within the limits: each entry checked, and the bad one named.
+        let mut count = 0;
+        for e in joined.split('\n').filter(|_| !joined.is_empty()) {
+            count += 1;
+            if !Self::is_entry(e) {
+                return Err(Self::bad_entry(field, e));
+            }
+        }
+        if count > moa_model::limits::DEPS_PER_FIELD {
+            let what = format!("the number of {field} entries");
+            moa_model::limits::check(&what, count as u64, moa_model::limits::DEPS_PER_FIELD as u64)?;
+        }
+        Ok(Self(joined.into()))
+    }
+
+    /// Whether `joined` is ASCII entries of 1 to 4096 bytes without control characters, at
+    /// most [`moa_model::limits::DEPS_PER_FIELD`] of them: one pass over the bytes, as nearly
+    /// every list in real metadata is.
+    fn plain_joined(joined: &str) -> bool {
+        // ASCII without a control character but the separator: 64 bytes at a time, a loop
+        // the compiler turns into vector instructions.
+        let clean = joined
+            .as_bytes()
+            .chunks(64)
+            .all(|c| !c.iter().fold(false, |bad, &b| bad | ((b < 0x20) & (b != b'\n')) | (b >= 0x7f)));
+        let mut count = 0;
+        clean
+            && (joined.is_empty()
+                || joined.split('\n').all(|e| {
+                    count += 1;
+                    !e.is_empty() && e.len() <= 4096
+                }) && count <= moa_model::limits::DEPS_PER_FIELD)
+    }
+
+    fn is_entry(e: &str) -> bool {
+        !e.is_empty() && moa_model::types::is_line(e, 4096)
+    }
+
+    fn bad_entry(field: &str, e: &str) -> String {
+        format!("{field} entry `{}` is empty, too long or has a control character", moa_model::types::shown(e))
     }
 }
 
@@ -445,8 +490,9 @@ impl MetadataSource<'_> {
 
 /// The records of one index file into `out` (and, when `entries` is given, each package's
 /// published entry into it): read from the parsed-index cache when it has a usable entry for
-/// `key` (the digest of the index's checked bytes), else made by `parse` and stored there.
-/// `what` names the file in events.
+/// `key` (the digest the signed root gives the index), else made by `parse` — which fetches
+/// the index itself, so a cached entry spares reading and hashing the index too — and stored
+/// there. `what` names the file in events.
 pub(crate) fn cached_or_parsed(
     source: &MetadataSource<'_>,
     key: &parsed::ParsedKey<'_>,
@@ -455,17 +501,47 @@ pub(crate) fn cached_or_parsed(
     mut entries: Option<&mut EntryWriter>,
     parse: impl FnOnce(&mut Vec<PackageRecord>, Option<&mut EntryWriter>) -> Result<(), RepoError>,
 ) -> Result<(), RepoError> {
-    let Some(cache) = source.cache else { return parse(out, entries) };
-    let name = key.digest();
-    match read_parsed(cache, key, &name, repo, entries.as_deref_mut()) {
+    if from_parsed(source, key, (repo, what), out, entries.as_deref_mut()) {
+        return Ok(());
+    }
+    parse_to_cache(source, key, out, entries, parse)
+}
+
+/// The records of the parsed-index cache's entry for `key` into `out` (and its index entries
+/// into `entries`), when it has a usable one: whether it had. An unusable entry is reported.
+pub(crate) fn from_parsed(
+    source: &MetadataSource<'_>,
+    key: &parsed::ParsedKey<'_>,
+    (repo, what): (usize, &str),
+    out: &mut Vec<PackageRecord>,
+    entries: Option<&mut EntryWriter>,
+) -> bool {
+    let Some(cache) = source.cache else { return false };
+    match read_parsed(cache, key, &key.digest(), repo, entries) {
         Ok(Some(records)) => {
             source.reporter.event(&Event::ParsedIndex { what: what.to_string(), packages: records.len() });
             out.extend(records);
-            return Ok(());
+            true
         }
-        Ok(None) => {}
-        Err(e) => source.reporter.event(&Event::ParsedIndexRebuilt { what: what.to_string(), why: e.to_string() }),
+        Ok(None) => false,
+        Err(e) => {
+            source.reporter.event(&Event::ParsedIndexRebuilt { what: what.to_string(), why: e.to_string() });
+            false
+        }
     }
+}
+
+/// The records `parse` makes into `out` (and their index entries into `entries`), stored in
+/// the parsed-index cache under `key`.
+pub(crate) fn parse_to_cache(
+    source: &MetadataSource<'_>,
+    key: &parsed::ParsedKey<'_>,
+    out: &mut Vec<PackageRecord>,
+    mut entries: Option<&mut EntryWriter>,
+    parse: impl FnOnce(&mut Vec<PackageRecord>, Option<&mut EntryWriter>) -> Result<(), RepoError>,
+) -> Result<(), RepoError> {
+    let Some(cache) = source.cache else { return parse(out, entries) };
+    let name = key.digest();
     let before = out.len();
     let start = entries.as_deref_mut().map(|w| {
         w.restart_digest();
@@ -819,6 +895,43 @@ mod tests {
     }
 
     /// The family's rules a manifest is checked against (`FamilyRules`), from the engine's backends.
+    #[test]
+    fn a_joined_dependency_list_is_refused_exactly_when_its_entries_are() {
+        let long = "x".repeat(4096);
+        let too_long = "x".repeat(4097);
+        let many = vec!["a"; moa_model::limits::DEPS_PER_FIELD + 1].join("\n");
+        let most = vec!["a"; moa_model::limits::DEPS_PER_FIELD].join("\n");
+        let cases = [
+            "",
+            "a",
+            "a\nb (>= 1)",
+            "\na",
+            "a\n",
+            "a\n\nb",
+            "\n",
+            "a\tb",
+            "a\u{7f}",
+            "libé",
+            "a\u{85}b",
+            "a\rb",
+            &long,
+            &too_long,
+            &many,
+            &most,
+        ];
+        for joined in cases {
+            let entries: Vec<&str> = if joined.is_empty() { vec![] } else { joined.split('\n').collect() };
+            let one = DepList::checked("requires", &entries).map(|d| d.to_vec());
+            let other = DepList::checked_joined("requires", joined).map(|d| d.to_vec());
+            assert_eq!(one, other, "{:?}", &joined[..joined.len().min(20)]);
+        }
+        assert!(DepList::checked_joined("requires", &long).is_ok());
+        assert!(DepList::checked_joined("requires", &too_long).is_err());
+        assert!(DepList::checked_joined("requires", &many).is_err());
+        assert!(DepList::checked_joined("requires", "a\u{85}b").is_err());
+        assert!(DepList::checked_joined("requires", "a\n").is_err());
+    }
+
     #[test]
     fn rpm_repository_without_path_is_refused() {
         let text = r#"

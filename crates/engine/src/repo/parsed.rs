@@ -156,9 +156,25 @@ pub fn decode(key: &ParsedKey<'_>, bytes: &[u8], repo: usize) -> Result<Vec<Pack
 /// The records an entry's `header` announces, from `body`; each record's index entry must lie
 /// within the entries the header announces.
 pub(crate) fn decode_records(header: &Header, body: &[u8], repo: usize) -> Result<Vec<PackageRecord>, ParsedError> {
-    if body.len() as u64 != header.records_len || Sha256::digest(body) != header.records {
+    if body.len() as u64 != header.records_len {
         return Err(ParsedError::Digest);
     }
+    // The digest is computed on a second core while the records are decoded; they are
+    // returned only when it matches (damaged bytes are reported as damage, whatever the
+    // decoder made of them).
+    let (digest, decoded) = std::thread::scope(|s| {
+        let hashing = s.spawn(|| Sha256::digest(body));
+        let decoded = decode_body(body, repo, header.entries_len);
+        (hashing.join().expect("hashing does not panic"), decoded)
+    });
+    if digest != header.records {
+        return Err(ParsedError::Digest);
+    }
+    decoded
+}
+
+/// The records of a body whose digest is checked by the caller.
+fn decode_body(body: &[u8], repo: usize, entries_len: u64) -> Result<Vec<PackageRecord>, ParsedError> {
     let mut r = Reader(body);
     let count = r.u64().map_err(|_| ParsedError::Short)?;
     if count > RECORDS as u64 {
@@ -166,7 +182,7 @@ pub(crate) fn decode_records(header: &Header, body: &[u8], repo: usize) -> Resul
     }
     let mut out = Vec::with_capacity(count as usize);
     for index in 0..count as usize {
-        let p = read_record(&mut r, repo, header.entries_len).map_err(|e| match e {
+        let p = read_record(&mut r, repo, entries_len).map_err(|e| match e {
             Bad::Short => ParsedError::Short,
             Bad::Value(why) => ParsedError::Record { index, why },
         })?;
@@ -294,12 +310,7 @@ impl<'a> Reader<'a> {
     /// A dependency list (its entries joined by newlines), checked as the parsers check one:
     /// an empty entry, a control character or too many entries are refused.
     fn deps(&mut self, field: &str) -> Result<DepList, Bad> {
-        let joined = self.str()?;
-        if joined.is_empty() {
-            return Ok(DepList::default());
-        }
-        let entries: Vec<&str> = joined.split('\n').collect();
-        DepList::checked(field, &entries).map_err(Bad::Value)
+        DepList::checked_joined(field, self.str()?).map_err(Bad::Value)
     }
     /// A line-like text value (no control character), as the parsers keep them.
     fn text(&mut self, what: &str) -> Result<Option<Box<str>>, Bad> {

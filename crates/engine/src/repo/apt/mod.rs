@@ -90,17 +90,33 @@ impl MetadataFormat for Apt {
                         ),
                     });
                 }
-                let (path, sha, bytes, purl) = fetch_index(source, name, &mut mirrors, suite.as_str(), &candidates)?;
+                let before = out.len();
+                // A candidate whose parsed entry the cache holds is read from there, without
+                // reading or hashing the index itself; else the best one a mirror has is parsed.
+                let cached = candidates.iter().find(|(path, _, sha)| {
+                    let key = super::parsed::ParsedKey { format: "apt-packages", arch, index: sha };
+                    let rel = format!("dists/{suite}/{path}");
+                    super::from_parsed(source, &key, (repo_index, &rel), out, entries.as_mut())
+                });
+                let (path, sha) = match cached {
+                    Some((path, _, sha)) => (path.clone(), *sha),
+                    None => {
+                        let (path, sha, bytes, purl) =
+                            fetch_index(source, name, &mut mirrors, suite.as_str(), &candidates)?;
+                        let key = super::parsed::ParsedKey { format: "apt-packages", arch, index: &sha };
+                        super::parse_to_cache(source, &key, out, entries.as_mut(), |out, keep| {
+                            // xz decoding on its own thread, feeding the parser through a pipe
+                            // (as for yum's primary): the two halves run on two cores.
+                            let input = decompressor(&path, &purl, &bytes)?;
+                            super::pipelined(input, &purl, |r| {
+                                parse_packages_with(r, &purl, repo_index, arch, keep, out)
+                            })
+                        })?;
+                        (path, sha)
+                    }
+                };
                 let rel = format!("dists/{suite}/{path}");
                 sources.push(Source { file: rel, sha256: sha, signed_by: signed_by.clone() });
-                let before = out.len();
-                let key = super::parsed::ParsedKey { format: "apt-packages", arch, index: &sha };
-                super::cached_or_parsed(source, &key, (repo_index, &purl), out, entries.as_mut(), |out, keep| {
-                    // xz decoding on its own thread, feeding the parser through a pipe (as for
-                    // yum's primary): the two halves run on two cores.
-                    let input = decompressor(&path, &purl, &bytes)?;
-                    super::pipelined(input, &purl, |r| parse_packages_with(r, &purl, repo_index, arch, keep, out))
-                })?;
                 reporter.status(&format!("{name}: {suite}/{component}: {} packages", out.len() - before));
             }
         }

@@ -78,17 +78,17 @@ impl MetadataFormat for Yum {
         reporter.status(&format!("{name}: fetching {}", primary.href));
         let rel = format!("{base_path}/{}", primary.href);
         let digest = |b: &[u8], url: &str| check_digest(url, b, &primary.sha256);
-        let (bytes, url) = source.fetch_known(name, &mut mirrors, &rel, FILE_BYTES, &primary.sha256, &digest)?;
         let before = out.len();
-        // Decompression on its own thread, feeding the parser through a pipe: the two halves of
-        // loading a 52 MB primary run on two cores instead of one after the other.
-        let mut entries = source.entry_writer(&url)?;
+        let mut entries = source.entry_writer(&rel)?;
         let key = super::parsed::ParsedKey { format: "yum-primary", arch, index: &primary.sha256 };
-        super::cached_or_parsed(source, &key, (repo_index, &url), out, entries.as_mut(), |out, keep| {
+        super::cached_or_parsed(source, &key, (repo_index, &rel), out, entries.as_mut(), |out, keep| {
+            let (bytes, url) = source.fetch_known(name, &mut mirrors, &rel, FILE_BYTES, &primary.sha256, &digest)?;
+            // Decompression on its own thread, feeding the parser through a pipe: the two halves
+            // of loading a 52 MB primary run on two cores instead of one after the other.
             let input = decompressor(&primary.href, &url, &bytes)?;
             super::pipelined(input, &url, |r| parse_primary_with(r, &url, repo_index, arch, keep, out))
         })?;
-        let entries = super::finish_entries(entries, &url)?;
+        let entries = super::finish_entries(entries, &rel)?;
         reporter.status(&format!("{name}: {} packages for {arch}", out.len() - before));
         let modules_ref = parse_modules_ref(&repomd, &rel)?;
         let modules_href = modules_ref.as_ref().map(|m| m.href.clone());
