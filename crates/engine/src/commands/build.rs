@@ -256,7 +256,9 @@ pub fn lock(manifest: &Manifest, opts: &LockOptions, reporter: &dyn Reporter) ->
         fs_err::create_dir_all(dir).map_err(werr)?;
     }
     moa_model::files::write_atomic(&opts.output, planned.lock.to_text().as_bytes(), 0o644).map_err(werr)?;
-    Ok(LockReport { lock: opts.output.clone(), packages: plan_items(&r), notes: r.plan.notes.clone() })
+    let report = LockReport { lock: opts.output.clone(), packages: plan_items(&r), notes: r.plan.notes.clone() };
+    super::free_later(r);
+    Ok(report)
 }
 
 /// The lock of the bundle `--since` names (or the lock itself), which must be for this

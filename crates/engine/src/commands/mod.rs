@@ -10,7 +10,7 @@ mod session;
 pub use build::{build, lock, BuildOptions, BuildReport, InstallerChoice, LockOptions, LockReport};
 pub use install::{install_cmd, lock_root, Configure, InstallCmdOptions, InstallReport, ServiceError};
 pub use keys::fetch_keys;
-pub(crate) use session::{load_and_resolve, load_metadata, Session};
+pub(crate) use session::{free_later, load_and_resolve, load_metadata, Session};
 
 use std::path::{Path, PathBuf};
 
@@ -184,7 +184,7 @@ pub fn resolve_cmd(
             why_not = Some(resolve::why::why_not(&u, &r.plan, n)?);
         }
     }
-    Ok(ResolveReport {
+    let report = ResolveReport {
         why,
         why_not,
         distro: manifest.distro.to_string(),
@@ -193,7 +193,9 @@ pub fn resolve_cmd(
         packages,
         base_packages: r.plan.base_count,
         notes: r.plan.notes.clone(),
-    })
+    };
+    free_later(r);
+    Ok(report)
 }
 
 /// What `verify` and `inspect` report.
