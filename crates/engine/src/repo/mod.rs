@@ -96,11 +96,30 @@ impl RepoError {
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct DepList(Box<str>);
 
-type DepIter<'a> = std::iter::Filter<std::str::Split<'a, char>, fn(&&'a str) -> bool>;
+/// The entries of a [`DepList`], each separator found by a vectorised search (the resolver
+/// walks every provide and file of every package this way).
+pub struct DepIter<'a>(&'a str);
+
+impl<'a> Iterator for DepIter<'a> {
+    type Item = &'a str;
+    fn next(&mut self) -> Option<&'a str> {
+        while !self.0.is_empty() {
+            let (entry, rest) = match memchr::memchr(b'\n', self.0.as_bytes()) {
+                Some(i) => (&self.0[..i], &self.0[i + 1..]),
+                None => (self.0, ""),
+            };
+            self.0 = rest;
+            if !entry.is_empty() {
+                return Some(entry);
+            }
+        }
+        None
+    }
+}
 
 impl DepList {
     pub fn iter(&self) -> DepIter<'_> {
-        self.0.split('\n').filter(|s| !s.is_empty())
+        DepIter(&self.0)
     }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -178,12 +197,14 @@ impl DepList {
             .as_bytes()
             .chunks(64)
             .all(|c| !c.iter().fold(false, |bad, &b| bad | ((b < 0x20) & (b != b'\n')) | (b >= 0x7f)));
-        let mut count = 0;
+        let (mut start, mut count) = (0, 0);
+        let mut ends = memchr::memchr_iter(b'\n', joined.as_bytes()).chain([joined.len()]);
         clean
             && (joined.is_empty()
-                || joined.split('\n').all(|e| {
-                    count += 1;
-                    !e.is_empty() && e.len() <= 4096
+                || ends.all(|end| {
+                    let len = end - start;
+                    (start, count) = (end + 1, count + 1);
+                    len > 0 && len <= 4096
                 }) && count <= moa_model::limits::DEPS_PER_FIELD)
     }
 
