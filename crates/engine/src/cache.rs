@@ -191,18 +191,10 @@ impl Cache {
         moa_model::files::open_regular(&self.dir.join(PARSED).join(name.to_hex())).ok().map(|(f, _)| f)
     }
 
-    /// Stores a parsed-index entry: `head` (its header and records), then what `rest` writes
-    /// (the index entries). Best effort, as metadata: a failure costs a parse later.
-    pub(crate) fn put_parsed(
-        &self,
-        name: &Sha256,
-        head: &[u8],
-        rest: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-    ) {
-        self.put_file(&self.dir.join(PARSED).join(name.to_hex()), |w| {
-            w.write_all(head)?;
-            rest(w)
-        });
+    /// Stores the parsed-index entry `write` writes (its header, records and index entries).
+    /// Best effort, as metadata: a failure costs a parse later.
+    pub(crate) fn put_parsed(&self, name: &Sha256, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) {
+        self.put_file(&self.dir.join(PARSED).join(name.to_hex()), write);
     }
 
     /// Writes `path` through a temporary file of the cache (synced, then renamed into place),

@@ -541,7 +541,11 @@ pub(crate) fn from_parsed(
     match read_parsed(cache, key, &key.digest(), repo, entries) {
         Ok(Some(records)) => {
             source.reporter.event(&Event::ParsedIndex { what: what.to_string(), packages: records.len() });
-            out.extend(records);
+            // Taken as it is when it is the first: bookworm's records are 22 MB, not copied.
+            match out.is_empty() {
+                true => *out = records,
+                false => out.extend(records),
+            }
             true
         }
         Ok(None) => false,
@@ -571,11 +575,11 @@ pub(crate) fn parse_to_cache(
     parse(out, entries.as_deref_mut())?;
     let records = &out[before..];
     match (entries, start) {
-        (Some(w), Some(start)) => {
-            let head = parsed::encode(key, records, Some((w.digest(), w.kept_len() - start)), start);
-            cache.put_parsed(&name, &head, |f| w.copy_since(start, f));
-        }
-        _ => cache.put_parsed(&name, &parsed::encode(key, records, None, 0), |_| Ok(())),
+        (Some(w), Some(start)) => cache.put_parsed(&name, |f| {
+            parsed::write(key, records, Some((w.digest(), w.kept_len() - start)), start, f)?;
+            w.copy_since(start, f)
+        }),
+        _ => cache.put_parsed(&name, |f| parsed::write(key, records, None, 0, f)),
     }
     Ok(())
 }
@@ -599,9 +603,7 @@ fn read_parsed(
     if header.records_len > parsed::ENTRY_BYTES {
         return Err(ParsedError::TooLarge(header.records_len));
     }
-    let mut body = Vec::new();
-    (&mut file).take(header.records_len).read_to_end(&mut body).map_err(|_| ParsedError::Short)?;
-    let mut records = parsed::decode_records(&header, &body, repo)?;
+    let mut records = parsed::decode_records(&header, &mut file, repo)?;
     let Some(w) = entries else {
         records.iter_mut().for_each(|r| r.entry = None);
         return Ok(Some(records));

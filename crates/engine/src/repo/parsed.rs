@@ -96,28 +96,76 @@ pub(crate) type Entries = (Sha256, u64);
 /// their index entries' places are, less `base`, when `entries` (the digest and length of the
 /// bytes that will follow the records) says they are kept.
 pub fn encode(key: &ParsedKey<'_>, records: &[PackageRecord], entries: Option<Entries>, base: u64) -> Vec<u8> {
-    let mut body = Writer(Vec::with_capacity(records.len() * 256));
-    body.u64(records.len() as u64);
+    let mut body = Vec::new();
+    let base = entries.is_some().then_some(base);
+    let mut keep = |b: &[u8]| {
+        body.extend_from_slice(b);
+        Ok(())
+    };
+    encode_body(records, base, &mut keep).expect("a Vec takes every write");
+    seal(key, &body, entries)
+}
+
+/// [`encode`] written to `out` without holding the encoding in memory (bookworm's is 24 MB):
+/// the records are encoded twice, once for the header's digest and length, once to write.
+pub(crate) fn write(
+    key: &ParsedKey<'_>,
+    records: &[PackageRecord],
+    entries: Option<Entries>,
+    base: u64,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    use sha2::Digest;
+    let base = entries.is_some().then_some(base);
+    let (mut hasher, mut len) = (sha2::Sha256::new(), 0u64);
+    encode_body(records, base, &mut |b| {
+        hasher.update(b);
+        len += b.len() as u64;
+        Ok(())
+    })?;
+    let digest = Sha256::from_bytes(hasher.finalize().into());
+    out.write_all(&header(key, &digest, len, entries))?;
+    encode_body(records, base, &mut |b| out.write_all(b))
+}
+
+/// The records' encoding, handed to `emit` a piece at a time.
+fn encode_body(
+    records: &[PackageRecord],
+    base: Option<u64>,
+    emit: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut w = Writer(Vec::with_capacity(1 << 16));
+    w.u64(records.len() as u64);
     for p in records {
-        record(&mut body, p, entries.is_some().then_some(base));
+        record(&mut w, p, base);
+        if w.0.len() >= 1 << 16 {
+            emit(&w.0)?;
+            w.0.clear();
+        }
     }
-    seal(key, &body.0, entries)
+    emit(&w.0)
 }
 
 /// `body` (the records' encoding) as an entry for `key`: the header that names the key and the
 /// digests, then the body. The fuzz harness seals what it makes up, so that the records'
 /// decoding, past the digest, is what it explores.
 pub fn seal(key: &ParsedKey<'_>, body: &[u8], entries: Option<Entries>) -> Vec<u8> {
+    let mut out = header(key, &Sha256::digest(body), body.len() as u64, entries);
+    out.extend_from_slice(body);
+    out
+}
+
+/// The header of an entry for `key` whose records have `digest` and `len`.
+fn header(key: &ParsedKey<'_>, digest: &Sha256, len: u64, entries: Option<Entries>) -> Vec<u8> {
     let (entries, entries_len) = entries.unwrap_or((Sha256::digest(b""), 0));
-    let mut out = Vec::with_capacity(body.len() + HEADER_BYTES);
+    let mut out = Vec::with_capacity(HEADER_BYTES);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.extend_from_slice(key.digest().as_bytes());
-    out.extend_from_slice(Sha256::digest(body).as_bytes());
-    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    out.extend_from_slice(digest.as_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(entries.as_bytes());
     out.extend_from_slice(&entries_len.to_le_bytes());
-    out.extend_from_slice(body);
     out
 }
 
@@ -149,46 +197,114 @@ pub(crate) fn read_header(key: &ParsedKey<'_>, bytes: &[u8; HEADER_BYTES]) -> Re
 pub fn decode(key: &ParsedKey<'_>, bytes: &[u8], repo: usize) -> Result<Vec<PackageRecord>, ParsedError> {
     let (head, rest) = bytes.split_first_chunk::<HEADER_BYTES>().ok_or(ParsedError::Header)?;
     let header = read_header(key, head)?;
-    let body = usize::try_from(header.records_len).ok().and_then(|n| rest.get(..n)).ok_or(ParsedError::Digest)?;
-    decode_records(&header, body, repo)
+    let mut body = usize::try_from(header.records_len).ok().and_then(|n| rest.get(..n)).ok_or(ParsedError::Digest)?;
+    decode_records(&header, &mut body, repo)
 }
 
-/// The records an entry's `header` announces, from `body`; each record's index entry must lie
-/// within the entries the header announces.
-pub(crate) fn decode_records(header: &Header, body: &[u8], repo: usize) -> Result<Vec<PackageRecord>, ParsedError> {
-    if body.len() as u64 != header.records_len {
-        return Err(ParsedError::Digest);
-    }
-    // The digest is computed on a second core while the records are decoded; they are
-    // returned only when it matches (damaged bytes are reported as damage, whatever the
-    // decoder made of them).
+/// The records an entry's `header` announces, read from `body` (positioned just after the
+/// header); each record's index entry must lie within the entries the header announces.
+///
+/// The body is read in pieces on a second thread, which hashes them while this one decodes:
+/// no copy of the whole body is held (bookworm's is 24 MB), and the records are returned only
+/// when the digest of every byte read matches the header's (damaged bytes are reported as
+/// damage, whatever the decoder made of them).
+pub(crate) fn decode_records(
+    header: &Header,
+    body: &mut (dyn std::io::Read + Send),
+    repo: usize,
+) -> Result<Vec<PackageRecord>, ParsedError> {
+    use sha2::Digest;
+    let len = header.records_len;
     let (digest, decoded) = std::thread::scope(|s| {
-        let hashing = s.spawn(|| Sha256::digest(body));
-        let decoded = decode_body(body, repo, header.entries_len);
-        (hashing.join().expect("hashing does not panic"), decoded)
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let reading = s.spawn(move || {
+            let (mut hasher, mut left) = (sha2::Sha256::new(), len);
+            while left > 0 {
+                let mut piece = vec![0; left.min(PIECE) as usize];
+                body.read_exact(&mut piece).map_err(|_| ParsedError::Digest)?;
+                hasher.update(&piece);
+                left -= piece.len() as u64;
+                // A decoder that gave up takes no more; the digest is still wanted.
+                let _ = tx.send(piece);
+            }
+            Ok(Sha256::from_bytes(hasher.finalize().into()))
+        });
+        let decoded = decode_pieces(rx, len, repo, header.entries_len);
+        (reading.join().expect("reading does not panic"), decoded)
     });
-    if digest != header.records {
+    if digest? != header.records {
         return Err(ParsedError::Digest);
     }
     decoded
 }
 
-/// The records of a body whose digest is checked by the caller.
-fn decode_body(body: &[u8], repo: usize, entries_len: u64) -> Result<Vec<PackageRecord>, ParsedError> {
-    let mut r = Reader(body);
-    let count = r.u64().map_err(|_| ParsedError::Short)?;
+/// How much of a body is read at a time (small in tests, so that records span pieces).
+const PIECE: u64 = if cfg!(test) { 4096 } else { 1 << 20 };
+
+/// The bytes of a body as its pieces arrive: what is not decoded yet.
+struct Pieces {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Pieces {
+    fn rest(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+    /// At least doubles what is not decoded yet (so a record that spans many pieces is tried
+    /// a logarithmic number of times); false when the body has no more.
+    fn more(&mut self) -> bool {
+        self.buf.drain(..self.pos);
+        self.pos = 0;
+        let want = (self.buf.len() * 2).max(1);
+        while self.buf.len() < want {
+            match self.rx.recv() {
+                Ok(piece) => self.buf.extend_from_slice(&piece),
+                Err(_) => break,
+            }
+        }
+        self.buf.len() >= want
+    }
+    /// `decode` on what is not decoded yet, retried with more bytes while it runs short.
+    fn next<T>(&mut self, decode: impl Fn(&mut Reader<'_>) -> Result<T, Bad>) -> Result<T, Bad> {
+        loop {
+            let mut r = Reader(self.rest());
+            let (decoded, left) = (decode(&mut r), r.0.len());
+            match decoded {
+                Err(Bad::Short) if self.more() => continue,
+                Ok(t) => {
+                    self.pos = self.buf.len() - left;
+                    return Ok(t);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// The records of a body of `len` bytes arriving through `rx`, whose digest the caller checks.
+fn decode_pieces(
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    len: u64,
+    repo: usize,
+    entries_len: u64,
+) -> Result<Vec<PackageRecord>, ParsedError> {
+    let mut body = Pieces { rx, buf: Vec::new(), pos: 0 };
+    let count = body.next(|r| r.u64()).map_err(|_| ParsedError::Short)?;
     if count > RECORDS as u64 {
         return Err(ParsedError::Record { index: 0, why: format!("{count} records, more than {RECORDS}") });
     }
-    let mut out = Vec::with_capacity(count as usize);
+    // A record takes more than 64 bytes: a count the body cannot hold reserves nothing more.
+    let mut out = Vec::with_capacity(count.min(len / 64) as usize);
     for index in 0..count as usize {
-        let p = read_record(&mut r, repo, entries_len).map_err(|e| match e {
+        let p = body.next(|r| read_record(r, repo, entries_len)).map_err(|e| match e {
             Bad::Short => ParsedError::Short,
             Bad::Value(why) => ParsedError::Record { index, why },
         })?;
         out.push(p);
     }
-    match r.0.is_empty() {
+    match body.rest().is_empty() && !body.more() {
         true => Ok(out),
         false => Err(ParsedError::Record { index: count as usize, why: "bytes after the last record".into() }),
     }
@@ -433,6 +549,27 @@ mod tests {
     fn key(index: &Sha256) -> ParsedKey<'_> {
         static ARCH: std::sync::OnceLock<Arch> = std::sync::OnceLock::new();
         ParsedKey { format: "apt-packages", arch: ARCH.get_or_init(|| Arch::new("amd64").unwrap()), index }
+    }
+
+    #[test]
+    fn an_entry_written_in_pieces_is_the_entry_encoded_at_once() {
+        let index = Sha256::digest(b"index");
+        let mut made = records();
+        made.iter_mut().for_each(|r| r.entry = Some(EntrySpan { start: 1000, len: 10 }));
+        // More than one piece: the records outgrow the 64 KiB buffer.
+        let many: Vec<PackageRecord> = made.iter().cycle().take(2000).cloned().collect();
+        for entries in [None, Some((Sha256::digest(b"entries"), 10))] {
+            let mut written = Vec::new();
+            write(&key(&index), &many, entries, 1000, &mut written).unwrap();
+            assert_eq!(written, encode(&key(&index), &many, entries, 1000));
+            assert!(written.len() > 1 << 17);
+            // Read back in 4 KiB pieces: records span them.
+            let back = decode(&key(&index), &written, 0).unwrap();
+            // Places are relative to the index entries, which start at `base`.
+            let entry = entries.map(|_| EntrySpan { start: 0, len: 10 });
+            let want: Vec<PackageRecord> = many.iter().map(|r| PackageRecord { repo: 0, entry, ..r.clone() }).collect();
+            assert_eq!(format!("{back:?}"), format!("{want:?}"));
+        }
     }
 
     #[test]
