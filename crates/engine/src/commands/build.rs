@@ -190,7 +190,10 @@ fn build_unsigned(
     let key = pack::content_key(&index, &roles, &tool, binary, &stem);
     if let Some((sha256, size)) = cache.unchanged_bundle(&key, &opts.output) {
         reporter.status(&format!("{} already holds this bundle: nothing to fetch or pack", opts.output.display()));
-        return Ok(report(sha256, size, true));
+        let report = report(sha256, size, true);
+        drop(records);
+        super::free_later(r);
+        return Ok(report);
     }
 
     let out_dir = moa_model::files::parent_dir(&opts.output);

@@ -92,23 +92,48 @@ impl EntryWriter {
     ) -> std::io::Result<Option<u64>> {
         let start = self.len;
         let mut hasher = moa_model::types::HashingWriter::new(&mut self.out);
-        let copied = std::io::copy(&mut std::io::Read::take(from, len), &mut hasher)?;
+        let copied = std::io::copy(&mut std::io::Read::take(from, len), &mut hasher);
         let (got, _, _) = hasher.finish();
-        if copied == len && got == *expected {
-            self.len += len;
-            return Ok(Some(start));
+        match copied {
+            Ok(copied) if copied == len && got == *expected => {
+                self.len += len;
+                Ok(Some(start))
+            }
+            // Back to where the entries ended: what was copied is dropped, also after a read
+            // error (later entries' places count from `len`).
+            Ok(_) => self.truncate(start).map(|()| None),
+            Err(e) => self.truncate(start).and(Err(e)),
         }
-        // Back to where the entries ended: what was copied is dropped.
+    }
+
+    /// Drops what was written after `start` (a place [`EntryWriter::kept_len`] gave).
+    pub(crate) fn truncate(&mut self, start: u64) -> std::io::Result<()> {
         self.out.flush()?;
         self.out.get_mut().set_len(start)?;
         std::io::Seek::seek(self.out.get_mut(), std::io::SeekFrom::Start(start))?;
-        Ok(None)
+        self.len = start;
+        Ok(())
     }
 
     /// Every kept entry, for reading back.
     pub fn finish(self) -> std::io::Result<EntryStore> {
         let file = self.out.into_inner().map_err(|e| e.into_error())?;
         Ok(EntryStore { file: Some(Arc::new(file)), len: self.len })
+    }
+}
+
+/// Reads a file from `pos` on by offset, so that two threads read one open file at places of
+/// their own (a parsed entry's records and the index entries after them).
+pub(crate) struct ReadAt<'f> {
+    pub file: &'f std::fs::File,
+    pub pos: u64,
+}
+
+impl std::io::Read for ReadAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = std::os::unix::fs::FileExt::read_at(self.file, buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
     }
 }
 

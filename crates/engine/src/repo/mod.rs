@@ -603,18 +603,33 @@ fn read_parsed(
     if header.records_len > parsed::ENTRY_BYTES {
         return Err(ParsedError::TooLarge(header.records_len));
     }
-    let mut records = parsed::decode_records(&header, &mut file, repo)?;
     let Some(w) = entries else {
+        let mut records = parsed::decode_records(&header, &mut file, repo)?;
         records.iter_mut().for_each(|r| r.entry = None);
         return Ok(Some(records));
     };
-    if records.iter().any(|r| r.entry.is_none()) {
-        return Ok(None);
-    }
-    let base = w
-        .append_checked(&mut file, header.entries_len, header.entries_digest())
-        .map_err(|_| ParsedError::Entries)?
-        .ok_or(ParsedError::Entries)?;
+    // The index entries (they follow the records) are copied and checked on another thread
+    // while the records decode, each reading the one open file at its own place.
+    let (start, at) = (w.kept_len(), parsed::HEADER_BYTES as u64 + header.records_len);
+    let (records, copied) = std::thread::scope(|s| {
+        let copying = s.spawn(|| {
+            let mut from = entries::ReadAt { file: &file, pos: at };
+            w.append_checked(&mut from, header.entries_len, header.entries_digest())
+        });
+        let mut from = entries::ReadAt { file: &file, pos: parsed::HEADER_BYTES as u64 };
+        (parsed::decode_records(&header, &mut from, repo), copying.join().expect("copying does not panic"))
+    });
+    let with_entries = records.as_ref().is_ok_and(|r| r.iter().all(|r| r.entry.is_some()));
+    let base = match copied {
+        Ok(Some(base)) if with_entries => base,
+        Ok(Some(_)) => {
+            // Records that failed, or were stored without their index entries: none are kept.
+            w.truncate(start).map_err(|_| ParsedError::Entries)?;
+            return records.map(|_| None);
+        }
+        _ => return records.and(Err(ParsedError::Entries)),
+    };
+    let mut records = records?;
     for r in &mut records {
         if let Some(e) = &mut r.entry {
             e.start += base;
