@@ -334,7 +334,7 @@ impl Writer {
     }
     /// A dependency list as it is held: its entries joined by newlines.
     fn deps(&mut self, d: &DepList) {
-        self.str(&d.0);
+        self.str(d.as_joined());
     }
 }
 
@@ -620,11 +620,11 @@ mod tests {
         let e = decode(&key(&index), &seal(&key(&index), &body, None), 0).unwrap_err().to_string();
         assert!(e.contains("record 0") && e.contains("../ntp"), "{e}");
         // A dependency with a newline would split into two: refused like a parser refuses it.
-        made[0].requires = DepList(String::from("a\u{7}b").into_boxed_str());
+        made[0].requires = DepList::unchecked("a\u{7}b");
         let e = decode(&key(&index), &encode(&key(&index), &made, None, 0), 0).unwrap_err().to_string();
         assert!(e.contains("record 0") && e.contains("control character"), "{e}");
         // Lists are kept joined by newlines: an empty entry between two is refused too.
-        made[0].requires = DepList(String::from("a\n\nb").into_boxed_str());
+        made[0].requires = DepList::unchecked("a\n\nb");
         let e = decode(&key(&index), &encode(&key(&index), &made, None, 0), 0).unwrap_err().to_string();
         assert!(e.contains("record 0") && e.contains("empty"), "{e}");
     }
