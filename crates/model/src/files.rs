@@ -160,13 +160,16 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> 
 /// Whether a leftover at `path` is stale: nobody holds it locked and it has not changed for
 /// [`STALE_AFTER`].
 fn is_stale(path: &Path, lock_file: &Path) -> bool {
-    let old = path
-        .symlink_metadata()
+    unchanged_for_long(path) && fs_err::File::open(lock_file).is_ok_and(|f| f.file().try_lock().is_ok())
+}
+
+/// Whether `path` has not changed for [`STALE_AFTER`].
+fn unchanged_for_long(path: &Path) -> bool {
+    path.symlink_metadata()
         .and_then(|m| m.modified())
         .ok()
         .and_then(|t| t.elapsed().ok())
-        .is_some_and(|age| age >= STALE_AFTER);
-    old && fs_err::File::open(lock_file).is_ok_and(|f| f.file().try_lock().is_ok())
+        .is_some_and(|age| age >= STALE_AFTER)
 }
 
 /// Removes the stale [`Partial`]s in `dir` that interrupted runs left; returns how many.
@@ -224,8 +227,14 @@ pub fn sweep_workdirs(base: &Path) -> usize {
         if !name.to_string_lossy().starts_with(&PREFIX[1..]) || !e.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
-        let path = e.path();
-        if is_stale(&path.join(DIR_LOCK), &path.join(DIR_LOCK)) && fs_err::remove_dir_all(&path).is_ok() {
+        let (path, lock) = (e.path(), e.path().join(DIR_LOCK));
+        // A run killed between making its directory and its lock left no lock: the
+        // directory's own age says it is stale (a live run makes its lock at once).
+        let stale = match lock.symlink_metadata() {
+            Ok(_) => is_stale(&lock, &lock),
+            Err(_) => unchanged_for_long(&path),
+        };
+        if stale && fs_err::remove_dir_all(&path).is_ok() {
             removed += 1;
         }
     }
@@ -334,6 +343,20 @@ mod tests {
         let dest = d.path().join("final");
         live.persist(&dest, 0o644).unwrap();
         assert!(dest.exists());
+    }
+
+    #[test]
+    fn a_work_directory_left_without_its_lock_is_swept_once_it_is_old() {
+        let d = tempfile::tempdir().unwrap();
+        let old = std::time::SystemTime::now() - Duration::from_secs(60);
+        let (dead, fresh) = (d.path().join("moa-bundle-dead"), d.path().join("moa-bundle-fresh"));
+        for dir in [&dead, &fresh] {
+            fs_err::create_dir(dir).unwrap();
+            fs_err::write(dir.join("payload"), b"x").unwrap();
+        }
+        fs_err::File::open(&dead).unwrap().file().set_modified(old).unwrap();
+        assert_eq!(sweep_workdirs(d.path()), 1);
+        assert!(!dead.exists() && fresh.exists());
     }
 
     #[test]
