@@ -67,4 +67,16 @@ fn a_deb_build_from_the_parsed_index_cache_makes_the_same_bundle() {
         .apt_repo_suites("main", &["stable", "stable-updates"], &mirror.url, Keys::Test)
         .write_to(&tmp.path().join("deb.toml"));
     same_bundle_from_the_cache(tmp.path(), &manifest);
+    // The suites load on threads of their own, each keeping its entries apart: in the
+    // bundle's repository each package has its own stanza, the second suite's included.
+    let x = tmp.path().join("x");
+    fs_err::create_dir_all(&x).unwrap();
+    common::run(std::process::Command::new("tar").arg("-xzf").arg(tmp.path().join("again.tar.gz")).arg("-C").arg(&x));
+    let found = common::run(std::process::Command::new("find").arg(&x).args(["-name", "Packages.gz"]));
+    let packages = common::run(std::process::Command::new("zcat").arg(found.trim()));
+    let mut stanzas: Vec<&str> = packages.split("\n\n").map(str::trim).filter(|s| !s.is_empty()).collect();
+    stanzas.sort_unstable();
+    assert_eq!(stanzas.len(), 2, "{packages}");
+    assert!(stanzas[0].starts_with("Package: hello\n") && stanzas[0].contains("\nVersion: 2.0-1\n"), "{packages}");
+    assert!(stanzas[1].starts_with("Package: libgreet1\n") && stanzas[1].contains("\nVersion: 1.0-1\n"), "{packages}");
 }

@@ -106,6 +106,15 @@ impl EntryWriter {
         }
     }
 
+    /// Appends every entry `other` kept (another suite's, loaded on its own thread): returns
+    /// the place they start at here, which their spans are moved by.
+    pub(crate) fn append_all(&mut self, other: &mut EntryWriter) -> std::io::Result<u64> {
+        let start = self.len;
+        other.copy_since(0, &mut self.out)?;
+        self.len += other.len;
+        Ok(start)
+    }
+
     /// Drops what was written after `start` (a place [`EntryWriter::kept_len`] gave).
     pub(crate) fn truncate(&mut self, start: u64) -> std::io::Result<()> {
         self.out.flush()?;
@@ -178,6 +187,22 @@ mod tests {
 
     /// What one index kept: its digest as it was written, its bytes read back; index entries
     /// from the cache are appended only when their digest matches, else nothing is.
+    #[test]
+    fn another_writers_entries_are_appended_after_these() {
+        let (mut a, mut b) = (EntryWriter::new().unwrap(), EntryWriter::new().unwrap());
+        a.begin(b"Package: a\n\n");
+        let first = a.keep().unwrap();
+        b.begin(b"Package: b\n\n");
+        let mut second = b.keep().unwrap();
+        second.start += a.append_all(&mut b).unwrap();
+        a.begin(b"Package: c\n\n");
+        let third = a.keep().unwrap();
+        let store = a.finish().unwrap();
+        assert_eq!(store.get(first).unwrap(), b"Package: a\n\n");
+        assert_eq!(store.get(second).unwrap(), b"Package: b\n\n");
+        assert_eq!(store.get(third).unwrap(), b"Package: c\n\n");
+    }
+
     #[test]
     fn an_index_kept_entries_digest_copy_and_checked_append() {
         use moa_model::types::Sha256;

@@ -68,61 +68,45 @@ impl MetadataFormat for Apt {
     ) -> Result<LoadedRepo, RepoError> {
         let name = repo.name.as_str();
         let keyring = source.keyring(repo)?;
-        let mut mirrors = repo.mirrors.clone();
-        let mut sources = Vec::new();
-        let mut newest = None;
-        let mut entries = source.entry_writer(name)?;
-        for suite in &repo.suites {
-            reporter.status(&format!("{name}: fetching dists/{suite}/InRelease"));
-            let root = fetch_release(source, name, &mut mirrors, suite.as_str(), keyring.as_ref())?;
-            let (release, url, signed_by) = (root.release, root.url, root.signed_by);
-            let (cache, fresh) = (source.cache, source.freshness);
-            release::check_not_older(cache, &release, suite.as_str(), signed_by.as_ref(), &url, fresh)?;
-            sources.push(Source { file: root.file, sha256: root.sha256, signed_by: signed_by.clone() });
-            newest = newest.max(release.date);
-            for component in &repo.components {
-                let candidates = release.packages_indexes(component.as_str(), arch.as_str());
-                if candidates.is_empty() {
-                    return Err(RepoError::Malformed {
-                        url,
-                        message: format!(
-                            "lists no {component}/binary-{arch}/Packages index: check `components` and `arch` in the manifest"
-                        ),
-                    });
-                }
-                let before = out.len();
-                // A candidate whose parsed entry the cache holds is read from there, without
-                // reading or hashing the index itself; else the best one a mirror has is parsed.
-                let cached = candidates.iter().find(|(path, _, sha)| {
-                    let key = super::parsed::ParsedKey { format: "apt-packages", arch, index: sha };
-                    let rel = format!("dists/{suite}/{path}");
-                    super::from_parsed(source, &key, (repo_index, &rel), out, entries.as_mut())
-                });
-                let (path, sha) = match cached {
-                    Some((path, _, sha)) => (path.clone(), *sha),
-                    None => {
-                        let (path, sha, bytes, purl) =
-                            fetch_index(source, name, &mut mirrors, suite.as_str(), &candidates)?;
-                        let key = super::parsed::ParsedKey { format: "apt-packages", arch, index: &sha };
-                        super::parse_to_cache(source, &key, out, entries.as_mut(), |out, keep| {
-                            // xz decoding on its own thread, feeding the parser through a pipe
-                            // (as for yum's primary): the two halves run on two cores.
-                            let input = decompressor(&path, &purl, &bytes)?;
-                            super::pipelined(input, &purl, |r| {
-                                parse_packages_with(r, &purl, repo_index, arch, keep, out)
-                            })
-                        })?;
-                        (path, sha)
+        // Each suite (bookworm, bookworm-updates) on a thread of its own: its InRelease,
+        // checks and indexes do not wait for another suite's parse.
+        let suites: Vec<Result<Suite, RepoError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = repo
+                .suites
+                .iter()
+                .map(|suite| {
+                    let keyring = keyring.as_ref();
+                    s.spawn(move || load_suite(source, repo, suite.as_str(), (repo_index, arch), keyring, reporter))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("a suite's thread does not panic")).collect()
+        });
+        let (mut mirrors, mut sources, mut newest) = (None, Vec::new(), None);
+        let mut entries: Option<super::EntryWriter> = None;
+        for suite in suites {
+            let mut suite = suite?;
+            // The mirror order the first suite settled on is the repository's.
+            mirrors.get_or_insert(suite.mirrors);
+            sources.extend(suite.sources);
+            newest = newest.max(suite.newest);
+            if let Some(mut w) = suite.entries {
+                let base = match &mut entries {
+                    None => 0,
+                    Some(all) => {
+                        all.append_all(&mut w).map_err(|e| RepoError::Entries { url: name.to_string(), source: e })?
                     }
                 };
-                let rel = format!("dists/{suite}/{path}");
-                sources.push(Source { file: rel, sha256: sha, signed_by: signed_by.clone() });
-                reporter.status(&format!("{name}: {suite}/{component}: {} packages", out.len() - before));
+                suite.records.iter_mut().filter_map(|r| r.entry.as_mut()).for_each(|e| e.start += base);
+                entries.get_or_insert(w);
+            }
+            match out.is_empty() {
+                true => *out = suite.records,
+                false => out.extend(suite.records),
             }
         }
         Ok(LoadedRepo {
             name: name.to_string(),
-            mirrors,
+            mirrors: mirrors.unwrap_or_else(|| repo.mirrors.clone()),
             base_path: String::new(),
             sources,
             timestamp: newest,
@@ -131,6 +115,73 @@ impl MetadataFormat for Apt {
             entries: super::finish_entries(entries, name)?,
         })
     }
+}
+
+/// What one suite of a repository gave.
+struct Suite {
+    records: Vec<PackageRecord>,
+    entries: Option<super::EntryWriter>,
+    sources: Vec<Source>,
+    newest: Option<u64>,
+    mirrors: Vec<MirrorUrl>,
+}
+
+/// One suite: its verified InRelease, then each component's Packages index, from the parsed
+/// cache when it has it, else fetched, checked and parsed.
+fn load_suite(
+    source: &MetadataSource<'_>,
+    repo: &Repository,
+    suite: &str,
+    (repo_index, arch): (usize, &Arch),
+    keyring: Option<&Keyring>,
+    reporter: &dyn Reporter,
+) -> Result<Suite, RepoError> {
+    let name = repo.name.as_str();
+    let mut mirrors = repo.mirrors.clone();
+    let (mut out, mut entries) = (Vec::new(), source.entry_writer(name)?);
+    reporter.status(&format!("{name}: fetching dists/{suite}/InRelease"));
+    let root = fetch_release(source, name, &mut mirrors, suite, keyring)?;
+    let (release, url, signed_by) = (root.release, root.url, root.signed_by);
+    let (cache, fresh) = (source.cache, source.freshness);
+    release::check_not_older(cache, &release, suite, signed_by.as_ref(), &url, fresh)?;
+    let mut sources = vec![Source { file: root.file, sha256: root.sha256, signed_by: signed_by.clone() }];
+    for component in &repo.components {
+        let candidates = release.packages_indexes(component.as_str(), arch.as_str());
+        if candidates.is_empty() {
+            return Err(RepoError::Malformed {
+                url,
+                message: format!(
+                    "lists no {component}/binary-{arch}/Packages index: check `components` and `arch` in the manifest"
+                ),
+            });
+        }
+        let before = out.len();
+        // A candidate whose parsed entry the cache holds is read from there, without reading
+        // or hashing the index itself; else the best one a mirror has is parsed.
+        let cached = candidates.iter().find(|(path, _, sha)| {
+            let key = super::parsed::ParsedKey { format: "apt-packages", arch, index: sha };
+            let rel = format!("dists/{suite}/{path}");
+            super::from_parsed(source, &key, (repo_index, &rel), &mut out, entries.as_mut())
+        });
+        let (path, sha) = match cached {
+            Some((path, _, sha)) => (path.clone(), *sha),
+            None => {
+                let (path, sha, bytes, purl) = fetch_index(source, name, &mut mirrors, suite, &candidates)?;
+                let key = super::parsed::ParsedKey { format: "apt-packages", arch, index: &sha };
+                super::parse_to_cache(source, &key, &mut out, entries.as_mut(), |out, keep| {
+                    // xz decoding on its own thread, feeding the parser through a pipe (as for
+                    // yum's primary): the two halves run on two cores.
+                    let input = decompressor(&path, &purl, &bytes)?;
+                    super::pipelined(input, &purl, |r| parse_packages_with(r, &purl, repo_index, arch, keep, out))
+                })?;
+                (path, sha)
+            }
+        };
+        let rel = format!("dists/{suite}/{path}");
+        sources.push(Source { file: rel, sha256: sha, signed_by: signed_by.clone() });
+        reporter.status(&format!("{name}: {suite}/{component}: {} packages", out.len() - before));
+    }
+    Ok(Suite { records: out, entries, sources, newest: release.date, mirrors })
 }
 
 /// The first of `candidates` (best first) that a mirror has, checked against its size and
