@@ -110,9 +110,14 @@ impl EntryWriter {
     /// the place they start at here, which their spans are moved by.
     pub(crate) fn append_all(&mut self, other: &mut EntryWriter) -> std::io::Result<u64> {
         let start = self.len;
-        other.copy_since(0, &mut self.out)?;
-        self.len += other.len;
-        Ok(start)
+        match other.copy_since(0, &mut self.out) {
+            Ok(()) => {
+                self.len += other.len;
+                Ok(start)
+            }
+            // Nothing half-appended stays: later entries' places count from `len`.
+            Err(e) => self.truncate(start).and(Err(e)),
+        }
     }
 
     /// Drops what was written after `start` (a place [`EntryWriter::kept_len`] gave).
@@ -185,8 +190,6 @@ mod tests {
         assert_eq!(EntryStore::default().get(a), None);
     }
 
-    /// What one index kept: its digest as it was written, its bytes read back; index entries
-    /// from the cache are appended only when their digest matches, else nothing is.
     #[test]
     fn another_writers_entries_are_appended_after_these() {
         let (mut a, mut b) = (EntryWriter::new().unwrap(), EntryWriter::new().unwrap());
@@ -203,6 +206,8 @@ mod tests {
         assert_eq!(store.get(third).unwrap(), b"Package: c\n\n");
     }
 
+    /// What one index kept: its digest as it was written, its bytes read back; index entries
+    /// from the cache are appended only when their digest matches, else nothing is.
     #[test]
     fn an_index_kept_entries_digest_copy_and_checked_append() {
         use moa_model::types::Sha256;

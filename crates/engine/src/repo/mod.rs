@@ -397,11 +397,7 @@ pub(crate) fn from_parsed(
     match read_parsed(cache, key, &key.digest(), repo, entries) {
         Ok(Some(records)) => {
             source.reporter.event(&Event::ParsedIndex { what: what.to_string(), packages: records.len() });
-            // Taken as it is when it is the first: bookworm's records are 22 MB, not copied.
-            match out.is_empty() {
-                true => *out = records,
-                false => out.extend(records),
-            }
+            take_or_extend(out, records);
             true
         }
         Ok(None) => false,
@@ -409,6 +405,15 @@ pub(crate) fn from_parsed(
             source.reporter.event(&Event::ParsedIndexRebuilt { what: what.to_string(), why: e.to_string() });
             false
         }
+    }
+}
+
+/// `records` added to `out`: taken as they are when `out` is empty (bookworm's main index is
+/// 22 MB of records: moved, not copied), else appended.
+pub(crate) fn take_or_extend(out: &mut Vec<PackageRecord>, records: Vec<PackageRecord>) {
+    match out.is_empty() {
+        true => *out = records,
+        false => out.extend(records),
     }
 }
 
@@ -662,12 +667,7 @@ pub(crate) fn load(
     for r in loaded {
         let (repo, records) = r?;
         md.repos.push(repo);
-        // The first repository's vector is kept, not copied (it is the largest, usually).
-        if md.packages.is_empty() {
-            md.packages = records;
-        } else {
-            md.packages.extend(records);
-        }
+        take_or_extend(&mut md.packages, records);
     }
     format.filter(&mut md, manifest)?;
     // The vector doubled while growing; the records stay for the whole run.

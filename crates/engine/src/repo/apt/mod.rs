@@ -99,10 +99,7 @@ impl MetadataFormat for Apt {
                 suite.records.iter_mut().filter_map(|r| r.entry.as_mut()).for_each(|e| e.start += base);
                 entries.get_or_insert(w);
             }
-            match out.is_empty() {
-                true => *out = suite.records,
-                false => out.extend(suite.records),
-            }
+            super::take_or_extend(out, suite.records);
         }
         Ok(LoadedRepo {
             name: name.to_string(),
