@@ -529,13 +529,15 @@ impl MetadataSource<'_> {
 
     /// A file whose digest its (just fetched) root index gives, `check` confirming that digest
     /// on a fetched copy: a cached copy with that digest is the file, taken without asking any
-    /// mirror or checking it again. Returns the bytes and where they came from.
+    /// mirror or checking it again. `size`, when the root index gives it too, bounds the
+    /// download (with `max`) and sizes its buffer once. Returns the bytes and where they came
+    /// from.
     pub(crate) fn fetch_known(
         &self,
         repo: &str,
         mirrors: &mut Vec<MirrorUrl>,
         rel: &str,
-        max: u64,
+        (max, size): (u64, Option<u64>),
         known: &Sha256,
         check: Check<'_, ()>,
     ) -> Result<(Vec<u8>, String), RepoError> {
@@ -543,7 +545,11 @@ impl MetadataSource<'_> {
         if let Some(bytes) = cached.filter(|b| Sha256::digest(b) == *known) {
             return Ok((bytes, format!("{rel} (cached, unchanged)")));
         }
-        self.fetch_checked(repo, mirrors, rel, max, check).map(|((), bytes, shown)| (bytes, shown))
+        let bound = match size {
+            Some(size) => Bound::Exact(size.min(max), known),
+            None => Bound::Max(max),
+        };
+        self.fetch_bounded(repo, mirrors, rel, bound, check).map(|((), bytes, shown)| (bytes, shown))
     }
 
     /// Fetches `rel` (at most `max` bytes) from the first mirror whose copy passes `check`,
@@ -557,6 +563,20 @@ impl MetadataSource<'_> {
         max: u64,
         check: Check<'_, T>,
     ) -> Result<(T, Vec<u8>, String), RepoError> {
+        self.fetch_bounded(repo, mirrors, rel, Bound::Max(max), check)
+    }
+
+    fn fetch_bounded<T>(
+        &self,
+        repo: &str,
+        mirrors: &mut Vec<MirrorUrl>,
+        rel: &str,
+        bound: Bound<'_>,
+        check: Check<'_, T>,
+    ) -> Result<(T, Vec<u8>, String), RepoError> {
+        let max = match bound {
+            Bound::Max(n) | Bound::Exact(n, _) => n,
+        };
         let key = self.cache_key(repo, rel);
         if self.offline {
             let bytes = self
@@ -569,7 +589,20 @@ impl MetadataSource<'_> {
         let served = crate::mirror::first_success(mirrors, rel, self.reporter, |root| {
             let url = join(root.as_str(), rel)?;
             let shown = redact(&url);
-            let bytes = self.transport.get(&url, max, self.reporter)?;
+            let bytes = match bound {
+                Bound::Max(max) => self.transport.get(&url, max, self.reporter)?,
+                // More bytes than the signed size: the same mismatch as a wrong digest.
+                Bound::Exact(size, sha) => {
+                    self.transport.get_sized(&url, size, self.reporter).map_err(|e| match e {
+                        TransportError::TooLarge { url, .. } => RepoError::Checksum {
+                            url,
+                            expected: format!("{} ({size} bytes)", sha.to_hex()),
+                            actual: format!("more than {size} bytes"),
+                        },
+                        e => e.into(),
+                    })?
+                }
+            };
             Ok::<_, RepoError>((check(&bytes, &shown)?, bytes, shown))
         });
         let failed = match served {
@@ -595,7 +628,14 @@ impl MetadataSource<'_> {
     }
 }
 
-/// A repository format: fetches and parses one repository of a manifest.
+/// How many bytes a metadata download may bring: at most so many, or (a size its signed
+/// parent index gives) exactly so many.
+#[derive(Clone, Copy)]
+enum Bound<'a> {
+    Max(u64),
+    Exact(u64, &'a Sha256),
+}
+
 /// A repository format: how its metadata loads, what its filter hides, and (as
 /// [`moa_model::manifest::FamilyRules`]) what a manifest's repositories of it must say.
 pub trait MetadataFormat: moa_model::manifest::FamilyRules + Sync {

@@ -204,7 +204,7 @@ fn fetch_index(
             }
             check_digest(url, b, sha)
         };
-        match source.fetch_known(name, mirrors, &rel, FILE_BYTES, sha, &check) {
+        match source.fetch_known(name, mirrors, &rel, (FILE_BYTES, Some(*size)), sha, &check) {
             Ok((bytes, url)) => return Ok((path.clone(), *sha, bytes, url)),
             Err(e) if e.is_not_found() => last = Some(e),
             Err(e) => return Err(e),

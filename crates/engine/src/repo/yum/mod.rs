@@ -75,14 +75,16 @@ impl MetadataFormat for Yum {
             Some(k) => repomd_signature(source, repo, &mut mirrors, &rel, &repomd, &k)?,
             None => None,
         };
-        reporter.status(&format!("{name}: fetching {}", primary.href));
         let rel = format!("{base_path}/{}", primary.href);
         let digest = |b: &[u8], url: &str| check_digest(url, b, &primary.sha256);
         let before = out.len();
         let mut entries = source.entry_writer(&rel)?;
         let key = super::parsed::ParsedKey { format: "yum-primary", arch, index: &primary.sha256 };
         super::cached_or_parsed(source, &key, (repo_index, &rel), out, entries.as_mut(), |out, keep| {
-            let (bytes, url) = source.fetch_known(name, &mut mirrors, &rel, FILE_BYTES, &primary.sha256, &digest)?;
+            // Only when the parsed-index cache has no entry: else primary is not read at all.
+            reporter.status(&format!("{name}: fetching {}", primary.href));
+            let (bytes, url) =
+                source.fetch_known(name, &mut mirrors, &rel, (FILE_BYTES, None), &primary.sha256, &digest)?;
             // Decompression on its own thread, feeding the parser through a pipe: the two halves
             // of loading a 52 MB primary run on two cores instead of one after the other.
             let input = decompressor(&primary.href, &url, &bytes)?;
@@ -197,7 +199,7 @@ fn fetch_groups(
     source.reporter.status(&format!("{name}: fetching {}", g.href));
     let rel = format!("{base_path}/{}", g.href);
     let digest = |b: &[u8], url: &str| check_digest(url, b, &g.sha256);
-    let (bytes, url) = source.fetch_known(name, mirrors, &rel, FILE_BYTES, &g.sha256, &digest)?;
+    let (bytes, url) = source.fetch_known(name, mirrors, &rel, (FILE_BYTES, None), &g.sha256, &digest)?;
     let mut xml = Vec::new();
     std::io::Read::read_to_end(&mut decompressor(&g.href, &url, &bytes)?, &mut xml)
         .map_err(|e| malformed(&url, format!("could not read comps: {e}")))?;
@@ -215,7 +217,7 @@ fn fetch_modules(
     source.reporter.status(&format!("{name}: fetching {}", m.href));
     let rel = format!("{base_path}/{}", m.href);
     let digest = |b: &[u8], url: &str| check_digest(url, b, &m.sha256);
-    let (bytes, url) = source.fetch_known(name, mirrors, &rel, FILE_BYTES, &m.sha256, &digest)?;
+    let (bytes, url) = source.fetch_known(name, mirrors, &rel, (FILE_BYTES, None), &m.sha256, &digest)?;
     let mut text = String::new();
     std::io::Read::read_to_string(&mut decompressor(&m.href, &url, &bytes)?, &mut text)
         .map_err(|e| malformed(&url, format!("modules.yaml is not UTF-8 text: {e}")))?;
