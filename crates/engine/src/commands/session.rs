@@ -87,8 +87,8 @@ pub(crate) fn load_and_resolve(manifest: &Manifest, session: &Session<'_>) -> Re
             resolve::resolve(&u, &goal, &manifest.origin)?
         }
     };
-    let stages = resolve::install_stages(&u, &plan)?;
-    let graph = resolve::why::dependency_graph(&u, &plan)?;
+    let graph = resolve::PlanGraph::new(&u, &plan)?;
+    let (stages, graph) = (graph.install_stages(), graph.depends_on());
     drop(u);
     Ok(Resolved { metadata, plan, stages, graph, targets: records })
 }

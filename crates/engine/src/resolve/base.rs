@@ -165,11 +165,9 @@ fn targets(u: &Universe<'_>, p: u32, among: &HashSet<u32>) -> Result<Vec<(u32, S
     let pk = u.pkg(p);
     let mut out: Vec<(u32, String)> = Vec::new();
     for raw in pk.conflicts.iter().chain(&pk.obsoletes) {
-        for rel in u.syntax.parse_requirement(raw).map_err(|source| u.syntax_error(p, source))? {
-            for q in u.providers(&rel)? {
-                if among.contains(&q) && u.pkg(q).name != pk.name && !out.iter().any(|(o, _)| *o == q) {
-                    out.push((q, raw.to_string()));
-                }
+        for q in u.meeting(p, raw)? {
+            if among.contains(&q) && u.pkg(q).name != pk.name && !out.iter().any(|(o, _)| *o == q) {
+                out.push((q, raw.to_string()));
             }
         }
     }
@@ -179,15 +177,8 @@ fn targets(u: &Universe<'_>, p: u32, among: &HashSet<u32>) -> Result<Vec<(u32, S
 /// Whether a requirement of `x` that the base met is met by nothing in `after`.
 fn broken(u: &Universe<'_>, x: u32, before: &HashSet<u32>, after: &HashSet<u32>) -> Result<bool, ResolveError> {
     for raw in &u.pkg(x).requires {
-        let mut met_before = false;
-        let mut met_after = false;
-        for rel in u.syntax.parse_requirement(raw).map_err(|source| u.syntax_error(x, source))? {
-            for q in u.providers(&rel)? {
-                met_before |= before.contains(&q);
-                met_after |= after.contains(&q);
-            }
-        }
-        if met_before && !met_after {
+        let met_by = u.meeting(x, raw)?;
+        if met_by.iter().any(|q| before.contains(q)) && !met_by.iter().any(|q| after.contains(q)) {
             return Ok(true);
         }
     }

@@ -44,39 +44,36 @@ pub(super) fn check_conflicts(
     order.sort_unstable();
     for (p, planned) in order {
         for raw in &u.pkg(p).conflicts {
-            let alts = u.syntax.parse_requirement(raw).map_err(|source| u.syntax_error(p, source))?;
-            for rel in &alts {
-                for q in u.providers(rel)? {
-                    let Some(&q_planned) = current.get(&q) else { continue };
-                    if q == p || u.pkg(q).name == u.pkg(p).name || !(planned || q_planned) {
-                        continue;
-                    }
-                    let (a, b) = (show(p), show(q));
-                    let removal = match (planned, q_planned) {
-                        (true, false) if !u.pkg(q).essential => replaces(u, p, q)?.then(|| (a.clone(), b.clone())),
-                        (false, true) if !u.pkg(p).essential => replaces(u, q, p)?.then(|| (b.clone(), a.clone())),
-                        _ => None,
-                    };
-                    if let Some((new, old)) = removal {
-                        let n = super::Note::Removes { new, old, conflict: raw.to_string() };
-                        if !notes.contains(&n) {
-                            notes.push(n);
-                        }
-                        continue;
-                    }
-                    // The SAT step already tried every version: none avoids this.
-                    let fix = match (planned, q_planned) {
-                        (true, true) => format!(
-                            "No versions in the repositories let both be installed: leave {} or {} out of the manifest, or add a repository with a version that does not conflict",
-                            request(p), request(q)
-                        ),
-                        (true, false) => on_node_fix(u, q, &request(p)),
-                        _ => on_node_fix(u, p, &request(q)),
-                    };
-                    let b = if q_planned { format!("{b} (in the bundle)") } else { format!("{b} (on the node)") };
-                    let a = if planned { format!("{a} (in the bundle)") } else { format!("{a} (on the node)") };
-                    return Err(ResolveError::Conflict { a, b, relation: raw.to_string(), fix });
+            for q in u.meeting(p, raw)? {
+                let Some(&q_planned) = current.get(&q) else { continue };
+                if q == p || u.pkg(q).name == u.pkg(p).name || !(planned || q_planned) {
+                    continue;
                 }
+                let (a, b) = (show(p), show(q));
+                let removal = match (planned, q_planned) {
+                    (true, false) if !u.pkg(q).essential => replaces(u, p, q)?.then(|| (a.clone(), b.clone())),
+                    (false, true) if !u.pkg(p).essential => replaces(u, q, p)?.then(|| (b.clone(), a.clone())),
+                    _ => None,
+                };
+                if let Some((new, old)) = removal {
+                    let n = super::Note::Removes { new, old, conflict: raw.to_string() };
+                    if !notes.contains(&n) {
+                        notes.push(n);
+                    }
+                    continue;
+                }
+                // The SAT step already tried every version: none avoids this.
+                let fix = match (planned, q_planned) {
+                    (true, true) => format!(
+                        "No versions in the repositories let both be installed: leave {} or {} out of the manifest, or add a repository with a version that does not conflict",
+                        request(p), request(q)
+                    ),
+                    (true, false) => on_node_fix(u, q, &request(p)),
+                    _ => on_node_fix(u, p, &request(q)),
+                };
+                let b = if q_planned { format!("{b} (in the bundle)") } else { format!("{b} (on the node)") };
+                let a = if planned { format!("{a} (in the bundle)") } else { format!("{a} (on the node)") };
+                return Err(ResolveError::Conflict { a, b, relation: raw.to_string(), fix });
             }
         }
     }

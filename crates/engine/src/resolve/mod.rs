@@ -14,10 +14,13 @@
 mod base;
 mod conflicts;
 pub(crate) mod explain;
+mod graph;
 mod greedy;
 mod postings;
 mod sat;
 pub(crate) mod why;
+
+pub(crate) use graph::PlanGraph;
 
 pub(crate) use explain::{Note, WhyStep};
 
@@ -296,6 +299,22 @@ impl<'a> Universe<'a> {
         Ok(out)
     }
 
+    /// Every package that meets `raw`, a relation of package `p` (a requirement, or a conflict
+    /// or obsolete, which name packages the same way): through any alternative, each package
+    /// once, in the order the alternatives and their providers come.
+    pub(crate) fn meeting(&self, p: u32, raw: &str) -> Result<Vec<u32>, ResolveError> {
+        let alts = self.syntax.parse_requirement(raw).map_err(|source| self.syntax_error(p, source))?;
+        let mut out: Vec<u32> = Vec::new();
+        for rel in &alts {
+            for q in self.providers(rel)? {
+                if !out.contains(&q) {
+                    out.push(q);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     fn syntax_error(&self, i: u32, source: deps::DepError) -> ResolveError {
         let p = self.pkg(i);
         ResolveError::Syntax {
@@ -548,12 +567,10 @@ fn chains(
     }
     while let Some(p) = queue.pop_front() {
         for raw in &u.pkg(p).requires {
-            for rel in u.syntax.parse_requirement(raw).map_err(|source| u.syntax_error(p, source))? {
-                for q in u.providers(&rel)? {
-                    if set.contains(&q) && !parent.contains_key(&q) {
-                        parent.insert(q, Some((p, raw.to_string())));
-                        queue.push_back(q);
-                    }
+            for q in u.meeting(p, raw)? {
+                if set.contains(&q) && !parent.contains_key(&q) {
+                    parent.insert(q, Some((p, raw.to_string())));
+                    queue.push_back(q);
                 }
             }
         }
@@ -659,58 +676,6 @@ fn request_candidates(u: &Universe<'_>, req: &Request, notes: &mut Vec<Note>) ->
         version: u.pkg(winner).version.to_string(),
     });
     Ok(by.into_iter().filter(|&p| u.pkg(p).name.as_str() == wname).collect())
-}
-
-/// Install stages for the plan's entries: a package comes one stage after every bundled package
-/// that satisfies one of its pre-requirements, and no earlier than what it depends on (dpkg must
-/// have a pre-dependency configured before it unpacks the package that needs it).
-pub(crate) fn install_stages(u: &Universe<'_>, plan: &Plan) -> Result<Vec<u32>, ResolveError> {
-    let idx_of: HashMap<u32, usize> = plan.entries.iter().enumerate().map(|(i, e)| (e.package as u32, i)).collect();
-    // For each entry: (bundled deps, bundled pre-deps).
-    let mut edges: Vec<(Vec<usize>, Vec<usize>)> = Vec::with_capacity(plan.entries.len());
-    for e in &plan.entries {
-        let p = &u.md.packages[e.package];
-        let mut deps = Vec::new();
-        let mut pre = Vec::new();
-        for raw in &p.requires {
-            let alts = u.syntax.parse_requirement(raw).map_err(|source| u.syntax_error(e.package as u32, source))?;
-            for rel in &alts {
-                for prov in u.providers(rel)? {
-                    if let Some(&j) = idx_of.get(&prov) {
-                        if j != idx_of[&(e.package as u32)] {
-                            if p.pre_requires.contains(raw) {
-                                pre.push(j);
-                            }
-                            deps.push(j);
-                        }
-                    }
-                }
-            }
-        }
-        edges.push((deps, pre));
-    }
-    let mut stage = vec![0u32; plan.entries.len()];
-    // Longest-path relaxation; bounded so a dependency cycle cannot loop forever.
-    for _ in 0..plan.entries.len().max(1) {
-        let mut changed = false;
-        for (i, (deps, pre)) in edges.iter().enumerate() {
-            let want = pre
-                .iter()
-                .map(|&j| stage[j] + 1)
-                .chain(deps.iter().map(|&j| stage[j]))
-                .max()
-                .unwrap_or(0)
-                .min(plan.entries.len() as u32);
-            if want > stage[i] {
-                stage[i] = want;
-                changed = true;
-            }
-        }
-        if !changed {
-            break;
-        }
-    }
-    Ok(stage)
 }
 
 #[cfg(test)]

@@ -150,7 +150,7 @@ fn pre_depends_put_the_pre_dependency_in_an_earlier_stage() {
     ]);
     let u = Universe::new(&m, &DebSyntax, &DebPolicy, "amd64");
     let plan = resolve(&u, &goal(&["app"]), "t").unwrap();
-    let stages = install_stages(&u, &plan).unwrap();
+    let stages = PlanGraph::new(&u, &plan).unwrap().install_stages();
     let stage_of =
         |n: &str| stages[plan.entries.iter().position(|e| m.packages[e.package].name.as_str() == n).unwrap()];
     assert_eq!((stage_of("lib"), stage_of("helper"), stage_of("app")), (0, 0, 1));

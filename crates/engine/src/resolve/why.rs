@@ -1,59 +1,12 @@
 //! `resolve --why PKG` (every chain from a requested package to PKG) and `--why-not PKG` (why a
-//! package is not packed), computed from a finished plan: the edges are the requirements of
-//! planned packages that planned packages satisfy.
-
-use std::collections::HashMap;
+//! package is not packed), computed from a finished plan's [`PlanGraph`].
 
 use serde::Serialize;
 
-use super::{Plan, ResolveError, Universe};
+use super::{Plan, PlanGraph, ResolveError, Universe};
 
 /// At most this many chains are listed; a dense graph has exponentially many.
 pub(crate) const MAX_CHAINS: usize = 50;
-
-/// A requirement of a planned package and the planned packages (by plan position) that meet it.
-type Edge = (String, Vec<usize>);
-
-/// For each planned package (by plan position): its requirements and their planned providers.
-fn edges(u: &Universe<'_>, plan: &Plan) -> Result<Vec<Vec<Edge>>, ResolveError> {
-    let pos: HashMap<u32, usize> = plan.entries.iter().enumerate().map(|(i, e)| (e.package as u32, i)).collect();
-    let mut out = Vec::with_capacity(plan.entries.len());
-    for e in &plan.entries {
-        let p = &u.md.packages[e.package];
-        let mut reqs = Vec::new();
-        for raw in &p.requires {
-            let alts = u.syntax.parse_requirement(raw).map_err(|source| u.syntax_error(e.package as u32, source))?;
-            let mut provs = Vec::new();
-            for rel in &alts {
-                for prov in u.providers(rel)? {
-                    if let Some(&j) = pos.get(&prov) {
-                        if !provs.contains(&j) {
-                            provs.push(j);
-                        }
-                    }
-                }
-            }
-            reqs.push((raw.to_string(), provs));
-        }
-        out.push(reqs);
-    }
-    Ok(out)
-}
-
-/// For each planned package (by plan position), the planned packages (by position) that meet
-/// its requirements: the dependency graph an SBOM records.
-pub(crate) fn dependency_graph(u: &Universe<'_>, plan: &Plan) -> Result<Vec<Vec<usize>>, ResolveError> {
-    Ok(edges(u, plan)?
-        .into_iter()
-        .enumerate()
-        .map(|(me, reqs)| {
-            let mut to: Vec<usize> = reqs.into_iter().flat_map(|(_, provs)| provs).filter(|&j| j != me).collect();
-            to.sort_unstable();
-            to.dedup();
-            to
-        })
-        .collect())
-}
 
 /// Every chain (up to [`MAX_CHAINS`]) from a requested package to `name`, each step written
 /// `a needs REQUIREMENT`. Empty when `name` is not planned.
@@ -61,7 +14,7 @@ pub(crate) fn why(u: &Universe<'_>, plan: &Plan, name: &str) -> Result<Vec<Vec<S
     let Some(target) = plan.entries.iter().position(|e| u.md.packages[e.package].name.as_str() == name) else {
         return Ok(vec![]);
     };
-    let edges = edges(u, plan)?;
+    let graph = PlanGraph::new(u, plan)?;
     let pname = |i: usize| u.md.packages[plan.entries[i].package].name.to_string();
     let mut chains = Vec::new();
     for (start, e) in plan.entries.iter().enumerate() {
@@ -79,8 +32,8 @@ pub(crate) fn why(u: &Universe<'_>, plan: &Plan, name: &str) -> Result<Vec<Vec<S
                 chains.push(steps);
                 continue;
             }
-            for (raw, provs) in edges[at].iter().rev() {
-                for &next in provs {
+            for super::graph::Requirement { raw, met_by, .. } in graph.requirements[at].iter().rev() {
+                for &next in met_by {
                     if !seen.contains(&next) {
                         let mut s = steps.clone();
                         s.push(format!("{} needs {raw}", pname(at)));
@@ -126,20 +79,11 @@ pub(crate) fn why_not(u: &Universe<'_>, plan: &Plan, name: &str) -> Result<WhyNo
         reasons.push(format!("{name} {} is part of the node's base ({repo}), so the node has it already", p.version));
     } else {
         // Requirements of planned packages it would satisfy, met by something else.
-        let edges = edges(u, plan)?;
-        for (i, reqs) in edges.iter().enumerate() {
-            for (raw, provs) in reqs {
-                let alts = u
-                    .syntax
-                    .parse_requirement(raw)
-                    .map_err(|source| u.syntax_error(plan.entries[i].package as u32, source))?;
-                let mut would = false;
-                for rel in &alts {
-                    if u.providers(rel)?.iter().any(|&p| records.contains(&(p as usize))) {
-                        would = true;
-                    }
-                }
-                if would {
+        let graph = PlanGraph::new(u, plan)?;
+        for (i, reqs) in graph.requirements.iter().enumerate() {
+            for super::graph::Requirement { raw, met_by: provs, .. } in reqs {
+                let would = u.meeting(plan.entries[i].package as u32, raw)?;
+                if would.iter().any(|&p| records.contains(&(p as usize))) {
                     let by: Vec<String> =
                         provs.iter().map(|&j| u.md.packages[plan.entries[j].package].name.to_string()).collect();
                     let by = if by.is_empty() { "the base".to_string() } else { by.join(", ") };

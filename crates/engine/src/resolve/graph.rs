@@ -1,0 +1,83 @@
+//! The plan's dependency graph, computed once from a finished plan: for each planned package,
+//! each of its requirements and the planned packages that meet it. What is derived from the
+//! plan's edges reads this one graph: the SBOM's dependencies, the install stages (dpkg's
+//! pre-dependency order), `--why` and `--why-not`.
+
+use std::collections::HashMap;
+
+use super::{Plan, ResolveError, Universe};
+
+/// A requirement of a planned package, as written, and the planned packages (by plan position,
+/// itself included when it meets its own requirement) that meet it.
+pub(crate) struct Requirement {
+    pub raw: String,
+    /// A pre-requirement (deb `Pre-Depends`, rpm `Requires(pre)`): met before it is unpacked.
+    pub pre: bool,
+    pub met_by: Vec<usize>,
+}
+
+/// For each plan entry (by position), its requirements in the order its record lists them.
+pub(crate) struct PlanGraph {
+    pub requirements: Vec<Vec<Requirement>>,
+}
+
+impl PlanGraph {
+    pub(crate) fn new(u: &Universe<'_>, plan: &Plan) -> Result<Self, ResolveError> {
+        let pos: HashMap<u32, usize> = plan.entries.iter().enumerate().map(|(i, e)| (e.package as u32, i)).collect();
+        let mut requirements = Vec::with_capacity(plan.entries.len());
+        for e in &plan.entries {
+            let p = &u.md.packages[e.package];
+            let mut reqs = Vec::new();
+            for raw in &p.requires {
+                let met_by = u.meeting(e.package as u32, raw)?.iter().filter_map(|q| pos.get(q).copied()).collect();
+                reqs.push(Requirement { raw: raw.to_string(), pre: p.pre_requires.contains(raw), met_by });
+            }
+            requirements.push(reqs);
+        }
+        Ok(Self { requirements })
+    }
+
+    /// For each entry, the other entries it depends on, ascending: the graph an SBOM records.
+    pub(crate) fn depends_on(&self) -> Vec<Vec<usize>> {
+        self.requirements
+            .iter()
+            .enumerate()
+            .map(|(me, reqs)| {
+                let mut to: Vec<usize> =
+                    reqs.iter().flat_map(|r| r.met_by.iter().copied()).filter(|&j| j != me).collect();
+                to.sort_unstable();
+                to.dedup();
+                to
+            })
+            .collect()
+    }
+
+    /// Install stages for the plan's entries: a package comes one stage after every bundled
+    /// package that meets one of its pre-requirements, and no earlier than what it depends on
+    /// (dpkg must have a pre-dependency configured before it unpacks the package that needs it).
+    pub(crate) fn install_stages(&self) -> Vec<u32> {
+        let n = self.requirements.len();
+        let mut stage = vec![0u32; n];
+        // Longest-path relaxation; bounded so a dependency cycle cannot loop forever.
+        for _ in 0..n.max(1) {
+            let mut changed = false;
+            for (i, reqs) in self.requirements.iter().enumerate() {
+                let mut want = 0;
+                for r in reqs {
+                    for &j in r.met_by.iter().filter(|&&j| j != i) {
+                        want = want.max(stage[j] + u32::from(r.pre));
+                    }
+                }
+                let want = want.min(n as u32);
+                if want > stage[i] {
+                    stage[i] = want;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        stage
+    }
+}
