@@ -271,9 +271,9 @@ pub struct LoadedRepo {
 }
 
 impl LoadedRepo {
-    /// A repository with packages but no mirrors or metadata files: a node's installed
-    /// packages (`add_installed`), or records built in a test.
-    pub fn local(name: impl Into<String>) -> Self {
+    /// A repository with packages but no mirrors or metadata files: records built in a test.
+    #[cfg(test)]
+    pub(crate) fn local(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
             mirrors: Vec::new(),

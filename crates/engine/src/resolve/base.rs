@@ -207,7 +207,7 @@ pub(super) fn same_source(
         let (src, ver) = u.pkg(p).source();
         for &x in by_source.get(src).into_iter().flatten() {
             let name = u.pkg(x).name.as_str();
-            let Some(cand) = u.by_name.get(name).and_then(|c| u.best(c, name)) else { continue };
+            let Some(cand) = u.best(&u.named(name), name) else { continue };
             let (csrc, cver) = u.pkg(cand).source();
             if cand != x
                 && csrc == src

@@ -158,7 +158,7 @@ fn solve(
     node: &[(&str, &str)],
     requests: &[&str],
 ) -> Result<(Vec<String>, Plan), String> {
-    let mut m = metadata(f, pkgs);
+    let m = metadata(f, pkgs);
     let installed: Vec<crate::repo::Installed> = node
         .iter()
         .map(|(n, v)| crate::repo::Installed {
@@ -168,14 +168,22 @@ fn solve(
             ..Default::default()
         })
         .collect();
-    let installed_repo = (!node.is_empty()).then(|| add_installed(&mut m, "node", &installed, f.syntax()).unwrap());
+    let packages = (!node.is_empty()).then(|| NodePackages::new(&m, "node", &installed, f.syntax()).unwrap());
     let goal = Goal {
         requests: requests.iter().map(|r| moa_model::manifest::Request::parse(r).unwrap()).collect(),
-        installed_repo,
+        installed_repo: packages.as_ref().map(|p| p.repo),
         ..Default::default()
     };
-    let u = Universe::new(&m, f.syntax(), f.policy(), f.arch());
-    let plan = resolve(&u, &goal, "conformance").map_err(|e| e.to_string())?;
+    let repos = Universe::new(&m, f.syntax(), f.policy(), f.arch());
+    let on_node;
+    let u = match &packages {
+        Some(p) => {
+            on_node = repos.on_node(p);
+            &on_node
+        }
+        None => &repos,
+    };
+    let plan = resolve(u, &goal, "conformance").map_err(|e| e.to_string())?;
     let names = plan
         .entries
         .iter()

@@ -26,7 +26,7 @@ impl PlanGraph {
         let pos: HashMap<u32, usize> = plan.entries.iter().enumerate().map(|(i, e)| (e.package as u32, i)).collect();
         let mut requirements = Vec::with_capacity(plan.entries.len());
         for e in &plan.entries {
-            let p = &u.md.packages[e.package];
+            let p = u.pkg(e.package as u32);
             let mut reqs = Vec::new();
             for raw in &p.requires {
                 let met_by = u.meeting(e.package as u32, raw)?.iter().filter_map(|q| pos.get(q).copied()).collect();

@@ -133,7 +133,7 @@ impl<'u, 'a> Closure<'u, 'a> {
     fn near_misses(&self, alts: &[Relation<'_>]) -> String {
         let mut have = Vec::new();
         for rel in alts {
-            for &i in self.u.by_name.get(rel.name).into_iter().flatten() {
+            for &i in self.u.named(rel.name).iter() {
                 have.push(format!("{}-{}", rel.name, self.u.pkg(i).version));
             }
         }

@@ -76,8 +76,8 @@ pub(crate) struct Goal {
     pub base_roots: Vec<String>,
     /// apt: every package with one of these priorities is base.
     pub base_priorities: Vec<String>,
-    /// A node profile's packages, added to the metadata as this repository (see
-    /// [`add_installed`]): they are the base, exactly, instead of roots and priorities.
+    /// A node profile's packages, laid over the metadata as this repository (see
+    /// [`NodePackages`]): they are the base, exactly, instead of roots and priorities.
     pub installed_repo: Option<usize>,
 }
 
@@ -92,7 +92,7 @@ impl Goal {
         }
     }
 
-    /// Resolving against a node profile added with [`add_installed`].
+    /// Resolving against a node profile laid over the metadata ([`Universe::on_node`]).
     pub(crate) fn against_node(m: &Manifest, installed_repo: usize) -> Self {
         Self {
             requests: m.packages.clone(),
@@ -104,76 +104,82 @@ impl Goal {
     }
 }
 
-/// Adds a node's installed packages to the metadata as one more repository (`installed on
-/// NODE`), so they satisfy requirements like any package, with their real versions and provides.
-/// They have no location: a plan never packs them. Where a repository has the very same package
-/// (name, version, arch), its requirements and conflicts come along, so neither a bundled package
-/// nor an upgrade can break them unseen.
-/// Returns the repository's index.
-pub(crate) fn add_installed(
-    md: &mut Metadata,
-    node: &str,
-    packages: &[crate::repo::Installed],
-    syntax: &dyn DepSyntax,
-) -> Result<usize, ResolveError> {
-    let repo = md.repos.len();
-    // Repository records by (name, arch): an installed twin (same version) lends its
-    // requirements and conflicts, so the solver can tell what an upgrade would break.
-    // Only the node's own packages are looked up: a few hundred among tens of thousands.
-    let mut twins: HashMap<(&str, &str), Vec<usize>> =
-        packages.iter().map(|p| ((p.name.as_str(), p.arch.as_str()), Vec::new())).collect();
-    for (i, p) in md.packages.iter().enumerate() {
-        if let Some(v) = twins.get_mut(&(p.name.as_str(), p.arch.as_str())) {
-            v.push(i);
+/// A node's installed packages as records of one more repository (`installed on NODE`, index
+/// `md.repos.len()`), laid over the repositories' records by [`Universe::on_node`] (their ids
+/// follow the repositories' own): they satisfy requirements like any package, with their real
+/// versions and provides. They have no location: a plan never packs them. Where a repository
+/// has the very same package (name, version, arch), its requirements and conflicts come along,
+/// so neither a bundled package nor an upgrade can break them unseen.
+pub(crate) struct NodePackages {
+    pub repo: usize,
+    name: String,
+    records: Vec<PackageRecord>,
+}
+
+impl NodePackages {
+    pub(crate) fn new(
+        md: &Metadata,
+        node: &str,
+        packages: &[crate::repo::Installed],
+        syntax: &dyn DepSyntax,
+    ) -> Result<Self, ResolveError> {
+        let repo = md.repos.len();
+        // Repository records by (name, arch): an installed twin (same version) lends its
+        // requirements and conflicts, so the solver can tell what an upgrade would break.
+        // Only the node's own packages are looked up: a few hundred among tens of thousands.
+        let mut twins: HashMap<(&str, &str), Vec<usize>> =
+            packages.iter().map(|p| ((p.name.as_str(), p.arch.as_str()), Vec::new())).collect();
+        for (i, p) in md.packages.iter().enumerate() {
+            if let Some(v) = twins.get_mut(&(p.name.as_str(), p.arch.as_str())) {
+                v.push(i);
+            }
         }
-    }
-    let mut records = Vec::with_capacity(packages.len());
-    for p in packages {
-        let bad = |why: String| ResolveError::Syntax {
-            package: format!("{}-{}.{}", p.name, p.version, p.arch),
-            origin: format!("the profile of {node}"),
-            source: deps::DepError { raw: p.version.clone(), why },
-        };
-        let version = syntax.parse_version(&p.version).map_err(|e| bad(e.why))?;
-        let twin = twins
-            .get(&(p.name.as_str(), p.arch.as_str()))
-            .and_then(|v| v.iter().find(|&&i| md.packages[i].version == version))
-            .map(|&i| &md.packages[i]);
-        let (requires, mut conflicts) = twin.map(|t| (t.requires.clone(), t.conflicts.clone())).unwrap_or_default();
-        // The node's own record of what its package conflicts with counts whether or not a
-        // repository still carries that version (a package no repository has must not be
-        // silently compatible with everything).
-        if !p.conflicts.is_empty() {
-            conflicts = crate::repo::DepList::checked("conflicts", &p.conflicts).map_err(&bad)?;
+        let mut records = Vec::with_capacity(packages.len());
+        for p in packages {
+            let bad = |why: String| ResolveError::Syntax {
+                package: format!("{}-{}.{}", p.name, p.version, p.arch),
+                origin: format!("the profile of {node}"),
+                source: deps::DepError { raw: p.version.clone(), why },
+            };
+            let version = syntax.parse_version(&p.version).map_err(|e| bad(e.why))?;
+            let twin = twins
+                .get(&(p.name.as_str(), p.arch.as_str()))
+                .and_then(|v| v.iter().find(|&&i| md.packages[i].version == version))
+                .map(|&i| &md.packages[i]);
+            let (requires, mut conflicts) = twin.map(|t| (t.requires.clone(), t.conflicts.clone())).unwrap_or_default();
+            // The node's own record of what its package conflicts with counts whether or not a
+            // repository still carries that version (a package no repository has must not be
+            // silently compatible with everything).
+            if !p.conflicts.is_empty() {
+                conflicts = crate::repo::DepList::checked("conflicts", &p.conflicts).map_err(&bad)?;
+            }
+            records.push(PackageRecord {
+                name: moa_model::types::PackageName::new(&p.name).map_err(|e| bad(e.to_string()))?,
+                version,
+                arch: moa_model::types::Arch::new(&p.arch).map_err(|e| bad(e.to_string()))?,
+                repo,
+                location: String::new(),
+                size: 0,
+                sha256: moa_model::types::Sha256::digest(b""),
+                provides: p.provides.iter().collect(),
+                requires,
+                pre_requires: Default::default(),
+                conflicts,
+                files: p.files.iter().collect(),
+                priority: None,
+                essential: p.essential,
+                replaces: Default::default(),
+                obsoletes: Default::default(),
+                // An older profile does not say: then never call a `pkg:any` unmet because of it.
+                multi_arch: p.multi_arch.unwrap_or(crate::repo::MultiArch::Allowed),
+                source: twin.and_then(|t| t.source.clone()),
+                source_rpm: None,
+                license: None,
+                entry: None,
+            });
         }
-        records.push(PackageRecord {
-            name: moa_model::types::PackageName::new(&p.name).map_err(|e| bad(e.to_string()))?,
-            version,
-            arch: moa_model::types::Arch::new(&p.arch).map_err(|e| bad(e.to_string()))?,
-            repo,
-            location: String::new(),
-            size: 0,
-            sha256: moa_model::types::Sha256::digest(b""),
-            provides: p.provides.iter().collect(),
-            requires,
-            pre_requires: Default::default(),
-            conflicts,
-            files: p.files.iter().collect(),
-            priority: None,
-            essential: p.essential,
-            replaces: Default::default(),
-            obsoletes: Default::default(),
-            // An older profile does not say: then never call a `pkg:any` unmet because of it.
-            multi_arch: p.multi_arch.unwrap_or(crate::repo::MultiArch::Allowed),
-            source: twin.and_then(|t| t.source.clone()),
-            source_rpm: None,
-            license: None,
-            entry: None,
-        });
+        Ok(Self { repo, name: format!("installed on {node}"), records })
     }
-    md.repos.push(crate::repo::LoadedRepo::local(format!("installed on {node}")));
-    md.packages.extend(records);
-    Ok(repo)
 }
 
 /// One package the bundle carries.
@@ -202,15 +208,57 @@ pub(crate) struct Plan {
     pub notes: Vec<Note>,
 }
 
-/// Every package, indexed by name, provided capability and file.
+/// Records indexed by name, provided capability and file; ids start at `first`.
+struct Index<'a> {
+    by_name: Postings<'a, u32>,
+    provides: Postings<'a, (u32, &'a str)>,
+    files: Postings<'a, u32>,
+}
+
+impl<'a> Index<'a> {
+    fn new(records: &'a [PackageRecord], first: u32, syntax: &'a dyn DepSyntax) -> Self {
+        let all = || records.iter().enumerate().map(move |(i, p)| (first + i as u32, p));
+        // Provides on a second core while names and files (rpm: tens of thousands) are indexed.
+        std::thread::scope(|s| {
+            let provides = s.spawn(|| {
+                let provided =
+                    all().flat_map(|(i, p)| p.provides.iter().map(move |raw| (syntax.provide_name(raw), (i, raw))));
+                Postings::new(records.iter().map(|p| p.provides.len()).sum(), provided)
+            });
+            let by_name = Postings::new(records.len(), all().map(|(i, p)| (p.name.as_str(), i)));
+            let owned = all().flat_map(|(i, p)| p.files.iter().map(move |f| (f, i)));
+            let files = Postings::new(records.iter().map(|p| p.files.len()).sum(), owned);
+            Self { provides: provides.join().expect("indexing does not panic"), by_name, files }
+        })
+    }
+}
+
+/// The repositories' index: built with the universe, or shared with the universes laid over it.
+enum Shared<'a> {
+    Owned(Box<Index<'a>>),
+    Borrowed(&'a Index<'a>),
+}
+
+impl<'a> std::ops::Deref for Shared<'a> {
+    type Target = Index<'a>;
+    fn deref(&self) -> &Index<'a> {
+        match self {
+            Shared::Owned(i) => i,
+            Shared::Borrowed(i) => i,
+        }
+    }
+}
+
+/// Every package, indexed by name, provided capability and file: the repositories' records
+/// (ids `0..md.packages.len()`), and, laid over them, a node's installed packages (the ids
+/// after), whose small index is the only one built per node.
 pub(crate) struct Universe<'a> {
     pub md: &'a Metadata,
     syntax: &'a dyn DepSyntax,
     policy: &'a dyn ResolvePolicy,
     target_arch: String,
-    by_name: Postings<'a, u32>,
-    provides: Postings<'a, (u32, &'a str)>,
-    files: Postings<'a, u32>,
+    repos: Shared<'a>,
+    node: Option<(&'a NodePackages, Index<'a>)>,
     obsoleted: OnceLock<Postings<'a, (u32, &'a str)>>,
 }
 
@@ -221,42 +269,87 @@ impl<'a> Universe<'a> {
         policy: &'a dyn ResolvePolicy,
         target_arch: &str,
     ) -> Self {
-        let all = || md.packages.iter().enumerate().map(|(i, p)| (i as u32, p));
-        // Provides on a second core while names and files (rpm: tens of thousands) are indexed.
-        let (provides, by_name, files) = std::thread::scope(|s| {
-            let provides = s.spawn(|| {
-                let provided =
-                    all().flat_map(|(i, p)| p.provides.iter().map(move |raw| (syntax.provide_name(raw), (i, raw))));
-                Postings::new(md.packages.iter().map(|p| p.provides.len()).sum(), provided)
-            });
-            let by_name = Postings::new(md.packages.len(), all().map(|(i, p)| (p.name.as_str(), i)));
-            let owned = all().flat_map(|(i, p)| p.files.iter().map(move |f| (f, i)));
-            let files = Postings::new(md.packages.iter().map(|p| p.files.len()).sum(), owned);
-            (provides.join().expect("indexing does not panic"), by_name, files)
-        });
         Self {
             md,
             syntax,
             policy,
             target_arch: target_arch.to_string(),
-            by_name,
-            provides,
-            files,
+            repos: Shared::Owned(Box::new(Index::new(&md.packages, 0, syntax))),
+            node: None,
+            obsoleted: OnceLock::new(),
+        }
+    }
+
+    /// This universe's repositories with `node`'s installed packages laid over them: the
+    /// repositories' index is shared, not built again.
+    pub(crate) fn on_node<'s>(&'s self, node: &'s NodePackages) -> Universe<'s>
+    where
+        'a: 's,
+    {
+        let first = self.md.packages.len() as u32;
+        Universe {
+            md: self.md,
+            syntax: self.syntax,
+            policy: self.policy,
+            target_arch: self.target_arch.clone(),
+            repos: Shared::Borrowed(&self.repos),
+            node: Some((node, Index::new(&node.records, first, self.syntax))),
             obsoleted: OnceLock::new(),
         }
     }
 
     fn pkg(&self, i: u32) -> &'a PackageRecord {
-        &self.md.packages[i as usize]
+        let n = self.md.packages.len();
+        match (i as usize).checked_sub(n) {
+            None => &self.md.packages[i as usize],
+            Some(j) => &self.node.as_ref().expect("an id past the repositories' is a node's package").0.records[j],
+        }
+    }
+
+    /// How many records: the repositories', then the node's.
+    fn len(&self) -> usize {
+        self.md.packages.len() + self.node.as_ref().map_or(0, |(n, _)| n.records.len())
+    }
+
+    /// The name of repository `r` (the node's installed packages are one).
+    fn repo_name(&self, r: usize) -> &str {
+        match (self.md.repos.get(r), &self.node) {
+            (Some(repo), _) => &repo.name,
+            (None, Some((n, _))) if n.repo == r => &n.name,
+            _ => "",
+        }
+    }
+
+    /// Both indexes' values for one key: the repositories', then the node's (ids ascending).
+    fn both<'s, V: Copy>(&'s self, get: impl Fn(&'s Index<'a>) -> Option<&'s [V]>) -> std::borrow::Cow<'s, [V]> {
+        let repos = get(&self.repos).unwrap_or(&[]);
+        match self.node.as_ref().and_then(|(_, ix)| get(ix)) {
+            Some(more) if !more.is_empty() => std::borrow::Cow::Owned([repos, more].concat()),
+            _ => std::borrow::Cow::Borrowed(repos),
+        }
+    }
+
+    /// The records named `name`, ascending.
+    pub(crate) fn named(&self, name: &str) -> std::borrow::Cow<'_, [u32]> {
+        self.both(|ix| ix.by_name.get(name))
+    }
+
+    /// Every package name, each once.
+    fn names(&self) -> Vec<&'a str> {
+        let mut names: Vec<&'a str> = self.repos.by_name.keys().collect();
+        if let Some((_, ix)) = &self.node {
+            names.extend(ix.by_name.keys().filter(|k| !self.repos.by_name.contains_key(k)));
+        }
+        names
     }
 
     /// rpm `Obsoletes`, by the name they obsolete: (obsoleting package, raw relation).
     fn obsoleted(&self) -> &Postings<'a, (u32, &'a str)> {
         self.obsoleted.get_or_init(|| {
-            let (md, syntax): (&'a Metadata, &'a dyn DepSyntax) = (self.md, self.syntax);
-            let named = md.packages.iter().enumerate();
-            let obsoleted =
-                named.flat_map(|(i, p)| p.obsoletes.iter().map(move |raw| (syntax.provide_name(raw), (i as u32, raw))));
+            let syntax = self.syntax;
+            let obsoleted = (0..self.len() as u32)
+                .map(|i| (i, self.pkg(i)))
+                .flat_map(|(i, p)| p.obsoletes.iter().map(move |raw| (syntax.provide_name(raw), (i, raw))));
             Postings::new(0, obsoleted)
         })
     }
@@ -265,7 +358,7 @@ impl<'a> Universe<'a> {
     pub(crate) fn providers(&self, rel: &Relation<'_>) -> Result<Vec<u32>, ResolveError> {
         let mut out = Vec::new();
         let unversioned_ok = self.policy.unversioned_provide_satisfies();
-        for &i in self.by_name.get(rel.name).into_iter().flatten() {
+        for &i in self.named(rel.name).iter() {
             let p = self.pkg(i);
             // `pkg:any` needs `Multi-Arch: allowed` (dpkg's rule, whatever the arch); `pkg:ARCH`
             // that arch. Provides are not filtered: apt lets them meet `:any`.
@@ -278,7 +371,7 @@ impl<'a> Universe<'a> {
                 out.push(i);
             }
         }
-        for &(i, raw) in self.provides.get(rel.name).into_iter().flatten() {
+        for &(i, raw) in self.both(|ix| ix.provides.get(rel.name)).iter() {
             if out.contains(&i) {
                 continue;
             }
@@ -293,7 +386,7 @@ impl<'a> Universe<'a> {
             }
         }
         if rel.name.starts_with('/') {
-            for &i in self.files.get(rel.name).into_iter().flatten() {
+            for &i in self.both(|ix| ix.files.get(rel.name)).iter() {
                 if !out.contains(&i) {
                     out.push(i);
                 }
@@ -321,11 +414,7 @@ impl<'a> Universe<'a> {
 
     fn syntax_error(&self, i: u32, source: deps::DepError) -> ResolveError {
         let p = self.pkg(i);
-        ResolveError::Syntax {
-            package: p.nevra(),
-            origin: self.md.repos.get(p.repo).map(|r| r.name.clone()).unwrap_or_default(),
-            source,
-        }
+        ResolveError::Syntax { package: p.nevra(), origin: self.repo_name(p.repo).to_string(), source }
     }
 
     /// Preference among candidates: exact name, then the policy's provider rank and name order,

@@ -75,7 +75,7 @@ fn base_closure(
     let mut base_seeds: Vec<u32> = Vec::new();
     let mut missing_roots = Vec::new();
     for root in &goal.base_roots {
-        match u.by_name.get(root.as_str()).and_then(|c| u.best(c, root)) {
+        match u.best(&u.named(root.as_str()), root) {
             Some(p) => base_seeds.push(p),
             None => missing_roots.push(root.clone()),
         }
@@ -97,7 +97,7 @@ fn base_closure(
         base_seeds.extend(names.iter().filter_map(|n| u.best(&by_prio[n], n)));
     }
     if let Some(r) = goal.installed_repo {
-        base_seeds.extend((0..u.md.packages.len() as u32).filter(|&i| u.pkg(i).repo == r));
+        base_seeds.extend((0..u.len() as u32).filter(|&i| u.pkg(i).repo == r));
     }
     for p in base_seeds {
         if !c.chosen_set.contains(&p) {
@@ -345,7 +345,7 @@ fn not_found_hint(u: &Universe<'_>, req: &Request) -> String {
 }
 
 fn versions_hint(u: &Universe<'_>, name: &str) -> String {
-    let mut v: Vec<String> = u.by_name.get(name).into_iter().flatten().map(|&i| u.pkg(i).version.to_string()).collect();
+    let mut v: Vec<String> = u.named(name).iter().map(|&i| u.pkg(i).version.to_string()).collect();
     v.sort();
     v.dedup();
     if v.is_empty() {
@@ -359,7 +359,7 @@ fn versions_hint(u: &Universe<'_>, name: &str) -> String {
 /// base, is refused where the family's tool refuses it (apt), naming the providers.
 fn check_virtual(u: &Universe<'_>, req: &Request, candidates: &[u32], base: &[u32]) -> Result<(), ResolveError> {
     let name = req.name.as_str();
-    if !u.policy.virtual_request_needs_one_provider() || u.by_name.contains_key(name) || candidates.is_empty() {
+    if !u.policy.virtual_request_needs_one_provider() || !u.named(name).is_empty() || candidates.is_empty() {
         return Ok(());
     }
     let mut providers: Vec<String> = candidates.iter().map(|&p| u.pkg(p).name.to_string()).collect();
@@ -376,7 +376,7 @@ fn check_virtual(u: &Universe<'_>, req: &Request, candidates: &[u32], base: &[u3
 /// package, as yum does.
 fn request_candidates(u: &Universe<'_>, req: &Request, notes: &mut Vec<Note>) -> Result<Vec<u32>, ResolveError> {
     let name = req.name.as_str();
-    let by_name: Vec<u32> = u.by_name.get(name).map(<[u32]>::to_vec).unwrap_or_default();
+    let by_name: Vec<u32> = u.named(name).to_vec();
     let candidates: Vec<u32> = match &req.version {
         Some(v) => {
             let want = u.syntax.parse_version(v).map_err(|source| ResolveError::Syntax {

@@ -40,18 +40,18 @@ struct VSet {
 pub(super) struct Names<'u> {
     names: Vec<&'u str>,
     name_of: Vec<u32>,
-    members: Vec<&'u [u32]>,
+    members: Vec<std::borrow::Cow<'u, [u32]>>,
 }
 
 impl<'u> Names<'u> {
     pub(super) fn new(u: &'u Universe<'_>) -> Self {
-        let mut names: Vec<&str> = u.by_name.keys().collect();
+        let mut names: Vec<&str> = u.names();
         names.sort_unstable();
-        let mut name_of = vec![0u32; u.md.packages.len()];
+        let mut name_of = vec![0u32; u.len()];
         let mut members = Vec::with_capacity(names.len());
         for (id, n) in names.iter().enumerate() {
-            let m = u.by_name.get(n).expect("a key of by_name");
-            for &i in m {
+            let m = u.named(n);
+            for &i in m.iter() {
                 name_of[i as usize] = id as u32;
             }
             members.push(m);
@@ -79,7 +79,7 @@ pub(super) struct Sat<'u, 'a> {
     u: &'u Universe<'a>,
     name_of: &'u [u32],
     names: &'u [&'u str],
-    members: &'u [&'u [u32]],
+    members: &'u [std::borrow::Cow<'u, [u32]>],
     /// Missing capabilities get a name with no records (numbered after the real ones), so the
     /// solver can say what is missing.
     missing: RefCell<Vec<String>>,
@@ -405,7 +405,7 @@ impl Interner for Sat<'_, '_> {
 
     fn display_solvable(&self, s: SolvableId) -> impl std::fmt::Display + '_ {
         let p = self.u.pkg(s.into_raw());
-        let repo = self.u.md.repos.get(p.repo).map(|r| r.name.as_str()).unwrap_or("");
+        let repo = self.u.repo_name(p.repo);
         format!("{}.{} ({repo})", p.version, p.arch)
     }
     fn display_name(&self, name: NameId) -> impl std::fmt::Display + '_ {
@@ -440,7 +440,7 @@ impl DependencyProvider for Sat<'_, '_> {
 
     async fn get_candidates(&self, name: NameId) -> Option<Candidates<SolvableId>> {
         let n = name.into_raw();
-        let members: &[u32] = self.members.get(n as usize).copied().unwrap_or(&[]);
+        let members: &[u32] = self.members.get(n as usize).map_or(&[], |m| m);
         Some(Candidates {
             candidates: members.iter().map(|&i| SolvableId::from_raw(i)).collect(),
             favored: self.favored.get(&n).map(|&i| SolvableId::from_raw(i)),

@@ -68,6 +68,13 @@ fn node_pkg(name: &str, version: &str) -> crate::repo::Installed {
     crate::repo::Installed { name: name.into(), version: version.into(), arch: "amd64".into(), ..Default::default() }
 }
 
+/// Resolves `g` on `m` with a node's packages laid over it, as `--target` does.
+fn resolve_on_node(m: &Metadata, node: &[crate::repo::Installed], g: Goal) -> Result<Plan, ResolveError> {
+    let packages = NodePackages::new(m, "n", node, &DebSyntax).unwrap();
+    let u = Universe::new(m, &DebSyntax, &DebPolicy, "amd64");
+    resolve(&u.on_node(&packages), &Goal { installed_repo: Some(packages.repo), ..g }, "t")
+}
+
 fn md(packages: Vec<PackageRecord>) -> Metadata {
     Metadata { repos: vec![LoadedRepo::local("test")], packages, ..Default::default() }
 }
@@ -270,10 +277,8 @@ fn a_versioned_breaks_against_the_base_is_refused_only_in_range() {
     let e = resolve(&Universe::new(&m, &DebSyntax, &DebPolicy, "amd64"), &g, "t").unwrap_err().to_string();
     assert!(e.contains("`libfoo1 (<< 2.0)`") && e.contains("remove libfoo1 from the node first"), "{e}");
     // A node with libfoo1 1.5 and a repository that also has 2.0: the node's copy is upgraded.
-    let mut m = md(vec![lib("1.5"), lib("2.0"), app.clone()]);
-    let repo = add_installed(&mut m, "n", &[node_pkg("libfoo1", "1.5")], &DebSyntax).unwrap();
-    let g2 = Goal { base_priorities: vec![], installed_repo: Some(repo), ..goal(&["app"]) };
-    let plan = resolve(&Universe::new(&m, &DebSyntax, &DebPolicy, "amd64"), &g2, "t").unwrap();
+    let m = md(vec![lib("1.5"), lib("2.0"), app.clone()]);
+    let plan = resolve_on_node(&m, &[node_pkg("libfoo1", "1.5")], goal(&["app"])).unwrap();
     assert_eq!(names(&m, &plan), ["app=1.0", "libfoo1=2.0"]);
     assert_eq!(plan.entries[1].upgrades.as_deref(), Some("1.5"));
     let m = md(vec![lib("2.1"), app]);
@@ -386,7 +391,7 @@ fn rpm_obsoletes_and_conflicts_choose_versions() {
 /// The alternative the node has meets it (apt's rule); the first one written is not packed.
 #[test]
 fn deb_an_alternative_the_node_has_meets_the_requirement() {
-    let mut m = md(vec![
+    let m = md(vec![
         deb("init-system-helpers", "1.65", &[("Depends", "usrmerge | usr-is-merged"), ("Architecture", "all")]),
         deb("usrmerge", "37", &[("Depends", "perl:any")]),
         deb("usr-is-merged", "37", &[("Architecture", "all")]),
@@ -397,9 +402,7 @@ fn deb_an_alternative_the_node_has_meets_the_requirement() {
     a.arch = "all".into();
     let mut b = node_pkg("usr-is-merged", "37");
     b.arch = "all".into();
-    let repo = add_installed(&mut m, "n", &[a, b], &DebSyntax).unwrap();
-    let g = Goal { installed_repo: Some(repo), ..goal(&["app"]) };
-    let plan = resolve(&Universe::new(&m, &DebSyntax, &DebPolicy, "amd64"), &g, "t").unwrap();
+    let plan = resolve_on_node(&m, &[a, b], goal(&["app"])).unwrap();
     assert_eq!(names(&m, &plan), ["app=1"]);
 }
 
@@ -415,9 +418,7 @@ fn deb_installed_binaries_of_a_new_packages_source_are_upgraded_with_it() {
         ssl("3.0.20-1"),
         ssl("3.0.22-1"),
     ]);
-    let repo = add_installed(&mut m, "n", &[node_pkg("libssl3", "3.0.20-1")], &DebSyntax).unwrap();
-    let g = Goal { installed_repo: Some(repo), ..goal(&["ca-certificates"]) };
-    let plan = resolve(&Universe::new(&m, &DebSyntax, &DebPolicy, "amd64"), &g, "t").unwrap();
+    let plan = resolve_on_node(&m, &[node_pkg("libssl3", "3.0.20-1")], goal(&["ca-certificates"])).unwrap();
     assert_eq!(names(&m, &plan), ["ca-certificates=20230311", "libssl3=3.0.22-1", "openssl=3.0.22-1"]);
     let lib = &plan.entries[1];
     assert_eq!(lib.upgrades.as_deref(), Some("3.0.20-1"));
@@ -428,7 +429,7 @@ fn deb_installed_binaries_of_a_new_packages_source_are_upgraded_with_it() {
 
     // The newest libssl3 from another build of openssl: left alone.
     m.packages[3] = deb("libssl3", "3.0.22-1", &[("Source", "openssl (3.0.22-1+b1)")]);
-    let plan = resolve(&Universe::new(&m, &DebSyntax, &DebPolicy, "amd64"), &g, "t").unwrap();
+    let plan = resolve_on_node(&m, &[node_pkg("libssl3", "3.0.20-1")], goal(&["ca-certificates"])).unwrap();
     assert_eq!(names(&m, &plan), ["ca-certificates=20230311", "openssl=3.0.22-1"]);
 }
 
@@ -469,20 +470,14 @@ fn an_upgrade_takes_along_the_node_packages_it_would_break() {
         deb("libfoo-tools", "2", &[("Depends", "libfoo (= 2)")]),
         deb("app", "1", &[("Depends", "libfoo (>= 2)")]),
     ]);
-    let repo =
-        add_installed(&mut m, "n", &[node_pkg("libfoo", "1"), node_pkg("libfoo-tools", "1")], &DebSyntax).unwrap();
-    let g = Goal { installed_repo: Some(repo), ..goal(&["app"]) };
-    let plan = resolve(&Universe::new(&m, &DebSyntax, &DebPolicy, "amd64"), &g, "t").unwrap();
+    let node = [node_pkg("libfoo", "1"), node_pkg("libfoo-tools", "1")];
+    let plan = resolve_on_node(&m, &node, goal(&["app"])).unwrap();
     assert_eq!(names(&m, &plan), ["app=1", "libfoo=2", "libfoo-tools=2"]);
     assert_eq!(plan.entries[2].upgrades.as_deref(), Some("1"));
 
     // Without a libfoo-tools 2 nothing keeps both: refused, not a silently broken node.
     m.packages.remove(3);
-    let mut m2 = md(m.packages.iter().filter(|p| p.repo == 0).cloned().collect());
-    let repo =
-        add_installed(&mut m2, "n", &[node_pkg("libfoo", "1"), node_pkg("libfoo-tools", "1")], &DebSyntax).unwrap();
-    let g = Goal { installed_repo: Some(repo), ..goal(&["app"]) };
-    let e = resolve(&Universe::new(&m2, &DebSyntax, &DebPolicy, "amd64"), &g, "t").unwrap_err().to_string();
+    let e = resolve_on_node(&m, &node, goal(&["app"])).unwrap_err().to_string();
     assert!(e.contains("libfoo-tools * (on the node) cannot be installed") && e.contains("libfoo = 1"), "{e}");
 }
 
@@ -490,12 +485,10 @@ fn an_upgrade_takes_along_the_node_packages_it_would_break() {
 /// from the node's database): a bundled package it conflicts with is refused, naming both.
 #[test]
 fn a_node_package_no_repository_has_still_conflicts() {
-    let mut m = md(vec![deb("newd", "1", &[])]);
+    let m = md(vec![deb("newd", "1", &[])]);
     let mut old = node_pkg("oldd", "7");
     old.conflicts = vec!["newd".into()];
-    let repo = add_installed(&mut m, "n", &[old], &DebSyntax).unwrap();
-    let u = Universe::new(&m, &DebSyntax, &DebPolicy, "amd64");
-    let e = resolve(&u, &Goal { installed_repo: Some(repo), ..goal(&["newd"]) }, "t").unwrap_err().to_string();
+    let e = resolve_on_node(&m, &[old], goal(&["newd"])).unwrap_err().to_string();
     assert!(e.contains("oldd") && e.contains("newd"), "{e}");
 }
 
@@ -526,4 +519,26 @@ fn deb_providers_of_a_virtual_package_go_by_priority() {
     ]);
     let plan = resolve(&Universe::new(&m, &RpmSyntax, &RpmPolicy, "x86_64"), &goal(&["app"]), "t").unwrap();
     assert_eq!(names(&m, &plan), ["aa=1-1", "app=1-1"], "dnf's choice, not the shorter name");
+}
+
+/// Two nodes laid over one repositories' index (as `--target a.json --target b.json` does):
+/// each resolve sees its own node's packages and no other's, and the index is left as it was.
+#[test]
+fn nodes_laid_over_one_index_see_only_their_own_packages() {
+    let m = md(vec![
+        deb("app", "1", &[("Depends", "libfoo1 (>= 2)")]),
+        deb("libfoo1", "1.5", &[]),
+        deb("libfoo1", "2", &[]),
+    ]);
+    let u = Universe::new(&m, &DebSyntax, &DebPolicy, "amd64");
+    let old = NodePackages::new(&m, "old", &[node_pkg("libfoo1", "1.5")], &DebSyntax).unwrap();
+    let new = NodePackages::new(&m, "new", &[node_pkg("libfoo1", "2")], &DebSyntax).unwrap();
+    let on = |n: &NodePackages| {
+        let plan = resolve(&u.on_node(n), &Goal { installed_repo: Some(n.repo), ..goal(&["app"]) }, "t").unwrap();
+        (names(&m, &plan), plan.entries.iter().map(|e| e.upgrades.clone()).collect::<Vec<_>>())
+    };
+    assert_eq!(on(&old), (vec!["app=1".to_string(), "libfoo1=2".into()], vec![None, Some("1.5".into())]));
+    assert_eq!(on(&new), (vec!["app=1".to_string()], vec![None]));
+    assert_eq!(on(&old).0, ["app=1", "libfoo1=2"]);
+    assert_eq!(names(&m, &resolve(&u, &goal(&["app"]), "t").unwrap()), ["app=1", "libfoo1=2"]);
 }

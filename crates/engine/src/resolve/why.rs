@@ -73,9 +73,9 @@ pub(crate) fn why_not(u: &Universe<'_>, plan: &Plan, name: &str) -> Result<WhyNo
         ));
     } else if records.is_empty() {
         reasons.push(format!("no repository of the manifest has a package named {name}"));
-    } else if let Some(&b) = plan.base.iter().find(|&&b| u.md.packages[b].name.as_str() == name) {
-        let p = &u.md.packages[b];
-        let repo = &u.md.repos[p.repo].name;
+    } else if let Some(&b) = plan.base.iter().find(|&&b| u.pkg(b as u32).name.as_str() == name) {
+        let p = u.pkg(b as u32);
+        let repo = u.repo_name(p.repo);
         reasons.push(format!("{name} {} is part of the node's base ({repo}), so the node has it already", p.version));
     } else {
         // Requirements of planned packages it would satisfy, met by something else.
