@@ -72,7 +72,7 @@ pub(crate) fn load_and_resolve(manifest: &Manifest, session: &Session<'_>) -> Re
     reporter.status(&format!("resolving {} packages", metadata.packages.len()));
     let b = session.backend;
     let u = Universe::new(&metadata, b.syntax, b.policy, manifest.arch.as_str());
-    let plan = if targets.is_empty() { None } else { Some(resolve_for_targets(manifest, b, &u, &targets)?) };
+    let plan = if targets.is_empty() { None } else { Some(resolve_for_targets(manifest, &u, &targets)?) };
     let plan = match plan {
         Some(p) => p,
         None => {
@@ -167,7 +167,6 @@ pub(crate) fn load_metadata(manifest: &Manifest, session: &Session<'_>) -> Resul
 /// version where two nodes need different ones.
 fn resolve_for_targets(
     manifest: &Manifest,
-    b: &Backend,
     u: &Universe<'_>,
     targets: &[(PathBuf, NodeProfile)],
 ) -> Result<Plan, CommandError> {
@@ -176,7 +175,7 @@ fn resolve_for_targets(
     let mut by_name: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (path, profile) in targets {
         let node = format!("{} ({})", profile.source, path.display());
-        let packages = resolve::NodePackages::new(metadata, &node, &profile.packages, b.syntax)?;
+        let packages = resolve::NodePackages::new(u, &node, &profile.packages)?;
         let goal = Goal::against_node(manifest, packages.repo);
         let plan = resolve::resolve(&u.on_node(&packages), &goal, &manifest.origin)?;
         merged.base_count = merged.base_count.max(plan.base_count);

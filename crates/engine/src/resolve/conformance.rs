@@ -168,13 +168,13 @@ fn solve(
             ..Default::default()
         })
         .collect();
-    let packages = (!node.is_empty()).then(|| NodePackages::new(&m, "node", &installed, f.syntax()).unwrap());
+    let repos = Universe::new(&m, f.syntax(), f.policy(), f.arch());
+    let packages = (!node.is_empty()).then(|| NodePackages::new(&repos, "node", &installed).unwrap());
     let goal = Goal {
         requests: requests.iter().map(|r| moa_model::manifest::Request::parse(r).unwrap()).collect(),
         installed_repo: packages.as_ref().map(|p| p.repo),
         ..Default::default()
     };
-    let repos = Universe::new(&m, f.syntax(), f.policy(), f.arch());
     let on_node;
     let u = match &packages {
         Some(p) => {

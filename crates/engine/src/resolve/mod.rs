@@ -30,7 +30,6 @@ pub(crate) use phases::resolve;
 
 pub(crate) use explain::{Note, WhyStep};
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use serde::Serialize;
@@ -117,23 +116,10 @@ pub(crate) struct NodePackages {
 }
 
 impl NodePackages {
-    pub(crate) fn new(
-        md: &Metadata,
-        node: &str,
-        packages: &[crate::repo::Installed],
-        syntax: &dyn DepSyntax,
-    ) -> Result<Self, ResolveError> {
+    /// The packages of `node`'s profile, over the repositories of `u` (a universe of no node).
+    pub(crate) fn new(u: &Universe<'_>, node: &str, packages: &[crate::repo::Installed]) -> Result<Self, ResolveError> {
+        let (md, syntax) = (u.md, u.syntax);
         let repo = md.repos.len();
-        // Repository records by (name, arch): an installed twin (same version) lends its
-        // requirements and conflicts, so the solver can tell what an upgrade would break.
-        // Only the node's own packages are looked up: a few hundred among tens of thousands.
-        let mut twins: HashMap<(&str, &str), Vec<usize>> =
-            packages.iter().map(|p| ((p.name.as_str(), p.arch.as_str()), Vec::new())).collect();
-        for (i, p) in md.packages.iter().enumerate() {
-            if let Some(v) = twins.get_mut(&(p.name.as_str(), p.arch.as_str())) {
-                v.push(i);
-            }
-        }
         let mut records = Vec::with_capacity(packages.len());
         for p in packages {
             let bad = |why: String| ResolveError::Syntax {
@@ -142,10 +128,16 @@ impl NodePackages {
                 source: deps::DepError { raw: p.version.clone(), why },
             };
             let version = syntax.parse_version(&p.version).map_err(|e| bad(e.why))?;
-            let twin = twins
-                .get(&(p.name.as_str(), p.arch.as_str()))
-                .and_then(|v| v.iter().find(|&&i| md.packages[i].version == version))
-                .map(|&i| &md.packages[i]);
+            // A repository's record of the very same package (its twin) lends its requirements
+            // and conflicts, so the solver can tell what an upgrade would break.
+            let twin = u
+                .repos
+                .by_name
+                .get(&p.name)
+                .into_iter()
+                .flatten()
+                .map(|&i| u.pkg(i))
+                .find(|t| t.arch.as_str() == p.arch && t.version == version);
             let (requires, mut conflicts) = twin.map(|t| (t.requires.clone(), t.conflicts.clone())).unwrap_or_default();
             // The node's own record of what its package conflicts with counts whether or not a
             // repository still carries that version (a package no repository has must not be

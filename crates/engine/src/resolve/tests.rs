@@ -70,8 +70,8 @@ fn node_pkg(name: &str, version: &str) -> crate::repo::Installed {
 
 /// Resolves `g` on `m` with a node's packages laid over it, as `--target` does.
 fn resolve_on_node(m: &Metadata, node: &[crate::repo::Installed], g: Goal) -> Result<Plan, ResolveError> {
-    let packages = NodePackages::new(m, "n", node, &DebSyntax).unwrap();
     let u = Universe::new(m, &DebSyntax, &DebPolicy, "amd64");
+    let packages = NodePackages::new(&u, "n", node).unwrap();
     resolve(&u.on_node(&packages), &Goal { installed_repo: Some(packages.repo), ..g }, "t")
 }
 
@@ -531,8 +531,8 @@ fn nodes_laid_over_one_index_see_only_their_own_packages() {
         deb("libfoo1", "2", &[]),
     ]);
     let u = Universe::new(&m, &DebSyntax, &DebPolicy, "amd64");
-    let old = NodePackages::new(&m, "old", &[node_pkg("libfoo1", "1.5")], &DebSyntax).unwrap();
-    let new = NodePackages::new(&m, "new", &[node_pkg("libfoo1", "2")], &DebSyntax).unwrap();
+    let old = NodePackages::new(&u, "old", &[node_pkg("libfoo1", "1.5")]).unwrap();
+    let new = NodePackages::new(&u, "new", &[node_pkg("libfoo1", "2")]).unwrap();
     let on = |n: &NodePackages| {
         let plan = resolve(&u.on_node(n), &Goal { installed_repo: Some(n.repo), ..goal(&["app"]) }, "t").unwrap();
         (names(&m, &plan), plan.entries.iter().map(|e| e.upgrades.clone()).collect::<Vec<_>>())
