@@ -41,6 +41,11 @@ pub trait ResolvePolicy: Sync {
     fn virtual_request_needs_one_provider(&self) -> bool {
         false
     }
+    /// Whether package `p` answers a relation on its name with this arch qualifier (Debian's
+    /// `pkg:any`, `pkg:amd64`, `pkg:native`); rpm writes none, so every package does.
+    fn arch_qualifier_accepts(&self, _qualifier: Option<&str>, _p: &PackageRecord) -> bool {
+        true
+    }
 }
 
 pub(crate) struct RpmPolicy;
@@ -70,6 +75,15 @@ impl ResolvePolicy for DebPolicy {
     /// to install."
     fn virtual_request_needs_one_provider(&self) -> bool {
         true
+    }
+    /// dpkg's rule, whatever the arch: `pkg:any` needs `Multi-Arch: allowed`; `pkg:ARCH` that
+    /// arch (or `all`). Provides are not asked: apt lets them meet `:any`.
+    fn arch_qualifier_accepts(&self, qualifier: Option<&str>, p: &PackageRecord) -> bool {
+        match qualifier {
+            None | Some("native") => true,
+            Some("any") => p.multi_arch == crate::repo::MultiArch::Allowed,
+            Some(a) => p.arch.as_str() == a || p.arch.as_str() == "all",
+        }
     }
     /// apt's provider order (`CompareProviders`): Essential, then by Priority.
     fn provider_rank(&self, p: &PackageRecord) -> u8 {

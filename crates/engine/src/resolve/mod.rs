@@ -352,14 +352,7 @@ impl<'a> Universe<'a> {
         let unversioned_ok = self.policy.unversioned_provide_satisfies();
         for &i in self.named(rel.name).iter() {
             let p = self.pkg(i);
-            // `pkg:any` needs `Multi-Arch: allowed` (dpkg's rule, whatever the arch); `pkg:ARCH`
-            // that arch. Provides are not filtered: apt lets them meet `:any`.
-            let arch_ok = match rel.qualifier {
-                None | Some("native") => true,
-                Some("any") => p.multi_arch == crate::repo::MultiArch::Allowed,
-                Some(a) => p.arch.as_str() == a || p.arch.as_str() == "all",
-            };
-            if arch_ok && rel.accepts(Some(&p.version), unversioned_ok) {
+            if self.policy.arch_qualifier_accepts(rel.qualifier, p) && rel.accepts(Some(&p.version), unversioned_ok) {
                 out.push(i);
             }
         }
