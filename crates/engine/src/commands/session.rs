@@ -87,7 +87,11 @@ pub(crate) fn load_and_resolve(manifest: &Manifest, session: &Session<'_>) -> Re
             resolve::resolve(&u, &goal, &manifest.origin)?
         }
     };
-    let graph = resolve::PlanGraph::new(&u, &plan)?;
+    let mut plan = plan;
+    let graph = match plan.graph.take() {
+        Some(g) => g,
+        None => resolve::PlanGraph::new(&u, &plan)?,
+    };
     let (stages, graph) = (graph.install_stages(), graph.depends_on());
     drop(u);
     Ok(Resolved { metadata, plan, stages, graph, targets: records })

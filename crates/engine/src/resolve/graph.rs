@@ -1,7 +1,7 @@
-//! The plan's dependency graph, computed once from a finished plan: for each planned package,
-//! each of its requirements and the planned packages that meet it. What is derived from the
-//! plan's edges reads this one graph: the SBOM's dependencies, the install stages (dpkg's
-//! pre-dependency order), `--why` and `--why-not`.
+//! The plan's dependency graph, computed once per resolve: for each planned package, each of
+//! its requirements and the planned packages that meet it. What is derived from the plan's
+//! edges reads this one graph: the why-chains, the SBOM's dependencies, the install stages
+//! (dpkg's pre-dependency order), `--why` and `--why-not`.
 
 use std::collections::HashMap;
 
@@ -9,6 +9,7 @@ use super::{Plan, ResolveError, Universe};
 
 /// A requirement of a planned package, as written, and the planned packages (by plan position,
 /// itself included when it meets its own requirement) that meet it.
+#[derive(Debug, Clone)]
 pub(crate) struct Requirement {
     pub raw: String,
     /// A pre-requirement (deb `Pre-Depends`, rpm `Requires(pre)`): met before it is unpacked.
@@ -17,19 +18,29 @@ pub(crate) struct Requirement {
 }
 
 /// For each plan entry (by position), its requirements in the order its record lists them.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct PlanGraph {
     pub requirements: Vec<Vec<Requirement>>,
 }
 
 impl PlanGraph {
+    /// The graph of a plan's entries: the one its resolve made, else computed.
     pub(crate) fn new(u: &Universe<'_>, plan: &Plan) -> Result<Self, ResolveError> {
-        let pos: HashMap<u32, usize> = plan.entries.iter().enumerate().map(|(i, e)| (e.package as u32, i)).collect();
-        let mut requirements = Vec::with_capacity(plan.entries.len());
-        for e in &plan.entries {
-            let p = u.pkg(e.package as u32);
+        if let Some(g) = &plan.graph {
+            return Ok(g.clone());
+        }
+        Self::over(u, &plan.entries.iter().map(|e| e.package as u32).collect::<Vec<_>>())
+    }
+
+    /// The graph of `packages` (ids; positions are their places in this list).
+    pub(crate) fn over(u: &Universe<'_>, packages: &[u32]) -> Result<Self, ResolveError> {
+        let pos: HashMap<u32, usize> = packages.iter().enumerate().map(|(i, &p)| (p, i)).collect();
+        let mut requirements = Vec::with_capacity(packages.len());
+        for &id in packages {
+            let p = u.pkg(id);
             let mut reqs = Vec::new();
             for raw in &p.requires {
-                let met_by = u.meeting(e.package as u32, raw)?.iter().filter_map(|q| pos.get(q).copied()).collect();
+                let met_by = u.meeting(id, raw)?.iter().filter_map(|q| pos.get(q).copied()).collect();
                 reqs.push(Requirement { raw: raw.to_string(), pre: p.pre_requires.contains(raw), met_by });
             }
             requirements.push(reqs);

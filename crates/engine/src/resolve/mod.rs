@@ -198,6 +198,9 @@ pub(crate) struct Plan {
     pub base: Vec<usize>,
     /// Things the user should know: base roots not found, optional packages skipped.
     pub notes: Vec<Note>,
+    /// The entries' dependency graph, as the resolve made it (its why-chains read it); `None`
+    /// for a plan put together from several (one per node).
+    pub graph: Option<PlanGraph>,
 }
 
 /// Records indexed by name, provided capability and file; ids start at `first`.

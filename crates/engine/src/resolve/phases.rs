@@ -7,7 +7,7 @@ use std::cmp::Reverse;
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::greedy::Closure;
-use super::{base, conflicts, sat, Goal, Note, Plan, PlanEntry, ResolveError, Universe, WhyStep};
+use super::{base, conflicts, sat, Goal, Note, Plan, PlanEntry, PlanGraph, ResolveError, Universe, WhyStep};
 use moa_model::deps::Relation;
 use moa_model::manifest::Request;
 
@@ -48,7 +48,11 @@ pub(crate) fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Pla
         .map(|&p| (p, true))
         .chain(base.iter().filter(|&&b| !planned_names.contains(u.pkg(b).name.as_str())).map(|&b| (b, false)))
         .collect();
-    let (chains, roots) = chains(u, &planned, &is_requested)?;
+    // The plan's order (by name, newest first), its graph, and the chains read from that graph.
+    let mut planned = planned;
+    planned.sort_by_key(|&p| (&u.pkg(p).name, Reverse(&u.pkg(p).version)));
+    let graph = PlanGraph::over(u, &planned)?;
+    let (chains, roots) = chains(u, &planned, &graph, &is_requested);
     conflicts::check_conflicts(u, &current, &roots, &mut notes)?;
     let why = |p: u32| match (synced.get(&p), chains.get(&p)) {
         (Some(&by), _) => vec![WhyStep::UpgradedWith {
@@ -60,7 +64,8 @@ pub(crate) fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Pla
         (None, None) => vec![WhyStep::KeepsConsistent { package: u.pkg(p).name.to_string() }],
     };
     let entries = entries(u, &planned, &base, &is_requested, &why);
-    Ok(Plan { entries, base_count: base.len(), base: base.iter().map(|&p| p as usize).collect(), notes })
+    let base_count = base.len();
+    Ok(Plan { entries, base_count, base: base.iter().map(|&p| p as usize).collect(), notes, graph: Some(graph) })
 }
 
 /// The base: the goal's roots, the records of its priorities and the node's own packages,
@@ -254,8 +259,8 @@ fn packed(
     solution
 }
 
-/// The plan's entries, sorted by name and newest first: each with whether it was requested, the
-/// base version it upgrades, and `why` it is there.
+/// The plan's entries, in the order of `planned` (by name, newest first): each with whether it
+/// was requested, the base version it upgrades, and `why` it is there.
 fn entries(
     u: &Universe<'_>,
     planned: &[u32],
@@ -265,63 +270,61 @@ fn entries(
 ) -> Vec<PlanEntry> {
     let base_versions: HashMap<&str, String> =
         base.iter().map(|&p| (u.pkg(p).name.as_str(), u.pkg(p).version.to_string())).collect();
-    let mut entries: Vec<PlanEntry> = planned
+    planned
         .iter()
         .map(|&p| {
             let pk = u.pkg(p);
             let old = base_versions.get(pk.name.as_str()).filter(|v| **v != pk.version.to_string());
             PlanEntry { package: p as usize, requested: is_requested(p), upgrades: old.cloned(), why: why(p) }
         })
-        .collect();
-    entries.sort_by_key(|e| {
-        let p = u.pkg(e.package as u32);
-        (p.name.clone(), Reverse(p.version.clone()))
-    });
-    entries
+        .collect()
 }
 
 /// Per planned package: its chain from a request.
 type Chains = HashMap<u32, Vec<WhyStep>>;
 
 /// For each planned package, the shortest chain from a requested one (and that request):
-/// breadth first over the requirements of planned packages that planned packages meet.
+/// breadth first over `graph` (of `planned`, by position), requested packages taken in id order.
 fn chains(
     u: &Universe<'_>,
     planned: &[u32],
+    graph: &PlanGraph,
     is_requested: &dyn Fn(u32) -> bool,
-) -> Result<(Chains, HashMap<u32, u32>), ResolveError> {
-    let set: HashSet<u32> = planned.iter().copied().collect();
-    let mut parent: HashMap<u32, Option<(u32, String)>> = HashMap::new();
-    let mut queue: VecDeque<u32> = VecDeque::new();
-    for &p in planned.iter().filter(|&&p| is_requested(p)) {
-        parent.insert(p, None);
-        queue.push_back(p);
+) -> (Chains, HashMap<u32, u32>) {
+    // Per position: not reached, reached as a request, or reached from (position, requirement).
+    let mut parent: Vec<Option<Option<(usize, &str)>>> = vec![None; planned.len()];
+    let mut seeds: Vec<usize> = (0..planned.len()).filter(|&i| is_requested(planned[i])).collect();
+    seeds.sort_by_key(|&i| planned[i]);
+    let mut queue: VecDeque<usize> = VecDeque::new();
+    for i in seeds {
+        parent[i] = Some(None);
+        queue.push_back(i);
     }
-    while let Some(p) = queue.pop_front() {
-        for raw in &u.pkg(p).requires {
-            for q in u.meeting(p, raw)? {
-                if set.contains(&q) && !parent.contains_key(&q) {
-                    parent.insert(q, Some((p, raw.to_string())));
-                    queue.push_back(q);
+    while let Some(i) = queue.pop_front() {
+        for r in &graph.requirements[i] {
+            for &j in &r.met_by {
+                if parent[j].is_none() {
+                    parent[j] = Some(Some((i, r.raw.as_str())));
+                    queue.push_back(j);
                 }
             }
         }
     }
-    let mut out = HashMap::with_capacity(parent.len());
-    let mut roots = HashMap::with_capacity(parent.len());
-    for &p in parent.keys() {
+    let mut out = HashMap::with_capacity(planned.len());
+    let mut roots = HashMap::with_capacity(planned.len());
+    for (i, _) in parent.iter().enumerate().filter(|(_, p)| p.is_some()) {
         let mut steps = Vec::new();
-        let mut at = p;
-        while let Some(Some((up, raw))) = parent.get(&at) {
-            steps.push(WhyStep::Needs { package: u.pkg(*up).name.to_string(), requirement: raw.clone() });
-            at = *up;
+        let mut at = i;
+        while let Some(Some((up, raw))) = parent[at] {
+            steps.push(WhyStep::Needs { package: u.pkg(planned[up]).name.to_string(), requirement: raw.to_string() });
+            at = up;
         }
-        steps.push(WhyStep::Requested { package: u.pkg(at).name.to_string() });
-        roots.insert(p, at);
+        steps.push(WhyStep::Requested { package: u.pkg(planned[at]).name.to_string() });
+        roots.insert(planned[i], planned[at]);
         steps.reverse();
-        out.insert(p, steps);
+        out.insert(planned[i], steps);
     }
-    Ok((out, roots))
+    (out, roots)
 }
 
 /// Whether the base (a node's packages) has this package's name at this version (or newer).
