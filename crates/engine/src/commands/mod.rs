@@ -26,7 +26,7 @@ use crate::install::InstallError;
 use crate::probe::{NodeProfile, ProbeError};
 use crate::repo::{RepoError, Signatures};
 use crate::report::Reporter;
-use crate::resolve::{self, ResolveError, Universe};
+use crate::resolve::{self, ResolveError};
 use crate::transport::{Transport, TransportError};
 use moa_model::manifest::{Manifest, ManifestError};
 use moa_model::types::Sha256;
@@ -171,19 +171,12 @@ pub fn resolve_cmd(
     reporter: &dyn Reporter,
 ) -> Result<ResolveReport, CommandError> {
     let session = Session::open(manifest, opts, reporter)?;
-    let r = load_and_resolve(manifest, &session)?;
+    let (r, (why, why_not)) = session::load_and_resolve_with(manifest, &session, |u, plan, graph| {
+        let why = explain.why.as_deref().map(|n| resolve::why::why(u, plan, graph, n)).transpose()?;
+        let why_not = explain.why_not.as_deref().map(|n| resolve::why::why_not(u, plan, graph, n)).transpose()?;
+        Ok((why, why_not))
+    })?;
     let packages = plan_items(&r);
-    let (mut why, mut why_not) = (None, None);
-    if explain.why.is_some() || explain.why_not.is_some() {
-        let b = session.backend;
-        let u = Universe::new(&r.metadata, b.syntax, b.policy, manifest.arch.as_str());
-        if let Some(n) = &explain.why {
-            why = Some(resolve::why::why(&u, &r.plan, n)?);
-        }
-        if let Some(n) = &explain.why_not {
-            why_not = Some(resolve::why::why_not(&u, &r.plan, n)?);
-        }
-    }
     let report = ResolveReport {
         why,
         why_not,

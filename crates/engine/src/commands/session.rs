@@ -45,6 +45,16 @@ impl<'a> Session<'a> {
 /// The manifest's metadata loaded and its plan resolved: against the node profiles of
 /// `--target` when there are some, else against the manifest's base.
 pub(crate) fn load_and_resolve(manifest: &Manifest, session: &Session<'_>) -> Result<Resolved, CommandError> {
+    load_and_resolve_with(manifest, session, |_, _, _| Ok(())).map(|(r, ())| r)
+}
+
+/// [`load_and_resolve`], and `read` of the resolve's universe, plan and dependency graph while
+/// they exist (`--why` reads them instead of indexing every record again).
+pub(crate) fn load_and_resolve_with<T>(
+    manifest: &Manifest,
+    session: &Session<'_>,
+    read: impl FnOnce(&Universe<'_>, &Plan, &resolve::PlanGraph) -> Result<T, CommandError>,
+) -> Result<(Resolved, T), CommandError> {
     let (opts, reporter) = (&session.source, session.reporter);
     // Profiles first: a missing or mismatched one fails before any download.
     let targets = opts
@@ -92,9 +102,10 @@ pub(crate) fn load_and_resolve(manifest: &Manifest, session: &Session<'_>) -> Re
         Some(g) => g,
         None => resolve::PlanGraph::new(&u, &plan)?,
     };
+    let read = read(&u, &plan, &graph)?;
     let (stages, graph) = (graph.install_stages(), graph.depends_on());
     drop(u);
-    Ok(Resolved { metadata, plan, stages, graph, targets: records })
+    Ok((Resolved { metadata, plan, stages, graph, targets: records }, read))
 }
 
 /// Frees `value` on a thread of its own. A resolve's metadata is some 700,000 allocations on

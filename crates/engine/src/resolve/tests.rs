@@ -251,7 +251,7 @@ fn a_deb_conflict_with_a_base_package_it_replaces_is_a_removal_note() {
     );
     // --why-not says the plan removes it, not that the node keeps it.
     let u = Universe::new(&m, &DebSyntax, &DebPolicy, "amd64");
-    let w = super::why::why_not(&u, &plan, "systemd-timesyncd").unwrap();
+    let w = super::why::why_not(&u, &plan, &PlanGraph::new(&u, &plan).unwrap(), "systemd-timesyncd").unwrap();
     assert_eq!(
         w.reasons,
         ["the node has systemd-timesyncd, but installing chrony-4.3-2.amd64 removes it (it conflicts with and replaces it, `time-daemon`): nothing in the plan keeps it"]

@@ -10,11 +10,15 @@ pub(crate) const MAX_CHAINS: usize = 50;
 
 /// Every chain (up to [`MAX_CHAINS`]) from a requested package to `name`, each step written
 /// `a needs REQUIREMENT`. Empty when `name` is not planned.
-pub(crate) fn why(u: &Universe<'_>, plan: &Plan, name: &str) -> Result<Vec<Vec<String>>, ResolveError> {
+pub(crate) fn why(
+    u: &Universe<'_>,
+    plan: &Plan,
+    graph: &PlanGraph,
+    name: &str,
+) -> Result<Vec<Vec<String>>, ResolveError> {
     let Some(target) = plan.entries.iter().position(|e| u.md.packages[e.package].name.as_str() == name) else {
         return Ok(vec![]);
     };
-    let graph = PlanGraph::new(u, plan)?;
     let pname = |i: usize| u.md.packages[plan.entries[i].package].name.to_string();
     let mut chains = Vec::new();
     for (start, e) in plan.entries.iter().enumerate() {
@@ -55,7 +59,7 @@ pub struct WhyNot {
     pub reasons: Vec<String>,
 }
 
-pub(crate) fn why_not(u: &Universe<'_>, plan: &Plan, name: &str) -> Result<WhyNot, ResolveError> {
+pub(crate) fn why_not(u: &Universe<'_>, plan: &Plan, graph: &PlanGraph, name: &str) -> Result<WhyNot, ResolveError> {
     let mut reasons = Vec::new();
     let records: Vec<usize> = (0..u.md.packages.len()).filter(|&i| u.md.packages[i].name.as_str() == name).collect();
     if plan.entries.iter().any(|e| u.md.packages[e.package].name.as_str() == name) {
@@ -79,7 +83,6 @@ pub(crate) fn why_not(u: &Universe<'_>, plan: &Plan, name: &str) -> Result<WhyNo
         reasons.push(format!("{name} {} is part of the node's base ({repo}), so the node has it already", p.version));
     } else {
         // Requirements of planned packages it would satisfy, met by something else.
-        let graph = PlanGraph::new(u, plan)?;
         for (i, reqs) in graph.requirements.iter().enumerate() {
             for super::graph::Requirement { raw, met_by: provs, .. } in reqs {
                 let would = u.meeting(plan.entries[i].package as u32, raw)?;
