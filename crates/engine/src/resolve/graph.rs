@@ -24,11 +24,8 @@ pub(crate) struct PlanGraph {
 }
 
 impl PlanGraph {
-    /// The graph of a plan's entries: the one its resolve made, else computed.
+    /// The graph of a plan's entries.
     pub(crate) fn new(u: &Universe<'_>, plan: &Plan) -> Result<Self, ResolveError> {
-        if let Some(g) = &plan.graph {
-            return Ok(g.clone());
-        }
         Self::over(u, &plan.entries.iter().map(|e| e.package as u32).collect::<Vec<_>>())
     }
 

@@ -30,7 +30,7 @@ pub(crate) fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Pla
     };
     let (outcome, synced) = solve_requests(u, &cx, &requests, c, origin)?;
     notes.extend(outcome.removals);
-    let planned = packed(u, goal, &base, outcome.solution, &is_requested);
+    let mut planned = packed(u, goal, &base, outcome.solution, &is_requested);
     for &best in &requests.picks {
         let bp = u.pkg(best);
         if let Some(&got) = planned.iter().find(|&&p| u.pkg(p).name == bp.name && u.pkg(p).version != bp.version) {
@@ -49,7 +49,6 @@ pub(crate) fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Pla
         .chain(base.iter().filter(|&&b| !planned_names.contains(u.pkg(b).name.as_str())).map(|&b| (b, false)))
         .collect();
     // The plan's order (by name, newest first), its graph, and the chains read from that graph.
-    let mut planned = planned;
     planned.sort_by_key(|&p| (&u.pkg(p).name, Reverse(&u.pkg(p).version)));
     let graph = PlanGraph::over(u, &planned)?;
     let (chains, roots) = chains(u, &planned, &graph, &is_requested);
@@ -250,11 +249,9 @@ fn packed(
     is_requested: &dyn Fn(u32) -> bool,
 ) -> Vec<u32> {
     let new_names: HashSet<&str> = solution.iter().map(|&p| u.pkg(p).name.as_str()).collect();
-    let kept = base.iter().copied().filter(|&p| {
+    solution.extend(base.iter().copied().filter(|&p| {
         is_requested(p) && goal.installed_repo != Some(u.pkg(p).repo) && !new_names.contains(u.pkg(p).name.as_str())
-    });
-    let kept: Vec<u32> = kept.collect();
-    solution.extend(kept);
+    }));
     solution.sort_unstable();
     solution
 }
