@@ -51,7 +51,7 @@ pub fn primary(data: &[u8]) {
     let arch = Arch::new("x86_64").unwrap();
     if yum::parse_primary(Box::new(data), "fuzz", 0, &arch, &mut out).is_ok() {
         for p in &out {
-            assert!(RepoPath::new(&p.location).is_ok(), "{:?}", p.location);
+            assert!(RepoPath::new(p.location()).is_ok(), "{:?}", p.location());
             assert!(safe_file_name(p.file_name()).is_ok());
         }
     }
@@ -110,7 +110,7 @@ pub fn packages(data: &[u8]) {
     let arch = Arch::new("amd64").unwrap();
     if apt::parse_packages(Box::new(data), "fuzz", 0, &arch, &mut out).is_ok() {
         for p in &out {
-            assert!(RepoPath::new(&p.location).is_ok(), "{:?}", p.location);
+            assert!(RepoPath::new(p.location()).is_ok(), "{:?}", p.location());
             assert!(safe_file_name(p.file_name()).is_ok());
         }
     }
@@ -128,7 +128,7 @@ pub fn parsed_index(data: &[u8]) {
     let entry = seal(&key, data, kept);
     if let Ok(records) = decode(&key, &entry, 0) {
         for p in &records {
-            assert!(RepoPath::new(&p.location).is_ok(), "{:?}", p.location);
+            assert!(RepoPath::new(p.location()).is_ok(), "{:?}", p.location());
             assert!(safe_file_name(p.file_name()).is_ok());
         }
         let again = decode(&key, &encode(&key, &records, kept, 0), 0).expect("what was read back encodes readably");

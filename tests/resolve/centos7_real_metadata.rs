@@ -142,9 +142,9 @@ fn the_real_primary_parses_to_the_fixtures_documented_counts() {
     assert_eq!((count("x86_64"), count("noarch"), out.len()), (4650, 3154, 7804));
     let ntp = out.iter().find(|p| p.name.as_str() == "ntp").unwrap();
     assert_eq!(ntp.sha256.to_hex(), "17b8b7fb5bc2f60797d15288cbf7fb16b1e1679974495b7e3ffafccba9afc421");
-    assert!(ntp.requires.contains("ntpdate = 0:4.2.6p5-29.el7.centos.2"));
-    assert!(ntp.requires.contains("libopts.so.25()(64bit)"));
-    assert!(ntp.pre_requires.contains("systemd-units"));
+    assert!(ntp.requires().contains("ntpdate = 0:4.2.6p5-29.el7.centos.2"));
+    assert!(ntp.requires().contains("libopts.so.25()(64bit)"));
+    assert!(ntp.pre_requires().contains("systemd-units"));
 }
 
 /// The full closure of ntp + ntpdate on the real metadata equals libsolv's (the solver behind
@@ -295,8 +295,8 @@ fn kept_entries_are_the_published_bytes_and_a_local_repository_reads_back() {
     assert_eq!(back.len(), 3);
     for (b, p) in back.iter().zip(&picked) {
         assert_eq!((b.nevra(), b.sha256, b.size), (p.nevra(), p.sha256, p.size));
-        assert_eq!(b.location, format!("packages/{}", p.file_name()));
-        assert_eq!((&b.requires, &b.provides, &b.files), (&p.requires, &p.provides, &p.files));
+        assert_eq!(b.location(), format!("packages/{}", p.file_name()));
+        assert_eq!((&b.requires(), &b.provides(), &b.files()), (&p.requires(), &p.provides(), &p.files()));
     }
 }
 

@@ -159,7 +159,11 @@ fn fetch_one(
     if offline {
         return Err(FetchError::Offline { package: what });
     }
-    let rel = if repo.base_path.is_empty() { p.location.clone() } else { format!("{}/{}", repo.base_path, p.location) };
+    let rel = if repo.base_path.is_empty() {
+        p.location().to_string()
+    } else {
+        format!("{}/{}", repo.base_path, p.location())
+    };
     let progress = |n| reporter.download_progress(n);
     let served = crate::mirror::first_success(&repo.mirrors, &what, reporter, |mirror| {
         let url = join(mirror.as_str(), &rel)?;

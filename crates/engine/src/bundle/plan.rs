@@ -12,7 +12,7 @@ use moa_model::types::{Label, Line, RepoPath, TypeError};
 use super::lock::{Lock, LockError, Origin};
 use super::why::WhyRecord;
 use super::{BundleIndex, BundleKey, BundlePackage, SourceDigest, TargetRecord, KEYS_DIR, SCHEMA_VERSION};
-use crate::repo::{DepList, Metadata, PackageRecord, Signatures};
+use crate::repo::{Deps, Metadata, PackageRecord, Signatures};
 use crate::resolve::{Plan, PlanEntry};
 
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +97,7 @@ pub(crate) fn plan_bundle<'r>(
             depends.dedup();
             Ok(Origin {
                 repository: Label::new(&r.metadata.repos[p.repo].name).map_err(bad)?,
-                location: RepoPath::new(&p.location).map_err(bad)?,
+                location: RepoPath::new(p.location()).map_err(bad)?,
                 depends,
             })
         })
@@ -175,7 +175,7 @@ pub(crate) fn line(s: &str, what: &str) -> Result<Line, PlanError> {
 /// A planned package as bundle.json lists it; every string from the metadata becomes a [`Line`].
 fn bundle_package(p: &PackageRecord, e: &PlanEntry, stage: u32, repo: &str) -> Result<BundlePackage, PlanError> {
     let what = |field: &str| format!("package {} from the metadata, field {field}", p.nevra());
-    let lines = |field: &str, list: &DepList| -> Result<Vec<Line>, PlanError> {
+    let lines = |field: &str, list: Deps<'_>| -> Result<Vec<Line>, PlanError> {
         list.iter().map(|s| line(s, &what(field))).collect()
     };
     moa_model::types::safe_file_name(p.file_name())
@@ -196,10 +196,10 @@ fn bundle_package(p: &PackageRecord, e: &PlanEntry, stage: u32, repo: &str) -> R
             .map(|w| WhyRecord::of(w).map_err(|source| PlanError::BadValue { what: what("why"), source }))
             .collect::<Result<_, _>>()?,
         stage,
-        requires: lines("requires", &p.requires)?,
-        provides: lines("provides", &p.provides)?,
-        conflicts: lines("conflicts", &p.conflicts)?,
-        replaces: lines("replaces", &p.replaces)?,
+        requires: lines("requires", p.requires())?,
+        provides: lines("provides", p.provides())?,
+        conflicts: lines("conflicts", p.conflicts())?,
+        replaces: lines("replaces", p.replaces())?,
         repository: Some(Label::new(repo).map_err(|source| PlanError::BadValue { what: what("repository"), source })?),
     })
 }
@@ -215,7 +215,7 @@ pub(crate) fn from_lock(metadata: Metadata, lock: &Lock) -> Result<Resolved, Loc
         let found = metadata
             .packages
             .iter()
-            .position(|p| metadata.repos[p.repo].name == l.repository.as_str() && p.location == l.location.as_str());
+            .position(|p| metadata.repos[p.repo].name == l.repository.as_str() && p.location() == l.location.as_str());
         let Some(i) = found else {
             return Err(LockError::Vanished {
                 package: l.nevra(),

@@ -120,14 +120,10 @@ pub(crate) fn sbom(
         c.purl = Some(Purl::from_str(&purl).expect("infallible"));
         c.hashes = Some(Hashes(vec![Hash { alg: HashAlgorithm::SHA_256, content: HashValue(b.sha256.to_hex()) }]));
         c.licenses = p
-            .license
-            .as_deref()
+            .license()
             .map(|l| Licenses(vec![LicenseChoice::License(cyclonedx_bom::models::license::License::named_license(l))]));
-        let source = p
-            .source_rpm
-            .as_deref()
-            .map(str::to_string)
-            .or_else(|| p.source.is_some().then(|| p.source().0.to_string()));
+        let source =
+            p.source_rpm().map(str::to_string).or_else(|| p.source_field().is_some().then(|| p.source().0.to_string()));
         let mut props = vec![Property {
             name: "moa-bundle:repository".into(),
             value: NormalizedString::new(l.repository.as_str()),

@@ -301,7 +301,7 @@ pub(crate) fn check_local_repo(
         .collect();
     let mut got: Vec<String> = listed
         .iter()
-        .map(|r| key(r.name.as_str(), r.version.to_string(), r.arch.as_str(), &r.location, r.size, r.sha256))
+        .map(|r| key(r.name.as_str(), r.version.to_string(), r.arch.as_str(), r.location(), r.size, r.sha256))
         .collect();
     want.sort();
     got.sort();

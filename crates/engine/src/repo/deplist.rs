@@ -29,9 +29,65 @@ impl<'a> Iterator for DepIter<'a> {
     }
 }
 
+/// A record's dependency list as it holds it (borrowed from the record's packed text): the
+/// entries joined by newlines.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct Deps<'a>(&'a str);
+
+impl<'a> Deps<'a> {
+    pub(crate) fn new(joined: &'a str) -> Self {
+        Self(joined)
+    }
+    pub fn iter(self) -> DepIter<'a> {
+        DepIter(self.0)
+    }
+    pub fn is_empty(self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn len(self) -> usize {
+        self.iter().count()
+    }
+    pub fn contains(self, entry: &str) -> bool {
+        self.iter().any(|e| e == entry)
+    }
+    /// The entries as stored, joined by newlines.
+    pub(crate) fn as_joined(self) -> &'a str {
+        self.0
+    }
+    pub fn to_vec(self) -> Vec<String> {
+        self.iter().map(str::to_string).collect()
+    }
+}
+
+impl<'a> IntoIterator for Deps<'a> {
+    type Item = &'a str;
+    type IntoIter = DepIter<'a>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<'a> IntoIterator for &Deps<'a> {
+    type Item = &'a str;
+    type IntoIter = DepIter<'a>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl std::fmt::Debug for Deps<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
 impl DepList {
     pub fn iter(&self) -> DepIter<'_> {
         DepIter(&self.0)
+    }
+    /// A list that was checked when it was first made (read back from a packed record).
+    pub(crate) fn from_joined(joined: &str) -> Self {
+        Self(joined.into())
     }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -91,8 +147,13 @@ impl DepList {
     /// As [`DepList::checked`], given the entries already joined by newlines (as a parsed-index
     /// entry stores them): checked in place and kept as they are, one allocation.
     pub fn checked_joined(field: &str, joined: &str) -> Result<Self, String> {
+        Self::check_joined(field, joined).map(|()| Self(joined.into()))
+    }
+
+    /// The check of [`DepList::checked_joined`], without making a list.
+    pub(crate) fn check_joined(field: &str, joined: &str) -> Result<(), String> {
         if Self::plain_joined(joined) {
-            return Ok(Self(joined.into()));
+            return Ok(());
         }
         // Not plain ASCII within the limits: each entry checked, and the bad one named.
         let mut count = 0;
@@ -106,7 +167,7 @@ impl DepList {
             let what = format!("the number of {field} entries");
             moa_model::limits::check(&what, count as u64, moa_model::limits::DEPS_PER_FIELD as u64)?;
         }
-        Ok(Self(joined.into()))
+        Ok(())
     }
 
     /// Whether `joined` is ASCII entries of 1 to 4096 bytes without control characters, at

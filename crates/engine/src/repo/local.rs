@@ -68,7 +68,7 @@ pub(super) fn as_written<'r>(
     let store = entries.finish().map_err(|source| RepoError::Entries { url: url.to_string(), source })?;
     Ok(records
         .iter()
-        .map(|r| LocalPackage { record: r, entry: r.entry.and_then(|e| store.get(e)), href: r.location.clone() })
+        .map(|r| LocalPackage { record: r, entry: r.entry.and_then(|e| store.get(e)), href: r.location().to_string() })
         .collect())
 }
 

@@ -13,6 +13,7 @@ pub(crate) mod entries;
 mod local;
 pub mod modules;
 pub(crate) mod parsed;
+pub(crate) mod record;
 pub mod yum;
 
 pub(crate) use local::LOCAL_REPO_DIR;
@@ -29,8 +30,7 @@ use crate::report::{Event, Reporter};
 use crate::transport::{join, redact, Transport, TransportError};
 use crate::trust::{Fingerprint, Keyring, TrustError};
 use moa_model::manifest::{Manifest, Repository};
-use moa_model::types::{Arch, MirrorUrl, PackageName, Sha256};
-use moa_model::version::Version;
+use moa_model::types::{Arch, MirrorUrl, Sha256};
 
 /// A repository's root index (`repomd.xml`, `InRelease`): at most this many bytes.
 pub(crate) const INDEX_BYTES: u64 = 16 << 20;
@@ -91,7 +91,12 @@ impl RepoError {
     }
 }
 
-pub(crate) use deplist::DepList;
+pub(crate) use deplist::{DepList, Deps};
+pub use record::PackageRecord;
+pub(crate) use record::{MultiArch, Priority, RecordFields};
+
+pub use entries::EntryWriter;
+pub(crate) use entries::{EntrySpan, EntryStore};
 
 /// One installed package as the node's database reports it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -115,136 +120,6 @@ pub struct Installed {
     /// one the new package declares).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conflicts: Vec<String>,
-}
-
-/// One package as a repository describes it.
-#[derive(Debug, Clone)]
-pub struct PackageRecord {
-    pub name: PackageName,
-    pub version: Version,
-    pub arch: Arch,
-    /// Index of the repository in [`Metadata::repos`].
-    pub repo: usize,
-    /// Path of the package file relative to the repository's root under a mirror.
-    pub location: String,
-    pub size: u64,
-    pub sha256: Sha256,
-    /// Raw capability strings this package provides (its own name is implied).
-    pub provides: DepList,
-    /// Raw requirements (rpm: one capability each; deb: one `a | b` group each), pre-requirements included.
-    pub requires: DepList,
-    /// Raw pre-requirements (rpm `Requires(pre)`, deb `Pre-Depends`): also in `requires`.
-    pub pre_requires: DepList,
-    /// Raw conflicts (deb: Conflicts and Breaks).
-    pub conflicts: DepList,
-    /// deb: `Replaces`. A conflicting installed package that this one replaces is removed by
-    /// dpkg when this one is installed, so that conflict is a removal, not an error.
-    pub replaces: DepList,
-    /// rpm: paths the package owns, as listed in primary (a subset for big packages).
-    pub files: DepList,
-    /// deb: `Priority`.
-    pub priority: Option<Priority>,
-    /// deb: `Essential: yes`.
-    pub essential: bool,
-    /// rpm: `Obsoletes` (matched against package names only, as rpm does).
-    pub obsoletes: DepList,
-    /// deb: `Multi-Arch`. Only `allowed` matters to a single-arch node: it is what `pkg:any` needs.
-    pub multi_arch: MultiArch,
-    /// deb: `Source` as written (`perl (5.36.0-7+deb12u4)`, `openssl`); absent when the source
-    /// package has the binary's name and version. See [`PackageRecord::source`].
-    pub source: Option<String>,
-    /// rpm: the source rpm's file name (`ntp-4.2.6p5-29.el7.centos.2.src.rpm`), for the SBOM.
-    pub source_rpm: Option<Box<str>>,
-    /// rpm: `License` as the packager wrote it (often not an SPDX expression), for the SBOM.
-    pub license: Option<Box<str>>,
-    /// Where the package's entry in the repository's index, as published (yum: its
-    /// `<package>` element, byte for byte; apt: its stanza), sits in `LoadedRepo::entries`:
-    /// kept only when `MetadataSource::keep_entries` asks, for a bundle that is a repository.
-    pub entry: Option<EntrySpan>,
-}
-
-pub use entries::EntryWriter;
-pub(crate) use entries::{EntrySpan, EntryStore};
-
-/// Debian's `Priority` field (one byte, not a string per record).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Priority {
-    Required,
-    Important,
-    Standard,
-    Optional,
-    Extra,
-    /// Anything else (not one a manifest's base can name).
-    Other,
-}
-
-impl Priority {
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "required" => Self::Required,
-            "important" => Self::Important,
-            "standard" => Self::Standard,
-            "optional" => Self::Optional,
-            "extra" => Self::Extra,
-            _ => Self::Other,
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Required => "required",
-            Self::Important => "important",
-            Self::Standard => "standard",
-            Self::Optional => "optional",
-            Self::Extra => "extra",
-            Self::Other => "other",
-        }
-    }
-}
-
-/// Debian's `Multi-Arch` field.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MultiArch {
-    #[default]
-    No,
-    Same,
-    Foreign,
-    Allowed,
-}
-
-impl MultiArch {
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "same" => Self::Same,
-            "foreign" => Self::Foreign,
-            "allowed" => Self::Allowed,
-            _ => Self::No,
-        }
-    }
-}
-
-impl PackageRecord {
-    /// The source package it was built from and that source's version: apt upgrades installed
-    /// binaries of the same source along with a new one.
-    pub fn source(&self) -> (&str, String) {
-        match self.source.as_deref() {
-            None => (self.name.as_str(), self.version.to_string()),
-            Some(s) => match s.split_once(" (") {
-                Some((n, v)) => (n.trim(), v.trim_end_matches(')').trim().to_string()),
-                None => (s.trim(), self.version.to_string()),
-            },
-        }
-    }
-
-    /// `name-version.arch`, as messages name a package.
-    pub fn nevra(&self) -> String {
-        format!("{}-{}.{}", self.name, self.version, self.arch)
-    }
-
-    /// The file name the package has in a bundle: the last component of its location.
-    pub fn file_name(&self) -> &str {
-        self.location.rsplit('/').next().unwrap_or(&self.location)
-    }
 }
 
 /// A repository as loaded: where it lives and digests of the metadata that described it.
@@ -605,26 +480,26 @@ impl MetadataSource<'_> {
             };
             Ok::<_, RepoError>((check(&bytes, &shown)?, bytes, shown))
         });
-        let failed = match served {
-            Ok((i, (t, bytes, shown))) => {
-                if let Some(c) = self.cache {
-                    c.put_metadata(&key, &bytes);
-                }
-                // The mirror that served goes first for the rest of this repository's files.
-                let m = mirrors.remove(i);
-                mirrors.insert(0, m);
-                return Ok((t, bytes, shown));
-            }
-            Err(f) => f,
-        };
+        let (i, (t, bytes, shown)) = served.map_err(|failed| self.all_failed(repo, rel, failed))?;
+        if let Some(c) = self.cache {
+            c.put_metadata(&key, &bytes);
+        }
+        // The mirror that served goes first for the rest of this repository's files.
+        let m = mirrors.remove(i);
+        mirrors.insert(0, m);
+        Ok((t, bytes, shown))
+    }
+
+    /// The error of a fetch of `rel` that every mirror failed.
+    fn all_failed(&self, repo: &str, rel: &str, failed: Failures<RepoError>) -> RepoError {
         let (repo, what) = (repo.to_string(), rel.to_string());
         if !failed.each.is_empty() && failed.all(|e| matches!(e, RepoError::Signature { .. })) {
             let weak_only =
                 failed.all(|e| matches!(e, RepoError::Signature { error: TrustError::WeakHash { .. }, .. }));
-            return Err(RepoError::Untrusted { repo, what, failures: failed, weak_only });
+            return RepoError::Untrusted { repo, what, failures: failed, weak_only };
         }
         let not_found = failed.all(|e| matches!(e, RepoError::Transport(TransportError::NotFound { .. })));
-        Err(RepoError::AllMirrorsFailed { repo, what, failures: failed, not_found })
+        RepoError::AllMirrorsFailed { repo, what, failures: failed, not_found }
     }
 }
 
@@ -756,6 +631,16 @@ pub(crate) fn check_digest(url: &str, bytes: &[u8], expected: &Sha256) -> Result
 /// A reader that decompresses by file name: `.gz`, `.xz`, `.zst`, or nothing; it ends (with an
 /// error from the parser reading it) after `DECOMPRESSED_BYTES`.
 pub fn decompressor<'a>(name: &str, url: &str, bytes: &'a [u8]) -> Result<Box<dyn BufRead + Send + 'a>, RepoError> {
+    decompress(name, url, Box::new(bytes))
+}
+
+/// [`decompressor`] of what `input` reads.
+pub(crate) fn decompress<'a>(
+    name: &str,
+    url: &str,
+    input: Box<dyn Read + Send + 'a>,
+) -> Result<Box<dyn BufRead + Send + 'a>, RepoError> {
+    let bytes = input;
     let inner: Box<dyn Read + Send + 'a> = if name.ends_with(".gz") {
         Box::new(flate2::read::MultiGzDecoder::new(bytes))
     } else if name.ends_with(".xz") {

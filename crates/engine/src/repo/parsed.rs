@@ -25,7 +25,11 @@
 use moa_model::types::{Arch, PackageName, Sha256};
 use moa_model::version::{DebVersion, Evr, Version};
 
-use super::{DepList, EntrySpan, MultiArch, PackageRecord, Priority};
+use super::record::{RecordText, TextParts};
+use super::{DepList, Deps, EntrySpan, MultiArch, PackageRecord, Priority};
+
+/// The dependency lists a record holds, in the order an entry stores them.
+const LISTS: [&str; 7] = ["provides", "requires", "pre-requires", "conflicts", "replaces", "files", "obsoletes"];
 
 const MAGIC: &[u8] = b"moa-bundle parsed index\n";
 /// Bumped with any change of the layout or of what a parser keeps.
@@ -333,7 +337,7 @@ impl Writer {
         }
     }
     /// A dependency list as it is held: its entries joined by newlines.
-    fn deps(&mut self, d: &DepList) {
+    fn deps(&mut self, d: Deps<'_>) {
         self.str(d.as_joined());
     }
 }
@@ -353,10 +357,10 @@ fn record(w: &mut Writer, p: &PackageRecord, base: Option<u64>) {
         }
     }
     w.str(p.arch.as_str());
-    w.str(&p.location);
+    w.str(p.location());
     w.u64(p.size);
     w.0.extend_from_slice(p.sha256.as_bytes());
-    for d in [&p.provides, &p.requires, &p.pre_requires, &p.conflicts, &p.replaces, &p.files, &p.obsoletes] {
+    for d in [p.provides(), p.requires(), p.pre_requires(), p.conflicts(), p.replaces(), p.files(), p.obsoletes()] {
         w.deps(d);
     }
     w.u8(match p.priority {
@@ -375,9 +379,9 @@ fn record(w: &mut Writer, p: &PackageRecord, base: Option<u64>) {
         MultiArch::Foreign => 2,
         MultiArch::Allowed => 3,
     });
-    w.opt(p.source.as_deref());
-    w.opt(p.source_rpm.as_deref());
-    w.opt(p.license.as_deref());
+    w.opt(p.source_field());
+    w.opt(p.source_rpm());
+    w.opt(p.license());
     match (p.entry, base) {
         (Some(e), Some(base)) => {
             w.u8(1);
@@ -425,14 +429,16 @@ impl<'a> Reader<'a> {
     }
     /// A dependency list (its entries joined by newlines), checked as the parsers check one:
     /// an empty entry, a control character or too many entries are refused.
-    fn deps(&mut self, field: &str) -> Result<DepList, Bad> {
-        DepList::checked_joined(field, self.str()?).map_err(Bad::Value)
+    fn deps(&mut self, field: &str) -> Result<&'a str, Bad> {
+        let joined = self.str()?;
+        DepList::check_joined(field, joined).map_err(Bad::Value)?;
+        Ok(joined)
     }
     /// A line-like text value (no control character), as the parsers keep them.
-    fn text(&mut self, what: &str) -> Result<Option<Box<str>>, Bad> {
+    fn text(&mut self, what: &str) -> Result<Option<&'a str>, Bad> {
         match self.opt()? {
             Some(s) if !moa_model::types::is_line(s, 4096) => Err(Bad::Value(format!("its {what} is not one line"))),
-            s => Ok(s.map(Into::into)),
+            s => Ok(s),
         }
     }
 }
@@ -450,20 +456,17 @@ fn read_record(r: &mut Reader<'_>, repo: usize, entries_len: u64) -> Result<Pack
         t => return Err(Bad::Value(format!("version tag {t}"))),
     };
     let arch = Arch::new(r.str()?).map_err(|e| bad(&e))?;
-    let location = r.str()?.to_string();
-    if moa_model::types::RepoPath::new(&location).is_err() {
-        return Err(Bad::Value(format!("location `{}` is not a plain path", moa_model::types::shown(&location))));
+    let location = r.str()?;
+    if moa_model::types::RepoPath::new(location).is_err() {
+        return Err(Bad::Value(format!("location `{}` is not a plain path", moa_model::types::shown(location))));
     }
     moa_model::types::safe_file_name(location.rsplit('/').next().unwrap_or("")).map_err(|e| bad(&e))?;
     let size = r.u64()?;
     let sha256 = Sha256::from_bytes(r.take(32)?.try_into().expect("32 bytes"));
-    let provides = r.deps("provides")?;
-    let requires = r.deps("requires")?;
-    let pre_requires = r.deps("pre-requires")?;
-    let conflicts = r.deps("conflicts")?;
-    let replaces = r.deps("replaces")?;
-    let files = r.deps("files")?;
-    let obsoletes = r.deps("obsoletes")?;
+    let mut lists = [""; 7];
+    for (list, field) in lists.iter_mut().zip(LISTS) {
+        *list = r.deps(field)?;
+    }
     let priority = match r.u8()? {
         0 => None,
         1 => Some(Priority::Required),
@@ -486,7 +489,7 @@ fn read_record(r: &mut Reader<'_>, repo: usize, entries_len: u64) -> Result<Pack
         3 => MultiArch::Allowed,
         t => return Err(Bad::Value(format!("multi-arch tag {t}"))),
     };
-    let source = r.text("source")?.map(String::from);
+    let source = r.text("source")?;
     let source_rpm = r.text("source rpm")?;
     let license = r.text("license")?;
     let entry = match r.u8()? {
@@ -502,29 +505,9 @@ fn read_record(r: &mut Reader<'_>, repo: usize, entries_len: u64) -> Result<Pack
         }
         t => return Err(Bad::Value(format!("index entry tag {t}"))),
     };
-    Ok(PackageRecord {
-        name,
-        version,
-        arch,
-        repo,
-        location,
-        size,
-        sha256,
-        provides,
-        requires,
-        pre_requires,
-        conflicts,
-        replaces,
-        files,
-        priority,
-        essential,
-        obsoletes,
-        multi_arch,
-        source,
-        source_rpm,
-        license,
-        entry,
-    })
+    let text =
+        RecordText::from_parts(TextParts { location, source, source_rpm, license, lists }).map_err(|e| bad(&e))?;
+    Ok(PackageRecord { name, version, arch, repo, size, sha256, priority, essential, multi_arch, entry, text })
 }
 
 #[cfg(test)]
@@ -579,8 +562,8 @@ mod tests {
         let back = decode(&key(&index), &encode(&key(&index), &made, None, 0), 3).unwrap();
         assert_eq!(format!("{back:?}"), format!("{made:?}"));
         // What the rpm fields hold survives too (not only what Debug shows of them).
-        assert_eq!(back[1].license.as_deref(), Some("(MIT and BSD)"));
-        assert_eq!(back[1].obsoletes.to_vec(), vec!["xntp"]);
+        assert_eq!(back[1].license(), Some("(MIT and BSD)"));
+        assert_eq!(back[1].obsoletes().to_vec(), vec!["xntp"]);
         assert!(back[0].essential && back[0].multi_arch == MultiArch::Foreign);
     }
 
@@ -620,11 +603,11 @@ mod tests {
         let e = decode(&key(&index), &seal(&key(&index), &body, None), 0).unwrap_err().to_string();
         assert!(e.contains("record 0") && e.contains("../ntp"), "{e}");
         // A dependency with a newline would split into two: refused like a parser refuses it.
-        made[0].requires = DepList::unchecked("a\u{7}b");
+        made[0].edit(|f| f.requires = DepList::unchecked("a\u{7}b"));
         let e = decode(&key(&index), &encode(&key(&index), &made, None, 0), 0).unwrap_err().to_string();
         assert!(e.contains("record 0") && e.contains("control character"), "{e}");
         // Lists are kept joined by newlines: an empty entry between two is refused too.
-        made[0].requires = DepList::unchecked("a\n\nb");
+        made[0].edit(|f| f.requires = DepList::unchecked("a\n\nb"));
         let e = decode(&key(&index), &encode(&key(&index), &made, None, 0), 0).unwrap_err().to_string();
         assert!(e.contains("record 0") && e.contains("empty"), "{e}");
     }

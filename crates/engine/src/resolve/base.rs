@@ -151,7 +151,7 @@ fn clashes(u: &Universe<'_>, base: &[u32], new: &[u32]) -> Result<Vec<(u32, u32,
             out.push((x, p, raw, true));
         }
     }
-    for &x in base.iter().filter(|&&x| !u.pkg(x).conflicts.is_empty()) {
+    for &x in base.iter().filter(|&&x| !u.pkg(x).conflicts().is_empty()) {
         for (p, raw) in targets(u, x, &new_set)? {
             out.push((x, p, raw, false));
         }
@@ -164,7 +164,7 @@ fn clashes(u: &Universe<'_>, base: &[u32], new: &[u32]) -> Result<Vec<(u32, u32,
 fn targets(u: &Universe<'_>, p: u32, among: &HashSet<u32>) -> Result<Vec<(u32, String)>, ResolveError> {
     let pk = u.pkg(p);
     let mut out: Vec<(u32, String)> = Vec::new();
-    for raw in pk.conflicts.iter().chain(&pk.obsoletes) {
+    for raw in pk.conflicts().iter().chain(&pk.obsoletes()) {
         for q in u.meeting(p, raw)? {
             if among.contains(&q) && u.pkg(q).name != pk.name && !out.iter().any(|(o, _)| *o == q) {
                 out.push((q, raw.to_string()));
@@ -176,7 +176,7 @@ fn targets(u: &Universe<'_>, p: u32, among: &HashSet<u32>) -> Result<Vec<(u32, S
 
 /// Whether a requirement of `x` that the base met is met by nothing in `after`.
 fn broken(u: &Universe<'_>, x: u32, before: &HashSet<u32>, after: &HashSet<u32>) -> Result<bool, ResolveError> {
-    for raw in &u.pkg(x).requires {
+    for raw in &u.pkg(x).requires() {
         let met_by = u.meeting(x, raw)?;
         if met_by.iter().any(|q| before.contains(q)) && !met_by.iter().any(|q| after.contains(q)) {
             return Ok(true);

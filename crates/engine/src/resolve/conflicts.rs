@@ -10,7 +10,7 @@ use super::{ResolveError, Universe};
 /// Then installing `by` removes `q` instead of failing on the conflict.
 pub(super) fn replaces(u: &Universe<'_>, by: u32, q: u32) -> Result<bool, ResolveError> {
     let p = u.pkg(by);
-    for (raw, names_only) in p.replaces.iter().map(|r| (r, false)).chain(p.obsoletes.iter().map(|r| (r, true))) {
+    for (raw, names_only) in p.replaces().iter().map(|r| (r, false)).chain(p.obsoletes().iter().map(|r| (r, true))) {
         for rel in u.syntax.parse_requirement(raw).map_err(|source| u.syntax_error(by, source))? {
             if (!names_only || u.pkg(q).name.as_str() == rel.name) && u.providers(&rel)?.contains(&q) {
                 return Ok(true);
@@ -43,7 +43,7 @@ pub(super) fn check_conflicts(
     let mut order: Vec<(u32, bool)> = current.iter().map(|(&p, &planned)| (p, planned)).collect();
     order.sort_unstable();
     for (p, planned) in order {
-        for raw in &u.pkg(p).conflicts {
+        for raw in &u.pkg(p).conflicts() {
             for q in u.meeting(p, raw)? {
                 let Some(&q_planned) = current.get(&q) else { continue };
                 if q == p || u.pkg(q).name == u.pkg(p).name || !(planned || q_planned) {

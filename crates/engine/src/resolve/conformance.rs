@@ -125,23 +125,21 @@ fn record(f: &dyn Fixture, p: &Pkg) -> PackageRecord {
         version: f.version(p.version),
         arch: Arch::new(f.arch()).unwrap(),
         repo: 0,
-        location: format!("p/{}-{}", p.name, p.version),
         size: 1,
         sha256: Sha256::digest(p.name.as_bytes()),
-        provides: p.provides.iter().collect(),
-        requires: p.requires.iter().map(|alts| f.requirement(alts)).collect(),
-        pre_requires: Default::default(),
-        conflicts: p.conflicts.iter().collect(),
-        files: Default::default(),
         priority: None,
         essential: false,
-        replaces: Default::default(),
-        obsoletes: Default::default(),
         multi_arch: Default::default(),
-        source: None,
-        source_rpm: None,
-        license: None,
         entry: None,
+        text: crate::repo::RecordFields {
+            location: format!("p/{}-{}", p.name, p.version),
+            provides: p.provides.iter().collect(),
+            requires: p.requires.iter().map(|alts| f.requirement(alts)).collect(),
+            conflicts: p.conflicts.iter().collect(),
+            ..Default::default()
+        }
+        .pack()
+        .unwrap(),
     }
 }
 

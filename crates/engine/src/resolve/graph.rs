@@ -36,9 +36,9 @@ impl PlanGraph {
         for &id in packages {
             let p = u.pkg(id);
             let mut reqs = Vec::new();
-            for raw in &p.requires {
+            for raw in &p.requires() {
                 let met_by = u.meeting(id, raw)?.iter().filter_map(|q| pos.get(q).copied()).collect();
-                reqs.push(Requirement { raw: raw.to_string(), pre: p.pre_requires.contains(raw), met_by });
+                reqs.push(Requirement { raw: raw.to_string(), pre: p.pre_requires().contains(raw), met_by });
             }
             requirements.push(reqs);
         }

@@ -86,7 +86,7 @@ impl<'u, 'a> Closure<'u, 'a> {
             if self.by_name.get(pkg.name.as_str()) != Some(&idx) {
                 continue; // replaced by a newer version meanwhile
             }
-            for raw in &pkg.requires {
+            for raw in &pkg.requires() {
                 let alts = self
                     .u
                     .syntax

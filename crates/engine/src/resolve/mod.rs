@@ -35,7 +35,7 @@ use std::sync::OnceLock;
 use serde::Serialize;
 
 use crate::policy::ResolvePolicy;
-use crate::repo::{Metadata, PackageRecord};
+use crate::repo::{Metadata, PackageRecord, RecordFields};
 use moa_model::deps::{self, DepSyntax, Relation};
 use moa_model::manifest::{Manifest, Request};
 use postings::Postings;
@@ -138,35 +138,34 @@ impl NodePackages {
                 .flatten()
                 .map(|&i| u.pkg(i))
                 .find(|t| t.arch.as_str() == p.arch && t.version == version);
-            let (requires, mut conflicts) = twin.map(|t| (t.requires.clone(), t.conflicts.clone())).unwrap_or_default();
+            let lend = |d: crate::repo::Deps<'_>| crate::repo::DepList::from_joined(d.as_joined());
+            let (requires, mut conflicts) = twin.map(|t| (lend(t.requires()), lend(t.conflicts()))).unwrap_or_default();
             // The node's own record of what its package conflicts with counts whether or not a
             // repository still carries that version (a package no repository has must not be
             // silently compatible with everything).
             if !p.conflicts.is_empty() {
                 conflicts = crate::repo::DepList::checked("conflicts", &p.conflicts).map_err(&bad)?;
             }
+            let text = RecordFields {
+                provides: p.provides.iter().collect(),
+                requires,
+                conflicts,
+                files: p.files.iter().collect(),
+                source: twin.and_then(|t| t.source_field()).map(str::to_string),
+                ..RecordFields::default()
+            };
             records.push(PackageRecord {
                 name: moa_model::types::PackageName::new(&p.name).map_err(|e| bad(e.to_string()))?,
                 version,
                 arch: moa_model::types::Arch::new(&p.arch).map_err(|e| bad(e.to_string()))?,
                 repo,
-                location: String::new(),
                 size: 0,
                 sha256: moa_model::types::Sha256::digest(b""),
-                provides: p.provides.iter().collect(),
-                requires,
-                pre_requires: Default::default(),
-                conflicts,
-                files: p.files.iter().collect(),
+                text: text.pack().map_err(|e| bad(e.to_string()))?,
                 priority: None,
                 essential: p.essential,
-                replaces: Default::default(),
-                obsoletes: Default::default(),
                 // An older profile does not say: then never call a `pkg:any` unmet because of it.
                 multi_arch: p.multi_arch.unwrap_or(crate::repo::MultiArch::Allowed),
-                source: twin.and_then(|t| t.source.clone()),
-                source_rpm: None,
-                license: None,
                 entry: None,
             });
         }
@@ -217,12 +216,12 @@ impl<'a> Index<'a> {
         std::thread::scope(|s| {
             let provides = s.spawn(|| {
                 let provided =
-                    all().flat_map(|(i, p)| p.provides.iter().map(move |raw| (syntax.provide_name(raw), (i, raw))));
-                Postings::new(records.iter().map(|p| p.provides.len()).sum(), provided)
+                    all().flat_map(|(i, p)| p.provides().iter().map(move |raw| (syntax.provide_name(raw), (i, raw))));
+                Postings::new(records.iter().map(|p| p.provides().len()).sum(), provided)
             });
             let by_name = Postings::new(records.len(), all().map(|(i, p)| (p.name.as_str(), i)));
-            let owned = all().flat_map(|(i, p)| p.files.iter().map(move |f| (f, i)));
-            let files = Postings::new(records.iter().map(|p| p.files.len()).sum(), owned);
+            let owned = all().flat_map(|(i, p)| p.files().iter().map(move |f| (f, i)));
+            let files = Postings::new(records.iter().map(|p| p.files().len()).sum(), owned);
             Self { provides: provides.join().expect("indexing does not panic"), by_name, files }
         })
     }
@@ -344,7 +343,7 @@ impl<'a> Universe<'a> {
             let syntax = self.syntax;
             let obsoleted = (0..self.len() as u32)
                 .map(|i| (i, self.pkg(i)))
-                .flat_map(|(i, p)| p.obsoletes.iter().map(move |raw| (syntax.provide_name(raw), (i, raw))));
+                .flat_map(|(i, p)| p.obsoletes().iter().map(move |raw| (syntax.provide_name(raw), (i, raw))));
             Postings::new(0, obsoleted)
         })
     }

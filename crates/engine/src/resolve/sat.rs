@@ -372,14 +372,14 @@ impl<'u, 'a> Sat<'u, 'a> {
     fn dependencies(&self, p: u32) -> Result<KnownDependencies, ResolveError> {
         let pkg = self.u.pkg(p);
         let mut requirements = Vec::new();
-        for raw in &pkg.requires {
+        for raw in &pkg.requires() {
             requirements.extend(self.encode_raw(p, raw)?);
         }
         let mut constrains = Vec::new();
-        for raw in &pkg.conflicts {
+        for raw in &pkg.conflicts() {
             self.encode_conflict(p, raw, false, &mut constrains)?;
         }
-        for raw in &pkg.obsoletes {
+        for raw in &pkg.obsoletes() {
             self.encode_conflict(p, raw, true, &mut constrains)?;
         }
         Ok(KnownDependencies { requirements, constrains })

@@ -18,23 +18,24 @@ fn deb(name: &str, version: &str, fields: &[(&str, &str)]) -> PackageRecord {
         version: Version::Deb(version.parse().unwrap()),
         arch: Arch::new(get("Architecture").unwrap_or("amd64")).unwrap(),
         repo: 0,
-        location: format!("pool/{name}_{version}.deb"),
         size: 1,
         sha256: Sha256::digest(name.as_bytes()),
-        provides: list("Provides").into(),
-        requires: requires.into(),
-        pre_requires: pre.into(),
-        conflicts: [list("Conflicts"), list("Breaks")].concat().into(),
-        files: Default::default(),
         priority: get("Priority").map(crate::repo::Priority::parse),
         essential: get("Essential") == Some("yes"),
-        replaces: list("Replaces").into(),
-        obsoletes: Default::default(),
         multi_arch: get("Multi-Arch").map(crate::repo::MultiArch::parse).unwrap_or_default(),
-        source: get("Source").map(str::to_string),
-        source_rpm: None,
-        license: None,
         entry: None,
+        text: crate::repo::RecordFields {
+            location: format!("pool/{name}_{version}.deb"),
+            provides: list("Provides").into(),
+            requires: requires.into(),
+            pre_requires: pre.into(),
+            conflicts: [list("Conflicts"), list("Breaks")].concat().into(),
+            replaces: list("Replaces").into(),
+            source: get("Source").map(str::to_string),
+            ..Default::default()
+        }
+        .pack()
+        .unwrap(),
     }
 }
 
@@ -44,23 +45,21 @@ fn rpm(name: &str, evr: &str, arch: &str, requires: &[&str], provides: &[&str], 
         version: Version::Rpm(evr.parse().unwrap()),
         arch: Arch::new(arch).unwrap(),
         repo: 0,
-        location: format!("Packages/{name}-{evr}.{arch}.rpm"),
         size: 1,
         sha256: Sha256::digest(name.as_bytes()),
-        provides: provides.iter().map(|s| s.to_string()).collect(),
-        requires: requires.iter().map(|s| s.to_string()).collect(),
-        pre_requires: Default::default(),
-        conflicts: Default::default(),
-        files: files.iter().map(|s| s.to_string()).collect(),
         priority: None,
         essential: false,
-        replaces: Default::default(),
-        obsoletes: Default::default(),
         multi_arch: Default::default(),
-        source: None,
-        source_rpm: None,
-        license: None,
         entry: None,
+        text: crate::repo::RecordFields {
+            location: format!("Packages/{name}-{evr}.{arch}.rpm"),
+            provides: provides.iter().map(|s| s.to_string()).collect(),
+            requires: requires.iter().map(|s| s.to_string()).collect(),
+            files: files.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+        .pack()
+        .unwrap(),
     }
 }
 
@@ -361,9 +360,9 @@ fn deb_essential_packages_are_base_and_are_never_removed() {
 #[test]
 fn rpm_obsoletes_and_conflicts_choose_versions() {
     let mut newer = rpm("ntpsec", "1.2-1", "x86_64", &[], &["ntp = 1.2-1"], &[]);
-    newer.obsoletes = ["ntp < 4.3"].into_iter().collect();
+    newer.edit(|f| f.obsoletes = ["ntp < 4.3"].into_iter().collect());
     let mut tool = rpm("tool", "1.0-1", "x86_64", &["lib"], &[], &[]);
-    tool.conflicts = ["lib >= 2.0"].into_iter().collect();
+    tool.edit(|f| f.conflicts = ["lib >= 2.0"].into_iter().collect());
     let m = md(vec![
         rpm("ntp", "4.2.6p5-29.el7", "x86_64", &[], &[], &[]),
         newer,

@@ -14,7 +14,7 @@ use std::io::BufRead;
 
 use super::{
     check_digest, decompressor, DepList, LoadedRepo, MetadataFormat, MetadataSource, MultiArch, PackageRecord,
-    Priority, RepoError, Source, FILE_BYTES, INDEX_BYTES,
+    Priority, RecordFields, RepoError, Source, FILE_BYTES, INDEX_BYTES,
 };
 use crate::report::Reporter;
 use crate::trust::{Fingerprint, Keyring, TrustError};
@@ -427,26 +427,26 @@ fn flush(
     let mut conflicts = list("Conflicts");
     conflicts.extend(list("Breaks"));
     let checked = |field: &str, v: &[String]| DepList::checked(field, v).map_err(&bad);
-    out.push(PackageRecord {
-        name: PackageName::new(name).map_err(|e| bad(e.to_string()))?,
-        version: Version::Deb(version),
-        arch: Arch::new(pkg_arch).map_err(|e| bad(e.to_string()))?,
-        repo,
+    let text = RecordFields {
         location,
-        size: need("Size")?.parse().map_err(|_| bad("Size is not a number".into()))?,
-        sha256: Sha256::from_hex(need("SHA256")?).map_err(|e| bad(e.to_string()))?,
         provides: checked("Provides", &list("Provides"))?,
         requires: checked("Depends", &requires)?,
         pre_requires: checked("Pre-Depends", &pre)?,
         conflicts: checked("Conflicts", &conflicts)?,
         replaces: checked("Replaces", &list("Replaces"))?,
-        obsoletes: Default::default(),
-        multi_arch: s.get("Multi-Arch").map(MultiArch::parse).unwrap_or_default(),
         source: s.get("Source").map(str::to_string),
-        source_rpm: None,
-        license: None,
+        ..RecordFields::default()
+    };
+    out.push(PackageRecord {
+        name: PackageName::new(name).map_err(|e| bad(e.to_string()))?,
+        version: Version::Deb(version),
+        arch: Arch::new(pkg_arch).map_err(|e| bad(e.to_string()))?,
+        repo,
+        size: need("Size")?.parse().map_err(|_| bad("Size is not a number".into()))?,
+        sha256: Sha256::from_hex(need("SHA256")?).map_err(|e| bad(e.to_string()))?,
+        text: text.pack().map_err(|e| bad(e.to_string()))?,
+        multi_arch: s.get("Multi-Arch").map(MultiArch::parse).unwrap_or_default(),
         entry: None,
-        files: Default::default(),
         priority: s.get("Priority").map(Priority::parse),
         essential: s.get("Essential") == Some("yes"),
     });
@@ -465,11 +465,11 @@ mod tests {
         assert_eq!(out.len(), 1);
         let p = &out[0];
         assert_eq!(
-            p.requires.to_vec(),
+            p.requires().to_vec(),
             vec!["dpkg (>= 1.15.7.2)", "adduser", "lsb-base (>= 3.2-13)", "libopts25 (>= 1:5.18.7)"]
         );
-        assert_eq!(p.pre_requires.to_vec(), vec!["dpkg (>= 1.15.7.2)"]);
-        assert_eq!(p.conflicts.to_vec(), vec!["dhcp3-client (<< 4.1.0-1)"]);
+        assert_eq!(p.pre_requires().to_vec(), vec!["dpkg (>= 1.15.7.2)"]);
+        assert_eq!(p.conflicts().to_vec(), vec!["dhcp3-client (<< 4.1.0-1)"]);
         assert_eq!(p.file_name(), "ntp_4.2.8p4+dfsg-3ubuntu5.9_amd64.deb");
     }
 

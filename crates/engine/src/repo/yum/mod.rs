@@ -12,8 +12,8 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
 use super::{
-    check_digest, decompressor, LoadedRepo, Metadata, MetadataFormat, MetadataSource, PackageRecord, RepoError, Source,
-    FILE_BYTES, INDEX_BYTES,
+    check_digest, decompressor, LoadedRepo, Metadata, MetadataFormat, MetadataSource, PackageRecord, RecordFields,
+    RepoError, Source, FILE_BYTES, INDEX_BYTES,
 };
 use crate::report::Reporter;
 use moa_model::manifest::{Manifest, Repository};
@@ -654,27 +654,29 @@ fn finish(p: Builder, url: &str, repo: usize) -> Result<PackageRecord, RepoError
     }
     moa_model::types::safe_file_name(location.rsplit('/').next().unwrap_or("")).map_err(|e| bad(e.to_string()))?;
     let list = |field: &str, v: &[String]| crate::repo::DepList::checked(field, v).map_err(&bad);
-    Ok(PackageRecord {
+    let text = RecordFields {
+        location,
         provides: list("provides", &p.provides)?,
         requires: list("requires", &p.requires)?,
         pre_requires: list("requires(pre)", &p.pre)?,
         conflicts: list("conflicts", &p.conflicts)?,
         files: list("file", &p.files)?,
         obsoletes: list("obsoletes", &p.obsoletes)?,
+        source_rpm: p.source_rpm.filter(|s| moa_model::types::is_line(s, 256) && !s.is_empty()).map(Into::into),
+        license: p.license.filter(|s| moa_model::types::is_line(s, 1024) && !s.is_empty()).map(Into::into),
+        ..RecordFields::default()
+    };
+    Ok(PackageRecord {
         name: PackageName::new(&p.name).map_err(|e| bad(e.to_string()))?,
         version: Version::Rpm(Evr::new(p.epoch, &p.ver, p.rel.as_deref()).map_err(|e| bad(e.to_string()))?),
         arch: Arch::new(&p.arch).map_err(|e| bad(e.to_string()))?,
         repo,
-        location,
         size: p.size,
         sha256: Sha256::from_hex(&p.checksum).map_err(|e| bad(e.to_string()))?,
+        text: text.pack().map_err(|e| bad(e.to_string()))?,
         priority: None,
         essential: false,
-        replaces: Default::default(),
         multi_arch: Default::default(),
-        source: None,
-        source_rpm: p.source_rpm.filter(|s| moa_model::types::is_line(s, 256) && !s.is_empty()).map(Into::into),
-        license: p.license.filter(|s| moa_model::types::is_line(s, 1024) && !s.is_empty()).map(Into::into),
         entry: None,
     })
 }
@@ -733,9 +735,9 @@ mod tests {
         assert_eq!(p.name.as_str(), "ntp");
         assert_eq!(p.version.to_string(), "4.2.6p5-29.el7");
         assert_eq!(p.size, 561812);
-        assert_eq!(p.requires.to_vec(), vec!["/bin/sh", "ntpdate = 0:4.2.6p5-29.el7"]);
-        assert_eq!(p.pre_requires.to_vec(), vec!["/bin/sh"]);
-        assert_eq!(p.files.to_vec(), vec!["/usr/sbin/ntpd", "/etc/a&b"]);
+        assert_eq!(p.requires().to_vec(), vec!["/bin/sh", "ntpdate = 0:4.2.6p5-29.el7"]);
+        assert_eq!(p.pre_requires().to_vec(), vec!["/bin/sh"]);
+        assert_eq!(p.files().to_vec(), vec!["/usr/sbin/ntpd", "/etc/a&b"]);
         assert_eq!(p.file_name(), "ntp-4.2.6p5-29.el7.x86_64.rpm");
     }
 
@@ -758,7 +760,7 @@ mod tests {
         };
         let out =
             parse(pkg(r#"<rpm:entry name="lib&#46;so.1&amp;x" flags="GE" epoch="0" ver="1&#46;2" rel="3"/>"#)).unwrap();
-        assert_eq!(out[0].requires.to_vec(), ["lib.so.1&x >= 0:1.2-3"]);
+        assert_eq!(out[0].requires().to_vec(), ["lib.so.1&x >= 0:1.2-3"]);
         let e = parse(pkg(r#"<rpm:entry name="a&#10;b"/>"#)).unwrap_err().to_string();
         assert!(e.contains("control character"), "{e}");
     }

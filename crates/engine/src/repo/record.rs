@@ -1,0 +1,325 @@
+//! One package as a repository describes it: [`PackageRecord`], kept small because a resolve
+//! holds every record of every index it reads (bookworm's main amd64 index alone: 63,440).
+//!
+//! The typed fields the resolver compares (name, version, arch) are values of their own; the
+//! eleven text fields (location, source, the dependency lists, files…) live in one allocation,
+//! [`RecordText`], with the end of each field in it. As eleven separate strings they cost a
+//! pointer pair, a length and an allocation each: about 40% of a resolve's memory went to that.
+//! A parser fills a [`RecordFields`] and packs it once.
+
+use moa_model::types::{Arch, PackageName, Sha256};
+use moa_model::version::Version;
+use serde::Serialize;
+
+use super::{DepList, Deps, EntrySpan};
+
+/// One package as a repository describes it.
+#[derive(Debug, Clone)]
+pub struct PackageRecord {
+    pub name: PackageName,
+    pub version: Version,
+    pub arch: Arch,
+    /// Index of the repository in [`super::Metadata::repos`].
+    pub repo: usize,
+    pub size: u64,
+    pub sha256: Sha256,
+    /// deb: `Priority`.
+    pub priority: Option<Priority>,
+    /// deb: `Essential: yes`.
+    pub essential: bool,
+    /// deb: `Multi-Arch`. Only `allowed` matters to a single-arch node: it is what `pkg:any` needs.
+    pub multi_arch: MultiArch,
+    /// Where the package's entry in the repository's index, as published (yum: its
+    /// `<package>` element, byte for byte; apt: its stanza), sits in `LoadedRepo::entries`:
+    /// kept only when `MetadataSource::keep_entries` asks, for a bundle that is a repository.
+    pub entry: Option<EntrySpan>,
+    /// The text fields, read through the accessors below ([`PackageRecord::location`]…).
+    pub text: RecordText,
+}
+
+/// A record's text fields as separate values: what a parser fills, then packs into the
+/// record's [`RecordText`] with [`RecordFields::pack`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordFields {
+    /// Path of the package file relative to the repository's root under a mirror.
+    pub location: String,
+    /// deb: `Source` as written (`perl (5.36.0-7+deb12u4)`, `openssl`); absent when the source
+    /// package has the binary's name and version. See [`PackageRecord::source`].
+    pub source: Option<String>,
+    /// rpm: the source rpm's file name (`ntp-4.2.6p5-29.el7.centos.2.src.rpm`), for the SBOM.
+    pub source_rpm: Option<Box<str>>,
+    /// rpm: `License` as the packager wrote it (often not an SPDX expression), for the SBOM.
+    pub license: Option<Box<str>>,
+    /// Raw capability strings this package provides (its own name is implied).
+    pub provides: DepList,
+    /// Raw requirements (rpm: one capability each; deb: one `a | b` group each), pre-requirements included.
+    pub requires: DepList,
+    /// Raw pre-requirements (rpm `Requires(pre)`, deb `Pre-Depends`): also in `requires`.
+    pub pre_requires: DepList,
+    /// Raw conflicts (deb: Conflicts and Breaks).
+    pub conflicts: DepList,
+    /// deb: `Replaces`. A conflicting installed package that this one replaces is removed by
+    /// dpkg when this one is installed, so that conflict is a removal, not an error.
+    pub replaces: DepList,
+    /// rpm: paths the package owns, as listed in primary (a subset for big packages).
+    pub files: DepList,
+    /// rpm: `Obsoletes` (matched against package names only, as rpm does).
+    pub obsoletes: DepList,
+}
+
+/// The fields of a [`RecordText`], in the order it holds them.
+#[derive(Clone, Copy)]
+enum Field {
+    Location,
+    Source,
+    SourceRpm,
+    License,
+    Provides,
+    Requires,
+    PreRequires,
+    Conflicts,
+    Replaces,
+    Files,
+    Obsoletes,
+}
+const FIELDS: usize = 11;
+
+/// A record's text fields in one allocation: the fields one after another, the end of each,
+/// and which of the optional ones are present.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RecordText {
+    text: Box<str>,
+    ends: [u32; FIELDS],
+    present: u8,
+}
+
+/// The fields of one record hold more than 4 GiB of text (more than an index may hold).
+#[derive(Debug, thiserror::Error)]
+#[error("its text fields hold more than 4 GiB")]
+pub struct TextTooLarge;
+
+impl RecordFields {
+    /// The fields in one allocation.
+    pub fn pack(&self) -> Result<RecordText, TextTooLarge> {
+        RecordText::from_parts(TextParts {
+            location: &self.location,
+            source: self.source.as_deref(),
+            source_rpm: self.source_rpm.as_deref(),
+            license: self.license.as_deref(),
+            lists: [
+                self.provides.as_joined(),
+                self.requires.as_joined(),
+                self.pre_requires.as_joined(),
+                self.conflicts.as_joined(),
+                self.replaces.as_joined(),
+                self.files.as_joined(),
+                self.obsoletes.as_joined(),
+            ],
+        })
+    }
+}
+
+/// A record's text fields, borrowed (as the parsed-index cache reads them), already checked;
+/// `lists` are the dependency lists joined by newlines, in [`RecordFields`]' order.
+pub(crate) struct TextParts<'a> {
+    pub location: &'a str,
+    pub source: Option<&'a str>,
+    pub source_rpm: Option<&'a str>,
+    pub license: Option<&'a str>,
+    pub lists: [&'a str; 7],
+}
+
+impl RecordText {
+    /// The fields in one allocation.
+    pub(crate) fn from_parts(p: TextParts<'_>) -> Result<Self, TextTooLarge> {
+        let optional = [p.source, p.source_rpm, p.license];
+        let mut parts = [""; FIELDS];
+        parts[0] = p.location;
+        for (i, o) in optional.iter().enumerate() {
+            parts[1 + i] = o.unwrap_or("");
+        }
+        parts[4..].copy_from_slice(&p.lists);
+        let total: usize = parts.iter().map(|s| s.len()).sum();
+        if total > u32::MAX as usize {
+            return Err(TextTooLarge);
+        }
+        let mut text = String::with_capacity(total);
+        let mut ends = [0u32; FIELDS];
+        for (end, s) in ends.iter_mut().zip(parts) {
+            text.push_str(s);
+            *end = text.len() as u32;
+        }
+        let present = optional.iter().enumerate().fold(0u8, |bits, (i, o)| bits | u8::from(o.is_some()) << (1 + i));
+        Ok(Self { text: text.into_boxed_str(), ends, present })
+    }
+    fn get(&self, f: Field) -> &str {
+        let i = f as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
+    fn optional(&self, f: Field) -> Option<&str> {
+        (self.present & (1 << f as u8) != 0).then(|| self.get(f))
+    }
+    fn deps(&self, f: Field) -> Deps<'_> {
+        Deps::new(self.get(f))
+    }
+
+    /// The fields as separate values again.
+    pub fn unpack(&self) -> RecordFields {
+        let list = |f| DepList::from_joined(self.get(f));
+        RecordFields {
+            location: self.get(Field::Location).to_string(),
+            source: self.optional(Field::Source).map(str::to_string),
+            source_rpm: self.optional(Field::SourceRpm).map(Into::into),
+            license: self.optional(Field::License).map(Into::into),
+            provides: list(Field::Provides),
+            requires: list(Field::Requires),
+            pre_requires: list(Field::PreRequires),
+            conflicts: list(Field::Conflicts),
+            replaces: list(Field::Replaces),
+            files: list(Field::Files),
+            obsoletes: list(Field::Obsoletes),
+        }
+    }
+}
+
+impl std::fmt::Debug for RecordText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.unpack().fmt(f)
+    }
+}
+
+/// Debian's `Priority` field (one byte, not a string per record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    Required,
+    Important,
+    Standard,
+    Optional,
+    Extra,
+    /// Anything else (not one a manifest's base can name).
+    Other,
+}
+
+impl Priority {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "required" => Self::Required,
+            "important" => Self::Important,
+            "standard" => Self::Standard,
+            "optional" => Self::Optional,
+            "extra" => Self::Extra,
+            _ => Self::Other,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Required => "required",
+            Self::Important => "important",
+            Self::Standard => "standard",
+            Self::Optional => "optional",
+            Self::Extra => "extra",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// Debian's `Multi-Arch` field.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MultiArch {
+    #[default]
+    No,
+    Same,
+    Foreign,
+    Allowed,
+}
+
+impl MultiArch {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "same" => Self::Same,
+            "foreign" => Self::Foreign,
+            "allowed" => Self::Allowed,
+            _ => Self::No,
+        }
+    }
+}
+
+impl PackageRecord {
+    /// Path of the package file relative to the repository's root under a mirror.
+    pub fn location(&self) -> &str {
+        self.text.get(Field::Location)
+    }
+    /// deb: `Source` as written (`perl (5.36.0-7+deb12u4)`); absent when the source package
+    /// has the binary's name and version. Read it through [`PackageRecord::source`].
+    pub fn source_field(&self) -> Option<&str> {
+        self.text.optional(Field::Source)
+    }
+    /// rpm: the source rpm's file name, for the SBOM.
+    pub fn source_rpm(&self) -> Option<&str> {
+        self.text.optional(Field::SourceRpm)
+    }
+    /// rpm: `License` as the packager wrote it, for the SBOM.
+    pub fn license(&self) -> Option<&str> {
+        self.text.optional(Field::License)
+    }
+    /// Raw capability strings this package provides (its own name is implied).
+    pub fn provides(&self) -> Deps<'_> {
+        self.text.deps(Field::Provides)
+    }
+    /// Raw requirements (rpm: one capability each; deb: one `a | b` group each), pre-requirements included.
+    pub fn requires(&self) -> Deps<'_> {
+        self.text.deps(Field::Requires)
+    }
+    /// Raw pre-requirements (rpm `Requires(pre)`, deb `Pre-Depends`): also in `requires`.
+    pub fn pre_requires(&self) -> Deps<'_> {
+        self.text.deps(Field::PreRequires)
+    }
+    /// Raw conflicts (deb: Conflicts and Breaks).
+    pub fn conflicts(&self) -> Deps<'_> {
+        self.text.deps(Field::Conflicts)
+    }
+    /// deb: `Replaces`: a conflicting installed package this one replaces is removed by dpkg.
+    pub fn replaces(&self) -> Deps<'_> {
+        self.text.deps(Field::Replaces)
+    }
+    /// rpm: paths the package owns, as listed in primary (a subset for big packages).
+    pub fn files(&self) -> Deps<'_> {
+        self.text.deps(Field::Files)
+    }
+    /// rpm: `Obsoletes` (matched against package names only, as rpm does).
+    pub fn obsoletes(&self) -> Deps<'_> {
+        self.text.deps(Field::Obsoletes)
+    }
+
+    /// Changes text fields (a test building a variant of a record).
+    #[cfg(test)]
+    pub(crate) fn edit(&mut self, change: impl FnOnce(&mut RecordFields)) {
+        let mut fields = self.text.unpack();
+        change(&mut fields);
+        self.text = fields.pack().expect("a test's record is small");
+    }
+
+    /// The source package it was built from and that source's version: apt upgrades installed
+    /// binaries of the same source along with a new one.
+    pub fn source(&self) -> (&str, String) {
+        match self.source_field() {
+            None => (self.name.as_str(), self.version.to_string()),
+            Some(s) => match s.split_once(" (") {
+                Some((n, v)) => (n.trim(), v.trim_end_matches(')').trim().to_string()),
+                None => (s.trim(), self.version.to_string()),
+            },
+        }
+    }
+
+    /// `name-version.arch`, as messages name a package.
+    pub fn nevra(&self) -> String {
+        format!("{}-{}.{}", self.name, self.version, self.arch)
+    }
+
+    /// The file name the package has in a bundle: the last component of its location.
+    pub fn file_name(&self) -> &str {
+        self.location().rsplit('/').next().unwrap_or(self.location())
+    }
+}
