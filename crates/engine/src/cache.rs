@@ -224,4 +224,9 @@ impl Cache {
     pub fn put_metadata(&self, key: &str, bytes: &[u8]) {
         self.put_file(&self.metadata_path(key), |w| w.write_all(bytes));
     }
+
+    /// [`Cache::put_metadata`] of what `from` reads to its end.
+    pub(crate) fn put_metadata_from(&self, key: &str, from: &mut dyn std::io::Read) {
+        self.put_file(&self.metadata_path(key), |w| std::io::copy(from, w).map(drop));
+    }
 }

@@ -299,15 +299,6 @@ impl Transport {
         self.get_with(url, Request::default(), max, reporter)
     }
 
-    /// Fetches a file whose size a signed index gives (an apt index in `Release`): the buffer is
-    /// reserved once, at that size, instead of doubling past it, and a mirror that sends more
-    /// fails as soon as it does.
-    pub fn get_sized(&self, url: &Url, size: u64, reporter: &dyn Reporter) -> Result<Vec<u8>, TransportError> {
-        let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        self.download_with(url, Request::default(), &mut buf, size, &|_| {}, reporter)?;
-        Ok(buf)
-    }
-
     /// [`Transport::get`] of a request with headers.
     pub fn get_with(
         &self,
@@ -380,20 +371,5 @@ mod tests {
         assert!(e.contains("more than 4 bytes"), "{e}");
         let e = t.get(&join(&root, "missing.txt").unwrap(), 100, &silent).unwrap_err().to_string();
         assert!(e.contains("missing.txt") && e.contains("not found"), "{e}");
-    }
-
-    #[test]
-    fn a_sized_fetch_reserves_once_and_refuses_more() {
-        let dir = tempfile::tempdir().unwrap();
-        fs_err::write(dir.path().join("a.txt"), b"hello").unwrap();
-        let t = Transport::new(Duration::from_secs(5)).unwrap();
-        let url = join(Url::from_directory_path(dir.path()).unwrap().as_str(), "a.txt").unwrap();
-        let silent = crate::report::Silent;
-        let got = t.get_sized(&url, 5, &silent).unwrap();
-        assert_eq!((&got[..], got.capacity()), (&b"hello"[..], 5));
-        let e = t.get_sized(&url, 4, &silent).unwrap_err().to_string();
-        assert!(e.contains("more than 4 bytes"), "{e}");
-        // Fewer bytes than said is the caller's size check to make (it names both sizes).
-        assert_eq!(t.get_sized(&url, 6, &silent).unwrap(), b"hello");
     }
 }

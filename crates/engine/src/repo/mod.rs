@@ -14,6 +14,8 @@ mod local;
 pub mod modules;
 pub(crate) mod parsed;
 pub(crate) mod record;
+mod spool;
+pub(crate) use spool::Index;
 pub mod yum;
 
 pub(crate) use local::LOCAL_REPO_DIR;
@@ -404,15 +406,13 @@ impl MetadataSource<'_> {
 
     /// A file whose digest its (just fetched) root index gives, `check` confirming that digest
     /// on a fetched copy: a cached copy with that digest is the file, taken without asking any
-    /// mirror or checking it again. `size`, when the root index gives it too, bounds the
-    /// download (with `max`) and sizes its buffer once. Returns the bytes and where they came
-    /// from.
+    /// mirror or checking it again. Returns the bytes and where they came from.
     pub(crate) fn fetch_known(
         &self,
         repo: &str,
         mirrors: &mut Vec<MirrorUrl>,
         rel: &str,
-        (max, size): (u64, Option<u64>),
+        max: u64,
         known: &Sha256,
         check: Check<'_, ()>,
     ) -> Result<(Vec<u8>, String), RepoError> {
@@ -420,11 +420,7 @@ impl MetadataSource<'_> {
         if let Some(bytes) = cached.filter(|b| Sha256::digest(b) == *known) {
             return Ok((bytes, format!("{rel} (cached, unchanged)")));
         }
-        let bound = match size {
-            Some(size) => Bound::Exact(size.min(max), known),
-            None => Bound::Max(max),
-        };
-        self.fetch_bounded(repo, mirrors, rel, bound, check).map(|((), bytes, shown)| (bytes, shown))
+        self.fetch_checked(repo, mirrors, rel, max, check).map(|((), bytes, shown)| (bytes, shown))
     }
 
     /// Fetches `rel` (at most `max` bytes) from the first mirror whose copy passes `check`,
@@ -438,20 +434,6 @@ impl MetadataSource<'_> {
         max: u64,
         check: Check<'_, T>,
     ) -> Result<(T, Vec<u8>, String), RepoError> {
-        self.fetch_bounded(repo, mirrors, rel, Bound::Max(max), check)
-    }
-
-    fn fetch_bounded<T>(
-        &self,
-        repo: &str,
-        mirrors: &mut Vec<MirrorUrl>,
-        rel: &str,
-        bound: Bound<'_>,
-        check: Check<'_, T>,
-    ) -> Result<(T, Vec<u8>, String), RepoError> {
-        let max = match bound {
-            Bound::Max(n) | Bound::Exact(n, _) => n,
-        };
         let key = self.cache_key(repo, rel);
         if self.offline {
             let bytes = self
@@ -464,20 +446,7 @@ impl MetadataSource<'_> {
         let served = crate::mirror::first_success(mirrors, rel, self.reporter, |root| {
             let url = join(root.as_str(), rel)?;
             let shown = redact(&url);
-            let bytes = match bound {
-                Bound::Max(max) => self.transport.get(&url, max, self.reporter)?,
-                // More bytes than the signed size: the same mismatch as a wrong digest.
-                Bound::Exact(size, sha) => {
-                    self.transport.get_sized(&url, size, self.reporter).map_err(|e| match e {
-                        TransportError::TooLarge { url, .. } => RepoError::Checksum {
-                            url,
-                            expected: format!("{} ({size} bytes)", sha.to_hex()),
-                            actual: format!("more than {size} bytes"),
-                        },
-                        e => e.into(),
-                    })?
-                }
-            };
+            let bytes = self.transport.get(&url, max, self.reporter)?;
             Ok::<_, RepoError>((check(&bytes, &shown)?, bytes, shown))
         });
         let (i, (t, bytes, shown)) = served.map_err(|failed| self.all_failed(repo, rel, failed))?;
@@ -501,14 +470,6 @@ impl MetadataSource<'_> {
         let not_found = failed.all(|e| matches!(e, RepoError::Transport(TransportError::NotFound { .. })));
         RepoError::AllMirrorsFailed { repo, what, failures: failed, not_found }
     }
-}
-
-/// How many bytes a metadata download may bring: at most so many, or (a size its signed
-/// parent index gives) exactly so many.
-#[derive(Clone, Copy)]
-enum Bound<'a> {
-    Max(u64),
-    Exact(u64, &'a Sha256),
 }
 
 /// A repository format: how its metadata loads, what its filter hides, and (as

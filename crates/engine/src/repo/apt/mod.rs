@@ -13,8 +13,8 @@ pub use release::{cleartext, parse_release, parse_rfc2822, Freshness, Release};
 use std::io::BufRead;
 
 use super::{
-    check_digest, decompressor, DepList, LoadedRepo, MetadataFormat, MetadataSource, MultiArch, PackageRecord,
-    Priority, RecordFields, RepoError, Source, FILE_BYTES, INDEX_BYTES,
+    DepList, Index, LoadedRepo, MetadataFormat, MetadataSource, MultiArch, PackageRecord, Priority, RecordFields,
+    RepoError, Source, FILE_BYTES, INDEX_BYTES,
 };
 use crate::report::Reporter;
 use crate::trust::{Fingerprint, Keyring, TrustError};
@@ -163,12 +163,12 @@ fn load_suite(
         let (path, sha) = match cached {
             Some((path, _, sha)) => (path.clone(), *sha),
             None => {
-                let (path, sha, bytes, purl) = fetch_index(source, name, &mut mirrors, suite, &candidates)?;
+                let (path, sha, mut index, purl) = fetch_index(source, name, &mut mirrors, suite, &candidates)?;
                 let key = super::parsed::ParsedKey { format: "apt-packages", arch, index: &sha };
                 super::parse_to_cache(source, &key, &mut out, entries.as_mut(), |out, keep| {
                     // xz decoding on its own thread, feeding the parser through a pipe (as for
                     // yum's primary): the two halves run on two cores.
-                    let input = decompressor(&path, &purl, &bytes)?;
+                    let input = super::decompress(&path, &purl, index.reader())?;
                     super::pipelined(input, &purl, |r| parse_packages_with(r, &purl, repo_index, arch, keep, out))
                 })?;
                 (path, sha)
@@ -189,23 +189,13 @@ fn fetch_index(
     mirrors: &mut Vec<MirrorUrl>,
     suite: &str,
     candidates: &[&(String, u64, Sha256)],
-) -> Result<(String, Sha256, Vec<u8>, String), RepoError> {
+) -> Result<(String, Sha256, Index, String), RepoError> {
     let mut last = None;
     for (path, size, sha) in candidates.iter().copied() {
         let rel = format!("dists/{suite}/{path}");
         source.reporter.status(&format!("{name}: fetching {rel}"));
-        let check = |b: &[u8], url: &str| {
-            if b.len() as u64 != *size {
-                return Err(RepoError::Checksum {
-                    url: url.to_string(),
-                    expected: format!("{} ({size} bytes)", sha.to_hex()),
-                    actual: format!("{} bytes", b.len()),
-                });
-            }
-            check_digest(url, b, sha)
-        };
-        match source.fetch_known(name, mirrors, &rel, (FILE_BYTES, Some(*size)), sha, &check) {
-            Ok((bytes, url)) => return Ok((path.clone(), *sha, bytes, url)),
+        match source.fetch_index_file(name, mirrors, &rel, (FILE_BYTES, Some(*size)), sha) {
+            Ok((index, url)) => return Ok((path.clone(), *sha, index, url)),
             Err(e) if e.is_not_found() => last = Some(e),
             Err(e) => return Err(e),
         }

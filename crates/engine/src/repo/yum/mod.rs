@@ -76,18 +76,17 @@ impl MetadataFormat for Yum {
             None => None,
         };
         let rel = format!("{base_path}/{}", primary.href);
-        let digest = |b: &[u8], url: &str| check_digest(url, b, &primary.sha256);
         let before = out.len();
         let mut entries = source.entry_writer(&rel)?;
         let key = super::parsed::ParsedKey { format: "yum-primary", arch, index: &primary.sha256 };
         super::cached_or_parsed(source, &key, (repo_index, &rel), out, entries.as_mut(), |out, keep| {
             // Only when the parsed-index cache has no entry: else primary is not read at all.
             reporter.status(&format!("{name}: fetching {}", primary.href));
-            let (bytes, url) =
-                source.fetch_known(name, &mut mirrors, &rel, (FILE_BYTES, None), &primary.sha256, &digest)?;
+            let (mut index, url) =
+                source.fetch_index_file(name, &mut mirrors, &rel, (FILE_BYTES, None), &primary.sha256)?;
             // Decompression on its own thread, feeding the parser through a pipe: the two halves
             // of loading a 52 MB primary run on two cores instead of one after the other.
-            let input = decompressor(&primary.href, &url, &bytes)?;
+            let input = super::decompress(&primary.href, &url, index.reader())?;
             super::pipelined(input, &url, |r| parse_primary_with(r, &url, repo_index, arch, keep, out))
         })?;
         let entries = super::finish_entries(entries, &rel)?;
@@ -199,7 +198,7 @@ fn fetch_groups(
     source.reporter.status(&format!("{name}: fetching {}", g.href));
     let rel = format!("{base_path}/{}", g.href);
     let digest = |b: &[u8], url: &str| check_digest(url, b, &g.sha256);
-    let (bytes, url) = source.fetch_known(name, mirrors, &rel, (FILE_BYTES, None), &g.sha256, &digest)?;
+    let (bytes, url) = source.fetch_known(name, mirrors, &rel, FILE_BYTES, &g.sha256, &digest)?;
     let mut xml = Vec::new();
     std::io::Read::read_to_end(&mut decompressor(&g.href, &url, &bytes)?, &mut xml)
         .map_err(|e| malformed(&url, format!("could not read comps: {e}")))?;
@@ -217,7 +216,7 @@ fn fetch_modules(
     source.reporter.status(&format!("{name}: fetching {}", m.href));
     let rel = format!("{base_path}/{}", m.href);
     let digest = |b: &[u8], url: &str| check_digest(url, b, &m.sha256);
-    let (bytes, url) = source.fetch_known(name, mirrors, &rel, (FILE_BYTES, None), &m.sha256, &digest)?;
+    let (bytes, url) = source.fetch_known(name, mirrors, &rel, FILE_BYTES, &m.sha256, &digest)?;
     let mut text = String::new();
     std::io::Read::read_to_string(&mut decompressor(&m.href, &url, &bytes)?, &mut text)
         .map_err(|e| malformed(&url, format!("modules.yaml is not UTF-8 text: {e}")))?;
