@@ -12,9 +12,10 @@ pub use release::{cleartext, parse_release, parse_rfc2822, Freshness, Release};
 
 use std::io::BufRead;
 
+use super::record::{RecordText, TextParts};
 use super::{
-    DepList, Index, LoadedRepo, MetadataFormat, MetadataSource, MultiArch, PackageRecord, Priority, RecordFields,
-    RepoError, Source, FILE_BYTES, INDEX_BYTES,
+    DepList, Index, LoadedRepo, MetadataFormat, MetadataSource, MultiArch, PackageRecord, Priority, RepoError, Source,
+    FILE_BYTES, INDEX_BYTES,
 };
 use crate::report::Reporter;
 use crate::trust::{Fingerprint, Keyring, TrustError};
@@ -270,14 +271,75 @@ pub fn split_relations(field: &str) -> impl Iterator<Item = String> + '_ {
     field.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
 }
 
+/// One stanza's kept fields: their names and values in one buffer, reused from stanza to
+/// stanza (an index has 60,000 of them; a string per field made most of a parse's allocations).
 #[derive(Default)]
 struct Stanza {
-    fields: Vec<(String, String)>,
+    text: String,
+    /// Each field's name and value, as places in `text`.
+    fields: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>,
 }
 
 impl Stanza {
     fn get(&self, k: &str) -> Option<&str> {
-        self.fields.iter().find(|(f, _)| f.eq_ignore_ascii_case(k)).map(|(_, v)| v.as_str())
+        let found = self.fields.iter().find(|(f, _)| self.text[f.clone()].eq_ignore_ascii_case(k));
+        found.map(|(_, v)| &self.text[v.clone()])
+    }
+    fn push(&mut self, k: &str, v: &str) {
+        let key = self.text.len()..self.text.len() + k.len();
+        self.text.push_str(k);
+        self.text.push_str(v);
+        self.fields.push((key.clone(), key.end..self.text.len()));
+    }
+    /// A continuation line of the last field: its value goes on after a space.
+    fn continue_last(&mut self, more: &str) {
+        if let Some((_, v)) = self.fields.last_mut() {
+            self.text.push(' ');
+            self.text.push_str(more);
+            v.end = self.text.len();
+        }
+    }
+    fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+    fn clear(&mut self) {
+        self.text.clear();
+        self.fields.clear();
+    }
+}
+
+/// A stanza's relation fields, joined as a record keeps them (one entry per line): buffers
+/// reused from stanza to stanza.
+#[derive(Default)]
+struct Relations {
+    provides: String,
+    /// Pre-Depends, then Depends.
+    requires: String,
+    pre: String,
+    /// Conflicts, then Breaks.
+    conflicts: String,
+    replaces: String,
+}
+
+impl Relations {
+    fn read(&mut self, s: &Stanza) {
+        let fill = |out: &mut String, fields: &[&str]| {
+            out.clear();
+            for rel in fields.iter().filter_map(|k| s.get(k)).flat_map(|v| v.split(',')) {
+                let rel = rel.trim();
+                if !rel.is_empty() {
+                    if !out.is_empty() {
+                        out.push('\n');
+                    }
+                    out.push_str(rel);
+                }
+            }
+        };
+        fill(&mut self.provides, &["Provides"]);
+        fill(&mut self.requires, &["Pre-Depends", "Depends"]);
+        fill(&mut self.pre, &["Pre-Depends"]);
+        fill(&mut self.conflicts, &["Conflicts", "Breaks"]);
+        fill(&mut self.replaces, &["Replaces"]);
     }
 }
 
@@ -321,7 +383,7 @@ pub fn parse_packages_with(
     mut entries: Option<&mut super::EntryWriter>,
     out: &mut Vec<PackageRecord>,
 ) -> Result<(), RepoError> {
-    let mut st = Stanza::default();
+    let (mut st, mut rels) = (Stanza::default(), Relations::default());
     let mut keep_cont = false;
     let mut lineno = 0usize;
     // The stanza's lines went to `entries`: kept when its record was, then the next one begins.
@@ -348,7 +410,7 @@ pub fn parse_packages_with(
         // As `BufRead::lines` gives it: without the `\n` or `\r\n`.
         let line = buf.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&buf);
         if line.trim().is_empty() {
-            let kept = flush(&mut st, url, repo_index, arch, out)?;
+            let kept = flush(&mut st, &mut rels, url, repo_index, arch, out)?;
             flushed(kept, out, &mut entries)?;
             continue;
         }
@@ -358,10 +420,7 @@ pub fn parse_packages_with(
         }
         if line.starts_with([' ', '\t']) {
             if keep_cont {
-                if let Some((_, v)) = st.fields.last_mut() {
-                    v.push(' ');
-                    v.push_str(line.trim());
-                }
+                st.continue_last(line.trim());
             }
             continue;
         }
@@ -373,23 +432,37 @@ pub fn parse_packages_with(
         };
         keep_cont = KEPT.iter().any(|f| f.eq_ignore_ascii_case(k));
         if keep_cont {
-            st.fields.push((k.to_string(), v.trim().to_string()));
+            st.push(k, v.trim());
         }
     }
-    let kept = flush(&mut st, url, repo_index, arch, out)?;
+    let kept = flush(&mut st, &mut rels, url, repo_index, arch, out)?;
     flushed(kept, out, &mut entries)
 }
 
 /// The stanza's record, when it is one for `arch`: whether one was pushed.
 fn flush(
-    st: &mut Stanza,
+    s: &mut Stanza,
+    rels: &mut Relations,
     url: &str,
     repo: usize,
     arch: &Arch,
     out: &mut Vec<PackageRecord>,
 ) -> Result<bool, RepoError> {
-    let s = std::mem::take(st);
-    if s.fields.is_empty() {
+    let kept = record(s, rels, url, repo, arch, out);
+    s.clear();
+    kept
+}
+
+/// [`flush`] before the stanza is cleared.
+fn record(
+    s: &Stanza,
+    rels: &mut Relations,
+    url: &str,
+    repo: usize,
+    arch: &Arch,
+    out: &mut Vec<PackageRecord>,
+) -> Result<bool, RepoError> {
+    if s.is_empty() {
         return Ok(false);
     }
     let pkg_arch = s.get("Architecture").unwrap_or("");
@@ -397,35 +470,33 @@ fn flush(
         return Ok(false);
     }
     let name = s.get("Package").unwrap_or("");
-    let what = format!("package `{name}` ({})", s.get("Version").unwrap_or("?"));
-    let bad = |m: String| RepoError::Malformed { url: url.to_string(), message: format!("{what}: {m}") };
+    // Named only when something is wrong.
+    let what = || format!("package `{name}` ({})", s.get("Version").unwrap_or("?"));
+    let bad = |m: String| RepoError::Malformed { url: url.to_string(), message: format!("{}: {m}", what()) };
     let need = |k: &str| s.get(k).ok_or_else(|| bad(format!("has no {k} field")));
-    let location = need("Filename")?.to_string();
-    if moa_model::types::RepoPath::new(&location).is_err() {
+    let location = need("Filename")?;
+    if moa_model::types::RepoPath::new(location).is_err() {
         return Err(bad(format!(
             "Filename `{}` is not a plain path inside the archive",
-            moa_model::types::shown(&location)
+            moa_model::types::shown(location)
         )));
     }
     moa_model::types::safe_file_name(location.rsplit('/').next().unwrap_or("")).map_err(|e| bad(e.to_string()))?;
     let version: DebVersion =
         need("Version")?.parse().map_err(|e: moa_model::version::DebVersionError| bad(e.to_string()))?;
-    let list = |k: &str| s.get(k).map(|v| split_relations(v).collect::<Vec<_>>()).unwrap_or_default();
-    let pre = list("Pre-Depends");
-    let mut requires = pre.clone();
-    requires.extend(list("Depends"));
-    let mut conflicts = list("Conflicts");
-    conflicts.extend(list("Breaks"));
-    let checked = |field: &str, v: &[String]| DepList::checked(field, v).map_err(&bad);
-    let text = RecordFields {
+    rels.read(s);
+    let checked = |field: &str, joined: &str| DepList::check_joined(field, joined).map_err(&bad);
+    checked("Provides", &rels.provides)?;
+    checked("Depends", &rels.requires)?;
+    checked("Pre-Depends", &rels.pre)?;
+    checked("Conflicts", &rels.conflicts)?;
+    checked("Replaces", &rels.replaces)?;
+    let text = TextParts {
         location,
-        provides: checked("Provides", &list("Provides"))?,
-        requires: checked("Depends", &requires)?,
-        pre_requires: checked("Pre-Depends", &pre)?,
-        conflicts: checked("Conflicts", &conflicts)?,
-        replaces: checked("Replaces", &list("Replaces"))?,
-        source: s.get("Source").map(str::to_string),
-        ..RecordFields::default()
+        source: s.get("Source"),
+        source_rpm: None,
+        license: None,
+        lists: [&rels.provides, &rels.requires, &rels.pre, &rels.conflicts, &rels.replaces, "", ""],
     };
     out.push(PackageRecord {
         name: PackageName::new(name).map_err(|e| bad(e.to_string()))?,
@@ -434,7 +505,7 @@ fn flush(
         repo,
         size: need("Size")?.parse().map_err(|_| bad("Size is not a number".into()))?,
         sha256: Sha256::from_hex(need("SHA256")?).map_err(|e| bad(e.to_string()))?,
-        text: text.pack().map_err(|e| bad(e.to_string()))?,
+        text: RecordText::from_parts(text).map_err(|e| bad(e.to_string()))?,
         multi_arch: s.get("Multi-Arch").map(MultiArch::parse).unwrap_or_default(),
         entry: None,
         priority: s.get("Priority").map(Priority::parse),
