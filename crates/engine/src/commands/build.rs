@@ -13,7 +13,7 @@ use crate::bundle::plan::{self, plan_bundle, PlanOptions, Planned};
 use crate::bundle::{pack, BundleIndex, PACKAGES_DIR};
 use crate::family::Backend;
 use crate::fetch::{self, Arrivals, FetchOptions};
-use crate::repo::PackageRecord;
+use crate::repo::{LoadedRepo, PackageRecord};
 use crate::report::Reporter;
 use moa_model::manifest::Manifest;
 use moa_model::types::{Line, Sha256};
@@ -158,22 +158,24 @@ fn build_unsigned(
     extra.push((crate::bundle::sbom::SBOM_FILE.to_string(), sbom));
     let roles = extra;
     let stem = manifest.bundle_stem();
+    // What the bundle holds: a differential one, only what is new or changed.
+    let items: Vec<PlanItem> = plan_items(&r)
+        .into_iter()
+        .filter(|p| {
+            index.packages.iter().any(|q| {
+                (q.name.as_str(), q.version.to_string(), q.arch.as_str())
+                    == (p.name.as_str(), p.version.clone(), p.arch.as_str())
+            })
+        })
+        .collect();
+    let notes = r.plan.notes.clone();
     let report = |sha256, size, unchanged| BuildReport {
         bundle: opts.output.clone(),
         sha256,
         size,
         unchanged,
-        // What the bundle holds: a differential one, only what is new or changed.
-        packages: plan_items(&r)
-            .into_iter()
-            .filter(|p| {
-                index.packages.iter().any(|q| {
-                    (q.name.as_str(), q.version.to_string(), q.arch.as_str())
-                        == (p.name.as_str(), p.version.clone(), p.arch.as_str())
-                })
-            })
-            .collect(),
-        notes: r.plan.notes.clone(),
+        packages: items.clone(),
+        notes: notes.clone(),
         signature: None,
         split: None,
         installer: index.installer.clone(),
@@ -209,14 +211,21 @@ fn build_unsigned(
     for (pos, &i) in fetch_order.iter().enumerate() {
         slot[i] = pos;
     }
-    let to_fetch: Vec<&PackageRecord> = fetch_order.iter().map(|&i| records[i]).collect();
+    // The packages to fetch and where from are all that is needed of the metadata now: the
+    // rest (every record of every index) is let go before the downloads begin, so their
+    // buffers reuse its memory instead of adding to it.
+    let to_fetch: Vec<PackageRecord> = fetch_order.iter().map(|&i| records[i].clone()).collect();
+    let to_fetch: Vec<&PackageRecord> = to_fetch.iter().collect();
+    let repos: Vec<LoadedRepo> = r.metadata.repos.iter().map(LoadedRepo::mirrors_only).collect();
+    drop(records);
+    super::free_later(r);
     let arrivals = Arrivals::new(to_fetch.len());
     let check = package_signatures(manifest, backend, opts)?;
     let fetch_opts =
         FetchOptions { jobs: opts.jobs, offline: opts.source.offline, arrivals: Some(&arrivals), check: Some(&check) };
     let (fetched, packed) = std::thread::scope(|s| {
         let fetcher = s.spawn(|| {
-            let r = fetch::fetch_all(&to_fetch, &r.metadata.repos, transport, cache, &fetch_opts, reporter);
+            let r = fetch::fetch_all(&to_fetch, &repos, transport, cache, &fetch_opts, reporter);
             arrivals.close();
             r
         });

@@ -148,6 +148,20 @@ pub struct LoadedRepo {
 }
 
 impl LoadedRepo {
+    /// Where its packages are (name, mirrors, base path), without its metadata.
+    pub(crate) fn mirrors_only(&self) -> Self {
+        Self {
+            name: self.name.clone(),
+            mirrors: self.mirrors.clone(),
+            base_path: self.base_path.clone(),
+            sources: Vec::new(),
+            timestamp: self.timestamp,
+            modules: None,
+            groups: None,
+            entries: EntryStore::default(),
+        }
+    }
+
     /// A repository with packages but no mirrors or metadata files: records built in a test.
     #[cfg(test)]
     pub(crate) fn local(name: impl Into<String>) -> Self {
