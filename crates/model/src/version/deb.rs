@@ -19,28 +19,67 @@ pub struct DebVersionError {
 /// A parsed Debian version. In `bundle.json` (schema 2) it is its parts,
 /// `{"epoch": 2, "upstream": "2.10", "revision": "3"}`, read back only when they are exactly
 /// what parsing their text gives (nothing a dpkg would read otherwise).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+///
+/// The upstream version and the revision share one allocation (every deb record holds one).
+#[derive(Clone, PartialEq, Eq, Hash, serde::Deserialize)]
 #[serde(try_from = "DebParts")]
 pub struct DebVersion {
     pub epoch: u32,
-    pub upstream: Box<str>,
-    #[serde(default, skip_serializing_if = "str::is_empty")]
-    pub revision: Box<str>,
+    /// Where the upstream version ends in `text`, which holds it and then the revision.
+    split: u32,
+    text: Box<str>,
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DebParts {
     epoch: u32,
     upstream: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     revision: String,
+}
+
+impl DebVersion {
+    fn of(epoch: u32, upstream: &str, revision: &str) -> Self {
+        // Versions are short: a parsed one is one line of an index, and parts come from one.
+        let split = u32::try_from(upstream.len()).unwrap_or(u32::MAX);
+        Self { epoch, split, text: format!("{upstream}{revision}").into_boxed_str() }
+    }
+    /// The upstream version (`4.2.8p4+dfsg` of `1:4.2.8p4+dfsg-3ubuntu5.9`).
+    pub fn upstream(&self) -> &str {
+        &self.text[..self.split as usize]
+    }
+    /// The Debian revision (`3ubuntu5.9`), empty when there is none.
+    pub fn revision(&self) -> &str {
+        &self.text[self.split as usize..]
+    }
+}
+
+impl fmt::Debug for DebVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (epoch, upstream, revision) = (self.epoch, self.upstream(), self.revision());
+        f.debug_struct("DebVersion")
+            .field("epoch", &epoch)
+            .field("upstream", &upstream)
+            .field("revision", &revision)
+            .finish()
+    }
+}
+
+impl serde::Serialize for DebVersion {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (upstream, revision) = (self.upstream().to_string(), self.revision().to_string());
+        DebParts { epoch: self.epoch, upstream, revision }.serialize(s)
+    }
 }
 
 impl TryFrom<DebParts> for DebVersion {
     type Error = DebVersionError;
     fn try_from(p: DebParts) -> Result<Self, DebVersionError> {
-        let v = DebVersion { epoch: p.epoch, upstream: p.upstream.into(), revision: p.revision.into() };
+        if p.upstream.len() > u32::MAX as usize {
+            return Err(DebVersionError { text: p.upstream, why: "it is too long" });
+        }
+        let v = DebVersion::of(p.epoch, &p.upstream, &p.revision);
         let text = v.to_string();
         match text.parse::<DebVersion>()? {
             parsed if parsed == v && parsed.epoch == v.epoch => Ok(v),
@@ -80,7 +119,10 @@ impl FromStr for DebVersion {
         if !upstream.chars().all(ok) || !revision.chars().all(|c| c != '-' && c != ':' && ok(c)) {
             return Err(bad("it contains a character dpkg does not allow"));
         }
-        Ok(Self { epoch, upstream: upstream.into(), revision: revision.into() })
+        if upstream.len() > u32::MAX as usize {
+            return Err(bad("it is too long"));
+        }
+        Ok(Self::of(epoch, upstream, revision))
     }
 }
 
@@ -88,8 +130,8 @@ impl Ord for DebVersion {
     fn cmp(&self, other: &Self) -> Ordering {
         self.epoch
             .cmp(&other.epoch)
-            .then_with(|| verrevcmp(&self.upstream, &other.upstream))
-            .then_with(|| verrevcmp(&self.revision, &other.revision))
+            .then_with(|| verrevcmp(self.upstream(), other.upstream()))
+            .then_with(|| verrevcmp(self.revision(), other.revision()))
     }
 }
 impl PartialOrd for DebVersion {
@@ -102,12 +144,12 @@ impl fmt::Display for DebVersion {
     /// As dpkg writes it: the epoch when it is not 0 — or when the upstream version holds a `:`,
     /// which only an epoch in front keeps from being read as one.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.epoch != 0 || self.upstream.contains(':') {
+        if self.epoch != 0 || self.upstream().contains(':') {
             write!(f, "{}:", self.epoch)?;
         }
-        f.write_str(&self.upstream)?;
-        if !self.revision.is_empty() {
-            write!(f, "-{}", self.revision)?;
+        f.write_str(self.upstream())?;
+        if !self.revision().is_empty() {
+            write!(f, "-{}", self.revision())?;
         }
         Ok(())
     }
@@ -220,10 +262,10 @@ mod tests {
     #[test]
     fn parses_epoch_upstream_revision() {
         let v: DebVersion = "1:4.2.8p4+dfsg-3ubuntu5.9".parse().unwrap();
-        assert_eq!((v.epoch, &*v.upstream, &*v.revision), (1, "4.2.8p4+dfsg", "3ubuntu5.9"));
+        assert_eq!((v.epoch, v.upstream(), v.revision()), (1, "4.2.8p4+dfsg", "3ubuntu5.9"));
         assert_eq!(v.to_string(), "1:4.2.8p4+dfsg-3ubuntu5.9");
         let v: DebVersion = "2.11-20080614-1".parse().unwrap();
-        assert_eq!(&*v.upstream, "2.11-20080614");
+        assert_eq!(v.upstream(), "2.11-20080614");
     }
 
     #[rstest]
