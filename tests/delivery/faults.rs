@@ -51,6 +51,29 @@ fn reference(t: &Path, good: &Mirror) -> String {
     common::sha256_file(&b)
 }
 
+/// An index is spooled to a private temporary file: where none can be made, the error says so
+/// and names TMPDIR, instead of blaming every mirror.
+#[test]
+fn an_unusable_temporary_directory_is_named_not_blamed_on_the_mirrors() {
+    require_tools(TOOLS);
+    let t = tempfile::tempdir().unwrap();
+    let good = Mirror::serve(&hello_repo(t.path()));
+    let m = hello_manifest(t.path(), &[&good.url]);
+    let o = moa(&t.path().join("cache"))
+        .env("TMPDIR", t.path().join("missing"))
+        .args(["build", "--no-base", "--no-repo", "--manifest"])
+        .arg(&m)
+        .arg("-o")
+        .arg(t.path().join("b.tar.gz"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && !err.contains("panicked"), "{err}");
+    assert!(err.contains("primary.xml") && err.contains("set TMPDIR"), "{err}");
+    assert!(!err.contains("every mirror failed"), "{err}");
+    assert!(!t.path().join("b.tar.gz").exists());
+}
+
 #[test]
 fn content_faults_fail_over_and_never_reach_the_cache() {
     require_tools(TOOLS);

@@ -71,6 +71,12 @@ pub enum RepoError {
         #[source]
         source: std::io::Error,
     },
+    #[error("could not make a temporary file in {} to hold {rel} while it is checked and parsed: set TMPDIR to a writable directory", std::env::temp_dir().display())]
+    Spool {
+        rel: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{url} is expired (invalid since {since}), as apt would say: the mirror is stale or replays an old Release. Use an up-to-date --mirror; for a frozen archive chosen on purpose, pass --allow-old-metadata")]
     Expired { url: String, since: String },
     #[error(

@@ -53,11 +53,15 @@ impl MetadataSource<'_> {
             let ((), bytes, shown) = self.fetch_checked(repo, mirrors, rel, max, &check)?;
             return Ok((Index::Bytes(bytes), shown));
         }
+        // One private file for every mirror tried (emptied before each): made first, so that
+        // a temporary directory it cannot be made in is said as that, not as a mirror's fault.
+        let spool = tempfile::tempfile().map_err(|source| RepoError::Spool { rel: rel.to_string(), source })?;
         let served = crate::mirror::first_success(mirrors, rel, self.reporter, |root| {
             let url = join(root.as_str(), rel)?;
             let shown = redact(&url);
-            let spool = tempfile::tempfile().map_err(|source| TransportError::Write { url: shown.clone(), source })?;
-            let mut sink = HashingWriter::new(spool);
+            let write = |source| TransportError::Write { url: shown.clone(), source };
+            let mut sink = HashingWriter::new(spool.try_clone().map_err(write)?);
+            crate::transport::Sink::reset(&mut sink).map_err(write)?;
             let bound = size.unwrap_or(max).min(max);
             self.transport.download(&url, &mut sink, bound, &|_| {}, self.reporter).map_err(|e| match e {
                 // More bytes than the signed size: the same mismatch as a wrong digest.
