@@ -52,9 +52,9 @@ impl PurlScheme for RpmPurl {
     fn purl(&self, p: &PackageRecord, namespace: &str, distro: &str) -> Result<String, packageurl::Error> {
         let (version, epoch) = match &p.version {
             moa_model::version::Version::Rpm(evr) => {
-                let v = match &evr.release {
-                    Some(r) => format!("{}-{r}", evr.version),
-                    None => evr.version.to_string(),
+                let v = match evr.release() {
+                    Some(r) => format!("{}-{r}", evr.version()),
+                    None => evr.version().to_string(),
                 };
                 (v, evr.epoch)
             }

@@ -154,7 +154,7 @@ pub fn active_streams(
 fn nevra(p: &PackageRecord) -> String {
     let (epoch, rest) = match &p.version {
         moa_model::version::Version::Rpm(e) => {
-            (e.epoch, format!("{}-{}", e.version, e.release.as_deref().unwrap_or_default()))
+            (e.epoch, format!("{}-{}", e.version(), e.release().unwrap_or_default()))
         }
         other => (0, other.to_string()),
     };

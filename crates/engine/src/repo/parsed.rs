@@ -348,8 +348,8 @@ fn record(w: &mut Writer, p: &PackageRecord, base: Option<u64>) {
         Version::Rpm(v) => {
             w.u8(0);
             w.u64(v.epoch);
-            w.str(&v.version);
-            w.opt(v.release.as_deref());
+            w.str(v.version());
+            w.opt(v.release());
         }
         Version::Deb(v) => {
             w.u8(1);
@@ -457,7 +457,7 @@ fn read_record(r: &mut Reader<'_>, repo: usize, entries_len: u64) -> Result<Pack
     };
     let arch = Arch::new(r.str()?).map_err(|e| bad(&e))?;
     let location = r.str()?;
-    if moa_model::types::RepoPath::new(location).is_err() {
+    if !moa_model::types::is_repo_path(location) {
         return Err(Bad::Value(format!("location `{}` is not a plain path", moa_model::types::shown(location))));
     }
     moa_model::types::safe_file_name(location.rsplit('/').next().unwrap_or("")).map_err(|e| bad(&e))?;

@@ -317,7 +317,8 @@ impl MirrorFlag {
 
 /// Whether `s` is a relative path of plain components (`7.9.2009/os/x86_64`, `main`), or `.`
 /// (the mirror's root itself).
-fn is_repo_path(s: &str) -> bool {
+/// Whether `s` is a [`RepoPath`] (checked without making one).
+pub fn is_repo_path(s: &str) -> bool {
     s == "."
         || !s.is_empty()
             && s.len() <= 512

@@ -19,30 +19,51 @@ pub struct EvrError {
 ///
 /// In `bundle.json` (schema 2) it is its parts, `{"epoch": 0, "version": "1.0", "release": "1"}`,
 /// read back only when they are exactly what parsing their text gives.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+///
+/// The version and the release share one allocation (every rpm record holds one).
+#[derive(Clone, PartialEq, Eq, Hash, serde::Deserialize)]
 #[serde(try_from = "EvrParts")]
 pub struct Evr {
     pub epoch: u64,
-    pub version: Box<str>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub release: Option<Box<str>>,
+    /// Where the version ends in `text`, which holds it and then the release.
+    split: u32,
+    has_release: bool,
+    text: Box<str>,
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EvrParts {
     epoch: u64,
     version: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     release: Option<String>,
+}
+
+impl fmt::Debug for Evr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (epoch, version, release) = (self.epoch, self.version(), self.release());
+        f.debug_struct("Evr").field("epoch", &epoch).field("version", &version).field("release", &release).finish()
+    }
+}
+
+impl serde::Serialize for Evr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let parts = EvrParts {
+            epoch: self.epoch,
+            version: self.version().to_string(),
+            release: self.release().map(str::to_string),
+        };
+        parts.serialize(s)
+    }
 }
 
 impl TryFrom<EvrParts> for Evr {
     type Error = EvrError;
     fn try_from(p: EvrParts) -> Result<Self, EvrError> {
         let v = Evr::new(p.epoch, &p.version, p.release.as_deref())?;
-        let release = v.release.as_deref().map(|r| format!("-{r}")).unwrap_or_default();
-        let text = format!("{}:{}{release}", v.epoch, v.version);
+        let release = v.release().map(|r| format!("-{r}")).unwrap_or_default();
+        let text = format!("{}:{}{release}", v.epoch, v.version());
         match text.parse::<Evr>()? {
             parsed if parsed == v => Ok(v),
             _ => Err(EvrError { text, why: "its parts do not read back as themselves" }),
@@ -67,17 +88,29 @@ impl Evr {
         if release.is_some_and(|r| r.is_empty() || r.contains(odd)) {
             return Err(bad("the release is empty or contains whitespace, a control character or a `:`"));
         }
-        Ok(Self { epoch, version: version.into(), release: release.map(Into::into) })
+        let split = u32::try_from(version.len()).map_err(|_| bad("the version is too long"))?;
+        let text = format!("{version}{}", release.unwrap_or("")).into_boxed_str();
+        Ok(Self { epoch, split, has_release: release.is_some(), text })
+    }
+
+    /// The version (`4.2.6p5` of `4.2.6p5-29.el7`).
+    pub fn version(&self) -> &str {
+        &self.text[..self.split as usize]
+    }
+
+    /// The release (`29.el7`), when there is one.
+    pub fn release(&self) -> Option<&str> {
+        self.has_release.then(|| &self.text[self.split as usize..])
     }
 
     /// Compares like rpm's `rpmdsCompare`: the release counts only when both sides have one.
     pub fn cmp_for_requirement(&self, required: &Evr) -> Ordering {
-        self.epoch.cmp(&required.epoch).then_with(|| rpmvercmp(&self.version, &required.version)).then_with(|| {
-            match (&self.release, &required.release) {
+        self.epoch.cmp(&required.epoch).then_with(|| rpmvercmp(self.version(), required.version())).then_with(
+            || match (self.release(), required.release()) {
                 (Some(a), Some(b)) => rpmvercmp(a, b),
                 _ => Ordering::Equal,
-            }
-        })
+            },
+        )
     }
 }
 
@@ -102,8 +135,8 @@ impl Ord for Evr {
     fn cmp(&self, other: &Self) -> Ordering {
         self.epoch
             .cmp(&other.epoch)
-            .then_with(|| rpmvercmp(&self.version, &other.version))
-            .then_with(|| rpmvercmp(self.release.as_deref().unwrap_or(""), other.release.as_deref().unwrap_or("")))
+            .then_with(|| rpmvercmp(self.version(), other.version()))
+            .then_with(|| rpmvercmp(self.release().unwrap_or(""), other.release().unwrap_or("")))
     }
 }
 impl PartialOrd for Evr {
@@ -118,8 +151,8 @@ impl fmt::Display for Evr {
         if self.epoch != 0 {
             write!(f, "{}:", self.epoch)?;
         }
-        f.write_str(&self.version)?;
-        if let Some(r) = &self.release {
+        f.write_str(self.version())?;
+        if let Some(r) = self.release() {
             write!(f, "-{r}")?;
         }
         Ok(())
@@ -371,7 +404,7 @@ mod tests {
     #[test]
     fn evr_strings_split_at_the_last_dash_like_rpm() {
         let e: Evr = "0:20120211-x86-64".parse().unwrap();
-        assert_eq!((&*e.version, e.release.as_deref()), ("20120211-x86", Some("64")));
+        assert_eq!((e.version(), e.release()), ("20120211-x86", Some("64")));
         let want: Evr = "20120211-x86-64".parse().unwrap();
         assert_eq!(e.cmp_for_requirement(&want), Ordering::Equal);
     }

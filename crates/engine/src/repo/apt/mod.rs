@@ -475,7 +475,7 @@ fn record(
     let bad = |m: String| RepoError::Malformed { url: url.to_string(), message: format!("{}: {m}", what()) };
     let need = |k: &str| s.get(k).ok_or_else(|| bad(format!("has no {k} field")));
     let location = need("Filename")?;
-    if moa_model::types::RepoPath::new(location).is_err() {
+    if !moa_model::types::is_repo_path(location) {
         return Err(bad(format!(
             "Filename `{}` is not a plain path inside the archive",
             moa_model::types::shown(location)

@@ -647,7 +647,7 @@ fn finish(p: Builder, url: &str, repo: usize) -> Result<PackageRecord, RepoError
         });
     }
     let location = p.location.trim_start_matches("./").to_string();
-    if moa_model::types::RepoPath::new(&location).is_err() {
+    if !moa_model::types::is_repo_path(&location) {
         let location = moa_model::types::shown(&location);
         return Err(bad(format!("location `{location}` is not a plain path inside the repository")));
     }
