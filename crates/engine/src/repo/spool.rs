@@ -74,7 +74,7 @@ impl MetadataSource<'_> {
             })?;
             let (digest, len, mut file) = sink.finish();
             checked(&shown, digest, len, known, size)?;
-            file.rewind().map_err(|source| TransportError::Write { url: shown.clone(), source })?;
+            file.rewind().map_err(write)?;
             Ok::<_, RepoError>((file, shown))
         });
         let (i, (mut file, shown)) = served.map_err(|failed| self.all_failed(repo, rel, failed))?;

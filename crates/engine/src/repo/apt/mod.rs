@@ -410,7 +410,8 @@ pub fn parse_packages_with(
         // As `BufRead::lines` gives it: without the `\n` or `\r\n`.
         let line = buf.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&buf);
         if line.trim().is_empty() {
-            let kept = flush(&mut st, &mut rels, url, repo_index, arch, out)?;
+            let kept = flush(&st, &mut rels, url, repo_index, arch, out)?;
+            st.clear();
             flushed(kept, out, &mut entries)?;
             continue;
         }
@@ -435,26 +436,12 @@ pub fn parse_packages_with(
             st.push(k, v.trim());
         }
     }
-    let kept = flush(&mut st, &mut rels, url, repo_index, arch, out)?;
+    let kept = flush(&st, &mut rels, url, repo_index, arch, out)?;
     flushed(kept, out, &mut entries)
 }
 
 /// The stanza's record, when it is one for `arch`: whether one was pushed.
 fn flush(
-    s: &mut Stanza,
-    rels: &mut Relations,
-    url: &str,
-    repo: usize,
-    arch: &Arch,
-    out: &mut Vec<PackageRecord>,
-) -> Result<bool, RepoError> {
-    let kept = record(s, rels, url, repo, arch, out);
-    s.clear();
-    kept
-}
-
-/// [`flush`] before the stanza is cleared.
-fn record(
     s: &Stanza,
     rels: &mut Relations,
     url: &str,
