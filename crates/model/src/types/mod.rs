@@ -121,7 +121,7 @@ validated_string!(
     |s| {
         !s.is_empty()
             && s.len() <= 256
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-._~^@".contains(c))
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.' | b'_' | b'~' | b'^' | b'@'))
             && !s.starts_with('-')
     },
     TypeError::PackageName
@@ -328,7 +328,9 @@ pub fn is_repo_path(s: &str) -> bool {
                     || !c.is_empty()
                         && c != "."
                         && c != ".."
-                        && c.chars().all(|ch| ch.is_ascii_alphanumeric() || "._+~%^-".contains(ch))
+                        && c.bytes().all(|b| {
+                            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'~' | b'%' | b'^' | b'-')
+                        })
             })
 }
 
@@ -399,7 +401,10 @@ pub fn safe_file_name(name: &str) -> Result<&str, TypeError> {
     let ok = !name.is_empty()
         && name.len() <= 255
         && !name.starts_with(['-', '.'])
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "._+~^%@=,-".contains(c));
+        && name.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'.' | b'_' | b'+' | b'~' | b'^' | b'%' | b'@' | b'=' | b',' | b'-')
+        });
     if ok {
         Ok(name)
     } else {
@@ -440,6 +445,21 @@ mod tests {
         assert!(PackageName::new("a b").is_err());
         assert!(PackageName::new("../etc").is_err());
         assert!(PackageName::new("").is_err());
+    }
+
+    /// The character checks go byte by byte: a letter outside ASCII is refused as before.
+    #[test]
+    fn names_paths_and_file_names_refuse_what_is_not_ascii() {
+        assert!(PackageName::new("libé").is_err() && PackageName::new("lib\u{2010}x").is_err());
+        assert!(PackageName::new("libstdc++6").is_ok() && PackageName::new("a.b_c~d^e@f-g").is_ok());
+        assert!(
+            !is_repo_path("pool/é")
+                && !is_repo_path("pool/a b")
+                && is_repo_path("pool/main/g/git/git_1%3a2.39.5-0+deb12u3_all.deb")
+        );
+        assert!(
+            safe_file_name("é.deb").is_err() && safe_file_name("a=b,c@d.deb").is_ok() && safe_file_name("a/b").is_err()
+        );
     }
 
     #[test]
