@@ -87,34 +87,25 @@ impl std::fmt::Debug for Deps<'_> {
 }
 
 impl DepList {
+    /// The list as a record reads it: every reader (`iter`, `len`, `to_vec`…) is [`Deps`]'.
+    pub fn deps(&self) -> Deps<'_> {
+        Deps(&self.0)
+    }
     pub fn iter(&self) -> DepIter<'_> {
-        DepIter(&self.0)
+        self.deps().iter()
     }
     /// A list that was checked when it was first made (read back from a packed record).
     pub(crate) fn from_joined(joined: &str) -> Self {
         Self(joined.into())
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-    pub fn len(&self) -> usize {
-        self.iter().count()
-    }
-    pub fn contains(&self, entry: &str) -> bool {
-        self.iter().any(|e| e == entry)
     }
     /// A list as given, unchecked: what a damaged or hostile cache could hold.
     #[cfg(test)]
     pub(crate) fn unchecked(joined: &str) -> Self {
         Self(joined.into())
     }
-
     /// The entries as stored, joined by newlines.
     pub(crate) fn as_joined(&self) -> &str {
         &self.0
-    }
-    pub fn to_vec(&self) -> Vec<String> {
-        self.iter().map(str::to_string).collect()
     }
 }
 
@@ -221,7 +212,7 @@ impl<'a> IntoIterator for &'a DepList {
 
 impl std::fmt::Debug for DepList {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
+        self.deps().fmt(f)
     }
 }
 
@@ -255,8 +246,8 @@ mod tests {
         ];
         for joined in cases {
             let entries: Vec<&str> = if joined.is_empty() { vec![] } else { joined.split('\n').collect() };
-            let one = DepList::checked("requires", &entries).map(|d| d.to_vec());
-            let other = DepList::checked_joined("requires", joined).map(|d| d.to_vec());
+            let one = DepList::checked("requires", &entries).map(|d| d.deps().to_vec());
+            let other = DepList::checked_joined("requires", joined).map(|d| d.deps().to_vec());
             assert_eq!(one, other, "{:?}", &joined[..joined.len().min(20)]);
         }
         assert!(DepList::checked_joined("requires", &long).is_ok());

@@ -424,6 +424,12 @@ impl MetadataSource<'_> {
         format!("{}/{repo}/{rel}", self.distro)
     }
 
+    /// The cached copy of `rel` when it has the digest its just-checked root index gives.
+    fn cached_known(&self, repo: &str, rel: &str, max: u64, known: &Sha256) -> Option<Vec<u8>> {
+        let cached = self.cache.and_then(|c| c.metadata(&self.cache_key(repo, rel), max));
+        cached.filter(|b| Sha256::digest(b) == *known)
+    }
+
     /// A file whose digest its (just fetched) root index gives, `check` confirming that digest
     /// on a fetched copy: a cached copy with that digest is the file, taken without asking any
     /// mirror or checking it again. Returns the bytes and where they came from.
@@ -436,8 +442,7 @@ impl MetadataSource<'_> {
         known: &Sha256,
         check: Check<'_, ()>,
     ) -> Result<(Vec<u8>, String), RepoError> {
-        let cached = self.cache.and_then(|c| c.metadata(&self.cache_key(repo, rel), max));
-        if let Some(bytes) = cached.filter(|b| Sha256::digest(b) == *known) {
+        if let Some(bytes) = self.cached_known(repo, rel, max, known) {
             return Ok((bytes, format!("{rel} (cached, unchanged)")));
         }
         self.fetch_checked(repo, mirrors, rel, max, check).map(|((), bytes, shown)| (bytes, shown))

@@ -44,8 +44,7 @@ impl MetadataSource<'_> {
         (max, size): (u64, Option<u64>),
         known: &Sha256,
     ) -> Result<(Index, String), RepoError> {
-        let cached = self.cache.and_then(|c| c.metadata(&self.cache_key(repo, rel), max));
-        if let Some(bytes) = cached.filter(|b| Sha256::digest(b) == *known) {
+        if let Some(bytes) = self.cached_known(repo, rel, max, known) {
             return Ok((Index::Bytes(bytes), format!("{rel} (cached, unchanged)")));
         }
         if self.offline {
