@@ -84,13 +84,31 @@ enum Field {
 }
 const FIELDS: usize = 11;
 
-/// A record's text fields in one allocation: the fields one after another, the end of each,
-/// and which of the optional ones are present.
+/// A record's text fields in one allocation: a short header, then the fields one after another.
+///
+/// The header is which optional fields are present (one byte), then each field's length as a
+/// base-64 varint: six bits a byte, `0x40` set while more follow. Every header byte is below
+/// `0x80`, so the whole stays one valid `str`, and a field is a plain slice of it. On bookworm
+/// the header takes about 14 bytes where an array of eleven ends took 44 in every record.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct RecordText {
     text: Box<str>,
-    ends: [u32; FIELDS],
-    present: u8,
+}
+
+/// A header byte: six bits of a length, and whether another byte of it follows.
+const MORE: u8 = 0x40;
+
+/// Appends `n` to `out` as a header varint.
+fn put_len(out: &mut String, mut n: usize) {
+    loop {
+        let low = (n & 0x3f) as u8;
+        n >>= 6;
+        let byte = if n == 0 { low } else { low | MORE };
+        out.push(char::from(byte));
+        if n == 0 {
+            return;
+        }
+    }
 }
 
 /// The fields of one record hold more than 4 GiB of text (more than an index may hold).
@@ -143,22 +161,50 @@ impl RecordText {
         if total > u32::MAX as usize {
             return Err(TextTooLarge);
         }
-        let mut text = String::with_capacity(total);
-        let mut ends = [0u32; FIELDS];
-        for (end, s) in ends.iter_mut().zip(parts) {
-            text.push_str(s);
-            *end = text.len() as u32;
-        }
         let present = optional.iter().enumerate().fold(0u8, |bits, (i, o)| bits | u8::from(o.is_some()) << (1 + i));
-        Ok(Self { text: text.into_boxed_str(), ends, present })
+        let mut text = String::with_capacity(total + 2 * FIELDS + 1);
+        text.push(char::from(present));
+        for s in parts {
+            put_len(&mut text, s.len());
+        }
+        for s in parts {
+            text.push_str(s);
+        }
+        Ok(Self { text: text.into_boxed_str() })
+    }
+    /// Where field `f` starts and ends in `text`, read off the header.
+    fn span(&self, f: Field) -> (usize, usize) {
+        let bytes = self.text.as_bytes();
+        let (mut at, mut before, mut len) = (1, 0, 0);
+        for i in 0..FIELDS {
+            let (mut n, mut shift) = (0usize, 0);
+            loop {
+                let b = bytes.get(at).copied().unwrap_or(0);
+                at += 1;
+                n |= usize::from(b & 0x3f) << shift;
+                shift += 6;
+                if b & MORE == 0 {
+                    break;
+                }
+            }
+            match i.cmp(&(f as usize)) {
+                std::cmp::Ordering::Less => before += n,
+                std::cmp::Ordering::Equal => len = n,
+                std::cmp::Ordering::Greater => {}
+            }
+        }
+        (at + before, at + before + len)
     }
     fn get(&self, f: Field) -> &str {
-        let i = f as usize;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.text[start..self.ends[i] as usize]
+        if self.text.is_empty() {
+            return "";
+        }
+        let (start, end) = self.span(f);
+        &self.text[start..end]
     }
     fn optional(&self, f: Field) -> Option<&str> {
-        (self.present & (1 << f as u8) != 0).then(|| self.get(f))
+        let present = self.text.as_bytes().first().copied().unwrap_or(0);
+        (present & (1 << f as u8) != 0).then(|| self.get(f))
     }
     fn deps(&self, f: Field) -> Deps<'_> {
         Deps::new(self.get(f))
@@ -321,5 +367,35 @@ impl PackageRecord {
     /// The file name the package has in a bundle: the last component of its location.
     pub fn file_name(&self) -> &str {
         self.location().rsplit('/').next().unwrap_or(self.location())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every field comes back as it went in, across the header's one-, two- and three-byte
+    /// lengths, and an absent optional field stays apart from an empty present one.
+    #[test]
+    fn packed_fields_read_back_as_given() {
+        for len in [0usize, 1, 63, 64, 4095, 4096, 70_000] {
+            let long = "x".repeat(len);
+            let fields = RecordFields {
+                location: format!("pool/main/{long}.deb"),
+                source: Some(String::new()),
+                source_rpm: None,
+                license: Some(long.clone().into()),
+                provides: DepList::from_joined(&long),
+                requires: DepList::from_joined("a\nb (>= 1)"),
+                files: DepList::from_joined(&format!("/usr/{long}")),
+                ..RecordFields::default()
+            };
+            let text = fields.pack().expect("small");
+            assert_eq!(text.unpack(), fields, "len {len}");
+            assert!(text.text.bytes().take_while(|&b| b < 0x80).count() > FIELDS, "an ASCII header");
+        }
+        let empty = RecordText::default();
+        assert_eq!(empty.get(Field::Files), "");
+        assert_eq!(empty.optional(Field::Source), None);
     }
 }

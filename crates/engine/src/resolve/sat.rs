@@ -35,12 +35,12 @@ struct VSet {
     label: String,
 }
 
-/// Package names as solver names, with each record's name and each name's records. Built once
-/// per resolve: every solve of it (newest first, then any version, the base loop) shares it.
+/// Package names as solver names, with each record's name. Built once per resolve: every solve
+/// of it (newest first, then any version, the base loop) shares it. A name's records are looked
+/// up in the universe when asked (a copy of every list took 1.5 MB on bookworm).
 pub(super) struct Names<'u> {
     names: Vec<&'u str>,
     name_of: Vec<u32>,
-    members: Vec<std::borrow::Cow<'u, [u32]>>,
 }
 
 impl<'u> Names<'u> {
@@ -48,15 +48,12 @@ impl<'u> Names<'u> {
         let mut names: Vec<&str> = u.names();
         names.sort_unstable();
         let mut name_of = vec![0u32; u.len()];
-        let mut members = Vec::with_capacity(names.len());
         for (id, n) in names.iter().enumerate() {
-            let m = u.named(n);
-            for &i in m.iter() {
+            for &i in u.named(n).iter() {
                 name_of[i as usize] = id as u32;
             }
-            members.push(m);
         }
-        Self { names, name_of, members }
+        Self { names, name_of }
     }
 }
 
@@ -79,7 +76,6 @@ pub(super) struct Sat<'u, 'a> {
     u: &'u Universe<'a>,
     name_of: &'u [u32],
     names: &'u [&'u str],
-    members: &'u [std::borrow::Cow<'u, [u32]>],
     /// Missing capabilities get a name with no records (numbered after the real ones), so the
     /// solver can say what is missing.
     missing: RefCell<Vec<String>>,
@@ -97,6 +93,14 @@ pub(super) struct Sat<'u, 'a> {
 }
 
 impl<'u, 'a> Sat<'u, 'a> {
+    /// The records of solver name `n` (none for a missing capability's name).
+    fn members(&self, n: u32) -> std::borrow::Cow<'u, [u32]> {
+        match self.names.get(n as usize) {
+            Some(name) => self.u.named(name),
+            None => std::borrow::Cow::Borrowed(&[]),
+        }
+    }
+
     fn new(u: &'u Universe<'a>, job: &Job<'u>) -> Self {
         let t = job.names;
         let favored = job.favored.iter().map(|&p| (t.name_of[p as usize], p)).collect();
@@ -104,7 +108,6 @@ impl<'u, 'a> Sat<'u, 'a> {
             u,
             name_of: &t.name_of,
             names: &t.names,
-            members: &t.members,
             missing: RefCell::default(),
             missing_ids: RefCell::default(),
             favored,
@@ -361,7 +364,7 @@ impl<'u, 'a> Sat<'u, 'a> {
             names.sort_unstable();
             names.dedup();
             for n in names {
-                let allowed: Vec<u32> = self.members[n as usize].iter().copied().filter(|q| !hit.contains(q)).collect();
+                let allowed: Vec<u32> = self.members(n).iter().copied().filter(|q| !hit.contains(q)).collect();
                 let by = self.u.pkg(p);
                 out.push(self.set(n, allowed, format!("outside `{raw}`, which {} {} {what}", by.name, by.version)));
             }
@@ -440,7 +443,7 @@ impl DependencyProvider for Sat<'_, '_> {
 
     async fn get_candidates(&self, name: NameId) -> Option<Candidates<SolvableId>> {
         let n = name.into_raw();
-        let members: &[u32] = self.members.get(n as usize).map_or(&[], |m| m);
+        let members = self.members(n);
         Some(Candidates {
             candidates: members.iter().map(|&i| SolvableId::from_raw(i)).collect(),
             favored: self.favored.get(&n).map(|&i| SolvableId::from_raw(i)),
@@ -478,7 +481,7 @@ pub(super) fn solve<'u>(u: &'u Universe<'_>, job: &Job<'u>) -> Result<Result<Vec
     }
     for &b in job.hard_base {
         let n = sat.name_of[b as usize];
-        let all = sat.members[n as usize].to_vec();
+        let all = sat.members(n).to_vec();
         requirements.push(Requirement::Single(sat.set(n, all, "* (on the node)".into())).into());
     }
     let problem = Problem::new().requirements(requirements);
