@@ -347,7 +347,7 @@ fn record(w: &mut Writer, p: &PackageRecord, base: Option<u64>) {
     match &p.version {
         Version::Rpm(v) => {
             w.u8(0);
-            w.u64(v.epoch);
+            w.u64(v.epoch.into());
             w.str(v.version());
             w.opt(v.release());
         }

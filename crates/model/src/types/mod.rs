@@ -13,20 +13,21 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// Defines a `String`-backed newtype whose only constructor is `$check` (serde, `FromStr` and
-/// `TryFrom<String>` all go through it).
+/// Defines a string newtype whose only constructor is `$check` (serde, `FromStr` and
+/// `TryFrom<String>` all go through it). Values up to 24 bytes are held inline, without an
+/// allocation of their own: most package names are, and a resolve holds one per record.
 macro_rules! validated_string {
     ($(#[$meta:meta])* $name:ident, $check:expr, $err:path) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
         #[serde(try_from = "String", into = "String")]
-        pub struct $name(Box<str>);
+        pub struct $name(compact_str::CompactString);
 
         impl $name {
             pub fn new(s: &str) -> Result<Self, $crate::types::TypeError> {
                 let check: fn(&str) -> bool = $check;
                 if check(s) {
-                    Ok(Self(s.into()))
+                    Ok(Self(compact_str::CompactString::new(s)))
                 } else {
                     Err($err($crate::types::shown(s)))
                 }

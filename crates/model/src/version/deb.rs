@@ -20,14 +20,14 @@ pub struct DebVersionError {
 /// `{"epoch": 2, "upstream": "2.10", "revision": "3"}`, read back only when they are exactly
 /// what parsing their text gives (nothing a dpkg would read otherwise).
 ///
-/// The upstream version and the revision share one allocation (every deb record holds one).
+/// The upstream version and the revision share one string, held inline up to 24 bytes (every deb record holds one).
 #[derive(Clone, PartialEq, Eq, Hash, serde::Deserialize)]
 #[serde(try_from = "DebParts")]
 pub struct DebVersion {
     pub epoch: u32,
     /// Where the upstream version ends in `text`, which holds it and then the revision.
     split: u32,
-    text: Box<str>,
+    text: compact_str::CompactString,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -43,7 +43,10 @@ impl DebVersion {
     fn of(epoch: u32, upstream: &str, revision: &str) -> Self {
         // Versions are short: a parsed one is one line of an index, and parts come from one.
         let split = u32::try_from(upstream.len()).unwrap_or(u32::MAX);
-        Self { epoch, split, text: format!("{upstream}{revision}").into_boxed_str() }
+        let mut text = compact_str::CompactString::with_capacity(upstream.len() + revision.len());
+        text.push_str(upstream);
+        text.push_str(revision);
+        Self { epoch, split, text }
     }
     /// The upstream version (`4.2.8p4+dfsg` of `1:4.2.8p4+dfsg-3ubuntu5.9`).
     pub fn upstream(&self) -> &str {

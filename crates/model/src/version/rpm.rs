@@ -20,16 +20,20 @@ pub struct EvrError {
 /// In `bundle.json` (schema 2) it is its parts, `{"epoch": 0, "version": "1.0", "release": "1"}`,
 /// read back only when they are exactly what parsing their text gives.
 ///
-/// The version and the release share one allocation (every rpm record holds one).
+/// The version and the release share one string, held inline up to 24 bytes (every rpm record
+/// holds one). rpm keeps an epoch in 32 bits, and so does this.
 #[derive(Clone, PartialEq, Eq, Hash, serde::Deserialize)]
 #[serde(try_from = "EvrParts")]
 pub struct Evr {
-    pub epoch: u64,
-    /// Where the version ends in `text`, which holds it and then the release.
+    pub epoch: u32,
+    /// Where the version ends in `text`, which holds it and then the release; the top bit is
+    /// set when there is a release.
     split: u32,
-    has_release: bool,
-    text: Box<str>,
+    text: compact_str::CompactString,
 }
+
+/// The bit of [`Evr`]'s `split` that says a release follows the version.
+const HAS_RELEASE: u32 = 1 << 31;
 
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,7 +54,7 @@ impl fmt::Debug for Evr {
 impl serde::Serialize for Evr {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let parts = EvrParts {
-            epoch: self.epoch,
+            epoch: self.epoch.into(),
             version: self.version().to_string(),
             release: self.release().map(str::to_string),
         };
@@ -88,19 +92,23 @@ impl Evr {
         if release.is_some_and(|r| r.is_empty() || r.contains(odd)) {
             return Err(bad("the release is empty or contains whitespace, a control character or a `:`"));
         }
-        let split = u32::try_from(version.len()).map_err(|_| bad("the version is too long"))?;
-        let text = format!("{version}{}", release.unwrap_or("")).into_boxed_str();
-        Ok(Self { epoch, split, has_release: release.is_some(), text })
+        let epoch = u32::try_from(epoch).map_err(|_| bad("the epoch is above 4294967295"))?;
+        let split =
+            u32::try_from(version.len()).ok().filter(|&n| n < HAS_RELEASE).ok_or(bad("the version is too long"))?;
+        let mut text = compact_str::CompactString::with_capacity(version.len() + release.map_or(0, str::len));
+        text.push_str(version);
+        text.push_str(release.unwrap_or(""));
+        Ok(Self { epoch, split: split | if release.is_some() { HAS_RELEASE } else { 0 }, text })
     }
 
     /// The version (`4.2.6p5` of `4.2.6p5-29.el7`).
     pub fn version(&self) -> &str {
-        &self.text[..self.split as usize]
+        &self.text[..(self.split & !HAS_RELEASE) as usize]
     }
 
     /// The release (`29.el7`), when there is one.
     pub fn release(&self) -> Option<&str> {
-        self.has_release.then(|| &self.text[self.split as usize..])
+        (self.split & HAS_RELEASE != 0).then(|| &self.text[(self.split & !HAS_RELEASE) as usize..])
     }
 
     /// Compares like rpm's `rpmdsCompare`: the release counts only when both sides have one.
@@ -414,5 +422,17 @@ mod tests {
         let e = "x:1.0".parse::<Evr>().unwrap_err().to_string();
         assert!(e.contains("`x:1.0`") && e.contains("epoch"), "{e}");
         assert!("".parse::<Evr>().is_err());
+    }
+
+    /// rpm keeps an epoch in 32 bits: the largest reads back, one more is refused by name.
+    #[test]
+    fn an_epoch_past_32_bits_is_refused() {
+        let e: Evr = "4294967295:1.0-1".parse().unwrap();
+        assert_eq!((e.epoch, e.version(), e.release()), (u32::MAX, "1.0", Some("1")));
+        assert_eq!(e.to_string(), "4294967295:1.0-1");
+        let e = "4294967296:1.0-1".parse::<Evr>().unwrap_err().to_string();
+        assert!(e.contains("epoch"), "{e}");
+        let plain: Evr = "1.0".parse().unwrap();
+        assert_eq!((plain.version(), plain.release()), ("1.0", None));
     }
 }
