@@ -23,13 +23,13 @@ pub(crate) struct Postings<'a, V> {
     values: Vec<V>,
 }
 
-impl<'a, V: Copy + Default> Postings<'a, V> {
+impl<'a, V: Copy> Postings<'a, V> {
     /// Groups `pairs` by key; `hint` is about how many distinct keys to expect.
     pub(crate) fn new(hint: usize, pairs: impl IntoIterator<Item = (&'a str, V)>) -> Self {
         let hasher = Fast::default();
         let mut table: HashTable<u32> = HashTable::with_capacity(hint);
         let mut keys: Vec<&'a str> = Vec::with_capacity(hint);
-        let mut tagged: Vec<(u32, V)> = Vec::with_capacity(hint);
+        let (mut ids, mut values): (Vec<u32>, Vec<V>) = (Vec::with_capacity(hint), Vec::with_capacity(hint));
         for (k, v) in pairs {
             let hash = hasher.hash_one(k);
             let entry = table.entry(hash, |&id| keys[id as usize] == k, |&id| hasher.hash_one(keys[id as usize]));
@@ -39,22 +39,32 @@ impl<'a, V: Copy + Default> Postings<'a, V> {
                     keys.len() as u32 - 1
                 })
                 .get();
-            tagged.push((id, v));
+            ids.push(id);
+            values.push(v);
         }
-        // A counting sort by key id: stable, so each key keeps its values' order.
+        // A counting sort by key id, stable (each key keeps its values' order), in place: each
+        // value's id is replaced by where it goes, then the values follow those cycles. No
+        // second array of values (CentOS 7: 99,885 provides of 24 bytes).
         let mut starts = vec![0u32; keys.len() + 1];
-        for &(id, _) in &tagged {
+        for &id in &ids {
             starts[id as usize + 1] += 1;
         }
         for i in 1..starts.len() {
             starts[i] += starts[i - 1];
         }
         let mut next = starts.clone();
-        let mut values = vec![V::default(); tagged.len()];
-        for (id, v) in tagged {
-            let at = &mut next[id as usize];
-            values[*at as usize] = v;
+        for id in &mut ids {
+            let at = &mut next[*id as usize];
+            *id = *at;
             *at += 1;
+        }
+        drop(next);
+        for i in 0..values.len() {
+            while ids[i] as usize != i {
+                let to = ids[i] as usize;
+                values.swap(i, to);
+                ids.swap(i, to);
+            }
         }
         Self { table, hasher, keys, starts, values }
     }
