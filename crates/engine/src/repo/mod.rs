@@ -362,7 +362,8 @@ fn read_parsed(
         return Err(ParsedError::TooLarge(header.records_len));
     }
     let Some(w) = entries else {
-        let mut records = parsed::decode_records(&header, &mut file, repo)?;
+        let body = parsed::Body::File { file: &file, start: parsed::HEADER_BYTES as u64 };
+        let mut records = parsed::decode_records(&header, &body, repo)?;
         records.iter_mut().for_each(|r| r.entry = None);
         return Ok(Some(records));
     };
@@ -374,8 +375,8 @@ fn read_parsed(
             let mut from = entries::ReadAt { file: &file, pos: at };
             w.append_checked(&mut from, header.entries_len, header.entries_digest())
         });
-        let mut from = entries::ReadAt { file: &file, pos: parsed::HEADER_BYTES as u64 };
-        (parsed::decode_records(&header, &mut from, repo), copying.join().expect("copying does not panic"))
+        let body = parsed::Body::File { file: &file, start: parsed::HEADER_BYTES as u64 };
+        (parsed::decode_records(&header, &body, repo), copying.join().expect("copying does not panic"))
     });
     let with_entries = records.as_ref().is_ok_and(|r| r.iter().all(|r| r.entry.is_some()));
     let base = match copied {

@@ -33,10 +33,10 @@ const LISTS: [&str; 7] = ["provides", "requires", "pre-requires", "conflicts", "
 
 const MAGIC: &[u8] = b"moa-bundle parsed index\n";
 /// Bumped with any change of the layout or of what a parser keeps.
-const VERSION: u32 = 3;
-/// The header: magic, version, the key's digest, the records' digest and length, the index
-/// entries' digest and length.
-pub(crate) const HEADER_BYTES: usize = MAGIC.len() + 4 + 32 + 32 + 8 + 32 + 8;
+const VERSION: u32 = 4;
+/// The header: magic, version, the key's digest, the records' digest, length and where their
+/// second part starts, the index entries' digest and length.
+pub(crate) const HEADER_BYTES: usize = MAGIC.len() + 4 + 32 + 32 + 8 + 8 + 32 + 8;
 /// An entry larger than this is not read (bookworm's main index: about 30 MiB).
 pub(crate) const ENTRY_BYTES: u64 = 2 << 30;
 /// Records in one entry (bookworm's main amd64 index: 66,582).
@@ -78,10 +78,16 @@ pub enum ParsedError {
 }
 
 /// What an entry's header says follows it.
+///
+/// The records come in two parts, each a count and that many records, decoded at once on two
+/// threads; the records' digest is the sha256 of the two parts' sha256s, one after the other,
+/// so each thread hashes only its own part.
 #[derive(Debug)]
 pub(crate) struct Header {
     records: Sha256,
     pub records_len: u64,
+    /// Where the second part starts (the first part's length).
+    split: u64,
     entries: Sha256,
     pub entries_len: u64,
 }
@@ -100,18 +106,13 @@ pub(crate) type Entries = (Sha256, u64);
 /// their index entries' places are, less `base`, when `entries` (the digest and length of the
 /// bytes that will follow the records) says they are kept.
 pub fn encode(key: &ParsedKey<'_>, records: &[PackageRecord], entries: Option<Entries>, base: u64) -> Vec<u8> {
-    let mut body = Vec::new();
-    let base = entries.is_some().then_some(base);
-    let mut keep = |b: &[u8]| {
-        body.extend_from_slice(b);
-        Ok(())
-    };
-    encode_body(records, base, &mut keep).expect("a Vec takes every write");
-    seal(key, &body, entries)
+    let mut out = Vec::new();
+    write(key, records, entries, base, &mut out).expect("a Vec takes every write");
+    out
 }
 
 /// [`encode`] written to `out` without holding the encoding in memory (bookworm's is 24 MB):
-/// the records are encoded twice, once for the header's digest and length, once to write.
+/// the records are encoded twice, once for the header's digests and lengths, once to write.
 pub(crate) fn write(
     key: &ParsedKey<'_>,
     records: &[PackageRecord],
@@ -121,19 +122,29 @@ pub(crate) fn write(
 ) -> std::io::Result<()> {
     use sha2::Digest;
     let base = entries.is_some().then_some(base);
-    let (mut hasher, mut len) = (sha2::Sha256::new(), 0u64);
-    encode_body(records, base, &mut |b| {
-        hasher.update(b);
-        len += b.len() as u64;
-        Ok(())
-    })?;
-    let digest = Sha256::from_bytes(hasher.finalize().into());
-    out.write_all(&header(key, &digest, len, entries))?;
-    encode_body(records, base, &mut |b| out.write_all(b))
+    let parts = records.split_at(records.len() / 2);
+    let mut sums = [(Sha256::digest(b""), 0u64); 2];
+    for (part, sum) in [parts.0, parts.1].into_iter().zip(&mut sums) {
+        let (mut hasher, mut len) = (sha2::Sha256::new(), 0u64);
+        encode_part(part, base, &mut |b| {
+            hasher.update(b);
+            len += b.len() as u64;
+            Ok(())
+        })?;
+        *sum = (Sha256::from_bytes(hasher.finalize().into()), len);
+    }
+    out.write_all(&header(key, &joined(&sums[0].0, &sums[1].0), sums[0].1 + sums[1].1, sums[0].1, entries))?;
+    encode_part(parts.0, base, &mut |b| out.write_all(b))?;
+    encode_part(parts.1, base, &mut |b| out.write_all(b))
 }
 
-/// The records' encoding, handed to `emit` a piece at a time.
-fn encode_body(
+/// The records' digest: the sha256 of the two parts' sha256s.
+fn joined(first: &Sha256, second: &Sha256) -> Sha256 {
+    Sha256::digest(&[first.as_bytes().as_slice(), second.as_bytes()].concat())
+}
+
+/// One part's encoding (its count, then its records), handed to `emit` a piece at a time.
+fn encode_part(
     records: &[PackageRecord],
     base: Option<u64>,
     emit: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
@@ -150,17 +161,19 @@ fn encode_body(
     emit(&w.0)
 }
 
-/// `body` (the records' encoding) as an entry for `key`: the header that names the key and the
-/// digests, then the body. The fuzz harness seals what it makes up, so that the records'
-/// decoding, past the digest, is what it explores.
+/// `body` (one part of records: a count and the records) as an entry for `key`, its second
+/// part empty: the header that names the key and the digests, then the body. The fuzz harness
+/// seals what it makes up, so that the records' decoding, past the digest, is what it explores.
 pub fn seal(key: &ParsedKey<'_>, body: &[u8], entries: Option<Entries>) -> Vec<u8> {
-    let mut out = header(key, &Sha256::digest(body), body.len() as u64, entries);
+    let digest = joined(&Sha256::digest(body), &Sha256::digest(b""));
+    let mut out = header(key, &digest, body.len() as u64, body.len() as u64, entries);
     out.extend_from_slice(body);
     out
 }
 
-/// The header of an entry for `key` whose records have `digest` and `len`.
-fn header(key: &ParsedKey<'_>, digest: &Sha256, len: u64, entries: Option<Entries>) -> Vec<u8> {
+/// The header of an entry for `key` whose records have `digest` and `len`, their second part
+/// starting at `split`.
+fn header(key: &ParsedKey<'_>, digest: &Sha256, len: u64, split: u64, entries: Option<Entries>) -> Vec<u8> {
     let (entries, entries_len) = entries.unwrap_or((Sha256::digest(b""), 0));
     let mut out = Vec::with_capacity(HEADER_BYTES);
     out.extend_from_slice(MAGIC);
@@ -168,6 +181,7 @@ fn header(key: &ParsedKey<'_>, digest: &Sha256, len: u64, entries: Option<Entrie
     out.extend_from_slice(key.digest().as_bytes());
     out.extend_from_slice(digest.as_bytes());
     out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&split.to_le_bytes());
     out.extend_from_slice(entries.as_bytes());
     out.extend_from_slice(&entries_len.to_le_bytes());
     out
@@ -186,11 +200,17 @@ pub(crate) fn read_header(key: &ParsedKey<'_>, bytes: &[u8; HEADER_BYTES]) -> Re
     }
     let (records, rest) = rest.split_first_chunk::<32>().ok_or(ParsedError::Header)?;
     let (records_len, rest) = rest.split_first_chunk::<8>().ok_or(ParsedError::Header)?;
+    let (split, rest) = rest.split_first_chunk::<8>().ok_or(ParsedError::Header)?;
     let (entries, rest) = rest.split_first_chunk::<32>().ok_or(ParsedError::Header)?;
     let (entries_len, _) = rest.split_first_chunk::<8>().ok_or(ParsedError::Header)?;
+    let (records_len, split) = (u64::from_le_bytes(*records_len), u64::from_le_bytes(*split));
+    if split > records_len {
+        return Err(ParsedError::Header);
+    }
     Ok(Header {
         records: Sha256::from_bytes(*records),
-        records_len: u64::from_le_bytes(*records_len),
+        records_len,
+        split,
         entries: Sha256::from_bytes(*entries),
         entries_len: u64::from_le_bytes(*entries_len),
     })
@@ -201,75 +221,109 @@ pub(crate) fn read_header(key: &ParsedKey<'_>, bytes: &[u8; HEADER_BYTES]) -> Re
 pub fn decode(key: &ParsedKey<'_>, bytes: &[u8], repo: usize) -> Result<Vec<PackageRecord>, ParsedError> {
     let (head, rest) = bytes.split_first_chunk::<HEADER_BYTES>().ok_or(ParsedError::Header)?;
     let header = read_header(key, head)?;
-    let mut body = usize::try_from(header.records_len).ok().and_then(|n| rest.get(..n)).ok_or(ParsedError::Digest)?;
-    decode_records(&header, &mut body, repo)
+    let body = usize::try_from(header.records_len).ok().and_then(|n| rest.get(..n)).ok_or(ParsedError::Digest)?;
+    decode_records(&header, &Body::Bytes(body), repo)
 }
 
-/// The records an entry's `header` announces, read from `body` (positioned just after the
-/// header); each record's index entry must lie within the entries the header announces.
-///
-/// The body is read in pieces on a second thread, which hashes them while this one decodes:
-/// no copy of the whole body is held (bookworm's is 24 MB), and the records are returned only
-/// when the digest of every byte read matches the header's (damaged bytes are reported as
-/// damage, whatever the decoder made of them).
-pub(crate) fn decode_records(
-    header: &Header,
-    body: &mut (dyn std::io::Read + Send),
-    repo: usize,
-) -> Result<Vec<PackageRecord>, ParsedError> {
-    use sha2::Digest;
-    let len = header.records_len;
-    let (digest, decoded) = std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
-        let reading = s.spawn(move || {
-            let (mut hasher, mut left) = (sha2::Sha256::new(), len);
-            while left > 0 {
-                let mut piece = vec![0; left.min(PIECE) as usize];
-                body.read_exact(&mut piece).map_err(|_| ParsedError::Digest)?;
-                hasher.update(&piece);
-                left -= piece.len() as u64;
-                // A decoder that gave up takes no more; the digest is still wanted.
-                let _ = tx.send(piece);
+/// Where an entry's records are read from: a file (the records starting at `start`), or memory.
+pub(crate) enum Body<'a> {
+    File { file: &'a std::fs::File, start: u64 },
+    Bytes(&'a [u8]),
+}
+
+impl Body<'_> {
+    /// A reader of `len` bytes from `at` in the records.
+    fn reader(&self, at: u64, len: u64) -> Box<dyn std::io::Read + '_> {
+        use std::io::Read;
+        match self {
+            Body::File { file, start } => Box::new(super::entries::ReadAt { file, pos: start + at }.take(len)),
+            Body::Bytes(b) => {
+                let from = usize::try_from(at).unwrap_or(usize::MAX).min(b.len());
+                let to = usize::try_from(at.saturating_add(len)).unwrap_or(usize::MAX).min(b.len());
+                Box::new(&b[from..to])
             }
-            Ok(Sha256::from_bytes(hasher.finalize().into()))
-        });
-        let decoded = decode_pieces(rx, len, repo, header.entries_len);
-        (reading.join().expect("reading does not panic"), decoded)
+        }
+    }
+}
+
+/// The records an entry's `header` announces, read from `body`; each record's index entry must
+/// lie within the entries the header announces.
+///
+/// The two parts are read, hashed and decoded at once, each on a thread of its own, a piece
+/// at a time: no copy of the whole is held (bookworm's is 24 MB), and the records are returned
+/// only when the digest of every byte read matches the header's (damaged bytes are reported as
+/// damage, whatever the decoder made of them).
+pub(crate) fn decode_records(header: &Header, body: &Body<'_>, repo: usize) -> Result<Vec<PackageRecord>, ParsedError> {
+    let entries = header.entries_len;
+    let second = header.records_len - header.split;
+    let (first, second) = std::thread::scope(|s| {
+        let first = s.spawn(|| decode_part(body.reader(0, header.split), header.split, repo, entries));
+        let second = decode_part(body.reader(header.split, second), second, repo, entries);
+        (first.join().expect("decoding does not panic"), second)
     });
-    if digest? != header.records {
+    let (Some(d1), Some(d2)) = (first.0, second.0) else { return Err(ParsedError::Digest) };
+    if joined(&d1, &d2) != header.records {
         return Err(ParsedError::Digest);
     }
-    decoded
+    let mut records = first.1?;
+    let more = second.1.map_err(|e| match e {
+        ParsedError::Record { index, why } => ParsedError::Record { index: records.len() + index, why },
+        e => e,
+    })?;
+    records.reserve_exact(more.len());
+    records.extend(more);
+    Ok(records)
 }
 
 /// How much of a body is read at a time (small in tests, so that records span pieces). Under
 /// malloc's mmap threshold, so a freed piece's memory serves the next one: 1 MiB pieces were
 /// each fresh pages from the kernel (2,000 page faults of a 40 ms CentOS resolve).
-const PIECE: u64 = if cfg!(test) { 4096 } else { 64 << 10 };
+const PIECE: usize = if cfg!(test) { 4096 } else { 64 << 10 };
 
-/// The bytes of a body as its pieces arrive: what is not decoded yet.
-struct Pieces {
-    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+/// The bytes of one part as they are read and hashed: what is not decoded yet.
+struct Pieces<'r> {
+    from: Box<dyn std::io::Read + 'r>,
+    hasher: sha2::Sha256,
+    /// Bytes of the part not read yet.
+    left: u64,
+    /// The reader ended before the part did.
+    cut: bool,
     buf: Vec<u8>,
     pos: usize,
 }
 
-impl Pieces {
+impl Pieces<'_> {
     fn rest(&self) -> &[u8] {
         &self.buf[self.pos..]
     }
+    /// Reads up to one piece more, hashing it; false when the part has no more.
+    fn read_piece(&mut self, into: &mut Vec<u8>) -> bool {
+        use sha2::Digest;
+        use std::io::Read;
+        let want = self.left.min(PIECE as u64) as usize;
+        if want == 0 || self.cut {
+            return false;
+        }
+        let at = into.len();
+        into.resize(at + want, 0);
+        if self.from.read_exact(&mut into[at..]).is_err() {
+            into.truncate(at);
+            self.cut = true;
+            return false;
+        }
+        self.hasher.update(&into[at..]);
+        self.left -= want as u64;
+        true
+    }
     /// At least doubles what is not decoded yet (so a record that spans many pieces is tried
-    /// a logarithmic number of times); false when the body has no more.
+    /// a logarithmic number of times); false when the part has no more.
     fn more(&mut self) -> bool {
         self.buf.drain(..self.pos);
         self.pos = 0;
         let want = (self.buf.len() * 2).max(1);
-        while self.buf.len() < want {
-            match self.rx.recv() {
-                Ok(piece) => self.buf.extend_from_slice(&piece),
-                Err(_) => break,
-            }
-        }
+        let mut buf = std::mem::take(&mut self.buf);
+        while buf.len() < want && self.read_piece(&mut buf) {}
+        self.buf = buf;
         self.buf.len() >= want
     }
     /// `decode` on what is not decoded yet, retried with more bytes while it runs short.
@@ -287,16 +341,38 @@ impl Pieces {
             }
         }
     }
+    /// The digest of the whole part, the rest read first; `None` when it ends early.
+    fn digest(mut self) -> Option<Sha256> {
+        use sha2::Digest;
+        let mut scratch = Vec::with_capacity(PIECE);
+        while self.read_piece(&mut scratch) {
+            scratch.clear();
+        }
+        (self.left == 0).then(|| Sha256::from_bytes(self.hasher.finalize().into()))
+    }
 }
 
-/// The records of a body of `len` bytes arriving through `rx`, whose digest the caller checks.
+/// One part of `len` bytes read from `from`: its digest (`None` when it is cut short) and its
+/// records. An empty part holds no records.
+fn decode_part(
+    from: Box<dyn std::io::Read + '_>,
+    len: u64,
+    repo: usize,
+    entries_len: u64,
+) -> (Option<Sha256>, Result<Vec<PackageRecord>, ParsedError>) {
+    use sha2::Digest;
+    let mut body = Pieces { from, hasher: sha2::Sha256::new(), left: len, cut: false, buf: Vec::new(), pos: 0 };
+    let records = if len == 0 { Ok(Vec::new()) } else { decode_pieces(&mut body, len, repo, entries_len) };
+    (body.digest(), records)
+}
+
+/// The records of one part, as its pieces arrive; the caller checks the digest.
 fn decode_pieces(
-    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    body: &mut Pieces<'_>,
     len: u64,
     repo: usize,
     entries_len: u64,
 ) -> Result<Vec<PackageRecord>, ParsedError> {
-    let mut body = Pieces { rx, buf: Vec::new(), pos: 0 };
     let count = body.next(|r| r.u64()).map_err(|_| ParsedError::Short)?;
     if count > RECORDS as u64 {
         return Err(ParsedError::Record { index: 0, why: format!("{count} records, more than {RECORDS}") });
@@ -634,5 +710,34 @@ mod tests {
         let short = encode(&key(&index), &made, Some((kept.0, 99)), 1000);
         let e = decode(&key(&index), &short, 0).unwrap_err().to_string();
         assert!(e.contains("record 1") && e.contains("outside"), "{e}");
+    }
+
+    /// The records come in two parts, read on two threads: each part's bytes are covered by the
+    /// digest, their order too, and where the second starts is bounded by the records' length.
+    #[test]
+    fn both_parts_are_checked_in_their_order() {
+        let index = Sha256::from_hex(INDEX).unwrap();
+        let made: Vec<PackageRecord> = records().iter().cycle().take(9).cloned().collect();
+        let good = encode(&key(&index), &made, None, 0);
+        let (head, body) = good.split_first_chunk::<HEADER_BYTES>().unwrap();
+        let h = read_header(&key(&index), head).unwrap();
+        assert!(h.split > 0 && h.split < h.records_len, "two parts: {h:?}");
+        assert_eq!(decode(&key(&index), &good, 0).unwrap().len(), 9);
+        // The parts swapped, the header kept: another digest.
+        let split = h.split as usize;
+        let swapped = [head.as_slice(), &body[split..], &body[..split]].concat();
+        assert!(matches!(decode(&key(&index), &swapped, 0), Err(ParsedError::Digest)));
+        // The split moved by one byte: each part's digest changes.
+        let at = MAGIC.len() + 4 + 32 + 32 + 8;
+        let mut moved = good.clone();
+        moved[at..at + 8].copy_from_slice(&(h.split + 1).to_le_bytes());
+        assert!(matches!(decode(&key(&index), &moved, 0), Err(ParsedError::Digest)));
+        // A split past the records' end is no header of this format.
+        moved[at..at + 8].copy_from_slice(&(h.records_len + 1).to_le_bytes());
+        assert!(matches!(decode(&key(&index), &moved, 0), Err(ParsedError::Header)));
+        // A byte of the second part flipped.
+        let mut flipped = good.clone();
+        flipped[HEADER_BYTES + split + 20] ^= 0x20;
+        assert!(matches!(decode(&key(&index), &flipped, 0), Err(ParsedError::Digest)));
     }
 }
