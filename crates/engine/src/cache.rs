@@ -39,6 +39,17 @@ pub struct CacheError {
     pub source: std::io::Error,
 }
 
+/// A parsed-index entry that another user could have written (see [`Cache::open_parsed`]).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{} can be written by another user (group- or world-writable, or not yours): not used; \
+     make it yours and `chmod go-w` it, or pass another --cache-dir",
+    path.display()
+)]
+pub struct NotPrivate {
+    pub path: PathBuf,
+}
+
 /// Why one mirror's copy of a package was not kept: each says the URL (redacted) or the path.
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
@@ -76,8 +87,16 @@ impl Cache {
     /// Opens (creating) the cache and sweeps the leftovers of interrupted runs from it.
     pub fn open(dir: &Path, reporter: &dyn Reporter) -> Result<Self, CacheError> {
         let err = |source| CacheError { path: dir.to_path_buf(), source };
+        fs_err::create_dir_all(dir).map_err(err)?;
         for sub in [PACKAGES, METADATA, PARSED, BUNDLES, "tmp"] {
-            fs_err::create_dir_all(dir.join(sub)).map_err(err)?;
+            // Not group- or world-writable whatever the umask: parsed entries are used only
+            // from a directory no other user can write to (see `open_parsed`).
+            use std::os::unix::fs::DirBuilderExt;
+            let made = std::fs::DirBuilder::new().mode(0o755).create(dir.join(sub));
+            match made {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(err(e)),
+                _ => {}
+            }
         }
         let tag = dir.join("CACHEDIR.TAG");
         if !tag.exists() {
@@ -187,8 +206,26 @@ impl Cache {
 
     /// The parsed-index entry named `name` (a key's digest), opened when it is a regular file;
     /// its content is read once, bounded and checked, by `repo::parsed`.
-    pub(crate) fn open_parsed(&self, name: &Sha256) -> Option<std::fs::File> {
-        moa_model::files::open_regular(&self.dir.join(PARSED).join(name.to_hex())).ok().map(|(f, _)| f)
+    ///
+    /// Unlike a package or a metadata file, an entry is not checked against anything signed:
+    /// its digest only shows it is whole, and whoever can write it can write a matching digest.
+    /// So it is used only when no other user can have written it, as apt trusts its
+    /// `pkgcache.bin` and dnf its `.solv` files: the file and its directory belong to this user
+    /// (or root) and are not group- or world-writable.
+    pub(crate) fn open_parsed(&self, name: &Sha256) -> Result<Option<std::fs::File>, NotPrivate> {
+        let dir = self.dir.join(PARSED);
+        let Ok((file, _)) = moa_model::files::open_regular(&dir.join(name.to_hex())) else { return Ok(None) };
+        let private = |m: std::io::Result<std::fs::Metadata>| {
+            use std::os::unix::fs::MetadataExt;
+            let me = rustix::process::geteuid().as_raw();
+            m.is_ok_and(|m| (m.uid() == me || m.uid() == 0) && m.mode() & 0o022 == 0)
+        };
+        for (path, meta) in [(dir.join(name.to_hex()), file.metadata()), (dir.clone(), fs_err::metadata(&dir))] {
+            if !private(meta) {
+                return Err(NotPrivate { path });
+            }
+        }
+        Ok(Some(file))
     }
 
     /// Stores the parsed-index entry `write` writes (its header, records and index entries).
@@ -228,5 +265,33 @@ impl Cache {
     /// [`Cache::put_metadata`] of what `from` reads to its end.
     pub(crate) fn put_metadata_from(&self, key: &str, from: &mut dyn std::io::Read) {
         self.put_file(&self.metadata_path(key), |w| std::io::copy(from, w).map(drop));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A parsed entry is used only when no other user can have written it: the entry, or its
+    /// directory, made group- or world-writable is refused naming it, whatever the umask made.
+    #[test]
+    fn a_parsed_entry_others_can_write_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path(), &crate::Silent).unwrap();
+        let name = Sha256::digest(b"key");
+        assert!(cache.open_parsed(&name).unwrap().is_none(), "no entry yet");
+        cache.put_parsed(&name, |w| w.write_all(b"entry"));
+        assert!(cache.open_parsed(&name).unwrap().is_some());
+        let entry = dir.path().join(PARSED).join(name.to_hex());
+        let parsed = dir.path().join(PARSED);
+        let chmod = |p: &Path, mode| fs_err::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+        for (path, mode) in [(&entry, 0o664), (&entry, 0o646), (&parsed, 0o775), (&parsed, 0o757)] {
+            chmod(path, mode);
+            let e = cache.open_parsed(&name).unwrap_err().to_string();
+            assert!(e.contains(&path.display().to_string()) && e.contains("another user"), "{mode:o}: {e}");
+            chmod(path, if path == &entry { 0o644 } else { 0o755 });
+        }
+        assert!(cache.open_parsed(&name).unwrap().is_some());
     }
 }

@@ -354,7 +354,7 @@ fn read_parsed(
     entries: Option<&mut EntryWriter>,
 ) -> Result<Option<Vec<PackageRecord>>, parsed::ParsedError> {
     use parsed::ParsedError;
-    let Some(mut file) = cache.open_parsed(name) else { return Ok(None) };
+    let Some(mut file) = cache.open_parsed(name)? else { return Ok(None) };
     let mut head = [0u8; parsed::HEADER_BYTES];
     file.read_exact(&mut head).map_err(|_| ParsedError::Header)?;
     let header = parsed::read_header(key, &head)?;

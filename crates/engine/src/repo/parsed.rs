@@ -75,6 +75,8 @@ pub enum ParsedError {
     TooLarge(u64),
     #[error("its index entries do not match their digest (truncated or damaged)")]
     Entries,
+    #[error(transparent)]
+    NotPrivate(#[from] crate::cache::NotPrivate),
 }
 
 /// What an entry's header says follows it.
