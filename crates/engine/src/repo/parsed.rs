@@ -272,6 +272,10 @@ pub(crate) fn decode_records(header: &Header, body: &Body<'_>, repo: usize) -> R
         ParsedError::Record { index, why } => ParsedError::Record { index: records.len() + index, why },
         e => e,
     })?;
+    if records.len() + more.len() > RECORDS {
+        let why = format!("{} records, more than {RECORDS}", records.len() + more.len());
+        return Err(ParsedError::Record { index: RECORDS, why });
+    }
     records.reserve_exact(more.len());
     records.extend(more);
     Ok(records)
