@@ -3,7 +3,7 @@
 //!
 //! The typed fields the resolver compares (name, version, arch) are values of their own; the
 //! eleven text fields (location, source, the dependency lists, files…) live in one allocation,
-//! [`RecordText`], with the end of each field in it. As eleven separate strings they cost a
+//! [`RecordText`], which opens with each field's length. As eleven separate strings they cost a
 //! pointer pair, a length and an allocation each: about 40% of a resolve's memory went to that.
 //! A parser fills a [`RecordFields`] and packs it once.
 
@@ -90,7 +90,7 @@ const FIELDS: usize = 11;
 /// byte), then each field's length as a base-64 varint: six bits a byte, `0x40` set while more
 /// follow. Every header byte is below `0x80`, so the whole stays one valid `str`, and a field is
 /// a plain slice of it; reading field `i` walks `i + 1` lengths. On bookworm the header takes
-/// about 15 bytes where an array of eleven ends took 44 in every record.
+/// about 14 bytes (measured over its 63,440 records) where an array of eleven ends took 44.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct RecordText {
     text: Box<str>,
