@@ -25,7 +25,7 @@
 use moa_model::types::{Arch, PackageName, Sha256};
 use moa_model::version::{DebVersion, Evr, Version};
 
-use super::record::{RecordText, TextParts};
+use super::record::{PoolSpan, RecordText, TextParts, TextPool};
 use super::{DepList, Deps, EntrySpan, MultiArch, PackageRecord, Priority};
 
 /// The dependency lists a record holds, in the order an entry stores them.
@@ -333,7 +333,7 @@ impl Pieces<'_> {
         self.buf.len() >= want
     }
     /// `decode` on what is not decoded yet, retried with more bytes while it runs short.
-    fn next<T>(&mut self, decode: impl Fn(&mut Reader<'_>) -> Result<T, Bad>) -> Result<T, Bad> {
+    fn next<T>(&mut self, mut decode: impl FnMut(&mut Reader<'_>) -> Result<T, Bad>) -> Result<T, Bad> {
         loop {
             let mut r = Reader(self.rest());
             let (decoded, left) = (decode(&mut r), r.0.len());
@@ -367,7 +367,8 @@ fn decode_part(
     entries_len: u64,
 ) -> (Option<Sha256>, Result<Vec<PackageRecord>, ParsedError>) {
     use sha2::Digest;
-    let mut body = Pieces { from, hasher: sha2::Sha256::new(), left: len, cut: false, buf: Vec::new(), pos: 0 };
+    let buf = Vec::with_capacity(2 * PIECE);
+    let mut body = Pieces { from, hasher: sha2::Sha256::new(), left: len, cut: false, buf, pos: 0 };
     let records = if len == 0 { Ok(Vec::new()) } else { decode_pieces(&mut body, len, repo, entries_len) };
     (body.digest(), records)
 }
@@ -385,18 +386,28 @@ fn decode_pieces(
     }
     // A record takes more than 64 bytes: a count the body cannot hold reserves nothing more.
     let mut out = Vec::with_capacity(count.min(len / 64) as usize);
+    let mut spans = Vec::with_capacity(out.capacity());
+    // The texts take fewer bytes than the part (their lengths are shorter than the part's):
+    // one allocation, which never grows.
+    let mut pool = TextPool::with_capacity(len.min(TEXT_HINT) as usize);
     for index in 0..count as usize {
-        let p = body.next(|r| read_record(r, repo, entries_len)).map_err(|e| match e {
+        let (p, span) = body.next(|r| read_record(r, repo, entries_len, &mut pool)).map_err(|e| match e {
             Bad::Short => ParsedError::Short,
             Bad::Value(why) => ParsedError::Record { index, why },
         })?;
         out.push(p);
+        spans.push(span);
     }
-    match body.rest().is_empty() && !body.more() {
-        true => Ok(out),
-        false => Err(ParsedError::Record { index: count as usize, why: "bytes after the last record".into() }),
+    if !body.rest().is_empty() || body.more() {
+        return Err(ParsedError::Record { index: count as usize, why: "bytes after the last record".into() });
     }
+    let texts = pool.share();
+    out.iter_mut().zip(spans).for_each(|(p, span)| p.text = texts.text(span));
+    Ok(out)
 }
+
+/// At most this much of a part's length is reserved for its texts at once (more grows).
+const TEXT_HINT: u64 = 256 << 20;
 
 struct Writer(Vec<u8>);
 
@@ -527,7 +538,14 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn read_record(r: &mut Reader<'_>, repo: usize, entries_len: u64) -> Result<PackageRecord, Bad> {
+/// One record, its text packed into `pool` (the record's own text is left empty: the caller
+/// gives it the span once the pool is shared). Nothing is packed unless the whole record reads.
+fn read_record(
+    r: &mut Reader<'_>,
+    repo: usize,
+    entries_len: u64,
+    pool: &mut TextPool,
+) -> Result<(PackageRecord, PoolSpan), Bad> {
     let bad = |e: &dyn std::fmt::Display| Bad::Value(e.to_string());
     let name = PackageName::new(r.str()?).map_err(|e| bad(&e))?;
     let version = match r.u8()? {
@@ -589,9 +607,9 @@ fn read_record(r: &mut Reader<'_>, repo: usize, entries_len: u64) -> Result<Pack
         }
         t => return Err(Bad::Value(format!("index entry tag {t}"))),
     };
-    let text =
-        RecordText::from_parts(TextParts { location, source, source_rpm, license, lists }).map_err(|e| bad(&e))?;
-    Ok(PackageRecord { name, version, arch, repo, size, sha256, priority, essential, multi_arch, entry, text })
+    let span = pool.push(&TextParts { location, source, source_rpm, license, lists }).map_err(|e| bad(&e))?;
+    let text = RecordText::default();
+    Ok((PackageRecord { name, version, arch, repo, size, sha256, priority, essential, multi_arch, entry, text }, span))
 }
 
 #[cfg(test)]
