@@ -411,14 +411,22 @@ impl MetadataSource<'_> {
     /// The pinned keys of `repo`, or `None` when checks are skipped. A repository without keys
     /// is refused: nothing says who may publish it.
     pub(crate) fn keyring(&self, repo: &Repository) -> Result<Option<Keyring>, RepoError> {
-        if self.signatures == Signatures::Skip {
+        if !self.checks_signatures(repo)? {
             return Ok(None);
+        }
+        let ring = Keyring::load(&repo.keys).map_err(|error| RepoError::Keys { repo: repo.name.to_string(), error })?;
+        Ok(Some(ring))
+    }
+
+    /// Whether `repo`'s signatures are checked; a repository without keys is refused.
+    pub(crate) fn checks_signatures(&self, repo: &Repository) -> Result<bool, RepoError> {
+        if self.signatures == Signatures::Skip {
+            return Ok(false);
         }
         if repo.keys.is_empty() {
             return Err(RepoError::Unpinned { repo: repo.name.to_string() });
         }
-        let ring = Keyring::load(&repo.keys).map_err(|error| RepoError::Keys { repo: repo.name.to_string(), error })?;
-        Ok(Some(ring))
+        Ok(true)
     }
 
     fn cache_key(&self, repo: &str, rel: &str) -> String {
