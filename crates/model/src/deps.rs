@@ -178,11 +178,18 @@ impl DepSyntax for RpmSyntax {
         Ok(Relation { name, constraint: Some((op, self.parse_version(ver)?)), qualifier: None })
     }
     fn provide_name<'a>(&self, raw: &'a str) -> &'a str {
-        raw.split(' ').next().unwrap_or(raw)
+        // A byte search: `split(' ')` compares each candidate through `memcmp`, the largest
+        // cost of indexing CentOS 7's 99,885 provides.
+        before(raw, b' ')
     }
     fn parse_version(&self, raw: &str) -> Result<Version, DepError> {
         raw.parse::<Evr>().map(Version::Rpm).map_err(|e| DepError { raw: raw.into(), why: e.to_string() })
     }
+}
+
+/// `raw` up to the first `byte` (an ASCII byte), or all of it.
+fn before(raw: &str, byte: u8) -> &str {
+    raw.as_bytes().iter().position(|&b| b == byte).map_or(raw, |at| &raw[..at])
 }
 
 fn rpm_op(op: &str) -> Option<Op> {
@@ -376,8 +383,7 @@ impl DepSyntax for DebSyntax {
         self.one(raw, raw)
     }
     fn provide_name<'a>(&self, raw: &'a str) -> &'a str {
-        let head = raw.split('(').next().unwrap_or(raw).trim();
-        head.split(':').next().unwrap_or(head)
+        before(before(raw, b'(').trim(), b':')
     }
     fn parse_version(&self, raw: &str) -> Result<Version, DepError> {
         raw.parse::<DebVersion>().map(Version::Deb).map_err(|e| DepError { raw: raw.into(), why: e.to_string() })
