@@ -93,8 +93,10 @@ impl Evr {
             return Err(bad("the release is empty or contains whitespace, a control character or a `:`"));
         }
         let epoch = u32::try_from(epoch).map_err(|_| bad("the epoch is above 4294967295"))?;
-        let split =
-            u32::try_from(version.len()).ok().filter(|&n| n < HAS_RELEASE).ok_or(bad("the version is too long"))?;
+        let split = u32::try_from(version.len())
+            .ok()
+            .filter(|&n| n < HAS_RELEASE)
+            .ok_or_else(|| bad("the version is too long"))?;
         let mut text = compact_str::CompactString::with_capacity(version.len() + release.map_or(0, str::len));
         text.push_str(version);
         text.push_str(release.unwrap_or(""));
