@@ -18,7 +18,7 @@ roots=target/test-roots
 [ -f "$roots/bookworm-mirror/.complete" ] || { echo "no $roots: run scripts/test-roots.sh"; exit 1; }
 cargo build --release --quiet
 bin=$PWD/target/release/moa-bundle
-w=$(mktemp -d); trap 'rm -rf "$w"' EXIT; [ -n "${KEEP:-}" ] && trap - EXIT
+w=$(mktemp -d); keep() { [ -n "${KEEP:-}" ] && echo "kept $w" >&2 || rm -rf "$w"; }; trap keep EXIT
 
 # CentOS 7.9: the mirror layout resolve.sh uses.
 primary=$CENTOS7_PRIMARY
@@ -30,7 +30,7 @@ el="$bin resolve --distro centos7 --mirror file://$w/m --cache-dir $w/el --offli
 # Debian 12: the test mirror's bookworm suite, the plain root's profile and dpkg status.
 port=$((20000 + RANDOM % 20000))
 (cd "$roots/bookworm-mirror" && exec python3 -m http.server -b 127.0.0.1 $port >/dev/null 2>&1) &
-server=$!; trap 'kill $server; rm -rf "$w"' EXIT; sleep 1
+server=$!; trap 'kill $server; keep' EXIT; sleep 1
 url=http://127.0.0.1:$port/
 mkdir -p "$w/root" && tar -C "$w/root" --numeric-owner -xf "$roots/bookworm-plain.tar" ./var/lib/dpkg ./etc/os-release ./usr/lib/os-release 2>/dev/null || true
 "$bin" probe --root "$w/root" -o "$w/node.json" >/dev/null
