@@ -12,7 +12,7 @@ pub use release::{cleartext, parse_release, parse_rfc2822, Freshness, Release};
 
 use std::io::BufRead;
 
-use super::record::{RecordText, TextParts};
+use super::record::{RecordText, TextPacker, TextParts};
 use super::{
     DepList, Index, LoadedRepo, MetadataFormat, MetadataSource, MultiArch, PackageRecord, Priority, RepoError, Source,
     FILE_BYTES, INDEX_BYTES,
@@ -384,6 +384,7 @@ pub fn parse_packages_with(
     out: &mut Vec<PackageRecord>,
 ) -> Result<(), RepoError> {
     let (mut st, mut rels) = (Stanza::default(), Relations::default());
+    let mut packer = TextPacker::default();
     let mut keep_cont = false;
     let mut lineno = 0usize;
     // The stanza's lines went to `entries`: kept when its record was, then the next one begins.
@@ -410,7 +411,7 @@ pub fn parse_packages_with(
         // As `BufRead::lines` gives it: without the `\n` or `\r\n`.
         let line = buf.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&buf);
         if line.trim().is_empty() {
-            let kept = flush(&st, &mut rels, url, repo_index, arch, out)?;
+            let kept = flush(&st, (&mut rels, &mut packer), url, repo_index, arch, out)?;
             st.clear();
             flushed(kept, out, &mut entries)?;
             continue;
@@ -436,14 +437,16 @@ pub fn parse_packages_with(
             st.push(k, v.trim());
         }
     }
-    let kept = flush(&st, &mut rels, url, repo_index, arch, out)?;
+    let kept = flush(&st, (&mut rels, &mut packer), url, repo_index, arch, out)?;
+    packer.settle(out);
     flushed(kept, out, &mut entries)
 }
 
-/// The stanza's record, when it is one for `arch`: whether one was pushed.
+/// The stanza's record, when it is one for `arch`: whether one was pushed (its text packed by
+/// `packer`, given once the parser settles it).
 fn flush(
     s: &Stanza,
-    rels: &mut Relations,
+    (rels, packer): (&mut Relations, &mut TextPacker),
     url: &str,
     repo: usize,
     arch: &Arch,
@@ -485,19 +488,20 @@ fn flush(
         license: None,
         lists: [&rels.provides, &rels.requires, &rels.pre, &rels.conflicts, &rels.replaces, "", ""],
     };
-    out.push(PackageRecord {
+    let record = PackageRecord {
         name: PackageName::new(name).map_err(|e| bad(e.to_string()))?,
         version: Version::Deb(version),
         arch: Arch::new(pkg_arch).map_err(|e| bad(e.to_string()))?,
         repo,
         size: need("Size")?.parse().map_err(|_| bad("Size is not a number".into()))?,
         sha256: Sha256::from_hex(need("SHA256")?).map_err(|e| bad(e.to_string()))?,
-        text: RecordText::from_parts(text).map_err(|e| bad(e.to_string()))?,
+        text: RecordText::default(),
         multi_arch: s.get("Multi-Arch").map(MultiArch::parse).unwrap_or_default(),
         entry: None,
         priority: s.get("Priority").map(Priority::parse),
         essential: s.get("Essential") == Some("yes"),
-    });
+    };
+    packer.push(out, record, &text).map_err(|e| bad(e.to_string()))?;
     Ok(true)
 }
 

@@ -526,6 +526,7 @@ pub fn parse_primary_with(
     let mut buf = Vec::with_capacity(4096);
     let mut pkg: Option<Builder> = None;
     let (mut text_field, mut list, mut text) = (Text::None, DepList::None, String::new());
+    let mut packer = crate::repo::record::TextPacker::default();
     loop {
         buf.clear();
         let ev = r
@@ -610,14 +611,15 @@ pub fn parse_primary_with(
                     rec.on = false;
                     if let Some(p) = pkg.take() {
                         if installs_on(&p.arch, target) {
-                            let mut record = finish(p, url, repo_index)?;
+                            let (mut record, fields) = finish(p, url, repo_index)?;
                             if let Some(entries) = rec.entries.as_mut() {
                                 let kept = entries.keep();
                                 let kept =
                                     kept.map_err(|source| RepoError::Entries { url: url.to_string(), source })?;
                                 record.entry = Some(kept);
                             }
-                            out.push(record);
+                            let bad = |e: crate::repo::record::TextTooLarge| malformed(url, e.to_string());
+                            packer.push(out, record, &fields.parts()).map_err(bad)?;
                         }
                     }
                     continue;
@@ -643,10 +645,12 @@ pub fn parse_primary_with(
             _ => {}
         }
     }
+    packer.settle(out);
     Ok(())
 }
 
-fn finish(p: Builder, url: &str, repo: usize) -> Result<PackageRecord, RepoError> {
+/// The record of a `<package>` element and its text fields (its own text left empty).
+fn finish(p: Builder, url: &str, repo: usize) -> Result<(PackageRecord, RecordFields), RepoError> {
     // Named only when something is wrong: 17,649 packages are right.
     let what = || format!("package `{}-{}-{}.{}`", p.name, p.ver, p.rel.as_deref().unwrap_or(""), p.arch);
     let bad = |m: String| malformed(url, format!("{}: {m}", what()));
@@ -675,19 +679,20 @@ fn finish(p: Builder, url: &str, repo: usize) -> Result<PackageRecord, RepoError
         license: p.license.filter(|s| moa_model::types::is_line(s, 1024) && !s.is_empty()).map(Into::into),
         ..RecordFields::default()
     };
-    Ok(PackageRecord {
+    let record = PackageRecord {
         name: PackageName::new(&p.name).map_err(|e| bad(e.to_string()))?,
         version: Version::Rpm(Evr::new(p.epoch, &p.ver, p.rel.as_deref()).map_err(|e| bad(e.to_string()))?),
         arch: Arch::new(&p.arch).map_err(|e| bad(e.to_string()))?,
         repo,
         size: p.size,
         sha256: Sha256::from_hex(&p.checksum).map_err(|e| bad(e.to_string()))?,
-        text: text.pack().map_err(|e| bad(e.to_string()))?,
+        text: Default::default(),
         priority: None,
         essential: false,
         multi_arch: Default::default(),
         entry: None,
-    })
+    };
+    Ok((record, text))
 }
 
 #[cfg(test)]
