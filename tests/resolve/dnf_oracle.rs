@@ -16,7 +16,7 @@ use std::process::Command;
 
 use crate::common::{build_rpm, createrepo, moa, require_tools, run, Keys, Mirror, RpmSpec, TestManifest};
 
-const TOOLS: &[&str] = &["rpmbuild", "rpmsign", "createrepo_c", "modifyrepo_c", "gpg", "dnf", "rpm"];
+const TOOLS: &[&str] = &["rpmbuild", "rpmsign", "createrepo_c", "modifyrepo_c", "gpg", "dnf", "rpm", "testsolv"];
 
 const MODULES_YAML: &str = r#"---
 document: modulemd-defaults
@@ -428,4 +428,77 @@ fn among_providers_dnf_and_moa_bundle_take_the_same_one() {
     let (dnf, _) = dnf_install(t, &root, &repo, "app").unwrap();
     assert_eq!(dnf, set(&["aa-1.0-1", "app-1.0-1"]));
     assert_eq!(moa_plan(t, &manifest(t, &mirror.url, "app", &[])).unwrap(), dnf);
+}
+
+/// A node whose installed `guard` conflicts with `aa < 3` and obsoletes `ab`; app needs `cap`,
+/// which aa 1.0, ab and b provide. dnf (libsolv) honours the installed package's Conflicts and
+/// Obsoletes and takes b; without them in the node's profile, moa-bundle took aa (the
+/// alphabetically first provider) or ab, which rpm refuses on that node. With aa 3.0 in the
+/// repository too, the conflict no longer applies to the newest aa, and both take it.
+#[test]
+fn a_nodes_conflicts_and_obsoletes_rule_out_providers_as_dnf_rules_them_out() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let guard = build_rpm(
+        &t.join("node-rpms"),
+        &RpmSpec { name: "guard", conflicts: &["aa < 3"], obsoletes: &["ab"], ..Default::default() },
+    );
+    let root = t.join("node");
+    common::fake_os_release(&root, "rocky", "9.5");
+    let rpm_root =
+        |args: &[&str]| run(Command::new("rpm").arg("--root").arg(&root).args(["--dbpath", "/var/lib/rpm"]).args(args));
+    rpm_root(&["--initdb"]);
+    rpm_root(&["-i", "--justdb", "--nodeps", "--nosignature", guard.to_str().unwrap()]);
+    let profile = t.join("node.json");
+    let out = moa(t).args(["probe", "--root"]).arg(&root).arg("-o").arg(&profile).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let target = [std::ffi::OsStr::new("--target"), profile.as_os_str()];
+
+    // Each case: its name, the providers of `cap` (name, version), what dnf installs.
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: [Case<'_>; 3] = [
+        ("conflicts", &[("aa", "1.0"), ("b", "1.0")], &["app-1.0-1", "b-1.0-1"]),
+        ("obsoletes", &[("ab", "1.0"), ("b", "1.0")], &["app-1.0-1", "b-1.0-1"]),
+        ("newer", &[("aa", "1.0"), ("aa", "3.0"), ("b", "1.0")], &["app-1.0-1", "aa-3.0-1"]),
+    ];
+    for (case, providers, want) in cases {
+        let repo = t.join(case);
+        let pkgs = repo.join("Packages");
+        build_rpm(&pkgs, &RpmSpec { name: "app", requires: &["cap"], ..Default::default() });
+        for &(name, version) in providers {
+            build_rpm(&pkgs, &RpmSpec { name, version, provides: &["cap"], ..Default::default() });
+        }
+        createrepo(&repo);
+        let mirror = Mirror::serve(&repo);
+        let (dnf, _) = dnf_install(t, &root, &repo, "app").unwrap();
+        assert_eq!(dnf, set(want), "dnf install app ({case})");
+        let plan = moa_plan_with(t, &manifest(t, &mirror.url, "app", &[]), &target).unwrap();
+        assert_eq!(plan, dnf, "moa-bundle resolve app --target node ({case})");
+        // The same scenario as a libsolv testcase, judged by libsolv itself.
+        let mut available = String::from("#>=Pkg: app 1.0 1 x86_64\n#>=Req: cap\n");
+        for &(name, version) in providers {
+            available += &format!("#>=Pkg: {name} {version} 1 x86_64\n#>=Prv: cap\n");
+        }
+        let system = "#>=Pkg: guard 1.0 1 x86_64\n#>=Con: aa < 3\n#>=Obs: ab\n";
+        let (agrees, said) = libsolv_judges(t, case, system, &available, "app", want);
+        assert!(agrees, "testsolv ({case}): {said}");
+    }
+}
+
+/// Whether libsolv's `testsolv` gives `want` (`name-version-release`, x86_64) as the transaction
+/// of `install NAME` with the `system` and `available` repositories (testtags lines): the
+/// scenario exported as a libsolv testcase, so that libsolv itself judges it.
+fn libsolv_judges(t: &Path, case: &str, system: &str, available: &str, name: &str, want: &[&str]) -> (bool, String) {
+    let result: String = want.iter().map(|w| format!("#>install {w}.x86_64@available\n")).collect();
+    let text = format!(
+        "repo system 0 testtags <inline>\n{system}repo available 0 testtags <inline>\n{available}system x86_64 rpm system\njob install name {name}\nresult transaction,problems <inline>\n{result}"
+    );
+    let path = t.join(format!("{case}.t"));
+    fs_err::write(&path, &text).unwrap();
+    let out = Command::new("testsolv").arg(&path).output().unwrap();
+    (
+        out.status.success(),
+        format!("{}{}\n{text}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
 }

@@ -81,6 +81,7 @@ pub(crate) fn read_status(path: &Path) -> Result<Vec<Installed>, InstallError> {
                 .filter_map(|k| field(k))
                 .flat_map(|v| crate::repo::apt::split_relations(&v).collect::<Vec<_>>())
                 .collect(),
+            obsoletes: vec![],
         });
     }
     Ok(out)

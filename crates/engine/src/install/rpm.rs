@@ -179,9 +179,13 @@ impl Installer for Rpm {
 
     fn inventory(&self, root: &Path) -> Result<Vec<Installed>, InstallError> {
         let opts = InstallOptions { root: root.to_path_buf(), force: false, no_scripts: false };
-        // One `@` line per package, then `P` (provide) and `F` (file) lines.
-        let qf =
-            "@\\t%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\t%{ARCH}\\n[P\\t%{PROVIDENEVRS}\\n][F\\t%{FILENAMES}\\n]";
+        // One `@` line per package, then `P` (provide), `C` (conflict), `O` (obsolete) and `F`
+        // (file) lines: rpm refuses a package that an installed one conflicts with or obsoletes,
+        // so the resolver must see them as dnf does.
+        let qf = concat!(
+            "@\\t%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\t%{ARCH}\\n",
+            "[P\\t%{PROVIDENEVRS}\\n][C\\t%{CONFLICTNEVRS}\\n][O\\t%{OBSOLETENEVRS}\\n][F\\t%{FILENAMES}\\n]"
+        );
         let out = run(rpm(&opts).args(["-qa", "--qf", qf]), "rpm")?;
         Ok(parse_inventory(&out))
     }
@@ -330,10 +334,15 @@ fn parse_inventory(out: &str) -> Vec<Installed> {
                     ..Default::default()
                 });
             }
-            "P" => {
+            "P" | "C" | "O" => {
                 if let Some(last) = pkgs.last_mut() {
+                    let list = match tag {
+                        "P" => &mut last.provides,
+                        "C" => &mut last.conflicts,
+                        _ => &mut last.obsoletes,
+                    };
                     // PROVIDENEVRS prints `name = 0:1.0-1`; primary omits a zero epoch.
-                    last.provides.push(rest.replacen(" 0:", " ", 1));
+                    list.push(rest.replacen(" 0:", " ", 1));
                 }
             }
             "F" if crate::repo::yum::primary_lists_file(rest) => {

@@ -124,10 +124,13 @@ pub struct Installed {
     /// dpkg: `Essential: yes` (never removed to make room for a bundled package).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub essential: bool,
-    /// dpkg: Conflicts and Breaks (a conflict the node's package declares matters as much as
-    /// one the new package declares).
+    /// dpkg: Conflicts and Breaks; rpm: Conflicts (a conflict the node's package declares
+    /// matters as much as one the new package declares).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conflicts: Vec<String>,
+    /// rpm: Obsoletes (rpm and dnf install no package an installed one obsoletes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub obsoletes: Vec<String>,
 }
 
 /// A repository as loaded: where it lives and digests of the metadata that described it.

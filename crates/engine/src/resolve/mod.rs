@@ -146,10 +146,15 @@ impl NodePackages {
             if !p.conflicts.is_empty() {
                 conflicts = crate::repo::DepList::checked("conflicts", &p.conflicts).map_err(&bad)?;
             }
+            let mut obsoletes = twin.map(|t| lend(t.obsoletes())).unwrap_or_default();
+            if !p.obsoletes.is_empty() {
+                obsoletes = crate::repo::DepList::checked("obsoletes", &p.obsoletes).map_err(&bad)?;
+            }
             let text = RecordFields {
                 provides: p.provides.iter().collect(),
                 requires,
                 conflicts,
+                obsoletes,
                 files: p.files.iter().collect(),
                 source: twin.and_then(|t| t.source_field()).map(str::to_string),
                 ..RecordFields::default()
