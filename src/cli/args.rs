@@ -383,6 +383,10 @@ pub struct ManifestArgs {
     /// suite are still refused.
     #[arg(long)]
     pub allow_old_metadata: bool,
+    /// Take an older version of a requested package when its newest cannot be installed (with
+    /// a note), as `dnf --nobest` does; EL8+ manifests otherwise fail, as their dnf does.
+    #[arg(long)]
+    pub nobest: bool,
 }
 
 impl ManifestArgs {
@@ -445,6 +449,9 @@ impl ManifestArgs {
         }
         if !self.modules.is_empty() {
             m.enable_modules(&self.modules)?;
+        }
+        if self.nobest {
+            m.best = false;
         }
         moa_engine::check_manifest(&m)?;
         Ok(m)

@@ -65,6 +65,12 @@ impl TestManifest {
         self
     }
 
+    /// A top-level switch (`best = true`).
+    pub fn flag(mut self, key: &str, value: bool) -> Self {
+        self.top.insert(key.into(), Value::Boolean(value));
+        self
+    }
+
     /// The nodes' os-release: `id`, `version_id`, and `platform` when given.
     pub fn os_release(mut self, id: &str, version_id: &str, platform: Option<&str>) -> Self {
         let os = self.top.get_mut("os_release").and_then(Value::as_table_mut).unwrap();

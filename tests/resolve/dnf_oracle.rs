@@ -481,18 +481,18 @@ fn a_nodes_conflicts_and_obsoletes_rule_out_providers_as_dnf_rules_them_out() {
             available += &format!("#>=Pkg: {name} {version} 1 x86_64\n#>=Prv: cap\n");
         }
         let system = "#>=Pkg: guard 1.0 1 x86_64\n#>=Con: aa < 3\n#>=Obs: ab\n";
-        let (agrees, said) = libsolv_judges(t, case, system, &available, "app", want);
+        let result: String = want.iter().map(|w| format!("#>install {w}.x86_64@available\n")).collect();
+        let (agrees, said) = libsolv_judges(t, case, system, &available, "install name app", &result);
         assert!(agrees, "testsolv ({case}): {said}");
     }
 }
 
-/// Whether libsolv's `testsolv` gives `want` (`name-version-release`, x86_64) as the transaction
-/// of `install NAME` with the `system` and `available` repositories (testtags lines): the
+/// Whether libsolv's `testsolv` gives `result` (its own `#>` lines: the transaction, or the
+/// problems) for `job` with the `system` and `available` repositories (testtags lines): the
 /// scenario exported as a libsolv testcase, so that libsolv itself judges it.
-fn libsolv_judges(t: &Path, case: &str, system: &str, available: &str, name: &str, want: &[&str]) -> (bool, String) {
-    let result: String = want.iter().map(|w| format!("#>install {w}.x86_64@available\n")).collect();
+fn libsolv_judges(t: &Path, case: &str, system: &str, available: &str, job: &str, result: &str) -> (bool, String) {
     let text = format!(
-        "repo system 0 testtags <inline>\n{system}repo available 0 testtags <inline>\n{available}system x86_64 rpm system\njob install name {name}\nresult transaction,problems <inline>\n{result}"
+        "repo system 0 testtags <inline>\n{system}repo available 0 testtags <inline>\n{available}system x86_64 rpm system\njob {job}\nresult transaction,problems <inline>\n{result}"
     );
     let path = t.join(format!("{case}.t"));
     fs_err::write(&path, &text).unwrap();
@@ -501,4 +501,63 @@ fn libsolv_judges(t: &Path, case: &str, system: &str, available: &str, name: &st
         out.status.success(),
         format!("{}{}\n{text}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
     )
+}
+
+/// dnf's `best` (EL8+'s dnf.conf): app 2.0 needs `lib >= 2`, which nothing provides; app 1.0
+/// needs nothing. dnf with best=True refuses `install app` ("cannot install the best candidate
+/// for the job"); with --nobest it takes app 1.0. A manifest with `best = true` fails the same
+/// way, naming app and --nobest; with --nobest, or without `best` (EL7's yum), it packs app
+/// 1.0. libsolv judges the same scenario with and without `[forcebest]`.
+#[test]
+fn with_best_a_request_whose_newest_cannot_be_installed_fails_as_dnf_fails() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let repo = t.join("repo");
+    let pkgs = repo.join("Packages");
+    build_rpm(&pkgs, &RpmSpec { name: "app", version: "1.0", ..Default::default() });
+    build_rpm(&pkgs, &RpmSpec { name: "app", version: "2.0", requires: &["lib >= 2"], ..Default::default() });
+    build_rpm(&pkgs, &RpmSpec { name: "lib", version: "1.0", ..Default::default() });
+    createrepo(&repo);
+    let mirror = Mirror::serve(&repo);
+    let root = t.join("node");
+    fs_err::create_dir_all(&root).unwrap();
+
+    let install = |opt: &str| {
+        let mut c = dnf(t, &root, &repo);
+        let out = c.args([opt, "--setopt=install_weak_deps=0", "--assumeno", "install", "app"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let said = install("--setopt=best=True");
+    assert!(said.contains("cannot install the best candidate for the job"), "dnf, best=True: {said}");
+    let said = install("--nobest");
+    // What dnf installs: the lines under `Installing:` (2.0-1 is listed as skipped).
+    let installing: Vec<Vec<&str>> = said
+        .lines()
+        .skip_while(|l| *l != "Installing:")
+        .skip(1)
+        .take_while(|l| l.starts_with(' '))
+        .map(|l| l.split_whitespace().take(3).collect())
+        .collect();
+    assert_eq!(installing, vec![vec!["app", "x86_64", "1.0-1"]], "dnf --nobest: {said}");
+
+    let best = TestManifest::rpm(&["app"])
+        .set("distro", "el9test")
+        .os_release("rocky", "9", Some("el9"))
+        .flag("best", true)
+        .yum_repo("t", ".", mirror.url.as_str(), Keys::Test)
+        .write_to(&t.join("best.toml"));
+    let err = moa_plan(t, &best).unwrap_err();
+    assert!(err.contains("app 2.0-1") && err.contains("--nobest") && err.contains("lib >= 2"), "{err}");
+    let nobest = moa_plan_with(t, &best, &[std::ffi::OsStr::new("--no-base"), std::ffi::OsStr::new("--nobest")]);
+    assert_eq!(nobest.unwrap(), set(&["app-1.0-1"]));
+    assert_eq!(moa_plan(t, &manifest(t, &mirror.url, "app", &[])).unwrap(), set(&["app-1.0-1"]), "without best");
+
+    let available = "#>=Pkg: app 1.0 1 x86_64\n#>=Pkg: app 2.0 1 x86_64\n#>=Req: lib >= 2\n#>=Pkg: lib 1.0 1 x86_64\n";
+    let problem = "#>problem cbc269ab info nothing provides lib >= 2 needed by app-2.0-1.x86_64\n#>problem cbc269ab solution bf4b808e deljob install name app [forcebest]\n";
+    let (agrees, said) = libsolv_judges(t, "best", "", available, "install name app [forcebest]", problem);
+    assert!(agrees, "testsolv, forcebest: {said}");
+    let (agrees, said) =
+        libsolv_judges(t, "nobest", "", available, "install name app", "#>install app-1.0-1.x86_64@available\n");
+    assert!(agrees, "testsolv: {said}");
 }

@@ -54,6 +54,8 @@ pub enum ResolveError {
     Unsatisfiable { chain: String, requirement: String, package: String, origin: String, detail: String },
     #[error("no set of packages from {origin} meets every requirement at once; the solver's reasoning:\n{tree}\nPin another version in the manifest, add the repository with the missing package, or pass --target with the node's profile so its real packages are used")]
     NoSolution { origin: String, tree: String },
+    #[error("{newest} (its newest version) cannot be installed{context}, and {origin} follows dnf's `best` (EL8+'s default), which takes no older version (dnf: \"cannot install the best candidate for the job\"). The solver's reasoning:\n{tree}\nPass --nobest to take {older} instead, as `dnf --nobest` would")]
+    NotBest { newest: String, older: String, context: String, origin: String, tree: Box<str> },
     #[error("{a} conflicts with {b} (`{relation}`), so a node cannot have both. {fix}")]
     Conflict { a: String, b: String, relation: String, fix: String },
     #[error("{package} from {origin} has a dependency moa-bundle cannot read")]
@@ -78,6 +80,8 @@ pub(crate) struct Goal {
     /// A node profile's packages, laid over the metadata as this repository (see
     /// [`NodePackages`]): they are the base, exactly, instead of roots and priorities.
     pub installed_repo: Option<usize>,
+    /// dnf's `best`: a request whose newest version cannot be installed fails the resolve.
+    pub best: bool,
 }
 
 impl Goal {
@@ -88,6 +92,7 @@ impl Goal {
             base_roots: if no_base { vec![] } else { m.base.roots.iter().map(|r| r.to_string()).collect() },
             base_priorities: if no_base { vec![] } else { m.base.priorities.clone() },
             installed_repo: None,
+            best: m.best,
         }
     }
 
@@ -99,6 +104,7 @@ impl Goal {
             base_roots: vec![],
             base_priorities: vec![],
             installed_repo: Some(installed_repo),
+            best: m.best,
         }
     }
 }

@@ -120,6 +120,8 @@ struct Requests<'a> {
     candidates: Vec<Vec<u32>>,
     names: HashSet<&'a str>,
     picks: Vec<u32>,
+    /// dnf's `best`: no older version when a newest one cannot be installed.
+    best: bool,
 }
 
 impl<'a> Requests<'a> {
@@ -131,7 +133,7 @@ impl<'a> Requests<'a> {
         origin: &str,
         notes: &mut Vec<Note>,
     ) -> Result<Self, ResolveError> {
-        let mut r = Requests { candidates: Vec::new(), names: HashSet::new(), picks: Vec::new() };
+        let mut r = Requests { candidates: Vec::new(), names: HashSet::new(), picks: Vec::new(), best: goal.best };
         let all = goal.requests.iter().map(|r| (r, true)).chain(goal.optional.iter().map(|r| (r, false)));
         for (req, required) in all {
             let candidates = request_candidates(u, req, notes)?;
@@ -174,8 +176,8 @@ fn solve_requests<'u>(
     mut c: Closure<'_, '_>,
     origin: &str,
 ) -> Result<(base::Outcome, HashMap<u32, u32>), ResolveError> {
-    // Each request at its best version first (dnf's `best`); only if that has no answer, any
-    // version, with a note saying which request settled for less.
+    // Each request at its best version first; only if that has no answer, any version, with a
+    // note saying which request settled for less, or (dnf's `best`) an error naming it.
     let mut newest: Vec<Vec<u32>> = requests
         .candidates
         .iter()
@@ -190,7 +192,10 @@ fn solve_requests<'u>(
     let mut all = requests.candidates.clone();
     let solve = |newest: &Vec<Vec<u32>>, all: &Vec<Vec<u32>>| -> Result<_, ResolveError> {
         Ok(match base::solve(u, cx, newest)? {
-            Err(_) if newest != all => base::solve(u, cx, all)?,
+            Err(sat::NoSolution(tree)) if newest != all => match base::solve(u, cx, all)? {
+                Ok(o) if requests.best => return Err(not_best(u, cx, requests, &o.solution, tree, origin)),
+                other => other,
+            },
             first => first,
         })
     };
@@ -237,6 +242,34 @@ fn solve_requests<'u>(
         }
     }
     Ok((outcome, synced))
+}
+
+/// The error of dnf's `best` when the answer with any version (`solution`) settles a request
+/// for an older one: which, and why its newest has no answer (`tree`).
+fn not_best(
+    u: &Universe<'_>,
+    cx: &base::Context<'_>,
+    requests: &Requests<'_>,
+    solution: &[u32],
+    tree: String,
+    origin: &str,
+) -> ResolveError {
+    let settled = requests.picks.iter().find_map(|&b| {
+        let newest = u.pkg(b);
+        let got = solution.iter().map(|&p| u.pkg(p)).find(|p| p.name == newest.name && p.version != newest.version);
+        got.map(|got| (newest, got))
+    });
+    let origin = origin.to_string();
+    match settled {
+        Some((newest, got)) => ResolveError::NotBest {
+            newest: format!("{} {}", newest.name, newest.version),
+            older: format!("{} {}", got.name, got.version),
+            context: if cx.installed_repo.is_some() { " with the node's packages".into() } else { String::new() },
+            origin,
+            tree: tree.into(),
+        },
+        None => ResolveError::NoSolution { origin, tree },
+    }
 }
 
 /// What is packed, ascending: the solution (new packages and upgrades), plus requested ones the

@@ -266,6 +266,11 @@ pub struct Manifest {
     pub modules: Vec<ModuleRef>,
     #[serde(default)]
     pub base: Base,
+    /// dnf's `best` (EL8+'s dnf.conf sets it): a requested package comes at its newest version,
+    /// or the resolve fails naming it; without it (EL7's yum, apt here), an older version is
+    /// taken with a note when the newest cannot be installed.
+    #[serde(default)]
+    pub best: bool,
     /// The time service's roles; a manifest without it packs packages only.
     #[serde(default)]
     pub time: Option<TimeSpec>,
