@@ -561,3 +561,49 @@ fn with_best_a_request_whose_newest_cannot_be_installed_fails_as_dnf_fails() {
         libsolv_judges(t, "nobest", "", available, "install name app", "#>install app-1.0-1.x86_64@available\n");
     assert!(agrees, "testsolv: {said}");
 }
+
+/// Among packages that provide what X needs, dnf (libsolv's `policy_filter_unwanted`) takes:
+/// not a name whose newest build no longer provides it (`dislike_old_versions`: A 1 provides Y,
+/// A 2 does not, so B), the highest provided version (`sort_by_common_dep`: `Y = 2` over
+/// `Y = 1.1`, and `Y <= 2` over `Y < 2`), the alphabetically first name only as the last
+/// tie-break. Each case is one of libsolv's own `test/testcases/choose/` cases: built with
+/// rpmbuild and createrepo_c, asked of real dnf, of moa-bundle, and of testsolv as a testcase.
+#[test]
+fn among_providers_the_newest_build_and_the_highest_provided_version_win_as_in_libsolv() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    // Each case: its name (libsolv's file), the providers (name, version, what they provide), and
+    // what libsolv's own testcase says is installed besides X.
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str, &'a [&'a str])], &'a str);
+    let cases: [Case<'_>; 4] = [
+        ("default", &[("B", "1", &["Y"]), ("A", "1", &["Y"])], "A-1-1"),
+        ("oldversion", &[("B", "1", &["Y"]), ("C", "1", &["Y"]), ("A", "1", &["Y"]), ("A", "2", &[])], "B-1-1"),
+        ("versioned", &[("B", "1", &["Y = 2"]), ("C", "1", &["Y = 1.1"]), ("A", "1", &["Y = 1"])], "B-1-1"),
+        ("versioned2", &[("B", "1", &["Y < 2"]), ("C", "1", &["Y <= 2"]), ("A", "1", &["Y = 1"])], "C-1-1"),
+    ];
+    for (case, providers, want) in cases {
+        let repo = t.join(case);
+        let pkgs = repo.join("Packages");
+        build_rpm(&pkgs, &RpmSpec { name: "X", version: "1", requires: &["Y"], ..Default::default() });
+        let mut available = String::from("#>=Pkg: X 1 1 x86_64\n#>=Req: Y\n");
+        for &(name, version, provides) in providers {
+            build_rpm(&pkgs, &RpmSpec { name, version, provides, ..Default::default() });
+            available += &format!("#>=Pkg: {name} {version} 1 x86_64\n");
+            available += &provides.iter().map(|p| format!("#>=Prv: {p}\n")).collect::<String>();
+        }
+        createrepo(&repo);
+        let mirror = Mirror::serve(&repo);
+        let root = t.join(format!("{case}-node"));
+        fs_err::create_dir_all(&root).unwrap();
+        let wanted = set(&["X-1-1", want]);
+        let (dnf, _) = dnf_install(t, &root, &repo, "X").unwrap();
+        assert_eq!(dnf, wanted, "dnf install X ({case})");
+        assert_eq!(moa_plan(t, &manifest(t, &mirror.url, "X", &[])).unwrap(), dnf, "moa-bundle ({case})");
+        let mut lines = [format!("#>install {want}.x86_64@available\n"), "#>install X-1-1.x86_64@available\n".into()];
+        lines.sort();
+        let result = lines.concat();
+        let (agrees, said) = libsolv_judges(t, case, "", &available, "install name X", &result);
+        assert!(agrees, "testsolv ({case}): {said}");
+    }
+}

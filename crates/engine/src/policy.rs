@@ -6,7 +6,8 @@
 //!   requested package comes at its best version, but a dependency is chosen so that the node's
 //!   installed packages stay as they are when some choice allows it (`install X` where the
 //!   newest `Y` needs a newer `lib` takes the older `Y` that works with the installed `lib`);
-//!   among packages providing one capability, the alphabetically first name.
+//!   among packages providing one capability, libsolv's order: not a name whose newest build
+//!   no longer provides it, the highest provided version, then the alphabetically first name.
 //! - deb follows apt: a versioned requirement needs a versioned provide; dependencies come at
 //!   their candidate (newest) version, upgrading what they need; binaries built from the same
 //!   source as a new package are upgraded with it; among several packages providing one
@@ -30,6 +31,12 @@ pub trait ResolvePolicy: Sync {
     /// it), lower ranks first; ties go by [`ResolvePolicy::provider_name_key`].
     fn provider_rank(&self, _p: &PackageRecord) -> u8 {
         0
+    }
+    /// Whether providers are reordered as libsolv reorders them (dnf): a name whose newest
+    /// build no longer provides the capability last, and the highest provided version first
+    /// (see `resolve::choose`), before [`ResolvePolicy::provider_rank`] and the name.
+    fn orders_providers_like_libsolv(&self) -> bool {
+        false
     }
     /// The last tie-break among providers' names: shorter first, then alphabetical (apt), or
     /// alphabetical alone (libsolv: dnf takes `aa` over `b`, `abcdef` over `zz`).
@@ -55,6 +62,9 @@ impl ResolvePolicy for RpmPolicy {
         true
     }
     fn keeps_installed(&self) -> bool {
+        true
+    }
+    fn orders_providers_like_libsolv(&self) -> bool {
         true
     }
     fn provider_name_key<'n>(&self, name: &'n str) -> (usize, &'n str) {

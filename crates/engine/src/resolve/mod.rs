@@ -16,6 +16,7 @@
 //! dependency graph ([`graph`]) is what `--why`, the install stages and the SBOM read.
 
 mod base;
+mod choose;
 mod conflicts;
 pub(crate) mod explain;
 mod graph;
@@ -322,6 +323,11 @@ impl<'a> Universe<'a> {
             None => &self.md.packages[i as usize],
             Some(j) => &self.node.as_ref().expect("an id past the repositories' is a node's package").0.records[j],
         }
+    }
+
+    /// Whether record `i` is one of the node's installed packages.
+    fn is_node(&self, i: u32) -> bool {
+        i as usize >= self.md.packages.len()
     }
 
     /// How many records: the repositories', then the node's.

@@ -176,10 +176,26 @@ impl<'u, 'a> Sat<'u, 'a> {
         let names = self.names;
         let rank = |recs: &[u32]| recs.iter().map(|&p| self.u.policy.provider_rank(self.u.pkg(p))).min();
         let policy = self.u.policy;
-        by_name.sort_by_cached_key(|(n, recs)| {
+        // dnf: libsolv's reordering, by each name's best record (the one it would take).
+        let libsolv = match policy.orders_providers_like_libsolv() && by_name.len() > 1 {
+            true => {
+                let best: Vec<u32> = by_name
+                    .iter()
+                    .map(|(_, recs)| {
+                        recs.iter().copied().max_by(|&a, &b| self.u.pkg(a).version.cmp(&self.u.pkg(b).version))
+                    })
+                    .map(|p| p.expect("a name has a provider"))
+                    .collect();
+                super::choose::libsolv_keys(self.u, &best)
+            }
+            false => vec![(0, false); by_name.len()],
+        };
+        let mut keyed: Vec<_> = by_name.into_iter().zip(libsolv).collect();
+        keyed.sort_by_cached_key(|((n, recs), order)| {
             let s = names[*n as usize];
-            (s != rel.name, rank(recs), policy.provider_name_key(s))
+            (s != rel.name, *order, rank(recs), policy.provider_name_key(s))
         });
+        let by_name: Vec<(u32, Vec<u32>)> = keyed.into_iter().map(|(g, _)| g).collect();
         let labels: Vec<String> = by_name
             .iter()
             .map(|(n, _)| {

@@ -1,0 +1,86 @@
+//! libsolv's reordering of a requirement's providers (`policy.c`, `policy_filter_unwanted`),
+//! for the families whose [`ResolvePolicy`](crate::policy::ResolvePolicy) follows dnf: after the
+//! providers are sorted by name, `dislike_old_versions` moves to the back a provider whose name
+//! has a newer build (same arch) that no longer provides the capability, and
+//! `sort_by_common_dep` ranks providers by the versions they provide of the same names (`Y = 2`
+//! before `Y = 1.1`; `Y <= 2` before `Y < 2`), a stable sort by how often each falls below.
+
+use std::cmp::Ordering;
+
+use moa_model::deps::Op;
+use moa_model::version::Version;
+
+use super::Universe;
+
+/// For each provider (the best record of one name), the keys libsolv orders them by, lower
+/// first: its badness against the others' versioned provides, then whether its name has a
+/// newer build.
+pub(super) fn libsolv_keys(u: &Universe<'_>, providers: &[u32]) -> Vec<(u32, bool)> {
+    let mut badness = vec![0u32; providers.len()];
+    let mut entries = versioned_provides(u, providers);
+    entries.sort_by(|a, b| a.name.cmp(b.name).then_with(|| higher_first(a, b)));
+    let mut bad = 0;
+    for k in 0..entries.len() {
+        let same_name = k > 0 && entries[k - 1].name == entries[k].name;
+        if !same_name {
+            bad = 0;
+        } else if entries[k - 1].at != entries[k].at && higher_first(&entries[k - 1], &entries[k]) == Ordering::Less {
+            bad += 1;
+        }
+        badness[entries[k].at] += bad;
+    }
+    providers.iter().zip(badness).map(|(&p, bad)| (if u.is_node(p) { 0 } else { bad }, has_newer_build(u, p))).collect()
+}
+
+/// One `name = V`, `name <= V` or `name < V` a provider provides.
+struct Provided<'a> {
+    at: usize,
+    name: &'a str,
+    version: Version,
+    /// `<`: below the same version provided with `=` or `<=`.
+    below: bool,
+}
+
+fn versioned_provides<'a>(u: &Universe<'a>, providers: &[u32]) -> Vec<Provided<'a>> {
+    let mut out = Vec::new();
+    for (at, &p) in providers.iter().enumerate() {
+        for raw in u.pkg(p).provides() {
+            let Ok(rel) = u.syntax.parse_provide(raw) else { continue };
+            let Some((op, version)) = rel.constraint else { continue };
+            let below = match op {
+                Op::Lt => true,
+                Op::Le => false,
+                // A digest provided as a version (`= 3f2a…`) says nothing about order.
+                Op::Eq if !looks_like_digest(raw.rsplit(' ').next().unwrap_or("")) => false,
+                _ => continue,
+            };
+            out.push(Provided { at, name: rel.name, version, below });
+        }
+    }
+    out
+}
+
+/// libsolv's `sort_by_name_evr_sortcmp` within one name: the higher version first (a missing
+/// release matches any), `=`/`<=` before `<` of the same version.
+fn higher_first(a: &Provided<'_>, b: &Provided<'_>) -> Ordering {
+    let by_version = match (&a.version, &b.version) {
+        (Version::Rpm(x), Version::Rpm(y)) => y.cmp_for_requirement(x),
+        (x, y) => y.cmp(x),
+    };
+    by_version.then(a.below.cmp(&b.below))
+}
+
+fn looks_like_digest(v: &str) -> bool {
+    v.len() >= 4 && v.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Whether a repository has a newer build of `p`'s name for its arch (`p` then provides from
+/// an old version: libsolv's `dislike_old_versions`). A node's own package never is old.
+fn has_newer_build(u: &Universe<'_>, p: u32) -> bool {
+    let r = u.pkg(p);
+    !u.is_node(p)
+        && u.repos.by_name.get(r.name.as_str()).unwrap_or(&[]).iter().any(|&q| {
+            let other = u.pkg(q);
+            other.arch == r.arch && other.version > r.version
+        })
+}
