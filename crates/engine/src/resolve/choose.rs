@@ -41,23 +41,44 @@ struct Provided<'a> {
     below: bool,
 }
 
+/// The versioned provides of `providers` whose name at least two of them provide: only those
+/// can order them (most provides are a package's own; parsing every one took milliseconds).
 fn versioned_provides<'a>(u: &Universe<'a>, providers: &[u32]) -> Vec<Provided<'a>> {
-    let mut out = Vec::new();
+    let mut raws: Vec<(usize, &'a str, &'a str)> = Vec::new();
     for (at, &p) in providers.iter().enumerate() {
         for raw in u.pkg(p).provides() {
-            let Ok(rel) = u.syntax.parse_provide(raw) else { continue };
-            let Some((op, version)) = rel.constraint else { continue };
-            let below = match op {
-                Op::Lt => true,
-                Op::Le => false,
-                // A digest provided as a version (`= 3f2a…`) says nothing about order.
-                Op::Eq if !looks_like_digest(raw.rsplit(' ').next().unwrap_or("")) => false,
-                _ => continue,
-            };
-            out.push(Provided { at, name: rel.name, version, below });
+            if raw.contains(" = ") || raw.contains(" <") {
+                raws.push((at, u.syntax.provide_name(raw), raw));
+            }
+        }
+    }
+    raws.sort_unstable_by(|a, b| a.1.cmp(b.1).then(a.0.cmp(&b.0)));
+    let mut out = Vec::new();
+    for group in raws.chunk_by(|a, b| a.1 == b.1) {
+        if group.iter().all(|r| r.0 == group[0].0) {
+            continue;
+        }
+        for &(at, _, raw) in group {
+            if let Some(p) = provided(u, at, raw) {
+                out.push(p);
+            }
         }
     }
     out
+}
+
+/// `raw` as an ordering provide of provider `at`: `=` (not a digest), `<=` or `<` a version.
+fn provided<'a>(u: &Universe<'a>, at: usize, raw: &'a str) -> Option<Provided<'a>> {
+    let rel = u.syntax.parse_provide(raw).ok()?;
+    let (op, version) = rel.constraint?;
+    let below = match op {
+        Op::Lt => true,
+        Op::Le => false,
+        // A digest provided as a version (`= 3f2a…`) says nothing about order.
+        Op::Eq if !looks_like_digest(raw.rsplit(' ').next().unwrap_or("")) => false,
+        _ => return None,
+    };
+    Some(Provided { at, name: rel.name, version, below })
 }
 
 /// libsolv's `sort_by_name_evr_sortcmp` within one name: the higher version first (a missing
