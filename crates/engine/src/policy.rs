@@ -32,6 +32,16 @@ pub trait ResolvePolicy: Sync {
     fn provider_rank(&self, _p: &PackageRecord) -> u8 {
         0
     }
+    /// dnf installs no package that nothing in the transaction needs: a solution's extra
+    /// provider of a requirement another member meets is dropped (`resolve::prune`).
+    fn drops_unneeded(&self) -> bool {
+        false
+    }
+    /// apt tries the package named like a capability before its providers; libsolv has no such
+    /// rule (a `kernel` requirement: kernel-debug, whose provided `kernel-uname-r` is higher).
+    fn prefers_provider_named_like_capability(&self) -> bool {
+        true
+    }
     /// Whether providers are reordered as libsolv reorders them (dnf): a name whose newest
     /// build no longer provides the capability last, and the highest provided version first
     /// (see `resolve::choose`), before [`ResolvePolicy::provider_rank`] and the name.
@@ -65,6 +75,12 @@ impl ResolvePolicy for RpmPolicy {
         true
     }
     fn orders_providers_like_libsolv(&self) -> bool {
+        true
+    }
+    fn prefers_provider_named_like_capability(&self) -> bool {
+        false
+    }
+    fn drops_unneeded(&self) -> bool {
         true
     }
     fn provider_name_key<'n>(&self, name: &'n str) -> (usize, &'n str) {

@@ -23,6 +23,7 @@ mod graph;
 mod greedy;
 mod phases;
 mod postings;
+mod prune;
 mod sat;
 pub(crate) mod why;
 

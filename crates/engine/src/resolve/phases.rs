@@ -29,8 +29,12 @@ pub(crate) fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Pla
         installed_repo: goal.installed_repo,
     };
     let (outcome, synced) = solve_requests(u, &cx, &requests, c, origin)?;
+    let solution = match u.policy.drops_unneeded() && outcome.removals.is_empty() {
+        true => super::prune::drop_unneeded(u, &base_set, outcome.solution, &is_requested)?,
+        false => outcome.solution,
+    };
     notes.extend(outcome.removals);
-    let mut planned = packed(u, goal, &base, outcome.solution, &is_requested);
+    let mut planned = packed(u, goal, &base, solution, &is_requested);
     for &best in &requests.picks {
         let bp = u.pkg(best);
         if let Some(&got) = planned.iter().find(|&&p| u.pkg(p).name == bp.name && u.pkg(p).version != bp.version) {

@@ -171,8 +171,8 @@ impl<'u, 'a> Sat<'u, 'a> {
                 None => by_name.push((n, vec![p])),
             }
         }
-        // Providers are packages: their names are all real ones. The one named like the
-        // capability first, then by the family's provider rank (apt: Priority) and name order.
+        // Providers are packages: their names are all real ones. apt: the one named like the
+        // capability first; then the family's order (dnf: libsolv's), rank (apt: Priority), name.
         let names = self.names;
         let rank = |recs: &[u32]| recs.iter().map(|&p| self.u.policy.provider_rank(self.u.pkg(p))).min();
         let policy = self.u.policy;
@@ -191,9 +191,10 @@ impl<'u, 'a> Sat<'u, 'a> {
             false => vec![(0, false); by_name.len()],
         };
         let mut keyed: Vec<_> = by_name.into_iter().zip(libsolv).collect();
+        let named_first = policy.prefers_provider_named_like_capability();
         keyed.sort_by_cached_key(|((n, recs), order)| {
             let s = names[*n as usize];
-            (s != rel.name, *order, rank(recs), policy.provider_name_key(s))
+            (named_first && s != rel.name, *order, rank(recs), policy.provider_name_key(s))
         });
         let by_name: Vec<(u32, Vec<u32>)> = keyed.into_iter().map(|(g, _)| g).collect();
         let labels: Vec<String> = by_name

@@ -1,0 +1,65 @@
+//! A solution without the packages nothing in it needs, for the families whose tool installs
+//! none (dnf): the SAT solver can meet a requirement with one provider before another part of
+//! the solution brings a second provider that meets it too (`java` by java-1.6.0-openjdk, then
+//! java-1.8.0-openjdk requested), where libsolv, seeing the second, installs only that. Measured
+//! on the real CentOS 7.9 primary (`scripts/compare-dnf.sh`): every answer of moa-bundle that
+//! differed from libsolv's held libsolv's and such extras.
+
+use std::collections::HashSet;
+
+use super::{ResolveError, Universe};
+
+/// `solution` less its packages that no requirement of the rest needs, one at a time (the
+/// last such first), while the base (`base`: kept, never dropped) and the rest meet every
+/// requirement of the packages that stay; then less what the packages that must stay
+/// (requested ones, upgrades of base packages) do not reach through their requirements.
+pub(super) fn drop_unneeded(
+    u: &Universe<'_>,
+    base: &HashSet<u32>,
+    solution: Vec<u32>,
+    is_requested: &dyn Fn(u32) -> bool,
+) -> Result<Vec<u32>, ResolveError> {
+    let base_names: HashSet<&str> = base.iter().map(|&b| u.pkg(b).name.as_str()).collect();
+    let members: HashSet<u32> = solution.iter().copied().chain(base.iter().copied()).collect();
+    // Each requirement of a solution package: its owner, and the members that meet it.
+    let mut reqs: Vec<(u32, Vec<u32>)> = Vec::new();
+    for &p in &solution {
+        for raw in u.pkg(p).requires() {
+            let met: Vec<u32> = u.meeting(p, raw)?.into_iter().filter(|q| members.contains(q) && *q != p).collect();
+            reqs.push((p, met));
+        }
+    }
+    let mut present: HashSet<u32> = solution.iter().copied().collect();
+    let droppable = |p: u32| !is_requested(p) && !base_names.contains(u.pkg(p).name.as_str());
+    loop {
+        // A member is needed when it is the last one left meeting a requirement of one that stays.
+        let mut needed: HashSet<u32> = HashSet::new();
+        for (owner, met) in &reqs {
+            if !present.contains(owner) {
+                continue;
+            }
+            let mut left = met.iter().filter(|q| base.contains(q) || present.contains(q));
+            if let (Some(&only), None) = (left.next(), left.next()) {
+                needed.insert(only);
+            }
+        }
+        match solution.iter().rev().copied().find(|&p| present.contains(&p) && droppable(p) && !needed.contains(&p)) {
+            Some(p) => present.remove(&p),
+            None => break,
+        };
+    }
+    // What only needs itself stays otherwise (a cycle: qt5-qtbase and qt5-qtbase-common need
+    // each other): only what a package that must stay reaches, through requirements, stays.
+    let mut reached: Vec<u32> = solution.iter().copied().filter(|&p| present.contains(&p) && !droppable(p)).collect();
+    let mut kept: HashSet<u32> = reached.iter().copied().collect();
+    while let Some(p) = reached.pop() {
+        for (_, met) in reqs.iter().filter(|(owner, _)| *owner == p) {
+            for &q in met.iter().filter(|q| present.contains(q)) {
+                if kept.insert(q) {
+                    reached.push(q);
+                }
+            }
+        }
+    }
+    Ok(solution.into_iter().filter(|p| kept.contains(p)).collect())
+}
