@@ -10,7 +10,8 @@
 #                    packages (`job install pkg NEVRA`) needs nothing more and breaks nothing
 #   invalid          moa-bundle's packages are not a closed, conflict-free set, or only one
 #                    of the two finds an answer
-# Usage: scripts/compare-dnf.sh [SEED] [SETS]   (default 1 and 30 sets each of 1, 10, 50 roots)
+# Usage: [MOA_BIN=…] scripts/compare-dnf.sh [SEED] [SETS]   (default 1 and 30 sets each of 1, 10,
+#        50 roots; MOA_BIN compares another build, e.g. a baseline)
 #        (needs: libsolv-tools createrepo-c; no network)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,8 +20,8 @@ for t in rpmmd2solv testsolv createrepo_c; do
   command -v $t >/dev/null || { echo "missing $t: apt-get install libsolv-tools createrepo-c"; exit 1; }
 done
 . scripts/bench/fixtures.sh
-cargo build --release --quiet
-bin=$PWD/target/release/moa-bundle
+if [ -z "${MOA_BIN:-}" ]; then cargo build --release --quiet; fi
+bin=${MOA_BIN:-$PWD/target/release/moa-bundle}
 w=$(mktemp -d); trap 'rm -rf "$w"' EXIT
 centos7_mirror "$w"
 primary=$w/m/7.9.2009/os/x86_64/repodata/$CENTOS7_PRIMARY
