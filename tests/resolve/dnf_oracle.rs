@@ -607,3 +607,62 @@ fn among_providers_the_newest_build_and_the_highest_provided_version_win_as_in_l
         assert!(agrees, "testsolv ({case}): {said}");
     }
 }
+
+/// Two of dnf's (libsolv's) choices among providers, each against real dnf and testsolv:
+/// - `install X`: X needs `java`, which ajdk and jdk8 provide, and `jdk8-headless`, which only
+///   jdk8 provides. libsolv installs jdk8 alone; the SAT solver met `java` with ajdk first, an
+///   extra package that nothing needs once jdk8 is there (CentOS 7: kmod-kvdo, which needs
+///   `kernel` and the kernel's symbols, got kernel-debug beside kernel).
+/// - `install K`: K needs `k`; the package k provides `k-uname = 1.x86_64`, k-debug provides
+///   `k = 1.0-1` and `k-uname = 1.x86_64.debug`. libsolv has no rule for the provider named
+///   like the capability and takes k-debug, whose common provide is higher (CentOS 7: kernel
+///   and kernel-debug); apt's rule took k.
+#[test]
+fn dnf_packs_no_provider_nothing_needs_and_prefers_no_name() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let repo = t.join("repo");
+    let pkgs = repo.join("Packages");
+    let spec = |name, requires, provides| RpmSpec { name, requires, provides, ..Default::default() };
+    build_rpm(&pkgs, &spec("X", &["java", "jdk8-headless"], &[]));
+    build_rpm(&pkgs, &spec("ajdk", &[], &["java"]));
+    build_rpm(&pkgs, &spec("jdk8", &[], &["java", "jdk8-headless"]));
+    build_rpm(&pkgs, &spec("K", &["k"], &[]));
+    build_rpm(&pkgs, &spec("k", &[], &["k-uname = 1.x86_64"]));
+    build_rpm(&pkgs, &spec("k-debug", &[], &["k = 1.0-1", "k-uname = 1.x86_64.debug"]));
+    createrepo(&repo);
+    let mirror = Mirror::serve(&repo);
+    let root = t.join("node");
+    fs_err::create_dir_all(&root).unwrap();
+    for (roots, want) in [(&["X"][..], &["X-1.0-1", "jdk8-1.0-1"][..]), (&["K"], &["K-1.0-1", "k-debug-1.0-1"])] {
+        let mut c = dnf(t, &root, &repo);
+        c.args(["--setopt=install_weak_deps=0", "--assumeno", "install"]).args(roots);
+        let said = c.output().unwrap();
+        let said = String::from_utf8_lossy(&said.stdout).into_owned() + &String::from_utf8_lossy(&said.stderr);
+        let dnf: BTreeSet<String> = said
+            .lines()
+            .skip_while(|l| *l != "Installing:")
+            .skip(1)
+            .filter(|l| l.starts_with(' ') && !l.ends_with(':'))
+            .take_while(|l| l.split_whitespace().count() >= 4)
+            .map(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                format!("{}-{}", w[0], w[2])
+            })
+            .collect();
+        assert_eq!(dnf, set(want), "dnf install {roots:?}: {said}");
+        let m = TestManifest::rpm(roots)
+            .set("distro", "el9test")
+            .os_release("rocky", "9", Some("el9"))
+            .yum_repo("t", ".", mirror.url.as_str(), Keys::Test)
+            .write_to(&t.join(format!("{}.toml", roots[0])));
+        assert_eq!(moa_plan(t, &m).unwrap(), dnf, "moa-bundle resolve {roots:?}");
+        let available = "#>=Pkg: X 1.0 1 x86_64\n#>=Req: java\n#>=Req: jdk8-headless\n#>=Pkg: ajdk 1.0 1 x86_64\n#>=Prv: java\n#>=Pkg: jdk8 1.0 1 x86_64\n#>=Prv: java\n#>=Prv: jdk8-headless\n#>=Pkg: K 1.0 1 x86_64\n#>=Req: k\n#>=Pkg: k 1.0 1 x86_64\n#>=Prv: k-uname = 1.x86_64\n#>=Pkg: k-debug 1.0 1 x86_64\n#>=Prv: k = 1.0-1\n#>=Prv: k-uname = 1.x86_64.debug\n";
+        let jobs: Vec<String> = roots.iter().map(|r| format!("install name {r}")).collect();
+        let mut result: Vec<String> = want.iter().map(|w| format!("#>install {w}.x86_64@available\n")).collect();
+        result.sort();
+        let (agrees, said) = libsolv_judges(t, roots[0], "", available, &jobs.join("\njob "), &result.concat());
+        assert!(agrees, "testsolv {roots:?}: {said}");
+    }
+}
