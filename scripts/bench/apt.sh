@@ -9,8 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 command -v hyperfine >/dev/null || { echo "missing hyperfine: apt-get install hyperfine"; exit 1; }
 req=("$@"); [ ${#req[@]} -gt 0 ] || req=(mariadb-server)
-cargo build --release --quiet
-bin=$PWD/target/release/moa-bundle
+# MOA_BIN=path compares another build (a baseline) on the same work.
+if [ -z "${MOA_BIN:-}" ]; then cargo build --release --quiet; fi
+bin=${MOA_BIN:-$PWD/target/release/moa-bundle}
 w=$(mktemp -d); trap 'rm -rf "$w"' EXIT
 "$bin" probe -o "$w/node.json" 2>/dev/null
 . scripts/bench/debian12.sh

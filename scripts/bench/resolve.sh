@@ -10,8 +10,9 @@ primary=$CENTOS7_PRIMARY
 for t in hyperfine rpmmd2solv testsolv createrepo_c; do
   command -v $t >/dev/null || { echo "missing $t: apt-get install hyperfine libsolv-tools createrepo-c"; exit 1; }
 done
-cargo build --release --quiet
-bin=$PWD/target/release/moa-bundle
+# MOA_BIN=path compares another build (a baseline) on the same work.
+if [ -z "${MOA_BIN:-}" ]; then cargo build --release --quiet; fi
+bin=${MOA_BIN:-$PWD/target/release/moa-bundle}
 w=$(mktemp -d); trap 'rm -rf "$w"' EXIT; [ -n "${KEEP:-}" ] && trap - EXIT
 centos7_mirror "$w"
 mirror="file://$w/m"

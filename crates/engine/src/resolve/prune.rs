@@ -52,8 +52,13 @@ pub(super) fn drop_unneeded(
     // each other): only what a package that must stay reaches, through requirements, stays.
     let mut reached: Vec<u32> = solution.iter().copied().filter(|&p| present.contains(&p) && !droppable(p)).collect();
     let mut kept: HashSet<u32> = reached.iter().copied().collect();
+    // The requirements come grouped by owner, in the solution's order.
+    let mut of: std::collections::HashMap<u32, std::ops::Range<usize>> = std::collections::HashMap::new();
+    for (i, (owner, _)) in reqs.iter().enumerate() {
+        of.entry(*owner).or_insert(i..i).end = i + 1;
+    }
     while let Some(p) = reached.pop() {
-        for (_, met) in reqs.iter().filter(|(owner, _)| *owner == p) {
+        for (_, met) in &reqs[of.get(&p).cloned().unwrap_or(0..0)] {
             for &q in met.iter().filter(|q| present.contains(q)) {
                 if kept.insert(q) {
                     reached.push(q);
