@@ -31,13 +31,25 @@ impl PlanGraph {
 
     /// The graph of `packages` (ids; positions are their places in this list).
     pub(crate) fn over(u: &Universe<'_>, packages: &[u32]) -> Result<Self, ResolveError> {
+        Self::over_asked(u, packages, &Default::default())
+    }
+
+    /// [`PlanGraph::over`], where `asked` already holds what meets some packages' requirements.
+    pub(crate) fn over_asked(
+        u: &Universe<'_>,
+        packages: &[u32],
+        asked: &super::prune::Meeting,
+    ) -> Result<Self, ResolveError> {
         let pos: HashMap<u32, usize> = packages.iter().enumerate().map(|(i, &p)| (p, i)).collect();
         let mut requirements = Vec::with_capacity(packages.len());
         for &id in packages {
             let p = u.pkg(id);
             let mut reqs = Vec::new();
-            for raw in &p.requires() {
-                let met_by = u.meeting(id, raw)?.iter().filter_map(|q| pos.get(q).copied()).collect();
+            for (i, raw) in p.requires().iter().enumerate() {
+                let met_by = match asked.get(&id).and_then(|all| all.get(i)) {
+                    Some(meeting) => meeting.iter().filter_map(|q| pos.get(q).copied()).collect(),
+                    None => u.meeting(id, raw)?.iter().filter_map(|q| pos.get(q).copied()).collect(),
+                };
                 reqs.push(Requirement { raw: raw.to_string(), pre: p.pre_requires().contains(raw), met_by });
             }
             requirements.push(reqs);

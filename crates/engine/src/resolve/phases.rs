@@ -29,9 +29,9 @@ pub(crate) fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Pla
         installed_repo: goal.installed_repo,
     };
     let (outcome, synced) = solve_requests(u, &cx, &requests, c, origin)?;
-    let solution = match u.policy.drops_unneeded() && outcome.removals.is_empty() {
+    let (solution, asked) = match u.policy.drops_unneeded() && outcome.removals.is_empty() {
         true => super::prune::drop_unneeded(u, &base_set, outcome.solution, &is_requested)?,
-        false => outcome.solution,
+        false => (outcome.solution, Default::default()),
     };
     notes.extend(outcome.removals);
     let mut planned = packed(u, goal, &base, solution, &is_requested);
@@ -54,7 +54,7 @@ pub(crate) fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Pla
         .collect();
     // The plan's order (by name, newest first), its graph, and the chains read from that graph.
     planned.sort_by_key(|&p| (&u.pkg(p).name, Reverse(&u.pkg(p).version)));
-    let graph = PlanGraph::over(u, &planned)?;
+    let graph = PlanGraph::over_asked(u, &planned, &asked)?;
     let (chains, roots) = chains(u, &planned, &graph, &is_requested);
     conflicts::check_conflicts(u, &current, &roots, &mut notes)?;
     let why = |p: u32| match (synced.get(&p), chains.get(&p)) {

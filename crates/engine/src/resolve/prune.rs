@@ -13,21 +13,28 @@ use super::{ResolveError, Universe};
 /// last such first), while the base (`base`: kept, never dropped) and the rest meet every
 /// requirement of the packages that stay; then less what the packages that must stay
 /// (requested ones, upgrades of base packages) do not reach through their requirements.
+///
+/// Also returns what it asked: for each package of `solution`, the packages that meet each of
+/// its requirements ([`Universe::meeting`]), which the plan's graph reads instead of asking again.
 pub(super) fn drop_unneeded(
     u: &Universe<'_>,
     base: &HashSet<u32>,
     solution: Vec<u32>,
     is_requested: &dyn Fn(u32) -> bool,
-) -> Result<Vec<u32>, ResolveError> {
+) -> Result<(Vec<u32>, Meeting), ResolveError> {
     let base_names: HashSet<&str> = base.iter().map(|&b| u.pkg(b).name.as_str()).collect();
     let members: HashSet<u32> = solution.iter().copied().chain(base.iter().copied()).collect();
     // Each requirement of a solution package: its owner, and the members that meet it.
     let mut reqs: Vec<(u32, Vec<u32>)> = Vec::new();
+    let mut asked = Meeting::new();
     for &p in &solution {
+        let mut all = Vec::new();
         for raw in u.pkg(p).requires() {
-            let met: Vec<u32> = u.meeting(p, raw)?.into_iter().filter(|q| members.contains(q) && *q != p).collect();
-            reqs.push((p, met));
+            let meeting = u.meeting(p, raw)?;
+            reqs.push((p, meeting.iter().copied().filter(|q| members.contains(q) && *q != p).collect()));
+            all.push(meeting);
         }
+        asked.insert(p, all);
     }
     let mut present: HashSet<u32> = solution.iter().copied().collect();
     let droppable = |p: u32| !is_requested(p) && !base_names.contains(u.pkg(p).name.as_str());
@@ -66,5 +73,8 @@ pub(super) fn drop_unneeded(
             }
         }
     }
-    Ok(solution.into_iter().filter(|p| kept.contains(p)).collect())
+    Ok((solution.into_iter().filter(|p| kept.contains(p)).collect(), asked))
 }
+
+/// For each package, the packages that meet each of its requirements, in its record's order.
+pub(super) type Meeting = std::collections::HashMap<u32, Vec<Vec<u32>>>;
