@@ -541,3 +541,19 @@ fn nodes_laid_over_one_index_see_only_their_own_packages() {
     assert_eq!(on(&old).0, ["app=1", "libfoo1=2"]);
     assert_eq!(names(&m, &resolve(&u, &goal(&["app"]), "t").unwrap()), ["app=1", "libfoo1=2"]);
 }
+
+/// A request the estimated base already has is packed anyway (safer when the estimate is
+/// wrong), and `--why` says so; a request outside the base reads as plain `requested`.
+#[test]
+fn a_request_the_estimated_base_has_is_packed_and_why_says_so() {
+    let m = md(vec![deb("tzdata", "1", &[("Priority", "required")]), deb("ntp", "1", &[("Depends", "tzdata")])]);
+    let u = Universe::new(&m, &DebSyntax, &DebPolicy, "amd64");
+    let g = Goal { base_priorities: vec!["required".into()], ..goal(&["tzdata", "ntp"]) };
+    let plan = resolve(&u, &g, "t").unwrap();
+    assert_eq!(names(&m, &plan), vec!["ntp=1", "tzdata=1"]);
+    let graph = PlanGraph::new(&u, &plan).unwrap();
+    let why = |name| super::why::why(&u, &plan, &graph, name).unwrap();
+    let tzdata = why("tzdata");
+    assert!(tzdata.contains(&vec![format!("tzdata (requested; {})", super::why::IN_BASE)]), "{tzdata:?}");
+    assert_eq!(why("ntp"), vec![vec!["ntp (requested)".to_string()]]);
+}

@@ -5,6 +5,9 @@ use serde::Serialize;
 
 use super::{Plan, PlanGraph, ResolveError, Universe};
 
+/// What `--why` says of a request that the manifest's estimated base already has.
+pub(crate) const IN_BASE: &str = "the estimated base has it too: packed anyway, in case the estimate is wrong; --target with a node's profile packs only what that node lacks";
+
 /// At most this many chains are listed; a dense graph has exponentially many.
 pub(crate) const MAX_CHAINS: usize = 50;
 
@@ -25,9 +28,13 @@ pub(crate) fn why(
         if !e.requested {
             continue;
         }
+        // A request the estimated base already has is packed all the same: said so.
+        let first = match plan.base.contains(&e.package) {
+            true => format!("{} (requested; {IN_BASE})", pname(start)),
+            false => format!("{} (requested)", pname(start)),
+        };
         // Depth-first over simple paths.
-        let mut stack: Vec<(usize, Vec<String>, Vec<usize>)> =
-            vec![(start, vec![format!("{} (requested)", pname(start))], vec![start])];
+        let mut stack: Vec<(usize, Vec<String>, Vec<usize>)> = vec![(start, vec![first], vec![start])];
         while let Some((at, steps, seen)) = stack.pop() {
             if chains.len() >= MAX_CHAINS {
                 return Ok(chains);
