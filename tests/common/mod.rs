@@ -830,16 +830,20 @@ pub struct Apt {
 
 impl Apt {
     pub fn new(dir: &Path, url: &str, suite: &str) -> Self {
+        fs_err::create_dir_all(dir).unwrap();
+        fs_err::write(dir.join("key.asc"), &signing::repo_key().public).unwrap();
+        Self::trusting(dir, url, suite, &dir.join("key.asc"))
+    }
+
+    /// [`Apt::new`] trusting `key` (`.asc`: armored; `.gpg`: a binary keyring, as
+    /// distributions ship theirs).
+    pub fn trusting(dir: &Path, url: &str, suite: &str, key: &Path) -> Self {
         for d in ["etc", "parts", "lists/partial", "cache", "archives/partial"] {
             fs_err::create_dir_all(dir.join(d)).unwrap();
         }
-        fs_err::write(dir.join("key.asc"), &signing::repo_key().public).unwrap();
         fs_err::write(dir.join("status"), "").unwrap();
-        fs_err::write(
-            dir.join("etc/sources.list"),
-            format!("deb [signed-by={}] {url} {suite} main\n", dir.join("key.asc").display()),
-        )
-        .unwrap();
+        fs_err::write(dir.join("etc/sources.list"), format!("deb [signed-by={}] {url} {suite} main\n", key.display()))
+            .unwrap();
         let d = dir.display();
         fs_err::write(
             dir.join("apt.conf"),
@@ -871,6 +875,25 @@ impl Apt {
         let text = fs_err::read_to_string(f.path()).ok()?;
         text.lines().find_map(|l| l.strip_prefix("Date: ").map(str::to_string))
     }
+    /// The dpkg status file this apt reads as the node's installed packages (empty at first).
+    pub fn status(&self) -> PathBuf {
+        self.dir.join("status")
+    }
+
+    /// `apt-get -s ARGS…` (no update first): whether apt would do it, and what it said.
+    pub fn simulate(&self, args: &[&str]) -> (bool, String) {
+        let out = std::process::Command::new("apt-get")
+            .env("APT_CONFIG", self.dir.join("apt.conf"))
+            .arg("-s")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        )
+    }
+
     /// `apt-get -s install NAME` after an update: whether apt would do it, and what it said.
     pub fn simulate_install(&self, name: &str) -> (bool, String) {
         let (updated, said) = self.update();

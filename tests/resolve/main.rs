@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod apt_oracle;
 mod centos7_real_metadata;
 mod dnf_oracle;
 mod el_distros;

@@ -53,6 +53,12 @@ pub trait ResolvePolicy: Sync {
     fn provider_name_key<'n>(&self, name: &'n str) -> (usize, &'n str) {
         (name.len(), name)
     }
+    /// Whether the answer, where apt's own walk decides it, is the one that walk meets first
+    /// (`resolve::mark`: or-groups and providers in apt's order, a group met meanwhile left
+    /// alone); the SAT step answers the rest.
+    fn marks_like_apt(&self) -> bool {
+        false
+    }
     /// A request naming a virtual package that several packages provide: apt refuses it and
     /// lists the providers (unless one is installed); dnf installs the best provider.
     fn virtual_request_needs_one_provider(&self) -> bool {
@@ -95,6 +101,9 @@ impl ResolvePolicy for DebPolicy {
         false
     }
     fn upgrades_by_source(&self) -> bool {
+        true
+    }
+    fn marks_like_apt(&self) -> bool {
         true
     }
     /// apt-get: "Package X is a virtual package provided by: … You should explicitly select one

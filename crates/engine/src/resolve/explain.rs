@@ -79,6 +79,11 @@ pub enum Note {
         needs: String,
         packed: String,
     },
+    /// apt's own walk stopped where apt-get calls its problem resolver: the answer is the SAT
+    /// step's, which may differ from apt-get's.
+    BeyondAptWalk {
+        reason: String,
+    },
     /// A note of the resolve for one node profile (`--target`).
     ForNode {
         node: String,
@@ -110,6 +115,10 @@ impl fmt::Display for Note {
             Self::NewerForAnotherNode { node, package, needs, packed } => {
                 write!(f, "{node} needs {package} {needs}: packed instead of {packed}")
             }
+            Self::BeyondAptWalk { reason } => write!(
+                f,
+                "{reason}: apt-get would call its problem resolver here, so these packages are a SAT solver's answer, which may differ from what apt-get installs"
+            ),
             Self::BaseUnmet { package, requirement } => write!(
                 f,
                 "base: {package} needs `{requirement}`, which no repository provides (ignored: the node is assumed to have it)"

@@ -21,6 +21,7 @@ mod conflicts;
 pub(crate) mod explain;
 mod graph;
 mod greedy;
+mod mark;
 mod phases;
 mod postings;
 mod prune;

@@ -28,7 +28,7 @@ pub(crate) fn resolve(u: &Universe<'_>, goal: &Goal, origin: &str) -> Result<Pla
         favored: &favored,
         installed_repo: goal.installed_repo,
     };
-    let (outcome, synced) = solve_requests(u, &cx, &requests, c, origin)?;
+    let (outcome, synced) = solve_requests(u, &cx, &requests, c, origin, &mut notes)?;
     let (solution, asked) = match u.policy.drops_unneeded() && outcome.removals.is_empty() {
         true => super::prune::drop_unneeded(u, &base_set, outcome.solution, &is_requested)?,
         false => (outcome.solution, Default::default()),
@@ -179,7 +179,15 @@ fn solve_requests<'u>(
     requests: &Requests<'_>,
     mut c: Closure<'_, '_>,
     origin: &str,
+    notes: &mut Vec<Note>,
 ) -> Result<(base::Outcome, HashMap<u32, u32>), ResolveError> {
+    // apt's own walk, where it alone decides (apt's problem resolver is the SAT step's).
+    if u.policy.marks_like_apt() {
+        match super::mark::replay(u, cx, &requests.picks)? {
+            Ok(answer) => return Ok(answer),
+            Err(note) => notes.push(note),
+        }
+    }
     // Each request at its best version first; only if that has no answer, any version, with a
     // note saying which request settled for less, or (dnf's `best`) an error naming it.
     let mut newest: Vec<Vec<u32>> = requests
