@@ -148,6 +148,20 @@ impl<'u, 'a> Walk<'u, 'a> {
         let mut upgrades = self.remove_conflicts(p)?;
         upgrades.extend(self.reverse_depends(p)?);
         self.mark(p);
+        self.settle(p, pending, upgrades, removing, depth)
+    }
+
+    /// The rest of `MarkInstall` once `p` is marked: the other binaries of its source, the
+    /// upgrades its conflicts asked for, its `pending` dependency groups, then the removals
+    /// decided since `removing`.
+    fn settle(
+        &mut self,
+        p: u32,
+        pending: Vec<&'a str>,
+        upgrades: Vec<u32>,
+        removing: usize,
+        depth: usize,
+    ) -> Result<(), Halt> {
         self.upgrade_other_binaries(p, depth)?;
         for q in upgrades {
             self.install(q, depth + 1)?;
@@ -178,13 +192,7 @@ impl<'u, 'a> Walk<'u, 'a> {
         }
         let removing = self.removals.len();
         let upgrades = self.remove_conflicts(p)?;
-        self.upgrade_other_binaries(p, depth)?;
-        for q in upgrades {
-            self.install(q, depth + 1)?;
-        }
-        self.install_dependencies(p, pending, depth)?;
-        self.apply_removals(removing);
-        Ok(())
+        self.settle(p, pending, upgrades, removing, depth)
     }
 
     /// apt's candidate of `name`: the highest version, a repository's record before the
