@@ -170,6 +170,20 @@ fn an_or_group_an_installed_package_meets_installs_nothing() {
     s.agree(&["app"], &["app-1.0"]);
 }
 
+/// Two providers of a virtual package that tie on everything apt's `CompareProviders` asks
+/// (neither installed nor named like it, same arch and Priority): apt takes the one its cache
+/// created later, where the index first names it (apt-ftparchive writes the stanzas sorted,
+/// so prov-longer after prov-a). A shorter-name-first rule took prov-a (the real case:
+/// librust-ahash-0.7-dev over librust-ahash-dev for `librust-ahash-0.7+compile-time-rng-dev`).
+#[test]
+fn tied_providers_go_by_where_apts_cache_holds_them() {
+    let s = Scenario::new(
+        &[("app", "1.0", "Depends: cap"), ("prov-a", "1.0", "Provides: cap"), ("prov-longer", "1.0", "Provides: cap")],
+        &[],
+    );
+    s.agree(&["app"], &["app-1.0", "prov-longer-1.0"]);
+}
+
 /// Versioned Provides (`ruby-json (>= 2.5.1)` and libruby providing `ruby-json (= 2.6.1)`):
 /// when apt's walk has marked the provider first, the requirement is met and the real
 /// ruby-json is not installed; when it meets the requirement first, it takes the package named
