@@ -16,9 +16,14 @@
 //! - marking a package upgrades the installed binaries of its source whose candidate comes from
 //!   the very same source version (`Upgrade-By-Source-Package`).
 //!
-//! apt answers some problems only with its problem resolver (a conflict with an installed or
-//! marked package, a dependency no candidate meets, an upgrade that breaks an installed
-//! package). The walk does not replay that: it stops, and the SAT step answers instead.
+//! - a Conflicts or Breaks unmarks a marked package it hits, and upgrades an installed one
+//!   whose candidate it does not hit, or removes it (here only where dpkg may: `Replaces`, not
+//!   Essential).
+//!
+//! apt answers some problems only with its problem resolver (a request that conflicts, a
+//! dependency no candidate meets, a marked package's dependency met no more, an upgrade that
+//! breaks an installed package). The walk does not replay that: it stops, the SAT step answers
+//! instead, and a note says so.
 
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
@@ -260,8 +265,8 @@ impl<'u, 'a> Walk<'u, 'a> {
 
     /// `MarkInstall_RemoveConflictsIfNotUpgradeable`, for `p`'s Conflicts and Breaks: a marked
     /// package they hit is unmarked; an installed one they hit is upgraded when its candidate
-    /// is not hit (returned, to install after `p` is marked). Removing an installed package is
-    /// the SAT step's (it knows when dpkg may: `Replaces`, not Essential).
+    /// is not hit (returned, to install after `p` is marked), else removed (see
+    /// [`Walk::remove`]).
     fn remove_conflicts(&mut self, p: u32) -> Result<Vec<u32>, Halt> {
         let name = self.u.pkg(p).name.as_str();
         let mut upgrades = Vec::new();
@@ -301,6 +306,8 @@ impl<'u, 'a> Walk<'u, 'a> {
     /// removed once `p`'s dependencies are in, where dpkg may remove it: `p` replaces it and it
     /// is not Essential (apt removes more; moa-bundle then refuses, naming the conflict).
     fn remove(&mut self, p: u32, raw: &str, q: u32) -> Result<(), Halt> {
+        // The installed record itself (a repository's record of the same version may be `q`).
+        let q = self.installed.get(self.u.pkg(q).name.as_str()).copied().unwrap_or(q);
         if self.u.pkg(q).essential || !super::conflicts::replaces(self.u, p, q)? {
             return Err(self.clash(p, raw, q));
         }
