@@ -5,6 +5,12 @@
 //!
 //! Family-specific policy (rpm Obsoletes, deb Replaces and Essential, unversioned provides) is
 //! tested beside each family in `tests.rs`; what is here must hold for all.
+//!
+//! Every scenario is also exported as a libsolv testcase (`.t`: testtags repositories, one job
+//! per request, moa-bundle's answer as the expected result) and judged by libsolv's own
+//! `testsolv` with the family's semantics (`system x86_64 rpm`, `system amd64 deb`). A scenario
+//! where apt's answer is not libsolv's says so and checks that they differ. Set
+//! `MOA_TESTCASES=dir` to keep the files (one per resolve, named after the test).
 
 use super::*;
 use crate::repo::{LoadedRepo, Metadata, PackageRecord};
@@ -54,6 +60,8 @@ trait Fixture {
     fn version(&self, v: &str) -> moa_model::version::Version;
     /// One requirement (its alternatives) in the family's syntax.
     fn requirement(&self, alts: &[Alt]) -> String;
+    /// libsolv's name for the family's semantics (a testcase's `system` line).
+    fn disttype(&self) -> &'static str;
 }
 
 struct RpmFixture;
@@ -84,6 +92,9 @@ impl Fixture for RpmFixture {
             [a] => one(a),
             _ => format!("({})", alts.iter().map(one).collect::<Vec<_>>().join(" or ")),
         }
+    }
+    fn disttype(&self) -> &'static str {
+        "rpm"
     }
 }
 
@@ -117,6 +128,9 @@ impl Fixture for DebFixture {
         };
         alts.iter().map(one).collect::<Vec<_>>().join(" | ")
     }
+    fn disttype(&self) -> &'static str {
+        "deb"
+    }
 }
 
 fn record(f: &dyn Fixture, p: &Pkg) -> PackageRecord {
@@ -148,14 +162,21 @@ fn metadata(f: &dyn Fixture, pkgs: &[Pkg]) -> Metadata {
     Metadata { repos: vec![repo], packages: pkgs.iter().map(|p| record(f, p)).collect(), ..Default::default() }
 }
 
+/// What a resolve gives: the plan as `name=version` strings (and the plan), or the error's text.
+type Answer = Result<(Vec<String>, Plan), String>;
+
+/// moa-bundle's answer, after libsolv gave the same one (see [`libsolv_judges`]).
+fn solve(f: &dyn Fixture, pkgs: &[Pkg], node: &[(&str, &str)], requests: &[&str]) -> Answer {
+    let answer = ours(f, pkgs, node, requests);
+    if let Err(theirs) = libsolv_judges(f, pkgs, node, requests, &answer) {
+        panic!("libsolv's testsolv does not agree with moa-bundle's {:?}:\n{theirs}", answer.map(|a| a.0));
+    }
+    answer
+}
+
 /// Resolves `requests` (neutral: `name` or `name = version`) over `pkgs`, with `node` (name,
-/// version) installed; the plan as `name=version` strings, or the error's text.
-fn solve(
-    f: &dyn Fixture,
-    pkgs: &[Pkg],
-    node: &[(&str, &str)],
-    requests: &[&str],
-) -> Result<(Vec<String>, Plan), String> {
+/// version) installed.
+fn ours(f: &dyn Fixture, pkgs: &[Pkg], node: &[(&str, &str)], requests: &[&str]) -> Answer {
     let m = metadata(f, pkgs);
     let installed: Vec<crate::repo::Installed> = node
         .iter()
@@ -192,6 +213,108 @@ fn solve(
 
 fn plan(f: &dyn Fixture, pkgs: &[Pkg], requests: &[&str]) -> Vec<String> {
     solve(f, pkgs, &[], requests).unwrap_or_else(|e| panic!("{e}")).0
+}
+
+/// The scenario as a libsolv testcase: the node as repository `system`, the packages as
+/// `available` (testtags), the family's semantics, one `install name` job per request.
+fn testcase(f: &dyn Fixture, pkgs: &[Pkg], node: &[(&str, &str)], requests: &[&str]) -> String {
+    let arch = f.arch();
+    let pkg = |name: &str, version: &str| {
+        let (v, r) = version.rsplit_once('-').unwrap_or((version, ""));
+        format!("#>=Pkg: {name} {v} {r} {arch}\n")
+    };
+    let alt = |(n, c): &Alt| c.map_or(n.to_string(), |(op, v)| format!("{n} {op} {v}"));
+    let mut t = String::from("repo system 0 testtags <inline>\n");
+    node.iter().for_each(|(n, v)| t += &pkg(n, v));
+    t += "repo available 0 testtags <inline>\n";
+    for p in pkgs {
+        t += &pkg(p.name, p.version);
+        // `a | b`: libsolv's REL_OR, what its rpm-md and deb readers make of either spelling.
+        for alts in &p.requires {
+            t += &format!("#>=Req: {}\n", alts.iter().map(alt).collect::<Vec<_>>().join(" | "));
+        }
+        p.provides.iter().for_each(|c| t += &format!("#>=Prv: {c}\n"));
+        p.conflicts.iter().for_each(|c| t += &format!("#>=Con: {c}\n"));
+    }
+    t += &format!("system {arch} {} system\n", f.disttype());
+    requests.iter().for_each(|r| t += &format!("job install name {r}\n"));
+    t
+}
+
+/// Whether libsolv's `testsolv` gives `answer` for the scenario: a plan becomes the testcase's
+/// expected transaction (`install`, `upgrade`), which testsolv checks; an error must be a
+/// problem in testsolv too. On disagreement, what testsolv said.
+fn libsolv_judges(
+    f: &dyn Fixture,
+    pkgs: &[Pkg],
+    node: &[(&str, &str)],
+    requests: &[&str],
+    answer: &Answer,
+) -> Result<(), String> {
+    let arch = f.arch();
+    let mut text = testcase(f, pkgs, node, requests);
+    if let Ok((_, plan)) = answer {
+        let m = metadata(f, pkgs);
+        let mut lines: Vec<String> = plan
+            .entries
+            .iter()
+            .map(|e| {
+                let p = &m.packages[e.package];
+                let new = format!("{}-{}.{arch}@available", p.name, p.version);
+                match &e.upgrades {
+                    Some(old) => format!("#>upgrade {}-{old}.{arch}@system {new}\n", p.name),
+                    None => format!("#>install {new}\n"),
+                }
+            })
+            .collect();
+        lines.sort();
+        text += "result transaction,problems <inline>\n";
+        text += &lines.concat();
+    }
+    let (path, _keep) = testcase_file(&text);
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("testsolv").args(args).arg(&path).output().unwrap_or_else(|e| {
+            panic!("testsolv (Debian: libsolv-tools) judges these scenarios; `bash scripts/test.sh --setup-only` installs it: {e}")
+        });
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let said = match answer {
+        Ok(_) => match run(&[]) {
+            (true, _) => return Ok(()),
+            (false, diff) => diff,
+        },
+        Err(_) => match run(&["-r"]) {
+            (true, said) if said.lines().any(|l| l.starts_with("problem ")) => {
+                // Kept with libsolv's own problem lines as the expected result.
+                let lines: String = said.lines().map(|l| format!("#>{l}\n")).collect();
+                fs_err::write(&path, format!("{text}result transaction,problems <inline>\n{lines}")).unwrap();
+                return Ok(());
+            }
+            (_, said) => said,
+        },
+    };
+    Err(format!("{said}\n{text}"))
+}
+
+/// Where a testcase goes: `$MOA_TESTCASES/<test>-<n>.t` when set (kept), else a temporary file.
+fn testcase_file(text: &str) -> (std::path::PathBuf, Option<tempfile::TempDir>) {
+    thread_local!(static SEQ: std::cell::Cell<usize> = const { std::cell::Cell::new(0) });
+    let n = SEQ.with(|s| s.replace(s.get() + 1));
+    let test = std::thread::current().name().unwrap_or("scenario").replace("::", "-");
+    let (dir, keep) = match std::env::var_os("MOA_TESTCASES") {
+        Some(d) => (std::path::PathBuf::from(d), None),
+        None => {
+            let t = tempfile::tempdir().unwrap();
+            (t.path().to_path_buf(), Some(t))
+        }
+    };
+    fs_err::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{test}-{n}.t"));
+    fs_err::write(&path, text).unwrap();
+    (path, keep)
 }
 
 fn closure_follows_requirements(f: &dyn Fixture) {
@@ -268,10 +391,15 @@ fn a_dependency_upgrades_the_node_as_the_familys_tool_does(f: &dyn Fixture) {
         pkg("lib", "2.0-1"),
     ];
     let node = [("lib", "1.0-1")];
-    let (names, _) = solve(f, &pkgs, &node, &["x"]).unwrap();
     match f.tool() {
-        "dnf" => assert_eq!(names, ["x=1.0-1", "y=1.0-1"]),
-        _ => assert_eq!(names, ["lib=2.0-1", "x=1.0-1", "y=2.0-1"]),
+        "dnf" => assert_eq!(solve(f, &pkgs, &node, &["x"]).unwrap().0, ["x=1.0-1", "y=1.0-1"]),
+        _ => {
+            let answer = ours(f, &pkgs, &node, &["x"]);
+            assert_eq!(answer.as_ref().unwrap().0, ["lib=2.0-1", "x=1.0-1", "y=2.0-1"]);
+            // libsolv, even with Debian semantics, keeps the node's lib as dnf does.
+            let theirs = libsolv_judges(f, &pkgs, &node, &["x"], &answer).unwrap_err();
+            assert!(theirs.contains("+install y-1.0-1") && theirs.contains("-upgrade lib-1.0-1"), "{theirs}");
+        }
     }
     let (names, _) = solve(f, &pkgs, &node, &["y"]).unwrap();
     assert_eq!(names, ["lib=2.0-1", "y=2.0-1"]);
