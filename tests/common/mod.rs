@@ -360,6 +360,8 @@ pub struct RpmSpec<'a> {
     pub provides: &'a [&'a str],
     pub conflicts: &'a [&'a str],
     pub obsoletes: &'a [&'a str],
+    /// Weak dependencies, each `(tag, capability)`: `("Suggests", "b")`, `("Enhances", "x")`.
+    pub weak: &'a [(&'a str, &'a str)],
     pub files: &'a [(&'a str, &'a str)],
     /// MiB of random data in `/usr/share/<name>/blob` (a package that takes time to pack and
     /// install).
@@ -381,6 +383,7 @@ impl Default for RpmSpec<'_> {
             provides: &[],
             conflicts: &[],
             obsoletes: &[],
+            weak: &[],
             files: &[],
             blob_mib: 0,
             signer: RpmSigner::Repo,
@@ -418,6 +421,9 @@ pub fn build_rpm(out: &Path, s: &RpmSpec<'_>) -> PathBuf {
     }
     for o in s.obsoletes {
         spec.push_str(&format!("Obsoletes: {o}\n"));
+    }
+    for (tag, what) in s.weak {
+        spec.push_str(&format!("{tag}: {what}\n"));
     }
     spec.push_str("%description\nA package made by the moa-bundle tests.\n%install\n");
     for (path, content) in s.files {

@@ -658,3 +658,57 @@ fn dnf_packs_no_provider_nothing_needs_and_prefers_no_name() {
         assert!(agrees, "testsolv {roots:?}: {said}");
     }
 }
+
+/// Rule 3's weak dependencies (libsolv's `prune_to_recommended` and `prefer_suggested`): X needs
+/// `Y`, which A and B provide. libsolv takes A (the alphabetically first) unless a weak
+/// dependency names B: X recommends or suggests B, or B supplements or enhances X. Last, X
+/// suggests B while A provides a higher `Y`: suggested outranks the provided version. dnf packs
+/// no weak dependency itself (`install_weak_deps=0`, as moa-bundle), but they still choose.
+/// "suggested" and "enhanced" are libsolv's own `test/testcases/choose/` cases. Each is asked of
+/// real dnf, of moa-bundle and of testsolv.
+#[test]
+fn a_weak_dependency_chooses_among_providers_as_in_libsolv() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    // Each case: its name, X's weak dependencies, B's weak dependencies, A's and B's `Y`.
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [(&'a str, &'a str)], [&'a str; 2]);
+    let cases: [Case<'_>; 6] = [
+        ("none", &[], &[], ["Y", "Y"]),
+        ("suggested", &[("Suggests", "B")], &[], ["Y", "Y"]),
+        ("enhanced", &[], &[("Enhances", "X")], ["Y", "Y"]),
+        ("recommended", &[("Recommends", "B")], &[], ["Y", "Y"]),
+        ("supplemented", &[], &[("Supplements", "X")], ["Y", "Y"]),
+        ("over-version", &[("Suggests", "B")], &[], ["Y = 2", "Y = 1"]),
+    ];
+    let tag = |w: &str| match w {
+        "Suggests" => "Sug",
+        "Enhances" => "Enh",
+        "Recommends" => "Rec",
+        _ => "Sup",
+    };
+    let tags = |weak: &[(&str, &str)]| weak.iter().map(|(w, c)| format!("#>={}: {c}\n", tag(w))).collect::<String>();
+    for (case, x_weak, b_weak, [a_y, b_y]) in cases {
+        let repo = t.join(case);
+        let pkgs = repo.join("Packages");
+        build_rpm(&pkgs, &RpmSpec { name: "X", requires: &["Y"], weak: x_weak, ..Default::default() });
+        build_rpm(&pkgs, &RpmSpec { name: "A", provides: &[a_y], ..Default::default() });
+        build_rpm(&pkgs, &RpmSpec { name: "B", provides: &[b_y], weak: b_weak, ..Default::default() });
+        createrepo(&repo);
+        let mirror = Mirror::serve(&repo);
+        let root = t.join(format!("{case}-node"));
+        fs_err::create_dir_all(&root).unwrap();
+        let want = if case == "none" { "A-1.0-1" } else { "B-1.0-1" };
+        let (dnf, _) = dnf_install(t, &root, &repo, "X").unwrap();
+        assert_eq!(dnf, set(&[want, "X-1.0-1"]), "dnf install X ({case})");
+        assert_eq!(moa_plan(t, &manifest(t, &mirror.url, "X", &[])).unwrap(), dnf, "moa-bundle ({case})");
+        let available = format!(
+            "#>=Pkg: X 1.0 1 x86_64\n#>=Req: Y\n{}#>=Pkg: B 1.0 1 x86_64\n#>=Prv: {b_y}\n{}#>=Pkg: A 1.0 1 x86_64\n#>=Prv: {a_y}\n",
+            tags(x_weak),
+            tags(b_weak)
+        );
+        let result = format!("#>install {want}.x86_64@available\n#>install X-1.0-1.x86_64@available\n");
+        let (agrees, said) = libsolv_judges(t, case, "", &available, "install name X", &result);
+        assert!(agrees, "testsolv ({case}): {said}");
+    }
+}

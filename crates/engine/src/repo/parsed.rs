@@ -29,11 +29,23 @@ use super::record::{PoolSpan, RecordText, TextParts, TextPool};
 use super::{DepList, Deps, EntrySpan, MultiArch, PackageRecord, Priority};
 
 /// The dependency lists a record holds, in the order an entry stores them.
-const LISTS: [&str; 7] = ["provides", "requires", "pre-requires", "conflicts", "replaces", "files", "obsoletes"];
+const LISTS: [&str; 11] = [
+    "provides",
+    "requires",
+    "pre-requires",
+    "conflicts",
+    "replaces",
+    "files",
+    "obsoletes",
+    "recommends",
+    "suggests",
+    "supplements",
+    "enhances",
+];
 
 const MAGIC: &[u8] = b"moa-bundle parsed index\n";
 /// Bumped with any change of the layout or of what a parser keeps.
-const VERSION: u32 = 4;
+const VERSION: u32 = 5;
 /// The header: magic, version, the key's digest, the records' digest, length and where their
 /// second part starts, the index entries' digest and length.
 pub(crate) const HEADER_BYTES: usize = MAGIC.len() + 4 + 32 + 32 + 8 + 8 + 32 + 8;
@@ -455,7 +467,9 @@ fn record(w: &mut Writer, p: &PackageRecord, base: Option<u64>) {
     w.str(p.location());
     w.u64(p.size);
     w.0.extend_from_slice(p.sha256.as_bytes());
-    for d in [p.provides(), p.requires(), p.pre_requires(), p.conflicts(), p.replaces(), p.files(), p.obsoletes()] {
+    let lists = [p.provides(), p.requires(), p.pre_requires(), p.conflicts(), p.replaces(), p.files(), p.obsoletes()];
+    let weak = [p.recommends(), p.suggests(), p.supplements(), p.enhances()];
+    for d in lists.into_iter().chain(weak) {
         w.deps(d);
     }
     w.u8(match p.priority {
@@ -565,7 +579,7 @@ fn read_record(
     moa_model::types::safe_file_name(location.rsplit('/').next().unwrap_or("")).map_err(|e| bad(&e))?;
     let size = r.u64()?;
     let sha256 = Sha256::from_bytes(r.take(32)?.try_into().expect("32 bytes"));
-    let mut lists = [""; 7];
+    let mut lists = [""; LISTS.len()];
     for (list, field) in lists.iter_mut().zip(LISTS) {
         *list = r.deps(field)?;
     }
@@ -624,7 +638,7 @@ mod tests {
         let deb = "Package: ntp\nVersion: 1:4.2.8p4+dfsg-3ubuntu5.9\nArchitecture: amd64\nPre-Depends: dpkg (>= 1.15.7.2)\nDepends: adduser, lsb-base (>= 3.2-13) | sysvinit\nBreaks: dhcp3-client (<< 4.1.0-1)\nReplaces: ntp-doc\nProvides: time-daemon\nPriority: optional\nMulti-Arch: foreign\nEssential: yes\nSource: ntp (1:4.2.8p4+dfsg-3)\nFilename: pool/main/n/ntp/ntp_4.2.8p4+dfsg-3ubuntu5.9_amd64.deb\nSize: 518548\nSHA256: 2b479c0f3efa73f75b7fb76c82687744275fff78e4a138b5b3efba95f91e099e\n";
         let mut out = Vec::new();
         super::super::apt::parse_packages(Box::new(deb.as_bytes()), "u", 3, &amd64, &mut out).unwrap();
-        let xml = r#"<metadata packages="1"><package type="rpm"><name>ntp</name><arch>x86_64</arch><version epoch="1" ver="4.2.6p5" rel="29.el7"/><checksum type="sha256">17b8b7fb5bc2f60797d15288cbf7fb16b1e1679974495b7e3ffafccba9afc421</checksum><size package="561812"/><location href="Packages/ntp-4.2.6p5-29.el7.x86_64.rpm"/><format><rpm:license>(MIT and BSD)</rpm:license><rpm:sourcerpm>ntp-4.2.6p5-29.el7.src.rpm</rpm:sourcerpm><rpm:provides><rpm:entry name="ntp" flags="EQ" epoch="1" ver="4.2.6p5" rel="29.el7"/></rpm:provides><rpm:requires><rpm:entry name="/bin/sh" pre="1"/><rpm:entry name="libc.so.6()(64bit)"/></rpm:requires><rpm:obsoletes><rpm:entry name="xntp"/></rpm:obsoletes><rpm:conflicts><rpm:entry name="chrony"/></rpm:conflicts><file>/usr/sbin/ntpd</file></format></package></metadata>"#;
+        let xml = r#"<metadata packages="1"><package type="rpm"><name>ntp</name><arch>x86_64</arch><version epoch="1" ver="4.2.6p5" rel="29.el7"/><checksum type="sha256">17b8b7fb5bc2f60797d15288cbf7fb16b1e1679974495b7e3ffafccba9afc421</checksum><size package="561812"/><location href="Packages/ntp-4.2.6p5-29.el7.x86_64.rpm"/><format><rpm:license>(MIT and BSD)</rpm:license><rpm:sourcerpm>ntp-4.2.6p5-29.el7.src.rpm</rpm:sourcerpm><rpm:provides><rpm:entry name="ntp" flags="EQ" epoch="1" ver="4.2.6p5" rel="29.el7"/></rpm:provides><rpm:requires><rpm:entry name="/bin/sh" pre="1"/><rpm:entry name="libc.so.6()(64bit)"/></rpm:requires><rpm:obsoletes><rpm:entry name="xntp"/></rpm:obsoletes><rpm:conflicts><rpm:entry name="chrony"/></rpm:conflicts><rpm:recommends><rpm:entry name="ntpdate"/></rpm:recommends><rpm:suggests><rpm:entry name="ntp-doc"/></rpm:suggests><rpm:supplements><rpm:entry name="(ntp-perl and perl)"/></rpm:supplements><rpm:enhances><rpm:entry name="chronyd"/></rpm:enhances><file>/usr/sbin/ntpd</file></format></package></metadata>"#;
         let x86 = Arch::new("x86_64").unwrap();
         super::super::yum::parse_primary(Box::new(xml.as_bytes()), "u", 3, &x86, &mut out).unwrap();
         assert_eq!(out.len(), 2);
@@ -666,6 +680,8 @@ mod tests {
         // What the rpm fields hold survives too (not only what Debug shows of them).
         assert_eq!(back[1].license(), Some("(MIT and BSD)"));
         assert_eq!(back[1].obsoletes().to_vec(), vec!["xntp"]);
+        let weak = [back[1].recommends(), back[1].suggests(), back[1].supplements(), back[1].enhances()];
+        assert_eq!(weak.map(|d| d.to_vec().join(",")), ["ntpdate", "ntp-doc", "(ntp-perl and perl)", "chronyd"]);
         assert!(back[0].essential && back[0].multi_arch == MultiArch::Foreign);
     }
 

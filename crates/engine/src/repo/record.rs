@@ -2,8 +2,8 @@
 //! holds every record of every index it reads (bookworm's main amd64 index alone: 63,440).
 //!
 //! The typed fields the resolver compares (name, version, arch) are values of their own; the
-//! eleven text fields (location, source, the dependency lists, files…) live in one allocation,
-//! [`RecordText`], which opens with each field's length. As eleven separate strings they cost a
+//! fifteen text fields (location, source, the dependency lists, files…) live in one allocation,
+//! [`RecordText`], which opens with each field's length. As fifteen separate strings they cost a
 //! pointer pair, a length and an allocation each: about 40% of a resolve's memory went to that.
 //! A parser fills a [`RecordFields`] and packs it once.
 
@@ -67,6 +67,13 @@ pub struct RecordFields {
     pub files: DepList,
     /// rpm: `Obsoletes` (matched against package names only, as rpm does).
     pub obsoletes: DepList,
+    /// rpm: weak dependencies (`Recommends`, `Suggests`, `Supplements`, `Enhances`). Never
+    /// installed by themselves (moa-bundle packs no weak dependency, as dnf with
+    /// `install_weak_deps=0`), but they order providers as libsolv orders them.
+    pub recommends: DepList,
+    pub suggests: DepList,
+    pub supplements: DepList,
+    pub enhances: DepList,
 }
 
 /// The fields of a [`RecordText`], in the order it holds them.
@@ -83,8 +90,12 @@ enum Field {
     Replaces,
     Files,
     Obsoletes,
+    Recommends,
+    Suggests,
+    Supplements,
+    Enhances,
 }
-const FIELDS: usize = 11;
+const FIELDS: usize = 15;
 
 /// A record's text fields in one allocation: a short header, then the fields one after another.
 ///
@@ -92,7 +103,7 @@ const FIELDS: usize = 11;
 /// byte), then each field's length as a base-64 varint: six bits a byte, `0x40` set while more
 /// follow. Every header byte is below `0x80`, so the whole stays one valid `str`, and a field is
 /// a plain slice of it; reading field `i` walks `i + 1` lengths. On bookworm the header takes
-/// about 14 bytes (measured over its 63,440 records) where an array of eleven ends took 44.
+/// about 18 bytes (14 before the four weak lists, measured over its 63,440 records) where an array of fifteen ends would take 60.
 ///
 /// A parser's record owns its text; the records a parsed-index part holds share one buffer
 /// ([`TextPool`]): CentOS 7's 7,804 texts as separate allocations made glibc grow each decoding
@@ -163,7 +174,7 @@ pub(crate) struct TextParts<'a> {
     pub source: Option<&'a str>,
     pub source_rpm: Option<&'a str>,
     pub license: Option<&'a str>,
-    pub lists: [&'a str; 7],
+    pub lists: [&'a str; 11],
 }
 
 /// Appends the text of the fields `p` to `out`: the header, then the fields.
@@ -187,7 +198,7 @@ fn pack_into(out: &mut String, p: &TextParts<'_>) -> Result<(), TextTooLarge> {
     for s in parts {
         put_len(out, s.len());
     }
-    // At most 2 + 11 × 6 bytes: below 0x80, one ASCII byte.
+    // At most 2 + 15 × 6 bytes: below 0x80, one ASCII byte.
     let header = u8::try_from(out.len() - begin).expect("a header is under 128 bytes");
     out.replace_range(begin + 1..begin + 2, char::from(header).encode_utf8(&mut [0; 4]));
     for s in parts {
@@ -311,6 +322,10 @@ impl RecordFields {
                 self.replaces.as_joined(),
                 self.files.as_joined(),
                 self.obsoletes.as_joined(),
+                self.recommends.as_joined(),
+                self.suggests.as_joined(),
+                self.supplements.as_joined(),
+                self.enhances.as_joined(),
             ],
         }
     }
@@ -381,6 +396,10 @@ impl RecordText {
             replaces: list(Field::Replaces),
             files: list(Field::Files),
             obsoletes: list(Field::Obsoletes),
+            recommends: list(Field::Recommends),
+            suggests: list(Field::Suggests),
+            supplements: list(Field::Supplements),
+            enhances: list(Field::Enhances),
         }
     }
 }
@@ -494,6 +513,22 @@ impl PackageRecord {
     pub fn obsoletes(&self) -> Deps<'_> {
         self.text.deps(Field::Obsoletes)
     }
+    /// rpm: `Recommends` (weak; see [`RecordFields::recommends`]).
+    pub fn recommends(&self) -> Deps<'_> {
+        self.text.deps(Field::Recommends)
+    }
+    /// rpm: `Suggests` (weak).
+    pub fn suggests(&self) -> Deps<'_> {
+        self.text.deps(Field::Suggests)
+    }
+    /// rpm: `Supplements` (weak, reverse: this package is wanted where what it names is).
+    pub fn supplements(&self) -> Deps<'_> {
+        self.text.deps(Field::Supplements)
+    }
+    /// rpm: `Enhances` (weak, reverse).
+    pub fn enhances(&self) -> Deps<'_> {
+        self.text.deps(Field::Enhances)
+    }
 
     /// Changes text fields (a test building a variant of a record).
     #[cfg(test)]
@@ -566,26 +601,13 @@ mod tests {
                 license: Some("x".repeat(i * 40).into()),
                 provides: DepList::from_joined(&format!("p{i}\ncap{i} = 1")),
                 files: DepList::from_joined("/usr/f\n".repeat(i * 30 + 1).trim_end()),
+                suggests: DepList::from_joined("s\n".repeat(i).trim_end()),
+                enhances: DepList::from_joined(&format!("e{i}")),
                 ..RecordFields::default()
             })
             .collect();
         let mut pool = TextPool::with_capacity(16);
-        let spans: Vec<PoolSpan> = sets
-            .iter()
-            .map(|f| {
-                let lists =
-                    [&f.provides, &f.requires, &f.pre_requires, &f.conflicts, &f.replaces, &f.files, &f.obsoletes]
-                        .map(|l| l.as_joined());
-                let parts = TextParts {
-                    location: &f.location,
-                    source: f.source.as_deref(),
-                    source_rpm: f.source_rpm.as_deref(),
-                    license: f.license.as_deref(),
-                    lists,
-                };
-                pool.push(&parts).expect("small")
-            })
-            .collect();
+        let spans: Vec<PoolSpan> = sets.iter().map(|f| pool.push(&f.parts()).expect("small")).collect();
         let shared = pool.share();
         for (f, span) in sets.iter().zip(spans) {
             let text = shared.text(span);

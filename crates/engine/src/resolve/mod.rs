@@ -26,6 +26,7 @@ mod phases;
 mod postings;
 mod prune;
 mod sat;
+mod weak;
 pub(crate) mod why;
 
 pub(crate) use graph::PlanGraph;

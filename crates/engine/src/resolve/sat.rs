@@ -90,6 +90,9 @@ pub(super) struct Sat<'u, 'a> {
     strings: RefCell<Vec<String>>,
     /// Encoded requirements by raw string: `libc.so.6()(64bit)` is needed thousands of times.
     encoded: RefCell<HashMap<String, Vec<ConditionalRequirement>>>,
+    /// dnf: the records that count as decided for libsolv's weak-dependency rules (requests
+    /// and base); `None` for families that do not order providers as libsolv does.
+    decided: Option<HashSet<u32>>,
 }
 
 impl<'u, 'a> Sat<'u, 'a> {
@@ -119,6 +122,10 @@ impl<'u, 'a> Sat<'u, 'a> {
             conditions: RefCell::default(),
             strings: RefCell::default(),
             encoded: RefCell::default(),
+            decided: u
+                .policy
+                .orders_providers_like_libsolv()
+                .then(|| job.requests.iter().flatten().chain(job.base.iter()).copied().collect()),
         }
     }
 
@@ -395,6 +402,9 @@ impl<'u, 'a> Sat<'u, 'a> {
         for raw in &pkg.requires() {
             requirements.extend(self.encode_raw(p, raw)?);
         }
+        if let Some(decided) = &self.decided {
+            self.weak_order(&super::weak::Weak::of(self.u, p, decided)?, &mut requirements)?;
+        }
         let mut constrains = Vec::new();
         for raw in &pkg.conflicts() {
             self.encode_conflict(p, raw, false, &mut constrains)?;
@@ -403,6 +413,43 @@ impl<'u, 'a> Sat<'u, 'a> {
             self.encode_conflict(p, raw, true, &mut constrains)?;
         }
         Ok(KnownDependencies { requirements, constrains })
+    }
+
+    /// Reorders the unions of a package's requirements as libsolv's weak-dependency rules order
+    /// providers (see [`super::weak`]): a new union where the order changes, since an encoded
+    /// requirement is shared by every package that has it. The node's providers stay first.
+    fn weak_order(
+        &self,
+        weak: &super::weak::Weak<'_>,
+        reqs: &mut [ConditionalRequirement],
+    ) -> Result<(), ResolveError> {
+        for r in reqs.iter_mut() {
+            let Requirement::Union(id) = r.requirement else { continue };
+            let sets = self.unions.borrow()[id.0 as usize].clone();
+            let mut keyed = Vec::with_capacity(sets.len());
+            for s in sets {
+                let (on_node, best) = {
+                    let all = self.sets.borrow();
+                    let allowed = &all[s.0 as usize].allowed;
+                    let best =
+                        allowed.iter().copied().max_by(|&a, &b| self.u.pkg(a).version.cmp(&self.u.pkg(b).version));
+                    (allowed.iter().any(|p| self.base.contains(p)), best)
+                };
+                let key = match best {
+                    Some(q) => weak.key(self.u, q)?,
+                    None => (true, true),
+                };
+                keyed.push((!on_node, key, s));
+            }
+            if keyed.windows(2).all(|w| (w[0].0, w[0].1) <= (w[1].0, w[1].1)) {
+                continue;
+            }
+            keyed.sort_by_key(|k| (k.0, k.1));
+            let mut unions = self.unions.borrow_mut();
+            unions.push(keyed.into_iter().map(|k| k.2).collect());
+            r.requirement = Requirement::Union(VersionSetUnionId(unions.len() as u32 - 1));
+        }
+        Ok(())
     }
 
     /// Preference among records of one name: highest version, the node's own record on a tie,

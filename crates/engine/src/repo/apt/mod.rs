@@ -486,7 +486,7 @@ fn flush(
         source: s.get("Source"),
         source_rpm: None,
         license: None,
-        lists: [&rels.provides, &rels.requires, &rels.pre, &rels.conflicts, &rels.replaces, "", ""],
+        lists: [&rels.provides, &rels.requires, &rels.pre, &rels.conflicts, &rels.replaces, "", "", "", "", "", ""],
     };
     let record = PackageRecord {
         name: PackageName::new(name).map_err(|e| bad(e.to_string()))?,

@@ -27,6 +27,8 @@ struct Builder {
     pre: Vec<String>,
     conflicts: Vec<String>,
     obsoletes: Vec<String>,
+    /// Recommends, Suggests, Supplements, Enhances.
+    weak: [Vec<String>; 4],
     files: Vec<String>,
     license: Option<String>,
     source_rpm: Option<String>,
@@ -50,6 +52,8 @@ enum DepList {
     Requires,
     Conflicts,
     Obsoletes,
+    /// Which of [`Builder::weak`].
+    Weak(usize),
 }
 
 /// Whether createrepo lists `path` in primary.xml (the rest is only in filelists.xml): files in
@@ -211,6 +215,10 @@ pub fn parse_primary_with(
                     "rpm:requires" => list = DepList::Requires,
                     "rpm:conflicts" => list = DepList::Conflicts,
                     "rpm:obsoletes" => list = DepList::Obsoletes,
+                    "rpm:recommends" => list = DepList::Weak(0),
+                    "rpm:suggests" => list = DepList::Weak(1),
+                    "rpm:supplements" => list = DepList::Weak(2),
+                    "rpm:enhances" => list = DepList::Weak(3),
                     "rpm:entry" => {
                         let Some((s, pre)) = entry_string(e) else { continue };
                         match list {
@@ -228,6 +236,7 @@ pub fn parse_primary_with(
                             }
                             DepList::Conflicts => p.conflicts.push(s),
                             DepList::Obsoletes => p.obsoletes.push(s),
+                            DepList::Weak(i) => p.weak[i].push(s),
                             DepList::None => {}
                         }
                     }
@@ -316,6 +325,10 @@ fn finish(p: Builder, url: &str, repo: usize) -> Result<(PackageRecord, RecordFi
         conflicts: list("conflicts", &p.conflicts)?,
         files: list("file", &p.files)?,
         obsoletes: list("obsoletes", &p.obsoletes)?,
+        recommends: list("recommends", &p.weak[0])?,
+        suggests: list("suggests", &p.weak[1])?,
+        supplements: list("supplements", &p.weak[2])?,
+        enhances: list("enhances", &p.weak[3])?,
         source_rpm: p.source_rpm.filter(|s| moa_model::types::is_line(s, 256) && !s.is_empty()).map(Into::into),
         license: p.license.filter(|s| moa_model::types::is_line(s, 1024) && !s.is_empty()).map(Into::into),
         ..RecordFields::default()
