@@ -10,34 +10,75 @@
 #                    packages (`job install pkg NEVRA`) needs nothing more and breaks nothing
 #   invalid          moa-bundle's packages are not a closed, conflict-free set, or only one
 #                    of the two finds an answer
-# Usage: [MOA_BIN=…] scripts/compare-dnf.sh [SEED] [SETS]   (default 1 and 30 sets each of 1, 10,
-#        50 roots; MOA_BIN compares another build, e.g. a baseline)
-#        (needs: libsolv-tools createrepo-c; no network)
+#
+#        [MOA_BIN=…] scripts/compare-dnf.sh --cs9 [SEED] [SETS]
+#        the same on the real CentOS Stream 9 AppStream repository (tests/fixtures: 17,649
+#        packages with weak dependencies and module streams). Its BaseOS is not in the fixtures,
+#        so a node stands in: a real rpm root (rpm --justdb) with one stub package, built with
+#        rpmbuild, that provides every capability and file AppStream needs and does not have
+#        (scripts/compare-dnf-cs9.py). moa-bundle resolves `--target` that node (probe); libsolv
+#        gets the same stub as its installed repository (rpms2solv). Roots are drawn from the
+#        non-modular names; libsolv's copy of primary leaves out the modular packages, which
+#        dnf hides when no stream is enabled (CS9 AppStream has no default streams).
+# Usage: [MOA_BIN=…] scripts/compare-dnf.sh [--cs9] [SEED] [SETS]   (default 1 and 30 sets each
+#        of 1, 10, 50 roots; MOA_BIN compares another build, e.g. a baseline)
+#        (needs: libsolv-tools createrepo-c, and rpm for --cs9; no network)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode=centos7; if [ "${1:-}" = --cs9 ]; then mode=cs9; shift; fi
 seed=${1:-1}; sets=${2:-30}
-for t in rpmmd2solv testsolv createrepo_c; do
-  command -v $t >/dev/null || { echo "missing $t: apt-get install libsolv-tools createrepo-c"; exit 1; }
+for t in rpmmd2solv rpms2solv testsolv createrepo_c rpmbuild rpm gpg; do
+  command -v $t >/dev/null || { echo "missing $t: apt-get install libsolv-tools createrepo-c rpm gnupg"; exit 1; }
 done
 . scripts/bench/fixtures.sh
 if [ -z "${MOA_BIN:-}" ]; then cargo build --release --quiet; fi
 bin=${MOA_BIN:-$PWD/target/release/moa-bundle}
-w=$(mktemp -d); trap 'rm -rf "$w"' EXIT
-centos7_mirror "$w"
-primary=$w/m/7.9.2009/os/x86_64/repodata/$CENTOS7_PRIMARY
-zcat "$primary" | rpmmd2solv > "$w/os.solv"
-"$bin" resolve --distro centos7 --mirror "file://$w/m" --cache-dir "$w/c" >/dev/null 2>&1
-python3 - "$bin" "$w" "$primary" "$seed" "$sets" <<'PY'
-import gzip, json, random, re, subprocess, sys
+w=$(mktemp -d); if [ -z "${KEEP:-}" ]; then trap 'rm -rf "$w"' EXIT; else echo "workdir $w (KEEP)"; fi
+if [ $mode = centos7 ]; then
+  centos7_mirror "$w"
+  primary=$w/m/7.9.2009/os/x86_64/repodata/$CENTOS7_PRIMARY
+  zcat "$primary" | rpmmd2solv > "$w/os.solv"
+  python3 -c 'import gzip, re, sys; print("\n".join(sorted({m[0] for m in re.findall(
+    r"<package type=\"rpm\">\s*<name>([^<]*)</name>\s*<arch>(x86_64|noarch)</arch>", gzip.open(sys.argv[1]).read().decode())})))' \
+    "$primary" > "$w/names"
+  : > "$w/system.t"
+  moa_args=(--distro centos7 --mirror "file://$w/m" --cache-dir "$w/c" --no-base)
+  what="CentOS 7.9 os primary"
+else
+  fx=$(fixtures)/centos-stream9-appstream-x86_64
+  python3 scripts/compare-dnf-cs9.py "$fx/repodata" "$w"
+  rpmbuild --quiet -bb --define "_topdir $w/rpmbuild" "$w/stub.spec" >/dev/null
+  stub=$(ls "$w"/rpmbuild/RPMS/x86_64/cs9-baseos-stub-*.rpm)
+  rpmmd2solv < "$w/primary.xml" > "$w/os.solv"
+  rpms2solv "$stub" > "$w/system.solv"
+  printf 'repo system 0 solv system.solv\n' > "$w/system.t"
+  mkdir -p "$w/node/etc"
+  printf 'NAME="CentOS Stream"\nID=centos\nVERSION_ID="9"\n' > "$w/node/etc/os-release"
+  rpm --root "$w/node" --dbpath /var/lib/rpm --initdb
+  rpm --root "$w/node" --dbpath /var/lib/rpm -i --justdb --nodeps --nosignature "$stub"
+  "$bin" probe --root "$w/node" -o "$w/node.json" >/dev/null
+  # The manifest must pin a key; AppStream publishes no repomd.xml.asc, so any key will do.
+  mkdir -m 700 "$w/g"
+  gpg --batch --quiet --homedir "$w/g" --passphrase '' --quick-gen-key cmp@invalid ed25519 sign never 2>/dev/null
+  gpg --batch --quiet --homedir "$w/g" --armor --export cmp@invalid > "$w/k.asc"
+  fpr=$(gpg --batch --homedir "$w/g" --with-colons --list-keys cmp@invalid | awk -F: '/^fpr/ {print $10; exit}')
+  gpgconf --homedir "$w/g" --kill gpg-agent 2>/dev/null || true
+  printf '%s\n' 'name = "cmp"' 'distro = "cs9"' 'family = "rpm"' 'arch = "x86_64"' \
+    'os_release = { id = "centos", version_id = "9" }' 'packages = ["nodejs"]' '[[repository]]' 'name = "appstream"' \
+    'path = "."' "mirrors = [\"file://$fx\"]" "keys = [{ file = \"k.asc\", fingerprint = \"$fpr\" }]" > "$w/m.toml"
+  moa_args=(--manifest "$w/m.toml" --cache-dir "$w/c" --target "$w/node.json")
+  what="CentOS Stream 9 AppStream, BaseOS as one stub"
+fi
+"$bin" resolve "${moa_args[@]}" >/dev/null 2>&1 || true
+python3 - "$bin" "$w" "$seed" "$sets" "$what" "${moa_args[@]}" <<'PY'
+import json, random, subprocess, sys
 from collections import Counter
-bin, w, primary, seed, sets = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-xml = gzip.open(primary).read().decode()
-names = sorted({m.group(1) for m in re.finditer(
-    r'<package type="rpm">\s*<name>([^<]*)</name>\s*<arch>(x86_64|noarch)</arch>', xml)})
+bin, w, seed, sets, what, moa_args = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6:]
+names = open(f"{w}/names").read().split()
+system = open(f"{w}/system.t").read() or "repo system 0 empty\n"
 
 def moa(roots):
-    out = subprocess.run([bin, "resolve", "--distro", "centos7", "--mirror", f"file://{w}/m", "--cache-dir",
-                          f"{w}/c", "--offline", "--no-base", "--only", "--json", *roots],
+    out = subprocess.run([bin, "resolve", *moa_args, "--offline", "--only", "--name", "cmp", "--json", *roots],
                          capture_output=True, text=True)
     if out.returncode != 0:
         return None
@@ -46,7 +87,8 @@ def moa(roots):
 def libsolv(jobs):
     case = f"{w}/case.t"
     with open(case, "w") as f:
-        f.write("repo system 0 empty\nrepo os 0 solv os.solv\nsystem x86_64 rpm system\n")
+        # dnf with install_weak_deps=0, as moa-bundle packs no weak dependency.
+        f.write(f"{system}repo os 0 solv os.solv\nsystem x86_64 rpm system\nsolverflags ignorerecommended\n")
         f.writelines(f"job {j}\n" for j in jobs)
         f.write("result transaction,problems <inline>\n")
     out = subprocess.run(["testsolv", case], capture_output=True, text=True, cwd=w).stdout
@@ -67,6 +109,7 @@ for size in (1, 10, 50):
             kind = "exact"
         elif ours is None or theirs is None:
             kind = "invalid"
+            print(f"  {size:2} roots, invalid: only {'libsolv' if ours is None else 'moa-bundle'} finds an answer: {' '.join(roots)}")
         else:
             # libsolv judges moa-bundle's answer: exactly those packages, nothing more needed.
             check = libsolv([f"install pkg {p}@os" for p in sorted(ours)])
@@ -76,7 +119,7 @@ for size in (1, 10, 50):
     total.update(counts)
     print(f"{size:2} roots x {sets}: " + ", ".join(f"{k} {counts[k]}" for k in ("exact", "same-refusal", "valid-different", "invalid")))
 n = sum(total.values())
-print(f"all {n} sets (seed {seed}, CentOS 7.9 os primary, {len(names)} x86_64/noarch names): "
+print(f"all {n} sets (seed {seed}, {what}, {len(names)} x86_64/noarch names): "
       + ", ".join(f"{k} {total[k]}" for k in ("exact", "same-refusal", "valid-different", "invalid"))
       + f"; exact or same refusal {100 * (total['exact'] + total['same-refusal']) / n:.0f}%")
 PY
