@@ -712,3 +712,43 @@ fn a_weak_dependency_chooses_among_providers_as_in_libsolv() {
         assert!(agrees, "testsolv ({case}): {said}");
     }
 }
+
+/// libsolv's `prune_obsoleted`: X needs `Y`, which A and B provide. When B obsoletes A, dnf
+/// takes B, not the alphabetically first A (CentOS Stream 9: virtiofsd obsoletes
+/// `qemu-virtiofsd = 17:6.2.0`, and gets picked for `vhostuser-backend(fs)`); when each obsoletes
+/// the other, neither is dropped and A wins again. Real dnf, moa-bundle and testsolv each.
+#[test]
+fn a_provider_another_provider_obsoletes_is_not_chosen_as_in_libsolv() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    // Each case: its name, what A obsoletes, what B obsoletes, the provider dnf takes.
+    let cases: [(&str, &[&str], &[&str], &str); 3] = [
+        ("b-obsoletes-a", &[], &["A"], "B-1.0-1"),
+        ("versioned", &[], &["A = 1.0"], "B-1.0-1"),
+        ("both", &["B"], &["A"], "A-1.0-1"),
+    ];
+    for (case, a_obs, b_obs, want) in cases {
+        let repo = t.join(case);
+        let pkgs = repo.join("Packages");
+        build_rpm(&pkgs, &RpmSpec { name: "X", requires: &["Y"], ..Default::default() });
+        build_rpm(&pkgs, &RpmSpec { name: "A", provides: &["Y"], obsoletes: a_obs, ..Default::default() });
+        build_rpm(&pkgs, &RpmSpec { name: "B", provides: &["Y"], obsoletes: b_obs, ..Default::default() });
+        createrepo(&repo);
+        let mirror = Mirror::serve(&repo);
+        let root = t.join(format!("{case}-node"));
+        fs_err::create_dir_all(&root).unwrap();
+        let (dnf, _) = dnf_install(t, &root, &repo, "X").unwrap();
+        assert_eq!(dnf, set(&[want, "X-1.0-1"]), "dnf install X ({case})");
+        assert_eq!(moa_plan(t, &manifest(t, &mirror.url, "X", &[])).unwrap(), dnf, "moa-bundle ({case})");
+        let obs = |o: &[&str]| o.iter().map(|o| format!("#>=Obs: {o}\n")).collect::<String>();
+        let available = format!(
+            "#>=Pkg: X 1.0 1 x86_64\n#>=Req: Y\n#>=Pkg: A 1.0 1 x86_64\n#>=Prv: Y\n{}#>=Pkg: B 1.0 1 x86_64\n#>=Prv: Y\n{}",
+            obs(a_obs),
+            obs(b_obs)
+        );
+        let result = format!("#>install {want}.x86_64@available\n#>install X-1.0-1.x86_64@available\n");
+        let (agrees, said) = libsolv_judges(t, case, "", &available, "install name X", &result);
+        assert!(agrees, "testsolv ({case}): {said}");
+    }
+}

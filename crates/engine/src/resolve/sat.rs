@@ -169,7 +169,7 @@ impl<'u, 'a> Sat<'u, 'a> {
     }
 
     /// One version set per package name among `provs`, the name most like `wanted` first.
-    fn groups(&self, provs: &[u32], rel: &Relation<'_>) -> Vec<VersionSetId> {
+    fn groups(&self, provs: &[u32], rel: &Relation<'_>) -> Result<Vec<VersionSetId>, ResolveError> {
         let mut by_name: Vec<(u32, Vec<u32>)> = Vec::new();
         for &p in provs {
             let n = self.name_of[p as usize];
@@ -193,9 +193,9 @@ impl<'u, 'a> Sat<'u, 'a> {
                     })
                     .map(|p| p.expect("a name has a provider"))
                     .collect();
-                super::choose::libsolv_keys(self.u, &best)
+                super::choose::libsolv_keys(self.u, &best)?
             }
-            false => vec![(0, false); by_name.len()],
+            false => vec![(false, 0, false); by_name.len()],
         };
         let mut keyed: Vec<_> = by_name.into_iter().zip(libsolv).collect();
         let named_first = policy.prefers_provider_named_like_capability();
@@ -214,7 +214,7 @@ impl<'u, 'a> Sat<'u, 'a> {
                 }
             })
             .collect();
-        by_name.into_iter().zip(labels).map(|((n, v), l)| self.set(n, v, l)).collect()
+        Ok(by_name.into_iter().zip(labels).map(|((n, v), l)| self.set(n, v, l)).collect())
     }
 
     fn rel_sets(&self, rel: &Relation<'_>) -> Result<Vec<VersionSetId>, ResolveError> {
@@ -223,7 +223,7 @@ impl<'u, 'a> Sat<'u, 'a> {
             let label = rel.constraint.as_ref().map(|(op, v)| format!("{op} {v}")).unwrap_or_default();
             return Ok(vec![self.set(self.missing_name(rel), vec![], label)]);
         }
-        Ok(self.groups(&provs, rel))
+        self.groups(&provs, rel)
     }
 
     /// Providers of a set-shaped dependency (one relation, `with`, `without`).
@@ -274,7 +274,7 @@ impl<'u, 'a> Sat<'u, 'a> {
                     let label = "(no package meets every part)".to_string();
                     return Ok(vec![self.set(self.missing_name(&first), vec![], label)]);
                 }
-                Ok(self.groups(&provs, &first))
+                self.groups(&provs, &first)
             }
             _ => {
                 let mut leaves = Vec::new();
@@ -439,14 +439,21 @@ impl<'u, 'a> Sat<'u, 'a> {
                     Some(q) => weak.key(self.u, q)?,
                     None => (true, true),
                 };
-                keyed.push((!on_node, key, s));
+                keyed.push((!on_node, false, key, s, best));
             }
-            if keyed.windows(2).all(|w| (w[0].0, w[0].1) <= (w[1].0, w[1].1)) {
+            let order = |k: &(bool, bool, (bool, bool), VersionSetId, Option<u32>)| (k.0, k.1, k.2);
+            if keyed.windows(2).all(|w| order(&w[0]) <= order(&w[1])) {
                 continue;
             }
-            keyed.sort_by_key(|k| (k.0, k.1));
+            // libsolv prunes obsoleted providers before it looks at weak dependencies.
+            let bests: Vec<u32> = keyed.iter().filter_map(|k| k.4).collect();
+            if bests.len() == keyed.len() {
+                let obsoleted = super::choose::obsoleted(self.u, &bests)?;
+                keyed.iter_mut().zip(obsoleted).for_each(|(k, o)| k.1 = o);
+            }
+            keyed.sort_by_key(order);
             let mut unions = self.unions.borrow_mut();
-            unions.push(keyed.into_iter().map(|k| k.2).collect());
+            unions.push(keyed.into_iter().map(|k| k.3).collect());
             r.requirement = Requirement::Union(VersionSetUnionId(unions.len() as u32 - 1));
         }
         Ok(())
@@ -540,7 +547,7 @@ pub(super) fn solve<'u>(u: &'u Universe<'_>, job: &Job<'u>) -> Result<Result<Vec
     let mut requirements: Vec<ConditionalRequirement> = Vec::new();
     for r in job.requests {
         let first = r.first().map(|&p| u.pkg(p).name.as_str()).unwrap_or("?");
-        let sets = sat.groups(r, &Relation::plain(first));
+        let sets = sat.groups(r, &Relation::plain(first))?;
         requirements.push(sat.requirement(sets).into());
     }
     for &b in job.hard_base {
