@@ -1,8 +1,8 @@
 """The node for compare-dnf.sh --cs9: the real CentOS Stream 9 AppStream repository without its
 BaseOS (not in the fixtures), so every capability AppStream needs but does not provide is
 provided by one installed stub package. Writes the stub's spec (built with rpmbuild by the
-script), a primary without modular packages for libsolv (dnf hides them unless their stream is
-enabled; moa-bundle filters them through modules.yaml), and the names to draw roots from.
+script) and the names to draw roots from: the non-modular ones (dnf hides modular packages
+unless their stream is enabled; moa-bundle filters them through modules.yaml).
 Usage: python3 compare-dnf-cs9.py REPODATA_DIR OUT_DIR"""
 import gzip, lzma, pathlib, re, sys
 
@@ -11,9 +11,9 @@ primary = gzip.open(next(repodata.glob("*-primary.xml.gz"))).read().decode()
 modules = lzma.open(next(repodata.glob("*-modules.yaml.xz"))).read().decode()
 modular = set(re.findall(r"^\s+- (\S+-\d+:\S+\.(?:x86_64|noarch))\s*$", modules, re.M))
 
-head, _, rest = primary.partition("<package ")
+_, _, rest = primary.partition("<package ")
 chunks = ("<package " + rest).split("</package>")
-tail = chunks.pop()
+chunks.pop()
 kept, names, provided, needed, conflicted = [], set(), set(), set(), set()
 # `name = version` as provided, and as required (exactly: a BaseOS ABI such as `python(abi) = 3.9`
 # that AppStream provides only at other versions).
@@ -66,7 +66,7 @@ files = [m for m in missing if m.startswith("/")]
 # A name AppStream conflicts with (`foo < 2`) is provided at a version above any such bound, or
 # the installed stub would conflict with the packages requested and block them all.
 caps = [m + (" = 999:1-1" if m in conflicted else "") for m in missing if not m.startswith("/")]
-caps += sorted(d for d in needed_eq - provided_eq if d.split(" = ")[0] in provided)
+caps += sorted(d for d in needed_eq - provided_eq if d.split(" = ")[0] in provided - conflicted)
 spec = ["Name: cs9-baseos-stub", "Version: 1", "Release: 1", "Summary: what BaseOS provides",
         "License: MIT", "BuildArch: x86_64", "AutoReqProv: no"]
 spec += [f"Provides: {c.replace('%', '%%')}" for c in caps]
@@ -74,8 +74,6 @@ spec += ["%description", "Stands in for CentOS Stream 9 BaseOS.", "%install"]
 spec += [f"mkdir -p \"%{{buildroot}}{pathlib.PurePosixPath(f).parent}\" && touch \"%{{buildroot}}{f}\"" for f in files]
 spec += ["%files"] + [f'"{f}"' for f in files]
 (out / "stub.spec").write_text("\n".join(spec) + "\n")
-(out / "primary.xml").write_text(re.sub(r'packages="\d+"', f'packages="{len(kept)}"', head, 1)
-                                  + "".join(k + "</package>" for k in kept) + tail)
 (out / "names").write_text("\n".join(sorted(names)) + "\n")
 print(f"{len(kept)} non-modular x86_64/noarch packages ({len(names)} names), {len(modular)} modular left out; "
       f"stub provides {len(caps)} capabilities and {len(files)} files")
