@@ -752,3 +752,36 @@ fn a_provider_another_provider_obsoletes_is_not_chosen_as_in_libsolv() {
         assert!(agrees, "testsolv ({case}): {said}");
     }
 }
+
+/// A requirement on a path that primary does not list (gnome-keyring needs
+/// `/usr/libexec/gcr-ssh-askpass`; primary lists only `/etc` and `bin/` paths) is met by a node
+/// package that owns it: dnf reads the node's whole file lists from its rpm database and
+/// installs keyring alone. The node's profile keeps every file, so moa-bundle `--target` that
+/// node packs keyring alone too; it refused when the profile kept only primary's paths.
+#[test]
+fn a_file_a_node_package_owns_meets_a_requirement_as_for_dnf() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let helper = "/usr/libexec/askpass-helper";
+    let gcr = build_rpm(&t.join("node-rpms"), &RpmSpec { name: "gcr", files: &[(helper, "#")], ..Default::default() });
+    let root = t.join("node");
+    common::fake_os_release(&root, "rocky", "9.5");
+    let rpm_root =
+        |args: &[&str]| run(Command::new("rpm").arg("--root").arg(&root).args(["--dbpath", "/var/lib/rpm"]).args(args));
+    rpm_root(&["--initdb"]);
+    rpm_root(&["-i", "--justdb", "--nodeps", "--nosignature", gcr.to_str().unwrap()]);
+    let profile = t.join("node.json");
+    let out = moa(t).args(["probe", "--root"]).arg(&root).arg("-o").arg(&profile).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let repo = t.join("repo");
+    build_rpm(&repo.join("Packages"), &RpmSpec { name: "keyring", requires: &[helper], ..Default::default() });
+    createrepo(&repo);
+    let mirror = Mirror::serve(&repo);
+    let (dnf, _) = dnf_install(t, &root, &repo, "keyring").unwrap();
+    assert_eq!(dnf, set(&["keyring-1.0-1"]), "dnf install keyring");
+    let target = [std::ffi::OsStr::new("--target"), profile.as_os_str()];
+    let plan = moa_plan_with(t, &manifest(t, &mirror.url, "keyring", &[]), &target);
+    assert_eq!(plan.unwrap(), dnf, "moa-bundle resolve keyring --target node");
+}

@@ -316,8 +316,9 @@ fn dependency_problems(output: &str) -> Vec<Problem> {
         .collect()
 }
 
-/// Parses the `inventory` query. Files are kept where yum's primary lists them too, since those
-/// are the only paths a requirement resolved from primary can name.
+/// Parses the `inventory` query. Every file is kept: a requirement in primary may name any path
+/// (gnome-keyring needs `/usr/libexec/gcr-ssh-askpass`), and dnf reads an installed package's
+/// whole file list from the rpm database, where primary lists only `/etc` and `bin/` paths.
 fn parse_inventory(out: &str) -> Vec<Installed> {
     let mut pkgs: Vec<Installed> = Vec::new();
     for line in out.lines() {
@@ -345,7 +346,7 @@ fn parse_inventory(out: &str) -> Vec<Installed> {
                     list.push(rest.replacen(" 0:", " ", 1));
                 }
             }
-            "F" if crate::repo::yum::primary_lists_file(rest) => {
+            "F" => {
                 if let Some(last) = pkgs.last_mut() {
                     last.files.push(rest.to_string());
                 }
@@ -359,13 +360,13 @@ fn parse_inventory(out: &str) -> Vec<Installed> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn inventory_lines_become_packages_with_provides_and_primary_files() {
+    fn inventory_lines_become_packages_with_provides_and_files() {
         let out = "@\tbash\t0:4.2.46-34.el7\tx86_64\nP\tbash = 4.2.46-34.el7\nP\tconfig(bash) = 0:4.2.46-34.el7\nF\t/usr/bin/bash\nF\t/usr/share/doc/bash/README\nF\t/etc/skel/.bashrc\n@\tntp\t1:4.2.6p5-29.el7\tx86_64\n";
         let p = super::parse_inventory(out);
         assert_eq!(p.len(), 2);
         assert_eq!((p[0].name.as_str(), p[0].version.as_str()), ("bash", "4.2.46-34.el7"));
         assert_eq!(p[0].provides, ["bash = 4.2.46-34.el7", "config(bash) = 4.2.46-34.el7"]);
-        assert_eq!(p[0].files, ["/usr/bin/bash", "/etc/skel/.bashrc"]);
+        assert_eq!(p[0].files, ["/usr/bin/bash", "/usr/share/doc/bash/README", "/etc/skel/.bashrc"]);
         assert_eq!(p[1].version, "1:4.2.6p5-29.el7");
     }
 }
