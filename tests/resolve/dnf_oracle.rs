@@ -785,3 +785,32 @@ fn a_file_a_node_package_owns_meets_a_requirement_as_for_dnf() {
     let plan = moa_plan_with(t, &manifest(t, &mirror.url, "keyring", &[]), &target);
     assert_eq!(plan.unwrap(), dnf, "moa-bundle resolve keyring --target node");
 }
+
+/// An rpm rich `or` is one candidate list for libsolv: X needs `(cap-a or cap-z)`, zz provides
+/// cap-a and aa provides cap-z. dnf takes aa, the first by name among all the providers, not
+/// zz, the provider of the first alternative (CentOS Stream 9: `(java-headless or
+/// java-17-headless or java-11-headless or java-1.8.0-headless)` gets
+/// java-1.8.0-openjdk-headless). Real dnf, moa-bundle and testsolv each.
+#[test]
+fn an_rpm_or_orders_all_its_providers_together_as_in_libsolv() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let repo = t.join("repo");
+    let pkgs = repo.join("Packages");
+    build_rpm(&pkgs, &RpmSpec { name: "X", requires: &["(cap-a or cap-z)"], ..Default::default() });
+    build_rpm(&pkgs, &RpmSpec { name: "zz", provides: &["cap-a"], ..Default::default() });
+    build_rpm(&pkgs, &RpmSpec { name: "aa", provides: &["cap-z"], ..Default::default() });
+    createrepo(&repo);
+    let mirror = Mirror::serve(&repo);
+    let root = t.join("node");
+    fs_err::create_dir_all(&root).unwrap();
+    let (dnf, _) = dnf_install(t, &root, &repo, "X").unwrap();
+    assert_eq!(dnf, set(&["X-1.0-1", "aa-1.0-1"]), "dnf install X");
+    assert_eq!(moa_plan(t, &manifest(t, &mirror.url, "X", &[])).unwrap(), dnf, "moa-bundle resolve X");
+    // `a | b` is how a testcase spells libsolv's REL_OR, what rpm-md's `(a or b)` becomes.
+    let available = "#>=Pkg: X 1.0 1 x86_64\n#>=Req: cap-a | cap-z\n#>=Pkg: zz 1.0 1 x86_64\n#>=Prv: cap-a\n#>=Pkg: aa 1.0 1 x86_64\n#>=Prv: cap-z\n";
+    let result = "#>install X-1.0-1.x86_64@available\n#>install aa-1.0-1.x86_64@available\n";
+    let (agrees, said) = libsolv_judges(t, "or", "", available, "install name X", result);
+    assert!(agrees, "testsolv: {said}");
+}

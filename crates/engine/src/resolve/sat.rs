@@ -217,6 +217,45 @@ impl<'u, 'a> Sat<'u, 'a> {
         Ok(by_name.into_iter().zip(labels).map(|((n, v), l)| self.set(n, v, l)).collect())
     }
 
+    /// dnf: an `or`'s alternatives as one candidate list, ordered as [`Self::groups`] orders
+    /// one capability's providers. libsolv sorts the union of their providers together:
+    /// CentOS Stream 9's `(java-headless or java-17-headless or java-11-headless or
+    /// java-1.8.0-headless)` gets java-1.8.0-openjdk-headless, the first by name, not a provider
+    /// of the first alternative. A name nothing provides goes last.
+    fn libsolv_order(&self, sets: Vec<VersionSetId>) -> Result<Vec<VersionSetId>, ResolveError> {
+        let bests: Vec<Option<u32>> = {
+            let all = self.sets.borrow();
+            let best = |s: &VersionSetId| {
+                all[s.0 as usize]
+                    .allowed
+                    .iter()
+                    .copied()
+                    .max_by(|&a, &b| self.u.pkg(a).version.cmp(&self.u.pkg(b).version))
+            };
+            sets.iter().map(best).collect()
+        };
+        let known: Vec<u32> = bests.iter().flatten().copied().collect();
+        let mut keys = super::choose::libsolv_keys(self.u, &known)?.into_iter();
+        let policy = self.u.policy;
+        let mut keyed: Vec<_> = sets
+            .into_iter()
+            .zip(bests)
+            .map(|(s, best)| {
+                let key = best.map(|p| {
+                    let name = self.u.pkg(p).name.as_str();
+                    (
+                        keys.next().expect("a key per best"),
+                        policy.provider_rank(self.u.pkg(p)),
+                        policy.provider_name_key(name),
+                    )
+                });
+                (best.is_none(), key, s)
+            })
+            .collect();
+        keyed.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        Ok(keyed.into_iter().map(|k| k.2).collect())
+    }
+
     fn rel_sets(&self, rel: &Relation<'_>) -> Result<Vec<VersionSetId>, ResolveError> {
         let provs = self.u.providers(rel)?;
         if provs.is_empty() {
@@ -263,7 +302,10 @@ impl<'u, 'a> Sat<'u, 'a> {
                         }
                     }
                 }
-                Ok(out)
+                match self.u.policy.orders_providers_like_libsolv() && out.len() > 1 {
+                    true => self.libsolv_order(out),
+                    false => Ok(out),
+                }
             }
             Dep::With(_) | Dep::Without(..) => {
                 let provs = self.providers_of(dep)?.unwrap_or_default();
