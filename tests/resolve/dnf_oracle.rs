@@ -502,10 +502,11 @@ fn a_nodes_conflicts_and_obsoletes_rule_out_providers_as_dnf_rules_them_out() {
 
 /// Whether libsolv's `testsolv` gives `result` (its own `#>` lines: the transaction, or the
 /// problems) for `job` with the `system` and `available` repositories (testtags lines): the
-/// scenario exported as a libsolv testcase, so that libsolv itself judges it.
+/// scenario exported as a libsolv testcase, so that libsolv itself judges it. Recommended
+/// packages are not installed (`ignorerecommended`), as dnf with `install_weak_deps=0`.
 fn libsolv_judges(t: &Path, case: &str, system: &str, available: &str, job: &str, result: &str) -> (bool, String) {
     let text = format!(
-        "repo system 0 testtags <inline>\n{system}repo available 0 testtags <inline>\n{available}system x86_64 rpm system\njob {job}\nresult transaction,problems <inline>\n{result}"
+        "repo system 0 testtags <inline>\n{system}repo available 0 testtags <inline>\n{available}system x86_64 rpm system\nsolverflags ignorerecommended\njob {job}\nresult transaction,problems <inline>\n{result}"
     );
     let path = t.join(format!("{case}.t"));
     fs_err::write(&path, &text).unwrap();
@@ -812,5 +813,35 @@ fn an_rpm_or_orders_all_its_providers_together_as_in_libsolv() {
     let available = "#>=Pkg: X 1.0 1 x86_64\n#>=Req: cap-a | cap-z\n#>=Pkg: zz 1.0 1 x86_64\n#>=Prv: cap-a\n#>=Pkg: aa 1.0 1 x86_64\n#>=Prv: cap-z\n";
     let result = "#>install X-1.0-1.x86_64@available\n#>install aa-1.0-1.x86_64@available\n";
     let (agrees, said) = libsolv_judges(t, "or", "", available, "install name X", result);
+    assert!(agrees, "testsolv: {said}");
+}
+
+/// libsolv's weak-dependency rules see every package decided so far, not only the one that
+/// needs the capability: X needs `Y` and Z, Z recommends B, and A and B provide `Y`. Z has one
+/// provider, so libsolv decides it first, and then takes B for `Y` (CentOS Stream 9: webkit2gtk3
+/// recommends gstreamer1-plugins-bad-free, whose old build then meets gtk4's
+/// `libgstplayer-1.0.so.0()(64bit)`). Real dnf, moa-bundle and testsolv each.
+#[test]
+fn what_a_decided_package_recommends_chooses_among_providers_as_in_libsolv() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let repo = t.join("repo");
+    let pkgs = repo.join("Packages");
+    build_rpm(&pkgs, &RpmSpec { name: "X", requires: &["Y", "Z"], ..Default::default() });
+    build_rpm(&pkgs, &RpmSpec { name: "Z", weak: &[("Recommends", "B")], ..Default::default() });
+    build_rpm(&pkgs, &RpmSpec { name: "A", provides: &["Y"], ..Default::default() });
+    build_rpm(&pkgs, &RpmSpec { name: "B", provides: &["Y"], ..Default::default() });
+    createrepo(&repo);
+    let mirror = Mirror::serve(&repo);
+    let root = t.join("node");
+    fs_err::create_dir_all(&root).unwrap();
+    let (dnf, _) = dnf_install(t, &root, &repo, "X").unwrap();
+    assert_eq!(dnf, set(&["B-1.0-1", "X-1.0-1", "Z-1.0-1"]), "dnf install X");
+    assert_eq!(moa_plan(t, &manifest(t, &mirror.url, "X", &[])).unwrap(), dnf, "moa-bundle resolve X");
+    let available = "#>=Pkg: X 1.0 1 x86_64\n#>=Req: Y\n#>=Req: Z\n#>=Pkg: Z 1.0 1 x86_64\n#>=Rec: B\n#>=Pkg: A 1.0 1 x86_64\n#>=Prv: Y\n#>=Pkg: B 1.0 1 x86_64\n#>=Prv: Y\n";
+    let result =
+        "#>install B-1.0-1.x86_64@available\n#>install X-1.0-1.x86_64@available\n#>install Z-1.0-1.x86_64@available\n";
+    let (agrees, said) = libsolv_judges(t, "decided", "", available, "install name X", result);
     assert!(agrees, "testsolv: {said}");
 }

@@ -90,9 +90,9 @@ pub(super) struct Sat<'u, 'a> {
     strings: RefCell<Vec<String>>,
     /// Encoded requirements by raw string: `libc.so.6()(64bit)` is needed thousands of times.
     encoded: RefCell<HashMap<String, Vec<ConditionalRequirement>>>,
-    /// dnf: the records that count as decided for libsolv's weak-dependency rules (requests
-    /// and base); `None` for families that do not order providers as libsolv does.
-    decided: Option<HashSet<u32>>,
+    /// dnf: the packages that count as decided for libsolv's weak-dependency rules (see
+    /// [`super::weak`]); `None` for families that do not order providers as libsolv does.
+    decided: Option<super::weak::Decided>,
 }
 
 impl<'u, 'a> Sat<'u, 'a> {
@@ -104,7 +104,7 @@ impl<'u, 'a> Sat<'u, 'a> {
         }
     }
 
-    fn new(u: &'u Universe<'a>, job: &Job<'u>) -> Self {
+    fn new(u: &'u Universe<'a>, job: &Job<'u>, decided: Option<super::weak::Decided>) -> Self {
         let t = job.names;
         let favored = job.favored.iter().map(|&p| (t.name_of[p as usize], p)).collect();
         Self {
@@ -122,10 +122,7 @@ impl<'u, 'a> Sat<'u, 'a> {
             conditions: RefCell::default(),
             strings: RefCell::default(),
             encoded: RefCell::default(),
-            decided: u
-                .policy
-                .orders_providers_like_libsolv()
-                .then(|| job.requests.iter().flatten().chain(job.base.iter()).copied().collect()),
+            decided,
         }
     }
 
@@ -582,7 +579,32 @@ pub(super) struct NoSolution(pub String);
 
 /// Solves a job. Returns the records the node would have: base (kept or upgraded) and new.
 pub(super) fn solve<'u>(u: &'u Universe<'_>, job: &Job<'u>) -> Result<Result<Vec<u32>, NoSolution>, ResolveError> {
-    let sat = Sat::new(u, job);
+    if !u.policy.orders_providers_like_libsolv() {
+        return solve_once(u, job, None);
+    }
+    // dnf: libsolv's weak-dependency rules see what is decided so far. First the requests and
+    // the base; then again with the first answer decided too, when it recommends or suggests
+    // more than they do.
+    let decided = || job.requests.iter().flatten().chain(job.base.iter()).copied();
+    let before = super::weak::Decided::new(u, decided())?;
+    let answer = match solve_once(u, job, Some(before.clone()))? {
+        Ok(answer) => answer,
+        Err(e) => return Ok(Err(e)),
+    };
+    let after = super::weak::Decided::new(u, decided().chain(answer.iter().copied()))?;
+    if before.wants_no_more_than(&after) {
+        return Ok(Ok(answer));
+    }
+    // Should the second solve find no answer, the first still stands.
+    Ok(Ok(solve_once(u, job, Some(after))?.unwrap_or(answer)))
+}
+
+fn solve_once<'u>(
+    u: &'u Universe<'_>,
+    job: &Job<'u>,
+    decided: Option<super::weak::Decided>,
+) -> Result<Result<Vec<u32>, NoSolution>, ResolveError> {
+    let sat = Sat::new(u, job, decided);
     // Requests first: the solver decides root clauses in order, so a request gets its newest
     // version and the base follows (upgraded if it must), as yum and apt do; base first would
     // keep the base and settle for an older request.

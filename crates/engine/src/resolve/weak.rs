@@ -8,9 +8,11 @@
 //! - `prefer_suggested`: then providers that a decided package suggests, or that enhance one,
 //!   go to the front (after `sort_by_common_dep`, so this outranks the provided versions).
 //!
-//! libsolv's decided packages are those chosen so far; here they are the requiring package,
-//! the requests and the node's base: what libsolv has decided before it reaches a requirement
-//! of the requiring package (requests and installed packages are decided first).
+//! libsolv's decided packages are those chosen so far. Here they are the requiring package, the
+//! requests and the node's base (libsolv decides those first), and, in a second solve, every
+//! package of the first answer: webkit2gtk3 recommends gstreamer1-plugins-bad-free, so on CentOS
+//! Stream 9 dnf meets gtk4's `libgstplayer-1.0.so.0()(64bit)` with that package's old build,
+//! which provides it, rather than with the newest gstreamer1-plugins-bad-free-libs.
 
 use std::collections::HashSet;
 
@@ -19,12 +21,39 @@ use moa_model::deps::{Dep, Relation};
 use super::{ResolveError, Universe};
 use crate::repo::Deps;
 
+/// The packages that count as decided for every requirement, and what they recommend and
+/// suggest (libsolv's `recommendsmap` and `suggestsmap`).
+#[derive(Default, Clone)]
+pub(super) struct Decided {
+    records: HashSet<u32>,
+    recommended: HashSet<u32>,
+    suggested: HashSet<u32>,
+}
+
+impl Decided {
+    pub(super) fn new(u: &Universe<'_>, records: impl IntoIterator<Item = u32>) -> Result<Self, ResolveError> {
+        let mut d = Self::default();
+        for p in records {
+            if d.records.insert(p) {
+                let pkg = u.pkg(p);
+                d.recommended.extend(providers(u, p, pkg.recommends())?);
+                d.suggested.extend(providers(u, p, pkg.suggests())?);
+            }
+        }
+        Ok(d)
+    }
+
+    /// Whether `other` recommends or suggests nothing more than this does.
+    pub(super) fn wants_no_more_than(&self, other: &Decided) -> bool {
+        other.recommended.is_subset(&self.recommended) && other.suggested.is_subset(&self.suggested)
+    }
+}
+
 /// What libsolv's weak-dependency rules see for one requiring package.
 pub(super) struct Weak<'c> {
     /// The requiring package.
     by: u32,
-    /// Records the requests and the base are (any of them counts as decided).
-    decided: &'c HashSet<u32>,
+    decided: &'c Decided,
     /// Records the requiring package recommends.
     recommended: HashSet<u32>,
     /// Records the requiring package suggests.
@@ -32,8 +61,8 @@ pub(super) struct Weak<'c> {
 }
 
 impl<'c> Weak<'c> {
-    /// The view for requirements of `by`, with `decided` (requests and base) besides it.
-    pub(super) fn of(u: &Universe<'_>, by: u32, decided: &'c HashSet<u32>) -> Result<Self, ResolveError> {
+    /// The view for requirements of `by`, with the `decided` packages besides it.
+    pub(super) fn of(u: &Universe<'_>, by: u32, decided: &'c Decided) -> Result<Self, ResolveError> {
         let pkg = u.pkg(by);
         Ok(Self {
             by,
@@ -47,8 +76,12 @@ impl<'c> Weak<'c> {
     /// then suggested or enhancing.
     pub(super) fn key(&self, u: &Universe<'_>, q: u32) -> Result<(bool, bool), ResolveError> {
         let pkg = u.pkg(q);
-        let recommended = self.recommended.contains(&q) || self.names_decided(u, q, pkg.supplements())?;
-        let suggested = self.suggested.contains(&q) || self.names_decided(u, q, pkg.enhances())?;
+        let recommended = self.recommended.contains(&q)
+            || self.decided.recommended.contains(&q)
+            || self.names_decided(u, q, pkg.supplements())?;
+        let suggested = self.suggested.contains(&q)
+            || self.decided.suggested.contains(&q)
+            || self.names_decided(u, q, pkg.enhances())?;
         Ok((!recommended, !suggested))
     }
 
@@ -95,7 +128,7 @@ impl<'c> Weak<'c> {
     }
 
     fn provided(&self, u: &Universe<'_>, r: &Relation<'_>) -> Result<bool, ResolveError> {
-        Ok(u.providers(r)?.iter().any(|p| *p == self.by || self.decided.contains(p)))
+        Ok(u.providers(r)?.iter().any(|p| *p == self.by || self.decided.records.contains(p)))
     }
 }
 
