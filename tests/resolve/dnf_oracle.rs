@@ -845,3 +845,34 @@ fn what_a_decided_package_recommends_chooses_among_providers_as_in_libsolv() {
     let (agrees, said) = libsolv_judges(t, "decided", "", available, "install name X", result);
     assert!(agrees, "testsolv: {said}");
 }
+
+/// A request for a name two packages obsolete: pc and pd both obsolete pkg, and pc needs pd.
+/// dnf installs pd alone (libsolv's minimization keeps the choice that gets installed anyway),
+/// where the alphabetically first obsoleter would bring both (CentOS Stream 9:
+/// pki-resteasy-client and pki-resteasy-core both obsolete pki-resteasy). Real dnf, moa-bundle
+/// and testsolv (a one-of job, as dnf's selector is).
+#[test]
+fn a_request_two_packages_obsolete_takes_the_one_the_other_needs_as_dnf() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let repo = t.join("repo");
+    let pkgs = repo.join("Packages");
+    build_rpm(&pkgs, &RpmSpec { name: "pkg", ..Default::default() });
+    build_rpm(
+        &pkgs,
+        &RpmSpec { name: "pc", version: "2.0", requires: &["pd"], obsoletes: &["pkg < 2"], ..Default::default() },
+    );
+    build_rpm(&pkgs, &RpmSpec { name: "pd", version: "2.0", obsoletes: &["pkg < 2"], ..Default::default() });
+    createrepo(&repo);
+    let mirror = Mirror::serve(&repo);
+    let root = t.join("node");
+    fs_err::create_dir_all(&root).unwrap();
+    let (dnf, _) = dnf_install(t, &root, &repo, "pkg").unwrap();
+    assert_eq!(dnf, set(&["pd-2.0-1"]), "dnf install pkg");
+    assert_eq!(moa_plan(t, &manifest(t, &mirror.url, "pkg", &[])).unwrap(), dnf, "moa-bundle resolve pkg");
+    let available = "#>=Pkg: pkg 1.0 1 x86_64\n#>=Pkg: pc 2.0 1 x86_64\n#>=Req: pd\n#>=Obs: pkg < 2\n#>=Pkg: pd 2.0 1 x86_64\n#>=Obs: pkg < 2\n";
+    let job = "install oneof pkg-1.0-1.x86_64@available pc-2.0-1.x86_64@available pd-2.0-1.x86_64@available";
+    let (agrees, said) = libsolv_judges(t, "oneof", "", available, job, "#>install pd-2.0-1.x86_64@available\n");
+    assert!(agrees, "testsolv: {said}");
+}

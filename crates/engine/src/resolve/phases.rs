@@ -416,6 +416,40 @@ fn check_virtual(u: &Universe<'_>, req: &Request, candidates: &[u32], base: &[u3
     Err(ResolveError::VirtualRequest { request: req.to_string(), providers })
 }
 
+/// Of several obsoleters, those another one needs: dnf takes one of them (libsolv's
+/// minimization keeps a choice that ends up installed anyway). pki-resteasy-client and
+/// pki-resteasy-core both obsolete pki-resteasy, the client needs the core: `dnf install
+/// pki-resteasy` installs the core alone.
+fn needed_anyway(u: &Universe<'_>, by: Vec<u32>) -> Result<Vec<u32>, ResolveError> {
+    let mut names: Vec<&str> = by.iter().map(|&p| u.pkg(p).name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    if names.len() < 2 {
+        return Ok(by);
+    }
+    let mut needed = Vec::new();
+    for &x in &names {
+        let Some(best) = u.best(&by, x) else { continue };
+        for raw in &u.pkg(best).requires() {
+            let dep = u.syntax.parse_dep(raw).map_err(|source| u.syntax_error(best, source))?;
+            let mut leaves = Vec::new();
+            dep.leaves(&mut leaves);
+            for rel in &leaves {
+                for q in u.providers(rel)? {
+                    let n = u.pkg(q).name.as_str();
+                    if n != x && by.contains(&q) && !needed.contains(&n) {
+                        needed.push(n);
+                    }
+                }
+            }
+        }
+    }
+    Ok(match needed.is_empty() {
+        true => by,
+        false => by.into_iter().filter(|&p| needed.contains(&u.pkg(p).name.as_str())).collect(),
+    })
+}
+
 /// The records a request accepts: by name (the pinned version if given), else by a provided
 /// capability. An unpinned name that a package of another name obsoletes (rpm) resolves to that
 /// package, as yum does.
@@ -445,6 +479,7 @@ fn request_candidates(u: &Universe<'_>, req: &Request, notes: &mut Vec<Note>) ->
             by.push(p);
         }
     }
+    let by = needed_anyway(u, by)?;
     let Some(winner) = u.best(&by, name) else { return Ok(candidates) };
     let wname = u.pkg(winner).name.as_str();
     notes.push(Note::Obsoleted {
