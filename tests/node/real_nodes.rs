@@ -584,3 +584,52 @@ fn bookworm_a_schema_1_bundle_from_before_installs() {
     assert!(names(&again, "install").is_empty() && names(&again, "upgrade").is_empty(), "{again}");
     assert_no_process_in(&n.root);
 }
+
+/// apt's rule for a conflict without Replaces, on the real plain root: a bundled package that
+/// Conflicts with the node's ifupdown (Priority important, not Essential) and does not replace
+/// it (bookworm's ifupdown-ng does that). apt-get, asked in the root, removes ifupdown; so does
+/// moa-bundle: resolve notes it, install removes ifupdown with dpkg and then installs the
+/// package, and the node is healthy. moa-bundle refused such a bundle before.
+#[test]
+fn bookworm_plain_a_package_the_bundle_conflicts_with_goes_as_apt_removes_it() {
+    let Some(n) = Node::new(BOOKWORM, "plain") else { return };
+    common::require_tools(&["dpkg-deb", "apt-ftparchive", "gpg"]);
+    assert!(n.installed("ifupdown"), "the plain root has ifupdown");
+    let debs = n.tmp.path().join("debs");
+    let spec = common::DebSpec { name: "net-alt", extra: "Conflicts: ifupdown", ..Default::default() };
+    let deb = common::build_deb(&debs, &spec);
+    // apt-get's own answer, in the root, for the same .deb.
+    fs_err::copy(&deb, n.root.join("tmp/net-alt.deb")).unwrap();
+    let apt = n.chroot_ok(&["apt-get", "-s", "-o", "Debug::NoLocking=1", "install", "/tmp/net-alt.deb"]);
+    assert!(apt.lines().any(|l| l.starts_with("Remv ifupdown")) && apt.contains("Inst net-alt"), "{apt}");
+    fs_err::remove_file(n.root.join("tmp/net-alt.deb")).unwrap();
+
+    let repo = n.tmp.path().join("repo");
+    common::apt_repo(&repo, &[("stable", vec![deb])]);
+    let mirror = Mirror::serve(&repo);
+    let manifest = common::TestManifest::deb(&["net-alt"])
+        .set("name", "t")
+        .apt_repo("main", "stable", &mirror.url, common::Keys::Test)
+        .write_to(&n.tmp.path().join("alt.toml"));
+    let profile = n.tmp.path().join("node.json");
+    n.cmd().args(["probe", "--root"]).arg(&n.root).arg("-o").arg(&profile).assert().success();
+    let out = n.cmd().args(["resolve", "--json", "--manifest"]).arg(&manifest).arg("--target").arg(&profile).output();
+    let out = out.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let packed: Vec<&str> = r["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(packed, ["net-alt"], "{r}");
+    let notes = r["notes"].to_string();
+    assert!(notes.contains("removes ifupdown"), "{r}");
+
+    let bundle = n.tmp.path().join("alt.tar.gz");
+    let mut c = n.cmd();
+    c.args(["build", "--manifest"]).arg(&manifest).arg("--target").arg(&profile).arg("-o").arg(&bundle);
+    c.assert().success();
+    let report = n.install(&bundle, &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report["removes"][0]["name"], "ifupdown", "{report}");
+    assert!(n.installed("net-alt") && !n.installed("ifupdown"), "{report}");
+    assert_eq!(n.chroot_ok(&["dpkg", "--audit"]), "", "dpkg --audit");
+    n.chroot_ok(&["apt-get", "check", "-q"]);
+    assert_no_process_in(&n.root);
+}

@@ -32,6 +32,12 @@ pub trait ResolvePolicy: Sync {
     fn provider_rank(&self, _p: &PackageRecord) -> u8 {
         0
     }
+    /// apt removes an installed package that a new package Conflicts with or Breaks, when no
+    /// upgrade of it avoids that and it is not Essential (`MarkInstall_MarkDeleteForNotUpgradeable`),
+    /// with or without `Replaces`. dnf removes one only when the new package obsoletes it.
+    fn removes_what_a_new_package_conflicts_with(&self) -> bool {
+        false
+    }
     /// dnf installs no package that nothing in the transaction needs: a solution's extra
     /// provider of a requirement another member meets is dropped (`resolve::prune`).
     fn drops_unneeded(&self) -> bool {
@@ -99,6 +105,9 @@ pub(crate) struct DebPolicy;
 impl ResolvePolicy for DebPolicy {
     fn unversioned_provide_satisfies(&self) -> bool {
         false
+    }
+    fn removes_what_a_new_package_conflicts_with(&self) -> bool {
+        true
     }
     fn upgrades_by_source(&self) -> bool {
         true

@@ -244,7 +244,7 @@ fn run_installer(
     // As apt does (`Remv` before `Inst`): dpkg alone refuses when the node's package is the
     // side that declares the conflict.
     let names: Vec<String> = removes.iter().map(|r| r.name.clone()).collect();
-    reporter.status(&format!("{tool}: removing {} (replaced by the bundle)", names.join(", ")));
+    reporter.status(&format!("{tool}: removing {} (the bundle conflicts with it)", names.join(", ")));
     output.push(installer.remove(&names, &opts.install)?);
     let rest = install(&after);
     output.extend(rest.map_err(|source| InstallError::AfterRemoval { removed: names, source: Box::new(source) })?);

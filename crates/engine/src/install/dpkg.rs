@@ -207,9 +207,11 @@ impl Installer for Dpkg {
         let mut out: Vec<Removal> = Vec::new();
         for i in installed.iter().filter(|i| !i.essential && !todo.iter().any(|(p, _)| p.name.as_str() == i.name)) {
             for (p, _) in todo {
-                let conflict = names(&p.conflicts, &i.name, &i.version, &i.provides)
-                    || names(&i.conflicts, p.name.as_str(), &p.version.to_string(), &p.provides);
-                if conflict && names(&p.replaces, &i.name, &i.version, &i.provides) {
+                // apt removes what a new package's own Conflicts or Breaks hit; what hits a new
+                // package from the node's side goes where the new one replaces it (dpkg).
+                let hit = names(&p.conflicts, &i.name, &i.version, &i.provides);
+                let hit_by = names(&i.conflicts, p.name.as_str(), &p.version.to_string(), &p.provides);
+                if hit || (hit_by && names(&p.replaces, &i.name, &i.version, &i.provides)) {
                     out.push(Removal { name: i.name.clone(), version: i.version.clone(), by: p.name.to_string() });
                     break;
                 }

@@ -168,8 +168,8 @@ pub trait Installer: Sync {
         false
     }
     /// Node packages to remove before installing `todo` because a bundled package conflicts
-    /// with and replaces them. rpm removes what a package obsoletes in its own transaction, so
-    /// only dpkg has any.
+    /// with them (deb, as apt removes them; not an Essential one). rpm removes what a package
+    /// obsoletes in its own transaction, so only dpkg has any.
     fn removals(&self, _todo: &[(&BundlePackage, PathBuf)], _installed: &[Installed]) -> Vec<Removal> {
         Vec::new()
     }

@@ -1,7 +1,7 @@
 //! Keeping the node's base intact around a solution, the way apt and yum do: new packages come
 //! at their best versions, and a base package is upgraded only when something needs it; a base
-//! package is removed only when a new one conflicts with it and replaces (deb) or obsoletes
-//! (rpm) it, and never when it is Essential.
+//! package is removed only when a new one conflicts with it (deb, as apt removes it) or
+//! conflicts with and obsoletes it (rpm), and never when it is Essential.
 //!
 //! The SAT step sees the base only as preferences (see [`super::sat`]), so a solution may
 //! clash with a base package it did not touch: a conflict, or a dependency of a base package
@@ -10,7 +10,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::conflicts::replaces;
 use super::sat::{self, NoSolution};
 use super::{ResolveError, Universe};
 
@@ -57,14 +56,18 @@ pub(super) fn solve<'u>(
         let untouched: Vec<u32> =
             cx.base.iter().copied().filter(|&b| !names.contains(u.pkg(b).name.as_str())).collect();
 
-        // A clashing base package goes when a new package conflicts with it and replaces it
-        // (dpkg's and rpm's rule; a conflict from the other side too then disappears with it);
-        // otherwise it must stay, and the solver must work around it.
+        // A clashing base package goes when a new package conflicts with it and the family's
+        // tool removes it then (see `conflicts::may_remove`; a conflict from the other side too
+        // then disappears with it); otherwise it must stay, and the solver must work around it.
         let found = clashes(u, &untouched, &new)?;
         let mut removals = Vec::new();
         let mut removed = HashSet::new();
         for (x, p, raw, p_conflicts) in &found {
-            if *p_conflicts && !u.pkg(*x).essential && !removed.contains(x) && replaces(u, *p, *x)? {
+            if *p_conflicts
+                && !removed.contains(x)
+                && !upgradeable(u, *p, raw, *x)?
+                && super::conflicts::may_remove(u, *p, *x)?
+            {
                 removed.insert(*x);
                 removals.push(super::Note::Removes {
                     new: u.pkg(*p).nevra(),
@@ -172,6 +175,17 @@ fn targets(u: &Universe<'_>, p: u32, among: &HashSet<u32>) -> Result<Vec<(u32, S
         }
     }
     Ok(out)
+}
+
+/// Whether the newest record of base package `x`'s name is newer and outside `p`'s `raw`: then
+/// `x` is upgraded, not removed (apt's `MarkInstall_RemoveConflictsIfNotUpgradeable`).
+fn upgradeable(u: &Universe<'_>, p: u32, raw: &str, x: u32) -> Result<bool, ResolveError> {
+    let newest =
+        u.named(u.pkg(x).name.as_str()).iter().copied().max_by(|&a, &b| u.pkg(a).version.cmp(&u.pkg(b).version));
+    Ok(match newest {
+        Some(c) if u.pkg(c).version > u.pkg(x).version => !u.meeting(p, raw)?.contains(&c),
+        _ => false,
+    })
 }
 
 /// Whether a requirement of `x` that the base met is met by nothing in `after`.

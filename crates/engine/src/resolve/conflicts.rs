@@ -1,5 +1,5 @@
-//! Conflicts between what a node would have: which base packages a new one may remove (deb
-//! `Conflicts` + `Replaces`, rpm `Obsoletes`, as dpkg and rpm remove them), and the final check
+//! Conflicts between what a node would have: which base packages a new one may remove (deb: what
+//! its Conflicts or Breaks hit, as apt removes it; rpm: what it obsoletes), and the final check
 //! that names both sides of a conflict and the fix.
 
 use std::collections::HashMap;
@@ -18,6 +18,13 @@ pub(super) fn replaces(u: &Universe<'_>, by: u32, q: u32) -> Result<bool, Resolv
         }
     }
     Ok(false)
+}
+
+/// May installing `by`, whose own Conflicts or Breaks hit the node's `q`, remove `q`? Never an
+/// Essential package; otherwise where `by` replaces it (dpkg's and rpm's rule), or where the
+/// family's tool removes what a new package conflicts with (apt).
+pub(super) fn may_remove(u: &Universe<'_>, by: u32, q: u32) -> Result<bool, ResolveError> {
+    Ok(!u.pkg(q).essential && (u.policy.removes_what_a_new_package_conflicts_with() || replaces(u, by, q)?))
 }
 
 /// Refuses a result with a conflict (rpm Conflicts, deb Conflicts/Breaks) between two packages
@@ -51,7 +58,7 @@ pub(super) fn check_conflicts(
                 }
                 let (a, b) = (show(p), show(q));
                 let removal = match (planned, q_planned) {
-                    (true, false) if !u.pkg(q).essential => replaces(u, p, q)?.then(|| (a.clone(), b.clone())),
+                    (true, false) => may_remove(u, p, q)?.then(|| (a.clone(), b.clone())),
                     (false, true) if !u.pkg(p).essential => replaces(u, q, p)?.then(|| (b.clone(), a.clone())),
                     _ => None,
                 };

@@ -17,8 +17,7 @@
 //!   the very same source version (`Upgrade-By-Source-Package`).
 //!
 //! - a Conflicts or Breaks unmarks a marked package it hits, and upgrades an installed one
-//!   whose candidate it does not hit, or removes it (here only where dpkg may: `Replaces`, not
-//!   Essential).
+//!   whose candidate it does not hit, or removes it (not an Essential one).
 //!
 //! apt answers some problems only with its problem resolver (a request that conflicts, a
 //! dependency no candidate meets, a marked package's dependency met no more, an upgrade that
@@ -303,12 +302,12 @@ impl<'u, 'a> Walk<'u, 'a> {
     }
 
     /// `MarkInstall_MarkDeleteForNotUpgradeable`: installed `q`, which `p`'s `raw` hits, is
-    /// removed once `p`'s dependencies are in, where dpkg may remove it: `p` replaces it and it
-    /// is not Essential (apt removes more; moa-bundle then refuses, naming the conflict).
+    /// removed once `p`'s dependencies are in, unless it is Essential (apt-get then refuses
+    /// without --allow-remove-essential; moa-bundle refuses, naming the conflict).
     fn remove(&mut self, p: u32, raw: &str, q: u32) -> Result<(), Halt> {
         // The installed record itself (a repository's record of the same version may be `q`).
         let q = self.installed.get(self.u.pkg(q).name.as_str()).copied().unwrap_or(q);
-        if self.u.pkg(q).essential || !super::conflicts::replaces(self.u, p, q)? {
+        if !super::conflicts::may_remove(self.u, p, q)? {
             return Err(self.clash(p, raw, q));
         }
         if !self.removals.iter().any(|r| r.1 == q) {

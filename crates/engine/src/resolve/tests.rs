@@ -266,15 +266,21 @@ fn a_deb_conflict_with_a_base_package_it_replaces_is_a_removal_note() {
     );
 }
 
-/// Breaks with a version: only the versions it names conflict.
+/// Breaks with a version: only the versions it names conflict. A base package in range goes as
+/// apt removes it, unless it is Essential: then the bundle is refused.
 #[test]
 fn a_versioned_breaks_against_the_base_is_refused_only_in_range() {
     let lib = |v: &str| deb("libfoo1", v, &[("Priority", "required")]);
     let app = deb("app", "1.0", &[("Breaks", "libfoo1 (<< 2.0)")]);
     let g = Goal { base_priorities: vec!["required".into()], ..goal(&["app"]) };
     let m = md(vec![lib("1.5"), app.clone()]);
+    let plan = resolve(&Universe::new(&m, &DebSyntax, &DebPolicy, "amd64"), &g, "t").unwrap();
+    assert_eq!(names(&m, &plan), ["app=1.0"]);
+    assert!(plan.notes.iter().any(|n| n.to_string().contains("removes libfoo1-1.5.amd64")), "{:?}", plan.notes);
+    let essential = deb("libfoo1", "1.5", &[("Priority", "required"), ("Essential", "yes")]);
+    let m = md(vec![essential, app.clone()]);
     let e = resolve(&Universe::new(&m, &DebSyntax, &DebPolicy, "amd64"), &g, "t").unwrap_err().to_string();
-    assert!(e.contains("`libfoo1 (<< 2.0)`") && e.contains("remove libfoo1 from the node first"), "{e}");
+    assert!(e.contains("`libfoo1 (<< 2.0)`") && e.contains("libfoo1"), "{e}");
     // A node with libfoo1 1.5 and a repository that also has 2.0: the node's copy is upgraded.
     let m = md(vec![lib("1.5"), lib("2.0"), app.clone()]);
     let plan = resolve_on_node(&m, &[node_pkg("libfoo1", "1.5")], goal(&["app"])).unwrap();
