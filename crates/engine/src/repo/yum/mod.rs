@@ -7,7 +7,7 @@
 mod local;
 mod primary;
 
-pub use primary::{parse_primary, parse_primary_with, primary_lists_file};
+pub use primary::{parse_primary, parse_primary_with};
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;

@@ -56,12 +56,6 @@ enum DepList {
     Weak(usize),
 }
 
-/// Whether createrepo lists `path` in primary.xml (the rest is only in filelists.xml): files in
-/// `/etc`, in any `bin/` directory, and `/usr/lib/sendmail`.
-pub fn primary_lists_file(path: &str) -> bool {
-    path.starts_with("/etc/") || path.contains("bin/") || path == "/usr/lib/sendmail"
-}
-
 /// `name`, or `name OP [E:]V[-R]` from an `rpm:entry` element, and whether it is marked
 /// `pre="1"`. One pass over the attributes, borrowing their values (most of primary's bulk is
 /// these elements): the entry's own string is the only allocation.
