@@ -53,7 +53,7 @@ pub struct InstallReport<R> {
     pub root: PathBuf,
     pub dry_run: bool,
     pub actions: Vec<Action>,
-    /// Node packages removed first because a bundled package conflicts with and replaces them.
+    /// Node packages removed first because a bundled package conflicts with them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub removes: Vec<install::Removal>,
     /// Dependencies the node lacks (only reported, and installed anyway, with --force).

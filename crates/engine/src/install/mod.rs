@@ -136,7 +136,7 @@ pub(crate) fn check_space(root: &Path, incoming: &Incoming) -> Result<(), Instal
 pub struct Removal {
     pub name: String,
     pub version: String,
-    /// The bundled package that conflicts with and replaces it.
+    /// The bundled package that conflicts with it.
     pub by: String,
 }
 

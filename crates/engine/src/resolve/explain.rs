@@ -61,7 +61,8 @@ pub enum Note {
         by: String,
         version: String,
     },
-    /// Installing `new` removes `old` from the node: it conflicts with and replaces it.
+    /// Installing `new` removes `old` from the node: it conflicts with it (deb: as apt removes it;
+    /// rpm: it obsoletes it).
     Removes {
         new: String,
         old: String,
@@ -109,7 +110,7 @@ impl fmt::Display for Note {
                 write!(f, "`{request}` is obsoleted by {by} {version}: packing {by} instead (as yum does)")
             }
             Self::Removes { new, old, conflict } => {
-                write!(f, "installing {new} removes {old} from the node (it conflicts with and replaces it, `{conflict}`)")
+                write!(f, "installing {new} removes {old} from the node (it conflicts with it: `{conflict}`)")
             }
             Self::ForNode { node, note } => write!(f, "{node}: {note}"),
             Self::NewerForAnotherNode { node, package, needs, packed } => {

@@ -253,7 +253,7 @@ fn a_deb_conflict_with_a_base_package_it_replaces_is_a_removal_note() {
     let w = super::why::why_not(&u, &plan, &PlanGraph::new(&u, &plan).unwrap(), "systemd-timesyncd").unwrap();
     assert_eq!(
         w.reasons,
-        ["the node has systemd-timesyncd, but installing chrony-4.3-2.amd64 removes it (it conflicts with and replaces it, `time-daemon`): nothing in the plan keeps it"]
+        ["the node has systemd-timesyncd, but installing chrony-4.3-2.amd64 removes it (it conflicts with it: `time-daemon`): nothing in the plan keeps it"]
     );
 
     // Without Replaces dpkg refuses, and so does the resolver, naming both and the relation.

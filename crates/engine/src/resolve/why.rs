@@ -80,7 +80,7 @@ pub(crate) fn why_not(u: &Universe<'_>, plan: &Plan, graph: &PlanGraph, name: &s
         _ => None,
     }) {
         reasons.push(format!(
-            "the node has {name}, but installing {new} removes it (it conflicts with and replaces it, `{conflict}`): nothing in the plan keeps it"
+            "the node has {name}, but installing {new} removes it (it conflicts with it: `{conflict}`): nothing in the plan keeps it"
         ));
     } else if records.is_empty() {
         reasons.push(format!("no repository of the manifest has a package named {name}"));
