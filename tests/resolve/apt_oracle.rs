@@ -287,3 +287,28 @@ const REAL_SETS: &[&str] = &[
     // The product's own request.
     "ntpsec",
 ];
+
+/// A request that conflicts with an installed package without replacing it: ifupdown-ng and
+/// the plain root's ifupdown (Priority important, not Essential). apt removes ifupdown in its
+/// own walk: the request, already marked, still has a conflict to settle (apt's `InstBroken`),
+/// which removes ifupdown. moa-bundle's walk does the same: it notes the removal and packs
+/// ifupdown-ng alone, with no note that the SAT step answered (its walk stopped there before).
+#[test]
+fn a_request_that_conflicts_with_an_installed_package_removes_it_in_apts_walk() {
+    let Some(real) = RealBookworm::new() else { return };
+    let (ok, apt) = real.apt.simulate(&["--no-install-recommends", "install", "ifupdown-ng"]);
+    assert!(ok && apt.lines().any(|l| l.starts_with("Remv ifupdown ")), "{apt}");
+    assert_eq!(real.apt(&["ifupdown-ng"]), real.moa(&["ifupdown-ng"]));
+    let out = moa(real.t.path())
+        .args(["resolve", "--json", "--name", "t", "--manifest"])
+        .arg(&real.manifest)
+        .arg("--target")
+        .arg(&real.profile)
+        .args(["--only", "ifupdown-ng"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let notes = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["notes"].to_string();
+    assert!(notes.contains("removes ifupdown-0.8.41.amd64"), "{notes}");
+    assert!(!notes.contains("problem resolver"), "{notes}");
+}

@@ -188,10 +188,11 @@ impl<'u, 'a> Walk<'u, 'a> {
     }
 
     /// `MarkInstall(P, true)` for a package already marked: nothing when its dependencies are
-    /// met (not even the other binaries of its source), else those and its dependencies.
+    /// met and its Conflicts and Breaks hit nothing the node would have (apt's `InstBroken`;
+    /// not even the other binaries of its source), else those and its dependencies.
     fn complete(&mut self, p: u32, depth: usize) -> Result<(), Halt> {
         let pending = self.unmet(p)?;
-        if pending.is_empty() {
+        if pending.is_empty() && !self.conflicts_hit(p)? {
             return Ok(());
         }
         let removing = self.removals.len();
@@ -255,6 +256,19 @@ impl<'u, 'a> Walk<'u, 'a> {
             }
         }
         Ok(out)
+    }
+
+    /// Whether a Conflicts or Breaks of `p` hits a package (of another name) the node would have.
+    fn conflicts_hit(&self, p: u32) -> Result<bool, Halt> {
+        let name = self.u.pkg(p).name.as_str();
+        for raw in self.u.pkg(p).conflicts().iter() {
+            let hits = self.u.meeting(p, raw)?;
+            let held = |q: &u32| self.inst.get(self.u.pkg(*q).name.as_str()) == Some(q);
+            if hits.iter().any(|q| self.u.pkg(*q).name.as_str() != name && held(q)) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Whether a package the node would have meets the group `raw` of `p`.
