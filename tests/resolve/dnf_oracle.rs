@@ -16,7 +16,8 @@ use std::process::Command;
 
 use crate::common::{build_rpm, createrepo, moa, require_tools, run, Keys, Mirror, RpmSpec, TestManifest};
 
-const TOOLS: &[&str] = &["rpmbuild", "rpmsign", "createrepo_c", "modifyrepo_c", "gpg", "dnf", "rpm", "testsolv"];
+pub(crate) const TOOLS: &[&str] =
+    &["rpmbuild", "rpmsign", "createrepo_c", "modifyrepo_c", "gpg", "dnf", "rpm", "testsolv"];
 
 const MODULES_YAML: &str = r#"---
 document: modulemd-defaults
@@ -142,7 +143,12 @@ fn dnf(t: &Path, root: &Path, repo: &Path) -> Command {
 /// What dnf would do for `install PKG` on the node under `root`: the packages it installs
 /// (`name-version`) and the module streams it enables, from its transaction table; `None` when
 /// it finds no match.
-fn dnf_install(t: &Path, root: &Path, repo: &Path, pkg: &str) -> Option<(BTreeSet<String>, BTreeSet<String>)> {
+pub(crate) fn dnf_install(
+    t: &Path,
+    root: &Path,
+    repo: &Path,
+    pkg: &str,
+) -> Option<(BTreeSet<String>, BTreeSet<String>)> {
     dnf_install_with(t, root, repo, &[pkg], &[])
 }
 
@@ -187,7 +193,7 @@ fn dnf_install_with(
     Some((packages, streams))
 }
 
-fn manifest(dir: &Path, mirror: &str, pkg: &str, modules: &[&str]) -> PathBuf {
+pub(crate) fn manifest(dir: &Path, mirror: &str, pkg: &str, modules: &[&str]) -> PathBuf {
     TestManifest::rpm(&[pkg])
         .set("distro", "el9test")
         .os_release("rocky", "9", Some("el9"))
@@ -215,7 +221,7 @@ fn moa_plan_with(t: &Path, manifest: &Path, extra: &[&std::ffi::OsStr]) -> Resul
         .collect())
 }
 
-fn moa_plan(t: &Path, manifest: &Path) -> Result<BTreeSet<String>, String> {
+pub(crate) fn moa_plan(t: &Path, manifest: &Path) -> Result<BTreeSet<String>, String> {
     moa_plan_with(t, manifest, &[])
 }
 
@@ -228,7 +234,7 @@ fn enable(root: &Path, module: &str, stream: &str) {
     .unwrap();
 }
 
-fn set(items: &[&str]) -> BTreeSet<String> {
+pub(crate) fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
@@ -504,7 +510,14 @@ fn a_nodes_conflicts_and_obsoletes_rule_out_providers_as_dnf_rules_them_out() {
 /// problems) for `job` with the `system` and `available` repositories (testtags lines): the
 /// scenario exported as a libsolv testcase, so that libsolv itself judges it. Recommended
 /// packages are not installed (`ignorerecommended`), as dnf with `install_weak_deps=0`.
-fn libsolv_judges(t: &Path, case: &str, system: &str, available: &str, job: &str, result: &str) -> (bool, String) {
+pub(crate) fn libsolv_judges(
+    t: &Path,
+    case: &str,
+    system: &str,
+    available: &str,
+    job: &str,
+    result: &str,
+) -> (bool, String) {
     let text = format!(
         "repo system 0 testtags <inline>\n{system}repo available 0 testtags <inline>\n{available}system x86_64 rpm system\nsolverflags ignorerecommended\njob {job}\nresult transaction,problems <inline>\n{result}"
     );
@@ -660,100 +673,6 @@ fn dnf_packs_no_provider_nothing_needs_and_prefers_no_name() {
     }
 }
 
-/// Rule 3's weak dependencies (libsolv's `prune_to_recommended` and `prefer_suggested`): X needs
-/// `Y`, which A and B provide. libsolv takes A (the alphabetically first) unless a weak
-/// dependency names B: X recommends or suggests B, or B supplements or enhances X. Last, X
-/// suggests B while A provides a higher `Y`: suggested outranks the provided version. dnf packs
-/// no weak dependency itself (`install_weak_deps=0`, as moa-bundle), but they still choose.
-/// "suggested" and "enhanced" are libsolv's own `test/testcases/choose/` cases. Each is asked of
-/// real dnf, of moa-bundle and of testsolv.
-#[test]
-fn a_weak_dependency_chooses_among_providers_as_in_libsolv() {
-    require_tools(TOOLS);
-    let tmp = tempfile::tempdir().unwrap();
-    let t = tmp.path();
-    // Each case: its name, X's weak dependencies, B's weak dependencies, A's and B's `Y`.
-    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [(&'a str, &'a str)], [&'a str; 2]);
-    let cases: [Case<'_>; 6] = [
-        ("none", &[], &[], ["Y", "Y"]),
-        ("suggested", &[("Suggests", "B")], &[], ["Y", "Y"]),
-        ("enhanced", &[], &[("Enhances", "X")], ["Y", "Y"]),
-        ("recommended", &[("Recommends", "B")], &[], ["Y", "Y"]),
-        ("supplemented", &[], &[("Supplements", "X")], ["Y", "Y"]),
-        ("over-version", &[("Suggests", "B")], &[], ["Y = 2", "Y = 1"]),
-    ];
-    let tag = |w: &str| match w {
-        "Suggests" => "Sug",
-        "Enhances" => "Enh",
-        "Recommends" => "Rec",
-        _ => "Sup",
-    };
-    let tags = |weak: &[(&str, &str)]| weak.iter().map(|(w, c)| format!("#>={}: {c}\n", tag(w))).collect::<String>();
-    for (case, x_weak, b_weak, [a_y, b_y]) in cases {
-        let repo = t.join(case);
-        let pkgs = repo.join("Packages");
-        build_rpm(&pkgs, &RpmSpec { name: "X", requires: &["Y"], weak: x_weak, ..Default::default() });
-        build_rpm(&pkgs, &RpmSpec { name: "A", provides: &[a_y], ..Default::default() });
-        build_rpm(&pkgs, &RpmSpec { name: "B", provides: &[b_y], weak: b_weak, ..Default::default() });
-        createrepo(&repo);
-        let mirror = Mirror::serve(&repo);
-        let root = t.join(format!("{case}-node"));
-        fs_err::create_dir_all(&root).unwrap();
-        let want = if case == "none" { "A-1.0-1" } else { "B-1.0-1" };
-        let (dnf, _) = dnf_install(t, &root, &repo, "X").unwrap();
-        assert_eq!(dnf, set(&[want, "X-1.0-1"]), "dnf install X ({case})");
-        assert_eq!(moa_plan(t, &manifest(t, &mirror.url, "X", &[])).unwrap(), dnf, "moa-bundle ({case})");
-        let available = format!(
-            "#>=Pkg: X 1.0 1 x86_64\n#>=Req: Y\n{}#>=Pkg: B 1.0 1 x86_64\n#>=Prv: {b_y}\n{}#>=Pkg: A 1.0 1 x86_64\n#>=Prv: {a_y}\n",
-            tags(x_weak),
-            tags(b_weak)
-        );
-        let result = format!("#>install {want}.x86_64@available\n#>install X-1.0-1.x86_64@available\n");
-        let (agrees, said) = libsolv_judges(t, case, "", &available, "install name X", &result);
-        assert!(agrees, "testsolv ({case}): {said}");
-    }
-}
-
-/// libsolv's `prune_obsoleted`: X needs `Y`, which A and B provide. When B obsoletes A, dnf
-/// takes B, not the alphabetically first A (CentOS Stream 9: virtiofsd obsoletes
-/// `qemu-virtiofsd = 17:6.2.0`, and gets picked for `vhostuser-backend(fs)`); when each obsoletes
-/// the other, neither is dropped and A wins again. Real dnf, moa-bundle and testsolv each.
-#[test]
-fn a_provider_another_provider_obsoletes_is_not_chosen_as_in_libsolv() {
-    require_tools(TOOLS);
-    let tmp = tempfile::tempdir().unwrap();
-    let t = tmp.path();
-    // Each case: its name, what A obsoletes, what B obsoletes, the provider dnf takes.
-    let cases: [(&str, &[&str], &[&str], &str); 3] = [
-        ("b-obsoletes-a", &[], &["A"], "B-1.0-1"),
-        ("versioned", &[], &["A = 1.0"], "B-1.0-1"),
-        ("both", &["B"], &["A"], "A-1.0-1"),
-    ];
-    for (case, a_obs, b_obs, want) in cases {
-        let repo = t.join(case);
-        let pkgs = repo.join("Packages");
-        build_rpm(&pkgs, &RpmSpec { name: "X", requires: &["Y"], ..Default::default() });
-        build_rpm(&pkgs, &RpmSpec { name: "A", provides: &["Y"], obsoletes: a_obs, ..Default::default() });
-        build_rpm(&pkgs, &RpmSpec { name: "B", provides: &["Y"], obsoletes: b_obs, ..Default::default() });
-        createrepo(&repo);
-        let mirror = Mirror::serve(&repo);
-        let root = t.join(format!("{case}-node"));
-        fs_err::create_dir_all(&root).unwrap();
-        let (dnf, _) = dnf_install(t, &root, &repo, "X").unwrap();
-        assert_eq!(dnf, set(&[want, "X-1.0-1"]), "dnf install X ({case})");
-        assert_eq!(moa_plan(t, &manifest(t, &mirror.url, "X", &[])).unwrap(), dnf, "moa-bundle ({case})");
-        let obs = |o: &[&str]| o.iter().map(|o| format!("#>=Obs: {o}\n")).collect::<String>();
-        let available = format!(
-            "#>=Pkg: X 1.0 1 x86_64\n#>=Req: Y\n#>=Pkg: A 1.0 1 x86_64\n#>=Prv: Y\n{}#>=Pkg: B 1.0 1 x86_64\n#>=Prv: Y\n{}",
-            obs(a_obs),
-            obs(b_obs)
-        );
-        let result = format!("#>install {want}.x86_64@available\n#>install X-1.0-1.x86_64@available\n");
-        let (agrees, said) = libsolv_judges(t, case, "", &available, "install name X", &result);
-        assert!(agrees, "testsolv ({case}): {said}");
-    }
-}
-
 /// A requirement on a path that primary does not list (gnome-keyring needs
 /// `/usr/libexec/gcr-ssh-askpass`; primary lists only `/etc` and `bin/` paths) is met by a node
 /// package that owns it: dnf reads the node's whole file lists from its rpm database and
@@ -785,94 +704,4 @@ fn a_file_a_node_package_owns_meets_a_requirement_as_for_dnf() {
     let target = [std::ffi::OsStr::new("--target"), profile.as_os_str()];
     let plan = moa_plan_with(t, &manifest(t, &mirror.url, "keyring", &[]), &target);
     assert_eq!(plan.unwrap(), dnf, "moa-bundle resolve keyring --target node");
-}
-
-/// An rpm rich `or` is one candidate list for libsolv: X needs `(cap-a or cap-z)`, zz provides
-/// cap-a and aa provides cap-z. dnf takes aa, the first by name among all the providers, not
-/// zz, the provider of the first alternative (CentOS Stream 9: `(java-headless or
-/// java-17-headless or java-11-headless or java-1.8.0-headless)` gets
-/// java-1.8.0-openjdk-headless). Real dnf, moa-bundle and testsolv each.
-#[test]
-fn an_rpm_or_orders_all_its_providers_together_as_in_libsolv() {
-    require_tools(TOOLS);
-    let tmp = tempfile::tempdir().unwrap();
-    let t = tmp.path();
-    let repo = t.join("repo");
-    let pkgs = repo.join("Packages");
-    build_rpm(&pkgs, &RpmSpec { name: "X", requires: &["(cap-a or cap-z)"], ..Default::default() });
-    build_rpm(&pkgs, &RpmSpec { name: "zz", provides: &["cap-a"], ..Default::default() });
-    build_rpm(&pkgs, &RpmSpec { name: "aa", provides: &["cap-z"], ..Default::default() });
-    createrepo(&repo);
-    let mirror = Mirror::serve(&repo);
-    let root = t.join("node");
-    fs_err::create_dir_all(&root).unwrap();
-    let (dnf, _) = dnf_install(t, &root, &repo, "X").unwrap();
-    assert_eq!(dnf, set(&["X-1.0-1", "aa-1.0-1"]), "dnf install X");
-    assert_eq!(moa_plan(t, &manifest(t, &mirror.url, "X", &[])).unwrap(), dnf, "moa-bundle resolve X");
-    // `a | b` is how a testcase spells libsolv's REL_OR, what rpm-md's `(a or b)` becomes.
-    let available = "#>=Pkg: X 1.0 1 x86_64\n#>=Req: cap-a | cap-z\n#>=Pkg: zz 1.0 1 x86_64\n#>=Prv: cap-a\n#>=Pkg: aa 1.0 1 x86_64\n#>=Prv: cap-z\n";
-    let result = "#>install X-1.0-1.x86_64@available\n#>install aa-1.0-1.x86_64@available\n";
-    let (agrees, said) = libsolv_judges(t, "or", "", available, "install name X", result);
-    assert!(agrees, "testsolv: {said}");
-}
-
-/// libsolv's weak-dependency rules see every package decided so far, not only the one that
-/// needs the capability: X needs `Y` and Z, Z recommends B, and A and B provide `Y`. Z has one
-/// provider, so libsolv decides it first, and then takes B for `Y` (CentOS Stream 9: webkit2gtk3
-/// recommends gstreamer1-plugins-bad-free, whose old build then meets gtk4's
-/// `libgstplayer-1.0.so.0()(64bit)`). Real dnf, moa-bundle and testsolv each.
-#[test]
-fn what_a_decided_package_recommends_chooses_among_providers_as_in_libsolv() {
-    require_tools(TOOLS);
-    let tmp = tempfile::tempdir().unwrap();
-    let t = tmp.path();
-    let repo = t.join("repo");
-    let pkgs = repo.join("Packages");
-    build_rpm(&pkgs, &RpmSpec { name: "X", requires: &["Y", "Z"], ..Default::default() });
-    build_rpm(&pkgs, &RpmSpec { name: "Z", weak: &[("Recommends", "B")], ..Default::default() });
-    build_rpm(&pkgs, &RpmSpec { name: "A", provides: &["Y"], ..Default::default() });
-    build_rpm(&pkgs, &RpmSpec { name: "B", provides: &["Y"], ..Default::default() });
-    createrepo(&repo);
-    let mirror = Mirror::serve(&repo);
-    let root = t.join("node");
-    fs_err::create_dir_all(&root).unwrap();
-    let (dnf, _) = dnf_install(t, &root, &repo, "X").unwrap();
-    assert_eq!(dnf, set(&["B-1.0-1", "X-1.0-1", "Z-1.0-1"]), "dnf install X");
-    assert_eq!(moa_plan(t, &manifest(t, &mirror.url, "X", &[])).unwrap(), dnf, "moa-bundle resolve X");
-    let available = "#>=Pkg: X 1.0 1 x86_64\n#>=Req: Y\n#>=Req: Z\n#>=Pkg: Z 1.0 1 x86_64\n#>=Rec: B\n#>=Pkg: A 1.0 1 x86_64\n#>=Prv: Y\n#>=Pkg: B 1.0 1 x86_64\n#>=Prv: Y\n";
-    let result =
-        "#>install B-1.0-1.x86_64@available\n#>install X-1.0-1.x86_64@available\n#>install Z-1.0-1.x86_64@available\n";
-    let (agrees, said) = libsolv_judges(t, "decided", "", available, "install name X", result);
-    assert!(agrees, "testsolv: {said}");
-}
-
-/// A request for a name two packages obsolete: pc and pd both obsolete pkg, and pc needs pd.
-/// dnf installs pd alone (libsolv's minimization keeps the choice that gets installed anyway),
-/// where the alphabetically first obsoleter would bring both (CentOS Stream 9:
-/// pki-resteasy-client and pki-resteasy-core both obsolete pki-resteasy). Real dnf, moa-bundle
-/// and testsolv (a one-of job, as dnf's selector is).
-#[test]
-fn a_request_two_packages_obsolete_takes_the_one_the_other_needs_as_dnf() {
-    require_tools(TOOLS);
-    let tmp = tempfile::tempdir().unwrap();
-    let t = tmp.path();
-    let repo = t.join("repo");
-    let pkgs = repo.join("Packages");
-    build_rpm(&pkgs, &RpmSpec { name: "pkg", ..Default::default() });
-    build_rpm(
-        &pkgs,
-        &RpmSpec { name: "pc", version: "2.0", requires: &["pd"], obsoletes: &["pkg < 2"], ..Default::default() },
-    );
-    build_rpm(&pkgs, &RpmSpec { name: "pd", version: "2.0", obsoletes: &["pkg < 2"], ..Default::default() });
-    createrepo(&repo);
-    let mirror = Mirror::serve(&repo);
-    let root = t.join("node");
-    fs_err::create_dir_all(&root).unwrap();
-    let (dnf, _) = dnf_install(t, &root, &repo, "pkg").unwrap();
-    assert_eq!(dnf, set(&["pd-2.0-1"]), "dnf install pkg");
-    assert_eq!(moa_plan(t, &manifest(t, &mirror.url, "pkg", &[])).unwrap(), dnf, "moa-bundle resolve pkg");
-    let available = "#>=Pkg: pkg 1.0 1 x86_64\n#>=Pkg: pc 2.0 1 x86_64\n#>=Req: pd\n#>=Obs: pkg < 2\n#>=Pkg: pd 2.0 1 x86_64\n#>=Obs: pkg < 2\n";
-    let job = "install oneof pkg-1.0-1.x86_64@available pc-2.0-1.x86_64@available pd-2.0-1.x86_64@available";
-    let (agrees, said) = libsolv_judges(t, "oneof", "", available, job, "#>install pd-2.0-1.x86_64@available\n");
-    assert!(agrees, "testsolv: {said}");
 }

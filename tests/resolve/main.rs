@@ -8,6 +8,7 @@ mod common;
 
 mod apt_oracle;
 mod centos7_real_metadata;
+mod dnf_choice;
 mod dnf_oracle;
 mod el_distros;
 mod modules_real;
