@@ -214,23 +214,19 @@ impl<'u, 'a> Sat<'u, 'a> {
         Ok(by_name.into_iter().zip(labels).map(|((n, v), l)| self.set(n, v, l)).collect())
     }
 
+    /// The newest record a version set allows (none for a capability nothing provides).
+    fn best_of(&self, s: VersionSetId) -> Option<u32> {
+        let all = self.sets.borrow();
+        all[s.0 as usize].allowed.iter().copied().max_by(|&a, &b| self.u.pkg(a).version.cmp(&self.u.pkg(b).version))
+    }
+
     /// dnf: an `or`'s alternatives as one candidate list, ordered as [`Self::groups`] orders
     /// one capability's providers. libsolv sorts the union of their providers together:
     /// CentOS Stream 9's `(java-headless or java-17-headless or java-11-headless or
     /// java-1.8.0-headless)` gets java-1.8.0-openjdk-headless, the first by name, not a provider
     /// of the first alternative. A name nothing provides goes last.
     fn libsolv_order(&self, sets: Vec<VersionSetId>) -> Result<Vec<VersionSetId>, ResolveError> {
-        let bests: Vec<Option<u32>> = {
-            let all = self.sets.borrow();
-            let best = |s: &VersionSetId| {
-                all[s.0 as usize]
-                    .allowed
-                    .iter()
-                    .copied()
-                    .max_by(|&a, &b| self.u.pkg(a).version.cmp(&self.u.pkg(b).version))
-            };
-            sets.iter().map(best).collect()
-        };
+        let bests: Vec<Option<u32>> = sets.iter().map(|&s| self.best_of(s)).collect();
         let known: Vec<u32> = bests.iter().flatten().copied().collect();
         let mut keys = super::choose::libsolv_keys(self.u, &known)?.into_iter();
         let policy = self.u.policy;
@@ -441,7 +437,9 @@ impl<'u, 'a> Sat<'u, 'a> {
         for raw in &pkg.requires() {
             requirements.extend(self.encode_raw(p, raw)?);
         }
-        if let Some(decided) = &self.decided {
+        // Only a choice among several names can be ordered.
+        let union = requirements.iter().any(|r| matches!(r.requirement, Requirement::Union(_)));
+        if let (Some(decided), true) = (&self.decided, union) {
             self.weak_order(&super::weak::Weak::of(self.u, p, decided)?, &mut requirements)?;
         }
         let mut constrains = Vec::new();
@@ -467,13 +465,8 @@ impl<'u, 'a> Sat<'u, 'a> {
             let sets = self.unions.borrow()[id.0 as usize].clone();
             let mut keyed = Vec::with_capacity(sets.len());
             for s in sets {
-                let (on_node, best) = {
-                    let all = self.sets.borrow();
-                    let allowed = &all[s.0 as usize].allowed;
-                    let best =
-                        allowed.iter().copied().max_by(|&a, &b| self.u.pkg(a).version.cmp(&self.u.pkg(b).version));
-                    (allowed.iter().any(|p| self.base.contains(p)), best)
-                };
+                let on_node = self.sets.borrow()[s.0 as usize].allowed.iter().any(|p| self.base.contains(p));
+                let best = self.best_of(s);
                 let key = match best {
                     Some(q) => weak.key(self.u, q)?,
                     None => (true, true),
