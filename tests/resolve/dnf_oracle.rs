@@ -234,6 +234,25 @@ fn enable(root: &Path, module: &str, stream: &str) {
     .unwrap();
 }
 
+/// An EL9 node under `t/node` with `rpm` recorded in its rpm database (`--justdb`: no file
+/// written), and its profile from `moa-bundle probe`: (root, profile).
+fn rpm_node(t: &Path, rpm: &Path) -> (PathBuf, PathBuf) {
+    let root = t.join("node");
+    common::fake_os_release(&root, "rocky", "9.5");
+    let rpm_root =
+        |args: &[&str]| run(Command::new("rpm").arg("--root").arg(&root).args(["--dbpath", "/var/lib/rpm"]).args(args));
+    rpm_root(&["--initdb"]);
+    run(Command::new("rpm")
+        .arg("--root")
+        .arg(&root)
+        .args(["--dbpath", "/var/lib/rpm", "-i", "--justdb", "--nodeps", "--nosignature"])
+        .arg(rpm));
+    let profile = t.join("node.json");
+    let out = moa(t).args(["probe", "--root"]).arg(&root).arg("-o").arg(&profile).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (root, profile)
+}
+
 pub(crate) fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
@@ -409,15 +428,7 @@ fn a_dependency_keeps_the_nodes_packages_as_dnf_keeps_them() {
     createrepo(&repo);
     let mirror = Mirror::serve(&repo);
 
-    let root = t.join("node");
-    common::fake_os_release(&root, "rocky", "9.5");
-    let rpm_root =
-        |args: &[&str]| run(Command::new("rpm").arg("--root").arg(&root).args(["--dbpath", "/var/lib/rpm"]).args(args));
-    rpm_root(&["--initdb"]);
-    rpm_root(&["-i", "--justdb", "--nodeps", "--nosignature", old_lib.to_str().unwrap()]);
-    let profile = t.join("node.json");
-    let out = moa(t).args(["probe", "--root"]).arg(&root).arg("-o").arg(&profile).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (root, profile) = rpm_node(t, &old_lib);
 
     for (pkg, want) in [("x", set(&["x-1.0-1", "y-1.0-1"])), ("y", set(&["y-2.0-1", "lib-2.0-1"]))] {
         let (dnf, _) = dnf_install(t, &root, &repo, pkg).unwrap();
@@ -463,15 +474,7 @@ fn a_nodes_conflicts_and_obsoletes_rule_out_providers_as_dnf_rules_them_out() {
         &t.join("node-rpms"),
         &RpmSpec { name: "guard", conflicts: &["aa < 3"], obsoletes: &["ab"], ..Default::default() },
     );
-    let root = t.join("node");
-    common::fake_os_release(&root, "rocky", "9.5");
-    let rpm_root =
-        |args: &[&str]| run(Command::new("rpm").arg("--root").arg(&root).args(["--dbpath", "/var/lib/rpm"]).args(args));
-    rpm_root(&["--initdb"]);
-    rpm_root(&["-i", "--justdb", "--nodeps", "--nosignature", guard.to_str().unwrap()]);
-    let profile = t.join("node.json");
-    let out = moa(t).args(["probe", "--root"]).arg(&root).arg("-o").arg(&profile).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (root, profile) = rpm_node(t, &guard);
     let target = [std::ffi::OsStr::new("--target"), profile.as_os_str()];
 
     // Each case: its name, the providers of `cap` (name, version), what dnf installs.
@@ -685,15 +688,7 @@ fn a_file_a_node_package_owns_meets_a_requirement_as_for_dnf() {
     let t = tmp.path();
     let helper = "/usr/libexec/askpass-helper";
     let gcr = build_rpm(&t.join("node-rpms"), &RpmSpec { name: "gcr", files: &[(helper, "#")], ..Default::default() });
-    let root = t.join("node");
-    common::fake_os_release(&root, "rocky", "9.5");
-    let rpm_root =
-        |args: &[&str]| run(Command::new("rpm").arg("--root").arg(&root).args(["--dbpath", "/var/lib/rpm"]).args(args));
-    rpm_root(&["--initdb"]);
-    rpm_root(&["-i", "--justdb", "--nodeps", "--nosignature", gcr.to_str().unwrap()]);
-    let profile = t.join("node.json");
-    let out = moa(t).args(["probe", "--root"]).arg(&root).arg("-o").arg(&profile).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (root, profile) = rpm_node(t, &gcr);
 
     let repo = t.join("repo");
     build_rpm(&repo.join("Packages"), &RpmSpec { name: "keyring", requires: &[helper], ..Default::default() });
