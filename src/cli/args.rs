@@ -95,6 +95,7 @@ impl Command {
             Command::Verify(a) => a.bundle.out.json,
             Command::Configure(a) => a.out.json,
             Command::Check(a) => a.out.json,
+            Command::History(a) => a.out.json,
             Command::Distros(a) => a.json,
             Command::Probe(_) => false,
             Command::Lock(a) => a.out.json,
@@ -167,6 +168,19 @@ pub enum Command {
     /// flags what is wrong: daemon down, no peer ever answered (.INIT.), only the local clock
     /// selected, offset beyond a threshold. Exit 0 ok, 1 warning, 2 critical, 3 unknown.
     Check(CheckArgs),
+    /// Show the node's ledger: every install, configure and undo, with what it changed.
+    ///
+    /// Each entry names its bundle (sha256, signer, upstream keys, SBOM digest), every package
+    /// installed, upgraded or removed (before and after versions), every file a role wrote (its
+    /// previous content kept under /var/lib/moa-bundle/kept/) and the result. Entries are
+    /// chained by sha256 and history.head names the last: an edited, deleted or moved entry is
+    /// named. With --verify only that check is printed, and the exit status is 1 when the
+    /// ledger is broken.
+    ///
+    ///   moa-bundle history
+    ///   moa-bundle history --verify --root /srv/node
+    #[command(verbatim_doc_comment)]
+    History(HistoryArgs),
     /// List the distros with a built-in manifest.
     Distros(JsonArg),
     /// Resolve as `build` would and write the set to a reviewable lock file (nothing downloaded).
@@ -297,6 +311,18 @@ pub struct ProbeArgs {
     /// Package family, when both databases exist under the root (default: dpkg's if present).
     #[arg(long, value_enum)]
     pub family: Option<FamilyArg>,
+}
+
+#[derive(Args)]
+pub struct HistoryArgs {
+    /// The node under this root instead of this system.
+    #[arg(long, value_name = "DIR", default_value = "/", value_parser = absolute_dir)]
+    pub root: PathBuf,
+    /// Check the ledger only: exit 1 when an entry was edited, deleted or moved.
+    #[arg(long)]
+    pub verify: bool,
+    #[command(flatten)]
+    pub out: JsonArg,
 }
 
 #[derive(Args)]

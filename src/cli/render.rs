@@ -5,6 +5,7 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
+use moa_engine::ledger;
 use moa_engine::InstallAction;
 use moa_engine::{BuildReport, DistroInfo, InstallReport, LockReport, PlanItem, ResolveReport, VerifyReport};
 use moa_engine::{Pulled, Pushed};
@@ -333,6 +334,68 @@ pub fn check(out: Out<'_>, h: &moa_time::check::Health) -> io::Result<()> {
                 p.tally, p.remote, p.refid, p.stratum, p.reach, p.offset_ms, p.jitter_ms
             )?;
         }
+    }
+    Ok(())
+}
+
+/// `history`: each entry (unless only the check is asked for), then the check's verdict.
+pub fn history(out: Out<'_>, h: &ledger::History, entries: bool) -> io::Result<()> {
+    for e in h.entries.iter().filter(|_| entries) {
+        ledger_entry(out, e)?;
+    }
+    let n = h.entries.len();
+    let verdict = match (h.broken(), n) {
+        (true, _) => "BROKEN",
+        (false, 0) => "empty",
+        (false, _) => "chain intact",
+    };
+    writeln!(out, "ledger {}: {n} entr{}, {verdict}", h.path.display(), if n == 1 { "y" } else { "ies" })?;
+    for f in &h.findings {
+        let what = if f.kind.is_note() { "note" } else { "broken" };
+        writeln!(out, "  {what}: {f}")?;
+    }
+    Ok(())
+}
+
+fn ledger_entry(out: Out<'_>, e: &ledger::Entry) -> io::Result<()> {
+    let verb = match e.command {
+        ledger::Verb::Install => "install",
+        ledger::Verb::Configure => "configure",
+        ledger::Verb::Undo => "undo",
+    };
+    let result = match (e.result, &e.error) {
+        (ledger::Outcome::Ok, _) => "ok".to_string(),
+        (ledger::Outcome::Failed, err) => format!("FAILED: {}", err.as_deref().unwrap_or("")),
+    };
+    let role = e.role.as_ref().map(|r| format!(" --role {r}")).unwrap_or_default();
+    let undoes = e.undoes.map(|u| format!(" entry {u}")).unwrap_or_default();
+    let bundle = e.bundle.as_ref().map(|b| format!(" {}", b.file)).unwrap_or_default();
+    writeln!(out, "{:>4}  {}  {verb}{undoes}{bundle}{role}  {result}", e.seq, e.time)?;
+    if let Some(b) = &e.bundle {
+        let signer = b.signer.as_ref().map(|k| format!(", signed by {k}")).unwrap_or_default();
+        let upstream = match b.upstream_signatures {
+            moa_engine::Signatures::Verify => "upstream signatures checked",
+            moa_engine::Signatures::Skip => "upstream signatures NOT checked",
+        };
+        writeln!(out, "      {} {}-{}, sha256 {}{signer}, {upstream}", b.name, b.distro, b.arch, b.sha256)?;
+    }
+    for p in &e.packages {
+        let (from, to) = (p.before.as_ref().map(|v| v.as_str()), p.after.as_ref().map(|v| v.as_str()));
+        let versions = match (from, to) {
+            (Some(a), Some(b)) => format!("{a} -> {b}"),
+            (Some(v), None) | (None, Some(v)) => v.to_string(),
+            (None, None) => String::new(),
+        };
+        writeln!(out, "      {:<11} {}:{} {versions}", format!("{:?}", p.change).to_lowercase(), p.name, p.arch)?;
+    }
+    for f in &e.files {
+        let kept = f.kept.as_ref().map(|k| format!(" (before kept in {k})")).unwrap_or_default();
+        let how = match (&f.before, &f.after) {
+            (ledger::FileState::Absent, _) => "created",
+            (_, ledger::FileState::Absent) => "removed",
+            _ => "changed",
+        };
+        writeln!(out, "      {how:<11} {}{kept}", f.path)?;
     }
     Ok(())
 }

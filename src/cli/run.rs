@@ -32,6 +32,7 @@ pub fn run(cli: Cli, out: Out<'_>) -> anyhow::Result<ExitCode> {
         Command::Install(a) => done(install(a, out)),
         Command::Configure(a) => done(configure(a, out)),
         Command::Check(a) => check(a, out),
+        Command::History(a) => history(a, out),
         Command::Probe(a) => done(probe(&a.root, a.family.map(Into::into), a.output.as_deref(), out)),
         Command::Completions { shell } => done(completions(shell, out)),
         Command::Man { dir } => done(man(dir.as_deref(), out)),
@@ -171,6 +172,14 @@ fn configure(a: args::ConfigureArgs, out: Out<'_>) -> anyhow::Result<()> {
 }
 
 /// `check` exits with the health's status (0 ok, 1 warning, 2 critical, 3 unknown).
+/// `history`: the ledger, checked; with --verify, exit 1 when it is broken.
+fn history(a: args::HistoryArgs, out: Out<'_>) -> anyhow::Result<ExitCode> {
+    let h = engine::ledger::Ledger::at(&a.root)?.read()?;
+    let text = |out: Out<'_>, h: &engine::ledger::History| render::history(out, h, !a.verify);
+    render::emit(out, a.out.json, &h, text)?;
+    Ok(if a.verify && h.broken() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
 fn check(a: args::CheckArgs, out: Out<'_>) -> anyhow::Result<ExitCode> {
     let t = moa_time::check::Thresholds { warn_offset_ms: a.warn_offset, crit_offset_ms: a.crit_offset };
     let h = moa_time::check::check(t);

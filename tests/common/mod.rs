@@ -591,8 +591,12 @@ pub fn fake_os_release(root: &Path, id: &str, version_id: &str) {
 }
 
 pub fn sha256_file(p: &Path) -> String {
+    sha256_hex(&fs_err::read(p).unwrap())
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(fs_err::read(p).unwrap()))
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 /// `moa-bundle build --manifest M --target NODE -o <cache>/b.tar.gz`, which must succeed; the

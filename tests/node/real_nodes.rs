@@ -154,6 +154,17 @@ impl Node {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
+    /// `dpkg-query -W` inside the root: every package's version.
+    fn dpkg_list(&self) -> HashMap<String, String> {
+        let o = self.chroot_ok(&["dpkg-query", "-W", "-f", "${Package} ${Version} ${db:Status-Abbrev}\\n"]);
+        o.lines()
+            .filter(|l| l.ends_with("ii "))
+            .filter_map(|l| {
+                l.split_once(' ').map(|(n, rest)| (n.to_string(), rest.split(' ').next().unwrap().to_string()))
+            })
+            .collect()
+    }
+
     fn installed(&self, name: &str) -> bool {
         let o = self.chroot(&["dpkg-query", "-W", "-f", "${db:Status-Abbrev}", name]);
         String::from_utf8_lossy(&o.stdout).trim() == "ii"
@@ -304,8 +315,12 @@ fn default_bundle_server_then_client(rel: Release) {
     assert!(!n.installed("ntpsec"), "a dry run installs nothing");
     assert_eq!(dry["role"]["files"][0]["status"], "created", "{dry}");
 
+    let before = n.dpkg_list();
+    let packaged_conf = fs_err::read(n.root.join("etc/ntpsec/ntp.conf")).ok();
+    assert!(packaged_conf.is_none(), "the plain root has no ntpsec yet");
     let r = n.install(&bundle, &["--role", "server"]).unwrap();
     assert!(n.installed("ntpsec") && n.installed("python3"), "{r}");
+    let after_server = n.dpkg_list();
     let conf = fs_err::read_to_string(n.root.join("etc/ntpsec/ntp.conf")).unwrap();
     assert!(conf.contains("written by moa-bundle") && conf.contains("debian.pool.ntp.org"), "{conf}");
     n.assert_healthy(&r);
@@ -328,6 +343,74 @@ fn default_bundle_server_then_client(rel: Release) {
     let back = n.install(&bundle, &["--role", "server"]).unwrap();
     assert!(!n.root.join("etc/cron.d/moa-ntpdate").exists(), "{back}");
     assert!(back["role"]["files"].as_array().unwrap().iter().any(|f| f["status"] == "removed"), "{back}");
+    ledger_of_server_then_client(&n, &bundle, &before, &after_server, &cron);
+}
+
+/// The ledger those four installs left: one entry each, chained; the first one's packages are
+/// exactly what `dpkg-query` says changed, its role file the one written (nothing was there
+/// before); the cron file's content is kept when the server takes it back. An edited entry is
+/// then named by `history --verify`, which exits 1.
+fn ledger_of_server_then_client(
+    n: &Node,
+    bundle: &Path,
+    before: &HashMap<String, String>,
+    after: &HashMap<String, String>,
+    cron: &str,
+) {
+    let o = n.cmd().args(["history", "--json", "--root"]).arg(&n.root).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let h: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(h["intact"], true, "{h}");
+    let e = h["entries"].as_array().unwrap();
+    assert_eq!(e.len(), 4, "{h}");
+    let sha = common::sha256_file(bundle);
+    for (i, entry) in e.iter().enumerate() {
+        assert_eq!(
+            (entry["seq"].as_u64(), &entry["command"], &entry["result"]),
+            (Some(i as u64 + 1), &"install".into(), &"ok".into())
+        );
+        assert_eq!(entry["bundle"]["sha256"], sha.as_str());
+    }
+    // Entry 1: every package dpkg now has that it did not, with its version; nothing else.
+    let mut expected: Vec<(String, String)> =
+        after.iter().filter(|(k, v)| before.get(*k) != Some(v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    expected.sort();
+    let mut got: Vec<(String, String)> = e[0]["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            assert_eq!(p["change"], "installed", "{p}");
+            (p["name"].as_str().unwrap().to_string(), p["after"].as_str().unwrap().to_string())
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got, expected);
+    assert_eq!(e[0]["role"], "server");
+    let files = e[0]["files"].as_array().unwrap();
+    let conf = files.iter().find(|f| f["path"] == "/etc/ntpsec/ntp.conf").unwrap_or_else(|| panic!("{}", e[0]));
+    // dpkg put the package's ntp.conf there first; the ledger kept it before the role wrote.
+    let written = common::sha256_file(&n.root.join("etc/ntpsec/ntp.conf"));
+    assert_eq!(conf["after"]["sha256"], written.as_str(), "{conf}");
+    let kept = conf["kept"].as_str().unwrap();
+    let kept_bytes = fs_err::read(n.root.join(&kept[1..])).unwrap();
+    assert_eq!(conf["before"]["sha256"], common::sha256_hex(&kept_bytes).as_str());
+    let deb = n.chroot_ok(&["dpkg-query", "--control-show", "ntpsec", "conffiles"]);
+    assert!(deb.contains("/etc/ntpsec/ntp.conf"), "{deb}");
+    assert!(String::from_utf8_lossy(&kept_bytes).contains("pool"), "the kept file is the package's own");
+    // Entry 2 changed nothing; entry 4 took the cron file back and kept its content.
+    assert!(e[1].get("packages").is_none() && e[1].get("files").is_none(), "{}", e[1]);
+    let cron_entry = e[3]["files"].as_array().unwrap().iter().find(|f| f["path"] == "/etc/cron.d/moa-ntpdate").unwrap();
+    assert_eq!(cron_entry["after"]["type"], "absent");
+    assert_eq!(cron_entry["before"]["sha256"], common::sha256_hex(cron.as_bytes()).as_str());
+
+    let ledger = n.root.join("var/lib/moa-bundle/history.jsonl");
+    let text = fs_err::read_to_string(&ledger).unwrap();
+    fs_err::write(&ledger, text.replacen("\"seq\":2,", "\"seq\":2, ", 1)).unwrap();
+    let o = n.cmd().args(["history", "--verify", "--root"]).arg(&n.root).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("entry 2 (line 2) was changed"), "{out}");
 }
 
 #[test]

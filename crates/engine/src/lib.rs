@@ -23,6 +23,7 @@ mod commands;
 mod family;
 mod fetch;
 mod install;
+pub mod ledger;
 mod mirror;
 mod oci;
 mod pkgfile;

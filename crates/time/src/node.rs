@@ -2,11 +2,14 @@
 //! packages, and `configure` (a role on its own, from a bundle, a manifest or the node's
 //! os-release).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use moa_engine::ledger::{BundleRecord, Entry, FilesBefore, Ledger, Verb};
 use moa_engine::{check_node, lock_root, node_os_release, open_verified, same_release, Unpacked, VerifyError};
 use moa_engine::{CommandError, Configure, ServiceError};
 use moa_model::manifest::Manifest;
+use moa_model::types::node::NodePath;
+use moa_model::types::Label;
 
 use crate::roles::render::{Templates, ROLES_DIR};
 use crate::roles::{RoleError, RoleOptions, RoleReport, RoleSource};
@@ -30,6 +33,28 @@ impl Configure for RoleStep {
     fn describe(&self) -> String {
         format!("configuring the {:?} role", self.0.role)
     }
+
+    fn files(&self, planned: &RoleReport) -> Vec<(NodePath, PathBuf)> {
+        role_files(planned)
+    }
+
+    fn role(&self) -> Label {
+        role_label(&self.0)
+    }
+}
+
+/// The files a planned role writes: (node path, host path).
+fn role_files(planned: &RoleReport) -> Vec<(NodePath, PathBuf)> {
+    let changing = planned.files.iter().filter(|f| f.status != crate::roles::FileStatus::Unchanged);
+    changing.filter_map(|f| Some((NodePath::new(&f.node_path).ok()?, f.path.clone()))).collect()
+}
+
+fn role_label(opts: &RoleOptions) -> Label {
+    let name = match opts.role {
+        crate::roles::Role::Server => "server",
+        crate::roles::Role::Client => "client",
+    };
+    Label::new(name).expect("a role name is a label")
 }
 
 /// Why `configure` (or the role of an install) failed.
@@ -43,6 +68,8 @@ pub enum NodeError {
     Verify(#[from] VerifyError),
     #[error(transparent)]
     Manifest(#[from] moa_model::manifest::ManifestError),
+    #[error("{error}\nThe ledger could not record this failed configure either: {ledger}")]
+    NotRecorded { error: Box<NodeError>, ledger: Box<CommandError> },
     #[error("{root}/etc/os-release says `{id} {version_id}`, which no built-in manifest is for (built-in: {known}): pass --distro or --manifest")]
     NoManifestForNode { root: String, id: String, version_id: String, known: String },
 }
@@ -85,32 +112,65 @@ pub enum RoleFrom<'a> {
     Detect,
 }
 
-/// `configure --role`: applies a role without installing anything.
+/// A role applied with these options (the dry run that plans it, then the real one).
+type ApplyRole<'a> = dyn Fn(&RoleOptions) -> Result<RoleReport, NodeError> + 'a;
+
+/// `configure --role`: applies a role without installing anything. Unless a dry run, the role
+/// is planned first, the files it writes are kept, and the ledger gets an entry.
 pub fn configure_cmd(from: RoleFrom<'_>, opts: &RoleOptions) -> Result<RoleReport, NodeError> {
     let _lock = if opts.dry_run || !opts.root.is_dir() { None } else { Some(lock_root(&opts.root)?) };
-    match from {
+    let mut record = None;
+    let apply: Box<ApplyRole<'_>> = match from {
         RoleFrom::Bundle(b) => {
             let u = open_verified(b, &[], false)?.unpacked;
             check_node(b, &u.index, &opts.root, moa_engine::backend(u.index.family).arch)?;
-            Ok(apply_bundle_role(b, &u, opts)?)
+            record = Some(BundleRecord::of(b, &u, None));
+            Box::new(move |o| Ok(apply_bundle_role(b, &u, o)?))
         }
-        RoleFrom::Manifest(m) => manifest_role(m, opts),
+        RoleFrom::Manifest(m) => Box::new(move |o| manifest_role(m, o)),
         RoleFrom::Detect => {
-            let (id, version_id) = node_os_release(&opts.root)?;
-            for d in moa_model::manifest::builtin_names() {
-                let m = Manifest::builtin(d)?;
-                if m.os_release.id.as_str() == id && same_release(m.os_release.version_id.as_str(), &version_id) {
-                    return manifest_role(&m, opts);
-                }
-            }
-            Err(NodeError::NoManifestForNode {
-                root: opts.root.display().to_string().trim_end_matches('/').to_string(),
-                id,
-                version_id,
-                known: moa_model::manifest::builtin_names().join(", "),
-            })
+            let m = detect_manifest(&opts.root)?;
+            Box::new(move |o| manifest_role(&m, o))
+        }
+    };
+    if opts.dry_run {
+        return apply(opts);
+    }
+    let ledger = Ledger::at(&opts.root).map_err(CommandError::from)?;
+    let planned = apply(&RoleOptions { dry_run: true, ..opts.clone() })?;
+    let before = FilesBefore::take(&ledger, role_files(&planned)).map_err(CommandError::from)?;
+    let done = apply(opts);
+    let mut e = Entry::new(Verb::Configure);
+    (e.bundle, e.role) = (record, Some(role_label(opts)));
+    let files = before.changes();
+    e.files = files.as_ref().cloned().unwrap_or_default();
+    if let Err(err) = &done {
+        e = e.failed(err);
+    }
+    let written = files.and_then(|_| ledger.append(e)).map_err(CommandError::from);
+    match (done, written) {
+        (Ok(r), Ok(_)) => Ok(r),
+        (Ok(_), Err(err)) => Err(err.into()),
+        (Err(err), Err(ledger)) => Err(NodeError::NotRecorded { error: Box::new(err), ledger: Box::new(ledger) }),
+        (Err(err), Ok(_)) => Err(err),
+    }
+}
+
+/// The built-in manifest whose os-release matches the node under `root`.
+fn detect_manifest(root: &Path) -> Result<Manifest, NodeError> {
+    let (id, version_id) = node_os_release(root)?;
+    for d in moa_model::manifest::builtin_names() {
+        let m = Manifest::builtin(d)?;
+        if m.os_release.id.as_str() == id && same_release(m.os_release.version_id.as_str(), &version_id) {
+            return Ok(m);
         }
     }
+    Err(NodeError::NoManifestForNode {
+        root: root.display().to_string().trim_end_matches('/').to_string(),
+        id,
+        version_id,
+        known: moa_model::manifest::builtin_names().join(", "),
+    })
 }
 
 fn manifest_role(m: &Manifest, opts: &RoleOptions) -> Result<RoleReport, NodeError> {

@@ -11,6 +11,7 @@ use crate::bundle::verify;
 use crate::bundle::BundlePackage;
 use crate::family;
 use crate::install::{self, Action, InstallAction, InstallError, InstallOptions};
+use crate::ledger::{self, Entry, Ledger, Verb};
 use crate::report::Reporter;
 
 /// How to install.
@@ -41,6 +42,11 @@ pub trait Configure {
     fn apply(&self, bundle: &Path, u: &verify::Unpacked) -> Result<Self::Report, ServiceError>;
     /// What progress says while it applies (`configuring the Server role`).
     fn describe(&self) -> String;
+    /// The files applying it writes, from its plan: (node path, host path under the root). The
+    /// ledger keeps what they hold first.
+    fn files(&self, planned: &Self::Report) -> Vec<(moa_model::types::node::NodePath, PathBuf)>;
+    /// Its name in the ledger (`server`).
+    fn role(&self) -> moa_model::types::Label;
 }
 
 /// A [`Configure`]'s own error, kept whole as the source of [`CommandError::Service`].
@@ -139,23 +145,25 @@ pub fn install_cmd<C: Configure>(
     if !problems.is_empty() && !opts.install.force {
         return Err(InstallError::Preflight { problems, force_means: installer.force_means().into() }.into());
     }
-    let output = match (opts.dry_run, opts.via_repo) {
-        (true, _) => Vec::new(),
-        (false, true) => install_from_repo(installer, &u, &todo, opts, reporter)?,
-        (false, false) => run_installer(installer, &todo, &removes, backend.syntax, opts, reporter)?,
+    // From here on the node changes: what it holds first is recorded, and the ledger gets the
+    // entry (done or failed) before the command reports.
+    let ledger = if opts.dry_run { None } else { Some(Ledger::at(&opts.install.root)?) };
+    let mut files = ledger::FilesBefore::default();
+    let change = Change { installer, u: &u, todo: &todo, removes: &removes, actions: &actions, syntax: backend.syntax };
+    let role_files = match (&ledger, &planned) {
+        (Some(l), Some(p)) => service.map(|s| (l, s.files(p))),
+        _ => None,
     };
-    let streams_enabled =
-        if opts.dry_run { Vec::new() } else { installer.enable_streams(&opts.install.root, &u.index.modules)? };
-    let auto = new_dependencies(&u, &actions);
-    let marked_auto =
-        if opts.dry_run || auto.is_empty() { Vec::new() } else { installer.mark_auto(&auto, &opts.install)? };
-    let role = match service {
-        Some(s) if !opts.dry_run => {
-            reporter.status(&s.describe());
-            Some(s.apply(bundle, &u).map_err(CommandError::Service)?)
+    let done = change.run(bundle, opts, service.zip(role_files.map(|(l, f)| (l, f, &mut files))), reporter);
+    let done = match &ledger {
+        Some(l) => {
+            let entry = Recorded { bundle, u: &u, signature: signature.as_ref(), role: service.map(|s| s.role()) };
+            entry.append(l, installer, &installed, files, backend.syntax, &opts.install, done)?
         }
-        _ => planned,
+        None => done?,
     };
+    let Done { output, streams_enabled, marked_auto, role } = done;
+    let role = role.or(planned);
     Ok(InstallReport {
         bundle: bundle.to_path_buf(),
         root: opts.install.root.clone(),
@@ -170,6 +178,107 @@ pub fn install_cmd<C: Configure>(
         signature,
         upstream_signatures: u.index.upstream_signatures,
     })
+}
+
+/// What the install changed, besides the packages.
+struct Done<R> {
+    output: Vec<String>,
+    streams_enabled: Vec<PathBuf>,
+    marked_auto: Vec<String>,
+    role: Option<R>,
+}
+
+/// The ledger, the files a service writes, and where their states before it go.
+type ServiceFiles<'a> = (&'a Ledger, Vec<(moa_model::types::node::NodePath, PathBuf)>, &'a mut ledger::FilesBefore);
+
+/// The changing half of an install, planned and checked: packages, module streams, auto marks,
+/// then the service.
+struct Change<'a> {
+    installer: &'a dyn install::Installer,
+    u: &'a verify::Unpacked,
+    todo: &'a [(&'a BundlePackage, PathBuf)],
+    removes: &'a [install::Removal],
+    actions: &'a [Action],
+    syntax: &'a dyn moa_model::deps::DepSyntax,
+}
+
+impl Change<'_> {
+    /// Runs it. `service`: the service to apply, with the ledger that keeps the files it writes
+    /// (as the packages left them) first, those files, and where the kept states go.
+    fn run<C: Configure>(
+        &self,
+        bundle: &Path,
+        opts: &InstallCmdOptions,
+        service: Option<(&C, ServiceFiles<'_>)>,
+        reporter: &dyn Reporter,
+    ) -> Result<Done<C::Report>, CommandError> {
+        if opts.dry_run {
+            return Ok(Done { output: Vec::new(), streams_enabled: Vec::new(), marked_auto: Vec::new(), role: None });
+        }
+        let (installer, u) = (self.installer, self.u);
+        let output = match opts.via_repo {
+            true => install_from_repo(installer, u, self.todo, opts, reporter)?,
+            false => run_installer(installer, self.todo, self.removes, self.syntax, opts, reporter)?,
+        };
+        let streams_enabled = installer.enable_streams(&opts.install.root, &u.index.modules)?;
+        let auto = new_dependencies(u, self.actions);
+        let marked_auto = if auto.is_empty() { Vec::new() } else { installer.mark_auto(&auto, &opts.install)? };
+        let role = match service {
+            Some((s, (l, files, kept))) => {
+                *kept = ledger::FilesBefore::take(l, files)?;
+                reporter.status(&s.describe());
+                Some(s.apply(bundle, u).map_err(CommandError::Service)?)
+            }
+            None => None,
+        };
+        Ok(Done { output, streams_enabled, marked_auto, role })
+    }
+}
+
+/// The ledger entry of an install: the bundle, then what the node's package database and the
+/// role's files say changed, and how it ended.
+struct Recorded<'a> {
+    bundle: &'a Path,
+    u: &'a verify::Unpacked,
+    signature: Option<&'a crate::bundle::sign::SignatureCheck>,
+    role: Option<moa_model::types::Label>,
+}
+
+impl Recorded<'_> {
+    /// Appends the entry; the install's own result comes back unless the ledger failed.
+    #[allow(clippy::too_many_arguments)]
+    fn append<R>(
+        self,
+        l: &Ledger,
+        installer: &dyn install::Installer,
+        before: &[install::Installed],
+        files: ledger::FilesBefore,
+        syntax: &dyn moa_model::deps::DepSyntax,
+        opts: &InstallOptions,
+        done: Result<Done<R>, CommandError>,
+    ) -> Result<Done<R>, CommandError> {
+        let mut e = Entry::new(Verb::Install);
+        e.bundle = Some(ledger::BundleRecord::of(self.bundle, self.u, self.signature));
+        e.role = self.role;
+        // The database after, as the package tool left it (what a failed run changed too).
+        if let Ok(after) = installer.installed(opts) {
+            e.packages = ledger::package_changes(before, &after, syntax);
+        }
+        let files = files.changes();
+        if let Ok(f) = &files {
+            e.files = f.clone();
+        }
+        if let Err(err) = &done {
+            e = e.failed(err);
+        }
+        let written = files.and_then(|_| l.append(e));
+        match (done, written) {
+            (Ok(d), Ok(_)) => Ok(d),
+            (Ok(_), Err(ledger)) => Err(ledger.into()),
+            (Err(err), Ok(_)) => Err(err),
+            (Err(err), Err(ledger)) => Err(CommandError::NotRecorded { error: Box::new(err), ledger }),
+        }
+    }
 }
 
 /// The packages to install (all but those the node has at their version), with their files.

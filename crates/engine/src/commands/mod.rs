@@ -70,6 +70,10 @@ pub enum CommandError {
     Probe(#[from] ProbeError),
     #[error(transparent)]
     Sbom(#[from] crate::bundle::sbom::SbomError),
+    #[error(transparent)]
+    Ledger(#[from] crate::ledger::LedgerError),
+    #[error("{error}\nThe ledger could not record this failed install either: {ledger}")]
+    NotRecorded { error: Box<CommandError>, ledger: crate::ledger::LedgerError },
     #[error("could not write {what}: check that the directory exists and is writable")]
     Io {
         what: String,

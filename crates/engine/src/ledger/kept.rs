@@ -1,0 +1,95 @@
+//! What a file on the node was before a role wrote it, and after: absent, a link, or a file
+//! with its digest and mode. A file's previous content is kept in `kept/<sha256>` beside the
+//! ledger (content-addressed: the same content is kept once), where undo takes it back from.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use moa_model::types::node::NodePath;
+use moa_model::types::{Line, Sha256};
+
+use super::LedgerError;
+
+/// The directory of kept contents, beside the ledger.
+pub(crate) const KEPT: &str = "kept";
+/// A role's files are small; one larger than this is recorded by digest and not kept.
+const MAX_KEPT: u64 = 16 << 20;
+
+/// What is at a path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum FileState {
+    Absent,
+    Link { target: Line },
+    File { sha256: Sha256, size: u64, mode: u32 },
+}
+
+/// One file a role changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileChange {
+    pub path: NodePath,
+    pub before: FileState,
+    pub after: FileState,
+    /// Where the previous content is kept (a node path), when it was a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept: Option<NodePath>,
+}
+
+impl FileChange {
+    /// The change at `path` from `before`, as it is now on the host path `host`.
+    pub fn now(path: NodePath, before: FileState, host: &Path) -> Result<Self, LedgerError> {
+        let after = state(host, None)?;
+        let kept = match &before {
+            FileState::File { sha256, size, .. } if *size <= MAX_KEPT => {
+                NodePath::new(&format!("/{}/{KEPT}/{sha256}", super::DIR)).ok()
+            }
+            _ => None,
+        };
+        Ok(FileChange { path, before, after, kept })
+    }
+}
+
+/// What is at `path` now; with `keep`, a file's content is copied into that directory too.
+fn state(path: &Path, keep: Option<&Path>) -> Result<FileState, LedgerError> {
+    let rerr = |source| LedgerError::Read { path: path.to_path_buf(), source };
+    let meta = match path.symlink_metadata() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileState::Absent),
+        Err(e) => return Err(rerr(e)),
+        Ok(m) => m,
+    };
+    if meta.file_type().is_symlink() {
+        let target = fs_err::read_link(path).map_err(rerr)?;
+        let target = Line::new(&target.to_string_lossy()).map_err(|e| rerr(std::io::Error::other(e)))?;
+        return Ok(FileState::Link { target });
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    let bytes = moa_model::files::read_at_most(path, MAX_KEPT).map_err(rerr)?;
+    let Some(bytes) = bytes else {
+        let sha256 = digest_file(path).map_err(rerr)?;
+        return Ok(FileState::File { sha256, size: meta.len(), mode });
+    };
+    let sha256 = Sha256::digest(&bytes);
+    if let Some(dir) = keep {
+        let dest = dir.join(sha256.to_hex());
+        let werr = |source| LedgerError::Write { path: dest.clone(), source };
+        if !dest.is_file() || digest_file(&dest).ok() != Some(sha256) {
+            fs_err::create_dir_all(dir).map_err(werr)?;
+            moa_model::files::write_atomic(&dest, &bytes, 0o600).map_err(werr)?;
+        }
+    }
+    Ok(FileState::File { sha256, size: bytes.len() as u64, mode })
+}
+
+/// Records `path` before a change, keeping a file's content in `<ledger dir>/kept/`.
+pub(crate) fn keep(ledger_dir: &Path, path: &Path) -> Result<FileState, LedgerError> {
+    state(path, Some(&ledger_dir.join(KEPT)))
+}
+
+fn digest_file(path: &Path) -> std::io::Result<Sha256> {
+    let (mut f, _) = moa_model::files::open_regular(path)?;
+    let mut w = moa_model::types::HashingWriter::new(std::io::sink());
+    std::io::copy(&mut f, &mut w)?;
+    Ok(w.finish().0)
+}
