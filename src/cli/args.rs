@@ -96,6 +96,7 @@ impl Command {
             Command::Configure(a) => a.out.json,
             Command::Check(a) => a.out.json,
             Command::History(a) => a.out.json,
+            Command::Undo(a) => a.out.json,
             Command::Distros(a) => a.json,
             Command::Probe(_) => false,
             Command::Lock(a) => a.out.json,
@@ -181,6 +182,21 @@ pub enum Command {
     ///   moa-bundle history --verify --root /srv/node
     #[command(verbatim_doc_comment)]
     History(HistoryArgs),
+    /// Put the node back as it was before an install or configure, offline.
+    ///
+    /// Reads the ledger (refused when it is broken), then plans the whole undo and checks it
+    /// before the first change: the role's files go back to their kept contents, the packages
+    /// the entry installed are purged, and the versions it upgraded or removed are put back
+    /// from the rollback kit its bundle carried (`build --target NODE --rollback`), each kept
+    /// file checked against its sha256. A package or file changed since the entry is named and
+    /// nothing is done. The undo gets a ledger entry of its own; run again after an
+    /// interruption, it does what is left. Without ENTRY: the last entry that changed
+    /// something, unless that is an undo or already undone (then nothing more is undone).
+    ///
+    ///   moa-bundle undo --dry-run
+    ///   moa-bundle undo 3 --root /srv/node
+    #[command(verbatim_doc_comment)]
+    Undo(UndoArgs),
     /// List the distros with a built-in manifest.
     Distros(JsonArg),
     /// Resolve as `build` would and write the set to a reviewable lock file (nothing downloaded).
@@ -311,6 +327,24 @@ pub struct ProbeArgs {
     /// Package family, when both databases exist under the root (default: dpkg's if present).
     #[arg(long, value_enum)]
     pub family: Option<FamilyArg>,
+}
+
+#[derive(Args)]
+pub struct UndoArgs {
+    /// The ledger entry to undo (its number in `moa-bundle history`).
+    #[arg(value_name = "ENTRY")]
+    pub entry: Option<u64>,
+    /// The node under this root instead of this system.
+    #[arg(long, value_name = "DIR", default_value = "/", value_parser = absolute_dir)]
+    pub root: PathBuf,
+    /// Print the plan; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// rpm only: run no package scripts (rpm --noscripts).
+    #[arg(long)]
+    pub no_scripts: bool,
+    #[command(flatten)]
+    pub out: JsonArg,
 }
 
 #[derive(Args)]
@@ -559,6 +593,16 @@ pub struct BuildArgs {
     /// A 4.7 GB DVD takes --split-size 4300M.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub split_size: Option<u64>,
+    /// Also pack a rollback kit: the versions the --target node has now of every package the
+    /// bundle upgrades or removes, from the same repositories and checked like every other
+    /// package, under rollback/. `moa-bundle undo` on the node puts them back offline. A version
+    /// no repository publishes any more is named and fails the build.
+    #[arg(long, requires = "target")]
+    pub rollback: bool,
+    /// With --rollback: build without the versions no repository publishes any more (bundle.json
+    /// lists them; undo refuses to put those back).
+    #[arg(long, requires = "rollback")]
+    pub rollback_partial: bool,
     #[command(flatten)]
     pub out: JsonArg,
 }

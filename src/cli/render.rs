@@ -399,3 +399,35 @@ fn ledger_entry(out: Out<'_>, e: &ledger::Entry) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// `undo`: what it put back (or would), or why there was nothing to do.
+pub fn undo(out: Out<'_>, r: &moa_engine::UndoReport) -> io::Result<()> {
+    if let Some(why) = &r.nothing {
+        writeln!(out, "nothing to undo: {why}")?;
+    }
+    let Some(p) = r.plan.as_ref().filter(|p| !p.is_empty()) else { return Ok(()) };
+    let would = if r.dry_run { "would " } else { "" };
+    for f in &p.files {
+        let to = match &f.to {
+            ledger::FileState::Absent => "removed (it was not there)".to_string(),
+            ledger::FileState::Link { target } => format!("a link to {target} again"),
+            ledger::FileState::File { sha256, .. } => format!("its kept content again (sha256 {sha256})"),
+        };
+        writeln!(out, "{would}put back  {}: {to}", f.path)?;
+    }
+    for pk in &p.purge {
+        writeln!(out, "{would}purge     {}:{} {}", pk.name, pk.arch, pk.version)?;
+    }
+    for b in &p.put_back {
+        writeln!(out, "{would}put back  {}:{} {}", b.package.name, b.package.arch, b.package.version)?;
+    }
+    match r.recorded {
+        Some(seq) => writeln!(out, "undid entry {} (ledger entry {seq})", p.entry),
+        None => writeln!(
+            out,
+            "entry {}: {} change(s) planned, nothing changed (--dry-run)",
+            p.entry,
+            p.files.len() + p.purge.len() + p.put_back.len()
+        ),
+    }
+}

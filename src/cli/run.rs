@@ -33,6 +33,7 @@ pub fn run(cli: Cli, out: Out<'_>) -> anyhow::Result<ExitCode> {
         Command::Configure(a) => done(configure(a, out)),
         Command::Check(a) => check(a, out),
         Command::History(a) => history(a, out),
+        Command::Undo(a) => done(undo(a, out)),
         Command::Probe(a) => done(probe(&a.root, a.family.map(Into::into), a.output.as_deref(), out)),
         Command::Completions { shell } => done(completions(shell, out)),
         Command::Man { dir } => done(man(dir.as_deref(), out)),
@@ -172,6 +173,15 @@ fn configure(a: args::ConfigureArgs, out: Out<'_>) -> anyhow::Result<()> {
 }
 
 /// `check` exits with the health's status (0 ok, 1 warning, 2 critical, 3 unknown).
+fn undo(a: args::UndoArgs, out: Out<'_>) -> anyhow::Result<()> {
+    let install = InstallOptions { root: a.root.clone(), force: false, no_scripts: a.no_scripts };
+    let opts = engine::UndoOptions { install, entry: a.entry, dry_run: a.dry_run };
+    let rep = progress::reporter(a.out.json);
+    let r = engine::undo_cmd(&opts, rep.as_ref())?;
+    drop(rep);
+    Ok(render::emit(out, a.out.json, &r, render::undo)?)
+}
+
 /// `history`: the ledger, checked; with --verify, exit 1 when it is broken.
 fn history(a: args::HistoryArgs, out: Out<'_>) -> anyhow::Result<ExitCode> {
     let h = engine::ledger::Ledger::at(&a.root)?.read()?;
@@ -265,6 +275,7 @@ fn build_options(a: &args::BuildArgs, m: &Manifest, source_date_epoch: Option<u6
             (None, false, false) => InstallerChoice::None,
         },
         since: a.since.clone(),
+        rollback: a.rollback.then_some(a.rollback_partial),
         service_files: moa_time::roles::render::service_files(m),
     }
 }

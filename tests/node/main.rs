@@ -13,3 +13,4 @@ mod real_nodes;
 mod repo_mode;
 mod roles_end_to_end;
 mod rpm_end_to_end;
+mod undo;

@@ -7,6 +7,7 @@ pub(crate) mod lock;
 pub(crate) mod pack;
 pub(crate) mod parts;
 pub(crate) mod plan;
+pub(crate) mod rollback;
 pub(crate) mod sbom;
 pub(crate) mod script;
 pub(crate) mod sign;
@@ -38,6 +39,8 @@ pub(crate) const INDEX_FILE: &str = "bundle.json";
 pub(crate) const SUMS_FILE: &str = "SHA256SUMS";
 pub(crate) const INSTALLER_FILE: &str = "install.sh";
 pub(crate) const PACKAGES_DIR: &str = "packages";
+/// The rollback kit's packages (`build --rollback`).
+pub(crate) const ROLLBACK_DIR: &str = "rollback";
 /// The moa-bundle binary a self-contained bundle carries for its node (`install.sh` runs it).
 pub(crate) const BINARY_FILE: &str = "moa-bundle";
 /// The same, gzipped (bundles since issue 20).
@@ -94,6 +97,31 @@ pub struct BundleIndex {
     /// against the manifest's base.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<TargetRecord>,
+    /// The rollback kit (`build --target NODE --rollback`): the versions the node has of the
+    /// packages this bundle upgrades or removes, under `rollback/`, which `undo` puts back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollback: Vec<RollbackPackage>,
+    /// `--rollback-partial`: the node's versions no repository publishes any more
+    /// (`name arch version`); undo refuses to put these back, naming them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollback_missing: Vec<Line>,
+}
+
+/// A package of the rollback kit: a version the target node has now, fetched and checked like
+/// every other package, in `rollback/`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackPackage {
+    pub name: PackageName,
+    pub version: Version,
+    pub arch: Arch,
+    /// File name under `rollback/`.
+    pub file: String,
+    pub size: u64,
+    pub sha256: Sha256,
+    /// The repository it came from (whose keys must have signed it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<Label>,
 }
 
 /// A node profile a bundle was built against: its file name, the node it was taken from (host
@@ -266,6 +294,16 @@ impl BundleIndex {
             limits::check("the number of expected packages", s.expects.len() as u64, limits::PACKAGES as u64)?;
         }
         limits::check("the number of target profiles", self.targets.len() as u64, limits::REQUESTS as u64)?;
+        limits::check("the rollback kit's size", self.rollback.len() as u64, limits::PACKAGES as u64)?;
+        limits::check("the rollback kit's missing list", self.rollback_missing.len() as u64, limits::PACKAGES as u64)?;
+        let mut kit = std::collections::HashSet::new();
+        for p in &self.rollback {
+            safe_file_name(&p.file).map_err(|e| format!("rollback package `{}`: {e}", p.name))?;
+            limits::check("a rollback package's size", p.size, limits::PACKAGE_BYTES)?;
+            if !kit.insert(p.file.as_str()) {
+                return Err(format!("two rollback packages have the file name `{}`", p.file));
+            }
+        }
         if let Some(b) = &self.installer {
             limits::check("the size of the bundled moa-bundle binary", b.size, limits::BINARY_BYTES)?;
         }

@@ -35,6 +35,8 @@ pub(crate) struct Resolved {
     pub graph: Vec<Vec<usize>>,
     /// The node profiles resolved against (`--target`).
     pub targets: Vec<TargetRecord>,
+    /// What each of those nodes has installed (`build --rollback` keeps its versions).
+    pub nodes: Vec<Vec<crate::repo::Installed>>,
 }
 
 /// What of the build's options the plan records.
@@ -147,6 +149,8 @@ fn bundle_index(
         installer: None,
         since: None,
         targets: Vec::new(),
+        rollback: Vec::new(),
+        rollback_missing: Vec::new(),
     })
 }
 
@@ -236,5 +240,5 @@ pub(crate) fn from_lock(metadata: Metadata, lock: &Lock) -> Result<Resolved, Loc
     }
     let plan = Plan { entries, ..Default::default() };
     let targets = lock.targets.clone();
-    Ok(Resolved { metadata, plan, stages, graph, targets })
+    Ok(Resolved { metadata, plan, stages, graph, targets, nodes: Vec::new() })
 }

@@ -40,6 +40,9 @@ pub struct BuildOptions {
     /// `--since OLD`: pack only what is new or changed since OLD (a bundle, its parts or its
     /// unpacked directory, or its `moa.lock`).
     pub since: Option<PathBuf>,
+    /// `--rollback`: also pack the target node's versions of what the bundle upgrades or
+    /// removes (`Some(true)`: `--rollback-partial`, without those no repository has any more).
+    pub rollback: Option<bool>,
     /// Files a service configured with the packages adds to the bundle (the time service's
     /// role templates, `roles/…`): packed and summed in `SHA256SUMS` like the rest.
     pub service_files: Vec<(String, Vec<u8>)>,
@@ -150,6 +153,9 @@ fn build_unsigned(
     let (binary, installer_note) = choose_installer(manifest, backend, &opts.installer)?;
     index.installer = binary.as_ref().map(|(_, b)| b.clone());
     let mut extra = opts.service_files.clone();
+    if let Some(partial) = opts.rollback {
+        extra.extend(rollback_kit(manifest, &session, &r, &mut index, partial, opts)?);
+    }
     if opts.repository {
         extra.extend(local_repository(backend, &r.metadata, &index, &records)?);
     }
@@ -239,6 +245,44 @@ fn build_unsigned(
     let packed = packed?;
     cache.record_bundle(&key, &packed.path, &packed.sha256);
     Ok(report(packed.sha256, packed.size, false))
+}
+
+/// The rollback kit's files (`rollback/…`), fetched and checked now; its list goes into
+/// bundle.json.
+fn rollback_kit(
+    manifest: &Manifest,
+    session: &Session<'_>,
+    r: &plan::Resolved,
+    index: &mut BundleIndex,
+    partial: bool,
+    opts: &BuildOptions,
+) -> Result<Vec<(String, Vec<u8>)>, CommandError> {
+    let kit = crate::bundle::rollback::plan(index, &r.nodes, &r.metadata, session.backend, partial)?;
+    session.reporter.status(&format!("fetching the rollback kit ({} packages)", kit.records.len()));
+    let check = package_signatures(manifest, session.backend, opts)?;
+    let fetch_opts =
+        FetchOptions { jobs: opts.jobs, offline: opts.source.offline, arrivals: None, check: Some(&check) };
+    let paths = fetch::fetch_all(
+        &kit.records,
+        &r.metadata.repos,
+        &session.transport,
+        &session.cache,
+        &fetch_opts,
+        session.reporter,
+    )?;
+    let mut files = Vec::new();
+    for (p, path) in kit.packages.iter().zip(paths) {
+        let bytes =
+            fs_err::read(&path).map_err(|source| CommandError::Io { what: path.display().to_string(), source })?;
+        // The bytes packed are the bytes checked: the cache file is read once more here.
+        if Sha256::digest(&bytes) != p.sha256 {
+            let e = std::io::Error::other("changed in the cache after it was checked: run the build again");
+            return Err(CommandError::Io { what: path.display().to_string(), source: e });
+        }
+        files.push((format!("{}/{}", crate::bundle::ROLLBACK_DIR, p.file), bytes));
+    }
+    (index.rollback, index.rollback_missing) = (kit.packages, kit.missing);
+    Ok(files)
 }
 
 /// What `lock` wrote.

@@ -148,13 +148,16 @@ pub fn install_cmd<C: Configure>(
     // From here on the node changes: what it holds first is recorded, and the ledger gets the
     // entry (done or failed) before the command reports.
     let ledger = if opts.dry_run { None } else { Some(Ledger::at(&opts.install.root)?) };
-    let mut files = ledger::FilesBefore::default();
-    let change = Change { installer, u: &u, todo: &todo, removes: &removes, actions: &actions, syntax: backend.syntax };
-    let role_files = match (&ledger, &planned) {
-        (Some(l), Some(p)) => service.map(|s| (l, s.files(p))),
-        _ => None,
+    if let Some(l) = &ledger {
+        keep_kit(l, &u, &installed, backend.syntax)?;
+    }
+    // The role's files as they are before anything changes (undo puts them back so).
+    let files = match (&ledger, service, &planned) {
+        (Some(l), Some(s), Some(p)) => ledger::FilesBefore::take(l, s.files(p))?,
+        _ => ledger::FilesBefore::default(),
     };
-    let done = change.run(bundle, opts, service.zip(role_files.map(|(l, f)| (l, f, &mut files))), reporter);
+    let change = Change { installer, u: &u, todo: &todo, removes: &removes, actions: &actions, syntax: backend.syntax };
+    let done = change.run(bundle, opts, service, reporter);
     let done = match &ledger {
         Some(l) => {
             let entry = Recorded { bundle, u: &u, signature: signature.as_ref(), role: service.map(|s| s.role()) };
@@ -188,9 +191,6 @@ struct Done<R> {
     role: Option<R>,
 }
 
-/// The ledger, the files a service writes, and where their states before it go.
-type ServiceFiles<'a> = (&'a Ledger, Vec<(moa_model::types::node::NodePath, PathBuf)>, &'a mut ledger::FilesBefore);
-
 /// The changing half of an install, planned and checked: packages, module streams, auto marks,
 /// then the service.
 struct Change<'a> {
@@ -203,13 +203,11 @@ struct Change<'a> {
 }
 
 impl Change<'_> {
-    /// Runs it. `service`: the service to apply, with the ledger that keeps the files it writes
-    /// (as the packages left them) first, those files, and where the kept states go.
     fn run<C: Configure>(
         &self,
         bundle: &Path,
         opts: &InstallCmdOptions,
-        service: Option<(&C, ServiceFiles<'_>)>,
+        service: Option<&C>,
         reporter: &dyn Reporter,
     ) -> Result<Done<C::Report>, CommandError> {
         if opts.dry_run {
@@ -224,8 +222,7 @@ impl Change<'_> {
         let auto = new_dependencies(u, self.actions);
         let marked_auto = if auto.is_empty() { Vec::new() } else { installer.mark_auto(&auto, &opts.install)? };
         let role = match service {
-            Some((s, (l, files, kept))) => {
-                *kept = ledger::FilesBefore::take(l, files)?;
+            Some(s) => {
                 reporter.status(&s.describe());
                 Some(s.apply(bundle, u).map_err(CommandError::Service)?)
             }
@@ -264,6 +261,9 @@ impl Recorded<'_> {
         if let Ok(after) = installer.installed(opts) {
             e.packages = ledger::package_changes(before, &after, syntax);
         }
+        for c in e.packages.iter_mut() {
+            c.kept = kit_package(self.u, c, syntax).map(|p| p.sha256);
+        }
         let files = files.changes();
         if let Ok(f) = &files {
             e.files = f.clone();
@@ -279,6 +279,37 @@ impl Recorded<'_> {
             (Err(err), Err(ledger)) => Err(CommandError::NotRecorded { error: Box::new(err), ledger }),
         }
     }
+}
+
+/// The rollback kit's package of the version a change replaced, if the bundle carries it.
+fn kit_package<'u>(
+    u: &'u verify::Unpacked,
+    c: &ledger::PackageChange,
+    syntax: &dyn moa_model::deps::DepSyntax,
+) -> Option<&'u crate::bundle::RollbackPackage> {
+    let before = syntax.parse_version(c.before.as_ref()?.as_str()).ok()?;
+    u.index.rollback.iter().find(|p| p.name == c.name && p.arch == c.arch && p.version == before)
+}
+
+/// Keeps the kit's packages of the versions the node has now (only those: the others would
+/// put back nothing), before anything changes.
+fn keep_kit(
+    l: &Ledger,
+    u: &verify::Unpacked,
+    installed: &[install::Installed],
+    syntax: &dyn moa_model::deps::DepSyntax,
+) -> Result<(), CommandError> {
+    for p in &u.index.rollback {
+        let on_node = installed.iter().any(|i| {
+            i.name == p.name.as_str()
+                && i.arch == p.arch.as_str()
+                && syntax.parse_version(&i.version).ok().as_ref() == Some(&p.version)
+        });
+        if on_node {
+            l.keep_package(&u.dir.join(crate::bundle::ROLLBACK_DIR).join(&p.file), &p.sha256)?;
+        }
+    }
+    Ok(())
 }
 
 /// The packages to install (all but those the node has at their version), with their files.

@@ -6,11 +6,13 @@ mod build;
 mod install;
 mod keys;
 mod session;
+mod undo;
 
 pub use build::{build, lock, BuildOptions, BuildReport, InstallerChoice, LockOptions, LockReport};
 pub use install::{install_cmd, lock_root, Configure, InstallCmdOptions, InstallReport, ServiceError};
 pub use keys::fetch_keys;
 pub(crate) use session::{free_later, load_and_resolve, load_metadata, Session};
+pub use undo::{undo_cmd, UndoOptions, UndoReport};
 
 use std::path::{Path, PathBuf};
 
@@ -72,6 +74,10 @@ pub enum CommandError {
     Sbom(#[from] crate::bundle::sbom::SbomError),
     #[error(transparent)]
     Ledger(#[from] crate::ledger::LedgerError),
+    #[error(transparent)]
+    Undo(Box<crate::ledger::undo::UndoError>),
+    #[error(transparent)]
+    Rollback(#[from] crate::bundle::rollback::RollbackError),
     #[error("{error}\nThe ledger could not record this failed install either: {ledger}")]
     NotRecorded { error: Box<CommandError>, ledger: crate::ledger::LedgerError },
     #[error("could not write {what}: check that the directory exists and is writable")]

@@ -105,7 +105,8 @@ pub(crate) fn load_and_resolve_with<T>(
     let read = read(&u, &plan, &graph)?;
     let (stages, graph) = (graph.install_stages(), graph.depends_on());
     drop(u);
-    Ok((Resolved { metadata, plan, stages, graph, targets: records }, read))
+    let nodes = targets.into_iter().map(|(_, p)| p.packages).collect();
+    Ok((Resolved { metadata, plan, stages, graph, targets: records, nodes }, read))
 }
 
 /// Frees `value` on a thread of its own. A resolve's metadata is some 700,000 allocations on

@@ -220,6 +220,37 @@ impl Installer for Dpkg {
         out
     }
 
+    fn purge(&self, packages: &[(String, String)], opts: &InstallOptions) -> Result<String, InstallError> {
+        if packages.is_empty() {
+            return Ok(String::new());
+        }
+        let _no_daemons = NoDaemons::new(&opts.root)?;
+        let mut c = dpkg_command(&Reach::of(&opts.root, DPKG), opts);
+        c.arg("--purge").args(packages.iter().map(|(name, _)| name));
+        run(&mut c, "dpkg")
+    }
+
+    /// dpkg -i takes an older version as it takes a newer one; a configuration file is kept as
+    /// it is on disk (undo has put it back first), never asked about.
+    fn put_back(&self, files: &[PathBuf], opts: &InstallOptions) -> Result<String, InstallError> {
+        if files.is_empty() {
+            return Ok(String::new());
+        }
+        let reach = Reach::of(&opts.root, DPKG);
+        let _no_daemons = NoDaemons::new(&opts.root)?;
+        let staging = match reach {
+            Reach::Chroot(_) => Some(Staging::new(&opts.root)?),
+            _ => None,
+        };
+        let files = match &staging {
+            Some(s) => s.copy_in(files)?,
+            None => files.to_vec(),
+        };
+        let mut c = dpkg_command(&reach, opts);
+        c.args(["--force-confdef", "--force-confold", "-i"]).args(files);
+        run(&mut c, "dpkg")
+    }
+
     fn remove(&self, names: &[String], opts: &InstallOptions) -> Result<String, InstallError> {
         let _no_daemons = NoDaemons::new(&opts.root)?;
         let mut c = dpkg_command(&Reach::of(&opts.root, DPKG), opts);

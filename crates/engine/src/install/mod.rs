@@ -177,6 +177,12 @@ pub trait Installer: Sync {
     fn remove(&self, _names: &[String], _opts: &InstallOptions) -> Result<String, InstallError> {
         Ok(String::new())
     }
+    /// Undo: takes away packages an entry installed, with their configuration files (`dpkg
+    /// --purge`, `rpm -e`); `packages` are (name, arch).
+    fn purge(&self, packages: &[(String, String)], opts: &InstallOptions) -> Result<String, InstallError>;
+    /// Undo: puts kept versions back, older ones too (`dpkg -i`, `rpm -U --oldpackage`), in one
+    /// run of the tool.
+    fn put_back(&self, files: &[PathBuf], opts: &InstallOptions) -> Result<String, InstallError>;
     /// Records `names` (just installed) as installed automatically, in the node's package
     /// manager's own records; the names marked (none where the node has no such records).
     fn mark_auto(&self, _names: &[String], _opts: &InstallOptions) -> Result<Vec<String>, InstallError> {

@@ -209,6 +209,33 @@ impl Installer for Rpm {
         }
     }
 
+    fn purge(&self, packages: &[(String, String)], opts: &InstallOptions) -> Result<String, InstallError> {
+        if packages.is_empty() {
+            return Ok(String::new());
+        }
+        let mut c = rpm(opts);
+        c.args(["-e", "-v"]);
+        if opts.no_scripts {
+            c.arg("--noscripts");
+        }
+        c.args(packages.iter().map(|(name, arch)| format!("{name}.{arch}")));
+        run(&mut c, "rpm")
+    }
+
+    /// One transaction: the older versions replace the newer ones (`--oldpackage`).
+    fn put_back(&self, files: &[PathBuf], opts: &InstallOptions) -> Result<String, InstallError> {
+        if files.is_empty() {
+            return Ok(String::new());
+        }
+        let mut c = rpm(opts);
+        c.args(["-U", "-v", "--oldpackage", "--replacepkgs"]);
+        if opts.no_scripts {
+            c.arg("--noscripts");
+        }
+        c.args(files);
+        run(&mut c, "rpm")
+    }
+
     /// One transaction for every stage: rpm orders it by `Requires(pre)` itself, and checks
     /// all of its dependencies before it installs anything.
     fn install(&self, stages: &[Vec<PathBuf>], opts: &InstallOptions) -> Result<Vec<String>, InstallError> {

@@ -82,14 +82,64 @@ fn state(path: &Path, keep: Option<&Path>) -> Result<FileState, LedgerError> {
     Ok(FileState::File { sha256, size: bytes.len() as u64, mode })
 }
 
+/// What is at `path` now.
+pub(crate) fn state_of(path: &Path) -> Result<FileState, LedgerError> {
+    state(path, None)
+}
+
 /// Records `path` before a change, keeping a file's content in `<ledger dir>/kept/`.
 pub(crate) fn keep(ledger_dir: &Path, path: &Path) -> Result<FileState, LedgerError> {
     state(path, Some(&ledger_dir.join(KEPT)))
 }
 
-fn digest_file(path: &Path) -> std::io::Result<Sha256> {
+pub(crate) fn digest_file(path: &Path) -> std::io::Result<Sha256> {
     let (mut f, _) = moa_model::files::open_regular(path)?;
     let mut w = moa_model::types::HashingWriter::new(std::io::sink());
     std::io::copy(&mut f, &mut w)?;
     Ok(w.finish().0)
+}
+
+/// Copies `src` into `<ledger dir>/kept/<sha256>` through a partial file, checking the digest of
+/// the bytes copied; a kept file already there with that digest is left.
+pub(crate) fn keep_file(ledger_dir: &Path, src: &Path, sha256: &Sha256) -> Result<(), LedgerError> {
+    let dir = ledger_dir.join(KEPT);
+    let dest = dir.join(sha256.to_hex());
+    if dest.is_file() && digest_file(&dest).ok().as_ref() == Some(sha256) {
+        return Ok(());
+    }
+    let werr = |source| LedgerError::Write { path: dest.clone(), source };
+    fs_err::create_dir_all(&dir).map_err(werr)?;
+    let (mut from, _) =
+        moa_model::files::open_regular(src).map_err(|source| LedgerError::Read { path: src.to_path_buf(), source })?;
+    let mut partial = moa_model::files::Partial::new_in(&dir).map_err(werr)?;
+    let mut w = moa_model::types::HashingWriter::new(partial.file_mut());
+    std::io::copy(&mut from, &mut w).map_err(werr)?;
+    let (got, _, _) = w.finish();
+    if &got != sha256 {
+        return Err(werr(std::io::Error::other(format!(
+            "{} is not the file checked (sha256 {got}, expected {sha256})",
+            src.display()
+        ))));
+    }
+    partial.persist(&dest, 0o600).map_err(werr)
+}
+
+/// Copies the kept content `sha256` to `dest` (through a partial file beside it, renamed over
+/// it), checking the digest of the bytes copied.
+pub(crate) fn copy_out(ledger_dir: &Path, sha256: &Sha256, dest: &Path) -> Result<(), LedgerError> {
+    let src = ledger_dir.join(KEPT).join(sha256.to_hex());
+    let (mut from, _) =
+        moa_model::files::open_regular(&src).map_err(|source| LedgerError::Read { path: src.clone(), source })?;
+    let werr = |source| LedgerError::Write { path: dest.to_path_buf(), source };
+    let mut partial = moa_model::files::Partial::new_in(&moa_model::files::parent_dir(dest)).map_err(werr)?;
+    let mut w = moa_model::types::HashingWriter::new(partial.file_mut());
+    std::io::copy(&mut from, &mut w).map_err(werr)?;
+    let (got, _, _) = w.finish();
+    if &got != sha256 {
+        return Err(LedgerError::Read {
+            path: src,
+            source: std::io::Error::other(format!("its sha256 is {got}, not {sha256}: it was changed")),
+        });
+    }
+    partial.persist(dest, 0o644).map_err(werr)
 }

@@ -11,6 +11,7 @@
 
 pub(crate) mod check;
 mod kept;
+pub mod undo;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -145,6 +146,10 @@ pub struct PackageChange {
     pub before: Option<Line>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<Line>,
+    /// The package file of `before`, from the bundle's rollback kit, kept in `kept/<sha256>`
+    /// for undo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept: Option<Sha256>,
 }
 
 /// A torn line found at the end of the ledger when this entry was appended: kept in place and
@@ -290,6 +295,22 @@ impl Ledger {
         Ok(entry)
     }
 
+    /// Keeps a package file (from a checked bundle's rollback kit) as `kept/<sha256>`, copied and
+    /// checked against `sha256` in one read.
+    pub fn keep_package(&self, src: &Path, sha256: &Sha256) -> Result<(), LedgerError> {
+        kept::keep_file(&self.dir, src, sha256)
+    }
+
+    /// Copies a kept content to `dest`, checked.
+    pub fn copy_kept(&self, sha256: &Sha256, dest: &Path) -> Result<(), LedgerError> {
+        kept::copy_out(&self.dir, sha256, dest)
+    }
+
+    /// Where a kept content is, on the host.
+    pub fn kept_path(&self, sha256: &Sha256) -> PathBuf {
+        self.dir.join(kept::KEPT).join(sha256.to_hex())
+    }
+
     /// Records what is at `path` (a host path under the root) before a role writes it, keeping a
     /// copy of a file's content under `kept/` for undo.
     pub fn keep(&self, path: &Path) -> Result<FileState, LedgerError> {
@@ -342,6 +363,7 @@ fn changes(
         change,
         before: before.and_then(line),
         after: after.and_then(line),
+        kept: None,
     };
     if let ([from], [to]) = (gone, came) {
         let newer = match (syntax.parse_version(from), syntax.parse_version(to)) {

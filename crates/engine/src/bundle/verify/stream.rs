@@ -17,7 +17,9 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
 
 use super::{corrupt, VerifyError};
-use crate::bundle::{BundleIndex, BINARY_FILE, BINARY_GZ_FILE, INDEX_FILE, PACKAGES_DIR, SCHEMA_VERSION, SUMS_FILE};
+use crate::bundle::{
+    BundleIndex, BINARY_FILE, BINARY_GZ_FILE, INDEX_FILE, PACKAGES_DIR, ROLLBACK_DIR, SCHEMA_VERSION, SUMS_FILE,
+};
 use moa_model::limits;
 use moa_model::types::Sha256;
 
@@ -144,6 +146,7 @@ pub(super) fn expected_members(
 ) -> Result<BTreeMap<String, Expect>, String> {
     let mut by_member: BTreeMap<String, (&Sha256, u64)> =
         index.packages.iter().map(|p| (format!("{PACKAGES_DIR}/{}", p.file), (&p.sha256, p.size))).collect();
+    by_member.extend(index.rollback.iter().map(|p| (format!("{ROLLBACK_DIR}/{}", p.file), (&p.sha256, p.size))));
     if let Some(b) = &index.installer {
         by_member.insert(b.member().to_string(), (&b.sha256, b.size));
     }
@@ -152,7 +155,11 @@ pub(super) fn expected_members(
         let size = match by_member.get(name) {
             Some((want, size)) if *want == sha => Some(*size),
             Some(_) => return Err(format!("SHA256SUMS and bundle.json disagree on `{name}`")),
-            None if name.starts_with(&format!("{PACKAGES_DIR}/")) || name == BINARY_FILE || name == BINARY_GZ_FILE => {
+            None if name.starts_with(&format!("{PACKAGES_DIR}/"))
+                || name.starts_with(&format!("{ROLLBACK_DIR}/"))
+                || name == BINARY_FILE
+                || name == BINARY_GZ_FILE =>
+            {
                 return Err(format!("`{name}` is in SHA256SUMS but not in bundle.json"))
             }
             None => None,

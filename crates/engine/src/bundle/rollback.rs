@@ -1,0 +1,83 @@
+//! `build --target NODE --rollback`: the rollback kit. For every package the bundle upgrades on
+//! that node, and every node package installing it removes (as the node's installer will:
+//! [`crate::install::Installer::removals`]), the version the node has now is looked up in the
+//! same repositories, fetched and checked like every other package, and packed under
+//! `rollback/`, so `undo` can put the node back without a connected machine.
+
+use std::path::PathBuf;
+
+use crate::bundle::{BundleIndex, BundlePackage, RollbackPackage};
+use crate::family::Backend;
+use crate::repo::{Installed, Metadata, PackageRecord};
+use moa_model::types::Line;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RollbackError {
+    #[error("--rollback keeps the versions one node has: pass exactly one --target NODE.json (got {0})")]
+    OneTarget(usize),
+    #[error("the rollback kit lacks versions the node has and no repository publishes any more:\n{}\nAdd a repository that still has them (an archive or snapshot mirror) to the manifest, or pass --rollback-partial to build without them (undo then refuses to put these back)", .missing.iter().map(|m| format!("  - {m}")).collect::<Vec<_>>().join("\n"))]
+    Unpublished { missing: Vec<String> },
+}
+
+/// The kit: its packages (with the records to fetch them by) and what it could not find.
+pub(crate) struct Kit<'m> {
+    pub packages: Vec<RollbackPackage>,
+    pub records: Vec<&'m PackageRecord>,
+    pub missing: Vec<Line>,
+}
+
+/// The node's packages this bundle changes: those it upgrades, and those the installer removes
+/// for it.
+fn changed_on_node<'n>(index: &BundleIndex, node: &'n [Installed], backend: &Backend) -> Vec<&'n Installed> {
+    let todo: Vec<(&BundlePackage, PathBuf)> = index.packages.iter().map(|p| (p, PathBuf::new())).collect();
+    let removed = backend.installer.removals(&todo, node);
+    let upgraded = |i: &Installed| {
+        let version = backend.syntax.parse_version(&i.version).ok();
+        let other = |p: &&BundlePackage| Some(&p.version) != version.as_ref();
+        index.packages.iter().filter(other).any(|p| p.name.as_str() == i.name && p.arch.as_str() == i.arch)
+    };
+    node.iter().filter(|i| upgraded(i) || removed.iter().any(|r| r.name == i.name && r.version == i.version)).collect()
+}
+
+/// Finds the node's version of every package the bundle changes; with `partial`, what is not
+/// published any more is listed instead of refused.
+pub(crate) fn plan<'m>(
+    index: &BundleIndex,
+    nodes: &[Vec<Installed>],
+    metadata: &'m Metadata,
+    backend: &Backend,
+    partial: bool,
+) -> Result<Kit<'m>, RollbackError> {
+    let [node] = nodes else { return Err(RollbackError::OneTarget(nodes.len())) };
+    let mut kit = Kit { packages: Vec::new(), records: Vec::new(), missing: Vec::new() };
+    let mut missing = Vec::new();
+    for i in changed_on_node(index, node, backend) {
+        let version = backend.syntax.parse_version(&i.version).ok();
+        let found = metadata
+            .packages
+            .iter()
+            .find(|r| r.name.as_str() == i.name && r.arch.as_str() == i.arch && Some(&r.version) == version.as_ref());
+        let Some(r) = found.filter(|r| moa_model::types::safe_file_name(r.file_name()).is_ok()) else {
+            missing.push(format!("{} {} {}", i.name, i.arch, i.version));
+            continue;
+        };
+        if kit.packages.iter().any(|p: &RollbackPackage| p.file == r.file_name()) {
+            continue;
+        }
+        kit.packages.push(RollbackPackage {
+            name: r.name.clone(),
+            version: r.version.clone(),
+            arch: r.arch.clone(),
+            file: r.file_name().to_string(),
+            size: r.size,
+            sha256: r.sha256,
+            repository: metadata.repos.get(r.repo).and_then(|repo| moa_model::types::Label::new(&repo.name).ok()),
+        });
+        kit.records.push(r);
+    }
+    if !missing.is_empty() && !partial {
+        return Err(RollbackError::Unpublished { missing });
+    }
+    kit.missing = missing.iter().filter_map(|m| Line::new(m).ok()).collect();
+    Ok(kit)
+}
