@@ -99,6 +99,74 @@ make_mirror() { # release
   touch "$out/.complete"
 }
 
+# Where a deb of this name and version is in the indexes under $1 (each `<base>/dists/.../Packages`
+# decompressed beside it): `<base> <Filename>`, one line per index that lists it.
+pool_path() { # out name version
+  local f
+  for f in "$1"/*/dists/*/main/binary-amd64/Packages; do
+    awk -v p="$2" -v v="$3" -v base="${f#"$1"/}" '
+      /^Package: / { pk = $2 } /^Version: / { ve = $2 }
+      /^Filename: / { if (pk == p && ve == v) { sub(/\/.*/, "", base); print base " " $2; exit } }' "$f"
+  done | sort -u
+}
+
+# The undo slice (tests/node/real_undo.rs), made at one moment so the two agree:
+#   bookworm-undo.tar     the plain root + systemd-timesyncd, from the release (no updates)
+#   bookworm-undo-mirror/ the archive as a node with updates sees it: debian/ (bookworm,
+#                         bookworm-updates) and debian-security/ (bookworm-security), their
+#                         InRelease and Packages.xz as published, and the pool files of ntpsec
+#                         with the updated libssl3, plus the root's own versions of every package
+#                         the updates replace (what a rollback kit fetches).
+make_undo_slice() {
+  local rel=bookworm root="$cache/bookworm-undo.tar" out="$cache/bookworm-undo-mirror"
+  [ -f "$out/.complete" ] && [ -s "$root" ] && return 0
+  say "bookworm undo slice (plain + systemd-timesyncd, the archive with its updates), once"
+  rm -rf "$out" "$root"
+  local dir security=${archive%/debian}/debian-security
+  dir=$(mktemp -d "$cache/.make-XXXXXX")
+  tar -C "$dir" -xf "$cache/$rel-plain.tar"
+  in_root "$dir" install systemd-timesyncd
+  chroot "$dir" apt-get -qq clean
+  local keep
+  keep=$(mktemp -d "$cache/.make-XXXXXX")
+  tar -C "$dir" -cf "$keep/root.tar" .
+  # The root as it is kept: no lists, no policy-rc.d (as make_extra leaves its roots).
+  mkdir "$keep/root" && tar -C "$keep/root" -xf "$keep/root.tar"
+  rm -rf "$keep/root"/var/lib/apt/lists/* "$keep/root/usr/sbin/policy-rc.d"
+  tar --numeric-owner -C "$keep/root" -cf "$root.tmp" . && mv "$root.tmp" "$root"
+  rm -rf "$keep"
+  local suite base
+  for suite in bookworm bookworm-updates bookworm-security; do
+    case $suite in *-security) base=debian-security url=$security ;; *) base=debian url=$archive ;; esac
+    mkdir -p "$out/$base/dists/$suite/main/binary-amd64"
+    curl -fsS -o "$out/$base/dists/$suite/InRelease" "$url/dists/$suite/InRelease"
+    curl -fsS -o "$out/$base/dists/$suite/main/binary-amd64/Packages.xz" "$url/dists/$suite/main/binary-amd64/Packages.xz"
+    xz -dc "$out/$base/dists/$suite/main/binary-amd64/Packages.xz" >"$out/$base/dists/$suite/main/binary-amd64/Packages"
+  done
+  printf 'deb %s bookworm main\ndeb %s bookworm-updates main\ndeb %s bookworm-security main\n' \
+    "$archive" "$archive" "$security" >"$dir/etc/apt/sources.list"
+  chroot "$dir" apt-get -qq -o APT::Sandbox::User=root update
+  chroot "$dir" env DEBIAN_FRONTEND=noninteractive apt-get -qq -y -o APT::Sandbox::User=root \
+    --no-install-recommends --download-only install ntpsec ntpsec-ntpdate libssl3 >/dev/null
+  local olds
+  olds=$(chroot "$dir" apt-get -s -o APT::Sandbox::User=root upgrade | awk '/^Inst / { gsub(/[][]/, "", $3); print $2 "=" $3 }' | tr '\n' ' ')
+  olds="$olds systemd-timesyncd=$(chroot "$dir" dpkg-query -W -f '${Version}' systemd-timesyncd)"
+  # shellcheck disable=SC2086 # one word per package
+  chroot "$dir" sh -c "cd /var/cache/apt/archives && apt-get -qq -o APT::Sandbox::User=root download $olds"
+  local deb name version where
+  for deb in "$dir"/var/cache/apt/archives/*.deb; do
+    name=$(dpkg-deb -f "$deb" Package) version=$(dpkg-deb -f "$deb" Version)
+    where=$(pool_path "$out" "$name" "$version")
+    [ -n "$where" ] || { say "$name $version is in none of the indexes"; return 1; }
+    while read -r base file; do
+      mkdir -p "$out/$base/$(dirname "$file")" && cp "$deb" "$out/$base/$file"
+    done <<<"$where"
+  done
+  rm -f "$out"/*/dists/*/main/binary-amd64/Packages
+  rm -rf "$dir"
+  touch "$out/.complete"
+}
+
 for rel in bookworm trixie; do
   make_root "$rel" plain
   make_root "$rel" minbase --variant=minbase
@@ -106,4 +174,5 @@ for rel in bookworm trixie; do
   make_extra "$rel" timesyncd systemd-timesyncd
   make_mirror "$rel"
 done
+make_undo_slice
 say "roots ready in $cache"

@@ -8,8 +8,10 @@ mod common;
 
 mod ansible;
 mod deb_end_to_end;
+mod debian_root;
 mod ntpsec_live;
 mod real_nodes;
+mod real_undo;
 mod repo_mode;
 mod roles_end_to_end;
 mod rpm_end_to_end;

@@ -12,284 +12,9 @@ use crate::common;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::common::{moa, run, Mirror};
-
-#[derive(Clone, Copy)]
-struct Release {
-    code: &'static str,
-    distro: &'static str,
-}
-
-const BOOKWORM: Release = Release { code: "bookworm", distro: "debian12" };
-const TRIXIE: Release = Release { code: "trixie", distro: "debian13" };
-
-/// `target/test-roots`, made by `scripts/test-roots.sh` (which the README's test command runs).
-fn roots() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-roots");
-    let ready = dir.join("bookworm-mirror/.complete").is_file() && dir.join("trixie-mirror/.complete").is_file();
-    if !ready {
-        common::skip("real_nodes", "no debootstrap roots: run scripts/test-roots.sh (scripts/test.sh does)");
-        return None;
-    }
-    Some(dir)
-}
-
-/// One test's world: a temp directory, the release's mirror, the test manifest.
-struct Node {
-    tmp: tempfile::TempDir,
-    root: PathBuf,
-    tar: PathBuf,
-    manifest: PathBuf,
-    mirror: Mirror,
-}
-
-impl Node {
-    /// A fresh copy of root `kind` of `rel`.
-    fn new(rel: Release, kind: &str) -> Option<Node> {
-        let roots = roots()?;
-        if !common::running_as_root("chroot and device nodes in the unpacked roots") {
-            return None;
-        }
-        let tmp = tempfile::Builder::new().prefix("moa-node-").tempdir_in(scratch()).unwrap();
-        let root = tmp.path().join("root");
-        let tar = roots.join(format!("{}-{kind}.tar", rel.code));
-        unpack(&tar, &root);
-        let manifest = test_manifest(rel, tmp.path());
-        let mirror = Mirror::serve(&roots.join(format!("{}-mirror", rel.code)));
-        Some(Node { tmp, root, tar, manifest, mirror })
-    }
-
-    /// The root as debootstrap made it again (everything installed since, gone).
-    fn reset(&self) {
-        fs_err::remove_dir_all(&self.root).unwrap();
-        unpack(&self.tar, &self.root);
-    }
-
-    fn cmd(&self) -> assert_cmd::Command {
-        moa(self.tmp.path())
-    }
-
-    /// `build` (against `profile` when given), which must succeed: the bundle, in this test's
-    /// directory. Builds are reproducible (`two_builds_are_byte_identical`, the snapshot of the
-    /// bundles' sha256), so the same manifest, profile and flags make the same bytes: each
-    /// distinct build runs once per process, and later tests get a copy of its bundle.
-    fn build(&self, profile: Option<&Path>, extra: &[&str]) -> PathBuf {
-        let out = self.tmp.path().join(format!("b{}.tar.gz", std::process::id() ^ extra.len() as u32));
-        let key = BuildKey {
-            manifest: fs_err::read(&self.manifest).unwrap(),
-            profile: profile.map(|p| fs_err::read(p).unwrap()),
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-        };
-        let bytes = once_per_process(key, || {
-            self.run_build(profile, extra, &out);
-            fs_err::read(&out).unwrap()
-        });
-        if !out.exists() {
-            fs_err::write(&out, &*bytes).unwrap();
-        }
-        out
-    }
-
-    fn run_build(&self, profile: Option<&Path>, extra: &[&str], out: &Path) {
-        let mut c = moa(build_cache());
-        c.args(["build", "--manifest"]).arg(&self.manifest).args(["--mirror", &self.mirror.url, "-o"]).arg(out);
-        if let Some(p) = profile {
-            c.arg("--target").arg(p);
-        }
-        let o = c.args(extra).output().unwrap();
-        assert!(
-            o.status.success(),
-            "build: {}{}",
-            String::from_utf8_lossy(&o.stderr),
-            String::from_utf8_lossy(&o.stdout)
-        );
-    }
-
-    /// `probe` of the root, then a bundle of what it lacks.
-    fn target_bundle(&self) -> PathBuf {
-        let profile = self.tmp.path().join("node.json");
-        self.cmd().args(["probe", "--root"]).arg(&self.root).arg("-o").arg(&profile).assert().success();
-        self.build(Some(&profile), &[])
-    }
-
-    /// `install BUNDLE --root ROOT --json ARGS`: the report, or the error output.
-    fn install(&self, bundle: &Path, args: &[&str]) -> Result<serde_json::Value, String> {
-        let o = self
-            .cmd()
-            .arg("install")
-            .arg(bundle)
-            .arg("--root")
-            .arg(&self.root)
-            .arg("--json")
-            .args(args)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
-        match o.status.success() {
-            true => Ok(serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {text}"))),
-            false => Err(text),
-        }
-    }
-
-    fn chroot(&self, args: &[&str]) -> std::process::Output {
-        Command::new("chroot")
-            .arg(&self.root)
-            .args(args)
-            .env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .output()
-            .unwrap()
-    }
-
-    fn chroot_ok(&self, args: &[&str]) -> String {
-        let o = self.chroot(args);
-        assert!(
-            o.status.success(),
-            "chroot {args:?}: {}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    /// `dpkg-query -W` inside the root: every package's version.
-    fn dpkg_list(&self) -> HashMap<String, String> {
-        let o = self.chroot_ok(&["dpkg-query", "-W", "-f", "${Package} ${Version} ${db:Status-Abbrev}\\n"]);
-        o.lines()
-            .filter(|l| l.ends_with("ii "))
-            .filter_map(|l| {
-                l.split_once(' ').map(|(n, rest)| (n.to_string(), rest.split(' ').next().unwrap().to_string()))
-            })
-            .collect()
-    }
-
-    fn installed(&self, name: &str) -> bool {
-        let o = self.chroot(&["dpkg-query", "-W", "-f", "${db:Status-Abbrev}", name]);
-        String::from_utf8_lossy(&o.stdout).trim() == "ii"
-    }
-
-    /// What a healthy node says afterwards: dpkg has nothing half-done, apt sees every
-    /// dependency met, the dependencies the install reported are automatic and the requested
-    /// packages manual, and no process runs inside the root.
-    fn assert_healthy(&self, report: &serde_json::Value) {
-        assert_eq!(self.chroot_ok(&["dpkg", "--audit"]), "", "dpkg --audit");
-        self.chroot_ok(&["apt-get", "check", "-q"]);
-        let auto = self.chroot_ok(&["apt-mark", "showauto"]);
-        let manual = self.chroot_ok(&["apt-mark", "showmanual"]);
-        for a in report["actions"].as_array().unwrap().iter().filter(|a| a["action"] == "install") {
-            let name = a["name"].as_str().unwrap();
-            let (marks, list) = match REQUESTED.contains(&name) {
-                true => ("manual", &manual),
-                false => ("auto", &auto),
-            };
-            assert!(list.lines().any(|l| l == name), "{name} is not {marks}: auto {auto}, manual {manual}");
-        }
-        assert_no_process_in(&self.root);
-    }
-}
-
-/// The cache every build of this process shares, as a build machine keeps one: the first
-/// build of each release fetches its packages and parses its index (the cold path, written to
-/// the parsed-index cache); the later ones read them from the cache. Emptied when the process
-/// starts, so each run has its cold builds.
-fn build_cache() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("real-nodes-build-cache");
-        let _ = fs_err::remove_dir_all(&dir);
-        fs_err::create_dir_all(&dir).unwrap();
-        dir
-    })
-}
-
-/// What makes one build: the manifest's text, the node profile's, the extra flags.
-#[derive(PartialEq, Eq, Hash)]
-struct BuildKey {
-    manifest: Vec<u8>,
-    profile: Option<Vec<u8>>,
-    extra: Vec<String>,
-}
-
-/// The bundle `build` makes for `key`: made by the first test that asks (the others asking for
-/// the same wait for it), then kept for the process.
-fn once_per_process(key: BuildKey, build: impl FnOnce() -> Vec<u8>) -> Arc<Vec<u8>> {
-    type Built = Arc<OnceLock<Arc<Vec<u8>>>>;
-    static BUILT: OnceLock<Mutex<HashMap<BuildKey, Built>>> = OnceLock::new();
-    let slot = BUILT.get_or_init(Mutex::default).lock().unwrap().entry(key).or_default().clone();
-    slot.get_or_init(|| Arc::new(build())).clone()
-}
-
-/// The shipped manifest of the release with only its main suite (the roots are plain releases,
-/// without updates) and its real pinned keys.
-fn test_manifest(rel: Release, dir: &Path) -> PathBuf {
-    let project = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let text = fs_err::read_to_string(project.join(format!("manifests/{}.toml", rel.distro))).unwrap();
-    let mut out = String::new();
-    let mut repos = 0;
-    for line in text.lines() {
-        repos += usize::from(line == "[[repository]]");
-        let skipping = repos > 1 && !line.starts_with("[base]") && !line.starts_with("[time]");
-        if line.starts_with("[base]") || line.starts_with("[time]") {
-            repos = 0;
-        }
-        if skipping {
-            continue;
-        }
-        match line.starts_with("suites = ") {
-            true => out.push_str(&format!("suites = [\"{}\"]\n", rel.code)),
-            false => out.push_str(&format!("{line}\n")),
-        }
-    }
-    assert_eq!(out.matches("[[repository]]").count(), 1, "{out}");
-    let keys = dir.join("keys");
-    fs_err::create_dir_all(&keys).unwrap();
-    for e in fs_err::read_dir(project.join("manifests/keys")).unwrap() {
-        let e = e.unwrap();
-        fs_err::copy(e.path(), keys.join(e.file_name())).unwrap();
-    }
-    let p = dir.join(format!("{}.toml", rel.distro));
-    fs_err::write(&p, out).unwrap();
-    p
-}
-
-/// Where the roots are unpacked: `/dev/shm` when it is a tmpfs that allows devices and
-/// executables (a root is 300 MB in 10k files: unpacking it there takes 0.3 s against 2.5 s on
-/// this machine's disk, where the kernel's file creation was a fifth of this binary's time),
-/// else the usual temp directory.
-fn scratch() -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let mounts = fs_err::read_to_string("/proc/mounts").unwrap_or_default();
-        let usable = mounts.lines().map(|l| l.split(' ').collect::<Vec<_>>()).any(|f| {
-            f.len() > 3
-                && f[1] == "/dev/shm"
-                && f[2] == "tmpfs"
-                && !f[3].split(',').any(|o| o == "nodev" || o == "noexec")
-        });
-        match usable {
-            true => PathBuf::from("/dev/shm"),
-            false => std::env::temp_dir(),
-        }
-    })
-    .clone()
-}
-
-fn unpack(tar: &Path, into: &Path) {
-    fs_err::create_dir_all(into).unwrap();
-    run(Command::new("tar").arg("--numeric-owner").arg("-xf").arg(tar).arg("-C").arg(into));
-}
-
-/// No process on this machine has its root inside `root`: nothing the install ran was left
-/// running (a daemon started from the chroot would run on this machine).
-fn assert_no_process_in(root: &Path) {
-    for e in fs_err::read_dir("/proc").unwrap().flatten() {
-        if let Ok(r) = fs_err::read_link(e.path().join("root")) {
-            assert!(!r.starts_with(root), "process {} runs inside {}", e.file_name().to_string_lossy(), root.display());
-        }
-    }
-}
+use super::debian_root::{assert_no_process_in, Node, Release, BOOKWORM, TRIXIE};
+use crate::common::{run, Mirror};
 
 fn names(report: &serde_json::Value, action: &str) -> Vec<String> {
     report["actions"]
@@ -300,9 +25,6 @@ fn names(report: &serde_json::Value, action: &str) -> Vec<String> {
         .map(|a| a["name"].as_str().unwrap().to_string())
         .collect()
 }
-
-/// What the manifests request (`packages` and `optional`): installed as manual, all else auto.
-const REQUESTED: &[&str] = &["ntpsec", "ntpsec-ntpdate"];
 
 const CLIENT: &[&str] = &["--role", "client", "--server", "192.0.2.10"];
 
@@ -566,6 +288,23 @@ fn bookworm_install_sh_runs_the_moa_bundle_it_carries() {
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(n.installed("ntpsec"));
     n.assert_healthy(&r);
+    // The carried binary wrote the ledger, and undoes the install through install.sh too.
+    let sh = |args: &[&str]| {
+        let o = Command::new("sh").arg(&script).args(args).arg("--root").arg(&n.root).output().unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let h = sh(&["history", "--verify"]);
+    assert!(h.contains("1 entry, chain intact"), "{h}");
+    let u = sh(&["undo"]);
+    assert!(u.contains("undid entry 1 (ledger entry 2)"), "{u}");
+    assert!(!n.installed("ntpsec") && !n.installed("python3"), "{u}");
+    assert_eq!(n.chroot_ok(&["dpkg", "--audit"]), "");
 }
 
 /// Without the binary (--no-binary: as where it cannot run), install.sh's dpkg alone, on a
@@ -595,6 +334,20 @@ fn bookworm_via_repo_installs_with_the_roots_apt() {
     let r = m.install(&bundle, &["--via-repo", "--role", "server"]).unwrap();
     assert!(m.installed("ntpsec"), "{r}");
     m.assert_healthy(&r);
+    // The ledger records what the root's apt did, read back from its dpkg database.
+    let h = m.cmd().args(["history", "--json", "--root"]).arg(&m.root).output().unwrap();
+    let h: serde_json::Value = serde_json::from_slice(&h.stdout).unwrap();
+    let installed: Vec<&str> = h["entries"][0]["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["change"] == "installed")
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(installed.contains(&"ntpsec") && installed.contains(&"python3"), "{h}");
+    for name in &installed {
+        assert!(m.installed(name), "{name}");
+    }
 }
 
 /// A failure half-way: what replaces the node's daemon goes in last. A package among the

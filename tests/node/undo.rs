@@ -20,6 +20,8 @@ struct World {
     _mirror: Mirror,
     tmp: tempfile::TempDir,
     root: PathBuf,
+    manifest: PathBuf,
+    profile: PathBuf,
     bundle: PathBuf,
 }
 
@@ -27,6 +29,14 @@ struct World {
 /// built against it with a rollback kit. libgreet 2.0 carries `blob_mib` MiB, so putting 1.0
 /// back over it takes a moment.
 fn world(blob_mib: u32) -> World {
+    let w = node(blob_mib, true);
+    let b = w.build(&["--rollback"]);
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    w
+}
+
+/// The repository (without libgreet 1.0 unless `v1_published`), the node and its profile.
+fn node(blob_mib: u32, v1_published: bool) -> World {
     require_tools(TOOLS);
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
@@ -61,6 +71,15 @@ fn world(blob_mib: u32) -> World {
             ..Default::default()
         },
     );
+    // The node's version, kept aside when the repository no longer publishes it.
+    let v1 = match v1_published {
+        true => v1,
+        false => {
+            let aside = t.join(v1.file_name().unwrap());
+            fs_err::rename(&v1, &aside).unwrap();
+            aside
+        }
+    };
     common::createrepo(&t.join("repo/el/os/x86_64"));
     let mirror = Mirror::serve(&t.join("repo"));
     let manifest = TestManifest::rpm(&["hello"])
@@ -73,20 +92,17 @@ fn world(blob_mib: u32) -> World {
     let p = moa(t).args(["probe", "--root"]).arg(&root).arg("-o").arg(&profile).output().unwrap();
     assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
     let bundle = t.join("b.tar.gz");
-    let b = moa(t)
-        .args(["build", "--manifest"])
-        .arg(&manifest)
-        .arg("--target")
-        .arg(&profile)
-        .args(["--rollback", "--no-repo", "-o"])
-        .arg(&bundle)
-        .output()
-        .unwrap();
-    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
-    World { _mirror: mirror, tmp, root, bundle }
+    World { _mirror: mirror, tmp, root, manifest, profile, bundle }
 }
 
 impl World {
+    /// `build --target` the node's profile into the world's bundle.
+    fn build(&self, extra: &[&str]) -> std::process::Output {
+        let mut c = moa(self.tmp.path());
+        c.args(["build", "--manifest"]).arg(&self.manifest).arg("--target").arg(&self.profile);
+        c.args(extra).args(["--no-repo", "-o"]).arg(&self.bundle).output().unwrap()
+    }
+
     fn moa(&self, args: &[&str]) -> std::process::Output {
         moa(self.tmp.path()).args(args).arg("--root").arg(&self.root).output().unwrap()
     }
@@ -341,6 +357,36 @@ fn undo_refuses_a_broken_ledger_and_a_package_changed_since_naming_them() {
     assert!(!o.status.success(), "{err}");
     assert!(err.contains("package libgreet:x86_64 is not installed now, not 2.0-1 as entry 1 left it"), "{err}");
     assert_eq!(w.state(), by_hand, "nothing changed");
+}
+
+#[test]
+fn a_version_no_repository_publishes_fails_the_rollback_build_unless_partial_and_undo_names_it() {
+    let w = node(0, false);
+    let b = w.build(&["--rollback"]);
+    let err = String::from_utf8_lossy(&b.stderr);
+    assert!(!b.status.success(), "{err}");
+    assert!(
+        err.contains("no repository publishes any more:\n  - libgreet x86_64 1.0-1\n")
+            && err.contains("--rollback-partial"),
+        "{err}"
+    );
+    assert!(!w.bundle.exists(), "nothing was written");
+
+    let b = w.build(&["--rollback-partial", "--rollback"]);
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let index = bundle_index(&w.bundle);
+    assert_eq!(index["rollback_missing"], serde_json::json!(["libgreet x86_64 1.0-1"]), "{index}");
+    assert!(index.get("rollback").is_none(), "{index}");
+    w.install();
+    let installed = w.state();
+    let o = w.moa(&["undo"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("its bundle did not carry:\n  - libgreet x86_64 1.0-1 (now 2.0-1)") && err.contains("--rollback"),
+        "{err}"
+    );
+    assert_eq!(w.state(), installed, "nothing changed");
 }
 
 /// bundle.json of a bundle.

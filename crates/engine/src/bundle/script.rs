@@ -57,6 +57,8 @@ pub(super) fn install_script(index: &BundleIndex, tool: &FallbackCommand) -> Str
 # where it cannot run here (or with --no-binary), it installs with {tool_name} alone: no check of the
 # node's os-release, no preflight, no removal of what a package replaces, no role.
 # Usage: sh install.sh [--force] [--root DIR] [--noscripts] [--verified] [--via-repo] [--no-binary] [OPTION…]
+#        sh install.sh undo [ENTRY] [--root DIR] [OPTION…]   (the bundled moa-bundle's undo)
+#        sh install.sh history [--root DIR] [--verify]      (the node's ledger)
 #   --force       {force}: install despite missing dependencies
 #   --root DIR    install into DIR instead of /
 #   --noscripts   rpm only: run no package scripts
@@ -66,6 +68,8 @@ pub(super) fn install_script(index: &BundleIndex, tool: &FallbackCommand) -> Str
 #   --no-binary   do not run the bundled moa-bundle
 set -eu
 DIR=$(cd "$(dirname "$0")" && pwd)
+CMD=install
+case "${{1:-}}" in undo|history) CMD=$1; shift ;; esac
 FORCE="" ROOT="" NOSCRIPTS="" VERIFIED="" VIA_REPO="" NO_BINARY="" OTHER="" PREV=""
 for a in "$@"; do
   if [ "$PREV" = --root ]; then ROOT="$a"; PREV=""; continue; fi
@@ -106,7 +110,7 @@ fi
   trap 'exit 130' INT TERM
   gzip -dc "$DIR/{BINARY_GZ_FILE}" > "$BIN/{BINARY_FILE}" && chmod 700 "$BIN/{BINARY_FILE}"
   if WHY=$("$BIN/{BINARY_FILE}" --version 2>&1); then
-    "$BIN/{BINARY_FILE}" install "$DIR" "$@"
+    if [ "$CMD" = install ]; then "$BIN/{BINARY_FILE}" install "$DIR" "$@"; else "$BIN/{BINARY_FILE}" "$CMD" "$@"; fi
     exit 0
   fi
   echo "install.sh: the bundled moa-bundle cannot run on this node ($WHY)" >&2
@@ -118,7 +122,8 @@ fi
         Some(_) => s.push_str(&format!(
             r#"if [ -z "$NO_BINARY" ]; then
   if WHY=$("$DIR/{BINARY_FILE}" --version 2>&1); then
-    exec "$DIR/{BINARY_FILE}" install "$DIR" "$@"
+    if [ "$CMD" = install ]; then exec "$DIR/{BINARY_FILE}" install "$DIR" "$@"; fi
+    exec "$DIR/{BINARY_FILE}" "$CMD" "$@"
   fi
   echo "install.sh: the bundled moa-bundle cannot run on this node ($WHY)" >&2
 fi
@@ -127,11 +132,15 @@ fi
         None => {}
     }
     s.push_str(&format!(
-        r#"if [ -n "$OTHER" ]; then
+        r#"if [ "$CMD" != install ]; then
+  echo "install.sh: $CMD needs the bundled moa-bundle, which this bundle does not carry or which cannot run here: run moa-bundle $CMD on the node instead" >&2
+  exit 2
+fi
+if [ -n "$OTHER" ]; then
   echo "install.sh: without moa-bundle these options cannot be applied:$OTHER. Run again without them to install with {tool_name} alone (no preflight, no removal of replaced packages, no role), or use a moa-bundle that runs here" >&2
   exit 2
 fi
-echo "install.sh: installing with {tool_name} alone: no check of the node, no preflight, no removal of what a package replaces, no role" >&2
+echo "install.sh: installing with {tool_name} alone: no check of the node, no preflight, no removal of what a package replaces, no role, no ledger entry (undo cannot put this back)" >&2
 case "$ROOT" in /*|"") ;; *) ROOT="$(pwd)/$ROOT" ;; esac
 cd "$DIR"
 "#

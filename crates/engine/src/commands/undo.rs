@@ -211,6 +211,7 @@ fn restore(ledger: &Ledger, host: &Path, to: &FileState) -> Result<(), CommandEr
             _ => Ok(()),
         },
         FileState::Link { target } => {
+            fs_err::create_dir_all(moa_model::files::parent_dir(host)).map_err(werr)?;
             let tmp = moa_model::files::parent_dir(host).join(format!(
                 "{}undo-{}",
                 moa_model::files::PREFIX,
@@ -221,6 +222,7 @@ fn restore(ledger: &Ledger, host: &Path, to: &FileState) -> Result<(), CommandEr
             fs_err::rename(&tmp, host).map_err(werr)
         }
         FileState::File { sha256, mode, .. } => {
+            fs_err::create_dir_all(moa_model::files::parent_dir(host)).map_err(werr)?;
             ledger.copy_kept(sha256, host).map_err(|e| undo_error(UndoError::Ledger(e)))?;
             use std::os::unix::fs::PermissionsExt;
             fs_err::set_permissions(host, std::fs::Permissions::from_mode(*mode)).map_err(werr)

@@ -12,6 +12,12 @@ use moa_model::types::{Line, Sha256};
 
 use super::LedgerError;
 
+/// Where a node's services are switched on (systemd's unit links): recorded whole around every
+/// change, so undo puts back what package scripts and roles enabled or disabled.
+const SERVICE_TREES: &[&str] = &["/etc/systemd/system"];
+/// A service tree is bounded when read (a usual node has some fifty entries).
+const MAX_TREE_ENTRIES: usize = 4096;
+
 /// The directory of kept contents, beside the ledger.
 pub(crate) const KEPT: &str = "kept";
 /// A role's files are small; one larger than this is recorded by digest and not kept.
@@ -142,4 +148,76 @@ pub(crate) fn copy_out(ledger_dir: &Path, sha256: &Sha256, dest: &Path) -> Resul
         });
     }
     partial.persist(dest, 0o644).map_err(werr)
+}
+
+/// The files a change is about to touch, as they are before it (their contents kept): the role's
+/// files and every entry of the service trees.
+#[derive(Debug, Default)]
+pub struct FilesBefore {
+    files: Vec<(NodePath, std::path::PathBuf, FileState)>,
+    root: std::path::PathBuf,
+}
+
+impl FilesBefore {
+    /// Records each `(node path, host path)` in `files`, and the service trees, keeping copies.
+    pub fn take(ledger: &super::Ledger, files: Vec<(NodePath, std::path::PathBuf)>) -> Result<Self, LedgerError> {
+        let mut out = FilesBefore { files: Vec::new(), root: ledger.root().to_path_buf() };
+        let trees = service_entries(ledger.root());
+        for (node, host) in files.into_iter().chain(trees) {
+            if out.files.iter().any(|(n, _, _)| *n == node) {
+                continue;
+            }
+            let state = keep(ledger.dir(), &host)?;
+            out.files.push((node, host, state));
+        }
+        Ok(out)
+    }
+
+    /// What changed since: each file whose state differs now, and each service tree entry that
+    /// came since.
+    pub fn changes(mut self) -> Result<Vec<FileChange>, LedgerError> {
+        for (node, host) in service_entries(&self.root) {
+            if !self.files.iter().any(|(n, _, _)| *n == node) {
+                self.files.push((node, host, FileState::Absent));
+            }
+        }
+        let mut out = Vec::new();
+        for (node, host, before) in self.files {
+            let c = FileChange::now(node, before, &host)?;
+            if c.before != c.after {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Every file and link in the service trees under `root` (directories walked, links never
+/// followed), as (node path, host path); names a node path cannot hold are left out.
+fn service_entries(root: &Path) -> Vec<(NodePath, std::path::PathBuf)> {
+    let mut out = Vec::new();
+    for tree in SERVICE_TREES {
+        let Ok(host) = moa_model::files::resolve_in_root(root, Path::new(&tree[1..]), true) else { continue };
+        walk(&host, tree, 0, &mut out);
+    }
+    out
+}
+
+fn walk(dir: &Path, node: &str, depth: usize, out: &mut Vec<(NodePath, std::path::PathBuf)>) {
+    let Ok(entries) = fs_err::read_dir(dir) else { return };
+    let mut entries: Vec<_> = entries.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        if out.len() >= MAX_TREE_ENTRIES {
+            return;
+        }
+        let Some(name) = e.file_name().to_str().map(str::to_string) else { continue };
+        let Ok(path) = NodePath::new(&format!("{node}/{name}")) else { continue };
+        match e.file_type() {
+            Ok(t) if t.is_dir() && depth < 3 => walk(&e.path(), path.as_str(), depth + 1, out),
+            Ok(t) if t.is_dir() => {}
+            Ok(_) => out.push((path, e.path())),
+            Err(_) => {}
+        }
+    }
 }

@@ -18,11 +18,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use moa_model::types::node::NodePath;
 use moa_model::types::{Arch, Label, Line, PackageName, Sha256};
 
 pub use check::{Finding, FindingKind, History};
-pub use kept::{FileChange, FileState};
+pub use kept::{FileChange, FileState, FilesBefore};
 
 /// Where the ledger lives, under the node's root.
 pub const DIR: &str = "var/lib/moa-bundle";
@@ -316,6 +315,11 @@ impl Ledger {
     pub fn keep(&self, path: &Path) -> Result<FileState, LedgerError> {
         kept::keep(&self.dir, path)
     }
+
+    /// The ledger's own directory (kept contents are beneath it).
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
 }
 
 /// What changed between two readings of the node's package database: each (name, arch) whose
@@ -374,34 +378,6 @@ fn changes(
     }
     let removed = gone.iter().map(|v| one(Change::Removed, Some(v), None));
     removed.chain(came.iter().map(|v| one(Change::Installed, None, Some(v)))).collect()
-}
-
-/// The files a role is about to write, as they are before it does (their contents kept).
-#[derive(Debug, Clone, Default)]
-pub struct FilesBefore(Vec<(NodePath, PathBuf, FileState)>);
-
-impl FilesBefore {
-    /// Records each `(node path, host path)` in `files` and keeps a copy of its content.
-    pub fn take(ledger: &Ledger, files: Vec<(NodePath, PathBuf)>) -> Result<Self, LedgerError> {
-        let mut out = Vec::new();
-        for (node, host) in files {
-            let state = ledger.keep(&host)?;
-            out.push((node, host, state));
-        }
-        Ok(FilesBefore(out))
-    }
-
-    /// What changed since: each file whose state differs now.
-    pub fn changes(self) -> Result<Vec<FileChange>, LedgerError> {
-        let mut out = Vec::new();
-        for (node, host, before) in self.0 {
-            let c = FileChange::now(node, before, &host)?;
-            if c.before != c.after {
-                out.push(c);
-            }
-        }
-        Ok(out)
-    }
 }
 
 /// Opens the ledger for appending, never through a link.

@@ -3,6 +3,7 @@
 
 use super::*;
 use check::FindingKind as K;
+use moa_model::types::node::NodePath;
 
 fn root_with(n: usize) -> (tempfile::TempDir, Ledger) {
     let d = tempfile::tempdir().unwrap();
