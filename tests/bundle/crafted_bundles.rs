@@ -116,6 +116,23 @@ impl Crafted {
         }
     }
 
+    /// Adds `data` to the rollback kit as `rollback/<file>` (listed in SHA256SUMS and, when
+    /// `listed`, in bundle.json as `name` 1.0-1 x86_64 from repository `os`).
+    fn add_kit(&mut self, file_name: &str, data: &[u8], name: &str, listed: bool) {
+        let rel = format!("rollback/{file_name}");
+        self.members.push(file(&format!("{STEM}/{rel}"), data));
+        let mut sums = self.sums();
+        sums.insert(rel, sha(data));
+        self.set_sums(&sums);
+        if listed {
+            let entry = serde_json::json!({
+                "name": name, "version": {"rpm": {"epoch": 0, "version": "1.0", "release": "1"}}, "arch": "x86_64",
+                "file": file_name, "size": data.len(), "sha256": sha(data), "repository": "os"
+            });
+            self.index(|v| v["rollback"] = Value::Array(vec![entry]));
+        }
+    }
+
     fn insert(&mut self, at: usize, m: Member) {
         self.members.insert(at, m);
     }
@@ -739,6 +756,18 @@ fn every_crafted_bundle_is_refused_and_the_root_stays_byte_identical() {
         let mut crafted = c.clone();
         let p = crafted.package();
         crafted.replace_consistently(&p, &fs_err::read(&rpm).unwrap());
+        refuse(t.path(), name, expected, &crafted.bytes(), &root, &before);
+    }
+    // The rollback kit is checked as the packages are: listed, named by its header, signed.
+    let unsigned = common::RpmSpec { name: "oldhello", signer: common::RpmSigner::Unsigned, ..Default::default() };
+    let old = fs_err::read(common::build_rpm(&t.path().join("kit"), &unsigned)).unwrap();
+    for (name, listed_as, expected) in [
+        ("an unsigned rpm in the rollback kit", Some("oldhello"), "rollback/oldhello-1.0-1.x86_64.rpm"),
+        ("another rpm under a kit package's name", Some("libgreet"), "its header says oldhello"),
+        ("a kit rpm bundle.json does not list", None, "is in SHA256SUMS but not in bundle.json"),
+    ] {
+        let mut crafted = c.clone();
+        crafted.add_kit("oldhello-1.0-1.x86_64.rpm", &old, listed_as.unwrap_or(""), listed_as.is_some());
         refuse(t.path(), name, expected, &crafted.bytes(), &root, &before);
     }
     // Regression (issue 19, class 4): the payload under a signed header was never checked, so

@@ -18,7 +18,7 @@ pub use node::{check_node, node_os_release, same_release};
 pub(crate) use node::{elf_arch, node_arch, node_platform};
 
 use super::sign::{Required, SignError, SignatureCheck};
-use super::{BundleIndex, PACKAGES_DIR, SCHEMA_VERSION};
+use super::{BundleIndex, PACKAGES_DIR, ROLLBACK_DIR, SCHEMA_VERSION};
 use moa_model::files::WorkDir;
 use moa_model::types::Sha256;
 
@@ -192,30 +192,34 @@ fn unpack<'a, R: BufRead>(
     Ok((st, dir))
 }
 
-/// Every package file's header names the package bundle.json gives it, and, where the build
-/// checked upstream signatures, carries a good signature by a key its repository pinned (rpm
-/// headers; a .deb has none of its own).
+/// Every package file's header (the rollback kit's too) names the package bundle.json gives it,
+/// and, where the build checked upstream signatures, carries a good signature by a key its
+/// repository pinned (rpm headers; a .deb has none of its own).
 fn check_packages(bundle: &Path, u: &Unpacked, readers: PackageReaders<'_>) -> Result<(), VerifyError> {
     let (reader, _) = readers(u.index.family);
     let mut rings: std::collections::HashMap<&str, crate::trust::Keyring> = std::collections::HashMap::new();
-    for p in &u.index.packages {
-        let member = format!("{PACKAGES_DIR}/{}", p.file);
+    let packages =
+        u.index.packages.iter().map(|p| (PACKAGES_DIR, &p.name, &p.arch, &p.version, &p.file, &p.repository));
+    let kit = u.index.rollback.iter().map(|p| (ROLLBACK_DIR, &p.name, &p.arch, &p.version, &p.file, &p.repository));
+    for (dir, name, arch, version, file, repository) in packages.chain(kit) {
+        let member = format!("{dir}/{file}");
+        let path = u.dir.join(dir).join(file);
         let fail =
             |message: String| VerifyError::Package { path: bundle.to_path_buf(), member: member.clone(), message };
         let file_fail =
             |e| VerifyError::PackageFile { path: bundle.to_path_buf(), member: member.clone(), source: Box::new(e) };
-        let id = reader.identify(&u.package_path(&p.file)).map_err(file_fail)?;
-        if id.name != p.name.as_str() || id.arch != p.arch.as_str() || id.version != p.version {
-            return Err(fail(format!("its header says {id}, bundle.json says {} {} {}", p.name, p.version, p.arch)));
+        let id = reader.identify(&path).map_err(file_fail)?;
+        if id.name != name.as_str() || id.arch != arch.as_str() || id.version != *version {
+            return Err(fail(format!("its header says {id}, bundle.json says {name} {version} {arch}")));
         }
         if u.index.upstream_signatures != crate::repo::Signatures::Verify {
             continue;
         }
-        let Some(repo) = p.repository.as_ref().map(|r| r.as_str()) else { continue };
+        let Some(repo) = repository.as_ref().map(|r| r.as_str()) else { continue };
         if !rings.contains_key(repo) {
             rings.insert(repo, bundle_keyring(u, repo).map_err(&fail)?);
         }
-        reader.check_signature(&u.package_path(&p.file), &rings[repo]).map_err(file_fail)?;
+        reader.check_signature(&path, &rings[repo]).map_err(file_fail)?;
     }
     Ok(())
 }
