@@ -603,6 +603,11 @@ pub struct BuildArgs {
     /// lists them; undo refuses to put those back).
     #[arg(long, requires = "rollback")]
     pub rollback_partial: bool,
+    /// With --rollback: where to look for versions the manifest's mirrors no longer publish (an
+    /// archive or snapshot mirror of the same repositories, checked with the same pinned keys).
+    /// `NAME=URL` for one repository, as --mirror; repeatable.
+    #[arg(long, value_name = "[NAME=]URL", value_parser = MirrorFlag::parse, requires = "rollback")]
+    pub rollback_mirror: Vec<MirrorFlag>,
     #[command(flatten)]
     pub out: JsonArg,
 }

@@ -275,7 +275,9 @@ fn build_options(a: &args::BuildArgs, m: &Manifest, source_date_epoch: Option<u6
             (None, false, false) => InstallerChoice::None,
         },
         since: a.since.clone(),
-        rollback: a.rollback.then_some(a.rollback_partial),
+        rollback: a
+            .rollback
+            .then(|| engine::RollbackOptions { partial: a.rollback_partial, mirrors: a.rollback_mirror.clone() }),
         service_files: moa_time::roles::render::service_files(m),
     }
 }

@@ -23,6 +23,8 @@ struct World {
     manifest: PathBuf,
     profile: PathBuf,
     bundle: PathBuf,
+    /// The libgreet 1.0 rpm the node has.
+    v1: PathBuf,
 }
 
 /// The repository, the node (libgreet 1.0 and its config file), its profile, and the bundle
@@ -92,7 +94,7 @@ fn node(blob_mib: u32, v1_published: bool) -> World {
     let p = moa(t).args(["probe", "--root"]).arg(&root).arg("-o").arg(&profile).output().unwrap();
     assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
     let bundle = t.join("b.tar.gz");
-    World { _mirror: mirror, tmp, root, manifest, profile, bundle }
+    World { _mirror: mirror, tmp, root, manifest, profile, bundle, v1 }
 }
 
 impl World {
@@ -387,6 +389,27 @@ fn a_version_no_repository_publishes_fails_the_rollback_build_unless_partial_and
         "{err}"
     );
     assert_eq!(w.state(), installed, "nothing changed");
+}
+
+#[test]
+fn a_version_the_mirror_dropped_comes_from_the_rollback_mirror() {
+    let w = node(0, false);
+    // An archive of the same repository that still has libgreet 1.0, signed by the same key.
+    let archive = w.tmp.path().join("archive");
+    let packages = archive.join("el/os/x86_64/Packages");
+    fs_err::create_dir_all(&packages).unwrap();
+    fs_err::copy(&w.v1, packages.join(w.v1.file_name().unwrap())).unwrap();
+    common::createrepo(&archive.join("el/os/x86_64"));
+    let old = Mirror::serve(&archive);
+    let b = w.build(&["--rollback", "--rollback-mirror", &format!("os={}", old.url)]);
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let index = bundle_index(&w.bundle);
+    assert_eq!(index["rollback"][0]["file"], w.v1.file_name().unwrap().to_str().unwrap(), "{index}");
+    assert!(index.get("rollback_missing").is_none(), "{index}");
+    let before = w.state();
+    w.install();
+    w.ok(&["undo"]);
+    assert_eq!(w.state(), before);
 }
 
 /// bundle.json of a bundle.

@@ -40,7 +40,7 @@ pub use commands::{
     build, check_manifest, distros, fetch_keys, install_cmd, lock, lock_root, open_verified, probe_cmd, pull_cmd,
     push_cmd, resolve_cmd, sbom_cmd, undo_cmd, verify_cmd, BuildOptions, BuildReport, Checked, CommandError, Configure,
     DistroInfo, Explain, InstallCmdOptions, InstallReport, InstallerChoice, LockOptions, LockReport, PlanItem,
-    ResolveReport, ServiceError, SourceOptions, UndoOptions, UndoReport, VerifyReport,
+    ResolveReport, RollbackOptions, ServiceError, SourceOptions, UndoOptions, UndoReport, VerifyReport,
 };
 // Their parts a caller names: the options' defaults, the install's actions, the bundle a
 // service configures from, keys.

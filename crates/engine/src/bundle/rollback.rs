@@ -9,20 +9,22 @@ use std::path::PathBuf;
 use crate::bundle::{BundleIndex, BundlePackage, RollbackPackage};
 use crate::family::Backend;
 use crate::repo::{Installed, Metadata, PackageRecord};
+
 use moa_model::types::Line;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RollbackError {
     #[error("--rollback keeps the versions one node has: pass exactly one --target NODE.json (got {0})")]
     OneTarget(usize),
-    #[error("the rollback kit lacks versions the node has and no repository publishes any more:\n{}\nAdd a repository that still has them (an archive or snapshot mirror) to the manifest, or pass --rollback-partial to build without them (undo then refuses to put these back)", .missing.iter().map(|m| format!("  - {m}")).collect::<Vec<_>>().join("\n"))]
+    #[error("the rollback kit lacks versions the node has and no repository publishes any more:\n{}\nPass --rollback-mirror URL of a mirror that still has them (an archive or snapshot mirror), or --rollback-partial to build without them (undo then refuses to put these back)", .missing.iter().map(|m| format!("  - {m}")).collect::<Vec<_>>().join("\n"))]
     Unpublished { missing: Vec<String> },
 }
 
-/// The kit: its packages (with the records to fetch them by) and what it could not find.
+/// The kit: its packages, with the records to fetch them by (and which of the metadata given
+/// each came from), and what it could not find.
 pub(crate) struct Kit<'m> {
     pub packages: Vec<RollbackPackage>,
-    pub records: Vec<&'m PackageRecord>,
+    pub records: Vec<(usize, &'m PackageRecord)>,
     pub missing: Vec<Line>,
 }
 
@@ -39,25 +41,36 @@ fn changed_on_node<'n>(index: &BundleIndex, node: &'n [Installed], backend: &Bac
     node.iter().filter(|i| upgraded(i) || removed.iter().any(|r| r.name == i.name && r.version == i.version)).collect()
 }
 
-/// Finds the node's version of every package the bundle changes; with `partial`, what is not
-/// published any more is listed instead of refused.
-pub(crate) fn plan<'m>(
+/// The node's packages the kit needs: those the bundle changes (refused unless one node).
+pub(crate) fn wanted<'n>(
     index: &BundleIndex,
-    nodes: &[Vec<Installed>],
-    metadata: &'m Metadata,
+    nodes: &'n [Vec<Installed>],
+    backend: &Backend,
+) -> Result<Vec<&'n Installed>, RollbackError> {
+    let [node] = nodes else { return Err(RollbackError::OneTarget(nodes.len())) };
+    Ok(changed_on_node(index, node, backend))
+}
+
+/// Finds each of `wanted` in `sources` (the manifest's repositories first, then those of
+/// `--rollback-mirror`); with `partial`, what none publishes is listed instead of refused.
+pub(crate) fn plan<'m>(
+    wanted: &[&Installed],
+    sources: &[&'m Metadata],
     backend: &Backend,
     partial: bool,
 ) -> Result<Kit<'m>, RollbackError> {
-    let [node] = nodes else { return Err(RollbackError::OneTarget(nodes.len())) };
     let mut kit = Kit { packages: Vec::new(), records: Vec::new(), missing: Vec::new() };
     let mut missing = Vec::new();
-    for i in changed_on_node(index, node, backend) {
+    for i in wanted {
         let version = backend.syntax.parse_version(&i.version).ok();
-        let found = metadata
-            .packages
-            .iter()
-            .find(|r| r.name.as_str() == i.name && r.arch.as_str() == i.arch && Some(&r.version) == version.as_ref());
-        let Some(r) = found.filter(|r| moa_model::types::safe_file_name(r.file_name()).is_ok()) else {
+        let usable = |r: &&PackageRecord| {
+            r.name.as_str() == i.name
+                && r.arch.as_str() == i.arch
+                && Some(&r.version) == version.as_ref()
+                && moa_model::types::safe_file_name(r.file_name()).is_ok()
+        };
+        let found = sources.iter().enumerate().find_map(|(s, m)| m.packages.iter().find(usable).map(|r| (s, *m, r)));
+        let Some((source, metadata, r)) = found else {
             missing.push(format!("{} {} {}", i.name, i.arch, i.version));
             continue;
         };
@@ -73,7 +86,7 @@ pub(crate) fn plan<'m>(
             sha256: r.sha256,
             repository: metadata.repos.get(r.repo).and_then(|repo| moa_model::types::Label::new(&repo.name).ok()),
         });
-        kit.records.push(r);
+        kit.records.push((source, r));
     }
     if !missing.is_empty() && !partial {
         return Err(RollbackError::Unpublished { missing });

@@ -41,8 +41,8 @@ pub struct BuildOptions {
     /// unpacked directory, or its `moa.lock`).
     pub since: Option<PathBuf>,
     /// `--rollback`: also pack the target node's versions of what the bundle upgrades or
-    /// removes (`Some(true)`: `--rollback-partial`, without those no repository has any more).
-    pub rollback: Option<bool>,
+    /// removes.
+    pub rollback: Option<RollbackOptions>,
     /// Files a service configured with the packages adds to the bundle (the time service's
     /// role templates, `roles/…`): packed and summed in `SHA256SUMS` like the rest.
     pub service_files: Vec<(String, Vec<u8>)>,
@@ -53,6 +53,16 @@ impl BuildOptions {
     fn plan(&self) -> PlanOptions {
         PlanOptions { source_date_epoch: self.source_date_epoch, signatures: self.source.signatures }
     }
+}
+
+/// `--rollback` and what goes with it.
+#[derive(Debug, Clone, Default)]
+pub struct RollbackOptions {
+    /// `--rollback-partial`: build without the versions no repository publishes any more.
+    pub partial: bool,
+    /// `--rollback-mirror`: where to look, with the manifest's keys, for versions the
+    /// manifest's mirrors no longer publish (an archive or snapshot mirror).
+    pub mirrors: Vec<moa_model::types::MirrorFlag>,
 }
 
 /// `--installer PATH`, `--with-installer`, `--no-installer`, or the default.
@@ -153,8 +163,8 @@ fn build_unsigned(
     let (binary, installer_note) = choose_installer(manifest, backend, &opts.installer)?;
     index.installer = binary.as_ref().map(|(_, b)| b.clone());
     let mut extra = opts.service_files.clone();
-    if let Some(partial) = opts.rollback {
-        extra.extend(rollback_kit(manifest, &session, &r, &mut index, partial, opts)?);
+    if let Some(rollback) = &opts.rollback {
+        extra.extend(rollback_kit(manifest, &session, &r, &mut index, rollback, opts)?);
     }
     if opts.repository {
         extra.extend(local_repository(backend, &r.metadata, &index, &records)?);
@@ -248,30 +258,42 @@ fn build_unsigned(
 }
 
 /// The rollback kit's files (`rollback/…`), fetched and checked now; its list goes into
-/// bundle.json.
+/// bundle.json. What the manifest's mirrors no longer publish is looked up in the
+/// `--rollback-mirror` ones (their metadata checked with the same keys).
 fn rollback_kit(
     manifest: &Manifest,
     session: &Session<'_>,
     r: &plan::Resolved,
     index: &mut BundleIndex,
-    partial: bool,
+    rollback: &RollbackOptions,
     opts: &BuildOptions,
 ) -> Result<Vec<(String, Vec<u8>)>, CommandError> {
-    let kit = crate::bundle::rollback::plan(index, &r.nodes, &r.metadata, session.backend, partial)?;
+    use crate::bundle::rollback;
+    let wanted = rollback::wanted(index, &r.nodes, session.backend)?;
+    let first = rollback::plan(&wanted, &[&r.metadata], session.backend, true)?;
+    let archive = match (first.missing.is_empty(), rollback.mirrors.is_empty()) {
+        (false, false) => {
+            let mut elsewhere = manifest.clone();
+            elsewhere.override_mirrors(&rollback.mirrors)?;
+            session.reporter.status("looking for the node's versions in --rollback-mirror");
+            Some((elsewhere.clone(), super::load_metadata(&elsewhere, session)?))
+        }
+        _ => None,
+    };
+    let mut sources = vec![&r.metadata];
+    sources.extend(archive.as_ref().map(|(_, m)| m));
+    let kit = rollback::plan(&wanted, &sources, session.backend, rollback.partial)?;
     session.reporter.status(&format!("fetching the rollback kit ({} packages)", kit.records.len()));
     let check = package_signatures(manifest, session.backend, opts)?;
     let fetch_opts =
         FetchOptions { jobs: opts.jobs, offline: opts.source.offline, arrivals: None, check: Some(&check) };
-    let paths = fetch::fetch_all(
-        &kit.records,
-        &r.metadata.repos,
-        &session.transport,
-        &session.cache,
-        &fetch_opts,
-        session.reporter,
-    )?;
     let mut files = Vec::new();
-    for (p, path) in kit.packages.iter().zip(paths) {
+    for (p, (source, record)) in kit.packages.iter().zip(&kit.records) {
+        let repos = &sources[*source].repos;
+        let fetch = |rs: &[&PackageRecord]| {
+            fetch::fetch_all(rs, repos, &session.transport, &session.cache, &fetch_opts, session.reporter)
+        };
+        let path = fetch(&[*record])?.remove(0);
         let bytes =
             fs_err::read(&path).map_err(|source| CommandError::Io { what: path.display().to_string(), source })?;
         // The bytes packed are the bytes checked: the cache file is read once more here.

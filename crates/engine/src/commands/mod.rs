@@ -8,7 +8,7 @@ mod keys;
 mod session;
 mod undo;
 
-pub use build::{build, lock, BuildOptions, BuildReport, InstallerChoice, LockOptions, LockReport};
+pub use build::{build, lock, BuildOptions, BuildReport, InstallerChoice, LockOptions, LockReport, RollbackOptions};
 pub use install::{install_cmd, lock_root, Configure, InstallCmdOptions, InstallReport, ServiceError};
 pub use keys::fetch_keys;
 pub(crate) use session::{free_later, load_and_resolve, load_metadata, Session};
