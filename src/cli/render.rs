@@ -365,7 +365,9 @@ fn ledger_entry(out: Out<'_>, e: &ledger::Entry) -> io::Result<()> {
     };
     let result = match (e.result, &e.error) {
         (ledger::Outcome::Ok, _) => "ok".to_string(),
-        (ledger::Outcome::Failed, err) => format!("FAILED: {}", err.as_deref().unwrap_or("")),
+        // The message as recorded, escaped: a ledger line cannot forge output lines or
+        // terminal sequences.
+        (ledger::Outcome::Failed, err) => format!("FAILED: {}", err.as_deref().unwrap_or("").escape_debug()),
     };
     let role = e.role.as_ref().map(|r| format!(" --role {r}")).unwrap_or_default();
     let undoes = e.undoes.map(|u| format!(" entry {u}")).unwrap_or_default();

@@ -377,6 +377,21 @@ fn bookworm_a_failed_install_removes_the_old_daemon_only_at_the_end() {
     let r = n.install(&bundle, &["--role", "server"]).unwrap();
     assert!(n.installed("ntpsec") && !n.installed("systemd-timesyncd"), "{r}");
     n.assert_healthy(&r);
+
+    // The ledger has each try, the failed ones with their error and what they did change (as
+    // dpkg's database says): the second one removed systemd-timesyncd.
+    let h = n.cmd().args(["history", "--json", "--root"]).arg(&n.root).output().unwrap();
+    let h: serde_json::Value = serde_json::from_slice(&h.stdout).unwrap();
+    let e = h["entries"].as_array().unwrap();
+    let results: Vec<&str> = e.iter().map(|e| e["result"].as_str().unwrap()).collect();
+    assert_eq!(results, ["failed", "failed", "ok"], "{h}");
+    assert!(e[0]["error"].as_str().unwrap().contains("python3.11"), "{}", e[0]);
+    let changed = |i: usize, name: &str| {
+        e[i]["packages"].as_array().into_iter().flatten().find(|p| p["name"] == name).map(|p| p["change"].clone())
+    };
+    assert_eq!(changed(0, "systemd-timesyncd"), None, "{}", e[0]);
+    assert_eq!(changed(1, "systemd-timesyncd"), Some("removed".into()), "{}", e[1]);
+    assert_eq!(changed(2, "ntpsec"), Some("installed".into()), "{}", e[2]);
 }
 
 /// An empty directory nobody can write into (`chattr +i`) while this lives.

@@ -152,6 +152,19 @@ fn install_role_server_then_configure_client_on_a_centos_root() {
         )),
         "{text}"
     );
+
+    // Undo takes the configure back: the cron file goes, the rest stays as the install left it.
+    let conf_before = fs_err::read(root.join("etc/ntp.conf")).unwrap();
+    let u = moa(t).args(["undo", "--no-scripts", "--root"]).arg(&root).output().unwrap();
+    let out = String::from_utf8_lossy(&u.stdout);
+    assert!(u.status.success(), "{out}{}", String::from_utf8_lossy(&u.stderr));
+    assert!(
+        out.contains("put back  /etc/cron.d/moa-ntpdate: removed (it was not there)") && out.contains("undid entry 3"),
+        "{out}"
+    );
+    assert!(!root.join("etc/cron.d/moa-ntpdate").exists());
+    assert_eq!(fs_err::read(root.join("etc/ntp.conf")).unwrap(), conf_before);
+    assert!(root.join("usr/sbin/ntpd").exists(), "the install is not undone: it was not asked");
 }
 
 #[test]

@@ -7,7 +7,6 @@ pub(crate) mod lock;
 pub(crate) mod pack;
 pub(crate) mod parts;
 pub(crate) mod plan;
-pub(crate) mod rollback;
 pub(crate) mod sbom;
 pub(crate) mod script;
 pub(crate) mod sign;

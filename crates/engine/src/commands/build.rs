@@ -268,7 +268,7 @@ fn rollback_kit(
     rollback: &RollbackOptions,
     opts: &BuildOptions,
 ) -> Result<Vec<(String, Vec<u8>)>, CommandError> {
-    use crate::bundle::rollback;
+    use super::rollback;
     let wanted = rollback::wanted(index, &r.nodes, session.backend)?;
     let first = rollback::plan(&wanted, &[&r.metadata], session.backend, true)?;
     let archive = match (first.missing.is_empty(), rollback.mirrors.is_empty()) {

@@ -5,6 +5,7 @@
 mod build;
 mod install;
 mod keys;
+mod rollback;
 mod session;
 mod undo;
 
@@ -77,7 +78,7 @@ pub enum CommandError {
     #[error(transparent)]
     Undo(Box<crate::ledger::undo::UndoError>),
     #[error(transparent)]
-    Rollback(#[from] crate::bundle::rollback::RollbackError),
+    Rollback(#[from] rollback::RollbackError),
     #[error("{error}\nThe ledger could not record this failed install either: {ledger}")]
     NotRecorded { error: Box<CommandError>, ledger: crate::ledger::LedgerError },
     #[error("could not write {what}: check that the directory exists and is writable")]
