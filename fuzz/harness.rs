@@ -43,6 +43,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("rpm_header", rpm_header),
     ("deb_header", deb_header),
     ("parsed_index", parsed_index),
+    ("ledger", ledger),
 ];
 
 /// yum `primary.xml`: every kept record's location stays inside the repository.
@@ -243,6 +244,26 @@ pub fn profile(data: &[u8]) {
     if let Ok(p) = NodeProfile::parse(data) {
         assert!(p.packages.iter().all(|i| !i.name.contains('\n')));
     }
+}
+
+/// A node's ledger (`history.jsonl`, any bytes): reading it never panics, an intact one numbers
+/// its entries 1, 2, 3, …, and an entry appended after anything reads back as written, chained
+/// to the last entry that was there, with every finding about the old lines still named.
+pub fn ledger(data: &[u8]) {
+    use moa_engine::ledger::{Entry, Ledger, Verb, DIR, FILE};
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join(DIR);
+    fs_err::create_dir_all(&dir).unwrap();
+    fs_err::write(dir.join(FILE), data).unwrap();
+    let l = Ledger::at(root.path()).unwrap();
+    let Ok(h) = l.read() else { return };
+    if h.intact {
+        assert!(h.entries.iter().enumerate().all(|(i, e)| e.seq == i as u64 + 1), "{:?}", h.findings);
+    }
+    let Ok(e) = l.append(Entry::new(Verb::Configure)) else { return };
+    assert_eq!(e.seq, h.entries.last().map_or(1, |l| l.seq.saturating_add(1)));
+    let again = l.read().unwrap();
+    assert_eq!(again.entries.last(), Some(&e));
 }
 
 /// An `.rpm` header.

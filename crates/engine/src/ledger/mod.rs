@@ -271,7 +271,7 @@ impl Ledger {
         let raw = check::read_raw(&path)?;
         let tail = check::split(&raw);
         let last = tail.lines.iter().rev().find_map(|l| l.entry.as_ref().map(|e| (e.seq, l.sha256)));
-        entry.seq = last.map_or(1, |(seq, _)| seq + 1);
+        entry.seq = last.map_or(1, |(seq, _)| seq.saturating_add(1));
         entry.prev = last.map(|(_, sha)| sha);
         entry.after_torn = tail.torn.map(|t| Torn { bytes: t.len() as u64, sha256: Sha256::digest(t) });
         entry.time = Line::new(&moa_model::types::rfc3339(now())).expect("a date is one line");

@@ -210,3 +210,15 @@ fn package_changes_pair_versions_as_upgrades_and_downgrades() {
         ]
     );
 }
+
+#[test]
+fn a_forged_huge_number_is_named_at_once_and_the_next_entry_still_appends() {
+    let (_d, l) = root_with(2);
+    let mut raw = lines(&l);
+    raw[1] = raw[1].replace("\"seq\":2,", &format!("\"seq\":{},", u64::MAX));
+    write_lines(&l, &raw);
+    let k = kinds(&l);
+    assert!(k.contains(&(2, K::Missing { from: 2, to: u64::MAX - 1 })), "{k:?}");
+    let e = l.append(Entry::new(Verb::Install)).unwrap();
+    assert_eq!(e.seq, u64::MAX);
+}
