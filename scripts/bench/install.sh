@@ -41,7 +41,7 @@ SPEC
   pkgs="$pkgs\"p$i\", "
 done
 (cd "$w/deb" && apt-ftparchive packages pool > dists/bench/main/binary-amd64/Packages)
-(cd "$w/deb/dists/bench" && apt-ftparchive release . > "$w/Release" && mv "$w/Release" Release)
+(cd "$w/deb/dists/bench" && apt-ftparchive -o APT::FTPArchive::Release::Suite=bench -o APT::FTPArchive::Release::Codename=bench release . > "$w/Release" && mv "$w/Release" Release)
 createrepo_c -q "$w/rpm"
 manifest() { # family arch repo-lines
   printf 'name = "bench"\ndistro = "bench"\nfamily = "%s"\narch = "%s"\nos_release = { id = "bench", version_id = "1" }\npackages = [%s]\n[[repository]]\nname = "bench"\n%s\nmirrors = ["file://%s"]\n' \

@@ -21,7 +21,7 @@ for i in $(seq 1 40); do
   pkgs="$pkgs\"p$i\", "
 done
 (cd "$w" && apt-ftparchive packages pool > dists/bench/main/binary-amd64/Packages && gzip -kn dists/bench/main/binary-amd64/Packages)
-(cd "$w/dists/bench" && apt-ftparchive release . > "$w/Release" && mv "$w/Release" Release)
+(cd "$w/dists/bench" && apt-ftparchive -o APT::FTPArchive::Release::Suite=bench -o APT::FTPArchive::Release::Codename=bench release . > "$w/Release" && mv "$w/Release" Release)
 cat > "$w/bench.toml" <<TOML
 name = "bench"
 distro = "bench"
