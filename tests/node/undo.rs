@@ -256,10 +256,16 @@ fn rpm_undo_killed_with_sigkill_ends_in_the_before_state_when_run_again() {
     };
     assert!(killed.is_ok(), "the undo ended before it could be killed: {killed:?}");
     assert_ne!(w.state(), before, "killed half-way, the node is not yet as before");
+    assert!(w.root.join("var/lib/moa-bundle/undo.pending").is_file(), "its plan outlives it");
+    // The interrupted undo is finished before any other.
+    let o = w.moa(&["undo", "3"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("an undo of entry 1 was interrupted: run `moa-bundle undo`"), "{err}");
 
     let out = w.ok(&["undo"]);
     assert!(out.contains("undid entry 1"), "{out}");
     assert_eq!(w.state(), before, "run again, the undo ends in the before-state");
+    assert!(!w.root.join("var/lib/moa-bundle/undo.pending").exists(), "recorded, its plan is gone");
     let h = w.ledger();
     assert_eq!(h["intact"], true, "{h}");
     assert_eq!(h["entries"].as_array().unwrap().len(), 2, "the killed run wrote no entry: {h}");
@@ -418,8 +424,8 @@ fn bundle_index(bundle: &Path) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
-/// Whether a process below `pid` runs with `arg` on its command line.
-fn descendants_run(pid: i32, arg: &str) -> bool {
+/// Whether a process of the process group `pid` runs with `arg` on its command line.
+pub(crate) fn descendants_run(pid: i32, arg: &str) -> bool {
     let Ok(dir) = fs_err::read_dir("/proc") else { return false };
     dir.flatten().any(|e| {
         let p = e.path();

@@ -58,10 +58,6 @@ pub fn undo_cmd(opts: &UndoOptions, reporter: &dyn Reporter) -> Result<UndoRepor
         output: Vec::new(),
         recorded: None,
     };
-    let Some(entry) = undo::choose(&history, opts.entry).map_err(undo_error)? else {
-        report.nothing = Some(nothing_left(&history));
-        return Ok(report);
-    };
     let backend = family::detect(root).ok_or_else(|| {
         undo_error(UndoError::Ledger(LedgerError::Outside {
             root: root.clone(),
@@ -69,8 +65,26 @@ pub fn undo_cmd(opts: &UndoOptions, reporter: &dyn Reporter) -> Result<UndoRepor
         }))
     })?;
     let installer = backend.installer;
-    let before = installer.installed(&opts.install)?;
-    let plan = undo::plan(&ledger, entry, &before, backend.syntax).map_err(undo_error)?;
+    // An undo that was interrupted is finished first, with the plan it wrote before it began.
+    let (entry, plan) = match undo::pending(&ledger).map_err(undo_error)? {
+        // Stopped after its entry was written: only the plan is left over.
+        Some(plan) if undone_by(&history, plan.entry).is_some() => {
+            if !opts.dry_run {
+                undo::finish(&ledger)?;
+            }
+            report.nothing = Some(nothing_left(&history));
+            return Ok(report);
+        }
+        Some(plan) => resume(&history, plan, opts.entry)?,
+        None => {
+            let Some(entry) = undo::choose(&history, opts.entry).map_err(undo_error)? else {
+                report.nothing = Some(nothing_left(&history));
+                return Ok(report);
+            };
+            let before = installer.installed(&opts.install)?;
+            (entry, undo::plan(&ledger, entry, &before, backend.syntax).map_err(undo_error)?)
+        }
+    };
     if plan.is_empty() {
         report.nothing = Some(format!("the node is already as it was before entry {}", entry.seq));
     }
@@ -78,6 +92,7 @@ pub fn undo_cmd(opts: &UndoOptions, reporter: &dyn Reporter) -> Result<UndoRepor
         report.plan = Some(plan);
         return Ok(report);
     }
+    undo::begin(&ledger, &plan)?;
     // The kept packages are copied (and checked) into a private directory: what is installed
     // is what was checked.
     let work =
@@ -97,6 +112,7 @@ pub fn undo_cmd(opts: &UndoOptions, reporter: &dyn Reporter) -> Result<UndoRepor
     report.output = match (done, written) {
         (Ok(out), Ok(w)) => {
             report.recorded = Some(w.seq);
+            undo::finish(&ledger)?;
             out
         }
         (Ok(_), Err(l)) => return Err(l.into()),
@@ -131,6 +147,21 @@ fn undone(
         .collect();
     let now: Vec<install::Installed> = now.iter().filter(|i| touched(&i.name, &i.arch)).cloned().collect();
     ledger::package_changes(&left, &now, syntax)
+}
+
+/// The undo entry that undid `seq`.
+fn undone_by(history: &ledger::History, seq: u64) -> Option<&Entry> {
+    history.entries.iter().find(|e| e.command == Verb::Undo && e.undoes == Some(seq) && e.result == ledger::Outcome::Ok)
+}
+
+/// The entry an interrupted undo's plan is for, unless another entry is asked for.
+fn resume(history: &ledger::History, plan: UndoPlan, asked: Option<u64>) -> Result<(&Entry, UndoPlan), CommandError> {
+    if asked.is_some_and(|a| a != plan.entry) {
+        return Err(undo_error(UndoError::Interrupted { pending: plan.entry }));
+    }
+    let (last, seq) = (history.entries.last().map_or(0, |e| e.seq), plan.entry);
+    let entry = history.entries.iter().find(|e| e.seq == seq).ok_or(UndoError::NoEntry { seq, last });
+    Ok((entry.map_err(undo_error)?, plan))
 }
 
 fn undo_error(e: UndoError) -> CommandError {
@@ -180,6 +211,10 @@ fn apply(
 ) -> Result<Vec<String>, CommandError> {
     let ledger = Ledger::at(&opts.root)?;
     for f in &plan.files {
+        // Done already by an undo that was interrupted after it.
+        if ledger::FileState::of(&f.host).ok().as_ref() == Some(&f.to) {
+            continue;
+        }
         reporter.status(&format!("putting back {}", f.path));
         restore(&ledger, &f.host, &f.to)?;
     }

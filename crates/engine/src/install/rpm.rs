@@ -209,7 +209,12 @@ impl Installer for Rpm {
         }
     }
 
+    /// Only what is installed: `rpm -e` refuses a name it does not have (an undo run again
+    /// after an interruption asks for some that are gone).
     fn purge(&self, packages: &[(String, String)], opts: &InstallOptions) -> Result<String, InstallError> {
+        let installed = self.installed(opts)?;
+        let packages: Vec<&(String, String)> =
+            packages.iter().filter(|(n, a)| installed.iter().any(|i| &i.name == n && &i.arch == a)).collect();
         if packages.is_empty() {
             return Ok(String::new());
         }

@@ -32,6 +32,13 @@ pub enum FileState {
     File { sha256: Sha256, size: u64, mode: u32 },
 }
 
+impl FileState {
+    /// What is at `path` now.
+    pub fn of(path: &Path) -> Result<Self, LedgerError> {
+        state(path, None)
+    }
+}
+
 /// One file a role changed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileChange {

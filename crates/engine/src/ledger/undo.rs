@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use moa_model::deps::DepSyntax;
 use moa_model::types::node::NodePath;
@@ -33,12 +33,59 @@ pub enum UndoError {
     Drifted { seq: u64, what: String, expected: String, found: String },
     #[error("the kept copy {} of {what} is missing or changed ({message}): undo cannot put it back; nothing was changed", path.display())]
     Kept { path: PathBuf, what: String, message: String },
+    #[error("an undo of entry {pending} was interrupted: run `moa-bundle undo` (without an entry) to finish it first")]
+    Interrupted { pending: u64 },
+    #[error("{} is not an undo plan moa-bundle wrote ({message}): an undo was interrupted and its plan was changed since; nothing was changed. Look at it, then remove it to plan afresh", path.display())]
+    Pending { path: PathBuf, message: String },
     #[error(transparent)]
     Ledger(#[from] LedgerError),
 }
 
+/// The plan of an undo under way, beside the ledger: written (fsync'd) before its first
+/// change, removed once its entry is written. A later `undo` finds it and finishes that plan.
+const PENDING: &str = "undo.pending";
+
+/// Writes the plan of an undo about to start.
+pub fn begin(ledger: &Ledger, plan: &UndoPlan) -> Result<(), LedgerError> {
+    let path = ledger.dir().join(PENDING);
+    let bytes = serde_json::to_vec_pretty(plan).expect("a plan serializes");
+    moa_model::files::write_atomic(&path, &bytes, 0o600).map_err(|source| LedgerError::Write { path, source })
+}
+
+/// The undo is done and recorded.
+pub fn finish(ledger: &Ledger) -> Result<(), LedgerError> {
+    let path = ledger.dir().join(PENDING);
+    match fs_err::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(LedgerError::Write { path, source: e }),
+        _ => Ok(()),
+    }
+}
+
+/// The plan of an interrupted undo, its files found again under the root.
+pub fn pending(ledger: &Ledger) -> Result<Option<UndoPlan>, UndoError> {
+    let path = ledger.dir().join(PENDING);
+    let bad = |message: String| UndoError::Pending { path: path.clone(), message };
+    let bytes = match moa_model::files::read_at_most(&path, 64 << 20) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(bad(e.to_string())),
+        Ok(None) => return Err(bad("larger than 64 MiB".into())),
+        Ok(Some(b)) => b,
+    };
+    let mut plan: UndoPlan = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+    for f in &mut plan.files {
+        f.host = host_path(ledger, &f.path)?;
+    }
+    Ok(Some(plan))
+}
+
+/// A node path's place on this machine, under the ledger's root.
+fn host_path(ledger: &Ledger, path: &NodePath) -> Result<PathBuf, LedgerError> {
+    moa_model::files::resolve_in_root(ledger.root(), std::path::Path::new(&path.as_str()[1..]), false)
+        .map_err(|e| LedgerError::Outside { root: ledger.root().to_path_buf(), message: e.to_string() })
+}
+
 /// A package by name, arch and version.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PackageRef {
     pub name: PackageName,
     pub arch: Arch,
@@ -46,7 +93,7 @@ pub struct PackageRef {
 }
 
 /// A kept version to put back.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PutBack {
     #[serde(flatten)]
     pub package: PackageRef,
@@ -55,9 +102,10 @@ pub struct PutBack {
 }
 
 /// A file to put back as it was.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileRestore {
     pub path: NodePath,
+    /// Where it is on this machine (under the root; found again when a plan is read back).
     #[serde(skip)]
     pub host: PathBuf,
     pub now: FileState,
@@ -65,7 +113,7 @@ pub struct FileRestore {
 }
 
 /// What undoing an entry takes, in the order it is done.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UndoPlan {
     pub entry: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -141,8 +189,7 @@ pub fn plan(
         put_back: Vec::new(),
     };
     for f in entry.files.iter().rev() {
-        let host = moa_model::files::resolve_in_root(ledger.root(), std::path::Path::new(&f.path.as_str()[1..]), false)
-            .map_err(|e| LedgerError::Outside { root: ledger.root().to_path_buf(), message: e.to_string() })?;
+        let host = host_path(ledger, &f.path)?;
         let now = kept::state_of(&host)?;
         if now == f.before {
             continue;
