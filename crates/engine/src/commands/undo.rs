@@ -12,7 +12,7 @@ use super::CommandError;
 use crate::family::{self, Backend};
 use crate::install::{self, InstallError, InstallOptions};
 use crate::ledger::undo::{self, UndoError, UndoPlan};
-use crate::ledger::{self, Entry, FileChange, FileState, Ledger, LedgerError, Verb};
+use crate::ledger::{self, Entry, FileChange, FileState, Ledger, Verb};
 use crate::report::Reporter;
 
 /// How to undo.
@@ -50,6 +50,8 @@ pub fn undo_cmd(opts: &UndoOptions, reporter: &dyn Reporter) -> Result<UndoRepor
     let _lock = if opts.dry_run { None } else { Some(super::lock_root(root)?) };
     let ledger = Ledger::at(root)?;
     let history = ledger.read()?;
+    let backend =
+        family::detect(root).ok_or_else(|| undo_error(UndoError::NoPackageDatabase { root: root.clone() }))?;
     let mut report = UndoReport {
         root: root.clone(),
         dry_run: opts.dry_run,
@@ -58,32 +60,12 @@ pub fn undo_cmd(opts: &UndoOptions, reporter: &dyn Reporter) -> Result<UndoRepor
         output: Vec::new(),
         recorded: None,
     };
-    let backend = family::detect(root).ok_or_else(|| {
-        undo_error(UndoError::Ledger(LedgerError::Outside {
-            root: root.clone(),
-            message: "it has neither a dpkg nor an rpm database".into(),
-        }))
-    })?;
-    let installer = backend.installer;
-    // An undo that was interrupted is finished first, with the plan it wrote before it began.
-    let (entry, plan) = match undo::pending(&ledger).map_err(undo_error)? {
-        // Stopped after its entry was written: only the plan is left over.
-        Some(plan) if undone_by(&history, plan.entry).is_some() => {
-            if !opts.dry_run {
-                undo::finish(&ledger)?;
-            }
-            report.nothing = Some(nothing_left(&history));
+    let (entry, plan) = match decide(&ledger, &history, backend, opts)? {
+        Decision::Nothing(why) => {
+            report.nothing = Some(why);
             return Ok(report);
         }
-        Some(plan) => resume(&history, plan, opts.entry)?,
-        None => {
-            let Some(entry) = undo::choose(&history, opts.entry).map_err(undo_error)? else {
-                report.nothing = Some(nothing_left(&history));
-                return Ok(report);
-            };
-            let before = installer.installed(&opts.install)?;
-            (entry, undo::plan(&ledger, entry, &before, backend.syntax).map_err(undo_error)?)
-        }
+        Decision::Undo(entry, plan) => (entry, *plan),
     };
     if plan.is_empty() {
         report.nothing = Some(format!("the node is already as it was before entry {}", entry.seq));
@@ -93,22 +75,8 @@ pub fn undo_cmd(opts: &UndoOptions, reporter: &dyn Reporter) -> Result<UndoRepor
         return Ok(report);
     }
     undo::begin(&ledger, &plan)?;
-    // The kept packages are copied (and checked) into a private directory: what is installed
-    // is what was checked.
-    let work =
-        moa_model::files::WorkDir::new().map_err(|source| InstallError::Work { path: std::env::temp_dir(), source })?;
-    let files = copy_kept(&ledger, &plan, backend, work.path())?;
-    let done = apply(&plan, installer, &files, &opts.install, reporter);
-    let mut e = Entry::new(Verb::Undo);
-    (e.undoes, e.bundle, e.role) = (Some(entry.seq), entry.bundle.clone(), entry.role.clone());
-    if let Ok(after) = installer.installed(&opts.install) {
-        e.packages = undone(entry, &after, backend.syntax);
-    }
-    e.files = restored(&plan);
-    if let Err(err) = &done {
-        e = e.failed(err);
-    }
-    let written = ledger.append(e);
+    let done = carry_out(&ledger, &plan, backend, &opts.install, reporter);
+    let written = ledger.append(record(entry, &plan, backend, &opts.install, &done));
     report.output = match (done, written) {
         (Ok(out), Ok(w)) => {
             report.recorded = Some(w.seq);
@@ -121,6 +89,76 @@ pub fn undo_cmd(opts: &UndoOptions, reporter: &dyn Reporter) -> Result<UndoRepor
     };
     report.plan = Some(plan);
     Ok(report)
+}
+
+/// Nothing to undo (and why), or an entry and the plan that undoes it.
+enum Decision<'h> {
+    Nothing(String),
+    Undo(&'h Entry, Box<UndoPlan>),
+}
+
+/// An undo that was interrupted is finished first, with the plan it wrote before it began;
+/// else the entry asked for (or the last) is planned against the node as it is now.
+fn decide<'h>(
+    ledger: &Ledger,
+    history: &'h ledger::History,
+    backend: &Backend,
+    opts: &UndoOptions,
+) -> Result<Decision<'h>, CommandError> {
+    match undo::pending(ledger).map_err(undo_error)? {
+        // Stopped after its entry was written: only the plan is left over.
+        Some(plan) if undone_by(history, plan.entry).is_some() => {
+            if !opts.dry_run {
+                undo::finish(ledger)?;
+            }
+            Ok(Decision::Nothing(nothing_left(history)))
+        }
+        Some(plan) => resume(history, plan, opts.entry).map(|(e, p)| Decision::Undo(e, Box::new(p))),
+        None => {
+            let Some(entry) = undo::choose(history, opts.entry).map_err(undo_error)? else {
+                return Ok(Decision::Nothing(nothing_left(history)));
+            };
+            let before = backend.installer.installed(&opts.install)?;
+            let plan = undo::plan(ledger, entry, &before, backend.syntax).map_err(undo_error)?;
+            Ok(Decision::Undo(entry, Box::new(plan)))
+        }
+    }
+}
+
+/// The plan carried out: the kept packages copied (and checked) into a private directory first,
+/// so what is installed is what was checked.
+fn carry_out(
+    ledger: &Ledger,
+    plan: &UndoPlan,
+    backend: &Backend,
+    opts: &InstallOptions,
+    reporter: &dyn Reporter,
+) -> Result<Vec<String>, CommandError> {
+    let work =
+        moa_model::files::WorkDir::new().map_err(|source| InstallError::Work { path: std::env::temp_dir(), source })?;
+    let files = copy_kept(ledger, plan, backend, work.path())?;
+    apply(plan, backend.installer, &files, opts, reporter)
+}
+
+/// The undo's ledger entry: what the packages went through since `entry`, the files put back,
+/// how it ended.
+fn record(
+    entry: &Entry,
+    plan: &UndoPlan,
+    backend: &Backend,
+    opts: &InstallOptions,
+    done: &Result<Vec<String>, CommandError>,
+) -> Entry {
+    let mut e = Entry::new(Verb::Undo);
+    (e.undoes, e.bundle, e.role) = (Some(entry.seq), entry.bundle.clone(), entry.role.clone());
+    if let Ok(after) = backend.installer.installed(opts) {
+        e.packages = undone(entry, &after, backend.syntax);
+    }
+    e.files = restored(plan);
+    match done {
+        Err(err) => e.failed(err),
+        Ok(_) => e,
+    }
 }
 
 /// What the node's packages went through since `entry` left them: from its after-versions to
@@ -156,6 +194,7 @@ fn undone_by(history: &ledger::History, seq: u64) -> Option<&Entry> {
 
 /// The entry an interrupted undo's plan is for, unless another entry is asked for.
 fn resume(history: &ledger::History, plan: UndoPlan, asked: Option<u64>) -> Result<(&Entry, UndoPlan), CommandError> {
+    undo::check_intact(history).map_err(undo_error)?;
     if asked.is_some_and(|a| a != plan.entry) {
         return Err(undo_error(UndoError::Interrupted { pending: plan.entry }));
     }

@@ -33,6 +33,8 @@ pub enum UndoError {
     Drifted { seq: u64, what: String, expected: String, found: String },
     #[error("the kept copy {} of {what} is missing or changed ({message}): undo cannot put it back; nothing was changed", path.display())]
     Kept { path: PathBuf, what: String, message: String },
+    #[error("{} has neither a dpkg nor an rpm database: is it the root of a node?", root.display())]
+    NoPackageDatabase { root: PathBuf },
     #[error("an undo of entry {pending} was interrupted: run `moa-bundle undo` (without an entry) to finish it first")]
     Interrupted { pending: u64 },
     #[error("{} is not an undo plan moa-bundle wrote ({message}): an undo was interrupted and its plan was changed since; nothing was changed. Look at it, then remove it to plan afresh", path.display())]
@@ -129,13 +131,19 @@ impl UndoPlan {
     }
 }
 
-/// The entry to undo: `asked`, or the last one that changed something. `Ok(None)` when that
-/// last one is an undo or already undone (a second `undo` undoes nothing more).
-pub fn choose(h: &History, asked: Option<u64>) -> Result<Option<&Entry>, UndoError> {
+/// Refuses a ledger an entry of which was edited, deleted or moved: undo acts on what it says.
+pub fn check_intact(h: &History) -> Result<(), UndoError> {
     if h.broken() {
         let findings = h.findings.iter().filter(|f| !f.kind.is_note()).map(|f| f.to_string()).collect();
         return Err(UndoError::Broken { path: h.path.clone(), findings });
     }
+    Ok(())
+}
+
+/// The entry to undo: `asked`, or the last one that changed something. `Ok(None)` when that
+/// last one is an undo or already undone (a second `undo` undoes nothing more).
+pub fn choose(h: &History, asked: Option<u64>) -> Result<Option<&Entry>, UndoError> {
+    check_intact(h)?;
     let undone_by = |seq: u64| {
         h.entries.iter().find(|e| e.command == Verb::Undo && e.undoes == Some(seq) && e.result == super::Outcome::Ok)
     };
