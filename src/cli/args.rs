@@ -97,6 +97,7 @@ impl Command {
             Command::Check(a) => a.out.json,
             Command::History(a) => a.out.json,
             Command::Undo(a) => a.out.json,
+            Command::Approve(a) => a.out.json,
             Command::Distros(a) => a.json,
             Command::Probe(_) => false,
             Command::Lock(a) => a.out.json,
@@ -197,6 +198,25 @@ pub enum Command {
     ///   moa-bundle undo 3 --root /srv/node
     #[command(verbatim_doc_comment)]
     Undo(UndoArgs),
+    /// Approve a bundle: sign its sha256, the review's digest and your role, beside it.
+    ///
+    /// The bundle is verified whole first; the approval (a minisign signature over a short
+    /// statement: bundle, sha256, review digest, role) is added to BUNDLE.approvals, which travels
+    /// with the bundle. A node with /etc/moa-bundle/policy.toml (which keys hold which role,
+    /// which roles are required) installs only bundles whose signature and approvals give every
+    /// required role, naming what is missing. `minisign -V` checks an approval too.
+    ///
+    ///   moa-bundle approve bundles/ntp-debian12-amd64.tar.gz --key security.key --role security
+    ///
+    /// policy.toml on the node (key paths relative to /etc/moa-bundle):
+    ///
+    ///   require = ["builder", "security"]
+    ///   [roles.builder]
+    ///   keys = ["keys/build.pub"]
+    ///   [roles.security]
+    ///   keys = ["keys/alice.pub", "keys/bob.pub"]
+    #[command(verbatim_doc_comment)]
+    Approve(ApproveArgs),
     /// List the distros with a built-in manifest.
     Distros(JsonArg),
     /// Resolve as `build` would and write the set to a reviewable lock file (nothing downloaded).
@@ -327,6 +347,25 @@ pub struct ProbeArgs {
     /// Package family, when both databases exist under the root (default: dpkg's if present).
     #[arg(long, value_enum)]
     pub family: Option<FamilyArg>,
+}
+
+#[derive(Args)]
+pub struct ApproveArgs {
+    /// The bundle (its file, parts or their folder).
+    #[arg(value_name = "BUNDLE")]
+    pub bundle: PathBuf,
+    /// Your minisign secret key (`moa-bundle key generate`).
+    #[arg(long, value_name = "KEY")]
+    pub key: PathBuf,
+    /// The role you approve in, as the nodes' policy names it (`security`).
+    #[arg(long, value_name = "NAME")]
+    pub role: Label,
+    /// The review you read (`moa-bundle review … -o review.html`): its sha256 goes into the
+    /// approval.
+    #[arg(long, value_name = "FILE")]
+    pub review: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: JsonArg,
 }
 
 #[derive(Args)]

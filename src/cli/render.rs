@@ -225,6 +225,7 @@ pub fn inspect(out: Out<'_>, r: &VerifyReport) -> io::Result<()> {
 
 pub fn verify(out: Out<'_>, r: &VerifyReport) -> io::Result<()> {
     unchecked_upstream(r.index.upstream_signatures);
+    approvals(out, &r.approvals)?;
     writeln!(
         out,
         "ok: {} — {} files checked, sha256 {}{}{}{}{}",
@@ -241,8 +242,17 @@ pub fn verify(out: Out<'_>, r: &VerifyReport) -> io::Result<()> {
     )
 }
 
+/// The roles a bundle has under the node's approval policy.
+fn approvals(out: Out<'_>, met: &[moa_engine::ApprovalMet]) -> io::Result<()> {
+    for m in met {
+        writeln!(out, "{:<20} {:<28} by key {} ({})", "approved", m.role.as_str(), m.key, m.by)?;
+    }
+    Ok(())
+}
+
 pub fn install(out: Out<'_>, r: &InstallReport<RoleReport>) -> io::Result<()> {
     unchecked_upstream(r.upstream_signatures);
+    approvals(out, &r.approvals)?;
     for p in &r.preflight_problems {
         eprintln!("warning (--force): {p}");
     }
@@ -432,4 +442,11 @@ pub fn undo(out: Out<'_>, r: &moa_engine::UndoReport) -> io::Result<()> {
             p.files.len() + p.purge.len() + p.put_back.len()
         ),
     }
+}
+
+/// `approve`: what was signed, and where the approval is.
+pub fn approve(out: Out<'_>, r: &moa_engine::ApproveReport) -> io::Result<()> {
+    let review = r.review_sha256.map(|d| format!(", review sha256 {d}")).unwrap_or_default();
+    writeln!(out, "approved {} (sha256 {}) as {} with key {}{review}", r.bundle.display(), r.sha256, r.role, r.key)?;
+    writeln!(out, "  written to {}: copy it with the bundle", r.sidecar.display())
 }

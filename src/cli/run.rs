@@ -34,6 +34,7 @@ pub fn run(cli: Cli, out: Out<'_>) -> anyhow::Result<ExitCode> {
         Command::Check(a) => check(a, out),
         Command::History(a) => history(a, out),
         Command::Undo(a) => done(undo(a, out)),
+        Command::Approve(a) => done(approve(a, out)),
         Command::Probe(a) => done(probe(&a.root, a.family.map(Into::into), a.output.as_deref(), out)),
         Command::Completions { shell } => done(completions(shell, out)),
         Command::Man { dir } => done(man(dir.as_deref(), out)),
@@ -173,6 +174,11 @@ fn configure(a: args::ConfigureArgs, out: Out<'_>) -> anyhow::Result<()> {
 }
 
 /// `check` exits with the health's status (0 ok, 1 warning, 2 critical, 3 unknown).
+fn approve(a: args::ApproveArgs, out: Out<'_>) -> anyhow::Result<()> {
+    let r = engine::approve_cmd(&a.bundle, &a.key, &a.role, a.review.as_deref())?;
+    Ok(render::emit(out, a.out.json, &r, render::approve)?)
+}
+
 fn undo(a: args::UndoArgs, out: Out<'_>) -> anyhow::Result<()> {
     let install = InstallOptions { root: a.root.clone(), force: false, no_scripts: a.no_scripts };
     let opts = engine::UndoOptions { install, entry: a.entry, dry_run: a.dry_run };

@@ -6,5 +6,6 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod approvals;
 mod upstream_keys;
 mod upstream_signatures;

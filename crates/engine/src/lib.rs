@@ -37,13 +37,15 @@ mod trust;
 
 // The commands, what they take and what they report.
 pub use commands::{
-    build, check_manifest, distros, fetch_keys, install_cmd, lock, lock_root, open_verified, probe_cmd, pull_cmd,
-    push_cmd, resolve_cmd, sbom_cmd, undo_cmd, verify_cmd, BuildOptions, BuildReport, Checked, CommandError, Configure,
-    DistroInfo, Explain, InstallCmdOptions, InstallReport, InstallerChoice, LockOptions, LockReport, PlanItem,
-    ResolveReport, RollbackOptions, ServiceError, SourceOptions, UndoOptions, UndoReport, VerifyReport,
+    approve_cmd, build, check_manifest, distros, fetch_keys, install_cmd, lock, lock_root, open_verified, probe_cmd,
+    pull_cmd, push_cmd, resolve_cmd, sbom_cmd, undo_cmd, verify_cmd, ApproveReport, BuildOptions, BuildReport, Checked,
+    CommandError, Configure, DistroInfo, Explain, InstallCmdOptions, InstallReport, InstallerChoice, LockOptions,
+    LockReport, PlanItem, ResolveReport, RollbackOptions, ServiceError, SourceOptions, UndoOptions, UndoReport,
+    VerifyReport,
 };
 // Their parts a caller names: the options' defaults, the install's actions, the bundle a
 // service configures from, keys.
+pub use bundle::approval::Met as ApprovalMet;
 pub use bundle::lock::Lock;
 pub use bundle::sign::{generate as generate_key, trusted_keys, TrustedKey};
 pub use bundle::verify::{check_node, node_os_release, same_release, Unpacked, VerifyError};

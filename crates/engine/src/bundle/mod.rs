@@ -3,6 +3,7 @@
 //! the manifest has a `[time]` section), `install.sh` and `SHA256SUMS`.
 //! `pack` writes one; [`verify`] checks and unpacks one on the node.
 
+pub(crate) mod approval;
 pub(crate) mod lock;
 pub(crate) mod pack;
 pub(crate) mod parts;

@@ -89,6 +89,10 @@ TRUSTS=""
 for k in "$ROOT"/etc/moa-bundle/trusted-keys/*.pub "$ROOT"/etc/moa-bundle/trusted-keys/.*.pub; do
   [ -e "$k" ] && TRUSTS=1
 done
+if [ "$CMD" = install ] && [ -e "$ROOT/etc/moa-bundle/policy.toml" ]; then
+  echo "install.sh: this node has an approval policy ($ROOT/etc/moa-bundle/policy.toml), and approvals are checked against the bundle file: use 'moa-bundle install BUNDLE.tar.gz' with its .approvals beside it" >&2
+  exit 3
+fi
 if [ -z "$VERIFIED" ] && [ -n "$TRUSTS" ]; then
   echo "install.sh: this node trusts bundle keys ($ROOT/etc/moa-bundle/trusted-keys/) and an unpacked bundle cannot show its signature: use 'moa-bundle install BUNDLE.tar.gz', or check the .tar.gz with 'minisign -V -p KEY.pub -m BUNDLE.tar.gz' first and pass --verified" >&2
   exit 3

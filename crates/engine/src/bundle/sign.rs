@@ -73,6 +73,13 @@ impl TrustedKey {
     }
 }
 
+impl TrustedKey {
+    /// Whether `sig` is this key's signature over `data` (prehashed or not).
+    pub(crate) fn verify(&self, data: &[u8], sig: &minisign_verify::Signature) -> Result<(), minisign_verify::Error> {
+        self.key.verify(data, sig, true)
+    }
+}
+
 /// The keys a node trusts: `extra` (`--key`) and every `*.pub` under `<root>/etc/moa-bundle/trusted-keys/`.
 pub fn trusted_keys(root: &Path, extra: &[PathBuf]) -> Result<Vec<TrustedKey>, SignError> {
     let mut keys: Vec<TrustedKey> = extra.iter().map(|p| TrustedKey::load(p)).collect::<Result<_, _>>()?;
@@ -199,6 +206,19 @@ pub(crate) fn sign(
     moa_model::files::write_atomic(&out, sig.to_string().as_bytes(), 0o644)
         .map_err(|e| SignError::Io { path: out.clone(), message: e.to_string() })?;
     Ok(out)
+}
+
+/// Signs `data` with the (unencrypted) minisign secret key in `secret`: its key id and the
+/// signature file's text, `comment` as its trusted comment.
+pub(crate) fn sign_bytes(data: &[u8], secret: &Path, comment: &str) -> Result<(String, String), SignError> {
+    let text = read_small(secret)?;
+    let bad = |message: String| SignError::Key { path: secret.to_path_buf(), message };
+    let sk = SecretKeyBox::from_string(&text).and_then(|b| b.into_unencrypted_secret_key()).map_err(|e| {
+        bad(format!("not an unencrypted minisign secret key ({e}): make one with `moa-bundle key generate`"))
+    })?;
+    let sig = minisign::sign(None, &sk, data, Some(comment), Some("signed by moa-bundle"))
+        .map_err(|e| bad(format!("signing failed: {e}")))?;
+    Ok((key_id(sk.keynum()), sig.to_string()))
 }
 
 /// A new key pair: `<prefix>.key` (secret, mode 0600, unencrypted) and `<prefix>.pub`. Refuses

@@ -78,6 +78,9 @@ pub struct InstallReport<R> {
     pub role: Option<R>,
     /// The trusted key that signed the bundle, when the node trusts keys.
     pub signature: Option<crate::bundle::sign::SignatureCheck>,
+    /// On a node with an approval policy: the roles the bundle has, and from what.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<crate::bundle::approval::Met>,
     /// Whether the build checked its packages' upstream signatures (`skip`: built with
     /// `--insecure-skip-signatures`, which every report then says).
     pub upstream_signatures: crate::repo::Signatures,
@@ -103,9 +106,13 @@ pub fn install_cmd<C: Configure>(
         false => bundle,
     };
     reporter.status(&format!("verifying {}", bundle.display()));
-    let keys = crate::bundle::sign::trusted_keys(&opts.install.root, &opts.keys)?;
+    let trusted = crate::bundle::sign::trusted_keys(&opts.install.root, &opts.keys)?;
+    // With an approval policy, the bundle's signature may be by a policy key too.
+    let (policy, keys) = super::approve::node_policy(&opts.install.root, &trusted)?;
+    let checked = super::open_verified(bundle, &keys, opts.verified)?;
+    let approvals = super::approve::enforce(policy.as_ref(), bundle, &checked)?;
     // `_opened` lives to the end: a split bundle's joined file stays while the install runs.
-    let super::Checked { unpacked: u, signature, _opened, .. } = super::open_verified(bundle, &keys, opts.verified)?;
+    let super::Checked { unpacked: u, signature, _opened, .. } = checked;
     // The bundle's family picks the parts, once.
     let (family, backend) = (u.index.family, family::backend(u.index.family));
     if !opts.skip_node_check {
@@ -179,6 +186,7 @@ pub fn install_cmd<C: Configure>(
         marked_auto,
         role,
         signature,
+        approvals,
         upstream_signatures: u.index.upstream_signatures,
     })
 }

@@ -2,6 +2,7 @@
 //! and `distros` here, [`build`] (resolve, fetch and pack at once; and `lock`) and [`install_cmd`]
 //! (with a [`Configure`] for the service set up with the packages). Each returns a serializable report; printing is `main`'s job.
 
+mod approve;
 mod build;
 mod install;
 mod keys;
@@ -9,6 +10,7 @@ mod rollback;
 mod session;
 mod undo;
 
+pub use approve::{approve_cmd, ApproveReport};
 pub use build::{build, lock, BuildOptions, BuildReport, InstallerChoice, LockOptions, LockReport, RollbackOptions};
 pub use install::{install_cmd, lock_root, Configure, InstallCmdOptions, InstallReport, ServiceError};
 pub use keys::fetch_keys;
@@ -75,6 +77,8 @@ pub enum CommandError {
     Sbom(#[from] crate::bundle::sbom::SbomError),
     #[error(transparent)]
     Ledger(#[from] crate::ledger::LedgerError),
+    #[error(transparent)]
+    Approval(#[from] crate::bundle::approval::ApprovalError),
     #[error(transparent)]
     Undo(Box<crate::ledger::undo::UndoError>),
     #[error(transparent)]
@@ -218,6 +222,9 @@ pub struct VerifyReport {
     /// The trusted key whose minisign signature covers the whole bundle (when keys were given
     /// or the node trusts some).
     pub signature: Option<crate::bundle::sign::SignatureCheck>,
+    /// With `--node` on a node with an approval policy: the roles the bundle has, and from what.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<crate::bundle::approval::Met>,
     pub index: BundleIndex,
 }
 
@@ -266,7 +273,13 @@ pub fn verify_cmd(
     node_root: Option<&Path>,
     keys: &[crate::bundle::sign::TrustedKey],
 ) -> Result<VerifyReport, CommandError> {
-    let Checked { unpacked: u, signature, sidecar_checked, .. } = open_verified(bundle, keys, false)?;
+    let (policy, keys) = match node_root {
+        Some(root) => approve::node_policy(root, keys)?,
+        None => (None, keys.to_vec()),
+    };
+    let checked = open_verified(bundle, &keys, false)?;
+    let approvals = approve::enforce(policy.as_ref(), bundle, &checked)?;
+    let Checked { unpacked: u, signature, sidecar_checked, .. } = checked;
     if let Some(root) = node_root {
         verify::check_node(bundle, &u.index, root, family::backend(u.index.family).arch)?;
     }
@@ -282,6 +295,7 @@ pub fn verify_cmd(
         node_checked: node_root.is_some(),
         files_checked: u.files_checked,
         signature,
+        approvals,
         index: u.index.clone(),
     })
 }
