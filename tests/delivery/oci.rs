@@ -95,6 +95,43 @@ fn push_pull_install_through_a_registry_with_oras_and_skopeo() {
         run(Command::new("rpm").arg("--root").arg(&root).args(["--dbpath", "/var/lib/rpm", "-q", "hello", "libgreet"]));
     assert_eq!(q, "hello-1.0-1.x86_64\nlibgreet-1.0-1.x86_64\n");
 
+    // Approvals travel as a layer of their own: a node whose policy needs `builder` (the
+    // release key) and `security` installs the approved push, and refuses the one without.
+    moa(t).args(["key", "generate"]).arg(t.join("security")).assert().success();
+    let approved = moa(t)
+        .arg("approve")
+        .arg(&bundle)
+        .arg("--key")
+        .arg(t.join("security.key"))
+        .args(["--role", "security"])
+        .output()
+        .unwrap();
+    assert!(approved.status.success(), "{}", String::from_utf8_lossy(&approved.stderr));
+    moa(t).arg("push").arg(&bundle).arg(reference("3")).arg("--plain-http").assert().success();
+    let strict = t.join("strict");
+    fake_os_release(&strict, "centos", "7");
+    fs_err::create_dir_all(strict.join("etc/moa-bundle")).unwrap();
+    for k in ["release", "security"] {
+        fs_err::copy(t.join(format!("{k}.pub")), strict.join(format!("etc/moa-bundle/{k}.pub"))).unwrap();
+    }
+    let policy = "require = [\"builder\", \"security\"]\n[roles.builder]\nkeys = [\"release.pub\"]\n[roles.security]\nkeys = [\"security.pub\"]\n";
+    fs_err::write(strict.join("etc/moa-bundle/policy.toml"), policy).unwrap();
+    let install_on_strict = |tag: &str| {
+        moa(t)
+            .arg("install")
+            .arg(reference(tag))
+            .args(["--plain-http", "--no-scripts", "--root"])
+            .arg(&strict)
+            .output()
+            .unwrap()
+    };
+    let without = install_on_strict("1");
+    let err = String::from_utf8_lossy(&without.stderr);
+    assert!(!without.status.success() && err.contains("it lacks the role security"), "{err}");
+    let with = install_on_strict("3");
+    assert!(with.status.success(), "{}", String::from_utf8_lossy(&with.stderr));
+    assert!(strict.join("usr/bin/hello").exists());
+
     // oras pulls what moa-bundle pushed: every layer by its title, the files the bundle holds.
     let oras_out = t.join("oras");
     let script = format!(

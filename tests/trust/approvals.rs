@@ -46,6 +46,7 @@ fn world() -> World {
     let (bundle, other) = (t.join("b/hello.tar.gz"), t.join("o/hello.tar.gz"));
     build(&bundle, &[]);
     build(&other, &["--no-repo"]);
+    build(&t.join("parts/hello.tar.gz"), &["--split-size", "16K"]);
     let root = t.join("root");
     fake_os_release(&root, "centos", "7");
     let etc = root.join("etc/moa-bundle/keys");
@@ -167,4 +168,19 @@ fn an_approval_verifies_with_the_real_minisign_and_install_sh_defers_to_the_poli
     assert_eq!(o.status.code(), Some(3), "{err}");
     assert!(err.contains("this node has an approval policy"), "{err}");
     assert!(!w.root.join("usr/bin/hello").exists());
+}
+
+#[test]
+fn approvals_travel_with_the_parts_of_a_split_bundle() {
+    let w = world();
+    let parts = w.tmp.path().join("parts");
+    fs_err::remove_file(parts.join("hello.tar.gz")).unwrap();
+    assert!(parts.join("hello.tar.gz.part001").is_file(), "split in parts");
+    // The folder of parts is approved and installed as the bundle it joins into.
+    w.approve(&parts, "security", "security");
+    assert!(parts.join("hello.tar.gz.approvals").is_file());
+    let o =
+        moa(w.tmp.path()).arg("install").arg(&parts).arg("--root").arg(&w.root).arg("--no-scripts").output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(w.root.join("usr/bin/hello").exists());
 }

@@ -357,13 +357,17 @@ pub fn push_cmd(
     let named = checked._opened.as_ref().map(|o| o.named.clone()).unwrap_or_else(|| bundle.to_path_buf());
     let name = named.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let sig = crate::bundle::sign::signature_path(&named);
+    let approvals = crate::bundle::approval::sidecar_path(&named);
     let u = &checked.unpacked;
     Ok(crate::oci::push(
         &u.dir,
         &u.index,
         &u.bundle_sha256,
         &name,
-        sig.is_file().then_some(sig.as_path()),
+        crate::oci::Sidecars {
+            signature: sig.is_file().then_some(sig.as_path()),
+            approvals: approvals.is_file().then_some(approvals.as_path()),
+        },
         reference,
         plain_http,
     )?)
@@ -405,8 +409,16 @@ pub fn pull_cmd(
             None
         }
     };
+    let stale = crate::bundle::approval::sidecar_path(&bundle);
+    let approvals = match &p.approvals {
+        Some(a) => Some(place(a)?),
+        None => {
+            let _ = fs_err::remove_file(&stale);
+            None
+        }
+    };
     drop(work);
-    Ok(crate::oci::Pulled { bundle, sha256: p.sha256, signature })
+    Ok(crate::oci::Pulled { bundle, sha256: p.sha256, signature, approvals })
 }
 
 /// Pulls `reference` into a private work directory (returned: the bundle lives as long as it),

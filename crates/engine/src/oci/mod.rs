@@ -31,6 +31,8 @@ pub(crate) const CONFIG_TYPE: &str = "application/vnd.moa.bundle.config.v1+json"
 pub(crate) const MEMBER_TYPE: &str = "application/vnd.moa.bundle.member.v1";
 pub(crate) const PACKAGE_TYPE: &str = "application/vnd.moa.bundle.package.v1";
 pub const SIGNATURE_TYPE: &str = "application/vnd.moa.bundle.signature.v1";
+/// The layer of the bundle's approvals (`<bundle>.approvals`), when it has some.
+pub(crate) const APPROVALS_TYPE: &str = "application/vnd.moa.bundle.approvals.v1";
 const TITLE: &str = "org.opencontainers.image.title";
 const SHA256_KEY: &str = "io.moa-bundle.sha256";
 /// A manifest, at most (a 2,000-package bundle's: about 600 KiB).
@@ -138,6 +140,14 @@ fn descriptor(b: &Blob) -> OciDescriptor {
     }
 }
 
+/// The files that travel beside a bundle and are pushed as layers of their own.
+pub(crate) struct Sidecars<'a> {
+    /// `<bundle>.minisig`.
+    pub signature: Option<&'a Path>,
+    /// `<bundle>.approvals`.
+    pub approvals: Option<&'a Path>,
+}
+
 /// Pushes the verified, unpacked bundle `dir` (with `index`, the bundle file's sha256 and name,
 /// and its signature when it has one) to `reference`.
 pub(crate) fn push(
@@ -145,7 +155,7 @@ pub(crate) fn push(
     index: &BundleIndex,
     bundle_sha256: &Sha256,
     bundle_name: &str,
-    signature: Option<&Path>,
+    sidecars: Sidecars<'_>,
     reference: &str,
     plain_http: bool,
 ) -> Result<Pushed, OciError> {
@@ -158,8 +168,11 @@ pub(crate) fn push(
         let kind = if rel.starts_with(&format!("{PACKAGES_DIR}/")) { PACKAGE_TYPE } else { MEMBER_TYPE };
         blobs.push(blob_of(dir.join(&rel), kind, rel)?);
     }
-    if let Some(sig) = signature {
+    if let Some(sig) = sidecars.signature {
         blobs.push(blob_of(sig.to_path_buf(), SIGNATURE_TYPE, format!("{bundle_name}.minisig"))?);
+    }
+    if let Some(a) = sidecars.approvals {
+        blobs.push(blob_of(a.to_path_buf(), APPROVALS_TYPE, format!("{bundle_name}.approvals"))?);
     }
     let config = blob_of(dir.join(INDEX_FILE), CONFIG_TYPE, INDEX_FILE.to_string())?;
     let manifest = OciImageManifest {

@@ -19,7 +19,10 @@ use oci_client::manifest::{OciDescriptor, OciImageManifest, OCI_IMAGE_MEDIA_TYPE
 use oci_client::Reference;
 use url::Url;
 
-use super::{parse_reference, OciError, ARTIFACT_TYPE, CONFIG_TYPE, MANIFEST_BYTES, SHA256_KEY, SIGNATURE_TYPE, TITLE};
+use super::{
+    parse_reference, OciError, APPROVALS_TYPE, ARTIFACT_TYPE, CONFIG_TYPE, MANIFEST_BYTES, SHA256_KEY, SIGNATURE_TYPE,
+    TITLE,
+};
 use crate::bundle::{BundleIndex, SUMS_FILE};
 use crate::report::Reporter;
 use crate::transport::{Request, Sink, Transport, TransportError};
@@ -31,6 +34,8 @@ use moa_model::types::{HashingWriter, Sha256};
 const OTHER_LAYERS: usize = 64;
 /// A signature or a token response is small.
 const SMALL_BYTES: u64 = 64 << 10;
+/// An approvals layer (a few signed statements) is bounded as its file is.
+const APPROVALS_BYTES: u64 = 1 << 20;
 
 /// What `pull` wrote, in the private directory it was given.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -38,6 +43,9 @@ pub struct Pulled {
     pub bundle: PathBuf,
     pub sha256: Sha256,
     pub signature: Option<PathBuf>,
+    /// `<bundle>.approvals`, when approvals were pushed with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<PathBuf>,
 }
 
 /// One registry repository, read over the transport, with the token it gave (if any).
@@ -204,11 +212,12 @@ pub fn read_manifest(reference: &str, raw: &[u8]) -> Result<Manifest, OciError> 
     limits::check("the number of layers", m.layers.len() as u64, bound).map_err(|e| not(reference, e))?;
     declared(reference, &m.config, limits::INDEX_BYTES)?;
     let mut seen = BTreeSet::new();
-    let mut signatures = 0;
+    let (mut signatures, mut approvals) = (0, 0);
     for l in &m.layers {
-        if l.media_type == SIGNATURE_TYPE {
-            signatures += 1;
-            declared(reference, l, SMALL_BYTES)?;
+        if l.media_type == SIGNATURE_TYPE || l.media_type == APPROVALS_TYPE {
+            *(if l.media_type == SIGNATURE_TYPE { &mut signatures } else { &mut approvals }) += 1;
+            let bound = if l.media_type == SIGNATURE_TYPE { SMALL_BYTES } else { APPROVALS_BYTES };
+            declared(reference, l, bound)?;
             continue;
         }
         let t = title(l);
@@ -220,8 +229,8 @@ pub fn read_manifest(reference: &str, raw: &[u8]) -> Result<Manifest, OciError> 
         }
         declared(reference, l, limits::PACKAGE_BYTES)?;
     }
-    if signatures > 1 {
-        return Err(not(reference, "it has more than one signature layer".into()));
+    if signatures > 1 || approvals > 1 {
+        return Err(not(reference, "it has more than one signature or approvals layer".into()));
     }
     if !seen.contains(SUMS_FILE) {
         return Err(not(reference, format!("it has no {SUMS_FILE} layer")));
@@ -264,10 +273,12 @@ pub(crate) fn pull(
         BundleIndex::from_json(&index_bytes, syntax_of).map_err(|e| not(reference, format!("its bundle.json: {e}")))?;
     check_count(reference, &m, &index)?;
     let top = work.join("layers").join(index.stem());
-    let mut signature = None;
+    let (mut signature, mut approvals) = (None, None);
     for l in &m.layers {
         if l.media_type == SIGNATURE_TYPE {
             signature = Some(reg.blob_bytes(l, SMALL_BYTES)?);
+        } else if l.media_type == APPROVALS_TYPE {
+            approvals = Some(reg.blob_bytes(l, APPROVALS_BYTES)?);
         } else {
             reg.blob_file(l, limits::PACKAGE_BYTES, &top.join(title(l)))?;
         }
@@ -295,5 +306,13 @@ pub(crate) fn pull(
         }
         None => None,
     };
-    Ok(Pulled { bundle, sha256: packed.sha256, signature })
+    let approvals = match approvals {
+        Some(a) => {
+            let p = crate::bundle::approval::sidecar_path(&bundle);
+            fs_err::write(&p, &a).map_err(ioerr(&p))?;
+            Some(p)
+        }
+        None => None,
+    };
+    Ok(Pulled { bundle, sha256: packed.sha256, signature, approvals })
 }
