@@ -1,7 +1,8 @@
 //! Bundles in an OCI registry (Harbor, zot, any distribution registry): `push` stores a verified
 //! bundle as an OCI artifact, one layer per member (so a registry keeps a package two bundles
 //! share once, and a push uploads only the blobs the registry lacks), bundle.json as the config,
-//! the `.minisig` as a layer of its own, and annotations saying what it is. [`pull`] fetches the
+//! the `.minisig` and the `.approvals` as layers of their own, and annotations saying what it
+//! is. [`pull`] fetches the
 //! layers (each checked against its digest and size), packs the bundle again byte for byte
 //! (`crate::bundle::pack::repack`) and checks it against the pushed bundle's sha256, so the
 //! signature still verifies. Push goes through `oci-client`, with timeouts; pull reads a
