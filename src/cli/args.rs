@@ -632,6 +632,11 @@ pub struct BuildArgs {
     /// A 4.7 GB DVD takes --split-size 4300M.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub split_size: Option<u64>,
+    /// With --split-size: also write N parity parts (Reed–Solomon; <bundle>.parity000, …,
+    /// listed in the .split index), so that any N lost or damaged parts are rebuilt on the node
+    /// (`install` and `verify` name what they rebuilt). At most 255 parts and 64 parity parts.
+    #[arg(long, value_name = "N", requires = "split_size", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=64))]
+    pub parity: u32,
     /// Also pack a rollback kit: the versions the --target node has now of every package the
     /// bundle upgrades or removes, from the same repositories and checked like every other
     /// package, under rollback/. `moa-bundle undo` on the node puts them back offline. A version

@@ -225,7 +225,7 @@ pub fn inspect(out: Out<'_>, r: &VerifyReport) -> io::Result<()> {
 
 pub fn verify(out: Out<'_>, r: &VerifyReport) -> io::Result<()> {
     unchecked_upstream(r.index.upstream_signatures);
-    approvals(out, &r.approvals)?;
+    approvals(out, &r.approvals, &r.repaired)?;
     writeln!(
         out,
         "ok: {} — {} files checked, sha256 {}{}{}{}{}",
@@ -242,8 +242,11 @@ pub fn verify(out: Out<'_>, r: &VerifyReport) -> io::Result<()> {
     )
 }
 
-/// The roles a bundle has under the node's approval policy.
-fn approvals(out: Out<'_>, met: &[moa_engine::ApprovalMet]) -> io::Result<()> {
+/// The parts rebuilt from parity, and the roles a bundle has under the node's approval policy.
+fn approvals(out: Out<'_>, met: &[moa_engine::ApprovalMet], repaired: &[String]) -> io::Result<()> {
+    for r in repaired {
+        writeln!(out, "{:<20} {r}", "repaired")?;
+    }
     for m in met {
         writeln!(out, "{:<20} {:<28} by key {} ({})", "approved", m.role.as_str(), m.key, m.by)?;
     }
@@ -252,7 +255,7 @@ fn approvals(out: Out<'_>, met: &[moa_engine::ApprovalMet]) -> io::Result<()> {
 
 pub fn install(out: Out<'_>, r: &InstallReport<RoleReport>) -> io::Result<()> {
     unchecked_upstream(r.upstream_signatures);
-    approvals(out, &r.approvals)?;
+    approvals(out, &r.approvals, &r.repaired)?;
     for p in &r.preflight_problems {
         eprintln!("warning (--force): {p}");
     }

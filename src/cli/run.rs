@@ -272,6 +272,7 @@ fn build_options(a: &args::BuildArgs, m: &Manifest, source_date_epoch: Option<u6
         locked: a.locked.clone(),
         repository: !a.no_repo,
         split_size: a.split_size,
+        parity: a.parity,
         installer: match (&a.installer, a.with_installer, a.no_installer) {
             (Some(p), _, _) => InstallerChoice::Path(p.clone()),
             (None, true, _) => InstallerChoice::Running,

@@ -125,3 +125,67 @@ fn parts_join_by_hand_with_sha256sum_and_cat() {
     run(Command::new("sh").arg("-c").arg(script));
     assert_eq!(rpm_q(&root), "hello-1.0\nlibgreet-1.0\n");
 }
+
+/// `--parity 2` over 6 parts (issue 25): one part deleted and bytes flipped in another, the
+/// bundle still verifies and installs, the repair named; `sha256sum -c` checks the parity parts
+/// too; three bad parts are refused, naming them, and nothing is installed.
+#[test]
+fn two_parity_parts_rebuild_two_bad_parts_and_three_are_refused() {
+    require_tools(TOOLS);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let mirror = Mirror::serve(&common::hello_repo(t));
+    let manifest = common::hello_manifest(t, &[&mirror.url]);
+    let out = t.join("disc/hello.tar.gz");
+    let b = moa(t).arg("build").arg("--manifest").arg(&manifest).args(["-o"]).arg(&out).output().unwrap();
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let whole = fs_err::metadata(&out).unwrap().len();
+    let size = whole.div_ceil(6).div_ceil(2) * 2;
+    let b = moa(t)
+        .arg("build")
+        .arg("--manifest")
+        .arg(&manifest)
+        .args(["--split-size", &size.to_string(), "--parity", "2", "--json", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&b.stdout).unwrap();
+    assert_eq!(report["split"]["parts"].as_array().unwrap().len(), 6, "{report}");
+    assert_eq!(report["split"]["parity"].as_array().unwrap().len(), 2, "{report}");
+    fs_err::remove_file(&out).unwrap();
+    let disc = t.join("disc");
+    run(Command::new("sha256sum").arg("-c").arg("hello.tar.gz.split").current_dir(&disc));
+
+    let part = |n: usize| disc.join(format!("hello.tar.gz.part{n:03}"));
+    fs_err::remove_file(part(1)).unwrap();
+    let mut p4 = fs_err::read(part(4)).unwrap();
+    p4[10] ^= 0x55;
+    fs_err::write(part(4), &p4).unwrap();
+    let v = moa(t).arg("verify").arg(&disc).output().unwrap();
+    let said = String::from_utf8_lossy(&v.stdout);
+    assert!(v.status.success(), "{said}{}", String::from_utf8_lossy(&v.stderr));
+    assert!(
+        said.contains("hello.tar.gz.part001 (missing) from parity") && said.contains("part004 (damaged)"),
+        "{said}"
+    );
+    let root = t.join("root");
+    fake_os_release(&root, "centos", "7");
+    let inst = moa(t).arg("install").arg(&disc).arg("--root").arg(&root).arg("--no-scripts").output().unwrap();
+    let said = String::from_utf8_lossy(&inst.stdout);
+    assert!(inst.status.success(), "{said}{}", String::from_utf8_lossy(&inst.stderr));
+    assert!(said.contains("repaired") && said.contains("part001 (missing)"), "{said}");
+    assert!(root.join("usr/bin/hello").exists());
+
+    // A third bad part is beyond two parity parts.
+    let root2 = t.join("root2");
+    fake_os_release(&root2, "centos", "7");
+    fs_err::write(part(5), b"junk").unwrap();
+    let inst = moa(t).arg("install").arg(&disc).arg("--root").arg(&root2).arg("--no-scripts").output().unwrap();
+    let err = String::from_utf8_lossy(&inst.stderr);
+    assert!(!inst.status.success(), "{err}");
+    for n in ["part001 (missing)", "part004 (damaged)", "part005 (damaged)"] {
+        assert!(err.contains(&format!("hello.tar.gz.{n}")), "{n} not in: {err}");
+    }
+    assert!(!root2.join("usr/bin/hello").exists(), "nothing was installed");
+}

@@ -6,6 +6,7 @@
 pub(crate) mod approval;
 pub(crate) mod lock;
 pub(crate) mod pack;
+pub(crate) mod parity;
 pub(crate) mod parts;
 pub(crate) mod plan;
 pub(crate) mod sbom;

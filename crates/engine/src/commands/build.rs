@@ -35,6 +35,8 @@ pub struct BuildOptions {
     pub repository: bool,
     /// `--split-size`: also write the bundle in parts of at most this many bytes, for media.
     pub split_size: Option<u64>,
+    /// `--parity N`: with the parts, N Reed–Solomon parity parts (any N lost parts rebuilt).
+    pub parity: u32,
     /// Which moa-bundle binary the bundle carries for the node.
     pub installer: InstallerChoice,
     /// `--since OLD`: pack only what is new or changed since OLD (a bundle, its parts or its
@@ -123,7 +125,7 @@ pub fn build(manifest: &Manifest, opts: &BuildOptions, reporter: &dyn Reporter) 
     }
     if let Some(size) = opts.split_size {
         reporter.status(&format!("splitting {} into parts of {size} bytes", report.bundle.display()));
-        report.split = Some(crate::bundle::parts::split(&report.bundle, size)?);
+        report.split = Some(crate::bundle::parts::split(&report.bundle, size, opts.parity)?);
     }
     Ok(report)
 }

@@ -81,6 +81,9 @@ pub struct InstallReport<R> {
     /// On a node with an approval policy: the roles the bundle has, and from what.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub approvals: Vec<crate::bundle::approval::Met>,
+    /// Parts rebuilt from parity while joining (and parity parts found damaged).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repaired: Vec<String>,
     /// Whether the build checked its packages' upstream signatures (`skip`: built with
     /// `--insecure-skip-signatures`, which every report then says).
     pub upstream_signatures: crate::repo::Signatures,
@@ -111,6 +114,10 @@ pub fn install_cmd<C: Configure>(
     let (policy, keys) = super::approve::node_policy(&opts.install.root, &trusted)?;
     let checked = super::open_verified(bundle, &keys, opts.verified)?;
     let approvals = super::approve::enforce(policy.as_ref(), bundle, &checked)?;
+    let repaired = checked._opened.as_ref().map(|o| o.repaired.clone()).unwrap_or_default();
+    for r in &repaired {
+        reporter.status(r);
+    }
     // `_opened` lives to the end: a split bundle's joined file stays while the install runs.
     let super::Checked { unpacked: u, signature, _opened, .. } = checked;
     // The bundle's family picks the parts, once.
@@ -187,6 +194,7 @@ pub fn install_cmd<C: Configure>(
         role,
         signature,
         approvals,
+        repaired,
         upstream_signatures: u.index.upstream_signatures,
     })
 }

@@ -225,6 +225,9 @@ pub struct VerifyReport {
     /// With `--node` on a node with an approval policy: the roles the bundle has, and from what.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub approvals: Vec<crate::bundle::approval::Met>,
+    /// Parts rebuilt from parity while joining (and parity parts found damaged).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repaired: Vec<String>,
     pub index: BundleIndex,
 }
 
@@ -279,6 +282,7 @@ pub fn verify_cmd(
     };
     let checked = open_verified(bundle, &keys, false)?;
     let approvals = approve::enforce(policy.as_ref(), bundle, &checked)?;
+    let repaired = checked._opened.as_ref().map(|o| o.repaired.clone()).unwrap_or_default();
     let Checked { unpacked: u, signature, sidecar_checked, .. } = checked;
     if let Some(root) = node_root {
         verify::check_node(bundle, &u.index, root, family::backend(u.index.family).arch)?;
@@ -296,6 +300,7 @@ pub fn verify_cmd(
         files_checked: u.files_checked,
         signature,
         approvals,
+        repaired,
         index: u.index.clone(),
     })
 }
