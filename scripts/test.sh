@@ -21,7 +21,7 @@ tools=(
   busybox:busybox-static xz:xz-utils gzip:gzip tar:tar rpmmd2solv:libsolv-tools
   testsolv:libsolv-tools gpg:gnupg gpgv:gpgv gpg1:gnupg1 minisign:minisign skopeo:skopeo
   /usr/bin/time:time mkfifo:coreutils debootstrap:debootstrap unshare:util-linux setpriv:util-linux
-  chattr:e2fsprogs curl:curl
+  chattr:e2fsprogs curl:curl chromium:chromium
   node:nodejs npm:npm
 )
 missing=() packages=()

@@ -98,6 +98,7 @@ impl Command {
             Command::History(a) => a.out.json,
             Command::Undo(a) => a.out.json,
             Command::Approve(a) => a.out.json,
+            Command::Review(a) => a.out.json,
             Command::Distros(a) => a.json,
             Command::Probe(_) => false,
             Command::Lock(a) => a.out.json,
@@ -217,6 +218,18 @@ pub enum Command {
     ///   keys = ["keys/alice.pub", "keys/bob.pub"]
     #[command(verbatim_doc_comment)]
     Approve(ApproveArgs),
+    /// Write the page a reviewer reads before approving a bundle: one self-contained HTML file.
+    ///
+    /// The bundle is verified whole first (its signature too, with --key). The page gives the
+    /// summary (distro, arch, size, when, the builder's signature, the upstream keys per
+    /// repository), every package with its change against a node (--against NODE.json, from
+    /// `probe`) or an older bundle (--since OLD), why it is there, its licence, source package
+    /// and sha256, what installing it removes, and the dependency graph. It loads nothing: it
+    /// opens on an offline workstation. --json gives the same data.
+    ///
+    ///   moa-bundle review bundles/ntp-debian12-amd64.tar.gz --against node.json -o review.html
+    #[command(verbatim_doc_comment)]
+    Review(ReviewArgs),
     /// List the distros with a built-in manifest.
     Distros(JsonArg),
     /// Resolve as `build` would and write the set to a reviewable lock file (nothing downloaded).
@@ -347,6 +360,26 @@ pub struct ProbeArgs {
     /// Package family, when both databases exist under the root (default: dpkg's if present).
     #[arg(long, value_enum)]
     pub family: Option<FamilyArg>,
+}
+
+#[derive(Args)]
+pub struct ReviewArgs {
+    /// The bundle (its file, parts or their folder).
+    #[arg(value_name = "BUNDLE")]
+    pub bundle: PathBuf,
+    /// Compare with this node profile (`moa-bundle probe -o NODE.json` on the node).
+    #[arg(long, value_name = "NODE.json", conflicts_with = "since")]
+    pub against: Option<PathBuf>,
+    /// Compare with an older bundle of the same manifest (its file, parts or moa.lock).
+    #[arg(long, value_name = "OLD")]
+    pub since: Option<PathBuf>,
+    /// Write the page here (atomically) instead of printing it.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub keys: KeyArg,
+    #[command(flatten)]
+    pub out: JsonArg,
 }
 
 #[derive(Args)]

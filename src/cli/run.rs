@@ -35,6 +35,7 @@ pub fn run(cli: Cli, out: Out<'_>) -> anyhow::Result<ExitCode> {
         Command::History(a) => history(a, out),
         Command::Undo(a) => done(undo(a, out)),
         Command::Approve(a) => done(approve(a, out)),
+        Command::Review(a) => done(review(a, out)),
         Command::Probe(a) => done(probe(&a.root, a.family.map(Into::into), a.output.as_deref(), out)),
         Command::Completions { shell } => done(completions(shell, out)),
         Command::Man { dir } => done(man(dir.as_deref(), out)),
@@ -174,6 +175,30 @@ fn configure(a: args::ConfigureArgs, out: Out<'_>) -> anyhow::Result<()> {
 }
 
 /// `check` exits with the health's status (0 ok, 1 warning, 2 critical, 3 unknown).
+/// `review`: the page (or, with --json, its data), to -o or stdout.
+fn review(a: args::ReviewArgs, out: Out<'_>) -> anyhow::Result<()> {
+    let keys = a.keys.keys.iter().map(|k| moa_engine::TrustedKey::load(k)).collect::<Result<Vec<_>, _>>()?;
+    let baseline = match (&a.against, &a.since) {
+        (Some(n), _) => engine::Baseline::Node(n),
+        (None, Some(o)) => engine::Baseline::Since(o),
+        (None, None) => engine::Baseline::None,
+    };
+    let r = engine::review_cmd(&a.bundle, &keys, baseline)?;
+    if a.out.json {
+        return Ok(render::json(out, &r)?);
+    }
+    let page = super::review::page(&r);
+    match &a.output {
+        Some(path) => {
+            moa_model::files::write_atomic(path, page.as_bytes(), 0o644)
+                .with_context(|| format!("could not write {}", path.display()))?;
+            writeln!(out, "wrote {} ({} packages, {} removed)", path.display(), r.packages.len(), r.removed.len())?;
+        }
+        None => out.write_all(page.as_bytes())?,
+    }
+    Ok(())
+}
+
 fn approve(a: args::ApproveArgs, out: Out<'_>) -> anyhow::Result<()> {
     let r = engine::approve_cmd(&a.bundle, &a.key, &a.role, a.review.as_deref())?;
     Ok(render::emit(out, a.out.json, &r, render::approve)?)

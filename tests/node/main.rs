@@ -13,6 +13,7 @@ mod ntpsec_live;
 mod real_nodes;
 mod real_undo;
 mod repo_mode;
+mod review_page;
 mod roles_end_to_end;
 mod rpm_end_to_end;
 mod undo;

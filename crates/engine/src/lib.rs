@@ -38,10 +38,10 @@ mod trust;
 // The commands, what they take and what they report.
 pub use commands::{
     approve_cmd, build, check_manifest, distros, fetch_keys, install_cmd, lock, lock_root, open_verified, probe_cmd,
-    pull_cmd, push_cmd, resolve_cmd, sbom_cmd, undo_cmd, verify_cmd, ApproveReport, BuildOptions, BuildReport, Checked,
-    CommandError, Configure, DistroInfo, Explain, InstallCmdOptions, InstallReport, InstallerChoice, LockOptions,
-    LockReport, PlanItem, ResolveReport, RollbackOptions, ServiceError, SourceOptions, UndoOptions, UndoReport,
-    VerifyReport,
+    pull_cmd, push_cmd, resolve_cmd, review_cmd, sbom_cmd, undo_cmd, verify_cmd, ApproveReport, Baseline, BuildOptions,
+    BuildReport, Checked, CommandError, Configure, DistroInfo, Explain, InstallCmdOptions, InstallReport,
+    InstallerChoice, LockOptions, LockReport, PlanItem, ResolveReport, ReviewChange, ReviewReport, RollbackOptions,
+    ServiceError, SourceOptions, UndoOptions, UndoReport, VerifyReport,
 };
 // Their parts a caller names: the options' defaults, the install's actions, the bundle a
 // service configures from, keys.

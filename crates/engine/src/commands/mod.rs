@@ -6,6 +6,7 @@ mod approve;
 mod build;
 mod install;
 mod keys;
+mod review;
 mod rollback;
 mod session;
 mod undo;
@@ -14,6 +15,7 @@ pub use approve::{approve_cmd, ApproveReport};
 pub use build::{build, lock, BuildOptions, BuildReport, InstallerChoice, LockOptions, LockReport, RollbackOptions};
 pub use install::{install_cmd, lock_root, Configure, InstallCmdOptions, InstallReport, ServiceError};
 pub use keys::fetch_keys;
+pub use review::{review_cmd, Baseline, Change as ReviewChange, ReviewReport};
 pub(crate) use session::{free_later, load_and_resolve, load_metadata, Session};
 pub use undo::{undo_cmd, UndoOptions, UndoReport};
 
