@@ -115,11 +115,11 @@ pool_path() { # out name version
 #   bookworm-undo-mirror/ the archive as a node with updates sees it: debian/ (bookworm,
 #                         bookworm-updates) and debian-security/ (bookworm-security), their
 #                         InRelease and Packages.xz as published, and the pool files of ntpsec
-#                         with the updated libssl3, plus the root's own versions of every package
-#                         the updates replace (what a rollback kit fetches).
+#                         and nginx with the updated libssl3, plus the root's own versions of
+#                         every package the updates replace (what a rollback kit fetches).
 make_undo_slice() {
   local rel=bookworm root="$cache/bookworm-undo.tar" out="$cache/bookworm-undo-mirror"
-  [ -f "$out/.complete" ] && [ -s "$root" ] && return 0
+  [ -f "$out/.complete-2" ] && [ -s "$root" ] && return 0
   say "bookworm undo slice (plain + systemd-timesyncd, the archive with its updates), once"
   rm -rf "$out" "$root"
   local dir security=${archive%/debian}/debian-security
@@ -147,7 +147,7 @@ make_undo_slice() {
     "$archive" "$archive" "$security" >"$dir/etc/apt/sources.list"
   chroot "$dir" apt-get -qq -o APT::Sandbox::User=root update
   chroot "$dir" env DEBIAN_FRONTEND=noninteractive apt-get -qq -y -o APT::Sandbox::User=root \
-    --no-install-recommends --download-only install ntpsec ntpsec-ntpdate libssl3 >/dev/null
+    --no-install-recommends --download-only install ntpsec ntpsec-ntpdate libssl3 nginx >/dev/null
   local olds
   olds=$(chroot "$dir" apt-get -s -o APT::Sandbox::User=root upgrade | awk '/^Inst / { gsub(/[][]/, "", $3); print $2 "=" $3 }' | tr '\n' ' ')
   olds="$olds systemd-timesyncd=$(chroot "$dir" dpkg-query -W -f '${Version}' systemd-timesyncd)"
@@ -164,7 +164,7 @@ make_undo_slice() {
   done
   rm -f "$out"/*/dists/*/main/binary-amd64/Packages
   rm -rf "$dir"
-  touch "$out/.complete"
+  touch "$out/.complete" "$out/.complete-2"
 }
 
 for rel in bookworm trixie; do

@@ -61,11 +61,11 @@ impl Node {
     /// The undo slice (`scripts/test-roots.sh`): the plain bookworm root with systemd-timesyncd,
     /// the archive with bookworm-updates and bookworm-security as it was that moment, and the
     /// shipped debian12 manifest (both repositories, their real keys) that also asks for
-    /// libssl3, which the security suite upgrades.
-    pub(crate) fn undo_slice() -> Option<Node> {
+    /// libssl3, which the security suite upgrades, and for `more` (the slice has nginx).
+    pub(crate) fn undo_slice(more: &[&str]) -> Option<Node> {
         let roots = roots()?;
         let (tar, mirror) = (roots.join("bookworm-undo.tar"), roots.join("bookworm-undo-mirror"));
-        if !mirror.join(".complete").is_file() || !tar.is_file() {
+        if !mirror.join(".complete-2").is_file() || !tar.is_file() {
             common::skip("real_undo", "no undo slice: run scripts/test-roots.sh (scripts/test.sh does)");
             return None;
         }
@@ -77,7 +77,8 @@ impl Node {
         unpack(&tar, &root);
         let project = Path::new(env!("CARGO_MANIFEST_DIR"));
         let text = fs_err::read_to_string(project.join("manifests/debian12.toml")).unwrap();
-        let text = text.replace("packages = [\"ntpsec\"]", "packages = [\"ntpsec\", \"libssl3\"]");
+        let asked: String = more.iter().map(|p| format!(", \"{p}\"")).collect();
+        let text = text.replace("packages = [\"ntpsec\"]", &format!("packages = [\"ntpsec\", \"libssl3\"{asked}]"));
         assert!(text.contains("\"libssl3\"") && text.contains("bookworm-security"), "{text}");
         copy_keys(tmp.path());
         let manifest = tmp.path().join("debian12.toml");

@@ -72,7 +72,7 @@ impl Before {
 
 /// The undo slice's root with the bundle (built `--rollback`) installed `--role server`.
 fn installed_slice() -> Option<(Node, PathBuf, Before)> {
-    let n = Node::undo_slice()?;
+    let n = Node::undo_slice(&[])?;
     let t = n.tmp.path();
     assert!(n.installed("systemd-timesyncd"), "the root has the daemon the bundle replaces");
     let profile = t.join("node.json");
