@@ -87,6 +87,24 @@ impl Node {
         Some(Node { tmp, root, tar, manifest, mirror })
     }
 
+    /// `build` of the undo slice's manifest `--target` `profile` into `out`, which must succeed.
+    pub(crate) fn build_slice(&self, profile: &Path, out: &Path, extra: &[&str]) -> PathBuf {
+        let o = self
+            .cmd()
+            .args(["build", "--manifest"])
+            .arg(&self.manifest)
+            .args(self.undo_mirrors())
+            .arg("--target")
+            .arg(profile)
+            .args(extra)
+            .arg("-o")
+            .arg(out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "build: {}", String::from_utf8_lossy(&o.stderr));
+        out.to_path_buf()
+    }
+
     /// The mirror flags of [`Node::undo_slice`]'s two repositories.
     pub(crate) fn undo_mirrors(&self) -> [String; 4] {
         let url = &self.mirror.url;

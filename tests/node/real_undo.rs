@@ -21,23 +21,6 @@ fn state(p: &Path) -> String {
     }
 }
 
-fn build(n: &Node, profile: &Path, out: &Path, extra: &[&str]) -> PathBuf {
-    let o = n
-        .cmd()
-        .args(["build", "--manifest"])
-        .arg(&n.manifest)
-        .args(n.undo_mirrors())
-        .arg("--target")
-        .arg(profile)
-        .args(extra)
-        .arg("-o")
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "build: {}", String::from_utf8_lossy(&o.stderr));
-    out.to_path_buf()
-}
-
 /// The root, its bundle built `--rollback`, and what undo must give back: `dpkg -l`, and the
 /// state of every file the role writes and of timesyncd's start at boot.
 struct Before {
@@ -77,7 +60,7 @@ fn installed_slice() -> Option<(Node, PathBuf, Before)> {
     assert!(n.installed("systemd-timesyncd"), "the root has the daemon the bundle replaces");
     let profile = t.join("node.json");
     n.cmd().args(["probe", "--root"]).arg(&n.root).arg("-o").arg(&profile).assert().success();
-    let bundle = build(&n, &profile, &t.join("b.tar.gz"), &["--rollback"]);
+    let bundle = n.build_slice(&profile, &t.join("b.tar.gz"), &["--rollback"]);
     let before = Before::take(&n, &bundle);
     let ssl = n.dpkg_list()["libssl3"].clone();
     let r = n.install(&bundle, &["--role", "server"]).unwrap();
@@ -90,7 +73,7 @@ fn installed_slice() -> Option<(Node, PathBuf, Before)> {
 #[test]
 fn bookworm_undo_puts_back_timesyncd_libssl3_and_the_role_files_byte_for_byte() {
     let Some((n, bundle, before)) = installed_slice() else { return };
-    let plain = build(&n, &n.tmp.path().join("node.json"), &n.tmp.path().join("plain.tar.gz"), &[]);
+    let plain = n.build_slice(&n.tmp.path().join("node.json"), &n.tmp.path().join("plain.tar.gz"), &[]);
     let size = |p: &Path| fs_err::metadata(p).unwrap().len();
     eprintln!("--rollback: {} bytes, without: {} bytes", size(&bundle), size(&plain));
     assert!(size(&bundle) > size(&plain));

@@ -32,21 +32,8 @@ fn bookworm_review_page_renders_offline_in_chromium_and_names_every_package_chan
     let profile = t.join("node.json");
     n.cmd().args(["probe", "--root"]).arg(&n.root).arg("-o").arg(&profile).assert().success();
     n.cmd().args(["key", "generate"]).arg(t.join("builder")).assert().success();
-    let bundle = t.join("b.tar.gz");
-    let o = n
-        .cmd()
-        .args(["build", "--manifest"])
-        .arg(&n.manifest)
-        .args(n.undo_mirrors())
-        .arg("--target")
-        .arg(&profile)
-        .arg("--sign")
-        .arg(t.join("builder.key"))
-        .arg("-o")
-        .arg(&bundle)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let sign = ["--sign", t.join("builder.key").to_str().unwrap()].map(String::from);
+    let bundle = n.build_slice(&profile, &t.join("b.tar.gz"), &[&sign[0], &sign[1]]);
     let page = t.join("review.html");
     let review = |extra: &[&str]| {
         n.cmd()

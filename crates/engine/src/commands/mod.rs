@@ -407,23 +407,19 @@ pub fn pull_cmd(
     };
     let bundle = place(&p.bundle)?;
     place(&moa_model::files::sidecar_path(&p.bundle))?;
-    let stale = crate::bundle::sign::signature_path(&bundle);
-    let signature = match &p.signature {
-        Some(s) => Some(place(s)?),
-        // A `.minisig` left by an older pull of another bundle would not match this one.
-        None => {
-            let _ = fs_err::remove_file(&stale);
-            None
+    // A `.minisig` or `.approvals` left by an older pull of another bundle would not match
+    // this one: what this pull has replaces it, and one it lacks goes.
+    let beside = |pulled: &Option<PathBuf>, stale: PathBuf| -> Result<Option<PathBuf>, CommandError> {
+        match pulled {
+            Some(s) => place(s).map(Some),
+            None => {
+                let _ = fs_err::remove_file(&stale);
+                Ok(None)
+            }
         }
     };
-    let stale = crate::bundle::approval::sidecar_path(&bundle);
-    let approvals = match &p.approvals {
-        Some(a) => Some(place(a)?),
-        None => {
-            let _ = fs_err::remove_file(&stale);
-            None
-        }
-    };
+    let signature = beside(&p.signature, crate::bundle::sign::signature_path(&bundle))?;
+    let approvals = beside(&p.approvals, crate::bundle::approval::sidecar_path(&bundle))?;
     drop(work);
     Ok(crate::oci::Pulled { bundle, sha256: p.sha256, signature, approvals })
 }

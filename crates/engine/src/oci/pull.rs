@@ -298,21 +298,13 @@ pub(crate) fn pull(
             format!("its layers pack to sha256 {}, not the pushed bundle's {want}", packed.sha256),
         ));
     }
-    let signature = match signature {
-        Some(s) => {
-            let p = crate::bundle::sign::signature_path(&bundle);
-            fs_err::write(&p, &s).map_err(ioerr(&p))?;
-            Some(p)
-        }
-        None => None,
+    // The layers beside the bundle: its signature and its approvals, when it has them.
+    let beside = |bytes: Option<Vec<u8>>, path: PathBuf| -> Result<Option<PathBuf>, OciError> {
+        let Some(b) = bytes else { return Ok(None) };
+        fs_err::write(&path, &b).map_err(ioerr(&path))?;
+        Ok(Some(path))
     };
-    let approvals = match approvals {
-        Some(a) => {
-            let p = crate::bundle::approval::sidecar_path(&bundle);
-            fs_err::write(&p, &a).map_err(ioerr(&p))?;
-            Some(p)
-        }
-        None => None,
-    };
+    let signature = beside(signature, crate::bundle::sign::signature_path(&bundle))?;
+    let approvals = beside(approvals, crate::bundle::approval::sidecar_path(&bundle))?;
     Ok(Pulled { bundle, sha256: packed.sha256, signature, approvals })
 }
