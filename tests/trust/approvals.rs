@@ -184,3 +184,39 @@ fn approvals_travel_with_the_parts_of_a_split_bundle() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(w.root.join("usr/bin/hello").exists());
 }
+
+#[test]
+fn review_against_an_older_bundle_says_what_changed_and_its_digest_goes_into_the_approval() {
+    let w = world();
+    let t = w.tmp.path();
+    let review = |extra: &[&str]| {
+        let o = moa(t).arg("review").arg(&w.bundle).args(extra).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        o.stdout
+    };
+    let r: serde_json::Value = serde_json::from_slice(&review(&["--json"])).unwrap();
+    let changes: Vec<&str> = r["packages"].as_array().unwrap().iter().map(|p| p["change"].as_str().unwrap()).collect();
+    assert_eq!(changes, ["new", "new"], "{r}");
+    assert_eq!(r["signed"], true, "a .minisig is beside it: {r}");
+    // The same packages as another bundle: nothing changes, nothing goes.
+    let r: serde_json::Value =
+        serde_json::from_slice(&review(&["--json", "--since", w.other.to_str().unwrap()])).unwrap();
+    let changes: Vec<&str> = r["packages"].as_array().unwrap().iter().map(|p| p["change"].as_str().unwrap()).collect();
+    assert_eq!((changes, r["removed"].as_array().unwrap().len()), (vec!["same", "same"], 0), "{r}");
+    let page = t.join("review.html");
+    review(&["-o", page.to_str().unwrap(), "--key", w.keys.join("builder.pub").to_str().unwrap()]);
+    let html = fs_err::read_to_string(&page).unwrap();
+    assert!(html.contains(&format!("signed by key <code>{}</code>", w.key_id("builder"))), "{html}");
+    let o = moa(t)
+        .arg("approve")
+        .arg(&w.bundle)
+        .arg("--key")
+        .arg(w.keys.join("security.key"))
+        .args(["--role", "security", "--review"])
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let sidecar = fs_err::read_to_string(w.sidecar(&w.bundle)).unwrap();
+    assert!(sidecar.contains(&format!("review-sha256: {}", common::sha256_file(&page))), "{sidecar}");
+}
