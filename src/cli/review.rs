@@ -1,12 +1,21 @@
 //! `review`'s page: one self-contained HTML file (inline style, no script, no font, image or
 //! link to load: it opens on an offline workstation) that a reviewer reads in minutes — the
-//! summary, every package with its change and why-chain, what goes away, and the dependency
-//! graph as inline SVG (requested packages in the first column; folded when large).
+//! summary, every package with its change and why-chain, what goes away, what the roles write,
+//! and the dependency graph as inline SVG (requested packages in the first column; folded when large).
 
 use std::collections::VecDeque;
 use std::fmt::Write;
 
 use moa_engine::{ReviewReport, Signatures};
+use moa_time::roles::RoleReport;
+
+/// `review --json`: the report, and what the roles write.
+#[derive(serde::Serialize)]
+pub struct Review<'a> {
+    #[serde(flatten)]
+    pub review: &'a ReviewReport,
+    pub roles: &'a [RoleReport],
+}
 
 /// A graph of more than this many packages starts folded.
 const OPEN_GRAPH: usize = 60;
@@ -19,7 +28,7 @@ fn esc(s: &str) -> String {
             '>' => "&gt;".into(),
             '"' => "&quot;".into(),
             '\'' => "&#39;".into(),
-            c if c.is_control() => format!("&#{};", c as u32),
+            c if c.is_control() && c != '\n' && c != '\t' => format!("&#{};", c as u32),
             c => c.to_string(),
         })
         .collect()
@@ -31,7 +40,7 @@ th{background:#f3f3f3}.new{color:#075}.upgrade{color:#05a}.downgrade{color:#a50}
 .same{color:#777}code{font-size:85%}summary{cursor:pointer;font-weight:bold}svg text{font:11px sans-serif}";
 
 /// The page.
-pub fn page(r: &ReviewReport) -> String {
+pub fn page(r: &ReviewReport, roles: &[RoleReport]) -> String {
     let mut h = String::new();
     let title = format!("Review of {} ({} {})", r.name, r.distro, r.arch);
     let _ = write!(
@@ -43,6 +52,7 @@ pub fn page(r: &ReviewReport) -> String {
     summary(&mut h, r);
     packages(&mut h, r);
     removed(&mut h, r);
+    role_changes(&mut h, roles);
     graph(&mut h, r);
     let _ = write!(
         h,
@@ -142,6 +152,29 @@ fn removed(h: &mut String, r: &ReviewReport) {
         );
     }
     h.push_str("</table>\n");
+}
+
+/// What each role writes on the node (planned on a stand-in root: every file shown whole, since
+/// the node's own are not known here, and no service step: those depend on its init system).
+fn role_changes(h: &mut String, roles: &[RoleReport]) {
+    if roles.is_empty() {
+        return;
+    }
+    h.push_str("<h2>What the roles write on the node</h2>\n<p>The files <code>install --role</code> writes, with its default options (the client following 192.0.2.1), each shown whole; on the node, <code>install --dry-run --role …</code> shows the diff against its own files and the service steps for its init system.</p>\n");
+    for r in roles {
+        let mode = r.client_mode.map(|m| format!(" ({m:?} mode)").to_lowercase()).unwrap_or_default();
+        let _ = writeln!(h, "<details><summary>{:?} role{mode}: {} file(s)</summary>", r.role, r.files.len());
+        for f in &r.files {
+            let _ = writeln!(
+                h,
+                "<p><code>{}</code> ({})</p><pre>{}</pre>",
+                esc(&f.node_path),
+                esc(&format!("{:?}", f.status).to_lowercase()),
+                esc(&f.diff)
+            );
+        }
+        h.push_str("</details>\n");
+    }
 }
 
 /// Each package's column: its distance from the nearest requested package (those unreached

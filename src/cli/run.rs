@@ -184,10 +184,15 @@ fn review(a: args::ReviewArgs, out: Out<'_>) -> anyhow::Result<()> {
         (None, None) => engine::Baseline::None,
     };
     let r = engine::review_cmd(&a.bundle, &keys, baseline)?;
+    // What the roles write, planned on a stand-in root (the node's own files are not known here).
+    let roles = match &r.time {
+        Some(t) => moa_time::node::preview(t, &r.distro)?,
+        None => Vec::new(),
+    };
     if a.out.json {
-        return Ok(render::json(out, &r)?);
+        return Ok(render::json(out, &super::review::Review { review: &r, roles: &roles })?);
     }
-    let page = super::review::page(&r);
+    let page = super::review::page(&r, &roles);
     match &a.output {
         Some(path) => {
             moa_model::files::write_atomic(path, page.as_bytes(), 0o644)

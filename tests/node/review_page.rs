@@ -99,6 +99,13 @@ fn bookworm_review_page_renders_offline_in_chromium_and_names_every_package_chan
     assert!(text.contains(&format!("signed by key <code>{id}</code>")), "signer {id}");
     assert!(text.contains("checked against the pinned keys") && text.contains("Repository security"), "upstream");
     assert!(text.contains("<svg") && text.contains("dependency graph"), "the graph");
+    // What the roles write: the server's ntp.conf, whole, with the manifest's upstream servers.
+    assert!(
+        text.contains("<code>/etc/ntpsec/ntp.conf</code> (created)")
+            && text.contains("+server 0.debian.pool.ntp.org iburst"),
+        "the role's config"
+    );
+    assert!(text.contains("<code>/etc/cron.d/moa-ntpdate</code>"), "the cron client's file");
     eprintln!(
         "review page: {} bytes, {} packages; {}",
         html.len(),

@@ -178,3 +178,48 @@ fn manifest_role(m: &Manifest, opts: &RoleOptions) -> Result<RoleReport, NodeErr
     let templates = Templates::builtin(time.flavor);
     Ok(crate::roles::apply(&RoleSource { distro: m.distro.as_str(), time, templates: &templates }, opts)?)
 }
+
+/// What the roles would write on a node, for a review: the server role and the cron client
+/// (following `192.0.2.1`, a documentation address), each planned (a dry run) on an empty
+/// stand-in root that has only the directories and programs the packages bring.
+pub fn preview(time: &moa_model::manifest::TimeSpec, distro: &str) -> Result<Vec<RoleReport>, RoleError> {
+    let root = tempfile::tempdir().map_err(|source| RoleError::Write { path: std::env::temp_dir(), source })?;
+    let r = root.path();
+    let werr = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RoleError::Write { path, source }
+    };
+    let mut dirs = vec![time.config.under(r).parent().map(Path::to_path_buf).unwrap_or_else(|| r.join("etc"))];
+    dirs.push(r.join("etc/cron.d"));
+    let mut files = vec![time.sync_command.program.under(r), r.join("usr/sbin/cron")];
+    if let Some(zone) = &time.timezone {
+        files.push(r.join("usr/share/zoneinfo").join(zone.as_str()));
+    }
+    for d in
+        dirs.iter().chain(files.iter().filter_map(|f| f.parent().map(Path::to_path_buf)).collect::<Vec<_>>().iter())
+    {
+        fs_err::create_dir_all(d).map_err(werr(d))?;
+    }
+    for f in &files {
+        fs_err::write(f, b"").map_err(werr(f))?;
+    }
+    let templates = Templates::builtin(time.flavor);
+    let src = RoleSource { distro, time, templates: &templates };
+    let base = RoleOptions {
+        role: crate::roles::Role::Server,
+        upstream: Vec::new(),
+        allow: Vec::new(),
+        server: None,
+        client_mode: None,
+        timezone: None,
+        root: r.to_path_buf(),
+        dry_run: true,
+        incoming: Vec::new(),
+    };
+    let client = RoleOptions {
+        role: crate::roles::Role::Client,
+        server: Some(moa_model::types::node::Host::new("192.0.2.1").expect("a documentation address")),
+        ..base.clone()
+    };
+    Ok(vec![crate::roles::apply(&src, &base)?, crate::roles::apply(&src, &client)?])
+}

@@ -99,6 +99,9 @@ pub struct ReviewReport {
     pub against: Option<String>,
     pub packages: Vec<ReviewPackage>,
     pub removed: Vec<Removed>,
+    /// The manifest's `[time]` section the bundle carries (the roles `install --role` applies).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<moa_model::manifest::TimeSpec>,
 }
 
 /// `review BUNDLE`: verified whole first (with `keys`, its signature too).
@@ -158,6 +161,7 @@ pub fn review_cmd(bundle: &Path, keys: &[TrustedKey], baseline: Baseline<'_>) ->
         against,
         packages,
         removed,
+        time: u.index.time.clone(),
     })
 }
 
