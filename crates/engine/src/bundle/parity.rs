@@ -67,7 +67,7 @@ impl Layout {
             && (1..=MAX_PARITY as usize).contains(&self.parity)
             && self.chunk > 0
             && self.chunk.is_multiple_of(2)
-            && self.chunk <= CHUNK
+            && self.chunk == chunk_for(self.part)
             && self.last <= self.part
             && self.part <= moa_model::limits::PACKAGE_BYTES * 16
     }
@@ -89,7 +89,7 @@ pub(crate) fn write(
         return Err(PartsError::Index { index: bundle.to_path_buf(), message });
     }
     let last = fs_err::metadata(&parts[parts.len() - 1]).map(|m| m.len()).unwrap_or(0);
-    let chunk = CHUNK.min(part.div_ceil(2) * 2).max(2);
+    let chunk = chunk_for(part);
     let layout = Layout { data: parts.len(), parity: parity as usize, part, last, chunk };
     let mut readers = Vec::new();
     for p in parts {
@@ -127,6 +127,11 @@ pub(crate) fn write(
         written.push((path, sha256));
     }
     Ok(written)
+}
+
+/// The stripe chunk for parts of `part` bytes: 64 KiB, or the part rounded up to even.
+fn chunk_for(part: u64) -> u64 {
+    CHUNK.min(part.div_ceil(2) * 2).max(2)
 }
 
 /// Reads as much of `buf` as the reader has (a short part leaves the rest zero).
@@ -238,8 +243,11 @@ fn usable_parity(parity: &[(PathBuf, Sha256)]) -> Result<(Layout, Vec<(usize, Pa
             (w.finish().0 == *want).then_some(())
         });
         let head = good.and_then(|()| read_head(path));
+        // Its length is the layout's: the work a repair does is bounded by bytes that are there.
+        let len = fs_err::metadata(path).map_or(0, |m| m.len());
+        let fits = |l: &Layout, j: usize| len == l.header(j).len() as u64 + l.stripes() * l.chunk;
         match head {
-            Some((l, index)) if index == j && l.sane() && layout.is_none_or(|x| x == l) => {
+            Some((l, index)) if index == j && l.sane() && fits(&l, j) && layout.is_none_or(|x| x == l) => {
                 layout = Some(l);
                 usable.push((j, path.clone()));
             }
