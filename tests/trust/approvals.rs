@@ -158,7 +158,7 @@ fn an_approval_verifies_with_the_real_minisign_and_install_sh_defers_to_the_poli
     assert!(statement.contains(&format!("bundle-sha256: {}\n", common::sha256_file(&w.bundle))), "{statement}");
     assert!(statement.ends_with("review-sha256: none\nrole: security\n"), "{statement}");
 
-    // install.sh cannot check approvals: with a policy on the node it refuses.
+    // Without a moa-bundle to run, install.sh cannot check approvals: under a policy it refuses.
     let u = t.join("u");
     fs_err::create_dir_all(&u).unwrap();
     run(Command::new("tar").arg("-xzf").arg(&w.bundle).arg("-C").arg(&u));
@@ -166,8 +166,57 @@ fn an_approval_verifies_with_the_real_minisign_and_install_sh_defers_to_the_poli
     let o = Command::new("sh").arg(&script).arg("--root").arg(&w.root).arg("--noscripts").output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(3), "{err}");
-    assert!(err.contains("this node has an approval policy"), "{err}");
+    assert!(
+        err.contains("this node has an approval policy") && err.contains("only the bundled moa-bundle checks"),
+        "{err}"
+    );
     assert!(!w.root.join("usr/bin/hello").exists());
+}
+
+/// install.sh with the moa-bundle it carries, on a node with a policy: the unpacked bundle has no
+/// signature to show, so every required role comes from approvals, matched by its SHA256SUMS and
+/// read beside the archive it was unpacked from.
+#[test]
+fn install_sh_checks_the_policy_with_the_binary_it_carries() {
+    let w = world();
+    let t = w.tmp.path();
+    let binary = t.join("moa-bundle-for-nodes");
+    run(Command::new("strip").arg("-o").arg(&binary).arg(env!("CARGO_BIN_EXE_moa-bundle")));
+    let manifest = t.join("crafted.toml");
+    let bundle = t.join("sh/hello-crafted-x86_64.tar.gz");
+    let o = moa(t)
+        .args(["build", "--no-base", "--manifest"])
+        .arg(&manifest)
+        .arg("--installer")
+        .arg(&binary)
+        .arg("-o")
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    run(Command::new("tar").arg("-xzf").arg(&bundle).arg("-C").arg(t.join("sh")));
+    let script = t.join("sh/hello-crafted-x86_64/install.sh");
+    let install_sh = || {
+        Command::new("sh")
+            .arg(&script)
+            .arg("--root")
+            .arg(&w.root)
+            .arg("--no-scripts")
+            .env("XDG_CACHE_HOME", t)
+            .output()
+            .unwrap()
+    };
+
+    w.approve(&bundle, "security", "security");
+    let o = install_sh();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("it lacks the role builder"), "{err}");
+    assert!(!w.root.join("usr/bin/hello").exists());
+    // The builder approves as builder: both roles are met.
+    w.approve(&bundle, "builder", "builder");
+    let o = install_sh();
+    assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(w.root.join("usr/bin/hello").exists());
 }
 
 #[test]

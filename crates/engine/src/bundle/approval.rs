@@ -35,8 +35,6 @@ pub enum ApprovalError {
     Key(#[from] SignError),
     #[error("{} does not meet this node's approval policy ({}): it lacks the role{} {}.{}\nHave it approved (`moa-bundle approve BUNDLE --key KEY --role ROLE`) by a key {policy} gives that role, and copy {} beside it", bundle.display(), policy.display(), if missing.len() == 1 { "" } else { "s" }, missing.join(", "), refused.iter().map(|r| format!("\n  - refused: {r}")).collect::<String>(), sidecar.display())]
     Unmet { bundle: PathBuf, policy: PathBuf, sidecar: PathBuf, missing: Vec<String>, refused: Vec<String> },
-    #[error("{}: this node has an approval policy ({}), and approvals are checked against the bundle file: use `moa-bundle install BUNDLE.tar.gz` with its .approvals beside it, not an unpacked directory", dir.display(), policy.display())]
-    Unpacked { dir: PathBuf, policy: PathBuf },
 }
 
 /// `policy.toml` as written.
@@ -106,17 +104,16 @@ impl NodePolicy {
         self.holders.iter().find(|(k, _)| k.id == key_id).map_or(&[], |(_, r)| r.as_slice())
     }
 
-    /// Whether the bundle (`named`: its path, for its sidecar; `sha256`; `signer`: the key its
-    /// signature held for) meets the policy: the roles met, or why not.
-    pub(crate) fn check(&self, named: &Path, sha256: &Sha256, signer: Option<&str>) -> Result<Vec<Met>, ApprovalError> {
-        let sidecar = sidecar_path(named);
+    /// Whether the bundle meets the policy: the roles met, or why not.
+    pub(crate) fn check(&self, c: &Candidate<'_>) -> Result<Vec<Met>, ApprovalError> {
+        let (named, sidecar, signer) = (c.named, c.sidecar.clone(), c.signer);
         let mut met: Vec<Met> = Vec::new();
         if let Some(id) = signer {
             met.extend(self.roles_of(id).iter().map(|r| Met { role: r.clone(), key: id.to_string(), by: "signature" }));
         }
         let mut refused = Vec::new();
         for a in Sidecar::read(&sidecar)?.approvals {
-            match self.judge(&a, sha256) {
+            match self.judge(&a, &c.identity) {
                 Ok(()) => met.push(Met { role: a.role.clone(), key: a.key.to_string(), by: "approval" }),
                 Err(why) => refused.push(format!("the approval for role `{}` by key {}: {why}", a.role, a.key)),
             }
@@ -132,7 +129,7 @@ impl NodePolicy {
 
     /// One approval against the policy and the bundle: by a policy key holding its role, its
     /// signature good, its statement for this bundle.
-    fn judge(&self, a: &Approval, sha256: &Sha256) -> Result<(), String> {
+    fn judge(&self, a: &Approval, identity: &Identity) -> Result<(), String> {
         let Some((key, roles)) = self.holders.iter().find(|(k, _)| k.id == a.key.as_str()) else {
             return Err("that key is not in the policy".into());
         };
@@ -147,10 +144,47 @@ impl NodePolicy {
         if s.role != a.role {
             return Err(format!("its statement is for role `{}`", s.role));
         }
-        if &s.bundle_sha256 != sha256 {
-            return Err(format!("it approves another bundle (sha256 {}, this one is {sha256})", s.bundle_sha256));
+        match identity {
+            Identity::Archive(sha256) if &s.bundle_sha256 != sha256 => {
+                Err(format!("it approves another bundle (sha256 {}, this one is {sha256})", s.bundle_sha256))
+            }
+            Identity::Unpacked(sums) if &s.sums_sha256 != sums => {
+                Err(format!("it approves another bundle (SHA256SUMS sha256 {}, this one's is {sums})", s.sums_sha256))
+            }
+            _ => Ok(()),
         }
-        Ok(())
+    }
+}
+
+/// What an approval must name: the archive's sha256, or for an unpacked bundle (which has no
+/// archive to hash) the sha256 of its `SHA256SUMS`, every member of which was checked.
+pub(crate) enum Identity {
+    Archive(Sha256),
+    Unpacked(Sha256),
+}
+
+/// A bundle checked against the policy.
+pub(crate) struct Candidate<'a> {
+    /// Its path, as the user named it (for messages).
+    pub named: &'a Path,
+    /// Where its approvals are.
+    pub sidecar: PathBuf,
+    pub identity: Identity,
+    /// The key its own signature held for.
+    pub signer: Option<&'a str>,
+}
+
+/// Where an unpacked bundle's approvals are: `<dir>.approvals`, else the archive's sidecar
+/// beside it (`<dir>.tar.gz.approvals`, as `tar -xzf` next to it leaves them).
+pub(crate) fn unpacked_sidecar(dir: &Path) -> PathBuf {
+    let own = sidecar_path(dir);
+    let mut archive = dir.as_os_str().to_owned();
+    archive.push(".tar.gz");
+    let beside = sidecar_path(Path::new(&archive));
+    if own.is_file() || !beside.is_file() {
+        own
+    } else {
+        beside
     }
 }
 
@@ -168,6 +202,9 @@ pub struct Met {
 pub(crate) struct Statement {
     pub bundle: Line,
     pub bundle_sha256: Sha256,
+    /// sha256 of the bundle's `SHA256SUMS`, which names every member's digest: what an unpacked
+    /// bundle (`install.sh`) is matched by.
+    pub sums_sha256: Sha256,
     pub review_sha256: Option<Sha256>,
     pub role: Label,
 }
@@ -176,8 +213,8 @@ impl Statement {
     pub(crate) fn text(&self) -> String {
         let review = self.review_sha256.map_or("none".to_string(), |r| r.to_hex());
         format!(
-            "{STATEMENT_HEAD}\nbundle: {}\nbundle-sha256: {}\nreview-sha256: {review}\nrole: {}\n",
-            self.bundle, self.bundle_sha256, self.role
+            "{STATEMENT_HEAD}\nbundle: {}\nbundle-sha256: {}\nsums-sha256: {}\nreview-sha256: {review}\nrole: {}\n",
+            self.bundle, self.bundle_sha256, self.sums_sha256, self.role
         )
     }
 
@@ -194,6 +231,7 @@ impl Statement {
         let s = Statement {
             bundle: Line::new(field("bundle")?).map_err(|_| bad())?,
             bundle_sha256: Sha256::from_hex(field("bundle-sha256")?).map_err(|_| bad())?,
+            sums_sha256: Sha256::from_hex(field("sums-sha256")?).map_err(|_| bad())?,
             review_sha256: match field("review-sha256")? {
                 "none" => None,
                 r => Some(Sha256::from_hex(r).map_err(|_| bad())?),
@@ -250,7 +288,7 @@ impl Sidecar {
 /// `secret`, and adds it to the sidecar (replacing that key's approval for that role).
 pub(crate) fn approve(
     bundle: &Path,
-    sha256: Sha256,
+    (sha256, sums_sha256): (Sha256, Sha256),
     review: Option<Sha256>,
     role: Label,
     secret: &Path,
@@ -258,7 +296,13 @@ pub(crate) fn approve(
     let name = bundle.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let bundle_name =
         Line::new(&name).map_err(|e| ApprovalError::Sidecar { path: bundle.to_path_buf(), message: e.to_string() })?;
-    let statement = Statement { bundle: bundle_name, bundle_sha256: sha256, review_sha256: review, role: role.clone() };
+    let statement = Statement {
+        bundle: bundle_name,
+        bundle_sha256: sha256,
+        sums_sha256,
+        review_sha256: review,
+        role: role.clone(),
+    };
     let text = statement.text();
     let comment = format!("approval role:{role} bundle-sha256:{sha256}");
     let (key, signature) = super::sign::sign_bytes(text.as_bytes(), secret, &comment)?;
@@ -282,6 +326,7 @@ mod tests {
         let s = Statement {
             bundle: Line::new("ntp-debian12-amd64.tar.gz").unwrap(),
             bundle_sha256: Sha256::digest(b"b"),
+            sums_sha256: Sha256::digest(b"s"),
             review_sha256: None,
             role: Label::new("security").unwrap(),
         };

@@ -89,10 +89,6 @@ TRUSTS=""
 for k in "$ROOT"/etc/moa-bundle/trusted-keys/*.pub "$ROOT"/etc/moa-bundle/trusted-keys/.*.pub; do
   [ -e "$k" ] && TRUSTS=1
 done
-if [ "$CMD" = install ] && [ -e "$ROOT/etc/moa-bundle/policy.toml" ]; then
-  echo "install.sh: this node has an approval policy ($ROOT/etc/moa-bundle/policy.toml), and approvals are checked against the bundle file: use 'moa-bundle install BUNDLE.tar.gz' with its .approvals beside it" >&2
-  exit 3
-fi
 if [ -z "$VERIFIED" ] && [ -n "$TRUSTS" ]; then
   echo "install.sh: this node trusts bundle keys ($ROOT/etc/moa-bundle/trusted-keys/) and an unpacked bundle cannot show its signature: use 'moa-bundle install BUNDLE.tar.gz', or check the .tar.gz with 'minisign -V -p KEY.pub -m BUNDLE.tar.gz' first and pass --verified" >&2
   exit 3
@@ -136,7 +132,11 @@ fi
         None => {}
     }
     s.push_str(&format!(
-        r#"if [ "$CMD" != install ]; then
+        r#"if [ -e "$ROOT/etc/moa-bundle/policy.toml" ]; then
+  echo "install.sh: this node has an approval policy ($ROOT/etc/moa-bundle/policy.toml), which only the bundled moa-bundle checks; it does not run here: use a moa-bundle that runs on this node" >&2
+  exit 3
+fi
+if [ "$CMD" != install ]; then
   echo "install.sh: $CMD needs the bundled moa-bundle, which this bundle does not carry or which cannot run here: run moa-bundle $CMD on the node instead" >&2
   exit 2
 fi

@@ -41,6 +41,7 @@ pub fn approve_cmd(
         message: "an unpacked directory cannot be approved: approve the bundle file (.tar.gz) or its parts".into(),
     })?;
     let sha256 = checked.unpacked.bundle_sha256;
+    let sums = sums_sha256(&checked.unpacked)?;
     let review_sha256 = review
         .map(|r| {
             moa_model::files::read_at_most(r, 256 << 20)
@@ -52,7 +53,7 @@ pub fn approve_cmd(
                 })
         })
         .transpose()?;
-    let (sidecar, a) = approval::approve(&named, sha256, review_sha256, role.clone(), secret)?;
+    let (sidecar, a) = approval::approve(&named, (sha256, sums), review_sha256, role.clone(), secret)?;
     Ok(ApproveReport {
         bundle: named,
         sha256,
@@ -80,12 +81,33 @@ pub(crate) fn node_policy(
     Ok((policy, keys))
 }
 
-/// The roles a checked bundle has under `policy`, or why it does not meet it.
+/// The roles a checked bundle has under `policy`, or why it does not meet it. An archive is
+/// matched by its sha256 and its approvals are beside it; an unpacked bundle (no archive, no
+/// signature to check) by its `SHA256SUMS`, its approvals beside the directory.
 pub(crate) fn enforce(policy: Option<&NodePolicy>, bundle: &Path, checked: &Checked) -> Result<Vec<Met>, CommandError> {
     let Some(policy) = policy else { return Ok(Vec::new()) };
-    let Some(opened) = &checked._opened else {
-        return Err(ApprovalError::Unpacked { dir: bundle.to_path_buf(), policy: policy.path.clone() }.into());
+    let candidate = match &checked._opened {
+        Some(opened) => approval::Candidate {
+            named: &opened.named,
+            sidecar: approval::sidecar_path(&opened.named),
+            identity: approval::Identity::Archive(checked.unpacked.bundle_sha256),
+            signer: checked.signature.as_ref().map(|s| s.key.as_str()),
+        },
+        None => approval::Candidate {
+            named: bundle,
+            sidecar: approval::unpacked_sidecar(bundle),
+            identity: approval::Identity::Unpacked(sums_sha256(&checked.unpacked)?),
+            signer: None,
+        },
     };
-    let signer = checked.signature.as_ref().map(|s| s.key.as_str());
-    Ok(policy.check(&opened.named, &checked.unpacked.bundle_sha256, signer)?)
+    Ok(policy.check(&candidate)?)
+}
+
+/// sha256 of the checked bundle's `SHA256SUMS` (its private copy).
+fn sums_sha256(u: &crate::bundle::verify::Unpacked) -> Result<Sha256, CommandError> {
+    let path = u.dir.join(crate::bundle::SUMS_FILE);
+    let bytes = moa_model::files::read_at_most(&path, moa_model::limits::SUMS_BYTES)
+        .map_err(|source| CommandError::Io { what: path.display().to_string(), source })?
+        .unwrap_or_default();
+    Ok(Sha256::digest(&bytes))
 }

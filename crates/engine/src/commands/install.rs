@@ -110,9 +110,11 @@ pub fn install_cmd<C: Configure>(
     };
     reporter.status(&format!("verifying {}", bundle.display()));
     let trusted = crate::bundle::sign::trusted_keys(&opts.install.root, &opts.keys)?;
-    // With an approval policy, the bundle's signature may be by a policy key too.
+    // With an approval policy, the bundle's signature may be by a policy key too (an unpacked
+    // bundle has none: its approvals stand for it).
     let (policy, keys) = super::approve::node_policy(&opts.install.root, &trusted)?;
-    let checked = super::open_verified(bundle, &keys, opts.verified)?;
+    let unpacked = bundle.is_dir() && verify::is_unpacked_bundle(bundle);
+    let checked = super::open_verified(bundle, if unpacked { &trusted } else { &keys }, opts.verified)?;
     let approvals = super::approve::enforce(policy.as_ref(), bundle, &checked)?;
     let repaired = checked._opened.as_ref().map(|o| o.repaired.clone()).unwrap_or_default();
     for r in &repaired {
