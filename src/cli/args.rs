@@ -202,7 +202,8 @@ pub enum Command {
     /// Approve a bundle: sign its sha256, the review's digest and your role, beside it.
     ///
     /// The bundle is verified whole first; the approval (a minisign signature over a short
-    /// statement: bundle, sha256, review digest, role) is added to BUNDLE.approvals, which travels
+    /// statement: bundle, its sha256 and its SHA256SUMS's, review digest, role) is added to
+    /// BUNDLE.approvals, which travels
     /// with the bundle. A node with /etc/moa-bundle/policy.toml (which keys hold which role,
     /// which roles are required) installs only bundles whose signature and approvals give every
     /// required role, naming what is missing. `minisign -V` checks an approval too.

@@ -1,5 +1,6 @@
 //! Approvals: a second person's minisign signature over a short statement naming the bundle's
-//! sha256, the digest of the review they read and the role they approve in. Approvals travel
+//! sha256 (and its `SHA256SUMS`'s, what an unpacked bundle is matched by), the digest of the
+//! review they read and the role they approve in. Approvals travel
 //! beside the bundle in `<bundle>.approvals` (JSON, one per role and key). A node's policy,
 //! `<root>/etc/moa-bundle/policy.toml`, says which keys hold which role and which roles a bundle
 //! needs; the bundle's own signature counts for every role its key holds. Without a policy file
