@@ -167,13 +167,13 @@ pub fn review_cmd(bundle: &Path, keys: &[TrustedKey], baseline: Baseline<'_>) ->
 
 /// What the baseline has (name, arch → version), what the bundle takes away from it, and the
 /// baseline in words.
-type Baseline2 = (BTreeMap<(String, String), String>, Vec<Removed>, Option<String>);
+type Before = (BTreeMap<(String, String), String>, Vec<Removed>, Option<String>);
 
 fn baseline_of(
     b: &Baseline<'_>,
     packages: &[BundlePackage],
     backend: &family::Backend,
-) -> Result<Baseline2, CommandError> {
+) -> Result<Before, CommandError> {
     match b {
         Baseline::None => Ok((BTreeMap::new(), Vec::new(), None)),
         Baseline::Node(path) => {
