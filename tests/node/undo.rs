@@ -1,6 +1,6 @@
 //! `undo` on rpm roots: a yum repository made with rpmbuild + createrepo_c (libgreet 1.0 and
-//! 2.0, hello needing 2.0) on 127.0.0.1; a root with libgreet 1.0 installed by the real rpm is
-//! probed, a bundle built `--target` it `--rollback`, installed, then undone: the rpm database
+//! 2.0, hello needing 2.0 and obsoleting oldgreet) on 127.0.0.1; a root with libgreet 1.0 and
+//! oldgreet installed by the real rpm is probed, a bundle built `--target` it `--rollback`, installed, then undone: the rpm database
 //! and the files are as before, the ledger records both. Also: a second undo undoes nothing
 //! more, an undo killed with SIGKILL and run again ends in the before-state, and a changed
 //! rollback kit (in the bundle or kept on the node) is refused before anything changes.
@@ -64,11 +64,17 @@ fn node(blob_mib: u32, v1_published: bool) -> World {
             ..Default::default()
         },
     );
+    // hello replaces the node's oldgreet (rpm Obsoletes): rpm takes it away as it installs.
+    let old = common::build_rpm(
+        &os,
+        &RpmSpec { name: "oldgreet", files: &[("/usr/bin/oldgreet", "o")], ..Default::default() },
+    );
     common::build_rpm(
         &os,
         &RpmSpec {
             name: "hello",
             requires: &["libgreet >= 2.0"],
+            obsoletes: &["oldgreet"],
             files: &[("/usr/bin/hello", "hi")],
             ..Default::default()
         },
@@ -89,7 +95,12 @@ fn node(blob_mib: u32, v1_published: bool) -> World {
         .write_to(&t.join("m.toml"));
     let root = t.join("root");
     fake_os_release(&root, "centos", "7");
-    run(Command::new("rpm").arg("--root").arg(&root).args(["--dbpath", "/var/lib/rpm", "-i", "--noscripts"]).arg(&v1));
+    run(Command::new("rpm")
+        .arg("--root")
+        .arg(&root)
+        .args(["--dbpath", "/var/lib/rpm", "-i", "--noscripts"])
+        .arg(&v1)
+        .arg(&old));
     let profile = t.join("node.json");
     let p = moa(t).args(["probe", "--root"]).arg(&root).arg("-o").arg(&profile).output().unwrap();
     assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
@@ -170,8 +181,8 @@ fn rpm_undo_puts_back_the_version_the_node_had_and_takes_away_what_came() {
     let before = w.state();
     assert!(before.0.contains("libgreet-1.0-1.x86_64"), "{}", before.0);
     let index = bundle_index(&w.bundle);
-    assert_eq!(index["rollback"][0]["name"], "libgreet", "{}", index["rollback"]);
-    assert_eq!(index["rollback"].as_array().unwrap().len(), 1);
+    let kit: Vec<&str> = index["rollback"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(kit, ["libgreet", "oldgreet"], "the upgraded and the obsoleted version: {}", index["rollback"]);
 
     w.install();
     let installed = w.state();
@@ -210,7 +221,14 @@ fn rpm_undo_puts_back_the_version_the_node_had_and_takes_away_what_came() {
         .iter()
         .map(|p| (p["name"].as_str().unwrap().into(), p["change"].as_str().unwrap().into()))
         .collect();
-    assert_eq!(kinds, [("hello".into(), "removed".into()), ("libgreet".into(), "downgraded".into())]);
+    assert_eq!(
+        kinds,
+        [
+            ("hello".into(), "removed".into()),
+            ("libgreet".into(), "downgraded".into()),
+            ("oldgreet".into(), "installed".into())
+        ]
+    );
 
     // A second undo undoes nothing more, and records nothing.
     let again = w.ok(&["undo"]);
@@ -273,7 +291,7 @@ fn rpm_undo_killed_with_sigkill_ends_in_the_before_state_when_run_again() {
         h["entries"][1]["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        ["hello", "libgreet"],
+        ["hello", "libgreet", "oldgreet"],
         "the entry says all that entry 1's undo changed, the killed run's part too"
     );
 }
@@ -384,7 +402,8 @@ fn a_version_no_repository_publishes_fails_the_rollback_build_unless_partial_and
     assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
     let index = bundle_index(&w.bundle);
     assert_eq!(index["rollback_missing"], serde_json::json!(["libgreet x86_64 1.0-1"]), "{index}");
-    assert!(index.get("rollback").is_none(), "{index}");
+    assert_eq!(index["rollback"][0]["name"], "oldgreet", "only what is still published: {index}");
+    assert_eq!(index["rollback"].as_array().unwrap().len(), 1, "{index}");
     w.install();
     let installed = w.state();
     let o = w.moa(&["undo"]);

@@ -166,7 +166,7 @@ fn build_unsigned(
     index.installer = binary.as_ref().map(|(_, b)| b.clone());
     let mut extra = opts.service_files.clone();
     if let Some(rollback) = &opts.rollback {
-        extra.extend(rollback_kit(manifest, &session, &r, &mut index, rollback, opts)?);
+        extra.extend(rollback_kit(manifest, &session, (&r, &records), &mut index, rollback, opts)?);
     }
     if opts.repository {
         extra.extend(local_repository(backend, &r.metadata, &index, &records)?);
@@ -265,13 +265,15 @@ fn build_unsigned(
 fn rollback_kit(
     manifest: &Manifest,
     session: &Session<'_>,
-    r: &plan::Resolved,
+    (r, records): (&plan::Resolved, &[&PackageRecord]),
     index: &mut BundleIndex,
     rollback: &RollbackOptions,
     opts: &BuildOptions,
 ) -> Result<Vec<(String, Vec<u8>)>, CommandError> {
     use super::rollback;
-    let wanted = rollback::wanted(index, &r.nodes, session.backend)?;
+    let obsoletes: Vec<String> =
+        records.iter().flat_map(|p| p.obsoletes().iter().map(str::to_string).collect::<Vec<_>>()).collect();
+    let wanted = rollback::wanted(index, &r.nodes, &obsoletes, session.backend)?;
     let first = rollback::plan(&wanted, &[&r.metadata], session.backend, true)?;
     let archive = match (first.missing.is_empty(), rollback.mirrors.is_empty()) {
         (false, false) => {

@@ -1,6 +1,6 @@
 //! `build --target NODE --rollback`: the rollback kit. For every package the bundle upgrades on
 //! that node, and every node package installing it removes (as the node's installer will:
-//! [`crate::install::Installer::removals`]), the version the node has now is looked up in the
+//! [`crate::install::Installer::removals`]; or that a bundled package obsoletes), the version the node has now is looked up in the
 //! same repositories, fetched and checked like every other package, and packed under
 //! `rollback/`, so `undo` can put the node back without a connected machine.
 
@@ -28,27 +28,42 @@ pub(crate) struct Kit<'m> {
     pub missing: Vec<Line>,
 }
 
-/// The node's packages this bundle changes: those it upgrades, and those the installer removes
-/// for it.
-fn changed_on_node<'n>(index: &BundleIndex, node: &'n [Installed], backend: &Backend) -> Vec<&'n Installed> {
+/// The node's packages this bundle changes: those it upgrades, those the installer removes for
+/// it, and those a bundled package obsoletes (`obsoletes`: the bundled packages' raw Obsoletes;
+/// rpm takes those away as it installs).
+fn changed_on_node<'n>(
+    index: &BundleIndex,
+    node: &'n [Installed],
+    obsoletes: &[String],
+    backend: &Backend,
+) -> Vec<&'n Installed> {
     let todo: Vec<(&BundlePackage, PathBuf)> = index.packages.iter().map(|p| (p, PathBuf::new())).collect();
     let removed = backend.installer.removals(&todo, node);
+    let noted = |i: &Installed| {
+        let Ok(version) = backend.syntax.parse_version(&i.version) else { return false };
+        obsoletes.iter().any(|raw| {
+            let alts = backend.syntax.parse_requirement(raw);
+            alts.is_ok_and(|alts| alts.iter().any(|r| r.name == i.name && r.accepts(Some(&version), false)))
+        })
+    };
     let upgraded = |i: &Installed| {
         let version = backend.syntax.parse_version(&i.version).ok();
         let other = |p: &&BundlePackage| Some(&p.version) != version.as_ref();
         index.packages.iter().filter(other).any(|p| p.name.as_str() == i.name && p.arch.as_str() == i.arch)
     };
-    node.iter().filter(|i| upgraded(i) || removed.iter().any(|r| r.name == i.name && r.version == i.version)).collect()
+    let by_installer = |i: &Installed| removed.iter().any(|r| r.name == i.name && r.version == i.version);
+    node.iter().filter(|i| upgraded(i) || by_installer(i) || noted(i)).collect()
 }
 
 /// The node's packages the kit needs: those the bundle changes (refused unless one node).
 pub(crate) fn wanted<'n>(
     index: &BundleIndex,
     nodes: &'n [Vec<Installed>],
+    obsoletes: &[String],
     backend: &Backend,
 ) -> Result<Vec<&'n Installed>, RollbackError> {
     let [node] = nodes else { return Err(RollbackError::OneTarget(nodes.len())) };
-    Ok(changed_on_node(index, node, backend))
+    Ok(changed_on_node(index, node, obsoletes, backend))
 }
 
 /// Finds each of `wanted` in `sources` (the manifest's repositories first, then those of
