@@ -590,6 +590,11 @@ pub fn fake_os_release(root: &Path, id: &str, version_id: &str) {
         .unwrap();
 }
 
+/// The real rpm installs `rpms` into the throwaway root `root` (its own database, no scripts).
+pub fn rpm_into<P: AsRef<std::ffi::OsStr>>(root: &Path, rpms: impl IntoIterator<Item = P>) {
+    run(Command::new("rpm").arg("--root").arg(root).args(["--dbpath", "/var/lib/rpm", "-i", "--noscripts"]).args(rpms));
+}
+
 pub fn sha256_file(p: &Path) -> String {
     sha256_hex(&fs_err::read(p).unwrap())
 }

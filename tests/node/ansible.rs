@@ -73,11 +73,7 @@ fn the_role_rolls_out_a_server_and_a_client_and_a_second_run_changes_nothing() {
     let roots = ["server", "client"].map(|n| t.join(format!("{n}-root")));
     for r in &roots {
         fake_os_release(r, "centos", "7");
-        run(Command::new("rpm")
-            .arg("--root")
-            .arg(r)
-            .args(["--dbpath", "/var/lib/rpm", "-i", "--noscripts"])
-            .args(&base));
+        common::rpm_into(r, &base);
     }
     let inventory = t.join("inventory");
     fs_err::write(

@@ -44,11 +44,7 @@ fn install_role_server_then_configure_client_on_a_centos_root() {
     // A CentOS 7 root with the base.
     let root = t.join("root");
     fake_os_release(&root, "centos", "7");
-    run(Command::new("rpm")
-        .arg("--root")
-        .arg(&root)
-        .args(["--dbpath", "/var/lib/rpm", "-i", "--noscripts"])
-        .args(&base));
+    common::rpm_into(&root, &base);
 
     // A wrong flag is refused before anything is installed.
     let bad = moa(t)

@@ -186,11 +186,7 @@ fn build_then_install_into_a_temp_root() {
     // A node with the base installed (as a minimal install would have it).
     let root = tmp.path().join("root");
     fake_os_release(&root, "centos", "7");
-    run(Command::new("rpm")
-        .arg("--root")
-        .arg(&root)
-        .args(["--dbpath", "/var/lib/rpm", "-i", "--noscripts"])
-        .arg(&base_rpm));
+    common::rpm_into(&root, [&base_rpm]);
 
     let dry = moa(tmp.path())
         .arg("install")
@@ -434,11 +430,7 @@ fn the_fallback_install_sh_installs_into_a_root() {
     let bundle = tmp.path().join("b.tar.gz");
     build(tmp.path(), &m, &bundle);
     let root = tmp.path().join("node root"); // a space in the path, on purpose
-    run(Command::new("rpm")
-        .arg("--root")
-        .arg(&root)
-        .args(["--dbpath", "/var/lib/rpm", "-i", "--noscripts"])
-        .arg(&base_rpm));
+    common::rpm_into(&root, [&base_rpm]);
     let unpacked = tmp.path().join("u");
     fs_err::create_dir_all(&unpacked).unwrap();
     run(Command::new("tar").arg("-xzf").arg(&bundle).arg("-C").arg(&unpacked));
@@ -605,7 +597,7 @@ fn a_conflict_with_the_nodes_old_version_upgrades_it_or_is_refused_naming_both()
     // The node has oldlib 1.0.
     let root = tmp.path().join("root");
     fake_os_release(&root, "centos", "7");
-    run(Command::new("rpm").arg("--root").arg(&root).args(["--dbpath", "/var/lib/rpm", "-i", "--noscripts"]).arg(&old));
+    common::rpm_into(&root, [&old]);
     let profile = tmp.path().join("node.json");
     moa(tmp.path()).arg("probe").arg("--root").arg(&root).arg("-o").arg(&profile).assert().success();
 

@@ -95,12 +95,7 @@ fn node(blob_mib: u32, v1_published: bool) -> World {
         .write_to(&t.join("m.toml"));
     let root = t.join("root");
     fake_os_release(&root, "centos", "7");
-    run(Command::new("rpm")
-        .arg("--root")
-        .arg(&root)
-        .args(["--dbpath", "/var/lib/rpm", "-i", "--noscripts"])
-        .arg(&v1)
-        .arg(&old));
+    common::rpm_into(&root, [&v1, &old]);
     let profile = t.join("node.json");
     let p = moa(t).args(["probe", "--root"]).arg(&root).arg("-o").arg(&profile).output().unwrap();
     assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));

@@ -8,9 +8,7 @@ use crate::common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{
-    build_rpm, createrepo, fake_os_release, moa, require_tools, run, Keys, Mirror, RpmSpec, TestManifest,
-};
+use crate::common::{build_rpm, createrepo, fake_os_release, moa, require_tools, Keys, Mirror, RpmSpec, TestManifest};
 
 const TOOLS: &[&str] = &["rpm", "rpmbuild", "createrepo_c"];
 
@@ -98,11 +96,7 @@ fn obsoletes_redirect_a_request_and_remove_the_nodes_package() {
     // A node with oldname 1.0: newname is packed, with a note that it removes oldname …
     let root = r.dir.join("root");
     fake_os_release(&root, "centos", "7");
-    run(Command::new("rpm")
-        .arg("--root")
-        .arg(&root)
-        .args(["--dbpath", "/var/lib/rpm", "-i", "--noscripts"])
-        .arg(&r.oldname));
+    common::rpm_into(&root, [&r.oldname]);
     let profile = r.dir.join("node.json");
     moa(&r.dir).arg("probe").arg("--root").arg(&root).arg("-o").arg(&profile).assert().success();
     let (names, notes) = r.resolve(&["newname"], Some(&profile));
